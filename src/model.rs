@@ -1,0 +1,290 @@
+//! The firewall as iptop sees it: tables of chains of rules, and a snapshot of all
+//! polled tables at one moment. Plain data; no I/O.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// The tables iptables knows, in the order the UI offers them.
+pub const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];
+
+/// Built-in chains of a table, in the kernel's (and the listing's) order.
+pub fn builtin_chains(table: &str) -> &'static [&'static str] {
+    match table {
+        "filter" | "security" => &["INPUT", "FORWARD", "OUTPUT"],
+        "nat" => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+        "mangle" => &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+        "raw" => &["PREROUTING", "OUTPUT"],
+        _ => &[],
+    }
+}
+
+/// The text columns of a rule: everything but its counters and its number.
+///
+/// Two rules with the same spec in the same chain are told apart by their order
+/// (occurrence); see [`crate::diff`]. Fields hold the text as iptables printed it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct RuleSpec {
+    /// Jump or verdict; empty for a rule without `-j` (a counter-only rule).
+    pub target: String,
+    /// The rule uses `-g` (`[goto]` in the listing) rather than `-j`.
+    pub goto: bool,
+    pub prot: String,
+    pub opt: String,
+    pub in_iface: String,
+    pub out_iface: String,
+    pub source: String,
+    pub destination: String,
+    /// Match and target options (`tcp dpt:80`, `/* comment */`, `to:172.18.0.2:80`).
+    pub extra: String,
+}
+
+impl RuleSpec {
+    /// A short one-line form, as `iptables -S` users would recognise it.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        for (v, any) in [
+            (&self.in_iface, "*"),
+            (&self.out_iface, "*"),
+            (&self.source, "0.0.0.0/0"),
+            (&self.destination, "0.0.0.0/0"),
+        ] {
+            if !v.is_empty() && v != any && v != "::/0" {
+                parts.push(v);
+            }
+        }
+        if !self.extra.is_empty() {
+            parts.push(&self.extra);
+        }
+        parts.join(" ")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// 1-based position in its chain.
+    pub num: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub spec: Arc<RuleSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainKind {
+    /// A built-in chain with its policy (`ACCEPT`, `DROP`).
+    Builtin { policy: String },
+    /// A user chain with the reference count iptables printed (None: not printed or
+    /// `ERROR obtaining refs`).
+    User { references: Option<u32> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chain {
+    pub name: String,
+    pub kind: ChainKind,
+    /// Policy counters of a built-in chain; 0 for user chains.
+    pub packets: u64,
+    pub bytes: u64,
+    pub rules: Vec<Rule>,
+}
+
+impl Chain {
+    pub fn is_builtin(&self) -> bool {
+        matches!(self.kind, ChainKind::Builtin { .. })
+    }
+
+    pub fn policy(&self) -> Option<&str> {
+        match &self.kind {
+            ChainKind::Builtin { policy } => Some(policy),
+            ChainKind::User { .. } => None,
+        }
+    }
+
+    pub fn references(&self) -> Option<u32> {
+        match self.kind {
+            ChainKind::User { references } => references,
+            ChainKind::Builtin { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    pub name: String,
+    pub chains: Vec<Chain>,
+    /// False when some counter was abbreviated (`332K`): the listing lacked `-x`.
+    pub exact: bool,
+    /// False when the listing had no counter columns at all (`iptables -nL`).
+    pub has_counters: bool,
+    /// Lines iptables printed that are not rules (`# Warning: ...`).
+    pub warnings: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Table {
+    pub fn new(name: impl Into<String>) -> Self {
+        Table {
+            name: name.into(),
+            exact: true,
+            has_counters: true,
+            ..Default::default()
+        }
+    }
+
+    /// Adds a chain; returns false (and adds nothing) if the name is taken.
+    pub fn push_chain(&mut self, chain: Chain) -> bool {
+        if self.index.contains_key(&chain.name) {
+            return false;
+        }
+        self.index.insert(chain.name.clone(), self.chains.len());
+        self.chains.push(chain);
+        true
+    }
+
+    pub fn chain_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub fn chain(&self, name: &str) -> Option<&Chain> {
+        self.chain_index(name).map(|i| &self.chains[i])
+    }
+
+    /// The user chain a rule jumps (or goes) to, if its target is one.
+    pub fn jump_target(&self, rule: &Rule) -> Option<usize> {
+        if rule.spec.target.is_empty() {
+            return None;
+        }
+        self.chain_index(&rule.spec.target)
+            .filter(|&i| !self.chains[i].is_builtin())
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.chains.iter().map(|c| c.rules.len()).sum()
+    }
+}
+
+/// Where a snapshot came from, for headers and exports.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SourceInfo {
+    /// `live`, `replay` or `demo`.
+    pub kind: String,
+    pub host: String,
+    /// The namespace given with `--netns`, as given.
+    pub netns: Option<String>,
+    /// `nft`, `legacy`, or empty when unknown.
+    pub backend: String,
+    /// The binary run (`iptables`, `ip6tables-legacy`, ...), empty for replays of dumps.
+    pub binary: String,
+    /// What `<binary> --version` said.
+    pub version: String,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// The file replayed.
+    pub file: Option<String>,
+}
+
+impl SourceInfo {
+    /// One line for headers: `live host (netns x) nft ipv4`.
+    pub fn describe(&self) -> String {
+        let mut s = self.kind.clone();
+        if let Some(f) = &self.file {
+            s.push(' ');
+            s.push_str(f);
+        }
+        if !self.host.is_empty() {
+            s.push(' ');
+            s.push_str(&self.host);
+        }
+        if let Some(ns) = &self.netns {
+            s.push_str(" netns ");
+            s.push_str(ns);
+        }
+        if !self.backend.is_empty() {
+            s.push(' ');
+            s.push_str(&self.backend);
+        }
+        if !self.family.is_empty() && self.family != "ipv4" {
+            s.push(' ');
+            s.push_str(&self.family);
+        }
+        s
+    }
+}
+
+/// The polled tables at one moment.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Wall-clock time of the poll (for a replay: when it was recorded).
+    pub taken_at: SystemTime,
+    /// Monotonic time since the source started; deltas divide by differences of it.
+    pub at: Duration,
+    /// How long the poll took (all tables).
+    pub took: Duration,
+    pub tables: Vec<Table>,
+    /// Warnings from iptables' stderr and from the listings.
+    pub warnings: Vec<String>,
+    /// Sequence number of the poll, from 1.
+    pub seq: u64,
+}
+
+impl Snapshot {
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.tables.iter().map(Table::rule_count).sum()
+    }
+}
+
+/// Friendly name for a protocol column: iptables ≥ 1.8.9 prints numbers with `-n`.
+pub fn protocol_name(prot: &str) -> Cow<'_, str> {
+    let (neg, p) = match prot.strip_prefix('!') {
+        Some(p) => (true, p),
+        None => (false, prot),
+    };
+    let name = match p {
+        "0" => "all",
+        "1" => "icmp",
+        "2" => "igmp",
+        "4" => "ipip",
+        "6" => "tcp",
+        "17" => "udp",
+        "41" => "ipv6",
+        "47" => "gre",
+        "50" => "esp",
+        "51" => "ah",
+        "58" => "ipv6-icmp",
+        "132" => "sctp",
+        "136" => "udplite",
+        "255" => "raw",
+        _ => return Cow::Borrowed(prot),
+    };
+    if neg {
+        Cow::Owned(format!("!{name}"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_names() {
+        assert_eq!(protocol_name("0"), "all");
+        assert_eq!(protocol_name("6"), "tcp");
+        assert_eq!(protocol_name("!17"), "!udp");
+        assert_eq!(protocol_name("tcp"), "tcp");
+        assert_eq!(protocol_name("99"), "99");
+    }
+
+    #[test]
+    fn builtin_orders() {
+        assert_eq!(builtin_chains("filter"), ["INPUT", "FORWARD", "OUTPUT"]);
+        assert_eq!(builtin_chains("nat")[0], "PREROUTING");
+        assert!(builtin_chains("bogus").is_empty());
+    }
+}

@@ -1,0 +1,671 @@
+//! Parser for `iptables -L -v -n [-x] [--line-numbers]` listings, in every form seen from
+//! iptables 1.4 to 1.8.x, both backends, IPv4 and IPv6, and as users paste them.
+//!
+//! Columns are minimum widths only (long chain and interface names push the rest of the
+//! line right), so a rule line is split on whitespace and anchored on its `opt` token
+//! (`--`, `-f`, `!f`); the column-title line of each chain says which columns exist.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::model::{Chain, ChainKind, Rule, RuleSpec, Table};
+
+/// A listing line that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line number in the listing.
+    pub line: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Num,
+    Pkts,
+    Bytes,
+    Target,
+    Prot,
+    In,
+    Out,
+    Source,
+    Destination,
+}
+
+impl Col {
+    fn name(self) -> &'static str {
+        match self {
+            Col::Num => "num",
+            Col::Pkts => "pkts",
+            Col::Bytes => "bytes",
+            Col::Target => "target",
+            Col::Prot => "prot",
+            Col::In => "in",
+            Col::Out => "out",
+            Col::Source => "source",
+            Col::Destination => "destination",
+        }
+    }
+}
+
+/// The columns a chain's title line announced, split at `opt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Layout {
+    pre: Vec<Col>,
+    post: Vec<Col>,
+}
+
+impl Layout {
+    fn has(&self, c: Col) -> bool {
+        self.pre.contains(&c) || self.post.contains(&c)
+    }
+}
+
+const MAX_TOKENS: usize = 12;
+
+/// Whitespace-separated tokens of a line with their byte spans.
+struct Tokens<'a> {
+    line: &'a str,
+    spans: [(usize, usize); MAX_TOKENS],
+    len: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn new(line: &'a str, max: usize) -> Self {
+        let bytes = line.as_bytes();
+        let mut spans = [(0, 0); MAX_TOKENS];
+        let mut len = 0;
+        let mut i = 0;
+        while len < max.min(MAX_TOKENS) {
+            while i < bytes.len() && is_space(bytes[i]) {
+                i += 1;
+            }
+            if i >= bytes.len() {
+                break;
+            }
+            let start = i;
+            while i < bytes.len() && !is_space(bytes[i]) {
+                i += 1;
+            }
+            spans[len] = (start, i);
+            len += 1;
+        }
+        Tokens { line, spans, len }
+    }
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        (i < self.len).then(|| &self.line[self.spans[i].0..self.spans[i].1])
+    }
+
+    fn end_of(&self, i: usize) -> usize {
+        self.spans[i].1
+    }
+}
+
+fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn is_opt(tok: &str) -> bool {
+    matches!(tok, "--" | "-f" | "!f")
+}
+
+/// Does a token look like a source/destination column (`0.0.0.0/0`, `!10.0.0.0/8`,
+/// `fd00::2`, `anywhere`)? Used only for listings whose `opt` column is blank
+/// (ip6tables before 1.8.9).
+fn looks_like_address(tok: &str) -> bool {
+    let t = tok.strip_prefix('!').unwrap_or(tok);
+    if t == "anywhere" {
+        return true;
+    }
+    let addr = t.split('/').next().unwrap_or("");
+    !addr.is_empty()
+        && (addr.parse::<std::net::Ipv4Addr>().is_ok() || addr.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// Parses a counter as printed by iptables: exact (`-x`) or abbreviated with a K/M/G/T
+/// suffix (`332K`, `1000000T`). Returns the value and whether it is exact.
+pub fn parse_counter(tok: &str) -> Result<(u64, bool), String> {
+    let (digits, mult, exact) = match tok.as_bytes().last() {
+        Some(b'K') => (&tok[..tok.len() - 1], 1_000u64, false),
+        Some(b'M') => (&tok[..tok.len() - 1], 1_000_000, false),
+        Some(b'G') => (&tok[..tok.len() - 1], 1_000_000_000, false),
+        Some(b'T') => (&tok[..tok.len() - 1], 1_000_000_000_000, false),
+        _ => (tok, 1, true),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("expected a counter (digits, optionally with K/M/G/T), found `{}`", snippet(tok)));
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("counter `{}` does not fit in 64 bits", snippet(tok)))?;
+    let v = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("counter `{}` does not fit in 64 bits", snippet(tok)))?;
+    Ok((v, exact))
+}
+
+/// A short, printable excerpt of untrusted text for error messages.
+fn snippet(s: &str) -> String {
+    const MAX: usize = 60;
+    let mut out: String = s
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if s.chars().count() > MAX {
+        out.push('…');
+    }
+    out
+}
+
+fn parse_title(line: &str) -> Option<Layout> {
+    let mut pre = Vec::new();
+    let mut post = Vec::new();
+    let mut seen_opt = false;
+    for tok in line.split_ascii_whitespace() {
+        let col = match tok {
+            "num" => Col::Num,
+            "pkts" => Col::Pkts,
+            "bytes" => Col::Bytes,
+            "target" => Col::Target,
+            "prot" => Col::Prot,
+            "opt" => {
+                if seen_opt {
+                    return None;
+                }
+                seen_opt = true;
+                continue;
+            }
+            "in" => Col::In,
+            "out" => Col::Out,
+            "source" => Col::Source,
+            "destination" => Col::Destination,
+            _ => return None,
+        };
+        let dst = if seen_opt { &mut post } else { &mut pre };
+        if dst.contains(&col) {
+            return None;
+        }
+        dst.push(col);
+    }
+    if !seen_opt || !pre.contains(&Col::Prot) || pre.last() != Some(&Col::Prot) {
+        return None;
+    }
+    Some(Layout { pre, post })
+}
+
+fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), String> {
+    let rest = line.trim_start().strip_prefix("Chain ").ok_or("expected `Chain NAME (...)`")?;
+    let rest = rest.trim();
+    let (name, tail) = match rest.find([' ', '\t']) {
+        Some(i) => (&rest[..i], rest[i..].trim()),
+        None => (rest, ""),
+    };
+    if name.is_empty() {
+        return Err("chain header without a name".into());
+    }
+    let inner = tail
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .ok_or_else(|| {
+            format!("expected `(policy ...)` or `(N references)` after chain name `{}`", snippet(name))
+        })?;
+    let words: Vec<&str> = inner.split_ascii_whitespace().collect();
+    match words.as_slice() {
+        ["policy", policy] => Ok((name.into(), ChainKind::Builtin { policy: (*policy).into() }, 0, 0, true)),
+        ["policy", policy, pkts, "packets,", bytes, "bytes"] => {
+            let (p, pe) = parse_counter(pkts)?;
+            let (b, be) = parse_counter(bytes)?;
+            Ok((name.into(), ChainKind::Builtin { policy: (*policy).into() }, p, b, pe && be))
+        }
+        [n, "references"] | [n, "reference"] => {
+            let refs = n
+                .parse::<u32>()
+                .map_err(|_| format!("expected a reference count, found `{}`", snippet(n)))?;
+            Ok((name.into(), ChainKind::User { references: Some(refs) }, 0, 0, true))
+        }
+        ["ERROR", "obtaining", "refs"] => Ok((name.into(), ChainKind::User { references: None }, 0, 0, true)),
+        _ => Err(format!(
+            "expected `(policy P N packets, M bytes)` or `(N references)`, found `({})`",
+            snippet(inner)
+        )),
+    }
+}
+
+struct RuleLine {
+    packets: u64,
+    bytes: u64,
+    exact: bool,
+    spec: RuleSpec,
+}
+
+fn parse_rule(line: &str, layout: &Layout) -> Result<RuleLine, String> {
+    let n_pre = layout.pre.len();
+    let has_target_col = layout.pre.contains(&Col::Target);
+    let want = n_pre + 1 + layout.post.len();
+    let toks = Tokens::new(line, want);
+
+    // Where is `opt`? Right after the pre columns, or one earlier when the target is
+    // empty (a rule without -j prints blanks there).
+    let (opt_at, target_missing) = if has_target_col && n_pre >= 1 && toks.get(n_pre - 1).is_some_and(is_opt) {
+        (Some(n_pre - 1), true)
+    } else if toks.get(n_pre).is_some_and(is_opt) {
+        (Some(n_pre), false)
+    } else {
+        (None, false)
+    };
+    // No `opt` token: ip6tables before 1.8.9 printed blanks there. Decide from where the
+    // source address sits whether the target is present.
+    let (post_start, target_missing) = match opt_at {
+        Some(i) => (i + 1, target_missing),
+        None => {
+            // Every address column must hold an address at the offset tried.
+            let addr_cols: Vec<usize> = (0..layout.post.len())
+                .filter(|&k| matches!(layout.post[k], Col::Source | Col::Destination))
+                .collect();
+            let fits = |start: usize| {
+                !addr_cols.is_empty()
+                    && addr_cols.iter().all(|k| toks.get(start + k).is_some_and(looks_like_address))
+            };
+            let with_target_ok = fits(n_pre);
+            let without_target_ok = has_target_col && fits(n_pre - 1);
+            if with_target_ok {
+                (n_pre, false)
+            } else if without_target_ok {
+                (n_pre - 1, true)
+            } else {
+                let found = toks.get(n_pre).or(toks.get(toks.len.saturating_sub(1))).unwrap_or("");
+                return Err(format!(
+                    "expected the `opt` column (`--`, `-f` or `!f`) after {}, found `{}`",
+                    layout.pre.iter().map(|c| c.name()).collect::<Vec<_>>().join(" "),
+                    snippet(found)
+                ));
+            }
+        }
+    };
+
+    let mut spec = RuleSpec::default();
+    let mut packets = 0;
+    let mut bytes = 0;
+    let mut exact = true;
+    let mut ti = 0;
+    for col in &layout.pre {
+        if *col == Col::Target && target_missing {
+            continue;
+        }
+        let tok = toks
+            .get(ti)
+            .ok_or_else(|| format!("expected the `{}` column, found end of line", col.name()))?;
+        ti += 1;
+        match col {
+            Col::Num => {
+                tok.parse::<u32>()
+                    .map_err(|_| format!("expected a rule number, found `{}`", snippet(tok)))?;
+            }
+            Col::Pkts => {
+                let (v, e) = parse_counter(tok)?;
+                packets = v;
+                exact &= e;
+            }
+            Col::Bytes => {
+                let (v, e) = parse_counter(tok)?;
+                bytes = v;
+                exact &= e;
+            }
+            Col::Target => spec.target = tok.to_string(),
+            Col::Prot => spec.prot = tok.to_string(),
+            _ => unreachable_col(),
+        }
+    }
+    if let Some(i) = opt_at {
+        spec.opt = toks.get(i).unwrap_or_default().to_string();
+    }
+    let mut end = if post_start == 0 { 0 } else { toks.end_of(post_start - 1) };
+    for (k, col) in layout.post.iter().enumerate() {
+        let tok = toks
+            .get(post_start + k)
+            .ok_or_else(|| format!("expected the `{}` column, found end of line", col.name()))?;
+        end = toks.end_of(post_start + k);
+        let field = match col {
+            Col::In => &mut spec.in_iface,
+            Col::Out => &mut spec.out_iface,
+            Col::Source => &mut spec.source,
+            Col::Destination => &mut spec.destination,
+            _ => unreachable_col(),
+        };
+        *field = tok.to_string();
+    }
+    let mut extra = line[end..].trim();
+    if let Some(rest) = extra.strip_prefix("[goto]") {
+        spec.goto = true;
+        extra = rest.trim();
+    }
+    spec.extra = extra.to_string();
+    Ok(RuleLine {
+        packets,
+        bytes,
+        exact,
+        spec,
+    })
+}
+
+// Layouts are built by `parse_title`, which keeps `Num/Pkts/Bytes/Target/Prot` before
+// `opt` and the address columns after it; a column in the wrong half cannot occur.
+#[cold]
+fn unreachable_col() -> ! {
+    unreachable!("parse_title keeps columns in their half")
+}
+
+/// Parses one table's listing (`iptables -t <name> -L -v -n ...`).
+///
+/// Lines starting with `#` (iptables' `# Warning: ...` when stderr was captured along)
+/// become [`Table::warnings`]; a `$ ` shell prompt before the first chain is skipped.
+pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
+    let mut table = Table::new(name);
+    let mut current: Option<(Chain, Option<Layout>)> = None;
+    let mut header_line = 0;
+    let mut any_counter_col = false;
+    let mut last_line = 0;
+
+    let finish = |table: &mut Table, chain: Chain, line: usize| -> Result<(), ParseError> {
+        let cname = chain.name.clone();
+        if table.push_chain(chain) {
+            Ok(())
+        } else {
+            Err(ParseError {
+                line,
+                reason: format!("chain `{}` is listed twice", snippet(&cname)),
+            })
+        }
+    };
+
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for (i, raw) in body.split('\n').enumerate() {
+        let lineno = i + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            last_line = lineno;
+            if let Some((chain, layout)) = current.take() {
+                if layout.is_none() {
+                    return Err(ParseError {
+                        line: lineno,
+                        reason: format!("expected the column titles of chain `{}`, found an empty line", chain.name),
+                    });
+                }
+                finish(&mut table, chain, header_line)?;
+            }
+            continue;
+        }
+        last_line = lineno;
+        if trimmed.starts_with('#') {
+            table.warnings.push(trimmed.to_string());
+            continue;
+        }
+        if trimmed.starts_with("Chain ") {
+            if let Some((chain, layout)) = current.take() {
+                if layout.is_none() {
+                    return Err(ParseError {
+                        line: lineno,
+                        reason: format!("expected the column titles of chain `{}`, found another chain", chain.name),
+                    });
+                }
+                finish(&mut table, chain, header_line)?;
+            }
+            let (cname, kind, packets, bytes, exact) =
+                parse_header(trimmed).map_err(|reason| ParseError { line: lineno, reason })?;
+            table.exact &= exact;
+            header_line = lineno;
+            current = Some((
+                Chain {
+                    name: cname,
+                    kind,
+                    packets,
+                    bytes,
+                    rules: Vec::new(),
+                },
+                None,
+            ));
+            continue;
+        }
+        match &mut current {
+            None => {
+                if table.chains.is_empty() && trimmed.starts_with("$ ") {
+                    continue;
+                }
+                return Err(ParseError {
+                    line: lineno,
+                    reason: format!("expected a `Chain NAME (...)` header, found `{}`", snippet(trimmed)),
+                });
+            }
+            Some((chain, layout @ None)) => {
+                let l = parse_title(trimmed).ok_or_else(|| ParseError {
+                    line: lineno,
+                    reason: format!(
+                        "expected the column titles of chain `{}` (` pkts bytes target prot opt in out source destination`), found `{}`",
+                        chain.name,
+                        snippet(trimmed)
+                    ),
+                })?;
+                any_counter_col |= l.has(Col::Pkts);
+                *layout = Some(l);
+            }
+            Some((chain, Some(layout))) => {
+                let r = parse_rule(line, layout).map_err(|reason| ParseError {
+                    line: lineno,
+                    reason: format!("in chain `{}`: {reason}", chain.name),
+                })?;
+                table.exact &= r.exact;
+                let num = u32::try_from(chain.rules.len() + 1).unwrap_or(u32::MAX);
+                chain.rules.push(Rule {
+                    num,
+                    packets: r.packets,
+                    bytes: r.bytes,
+                    spec: Arc::new(r.spec),
+                });
+            }
+        }
+    }
+    if let Some((chain, layout)) = current.take() {
+        if layout.is_none() {
+            return Err(ParseError {
+                line: last_line + 1,
+                reason: format!(
+                    "listing ends after the header of chain `{}`: expected its column titles (was the output cut off?)",
+                    chain.name
+                ),
+            });
+        }
+        finish(&mut table, chain, header_line)?;
+    }
+    if table.chains.is_empty() {
+        return Err(ParseError {
+            line: last_line.max(1),
+            reason: "no chains found: expected `Chain NAME (...)` headers as printed by `iptables -L -v -n`".into(),
+        });
+    }
+    table.has_counters = any_counter_col;
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(line: &str, title: &str) -> RuleLine {
+        parse_rule(line, &parse_title(title).expect("title")).expect("rule")
+    }
+
+    const T_V: &str = " pkts bytes target     prot opt in     out     source               destination         ";
+    const T_VX_NUM: &str =
+        "num      pkts      bytes target     prot opt in     out     source               destination         ";
+
+    #[test]
+    fn counters() {
+        assert_eq!(parse_counter("0"), Ok((0, true)));
+        assert_eq!(parse_counter("332K"), Ok((332_000, false)));
+        assert_eq!(parse_counter("60M"), Ok((60_000_000, false)));
+        assert_eq!(parse_counter("1000000T"), Ok((1_000_000_000_000_000_000, false)));
+        assert_eq!(parse_counter("18446744073709551615"), Ok((u64::MAX, true)));
+        assert!(parse_counter("18446744073709551616").unwrap_err().contains("64 bits"));
+        assert!(parse_counter("99999999T").unwrap_err().contains("64 bits"));
+        assert!(parse_counter("12X").is_err());
+        assert!(parse_counter("K").is_err());
+        assert!(parse_counter("").is_err());
+    }
+
+    #[test]
+    fn plain_rule() {
+        let r = rule(
+            "  123   10M ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:80",
+            T_V,
+        );
+        assert_eq!((r.packets, r.bytes, r.exact), (123, 10_000_000, false));
+        assert_eq!(r.spec.target, "ACCEPT");
+        assert_eq!(r.spec.prot, "6");
+        assert_eq!(r.spec.opt, "--");
+        assert_eq!(r.spec.extra, "tcp dpt:80");
+    }
+
+    #[test]
+    fn long_names_push_columns() {
+        let r = rule(
+            "1        0        0 ACCEPT     0    --  docker_gwbridge !docker_gwbridge  0.0.0.0/0            0.0.0.0/0           ",
+            T_VX_NUM,
+        );
+        assert_eq!(r.spec.in_iface, "docker_gwbridge");
+        assert_eq!(r.spec.out_iface, "!docker_gwbridge");
+        assert_eq!(r.spec.extra, "");
+        let r = rule(
+            " 1000   12G DOCKER-ISOLATION-STAGE-1  0    --  *      *       0.0.0.0/0            0.0.0.0/0",
+            T_V,
+        );
+        assert_eq!(r.spec.target, "DOCKER-ISOLATION-STAGE-1");
+        assert_eq!(r.bytes, 12_000_000_000);
+    }
+
+    #[test]
+    fn no_target() {
+        let r = rule(
+            "1          77     4620            0    --  *      *       1.2.3.4              0.0.0.0/0           ",
+            T_VX_NUM,
+        );
+        assert_eq!(r.spec.target, "");
+        assert_eq!(r.spec.prot, "0");
+        assert_eq!(r.spec.source, "1.2.3.4");
+        assert_eq!((r.packets, r.bytes), (77, 4620));
+    }
+
+    #[test]
+    fn goto_and_spacing() {
+        let r = rule(
+            "2           2      120 EDGE-REJECT  6    --  *      *       0.0.0.0/0            0.0.0.0/0           [goto]  tcp dpt:25",
+            T_VX_NUM,
+        );
+        assert!(r.spec.goto);
+        assert_eq!(r.spec.target, "EDGE-REJECT");
+        assert_eq!(r.spec.extra, "tcp dpt:25");
+        let r = rule(
+            "    9     9 ACCEPT     17   --  *      *       0.0.0.0/0            0.0.0.0/0            multiport sports  !53,123",
+            T_V,
+        );
+        assert_eq!(r.spec.extra, "multiport sports  !53,123");
+    }
+
+    #[test]
+    fn old_ip6tables_blank_opt() {
+        let t = " pkts bytes target     prot opt in     out     source               destination";
+        let r = rule("    5   400 ACCEPT     all      *      *       ::/0                 ::/0", t);
+        assert_eq!(r.spec.target, "ACCEPT");
+        assert_eq!(r.spec.prot, "all");
+        assert_eq!(r.spec.opt, "");
+        assert_eq!(r.spec.source, "::/0");
+        let r = rule("    5   400            tcp      eth0   *       fd00::1              ::/0  tcp dpt:22", t);
+        assert_eq!(r.spec.target, "");
+        assert_eq!(r.spec.prot, "tcp");
+        assert_eq!(r.spec.in_iface, "eth0");
+        assert_eq!(r.spec.extra, "tcp dpt:22");
+    }
+
+    #[test]
+    fn headers() {
+        let (n, k, p, b, e) = parse_header("Chain FORWARD (policy DROP 1234 packets, 568K bytes)").expect("header");
+        assert_eq!(n, "FORWARD");
+        assert_eq!(k, ChainKind::Builtin { policy: "DROP".into() });
+        assert_eq!((p, b, e), (1234, 568_000, false));
+        let (_, k, ..) = parse_header("Chain DOCKER (2 references)").expect("header");
+        assert_eq!(k, ChainKind::User { references: Some(2) });
+        let (_, k, ..) = parse_header("Chain X (ERROR obtaining refs)").expect("header");
+        assert_eq!(k, ChainKind::User { references: None });
+        let (_, k, p, ..) = parse_header("Chain INPUT (policy ACCEPT)").expect("header");
+        assert_eq!((k, p), (ChainKind::Builtin { policy: "ACCEPT".into() }, 0));
+        assert!(parse_header("Chain X").is_err());
+        assert!(parse_header("Chain X (many references)").is_err());
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let text = "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n  1 2 ACCEPT 0 XX * * 0.0.0.0/0 0.0.0.0/0\n";
+        let e = parse_table("filter", text).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.reason.contains("opt"), "{e}");
+        assert!(e.to_string().starts_with("line 3: in chain `INPUT`"), "{e}");
+
+        let e = parse_table("filter", "").unwrap_err();
+        assert_eq!(e.line, 1);
+        let e = parse_table("filter", "hello\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.reason.contains("Chain NAME"));
+        let e = parse_table("filter", "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.reason.contains("cut off"));
+    }
+
+    #[test]
+    fn trimmed_seed_listing() {
+        // The seed blog post's excerpt: only some columns, old protocol names.
+        let text = "Chain FORWARD (policy DROP 0 packets, 0 bytes)
+ target                    prot opt in              out
+ DOCKER-USER               all  --  *               *
+ ACCEPT                    all  --  *               docker_gwbridge    ctstate RELATED,ESTABLISHED
+ ACCEPT                    all  --  docker_gwbridge !docker_gwbridge
+
+Chain DOCKER-USER (1 references)
+ target                    prot opt in              out
+ RETURN                    all  --  *               *
+";
+        let t = parse_table("filter", text).expect("parse");
+        assert!(!t.has_counters);
+        let fwd = t.chain("FORWARD").expect("FORWARD");
+        assert_eq!(fwd.rules.len(), 3);
+        assert_eq!(fwd.rules[1].spec.out_iface, "docker_gwbridge");
+        assert_eq!(fwd.rules[1].spec.extra, "ctstate RELATED,ESTABLISHED");
+        assert_eq!(fwd.rules[2].spec.out_iface, "!docker_gwbridge");
+        assert_eq!(t.jump_target(&fwd.rules[0]), t.chain_index("DOCKER-USER"));
+    }
+
+    #[test]
+    fn crlf_indentation_and_warnings() {
+        let text = "# Warning: iptables-legacy tables present, use iptables-legacy to see them\r\n   Chain INPUT (policy ACCEPT 5 packets, 300 bytes)\r\n    pkts bytes target prot opt in out source destination\r\n       1    60 DROP   0    --  *  *   0.0.0.0/0 0.0.0.0/0\r\n";
+        let t = parse_table("filter", text).expect("parse");
+        assert_eq!(t.warnings.len(), 1);
+        assert_eq!(t.chains[0].rules[0].spec.target, "DROP");
+        assert_eq!(t.chains[0].rules[0].spec.destination, "0.0.0.0/0");
+        assert_eq!(t.chains[0].packets, 5);
+    }
+
+    #[test]
+    fn duplicate_chain_is_an_error() {
+        let text = "Chain X (0 references)\n pkts bytes target prot opt in out source destination\n\nChain X (0 references)\n pkts bytes target prot opt in out source destination\n";
+        let e = parse_table("filter", text).unwrap_err();
+        assert!(e.reason.contains("twice"), "{e}");
+    }
+}
