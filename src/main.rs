@@ -1,3 +1,16 @@
-fn main() {
-    println!("Hello, world!");
+//! The `iptop` binary: options in, exit code out. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = iptop::cli::Cli::parse();
+    match iptop::app::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iptop: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -41,6 +42,13 @@ pub struct RuleSpec {
 }
 
 impl RuleSpec {
+    /// A hash of the text columns, the same in every run of iptop.
+    pub fn stable_hash(&self) -> u64 {
+        let mut h = StableHasher::default();
+        self.hash(&mut h);
+        h.finish()
+    }
+
     /// A short one-line form, as `iptables -S` users would recognise it.
     pub fn summary(&self) -> String {
         let mut parts: Vec<&str> = Vec::new();
@@ -68,6 +76,11 @@ pub struct Rule {
     pub packets: u64,
     pub bytes: u64,
     pub spec: Arc<RuleSpec>,
+    /// How many earlier rules of the same chain have the same spec (0 for the first).
+    pub occurrence: u32,
+    /// Hash of `spec` and `occurrence`: the rule's identity within its chain, stable
+    /// across polls while the rule exists, whatever its number.
+    pub key: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +103,18 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// Fills in `occurrence` and `key` of every rule from their specs.
+    pub fn assign_keys(&mut self) {
+        let mut seen: HashMap<u64, u32> = HashMap::with_capacity(self.rules.len());
+        for r in &mut self.rules {
+            let h = r.spec.stable_hash();
+            let n = seen.entry(h).or_insert(0);
+            r.occurrence = *n;
+            *n += 1;
+            r.key = mix(h, u64::from(r.occurrence));
+        }
+    }
+
     pub fn is_builtin(&self) -> bool {
         matches!(self.kind, ChainKind::Builtin { .. })
     }
@@ -236,6 +261,49 @@ impl Snapshot {
     pub fn rule_count(&self) -> usize {
         self.tables.iter().map(Table::rule_count).sum()
     }
+}
+
+/// FNV-1a: a fixed, fast hash so that rule identities are stable between runs
+/// (collapse state and exported keys) and cheap for short strings.
+#[derive(Debug, Clone, Copy)]
+pub struct StableHasher(u64);
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        StableHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+/// Combines two hashes (order matters).
+pub fn mix(a: u64, b: u64) -> u64 {
+    let mut h = StableHasher(a);
+    h.write(&b.to_le_bytes());
+    // a final avalanche so that nearby inputs spread out
+    let mut x = h.finish();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x
+}
+
+/// Hash of a string with [`StableHasher`].
+pub fn hash_str(s: &str) -> u64 {
+    let mut h = StableHasher::default();
+    h.write(s.as_bytes());
+    h.finish()
 }
 
 /// Friendly name for a protocol column: iptables ≥ 1.8.9 prints numbers with `-n`.

@@ -375,7 +375,8 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
     let mut any_counter_col = false;
     let mut last_line = 0;
 
-    let finish = |table: &mut Table, chain: Chain, line: usize| -> Result<(), ParseError> {
+    let finish = |table: &mut Table, mut chain: Chain, line: usize| -> Result<(), ParseError> {
+        chain.assign_keys();
         let cname = chain.name.clone();
         if table.push_chain(chain) {
             Ok(())
@@ -470,6 +471,8 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
                     packets: r.packets,
                     bytes: r.bytes,
                     spec: Arc::new(r.spec),
+                    occurrence: 0,
+                    key: 0,
                 });
             }
         }

@@ -1,0 +1,279 @@
+//! Wires the options to a source and an output: `--once` here, the TUI in [`crate::ui`].
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cli::{Cli, Format};
+use crate::diff;
+use crate::model::Snapshot;
+use crate::report;
+use crate::source::live::{LiveConfig, LiveSource};
+use crate::source::recording::Recorder;
+use crate::source::replay::ReplaySource;
+use crate::source::{PollError, RawPoll, snapshot_from};
+
+/// A failure the user must see: one line on stderr and an exit code.
+#[derive(Debug)]
+pub enum AppError {
+    /// Wrong options (exit 2).
+    Usage(String),
+    /// The firewall, a file or the terminal said no (exit 1).
+    Runtime(String),
+}
+
+impl AppError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Usage(_) => 2,
+            AppError::Runtime(_) => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::Usage(m) | AppError::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<PollError> for AppError {
+    fn from(e: PollError) -> Self {
+        AppError::Runtime(e.to_string())
+    }
+}
+
+/// The recording embedded for `--demo`: a real swarm lab with real traffic.
+pub const DEMO: &str = include_str!("../assets/demo.rec");
+
+/// Where polls come from.
+pub enum Source {
+    Live(Box<LiveSource>),
+    Replay(ReplaySource),
+}
+
+impl Source {
+    pub async fn open(cli: &Cli) -> Result<Source, AppError> {
+        let tables = cli.tables();
+        if cli.demo {
+            let r = ReplaySource::from_text("demo", DEMO, "filter")
+                .map_err(|e| AppError::Runtime(format!("the built-in demo is damaged: {e}")))?;
+            return Ok(Source::Replay(r.looping(!cli.once).with_kind("demo")));
+        }
+        if let Some(path) = &cli.replay {
+            let r = ReplaySource::open(path, &tables[0]).map_err(|e| AppError::Runtime(e.to_string()))?;
+            return Ok(Source::Replay(r));
+        }
+        let mut live = LiveSource::new(LiveConfig {
+            backend: cli.backend.into(),
+            ipv6: cli.ipv6,
+            netns: cli.netns.clone(),
+            tables,
+            timeout: cli.timeout,
+        })
+        .map_err(|e| AppError::Runtime(e.to_string()))?;
+        live.probe_version().await;
+        Ok(Source::Live(Box::new(live)))
+    }
+
+    pub fn info(&self) -> &crate::model::SourceInfo {
+        match self {
+            Source::Live(l) => l.info(),
+            Source::Replay(r) => r.info(),
+        }
+    }
+
+    /// The next poll: a live source lists now; a replay returns its next recorded poll
+    /// (None at its end).
+    pub async fn poll(&mut self) -> Option<RawPoll> {
+        match self {
+            Source::Live(l) => Some(l.poll().await),
+            Source::Replay(r) => r.next_poll(),
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Source::Replay(_))
+    }
+}
+
+/// Checks that every `-c` chain exists in at least one of the tables.
+pub fn check_chains(cli: &Cli, snap: &Snapshot) -> Result<(), AppError> {
+    for c in &cli.chains {
+        if !snap.tables.iter().any(|t| t.chain(c).is_some()) {
+            let names: Vec<&str> = snap.tables.iter().map(|t| t.name.as_str()).collect();
+            return Err(AppError::Runtime(format!(
+                "chain `{c}` not found in table {} (iptables -t {} -L lists the chains)",
+                names.join(", "),
+                names.first().copied().unwrap_or("filter")
+            )));
+        }
+    }
+    Ok(())
+}
+
+struct Poller {
+    source: Source,
+    recorder: Option<Recorder>,
+    tables: Vec<String>,
+}
+
+impl Poller {
+    async fn next(&mut self) -> Result<Option<(RawPoll, Snapshot)>, AppError> {
+        let Some(raw) = self.source.poll().await else {
+            return Ok(None);
+        };
+        if let Some(rec) = &mut self.recorder {
+            rec.write_poll(&raw)
+                .map_err(|e| AppError::Runtime(format!("cannot write the recording: {e}")))?;
+        }
+        let snap = snapshot_from(&raw, &self.tables)?;
+        Ok(Some((raw, snap)))
+    }
+}
+
+/// `--once`: one snapshot, or two `--window` apart, printed and done.
+pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
+    let source = Source::open(cli).await?;
+    let recorder = match &cli.record {
+        Some(p) => Some(
+            Recorder::create(p, source.info())
+                .map_err(|e| AppError::Runtime(format!("cannot open {} for recording: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let info = source.info().clone();
+    let mut poller = Poller {
+        source,
+        recorder,
+        tables: cli.tables(),
+    };
+    let started = tokio::time::Instant::now();
+    let (_, first) = poller
+        .next()
+        .await?
+        .ok_or_else(|| AppError::Runtime("the replay holds no poll".into()))?;
+    check_chains(cli, &first)?;
+    let (snap, deltas, window_start) = match cli.window {
+        None => (first, None, None),
+        Some(w) => {
+            let second = if poller.source.is_replay() {
+                replay_sample_after(&mut poller, &first, w).await?
+            } else {
+                // While recording, poll on the interval through the window so the
+                // recording has every step; otherwise just once at its end.
+                if poller.recorder.is_some() {
+                    let mut next = started + cli.interval;
+                    while next < started + w {
+                        tokio::time::sleep_until(next).await;
+                        poller.next().await?;
+                        next += cli.interval;
+                    }
+                }
+                tokio::time::sleep_until(started + w).await;
+                poller
+                    .next()
+                    .await?
+                    .map(|(_, s)| s)
+                    .ok_or_else(|| AppError::Runtime("the source ended".into()))?
+            };
+            let d = diff::diff(&first, &second);
+            let start = first.taken_at;
+            (second, Some(d), Some(start))
+        }
+    };
+    let input = report::Input {
+        snapshot: &snap,
+        deltas: deltas.as_ref(),
+        window_start,
+        source: &info,
+        roots: &cli.chains,
+    };
+    let out = match cli.format {
+        Format::Text => report::text::render(&input),
+        Format::Json => report::json(&input),
+    };
+    match &cli.output {
+        Some(path) => write_new_file(path, out.as_bytes(), cli.force)
+            .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", path.display()))),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {
+                Ok(()) => Ok(()),
+                // `iptop --once | head` is fine
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(AppError::Runtime(format!("cannot write to stdout: {e}"))),
+            }
+        }
+    }
+}
+
+/// The recorded poll whose time is closest to `first.at + window`.
+async fn replay_sample_after(poller: &mut Poller, first: &Snapshot, window: Duration) -> Result<Snapshot, AppError> {
+    let goal = first.at + window;
+    let mut best: Option<Snapshot> = None;
+    while let Some((raw, snap)) = poller.next().await? {
+        if raw.discontinuity {
+            break;
+        }
+        let closer = best.as_ref().is_none_or(|b| goal.abs_diff(snap.at) <= goal.abs_diff(b.at));
+        if !closer {
+            break;
+        }
+        let past = snap.at >= goal;
+        best = Some(snap);
+        if past {
+            break;
+        }
+    }
+    best.ok_or_else(|| AppError::Runtime("the replay has only one poll: no window to compare".into()))
+}
+
+/// Writes a file atomically (a temporary file in the same directory, then a rename) and,
+/// unless `force`, never replaces an existing one.
+pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    if !force && path.symlink_metadata().is_ok() {
+        return Err(Error::new(ErrorKind::AlreadyExists, "file exists (use --force to overwrite)"));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| Error::new(ErrorKind::InvalidInput, "not a file name"))?;
+    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        if force {
+            std::fs::rename(&tmp, path)
+        } else {
+            // link + unlink: fails if the name appeared meanwhile, never replaces it
+            std::fs::hard_link(&tmp, path)?;
+            std::fs::remove_file(&tmp)
+        }
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Entry point after option parsing.
+pub fn run(cli: Cli) -> Result<(), AppError> {
+    if cli.window.is_some() && !cli.once {
+        return Err(AppError::Usage("--window needs --once (the live view shows deltas on every poll)".into()));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
+    if cli.once {
+        rt.block_on(run_once(&cli))
+    } else {
+        rt.block_on(crate::ui::run(cli))
+    }
+}

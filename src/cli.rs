@@ -1,0 +1,185 @@
+//! Command-line options (clap derive). The same definition generates the help text,
+//! the man page and the shell completions.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::model::TABLES;
+use crate::source::live::Backend;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "iptop",
+    version,
+    about = "Live iptables chains as a collapsible jump tree, with per-rule deltas and rates",
+    long_about = "iptop polls `iptables -L -v -n -x` on an interval and shows the chains as a tree that \
+follows jumps (FORWARD → DOCKER-USER → DOCKER-INGRESS → ...), with per-rule packet and byte deltas \
+and rates. It only ever lists rules: it never changes a rule or a counter.\n\n\
+Without --once it opens a full-screen view; press ? there for the keys.",
+    after_help = "Examples:\n  sudo iptop                          watch the filter table\n  \
+sudo iptop -t nat --netns /var/run/docker/netns/ingress_sbox\n  \
+sudo iptop --once --window 2s       deltas over two seconds, as text\n  \
+iptop --demo                        a recorded Docker swarm host, no root needed\n  \
+iptop --replay listing.txt          a saved `iptables -vnL`"
+)]
+pub struct Cli {
+    /// Print one snapshot of the tree to stdout (or -o FILE) and exit, no TUI.
+    #[arg(long, help_heading = "Output")]
+    pub once: bool,
+
+    /// With --once: take two samples this far apart and show deltas and rates (2s, 500ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Output")]
+    pub window: Option<Duration>,
+
+    /// Output format of --once.
+    #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
+    pub format: Format,
+
+    /// Write --once output to FILE instead of stdout (never overwrites without --force).
+    #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
+    pub output: Option<PathBuf>,
+
+    /// Overwrite an existing --output file.
+    #[arg(long, help_heading = "Output")]
+    pub force: bool,
+
+    /// Table to show; repeat for several. [default: filter]
+    #[arg(short = 't', long = "table", value_name = "TABLE", value_parser = clap::builder::PossibleValuesParser::new(TABLES), help_heading = "What to show")]
+    pub tables: Vec<String>,
+
+    /// Start the tree from this chain instead of the built-in chains; repeatable.
+    #[arg(short = 'c', long = "chain", value_name = "CHAIN", help_heading = "What to show")]
+    pub chains: Vec<String>,
+
+    /// Time between polls.
+    #[arg(short = 'i', long, value_name = "DURATION", default_value = "1s", value_parser = parse_interval, help_heading = "Polling")]
+    pub interval: Duration,
+
+    /// Which iptables to run: `iptables`, `iptables-nft` or `iptables-legacy`.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto, help_heading = "Polling")]
+    pub backend: BackendArg,
+
+    /// IPv6: run ip6tables.
+    #[arg(short = '6', long, help_heading = "Polling")]
+    pub ipv6: bool,
+
+    /// Network namespace to list: a name under /run/netns, or a path such as
+    /// /proc/PID/ns/net or /var/run/docker/netns/ingress_sbox. Only the iptables child enters it.
+    #[arg(long, value_name = "NAME|PATH", help_heading = "Polling")]
+    pub netns: Option<String>,
+
+    /// Kill an iptables child that runs longer than this; the poll is reported failed.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Polling")]
+    pub timeout: Duration,
+
+    /// Read a saved `iptables -vnL` listing (its table given by -t) or an iptop recording
+    /// instead of running iptables. Needs no root.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["demo", "netns"], help_heading = "Replay")]
+    pub replay: Option<PathBuf>,
+
+    /// Append every poll's raw listing, with its time and table, to FILE (replay it with --replay).
+    #[arg(long, value_name = "FILE", help_heading = "Replay")]
+    pub record: Option<PathBuf>,
+
+    /// Play the built-in recording of a Docker swarm host with real traffic. Needs no root.
+    #[arg(long, conflicts_with = "netns", help_heading = "Replay")]
+    pub demo: bool,
+
+    /// Replay one poll per key press (`.`) instead of at the recorded pace.
+    #[arg(long, help_heading = "Replay")]
+    pub step: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    Auto,
+    Nft,
+    Legacy,
+}
+
+impl From<BackendArg> for Backend {
+    fn from(b: BackendArg) -> Backend {
+        match b {
+            BackendArg::Auto => Backend::Auto,
+            BackendArg::Nft => Backend::Nft,
+            BackendArg::Legacy => Backend::Legacy,
+        }
+    }
+}
+
+impl Cli {
+    /// The tables asked for, `filter` when none.
+    pub fn tables(&self) -> Vec<String> {
+        if self.tables.is_empty() {
+            vec!["filter".to_string()]
+        } else {
+            let mut v: Vec<String> = Vec::new();
+            for t in &self.tables {
+                if !v.contains(t) {
+                    v.push(t.clone());
+                }
+            }
+            v
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = match s.parse::<f64>() {
+        // a bare number is seconds
+        Ok(secs) if secs.is_finite() && secs >= 0.0 && secs < 1e9 => Duration::from_secs_f64(secs),
+        Ok(_) => return Err(format!("`{s}` is not a duration")),
+        Err(_) => humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); try 2s or 500ms"))?,
+    };
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(50) {
+        return Err("the interval must be at least 50ms".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_interval("10ms").is_err());
+    }
+
+    #[test]
+    fn tables_default_and_dedup() {
+        let c = Cli::parse_from(["iptop"]);
+        assert_eq!(c.tables(), ["filter"]);
+        let c = Cli::parse_from(["iptop", "-t", "nat", "-t", "filter", "-t", "nat"]);
+        assert_eq!(c.tables(), ["nat", "filter"]);
+        assert!(Cli::try_parse_from(["iptop", "-t", "bogus"]).is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! What each column shows for a tree row: one definition for the screen and the text
+//! export, so both read the same.
+
+use std::time::Duration;
+
+use crate::diff::{Delta, TableDelta};
+use crate::format;
+use crate::model::{ChainKind, Table, protocol_name};
+use crate::tree::{Fold, Row, RowKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Column {
+    Tree,
+    DPkts,
+    DBytes,
+    Rate,
+    Pkts,
+    Bytes,
+    Prot,
+    Opt,
+    In,
+    Out,
+    Source,
+    Destination,
+    Match,
+}
+
+impl Column {
+    pub fn title(self) -> &'static str {
+        match self {
+            Column::Tree => "CHAIN / RULE",
+            Column::DPkts => "ΔPKTS",
+            Column::DBytes => "ΔBYTES",
+            Column::Rate => "PKT/S",
+            Column::Pkts => "PKTS",
+            Column::Bytes => "BYTES",
+            Column::Prot => "PROT",
+            Column::Opt => "OPT",
+            Column::In => "IN",
+            Column::Out => "OUT",
+            Column::Source => "SOURCE",
+            Column::Destination => "DESTINATION",
+            Column::Match => "MATCH",
+        }
+    }
+
+    pub fn right_aligned(self) -> bool {
+        matches!(
+            self,
+            Column::DPkts | Column::DBytes | Column::Rate | Column::Pkts | Column::Bytes
+        )
+    }
+}
+
+/// Every column, in the order the text export prints them.
+pub const ALL: [Column; 13] = [
+    Column::Tree,
+    Column::DPkts,
+    Column::DBytes,
+    Column::Rate,
+    Column::Pkts,
+    Column::Bytes,
+    Column::Prot,
+    Column::Opt,
+    Column::In,
+    Column::Out,
+    Column::Source,
+    Column::Destination,
+    Column::Match,
+];
+
+/// How a row's counters moved over the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Movement {
+    /// No window yet (first sample).
+    NoWindow,
+    /// The rule did not exist at the start of the window.
+    New,
+    /// No counters to compare (a user chain's own row).
+    None,
+    Delta(Delta),
+}
+
+impl Movement {
+    pub fn moved(&self) -> bool {
+        matches!(self, Movement::Delta(d) if d.moved())
+    }
+
+    pub fn delta(&self) -> Option<&Delta> {
+        match self {
+            Movement::Delta(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// The text of every column for one row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cells {
+    /// Tree drawing in front of the label (`│  ├─ `).
+    pub prefix: String,
+    /// Chain name with policy, or the rule's target.
+    pub label: String,
+    pub dpkts: String,
+    pub dbytes: String,
+    pub rate: String,
+    pub pkts: String,
+    pub bytes: String,
+    pub prot: String,
+    pub opt: String,
+    pub in_iface: String,
+    pub out_iface: String,
+    pub source: String,
+    pub destination: String,
+    pub matches: String,
+    /// Packets per second over the window.
+    pub pps: f64,
+}
+
+impl Cells {
+    pub fn get(&self, c: Column) -> &str {
+        match c {
+            Column::Tree => &self.label,
+            Column::DPkts => &self.dpkts,
+            Column::DBytes => &self.dbytes,
+            Column::Rate => &self.rate,
+            Column::Pkts => &self.pkts,
+            Column::Bytes => &self.bytes,
+            Column::Prot => &self.prot,
+            Column::Opt => &self.opt,
+            Column::In => &self.in_iface,
+            Column::Out => &self.out_iface,
+            Column::Source => &self.source,
+            Column::Destination => &self.destination,
+            Column::Match => &self.matches,
+        }
+    }
+}
+
+/// The movement of a row over the window (`deltas` None: no window yet).
+pub fn movement(row: &Row, deltas: Option<&TableDelta>) -> Movement {
+    let Some(td) = deltas else {
+        return Movement::NoWindow;
+    };
+    match row.kind {
+        RowKind::Chain { chain } => match td.chains.get(chain) {
+            Some(Some(cd)) => cd.policy.map(Movement::Delta).unwrap_or(Movement::None),
+            Some(None) => Movement::New,
+            None => Movement::None,
+        },
+        RowKind::Rule { chain, rule } => match td.rule(chain, rule) {
+            Some(d) => Movement::Delta(*d),
+            None => Movement::New,
+        },
+    }
+}
+
+/// The label of a row without tree drawing: `FORWARD (policy DROP)`, `DOCKER (2 references)`,
+/// `DOCKER-USER`, `EDGE-EMPTY [goto]`, `A ↻ cycle`, `(no target)`.
+pub fn label(table: &Table, row: &Row) -> String {
+    match row.kind {
+        RowKind::Chain { chain } => {
+            let c = &table.chains[chain];
+            match &c.kind {
+                ChainKind::Builtin { policy } => format!("{} (policy {policy})", c.name),
+                ChainKind::User { references: Some(n) } => format!("{} ({n} references)", c.name),
+                ChainKind::User { references: None } => c.name.clone(),
+            }
+        }
+        RowKind::Rule { chain, rule } => {
+            let spec = &table.chains[chain].rules[rule].spec;
+            let mut s = if spec.target.is_empty() {
+                "(no target)".to_string()
+            } else {
+                spec.target.clone()
+            };
+            if spec.goto {
+                s.push_str(" [goto]");
+            }
+            if row.fold == Fold::Cycle {
+                s.push_str(" ↻ cycle");
+            }
+            s
+        }
+    }
+}
+
+fn delta_text(m: &Movement, f: impl Fn(&Delta) -> String) -> String {
+    match m {
+        Movement::NoWindow | Movement::None => "-".into(),
+        Movement::New => "new".into(),
+        Movement::Delta(d) if d.reset => format!("↺{}", f(d)),
+        Movement::Delta(d) => f(d),
+    }
+}
+
+/// All cells of a row. `elapsed` is the window the deltas cover.
+pub fn cells(table: &Table, row: &Row, deltas: Option<&TableDelta>, elapsed: Duration) -> Cells {
+    let m = movement(row, deltas);
+    let secs = elapsed.as_secs_f64();
+    let pps = match (&m, secs > 0.0) {
+        (Movement::Delta(d), true) => d.packets as f64 / secs,
+        _ => 0.0,
+    };
+    let mut c = Cells {
+        prefix: row.prefix(),
+        label: label(table, row),
+        dpkts: delta_text(&m, |d| format::count(d.packets)),
+        dbytes: delta_text(&m, |d| format::bytes(d.bytes)),
+        rate: match m {
+            Movement::Delta(_) if secs > 0.0 => format::rate(pps),
+            _ => "-".into(),
+        },
+        pps,
+        ..Default::default()
+    };
+    match row.kind {
+        RowKind::Chain { chain } => {
+            let ch = &table.chains[chain];
+            if ch.is_builtin() {
+                c.pkts = format::count(ch.packets);
+                c.bytes = format::bytes(ch.bytes);
+            }
+        }
+        RowKind::Rule { chain, rule } => {
+            let r = &table.chains[chain].rules[rule];
+            let s = &r.spec;
+            c.pkts = format::count(r.packets);
+            c.bytes = format::bytes(r.bytes);
+            c.prot = protocol_name(&s.prot).into_owned();
+            c.opt = s.opt.clone();
+            c.in_iface = s.in_iface.clone();
+            c.out_iface = s.out_iface.clone();
+            c.source = s.source.clone();
+            c.destination = s.destination.clone();
+            c.matches = s.extra.clone();
+        }
+    }
+    if !table.has_counters {
+        c.pkts.clear();
+        c.bytes.clear();
+    }
+    c
+}

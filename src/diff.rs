@@ -1,0 +1,231 @@
+//! Deltas between two snapshots. Rules are matched by identity (chain, text columns,
+//! occurrence), never by number, so inserting a rule at the top of a chain keeps every
+//! delta on its rule. A counter that went down was reset (`iptables -Z`, or the rule was
+//! replaced): the delta then counts from zero and is flagged, never negative or wrapped.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::model::{Chain, Snapshot, Table};
+
+/// Movement of one counter pair over a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Delta {
+    pub packets: u64,
+    pub bytes: u64,
+    /// The counters went down during the window; `packets`/`bytes` count from zero.
+    pub reset: bool,
+}
+
+impl Delta {
+    /// The delta from `prev` to `cur` (packets, bytes).
+    pub fn between(prev: (u64, u64), cur: (u64, u64)) -> Delta {
+        if cur.0 < prev.0 || cur.1 < prev.1 {
+            Delta {
+                packets: cur.0,
+                bytes: cur.1,
+                reset: true,
+            }
+        } else {
+            Delta {
+                packets: cur.0 - prev.0,
+                bytes: cur.1 - prev.1,
+                reset: false,
+            }
+        }
+    }
+
+    pub fn moved(&self) -> bool {
+        self.packets > 0 || self.bytes > 0
+    }
+
+    /// Adds a later window's delta (saturating: a sum of real counters never overflows,
+    /// but hostile input must not panic).
+    pub fn add(&mut self, other: &Delta) {
+        self.packets = self.packets.saturating_add(other.packets);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.reset |= other.reset;
+    }
+}
+
+/// Deltas of one chain, parallel to its rules in the current snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChainDelta {
+    /// Policy counters of a built-in chain.
+    pub policy: Option<Delta>,
+    /// `None` for a rule that did not exist in the previous snapshot.
+    pub rules: Vec<Option<Delta>>,
+}
+
+/// Deltas of one table, parallel to its chains in the current snapshot
+/// (`None` for a chain that is new).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableDelta {
+    pub chains: Vec<Option<ChainDelta>>,
+}
+
+impl TableDelta {
+    pub fn rule(&self, chain: usize, rule: usize) -> Option<&Delta> {
+        self.chains.get(chain)?.as_ref()?.rules.get(rule)?.as_ref()
+    }
+
+    pub fn policy(&self, chain: usize) -> Option<&Delta> {
+        self.chains.get(chain)?.as_ref()?.policy.as_ref()
+    }
+}
+
+/// Deltas between two snapshots, parallel to the current snapshot's tables.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Deltas {
+    pub elapsed: Duration,
+    pub tables: Vec<Option<TableDelta>>,
+}
+
+impl Deltas {
+    pub fn table(&self, i: usize) -> Option<&TableDelta> {
+        self.tables.get(i)?.as_ref()
+    }
+
+    /// Packets and bytes per second for a delta over this window.
+    pub fn rate(&self, d: &Delta) -> (f64, f64) {
+        let secs = self.elapsed.as_secs_f64();
+        if secs <= 0.0 {
+            return (0.0, 0.0);
+        }
+        (d.packets as f64 / secs, d.bytes as f64 / secs)
+    }
+}
+
+/// For each rule of `cur`, the index of the same rule in `prev`.
+pub fn match_rules(prev: &Chain, cur: &Chain) -> Vec<Option<usize>> {
+    // Common case: nothing changed in this chain.
+    if prev.rules.len() == cur.rules.len() && prev.rules.iter().zip(&cur.rules).all(|(a, b)| a.key == b.key) {
+        return (0..cur.rules.len()).map(Some).collect();
+    }
+    let by_key: HashMap<u64, usize> = prev.rules.iter().enumerate().map(|(i, r)| (r.key, i)).collect();
+    cur.rules
+        .iter()
+        .map(|r| {
+            by_key
+                .get(&r.key)
+                .copied()
+                // keys are hashes: confirm the text really is the same rule
+                .filter(|&i| prev.rules[i].occurrence == r.occurrence && prev.rules[i].spec == r.spec)
+        })
+        .collect()
+}
+
+pub fn diff_table(prev: &Table, cur: &Table) -> TableDelta {
+    let chains = cur
+        .chains
+        .iter()
+        .map(|c| {
+            let p = prev.chain(&c.name)?;
+            let policy = (c.is_builtin() && p.is_builtin())
+                .then(|| Delta::between((p.packets, p.bytes), (c.packets, c.bytes)));
+            let rules = match_rules(p, c)
+                .into_iter()
+                .zip(&c.rules)
+                .map(|(m, r)| m.map(|i| Delta::between((p.rules[i].packets, p.rules[i].bytes), (r.packets, r.bytes))))
+                .collect();
+            Some(ChainDelta { policy, rules })
+        })
+        .collect();
+    TableDelta { chains }
+}
+
+/// Deltas from `prev` to `cur`; the window is the time between the two polls.
+pub fn diff(prev: &Snapshot, cur: &Snapshot) -> Deltas {
+    Deltas {
+        elapsed: cur.at.saturating_sub(prev.at),
+        tables: cur
+            .tables
+            .iter()
+            .map(|t| prev.table(&t.name).map(|p| diff_table(p, t)))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_table;
+    use std::time::SystemTime;
+
+    fn snap(at_ms: u64, text: &str) -> Snapshot {
+        Snapshot {
+            taken_at: SystemTime::UNIX_EPOCH,
+            at: Duration::from_millis(at_ms),
+            took: Duration::ZERO,
+            tables: vec![parse_table("filter", text).expect("parse")],
+            warnings: vec![],
+            seq: 1,
+        }
+    }
+
+    const BEFORE: &str = "Chain INPUT (policy ACCEPT 10 packets, 1000 bytes)
+    pkts      bytes target     prot opt in     out     source               destination
+     100     6000 ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22
+      50     3000 ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:80
+       5      300 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0
+       7      700 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0
+";
+
+    #[test]
+    fn insert_at_top_keeps_deltas_on_their_rules() {
+        let after = "Chain INPUT (policy ACCEPT 12 packets, 1200 bytes)
+    pkts      bytes target     prot opt in     out     source               destination
+       3      180 ACCEPT     17   --  *      *       0.0.0.0/0            0.0.0.0/0            udp dpt:53
+     110     6600 ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22
+      50     3000 ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:80
+       6      360 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0
+       9      900 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0
+";
+        let d = diff(&snap(0, BEFORE), &snap(2000, after));
+        assert_eq!(d.elapsed, Duration::from_secs(2));
+        let t = d.table(0).expect("table");
+        assert_eq!(t.rule(0, 0), None, "the inserted rule is new");
+        assert_eq!(t.rule(0, 1), Some(&Delta { packets: 10, bytes: 600, reset: false }));
+        assert_eq!(t.rule(0, 2), Some(&Delta { packets: 0, bytes: 0, reset: false }));
+        // two identical DROP rules are told apart by their order
+        assert_eq!(t.rule(0, 3), Some(&Delta { packets: 1, bytes: 60, reset: false }));
+        assert_eq!(t.rule(0, 4), Some(&Delta { packets: 2, bytes: 200, reset: false }));
+        assert_eq!(t.policy(0), Some(&Delta { packets: 2, bytes: 200, reset: false }));
+        assert_eq!(d.rate(t.rule(0, 1).expect("rule")), (5.0, 300.0));
+    }
+
+    #[test]
+    fn reset_counts_from_zero_and_delete_drops_the_rule() {
+        let after = "Chain INPUT (policy ACCEPT 10 packets, 1000 bytes)
+    pkts      bytes target     prot opt in     out     source               destination
+       4      240 ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22
+       5      300 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0
+       7      700 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0
+";
+        let d = diff(&snap(0, BEFORE), &snap(1000, after));
+        let t = d.table(0).expect("table");
+        assert_eq!(t.rule(0, 0), Some(&Delta { packets: 4, bytes: 240, reset: true }));
+        assert_eq!(t.rule(0, 1), Some(&Delta { packets: 0, bytes: 0, reset: false }));
+        assert_eq!(t.rule(0, 2), Some(&Delta { packets: 0, bytes: 0, reset: false }));
+    }
+
+    #[test]
+    fn between_never_wraps() {
+        let d = Delta::between((u64::MAX, u64::MAX), (0, 1));
+        assert_eq!(d, Delta { packets: 0, bytes: 1, reset: true });
+        let d = Delta::between((5, 100), (6, 99));
+        assert!(d.reset, "bytes went down: a reset even though packets went up");
+        let mut a = Delta { packets: u64::MAX, bytes: 1, reset: false };
+        a.add(&Delta { packets: 1, bytes: 1, reset: false });
+        assert_eq!(a.packets, u64::MAX);
+    }
+
+    #[test]
+    fn new_chain_and_missing_table() {
+        let a = snap(0, BEFORE);
+        let mut b = snap(1000, BEFORE);
+        b.tables[0].name = "nat".into();
+        let d = diff(&a, &b);
+        assert!(d.table(0).is_none());
+    }
+}

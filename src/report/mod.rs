@@ -1,0 +1,208 @@
+//! Exports of one snapshot (with deltas over a window): the same content for `--once`
+//! and for the TUI's export key. The serialisable types here are kept apart from the
+//! core model so the JSON schema changes only on purpose.
+
+pub mod text;
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::diff::{Delta, Deltas};
+use crate::format;
+use crate::model::{ChainKind, Snapshot, SourceInfo};
+
+/// Everything an export needs.
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    pub snapshot: &'a Snapshot,
+    /// Deltas over the window, if there was one.
+    pub deltas: Option<&'a Deltas>,
+    /// When the window started.
+    pub window_start: Option<SystemTime>,
+    pub source: &'a SourceInfo,
+    /// Chains to start the tree from (`-c`); empty: the built-ins.
+    pub roots: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub version: u32,
+    pub taken_at: String,
+    pub window_ms: Option<u64>,
+    pub window_start: Option<String>,
+    pub source: SourceReport,
+    pub warnings: Vec<String>,
+    pub tables: Vec<TableReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceReport {
+    pub kind: String,
+    pub host: Option<String>,
+    pub netns: Option<String>,
+    pub backend: Option<String>,
+    pub binary: Option<String>,
+    pub version: Option<String>,
+    pub family: Option<String>,
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TableReport {
+    pub name: String,
+    /// False when the counters were abbreviated (a listing without -x).
+    pub exact: bool,
+    pub chains: Vec<ChainReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChainReport {
+    pub name: String,
+    pub builtin: bool,
+    pub policy: Option<String>,
+    /// Policy counters (built-in chains only; 0 for user chains).
+    pub packets: u64,
+    pub bytes: u64,
+    pub delta_packets: Option<u64>,
+    pub delta_bytes: Option<u64>,
+    pub references: Option<u32>,
+    pub rules: Vec<RuleReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RuleReport {
+    pub num: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub delta_packets: Option<u64>,
+    pub delta_bytes: Option<u64>,
+    /// Packets per second over the window.
+    pub rate_pps: Option<f64>,
+    /// The counters went down in the window (zeroed); the delta counts from zero.
+    pub reset: bool,
+    /// The rule did not exist when the window started.
+    pub new: bool,
+    pub target: Option<String>,
+    /// True when the target is a user chain of this table.
+    pub jump: bool,
+    pub goto: bool,
+    pub prot: String,
+    pub opt: String,
+    #[serde(rename = "in")]
+    pub in_iface: String,
+    #[serde(rename = "out")]
+    pub out_iface: String,
+    pub source: String,
+    pub destination: String,
+    pub extra: String,
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+pub fn build(input: &Input) -> Report {
+    let snap = input.snapshot;
+    let deltas = input.deltas;
+    let secs = deltas.map(|d| d.elapsed.as_secs_f64()).unwrap_or(0.0);
+    let src = input.source;
+    let tables = snap
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(ti, t)| {
+            let td = deltas.and_then(|d| d.table(ti));
+            let chains = t
+                .chains
+                .iter()
+                .enumerate()
+                .map(|(ci, c)| {
+                    let pol: Option<Delta> = td.and_then(|td| td.policy(ci)).copied();
+                    let rules = c
+                        .rules
+                        .iter()
+                        .enumerate()
+                        .map(|(ri, r)| {
+                            let d = td.and_then(|td| td.rule(ci, ri));
+                            let new = td.is_some() && d.is_none();
+                            let d = match (deltas, d) {
+                                (Some(_), Some(d)) => Some(*d),
+                                // a rule new in the window moved from zero
+                                (Some(_), None) => Some(Delta {
+                                    packets: r.packets,
+                                    bytes: r.bytes,
+                                    reset: false,
+                                }),
+                                (None, _) => None,
+                            };
+                            RuleReport {
+                                num: r.num,
+                                packets: r.packets,
+                                bytes: r.bytes,
+                                delta_packets: d.map(|d| d.packets),
+                                delta_bytes: d.map(|d| d.bytes),
+                                rate_pps: d.filter(|_| secs > 0.0).map(|d| d.packets as f64 / secs),
+                                reset: d.is_some_and(|d| d.reset),
+                                new,
+                                target: non_empty(&r.spec.target),
+                                jump: t.jump_target(r).is_some(),
+                                goto: r.spec.goto,
+                                prot: r.spec.prot.clone(),
+                                opt: r.spec.opt.clone(),
+                                in_iface: r.spec.in_iface.clone(),
+                                out_iface: r.spec.out_iface.clone(),
+                                source: r.spec.source.clone(),
+                                destination: r.spec.destination.clone(),
+                                extra: r.spec.extra.clone(),
+                            }
+                        })
+                        .collect();
+                    ChainReport {
+                        name: c.name.clone(),
+                        builtin: c.is_builtin(),
+                        policy: c.policy().map(str::to_string),
+                        packets: c.packets,
+                        bytes: c.bytes,
+                        delta_packets: pol.map(|d| d.packets),
+                        delta_bytes: pol.map(|d| d.bytes),
+                        references: match c.kind {
+                            ChainKind::User { references } => references,
+                            ChainKind::Builtin { .. } => None,
+                        },
+                        rules,
+                    }
+                })
+                .collect();
+            TableReport {
+                name: t.name.clone(),
+                exact: t.exact,
+                chains,
+            }
+        })
+        .collect();
+    Report {
+        version: 1,
+        taken_at: format::timestamp(snap.taken_at),
+        window_ms: deltas.map(|d| d.elapsed.as_millis() as u64),
+        window_start: input.window_start.filter(|_| deltas.is_some()).map(format::timestamp),
+        source: SourceReport {
+            kind: src.kind.clone(),
+            host: non_empty(&src.host),
+            netns: src.netns.clone(),
+            backend: non_empty(&src.backend),
+            binary: non_empty(&src.binary),
+            version: non_empty(&src.version),
+            family: non_empty(&src.family),
+            file: src.file.clone(),
+        },
+        warnings: snap.warnings.clone(),
+        tables,
+    }
+}
+
+pub fn json(input: &Input) -> String {
+    let mut s = serde_json::to_string_pretty(&build(input)).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}

@@ -1,0 +1,384 @@
+//! Runs the real `iptables` binary, one process per table per poll:
+//! `iptables -w <secs> -t <table> -L -v -n -x --line-numbers`. Never through a shell,
+//! never anything but listing options. With `--netns` only the child enters the
+//! namespace (setns between fork and exec); iptop itself stays where it is.
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::fcntl::{OFlag, open};
+use nix::sched::{CloneFlags, setns};
+use nix::sys::stat::Mode;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+use super::{Failure, RawListing, RawPoll};
+use crate::model::SourceInfo;
+
+/// Largest listing iptop reads: 50k kube-proxy rules are about 10 MB.
+pub const MAX_OUTPUT: usize = 256 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Whatever `iptables` on this host is.
+    #[default]
+    Auto,
+    Nft,
+    Legacy,
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveConfig {
+    pub backend: Backend,
+    pub ipv6: bool,
+    /// A name under /run/netns or a path (`/proc/PID/ns/net`, `/var/run/docker/netns/...`).
+    pub netns: Option<String>,
+    pub tables: Vec<String>,
+    /// Per poll; the child is killed after it.
+    pub timeout: Duration,
+}
+
+/// Why the live source cannot start at all.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("`{0}` not found on PATH or in /usr/sbin, /sbin (install iptables, or try --demo / --replay FILE)")]
+    NotFound(String),
+    #[error("network namespace `{name}` not found ({path} does not exist; `ip netns list` shows the names)")]
+    NoNetns { name: String, path: String },
+    #[error("cannot open network namespace `{name}` ({path}): {err}{hint}")]
+    NetnsOpen {
+        name: String,
+        path: String,
+        err: nix::Error,
+        hint: &'static str,
+    },
+    #[error("`{0}` is not a network namespace")]
+    NotNetns(String),
+}
+
+pub struct LiveSource {
+    cfg: LiveConfig,
+    binary_name: String,
+    binary: PathBuf,
+    netns: Option<Arc<OwnedFd>>,
+    started: Instant,
+    seq: u64,
+    info: SourceInfo,
+}
+
+/// `iptables`, `ip6tables-nft`, ... for a backend and family.
+pub fn binary_name(backend: Backend, ipv6: bool) -> String {
+    let base = if ipv6 { "ip6tables" } else { "iptables" };
+    match backend {
+        Backend::Auto => base.to_string(),
+        Backend::Nft => format!("{base}-nft"),
+        Backend::Legacy => format!("{base}-legacy"),
+    }
+}
+
+/// Looks a binary up on PATH, then in the sbin directories a non-root PATH may lack.
+pub fn find_binary(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].iter().map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The namespace file for `--netns NAME|PATH`.
+pub fn netns_path(spec: &str) -> String {
+    if spec.contains('/') {
+        spec.to_string()
+    } else {
+        format!("/run/netns/{spec}")
+    }
+}
+
+/// Opens a namespace file and checks that it is a network namespace.
+pub fn open_netns(spec: &str) -> Result<OwnedFd, StartError> {
+    let path = netns_path(spec);
+    let fd = open(path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|err| match err {
+        nix::Error::ENOENT => StartError::NoNetns {
+            name: spec.to_string(),
+            path: path.clone(),
+        },
+        err => StartError::NetnsOpen {
+            name: spec.to_string(),
+            path: path.clone(),
+            err,
+            hint: if matches!(err, nix::Error::EACCES | nix::Error::EPERM) {
+                " (run iptop as root)"
+            } else {
+                ""
+            },
+        },
+    })?;
+    // NS_GET_NSTYPE = _IO(0xb7, 0x3): which kind of namespace the file is.
+    const NS_GET_NSTYPE: nix::libc::c_ulong = 0xb703;
+    // SAFETY: the ioctl takes no argument and only reads the fd's namespace type.
+    let kind = unsafe { nix::libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if kind != nix::libc::CLONE_NEWNET {
+        return Err(StartError::NotNetns(path));
+    }
+    Ok(fd)
+}
+
+impl LiveSource {
+    pub fn new(cfg: LiveConfig) -> Result<Self, StartError> {
+        let binary_name = binary_name(cfg.backend, cfg.ipv6);
+        let binary = find_binary(&binary_name).ok_or_else(|| StartError::NotFound(binary_name.clone()))?;
+        let netns = match &cfg.netns {
+            Some(spec) => Some(Arc::new(open_netns(spec)?)),
+            None => None,
+        };
+        let info = SourceInfo {
+            kind: "live".into(),
+            host: hostname(),
+            netns: cfg.netns.clone(),
+            backend: match cfg.backend {
+                Backend::Nft => "nft".into(),
+                Backend::Legacy => "legacy".into(),
+                Backend::Auto => String::new(),
+            },
+            binary: binary_name.clone(),
+            version: String::new(),
+            family: if cfg.ipv6 { "ipv6" } else { "ipv4" }.into(),
+            file: None,
+        };
+        Ok(LiveSource {
+            cfg,
+            binary_name,
+            binary,
+            netns,
+            started: Instant::now(),
+            seq: 0,
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    pub fn tables(&self) -> &[String] {
+        &self.cfg.tables
+    }
+
+    /// Asks the binary for its version (`iptables v1.8.9 (nf_tables)`) and fills in the
+    /// backend from it. Failure leaves both as they were: the polls will say what is wrong.
+    pub async fn probe_version(&mut self) {
+        let out = Command::new(&self.binary)
+            .arg("--version")
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        if let Ok(Ok(out)) = tokio::time::timeout(self.cfg.timeout, out).await {
+            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if v.contains("nf_tables") {
+                self.info.backend = "nft".into();
+            } else if v.contains("legacy") {
+                self.info.backend = "legacy".into();
+            }
+            self.info.version = v;
+        }
+    }
+
+    /// The arguments for listing one table; nothing else is ever passed.
+    pub fn list_args(&self, table: &str) -> Vec<String> {
+        // -w: iptables-legacy 1.8.9 without it blocks forever while another process holds
+        // the xtables lock. Wait at most half the poll timeout so iptables reports the
+        // lock itself before iptop has to kill it.
+        let wait = (self.cfg.timeout.as_secs() / 2).clamp(1, 10);
+        [
+            "-w",
+            &wait.to_string(),
+            "-t",
+            table,
+            "-L",
+            "-v",
+            "-n",
+            "-x",
+            "--line-numbers",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Lists every configured table once.
+    pub async fn poll(&mut self) -> RawPoll {
+        self.seq += 1;
+        let at = self.started.elapsed();
+        let taken_at = SystemTime::now();
+        let mut listings = Vec::with_capacity(self.cfg.tables.len());
+        for table in self.cfg.tables.clone() {
+            let l = self.list_table(&table).await;
+            if matches!(l.failure, Some(Failure::NotFound(_)))
+                && let Some(p) = find_binary(&self.binary_name)
+            {
+                // The binary moved (a package upgrade): use the new path next time.
+                self.binary = p;
+            }
+            listings.push(l);
+        }
+        RawPoll {
+            seq: self.seq,
+            at,
+            taken_at,
+            listings,
+            discontinuity: false,
+        }
+    }
+
+    async fn list_table(&self, table: &str) -> RawListing {
+        let start = Instant::now();
+        let mut listing = RawListing {
+            table: table.to_string(),
+            stdout: String::new(),
+            stderr: String::new(),
+            status: None,
+            took: Duration::ZERO,
+            failure: None,
+        };
+        let mut cmd = Command::new(&self.binary);
+        cmd.args(self.list_args(table))
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(fd) = &self.netns {
+            let raw = fd.as_raw_fd();
+            // SAFETY: runs in the forked child before exec; setns(2) is async-signal-safe
+            // and the fd stays open in the parent (held by `self`) for the spawn's duration.
+            unsafe {
+                cmd.pre_exec(move || {
+                    setns(BorrowedFd::borrow_raw(raw), CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+                });
+            }
+        }
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                listing.took = start.elapsed();
+                listing.failure = Some(if e.kind() == std::io::ErrorKind::NotFound {
+                    Failure::NotFound(self.binary_name.clone())
+                } else {
+                    let detail = if self.netns.is_some() {
+                        format!("entering the network namespace or starting {}: {e}", self.binary_name)
+                    } else {
+                        e.to_string()
+                    };
+                    // kept in stderr too, so that a recording carries it
+                    listing.stderr = format!("{detail}\n");
+                    Failure::Spawn(detail)
+                });
+                return listing;
+            }
+        };
+        let mut out = child.stdout.take();
+        let mut err = child.stderr.take();
+        let io = async {
+            let mut o = Vec::new();
+            let mut e = Vec::new();
+            let read_out = async {
+                if let Some(s) = out.as_mut() {
+                    s.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut o).await?;
+                }
+                Ok::<_, std::io::Error>(())
+            };
+            let read_err = async {
+                if let Some(s) = err.as_mut() {
+                    s.take(1 << 20).read_to_end(&mut e).await?;
+                }
+                Ok::<_, std::io::Error>(())
+            };
+            let (r1, r2) = tokio::join!(read_out, read_err);
+            (o, e, r1.and(r2))
+        };
+        match tokio::time::timeout(self.cfg.timeout, io).await {
+            Err(_) => {
+                // Kill and reap: no zombie is left behind.
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                listing.failure = Some(Failure::Timeout(self.cfg.timeout));
+            }
+            Ok((o, e, read)) => {
+                if o.len() > MAX_OUTPUT {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                    listing.failure = Some(Failure::TooLarge(MAX_OUTPUT));
+                } else {
+                    let remaining = self.cfg.timeout.saturating_sub(start.elapsed());
+                    match tokio::time::timeout(remaining, child.wait()).await {
+                        Ok(Ok(st)) => {
+                            use std::os::unix::process::ExitStatusExt;
+                            listing.status = st.code();
+                            if let Some(sig) = st.signal() {
+                                listing.failure = Some(Failure::Signal(sig));
+                            }
+                        }
+                        Ok(Err(e)) => listing.failure = Some(Failure::Spawn(e.to_string())),
+                        Err(_) => {
+                            let _ = child.start_kill();
+                            let _ = child.wait().await;
+                            listing.failure = Some(Failure::Timeout(self.cfg.timeout));
+                        }
+                    }
+                    if let Err(e) = read
+                        && listing.failure.is_none()
+                    {
+                        listing.failure = Some(Failure::Spawn(format!("reading its output: {e}")));
+                    }
+                }
+                listing.stdout = into_string(o);
+                listing.stderr = into_string(e);
+            }
+        }
+        listing.took = start.elapsed();
+        listing
+    }
+}
+
+/// Listing text as UTF-8; comments may hold other bytes, which become U+FFFD.
+fn into_string(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths() {
+        assert_eq!(binary_name(Backend::Auto, false), "iptables");
+        assert_eq!(binary_name(Backend::Legacy, true), "ip6tables-legacy");
+        assert_eq!(binary_name(Backend::Nft, false), "iptables-nft");
+        assert_eq!(netns_path("swarm-host"), "/run/netns/swarm-host");
+        assert_eq!(netns_path("/proc/1/ns/net"), "/proc/1/ns/net");
+    }
+
+    #[test]
+    fn netns_errors() {
+        assert!(matches!(open_netns("iptop-no-such-ns"), Err(StartError::NoNetns { .. })));
+        assert!(matches!(open_netns("/proc/self/ns/uts"), Err(StartError::NotNetns(_))));
+        assert!(matches!(open_netns("/etc/hostname"), Err(StartError::NotNetns(_))));
+        assert!(open_netns("/proc/self/ns/net").is_ok());
+    }
+}

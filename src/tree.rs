@@ -1,0 +1,387 @@
+//! The chain tree: roots are the built-in chains (or the chains asked for), and a rule
+//! whose target is a user chain has that chain's rules as its children. A chain
+//! referenced twice appears under both references; a jump back into a chain already on
+//! the path is a cycle, cut and marked. Chains no root reaches are listed after the roots.
+//!
+//! Rows carry a [`NodeId`] made of the rule identities along their path, so collapse
+//! state and selection survive refreshes and rule churn.
+
+use crate::model::{Table, hash_str, mix};
+
+/// Identity of a tree node: stable across polls while the rules on its path exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u64);
+
+impl NodeId {
+    pub fn root(chain: &str) -> NodeId {
+        NodeId(mix(0x5eed, hash_str(chain)))
+    }
+
+    pub fn child(self, rule_key: u64) -> NodeId {
+        NodeId(mix(self.0, rule_key))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// A root: a chain's header (policy, counters).
+    Chain { chain: usize },
+    /// A rule of `chain`, at index `rule`.
+    Rule { chain: usize, rule: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// Nothing below: a verdict, an empty chain, or a jump into an empty chain.
+    Leaf,
+    Collapsed,
+    Expanded,
+    /// A jump into a chain already on the path: not expanded.
+    Cycle,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub kind: RowKind,
+    pub id: NodeId,
+    pub depth: u16,
+    /// Row index of the parent, `None` for roots.
+    pub parent: Option<u32>,
+    pub fold: Fold,
+    /// The user chain this rule jumps to.
+    pub jump: Option<usize>,
+    /// Last among its siblings (draws `└─` rather than `├─`).
+    pub last: bool,
+    /// Bit k (1 ≤ k < depth): the ancestor at depth k has later siblings (draws `│`).
+    pub guides: u64,
+}
+
+impl Row {
+    pub fn chain(&self) -> usize {
+        match self.kind {
+            RowKind::Chain { chain } | RowKind::Rule { chain, .. } => chain,
+        }
+    }
+
+    /// The tree drawing in front of the row's label: `│  ├─ `.
+    pub fn prefix(&self) -> String {
+        let mut s = String::new();
+        if self.depth == 0 {
+            return s;
+        }
+        for k in 1..self.depth {
+            let bar = k < 64 && self.guides & (1 << k) != 0;
+            s.push_str(if bar { "│  " } else { "   " });
+        }
+        s.push_str(if self.last { "└─ " } else { "├─ " });
+        s
+    }
+}
+
+/// The chains the tree starts from: the given names, or the built-in chains in kernel
+/// order followed by every user chain the built-ins do not reach (listing order).
+/// Names not in the table are skipped.
+pub fn roots(table: &Table, wanted: &[String]) -> Vec<usize> {
+    if !wanted.is_empty() {
+        return wanted.iter().filter_map(|n| table.chain_index(n)).collect();
+    }
+    let mut roots: Vec<usize> = (0..table.chains.len()).filter(|&i| table.chains[i].is_builtin()).collect();
+    let mut reached = vec![false; table.chains.len()];
+    let mut stack = roots.clone();
+    for &r in &roots {
+        reached[r] = true;
+    }
+    let visit = |stack: &mut Vec<usize>, reached: &mut Vec<bool>| {
+        while let Some(c) = stack.pop() {
+            for rule in &table.chains[c].rules {
+                if let Some(t) = table.jump_target(rule)
+                    && !reached[t]
+                {
+                    reached[t] = true;
+                    stack.push(t);
+                }
+            }
+        }
+    };
+    visit(&mut stack, &mut reached);
+    // Unreached chains: first those nothing references at all, then (for rings of
+    // chains that only reference each other) whatever is still left.
+    let mut referenced = vec![false; table.chains.len()];
+    for c in &table.chains {
+        for r in &c.rules {
+            if let Some(t) = table.jump_target(r) {
+                referenced[t] = true;
+            }
+        }
+    }
+    for pass_unreferenced in [true, false] {
+        for i in 0..table.chains.len() {
+            if !reached[i] && (referenced[i] != pass_unreferenced) {
+                reached[i] = true;
+                roots.push(i);
+                stack.push(i);
+                visit(&mut stack, &mut reached);
+            }
+        }
+    }
+    roots
+}
+
+/// Builds the visible rows: `expanded(id)` says whether a node's children are shown.
+/// Stops after `max_rows` rows (a chain jumped to from many places repeats under each
+/// jump; this bounds pathological fan-out); returns whether it stopped early.
+pub fn build(
+    table: &Table,
+    roots: &[usize],
+    expanded: &dyn Fn(NodeId) -> bool,
+    max_rows: usize,
+) -> (Vec<Row>, bool) {
+    struct Frame {
+        chain: usize,
+        next: usize,
+        depth: u16,
+        parent_row: u32,
+        parent_id: NodeId,
+        guides: u64,
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    let mut on_path = vec![false; table.chains.len()];
+    let mut stack: Vec<Frame> = Vec::new();
+
+    for (ri, &root) in roots.iter().enumerate() {
+        let chain = &table.chains[root];
+        let id = NodeId::root(&chain.name);
+        let fold = if chain.rules.is_empty() {
+            Fold::Leaf
+        } else if expanded(id) {
+            Fold::Expanded
+        } else {
+            Fold::Collapsed
+        };
+        if rows.len() >= max_rows {
+            return (rows, true);
+        }
+        let row_ix = rows.len() as u32;
+        rows.push(Row {
+            kind: RowKind::Chain { chain: root },
+            id,
+            depth: 0,
+            parent: None,
+            fold,
+            jump: None,
+            last: ri + 1 == roots.len(),
+            guides: 0,
+        });
+        if fold != Fold::Expanded {
+            continue;
+        }
+        on_path[root] = true;
+        stack.push(Frame {
+            chain: root,
+            next: 0,
+            depth: 1,
+            parent_row: row_ix,
+            parent_id: id,
+            guides: 0,
+        });
+        while let Some(top) = stack.last_mut() {
+            let chain = &table.chains[top.chain];
+            if top.next >= chain.rules.len() {
+                on_path[top.chain] = false;
+                stack.pop();
+                continue;
+            }
+            if rows.len() >= max_rows {
+                return (rows, true);
+            }
+            let ri = top.next;
+            top.next += 1;
+            let rule = &chain.rules[ri];
+            let id = top.parent_id.child(rule.key);
+            let last = ri + 1 == chain.rules.len();
+            let jump = table.jump_target(rule);
+            let fold = match jump {
+                Some(t) if on_path[t] => Fold::Cycle,
+                Some(t) if table.chains[t].rules.is_empty() => Fold::Leaf,
+                Some(_) if expanded(id) => Fold::Expanded,
+                Some(_) => Fold::Collapsed,
+                None => Fold::Leaf,
+            };
+            let depth = top.depth;
+            let guides = top.guides;
+            let row_ix = rows.len() as u32;
+            rows.push(Row {
+                kind: RowKind::Rule {
+                    chain: top.chain,
+                    rule: ri,
+                },
+                id,
+                depth,
+                parent: Some(top.parent_row),
+                fold,
+                jump,
+                last,
+                guides,
+            });
+            if let (Fold::Expanded, Some(t)) = (fold, jump) {
+                let bar = if !last && depth < 64 { 1u64 << depth } else { 0 };
+                on_path[t] = true;
+                stack.push(Frame {
+                    chain: t,
+                    next: 0,
+                    depth: depth.saturating_add(1),
+                    parent_row: row_ix,
+                    parent_id: id,
+                    guides: guides | bar,
+                });
+            }
+        }
+    }
+    (rows, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_table;
+
+    fn swarm() -> Table {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"
+        ))
+        .expect("fixture");
+        parse_table("filter", &text).expect("parse")
+    }
+
+    fn label(t: &Table, r: &Row) -> String {
+        match r.kind {
+            RowKind::Chain { chain } => t.chains[chain].name.clone(),
+            RowKind::Rule { chain, rule } => {
+                let spec = &t.chains[chain].rules[rule].spec;
+                format!("{}{} {}", r.prefix(), spec.target, spec.summary()).trim_end().to_string()
+            }
+        }
+    }
+
+    #[test]
+    fn swarm_path_nests_as_it_jumps() {
+        let t = swarm();
+        let roots = roots(&t, &[]);
+        let names: Vec<&str> = roots.iter().map(|&i| t.chains[i].name.as_str()).collect();
+        assert_eq!(names, ["INPUT", "FORWARD", "OUTPUT"]);
+        let (rows, cut) = build(&t, &roots, &|_| true, 10_000);
+        assert!(!cut);
+        let text: Vec<String> = rows.iter().map(|r| label(&t, r)).collect();
+        let expect = [
+            "INPUT",
+            "FORWARD",
+            "├─ DOCKER-USER",
+            "│  └─ RETURN",
+            "├─ DOCKER-INGRESS",
+            "│  ├─ ACCEPT tcp dpt:80",
+            "│  ├─ ACCEPT state RELATED,ESTABLISHED tcp spt:80",
+            "│  └─ RETURN",
+            "├─ DOCKER-ISOLATION-STAGE-1",
+            "│  ├─ DOCKER-ISOLATION-STAGE-2 docker_gwbridge !docker_gwbridge",
+            "│  │  ├─ DROP docker_gwbridge",
+            "│  │  ├─ DROP docker0",
+            "│  │  └─ RETURN",
+            "│  ├─ DOCKER-ISOLATION-STAGE-2 docker0 !docker0",
+            "│  │  ├─ DROP docker_gwbridge",
+            "│  │  ├─ DROP docker0",
+            "│  │  └─ RETURN",
+            "│  └─ RETURN",
+        ];
+        assert_eq!(&text[..expect.len()], expect);
+        assert_eq!(text.last().map(String::as_str), Some("OUTPUT"));
+        // DOCKER (2 references, both empty) is a leaf under FORWARD
+        let docker_rows: Vec<&Row> = rows.iter().filter(|r| r.jump == t.chain_index("DOCKER")).collect();
+        assert_eq!(docker_rows.len(), 2);
+        assert!(docker_rows.iter().all(|r| r.fold == Fold::Leaf));
+        // ids are unique even where the same chain appears twice
+        let mut ids: Vec<NodeId> = rows.iter().map(|r| r.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), rows.len());
+    }
+
+    #[test]
+    fn collapsed_nodes_hide_children_and_ids_survive_insertions() {
+        let t = swarm();
+        let roots = roots(&t, &[]);
+        let (all, _) = build(&t, &roots, &|_| true, 10_000);
+        let ingress = all.iter().find(|r| r.jump == t.chain_index("DOCKER-INGRESS")).expect("row").id;
+        let (rows, _) = build(&t, &roots, &|id| id != ingress, 10_000);
+        assert_eq!(rows.len(), all.len() - 3);
+
+        // Insert a rule at the top of FORWARD: the DOCKER-INGRESS jump keeps its id.
+        let mut t2 = t.clone();
+        let fwd = t2.chain_index("FORWARD").expect("fwd");
+        let mut extra = t2.chains[fwd].rules[0].clone();
+        extra.spec = std::sync::Arc::new(crate::model::RuleSpec {
+            target: "LOG".into(),
+            ..Default::default()
+        });
+        t2.chains[fwd].rules.insert(0, extra);
+        t2.chains[fwd].assign_keys();
+        let (all2, _) = build(&t2, &roots, &|_| true, 10_000);
+        assert!(all2.iter().any(|r| r.id == ingress && r.jump == t.chain_index("DOCKER-INGRESS")));
+    }
+
+    #[test]
+    fn cycles_are_cut_and_unreached_chains_listed() {
+        let text = "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
+ pkts bytes target prot opt in out source destination
+    0     0 A      0    --  *  *   0.0.0.0/0 0.0.0.0/0
+
+Chain A (2 references)
+ pkts bytes target prot opt in out source destination
+    0     0 B      0    --  *  *   0.0.0.0/0 0.0.0.0/0
+
+Chain B (1 references)
+ pkts bytes target prot opt in out source destination
+    0     0 A      0    --  *  *   0.0.0.0/0 0.0.0.0/0
+
+Chain LONELY (0 references)
+ pkts bytes target prot opt in out source destination
+
+Chain RING1 (1 references)
+ pkts bytes target prot opt in out source destination
+    0     0 RING2  0    --  *  *   0.0.0.0/0 0.0.0.0/0
+
+Chain RING2 (1 references)
+ pkts bytes target prot opt in out source destination
+    0     0 RING1  0    --  *  *   0.0.0.0/0 0.0.0.0/0
+";
+        let t = parse_table("filter", text).expect("parse");
+        let r = roots(&t, &[]);
+        let names: Vec<&str> = r.iter().map(|&i| t.chains[i].name.as_str()).collect();
+        assert_eq!(names, ["INPUT", "LONELY", "RING1"]);
+        let (rows, _) = build(&t, &r, &|_| true, 100);
+        let folds: Vec<Fold> = rows.iter().map(|r| r.fold).collect();
+        assert_eq!(
+            folds,
+            [
+                Fold::Expanded, // INPUT
+                Fold::Expanded, // -> A
+                Fold::Expanded, //    -> B
+                Fold::Cycle,    //       -> A again
+                Fold::Leaf,     // LONELY (empty)
+                Fold::Expanded, // RING1
+                Fold::Expanded, // -> RING2
+                Fold::Cycle,    //    -> RING1
+            ]
+        );
+        let (rows, cut) = build(&t, &r, &|_| true, 3);
+        assert!(cut);
+        assert_eq!(rows.len(), 3);
+    }
+
+    #[test]
+    fn wanted_roots() {
+        let t = swarm();
+        let r = roots(&t, &["DOCKER-USER".into(), "NOPE".into()]);
+        assert_eq!(r, vec![t.chain_index("DOCKER-USER").expect("chain")]);
+    }
+}
