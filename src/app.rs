@@ -51,7 +51,7 @@ pub const DEMO: &str = include_str!("../assets/demo.rec");
 /// Where polls come from.
 pub enum Source {
     Live(Box<LiveSource>),
-    Replay(ReplaySource),
+    Replay(Box<ReplaySource>),
 }
 
 impl Source {
@@ -60,11 +60,14 @@ impl Source {
         if cli.demo {
             let r = ReplaySource::from_text("demo", DEMO, "filter")
                 .map_err(|e| AppError::Runtime(format!("the built-in demo is damaged: {e}")))?;
-            return Ok(Source::Replay(r.looping(!cli.once).with_kind("demo")));
+            return Ok(Source::Replay(Box::new(
+                r.looping(!cli.once).with_kind("demo"),
+            )));
         }
         if let Some(path) = &cli.replay {
-            let r = ReplaySource::open(path, &tables[0]).map_err(|e| AppError::Runtime(e.to_string()))?;
-            return Ok(Source::Replay(r));
+            let r = ReplaySource::open(path, &tables[0])
+                .map_err(|e| AppError::Runtime(e.to_string()))?;
+            return Ok(Source::Replay(Box::new(r)));
         }
         let mut live = LiveSource::new(LiveConfig {
             backend: cli.backend.into(),
@@ -138,10 +141,9 @@ impl Poller {
 pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
     let source = Source::open(cli).await?;
     let recorder = match &cli.record {
-        Some(p) => Some(
-            Recorder::create(p, source.info())
-                .map_err(|e| AppError::Runtime(format!("cannot open {} for recording: {e}", p.display())))?,
-        ),
+        Some(p) => Some(Recorder::create(p, source.info()).map_err(|e| {
+            AppError::Runtime(format!("cannot open {} for recording: {e}", p.display()))
+        })?),
         None => None,
     };
     let info = source.info().clone();
@@ -200,7 +202,10 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
             .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", path.display()))),
         None => {
             let mut stdout = std::io::stdout().lock();
-            match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {
+            match stdout
+                .write_all(out.as_bytes())
+                .and_then(|_| stdout.flush())
+            {
                 Ok(()) => Ok(()),
                 // `iptop --once | head` is fine
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -211,14 +216,20 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
 }
 
 /// The recorded poll whose time is closest to `first.at + window`.
-async fn replay_sample_after(poller: &mut Poller, first: &Snapshot, window: Duration) -> Result<Snapshot, AppError> {
+async fn replay_sample_after(
+    poller: &mut Poller,
+    first: &Snapshot,
+    window: Duration,
+) -> Result<Snapshot, AppError> {
     let goal = first.at + window;
     let mut best: Option<Snapshot> = None;
     while let Some((raw, snap)) = poller.next().await? {
         if raw.discontinuity {
             break;
         }
-        let closer = best.as_ref().is_none_or(|b| goal.abs_diff(snap.at) <= goal.abs_diff(b.at));
+        let closer = best
+            .as_ref()
+            .is_none_or(|b| goal.abs_diff(snap.at) <= goal.abs_diff(b.at));
         if !closer {
             break;
         }
@@ -228,7 +239,9 @@ async fn replay_sample_after(poller: &mut Poller, first: &Snapshot, window: Dura
             break;
         }
     }
-    best.ok_or_else(|| AppError::Runtime("the replay has only one poll: no window to compare".into()))
+    best.ok_or_else(|| {
+        AppError::Runtime("the replay has only one poll: no window to compare".into())
+    })
 }
 
 /// Writes a file atomically (a temporary file in the same directory, then a rename) and,
@@ -236,16 +249,28 @@ async fn replay_sample_after(poller: &mut Poller, first: &Snapshot, window: Dura
 pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
     if !force && path.symlink_metadata().is_ok() {
-        return Err(Error::new(ErrorKind::AlreadyExists, "file exists (use --force to overwrite)"));
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            "file exists (use --force to overwrite)",
+        ));
     }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let name = path.file_name().ok_or_else(|| Error::new(ErrorKind::InvalidInput, "not a file name"))?;
-    let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "not a file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         if force {
@@ -265,7 +290,9 @@ pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> std::io::Result<
 /// Entry point after option parsing.
 pub fn run(cli: Cli) -> Result<(), AppError> {
     if cli.window.is_some() && !cli.once {
-        return Err(AppError::Usage("--window needs --once (the live view shows deltas on every poll)".into()));
+        return Err(AppError::Usage(
+            "--window needs --once (the live view shows deltas on every poll)".into(),
+        ));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

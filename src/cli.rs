@@ -50,7 +50,12 @@ pub struct Cli {
     pub tables: Vec<String>,
 
     /// Start the tree from this chain instead of the built-in chains; repeatable.
-    #[arg(short = 'c', long = "chain", value_name = "CHAIN", help_heading = "What to show")]
+    #[arg(
+        short = 'c',
+        long = "chain",
+        value_name = "CHAIN",
+        help_heading = "What to show"
+    )]
     pub chains: Vec<String>,
 
     /// Time between polls.
@@ -135,9 +140,10 @@ impl Cli {
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = match s.parse::<f64>() {
         // a bare number is seconds
-        Ok(secs) if secs.is_finite() && secs >= 0.0 && secs < 1e9 => Duration::from_secs_f64(secs),
+        Ok(secs) if (0.0..1e9).contains(&secs) => Duration::from_secs_f64(secs),
         Ok(_) => return Err(format!("`{s}` is not a duration")),
-        Err(_) => humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration ({e}); try 2s or 500ms"))?,
+        Err(_) => humantime::parse_duration(s)
+            .map_err(|e| format!("`{s}` is not a duration ({e}); try 2s or 500ms"))?,
     };
     if d.is_zero() {
         return Err("must be longer than zero".into());

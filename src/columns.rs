@@ -163,7 +163,9 @@ pub fn label(table: &Table, row: &Row) -> String {
             let c = &table.chains[chain];
             match &c.kind {
                 ChainKind::Builtin { policy } => format!("{} (policy {policy})", c.name),
-                ChainKind::User { references: Some(n) } => format!("{} ({n} references)", c.name),
+                ChainKind::User {
+                    references: Some(n),
+                } => format!("{} ({n} references)", c.name),
                 ChainKind::User { references: None } => c.name.clone(),
             }
         }

@@ -99,10 +99,21 @@ impl Deltas {
 /// For each rule of `cur`, the index of the same rule in `prev`.
 pub fn match_rules(prev: &Chain, cur: &Chain) -> Vec<Option<usize>> {
     // Common case: nothing changed in this chain.
-    if prev.rules.len() == cur.rules.len() && prev.rules.iter().zip(&cur.rules).all(|(a, b)| a.key == b.key) {
+    if prev.rules.len() == cur.rules.len()
+        && prev
+            .rules
+            .iter()
+            .zip(&cur.rules)
+            .all(|(a, b)| a.key == b.key)
+    {
         return (0..cur.rules.len()).map(Some).collect();
     }
-    let by_key: HashMap<u64, usize> = prev.rules.iter().enumerate().map(|(i, r)| (r.key, i)).collect();
+    let by_key: HashMap<u64, usize> = prev
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.key, i))
+        .collect();
     cur.rules
         .iter()
         .map(|r| {
@@ -110,7 +121,9 @@ pub fn match_rules(prev: &Chain, cur: &Chain) -> Vec<Option<usize>> {
                 .get(&r.key)
                 .copied()
                 // keys are hashes: confirm the text really is the same rule
-                .filter(|&i| prev.rules[i].occurrence == r.occurrence && prev.rules[i].spec == r.spec)
+                .filter(|&i| {
+                    prev.rules[i].occurrence == r.occurrence && prev.rules[i].spec == r.spec
+                })
         })
         .collect()
 }
@@ -126,7 +139,11 @@ pub fn diff_table(prev: &Table, cur: &Table) -> TableDelta {
             let rules = match_rules(p, c)
                 .into_iter()
                 .zip(&c.rules)
-                .map(|(m, r)| m.map(|i| Delta::between((p.rules[i].packets, p.rules[i].bytes), (r.packets, r.bytes))))
+                .map(|(m, r)| {
+                    m.map(|i| {
+                        Delta::between((p.rules[i].packets, p.rules[i].bytes), (r.packets, r.bytes))
+                    })
+                })
                 .collect();
             Some(ChainDelta { policy, rules })
         })
@@ -185,12 +202,47 @@ mod tests {
         assert_eq!(d.elapsed, Duration::from_secs(2));
         let t = d.table(0).expect("table");
         assert_eq!(t.rule(0, 0), None, "the inserted rule is new");
-        assert_eq!(t.rule(0, 1), Some(&Delta { packets: 10, bytes: 600, reset: false }));
-        assert_eq!(t.rule(0, 2), Some(&Delta { packets: 0, bytes: 0, reset: false }));
+        assert_eq!(
+            t.rule(0, 1),
+            Some(&Delta {
+                packets: 10,
+                bytes: 600,
+                reset: false
+            })
+        );
+        assert_eq!(
+            t.rule(0, 2),
+            Some(&Delta {
+                packets: 0,
+                bytes: 0,
+                reset: false
+            })
+        );
         // two identical DROP rules are told apart by their order
-        assert_eq!(t.rule(0, 3), Some(&Delta { packets: 1, bytes: 60, reset: false }));
-        assert_eq!(t.rule(0, 4), Some(&Delta { packets: 2, bytes: 200, reset: false }));
-        assert_eq!(t.policy(0), Some(&Delta { packets: 2, bytes: 200, reset: false }));
+        assert_eq!(
+            t.rule(0, 3),
+            Some(&Delta {
+                packets: 1,
+                bytes: 60,
+                reset: false
+            })
+        );
+        assert_eq!(
+            t.rule(0, 4),
+            Some(&Delta {
+                packets: 2,
+                bytes: 200,
+                reset: false
+            })
+        );
+        assert_eq!(
+            t.policy(0),
+            Some(&Delta {
+                packets: 2,
+                bytes: 200,
+                reset: false
+            })
+        );
         assert_eq!(d.rate(t.rule(0, 1).expect("rule")), (5.0, 300.0));
     }
 
@@ -204,19 +256,58 @@ mod tests {
 ";
         let d = diff(&snap(0, BEFORE), &snap(1000, after));
         let t = d.table(0).expect("table");
-        assert_eq!(t.rule(0, 0), Some(&Delta { packets: 4, bytes: 240, reset: true }));
-        assert_eq!(t.rule(0, 1), Some(&Delta { packets: 0, bytes: 0, reset: false }));
-        assert_eq!(t.rule(0, 2), Some(&Delta { packets: 0, bytes: 0, reset: false }));
+        assert_eq!(
+            t.rule(0, 0),
+            Some(&Delta {
+                packets: 4,
+                bytes: 240,
+                reset: true
+            })
+        );
+        assert_eq!(
+            t.rule(0, 1),
+            Some(&Delta {
+                packets: 0,
+                bytes: 0,
+                reset: false
+            })
+        );
+        assert_eq!(
+            t.rule(0, 2),
+            Some(&Delta {
+                packets: 0,
+                bytes: 0,
+                reset: false
+            })
+        );
     }
 
     #[test]
     fn between_never_wraps() {
         let d = Delta::between((u64::MAX, u64::MAX), (0, 1));
-        assert_eq!(d, Delta { packets: 0, bytes: 1, reset: true });
+        assert_eq!(
+            d,
+            Delta {
+                packets: 0,
+                bytes: 1,
+                reset: true
+            }
+        );
         let d = Delta::between((5, 100), (6, 99));
-        assert!(d.reset, "bytes went down: a reset even though packets went up");
-        let mut a = Delta { packets: u64::MAX, bytes: 1, reset: false };
-        a.add(&Delta { packets: 1, bytes: 1, reset: false });
+        assert!(
+            d.reset,
+            "bytes went down: a reset even though packets went up"
+        );
+        let mut a = Delta {
+            packets: u64::MAX,
+            bytes: 1,
+            reset: false,
+        };
+        a.add(&Delta {
+            packets: 1,
+            bytes: 1,
+            reset: false,
+        });
         assert_eq!(a.packets, u64::MAX);
     }
 

@@ -127,7 +127,8 @@ fn looks_like_address(tok: &str) -> bool {
     }
     let addr = t.split('/').next().unwrap_or("");
     !addr.is_empty()
-        && (addr.parse::<std::net::Ipv4Addr>().is_ok() || addr.parse::<std::net::Ipv6Addr>().is_ok())
+        && (addr.parse::<std::net::Ipv4Addr>().is_ok()
+            || addr.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 /// Parses a counter as printed by iptables: exact (`-x`) or abbreviated with a K/M/G/T
@@ -141,7 +142,10 @@ pub fn parse_counter(tok: &str) -> Result<(u64, bool), String> {
         _ => (tok, 1, true),
     };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("expected a counter (digits, optionally with K/M/G/T), found `{}`", snippet(tok)));
+        return Err(format!(
+            "expected a counter (digits, optionally with K/M/G/T), found `{}`",
+            snippet(tok)
+        ));
     }
     let n: u64 = digits
         .parse()
@@ -203,7 +207,10 @@ fn parse_title(line: &str) -> Option<Layout> {
 }
 
 fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), String> {
-    let rest = line.trim_start().strip_prefix("Chain ").ok_or("expected `Chain NAME (...)`")?;
+    let rest = line
+        .trim_start()
+        .strip_prefix("Chain ")
+        .ok_or("expected `Chain NAME (...)`")?;
     let rest = rest.trim();
     let (name, tail) = match rest.find([' ', '\t']) {
         Some(i) => (&rest[..i], rest[i..].trim()),
@@ -216,23 +223,56 @@ fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), Strin
         .strip_prefix('(')
         .and_then(|t| t.strip_suffix(')'))
         .ok_or_else(|| {
-            format!("expected `(policy ...)` or `(N references)` after chain name `{}`", snippet(name))
+            format!(
+                "expected `(policy ...)` or `(N references)` after chain name `{}`",
+                snippet(name)
+            )
         })?;
     let words: Vec<&str> = inner.split_ascii_whitespace().collect();
     match words.as_slice() {
-        ["policy", policy] => Ok((name.into(), ChainKind::Builtin { policy: (*policy).into() }, 0, 0, true)),
+        ["policy", policy] => Ok((
+            name.into(),
+            ChainKind::Builtin {
+                policy: (*policy).into(),
+            },
+            0,
+            0,
+            true,
+        )),
         ["policy", policy, pkts, "packets,", bytes, "bytes"] => {
             let (p, pe) = parse_counter(pkts)?;
             let (b, be) = parse_counter(bytes)?;
-            Ok((name.into(), ChainKind::Builtin { policy: (*policy).into() }, p, b, pe && be))
+            Ok((
+                name.into(),
+                ChainKind::Builtin {
+                    policy: (*policy).into(),
+                },
+                p,
+                b,
+                pe && be,
+            ))
         }
         [n, "references"] | [n, "reference"] => {
             let refs = n
                 .parse::<u32>()
                 .map_err(|_| format!("expected a reference count, found `{}`", snippet(n)))?;
-            Ok((name.into(), ChainKind::User { references: Some(refs) }, 0, 0, true))
+            Ok((
+                name.into(),
+                ChainKind::User {
+                    references: Some(refs),
+                },
+                0,
+                0,
+                true,
+            ))
         }
-        ["ERROR", "obtaining", "refs"] => Ok((name.into(), ChainKind::User { references: None }, 0, 0, true)),
+        ["ERROR", "obtaining", "refs"] => Ok((
+            name.into(),
+            ChainKind::User { references: None },
+            0,
+            0,
+            true,
+        )),
         _ => Err(format!(
             "expected `(policy P N packets, M bytes)` or `(N references)`, found `({})`",
             snippet(inner)
@@ -255,13 +295,14 @@ fn parse_rule(line: &str, layout: &Layout) -> Result<RuleLine, String> {
 
     // Where is `opt`? Right after the pre columns, or one earlier when the target is
     // empty (a rule without -j prints blanks there).
-    let (opt_at, target_missing) = if has_target_col && n_pre >= 1 && toks.get(n_pre - 1).is_some_and(is_opt) {
-        (Some(n_pre - 1), true)
-    } else if toks.get(n_pre).is_some_and(is_opt) {
-        (Some(n_pre), false)
-    } else {
-        (None, false)
-    };
+    let (opt_at, target_missing) =
+        if has_target_col && n_pre >= 1 && toks.get(n_pre - 1).is_some_and(is_opt) {
+            (Some(n_pre - 1), true)
+        } else if toks.get(n_pre).is_some_and(is_opt) {
+            (Some(n_pre), false)
+        } else {
+            (None, false)
+        };
     // No `opt` token: ip6tables before 1.8.9 printed blanks there. Decide from where the
     // source address sits whether the target is present.
     let (post_start, target_missing) = match opt_at {
@@ -273,7 +314,9 @@ fn parse_rule(line: &str, layout: &Layout) -> Result<RuleLine, String> {
                 .collect();
             let fits = |start: usize| {
                 !addr_cols.is_empty()
-                    && addr_cols.iter().all(|k| toks.get(start + k).is_some_and(looks_like_address))
+                    && addr_cols
+                        .iter()
+                        .all(|k| toks.get(start + k).is_some_and(looks_like_address))
             };
             let with_target_ok = fits(n_pre);
             let without_target_ok = has_target_col && fits(n_pre - 1);
@@ -282,10 +325,18 @@ fn parse_rule(line: &str, layout: &Layout) -> Result<RuleLine, String> {
             } else if without_target_ok {
                 (n_pre - 1, true)
             } else {
-                let found = toks.get(n_pre).or(toks.get(toks.len.saturating_sub(1))).unwrap_or("");
+                let found = toks
+                    .get(n_pre)
+                    .or(toks.get(toks.len.saturating_sub(1)))
+                    .unwrap_or("");
                 return Err(format!(
                     "expected the `opt` column (`--`, `-f` or `!f`) after {}, found `{}`",
-                    layout.pre.iter().map(|c| c.name()).collect::<Vec<_>>().join(" "),
+                    layout
+                        .pre
+                        .iter()
+                        .map(|c| c.name())
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     snippet(found)
                 ));
             }
@@ -328,7 +379,11 @@ fn parse_rule(line: &str, layout: &Layout) -> Result<RuleLine, String> {
     if let Some(i) = opt_at {
         spec.opt = toks.get(i).unwrap_or_default().to_string();
     }
-    let mut end = if post_start == 0 { 0 } else { toks.end_of(post_start - 1) };
+    let mut end = if post_start == 0 {
+        0
+    } else {
+        toks.end_of(post_start - 1)
+    };
     for (k, col) in layout.post.iter().enumerate() {
         let tok = toks
             .get(post_start + k)
@@ -399,7 +454,10 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
                 if layout.is_none() {
                     return Err(ParseError {
                         line: lineno,
-                        reason: format!("expected the column titles of chain `{}`, found an empty line", chain.name),
+                        reason: format!(
+                            "expected the column titles of chain `{}`, found an empty line",
+                            chain.name
+                        ),
                     });
                 }
                 finish(&mut table, chain, header_line)?;
@@ -416,13 +474,19 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
                 if layout.is_none() {
                     return Err(ParseError {
                         line: lineno,
-                        reason: format!("expected the column titles of chain `{}`, found another chain", chain.name),
+                        reason: format!(
+                            "expected the column titles of chain `{}`, found another chain",
+                            chain.name
+                        ),
                     });
                 }
                 finish(&mut table, chain, header_line)?;
             }
             let (cname, kind, packets, bytes, exact) =
-                parse_header(trimmed).map_err(|reason| ParseError { line: lineno, reason })?;
+                parse_header(trimmed).map_err(|reason| ParseError {
+                    line: lineno,
+                    reason,
+                })?;
             table.exact &= exact;
             header_line = lineno;
             current = Some((
@@ -444,7 +508,10 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
                 }
                 return Err(ParseError {
                     line: lineno,
-                    reason: format!("expected a `Chain NAME (...)` header, found `{}`", snippet(trimmed)),
+                    reason: format!(
+                        "expected a `Chain NAME (...)` header, found `{}`",
+                        snippet(trimmed)
+                    ),
                 });
             }
             Some((chain, layout @ None)) => {
@@ -507,18 +574,25 @@ mod tests {
         parse_rule(line, &parse_title(title).expect("title")).expect("rule")
     }
 
-    const T_V: &str = " pkts bytes target     prot opt in     out     source               destination         ";
-    const T_VX_NUM: &str =
-        "num      pkts      bytes target     prot opt in     out     source               destination         ";
+    const T_V: &str =
+        " pkts bytes target     prot opt in     out     source               destination         ";
+    const T_VX_NUM: &str = "num      pkts      bytes target     prot opt in     out     source               destination         ";
 
     #[test]
     fn counters() {
         assert_eq!(parse_counter("0"), Ok((0, true)));
         assert_eq!(parse_counter("332K"), Ok((332_000, false)));
         assert_eq!(parse_counter("60M"), Ok((60_000_000, false)));
-        assert_eq!(parse_counter("1000000T"), Ok((1_000_000_000_000_000_000, false)));
+        assert_eq!(
+            parse_counter("1000000T"),
+            Ok((1_000_000_000_000_000_000, false))
+        );
         assert_eq!(parse_counter("18446744073709551615"), Ok((u64::MAX, true)));
-        assert!(parse_counter("18446744073709551616").unwrap_err().contains("64 bits"));
+        assert!(
+            parse_counter("18446744073709551616")
+                .unwrap_err()
+                .contains("64 bits")
+        );
         assert!(parse_counter("99999999T").unwrap_err().contains("64 bits"));
         assert!(parse_counter("12X").is_err());
         assert!(parse_counter("K").is_err());
@@ -586,12 +660,18 @@ mod tests {
     #[test]
     fn old_ip6tables_blank_opt() {
         let t = " pkts bytes target     prot opt in     out     source               destination";
-        let r = rule("    5   400 ACCEPT     all      *      *       ::/0                 ::/0", t);
+        let r = rule(
+            "    5   400 ACCEPT     all      *      *       ::/0                 ::/0",
+            t,
+        );
         assert_eq!(r.spec.target, "ACCEPT");
         assert_eq!(r.spec.prot, "all");
         assert_eq!(r.spec.opt, "");
         assert_eq!(r.spec.source, "::/0");
-        let r = rule("    5   400            tcp      eth0   *       fd00::1              ::/0  tcp dpt:22", t);
+        let r = rule(
+            "    5   400            tcp      eth0   *       fd00::1              ::/0  tcp dpt:22",
+            t,
+        );
         assert_eq!(r.spec.target, "");
         assert_eq!(r.spec.prot, "tcp");
         assert_eq!(r.spec.in_iface, "eth0");
@@ -600,16 +680,35 @@ mod tests {
 
     #[test]
     fn headers() {
-        let (n, k, p, b, e) = parse_header("Chain FORWARD (policy DROP 1234 packets, 568K bytes)").expect("header");
+        let (n, k, p, b, e) =
+            parse_header("Chain FORWARD (policy DROP 1234 packets, 568K bytes)").expect("header");
         assert_eq!(n, "FORWARD");
-        assert_eq!(k, ChainKind::Builtin { policy: "DROP".into() });
+        assert_eq!(
+            k,
+            ChainKind::Builtin {
+                policy: "DROP".into()
+            }
+        );
         assert_eq!((p, b, e), (1234, 568_000, false));
         let (_, k, ..) = parse_header("Chain DOCKER (2 references)").expect("header");
-        assert_eq!(k, ChainKind::User { references: Some(2) });
+        assert_eq!(
+            k,
+            ChainKind::User {
+                references: Some(2)
+            }
+        );
         let (_, k, ..) = parse_header("Chain X (ERROR obtaining refs)").expect("header");
         assert_eq!(k, ChainKind::User { references: None });
         let (_, k, p, ..) = parse_header("Chain INPUT (policy ACCEPT)").expect("header");
-        assert_eq!((k, p), (ChainKind::Builtin { policy: "ACCEPT".into() }, 0));
+        assert_eq!(
+            (k, p),
+            (
+                ChainKind::Builtin {
+                    policy: "ACCEPT".into()
+                },
+                0
+            )
+        );
         assert!(parse_header("Chain X").is_err());
         assert!(parse_header("Chain X (many references)").is_err());
     }
@@ -627,7 +726,8 @@ mod tests {
         let e = parse_table("filter", "hello\n").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.reason.contains("Chain NAME"));
-        let e = parse_table("filter", "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n").unwrap_err();
+        let e =
+            parse_table("filter", "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n").unwrap_err();
         assert_eq!(e.line, 2);
         assert!(e.reason.contains("cut off"));
     }

@@ -85,7 +85,9 @@ pub fn roots(table: &Table, wanted: &[String]) -> Vec<usize> {
     if !wanted.is_empty() {
         return wanted.iter().filter_map(|n| table.chain_index(n)).collect();
     }
-    let mut roots: Vec<usize> = (0..table.chains.len()).filter(|&i| table.chains[i].is_builtin()).collect();
+    let mut roots: Vec<usize> = (0..table.chains.len())
+        .filter(|&i| table.chains[i].is_builtin())
+        .collect();
     let mut reached = vec![false; table.chains.len()];
     let mut stack = roots.clone();
     for &r in &roots {
@@ -224,7 +226,11 @@ pub fn build(
                 guides,
             });
             if let (Fold::Expanded, Some(t)) = (fold, jump) {
-                let bar = if !last && depth < 64 { 1u64 << depth } else { 0 };
+                let bar = if !last && depth < 64 {
+                    1u64 << depth
+                } else {
+                    0
+                };
                 on_path[t] = true;
                 stack.push(Frame {
                     chain: t,
@@ -259,7 +265,9 @@ mod tests {
             RowKind::Chain { chain } => t.chains[chain].name.clone(),
             RowKind::Rule { chain, rule } => {
                 let spec = &t.chains[chain].rules[rule].spec;
-                format!("{}{} {}", r.prefix(), spec.target, spec.summary()).trim_end().to_string()
+                format!("{}{} {}", r.prefix(), spec.target, spec.summary())
+                    .trim_end()
+                    .to_string()
             }
         }
     }
@@ -296,7 +304,10 @@ mod tests {
         assert_eq!(&text[..expect.len()], expect);
         assert_eq!(text.last().map(String::as_str), Some("OUTPUT"));
         // DOCKER (2 references, both empty) is a leaf under FORWARD
-        let docker_rows: Vec<&Row> = rows.iter().filter(|r| r.jump == t.chain_index("DOCKER")).collect();
+        let docker_rows: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.jump == t.chain_index("DOCKER"))
+            .collect();
         assert_eq!(docker_rows.len(), 2);
         assert!(docker_rows.iter().all(|r| r.fold == Fold::Leaf));
         // ids are unique even where the same chain appears twice
@@ -311,7 +322,11 @@ mod tests {
         let t = swarm();
         let roots = roots(&t, &[]);
         let (all, _) = build(&t, &roots, &|_| true, 10_000);
-        let ingress = all.iter().find(|r| r.jump == t.chain_index("DOCKER-INGRESS")).expect("row").id;
+        let ingress = all
+            .iter()
+            .find(|r| r.jump == t.chain_index("DOCKER-INGRESS"))
+            .expect("row")
+            .id;
         let (rows, _) = build(&t, &roots, &|id| id != ingress, 10_000);
         assert_eq!(rows.len(), all.len() - 3);
 
@@ -326,7 +341,10 @@ mod tests {
         t2.chains[fwd].rules.insert(0, extra);
         t2.chains[fwd].assign_keys();
         let (all2, _) = build(&t2, &roots, &|_| true, 10_000);
-        assert!(all2.iter().any(|r| r.id == ingress && r.jump == t.chain_index("DOCKER-INGRESS")));
+        assert!(
+            all2.iter()
+                .any(|r| r.id == ingress && r.jump == t.chain_index("DOCKER-INGRESS"))
+        );
     }
 
     #[test]

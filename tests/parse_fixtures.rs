@@ -17,16 +17,18 @@ fn read(name: &str) -> String {
     fs::read_to_string(dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+type Counters = (u64, u64);
+
 /// One table of an `iptables-save -c` file: chain -> (policy counters, rule counters).
 #[derive(Debug, Default)]
 struct SavedTable {
-    chains: BTreeMap<String, (Option<(u64, u64)>, Vec<(u64, u64)>)>,
+    chains: BTreeMap<String, (Option<Counters>, Vec<Counters>)>,
 }
 
 fn parse_save(text: &str) -> BTreeMap<String, SavedTable> {
     let mut out: BTreeMap<String, SavedTable> = BTreeMap::new();
     let mut cur = String::new();
-    let pair = |s: &str| -> (u64, u64) {
+    let pair = |s: &str| -> Counters {
         let s = s.trim_start_matches('[').trim_end_matches(']');
         let (p, b) = s.split_once(':').expect("p:b");
         (p.parse().expect("p"), b.parse().expect("b"))
@@ -41,10 +43,18 @@ fn parse_save(text: &str) -> BTreeMap<String, SavedTable> {
             let policy = it.next().expect("policy");
             let ctr = pair(it.next().expect("counters"));
             let pol = (policy != "-").then_some(ctr);
-            out.get_mut(&cur).expect("table").chains.insert(name, (pol, Vec::new()));
+            out.get_mut(&cur)
+                .expect("table")
+                .chains
+                .insert(name, (pol, Vec::new()));
         } else if line.starts_with('[') {
             let (ctr, rest) = line.split_once(' ').expect("rule");
-            let chain = rest.strip_prefix("-A ").expect("-A").split_whitespace().next().expect("chain");
+            let chain = rest
+                .strip_prefix("-A ")
+                .expect("-A")
+                .split_whitespace()
+                .next()
+                .expect("chain");
             out.get_mut(&cur)
                 .expect("table")
                 .chains
@@ -91,12 +101,22 @@ fn split_name(name: &str) -> (String, String, String, String, bool) {
     let parts: Vec<&str> = base.split('.').collect();
     assert_eq!(parts.len(), 3, "{name}");
     let (table, variant) = parts[2].split_once('-').expect("table-variant");
-    (parts[0].into(), parts[1].into(), table.into(), variant.into(), combined)
+    (
+        parts[0].into(),
+        parts[1].into(),
+        table.into(),
+        variant.into(),
+        combined,
+    )
 }
 
 fn check_against_save(name: &str, table: &Table, saved: &SavedTable, exact: bool) {
     assert_eq!(
-        table.chains.iter().map(|c| c.name.clone()).collect::<std::collections::BTreeSet<_>>(),
+        table
+            .chains
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<std::collections::BTreeSet<_>>(),
         saved.chains.keys().cloned().collect(),
         "{name}: chain names"
     );
@@ -105,14 +125,35 @@ fn check_against_save(name: &str, table: &Table, saved: &SavedTable, exact: bool
         let conv = |v: u64| if exact { v } else { abbreviated(v) };
         match (&chain.kind, pol) {
             (ChainKind::Builtin { .. }, Some((p, b))) => {
-                assert_eq!((chain.packets, chain.bytes), (conv(*p), conv(*b)), "{name}: policy counters of {}", chain.name);
+                assert_eq!(
+                    (chain.packets, chain.bytes),
+                    (conv(*p), conv(*b)),
+                    "{name}: policy counters of {}",
+                    chain.name
+                );
             }
-            (ChainKind::User { references }, None) => assert!(references.is_some(), "{name}: refs of {}", chain.name),
-            (k, p) => panic!("{name}: chain {} kind {k:?} vs save policy {p:?}", chain.name),
+            (ChainKind::User { references }, None) => {
+                assert!(references.is_some(), "{name}: refs of {}", chain.name)
+            }
+            (k, p) => panic!(
+                "{name}: chain {} kind {k:?} vs save policy {p:?}",
+                chain.name
+            ),
         }
-        assert_eq!(chain.rules.len(), rules.len(), "{name}: rule count of {}", chain.name);
+        assert_eq!(
+            chain.rules.len(),
+            rules.len(),
+            "{name}: rule count of {}",
+            chain.name
+        );
         for (i, (r, (p, b))) in chain.rules.iter().zip(rules).enumerate() {
-            assert_eq!((r.packets, r.bytes), (conv(*p), conv(*b)), "{name}: {} rule {}", chain.name, i + 1);
+            assert_eq!(
+                (r.packets, r.bytes),
+                (conv(*p), conv(*b)),
+                "{name}: {} rule {}",
+                chain.name,
+                i + 1
+            );
             assert_eq!(r.num as usize, i + 1);
         }
     }
@@ -127,9 +168,17 @@ fn every_listing_matches_its_save_file() {
         let (case, backend, tname, variant, combined) = split_name(name);
         let text = read(name);
         let table = parse_table(&tname, &text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(table.exact, variant.starts_with("vnx") || all_small(&table), "{name}: exactness");
+        assert_eq!(
+            table.exact,
+            variant.starts_with("vnx") || all_small(&table),
+            "{name}: exactness"
+        );
         if combined {
-            assert_eq!(table.warnings.len(), 1, "{name}: the stderr warning is kept apart");
+            assert_eq!(
+                table.warnings.len(),
+                1,
+                "{name}: the stderr warning is kept apart"
+            );
             assert!(table.warnings[0].contains("iptables-legacy tables present"));
         } else {
             assert!(table.warnings.is_empty(), "{name}: {:?}", table.warnings);
@@ -139,18 +188,32 @@ fn every_listing_matches_its_save_file() {
         }
         // nft-native's save stops at the same unprintable rule; its nat table is the
         // docker-swarm one, untouched.
-        let save_case = if case == "nft-native" { "docker-swarm" } else { case.as_str() };
+        let save_case = if case == "nft-native" {
+            "docker-swarm"
+        } else {
+            case.as_str()
+        };
         let save = parse_save(&read(&format!("{save_case}.{backend}.save-c.txt")));
-        let saved = save.get(&tname).unwrap_or_else(|| panic!("{name}: table {tname} not in save"));
+        let saved = save
+            .get(&tname)
+            .unwrap_or_else(|| panic!("{name}: table {tname} not in save"));
         check_against_save(name, &table, saved, variant.starts_with("vnx"));
         checked += 1;
     }
-    assert_eq!(checked, files.len() - 3, "all but the three cut-off nft-native filter listings");
+    assert_eq!(
+        checked,
+        files.len() - 3,
+        "all but the three cut-off nft-native filter listings"
+    );
 }
 
 fn all_small(t: &Table) -> bool {
     t.chains.iter().all(|c| {
-        c.packets <= 99_999 && c.bytes <= 99_999 && c.rules.iter().all(|r| r.packets <= 99_999 && r.bytes <= 99_999)
+        c.packets <= 99_999
+            && c.bytes <= 99_999
+            && c.rules
+                .iter()
+                .all(|r| r.packets <= 99_999 && r.bytes <= 99_999)
     })
 }
 
@@ -160,7 +223,10 @@ fn variants_agree_on_rule_text() {
     for name in listing_files().iter().filter(|n| n.ends_with("-vnxL.txt")) {
         let (case, backend, tname, _, _) = split_name(name);
         let x = parse_table(&tname, &read(name)).expect("vnxL");
-        for other in [format!("{case}.{backend}.{tname}-vnL.txt"), format!("{case}.{backend}.{tname}-vnxL-lines.txt")] {
+        for other in [
+            format!("{case}.{backend}.{tname}-vnL.txt"),
+            format!("{case}.{backend}.{tname}-vnxL-lines.txt"),
+        ] {
             let o = parse_table(&tname, &read(&other)).expect("variant");
             assert_eq!(x.chains.len(), o.chains.len(), "{other}");
             for (a, b) in x.chains.iter().zip(&o.chains) {
@@ -176,7 +242,11 @@ fn variants_agree_on_rule_text() {
 #[test]
 fn docker_swarm_literal_counts() {
     for backend in ["nft", "legacy"] {
-        let t = parse_table("filter", &read(&format!("docker-swarm.{backend}.filter-vnxL.txt"))).expect("parse");
+        let t = parse_table(
+            "filter",
+            &read(&format!("docker-swarm.{backend}.filter-vnxL.txt")),
+        )
+        .expect("parse");
         let names: Vec<&str> = t.chains.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -203,7 +273,11 @@ fn docker_swarm_literal_counts() {
         assert_eq!(ing.rules[0].spec.extra, "tcp dpt:80");
         assert_eq!((ing.rules[0].packets, ing.rules[0].bytes), (123, 9_999_500));
 
-        let n = parse_table("nat", &read(&format!("docker-swarm.{backend}.nat-vnxL.txt"))).expect("nat");
+        let n = parse_table(
+            "nat",
+            &read(&format!("docker-swarm.{backend}.nat-vnxL.txt")),
+        )
+        .expect("nat");
         let dnat = &n.chain("DOCKER-INGRESS").expect("nat ingress").rules[0];
         assert_eq!(dnat.spec.target, "DNAT");
         assert_eq!(dnat.spec.extra, "tcp dpt:80 to:172.18.0.2:80");
@@ -211,15 +285,25 @@ fn docker_swarm_literal_counts() {
     // Abbreviated: the u64::MAX byte counter wraps to `0K` in iptables' own formatting.
     let t = parse_table("filter", &read("docker-swarm.nft.filter-vnL.txt")).expect("vnL");
     let fwd = t.chain("FORWARD").expect("FORWARD");
-    assert_eq!((fwd.rules[0].packets, fwd.rules[0].bytes), (99_000_000_000_000, 0));
-    assert_eq!(t.chain("DOCKER-USER").expect("user").rules[0].bytes, 1_000_000_000_000_000_000);
+    assert_eq!(
+        (fwd.rules[0].packets, fwd.rules[0].bytes),
+        (99_000_000_000_000, 0)
+    );
+    assert_eq!(
+        t.chain("DOCKER-USER").expect("user").rules[0].bytes,
+        1_000_000_000_000_000_000
+    );
     assert!(!t.exact);
 }
 
 #[test]
 fn edge_cases() {
     for backend in ["nft", "legacy"] {
-        let t = parse_table("filter", &read(&format!("edge.{backend}.filter-vnxL-lines.txt"))).expect("edge");
+        let t = parse_table(
+            "filter",
+            &read(&format!("edge.{backend}.filter-vnxL-lines.txt")),
+        )
+        .expect("edge");
         let c = t.chain("EDGE-COUNTER-ONLY").expect("counter-only");
         assert_eq!(c.rules.len(), 4);
         assert!(c.rules.iter().all(|r| r.spec.target.is_empty()));
@@ -239,7 +323,10 @@ fn edge_cases() {
         assert!(t.chain("EDGE-a_long.chain-name_28chr").is_some());
         assert_eq!(t.chain("EDGE-EMPTY").and_then(|c| c.references()), Some(2));
         let log = t.chain("EDGE-LOG").expect("log");
-        assert_eq!(log.rules[0].spec.extra, "LOG flags 0 level 4 prefix \"DROP: it's \"quoted\" \"");
+        assert_eq!(
+            log.rules[0].spec.extra,
+            "LOG flags 0 level 4 prefix \"DROP: it's \"quoted\" \""
+        );
         let proto = t.chain("EDGE-PROTO").expect("proto");
         assert!(proto.rules.iter().any(|r| r.spec.opt == "-f"));
         assert!(proto.rules.iter().any(|r| r.spec.opt == "!f"));
@@ -249,9 +336,20 @@ fn edge_cases() {
 #[test]
 fn ipv6_listings() {
     for backend in ["nft", "legacy"] {
-        let t = parse_table("filter", &read(&format!("ipv6.{backend}.filter-vnxL.txt"))).expect("ipv6");
-        assert!(t.chains.iter().flat_map(|c| &c.rules).any(|r| r.spec.source.contains(':')));
-        assert!(t.chains.iter().flat_map(|c| &c.rules).all(|r| r.spec.opt == "--"));
+        let t =
+            parse_table("filter", &read(&format!("ipv6.{backend}.filter-vnxL.txt"))).expect("ipv6");
+        assert!(
+            t.chains
+                .iter()
+                .flat_map(|c| &c.rules)
+                .any(|r| r.spec.source.contains(':'))
+        );
+        assert!(
+            t.chains
+                .iter()
+                .flat_map(|c| &c.rules)
+                .all(|r| r.spec.opt == "--")
+        );
     }
 }
 

@@ -185,7 +185,10 @@ pub fn build(input: &Input) -> Report {
         version: 1,
         taken_at: format::timestamp(snap.taken_at),
         window_ms: deltas.map(|d| d.elapsed.as_millis() as u64),
-        window_start: input.window_start.filter(|_| deltas.is_some()).map(format::timestamp),
+        window_start: input
+            .window_start
+            .filter(|_| deltas.is_some())
+            .map(format::timestamp),
         source: SourceReport {
             kind: src.kind.clone(),
             host: non_empty(&src.host),
@@ -202,7 +205,8 @@ pub fn build(input: &Input) -> Report {
 }
 
 pub fn json(input: &Input) -> String {
-    let mut s = serde_json::to_string_pretty(&build(input)).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut s = serde_json::to_string_pretty(&build(input))
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }

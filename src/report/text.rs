@@ -17,7 +17,12 @@ pub const MAX_ROWS: usize = 2_000_000;
 pub fn render(input: &Input) -> String {
     let snap = input.snapshot;
     let mut out = String::new();
-    let _ = write!(out, "iptop {} · {}", env!("CARGO_PKG_VERSION"), input.source.describe());
+    let _ = write!(
+        out,
+        "iptop {} · {}",
+        env!("CARGO_PKG_VERSION"),
+        input.source.describe()
+    );
     if !input.source.version.is_empty() {
         let _ = write!(out, " · {}", input.source.version);
     }
@@ -25,7 +30,12 @@ pub fn render(input: &Input) -> String {
     let _ = write!(out, "taken {}", format::timestamp(snap.taken_at));
     match (input.deltas, input.window_start) {
         (Some(d), Some(start)) => {
-            let _ = write!(out, " · window {} from {}", format::duration(d.elapsed), format::timestamp(start));
+            let _ = write!(
+                out,
+                " · window {} from {}",
+                format::duration(d.elapsed),
+                format::timestamp(start)
+            );
         }
         (Some(d), None) => {
             let _ = write!(out, " · window {}", format::duration(d.elapsed));
@@ -44,7 +54,10 @@ pub fn render(input: &Input) -> String {
         let (rows, cut) = tree::build(t, &roots, &|_| true, MAX_ROWS);
         let td = input.deltas.and_then(|d| d.table(ti));
         let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
-        let cells = rows.iter().map(|r| columns::cells(t, r, td, elapsed)).collect();
+        let cells = rows
+            .iter()
+            .map(|r| columns::cells(t, r, td, elapsed))
+            .collect();
         let mut title = format!("table {}", t.name);
         if !t.exact {
             title.push_str(" (abbreviated counters: listing without -x)");

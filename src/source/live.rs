@@ -44,9 +44,13 @@ pub struct LiveConfig {
 /// Why the live source cannot start at all.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("`{0}` not found on PATH or in /usr/sbin, /sbin (install iptables, or try --demo / --replay FILE)")]
+    #[error(
+        "`{0}` not found on PATH (it lives in /usr/sbin: run iptop with sudo; or install iptables, or try --demo / --replay FILE)"
+    )]
     NotFound(String),
-    #[error("network namespace `{name}` not found ({path} does not exist; `ip netns list` shows the names)")]
+    #[error(
+        "network namespace `{name}` not found ({path} does not exist; `ip netns list` shows the names)"
+    )]
     NoNetns { name: String, path: String },
     #[error("cannot open network namespace `{name}` ({path}): {err}{hint}")]
     NetnsOpen {
@@ -79,11 +83,10 @@ pub fn binary_name(backend: Backend, ipv6: bool) -> String {
     }
 }
 
-/// Looks a binary up on PATH, then in the sbin directories a non-root PATH may lack.
+/// Looks a binary up on PATH (as a shell would; sudo's PATH has the sbin directories).
 pub fn find_binary(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].iter().map(PathBuf::from))
         .map(|d| d.join(name))
         .find(|p| is_executable(p))
 }
@@ -105,7 +108,12 @@ pub fn netns_path(spec: &str) -> String {
 /// Opens a namespace file and checks that it is a network namespace.
 pub fn open_netns(spec: &str) -> Result<OwnedFd, StartError> {
     let path = netns_path(spec);
-    let fd = open(path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|err| match err {
+    let fd = open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|err| match err {
         nix::Error::ENOENT => StartError::NoNetns {
             name: spec.to_string(),
             path: path.clone(),
@@ -134,7 +142,8 @@ pub fn open_netns(spec: &str) -> Result<OwnedFd, StartError> {
 impl LiveSource {
     pub fn new(cfg: LiveConfig) -> Result<Self, StartError> {
         let binary_name = binary_name(cfg.backend, cfg.ipv6);
-        let binary = find_binary(&binary_name).ok_or_else(|| StartError::NotFound(binary_name.clone()))?;
+        let binary =
+            find_binary(&binary_name).ok_or_else(|| StartError::NotFound(binary_name.clone()))?;
         let netns = match &cfg.netns {
             Some(spec) => Some(Arc::new(open_netns(spec)?)),
             None => None,
@@ -262,7 +271,8 @@ impl LiveSource {
             // and the fd stays open in the parent (held by `self`) for the spawn's duration.
             unsafe {
                 cmd.pre_exec(move || {
-                    setns(BorrowedFd::borrow_raw(raw), CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+                    setns(BorrowedFd::borrow_raw(raw), CloneFlags::CLONE_NEWNET)
+                        .map_err(std::io::Error::from)
                 });
             }
         }
@@ -274,7 +284,10 @@ impl LiveSource {
                     Failure::NotFound(self.binary_name.clone())
                 } else {
                     let detail = if self.netns.is_some() {
-                        format!("entering the network namespace or starting {}: {e}", self.binary_name)
+                        format!(
+                            "entering the network namespace or starting {}: {e}",
+                            self.binary_name
+                        )
                     } else {
                         e.to_string()
                     };
@@ -376,9 +389,18 @@ mod tests {
 
     #[test]
     fn netns_errors() {
-        assert!(matches!(open_netns("iptop-no-such-ns"), Err(StartError::NoNetns { .. })));
-        assert!(matches!(open_netns("/proc/self/ns/uts"), Err(StartError::NotNetns(_))));
-        assert!(matches!(open_netns("/etc/hostname"), Err(StartError::NotNetns(_))));
+        assert!(matches!(
+            open_netns("iptop-no-such-ns"),
+            Err(StartError::NoNetns { .. })
+        ));
+        assert!(matches!(
+            open_netns("/proc/self/ns/uts"),
+            Err(StartError::NotNetns(_))
+        ));
+        assert!(matches!(
+            open_netns("/etc/hostname"),
+            Err(StartError::NotNetns(_))
+        ));
         assert!(open_netns("/proc/self/ns/net").is_ok());
     }
 }

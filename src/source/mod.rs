@@ -63,21 +63,56 @@ impl RawPoll {
 /// Why a poll gave no snapshot. The UI keeps the last good one and shows this.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PollError {
-    NotFound { binary: String },
-    PermissionDenied { table: String, detail: String },
-    Timeout { table: String, after: Duration },
-    Locked { table: String, detail: String },
-    UnknownTable { table: String, detail: String },
+    NotFound {
+        binary: String,
+    },
+    PermissionDenied {
+        table: String,
+        detail: String,
+    },
+    Timeout {
+        table: String,
+        after: Duration,
+    },
+    Locked {
+        table: String,
+        detail: String,
+    },
+    UnknownTable {
+        table: String,
+        detail: String,
+    },
     /// iptables-nft stopped mid-listing at a rule it cannot print (exit 3).
-    Incomplete { table: String, detail: String },
-    Failed { table: String, status: Option<i32>, detail: String },
-    Parse { table: String, error: ParseError },
+    Incomplete {
+        table: String,
+        detail: String,
+    },
+    Failed {
+        table: String,
+        status: Option<i32>,
+        detail: String,
+    },
+    Parse {
+        table: String,
+        error: ParseError,
+    },
     /// The output ends in the middle of a line.
-    CutOff { table: String },
-    Spawn { table: String, detail: String },
-    TooLarge { table: String, bytes: usize },
+    CutOff {
+        table: String,
+    },
+    Spawn {
+        table: String,
+        detail: String,
+    },
+    TooLarge {
+        table: String,
+        bytes: usize,
+    },
     /// A replay holds no listing of a table asked for.
-    MissingTable { table: String, have: Vec<String> },
+    MissingTable {
+        table: String,
+        have: Vec<String>,
+    },
 }
 
 impl fmt::Display for PollError {
@@ -97,7 +132,10 @@ impl fmt::Display for PollError {
                 humantime::format_duration(*after)
             ),
             PollError::Locked { table, detail } => {
-                write!(f, "table {table}: another program holds the xtables lock ({detail})")
+                write!(
+                    f,
+                    "table {table}: another program holds the xtables lock ({detail})"
+                )
             }
             PollError::UnknownTable { table, detail } => {
                 write!(f, "table {table} does not exist here ({detail})")
@@ -106,18 +144,36 @@ impl fmt::Display for PollError {
                 f,
                 "table {table} is incomplete: iptables stopped at a rule it cannot print ({detail}); the table holds native nftables rules, see `nft list ruleset`"
             ),
-            PollError::Failed { table, status, detail } => match status {
+            PollError::Failed {
+                table,
+                status,
+                detail,
+            } => match status {
                 Some(s) => write!(f, "listing table {table} failed (exit {s}): {detail}"),
                 None => write!(f, "listing table {table} failed: {detail}"),
             },
-            PollError::Parse { table, error } => write!(f, "cannot read the listing of table {table}: {error}"),
-            PollError::CutOff { table } => write!(f, "the listing of table {table} ends mid-line (output cut off)"),
-            PollError::Spawn { table, detail } => write!(f, "cannot run iptables for table {table}: {detail}"),
+            PollError::Parse { table, error } => {
+                write!(f, "cannot read the listing of table {table}: {error}")
+            }
+            PollError::CutOff { table } => write!(
+                f,
+                "the listing of table {table} ends mid-line (output cut off)"
+            ),
+            PollError::Spawn { table, detail } => {
+                write!(f, "cannot run iptables for table {table}: {detail}")
+            }
             PollError::TooLarge { table, bytes } => {
-                write!(f, "the listing of table {table} is larger than {bytes} bytes; refusing to read it")
+                write!(
+                    f,
+                    "the listing of table {table} is larger than {bytes} bytes; refusing to read it"
+                )
             }
             PollError::MissingTable { table, have } => {
-                write!(f, "no listing of table {table} to replay (it has: {})", have.join(", "))
+                write!(
+                    f,
+                    "no listing of table {table} to replay (it has: {})",
+                    have.join(", ")
+                )
             }
         }
     }
@@ -128,7 +184,10 @@ impl std::error::Error for PollError {}
 impl PollError {
     /// Errors a later poll may not repeat (the lock, a timeout): worth retrying.
     pub fn is_transient(&self) -> bool {
-        matches!(self, PollError::Locked { .. } | PollError::Timeout { .. } | PollError::CutOff { .. })
+        matches!(
+            self,
+            PollError::Locked { .. } | PollError::Timeout { .. } | PollError::CutOff { .. }
+        )
     }
 }
 
@@ -148,15 +207,26 @@ fn listing_error(l: &RawListing) -> Option<PollError> {
     let table = l.table.clone();
     if let Some(f) = &l.failure {
         return Some(match f {
-            Failure::NotFound(binary) => PollError::NotFound { binary: binary.clone() },
-            Failure::Spawn(detail) => PollError::Spawn { table, detail: detail.clone() },
-            Failure::Timeout(after) => PollError::Timeout { table, after: *after },
+            Failure::NotFound(binary) => PollError::NotFound {
+                binary: binary.clone(),
+            },
+            Failure::Spawn(detail) => PollError::Spawn {
+                table,
+                detail: detail.clone(),
+            },
+            Failure::Timeout(after) => PollError::Timeout {
+                table,
+                after: *after,
+            },
             Failure::Signal(sig) => PollError::Failed {
                 table,
                 status: None,
                 detail: format!("killed by signal {sig}"),
             },
-            Failure::TooLarge(bytes) => PollError::TooLarge { table, bytes: *bytes },
+            Failure::TooLarge(bytes) => PollError::TooLarge {
+                table,
+                bytes: *bytes,
+            },
         });
     }
     let status = l.status?;
@@ -166,11 +236,16 @@ fn listing_error(l: &RawListing) -> Option<PollError> {
     let err = &l.stderr;
     let detail = first_line(err);
     Some(
-        if err.contains("Permission denied") || err.contains("you must be root") || err.contains("Operation not permitted") {
+        if err.contains("Permission denied")
+            || err.contains("you must be root")
+            || err.contains("Operation not permitted")
+        {
             PollError::PermissionDenied { table, detail }
         } else if status == 4 || err.contains("xtables lock") {
             PollError::Locked { table, detail }
-        } else if err.contains("Parsing nftables rule failed") || err.contains("unsupported") && status == 3 {
+        } else if err.contains("Parsing nftables rule failed")
+            || err.contains("unsupported") && status == 3
+        {
             PollError::Incomplete {
                 table,
                 detail: format!("exit {status}: {}", detail_lines(err)),
@@ -181,7 +256,11 @@ fn listing_error(l: &RawListing) -> Option<PollError> {
             PollError::Failed {
                 table,
                 status: Some(status),
-                detail: if detail.is_empty() { "no message".into() } else { detail },
+                detail: if detail.is_empty() {
+                    "no message".into()
+                } else {
+                    detail
+                },
             }
         },
     )
@@ -213,7 +292,9 @@ pub fn snapshot_from(raw: &RawPoll, tables: &[String]) -> Result<Snapshot, PollE
             return Err(e);
         }
         if !l.stdout.is_empty() && !l.stdout.ends_with('\n') {
-            return Err(PollError::CutOff { table: name.clone() });
+            return Err(PollError::CutOff {
+                table: name.clone(),
+            });
         }
         let t = parse_table(name, &l.stdout).map_err(|error| PollError::Parse {
             table: name.clone(),
@@ -271,7 +352,11 @@ mod tests {
     #[test]
     fn classifies_failures() {
         assert!(matches!(
-            err(&listing("", "iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n", 4)),
+            err(&listing(
+                "",
+                "iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)\n",
+                4
+            )),
             PollError::PermissionDenied { .. }
         ));
         let e = err(&listing(
@@ -289,21 +374,38 @@ mod tests {
         assert!(matches!(e, PollError::Incomplete { .. }), "{e:?}");
         assert!(e.to_string().contains("incomplete"), "{e}");
         assert!(matches!(
-            err(&listing("", "iptables v1.8.9 (legacy): can't initialize iptables table `foo': Table does not exist (do you need to insmod?)\n", 3)),
+            err(&listing(
+                "",
+                "iptables v1.8.9 (legacy): can't initialize iptables table `foo': Table does not exist (do you need to insmod?)\n",
+                3
+            )),
             PollError::UnknownTable { .. }
         ));
-        assert!(matches!(err(&listing(&OK[..40], "", 0)), PollError::CutOff { .. }));
-        assert!(matches!(err(&listing("garbage\n", "", 0)), PollError::Parse { .. }));
+        assert!(matches!(
+            err(&listing(&OK[..40], "", 0)),
+            PollError::CutOff { .. }
+        ));
+        assert!(matches!(
+            err(&listing("garbage\n", "", 0)),
+            PollError::Parse { .. }
+        ));
     }
 
     #[test]
     fn warnings_are_kept_apart() {
         let s = snapshot_from(
-            &listing(OK, "# Warning: iptables-legacy tables present, use iptables-legacy to see them\n", 0),
+            &listing(
+                OK,
+                "# Warning: iptables-legacy tables present, use iptables-legacy to see them\n",
+                0,
+            ),
             &["filter".to_string()],
         )
         .expect("snapshot");
-        assert_eq!(s.warnings, ["# Warning: iptables-legacy tables present, use iptables-legacy to see them"]);
+        assert_eq!(
+            s.warnings,
+            ["# Warning: iptables-legacy tables present, use iptables-legacy to see them"]
+        );
         assert_eq!(s.tables[0].chains.len(), 1);
     }
 }

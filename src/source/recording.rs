@@ -133,7 +133,11 @@ fn decode_failure(s: &str, stderr: &str) -> Option<Failure> {
     Some(match kind {
         "notfound" => Failure::NotFound(arg.to_string()),
         "spawn" => Failure::Spawn(stderr.trim().to_string()),
-        "timeout" => Failure::Timeout(Duration::from_secs_f64(arg.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0)?)),
+        "timeout" => Failure::Timeout(Duration::from_secs_f64(
+            arg.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)?,
+        )),
         "signal" => Failure::Signal(arg.parse().ok()?),
         "toolarge" => Failure::TooLarge(arg.parse().ok()?),
         _ => return None,
@@ -168,7 +172,10 @@ fn parse_secs(v: &str, what: &str, line: usize) -> Result<Duration, FormatError>
         .map(Duration::from_secs_f64)
         .ok_or_else(|| FormatError {
             line,
-            reason: format!("expected {what} in seconds, found `{}`", v.chars().take(40).collect::<String>()),
+            reason: format!(
+                "expected {what} in seconds, found `{}`",
+                v.chars().take(40).collect::<String>()
+            ),
         })
 }
 
@@ -199,8 +206,14 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
     let body = text.strip_suffix('\n').unwrap_or(text);
     for (i, raw) in body.split('\n').enumerate() {
         let lineno = i + 1;
-        let line = raw.strip_suffix('\r').unwrap_or(raw).trim_start_matches('\u{feff}');
-        let err = |reason: String| FormatError { line: lineno, reason };
+        let line = raw
+            .strip_suffix('\r')
+            .unwrap_or(raw)
+            .trim_start_matches('\u{feff}');
+        let err = |reason: String| FormatError {
+            line: lineno,
+            reason,
+        };
         if line == MAGIC {
             close(&mut rec, &mut cur_listing, &mut cut);
             if !rec.polls.is_empty() {
@@ -249,7 +262,10 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                         if let Some(v) = p.strip_prefix("t=") {
                             t = Some(parse_secs(v, "t", lineno)?);
                         } else if let Some(v) = p.strip_prefix("at=") {
-                            at = Some(humantime::parse_rfc3339_weak(v).map_err(|e| err(format!("bad time `{v}`: {e}")))?);
+                            at = Some(
+                                humantime::parse_rfc3339_weak(v)
+                                    .map_err(|e| err(format!("bad time `{v}`: {e}")))?,
+                            );
                         }
                     }
                     let t = t.ok_or_else(|| err("`@poll` without `t=`".into()))?;
@@ -274,7 +290,10 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                         return Err(err("`@listing` before the first `@poll`".into()));
                     }
                     let mut parts = rest.split(' ');
-                    let table = parts.next().filter(|t| !t.is_empty()).ok_or_else(|| err("`@listing` without a table name".into()))?;
+                    let table = parts
+                        .next()
+                        .filter(|t| !t.is_empty())
+                        .ok_or_else(|| err("`@listing` without a table name".into()))?;
                     let mut l = RawListing {
                         table: table.to_string(),
                         stdout: String::new(),
@@ -286,7 +305,8 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                     let mut failure = None;
                     for p in parts {
                         if let Some(v) = p.strip_prefix("status=") {
-                            l.status = Some(v.parse().map_err(|_| err(format!("bad status `{v}`")))?);
+                            l.status =
+                                Some(v.parse().map_err(|_| err(format!("bad status `{v}`")))?);
                         } else if let Some(v) = p.strip_prefix("took=") {
                             l.took = parse_secs(v, "took", lineno)?;
                         } else if let Some(v) = p.strip_prefix("failure=") {
@@ -294,7 +314,10 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                         }
                     }
                     if let Some(f) = failure {
-                        l.failure = Some(decode_failure(&f, "").ok_or_else(|| err(format!("unknown failure `{f}`")))?);
+                        l.failure = Some(
+                            decode_failure(&f, "")
+                                .ok_or_else(|| err(format!("unknown failure `{f}`")))?,
+                        );
                     } else if l.status.is_none() {
                         return Err(err("`@listing` needs `status=` or `failure=`".into()));
                     }
@@ -304,7 +327,9 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                     cur_listing = Some(l);
                 }
                 "stderr" => {
-                    let l = cur_listing.as_mut().ok_or_else(|| err("`@stderr` outside a `@listing` block".into()))?;
+                    let l = cur_listing
+                        .as_mut()
+                        .ok_or_else(|| err("`@stderr` outside a `@listing` block".into()))?;
                     l.stderr.push_str(rest);
                     l.stderr.push('\n');
                     if let Some(Failure::Spawn(d)) = &mut l.failure {
@@ -320,7 +345,12 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                     }
                     cut = true;
                 }
-                _ => return Err(err(format!("unknown directive `@{}`", word.chars().take(20).collect::<String>()))),
+                _ => {
+                    return Err(err(format!(
+                        "unknown directive `@{}`",
+                        word.chars().take(20).collect::<String>()
+                    )));
+                }
             }
             continue;
         }
@@ -351,7 +381,9 @@ mod tests {
         RawPoll {
             seq,
             at: Duration::from_millis(at_ms),
-            taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000) + Duration::from_millis(at_ms),
+            taken_at: SystemTime::UNIX_EPOCH
+                + Duration::from_secs(1_800_000_000)
+                + Duration::from_millis(at_ms),
             listings: vec![
                 RawListing {
                     table: "filter".into(),
@@ -382,7 +414,11 @@ mod tests {
             version: "iptables v1.8.9 (nf_tables)".into(),
             ..Default::default()
         };
-        let a = poll(1, 0, "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n@odd line\n");
+        let a = poll(
+            1,
+            0,
+            "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n@odd line\n",
+        );
         let b = poll(2, 1500, "cut off mid-li");
         let text = header(&info) + &encode_poll(&a) + &encode_poll(&b);
         assert!(is_recording(&text));
@@ -409,7 +445,10 @@ mod tests {
 
     #[test]
     fn errors_name_the_line() {
-        let e = parse_recording("# iptop recording 1\n@poll 1 t=0 at=2026-01-01T00:00:00Z\n@listing filter\n").unwrap_err();
+        let e = parse_recording(
+            "# iptop recording 1\n@poll 1 t=0 at=2026-01-01T00:00:00Z\n@listing filter\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, 3);
         let e = parse_recording("# iptop recording 1\nChain X\n").unwrap_err();
         assert_eq!(e.line, 2);

@@ -14,7 +14,11 @@ pub enum ReplayError {
     #[error("cannot read {path}: {err}")]
     Io { path: String, err: std::io::Error },
     #[error("{path}: line {line}: {reason}")]
-    Format { path: String, line: usize, reason: String },
+    Format {
+        path: String,
+        line: usize,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -38,7 +42,8 @@ impl ReplaySource {
             path: shown.clone(),
             err,
         })?;
-        let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let text = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let mut src = Self::from_text(&shown, &text, table)?;
         src.info.kind = "replay".into();
         src.info.file = Some(shown);
@@ -233,8 +238,12 @@ mod tests {
         let text = "# iptop recording 1\n@poll 1 t=0.000\n@listing filter status=0 took=0\nx\n@poll 2 t=1.000\n@listing filter status=0 took=0\nx\n";
         // `x` is not a listing, but status 0 listings are validated: use a failure instead
         let text = text.replace("status=0 took=0\nx\n", "status=4 took=0\n");
-        let mut r = ReplaySource::from_text("r", &text, "filter").expect("rec").looping(true);
-        let ats: Vec<u64> = (0..5).map(|_| r.next_poll().expect("poll").at.as_millis() as u64).collect();
+        let mut r = ReplaySource::from_text("r", &text, "filter")
+            .expect("rec")
+            .looping(true);
+        let ats: Vec<u64> = (0..5)
+            .map(|_| r.next_poll().expect("poll").at.as_millis() as u64)
+            .collect();
         assert_eq!(ats, [0, 1000, 2000, 3000, 4000]);
     }
 }

@@ -1,0 +1,190 @@
+//! Helpers for the end-to-end tests: the network-namespace lab, the iptop binary, and a
+//! fake `iptables` for read-only and fault tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn iptop() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_iptop"))
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The lab needs root (network namespaces, iptables). The suite is meant to run as
+/// root (`sudo cargo test`, CI); a missing privilege is a failure, not a skip.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test builds network namespaces and needs root: run the suite with sudo (see README)"
+    );
+}
+
+static LABS: AtomicUsize = AtomicUsize::new(0);
+
+/// A running lab (tests/lab/lab.sh); torn down when dropped, even if the test fails.
+pub struct Lab {
+    pub prefix: String,
+    restore: String,
+}
+
+impl Lab {
+    /// `restore`: iptables-restore, iptables-legacy-restore or iptables-nft-restore.
+    pub fn up(restore: &str) -> Lab {
+        require_root();
+        let n = LABS.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("ipt{}x{n}-", std::process::id());
+        let lab = Lab {
+            prefix,
+            restore: restore.to_string(),
+        };
+        lab.script(&["up"]);
+        lab
+    }
+
+    pub fn host(&self) -> String {
+        format!("{}host", self.prefix)
+    }
+
+    fn script(&self, args: &[&str]) {
+        let out = Command::new("bash")
+            .arg(root().join("tests/lab/lab.sh"))
+            .args(args)
+            .env("LAB_PREFIX", &self.prefix)
+            .env("LAB_IPTABLES", &self.restore)
+            .output()
+            .expect("lab.sh");
+        assert!(
+            out.status.success() || args[0] == "down",
+            "lab.sh {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn curl(&self, n: usize) {
+        self.script(&["curl", &n.to_string()]);
+    }
+
+    pub fn cross(&self, n: usize) {
+        self.script(&["cross", &n.to_string()]);
+    }
+
+    /// Runs a command inside the lab's host namespace (the test's own iptables calls).
+    pub fn host_cmd(&self, args: &[&str]) -> Output {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.host()])
+            .args(args)
+            .output()
+            .expect("ip netns exec");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.script(&["down"]);
+    }
+}
+
+/// A directory with a fake `iptables` (and its -nft/-legacy/ip6tables names) that logs
+/// its argv to `argv.log` and behaves as `behaviour` says (see the script).
+pub struct FakeIptables {
+    pub dir: tempfile::TempDir,
+}
+
+impl FakeIptables {
+    pub fn new(behaviour: &str) -> FakeIptables {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fixtures = root().join("tests/fixtures/iptables");
+        let script = format!(
+            r##"#!/bin/bash
+# fake iptables for iptop's tests: logs argv, then behaves as BEHAVIOUR says
+HERE={here}
+printf '%s\0' "$(basename "$0")" "$@" >> "$HERE/argv.log"; printf '\n' >> "$HERE/argv.log"
+BEHAVIOUR=$(cat "$HERE/behaviour" 2>/dev/null || echo {behaviour})
+if [ "$1" = --version ]; then echo "iptables v1.8.9 (nf_tables)"; exit 0; fi
+table=filter
+while [ $# -gt 0 ]; do [ "$1" = -t ] && table=$2; shift; done
+case $BEHAVIOUR in
+  ok) cat "{fixtures}/docker-swarm.nft.$table-vnxL-lines.txt" 2>/dev/null || cat "{fixtures}/edge.nft.$table-vnxL-lines.txt" 2>/dev/null ||
+      printf 'Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\nnum      pkts      bytes target     prot opt in     out     source               destination\n' ;;
+  warn) echo "# Warning: iptables-legacy tables present, use iptables-legacy to see them" >&2
+        cat "{fixtures}/mixed.nft.$table-vnxL-lines.txt" ;;
+  hang) exec sleep 300 ;;
+  slow) sleep 1.5; cat "{fixtures}/docker-swarm.nft.$table-vnxL-lines.txt" ;;
+  lock) echo "Can't lock /run/xtables.lock: Resource temporarily unavailable" >&2
+        echo "Another app is currently holding the xtables lock. Stopped waiting after 2s." >&2; exit 4 ;;
+  denied) echo "iptables v1.8.9 (nf_tables): Could not fetch rule set generation id: Permission denied (you must be root)" >&2; exit 4 ;;
+  nftnative) cat "{fixtures}/nft-native.nft.filter-vnxL-lines.txt"; cat "{fixtures}/nft-native.nft.filter-vnxL-lines.txt.stderr" >&2; exit 3 ;;
+  cut) head -c 700 "{fixtures}/docker-swarm.nft.filter-vnxL-lines.txt" ;;
+  garbage) printf 'Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\nnum pkts bytes target prot opt in out source destination\n\x00\xff\xfe binary\n' ;;
+esac
+"##,
+            here = dir.path().display(),
+            fixtures = fixtures.display(),
+        );
+        for name in [
+            "iptables",
+            "iptables-nft",
+            "iptables-legacy",
+            "ip6tables",
+            "ip6tables-nft",
+            "ip6tables-legacy",
+        ] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, &script).expect("write fake");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        FakeIptables { dir }
+    }
+
+    /// Changes the behaviour of every later call.
+    pub fn set(&self, behaviour: &str) {
+        std::fs::write(self.dir.path().join("behaviour"), behaviour).expect("behaviour");
+    }
+
+    pub fn path_env(&self) -> String {
+        format!("{}:/usr/bin:/bin", self.dir.path().display())
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Every argv the fake was called with (program name first).
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        let log = std::fs::read(self.dir.path().join("argv.log")).unwrap_or_default();
+        log.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                l.split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            })
+            .collect()
+    }
+}
