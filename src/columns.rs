@@ -196,24 +196,47 @@ fn delta_text(m: &Movement, f: impl Fn(&Delta) -> String) -> String {
     }
 }
 
-/// All cells of a row. `elapsed` is the window the deltas cover.
-pub fn cells(table: &Table, row: &Row, deltas: Option<&TableDelta>, elapsed: Duration) -> Cells {
-    let m = movement(row, deltas);
-    let secs = elapsed.as_secs_f64();
-    let pps = match (&m, secs > 0.0) {
-        (Movement::Delta(d), true) => d.packets as f64 / secs,
-        _ => 0.0,
-    };
+/// The deltas a view shows: the Δ columns (over a window, or since a baseline) and the
+/// rate (over the last poll).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeltaView<'a> {
+    pub shown: Option<&'a TableDelta>,
+    pub rate: Option<&'a TableDelta>,
+    /// The window `rate` covers.
+    pub rate_window: Duration,
+}
+
+impl<'a> DeltaView<'a> {
+    /// Δ columns and rate from the same window (`--once --window`).
+    pub fn window(deltas: Option<&'a TableDelta>, elapsed: Duration) -> Self {
+        DeltaView {
+            shown: deltas,
+            rate: deltas,
+            rate_window: elapsed,
+        }
+    }
+
+    /// Packets per second of a row over the rate window.
+    pub fn pps(&self, row: &Row) -> Option<f64> {
+        let secs = self.rate_window.as_secs_f64();
+        match movement(row, self.rate) {
+            Movement::Delta(d) if secs > 0.0 => Some(d.packets as f64 / secs),
+            _ => None,
+        }
+    }
+}
+
+/// All cells of a row.
+pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
+    let m = movement(row, view.shown);
+    let pps = view.pps(row);
     let mut c = Cells {
         prefix: row.prefix(),
         label: label(table, row),
         dpkts: delta_text(&m, |d| format::count(d.packets)),
         dbytes: delta_text(&m, |d| format::bytes(d.bytes)),
-        rate: match m {
-            Movement::Delta(_) if secs > 0.0 => format::rate(pps),
-            _ => "-".into(),
-        },
-        pps,
+        rate: pps.map(format::rate).unwrap_or_else(|| "-".into()),
+        pps: pps.unwrap_or(0.0),
         ..Default::default()
     };
     match row.kind {

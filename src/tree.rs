@@ -129,13 +129,23 @@ pub fn roots(table: &Table, wanted: &[String]) -> Vec<usize> {
     roots
 }
 
-/// Builds the visible rows: `expanded(id)` says whether a node's children are shown.
+/// What [`build`] asks about a node that has children.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpandQuery {
+    pub id: NodeId,
+    /// 0 for a root chain, 1 for its rules, and so on.
+    pub depth: u16,
+    /// How many rules the node's chain (root) or jump target holds.
+    pub rules: usize,
+}
+
+/// Builds the visible rows: `expanded` says whether a node's children are shown.
 /// Stops after `max_rows` rows (a chain jumped to from many places repeats under each
 /// jump; this bounds pathological fan-out); returns whether it stopped early.
 pub fn build(
     table: &Table,
     roots: &[usize],
-    expanded: &dyn Fn(NodeId) -> bool,
+    expanded: &dyn Fn(ExpandQuery) -> bool,
     max_rows: usize,
 ) -> (Vec<Row>, bool) {
     struct Frame {
@@ -155,7 +165,11 @@ pub fn build(
         let id = NodeId::root(&chain.name);
         let fold = if chain.rules.is_empty() {
             Fold::Leaf
-        } else if expanded(id) {
+        } else if expanded(ExpandQuery {
+            id,
+            depth: 0,
+            rules: chain.rules.len(),
+        }) {
             Fold::Expanded
         } else {
             Fold::Collapsed
@@ -205,7 +219,15 @@ pub fn build(
             let fold = match jump {
                 Some(t) if on_path[t] => Fold::Cycle,
                 Some(t) if table.chains[t].rules.is_empty() => Fold::Leaf,
-                Some(_) if expanded(id) => Fold::Expanded,
+                Some(t)
+                    if expanded(ExpandQuery {
+                        id,
+                        depth: top.depth,
+                        rules: table.chains[t].rules.len(),
+                    }) =>
+                {
+                    Fold::Expanded
+                }
                 Some(_) => Fold::Collapsed,
                 None => Fold::Leaf,
             };
@@ -327,7 +349,7 @@ mod tests {
             .find(|r| r.jump == t.chain_index("DOCKER-INGRESS"))
             .expect("row")
             .id;
-        let (rows, _) = build(&t, &roots, &|id| id != ingress, 10_000);
+        let (rows, _) = build(&t, &roots, &|q| q.id != ingress, 10_000);
         assert_eq!(rows.len(), all.len() - 3);
 
         // Insert a rule at the top of FORWARD: the DOCKER-INGRESS jump keeps its id.

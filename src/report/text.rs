@@ -54,10 +54,8 @@ pub fn render(input: &Input) -> String {
         let (rows, cut) = tree::build(t, &roots, &|_| true, MAX_ROWS);
         let td = input.deltas.and_then(|d| d.table(ti));
         let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
-        let cells = rows
-            .iter()
-            .map(|r| columns::cells(t, r, td, elapsed))
-            .collect();
+        let view = columns::DeltaView::window(td, elapsed);
+        let cells = rows.iter().map(|r| columns::cells(t, r, &view)).collect();
         let mut title = format!("table {}", t.name);
         if !t.exact {
             title.push_str(" (abbreviated counters: listing without -x)");
