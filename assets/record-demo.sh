@@ -21,7 +21,7 @@ trap '"$LAB" down' EXIT
 "$LAB" up
 rm -f "$OUT.new"
 "$IPTOP" --netns "${LAB_PREFIX}host" -t filter -t nat --once --window 60s --interval 1s \
-  --record "$OUT.new" --format json -o /dev/null --force &
+  --record "$OUT.new" --format json >/dev/null &
 rec=$!
 sleep 0.3
 every() { local n=$1 pause=$2; shift 2; for _ in $(seq "$n"); do "$@"; sleep "$pause"; done; }

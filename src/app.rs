@@ -248,7 +248,21 @@ async fn replay_sample_after(
 /// unless `force`, never replaces an existing one.
 pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
-    if !force && path.symlink_metadata().is_ok() {
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !force {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                "file exists (use --force to overwrite)",
+            ));
+        }
+        if !meta.is_file() {
+            // /dev/null, /dev/stdout, a fifo: write into it; renaming over it would
+            // replace the device node with a plain file.
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+            return f.write_all(data);
+        }
+    } else if !force && path.symlink_metadata().is_ok() {
+        // a dangling symlink: do not write through it
         return Err(Error::new(
             ErrorKind::AlreadyExists,
             "file exists (use --force to overwrite)",

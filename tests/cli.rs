@@ -312,3 +312,22 @@ fn output_file_is_never_overwritten_without_force() {
         "no temporary file left"
     );
 }
+
+#[test]
+fn forced_output_to_a_device_writes_into_it() {
+    // renaming a temporary file over /dev/null would replace the device with a file
+    let dir = tempfile::tempdir().expect("tmp");
+    let fifo = dir.path().join("pipe");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read_to_string(fifo).expect("read fifo"))
+    };
+    run_ok(iptop().args(["--demo", "--once", "--format", "json", "--force", "-o"]).arg(&fifo));
+    let got = reader.join().expect("reader");
+    assert!(got.contains("\"version\": 1"), "{got}");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::metadata(&fifo).expect("meta").file_type().is_fifo(), "still a fifo");
+    run_ok(iptop().args(["--demo", "--once", "--force", "-o", "/dev/null"]));
+    assert!(fs::metadata("/dev/null").expect("meta").file_type().is_char_device());
+}
