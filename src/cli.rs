@@ -41,6 +41,10 @@ pub struct Cli {
     #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
     pub output: Option<PathBuf>,
 
+    /// Directory for the live view's exports (key `s`). [default: the working directory]
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
+    pub export_dir: Option<PathBuf>,
+
     /// Overwrite an existing --output file.
     #[arg(long, help_heading = "Output")]
     pub force: bool,

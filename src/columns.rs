@@ -39,7 +39,7 @@ impl Column {
             Column::In => "IN",
             Column::Out => "OUT",
             Column::Source => "SOURCE",
-            Column::Destination => "DESTINATION",
+            Column::Destination => "DEST",
             Column::Match => "MATCH",
         }
     }
@@ -155,6 +155,35 @@ pub fn movement(row: &Row, deltas: Option<&TableDelta>) -> Movement {
     }
 }
 
+/// Packets and bytes that entered a user chain (its callers' counters), and their
+/// delta over the window if every caller has one.
+pub fn entered(
+    table: &Table,
+    chain: usize,
+    deltas: Option<&TableDelta>,
+) -> (u64, u64, Option<Delta>) {
+    let (mut p, mut b) = (0u64, 0u64);
+    let mut d = deltas.map(|_| Delta::default());
+    for (ci, c) in table.chains.iter().enumerate() {
+        for (ri, r) in c.rules.iter().enumerate() {
+            if table.jump_target(r) != Some(chain) {
+                continue;
+            }
+            p = p.saturating_add(r.packets);
+            b = b.saturating_add(r.bytes);
+            if let Some(sum) = &mut d {
+                match deltas.and_then(|td| td.rule(ci, ri)) {
+                    Some(x) => sum.add(x),
+                    None => {
+                        d = None;
+                    }
+                }
+            }
+        }
+    }
+    (p, b, d)
+}
+
 /// The label of a row without tree drawing: `FORWARD (policy DROP)`, `DOCKER (2 references)`,
 /// `DOCKER-USER`, `EDGE-EMPTY [goto]`, `A ↻ cycle`, `(no target)`.
 pub fn label(table: &Table, row: &Row) -> String {
@@ -245,6 +274,24 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
             if ch.is_builtin() {
                 c.pkts = format::count(ch.packets);
                 c.bytes = format::bytes(ch.bytes);
+            } else {
+                // A user chain at the root (drilled into, or unreferenced): what entered
+                // it through the rules that jump to it.
+                let (p, b, d) = entered(table, chain, view.shown);
+                c.pkts = format::count(p);
+                c.bytes = format::bytes(b);
+                if let Some(d) = d {
+                    c.dpkts = delta_text(&Movement::Delta(d), |d| format::count(d.packets));
+                    c.dbytes = delta_text(&Movement::Delta(d), |d| format::bytes(d.bytes));
+                }
+                if let (Some(d), secs) = (
+                    entered(table, chain, view.rate).2,
+                    view.rate_window.as_secs_f64(),
+                ) && secs > 0.0
+                {
+                    c.pps = d.packets as f64 / secs;
+                    c.rate = format::rate(c.pps);
+                }
             }
         }
         RowKind::Rule { chain, rule } => {

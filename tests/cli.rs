@@ -323,11 +323,23 @@ fn forced_output_to_a_device_writes_into_it() {
         let fifo = fifo.clone();
         std::thread::spawn(move || fs::read_to_string(fifo).expect("read fifo"))
     };
-    run_ok(iptop().args(["--demo", "--once", "--format", "json", "--force", "-o"]).arg(&fifo));
+    run_ok(
+        iptop()
+            .args(["--demo", "--once", "--format", "json", "--force", "-o"])
+            .arg(&fifo),
+    );
     let got = reader.join().expect("reader");
     assert!(got.contains("\"version\": 1"), "{got}");
     use std::os::unix::fs::FileTypeExt;
-    assert!(fs::metadata(&fifo).expect("meta").file_type().is_fifo(), "still a fifo");
+    assert!(
+        fs::metadata(&fifo).expect("meta").file_type().is_fifo(),
+        "still a fifo"
+    );
     run_ok(iptop().args(["--demo", "--once", "--force", "-o", "/dev/null"]));
-    assert!(fs::metadata("/dev/null").expect("meta").file_type().is_char_device());
+    assert!(
+        fs::metadata("/dev/null")
+            .expect("meta")
+            .file_type()
+            .is_char_device()
+    );
 }

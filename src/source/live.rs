@@ -181,6 +181,11 @@ impl LiveSource {
         &self.cfg.tables
     }
 
+    /// Lists these tables from the next poll on (the UI polls the table on screen).
+    pub fn set_tables(&mut self, tables: Vec<String>) {
+        self.cfg.tables = tables;
+    }
+
     /// Asks the binary for its version (`iptables v1.8.9 (nf_tables)`) and fills in the
     /// backend from it. Failure leaves both as they were: the polls will say what is wrong.
     pub async fn probe_version(&mut self) {

@@ -1,10 +1,237 @@
-//! The full-screen live view.
+//! The full-screen live view: a poller task feeds snapshots, keys become actions on the
+//! [`state::App`], and the screen is redrawn after each input or poll (an idle screen
+//! costs nothing). The loop is generic over the ratatui backend, so tests run it on
+//! `TestBackend`.
 
-use crate::app::AppError;
+pub mod keys;
+pub mod poller;
+pub mod render;
+pub mod state;
+pub mod theme;
+
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::time::SystemTime;
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
+use crossterm::execute;
+use futures_util::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+
+use crate::app::{AppError, Source};
 use crate::cli::Cli;
+use crate::diff::Deltas;
+use crate::report;
+use crate::source::recording::Recorder;
+use poller::{PollMsg, Poller, PollerConfig};
+use state::{App, Command};
+use theme::Theme;
 
-pub async fn run(_cli: Cli) -> Result<(), AppError> {
-    Err(AppError::Usage(
-        "the live view is not available in this build yet; use --once".into(),
-    ))
+/// Restores the terminal when dropped: on quit, on error, and (through ratatui's panic
+/// hook plus ours) on panic.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn start() -> Result<(ratatui::DefaultTerminal, TerminalGuard), AppError> {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = execute!(io::stdout(), DisableMouseCapture, crossterm::cursor::Show);
+            prev(info);
+        }));
+        let terminal = ratatui::try_init()
+            .map_err(|e| AppError::Runtime(format!("cannot set up the terminal: {e}")))?;
+        let guard = TerminalGuard;
+        let _ = execute!(io::stdout(), EnableMouseCapture);
+        Ok((terminal, guard))
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        let _ = execute!(io::stdout(), DisableMouseCapture);
+        ratatui::restore();
+        let _ = execute!(io::stdout(), crossterm::cursor::Show);
+    }
+}
+
+/// Resolves when SIGTERM, SIGINT or SIGHUP arrives.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = hup.recv() => {}
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<(), AppError> {
+    let source = Source::open(&cli).await?;
+    let recorder = match &cli.record {
+        Some(p) => Some(Recorder::create(p, source.info()).map_err(|e| {
+            AppError::Runtime(format!("cannot open {} for recording: {e}", p.display()))
+        })?),
+        None => None,
+    };
+    let table = cli.tables()[0].clone();
+    let mut app = App::new(
+        source.info().clone(),
+        &table,
+        cli.chains.clone(),
+        cli.interval,
+    );
+    app.step_mode = cli.step && source.is_replay();
+    let mut poller = poller::spawn(
+        source,
+        recorder,
+        PollerConfig {
+            table,
+            interval: cli.interval,
+            step: app.step_mode,
+        },
+    );
+    let export_dir = cli.export_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let (mut terminal, guard) = TerminalGuard::start()?;
+    let mut events = EventStream::new();
+    let result = event_loop(
+        &mut terminal,
+        &mut app,
+        Theme::from_env(),
+        &mut events,
+        &mut poller,
+        shutdown_signal(),
+        &export_dir,
+    )
+    .await;
+    drop(guard);
+    result
+}
+
+/// The loop: draw, then wait for a key, a poll or a signal.
+pub async fn event_loop<B, S, F>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    theme: Theme,
+    events: &mut S,
+    poller: &mut Poller,
+    shutdown: F,
+    export_dir: &Path,
+) -> Result<(), AppError>
+where
+    B: Backend,
+    B::Error: std::fmt::Display,
+    S: Stream<Item = io::Result<Event>> + Unpin,
+    F: Future<Output = ()>,
+{
+    let mut shutdown = pin!(shutdown);
+    loop {
+        terminal
+            .draw(|f| render::draw(f, app, &theme))
+            .map_err(|e| AppError::Runtime(format!("cannot draw: {e}")))?;
+        if app.quit {
+            return Ok(());
+        }
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => {
+                    if let Some(k) = Event::Key(k).as_key_press_event()
+                        && let Some(a) = keys::action(k, app.search.editing)
+                    {
+                        app.apply(a);
+                    }
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    if let Some(a) = keys::mouse(m) {
+                        app.apply(a);
+                    }
+                }
+                Some(Ok(_)) => {} // resize: the next draw uses the new size
+                Some(Err(e)) => return Err(AppError::Runtime(format!("cannot read the terminal: {e}"))),
+                None => return Ok(()),
+            },
+            msg = poller.messages.recv() => match msg {
+                Some(m) => on_poll(app, m),
+                None => app.message = Some("the poller stopped".into()),
+            },
+            _ = &mut shutdown => return Ok(()),
+        }
+        for cmd in std::mem::take(&mut app.commands) {
+            match cmd {
+                Command::Export => {
+                    app.message = Some(match export(app, export_dir) {
+                        Ok(p) => format!("exported to {}", p.display()),
+                        Err(e) => format!("export failed: {e}"),
+                    });
+                }
+                cmd => {
+                    let _ = poller.commands.send(cmd);
+                }
+            }
+        }
+    }
+}
+
+fn on_poll(app: &mut App, msg: PollMsg) {
+    match msg {
+        PollMsg::Polled {
+            results,
+            discontinuity,
+            took: _,
+        } => {
+            for (table, r) in results {
+                match r {
+                    Ok(snap) => app.on_snapshot(&table, snap, discontinuity),
+                    Err(e) => app.on_error(&table, e),
+                }
+            }
+        }
+        PollMsg::Stretched(d) => app.effective_interval = d,
+        PollMsg::Ended => app.ended = true,
+        PollMsg::RecordError(e) => app.message = Some(e),
+    }
+}
+
+/// Writes the current table with the deltas on screen to a timestamped file.
+pub fn export(app: &App, dir: &Path) -> Result<PathBuf, String> {
+    let v = app.view();
+    let snap = v.snap.as_ref().ok_or("nothing to export yet")?;
+    let view = v.delta_view();
+    let (elapsed, start) = match &v.baseline {
+        Some(b) => (snap.at.saturating_sub(b.at), Some(b.since)),
+        None => (v.window, v.window_start),
+    };
+    let deltas = view.shown.map(|d| Deltas {
+        elapsed,
+        tables: vec![Some(d.clone())],
+    });
+    let input = report::Input {
+        snapshot: snap,
+        deltas: deltas.as_ref(),
+        window_start: start,
+        source: &app.source,
+        roots: &app.root_chains,
+    };
+    let body = report::text::render(&input);
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(':', "");
+    let name = format!(
+        "iptop-{}-{}.txt",
+        app.table_name(),
+        stamp.trim_end_matches('Z')
+    );
+    let path = dir.join(name);
+    crate::app::write_new_file(&path, body.as_bytes(), false)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
 }

@@ -1,0 +1,190 @@
+//! The poller task: owns the source, polls on the interval (or at a replay's recorded
+//! pace), records, parses off the UI's way, and sends whole snapshots or errors over a
+//! channel. The UI never waits for it: keys are answered while a poll is in flight.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::app::Source;
+use crate::model::Snapshot;
+use crate::source::recording::Recorder;
+use crate::source::{RawPoll, snapshot_from};
+
+use super::state::Command;
+
+/// What the poller reports.
+#[derive(Debug)]
+pub enum PollMsg {
+    /// One poll: per table, a snapshot or why there is none.
+    Polled {
+        results: Vec<(String, Result<Arc<Snapshot>, String>)>,
+        discontinuity: bool,
+        /// Wall time of the whole poll, parsing included.
+        took: Duration,
+    },
+    /// The interval in use when polls are slow (None: back to the chosen one).
+    Stretched(Option<Duration>),
+    /// A replay played its last poll.
+    Ended,
+    /// Writing the recording failed; recording stops.
+    RecordError(String),
+}
+
+pub struct Poller {
+    pub commands: mpsc::UnboundedSender<Command>,
+    pub messages: mpsc::Receiver<PollMsg>,
+}
+
+pub struct PollerConfig {
+    pub table: String,
+    pub interval: Duration,
+    /// Replays: one poll per `Step` command.
+    pub step: bool,
+}
+
+/// A poll may take at most this share of the interval before the interval is stretched.
+const BUSY_SHARE: u32 = 4;
+
+/// Starts the poller on the current runtime.
+pub fn spawn(source: Source, recorder: Option<Recorder>, cfg: PollerConfig) -> Poller {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (msg_tx, msg_rx) = mpsc::channel(16);
+    tokio::spawn(run(source, recorder, cfg, cmd_rx, msg_tx));
+    Poller {
+        commands: cmd_tx,
+        messages: msg_rx,
+    }
+}
+
+async fn run(
+    mut source: Source,
+    mut recorder: Option<Recorder>,
+    cfg: PollerConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    messages: mpsc::Sender<PollMsg>,
+) {
+    let mut table = cfg.table;
+    let mut interval = cfg.interval;
+    let mut stretched: Option<Duration> = None;
+    let mut paused = false;
+    let mut steps = if cfg.step { 1 } else { 0 };
+    let replay = source.is_replay();
+    // Replays follow the recorded times: poll i is due at start + (at_i - at_0).
+    let mut replay_origin: Option<(Instant, Duration)> = None;
+    let mut paused_since: Option<Instant> = None;
+    let mut ended = false;
+    let mut next_due = Instant::now();
+
+    if let Source::Live(l) = &mut source {
+        l.set_tables(vec![table.clone()]);
+    }
+
+    loop {
+        let can_poll = !ended && !paused && (!cfg.step || steps > 0);
+        tokio::select! {
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return };
+                match cmd {
+                    Command::SetTable(t) => {
+                        table = t;
+                        if let Source::Live(l) = &mut source {
+                            l.set_tables(vec![table.clone()]);
+                            next_due = Instant::now();
+                        }
+                    }
+                    Command::SetInterval(d) => {
+                        interval = d;
+                        stretched = None;
+                        let _ = messages.send(PollMsg::Stretched(None)).await;
+                        next_due = next_due.min(Instant::now() + d);
+                    }
+                    Command::Pause(p) => {
+                        paused = p;
+                        if p {
+                            paused_since = Some(Instant::now());
+                        } else if let (Some(since), Some((origin, at0))) = (paused_since.take(), replay_origin) {
+                            // a replay resumes where it stopped
+                            replay_origin = Some((origin + since.elapsed(), at0));
+                        }
+                        if !p && !replay {
+                            next_due = Instant::now();
+                        }
+                    }
+                    Command::Step => steps += 1,
+                    Command::Export => {}
+                }
+            }
+            _ = tokio::time::sleep_until(next_due), if can_poll => {
+                let started = Instant::now();
+                let Some(raw) = source.poll().await else {
+                    ended = true;
+                    let _ = messages.send(PollMsg::Ended).await;
+                    continue;
+                };
+                if cfg.step {
+                    steps -= 1;
+                }
+                if let Some(rec) = &mut recorder
+                    && let Err(e) = rec.write_poll(&raw)
+                {
+                    recorder = None;
+                    let _ = messages.send(PollMsg::RecordError(format!("recording stopped: {e}"))).await;
+                }
+                let tables: Vec<String> = if replay {
+                    raw.listings.iter().map(|l| l.table.clone()).collect()
+                } else {
+                    vec![table.clone()]
+                };
+                let discontinuity = raw.discontinuity;
+                let at = raw.at;
+                // parsing 10 MB of listing takes a while: not on the runtime's thread
+                let results = tokio::task::spawn_blocking(move || parse(&raw, &tables))
+                    .await
+                    .unwrap_or_default();
+                let took = started.elapsed();
+                if messages.send(PollMsg::Polled { results, discontinuity, took }).await.is_err() {
+                    return;
+                }
+                if cfg.step {
+                    next_due = Instant::now();
+                } else if replay {
+                    if discontinuity {
+                        replay_origin = Some((started, at));
+                    }
+                    let (origin, at0) = *replay_origin.get_or_insert((started, at));
+                    next_due = match &source {
+                        Source::Replay(r) => match r.peek_at() {
+                            Some(next_at) => origin + next_at.saturating_sub(at0),
+                            None => Instant::now(),
+                        },
+                        Source::Live(_) => started + interval,
+                    };
+                } else {
+                    // Never load a busy host: a poll may use at most a quarter of the interval.
+                    let want = interval.max(took * BUSY_SHARE);
+                    let now_stretched = (want > interval).then_some(want);
+                    if now_stretched.map(|d| d.as_millis() / 100) != stretched.map(|d| d.as_millis() / 100) {
+                        stretched = now_stretched;
+                        let _ = messages.send(PollMsg::Stretched(stretched)).await;
+                    }
+                    next_due = started + want;
+                }
+            }
+        }
+    }
+}
+
+fn parse(raw: &RawPoll, tables: &[String]) -> Vec<(String, Result<Arc<Snapshot>, String>)> {
+    tables
+        .iter()
+        .map(|t| {
+            let r = snapshot_from(raw, std::slice::from_ref(t))
+                .map(Arc::new)
+                .map_err(|e| e.to_string());
+            (t.clone(), r)
+        })
+        .collect()
+}

@@ -1,0 +1,1082 @@
+//! The live view's state machine: snapshots per table, deltas, history, and what the user
+//! has opened, selected, drilled into or searched. Keys become [`Action`]s and
+//! [`App::apply`] changes the state; nothing here touches the terminal, so all of it is
+//! tested without one.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::render::ColumnStats;
+use crate::columns::{DeltaView, Movement, movement};
+use crate::diff::{ChainDelta, Delta, TableDelta, diff_table};
+use crate::model::{Snapshot, SourceInfo, TABLES, Table, hash_str, mix};
+use crate::tree::{self, ExpandQuery, Fold, NodeId, Row, RowKind};
+
+/// Rows beyond this are not built (a chain jumped to from thousands of rules, all expanded).
+pub const MAX_ROWS: usize = 1_000_000;
+/// Rate samples kept per rule for the sparkline.
+pub const HISTORY: usize = 60;
+/// Polls over which a moved row's highlight fades.
+pub const HEAT_POLLS: u64 = 3;
+/// Intervals offered by `+` and `-`.
+pub const INTERVALS_MS: [u64; 9] = [100, 250, 500, 1000, 2000, 3000, 5000, 10_000, 30_000];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    ScrollUp(usize),
+    ScrollDown(usize),
+    /// `→`/`l`: expand, or go to the first child when already expanded.
+    Expand,
+    /// `←`/`h`: collapse, or go to the parent.
+    Collapse,
+    Toggle,
+    ExpandAll,
+    CollapseAll,
+    /// `Enter` on a jump: its chain becomes the root.
+    Drill,
+    /// `Backspace`/`Esc`: out of a drill (or search, hot view, filter).
+    Back,
+    NextTable,
+    PrevTable,
+    Table(usize),
+    SearchStart,
+    SearchInput(char),
+    SearchBackspace,
+    SearchConfirm,
+    SearchCancel,
+    SearchNext,
+    SearchPrev,
+    ToggleMovedOnly,
+    ToggleHot,
+    TogglePause,
+    IntervalShorter,
+    IntervalLonger,
+    /// `z`: deltas count from now (a local baseline; iptables is not touched).
+    Baseline,
+    /// `Z`: back to per-poll deltas.
+    ClearBaseline,
+    ToggleDetail,
+    ToggleHelp,
+    /// `.`: next poll of a stepwise replay.
+    Step,
+    /// `s`: export the current view (see the UI loop).
+    Export,
+    Quit,
+}
+
+/// What the UI loop must tell the poller after an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    SetTable(String),
+    SetInterval(Duration),
+    Pause(bool),
+    Step,
+    Export,
+}
+
+/// Local baseline: deltas summed over every poll since the user pressed `z`.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub since: SystemTime,
+    pub at: Duration,
+    /// (chain name hash, rule key) -> summed delta
+    rules: HashMap<u64, Delta>,
+    /// chain name hash -> summed policy delta
+    policies: HashMap<u64, Delta>,
+}
+
+/// Rate history of one rule.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Packets per second, oldest first.
+    pub rates: VecDeque<f32>,
+    /// Poll number of the last movement.
+    pub moved_at: Option<u64>,
+}
+
+/// Everything known about one iptables table.
+#[derive(Debug, Clone, Default)]
+pub struct TableView {
+    pub snap: Option<Arc<Snapshot>>,
+    /// Deltas between the last two good polls.
+    pub deltas: Option<TableDelta>,
+    pub window: Duration,
+    /// When the window of `deltas` started (the previous poll).
+    pub window_start: Option<SystemTime>,
+    pub baseline: Option<Baseline>,
+    /// Baseline sums laid out like `snap` (kept in step with it).
+    pub baseline_deltas: Option<TableDelta>,
+    pub history: HashMap<u64, History>,
+    /// Widths of the text columns over the table's rules.
+    pub col_stats: ColumnStats,
+    /// Good polls so far.
+    pub polls: u64,
+    /// The last poll failed: why. The last good snapshot stays on screen.
+    pub error: Option<String>,
+    /// Expansion differing from the default, per node.
+    toggled: HashSet<NodeId>,
+    mode: ExpandMode,
+    drill: Vec<Drill>,
+    /// Ids from the root to the selected row.
+    selected: Vec<NodeId>,
+    offset: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum ExpandMode {
+    /// Roots open; jumps open down to a few levels into small chains.
+    #[default]
+    Auto,
+    All,
+    None,
+}
+
+#[derive(Debug, Clone)]
+struct Drill {
+    chain: String,
+    /// Chains from the original root down to `chain`, for the breadcrumb.
+    crumbs: Vec<String>,
+    /// Selection to return to.
+    back_to: Vec<NodeId>,
+    back_offset: usize,
+}
+
+/// Jumps open by default down to this depth...
+const AUTO_DEPTH: u16 = 3;
+/// ...into chains of at most this many rules.
+const AUTO_RULES: usize = 64;
+
+impl TableView {
+    pub fn table(&self) -> Option<&Table> {
+        self.snap.as_ref().and_then(|s| s.tables.first())
+    }
+
+    fn is_expanded(&self, q: ExpandQuery) -> bool {
+        let default = match self.mode {
+            ExpandMode::All => true,
+            ExpandMode::None => false,
+            ExpandMode::Auto => q.depth == 0 || (q.depth <= AUTO_DEPTH && q.rules <= AUTO_RULES),
+        };
+        default != self.toggled.contains(&q.id)
+    }
+
+    fn set_expanded(&mut self, q: ExpandQuery, on: bool) {
+        if self.is_expanded(q) != on && !self.toggled.remove(&q.id) {
+            self.toggled.insert(q.id);
+        }
+    }
+
+    /// Takes a new good poll of this table.
+    pub fn update(&mut self, snap: Arc<Snapshot>, discontinuity: bool) {
+        self.error = None;
+        self.polls += 1;
+        self.window_start = self.snap.as_ref().map(|s| s.taken_at);
+        let (deltas, window) = match (&self.snap, snap.tables.first()) {
+            (Some(prev), Some(cur)) if !discontinuity => match prev.tables.first() {
+                Some(p) => (Some(diff_table(p, cur)), snap.at.saturating_sub(prev.at)),
+                None => (None, Duration::ZERO),
+            },
+            _ => (None, Duration::ZERO),
+        };
+        if let (Some(cur), Some(d)) = (snap.tables.first(), &deltas) {
+            self.record_history(cur, d, window);
+            if let Some(b) = &mut self.baseline {
+                b.add(cur, d);
+            }
+        }
+        self.deltas = deltas;
+        self.window = window;
+        if let Some(t) = snap.tables.first() {
+            self.col_stats = ColumnStats::of(t);
+        }
+        self.snap = Some(snap);
+        self.refresh_baseline_view();
+    }
+
+    fn record_history(&mut self, cur: &Table, d: &TableDelta, window: Duration) {
+        let secs = window.as_secs_f64();
+        let poll = self.polls;
+        let mut seen = HashSet::with_capacity(self.history.len());
+        for (ci, chain) in cur.chains.iter().enumerate() {
+            let ch = hash_str(&chain.name);
+            for (ri, rule) in chain.rules.iter().enumerate() {
+                let key = mix(ch, rule.key);
+                seen.insert(key);
+                let Some(delta) = d.rule(ci, ri) else {
+                    continue;
+                };
+                // idle rules get no history until they first move (50k idle kube rules)
+                if !delta.moved() && !self.history.contains_key(&key) {
+                    continue;
+                }
+                let h = self.history.entry(key).or_default();
+                let rate = if secs > 0.0 {
+                    delta.packets as f64 / secs
+                } else {
+                    0.0
+                };
+                if h.rates.len() == HISTORY {
+                    h.rates.pop_front();
+                }
+                h.rates.push_back(rate as f32);
+                if delta.moved() {
+                    h.moved_at = Some(poll);
+                }
+            }
+            let pkey = mix(ch, 0);
+            seen.insert(pkey);
+            if d.policy(ci).is_some_and(|p| p.moved()) {
+                self.history.entry(pkey).or_default().moved_at = Some(poll);
+            }
+        }
+        // rules that are gone take their history with them
+        self.history.retain(|k, _| seen.contains(k));
+    }
+
+    fn refresh_baseline_view(&mut self) {
+        self.baseline_deltas = match (&self.baseline, self.table()) {
+            (Some(b), Some(t)) => Some(b.view(t)),
+            _ => None,
+        };
+    }
+
+    /// The deltas the Δ columns show: since the baseline, or over the last poll.
+    pub fn delta_view(&self) -> DeltaView<'_> {
+        DeltaView {
+            shown: if self.baseline.is_some() {
+                self.baseline_deltas.as_ref()
+            } else {
+                self.deltas.as_ref()
+            },
+            rate: self.deltas.as_ref(),
+            rate_window: self.window,
+        }
+    }
+
+    /// How many polls ago a row last moved (0: in the last poll).
+    pub fn heat(&self, table: &Table, row: &Row) -> Option<u64> {
+        let ch = hash_str(&table.chains[row.chain()].name);
+        let key = match row.kind {
+            RowKind::Chain { .. } => mix(ch, 0),
+            RowKind::Rule { chain, rule } => mix(ch, table.chains[chain].rules[rule].key),
+        };
+        let moved = self.history.get(&key)?.moved_at?;
+        let age = self.polls.saturating_sub(moved);
+        (age < HEAT_POLLS).then_some(age)
+    }
+
+    pub fn history_of(&self, table: &Table, chain: usize, rule: usize) -> Option<&History> {
+        let ch = hash_str(&table.chains[chain].name);
+        self.history
+            .get(&mix(ch, table.chains[chain].rules[rule].key))
+    }
+}
+
+impl Baseline {
+    fn new(snap: &Snapshot) -> Baseline {
+        Baseline {
+            since: snap.taken_at,
+            at: snap.at,
+            rules: HashMap::new(),
+            policies: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, cur: &Table, d: &TableDelta) {
+        for (ci, chain) in cur.chains.iter().enumerate() {
+            let ch = hash_str(&chain.name);
+            for (ri, rule) in chain.rules.iter().enumerate() {
+                // a rule that appeared since the last poll moved from zero
+                let delta = d.rule(ci, ri).copied().unwrap_or(Delta {
+                    packets: rule.packets,
+                    bytes: rule.bytes,
+                    reset: false,
+                });
+                if delta.moved() || delta.reset {
+                    self.rules.entry(mix(ch, rule.key)).or_default().add(&delta);
+                }
+            }
+            if let Some(p) = d.policy(ci).filter(|p| p.moved() || p.reset) {
+                self.policies.entry(ch).or_default().add(p);
+            }
+        }
+    }
+
+    /// The sums laid out like `t`.
+    fn view(&self, t: &Table) -> TableDelta {
+        TableDelta {
+            chains: t
+                .chains
+                .iter()
+                .map(|c| {
+                    let ch = hash_str(&c.name);
+                    Some(ChainDelta {
+                        policy: c
+                            .is_builtin()
+                            .then(|| self.policies.get(&ch).copied().unwrap_or_default()),
+                        rules: c
+                            .rules
+                            .iter()
+                            .map(|r| {
+                                Some(self.rules.get(&mix(ch, r.key)).copied().unwrap_or_default())
+                            })
+                            .collect(),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Incremental search state.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    pub query: String,
+    /// Typing the query (the status line shows the prompt).
+    pub editing: bool,
+    /// Selection before the search began, restored by Esc.
+    before: Vec<NodeId>,
+    before_offset: usize,
+}
+
+/// One row of the hot view: a rule and how fast it moves.
+#[derive(Debug, Clone)]
+pub struct HotRow {
+    pub chain: usize,
+    pub rule: usize,
+    pub pps: f64,
+    /// Chain names from the root to the rule's chain.
+    pub path: Vec<String>,
+    /// The rule's id in the tree (to jump to it).
+    pub id_path: Vec<NodeId>,
+}
+
+/// The live view.
+pub struct App {
+    pub source: SourceInfo,
+    pub tables: Vec<TableView>,
+    /// Index into [`TABLES`].
+    pub current: usize,
+    /// Chains given with `-c`: roots instead of the built-ins.
+    pub root_chains: Vec<String>,
+    pub interval: Duration,
+    /// The interval the user chose (the poller may stretch it).
+    pub paused: bool,
+    pub step_mode: bool,
+    pub replay: bool,
+    /// Detail pane chosen with `d`; None: shown when the terminal is tall enough.
+    pub show_detail: Option<bool>,
+    /// Whether the last draw showed the detail pane.
+    pub detail_shown: bool,
+    pub show_help: bool,
+    pub moved_only: bool,
+    pub hot: bool,
+    pub hot_selected: usize,
+    pub search: Search,
+    /// A message for the status line (export path, errors of keys).
+    pub message: Option<String>,
+    /// Rows of the tree as shown (after drill, filter).
+    pub rows: Vec<Row>,
+    /// Rows cut at [`MAX_ROWS`].
+    pub rows_cut: bool,
+    /// Width the tree column needs for the current rows.
+    pub tree_width: u16,
+    /// Height of the table area at the last draw.
+    pub viewport: usize,
+    pub quit: bool,
+    pub commands: Vec<Command>,
+    /// Stretched interval in use, when polls are slow.
+    pub effective_interval: Option<Duration>,
+    /// The replay reached its end.
+    pub ended: bool,
+    pub last_poll: Option<(SystemTime, Duration)>,
+}
+
+impl App {
+    pub fn new(
+        source: SourceInfo,
+        table: &str,
+        root_chains: Vec<String>,
+        interval: Duration,
+    ) -> App {
+        let current = TABLES.iter().position(|t| *t == table).unwrap_or(0);
+        let replay = source.kind != "live";
+        App {
+            source,
+            tables: vec![TableView::default(); TABLES.len()],
+            current,
+            root_chains,
+            interval,
+            paused: false,
+            step_mode: false,
+            replay,
+            show_detail: None,
+            detail_shown: false,
+            show_help: false,
+            moved_only: false,
+            hot: false,
+            hot_selected: 0,
+            search: Search::default(),
+            message: None,
+            rows: Vec::new(),
+            rows_cut: false,
+            tree_width: 24,
+            viewport: 20,
+            quit: false,
+            commands: Vec::new(),
+            effective_interval: None,
+            ended: false,
+            last_poll: None,
+        }
+    }
+
+    pub fn table_name(&self) -> &'static str {
+        TABLES[self.current]
+    }
+
+    pub fn view(&self) -> &TableView {
+        &self.tables[self.current]
+    }
+
+    fn view_mut(&mut self) -> &mut TableView {
+        &mut self.tables[self.current]
+    }
+
+    /// A good poll of `table` arrived.
+    pub fn on_snapshot(&mut self, table: &str, snap: Arc<Snapshot>, discontinuity: bool) {
+        let Some(i) = TABLES.iter().position(|t| *t == table) else {
+            return;
+        };
+        self.last_poll = Some((snap.taken_at, snap.took));
+        self.tables[i].update(snap, discontinuity);
+        if i == self.current {
+            self.rebuild();
+        }
+    }
+
+    /// A poll of `table` failed; the last good snapshot stays.
+    pub fn on_error(&mut self, table: &str, error: String) {
+        if let Some(i) = TABLES.iter().position(|t| *t == table) {
+            self.tables[i].error = Some(error);
+        }
+    }
+
+    /// The roots of the current view: the drilled chain, the `-c` chains, or the built-ins.
+    fn roots(&self, t: &Table) -> Vec<usize> {
+        if let Some(d) = self.view().drill.last() {
+            return t.chain_index(&d.chain).into_iter().collect();
+        }
+        let wanted: Vec<String> = self
+            .root_chains
+            .iter()
+            .filter(|c| t.chain(c).is_some())
+            .cloned()
+            .collect();
+        tree::roots(t, &wanted)
+    }
+
+    pub fn breadcrumb(&self) -> Option<String> {
+        self.view().drill.last().map(|d| d.crumbs.join(" › "))
+    }
+
+    /// Rows with every node open (search, filter, hot view, export).
+    fn full_rows(&self, t: &Table) -> Vec<Row> {
+        tree::build(t, &self.roots(t), &|_| true, MAX_ROWS).0
+    }
+
+    /// Rebuilds the visible rows and puts the selection back on its node.
+    pub fn rebuild(&mut self) {
+        let Some(snap) = self.view().snap.clone() else {
+            self.rows.clear();
+            return;
+        };
+        let Some(t) = snap.tables.first() else {
+            return;
+        };
+        let (rows, cut) = if self.moved_only {
+            let view = self.view().delta_view();
+            let full = self.full_rows(t);
+            let keep: Vec<bool> = {
+                let mut keep = vec![false; full.len()];
+                for (i, r) in full.iter().enumerate() {
+                    if matches!(r.kind, RowKind::Rule { .. }) && movement(r, view.shown).moved() {
+                        let mut j = Some(i);
+                        while let Some(k) = j {
+                            if keep[k] {
+                                break;
+                            }
+                            keep[k] = true;
+                            j = full[k].parent.map(|p| p as usize);
+                        }
+                    }
+                }
+                keep
+            };
+            (relink(&full, &keep), false)
+        } else {
+            let v = self.view();
+            tree::build(t, &self.roots(t), &|q| v.is_expanded(q), MAX_ROWS)
+        };
+        self.tree_width = tree_width(t, &rows);
+        self.rows = rows;
+        self.rows_cut = cut;
+        self.restore_selection();
+    }
+
+    /// Scrolls so that the selection is inside the viewport (after a resize).
+    pub fn ensure_visible(&mut self) {
+        let sel = self.selected_index();
+        let vp = self.viewport.max(1);
+        let mut o = self.offset();
+        if sel < o {
+            o = sel;
+        } else if sel >= o + vp {
+            o = sel + 1 - vp;
+        }
+        self.view_mut().offset = o;
+    }
+
+    fn restore_selection(&mut self) {
+        let path = self.view().selected.clone();
+        let idx = (0..path.len())
+            .rev()
+            .find_map(|k| self.rows.iter().position(|r| r.id == path[k]))
+            .unwrap_or(0);
+        self.select(idx);
+    }
+
+    pub fn selected_index(&self) -> usize {
+        let id = self.view().selected.last().copied();
+        id.and_then(|id| self.rows.iter().position(|r| r.id == id))
+            .unwrap_or(0)
+    }
+
+    pub fn selected_row(&self) -> Option<&Row> {
+        self.rows.get(self.selected_index())
+    }
+
+    /// Ids from the root to row `i`.
+    fn id_path(rows: &[Row], i: usize) -> Vec<NodeId> {
+        let mut path = Vec::new();
+        let mut j = Some(i);
+        while let Some(k) = j {
+            path.push(rows[k].id);
+            j = rows[k].parent.map(|p| p as usize);
+        }
+        path.reverse();
+        path
+    }
+
+    fn select(&mut self, i: usize) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let i = i.min(self.rows.len() - 1);
+        let path = Self::id_path(&self.rows, i);
+        let vp = self.viewport.max(1);
+        let v = self.view_mut();
+        v.selected = path;
+        if i < v.offset {
+            v.offset = i;
+        } else if i >= v.offset + vp {
+            v.offset = i + 1 - vp;
+        }
+    }
+
+    /// First row shown at the top of the table area.
+    pub fn offset(&self) -> usize {
+        let max = self.rows.len().saturating_sub(self.viewport.max(1));
+        self.view().offset.min(max)
+    }
+
+    fn query_of(&self, row: &Row) -> ExpandQuery {
+        let t = self.view().table();
+        let rules = match (row.kind, row.jump, t) {
+            (RowKind::Chain { chain }, _, Some(t)) => t.chains[chain].rules.len(),
+            (_, Some(j), Some(t)) => t.chains[j].rules.len(),
+            _ => 0,
+        };
+        ExpandQuery {
+            id: row.id,
+            depth: row.depth,
+            rules,
+        }
+    }
+
+    fn set_fold(&mut self, i: usize, open: bool) {
+        let Some(row) = self.rows.get(i) else {
+            return;
+        };
+        if !matches!(row.fold, Fold::Collapsed | Fold::Expanded) {
+            return;
+        }
+        let q = self.query_of(row);
+        self.view_mut().set_expanded(q, open);
+        self.rebuild();
+    }
+
+    pub fn apply(&mut self, action: Action) {
+        self.message = None;
+        if self.show_help {
+            // any key closes the help
+            self.show_help = false;
+            if action == Action::Quit {
+                self.quit = true;
+            }
+            return;
+        }
+        if self.search.editing {
+            match action {
+                Action::SearchInput(c) => {
+                    self.search.query.push(c);
+                    self.search_from(self.selected_index(), true, true);
+                }
+                Action::SearchBackspace => {
+                    self.search.query.pop();
+                    let s = self.search.before.clone();
+                    self.view_mut().selected = s;
+                    self.restore_selection();
+                    if !self.search.query.is_empty() {
+                        self.search_from(self.selected_index(), true, true);
+                    }
+                }
+                Action::SearchConfirm => self.search.editing = false,
+                Action::SearchCancel | Action::Back => {
+                    self.search.editing = false;
+                    self.search.query.clear();
+                    let (s, o) = (self.search.before.clone(), self.search.before_offset);
+                    self.view_mut().selected = s;
+                    self.view_mut().offset = o;
+                    self.restore_selection();
+                }
+                Action::Quit => self.quit = true,
+                _ => {}
+            }
+            return;
+        }
+        if self.hot {
+            match action {
+                Action::Up => self.hot_selected = self.hot_selected.saturating_sub(1),
+                Action::Down => self.hot_selected += 1,
+                Action::Top => self.hot_selected = 0,
+                Action::Bottom => self.hot_selected = usize::MAX / 2,
+                Action::PageUp => {
+                    self.hot_selected = self.hot_selected.saturating_sub(self.viewport)
+                }
+                Action::PageDown => self.hot_selected += self.viewport,
+                Action::ScrollUp(n) => self.hot_selected = self.hot_selected.saturating_sub(n),
+                Action::ScrollDown(n) => self.hot_selected += n,
+                Action::Drill | Action::Expand => {
+                    // jump to the rule in the tree
+                    let rows = self.hot_rows();
+                    if let Some(h) = rows.get(self.hot_selected.min(rows.len().saturating_sub(1))) {
+                        let path = h.id_path.clone();
+                        self.hot = false;
+                        self.reveal(&path);
+                    }
+                }
+                Action::ToggleHot | Action::Back => self.hot = false,
+                _ => self.apply_common(action),
+            }
+            let n = self.hot_rows().len();
+            self.hot_selected = self.hot_selected.min(n.saturating_sub(1));
+            return;
+        }
+        let sel = self.selected_index();
+        match action {
+            Action::Up => self.select(sel.saturating_sub(1)),
+            Action::Down => self.select(sel + 1),
+            Action::PageUp => self.select(sel.saturating_sub(self.viewport.max(1))),
+            Action::PageDown => self.select(sel + self.viewport.max(1)),
+            Action::Top => self.select(0),
+            Action::Bottom => self.select(self.rows.len().saturating_sub(1)),
+            Action::ScrollUp(n) => {
+                let o = self.offset().saturating_sub(n);
+                self.view_mut().offset = o;
+                let vp = self.viewport.max(1);
+                if sel >= o + vp {
+                    self.select(o + vp - 1);
+                }
+            }
+            Action::ScrollDown(n) => {
+                let max = self.rows.len().saturating_sub(self.viewport.max(1));
+                let o = (self.offset() + n).min(max);
+                self.view_mut().offset = o;
+                if sel < o {
+                    self.select(o);
+                }
+            }
+            Action::Expand => match self.rows.get(sel).map(|r| r.fold) {
+                Some(Fold::Collapsed) => self.set_fold(sel, true),
+                Some(Fold::Expanded) => self.select(sel + 1),
+                _ => {}
+            },
+            Action::Collapse => match self.rows.get(sel).map(|r| (r.fold, r.parent)) {
+                Some((Fold::Expanded, _)) => self.set_fold(sel, false),
+                Some((_, Some(p))) => self.select(p as usize),
+                _ => {}
+            },
+            Action::Toggle => match self.rows.get(sel).map(|r| r.fold) {
+                Some(Fold::Collapsed) => self.set_fold(sel, true),
+                Some(Fold::Expanded) => self.set_fold(sel, false),
+                _ => {}
+            },
+            Action::ExpandAll | Action::CollapseAll => {
+                let v = self.view_mut();
+                v.toggled.clear();
+                v.mode = if action == Action::ExpandAll {
+                    ExpandMode::All
+                } else {
+                    ExpandMode::None
+                };
+                self.rebuild();
+            }
+            Action::Drill => self.drill(sel),
+            Action::Back => {
+                if self.moved_only {
+                    self.moved_only = false;
+                    self.rebuild();
+                } else if let Some(d) = self.view_mut().drill.pop() {
+                    let v = self.view_mut();
+                    v.selected = d.back_to;
+                    v.offset = d.back_offset;
+                    self.rebuild();
+                } else if !self.search.query.is_empty() {
+                    self.search.query.clear();
+                }
+            }
+            Action::SearchStart => {
+                self.search = Search {
+                    query: String::new(),
+                    editing: true,
+                    before: self.view().selected.clone(),
+                    before_offset: self.view().offset,
+                };
+            }
+            Action::SearchNext => self.search_from(sel, true, false),
+            Action::SearchPrev => self.search_from(sel, false, false),
+            Action::ToggleMovedOnly => {
+                self.moved_only = !self.moved_only;
+                self.rebuild();
+            }
+            Action::ToggleHot => {
+                self.hot = true;
+                self.hot_selected = 0;
+            }
+            _ => self.apply_common(action),
+        }
+    }
+
+    /// Keys that mean the same in every mode.
+    fn apply_common(&mut self, action: Action) {
+        match action {
+            Action::Quit => self.quit = true,
+            Action::NextTable => self.switch_table((self.current + 1) % TABLES.len()),
+            Action::PrevTable => {
+                self.switch_table((self.current + TABLES.len() - 1) % TABLES.len())
+            }
+            Action::Table(i) if i < TABLES.len() => self.switch_table(i),
+            Action::TogglePause => {
+                self.paused = !self.paused;
+                self.commands.push(Command::Pause(self.paused));
+            }
+            Action::IntervalShorter | Action::IntervalLonger => {
+                if self.replay {
+                    self.message = Some("a replay plays at its recorded pace".into());
+                    return;
+                }
+                let cur = self.interval.as_millis() as u64;
+                let next = if action == Action::IntervalShorter {
+                    INTERVALS_MS
+                        .iter()
+                        .rev()
+                        .find(|&&ms| ms < cur)
+                        .copied()
+                        .unwrap_or(INTERVALS_MS[0])
+                } else {
+                    INTERVALS_MS
+                        .iter()
+                        .find(|&&ms| ms > cur)
+                        .copied()
+                        .unwrap_or(INTERVALS_MS[INTERVALS_MS.len() - 1])
+                };
+                self.interval = Duration::from_millis(next);
+                self.commands.push(Command::SetInterval(self.interval));
+            }
+            Action::Baseline => {
+                let v = self.view_mut();
+                if let Some(s) = &v.snap {
+                    v.baseline = Some(Baseline::new(s));
+                    v.refresh_baseline_view();
+                    self.message =
+                        Some("baseline set: Δ columns count from now (Z clears it)".into());
+                }
+                self.rebuild();
+            }
+            Action::ClearBaseline => {
+                let v = self.view_mut();
+                v.baseline = None;
+                v.baseline_deltas = None;
+                self.rebuild();
+            }
+            Action::ToggleDetail => self.show_detail = Some(!self.detail_shown),
+            Action::ToggleHelp => self.show_help = true,
+            Action::Step => {
+                if self.step_mode {
+                    self.commands.push(Command::Step);
+                } else {
+                    self.message = Some("`.` steps a replay started with --step".into());
+                }
+            }
+            Action::Export => self.commands.push(Command::Export),
+            _ => {}
+        }
+    }
+
+    fn switch_table(&mut self, i: usize) {
+        if i == self.current {
+            return;
+        }
+        self.current = i;
+        self.hot_selected = 0;
+        self.commands.push(Command::SetTable(TABLES[i].to_string()));
+        self.rebuild();
+    }
+
+    fn drill(&mut self, sel: usize) {
+        let Some(t) = self.view().table().cloned() else {
+            return;
+        };
+        let Some(row) = self.rows.get(sel) else {
+            return;
+        };
+        let Some(target) = row.jump else {
+            self.message = Some("Enter drills into a jump to a user chain".into());
+            return;
+        };
+        // the chains on the path to this row, then the target
+        let mut crumbs: Vec<String> = match self.view().drill.last() {
+            Some(d) => d.crumbs.clone(),
+            None => Vec::new(),
+        };
+        let mut chain_path = Vec::new();
+        let mut j = Some(sel);
+        while let Some(k) = j {
+            chain_path.push(self.rows[k].chain());
+            j = self.rows[k].parent.map(|p| p as usize);
+        }
+        chain_path.reverse();
+        for c in chain_path {
+            let name = &t.chains[c].name;
+            if crumbs.last() != Some(name) {
+                crumbs.push(name.clone());
+            }
+        }
+        crumbs.push(t.chains[target].name.clone());
+        let back_to = self.view().selected.clone();
+        let back_offset = self.view().offset;
+        let v = self.view_mut();
+        v.drill.push(Drill {
+            chain: t.chains[target].name.clone(),
+            crumbs,
+            back_to,
+            back_offset,
+        });
+        v.selected.clear();
+        v.offset = 0;
+        self.rebuild();
+    }
+
+    /// Opens every ancestor of `path` and selects its last node.
+    fn reveal(&mut self, path: &[NodeId]) {
+        if self.moved_only {
+            self.moved_only = false;
+        }
+        // Opening a node changes which nodes exist below it, so open level by level.
+        for id in &path[..path.len().saturating_sub(1)] {
+            self.rebuild();
+            if let Some(i) = self.rows.iter().position(|r| r.id == *id)
+                && self.rows[i].fold == Fold::Collapsed
+            {
+                let q = self.query_of(&self.rows[i]);
+                self.view_mut().set_expanded(q, true);
+            }
+        }
+        self.view_mut().selected = path.to_vec();
+        self.rebuild();
+    }
+
+    /// Does a row match the search query (chain names and rule text, case-insensitive)?
+    fn matches(t: &Table, row: &Row, q: &str) -> bool {
+        let hit = |s: &str| s.to_lowercase().contains(q);
+        match row.kind {
+            RowKind::Chain { chain } => hit(&t.chains[chain].name),
+            RowKind::Rule { chain, rule } => {
+                let s = &t.chains[chain].rules[rule].spec;
+                hit(&s.target)
+                    || hit(&s.extra)
+                    || hit(&s.in_iface)
+                    || hit(&s.out_iface)
+                    || hit(&s.source)
+                    || hit(&s.destination)
+            }
+        }
+    }
+
+    /// Moves to the next (or previous) match of the query in the whole tree, opening
+    /// what hides it. `inclusive`: the current row may match (typing refines a match).
+    fn search_from(&mut self, sel: usize, forward: bool, inclusive: bool) {
+        let q = self.search.query.to_lowercase();
+        if q.is_empty() {
+            return;
+        }
+        let Some(t) = self.view().table().cloned() else {
+            return;
+        };
+        let full = self.full_rows(&t);
+        if full.is_empty() {
+            return;
+        }
+        let cur_id = self.rows.get(sel).map(|r| r.id);
+        let start = cur_id
+            .and_then(|id| full.iter().position(|r| r.id == id))
+            .unwrap_or(0);
+        let n = full.len();
+        let found = (0..n)
+            .map(|k| {
+                let step = if inclusive { k } else { k + 1 };
+                if forward {
+                    (start + step) % n
+                } else {
+                    (start + n * 2 - step) % n
+                }
+            })
+            .find(|&i| Self::matches(&t, &full[i], &q));
+        match found {
+            Some(i) => {
+                let path = Self::id_path(&full, i);
+                self.reveal(&path);
+            }
+            None => self.message = Some(format!("no match for “{}”", self.search.query)),
+        }
+    }
+
+    /// Rules sorted by their current rate, fastest first (each rule once).
+    pub fn hot_rows(&self) -> Vec<HotRow> {
+        let Some(t) = self.view().table() else {
+            return Vec::new();
+        };
+        let view = self.view().delta_view();
+        let full = self.full_rows(t);
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for (i, r) in full.iter().enumerate() {
+            let RowKind::Rule { chain, rule } = r.kind else {
+                continue;
+            };
+            let Some(pps) = view.pps(r).filter(|p| *p > 0.0) else {
+                continue;
+            };
+            if !seen.insert((chain, rule)) {
+                continue;
+            }
+            let id_path = Self::id_path(&full, i);
+            let mut path = Vec::new();
+            let mut j = Some(i);
+            while let Some(k) = j {
+                let name = &t.chains[full[k].chain()].name;
+                if path.last() != Some(name) {
+                    path.push(name.clone());
+                }
+                j = full[k].parent.map(|p| p as usize);
+            }
+            path.reverse();
+            out.push(HotRow {
+                chain,
+                rule,
+                pps,
+                path,
+                id_path,
+            });
+        }
+        out.sort_by(|a, b| b.pps.total_cmp(&a.pps));
+        out
+    }
+
+    /// The movement of a row in the current view.
+    pub fn movement(&self, row: &Row) -> Movement {
+        movement(row, self.view().delta_view().shown)
+    }
+}
+
+/// Columns the tree needs: guides, fold marker and label, without building the labels.
+fn tree_width(t: &Table, rows: &[Row]) -> u16 {
+    use unicode_width::UnicodeWidthStr;
+    let w = rows
+        .iter()
+        .map(|r| {
+            match r.kind {
+                // `▾ FORWARD DROP`, `▾ DOCKER (2 refs)`
+                RowKind::Chain { chain } => {
+                    let c = &t.chains[chain];
+                    2 + c.name.width() + if c.is_builtin() { 8 } else { 11 }
+                }
+                // `│  ├─▾ TARGET [goto] ↻ cycle`
+                RowKind::Rule { chain, rule } => {
+                    let spec = &t.chains[chain].rules[rule].spec;
+                    let label = spec.target.width().max(11)
+                        + if spec.goto { 7 } else { 0 }
+                        + if r.fold == Fold::Cycle { 8 } else { 0 };
+                    3 * r.depth as usize + 1 + label
+                }
+            }
+        })
+        .max()
+        .unwrap_or(24);
+    w.min(u16::MAX as usize) as u16
+}
+
+/// Keeps the rows marked in `keep`, with parents, `last` and guides recomputed.
+fn relink(full: &[Row], keep: &[bool]) -> Vec<Row> {
+    let mut map = vec![u32::MAX; full.len()];
+    let mut out: Vec<Row> = Vec::new();
+    for (i, r) in full.iter().enumerate() {
+        if !keep[i] {
+            continue;
+        }
+        map[i] = out.len() as u32;
+        let mut r = r.clone();
+        r.parent = r.parent.map(|p| map[p as usize]);
+        out.push(r);
+    }
+    // last among siblings: no later row with the same parent
+    let mut seen_parent: HashSet<Option<u32>> = HashSet::new();
+    for i in (0..out.len()).rev() {
+        out[i].last = seen_parent.insert(out[i].parent);
+    }
+    for i in 0..out.len() {
+        out[i].guides = match out[i].parent {
+            Some(p) => {
+                let p = &out[p as usize];
+                let bar = if !p.last && p.depth >= 1 && p.depth < 64 {
+                    1u64 << p.depth
+                } else {
+                    0
+                };
+                p.guides | bar
+            }
+            None => 0,
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

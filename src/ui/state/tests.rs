@@ -1,0 +1,449 @@
+//! The live view's state machine without a terminal: actions on snapshots of the swarm
+//! ruleset give the expected visible rows.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::model::{Rule, RuleSpec};
+use crate::parse::parse_table;
+
+const SWARM: &str =
+    include_str!("../../../tests/fixtures/iptables/docker-swarm.legacy.filter-vnxL.txt");
+
+fn table() -> Table {
+    let mut t = parse_table("filter", SWARM).expect("fixture");
+    // start from small counters so that deltas are easy to read
+    for c in &mut t.chains {
+        c.packets = 0;
+        c.bytes = 0;
+        for r in &mut c.rules {
+            r.packets = 0;
+            r.bytes = 0;
+        }
+    }
+    t
+}
+
+fn snap(t: &Table, secs: u64) -> Arc<Snapshot> {
+    Arc::new(Snapshot {
+        taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
+        at: Duration::from_secs(secs),
+        took: Duration::from_millis(3),
+        tables: vec![t.clone()],
+        warnings: vec![],
+        seq: secs,
+    })
+}
+
+/// Adds packets (and 60 bytes each) to the first rule of `chain` whose target, match
+/// text or output interface is `what`.
+fn bump(t: &mut Table, chain: &str, what: &str, n: u64) {
+    let c = t.chain_index(chain).expect("chain");
+    let r = t.chains[c]
+        .rules
+        .iter_mut()
+        .find(|r| r.spec.target == what || r.spec.extra.contains(what) || r.spec.out_iface == what)
+        .expect("rule");
+    r.packets += n;
+    r.bytes += 60 * n;
+}
+
+fn app_with(t: &Table) -> App {
+    let source = SourceInfo {
+        kind: "live".into(),
+        ..Default::default()
+    };
+    let mut app = App::new(source, "filter", vec![], Duration::from_secs(1));
+    app.viewport = 30;
+    app.on_snapshot("filter", snap(t, 0), false);
+    app
+}
+
+/// The visible rows as `prefix + label`.
+fn labels(app: &App) -> Vec<String> {
+    let t = app.view().table().expect("table");
+    app.rows
+        .iter()
+        .map(|r| format!("{}{}", r.prefix(), crate::columns::label(t, r)))
+        .collect()
+}
+
+fn selected_label(app: &App) -> String {
+    let t = app.view().table().expect("table");
+    let r = app.selected_row().expect("selection");
+    let mut s = crate::columns::label(t, r);
+    if let RowKind::Rule { chain, rule } = r.kind {
+        let extra = &t.chains[chain].rules[rule].spec.extra;
+        if !extra.is_empty() {
+            s = format!("{s} {extra}");
+        }
+    }
+    s
+}
+
+fn select(app: &mut App, label: &str) {
+    app.apply(Action::Top);
+    for _ in 0..app.rows.len() {
+        if selected_label(app) == label {
+            return;
+        }
+        app.apply(Action::Down);
+    }
+    panic!("no row {label}: {:#?}", labels(app));
+}
+
+#[test]
+fn opens_with_the_whole_swarm_path() {
+    let app = app_with(&table());
+    let l = labels(&app);
+    for want in [
+        "FORWARD (policy DROP)",
+        "├─ DOCKER-USER",
+        "├─ DOCKER-INGRESS",
+        "├─ DOCKER-ISOLATION-STAGE-1",
+        "│  ├─ DOCKER-ISOLATION-STAGE-2",
+        "│  │  ├─ DROP",
+    ] {
+        assert!(l.iter().any(|x| x == want), "{want} in {l:#?}");
+    }
+    assert!(
+        l.len() <= 36,
+        "fits 120x40 with room for the header: {}",
+        l.len()
+    );
+    assert_eq!(app.selected_index(), 0);
+}
+
+#[test]
+fn collapse_expand_and_parent() {
+    let mut app = app_with(&table());
+    let all = app.rows.len();
+    select(&mut app, "DOCKER-INGRESS");
+    app.apply(Action::Collapse);
+    assert_eq!(app.rows.len(), all - 3);
+    assert_eq!(selected_label(&app), "DOCKER-INGRESS");
+    app.apply(Action::Expand);
+    assert_eq!(app.rows.len(), all);
+    app.apply(Action::Expand); // already open: into it
+    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
+    app.apply(Action::Collapse); // a leaf: to the parent
+    assert_eq!(selected_label(&app), "DOCKER-INGRESS");
+    app.apply(Action::Toggle);
+    assert_eq!(app.rows.len(), all - 3);
+    app.apply(Action::CollapseAll);
+    assert_eq!(
+        labels(&app),
+        [
+            "INPUT (policy ACCEPT)",
+            "FORWARD (policy DROP)",
+            "OUTPUT (policy ACCEPT)"
+        ]
+    );
+    app.apply(Action::ExpandAll);
+    assert_eq!(app.rows.len(), all);
+}
+
+#[test]
+fn drill_into_a_chain_and_back() {
+    let mut app = app_with(&table());
+    select(&mut app, "DOCKER-INGRESS");
+    let before = app.selected_index();
+    app.apply(Action::Drill);
+    assert_eq!(
+        app.breadcrumb().as_deref(),
+        Some("FORWARD › DOCKER-INGRESS")
+    );
+    assert_eq!(
+        labels(&app),
+        [
+            "DOCKER-INGRESS (1 references)",
+            "├─ ACCEPT",
+            "├─ ACCEPT",
+            "└─ RETURN"
+        ]
+    );
+    // deeper: STAGE-1 is not reachable from here, so drill from the top again
+    app.apply(Action::Back);
+    assert_eq!(app.breadcrumb(), None);
+    assert_eq!(app.selected_index(), before);
+    select(&mut app, "DOCKER-ISOLATION-STAGE-1");
+    app.apply(Action::Drill);
+    app.apply(Action::Down);
+    assert_eq!(selected_label(&app), "DOCKER-ISOLATION-STAGE-2");
+    app.apply(Action::Drill);
+    assert_eq!(
+        app.breadcrumb().as_deref(),
+        Some("FORWARD › DOCKER-ISOLATION-STAGE-1 › DOCKER-ISOLATION-STAGE-2")
+    );
+    app.apply(Action::Back);
+    app.apply(Action::Back);
+    assert_eq!(app.breadcrumb(), None);
+    // Enter on a verdict does nothing but say why
+    select(&mut app, "ACCEPT tcp dpt:80");
+    app.apply(Action::Drill);
+    assert!(app.breadcrumb().is_none());
+    assert!(app.message.is_some());
+}
+
+#[test]
+fn search_opens_what_hides_the_match() {
+    let mut app = app_with(&table());
+    select(&mut app, "DOCKER-INGRESS");
+    app.apply(Action::Collapse);
+    app.apply(Action::Top);
+    app.apply(Action::SearchStart);
+    for c in "dpt:80".chars() {
+        app.apply(Action::SearchInput(c));
+    }
+    app.apply(Action::SearchConfirm);
+    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
+    // n / N walk the matches of another query, wrapping around
+    app.apply(Action::SearchStart);
+    for c in "drop".chars() {
+        app.apply(Action::SearchInput(c));
+    }
+    app.apply(Action::SearchConfirm);
+    let first = app.selected_index();
+    assert_eq!(selected_label(&app), "DROP");
+    app.apply(Action::SearchNext);
+    assert!(app.selected_index() > first);
+    app.apply(Action::SearchPrev);
+    assert_eq!(app.selected_index(), first);
+    // Esc while typing goes back to where the search began
+    app.apply(Action::Top);
+    app.apply(Action::SearchStart);
+    app.apply(Action::SearchInput('z'));
+    app.apply(Action::SearchInput('z'));
+    assert!(
+        app.message
+            .as_deref()
+            .is_some_and(|m| m.contains("no match"))
+    );
+    app.apply(Action::SearchCancel);
+    assert_eq!(app.selected_index(), 0);
+}
+
+#[test]
+fn moved_only_keeps_the_chain_path() {
+    let t0 = table();
+    let mut app = app_with(&t0);
+    let mut t1 = t0.clone();
+    bump(&mut t1, "FORWARD", "DOCKER-USER", 10);
+    bump(&mut t1, "DOCKER-USER", "RETURN", 10);
+    bump(&mut t1, "FORWARD", "DOCKER-INGRESS", 10);
+    bump(&mut t1, "DOCKER-INGRESS", "dpt:80", 5);
+    app.on_snapshot("filter", snap(&t1, 1), false);
+    app.apply(Action::ToggleMovedOnly);
+    assert_eq!(
+        labels(&app),
+        [
+            "FORWARD (policy DROP)",
+            "├─ DOCKER-USER",
+            "│  └─ RETURN",
+            "└─ DOCKER-INGRESS",
+            "   └─ ACCEPT",
+        ]
+    );
+    app.apply(Action::Back);
+    assert!(!app.moved_only);
+}
+
+#[test]
+fn selection_and_folds_survive_rule_churn() {
+    let t0 = table();
+    let mut app = app_with(&t0);
+    select(&mut app, "DOCKER-ISOLATION-STAGE-1");
+    app.apply(Action::Collapse);
+    select(&mut app, "ACCEPT tcp dpt:80");
+    let mut t1 = t0.clone();
+    // a rule inserted at the top of FORWARD and of DOCKER-INGRESS
+    for (chain, target) in [("FORWARD", "LOG"), ("DOCKER-INGRESS", "ACCEPT")] {
+        let c = t1.chain_index(chain).expect("chain");
+        t1.chains[c].rules.insert(
+            0,
+            Rule {
+                num: 1,
+                packets: 0,
+                bytes: 0,
+                spec: Arc::new(RuleSpec {
+                    target: target.into(),
+                    prot: "17".into(),
+                    opt: "--".into(),
+                    extra: "udp dpt:53".into(),
+                    ..Default::default()
+                }),
+                occurrence: 0,
+                key: 0,
+            },
+        );
+        t1.chains[c].assign_keys();
+    }
+    app.on_snapshot("filter", snap(&t1, 1), false);
+    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
+    let l = labels(&app);
+    let stage1 = l
+        .iter()
+        .position(|x| x == "├─ DOCKER-ISOLATION-STAGE-1")
+        .expect("row");
+    assert!(
+        !l[stage1 + 1].starts_with("│  "),
+        "STAGE-1 stays collapsed: {l:#?}"
+    );
+}
+
+#[test]
+fn deltas_baseline_and_heat() {
+    let t0 = table();
+    let mut app = app_with(&t0);
+    let mut t1 = t0.clone();
+    bump(&mut t1, "DOCKER-INGRESS", "dpt:80", 5);
+    app.on_snapshot("filter", snap(&t1, 1), false);
+    select(&mut app, "ACCEPT tcp dpt:80");
+    let row = app.selected_row().expect("row").clone();
+    assert_eq!(app.movement(&row).delta().map(|d| d.packets), Some(5));
+    assert_eq!(
+        app.view().heat(app.view().table().expect("t"), &row),
+        Some(0)
+    );
+
+    app.apply(Action::Baseline);
+    let mut t2 = t1.clone();
+    bump(&mut t2, "DOCKER-INGRESS", "dpt:80", 3);
+    app.on_snapshot("filter", snap(&t2, 2), false);
+    let mut t3 = t2.clone();
+    bump(&mut t3, "DOCKER-INGRESS", "dpt:80", 4);
+    app.on_snapshot("filter", snap(&t3, 3), false);
+    let row = app.selected_row().expect("row").clone();
+    assert_eq!(
+        app.movement(&row).delta().map(|d| d.packets),
+        Some(7),
+        "since the baseline"
+    );
+    // the rate is still the last poll's
+    assert_eq!(app.view().delta_view().pps(&row), Some(4.0));
+    app.apply(Action::ClearBaseline);
+    assert_eq!(app.movement(&row).delta().map(|d| d.packets), Some(4));
+
+    // no movement for HEAT_POLLS polls: the highlight is gone
+    for s in 4..4 + HEAT_POLLS {
+        app.on_snapshot("filter", snap(&t3, s), false);
+    }
+    assert_eq!(app.view().heat(app.view().table().expect("t"), &row), None);
+    let h = app
+        .view()
+        .history_of(app.view().table().expect("t"), 4, 0)
+        .expect("history");
+    assert_eq!(
+        h.rates.iter().copied().collect::<Vec<_>>(),
+        [5.0, 3.0, 4.0, 0.0, 0.0, 0.0]
+    );
+}
+
+#[test]
+fn counters_going_down_show_a_reset() {
+    let t0 = table();
+    let mut t1 = t0.clone();
+    bump(&mut t1, "DOCKER-USER", "RETURN", 100);
+    let mut app = app_with(&t1);
+    let mut t2 = t0.clone();
+    bump(&mut t2, "DOCKER-USER", "RETURN", 7);
+    app.on_snapshot("filter", snap(&t2, 1), false);
+    select(&mut app, "RETURN");
+    let d = app.movement(&app.selected_row().expect("row").clone());
+    assert_eq!(
+        d.delta().copied(),
+        Some(Delta {
+            packets: 7,
+            bytes: 420,
+            reset: true
+        })
+    );
+}
+
+#[test]
+fn tables_errors_and_commands() {
+    let mut app = app_with(&table());
+    app.apply(Action::NextTable);
+    assert_eq!(app.table_name(), "nat");
+    assert!(app.rows.is_empty(), "nothing polled for nat yet");
+    assert_eq!(app.commands, [Command::SetTable("nat".into())]);
+    app.apply(Action::Table(0));
+    assert_eq!(app.table_name(), "filter");
+    assert!(!app.rows.is_empty());
+    app.apply(Action::PrevTable);
+    assert_eq!(app.table_name(), "security");
+    app.apply(Action::Table(0));
+
+    app.on_error("filter", "listing table filter took longer than 5s".into());
+    assert!(!app.rows.is_empty(), "the last good snapshot stays");
+    assert!(app.view().error.is_some());
+    app.on_snapshot("filter", snap(&table(), 1), false);
+    assert!(app.view().error.is_none());
+
+    app.commands.clear();
+    app.apply(Action::IntervalLonger);
+    app.apply(Action::IntervalShorter);
+    app.apply(Action::IntervalShorter);
+    app.apply(Action::TogglePause);
+    assert_eq!(
+        app.commands,
+        [
+            Command::SetInterval(Duration::from_secs(2)),
+            Command::SetInterval(Duration::from_secs(1)),
+            Command::SetInterval(Duration::from_millis(500)),
+            Command::Pause(true),
+        ]
+    );
+    app.apply(Action::ToggleHelp);
+    assert!(app.show_help);
+    app.apply(Action::Down);
+    assert!(!app.show_help, "any key closes the help");
+    app.apply(Action::Quit);
+    assert!(app.quit);
+}
+
+#[test]
+fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
+    let t0 = table();
+    let mut app = app_with(&t0);
+    let mut t1 = t0.clone();
+    bump(&mut t1, "DOCKER-INGRESS", "dpt:80", 5);
+    bump(&mut t1, "DOCKER-ISOLATION-STAGE-2", "docker0", 50);
+    app.on_snapshot("filter", snap(&t1, 1), false);
+    app.apply(Action::ToggleHot);
+    let hot = app.hot_rows();
+    assert_eq!(
+        hot.len(),
+        2,
+        "each rule once, though STAGE-2 appears twice in the tree"
+    );
+    assert_eq!(hot[0].pps, 50.0);
+    assert_eq!(
+        hot[0].path,
+        [
+            "FORWARD",
+            "DOCKER-ISOLATION-STAGE-1",
+            "DOCKER-ISOLATION-STAGE-2"
+        ]
+    );
+    assert_eq!(hot[1].path, ["FORWARD", "DOCKER-INGRESS"]);
+    app.apply(Action::Down);
+    app.apply(Action::Drill);
+    assert!(!app.hot);
+    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
+}
+
+#[test]
+fn scrolling_keeps_the_selection_in_view() {
+    let mut app = app_with(&table());
+    app.viewport = 5;
+    app.apply(Action::Bottom);
+    assert_eq!(app.selected_index(), app.rows.len() - 1);
+    assert_eq!(app.offset(), app.rows.len() - 5);
+    app.apply(Action::ScrollUp(100));
+    assert_eq!(app.offset(), 0);
+    assert!(app.selected_index() < 5);
+    app.apply(Action::PageDown);
+    assert!(app.selected_index() >= 5);
+}

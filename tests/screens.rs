@@ -1,0 +1,194 @@
+//! The real render code on ratatui's TestBackend, compared as insta snapshots: the swarm
+//! demo recording (real lab traffic) at 120x40 and 80x24, drilled in, the help overlay,
+//! the hot view, a failed poll, and a tiny terminal. Clocks are blanked.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream;
+use iptop::app::{DEMO, Source};
+use iptop::source::replay::ReplaySource;
+use iptop::source::snapshot_from;
+use iptop::ui::state::{Action, App};
+use iptop::ui::theme::Theme;
+use iptop::ui::{event_loop, poller, render};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn demo_app(polls: usize) -> App {
+    let mut r = ReplaySource::from_text("demo", DEMO, "filter")
+        .expect("demo")
+        .with_kind("demo");
+    let mut app = App::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    for _ in 0..polls {
+        let raw = r.next_poll().expect("poll");
+        for t in ["filter", "nat"] {
+            let s = snapshot_from(&raw, &[t.into()]).expect("snapshot");
+            app.on_snapshot(t, Arc::new(s), raw.discontinuity);
+        }
+    }
+    app
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    term.draw(|f| render::draw(f, app, &Theme { color: false }))
+        .expect("draw");
+    let buf = term.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    // blank the clock: `polled 12:45:52 in 4ms`
+    let re = regex::Regex::new(r"\d\d:\d\d:\d\d").expect("re");
+    re.replace_all(&out, "HH:MM:SS").into_owned()
+}
+
+#[test]
+fn swarm_120x40() {
+    let mut app = demo_app(3);
+    insta::assert_snapshot!(screen(&mut app, 120, 40));
+}
+
+#[test]
+fn swarm_80x24() {
+    let mut app = demo_app(3);
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn swarm_nat_120x40() {
+    let mut app = demo_app(3);
+    app.apply(Action::Table(1));
+    insta::assert_snapshot!(screen(&mut app, 120, 40));
+}
+
+#[test]
+fn drilled_into_docker_ingress() {
+    let mut app = demo_app(3);
+    app.viewport = 30;
+    app.apply(Action::SearchStart);
+    for c in "DOCKER-INGRESS".chars() {
+        app.apply(Action::SearchInput(c));
+    }
+    app.apply(Action::SearchConfirm);
+    app.apply(Action::Drill);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("FORWARD › DOCKER-INGRESS"));
+    assert!(!s.contains("DOCKER-USER"), "no FORWARD siblings:\n{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = demo_app(2);
+    app.apply(Action::ToggleHelp);
+    insta::assert_snapshot!(screen(&mut app, 120, 40));
+}
+
+#[test]
+fn hot_view() {
+    let mut app = demo_app(3);
+    app.apply(Action::ToggleHot);
+    insta::assert_snapshot!(screen(&mut app, 120, 40));
+}
+
+#[test]
+fn failed_poll_keeps_the_last_snapshot() {
+    let mut app = demo_app(2);
+    app.on_error(
+        "filter",
+        "table filter: another program holds the xtables lock (Another app is currently holding the xtables lock.)".into(),
+    );
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("STALE"), "{s}");
+    assert!(s.contains("xtables lock"), "{s}");
+    assert!(s.contains("DOCKER-INGRESS"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn tiny_terminals_draw_without_panicking() {
+    for (w, h) in [(20, 5), (1, 1), (5, 2), (40, 3), (200, 2), (10, 60)] {
+        let mut app = demo_app(2);
+        let s = screen(&mut app, w, h);
+        assert_eq!(s.lines().count(), h as usize);
+        app.apply(Action::ToggleHelp);
+        screen(&mut app, w, h);
+        app.apply(Action::Down);
+        app.apply(Action::ToggleHot);
+        screen(&mut app, w, h);
+    }
+    let mut app = demo_app(2);
+    insta::assert_snapshot!(screen(&mut app, 20, 5));
+}
+
+#[test]
+fn the_loop_runs_on_a_test_backend() {
+    // The real event loop: a stepwise demo replay, keys from a stream, quit with q.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let src = ReplaySource::from_text("demo", DEMO, "filter")
+            .expect("demo")
+            .with_kind("demo");
+        let mut app = App::new(src.info().clone(), "filter", vec![], Duration::from_secs(1));
+        app.step_mode = true;
+        let mut p = poller::spawn(
+            Source::Replay(Box::new(src)),
+            None,
+            poller::PollerConfig {
+                table: "filter".into(),
+                interval: Duration::from_secs(1),
+                step: true,
+            },
+        );
+        use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+        let key = |c: KeyCode| Ok(Event::Key(KeyEvent::new(c, KeyModifiers::NONE)));
+        // Each key is answered after the poller's first message arrives (step mode: one poll).
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut events = tokio_stream_from(rx);
+        let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+        tx.send(key(KeyCode::Char('.'))).expect("send");
+        let driver = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            tx.send(key(KeyCode::Char('j'))).expect("send");
+            tx.send(key(KeyCode::Char('q'))).expect("send");
+        };
+        let (res, _) = tokio::join!(
+            event_loop(
+                &mut term,
+                &mut app,
+                Theme { color: false },
+                &mut events,
+                &mut p,
+                std::future::pending::<()>(),
+                std::path::Path::new("."),
+            ),
+            driver
+        );
+        res.expect("loop");
+        assert!(app.quit);
+        assert!(
+            app.view().polls >= 2,
+            "two steps polled: {}",
+            app.view().polls
+        );
+        assert_eq!(app.selected_index(), 1);
+    });
+}
+
+fn tokio_stream_from(
+    rx: tokio::sync::mpsc::UnboundedReceiver<std::io::Result<crossterm::event::Event>>,
+) -> impl futures_util::Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin {
+    Box::pin(stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (e, rx))
+    }))
+}
