@@ -16,5 +16,6 @@ pub mod model;
 pub mod parse;
 pub mod report;
 pub mod source;
+pub mod synth;
 pub mod tree;
 pub mod ui;

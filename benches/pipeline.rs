@@ -1,0 +1,144 @@
+//! Benchmarks of iptop's own work per poll and per frame, on kube-proxy-shaped rulesets
+//! of 1k, 10k and 50k rules (`iptop::synth`, the shape of gen-scale.sh):
+//!
+//!   cargo bench --bench pipeline [-- FILTER]
+//!
+//! parse (the `iptables -L -v -n -x --line-numbers` text), diff (two polls), tree
+//! (visible rows, default expansion and all open), poll (parse + diff + tree, what
+//! iptop does per poll besides waiting for iptables) and frame (one draw of the live
+//! view on ratatui's TestBackend, everything expanded, selection mid-table).
+//! Prints the median and the fastest of repeated runs.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use iptop::diff::diff_table;
+use iptop::model::{Snapshot, SourceInfo, Table};
+use iptop::parse::parse_table;
+use iptop::synth::{kube_nat, render_listing};
+use iptop::tree;
+use iptop::ui::state::{Action, App};
+use iptop::ui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn measure(name: &str, filter: &str, mut f: impl FnMut()) {
+    if !name.contains(filter) {
+        return;
+    }
+    // warm up, then run for about a second (at least 5, at most 1000 runs)
+    f();
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 5 || (start.elapsed() < Duration::from_secs(1) && times.len() < 1000) {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let median = times[times.len() / 2];
+    println!(
+        "{name:<34} median {:>10.3} ms   min {:>10.3} ms   ({} runs)",
+        median.as_secs_f64() * 1e3,
+        times[0].as_secs_f64() * 1e3,
+        times.len()
+    );
+}
+
+fn snapshot(t: Table, secs: u64) -> Arc<Snapshot> {
+    Arc::new(Snapshot {
+        taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+        at: Duration::from_secs(secs),
+        took: Duration::ZERO,
+        tables: vec![t],
+        warnings: vec![],
+        seq: secs,
+    })
+}
+
+/// The same table one poll later: every tenth rule moved.
+fn moved(t: &Table) -> Table {
+    let mut t2 = t.clone();
+    for (i, r) in t2
+        .chains
+        .iter_mut()
+        .flat_map(|c| c.rules.iter_mut())
+        .enumerate()
+    {
+        if i % 10 == 0 {
+            r.packets += 3;
+            r.bytes += 180;
+        }
+    }
+    t2
+}
+
+fn main() {
+    let filter = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    for n in [1_000usize, 10_000, 50_000] {
+        let t1 = kube_nat(n, 42);
+        let t2 = moved(&t1);
+        let text1 = render_listing(&t1, true);
+        let text2 = render_listing(&t2, true);
+        println!(
+            "--- {n} rules: {} chains, {:.1} MB of listing",
+            t1.chains.len(),
+            text2.len() as f64 / 1e6
+        );
+        measure(&format!("parse {n}"), &filter, || {
+            black_box(parse_table("nat", black_box(&text2)).expect("parse"));
+        });
+        let p1 = parse_table("nat", &text1).expect("parse");
+        let p2 = parse_table("nat", &text2).expect("parse");
+        measure(&format!("diff {n}"), &filter, || {
+            black_box(diff_table(black_box(&p1), black_box(&p2)));
+        });
+        let roots = tree::roots(&p2, &[]);
+        measure(&format!("tree {n} (default)"), &filter, || {
+            black_box(tree::build(
+                &p2,
+                &roots,
+                &|q| q.depth == 0 || (q.depth <= 3 && q.rules <= 64),
+                1_000_000,
+            ));
+        });
+        measure(&format!("tree {n} (all open)"), &filter, || {
+            black_box(tree::build(&p2, &roots, &|_| true, 1_000_000));
+        });
+
+        // What the UI does with a poll: parse, diff against the last one, history, rows.
+        let mut app = App::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
+        app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
+        let mut k = 1;
+        measure(&format!("poll {n} (parse+diff+tree)"), &filter, || {
+            let t = parse_table("nat", black_box(if k % 2 == 0 { &text1 } else { &text2 }))
+                .expect("parse");
+            app.on_snapshot("nat", snapshot(t, k), false);
+            k += 1;
+        });
+
+        for (w, h) in [(200u16, 60u16), (120, 40)] {
+            let mut app = App::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
+            app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
+            app.on_snapshot("nat", snapshot(p2.clone(), 1), false);
+            app.apply(Action::ExpandAll);
+            for _ in 0..app.rows.len() / 2 {
+                app.apply(Action::Down);
+            }
+            let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+            let theme = Theme { color: true };
+            measure(
+                &format!("frame {n} {w}x{h} ({} rows)", app.rows.len()),
+                &filter,
+                || {
+                    term.draw(|f| iptop::ui::render::draw(f, &mut app, &theme))
+                        .expect("draw");
+                },
+            );
+        }
+    }
+}
