@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::{Cli, Format};
+use crate::cli::Cli;
 use crate::diff;
 use crate::model::Snapshot;
 use crate::report;
@@ -192,11 +192,9 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
         window_start,
         source: &info,
         roots: &cli.chains,
+        moved_only: cli.moved_only,
     };
-    let out = match cli.format {
-        Format::Text => report::text::render(&input),
-        Format::Json => report::json(&input),
-    };
+    let out = report::render(cli.format, &input);
     match &cli.output {
         Some(path) => write_new_file(path, out.as_bytes(), cli.force)
             .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", path.display()))),
@@ -303,9 +301,29 @@ pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> std::io::Result<
 
 /// Entry point after option parsing.
 pub fn run(cli: Cli) -> Result<(), AppError> {
+    if let Some(shell) = cli.completions {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut cmd, "iptop", &mut std::io::stdout());
+        return Ok(());
+    }
+    if cli.man {
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let mut out = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut out)
+            .map_err(|e| AppError::Runtime(format!("cannot render the man page: {e}")))?;
+        return std::io::stdout()
+            .write_all(&out)
+            .map_err(|e| AppError::Runtime(format!("cannot write to stdout: {e}")));
+    }
     if cli.window.is_some() && !cli.once {
         return Err(AppError::Usage(
             "--window needs --once (the live view shows deltas on every poll)".into(),
+        ));
+    }
+    if cli.moved_only && cli.once && cli.window.is_none() {
+        return Err(AppError::Usage(
+            "--moved-only needs --window: without a window nothing has moved".into(),
         ));
     }
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -33,9 +33,15 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Output")]
     pub window: Option<Duration>,
 
-    /// Output format of --once.
+    /// Format of --once output and of the live view's export (key `s`): the text tree,
+    /// JSON (schema in the README) or an SVG picture of the coloured tree.
     #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
     pub format: Format,
+
+    /// Only rules whose counters moved in the window, with their chain path (needs --window
+    /// with --once).
+    #[arg(long, help_heading = "Output")]
+    pub moved_only: bool,
 
     /// Write --once output to FILE instead of stdout (never overwrites without --force).
     #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
@@ -99,12 +105,31 @@ pub struct Cli {
     /// Replay one poll per key press (`.`) instead of at the recorded pace.
     #[arg(long, help_heading = "Replay")]
     pub step: bool,
+
+    /// Print a completion script for SHELL and exit.
+    #[arg(long, value_name = "SHELL", value_enum, help_heading = "Other")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, help_heading = "Other")]
+    pub man: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
     Json,
+    Svg,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Text => "txt",
+            Format::Json => "json",
+            Format::Svg => "svg",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,6 +6,8 @@
 //! Rows carry a [`NodeId`] made of the rule identities along their path, so collapse
 //! state and selection survive refreshes and rule churn.
 
+use std::collections::HashSet;
+
 use crate::model::{Table, hash_str, mix};
 
 /// Identity of a tree node: stable across polls while the rules on its path exist.
@@ -266,6 +268,83 @@ pub fn build(
         }
     }
     (rows, false)
+}
+
+/// Keeps the rows marked in `keep` (mark a row's ancestors too), with parents, `last`
+/// and guides recomputed.
+pub fn keep(full: &[Row], keep: &[bool]) -> Vec<Row> {
+    let mut map = vec![u32::MAX; full.len()];
+    let mut out: Vec<Row> = Vec::new();
+    for (i, r) in full.iter().enumerate() {
+        if !keep[i] {
+            continue;
+        }
+        map[i] = out.len() as u32;
+        let mut r = r.clone();
+        r.parent = r.parent.map(|p| map[p as usize]);
+        out.push(r);
+    }
+    // last among siblings: no later row with the same parent
+    let mut seen_parent: HashSet<Option<u32>> = HashSet::new();
+    for i in (0..out.len()).rev() {
+        out[i].last = seen_parent.insert(out[i].parent);
+    }
+    for i in 0..out.len() {
+        out[i].guides = match out[i].parent {
+            Some(p) => {
+                let p = &out[p as usize];
+                let bar = if !p.last && p.depth >= 1 && p.depth < 64 {
+                    1u64 << p.depth
+                } else {
+                    0
+                };
+                p.guides | bar
+            }
+            None => 0,
+        };
+    }
+    out
+}
+
+/// For each row: is it a rule that moved on this path? A rule inside a chain moved on
+/// a path only if every jump on the way moved too: a chain jumped to from several places
+/// shows its totals under each, and a path whose jump did not move carried none of them.
+pub fn moved_on_path(rows: &[Row], moved: impl Fn(&Row) -> bool) -> Vec<bool> {
+    let mut eff = vec![false; rows.len()];
+    for (i, r) in rows.iter().enumerate() {
+        if !matches!(r.kind, RowKind::Rule { .. }) {
+            continue;
+        }
+        let parent_ok = match r.parent {
+            Some(p) => match rows[p as usize].kind {
+                RowKind::Chain { .. } => true,
+                RowKind::Rule { .. } => eff[p as usize],
+            },
+            None => true,
+        };
+        eff[i] = parent_ok && moved(r);
+    }
+    eff
+}
+
+/// Marks the rules that moved on their path (see [`moved_on_path`]) and their ancestors,
+/// and root chains whose own counters (the policy's) moved.
+pub fn moved_mask(rows: &[Row], moved: impl Fn(&Row) -> bool) -> Vec<bool> {
+    let eff = moved_on_path(rows, &moved);
+    let mut keep = vec![false; rows.len()];
+    for i in 0..rows.len() {
+        if eff[i] || (matches!(rows[i].kind, RowKind::Chain { .. }) && moved(&rows[i])) {
+            let mut j = Some(i);
+            while let Some(k) = j {
+                if keep[k] {
+                    break;
+                }
+                keep[k] = true;
+                j = rows[k].parent.map(|p| p as usize);
+            }
+        }
+    }
+    keep
 }
 
 #[cfg(test)]

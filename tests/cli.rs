@@ -343,3 +343,20 @@ fn forced_output_to_a_device_writes_into_it() {
             .is_char_device()
     );
 }
+
+#[test]
+fn completions_and_man_page() {
+    let out = run_ok(iptop().args(["--completions", "bash"]));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("--netns") && s.contains("--moved-only"), "{s}");
+    let out = run_ok(iptop().args(["--completions", "zsh"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("#compdef iptop"));
+    let out = run_ok(iptop().args(["--man"]));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.starts_with(".ie") || s.contains(".TH iptop"),
+        "{}",
+        &s[..200.min(s.len())]
+    );
+    assert!(s.contains("netns"));
+}

@@ -162,6 +162,10 @@ fn the_loop_runs_on_a_test_backend() {
             tx.send(key(KeyCode::Char('j'))).expect("send");
             tx.send(key(KeyCode::Char('q'))).expect("send");
         };
+        let export_to = iptop::ui::ExportTo {
+            dir: std::env::temp_dir(),
+            format: iptop::cli::Format::Text,
+        };
         let (res, _) = tokio::join!(
             event_loop(
                 &mut term,
@@ -170,7 +174,7 @@ fn the_loop_runs_on_a_test_backend() {
                 &mut events,
                 &mut p,
                 std::future::pending::<()>(),
-                std::path::Path::new("."),
+                &export_to,
             ),
             driver
         );

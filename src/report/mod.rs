@@ -2,6 +2,7 @@
 //! and for the TUI's export key. The serialisable types here are kept apart from the
 //! core model so the JSON schema changes only on purpose.
 
+pub mod svg;
 pub mod text;
 
 use std::time::SystemTime;
@@ -23,12 +24,16 @@ pub struct Input<'a> {
     pub source: &'a SourceInfo,
     /// Chains to start the tree from (`-c`); empty: the built-ins.
     pub roots: &'a [String],
+    /// Only rules whose counters moved in the window, with their chain path.
+    pub moved_only: bool,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub version: u32,
     pub taken_at: String,
+    /// Only rules that moved in the window are listed (`--moved-only`).
+    pub moved_only: bool,
     pub window_ms: Option<u64>,
     pub window_start: Option<String>,
     pub source: SourceReport,
@@ -119,7 +124,7 @@ pub fn build(input: &Input) -> Report {
                 .enumerate()
                 .map(|(ci, c)| {
                     let pol: Option<Delta> = td.and_then(|td| td.policy(ci)).copied();
-                    let rules = c
+                    let rules: Vec<RuleReport> = c
                         .rules
                         .iter()
                         .enumerate()
@@ -158,6 +163,16 @@ pub fn build(input: &Input) -> Report {
                             }
                         })
                         .collect();
+                    let rules: Vec<RuleReport> = if input.moved_only {
+                        rules
+                            .into_iter()
+                            .filter(|r: &RuleReport| {
+                                r.delta_packets.unwrap_or(0) > 0 || r.delta_bytes.unwrap_or(0) > 0
+                            })
+                            .collect()
+                    } else {
+                        rules
+                    };
                     ChainReport {
                         name: c.name.clone(),
                         builtin: c.is_builtin(),
@@ -173,6 +188,10 @@ pub fn build(input: &Input) -> Report {
                         rules,
                     }
                 })
+                // moved-only: a chain stays when a rule in it or its policy moved
+                .filter(|c: &ChainReport| {
+                    !input.moved_only || !c.rules.is_empty() || c.delta_packets.unwrap_or(0) > 0
+                })
                 .collect();
             TableReport {
                 name: t.name.clone(),
@@ -184,6 +203,7 @@ pub fn build(input: &Input) -> Report {
     Report {
         version: 1,
         taken_at: format::timestamp(snap.taken_at),
+        moved_only: input.moved_only,
         window_ms: deltas.map(|d| d.elapsed.as_millis() as u64),
         window_start: input
             .window_start
@@ -201,6 +221,15 @@ pub fn build(input: &Input) -> Report {
         },
         warnings: snap.warnings.clone(),
         tables,
+    }
+}
+
+/// The export in the chosen format.
+pub fn render(format: crate::cli::Format, input: &Input) -> String {
+    match format {
+        crate::cli::Format::Text => text::render(input),
+        crate::cli::Format::Json => json(input),
+        crate::cli::Format::Svg => svg::picture(input),
     }
 }
 

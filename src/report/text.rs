@@ -53,10 +53,19 @@ pub fn render(input: &Input) -> String {
         let roots = tree::roots(t, input.roots);
         let (rows, cut) = tree::build(t, &roots, &|_| true, MAX_ROWS);
         let td = input.deltas.and_then(|d| d.table(ti));
+        let rows = if input.moved_only {
+            let keep = tree::moved_mask(&rows, |r| columns::movement(r, td).moved());
+            tree::keep(&rows, &keep)
+        } else {
+            rows
+        };
         let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
         let view = columns::DeltaView::window(td, elapsed);
         let cells = rows.iter().map(|r| columns::cells(t, r, &view)).collect();
         let mut title = format!("table {}", t.name);
+        if input.moved_only {
+            title.push_str(" (only rules that moved)");
+        }
         if !t.exact {
             title.push_str(" (abbreviated counters: listing without -x)");
         }

@@ -11,7 +11,7 @@ pub mod theme;
 
 use std::future::Future;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::pin;
 use std::time::SystemTime;
 
@@ -100,7 +100,10 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             step: app.step_mode,
         },
     );
-    let export_dir = cli.export_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let export = ExportTo {
+        dir: cli.export_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
+        format: cli.format,
+    };
     let (mut terminal, guard) = TerminalGuard::start()?;
     let mut events = EventStream::new();
     let result = event_loop(
@@ -110,7 +113,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         &mut events,
         &mut poller,
         shutdown_signal(),
-        &export_dir,
+        &export,
     )
     .await;
     drop(guard);
@@ -125,7 +128,7 @@ pub async fn event_loop<B, S, F>(
     events: &mut S,
     poller: &mut Poller,
     shutdown: F,
-    export_dir: &Path,
+    export_to: &ExportTo,
 ) -> Result<(), AppError>
 where
     B: Backend,
@@ -168,7 +171,7 @@ where
         for cmd in std::mem::take(&mut app.commands) {
             match cmd {
                 Command::Export => {
-                    app.message = Some(match export(app, export_dir) {
+                    app.message = Some(match export(app, export_to) {
                         Ok(p) => format!("exported to {}", p.display()),
                         Err(e) => format!("export failed: {e}"),
                     });
@@ -201,8 +204,16 @@ fn on_poll(app: &mut App, msg: PollMsg) {
     }
 }
 
-/// Writes the current table with the deltas on screen to a timestamped file.
-pub fn export(app: &App, dir: &Path) -> Result<PathBuf, String> {
+/// Where the export key writes, and in which format.
+#[derive(Debug, Clone)]
+pub struct ExportTo {
+    pub dir: PathBuf,
+    pub format: crate::cli::Format,
+}
+
+/// Writes the current table (all its chains, or only what moved when `f` is on) with the
+/// deltas on screen to a new timestamped file; never replaces an existing one.
+pub fn export(app: &App, to: &ExportTo) -> Result<PathBuf, String> {
     let v = app.view();
     let snap = v.snap.as_ref().ok_or("nothing to export yet")?;
     let view = v.delta_view();
@@ -220,18 +231,27 @@ pub fn export(app: &App, dir: &Path) -> Result<PathBuf, String> {
         window_start: start,
         source: &app.source,
         roots: &app.root_chains,
+        moved_only: app.moved_only,
     };
-    let body = report::text::render(&input);
+    let body = report::render(to.format, &input);
     let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
         .to_string()
         .replace(':', "");
-    let name = format!(
-        "iptop-{}-{}.txt",
-        app.table_name(),
-        stamp.trim_end_matches('Z')
-    );
-    let path = dir.join(name);
-    crate::app::write_new_file(&path, body.as_bytes(), false)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(path)
+    let base = format!("iptop-{}-{}", app.table_name(), stamp.trim_end_matches('Z'));
+    let ext = to.format.extension();
+    let mut last_err = String::new();
+    for n in 1..100 {
+        let name = if n == 1 {
+            format!("{base}.{ext}")
+        } else {
+            format!("{base}-{n}.{ext}")
+        };
+        let path = to.dir.join(name);
+        match crate::app::write_new_file(&path, body.as_bytes(), false) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = e.to_string(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Err(last_err)
 }

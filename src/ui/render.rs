@@ -339,8 +339,11 @@ fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         );
         return;
     }
-    let mut state =
-        TableState::default().with_selected(Some(app.selected_index().saturating_sub(offset)));
+    let mut state = TableState::default().with_selected(
+        app.caption
+            .is_none()
+            .then(|| app.selected_index().saturating_sub(offset)),
+    );
     let table = TTable::new(rows, widths)
         .header(header)
         .column_spacing(1)
@@ -678,7 +681,9 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         return;
     }
     let v = app.view();
-    let line = if app.search.editing {
+    let line = if let Some(c) = &app.caption {
+        Line::from(Span::styled(format!(" {c}"), theme.dim()))
+    } else if app.search.editing {
         Line::from(vec![
             Span::styled("/", theme.key()),
             Span::raw(app.search.query.clone()),

@@ -397,6 +397,9 @@ pub struct App {
     /// The replay reached its end.
     pub ended: bool,
     pub last_poll: Option<(SystemTime, Duration)>,
+    /// A picture for an export: this caption replaces the key hints, and no row is
+    /// highlighted as selected.
+    pub caption: Option<String>,
 }
 
 impl App {
@@ -434,7 +437,40 @@ impl App {
             effective_interval: None,
             ended: false,
             last_poll: None,
+            caption: None,
         }
+    }
+
+    /// The view of one table as an export picture shows it: every chain open, the given
+    /// window's deltas, no detail pane, no selection.
+    pub fn for_export(
+        source: SourceInfo,
+        snap: Arc<Snapshot>,
+        deltas: Option<TableDelta>,
+        window: Duration,
+        roots: Vec<String>,
+        moved_only: bool,
+        caption: String,
+    ) -> App {
+        let name = snap
+            .tables
+            .first()
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        let mut app = App::new(source, &name, roots, Duration::from_secs(1));
+        let v = app.view_mut();
+        if let Some(t) = snap.tables.first() {
+            v.col_stats = ColumnStats::of(t);
+        }
+        v.snap = Some(snap);
+        v.deltas = deltas;
+        v.window = window;
+        v.mode = ExpandMode::All;
+        app.show_detail = Some(false);
+        app.moved_only = moved_only;
+        app.caption = Some(caption);
+        app.rebuild();
+        app
     }
 
     pub fn table_name(&self) -> &'static str {
@@ -503,23 +539,8 @@ impl App {
         let (rows, cut) = if self.moved_only {
             let view = self.view().delta_view();
             let full = self.full_rows(t);
-            let keep: Vec<bool> = {
-                let mut keep = vec![false; full.len()];
-                for (i, r) in full.iter().enumerate() {
-                    if matches!(r.kind, RowKind::Rule { .. }) && movement(r, view.shown).moved() {
-                        let mut j = Some(i);
-                        while let Some(k) = j {
-                            if keep[k] {
-                                break;
-                            }
-                            keep[k] = true;
-                            j = full[k].parent.map(|p| p as usize);
-                        }
-                    }
-                }
-                keep
-            };
-            (relink(&full, &keep), false)
+            let keep = tree::moved_mask(&full, |r| movement(r, view.shown).moved());
+            (tree::keep(&full, &keep), false)
         } else {
             let v = self.view();
             tree::build(t, &self.roots(t), &|q| v.is_expanded(q), MAX_ROWS)
@@ -975,13 +996,18 @@ impl App {
         };
         let view = self.view().delta_view();
         let full = self.full_rows(t);
+        // each rule once, on a path whose jumps all moved
+        let on_path = tree::moved_on_path(&full, |r| view.pps(r).is_some_and(|p| p > 0.0));
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for (i, r) in full.iter().enumerate() {
             let RowKind::Rule { chain, rule } = r.kind else {
                 continue;
             };
-            let Some(pps) = view.pps(r).filter(|p| *p > 0.0) else {
+            if !on_path[i] {
+                continue;
+            }
+            let Some(pps) = view.pps(r) else {
                 continue;
             };
             if !seen.insert((chain, rule)) {
@@ -1041,41 +1067,6 @@ fn tree_width(t: &Table, rows: &[Row]) -> u16 {
         .max()
         .unwrap_or(24);
     w.min(u16::MAX as usize) as u16
-}
-
-/// Keeps the rows marked in `keep`, with parents, `last` and guides recomputed.
-fn relink(full: &[Row], keep: &[bool]) -> Vec<Row> {
-    let mut map = vec![u32::MAX; full.len()];
-    let mut out: Vec<Row> = Vec::new();
-    for (i, r) in full.iter().enumerate() {
-        if !keep[i] {
-            continue;
-        }
-        map[i] = out.len() as u32;
-        let mut r = r.clone();
-        r.parent = r.parent.map(|p| map[p as usize]);
-        out.push(r);
-    }
-    // last among siblings: no later row with the same parent
-    let mut seen_parent: HashSet<Option<u32>> = HashSet::new();
-    for i in (0..out.len()).rev() {
-        out[i].last = seen_parent.insert(out[i].parent);
-    }
-    for i in 0..out.len() {
-        out[i].guides = match out[i].parent {
-            Some(p) => {
-                let p = &out[p as usize];
-                let bar = if !p.last && p.depth >= 1 && p.depth < 64 {
-                    1u64 << p.depth
-                } else {
-                    0
-                };
-                p.guides | bar
-            }
-            None => 0,
-        };
-    }
-    out
 }
 
 #[cfg(test)]

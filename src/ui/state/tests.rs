@@ -408,30 +408,80 @@ fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
     let t0 = table();
     let mut app = app_with(&t0);
     let mut t1 = t0.clone();
+    // 5 requests through DOCKER-INGRESS, 50 packets dropped by isolation
+    bump(&mut t1, "FORWARD", "DOCKER-INGRESS", 5);
     bump(&mut t1, "DOCKER-INGRESS", "dpt:80", 5);
-    bump(&mut t1, "DOCKER-ISOLATION-STAGE-2", "docker0", 50);
+    bump(&mut t1, "FORWARD", "DOCKER-ISOLATION-STAGE-1", 50);
+    bump(
+        &mut t1,
+        "DOCKER-ISOLATION-STAGE-1",
+        "DOCKER-ISOLATION-STAGE-2",
+        50,
+    );
+    bump(&mut t1, "DOCKER-ISOLATION-STAGE-2", "DROP", 50);
     app.on_snapshot("filter", snap(&t1, 1), false);
     app.apply(Action::ToggleHot);
     let hot = app.hot_rows();
+    assert_eq!(hot.len(), 5);
+    assert!(
+        hot.windows(2).all(|w| w[0].pps >= w[1].pps),
+        "fastest first"
+    );
+    let t = app.view().table().expect("t").clone();
+    let drops: Vec<&HotRow> = hot
+        .iter()
+        .filter(|h| t.chains[h.chain].rules[h.rule].spec.target == "DROP")
+        .collect();
     assert_eq!(
-        hot.len(),
-        2,
+        drops.len(),
+        1,
         "each rule once, though STAGE-2 appears twice in the tree"
     );
-    assert_eq!(hot[0].pps, 50.0);
+    assert_eq!(drops[0].pps, 50.0);
     assert_eq!(
-        hot[0].path,
+        drops[0].path,
         [
             "FORWARD",
             "DOCKER-ISOLATION-STAGE-1",
             "DOCKER-ISOLATION-STAGE-2"
         ]
     );
-    assert_eq!(hot[1].path, ["FORWARD", "DOCKER-INGRESS"]);
-    app.apply(Action::Down);
+    let dpt80 = hot
+        .iter()
+        .position(|h| t.chains[h.chain].rules[h.rule].spec.extra == "tcp dpt:80")
+        .expect("dpt:80");
+    assert_eq!(hot[dpt80].path, ["FORWARD", "DOCKER-INGRESS"]);
+    for _ in 0..dpt80 {
+        app.apply(Action::Down);
+    }
     app.apply(Action::Drill);
     assert!(!app.hot);
     assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
+}
+
+#[test]
+fn moved_only_ignores_paths_that_did_not_move() {
+    // A chain jumped to from two places moves under both in the counters; only the path
+    // whose jump moved is kept.
+    let t0 = table();
+    let mut app = app_with(&t0);
+    let mut t1 = t0.clone();
+    bump(&mut t1, "FORWARD", "DOCKER-ISOLATION-STAGE-1", 3);
+    let c = t1.chain_index("DOCKER-ISOLATION-STAGE-1").expect("chain");
+    t1.chains[c].rules[1].packets += 3; // -i docker0 ! -o docker0 -j STAGE-2
+    bump(&mut t1, "DOCKER-ISOLATION-STAGE-2", "DROP", 3);
+    app.on_snapshot("filter", snap(&t1, 1), false);
+    app.apply(Action::ToggleMovedOnly);
+    let l = labels(&app);
+    assert_eq!(
+        l,
+        [
+            "FORWARD (policy DROP)",
+            "└─ DOCKER-ISOLATION-STAGE-1",
+            "   └─ DOCKER-ISOLATION-STAGE-2",
+            "      └─ DROP",
+        ]
+    );
 }
 
 #[test]
