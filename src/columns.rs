@@ -115,6 +115,10 @@ pub struct Cells {
     pub matches: String,
     /// Packets per second over the window.
     pub pps: f64,
+    /// The Δ columns show movement (for a user chain at the root: what entered it).
+    pub moved: bool,
+    /// The Δ columns show a reset (counters went down).
+    pub reset: bool,
 }
 
 impl Cells {
@@ -266,6 +270,8 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
         dbytes: delta_text(&m, |d| format::bytes(d.bytes)),
         rate: pps.map(format::rate).unwrap_or_else(|| "-".into()),
         pps: pps.unwrap_or(0.0),
+        moved: m.moved(),
+        reset: m.delta().is_some_and(|d| d.reset),
         ..Default::default()
     };
     match row.kind {
@@ -283,6 +289,8 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
                 if let Some(d) = d {
                     c.dpkts = delta_text(&Movement::Delta(d), |d| format::count(d.packets));
                     c.dbytes = delta_text(&Movement::Delta(d), |d| format::bytes(d.bytes));
+                    c.moved = d.moved();
+                    c.reset = d.reset;
                 }
                 if let (Some(d), secs) = (
                     entered(table, chain, view.rate).2,

@@ -8,87 +8,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Lab;
-
-/// A tmux server of our own, killed when dropped.
-pub struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    pub fn start(cmd: &str, w: u16, h: u16) -> Tmux {
-        let socket = format!("iptop-test-{}-{}", std::process::id(), cmd.len());
-        let t = Tmux { socket };
-        let status = t
-            .cmd(&[
-                "new-session",
-                "-d",
-                "-s",
-                "main",
-                "-x",
-                &w.to_string(),
-                "-y",
-                &h.to_string(),
-            ])
-            .arg(format!("{cmd}; echo EXIT=$?; sleep 600"))
-            .status()
-            .expect("tmux");
-        assert!(status.success(), "tmux new-session");
-        t
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
-        c
-    }
-
-    pub fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            let ok = self
-                .cmd(&["send-keys", "-t", "main", k])
-                .status()
-                .expect("send-keys");
-            assert!(ok.success());
-            thread::sleep(Duration::from_millis(150));
-        }
-    }
-
-    pub fn capture(&self) -> String {
-        let out = self
-            .cmd(&["capture-pane", "-p", "-t", "main"])
-            .output()
-            .expect("capture");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn display(&self, fmt: &str) -> String {
-        let out = self
-            .cmd(&["display-message", "-p", "-t", "main", fmt])
-            .output()
-            .expect("display");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Captures until `pred` holds, or fails after `secs` with the last screen.
-    pub fn wait_for(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let s = self.capture();
-            if pred(&s) {
-                return s;
-            }
-            assert!(Instant::now() < end, "timed out waiting for {what}:\n{s}");
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]).status();
-    }
-}
+use common::{Lab, Tmux};
 
 /// The Δpkts column of the first row whose text contains `needle`.
 fn delta_of(screen: &str, needle: &str) -> Option<u64> {
@@ -155,4 +75,31 @@ fn live_view_on_the_lab() {
         "alternate screen left"
     );
     assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor shown");
+}
+
+#[test]
+fn demo_moves_without_root_or_iptables() {
+    // a copy of the binary that an unprivileged user can run
+    let dir = tempfile::tempdir().expect("tmp");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let bin = dir.path().join("iptop");
+    std::fs::copy(env!("CARGO_BIN_EXE_iptop"), &bin).expect("copy");
+    // nobody, with a PATH that holds no iptables
+    let cmd = format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH=/usr/bin:/bin TERM=xterm-256color HOME=/tmp sh -c 'id -u; command -v iptables || echo no-iptables; exec {} --demo'",
+        bin.display()
+    );
+    let start = Instant::now();
+    let tmux = Tmux::start(&cmd, 120, 40);
+    let s = tmux.wait_for(3, "moving counters in the demo", |s| {
+        delta_of(s, "tcp dpt:80").is_some_and(|d| d > 0)
+    });
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert!(s.contains("demo"), "{s}");
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for(5, "exit", |s| s.contains("EXIT="));
+    assert!(s.contains("65534"), "ran as nobody: {s}");
+    assert!(s.contains("no-iptables"), "{s}");
+    assert!(s.contains("EXIT=0"), "{s}");
 }

@@ -326,7 +326,11 @@ fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let view = app.view().delta_view();
     let rows: Vec<TRow> = app.rows[offset..end]
         .iter()
-        .map(|r| tree_row(t, r, &cols, &view, app, theme))
+        .enumerate()
+        .map(|(k, r)| {
+            let live = app.live_path.get(offset + k).copied().unwrap_or(true);
+            tree_row(t, r, &cols, &view, app, live, theme)
+        })
         .collect();
     if rows.is_empty() {
         frame.render_widget(
@@ -357,6 +361,7 @@ fn tree_row<'a>(
     cols: &[(Column, u16)],
     view: &columns::DeltaView,
     app: &App,
+    live: bool,
     theme: &Theme,
 ) -> TRow<'a> {
     let c = columns::cells(t, r, view);
@@ -378,16 +383,21 @@ fn tree_row<'a>(
             Column::Tree => Cell::from(tree_cell(t, r, &c, &target, w, theme)),
             Column::DPkts | Column::DBytes => {
                 let text = pad_left(c.get(*col), w);
-                let style = match m {
-                    Movement::Delta(d) if d.reset => theme.reset(),
-                    Movement::Delta(d) if d.moved() => theme.moved(is_drop),
-                    Movement::New => Style::new().add_modifier(Modifier::ITALIC),
-                    _ => theme.dim(),
+                let style = if !live {
+                    theme.dim()
+                } else if c.reset {
+                    theme.reset()
+                } else if c.moved {
+                    theme.moved(is_drop)
+                } else if m == Movement::New {
+                    Style::new().add_modifier(Modifier::ITALIC)
+                } else {
+                    theme.dim()
                 };
                 Cell::from(Span::styled(text, style))
             }
             Column::Rate => {
-                let style = if c.pps > 0.0 {
+                let style = if c.pps > 0.0 && live {
                     theme.moved(false)
                 } else {
                     theme.dim()
@@ -399,7 +409,7 @@ fn tree_row<'a>(
         }
     });
     let mut row = TRow::new(cells.collect::<Vec<_>>());
-    if let Some(age) = app.view().heat(t, r) {
+    if let Some(age) = app.view().heat(t, r).filter(|_| live) {
         row = row.style(theme.heat(age));
     }
     row
@@ -666,11 +676,13 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             .title(title);
         let spark_in = block.inner(spark_area);
         frame.render_widget(block, spark_area);
-        // newest on the right, as wide as the pane allows
+        // newest at the right edge, older samples scrolling off to the left
         let w = spark_in.width as usize;
         let data = &data[data.len().saturating_sub(w)..];
+        let mut padded = vec![0u64; w - data.len()];
+        padded.extend_from_slice(data);
         frame.render_widget(
-            Sparkline::default().data(data).style(theme.sparkline()),
+            Sparkline::default().data(padded).style(theme.sparkline()),
             spark_in,
         );
     }

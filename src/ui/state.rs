@@ -388,6 +388,10 @@ pub struct App {
     pub rows_cut: bool,
     /// Width the tree column needs for the current rows.
     pub tree_width: u16,
+    /// Per row: every jump above it moved in the last few polls, so its movement came
+    /// (at least partly) along this path. Under a jump that did not move, a shared
+    /// chain's counters are shown without highlight.
+    pub live_path: Vec<bool>,
     /// Height of the table area at the last draw.
     pub viewport: usize,
     pub quit: bool,
@@ -431,6 +435,7 @@ impl App {
             rows: Vec::new(),
             rows_cut: false,
             tree_width: 24,
+            live_path: Vec::new(),
             viewport: 20,
             quit: false,
             commands: Vec::new(),
@@ -546,6 +551,18 @@ impl App {
             tree::build(t, &self.roots(t), &|q| v.is_expanded(q), MAX_ROWS)
         };
         self.tree_width = tree_width(t, &rows);
+        let v = self.view();
+        let mut live = vec![true; rows.len()];
+        for i in 0..rows.len() {
+            if let Some(p) = rows[i].parent.map(|p| p as usize)
+                && matches!(rows[p].kind, RowKind::Rule { .. })
+            {
+                let shown = v.delta_view().shown;
+                live[i] =
+                    live[p] && (v.heat(t, &rows[p]).is_some() || movement(&rows[p], shown).moved());
+            }
+        }
+        self.live_path = live;
         self.rows = rows;
         self.rows_cut = cut;
         self.restore_selection();

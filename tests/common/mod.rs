@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -186,5 +188,89 @@ esac
                     .collect()
             })
             .collect()
+    }
+}
+
+/// A tmux server of our own, killed when dropped.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    pub fn start(cmd: &str, w: u16, h: u16) -> Tmux {
+        let socket = format!(
+            "iptop-test-{}-{}",
+            std::process::id(),
+            LABS.fetch_add(1, Ordering::SeqCst)
+        );
+        let t = Tmux { socket };
+        let status = t
+            .cmd(&[
+                "new-session",
+                "-d",
+                "-s",
+                "main",
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+            ])
+            .arg(format!("{cmd}; echo EXIT=$?; sleep 600"))
+            .status()
+            .expect("tmux");
+        assert!(status.success(), "tmux new-session");
+        t
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
+        c
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let ok = self
+                .cmd(&["send-keys", "-t", "main", k])
+                .status()
+                .expect("send-keys");
+            assert!(ok.success());
+            thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    pub fn capture(&self) -> String {
+        let out = self
+            .cmd(&["capture-pane", "-p", "-t", "main"])
+            .output()
+            .expect("capture");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn display(&self, fmt: &str) -> String {
+        let out = self
+            .cmd(&["display-message", "-p", "-t", "main", fmt])
+            .output()
+            .expect("display");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Captures until `pred` holds, or fails after `secs` with the last screen.
+    pub fn wait_for(&self, secs: u64, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.capture();
+            if pred(&s) {
+                return s;
+            }
+            assert!(Instant::now() < end, "timed out waiting for {what}:\n{s}");
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]).status();
     }
 }

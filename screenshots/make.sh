@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Makes the README's screenshots from the running program: iptop --demo in tmux
+# (120x40, 256 colours), keys sent as a user would, `tmux capture-pane -e` turned into
+# SVG (ansi2svg.py) and PNG (headless Chromium).
+#
+#   screenshots/make.sh          (needs tmux, python3, chromium; no root)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+IPTOP=${IPTOP:-$ROOT/target/release/iptop}
+[ -x "$IPTOP" ] || (cd "$ROOT" && cargo build --release --quiet)
+SOCK=iptop-shots-$$
+T() { tmux -L "$SOCK" -f /dev/null "$@"; }
+trap 'T kill-server 2>/dev/null || true; rm -rf "$HERE/.chromium-$$"' EXIT
+
+shot() { # name: capture the pane, write name.svg and name.png
+  T capture-pane -e -p -N -t main > "$HERE/$1.ansi"
+  python3 "$HERE/ansi2svg.py" "$HERE/$1.ansi" "$HERE/$1.svg" 120 40
+  rm -f "$HERE/$1.ansi"
+  chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --no-first-run --hide-scrollbars \
+    --user-data-dir="$HERE/.chromium-$$" --window-size=1008,720 \
+    --screenshot="$HERE/$1.png" "file://$HERE/$1.svg" >/dev/null 2>&1
+  echo "wrote screenshots/$1.png"
+}
+
+T new-session -d -s main -x 120 -y 40 "TERM=xterm-256color $IPTOP --demo"
+# The recording: requests from the first second, blocked cross-bridge connects at 8-13 s.
+sleep 0.6
+T send-keys -t main / d p t : 8 0 Enter     # select the published port's rule: its sparkline
+sleep 4.4
+shot tree                                    # t = 5 s: requests flowing
+T send-keys -t main / D O C K E R - I N G R E S S Enter Enter
+sleep 1.0
+shot drill                                   # drilled into DOCKER-INGRESS
+T send-keys -t main Escape
+sleep 3.4
+shot drops                                   # t = 9.5 s: isolation dropping cross-bridge traffic
+T send-keys -t main '?'
+sleep 0.5
+shot help
+T send-keys -t main q
