@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use iptop::diff::diff_table;
 use iptop::model::{Snapshot, SourceInfo, Table};
-use iptop::parse::parse_table;
+use iptop::parse::{parse_table, parse_table_reusing};
 use iptop::synth::{kube_nat, render_listing};
 use iptop::tree;
 use iptop::ui::state::{Action, App};
@@ -80,6 +80,9 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .unwrap_or_default();
     for n in [1_000usize, 10_000, 50_000] {
+        if !filter.is_empty() && filter.chars().any(|c| c.is_ascii_digit()) && !filter.contains(&n.to_string()) {
+            continue;
+        }
         let t1 = kube_nat(n, 42);
         let t2 = moved(&t1);
         let text1 = render_listing(&t1, true);
@@ -89,11 +92,14 @@ fn main() {
             t1.chains.len(),
             text2.len() as f64 / 1e6
         );
-        measure(&format!("parse {n}"), &filter, || {
+        measure(&format!("parse {n} (first poll)"), &filter, || {
             black_box(parse_table("nat", black_box(&text2)).expect("parse"));
         });
         let p1 = parse_table("nat", &text1).expect("parse");
         let p2 = parse_table("nat", &text2).expect("parse");
+        measure(&format!("parse {n} (next polls)"), &filter, || {
+            black_box(parse_table_reusing("nat", black_box(&text2), Some(&p1)).expect("parse"));
+        });
         measure(&format!("diff {n}"), &filter, || {
             black_box(diff_table(black_box(&p1), black_box(&p2)));
         });
@@ -110,13 +116,14 @@ fn main() {
             black_box(tree::build(&p2, &roots, &|_| true, 1_000_000));
         });
 
-        // What the UI does with a poll: parse, diff against the last one, history, rows.
+        // What the UI does with a poll: parse reusing the last one, diff, history, rows.
         let mut app = App::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
         app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
         let mut k = 1;
         measure(&format!("poll {n} (parse+diff+tree)"), &filter, || {
-            let t = parse_table("nat", black_box(if k % 2 == 0 { &text1 } else { &text2 }))
-                .expect("parse");
+            let text = black_box(if k % 2 == 0 { &text1 } else { &text2 });
+            let prev = app.view().snap.clone();
+            let t = parse_table_reusing("nat", text, prev.as_ref().and_then(|s| s.tables.first())).expect("parse");
             app.on_snapshot("nat", snapshot(t, k), false);
             k += 1;
         });
@@ -126,9 +133,7 @@ fn main() {
             app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
             app.on_snapshot("nat", snapshot(p2.clone(), 1), false);
             app.apply(Action::ExpandAll);
-            for _ in 0..app.rows.len() / 2 {
-                app.apply(Action::Down);
-            }
+            app.select_row(app.rows.len() / 2);
             let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
             let theme = Theme { color: true };
             measure(

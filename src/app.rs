@@ -11,7 +11,7 @@ use crate::report;
 use crate::source::live::{LiveConfig, LiveSource};
 use crate::source::recording::Recorder;
 use crate::source::replay::ReplaySource;
-use crate::source::{PollError, RawPoll, snapshot_from};
+use crate::source::{PollError, RawPoll, snapshot_reusing};
 
 /// A failure the user must see: one line on stderr and an exit code.
 #[derive(Debug)]
@@ -121,6 +121,7 @@ struct Poller {
     source: Source,
     recorder: Option<Recorder>,
     tables: Vec<String>,
+    last: Option<Snapshot>,
 }
 
 impl Poller {
@@ -132,7 +133,8 @@ impl Poller {
             rec.write_poll(&raw)
                 .map_err(|e| AppError::Runtime(format!("cannot write the recording: {e}")))?;
         }
-        let snap = snapshot_from(&raw, &self.tables)?;
+        let snap = snapshot_reusing(&raw, &self.tables, self.last.as_ref())?;
+        self.last = Some(snap.clone());
         Ok(Some((raw, snap)))
     }
 }
@@ -151,6 +153,7 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
         source,
         recorder,
         tables: cli.tables(),
+        last: None,
     };
     let started = tokio::time::Instant::now();
     let (_, first) = poller

@@ -132,8 +132,13 @@ pub fn diff_table(prev: &Table, cur: &Table) -> TableDelta {
     let chains = cur
         .chains
         .iter()
-        .map(|c| {
-            let p = prev.chain(&c.name)?;
+        .enumerate()
+        .map(|(i, c)| {
+            // chains rarely move: try the same position before the index
+            let p = match prev.chains.get(i) {
+                Some(p) if p.name == c.name => p,
+                _ => prev.chain(&c.name)?,
+            };
             let policy = (c.is_builtin() && p.is_builtin())
                 .then(|| Delta::between((p.packets, p.bytes), (c.packets, c.bytes)));
             let rules = match_rules(p, c)

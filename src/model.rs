@@ -69,7 +69,7 @@ impl RuleSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Rule {
     /// 1-based position in its chain.
     pub num: u32,
@@ -81,7 +81,26 @@ pub struct Rule {
     /// Hash of `spec` and `occurrence`: the rule's identity within its chain, stable
     /// across polls while the rule exists, whatever its number.
     pub key: u64,
+    /// The listing text of the rule after its counters, as printed: the next poll
+    /// reuses `spec` when this is unchanged (see [`crate::parse::parse_table_reusing`]).
+    pub tail: Arc<str>,
+    /// Index of the user chain the rule jumps (or goes) to; set by [`Table::link`].
+    pub jump: Option<u32>,
 }
+
+/// Rules are equal when what they say is: `tail` and `jump` follow from it.
+impl PartialEq for Rule {
+    fn eq(&self, o: &Rule) -> bool {
+        self.num == o.num
+            && self.packets == o.packets
+            && self.bytes == o.bytes
+            && self.occurrence == o.occurrence
+            && self.key == o.key
+            && self.spec == o.spec
+    }
+}
+
+impl Eq for Rule {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainKind {
@@ -134,7 +153,7 @@ impl Chain {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Table {
     pub name: String,
     pub chains: Vec<Chain>,
@@ -142,10 +161,28 @@ pub struct Table {
     pub exact: bool,
     /// False when the listing had no counter columns at all (`iptables -nL`).
     pub has_counters: bool,
+    /// The same chains and rules as the table it was parsed against (only counters
+    /// differ): what depends on the rules alone need not be computed again.
+    pub same_rules_as_prev: bool,
     /// Lines iptables printed that are not rules (`# Warning: ...`).
     pub warnings: Vec<String>,
-    index: HashMap<String, usize>,
+    /// Chain name -> position; shared with the previous poll while the chains are the same.
+    index: Arc<HashMap<String, usize, FxBuild>>,
 }
+
+/// Tables are equal when their listings say the same; the index and the
+/// `same_rules_as_prev` hint follow from that.
+impl PartialEq for Table {
+    fn eq(&self, o: &Table) -> bool {
+        self.name == o.name
+            && self.chains == o.chains
+            && self.exact == o.exact
+            && self.has_counters == o.has_counters
+            && self.warnings == o.warnings
+    }
+}
+
+impl Eq for Table {}
 
 impl Table {
     pub fn new(name: impl Into<String>) -> Self {
@@ -162,9 +199,39 @@ impl Table {
         if self.index.contains_key(&chain.name) {
             return false;
         }
-        self.index.insert(chain.name.clone(), self.chains.len());
+        Arc::make_mut(&mut self.index).insert(chain.name.clone(), self.chains.len());
         self.chains.push(chain);
         true
+    }
+
+    /// Adds a chain without indexing it; [`Table::reindex`] or [`Table::share_index`]
+    /// must follow.
+    pub(crate) fn push_unindexed(&mut self, chain: Chain) {
+        self.chains.push(chain);
+    }
+
+    /// Indexes the chains; on a name listed twice, returns the position of the second.
+    pub(crate) fn reindex(&mut self) -> Result<(), usize> {
+        let mut index = HashMap::with_capacity_and_hasher(self.chains.len(), FxBuild);
+        for (i, c) in self.chains.iter().enumerate() {
+            if index.insert(c.name.clone(), i).is_some() {
+                return Err(i);
+            }
+        }
+        self.index = Arc::new(index);
+        Ok(())
+    }
+
+    /// Takes `prev`'s index when the chains are the same, in the same order; returns
+    /// whether it could.
+    pub(crate) fn share_index(&mut self, prev: &Table) -> bool {
+        let same = prev.chains.len() == self.chains.len()
+            && prev.index.len() == prev.chains.len()
+            && prev.chains.iter().zip(&self.chains).all(|(a, b)| a.name == b.name);
+        if same {
+            self.index = prev.index.clone();
+        }
+        same
     }
 
     pub fn chain_index(&self, name: &str) -> Option<usize> {
@@ -177,11 +244,31 @@ impl Table {
 
     /// The user chain a rule jumps (or goes) to, if its target is one.
     pub fn jump_target(&self, rule: &Rule) -> Option<usize> {
-        if rule.spec.target.is_empty() {
+        rule.jump.map(|j| j as usize)
+    }
+
+    /// Resolves every rule's `jump` from its target name.
+    pub fn link(&mut self) {
+        let jumps: Vec<Vec<Option<u32>>> = self
+            .chains
+            .iter()
+            .map(|c| c.rules.iter().map(|r| self.resolve(&r.spec.target)).collect())
+            .collect();
+        for (c, js) in self.chains.iter_mut().zip(jumps) {
+            for (r, j) in c.rules.iter_mut().zip(js) {
+                r.jump = j;
+            }
+        }
+    }
+
+    /// The index of the user chain called `target`.
+    pub fn resolve(&self, target: &str) -> Option<u32> {
+        if target.is_empty() {
             return None;
         }
-        self.chain_index(&rule.spec.target)
+        self.chain_index(target)
             .filter(|&i| !self.chains[i].is_builtin())
+            .map(|i| i as u32)
     }
 
     pub fn rule_count(&self) -> usize {
@@ -286,6 +373,89 @@ impl Hasher for StableHasher {
         }
     }
 }
+
+/// FxHash (rustc's): a fast hasher for the chain index, whose keys are not hostile
+/// enough to need SipHash's protection (a listing has at most tens of thousands).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FxBuild;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FxHasher(u64);
+
+impl std::hash::BuildHasher for FxBuild {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.add(v);
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.add(u64::from(v));
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.add(v as u64);
+    }
+}
+
+/// Keys that are already hashes (rule keys, node ids) need no more hashing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdBuild;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::BuildHasher for IdBuild {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+}
+
+/// A map keyed by a hash.
+pub type IdMap<V> = HashMap<u64, V, IdBuild>;
 
 /// Combines two hashes (order matters).
 pub fn mix(a: u64, b: u64) -> u64 {

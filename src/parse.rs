@@ -55,11 +55,45 @@ impl Col {
     }
 }
 
+/// A few columns, without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cols {
+    items: [Col; 5],
+    len: u8,
+}
+
+impl Cols {
+    const fn new() -> Cols {
+        Cols {
+            items: [Col::Num; 5],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, c: Col) -> bool {
+        if self.len as usize == self.items.len() || self.contains(&c) {
+            return false;
+        }
+        self.items[self.len as usize] = c;
+        self.len += 1;
+        true
+    }
+}
+
+impl std::ops::Deref for Cols {
+    type Target = [Col];
+    fn deref(&self) -> &[Col] {
+        &self.items[..self.len as usize]
+    }
+}
+
 /// The columns a chain's title line announced, split at `opt`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Layout {
-    pre: Vec<Col>,
-    post: Vec<Col>,
+    pre: Cols,
+    post: Cols,
+    /// How many leading columns are `num`/`pkts`/`bytes`.
+    counter_prefix: usize,
 }
 
 impl Layout {
@@ -171,8 +205,8 @@ fn snippet(s: &str) -> String {
 }
 
 fn parse_title(line: &str) -> Option<Layout> {
-    let mut pre = Vec::new();
-    let mut post = Vec::new();
+    let mut pre = Cols::new();
+    let mut post = Cols::new();
     let mut seen_opt = false;
     for tok in line.split_ascii_whitespace() {
         let col = match tok {
@@ -194,16 +228,28 @@ fn parse_title(line: &str) -> Option<Layout> {
             "destination" => Col::Destination,
             _ => return None,
         };
-        let dst = if seen_opt { &mut post } else { &mut pre };
-        if dst.contains(&col) {
+        // counters, target and protocol come before `opt`, interfaces and addresses after
+        let before = matches!(col, Col::Num | Col::Pkts | Col::Bytes | Col::Target | Col::Prot);
+        if before == seen_opt {
             return None;
         }
-        dst.push(col);
+        let dst = if seen_opt { &mut post } else { &mut pre };
+        if !dst.push(col) {
+            return None;
+        }
     }
-    if !seen_opt || !pre.contains(&Col::Prot) || pre.last() != Some(&Col::Prot) {
+    if !seen_opt || pre.last() != Some(&Col::Prot) {
         return None;
     }
-    Some(Layout { pre, post })
+    let counter_prefix = pre
+        .iter()
+        .take_while(|c| matches!(c, Col::Num | Col::Pkts | Col::Bytes))
+        .count();
+    Some(Layout {
+        pre,
+        post,
+        counter_prefix,
+    })
 }
 
 fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), String> {
@@ -228,8 +274,13 @@ fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), Strin
                 snippet(name)
             )
         })?;
-    let words: Vec<&str> = inner.split_ascii_whitespace().collect();
-    match words.as_slice() {
+    let mut buf = [""; 7];
+    let mut n = 0;
+    for w in inner.split_ascii_whitespace().take(buf.len()) {
+        buf[n] = w;
+        n += 1;
+    }
+    match &buf[..n] {
         ["policy", policy] => Ok((
             name.into(),
             ChainKind::Builtin {
@@ -280,14 +331,8 @@ fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), Strin
     }
 }
 
-struct RuleLine {
-    packets: u64,
-    bytes: u64,
-    exact: bool,
-    spec: RuleSpec,
-}
-
-fn parse_rule(line: &str, layout: &Layout) -> Result<RuleLine, String> {
+/// The text columns of a rule line (its counters are read by [`split_counters`]).
+fn parse_rule(line: &str, layout: &Layout) -> Result<RuleSpec, String> {
     let n_pre = layout.pre.len();
     let has_target_col = layout.pre.contains(&Col::Target);
     let want = n_pre + 1 + layout.post.len();
@@ -344,11 +389,8 @@ fn parse_rule(line: &str, layout: &Layout) -> Result<RuleLine, String> {
     };
 
     let mut spec = RuleSpec::default();
-    let mut packets = 0;
-    let mut bytes = 0;
-    let mut exact = true;
     let mut ti = 0;
-    for col in &layout.pre {
+    for col in layout.pre.iter() {
         if *col == Col::Target && target_missing {
             continue;
         }
@@ -357,22 +399,10 @@ fn parse_rule(line: &str, layout: &Layout) -> Result<RuleLine, String> {
             .ok_or_else(|| format!("expected the `{}` column, found end of line", col.name()))?;
         ti += 1;
         match col {
-            Col::Num => {
-                tok.parse::<u32>()
-                    .map_err(|_| format!("expected a rule number, found `{}`", snippet(tok)))?;
-            }
-            Col::Pkts => {
-                let (v, e) = parse_counter(tok)?;
-                packets = v;
-                exact &= e;
-            }
-            Col::Bytes => {
-                let (v, e) = parse_counter(tok)?;
-                bytes = v;
-                exact &= e;
-            }
             Col::Target => spec.target = tok.to_string(),
             Col::Prot => spec.prot = tok.to_string(),
+            // counters: read by split_counters
+            Col::Num | Col::Pkts | Col::Bytes => {}
             _ => unreachable_col(),
         }
     }
@@ -404,12 +434,7 @@ fn parse_rule(line: &str, layout: &Layout) -> Result<RuleLine, String> {
         extra = rest.trim();
     }
     spec.extra = extra.to_string();
-    Ok(RuleLine {
-        packets,
-        bytes,
-        exact,
-        spec,
-    })
+    Ok(spec)
 }
 
 // Layouts are built by `parse_title`, which keeps `Num/Pkts/Bytes/Target/Prot` before
@@ -424,43 +449,141 @@ fn unreachable_col() -> ! {
 /// Lines starting with `#` (iptables' `# Warning: ...` when stderr was captured along)
 /// become [`Table::warnings`]; a `$ ` shell prompt before the first chain is skipped.
 pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
+    parse_table_reusing(name, text, None)
+}
+
+/// Splits the leading counter columns (`num`, `pkts`, `bytes`) off a rule line: their
+/// values and where the rest of the line (the rule's text) starts.
+fn split_counters(line: &str, layout: &Layout) -> Result<(u64, u64, bool, usize), String> {
+    let n = layout.counter_prefix;
+    let toks = Tokens::new(line, n);
+    let (mut packets, mut bytes, mut exact) = (0, 0, true);
+    for (i, col) in layout.pre[..n].iter().enumerate() {
+        let tok = toks
+            .get(i)
+            .ok_or_else(|| format!("expected the `{}` column, found end of line", col.name()))?;
+        match col {
+            Col::Num => {
+                tok.parse::<u32>()
+                    .map_err(|_| format!("expected a rule number, found `{}`", snippet(tok)))?;
+            }
+            Col::Pkts => {
+                let (v, e) = parse_counter(tok)?;
+                packets = v;
+                exact &= e;
+            }
+            _ => {
+                let (v, e) = parse_counter(tok)?;
+                bytes = v;
+                exact &= e;
+            }
+        }
+    }
+    let start = if n == 0 { 0 } else { toks.end_of(n - 1) };
+    Ok((packets, bytes, exact, start))
+}
+
+struct Open<'p> {
+    chain: Chain,
+    layout: Option<Layout>,
+    /// The same chain in the previous poll.
+    prev: Option<&'p Chain>,
+    /// Some rule was parsed anew (not reused from `prev`).
+    fresh: bool,
+}
+
+/// Parses a listing, reusing the previous poll's parsed rules wherever a rule's text is
+/// unchanged: then only its counters are read. Polling 50k rules a second, almost every
+/// line is such a line.
+pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Result<Table, ParseError> {
     let mut table = Table::new(name);
-    let mut current: Option<(Chain, Option<Layout>)> = None;
+    let mut current: Option<Open> = None;
     let mut header_line = 0;
     let mut any_counter_col = false;
     let mut last_line = 0;
+    // rules whose jump target must be looked up at the end
+    let mut unresolved: Vec<(usize, usize)> = Vec::new();
 
-    let finish = |table: &mut Table, mut chain: Chain, line: usize| -> Result<(), ParseError> {
-        chain.assign_keys();
-        let cname = chain.name.clone();
-        if table.push_chain(chain) {
-            Ok(())
-        } else {
-            Err(ParseError {
-                line,
-                reason: format!("chain `{}` is listed twice", snippet(&cname)),
-            })
+    // the header line of each chain, for "listed twice"
+    let mut header_lines: Vec<usize> = Vec::new();
+    // the last title line and its layout: every chain of a listing has the same one
+    let mut last_title: Option<(&str, Layout)> = None;
+    let finish = |table: &mut Table, open: Open, line: usize, header_lines: &mut Vec<usize>| {
+        let Open { mut chain, prev, fresh, .. } = open;
+        if fresh || prev.is_none_or(|p| p.rules.len() != chain.rules.len()) {
+            chain.assign_keys();
         }
+        table.push_unindexed(chain);
+        header_lines.push(line);
+    };
+    let no_titles = |chain: &Chain, lineno: usize, found: &str| ParseError {
+        line: lineno,
+        reason: format!("expected the column titles of chain `{}`, found {found}", chain.name),
     };
 
     let body = text.strip_suffix('\n').unwrap_or(text);
     for (i, raw) in body.split('\n').enumerate() {
         let lineno = i + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
+        // Rule lines first: they are nearly all of a big listing.
+        if let Some(Open {
+            chain,
+            layout: Some(layout),
+            prev: pc,
+            fresh,
+        }) = &mut current
+        {
+            let first = line.bytes().find(|b| !is_space(*b));
+            let is_rule = match first {
+                None | Some(b'#') => false,
+                Some(b'C') => !line.trim_start().starts_with("Chain "),
+                Some(_) => true,
+            };
+            if is_rule {
+                let in_chain = |reason: String| ParseError {
+                    line: lineno,
+                    reason: format!("in chain `{}`: {reason}", chain.name),
+                };
+                let (packets, bytes, exact, start) = split_counters(line, layout).map_err(in_chain)?;
+                table.exact &= exact;
+                let tail = &line[start..];
+                let idx = chain.rules.len();
+                let num = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+                match pc.and_then(|p| p.rules.get(idx)).filter(|p| &*p.tail == tail) {
+                    Some(p) => chain.rules.push(Rule {
+                        num,
+                        packets,
+                        bytes,
+                        ..p.clone()
+                    }),
+                    None => {
+                        let spec = parse_rule(line, layout).map_err(in_chain)?;
+                        *fresh = true;
+                        unresolved.push((table.chains.len(), idx));
+                        chain.rules.push(Rule {
+                            num,
+                            packets,
+                            bytes,
+                            spec: Arc::new(spec),
+                            occurrence: 0,
+                            key: 0,
+                            tail: Arc::from(tail),
+                            jump: None,
+                        });
+                    }
+                }
+                last_line = lineno;
+                continue;
+            }
+        }
         let trimmed = line.trim();
         if trimmed.is_empty() {
             last_line = lineno;
-            if let Some((chain, layout)) = current.take() {
-                if layout.is_none() {
-                    return Err(ParseError {
-                        line: lineno,
-                        reason: format!(
-                            "expected the column titles of chain `{}`, found an empty line",
-                            chain.name
-                        ),
-                    });
+            if let Some(open) = current.take() {
+                if open.layout.is_none() {
+                    return Err(no_titles(&open.chain, lineno, "an empty line"));
                 }
-                finish(&mut table, chain, header_line)?;
+                finish(&mut table, open, header_line, &mut header_lines);
             }
             continue;
         }
@@ -470,35 +593,35 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
             continue;
         }
         if trimmed.starts_with("Chain ") {
-            if let Some((chain, layout)) = current.take() {
-                if layout.is_none() {
-                    return Err(ParseError {
-                        line: lineno,
-                        reason: format!(
-                            "expected the column titles of chain `{}`, found another chain",
-                            chain.name
-                        ),
-                    });
+            if let Some(open) = current.take() {
+                if open.layout.is_none() {
+                    return Err(no_titles(&open.chain, lineno, "another chain"));
                 }
-                finish(&mut table, chain, header_line)?;
+                finish(&mut table, open, header_line, &mut header_lines);
             }
-            let (cname, kind, packets, bytes, exact) =
-                parse_header(trimmed).map_err(|reason| ParseError {
-                    line: lineno,
-                    reason,
-                })?;
+            let (cname, kind, packets, bytes, exact) = parse_header(trimmed).map_err(|reason| ParseError {
+                line: lineno,
+                reason,
+            })?;
             table.exact &= exact;
             header_line = lineno;
-            current = Some((
-                Chain {
+            // the previous poll's chain: usually at the same position
+            let pc = prev.and_then(|p| match p.chains.get(table.chains.len()) {
+                Some(c) if c.name == cname => Some(c),
+                _ => p.chain(&cname),
+            });
+            current = Some(Open {
+                chain: Chain {
                     name: cname,
                     kind,
                     packets,
                     bytes,
-                    rules: Vec::new(),
+                    rules: Vec::with_capacity(pc.map_or(0, |c| c.rules.len())),
                 },
-                None,
-            ));
+                layout: None,
+                prev: pc,
+                fresh: false,
+            });
             continue;
         }
         match &mut current {
@@ -508,53 +631,42 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
                 }
                 return Err(ParseError {
                     line: lineno,
-                    reason: format!(
-                        "expected a `Chain NAME (...)` header, found `{}`",
-                        snippet(trimmed)
-                    ),
+                    reason: format!("expected a `Chain NAME (...)` header, found `{}`", snippet(trimmed)),
                 });
             }
-            Some((chain, layout @ None)) => {
+            Some(open) => {
+                if let Some((t, l)) = last_title
+                    && t == trimmed
+                {
+                    any_counter_col |= l.has(Col::Pkts);
+                    open.layout = Some(l);
+                    continue;
+                }
                 let l = parse_title(trimmed).ok_or_else(|| ParseError {
                     line: lineno,
                     reason: format!(
                         "expected the column titles of chain `{}` (` pkts bytes target prot opt in out source destination`), found `{}`",
-                        chain.name,
+                        open.chain.name,
                         snippet(trimmed)
                     ),
                 })?;
                 any_counter_col |= l.has(Col::Pkts);
-                *layout = Some(l);
-            }
-            Some((chain, Some(layout))) => {
-                let r = parse_rule(line, layout).map_err(|reason| ParseError {
-                    line: lineno,
-                    reason: format!("in chain `{}`: {reason}", chain.name),
-                })?;
-                table.exact &= r.exact;
-                let num = u32::try_from(chain.rules.len() + 1).unwrap_or(u32::MAX);
-                chain.rules.push(Rule {
-                    num,
-                    packets: r.packets,
-                    bytes: r.bytes,
-                    spec: Arc::new(r.spec),
-                    occurrence: 0,
-                    key: 0,
-                });
+                open.layout = Some(l);
+                last_title = Some((trimmed, l));
             }
         }
     }
-    if let Some((chain, layout)) = current.take() {
-        if layout.is_none() {
+    if let Some(open) = current.take() {
+        if open.layout.is_none() {
             return Err(ParseError {
                 line: last_line + 1,
                 reason: format!(
                     "listing ends after the header of chain `{}`: expected its column titles (was the output cut off?)",
-                    chain.name
+                    open.chain.name
                 ),
             });
         }
-        finish(&mut table, chain, header_line)?;
+        finish(&mut table, open, header_line, &mut header_lines);
     }
     if table.chains.is_empty() {
         return Err(ParseError {
@@ -563,6 +675,25 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
         });
     }
     table.has_counters = any_counter_col;
+    // The chain index: the previous poll's when the chains are the same.
+    let same_chains = prev.is_some_and(|p| table.share_index(p));
+    if !same_chains && let Err(i) = table.reindex() {
+        return Err(ParseError {
+            line: header_lines[i],
+            reason: format!("chain `{}` is listed twice", snippet(&table.chains[i].name)),
+        });
+    }
+    table.same_rules_as_prev = same_chains && unresolved.is_empty();
+    // Jumps: reused rules kept their target's index, which holds while the chains are the
+    // same as last time; otherwise look every target up.
+    if same_chains {
+        for (c, r) in unresolved {
+            let j = table.resolve(&table.chains[c].rules[r].spec.target);
+            table.chains[c].rules[r].jump = j;
+        }
+    } else {
+        table.link();
+    }
     Ok(table)
 }
 
@@ -570,8 +701,23 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
 mod tests {
     use super::*;
 
+    struct RuleLine {
+        packets: u64,
+        bytes: u64,
+        exact: bool,
+        spec: RuleSpec,
+    }
+
     fn rule(line: &str, title: &str) -> RuleLine {
-        parse_rule(line, &parse_title(title).expect("title")).expect("rule")
+        let layout = parse_title(title).expect("title");
+        let (packets, bytes, exact, _) = split_counters(line, &layout).expect("counters");
+        let spec = parse_rule(line, &layout).expect("rule");
+        RuleLine {
+            packets,
+            bytes,
+            exact,
+            spec,
+        }
     }
 
     const T_V: &str =
@@ -771,4 +917,45 @@ Chain DOCKER-USER (1 references)
         let e = parse_table("filter", text).unwrap_err();
         assert!(e.reason.contains("twice"), "{e}");
     }
+
+    /// Parsing with the previous poll gives exactly what parsing from scratch gives.
+    fn same_as_fresh(text: &str, prev: &Table) -> Table {
+        let reused = parse_table_reusing("filter", text, Some(prev)).expect("reuse");
+        let fresh = parse_table("filter", text).expect("fresh");
+        assert_eq!(reused, fresh);
+        for (a, b) in reused.chains.iter().zip(&fresh.chains) {
+            for (x, y) in a.rules.iter().zip(&b.rules) {
+                assert_eq!((&x.tail, x.jump), (&y.tail, y.jump), "{}", a.name);
+            }
+        }
+        reused
+    }
+
+    #[test]
+    fn reuse_gives_what_a_fresh_parse_gives() {
+        let base = include_str!("../tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
+        let prev = parse_table("filter", base).expect("base");
+        // counters only: every spec is the previous one
+        let moved = base.replace(" 1500000 98765432109876 DOCKER-INGRESS", " 1500001 98765432109977 DOCKER-INGRESS");
+        assert_ne!(moved, base);
+        let t = same_as_fresh(&moved, &prev);
+        let fwd = t.chain("FORWARD").expect("FORWARD");
+        let pf = prev.chain("FORWARD").expect("FORWARD");
+        assert!(fwd.rules.iter().zip(&pf.rules).all(|(a, b)| Arc::ptr_eq(&a.spec, &b.spec)));
+        assert_eq!(fwd.rules[1].packets, 1_500_001);
+        // a rule inserted at the top, one changed, one chain gone
+        let mut lines: Vec<String> = base.lines().map(String::from).collect();
+        let at = lines.iter().position(|l| l.starts_with("Chain FORWARD")).expect("FORWARD") + 2;
+        lines.insert(at, "1           5      300 LOG        17   --  *      *       0.0.0.0/0            0.0.0.0/0            udp dpt:53 LOG flags 0 level 4".into());
+        let churned = lines.join("\n").replace("tcp dpt:80", "tcp dpt:8080") + "\n";
+        let cut = churned.find("Chain DOCKER-USER").expect("DOCKER-USER");
+        let churned = churned[..cut].trim_end().to_string() + "\n";
+        let t = same_as_fresh(&churned, &prev);
+        assert!(t.chain("DOCKER-USER").is_none());
+        // the FORWARD jump to DOCKER-USER now points nowhere
+        assert_eq!(t.chain("FORWARD").expect("FORWARD").rules[1].jump, None);
+        // and back again
+        same_as_fresh(base, &t);
+    }
 }
+

@@ -93,8 +93,7 @@ pub fn kube_nat(rules: usize, seed: u64) -> Table {
             packets: p,
             bytes: b,
             spec: Arc::new(s),
-            occurrence: 0,
-            key: 0,
+            ..Default::default()
         });
     };
     push(
@@ -306,6 +305,7 @@ pub fn kube_nat(rules: usize, seed: u64) -> Table {
         c.assign_keys();
         t.push_chain(c);
     }
+    t.link();
     fix_references(&mut t);
     t
 }

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use crate::app::Source;
 use crate::model::Snapshot;
 use crate::source::recording::Recorder;
-use crate::source::{RawPoll, snapshot_from};
+use crate::source::{RawPoll, snapshot_reusing};
 
 use super::state::Command;
 
@@ -77,6 +77,8 @@ async fn run(
     let mut paused_since: Option<Instant> = None;
     let mut ended = false;
     let mut next_due = Instant::now();
+    // last good snapshot per table: the next parse reuses its unchanged rules
+    let mut last_good: std::collections::HashMap<String, Arc<Snapshot>> = Default::default();
 
     if let Source::Live(l) = &mut source {
         l.set_tables(vec![table.clone()]);
@@ -141,9 +143,15 @@ async fn run(
                 let discontinuity = raw.discontinuity;
                 let at = raw.at;
                 // parsing 10 MB of listing takes a while: not on the runtime's thread
-                let results = tokio::task::spawn_blocking(move || parse(&raw, &tables))
+                let prev: Vec<Option<Arc<Snapshot>>> = tables.iter().map(|t| last_good.get(t).cloned()).collect();
+                let results = tokio::task::spawn_blocking(move || parse(&raw, &tables, &prev))
                     .await
                     .unwrap_or_default();
+                for (t, r) in &results {
+                    if let Ok(s) = r {
+                        last_good.insert(t.clone(), s.clone());
+                    }
+                }
                 let took = started.elapsed();
                 if messages.send(PollMsg::Polled { results, discontinuity, took }).await.is_err() {
                     return;
@@ -177,11 +185,16 @@ async fn run(
     }
 }
 
-fn parse(raw: &RawPoll, tables: &[String]) -> Vec<(String, Result<Arc<Snapshot>, String>)> {
+fn parse(
+    raw: &RawPoll,
+    tables: &[String],
+    prev: &[Option<Arc<Snapshot>>],
+) -> Vec<(String, Result<Arc<Snapshot>, String>)> {
     tables
         .iter()
-        .map(|t| {
-            let r = snapshot_from(raw, std::slice::from_ref(t))
+        .zip(prev)
+        .map(|(t, p)| {
+            let r = snapshot_reusing(raw, std::slice::from_ref(t), p.as_deref())
                 .map(Arc::new)
                 .map_err(|e| e.to_string());
             (t.clone(), r)

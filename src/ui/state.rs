@@ -3,14 +3,14 @@
 //! [`App::apply`] changes the state; nothing here touches the terminal, so all of it is
 //! tested without one.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::render::ColumnStats;
 use crate::columns::{DeltaView, Movement, movement};
 use crate::diff::{ChainDelta, Delta, TableDelta, diff_table};
-use crate::model::{Snapshot, SourceInfo, TABLES, Table, hash_str, mix};
+use crate::model::{IdBuild, IdMap, Snapshot, SourceInfo, TABLES, Table, hash_str, mix};
 use crate::tree::{self, ExpandQuery, Fold, NodeId, Row, RowKind};
 
 /// Rows beyond this are not built (a chain jumped to from thousands of rules, all expanded).
@@ -87,9 +87,9 @@ pub struct Baseline {
     pub since: SystemTime,
     pub at: Duration,
     /// (chain name hash, rule key) -> summed delta
-    rules: HashMap<u64, Delta>,
+    rules: IdMap<Delta>,
     /// chain name hash -> summed policy delta
-    policies: HashMap<u64, Delta>,
+    policies: IdMap<Delta>,
 }
 
 /// Rate history of one rule.
@@ -113,7 +113,7 @@ pub struct TableView {
     pub baseline: Option<Baseline>,
     /// Baseline sums laid out like `snap` (kept in step with it).
     pub baseline_deltas: Option<TableDelta>,
-    pub history: HashMap<u64, History>,
+    pub history: IdMap<History>,
     /// Widths of the text columns over the table's rules.
     pub col_stats: ColumnStats,
     /// Good polls so far.
@@ -121,7 +121,7 @@ pub struct TableView {
     /// The last poll failed: why. The last good snapshot stays on screen.
     pub error: Option<String>,
     /// Expansion differing from the default, per node.
-    toggled: HashSet<NodeId>,
+    toggled: HashSet<NodeId, IdBuild>,
     mode: ExpandMode,
     drill: Vec<Drill>,
     /// Ids from the root to the selected row.
@@ -193,7 +193,9 @@ impl TableView {
         }
         self.deltas = deltas;
         self.window = window;
-        if let Some(t) = snap.tables.first() {
+        if let Some(t) = snap.tables.first()
+            && !(t.same_rules_as_prev && self.snap.is_some())
+        {
             self.col_stats = ColumnStats::of(t);
         }
         self.snap = Some(snap);
@@ -203,25 +205,27 @@ impl TableView {
     fn record_history(&mut self, cur: &Table, d: &TableDelta, window: Duration) {
         let secs = window.as_secs_f64();
         let poll = self.polls;
-        let mut seen = HashSet::with_capacity(self.history.len());
+        let tracking = !self.history.is_empty();
         for (ci, chain) in cur.chains.iter().enumerate() {
+            let Some(Some(cd)) = d.chains.get(ci) else {
+                continue;
+            };
+            // Most rules of a big ruleset sit idle: they cost a glance at their delta.
+            if !tracking && !cd.rules.iter().flatten().any(Delta::moved) && !cd.policy.is_some_and(|p| p.moved()) {
+                continue;
+            }
             let ch = hash_str(&chain.name);
             for (ri, rule) in chain.rules.iter().enumerate() {
-                let key = mix(ch, rule.key);
-                seen.insert(key);
-                let Some(delta) = d.rule(ci, ri) else {
+                let Some(delta) = cd.rules.get(ri).copied().flatten() else {
                     continue;
                 };
-                // idle rules get no history until they first move (50k idle kube rules)
+                let key = mix(ch, rule.key);
+                // idle rules get no history until they first move
                 if !delta.moved() && !self.history.contains_key(&key) {
                     continue;
                 }
                 let h = self.history.entry(key).or_default();
-                let rate = if secs > 0.0 {
-                    delta.packets as f64 / secs
-                } else {
-                    0.0
-                };
+                let rate = if secs > 0.0 { delta.packets as f64 / secs } else { 0.0 };
                 if h.rates.len() == HISTORY {
                     h.rates.pop_front();
                 }
@@ -230,14 +234,15 @@ impl TableView {
                     h.moved_at = Some(poll);
                 }
             }
-            let pkey = mix(ch, 0);
-            seen.insert(pkey);
-            if d.policy(ci).is_some_and(|p| p.moved()) {
-                self.history.entry(pkey).or_default().moved_at = Some(poll);
+            if cd.policy.is_some_and(|p| p.moved()) {
+                self.history.entry(mix(ch, 0)).or_default().moved_at = Some(poll);
             }
         }
-        // rules that are gone take their history with them
-        self.history.retain(|k, _| seen.contains(k));
+        // Forget rules idle for a whole history window, and rules that are gone.
+        if poll % 16 == 0 {
+            self.history
+                .retain(|_, h| h.moved_at.is_some_and(|m| poll.saturating_sub(m) < HISTORY as u64));
+        }
     }
 
     fn refresh_baseline_view(&mut self) {
@@ -284,8 +289,8 @@ impl Baseline {
         Baseline {
             since: snap.taken_at,
             at: snap.at,
-            rules: HashMap::new(),
-            policies: HashMap::new(),
+            rules: IdMap::default(),
+            policies: IdMap::default(),
         }
     }
 
@@ -388,6 +393,8 @@ pub struct App {
     pub rows_cut: bool,
     /// Width the tree column needs for the current rows.
     pub tree_width: u16,
+    /// Index of the selected row in `rows` (its path is kept in the table's view).
+    sel: usize,
     /// Per row: every jump above it moved in the last few polls, so its movement came
     /// (at least partly) along this path. Under a jump that did not move, a shared
     /// chain's counters are shown without highlight.
@@ -435,6 +442,7 @@ impl App {
             rows: Vec::new(),
             rows_cut: false,
             tree_width: 24,
+            sel: 0,
             live_path: Vec::new(),
             viewport: 20,
             quit: false,
@@ -591,9 +599,7 @@ impl App {
     }
 
     pub fn selected_index(&self) -> usize {
-        let id = self.view().selected.last().copied();
-        id.and_then(|id| self.rows.iter().position(|r| r.id == id))
-            .unwrap_or(0)
+        self.sel.min(self.rows.len().saturating_sub(1))
     }
 
     pub fn selected_row(&self) -> Option<&Row> {
@@ -612,6 +618,11 @@ impl App {
         path
     }
 
+    /// Selects row `i` (clamped), scrolling it into view.
+    pub fn select_row(&mut self, i: usize) {
+        self.select(i);
+    }
+
     fn select(&mut self, i: usize) {
         if self.rows.is_empty() {
             return;
@@ -619,6 +630,7 @@ impl App {
         let i = i.min(self.rows.len() - 1);
         let path = Self::id_path(&self.rows, i);
         let vp = self.viewport.max(1);
+        self.sel = i;
         let v = self.view_mut();
         v.selected = path;
         if i < v.offset {

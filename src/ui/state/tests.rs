@@ -273,8 +273,7 @@ fn selection_and_folds_survive_rule_churn() {
                     extra: "udp dpt:53".into(),
                     ..Default::default()
                 }),
-                occurrence: 0,
-                key: 0,
+                ..Default::default()
             },
         );
         t1.chains[c].assign_keys();
