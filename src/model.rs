@@ -81,14 +81,11 @@ pub struct Rule {
     /// Hash of `spec` and `occurrence`: the rule's identity within its chain, stable
     /// across polls while the rule exists, whatever its number.
     pub key: u64,
-    /// The listing text of the rule after its counters, as printed: the next poll
-    /// reuses `spec` when this is unchanged (see [`crate::parse::parse_table_reusing`]).
-    pub tail: Arc<str>,
     /// Index of the user chain the rule jumps (or goes) to; set by [`Table::link`].
     pub jump: Option<u32>,
 }
 
-/// Rules are equal when what they say is: `tail` and `jump` follow from it.
+/// Rules are equal when what they say is: `jump` follows from it.
 impl PartialEq for Rule {
     fn eq(&self, o: &Rule) -> bool {
         self.num == o.num
@@ -111,7 +108,7 @@ pub enum ChainKind {
     User { references: Option<u32> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Chain {
     pub name: String,
     pub kind: ChainKind,
@@ -119,6 +116,68 @@ pub struct Chain {
     pub packets: u64,
     pub bytes: u64,
     pub rules: Vec<Rule>,
+    /// Each rule's listing text after its counters, as printed, in one buffer: the next
+    /// poll reuses a rule's parse when its text is unchanged, and compares it here with
+    /// one sequential read (see [`crate::parse::parse_table_reusing`]).
+    pub text: Arc<RuleTexts>,
+}
+
+/// Chains are equal when their rules are; `text` follows from them.
+impl PartialEq for Chain {
+    fn eq(&self, o: &Chain) -> bool {
+        self.name == o.name
+            && self.kind == o.kind
+            && self.packets == o.packets
+            && self.bytes == o.bytes
+            && self.rules == o.rules
+    }
+}
+
+impl Eq for Chain {}
+
+/// The texts of a chain's rules after their counters, back to back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleTexts {
+    buf: String,
+    ends: Vec<u32>,
+}
+
+impl RuleTexts {
+    pub fn with_capacity(bytes: usize, rules: usize) -> Self {
+        RuleTexts {
+            buf: String::with_capacity(bytes),
+            ends: Vec::with_capacity(rules),
+        }
+    }
+
+    pub fn push(&mut self, text: &str) {
+        self.buf.push_str(text);
+        self.ends.push(self.buf.len() as u32);
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.buf.get(start..end)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The first `n` texts.
+    pub fn prefix(&self, n: usize) -> RuleTexts {
+        let n = n.min(self.ends.len());
+        let end = if n == 0 { 0 } else { self.ends[n - 1] as usize };
+        let mut t = RuleTexts::with_capacity(self.buf.len().max(end), self.ends.len());
+        t.buf.push_str(&self.buf[..end]);
+        t.ends.extend_from_slice(&self.ends[..n]);
+        t
+    }
 }
 
 impl Chain {

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::{Chain, ChainKind, Rule, RuleSpec, Table};
+use crate::model::{Chain, ChainKind, Rule, RuleSpec, RuleTexts, Table};
 
 /// A listing line that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -490,6 +490,8 @@ struct Open<'p> {
     prev: Option<&'p Chain>,
     /// Some rule was parsed anew (not reused from `prev`).
     fresh: bool,
+    /// The rule texts, once they differ from `prev`'s (None: the same so far).
+    texts: Option<RuleTexts>,
 }
 
 /// Parses a listing, reusing the previous poll's parsed rules wherever a rule's text is
@@ -509,10 +511,22 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
     // the last title line and its layout: every chain of a listing has the same one
     let mut last_title: Option<(&str, Layout)> = None;
     let finish = |table: &mut Table, open: Open, line: usize, header_lines: &mut Vec<usize>| {
-        let Open { mut chain, prev, fresh, .. } = open;
+        let Open {
+            mut chain,
+            prev,
+            fresh,
+            texts,
+            ..
+        } = open;
         if fresh || prev.is_none_or(|p| p.rules.len() != chain.rules.len()) {
             chain.assign_keys();
         }
+        chain.text = match (texts, prev) {
+            (Some(t), _) => Arc::new(t),
+            (None, Some(p)) if p.rules.len() == chain.rules.len() => p.text.clone(),
+            (None, Some(p)) => Arc::new(p.text.prefix(chain.rules.len())),
+            (None, None) => Arc::default(),
+        };
         table.push_unindexed(chain);
         header_lines.push(line);
     };
@@ -531,6 +545,7 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
             layout: Some(layout),
             prev: pc,
             fresh,
+            texts,
         }) = &mut current
         {
             let first = line.bytes().find(|b| !is_space(*b));
@@ -549,7 +564,18 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
                 let tail = &line[start..];
                 let idx = chain.rules.len();
                 let num = u32::try_from(idx + 1).unwrap_or(u32::MAX);
-                match pc.and_then(|p| p.rules.get(idx)).filter(|p| &*p.tail == tail) {
+                let same = pc.filter(|p| p.text.get(idx) == Some(tail));
+                match (texts.as_mut(), same) {
+                    (Some(t), _) => t.push(tail),
+                    (None, Some(_)) => {}
+                    (None, None) => {
+                        // the first rule that differs: from here on keep this poll's texts
+                        let mut t = pc.map(|p| p.text.prefix(idx)).unwrap_or_default();
+                        t.push(tail);
+                        *texts = Some(t);
+                    }
+                }
+                match same.and_then(|p| p.rules.get(idx)) {
                     Some(p) => chain.rules.push(Rule {
                         num,
                         packets,
@@ -567,7 +593,6 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
                             spec: Arc::new(spec),
                             occurrence: 0,
                             key: 0,
-                            tail: Arc::from(tail),
                             jump: None,
                         });
                     }
@@ -617,10 +642,12 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
                     packets,
                     bytes,
                     rules: Vec::with_capacity(pc.map_or(0, |c| c.rules.len())),
+                    text: Arc::default(),
                 },
                 layout: None,
                 prev: pc,
                 fresh: false,
+                texts: pc.is_none().then(RuleTexts::default),
             });
             continue;
         }
@@ -925,8 +952,9 @@ Chain DOCKER-USER (1 references)
         assert_eq!(reused, fresh);
         for (a, b) in reused.chains.iter().zip(&fresh.chains) {
             for (x, y) in a.rules.iter().zip(&b.rules) {
-                assert_eq!((&x.tail, x.jump), (&y.tail, y.jump), "{}", a.name);
+                assert_eq!(x.jump, y.jump, "{}", a.name);
             }
+            assert_eq!(a.text, b.text, "{}", a.name);
         }
         reused
     }

@@ -70,6 +70,7 @@ fn chain(name: &str, builtin: Option<&str>) -> Chain {
         packets: 0,
         bytes: 0,
         rules: Vec::new(),
+        text: Default::default(),
     }
 }
 

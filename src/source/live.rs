@@ -3,18 +3,19 @@
 //! never anything but listing options. With `--netns` only the child enters the
 //! namespace (setns between fork and exec); iptop itself stays where it is.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::fcntl::{OFlag, open};
-use nix::sched::{CloneFlags, setns};
 use nix::sys::stat::Mode;
 use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
 use tokio::process::Command;
 
+use super::spawn;
 use super::{Failure, RawListing, RawPoll};
 use crate::model::SourceInfo;
 
@@ -71,6 +72,8 @@ pub struct LiveSource {
     started: Instant,
     seq: u64,
     info: SourceInfo,
+    /// Bytes of the last listing per table, to size the next read.
+    last_size: std::collections::HashMap<String, usize>,
 }
 
 /// `iptables`, `ip6tables-nft`, ... for a backend and family.
@@ -170,6 +173,7 @@ impl LiveSource {
             started: Instant::now(),
             seq: 0,
             info,
+            last_size: Default::default(),
         })
     }
 
@@ -253,7 +257,7 @@ impl LiveSource {
         }
     }
 
-    async fn list_table(&self, table: &str) -> RawListing {
+    async fn list_table(&mut self, table: &str) -> RawListing {
         let start = Instant::now();
         let mut listing = RawListing {
             table: table.to_string(),
@@ -263,25 +267,8 @@ impl LiveSource {
             took: Duration::ZERO,
             failure: None,
         };
-        let mut cmd = Command::new(&self.binary);
-        cmd.args(self.list_args(table))
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let Some(fd) = &self.netns {
-            let raw = fd.as_raw_fd();
-            // SAFETY: runs in the forked child before exec; setns(2) is async-signal-safe
-            // and the fd stays open in the parent (held by `self`) for the spawn's duration.
-            unsafe {
-                cmd.pre_exec(move || {
-                    setns(BorrowedFd::borrow_raw(raw), CloneFlags::CLONE_NEWNET)
-                        .map_err(std::io::Error::from)
-                });
-            }
-        }
-        let mut child = match cmd.spawn() {
+        let netns = self.netns.as_ref().map(|fd| fd.as_raw_fd());
+        let mut child = match spawn::spawn(&self.binary, &self.list_args(table), netns) {
             Ok(c) => c,
             Err(e) => {
                 listing.took = start.elapsed();
@@ -289,12 +276,9 @@ impl LiveSource {
                     Failure::NotFound(self.binary_name.clone())
                 } else {
                     let detail = if self.netns.is_some() {
-                        format!(
-                            "entering the network namespace or starting {}: {e}",
-                            self.binary_name
-                        )
+                        format!("entering the network namespace or starting {}: {e}", self.binary_name)
                     } else {
-                        e.to_string()
+                        format!("starting {}: {e}", self.binary_name)
                     };
                     // kept in stderr too, so that a recording carries it
                     listing.stderr = format!("{detail}\n");
@@ -303,10 +287,27 @@ impl LiveSource {
                 return listing;
             }
         };
-        let mut out = child.stdout.take();
-        let mut err = child.stderr.take();
+        let pipes = (child.stdout.take(), child.stderr.take());
+        if let Some(o) = &pipes.0 {
+            // A 1 MiB pipe: a 10 MB listing then arrives in ~10 reads rather than ~160.
+            // SAFETY: F_SETPIPE_SZ only resizes the pipe behind a valid fd; failure is harmless.
+            unsafe { nix::libc::fcntl(o.as_raw_fd(), nix::libc::F_SETPIPE_SZ, 1 << 20) };
+        }
+        let (mut out, mut err) = match (
+            pipes.0.map(pipe::Receiver::from_owned_fd).transpose(),
+            pipes.1.map(pipe::Receiver::from_owned_fd).transpose(),
+        ) {
+            (Ok(o), Ok(e)) => (o, e),
+            (Err(e), _) | (_, Err(e)) => {
+                listing.failure = Some(Failure::Spawn(format!("reading its output: {e}")));
+                listing.took = start.elapsed();
+                return listing; // dropping `child` kills and reaps it
+            }
+        };
+        let expect = self.last_size.get(table).copied().unwrap_or(0);
         let io = async {
-            let mut o = Vec::new();
+            // room for what the last listing of this table needed
+            let mut o = Vec::with_capacity(expect + expect / 8 + 4096);
             let mut e = Vec::new();
             let read_out = async {
                 if let Some(s) = out.as_mut() {
@@ -326,29 +327,21 @@ impl LiveSource {
         match tokio::time::timeout(self.cfg.timeout, io).await {
             Err(_) => {
                 // Kill and reap: no zombie is left behind.
-                let _ = child.start_kill();
-                let _ = child.wait().await;
+                child.kill_and_reap();
                 listing.failure = Some(Failure::Timeout(self.cfg.timeout));
             }
             Ok((o, e, read)) => {
                 if o.len() > MAX_OUTPUT {
-                    let _ = child.start_kill();
-                    let _ = child.wait().await;
+                    child.kill_and_reap();
                     listing.failure = Some(Failure::TooLarge(MAX_OUTPUT));
                 } else {
                     let remaining = self.cfg.timeout.saturating_sub(start.elapsed());
                     match tokio::time::timeout(remaining, child.wait()).await {
-                        Ok(Ok(st)) => {
-                            use std::os::unix::process::ExitStatusExt;
-                            listing.status = st.code();
-                            if let Some(sig) = st.signal() {
-                                listing.failure = Some(Failure::Signal(sig));
-                            }
-                        }
+                        Ok(Ok(spawn::Exit::Code(c))) => listing.status = Some(c),
+                        Ok(Ok(spawn::Exit::Signal(sig))) => listing.failure = Some(Failure::Signal(sig)),
                         Ok(Err(e)) => listing.failure = Some(Failure::Spawn(e.to_string())),
                         Err(_) => {
-                            let _ = child.start_kill();
-                            let _ = child.wait().await;
+                            child.kill_and_reap();
                             listing.failure = Some(Failure::Timeout(self.cfg.timeout));
                         }
                     }
@@ -358,6 +351,7 @@ impl LiveSource {
                         listing.failure = Some(Failure::Spawn(format!("reading its output: {e}")));
                     }
                 }
+                self.last_size.insert(table.to_string(), o.len());
                 listing.stdout = into_string(o);
                 listing.stderr = into_string(e);
             }

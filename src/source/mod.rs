@@ -6,6 +6,7 @@
 pub mod live;
 pub mod recording;
 pub mod replay;
+pub mod spawn;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
