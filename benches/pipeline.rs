@@ -60,15 +60,15 @@ fn snapshot(t: Table, secs: u64) -> Arc<Snapshot> {
 /// The same table one poll later: every tenth rule moved.
 fn moved(t: &Table) -> Table {
     let mut t2 = t.clone();
-    for (i, r) in t2
+    for (i, k) in t2
         .chains
         .iter_mut()
-        .flat_map(|c| c.rules.iter_mut())
+        .flat_map(|c| c.counters.iter_mut())
         .enumerate()
     {
         if i % 10 == 0 {
-            r.packets += 3;
-            r.bytes += 180;
+            k.packets += 3;
+            k.bytes += 180;
         }
     }
     t2
@@ -80,7 +80,10 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .unwrap_or_default();
     for n in [1_000usize, 10_000, 50_000] {
-        if !filter.is_empty() && filter.chars().any(|c| c.is_ascii_digit()) && !filter.contains(&n.to_string()) {
+        if !filter.is_empty()
+            && filter.chars().any(|c| c.is_ascii_digit())
+            && !filter.contains(&n.to_string())
+        {
             continue;
         }
         let t1 = kube_nat(n, 42);
@@ -123,7 +126,8 @@ fn main() {
         measure(&format!("poll {n} (parse+diff+tree)"), &filter, || {
             let text = black_box(if k % 2 == 0 { &text1 } else { &text2 });
             let prev = app.view().snap.clone();
-            let t = parse_table_reusing("nat", text, prev.as_ref().and_then(|s| s.tables.first())).expect("parse");
+            let t = parse_table_reusing("nat", text, prev.as_ref().and_then(|s| s.tables.first()))
+                .expect("parse");
             app.on_snapshot("nat", snapshot(t, k), false);
             k += 1;
         });

@@ -22,7 +22,8 @@ use ratatui::backend::TestBackend;
 
 fn cpu(who: UsageWho) -> Duration {
     let u = getrusage(who).expect("getrusage");
-    let t = |tv: nix::sys::time::TimeVal| Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000);
+    let t =
+        |tv: nix::sys::time::TimeVal| Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000);
     t(u.user_time()) + t(u.system_time())
 }
 
@@ -52,7 +53,10 @@ fn main() {
     let table = arg("--table", "nat");
     let polls: usize = arg("--polls", "20").parse().expect("--polls N");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
     let mut src = LiveSource::new(LiveConfig {
         backend,
         ipv6: false,
@@ -61,7 +65,12 @@ fn main() {
         timeout: Duration::from_secs(30),
     })
     .expect("source");
-    let mut app = App::new(SourceInfo::default(), &table, vec![], Duration::from_secs(1));
+    let mut app = App::new(
+        SourceInfo::default(),
+        &table,
+        vec![],
+        Duration::from_secs(1),
+    );
     let mut term = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
     let theme = Theme { color: true };
     let (mut child, mut own, mut bytes) = (Vec::new(), Vec::new(), 0usize);
@@ -73,12 +82,14 @@ fn main() {
         let s1 = cpu(UsageWho::RUSAGE_SELF);
         bytes = raw.listings.iter().map(|l| l.stdout.len()).sum();
         let prev = app.view().snap.clone();
-        let snap = snapshot_reusing(&raw, std::slice::from_ref(&table), prev.as_deref()).expect("poll");
+        let snap =
+            snapshot_reusing(&raw, std::slice::from_ref(&table), prev.as_deref()).expect("poll");
         drop(prev);
         let s2 = cpu(UsageWho::RUSAGE_SELF);
         app.on_snapshot(&table, Arc::new(snap), false);
         let s3 = cpu(UsageWho::RUSAGE_SELF);
-        term.draw(|f| iptop::ui::render::draw(f, &mut app, &theme)).expect("draw");
+        term.draw(|f| iptop::ui::render::draw(f, &mut app, &theme))
+            .expect("draw");
         drop(raw);
         let (c1, s4) = (cpu(UsageWho::RUSAGE_CHILDREN), cpu(UsageWho::RUSAGE_SELF));
         if i > 0 {

@@ -4,11 +4,17 @@ use iptop::parse::{parse_table, parse_table_reusing};
 use iptop::synth::{kube_nat, render_listing};
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
     let t = kube_nat(n, 42);
     let text = render_listing(&t, true);
     let mut prev = parse_table("nat", &text).expect("parse");
-    let loops: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let loops: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10);
     for _ in 0..loops {
         prev = parse_table_reusing("nat", &text, Some(&prev)).expect("parse");
     }

@@ -147,11 +147,12 @@ pub fn movement(row: &Row, deltas: Option<&TableDelta>) -> Movement {
         return Movement::NoWindow;
     };
     match row.kind {
-        RowKind::Chain { chain } => match td.chains.get(chain) {
-            Some(Some(cd)) => cd.policy.map(Movement::Delta).unwrap_or(Movement::None),
-            Some(None) => Movement::New,
-            None => Movement::None,
-        },
+        RowKind::Chain { chain } if td.known(chain) => td
+            .policy(chain)
+            .copied()
+            .map(Movement::Delta)
+            .unwrap_or(Movement::None),
+        RowKind::Chain { .. } => Movement::New,
         RowKind::Rule { chain, rule } => match td.rule(chain, rule) {
             Some(d) => Movement::Delta(*d),
             None => Movement::New,
@@ -173,8 +174,9 @@ pub fn entered(
             if table.jump_target(r) != Some(chain) {
                 continue;
             }
-            p = p.saturating_add(r.packets);
-            b = b.saturating_add(r.bytes);
+            let k = c.counter(ri);
+            p = p.saturating_add(k.packets);
+            b = b.saturating_add(k.bytes);
             if let Some(sum) = &mut d {
                 match deltas.and_then(|td| td.rule(ci, ri)) {
                     Some(x) => sum.add(x),
@@ -199,7 +201,7 @@ pub fn label(table: &Table, row: &Row) -> String {
                 ChainKind::User {
                     references: Some(n),
                 } => format!("{} ({n} references)", c.name),
-                ChainKind::User { references: None } => c.name.clone(),
+                ChainKind::User { references: None } => c.name.to_string(),
             }
         }
         RowKind::Rule { chain, rule } => {
@@ -304,9 +306,10 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
         }
         RowKind::Rule { chain, rule } => {
             let r = &table.chains[chain].rules[rule];
+            let k = table.chains[chain].counter(rule);
             let s = &r.spec;
-            c.pkts = format::count(r.packets);
-            c.bytes = format::bytes(r.bytes);
+            c.pkts = format::count(k.packets);
+            c.bytes = format::bytes(k.bytes);
             c.prot = protocol_name(&s.prot).into_owned();
             c.opt = s.opt.clone();
             c.in_iface = s.in_iface.clone();

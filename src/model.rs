@@ -73,8 +73,6 @@ impl RuleSpec {
 pub struct Rule {
     /// 1-based position in its chain.
     pub num: u32,
-    pub packets: u64,
-    pub bytes: u64,
     pub spec: Arc<RuleSpec>,
     /// How many earlier rules of the same chain have the same spec (0 for the first).
     pub occurrence: u32,
@@ -85,12 +83,17 @@ pub struct Rule {
     pub jump: Option<u32>,
 }
 
+/// A rule's packet and byte counters (kept apart from the rule, which rarely changes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
 /// Rules are equal when what they say is: `jump` follows from it.
 impl PartialEq for Rule {
     fn eq(&self, o: &Rule) -> bool {
         self.num == o.num
-            && self.packets == o.packets
-            && self.bytes == o.bytes
             && self.occurrence == o.occurrence
             && self.key == o.key
             && self.spec == o.spec
@@ -110,12 +113,16 @@ pub enum ChainKind {
 
 #[derive(Debug, Clone)]
 pub struct Chain {
-    pub name: String,
+    /// Shared with the same chain of the previous poll.
+    pub name: Arc<str>,
     pub kind: ChainKind,
     /// Policy counters of a built-in chain; 0 for user chains.
     pub packets: u64,
     pub bytes: u64,
-    pub rules: Vec<Rule>,
+    /// The rules: shared with the previous poll while none of them changed.
+    pub rules: Arc<Vec<Rule>>,
+    /// The rules' counters, parallel to `rules`.
+    pub counters: Vec<Counter>,
     /// Each rule's listing text after its counters, as printed, in one buffer: the next
     /// poll reuses a rule's parse when its text is unchanged, and compares it here with
     /// one sequential read (see [`crate::parse::parse_table_reusing`]).
@@ -130,6 +137,7 @@ impl PartialEq for Chain {
             && self.packets == o.packets
             && self.bytes == o.bytes
             && self.rules == o.rules
+            && self.counters == o.counters
     }
 }
 
@@ -138,27 +146,41 @@ impl Eq for Chain {}
 /// The texts of a chain's rules after their counters, back to back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleTexts {
-    buf: String,
+    buf: Vec<u8>,
     ends: Vec<u32>,
 }
 
 impl RuleTexts {
     pub fn with_capacity(bytes: usize, rules: usize) -> Self {
         RuleTexts {
-            buf: String::with_capacity(bytes),
+            buf: Vec::with_capacity(bytes),
             ends: Vec::with_capacity(rules),
         }
     }
 
     pub fn push(&mut self, text: &str) {
-        self.buf.push_str(text);
+        self.buf.extend_from_slice(text.as_bytes());
         self.ends.push(self.buf.len() as u32);
     }
 
-    pub fn get(&self, i: usize) -> Option<&str> {
+    fn range(&self, i: usize) -> Option<(usize, usize)> {
         let end = *self.ends.get(i)? as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        self.buf.get(start..end)
+        Some((start, end))
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let (s, e) = self.range(i)?;
+        std::str::from_utf8(&self.buf[s..e]).ok()
+    }
+
+    /// Is text `i` exactly `text`? (The hot comparison of every poll: bytes only.)
+    #[inline]
+    pub fn is(&self, i: usize, text: &str) -> bool {
+        match self.range(i) {
+            Some((s, e)) => e - s == text.len() && self.buf[s..e] == *text.as_bytes(),
+            None => false,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -174,17 +196,22 @@ impl RuleTexts {
         let n = n.min(self.ends.len());
         let end = if n == 0 { 0 } else { self.ends[n - 1] as usize };
         let mut t = RuleTexts::with_capacity(self.buf.len().max(end), self.ends.len());
-        t.buf.push_str(&self.buf[..end]);
+        t.buf.extend_from_slice(&self.buf[..end]);
         t.ends.extend_from_slice(&self.ends[..n]);
         t
     }
 }
 
 impl Chain {
+    /// The counters of rule `i` (zero when out of range).
+    pub fn counter(&self, i: usize) -> Counter {
+        self.counters.get(i).copied().unwrap_or_default()
+    }
+
     /// Fills in `occurrence` and `key` of every rule from their specs.
     pub fn assign_keys(&mut self) {
         let mut seen: HashMap<u64, u32> = HashMap::with_capacity(self.rules.len());
-        for r in &mut self.rules {
+        for r in Arc::make_mut(&mut self.rules).iter_mut() {
             let h = r.spec.stable_hash();
             let n = seen.entry(h).or_insert(0);
             r.occurrence = *n;
@@ -226,7 +253,7 @@ pub struct Table {
     /// Lines iptables printed that are not rules (`# Warning: ...`).
     pub warnings: Vec<String>,
     /// Chain name -> position; shared with the previous poll while the chains are the same.
-    index: Arc<HashMap<String, usize, FxBuild>>,
+    index: Arc<HashMap<Arc<str>, usize, FxBuild>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -286,7 +313,11 @@ impl Table {
     pub(crate) fn share_index(&mut self, prev: &Table) -> bool {
         let same = prev.chains.len() == self.chains.len()
             && prev.index.len() == prev.chains.len()
-            && prev.chains.iter().zip(&self.chains).all(|(a, b)| a.name == b.name);
+            && prev
+                .chains
+                .iter()
+                .zip(&self.chains)
+                .all(|(a, b)| a.name == b.name);
         if same {
             self.index = prev.index.clone();
         }
@@ -311,11 +342,18 @@ impl Table {
         let jumps: Vec<Vec<Option<u32>>> = self
             .chains
             .iter()
-            .map(|c| c.rules.iter().map(|r| self.resolve(&r.spec.target)).collect())
+            .map(|c| {
+                c.rules
+                    .iter()
+                    .map(|r| self.resolve(&r.spec.target))
+                    .collect()
+            })
             .collect();
         for (c, js) in self.chains.iter_mut().zip(jumps) {
-            for (r, j) in c.rules.iter_mut().zip(js) {
-                r.jump = j;
+            if c.rules.iter().zip(&js).any(|(r, j)| r.jump != *j) {
+                for (r, j) in Arc::make_mut(&mut c.rules).iter_mut().zip(js) {
+                    r.jump = j;
+                }
             }
         }
     }
@@ -463,7 +501,9 @@ impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
         }
         for &b in chunks.remainder() {
             self.add(u64::from(b));

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::{Chain, ChainKind, Rule, RuleSpec, RuleTexts, Table};
+use crate::model::{Chain, ChainKind, Counter, Rule, RuleSpec, RuleTexts, Table};
 
 /// A listing line that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,26 +168,71 @@ fn looks_like_address(tok: &str) -> bool {
 /// Parses a counter as printed by iptables: exact (`-x`) or abbreviated with a K/M/G/T
 /// suffix (`332K`, `1000000T`). Returns the value and whether it is exact.
 pub fn parse_counter(tok: &str) -> Result<(u64, bool), String> {
-    let (digits, mult, exact) = match tok.as_bytes().last() {
-        Some(b'K') => (&tok[..tok.len() - 1], 1_000u64, false),
-        Some(b'M') => (&tok[..tok.len() - 1], 1_000_000, false),
-        Some(b'G') => (&tok[..tok.len() - 1], 1_000_000_000, false),
-        Some(b'T') => (&tok[..tok.len() - 1], 1_000_000_000_000, false),
-        _ => (tok, 1, true),
+    let b = tok.as_bytes();
+    let (digits, mult, exact) = match b.last() {
+        Some(b'K') => (&b[..b.len() - 1], 1_000u64, false),
+        Some(b'M') => (&b[..b.len() - 1], 1_000_000, false),
+        Some(b'G') => (&b[..b.len() - 1], 1_000_000_000, false),
+        Some(b'T') => (&b[..b.len() - 1], 1_000_000_000_000, false),
+        _ => (b, 1, true),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "expected a counter (digits, optionally with K/M/G/T), found `{}`",
-            snippet(tok)
-        ));
+    let too_big = || format!("counter `{}` does not fit in 64 bits", snippet(tok));
+    if digits.is_empty() {
+        return Err(not_a_counter(tok));
     }
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("counter `{}` does not fit in 64 bits", snippet(tok)))?;
-    let v = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("counter `{}` does not fit in 64 bits", snippet(tok)))?;
+    // one pass: digits in, overflow checked (two counters per rule line, every poll)
+    let mut n: u64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(not_a_counter(tok));
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d)))
+            .ok_or_else(too_big)?;
+    }
+    let v = n.checked_mul(mult).ok_or_else(too_big)?;
     Ok((v, exact))
+}
+
+#[cold]
+fn not_a_counter(tok: &str) -> String {
+    format!(
+        "expected a counter (digits, optionally with K/M/G/T), found `{}`",
+        snippet(tok)
+    )
+}
+
+/// The lines of a listing (without their `\n`), found with a vectorised search.
+struct Lines<'a> {
+    text: &'a str,
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let rest = &self.text.as_bytes()[self.pos..];
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                // '\n' is ASCII: both ends are character boundaries
+                let line = &self.text[self.pos..self.pos + i];
+                self.pos += i + 1;
+                Some(line)
+            }
+            None => {
+                self.done = true;
+                Some(&self.text[self.pos..])
+            }
+        }
+    }
 }
 
 /// A short, printable excerpt of untrusted text for error messages.
@@ -229,7 +274,10 @@ fn parse_title(line: &str) -> Option<Layout> {
             _ => return None,
         };
         // counters, target and protocol come before `opt`, interfaces and addresses after
-        let before = matches!(col, Col::Num | Col::Pkts | Col::Bytes | Col::Target | Col::Prot);
+        let before = matches!(
+            col,
+            Col::Num | Col::Pkts | Col::Bytes | Col::Target | Col::Prot
+        );
         if before == seen_opt {
             return None;
         }
@@ -252,7 +300,7 @@ fn parse_title(line: &str) -> Option<Layout> {
     })
 }
 
-fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), String> {
+fn parse_header(line: &str) -> Result<(&str, ChainKind, u64, u64, bool), String> {
     let rest = line
         .trim_start()
         .strip_prefix("Chain ")
@@ -282,7 +330,7 @@ fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), Strin
     }
     match &buf[..n] {
         ["policy", policy] => Ok((
-            name.into(),
+            name,
             ChainKind::Builtin {
                 policy: (*policy).into(),
             },
@@ -294,7 +342,7 @@ fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), Strin
             let (p, pe) = parse_counter(pkts)?;
             let (b, be) = parse_counter(bytes)?;
             Ok((
-                name.into(),
+                name,
                 ChainKind::Builtin {
                     policy: (*policy).into(),
                 },
@@ -308,7 +356,7 @@ fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), Strin
                 .parse::<u32>()
                 .map_err(|_| format!("expected a reference count, found `{}`", snippet(n)))?;
             Ok((
-                name.into(),
+                name,
                 ChainKind::User {
                     references: Some(refs),
                 },
@@ -317,13 +365,9 @@ fn parse_header(line: &str) -> Result<(String, ChainKind, u64, u64, bool), Strin
                 true,
             ))
         }
-        ["ERROR", "obtaining", "refs"] => Ok((
-            name.into(),
-            ChainKind::User { references: None },
-            0,
-            0,
-            true,
-        )),
+        ["ERROR", "obtaining", "refs"] => {
+            Ok((name, ChainKind::User { references: None }, 0, 0, true))
+        }
         _ => Err(format!(
             "expected `(policy P N packets, M bytes)` or `(N references)`, found `({})`",
             snippet(inner)
@@ -492,12 +536,18 @@ struct Open<'p> {
     fresh: bool,
     /// The rule texts, once they differ from `prev`'s (None: the same so far).
     texts: Option<RuleTexts>,
+    /// The rules, once they differ from `prev`'s (None: the same so far).
+    rules: Option<Vec<Rule>>,
 }
 
 /// Parses a listing, reusing the previous poll's parsed rules wherever a rule's text is
 /// unchanged: then only its counters are read. Polling 50k rules a second, almost every
 /// line is such a line.
-pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Result<Table, ParseError> {
+pub fn parse_table_reusing(
+    name: &str,
+    text: &str,
+    prev: Option<&Table>,
+) -> Result<Table, ParseError> {
     let mut table = Table::new(name);
     let mut current: Option<Open> = None;
     let mut header_line = 0;
@@ -516,15 +566,23 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
             prev,
             fresh,
             texts,
+            rules,
             ..
         } = open;
-        if fresh || prev.is_none_or(|p| p.rules.len() != chain.rules.len()) {
+        let n = chain.counters.len();
+        chain.rules = match (rules, prev) {
+            (Some(v), _) => Arc::new(v),
+            (None, Some(p)) if p.rules.len() == n => p.rules.clone(),
+            (None, Some(p)) => Arc::new(p.rules[..n.min(p.rules.len())].to_vec()),
+            (None, None) => Arc::default(),
+        };
+        if fresh || prev.is_none_or(|p| p.rules.len() != n) {
             chain.assign_keys();
         }
         chain.text = match (texts, prev) {
             (Some(t), _) => Arc::new(t),
-            (None, Some(p)) if p.rules.len() == chain.rules.len() => p.text.clone(),
-            (None, Some(p)) => Arc::new(p.text.prefix(chain.rules.len())),
+            (None, Some(p)) if p.rules.len() == n => p.text.clone(),
+            (None, Some(p)) => Arc::new(p.text.prefix(n)),
             (None, None) => Arc::default(),
         };
         table.push_unindexed(chain);
@@ -532,11 +590,19 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
     };
     let no_titles = |chain: &Chain, lineno: usize, found: &str| ParseError {
         line: lineno,
-        reason: format!("expected the column titles of chain `{}`, found {found}", chain.name),
+        reason: format!(
+            "expected the column titles of chain `{}`, found {found}",
+            chain.name
+        ),
     };
 
     let body = text.strip_suffix('\n').unwrap_or(text);
-    for (i, raw) in body.split('\n').enumerate() {
+    let lines = Lines {
+        text: body,
+        pos: 0,
+        done: false,
+    };
+    for (i, raw) in lines.enumerate() {
         let lineno = i + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         // Rule lines first: they are nearly all of a big listing.
@@ -546,6 +612,7 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
             prev: pc,
             fresh,
             texts,
+            rules,
         }) = &mut current
         {
             let first = line.bytes().find(|b| !is_space(*b));
@@ -559,12 +626,13 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
                     line: lineno,
                     reason: format!("in chain `{}`: {reason}", chain.name),
                 };
-                let (packets, bytes, exact, start) = split_counters(line, layout).map_err(in_chain)?;
+                let (packets, bytes, exact, start) =
+                    split_counters(line, layout).map_err(in_chain)?;
                 table.exact &= exact;
                 let tail = &line[start..];
-                let idx = chain.rules.len();
+                let idx = chain.counters.len();
                 let num = u32::try_from(idx + 1).unwrap_or(u32::MAX);
-                let same = pc.filter(|p| p.text.get(idx) == Some(tail));
+                let same = pc.filter(|p| p.text.is(idx, tail));
                 match (texts.as_mut(), same) {
                     (Some(t), _) => t.push(tail),
                     (None, Some(_)) => {}
@@ -575,21 +643,24 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
                         *texts = Some(t);
                     }
                 }
-                match same.and_then(|p| p.rules.get(idx)) {
-                    Some(p) => chain.rules.push(Rule {
-                        num,
-                        packets,
-                        bytes,
-                        ..p.clone()
-                    }),
-                    None => {
+                chain.counters.push(Counter { packets, bytes });
+                match (same.and_then(|p| p.rules.get(idx)), rules.as_mut()) {
+                    // unchanged so far: nothing to build, the previous rules serve
+                    (Some(_), None) => {}
+                    (Some(p), Some(v)) => v.push(p.clone()),
+                    (None, v) => {
                         let spec = parse_rule(line, layout).map_err(in_chain)?;
                         *fresh = true;
                         unresolved.push((table.chains.len(), idx));
-                        chain.rules.push(Rule {
+                        let v = match v {
+                            Some(v) => v,
+                            None => rules.insert(
+                                pc.map(|p| p.rules[..idx.min(p.rules.len())].to_vec())
+                                    .unwrap_or_default(),
+                            ),
+                        };
+                        v.push(Rule {
                             num,
-                            packets,
-                            bytes,
                             spec: Arc::new(spec),
                             occurrence: 0,
                             key: 0,
@@ -624,30 +695,38 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
                 }
                 finish(&mut table, open, header_line, &mut header_lines);
             }
-            let (cname, kind, packets, bytes, exact) = parse_header(trimmed).map_err(|reason| ParseError {
-                line: lineno,
-                reason,
-            })?;
+            let (cname, kind, packets, bytes, exact) =
+                parse_header(trimmed).map_err(|reason| ParseError {
+                    line: lineno,
+                    reason,
+                })?;
             table.exact &= exact;
             header_line = lineno;
             // the previous poll's chain: usually at the same position
             let pc = prev.and_then(|p| match p.chains.get(table.chains.len()) {
-                Some(c) if c.name == cname => Some(c),
-                _ => p.chain(&cname),
+                Some(c) if *c.name == *cname => Some(c),
+                _ => p.chain(cname),
             });
+            // the name is shared with the previous poll's chain
+            let name = match pc {
+                Some(c) => c.name.clone(),
+                None => Arc::from(cname),
+            };
             current = Some(Open {
                 chain: Chain {
-                    name: cname,
+                    name,
                     kind,
                     packets,
                     bytes,
-                    rules: Vec::with_capacity(pc.map_or(0, |c| c.rules.len())),
+                    rules: Arc::default(),
+                    counters: Vec::with_capacity(pc.map_or(0, |c| c.rules.len())),
                     text: Arc::default(),
                 },
                 layout: None,
                 prev: pc,
                 fresh: false,
                 texts: pc.is_none().then(RuleTexts::default),
+                rules: pc.is_none().then(Vec::new),
             });
             continue;
         }
@@ -658,7 +737,10 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
                 }
                 return Err(ParseError {
                     line: lineno,
-                    reason: format!("expected a `Chain NAME (...)` header, found `{}`", snippet(trimmed)),
+                    reason: format!(
+                        "expected a `Chain NAME (...)` header, found `{}`",
+                        snippet(trimmed)
+                    ),
                 });
             }
             Some(open) => {
@@ -716,7 +798,7 @@ pub fn parse_table_reusing(name: &str, text: &str, prev: Option<&Table>) -> Resu
     if same_chains {
         for (c, r) in unresolved {
             let j = table.resolve(&table.chains[c].rules[r].spec.target);
-            table.chains[c].rules[r].jump = j;
+            Arc::make_mut(&mut table.chains[c].rules)[r].jump = j;
         }
     } else {
         table.link();
@@ -951,7 +1033,7 @@ Chain DOCKER-USER (1 references)
         let fresh = parse_table("filter", text).expect("fresh");
         assert_eq!(reused, fresh);
         for (a, b) in reused.chains.iter().zip(&fresh.chains) {
-            for (x, y) in a.rules.iter().zip(&b.rules) {
+            for (x, y) in a.rules.iter().zip(b.rules.iter()) {
                 assert_eq!(x.jump, y.jump, "{}", a.name);
             }
             assert_eq!(a.text, b.text, "{}", a.name);
@@ -961,19 +1043,27 @@ Chain DOCKER-USER (1 references)
 
     #[test]
     fn reuse_gives_what_a_fresh_parse_gives() {
-        let base = include_str!("../tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
+        let base =
+            include_str!("../tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
         let prev = parse_table("filter", base).expect("base");
         // counters only: every spec is the previous one
-        let moved = base.replace(" 1500000 98765432109876 DOCKER-INGRESS", " 1500001 98765432109977 DOCKER-INGRESS");
+        let moved = base.replace(
+            " 1500000 98765432109876 DOCKER-INGRESS",
+            " 1500001 98765432109977 DOCKER-INGRESS",
+        );
         assert_ne!(moved, base);
         let t = same_as_fresh(&moved, &prev);
         let fwd = t.chain("FORWARD").expect("FORWARD");
         let pf = prev.chain("FORWARD").expect("FORWARD");
-        assert!(fwd.rules.iter().zip(&pf.rules).all(|(a, b)| Arc::ptr_eq(&a.spec, &b.spec)));
-        assert_eq!(fwd.rules[1].packets, 1_500_001);
+        assert!(Arc::ptr_eq(&fwd.rules, &pf.rules), "the very same rules");
+        assert_eq!(fwd.counters[1].packets, 1_500_001);
         // a rule inserted at the top, one changed, one chain gone
         let mut lines: Vec<String> = base.lines().map(String::from).collect();
-        let at = lines.iter().position(|l| l.starts_with("Chain FORWARD")).expect("FORWARD") + 2;
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("Chain FORWARD"))
+            .expect("FORWARD")
+            + 2;
         lines.insert(at, "1           5      300 LOG        17   --  *      *       0.0.0.0/0            0.0.0.0/0            udp dpt:53 LOG flags 0 level 4".into());
         let churned = lines.join("\n").replace("tcp dpt:80", "tcp dpt:8080") + "\n";
         let cut = churned.find("Chain DOCKER-USER").expect("DOCKER-USER");
@@ -986,4 +1076,3 @@ Chain DOCKER-USER (1 references)
         same_as_fresh(base, &t);
     }
 }
-

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::model::{Chain, ChainKind, Rule, RuleSpec, Table};
+use crate::model::{Chain, ChainKind, Counter, Rule, RuleSpec, Table};
 
 /// A small deterministic PRNG (Park–Miller, as gen-scale.sh uses).
 #[derive(Debug, Clone)]
@@ -69,7 +69,8 @@ fn chain(name: &str, builtin: Option<&str>) -> Chain {
         },
         packets: 0,
         bytes: 0,
-        rules: Vec::new(),
+        rules: Default::default(),
+        counters: Vec::new(),
         text: Default::default(),
     }
 }
@@ -88,14 +89,14 @@ pub fn kube_nat(rules: usize, seed: u64) -> Table {
     let mut services = chain("KUBE-SERVICES", None);
     let any = "0.0.0.0/0";
     let push = |c: &mut Chain, s: RuleSpec, rng: &mut Rng| {
-        let (p, b) = rng.counters();
-        c.rules.push(Rule {
-            num: c.rules.len() as u32 + 1,
-            packets: p,
-            bytes: b,
+        let (packets, bytes) = rng.counters();
+        let num = c.rules.len() as u32 + 1;
+        Arc::make_mut(&mut c.rules).push(Rule {
+            num,
             spec: Arc::new(s),
             ..Default::default()
         });
+        c.counters.push(Counter { packets, bytes });
     };
     push(
         &mut pre,
@@ -297,10 +298,7 @@ pub fn kube_nat(rules: usize, seed: u64) -> Table {
     user.sort_by(|a, b| a.name.cmp(&b.name));
     let mut t = Table::new("nat");
     for mut c in [pre, input, output, post].into_iter().chain(user) {
-        for r in &mut c.rules {
-            r.num = 0;
-        }
-        for (k, r) in c.rules.iter_mut().enumerate() {
+        for (k, r) in Arc::make_mut(&mut c.rules).iter_mut().enumerate() {
             r.num = k as u32 + 1;
         }
         c.assign_keys();
@@ -315,7 +313,7 @@ pub fn kube_nat(rules: usize, seed: u64) -> Table {
 pub fn fix_references(t: &mut Table) {
     let mut refs = vec![0u32; t.chains.len()];
     for c in &t.chains {
-        for r in &c.rules {
+        for r in c.rules.iter() {
             if let Some(i) = t.chain_index(&r.spec.target) {
                 refs[i] += 1;
             }
@@ -357,8 +355,8 @@ pub fn render_listing(t: &Table, line_numbers: bool) -> String {
             out.push_str("num  ");
         }
         out.push_str("    pkts      bytes target     prot opt in     out     source               destination         \n");
-        for r in &c.rules {
-            render_rule(&mut out, r, line_numbers);
+        for (r, k) in c.rules.iter().zip(&c.counters) {
+            render_rule(&mut out, r, *k, line_numbers);
         }
     }
     out
@@ -375,12 +373,12 @@ fn neg_slot(out: &mut String, v: &str, width: usize) {
     }
 }
 
-fn render_rule(out: &mut String, r: &Rule, line_numbers: bool) {
+fn render_rule(out: &mut String, r: &Rule, k: Counter, line_numbers: bool) {
     let s = &r.spec;
     if line_numbers {
         let _ = write!(out, "{:<4} ", r.num);
     }
-    let _ = write!(out, "{:>8} {:>8} {:<9} ", r.packets, r.bytes, s.target);
+    let _ = write!(out, "{:>8} {:>8} {:<9} ", k.packets, k.bytes, s.target);
     neg_slot(out, &s.prot, 4);
     let _ = write!(out, "{:>2}  {:<6} {:<6} ", s.opt, s.in_iface, s.out_iface);
     neg_slot(out, &s.source, 19);

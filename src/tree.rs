@@ -97,7 +97,7 @@ pub fn roots(table: &Table, wanted: &[String]) -> Vec<usize> {
     }
     let visit = |stack: &mut Vec<usize>, reached: &mut Vec<bool>| {
         while let Some(c) = stack.pop() {
-            for rule in &table.chains[c].rules {
+            for rule in table.chains[c].rules.iter() {
                 if let Some(t) = table.jump_target(rule)
                     && !reached[t]
                 {
@@ -112,7 +112,7 @@ pub fn roots(table: &Table, wanted: &[String]) -> Vec<usize> {
     // chains that only reference each other) whatever is still left.
     let mut referenced = vec![false; table.chains.len()];
     for c in &table.chains {
-        for r in &c.rules {
+        for r in c.rules.iter() {
             if let Some(t) = table.jump_target(r) {
                 referenced[t] = true;
             }
@@ -363,7 +363,7 @@ mod tests {
 
     fn label(t: &Table, r: &Row) -> String {
         match r.kind {
-            RowKind::Chain { chain } => t.chains[chain].name.clone(),
+            RowKind::Chain { chain } => t.chains[chain].name.to_string(),
             RowKind::Rule { chain, rule } => {
                 let spec = &t.chains[chain].rules[rule].spec;
                 format!("{}{} {}", r.prefix(), spec.target, spec.summary())
@@ -377,7 +377,7 @@ mod tests {
     fn swarm_path_nests_as_it_jumps() {
         let t = swarm();
         let roots = roots(&t, &[]);
-        let names: Vec<&str> = roots.iter().map(|&i| t.chains[i].name.as_str()).collect();
+        let names: Vec<&str> = roots.iter().map(|&i| &*t.chains[i].name).collect();
         assert_eq!(names, ["INPUT", "FORWARD", "OUTPUT"]);
         let (rows, cut) = build(&t, &roots, &|_| true, 10_000);
         assert!(!cut);
@@ -439,7 +439,8 @@ mod tests {
             target: "LOG".into(),
             ..Default::default()
         });
-        t2.chains[fwd].rules.insert(0, extra);
+        std::sync::Arc::make_mut(&mut t2.chains[fwd].rules).insert(0, extra);
+        t2.chains[fwd].counters.insert(0, Default::default());
         t2.chains[fwd].assign_keys();
         let (all2, _) = build(&t2, &roots, &|_| true, 10_000);
         assert!(
@@ -475,7 +476,7 @@ Chain RING2 (1 references)
 ";
         let t = parse_table("filter", text).expect("parse");
         let r = roots(&t, &[]);
-        let names: Vec<&str> = r.iter().map(|&i| t.chains[i].name.as_str()).collect();
+        let names: Vec<&str> = r.iter().map(|&i| &*t.chains[i].name).collect();
         assert_eq!(names, ["INPUT", "LONELY", "RING1"]);
         let (rows, _) = build(&t, &r, &|_| true, 100);
         let folds: Vec<Fold> = rows.iter().map(|r| r.fold).collect();

@@ -87,7 +87,7 @@ fn churn(restore: &str, backend: Backend, bin: &str, save_bin: &str) {
     let mut checked = 0;
     let mut resets = Vec::new();
     for (ci, chain) in t2.chains.iter().enumerate() {
-        let now = save2.get(&chain.name).cloned().unwrap_or_default();
+        let now = save2.get(&*chain.name).cloned().unwrap_or_default();
         assert_eq!(
             now.len(),
             chain.rules.len(),
@@ -97,7 +97,7 @@ fn churn(restore: &str, backend: Backend, bin: &str, save_bin: &str) {
         for (ri, (text, p2, b2)) in now.iter().enumerate() {
             let got = td.rule(ci, ri).copied();
             let before = save1
-                .get(&chain.name)
+                .get(&*chain.name)
                 .and_then(|v| v.iter().find(|(t, ..)| t == text));
             match before {
                 None => assert_eq!(got, None, "{text}: new rule must have no delta"),

@@ -115,13 +115,13 @@ fn check_against_save(name: &str, table: &Table, saved: &SavedTable, exact: bool
         table
             .chains
             .iter()
-            .map(|c| c.name.clone())
+            .map(|c| c.name.to_string())
             .collect::<std::collections::BTreeSet<_>>(),
         saved.chains.keys().cloned().collect(),
         "{name}: chain names"
     );
     for chain in &table.chains {
-        let (pol, rules) = &saved.chains[&chain.name];
+        let (pol, rules) = &saved.chains[&*chain.name];
         let conv = |v: u64| if exact { v } else { abbreviated(v) };
         match (&chain.kind, pol) {
             (ChainKind::Builtin { .. }, Some((p, b))) => {
@@ -146,9 +146,16 @@ fn check_against_save(name: &str, table: &Table, saved: &SavedTable, exact: bool
             "{name}: rule count of {}",
             chain.name
         );
-        for (i, (r, (p, b))) in chain.rules.iter().zip(rules).enumerate() {
+        assert_eq!(chain.counters.len(), chain.rules.len());
+        for (i, ((r, k), (p, b))) in chain
+            .rules
+            .iter()
+            .zip(&chain.counters)
+            .zip(rules)
+            .enumerate()
+        {
             assert_eq!(
-                (r.packets, r.bytes),
+                (k.packets, k.bytes),
                 (conv(*p), conv(*b)),
                 "{name}: {} rule {}",
                 chain.name,
@@ -211,9 +218,9 @@ fn all_small(t: &Table) -> bool {
     t.chains.iter().all(|c| {
         c.packets <= 99_999
             && c.bytes <= 99_999
-            && c.rules
+            && c.counters
                 .iter()
-                .all(|r| r.packets <= 99_999 && r.bytes <= 99_999)
+                .all(|k| k.packets <= 99_999 && k.bytes <= 99_999)
     })
 }
 
@@ -247,7 +254,7 @@ fn docker_swarm_literal_counts() {
             &read(&format!("docker-swarm.{backend}.filter-vnxL.txt")),
         )
         .expect("parse");
-        let names: Vec<&str> = t.chains.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<&str> = t.chains.iter().map(|c| &*c.name).collect();
         assert_eq!(
             names,
             [
@@ -266,12 +273,15 @@ fn docker_swarm_literal_counts() {
         assert_eq!(fwd.policy(), Some("DROP"));
         assert_eq!((fwd.packets, fwd.bytes), (1234, 567_890));
         assert_eq!(fwd.rules.len(), 11);
-        assert_eq!(fwd.rules[0].bytes, u64::MAX);
+        assert_eq!(fwd.counters[0].bytes, u64::MAX);
         assert_eq!(fwd.rules[0].spec.target, "DOCKER-USER");
         assert_eq!(t.chain("DOCKER").and_then(|c| c.references()), Some(2));
         let ing = t.chain("DOCKER-INGRESS").expect("ingress");
         assert_eq!(ing.rules[0].spec.extra, "tcp dpt:80");
-        assert_eq!((ing.rules[0].packets, ing.rules[0].bytes), (123, 9_999_500));
+        assert_eq!(
+            (ing.counters[0].packets, ing.counters[0].bytes),
+            (123, 9_999_500)
+        );
 
         let n = parse_table(
             "nat",
@@ -286,11 +296,11 @@ fn docker_swarm_literal_counts() {
     let t = parse_table("filter", &read("docker-swarm.nft.filter-vnL.txt")).expect("vnL");
     let fwd = t.chain("FORWARD").expect("FORWARD");
     assert_eq!(
-        (fwd.rules[0].packets, fwd.rules[0].bytes),
+        (fwd.counters[0].packets, fwd.counters[0].bytes),
         (99_000_000_000_000, 0)
     );
     assert_eq!(
-        t.chain("DOCKER-USER").expect("user").rules[0].bytes,
+        t.chain("DOCKER-USER").expect("user").counters[0].bytes,
         1_000_000_000_000_000_000
     );
     assert!(!t.exact);
@@ -341,13 +351,13 @@ fn ipv6_listings() {
         assert!(
             t.chains
                 .iter()
-                .flat_map(|c| &c.rules)
+                .flat_map(|c| c.rules.iter())
                 .any(|r| r.spec.source.contains(':'))
         );
         assert!(
             t.chains
                 .iter()
-                .flat_map(|c| &c.rules)
+                .flat_map(|c| c.rules.iter())
                 .all(|r| r.spec.opt == "--")
         );
     }

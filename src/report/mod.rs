@@ -129,22 +129,23 @@ pub fn build(input: &Input) -> Report {
                         .iter()
                         .enumerate()
                         .map(|(ri, r)| {
+                            let k = c.counter(ri);
                             let d = td.and_then(|td| td.rule(ci, ri));
                             let new = td.is_some() && d.is_none();
                             let d = match (deltas, d) {
                                 (Some(_), Some(d)) => Some(*d),
                                 // a rule new in the window moved from zero
                                 (Some(_), None) => Some(Delta {
-                                    packets: r.packets,
-                                    bytes: r.bytes,
+                                    packets: k.packets,
+                                    bytes: k.bytes,
                                     reset: false,
                                 }),
                                 (None, _) => None,
                             };
                             RuleReport {
                                 num: r.num,
-                                packets: r.packets,
-                                bytes: r.bytes,
+                                packets: k.packets,
+                                bytes: k.bytes,
                                 delta_packets: d.map(|d| d.packets),
                                 delta_bytes: d.map(|d| d.bytes),
                                 rate_pps: d.filter(|_| secs > 0.0).map(|d| d.packets as f64 / secs),
@@ -174,7 +175,7 @@ pub fn build(input: &Input) -> Report {
                         rules
                     };
                     ChainReport {
-                        name: c.name.clone(),
+                        name: c.name.to_string(),
                         builtin: c.is_builtin(),
                         policy: c.policy().map(str::to_string),
                         packets: c.packets,

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::process::Command;
 
@@ -276,7 +275,10 @@ impl LiveSource {
                     Failure::NotFound(self.binary_name.clone())
                 } else {
                     let detail = if self.netns.is_some() {
-                        format!("entering the network namespace or starting {}: {e}", self.binary_name)
+                        format!(
+                            "entering the network namespace or starting {}: {e}",
+                            self.binary_name
+                        )
                     } else {
                         format!("starting {}: {e}", self.binary_name)
                     };
@@ -288,12 +290,20 @@ impl LiveSource {
             }
         };
         let pipes = (child.stdout.take(), child.stderr.take());
+        let expect = self.last_size.get(table).copied().unwrap_or(0);
         if let Some(o) = &pipes.0 {
-            // A 1 MiB pipe: a 10 MB listing then arrives in ~10 reads rather than ~160.
+            // A pipe that holds the whole listing (as root it may exceed the 1 MiB default):
+            // iptables then never waits for iptop, and iptop reads in a few big gulps
+            // instead of waking for every 4 KiB write.
+            let want = (expect + expect / 4).clamp(1 << 20, 64 << 20) as nix::libc::c_int;
             // SAFETY: F_SETPIPE_SZ only resizes the pipe behind a valid fd; failure is harmless.
-            unsafe { nix::libc::fcntl(o.as_raw_fd(), nix::libc::F_SETPIPE_SZ, 1 << 20) };
+            unsafe {
+                if nix::libc::fcntl(o.as_raw_fd(), nix::libc::F_SETPIPE_SZ, want) < 0 {
+                    nix::libc::fcntl(o.as_raw_fd(), nix::libc::F_SETPIPE_SZ, 1 << 20);
+                }
+            }
         }
-        let (mut out, mut err) = match (
+        let (out, err) = match (
             pipes.0.map(pipe::Receiver::from_owned_fd).transpose(),
             pipes.1.map(pipe::Receiver::from_owned_fd).transpose(),
         ) {
@@ -304,60 +314,88 @@ impl LiveSource {
                 return listing; // dropping `child` kills and reaps it
             }
         };
-        let expect = self.last_size.get(table).copied().unwrap_or(0);
-        let io = async {
-            // room for what the last listing of this table needed
-            let mut o = Vec::with_capacity(expect + expect / 8 + 4096);
-            let mut e = Vec::new();
-            let read_out = async {
-                if let Some(s) = out.as_mut() {
-                    s.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut o).await?;
-                }
-                Ok::<_, std::io::Error>(())
-            };
-            let read_err = async {
-                if let Some(s) = err.as_mut() {
-                    s.take(1 << 20).read_to_end(&mut e).await?;
-                }
-                Ok::<_, std::io::Error>(())
-            };
-            let (r1, r2) = tokio::join!(read_out, read_err);
-            (o, e, r1.and(r2))
-        };
-        match tokio::time::timeout(self.cfg.timeout, io).await {
-            Err(_) => {
-                // Kill and reap: no zombie is left behind.
-                child.kill_and_reap();
-                listing.failure = Some(Failure::Timeout(self.cfg.timeout));
-            }
-            Ok((o, e, read)) => {
-                if o.len() > MAX_OUTPUT {
+        // room for what the last listing of this table needed
+        let mut o = Vec::with_capacity(expect + expect / 8 + 4096);
+        let mut e = Vec::new();
+        let deadline = tokio::time::Instant::now() + self.cfg.timeout;
+        // Drain the pipes every few milliseconds while iptables runs, and after it exits
+        // until both reach end of file.
+        let mut exit = None;
+        let mut read_err = None;
+        let (mut out_eof, mut err_eof) = (out.is_none(), err.is_none());
+        loop {
+            tokio::select! {
+                r = child.wait(), if exit.is_none() => exit = Some(r),
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = tokio::time::sleep_until(deadline) => {
                     child.kill_and_reap();
-                    listing.failure = Some(Failure::TooLarge(MAX_OUTPUT));
-                } else {
-                    let remaining = self.cfg.timeout.saturating_sub(start.elapsed());
-                    match tokio::time::timeout(remaining, child.wait()).await {
-                        Ok(Ok(spawn::Exit::Code(c))) => listing.status = Some(c),
-                        Ok(Ok(spawn::Exit::Signal(sig))) => listing.failure = Some(Failure::Signal(sig)),
-                        Ok(Err(e)) => listing.failure = Some(Failure::Spawn(e.to_string())),
-                        Err(_) => {
-                            child.kill_and_reap();
-                            listing.failure = Some(Failure::Timeout(self.cfg.timeout));
-                        }
-                    }
-                    if let Err(e) = read
-                        && listing.failure.is_none()
-                    {
-                        listing.failure = Some(Failure::Spawn(format!("reading its output: {e}")));
-                    }
+                    listing.failure = Some(Failure::Timeout(self.cfg.timeout));
+                    break;
                 }
-                self.last_size.insert(table.to_string(), o.len());
-                listing.stdout = into_string(o);
-                listing.stderr = into_string(e);
+            }
+            match drain(out.as_ref(), &mut o, MAX_OUTPUT + 1) {
+                Ok(eof) => out_eof |= eof,
+                Err(x) => {
+                    out_eof = true;
+                    read_err = Some(x);
+                }
+            }
+            match drain(err.as_ref(), &mut e, 1 << 20) {
+                Ok(eof) => err_eof |= eof,
+                Err(x) => {
+                    err_eof = true;
+                    read_err = Some(x);
+                }
+            }
+            if o.len() > MAX_OUTPUT {
+                child.kill_and_reap();
+                listing.failure = Some(Failure::TooLarge(MAX_OUTPUT));
+                break;
+            }
+            if exit.is_some() && out_eof && err_eof {
+                break;
             }
         }
+        match exit {
+            Some(Ok(spawn::Exit::Code(c))) => listing.status = Some(c),
+            Some(Ok(spawn::Exit::Signal(sig))) => listing.failure = Some(Failure::Signal(sig)),
+            Some(Err(x)) => listing.failure = Some(Failure::Spawn(x.to_string())),
+            None => {}
+        }
+        if let Some(x) = read_err
+            && listing.failure.is_none()
+        {
+            listing.failure = Some(Failure::Spawn(format!("reading its output: {x}")));
+        }
+        self.last_size.insert(table.to_string(), o.len());
+        listing.stdout = into_string(o);
+        listing.stderr = into_string(e);
         listing.took = start.elapsed();
         listing
+    }
+}
+
+/// Reads what the pipe holds now into `buf` (up to `cap` bytes in all, the rest is left
+/// unread); returns whether the pipe reached end of file.
+fn drain(p: Option<&pipe::Receiver>, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<bool> {
+    let Some(p) = p else {
+        return Ok(true);
+    };
+    loop {
+        if buf.len() >= cap {
+            return Ok(false);
+        }
+        if buf.capacity() - buf.len() < 64 << 10 {
+            buf.reserve((buf.len() / 2).max(256 << 10));
+        }
+        // reads into the spare capacity, nothing zeroed first
+        match p.try_read_buf(buf) {
+            Ok(0) => return Ok(true),
+            Ok(_) => {}
+            Err(x) if x.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+            Err(x) if x.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(x) => return Err(x),
+        }
     }
 }
 

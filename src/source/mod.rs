@@ -285,7 +285,11 @@ pub fn snapshot_from(raw: &RawPoll, tables: &[String]) -> Result<Snapshot, PollE
 
 /// [`snapshot_from`], reusing the rules of `prev` (the last good poll) whose text did not
 /// change: the same result, at a fraction of the cost.
-pub fn snapshot_reusing(raw: &RawPoll, tables: &[String], prev: Option<&Snapshot>) -> Result<Snapshot, PollError> {
+pub fn snapshot_reusing(
+    raw: &RawPoll,
+    tables: &[String],
+    prev: Option<&Snapshot>,
+) -> Result<Snapshot, PollError> {
     let mut out = Vec::with_capacity(tables.len());
     let mut warnings = Vec::new();
     for name in tables {
@@ -303,10 +307,12 @@ pub fn snapshot_reusing(raw: &RawPoll, tables: &[String], prev: Option<&Snapshot
                 table: name.clone(),
             });
         }
-        let t = parse_table_reusing(name, &l.stdout, prev.and_then(|p| p.table(name))).map_err(|error| PollError::Parse {
-            table: name.clone(),
-            error,
-        })?;
+        let t = parse_table_reusing(name, &l.stdout, prev.and_then(|p| p.table(name))).map_err(
+            |error| PollError::Parse {
+                table: name.clone(),
+                error,
+            },
+        )?;
         for w in l.stderr.lines().map(str::trim).filter(|w| !w.is_empty()) {
             if !warnings.iter().any(|x| x == w) {
                 warnings.push(w.to_string());

@@ -27,12 +27,14 @@ pub struct Spawned {
     pub pid: Pid,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
-    pidfd: Option<OwnedFd>,
+    /// Readable when the child exits (None on kernels without pidfd_open).
+    pidfd: Option<AsyncFd<OwnedFd>>,
     reaped: bool,
 }
 
 fn cstring(s: &OsStr) -> io::Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in an argument"))
+    CString::new(s.as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in an argument"))
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -83,8 +85,12 @@ pub fn spawn(program: &Path, args: &[String], netns: Option<RawFd>) -> io::Resul
     .map_err(io::Error::from)?;
     let mut stack = vec![0u8; 64 * 1024];
 
-    let (null_fd, out_fd, err_fd, fail_fd) =
-        (devnull.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd(), fail_w.as_raw_fd());
+    let (null_fd, out_fd, err_fd, fail_fd) = (
+        devnull.as_raw_fd(),
+        out_w.as_raw_fd(),
+        err_w.as_raw_fd(),
+        fail_w.as_raw_fd(),
+    );
     let ns_fd = netns.unwrap_or(-1);
     let (path_p, argv_p, envp_p) = (path.as_ptr(), argv.as_ptr(), envp.as_ptr());
 
@@ -111,7 +117,8 @@ pub fn spawn(program: &Path, args: &[String], netns: Option<RawFd>) -> io::Resul
             if ns_fd >= 0 && libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
                 fail(fail_fd);
             }
-            if libc::dup2(null_fd, 0) < 0 || libc::dup2(out_fd, 1) < 0 || libc::dup2(err_fd, 2) < 0 {
+            if libc::dup2(null_fd, 0) < 0 || libc::dup2(out_fd, 1) < 0 || libc::dup2(err_fd, 2) < 0
+            {
                 fail(fail_fd);
             }
             // iptop's handlers must not run in iptables: back to the defaults
@@ -144,7 +151,9 @@ pub fn spawn(program: &Path, args: &[String], netns: Option<RawFd>) -> io::Resul
     unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
-    drop((out_w, err_w, fail_w, devnull, stack, argv, envp, argv_c, env_c, path));
+    drop((
+        out_w, err_w, fail_w, devnull, stack, argv, envp, argv_c, env_c, path,
+    ));
     let pid = res.map_err(io::Error::from)?;
     let mut s = Spawned {
         pid,
@@ -162,7 +171,10 @@ pub fn spawn(program: &Path, args: &[String], netns: Option<RawFd>) -> io::Resul
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
     if fd >= 0 {
         // SAFETY: a fresh fd owned by nobody else.
-        s.pidfd = Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        // SAFETY: an OwnedFd keeps its fd open and unchanged while the AsyncFd owns it.
+        s.pidfd =
+            unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }.ok();
     }
     Ok(s)
 }
@@ -193,49 +205,29 @@ impl Spawned {
         }
     }
 
-    /// Waits for the child to exit, without blocking the runtime.
+    /// Waits for the child to exit, without blocking the runtime. Cancel-safe: dropping
+    /// the future leaves the child to a later `wait` (or to `Drop`).
     pub async fn wait(&mut self) -> io::Result<Exit> {
-        match self.pidfd.take() {
-            Some(fd) => {
-                // SAFETY: an OwnedFd keeps its fd open and unchanged while the AsyncFd owns it.
-                let afd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-                    .map_err(|e| e.into_parts().1)?;
-                loop {
+        loop {
+            match &self.pidfd {
+                Some(afd) => {
                     let mut guard = afd.readable().await?;
-                    match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-                        Ok(WaitStatus::StillAlive) => guard.clear_ready(),
-                        Ok(st) => {
-                            if let Some(e) = exit_of(st) {
-                                self.reaped = true;
-                                return Ok(e);
-                            }
-                            guard.clear_ready();
-                        }
-                        Err(nix::Error::EINTR) => {}
-                        Err(e) => {
-                            self.reaped = true;
-                            return Err(e.into());
-                        }
+                    guard.clear_ready();
+                }
+                // no pidfd (kernel < 5.3): poll the child's state
+                None => tokio::time::sleep(Duration::from_millis(2)).await,
+            }
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(nix::Error::EINTR) => {}
+                Ok(st) => {
+                    if let Some(e) = exit_of(st) {
+                        self.reaped = true;
+                        return Ok(e);
                     }
                 }
-            }
-            None => {
-                // no pidfd (kernel < 5.3): poll the child's state
-                loop {
-                    match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
-                        Ok(WaitStatus::StillAlive) => tokio::time::sleep(Duration::from_millis(2)).await,
-                        Ok(st) => {
-                            if let Some(e) = exit_of(st) {
-                                self.reaped = true;
-                                return Ok(e);
-                            }
-                        }
-                        Err(nix::Error::EINTR) => {}
-                        Err(e) => {
-                            self.reaped = true;
-                            return Err(e.into());
-                        }
-                    }
+                Err(e) => {
+                    self.reaped = true;
+                    return Err(e.into());
                 }
             }
         }

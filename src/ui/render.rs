@@ -124,7 +124,7 @@ impl ColumnStats {
         }
         let mut s = ColumnStats::default();
         for c in &t.chains {
-            for r in &c.rules {
+            for r in c.rules.iter() {
                 let p = &r.spec;
                 grow(
                     &mut s.prot,
@@ -621,11 +621,12 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             if !s.extra.is_empty() {
                 lines.push(Line::from(s.extra.clone()));
             }
+            let k = c.counter(rule);
             lines.push(Line::from(format!(
                 "{} packets, {} ({} bytes) · {}",
-                r.packets,
-                format::bytes(r.bytes),
-                r.bytes,
+                k.packets,
+                format::bytes(k.bytes),
+                k.bytes,
                 match m {
                     Movement::New => "new since the last poll".to_string(),
                     _ => delta_words(m.delta().copied()),
@@ -633,12 +634,8 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             )));
             if let Some(j) = row.jump {
                 let target = &t.chains[j];
-                let refs = t
-                    .chains
-                    .iter()
-                    .flat_map(|c| &c.rules)
-                    .filter(|r| r.spec.target == target.name)
-                    .count();
+                // the count iptables printed in the chain's header
+                let refs = target.references().unwrap_or(0);
                 if refs > 1 {
                     lines.push(Line::from(Span::styled(
                         format!(

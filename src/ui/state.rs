@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use super::render::ColumnStats;
 use crate::columns::{DeltaView, Movement, movement};
-use crate::diff::{ChainDelta, Delta, TableDelta, diff_table};
+use crate::diff::{Delta, TableDelta, diff_table};
 use crate::model::{IdBuild, IdMap, Snapshot, SourceInfo, TABLES, Table, hash_str, mix};
 use crate::tree::{self, ExpandQuery, Fold, NodeId, Row, RowKind};
 
@@ -116,6 +116,9 @@ pub struct TableView {
     pub history: IdMap<History>,
     /// Widths of the text columns over the table's rules.
     pub col_stats: ColumnStats,
+    /// The tree's default roots (built-ins and unreached chains), kept while the rules
+    /// stay the same.
+    roots: Vec<usize>,
     /// Good polls so far.
     pub polls: u64,
     /// The last poll failed: why. The last good snapshot stays on screen.
@@ -197,6 +200,7 @@ impl TableView {
             && !(t.same_rules_as_prev && self.snap.is_some())
         {
             self.col_stats = ColumnStats::of(t);
+            self.roots = tree::roots(t, &[]);
         }
         self.snap = Some(snap);
         self.refresh_baseline_view();
@@ -207,16 +211,20 @@ impl TableView {
         let poll = self.polls;
         let tracking = !self.history.is_empty();
         for (ci, chain) in cur.chains.iter().enumerate() {
-            let Some(Some(cd)) = d.chains.get(ci) else {
+            if !d.known(ci) {
                 continue;
-            };
+            }
+            let (rules, policy) = (d.rules_of(ci), d.policy(ci).copied());
             // Most rules of a big ruleset sit idle: they cost a glance at their delta.
-            if !tracking && !cd.rules.iter().flatten().any(Delta::moved) && !cd.policy.is_some_and(|p| p.moved()) {
+            if !tracking
+                && !rules.iter().flatten().any(Delta::moved)
+                && !policy.is_some_and(|p| p.moved())
+            {
                 continue;
             }
             let ch = hash_str(&chain.name);
             for (ri, rule) in chain.rules.iter().enumerate() {
-                let Some(delta) = cd.rules.get(ri).copied().flatten() else {
+                let Some(delta) = rules.get(ri).copied().flatten() else {
                     continue;
                 };
                 let key = mix(ch, rule.key);
@@ -225,7 +233,11 @@ impl TableView {
                     continue;
                 }
                 let h = self.history.entry(key).or_default();
-                let rate = if secs > 0.0 { delta.packets as f64 / secs } else { 0.0 };
+                let rate = if secs > 0.0 {
+                    delta.packets as f64 / secs
+                } else {
+                    0.0
+                };
                 if h.rates.len() == HISTORY {
                     h.rates.pop_front();
                 }
@@ -234,14 +246,16 @@ impl TableView {
                     h.moved_at = Some(poll);
                 }
             }
-            if cd.policy.is_some_and(|p| p.moved()) {
+            if policy.is_some_and(|p| p.moved()) {
                 self.history.entry(mix(ch, 0)).or_default().moved_at = Some(poll);
             }
         }
         // Forget rules idle for a whole history window, and rules that are gone.
-        if poll % 16 == 0 {
-            self.history
-                .retain(|_, h| h.moved_at.is_some_and(|m| poll.saturating_sub(m) < HISTORY as u64));
+        if poll.is_multiple_of(16) {
+            self.history.retain(|_, h| {
+                h.moved_at
+                    .is_some_and(|m| poll.saturating_sub(m) < HISTORY as u64)
+            });
         }
     }
 
@@ -299,10 +313,13 @@ impl Baseline {
             let ch = hash_str(&chain.name);
             for (ri, rule) in chain.rules.iter().enumerate() {
                 // a rule that appeared since the last poll moved from zero
-                let delta = d.rule(ci, ri).copied().unwrap_or(Delta {
-                    packets: rule.packets,
-                    bytes: rule.bytes,
-                    reset: false,
+                let delta = d.rule(ci, ri).copied().unwrap_or_else(|| {
+                    let k = chain.counter(ri);
+                    Delta {
+                        packets: k.packets,
+                        bytes: k.bytes,
+                        reset: false,
+                    }
                 });
                 if delta.moved() || delta.reset {
                     self.rules.entry(mix(ch, rule.key)).or_default().add(&delta);
@@ -316,27 +333,18 @@ impl Baseline {
 
     /// The sums laid out like `t`.
     fn view(&self, t: &Table) -> TableDelta {
-        TableDelta {
-            chains: t
-                .chains
-                .iter()
-                .map(|c| {
-                    let ch = hash_str(&c.name);
-                    Some(ChainDelta {
-                        policy: c
-                            .is_builtin()
-                            .then(|| self.policies.get(&ch).copied().unwrap_or_default()),
-                        rules: c
-                            .rules
-                            .iter()
-                            .map(|r| {
-                                Some(self.rules.get(&mix(ch, r.key)).copied().unwrap_or_default())
-                            })
-                            .collect(),
-                    })
-                })
-                .collect(),
+        let mut td = TableDelta::with_capacity(t.chains.len(), t.rule_count());
+        for c in &t.chains {
+            let ch = hash_str(&c.name);
+            td.push_chain(
+                c.is_builtin()
+                    .then(|| self.policies.get(&ch).copied().unwrap_or_default()),
+                c.rules
+                    .iter()
+                    .map(|r| Some(self.rules.get(&mix(ch, r.key)).copied().unwrap_or_default())),
+            );
         }
+        td
     }
 }
 
@@ -474,6 +482,7 @@ impl App {
         let v = app.view_mut();
         if let Some(t) = snap.tables.first() {
             v.col_stats = ColumnStats::of(t);
+            v.roots = tree::roots(t, &[]);
         }
         v.snap = Some(snap);
         v.deltas = deltas;
@@ -528,6 +537,9 @@ impl App {
             .filter(|c| t.chain(c).is_some())
             .cloned()
             .collect();
+        if wanted.is_empty() && !self.view().roots.is_empty() {
+            return self.view().roots.clone();
+        }
         tree::roots(t, &wanted)
     }
 
@@ -925,16 +937,16 @@ impl App {
         chain_path.reverse();
         for c in chain_path {
             let name = &t.chains[c].name;
-            if crumbs.last() != Some(name) {
-                crumbs.push(name.clone());
+            if crumbs.last().map(String::as_str) != Some(&**name) {
+                crumbs.push(name.to_string());
             }
         }
-        crumbs.push(t.chains[target].name.clone());
+        crumbs.push(t.chains[target].name.to_string());
         let back_to = self.view().selected.clone();
         let back_offset = self.view().offset;
         let v = self.view_mut();
         v.drill.push(Drill {
-            chain: t.chains[target].name.clone(),
+            chain: t.chains[target].name.to_string(),
             crumbs,
             back_to,
             back_offset,
@@ -1047,8 +1059,8 @@ impl App {
             let mut j = Some(i);
             while let Some(k) = j {
                 let name = &t.chains[full[k].chain()].name;
-                if path.last() != Some(name) {
-                    path.push(name.clone());
+                if path.last().map(String::as_str) != Some(&**name) {
+                    path.push(name.to_string());
                 }
                 j = full[k].parent.map(|p| p as usize);
             }

@@ -17,9 +17,8 @@ fn table() -> Table {
     for c in &mut t.chains {
         c.packets = 0;
         c.bytes = 0;
-        for r in &mut c.rules {
-            r.packets = 0;
-            r.bytes = 0;
+        for k in &mut c.counters {
+            *k = Default::default();
         }
     }
     t
@@ -40,13 +39,16 @@ fn snap(t: &Table, secs: u64) -> Arc<Snapshot> {
 /// text or output interface is `what`.
 fn bump(t: &mut Table, chain: &str, what: &str, n: u64) {
     let c = t.chain_index(chain).expect("chain");
-    let r = t.chains[c]
+    let i = t.chains[c]
         .rules
-        .iter_mut()
-        .find(|r| r.spec.target == what || r.spec.extra.contains(what) || r.spec.out_iface == what)
+        .iter()
+        .position(|r| {
+            r.spec.target == what || r.spec.extra.contains(what) || r.spec.out_iface == what
+        })
         .expect("rule");
-    r.packets += n;
-    r.bytes += 60 * n;
+    let k = &mut t.chains[c].counters[i];
+    k.packets += n;
+    k.bytes += 60 * n;
 }
 
 fn app_with(t: &Table) -> App {
@@ -260,12 +262,11 @@ fn selection_and_folds_survive_rule_churn() {
     // a rule inserted at the top of FORWARD and of DOCKER-INGRESS
     for (chain, target) in [("FORWARD", "LOG"), ("DOCKER-INGRESS", "ACCEPT")] {
         let c = t1.chain_index(chain).expect("chain");
-        t1.chains[c].rules.insert(
+        t1.chains[c].counters.insert(0, Default::default());
+        Arc::make_mut(&mut t1.chains[c].rules).insert(
             0,
             Rule {
                 num: 1,
-                packets: 0,
-                bytes: 0,
                 spec: Arc::new(RuleSpec {
                     target: target.into(),
                     prot: "17".into(),
@@ -467,7 +468,7 @@ fn moved_only_ignores_paths_that_did_not_move() {
     let mut t1 = t0.clone();
     bump(&mut t1, "FORWARD", "DOCKER-ISOLATION-STAGE-1", 3);
     let c = t1.chain_index("DOCKER-ISOLATION-STAGE-1").expect("chain");
-    t1.chains[c].rules[1].packets += 3; // -i docker0 ! -o docker0 -j STAGE-2
+    t1.chains[c].counters[1].packets += 3; // -i docker0 ! -o docker0 -j STAGE-2
     bump(&mut t1, "DOCKER-ISOLATION-STAGE-2", "DROP", 3);
     app.on_snapshot("filter", snap(&t1, 1), false);
     app.apply(Action::ToggleMovedOnly);
