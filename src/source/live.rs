@@ -318,15 +318,22 @@ impl LiveSource {
         let mut o = Vec::with_capacity(expect + expect / 8 + 4096);
         let mut e = Vec::new();
         let deadline = tokio::time::Instant::now() + self.cfg.timeout;
-        // Drain the pipes every few milliseconds while iptables runs, and after it exits
-        // until both reach end of file.
+        // Drain the pipes now and then while iptables runs, and after it exits until both
+        // reach end of file. A listing that fits the pipe (1 MiB) needs no draining before
+        // the exit; a bigger one is drained about as often as it fills the pipe; the size
+        // of the last listing tells which (each wake-up costs iptop a context switch).
+        let tick = Duration::from_millis(match expect {
+            0 => 10,
+            n if n < (768 << 10) => 100,
+            _ => 25,
+        });
         let mut exit = None;
         let mut read_err = None;
         let (mut out_eof, mut err_eof) = (out.is_none(), err.is_none());
         loop {
             tokio::select! {
                 r = child.wait(), if exit.is_none() => exit = Some(r),
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = tokio::time::sleep(tick) => {}
                 _ = tokio::time::sleep_until(deadline) => {
                     child.kill_and_reap();
                     listing.failure = Some(Failure::Timeout(self.cfg.timeout));
