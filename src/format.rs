@@ -58,6 +58,8 @@ pub fn duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
+    } else if ms < 60_000 && ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
     } else if ms < 60_000 {
         format!("{:.2}s", d.as_secs_f64())
     } else {
@@ -87,6 +89,7 @@ mod tests {
         assert_eq!(rate(1234.4), "1234");
         assert_eq!(rate(f64::NAN), "0");
         assert_eq!(duration(std::time::Duration::from_millis(500)), "500ms");
-        assert_eq!(duration(std::time::Duration::from_secs(2)), "2.00s");
+        assert_eq!(duration(std::time::Duration::from_secs(2)), "2s");
+        assert_eq!(duration(std::time::Duration::from_millis(2460)), "2.46s");
     }
 }
