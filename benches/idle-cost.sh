@@ -16,7 +16,7 @@ SOCK=iptop-idle-$$
 export LAB_PREFIX=iptopidle-
 cleanup() {
   tmux -L "$SOCK" kill-server 2>/dev/null || true
-  kill "${traffic:-0}" 2>/dev/null || true
+  [ "${traffic:-0}" -gt 0 ] && kill "$traffic" 2>/dev/null || true
   tests/lab/lab.sh down >/dev/null 2>&1 || true
   ip netns del iptop-idle-50k 2>/dev/null || true
 }

@@ -75,6 +75,7 @@ impl Source {
             netns: cli.netns.clone(),
             tables,
             timeout: cli.timeout,
+            binary: cli.iptables.clone(),
         })
         .map_err(|e| AppError::Runtime(e.to_string()))?;
         live.probe_version().await;

@@ -76,6 +76,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = BackendArg::Auto, help_heading = "Polling")]
     pub backend: BackendArg,
 
+    /// Run this iptables binary instead of finding it on PATH (its name, e.g.
+    /// iptables-legacy, still picks the backend).
+    #[arg(long, value_name = "PATH", help_heading = "Polling")]
+    pub iptables: Option<PathBuf>,
+
     /// IPv6: run ip6tables.
     #[arg(short = '6', long, help_heading = "Polling")]
     pub ipv6: bool,

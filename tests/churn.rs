@@ -51,6 +51,7 @@ fn churn(restore: &str, backend: Backend, bin: &str, save_bin: &str) {
         netns: Some(lab.host()),
         tables: tables.clone(),
         timeout: Duration::from_secs(5),
+        binary: None,
     })
     .expect("source");
     let s1 = snapshot_from(&rt.block_on(src.poll()), &tables).expect("first poll");
@@ -149,4 +150,215 @@ fn churn_legacy() {
         "iptables-legacy",
         "iptables-legacy-save",
     );
+}
+
+/// `[p:b] -A CHAIN rest` of `iptables-save -c`, per chain: (text, packets, bytes).
+type Saved = HashMap<String, Vec<(String, u64, u64)>>;
+
+/// What iptop's delta for each rule of `chain` must be, from two saves: matched by the
+/// rule's text and its occurrence among rules with that text.
+fn expected(before: &Saved, after: &Saved, chain: &str) -> Vec<Option<Delta>> {
+    let old = before.get(chain).cloned().unwrap_or_default();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    after
+        .get(chain)
+        .map(|v| v.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|(text, p, b)| {
+            let k = seen.entry(text.as_str()).or_insert(0);
+            let occ = *k;
+            *k += 1;
+            old.iter()
+                .filter(|(t, ..)| t == text)
+                .nth(occ)
+                .map(|(_, p0, b0)| Delta::between((*p0, *b0), (*p, *b)))
+        })
+        .collect()
+}
+
+#[test]
+fn a_minute_of_churn_while_iptop_watches() {
+    let lab = Lab::up("iptables-nft-restore");
+    let dir = tempfile::tempdir().expect("tmp");
+    let rec = dir.path().join("churn.rec");
+    let tmux = common::Tmux::start(
+        &format!(
+            "{} --netns {} -i 200ms --record {}",
+            env!("CARGO_BIN_EXE_iptop"),
+            lab.host(),
+            rec.display()
+        ),
+        120,
+        40,
+    );
+    tmux.wait_for(10, "the live view", |s| s.contains("DOCKER-INGRESS"));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let tables = vec!["filter".to_string()];
+    let mut src = LiveSource::new(LiveConfig {
+        backend: Backend::Nft,
+        ipv6: false,
+        netns: Some(lab.host()),
+        tables: tables.clone(),
+        timeout: Duration::from_secs(5),
+        binary: None,
+    })
+    .expect("source");
+    let ipt = |args: &[&str]| {
+        let mut v = vec!["iptables-nft"];
+        v.extend_from_slice(args);
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.host()])
+            .args(&v)
+            .output();
+    };
+    let mut rng = iptop::synth::Rng::new(42);
+    let start = std::time::Instant::now();
+    let (mut rounds, mut compared, mut resets, mut new_rules) = (0, 0, 0, 0);
+    let mut extra_chains: Vec<String> = Vec::new();
+    let mut prev = snapshot_from(&rt.block_on(src.poll()), &tables).expect("first poll");
+    let mut before = save(&lab, "iptables-nft-save");
+    while start.elapsed() < Duration::from_secs(60) {
+        rounds += 1;
+        // churn, with traffic flowing through the rules being changed
+        for _ in 0..3 {
+            let port = (1000 + rng.below(20)).to_string();
+            match rng.below(8) {
+                0 => ipt(&[
+                    "-I", "FORWARD", "1", "-p", "udp", "--dport", &port, "-j", "ACCEPT",
+                ]),
+                1 => ipt(&[
+                    "-I",
+                    "DOCKER-INGRESS",
+                    &(1 + rng.below(3)).to_string(),
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    &port,
+                    "-j",
+                    "RETURN",
+                ]),
+                // only rules the churn added go: the lab's own paths stay open
+                2 => ipt(&[
+                    "-D", "FORWARD", "-p", "udp", "--dport", &port, "-j", "ACCEPT",
+                ]),
+                3 => ipt(&["-R", "DOCKER-USER", "1", "-j", "RETURN"]),
+                4 => ipt(&[
+                    "-Z",
+                    ["DOCKER-USER", "DOCKER-INGRESS", "FORWARD"][rng.below(3) as usize],
+                ]),
+                5 => {
+                    let name = format!("CHURN-{}", rng.below(1000));
+                    ipt(&["-N", &name]);
+                    ipt(&["-A", &name, "-j", "RETURN"]);
+                    ipt(&["-I", "DOCKER-USER", "1", "-j", &name]);
+                    extra_chains.push(name);
+                }
+                6 => {
+                    if let Some(name) = extra_chains.pop() {
+                        ipt(&["-D", "DOCKER-USER", "-j", &name]);
+                        ipt(&["-F", &name]);
+                        ipt(&["-X", &name]);
+                    }
+                }
+                _ => ipt(&[
+                    "-A",
+                    "DOCKER-INGRESS",
+                    "-p",
+                    "udp",
+                    "--dport",
+                    &port,
+                    "-j",
+                    "ACCEPT",
+                ]),
+            }
+        }
+        lab.curl(2);
+        lab.cross(1);
+        thread::sleep(Duration::from_millis(150));
+        // the same moment, twice over: no traffic between the save and the poll
+        let after = save(&lab, "iptables-nft-save");
+        let cur = snapshot_from(&rt.block_on(src.poll()), &tables).expect("poll");
+        let d = diff(&prev, &cur);
+        let td = d.table(0).expect("filter");
+        let t = &cur.tables[0];
+        for (ci, chain) in t.chains.iter().enumerate() {
+            let want = expected(&before, &after, &chain.name);
+            assert_eq!(
+                want.len(),
+                chain.rules.len(),
+                "round {rounds}: {} has the rules of the save",
+                chain.name
+            );
+            for (ri, w) in want.iter().enumerate() {
+                let got = td.rule(ci, ri).copied();
+                assert_eq!(
+                    got,
+                    *w,
+                    "round {rounds}: {} rule {} ({})",
+                    chain.name,
+                    ri + 1,
+                    chain.rules[ri].spec.summary()
+                );
+                match got {
+                    Some(g) => {
+                        compared += 1;
+                        resets += usize::from(g.reset);
+                        assert!(
+                            g.packets <= chain.counters[ri].packets,
+                            "never more than the counter"
+                        );
+                    }
+                    None => new_rules += 1,
+                }
+            }
+        }
+        prev = cur;
+        before = after;
+    }
+    assert!(rounds >= 20, "{rounds} rounds in a minute");
+    assert!(
+        resets > 0 && new_rules > 0,
+        "the churn zeroed and inserted: {resets} resets, {new_rules} new"
+    );
+    println!("{rounds} rounds, {compared} deltas checked, {resets} resets, {new_rules} new rules");
+
+    // the live view watched all of it and is still there
+    let s = tmux.capture();
+    assert!(
+        s.contains("iptop · filter") && s.contains("FORWARD") && !s.contains("EXIT="),
+        "{s}"
+    );
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for(5, "exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    // and what it recorded replays into deltas that never exceed their counters
+    let mut r = iptop::source::replay::ReplaySource::open(&rec, "filter").expect("recording");
+    let mut last: Option<iptop::model::Snapshot> = None;
+    let mut polls = 0;
+    while let Some(raw) = r.next_poll() {
+        let Ok(s) = snapshot_from(&raw, &tables) else {
+            continue;
+        };
+        polls += 1;
+        if let Some(p) = &last {
+            let d = diff(p, &s);
+            let td = d.table(0).expect("filter");
+            for (ci, c) in s.tables[0].chains.iter().enumerate() {
+                for ri in 0..c.rules.len() {
+                    if let Some(x) = td.rule(ci, ri) {
+                        assert!(
+                            x.packets <= c.counters[ri].packets && x.bytes <= c.counters[ri].bytes
+                        );
+                    }
+                }
+            }
+        }
+        last = Some(s);
+    }
+    assert!(polls >= 200, "the view polled every 200 ms: {polls}");
 }

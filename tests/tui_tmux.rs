@@ -103,3 +103,63 @@ fn demo_moves_without_root_or_iptables() {
     assert!(s.contains("no-iptables"), "{s}");
     assert!(s.contains("EXIT=0"), "{s}");
 }
+
+/// The pid of the program running in the tmux pane (the shell's child).
+fn pane_child(tmux: &Tmux) -> String {
+    let shell = tmux.display("#{pane_pid}");
+    for _ in 0..50 {
+        let out = Command::new("pgrep")
+            .args(["-P", &shell])
+            .output()
+            .expect("pgrep");
+        let pids = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if let Some(p) = pids.lines().next() {
+            return p.to_string();
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no process in the pane");
+}
+
+#[test]
+fn signals_and_panics_leave_the_terminal_restored() {
+    let bin = env!("CARGO_BIN_EXE_iptop");
+    for how in ["TERM", "INT", "HUP", "panic"] {
+        let tmux = Tmux::start(&format!("IPTOP_TEST_PANIC=1 {bin} --demo"), 120, 40);
+        tmux.wait_for(10, "the demo", |s| s.contains("DOCKER-INGRESS"));
+        assert_eq!(
+            tmux.display("#{alternate_on}"),
+            "1",
+            "{how}: the view runs on the alternate screen"
+        );
+        let pid = pane_child(&tmux);
+        if how == "panic" {
+            tmux.keys(&["!"]);
+        } else {
+            let ok = Command::new("kill")
+                .args([&format!("-{how}"), &pid])
+                .status()
+                .expect("kill");
+            assert!(ok.success());
+        }
+        let s = tmux.wait_for(10, "iptop to end", |s| s.contains("EXIT="));
+        assert_eq!(
+            tmux.display("#{alternate_on}"),
+            "0",
+            "{how}: alternate screen left"
+        );
+        assert_eq!(tmux.display("#{cursor_flag}"), "1", "{how}: cursor shown");
+        if how == "panic" {
+            assert!(s.contains("EXIT=101"), "{s}");
+            let all = tmux.capture_all();
+            assert!(
+                all.contains("panicking on request"),
+                "the panic message is readable: {all}"
+            );
+        } else {
+            assert!(s.contains("EXIT=0"), "{how}: {s}");
+        }
+        // the shell is usable again: typed text echoes on the normal screen
+        tmux.keys(&["echo", "Space", "still-here", "Enter"]);
+    }
+}

@@ -39,6 +39,8 @@ pub struct LiveConfig {
     pub tables: Vec<String>,
     /// Per poll; the child is killed after it.
     pub timeout: Duration,
+    /// Run this binary instead of looking `iptables` (or its variant) up on PATH.
+    pub binary: Option<PathBuf>,
 }
 
 /// Why the live source cannot start at all.
@@ -143,9 +145,23 @@ pub fn open_netns(spec: &str) -> Result<OwnedFd, StartError> {
 
 impl LiveSource {
     pub fn new(cfg: LiveConfig) -> Result<Self, StartError> {
-        let binary_name = binary_name(cfg.backend, cfg.ipv6);
-        let binary =
-            find_binary(&binary_name).ok_or_else(|| StartError::NotFound(binary_name.clone()))?;
+        let (binary_name, binary) = match &cfg.binary {
+            Some(p) => {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if !is_executable(p) {
+                    return Err(StartError::NotFound(p.display().to_string()));
+                }
+                (name, p.clone())
+            }
+            None => {
+                let name = binary_name(cfg.backend, cfg.ipv6);
+                let path = find_binary(&name).ok_or_else(|| StartError::NotFound(name.clone()))?;
+                (name, path)
+            }
+        };
         let netns = match &cfg.netns {
             Some(spec) => Some(Arc::new(open_netns(spec)?)),
             None => None,
@@ -240,6 +256,7 @@ impl LiveSource {
         for table in self.cfg.tables.clone() {
             let l = self.list_table(&table).await;
             if matches!(l.failure, Some(Failure::NotFound(_)))
+                && self.cfg.binary.is_none()
                 && let Some(p) = find_binary(&self.binary_name)
             {
                 // The binary moved (a package upgrade): use the new path next time.

@@ -125,19 +125,17 @@ impl fmt::Display for PollError {
             ),
             PollError::PermissionDenied { table, detail } => write!(
                 f,
-                "permission denied listing table {table} ({detail}): run iptop as root (sudo iptop), or try --demo / --replay FILE"
+                "permission denied listing table {table}: run iptop as root (sudo iptop), or try --demo / --replay FILE ({detail})"
             ),
             PollError::Timeout { table, after } => write!(
                 f,
                 "listing table {table} took longer than {}; iptables was killed",
                 humantime::format_duration(*after)
             ),
-            PollError::Locked { table, detail } => {
-                write!(
-                    f,
-                    "table {table}: another program holds the xtables lock ({detail})"
-                )
+            PollError::Locked { table, .. } => {
+                write!(f, "table {table}: another program holds the xtables lock")
             }
+
             PollError::UnknownTable { table, detail } => {
                 write!(f, "table {table} does not exist here ({detail})")
             }

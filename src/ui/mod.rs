@@ -137,6 +137,7 @@ where
     F: Future<Output = ()>,
 {
     let mut shutdown = pin!(shutdown);
+    let panic_key = std::env::var_os("IPTOP_TEST_PANIC").is_some();
     loop {
         terminal
             .draw(|f| render::draw(f, app, &theme))
@@ -147,10 +148,14 @@ where
         tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => {
-                    if let Some(k) = Event::Key(k).as_key_press_event()
-                        && let Some(a) = keys::action(k, app.search.editing)
-                    {
-                        app.apply(a);
+                    if let Some(k) = Event::Key(k).as_key_press_event() {
+                        // The terminal-hygiene test's way to make the view panic.
+                        if k.code == crossterm::event::KeyCode::Char('!') && panic_key {
+                            panic!("IPTOP_TEST_PANIC: panicking on request");
+                        }
+                        if let Some(a) = keys::action(k, app.search.editing) {
+                            app.apply(a);
+                        }
                     }
                 }
                 Some(Ok(Event::Mouse(m))) => {

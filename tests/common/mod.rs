@@ -247,6 +247,15 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The pane including its scrollback.
+    pub fn capture_all(&self) -> String {
+        let out = self
+            .cmd(&["capture-pane", "-p", "-S", "-2000", "-t", "main"])
+            .output()
+            .expect("capture");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn display(&self, fmt: &str) -> String {
         let out = self
             .cmd(&["display-message", "-p", "-t", "main", fmt])
