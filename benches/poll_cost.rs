@@ -63,6 +63,7 @@ fn main() {
         netns: Some(netns.clone()),
         tables: vec![table.clone()],
         timeout: Duration::from_secs(30),
+        binary: None,
     })
     .expect("source");
     let mut app = App::new(
