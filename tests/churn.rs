@@ -14,6 +14,19 @@ use iptop::diff::{Delta, diff};
 use iptop::source::live::{Backend, LiveConfig, LiveSource};
 use iptop::source::snapshot_from;
 
+/// The live source on the lab host's filter table.
+fn lab_source(lab: &Lab, backend: Backend) -> LiveSource {
+    LiveSource::new(LiveConfig {
+        backend,
+        ipv6: false,
+        netns: Some(lab.host()),
+        tables: vec!["filter".to_string()],
+        timeout: Duration::from_secs(5),
+        binary: None,
+    })
+    .expect("source")
+}
+
 /// chain -> [(rule text, packets, bytes)] from `iptables-save -c -t filter`.
 fn save(lab: &Lab, bin: &str) -> HashMap<String, Vec<(String, u64, u64)>> {
     let out = lab.host_cmd(&[bin, "-c", "-t", "filter"]);
@@ -45,15 +58,7 @@ fn churn(restore: &str, backend: Backend, bin: &str, save_bin: &str) {
         .build()
         .expect("rt");
     let tables = vec!["filter".to_string()];
-    let mut src = LiveSource::new(LiveConfig {
-        backend,
-        ipv6: false,
-        netns: Some(lab.host()),
-        tables: tables.clone(),
-        timeout: Duration::from_secs(5),
-        binary: None,
-    })
-    .expect("source");
+    let mut src = lab_source(&lab, backend);
     let s1 = snapshot_from(&rt.block_on(src.poll()), &tables).expect("first poll");
     let save1 = save(&lab, save_bin);
 
@@ -199,15 +204,7 @@ fn a_minute_of_churn_while_iptop_watches() {
         .build()
         .expect("rt");
     let tables = vec!["filter".to_string()];
-    let mut src = LiveSource::new(LiveConfig {
-        backend: Backend::Nft,
-        ipv6: false,
-        netns: Some(lab.host()),
-        tables: tables.clone(),
-        timeout: Duration::from_secs(5),
-        binary: None,
-    })
-    .expect("source");
+    let mut src = lab_source(&lab, Backend::Nft);
     let ipt = |args: &[&str]| {
         let mut v = vec!["iptables-nft"];
         v.extend_from_slice(args);

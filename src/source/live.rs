@@ -275,14 +275,7 @@ impl LiveSource {
 
     async fn list_table(&mut self, table: &str) -> RawListing {
         let start = Instant::now();
-        let mut listing = RawListing {
-            table: table.to_string(),
-            stdout: String::new(),
-            stderr: String::new(),
-            status: None,
-            took: Duration::ZERO,
-            failure: None,
-        };
+        let mut listing = RawListing::empty(table);
         let netns = self.netns.as_ref().map(|fd| fd.as_raw_fd());
         let mut child = match spawn::spawn(&self.binary, &self.list_args(table), netns) {
             Ok(c) => c,

@@ -28,6 +28,20 @@ pub struct RawListing {
     pub failure: Option<Failure>,
 }
 
+impl RawListing {
+    /// A listing of `table` with nothing in it yet.
+    pub fn empty(table: &str) -> RawListing {
+        RawListing {
+            table: table.to_string(),
+            stdout: String::new(),
+            stderr: String::new(),
+            status: None,
+            took: Duration::ZERO,
+            failure: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// The binary is not there (`ENOENT`).

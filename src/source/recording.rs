@@ -294,14 +294,7 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                         .next()
                         .filter(|t| !t.is_empty())
                         .ok_or_else(|| err("`@listing` without a table name".into()))?;
-                    let mut l = RawListing {
-                        table: table.to_string(),
-                        stdout: String::new(),
-                        stderr: String::new(),
-                        status: None,
-                        took: Duration::ZERO,
-                        failure: None,
-                    };
+                    let mut l = RawListing::empty(table);
                     let mut failure = None;
                     for p in parts {
                         if let Some(v) = p.strip_prefix("status=") {
