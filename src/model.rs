@@ -148,6 +148,9 @@ impl Eq for Chain {}
 pub struct RuleTexts {
     buf: Vec<u8>,
     ends: Vec<u32>,
+    /// The columns the texts were printed in (the chain's title line, encoded): a text
+    /// means the same rule only under the same columns.
+    pub layout: u64,
 }
 
 impl RuleTexts {
@@ -155,6 +158,7 @@ impl RuleTexts {
         RuleTexts {
             buf: Vec::with_capacity(bytes),
             ends: Vec::with_capacity(rules),
+            layout: 0,
         }
     }
 
@@ -198,6 +202,7 @@ impl RuleTexts {
         let mut t = RuleTexts::with_capacity(self.buf.len().max(end), self.ends.len());
         t.buf.extend_from_slice(&self.buf[..end]);
         t.ends.extend_from_slice(&self.ends[..n]);
+        t.layout = self.layout;
         t
     }
 }

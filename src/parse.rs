@@ -97,6 +97,16 @@ struct Layout {
 }
 
 impl Layout {
+    /// The columns as a number: 4 bits a column, `opt` as 15.
+    fn code(&self) -> u64 {
+        self.pre
+            .iter()
+            .map(|c| *c as u64 + 1)
+            .chain(std::iter::once(15))
+            .chain(self.post.iter().map(|c| *c as u64 + 1))
+            .fold(0, |acc, v| (acc << 4) | v)
+    }
+
     fn has(&self, c: Col) -> bool {
         self.pre.contains(&c) || self.post.contains(&c)
     }
@@ -744,24 +754,32 @@ pub fn parse_table_reusing(
                 });
             }
             Some(open) => {
-                if let Some((t, l)) = last_title
-                    && t == trimmed
-                {
-                    any_counter_col |= l.has(Col::Pkts);
-                    open.layout = Some(l);
-                    continue;
-                }
-                let l = parse_title(trimmed).ok_or_else(|| ParseError {
-                    line: lineno,
-                    reason: format!(
-                        "expected the column titles of chain `{}` (` pkts bytes target prot opt in out source destination`), found `{}`",
-                        open.chain.name,
-                        snippet(trimmed)
-                    ),
-                })?;
+                let l = match last_title {
+                    Some((t, l)) if t == trimmed => l,
+                    _ => {
+                        let l = parse_title(trimmed).ok_or_else(|| ParseError {
+                            line: lineno,
+                            reason: format!(
+                                "expected the column titles of chain `{}` (` pkts bytes target prot opt in out source destination`), found `{}`",
+                                open.chain.name,
+                                snippet(trimmed)
+                            ),
+                        })?;
+                        last_title = Some((trimmed, l));
+                        l
+                    }
+                };
                 any_counter_col |= l.has(Col::Pkts);
+                // the same text under other columns is another rule: nothing to reuse
+                if open.prev.is_some_and(|p| p.text.layout != l.code()) {
+                    open.prev = None;
+                    open.texts = Some(RuleTexts::default());
+                    open.rules = Some(Vec::new());
+                }
+                if let Some(t) = &mut open.texts {
+                    t.layout = l.code();
+                }
                 open.layout = Some(l);
-                last_title = Some((trimmed, l));
             }
         }
     }

@@ -1,0 +1,65 @@
+//! Inputs the fuzzers (fuzz/) found failing, kept as regression tests: each file goes
+//! through the checks of all three fuzz targets.
+
+use std::fs;
+use std::path::Path;
+
+use iptop::parse::{parse_table, parse_table_reusing};
+use iptop::source::replay::ReplaySource;
+use iptop::source::snapshot_from;
+
+fn check(data: &[u8]) {
+    // parse: no panic
+    let text = String::from_utf8_lossy(data);
+    let _ = parse_table("filter", &text);
+    // parse_reusing: the first byte splits the input into a previous and a current listing
+    if let Some((&first, rest)) = data.split_first() {
+        let at = rest.len() * usize::from(first) / 255;
+        let prev_text = String::from_utf8_lossy(&rest[..at]);
+        let cur_text = String::from_utf8_lossy(&rest[at..]);
+        if let Ok(prev) = parse_table("nat", &prev_text) {
+            let reused = parse_table_reusing("nat", &cur_text, Some(&prev));
+            let fresh = parse_table("nat", &cur_text);
+            match (&reused, &fresh) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "reusing parse differs from a fresh parse");
+                    for (ca, cb) in a.chains.iter().zip(&b.chains) {
+                        assert_eq!(ca.text, cb.text, "chain {}", ca.name);
+                        let ja: Vec<_> = ca.rules.iter().map(|r| r.jump).collect();
+                        let jb: Vec<_> = cb.rules.iter().map(|r| r.jump).collect();
+                        assert_eq!(ja, jb, "chain {}", ca.name);
+                    }
+                }
+                (Err(a), Err(b)) => assert_eq!((a.line, &a.reason), (b.line, &b.reason)),
+                _ => panic!(
+                    "one parse failed, the other did not: {:?} / {:?}",
+                    reused.is_ok(),
+                    fresh.is_ok()
+                ),
+            }
+        }
+    }
+    // replay: no panic
+    if let Ok(r) = ReplaySource::from_text("fuzz", &text, "filter") {
+        let mut r = r.looping(true);
+        for _ in 0..50 {
+            let Some(p) = r.next_poll() else { break };
+            let _ = snapshot_from(&p, &["filter".to_string()]);
+            let _ = snapshot_from(&p, &["nat".to_string()]);
+        }
+    }
+}
+
+#[test]
+fn every_input_the_fuzzers_found() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions");
+    let mut n = 0;
+    for e in fs::read_dir(&dir).expect("dir").flatten() {
+        let data = fs::read(e.path()).expect("read");
+        let name = e.file_name().to_string_lossy().into_owned();
+        let r = std::panic::catch_unwind(|| check(&data));
+        assert!(r.is_ok(), "{name}");
+        n += 1;
+    }
+    assert!(n >= 3, "{n} inputs");
+}
