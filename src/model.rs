@@ -322,7 +322,9 @@ impl Table {
                 .chains
                 .iter()
                 .zip(&self.chains)
-                .all(|(a, b)| a.name == b.name);
+                // a chain that turned from built-in to user (or back) changes where
+                // jumps land, though its name did not change
+                .all(|(a, b)| a.name == b.name && a.is_builtin() == b.is_builtin());
         if same {
             self.index = prev.index.clone();
         }
