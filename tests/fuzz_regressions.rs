@@ -12,6 +12,8 @@ use iptop::source::snapshot_from;
 /// in it would read differently once printed with iptables' padding.
 fn full_columns(t: &iptop::model::Table) -> bool {
     t.has_counters
+        && t.exact
+        && t.warnings.is_empty()
         && t.chains.iter().flat_map(|c| c.rules.iter()).all(|r| {
             let s = &r.spec;
             [
