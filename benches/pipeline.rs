@@ -15,7 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use iptop::diff::diff_table;
 use iptop::model::{Snapshot, SourceInfo, Table};
-use iptop::parse::{parse_table, parse_table_reusing};
+use iptop::parse::{parse_listing_reusing, parse_table};
+use iptop::source::Text;
 use iptop::synth::{kube_nat, render_listing};
 use iptop::tree;
 use iptop::ui::state::{Action, App};
@@ -39,7 +40,7 @@ fn measure(name: &str, filter: &str, mut f: impl FnMut()) {
     times.sort();
     let median = times[times.len() / 2];
     println!(
-        "{name:<34} median {:>10.3} ms   min {:>10.3} ms   ({} runs)",
+        "{name:<64} median {:>10.3} ms   min {:>10.3} ms   ({} runs)",
         median.as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
         times.len()
@@ -57,8 +58,8 @@ fn snapshot(t: Table, secs: u64) -> Arc<Snapshot> {
     })
 }
 
-/// The same table one poll later: every tenth rule moved.
-fn moved(t: &Table) -> Table {
+/// The same table one poll later: every `step`th rule moved.
+fn moved(t: &Table, step: usize) -> Table {
     let mut t2 = t.clone();
     for (i, k) in t2
         .chains
@@ -66,7 +67,7 @@ fn moved(t: &Table) -> Table {
         .flat_map(|c| c.counters.iter_mut())
         .enumerate()
     {
-        if i % 10 == 0 {
+        if i % step == 0 {
             k.packets += 3;
             k.bytes += 180;
         }
@@ -87,9 +88,10 @@ fn main() {
             continue;
         }
         let t1 = kube_nat(n, 42);
-        let t2 = moved(&t1);
-        let text1 = render_listing(&t1, true);
-        let text2 = render_listing(&t2, true);
+        let t2 = moved(&t1, 10);
+        let text1: Arc<Text> = Arc::new(render_listing(&t1, true).into());
+        let text2: Arc<Text> = Arc::new(render_listing(&t2, true).into());
+        let text_all = Arc::new(render_listing(&moved(&t1, 1), true).into());
         println!(
             "--- {n} rules: {} chains, {:.1} MB of listing",
             t1.chains.len(),
@@ -98,11 +100,26 @@ fn main() {
         measure(&format!("parse {n} (first poll)"), &filter, || {
             black_box(parse_table("nat", black_box(&text2)).expect("parse"));
         });
-        let p1 = parse_table("nat", &text1).expect("parse");
-        let p2 = parse_table("nat", &text2).expect("parse");
-        measure(&format!("parse {n} (next polls)"), &filter, || {
-            black_box(parse_table_reusing("nat", black_box(&text2), Some(&p1)).expect("parse"));
-        });
+        let p1 = parse_listing_reusing("nat", &text1, None).expect("parse");
+        let p2 = parse_listing_reusing("nat", &text2, None).expect("parse");
+        let changed = p1
+            .chains
+            .iter()
+            .zip(&p2.chains)
+            .filter(|(a, b)| a.counters != b.counters || a.packets != b.packets)
+            .count();
+        for (what, text) in [
+            ("nothing moved".to_string(), &text1),
+            (
+                format!("every 10th rule moved: {changed} chains"),
+                &text2,
+            ),
+            ("every rule moved".to_string(), &text_all),
+        ] {
+            measure(&format!("parse {n} (next poll, {what})"), &filter, || {
+                black_box(parse_listing_reusing("nat", black_box(text), Some(&p1)).expect("parse"));
+            });
+        }
         measure(&format!("diff {n}"), &filter, || {
             black_box(diff_table(black_box(&p1), black_box(&p2)));
         });
@@ -126,8 +143,9 @@ fn main() {
         measure(&format!("poll {n} (parse+diff+tree)"), &filter, || {
             let text = black_box(if k % 2 == 0 { &text1 } else { &text2 });
             let prev = app.view().snap.clone();
-            let t = parse_table_reusing("nat", text, prev.as_ref().and_then(|s| s.tables.first()))
-                .expect("parse");
+            let t =
+                parse_listing_reusing("nat", text, prev.as_ref().and_then(|s| s.tables.first()))
+                    .expect("parse");
             app.on_snapshot("nat", snapshot(t, k), false);
             k += 1;
         });

@@ -127,6 +127,23 @@ pub struct Chain {
     /// poll reuses a rule's parse when its text is unchanged, and compares it here with
     /// one sequential read (see [`crate::parse::parse_table_reusing`]).
     pub text: Arc<RuleTexts>,
+    /// Where the chain's lines were in the listing it was parsed from.
+    pub span: Span,
+}
+
+/// Where a chain's lines (header to last rule, without the final `\n`) were in the
+/// listing it was parsed from (see [`Table::listing`]): the next poll takes a chain whose
+/// lines are byte for byte the same as it is, counters included, without reading them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    /// 0: the chain cannot be taken over whole (its lines held something else too).
+    pub len: usize,
+    /// Lines from the header to the last rule.
+    pub lines: usize,
+    /// Its counters were all exact (`-x`), and it had counter columns.
+    pub exact: bool,
+    pub counted: bool,
 }
 
 /// Chains are equal when their rules are; `text` follows from them.
@@ -259,6 +276,9 @@ pub struct Table {
     pub warnings: Vec<String>,
     /// Chain name -> position; shared with the previous poll while the chains are the same.
     index: Arc<HashMap<Arc<str>, usize, FxBuild>>,
+    /// The listing the table was parsed from, when kept (live polls): chains' spans
+    /// point into it.
+    pub listing: Option<Arc<crate::source::Text>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the

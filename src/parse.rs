@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::{Chain, ChainKind, Counter, Rule, RuleSpec, RuleTexts, Table};
+use crate::model::{Chain, ChainKind, Counter, Rule, RuleSpec, RuleTexts, Span, Table};
 
 /// A listing line that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -506,6 +506,19 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
     parse_table_reusing(name, text, None)
 }
 
+/// [`parse_table_reusing`], keeping `text` in the table ([`Table::listing`]): the next
+/// poll parsed against this one then takes every chain whose lines did not change at all
+/// (counters included) with one comparison of bytes, without reading its lines.
+pub fn parse_listing_reusing(
+    name: &str,
+    text: &Arc<crate::source::Text>,
+    prev: Option<&Table>,
+) -> Result<Table, ParseError> {
+    let mut t = parse_table_reusing(name, text, prev)?;
+    t.listing = Some(text.clone());
+    Ok(t)
+}
+
 /// Splits the leading counter columns (`num`, `pkts`, `bytes`) off a rule line: their
 /// values and where the rest of the line (the rule's text) starts.
 fn split_counters(line: &str, layout: &Layout) -> Result<(u64, u64, bool, usize), String> {
@@ -537,6 +550,50 @@ fn split_counters(line: &str, layout: &Layout) -> Result<(u64, u64, bool, usize)
     Ok((packets, bytes, exact, start))
 }
 
+/// A line that is neither blank, nor a comment, nor a chain header: in a chain, a rule.
+#[inline]
+fn is_rule_line(line: &[u8]) -> bool {
+    match line.iter().position(|b| !is_space(*b)) {
+        None => false,
+        Some(i) => match line[i] {
+            b'#' => false,
+            b'C' => !line[i..].starts_with(b"Chain "),
+            _ => true,
+        },
+    }
+}
+
+/// Whether the lines at `start` of `body` are byte for byte those `span` marks in `prev`
+/// and the chain ends there too (the listing ends, or the next line is blank or another
+/// chain's header; a comment line would not end it). Gives where the next line starts
+/// (None: the listing ends there).
+fn same_block(body: &str, start: usize, prev: &str, span: &Span) -> Option<Option<usize>> {
+    if span.len == 0 {
+        return None;
+    }
+    let b = body.as_bytes();
+    let cur = b.get(start..start.checked_add(span.len)?)?;
+    let old = prev.as_bytes().get(span.start..span.start.checked_add(span.len)?)?;
+    if cur != old {
+        return None;
+    }
+    let end = start + span.len;
+    match b.get(end) {
+        None => Some(None),
+        Some(b'\n') => {
+            let next = &b[end + 1..];
+            let line = &next[..memchr::memchr(b'\n', next).unwrap_or(next.len())];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let ends = match line.iter().position(|b| !is_space(*b)) {
+                None => true,
+                Some(i) => line[i..].starts_with(b"Chain "),
+            };
+            ends.then_some(Some(end + 1))
+        }
+        Some(_) => None,
+    }
+}
+
 struct Open<'p> {
     chain: Chain,
     layout: Option<Layout>,
@@ -548,6 +605,14 @@ struct Open<'p> {
     texts: Option<RuleTexts>,
     /// The rules, once they differ from `prev`'s (None: the same so far).
     rules: Option<Vec<Rule>>,
+    /// Byte offsets of the header line's start and of the last line's end.
+    start: usize,
+    end: usize,
+    /// Line number of the last line.
+    last: usize,
+    /// Only the header, titles and rules so far (no comment line among them).
+    plain: bool,
+    exact: bool,
 }
 
 /// Parses a listing, reusing the previous poll's parsed rules wherever a rule's text is
@@ -577,8 +642,20 @@ pub fn parse_table_reusing(
             fresh,
             texts,
             rules,
-            ..
+            layout,
+            start,
+            end,
+            last,
+            plain,
+            exact,
         } = open;
+        chain.span = Span {
+            start,
+            len: if plain { end - start } else { 0 },
+            lines: last + 1 - line,
+            exact,
+            counted: layout.is_some_and(|l| l.has(Col::Pkts)),
+        };
         let n = chain.counters.len();
         chain.rules = match (rules, prev) {
             (Some(v), _) => Arc::new(v),
@@ -607,13 +684,18 @@ pub fn parse_table_reusing(
     };
 
     let body = text.strip_suffix('\n').unwrap_or(text);
-    let lines = Lines {
+    let mut lines = Lines {
         text: body,
         pos: 0,
         done: false,
     };
-    for (i, raw) in lines.enumerate() {
-        let lineno = i + 1;
+    let prev_listing = prev.and_then(|p| p.listing.as_deref());
+    let mut lineno = 0;
+    loop {
+        let line_start = lines.pos;
+        let Some(raw) = lines.next() else { break };
+        lineno += 1;
+        let line_end = line_start + raw.len();
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         // Rule lines first: they are nearly all of a big listing.
         if let Some(Open {
@@ -623,15 +705,13 @@ pub fn parse_table_reusing(
             fresh,
             texts,
             rules,
+            end,
+            last,
+            exact: chain_exact,
+            ..
         }) = &mut current
         {
-            let first = line.bytes().find(|b| !is_space(*b));
-            let is_rule = match first {
-                None | Some(b'#') => false,
-                Some(b'C') => !line.trim_start().starts_with("Chain "),
-                Some(_) => true,
-            };
-            if is_rule {
+            if is_rule_line(line.as_bytes()) {
                 let in_chain = |reason: String| ParseError {
                     line: lineno,
                     reason: format!("in chain `{}`: {reason}", chain.name),
@@ -639,6 +719,8 @@ pub fn parse_table_reusing(
                 let (packets, bytes, exact, start) =
                     split_counters(line, layout).map_err(in_chain)?;
                 table.exact &= exact;
+                *chain_exact &= exact;
+                (*end, *last) = (line_end, lineno);
                 let tail = &line[start..];
                 let idx = chain.counters.len();
                 let num = u32::try_from(idx + 1).unwrap_or(u32::MAX);
@@ -696,6 +778,9 @@ pub fn parse_table_reusing(
         last_line = lineno;
         if trimmed.starts_with('#') {
             table.warnings.push(trimmed.to_string());
+            if let Some(open) = &mut current {
+                open.plain = false;
+            }
             continue;
         }
         if trimmed.starts_with("Chain ") {
@@ -704,6 +789,34 @@ pub fn parse_table_reusing(
                     return Err(no_titles(&open.chain, lineno, "another chain"));
                 }
                 finish(&mut table, open, header_line, &mut header_lines);
+            }
+            // A chain whose lines are byte for byte those of the last poll (counters
+            // included: no traffic) is the last poll's chain: take it without reading on.
+            // Looked for where it was last time; once the header is read, by its name.
+            macro_rules! take_whole {
+                ($c:expr, $next:expr) => {{
+                    let c: &Chain = $c;
+                    let mut chain = c.clone();
+                    chain.span.start = line_start;
+                    table.exact &= c.span.exact;
+                    any_counter_col |= c.span.counted;
+                    header_lines.push(lineno);
+                    table.push_unindexed(chain);
+                    lineno += c.span.lines - 1;
+                    last_line = lineno;
+                    match $next {
+                        Some(pos) => lines.pos = pos,
+                        None => lines.done = true,
+                    }
+                    continue;
+                }};
+            }
+            if let (Some(pl), Some(c)) = (
+                prev_listing,
+                prev.and_then(|p| p.chains.get(table.chains.len())),
+            ) && let Some(next) = same_block(body, line_start, pl, &c.span)
+            {
+                take_whole!(c, next);
             }
             let (cname, kind, packets, bytes, exact) =
                 parse_header(trimmed).map_err(|reason| ParseError {
@@ -717,6 +830,11 @@ pub fn parse_table_reusing(
                 Some(c) if *c.name == *cname => Some(c),
                 _ => p.chain(cname),
             });
+            if let (Some(pl), Some(c)) = (prev_listing, pc)
+                && let Some(next) = same_block(body, line_start, pl, &c.span)
+            {
+                take_whole!(c, next);
+            }
             // the name is shared with the previous poll's chain
             let name = match pc {
                 Some(c) => c.name.clone(),
@@ -731,12 +849,18 @@ pub fn parse_table_reusing(
                     rules: Arc::default(),
                     counters: Vec::with_capacity(pc.map_or(0, |c| c.rules.len())),
                     text: Arc::default(),
+                    span: Span::default(),
                 },
                 layout: None,
                 prev: pc,
                 fresh: false,
                 texts: pc.is_none().then(RuleTexts::default),
                 rules: pc.is_none().then(Vec::new),
+                start: line_start,
+                end: line_end,
+                last: lineno,
+                plain: true,
+                exact,
             });
             continue;
         }
@@ -780,6 +904,7 @@ pub fn parse_table_reusing(
                     t.layout = l.code();
                 }
                 open.layout = Some(l);
+                (open.end, open.last) = (line_end, lineno);
             }
         }
     }
@@ -1045,25 +1170,72 @@ Chain DOCKER-USER (1 references)
         assert!(e.reason.contains("twice"), "{e}");
     }
 
+    fn kept(text: &str) -> Table {
+        parse_listing_reusing("filter", &Arc::new(text.into()), None).expect("parse")
+    }
+
     /// Parsing with the previous poll gives exactly what parsing from scratch gives.
     fn same_as_fresh(text: &str, prev: &Table) -> Table {
-        let reused = parse_table_reusing("filter", text, Some(prev)).expect("reuse");
-        let fresh = parse_table("filter", text).expect("fresh");
+        let reused =
+            parse_listing_reusing("filter", &Arc::new(text.into()), Some(prev)).expect("reuse");
+        let fresh = kept(text);
         assert_eq!(reused, fresh);
         for (a, b) in reused.chains.iter().zip(&fresh.chains) {
             for (x, y) in a.rules.iter().zip(b.rules.iter()) {
                 assert_eq!(x.jump, y.jump, "{}", a.name);
             }
             assert_eq!(a.text, b.text, "{}", a.name);
+            assert_eq!(a.span, b.span, "{}", a.name);
         }
         reused
+    }
+
+    #[test]
+    fn unchanged_chains_are_taken_whole() {
+        let base =
+            include_str!("../tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
+        let prev = kept(base);
+        assert!(prev.chains.iter().all(|c| c.span.len > 0));
+        // the same listing again: every chain is the last poll's
+        let t = same_as_fresh(base, &prev);
+        for (a, b) in t.chains.iter().zip(&prev.chains) {
+            assert!(Arc::ptr_eq(&a.rules, &b.rules) && Arc::ptr_eq(&a.text, &b.text));
+        }
+        // a rule appended to the last rule of a chain: that chain grew, it is read again
+        let fwd = base.find("Chain FORWARD").expect("FORWARD");
+        let end = fwd + base[fwd..].find("\n\n").expect("end of FORWARD");
+        let grown = format!(
+            "{}\n99     7     420 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0           {}",
+            &base[..end],
+            &base[end..]
+        );
+        let t = same_as_fresh(&grown, &prev);
+        assert_eq!(t.chain("FORWARD").expect("FORWARD").counters.last().map(|c| c.packets), Some(7));
+        // the last chain cut short, a comment line inside a chain, CRLF line ends
+        let short = base.trim_end().rsplit_once('\n').expect("lines").0.to_string() + "\n";
+        same_as_fresh(&short, &prev);
+        let commented = base.replacen("\n2 ", "\n# Warning: odd\n2 ", 1);
+        assert_ne!(commented, base);
+        let t = same_as_fresh(&commented, &prev);
+        assert_eq!(t.chains[1].span.len, 0, "{:?}", t.chains[1].name);
+        same_as_fresh(base, &t);
+        same_as_fresh(&base.replace('\n', "\r\n"), &prev);
+        // counters of one chain moved: the others are still taken whole
+        let moved = base.replace(
+            " 1500000 98765432109876 DOCKER-INGRESS",
+            " 1500001 98765432109977 DOCKER-INGRESS",
+        );
+        let t = same_as_fresh(&moved, &prev);
+        assert_eq!(t.chain("FORWARD").expect("FORWARD").counters[1].packets, 1_500_001);
+        let user = t.chain("DOCKER-USER").expect("DOCKER-USER");
+        assert!(Arc::ptr_eq(&user.text, &prev.chain("DOCKER-USER").expect("DOCKER-USER").text));
     }
 
     #[test]
     fn reuse_gives_what_a_fresh_parse_gives() {
         let base =
             include_str!("../tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
-        let prev = parse_table("filter", base).expect("base");
+        let prev = kept(base);
         // counters only: every spec is the previous one
         let moved = base.replace(
             " 1500000 98765432109876 DOCKER-INGRESS",

@@ -4,7 +4,10 @@
 use std::fs;
 use std::path::Path;
 
-use iptop::parse::{parse_table, parse_table_reusing};
+use std::sync::Arc;
+
+use iptop::model::Table;
+use iptop::parse::{ParseError, parse_listing_reusing, parse_table};
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
 
@@ -29,6 +32,28 @@ fn full_columns(t: &iptop::model::Table) -> bool {
         })
 }
 
+/// A reusing parse gives what a fresh parse gives, down to jumps, texts and spans.
+fn same(reused: &Result<Table, ParseError>, fresh: &Result<Table, ParseError>) {
+    match (reused, fresh) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a, b, "reusing parse differs from a fresh parse");
+            for (ca, cb) in a.chains.iter().zip(&b.chains) {
+                assert_eq!(ca.text, cb.text, "chain {}", ca.name);
+                assert_eq!(ca.span, cb.span, "chain {}", ca.name);
+                let ja: Vec<_> = ca.rules.iter().map(|r| r.jump).collect();
+                let jb: Vec<_> = cb.rules.iter().map(|r| r.jump).collect();
+                assert_eq!(ja, jb, "chain {}", ca.name);
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!((a.line, &a.reason), (b.line, &b.reason)),
+        _ => panic!(
+            "one parse failed, the other did not: {:?} / {:?}",
+            reused.is_ok(),
+            fresh.is_ok()
+        ),
+    }
+}
+
 fn check(data: &[u8]) {
     // parse: no panic; a table read in the full column layout prints and parses again
     let text = String::from_utf8_lossy(data);
@@ -44,25 +69,15 @@ fn check(data: &[u8]) {
         let at = rest.len() * usize::from(first) / 255;
         let prev_text = String::from_utf8_lossy(&rest[..at]);
         let cur_text = String::from_utf8_lossy(&rest[at..]);
-        if let Ok(prev) = parse_table("nat", &prev_text) {
-            let reused = parse_table_reusing("nat", &cur_text, Some(&prev));
-            let fresh = parse_table("nat", &cur_text);
-            match (&reused, &fresh) {
-                (Ok(a), Ok(b)) => {
-                    assert_eq!(a, b, "reusing parse differs from a fresh parse");
-                    for (ca, cb) in a.chains.iter().zip(&b.chains) {
-                        assert_eq!(ca.text, cb.text, "chain {}", ca.name);
-                        let ja: Vec<_> = ca.rules.iter().map(|r| r.jump).collect();
-                        let jb: Vec<_> = cb.rules.iter().map(|r| r.jump).collect();
-                        assert_eq!(ja, jb, "chain {}", ca.name);
-                    }
-                }
-                (Err(a), Err(b)) => assert_eq!((a.line, &a.reason), (b.line, &b.reason)),
-                _ => panic!(
-                    "one parse failed, the other did not: {:?} / {:?}",
-                    reused.is_ok(),
-                    fresh.is_ok()
-                ),
+        let prev_text = Arc::new(prev_text.into_owned().into());
+        let cur_text = Arc::new(cur_text.into_owned().into());
+        if let Ok(prev) = parse_listing_reusing("nat", &prev_text, None) {
+            let fresh = parse_listing_reusing("nat", &cur_text, None);
+            let reused = parse_listing_reusing("nat", &cur_text, Some(&prev));
+            same(&reused, &fresh);
+            if let Ok(r) = &reused {
+                same(&parse_listing_reusing("nat", &cur_text, Some(r)), &fresh);
+                same(&parse_listing_reusing("nat", &prev_text, Some(r)), &Ok(prev.clone()));
             }
         }
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use common::FakeIptables;
 use iptop::model::{Chain, ChainKind, Counter, Rule, RuleSpec, Table};
-use iptop::parse::{parse_table, parse_table_reusing};
+use iptop::parse::{parse_listing_reusing, parse_table};
 use iptop::source::{PollError, RawListing, RawPoll, snapshot_from};
 use iptop::synth::{Rng, fix_references, render_listing};
 
@@ -24,7 +24,7 @@ fn raw(stdout: &str, status: i32) -> RawPoll {
         taken_at: SystemTime::UNIX_EPOCH,
         listings: vec![RawListing {
             table: "filter".into(),
-            stdout: stdout.into(),
+            stdout: std::sync::Arc::new(stdout.into()),
             stderr: String::new(),
             status: Some(status),
             took: Duration::ZERO,
@@ -303,6 +303,7 @@ fn random_table(rng: &mut Rng, chains: usize) -> Table {
             rules: Default::default(),
             counters: Vec::new(),
             text: Default::default(),
+            span: Default::default(),
         };
         let n = rng.below(8) as usize;
         let mut rules = Vec::new();
@@ -452,13 +453,15 @@ fn reuse_equals_fresh_parse_under_random_churn() {
             t2.link();
             fix_references(&mut t2);
         }
-        let prev = parse_table("filter", &render_listing(&t1, true)).expect("prev");
-        let text = render_listing(&t2, true);
-        let fresh = parse_table("filter", &text).expect("fresh");
-        let reused = parse_table_reusing("filter", &text, Some(&prev)).expect("reused");
+        let prev = parse_listing_reusing("filter", &Arc::new(render_listing(&t1, true).into()), None)
+            .expect("prev");
+        let text = Arc::new(render_listing(&t2, true).into());
+        let fresh = parse_listing_reusing("filter", &text, None).expect("fresh");
+        let reused = parse_listing_reusing("filter", &text, Some(&prev)).expect("reused");
         assert_eq!(reused, fresh, "case {i}");
         for (a, b) in reused.chains.iter().zip(&fresh.chains) {
             assert_eq!(a.text, b.text, "case {i}: texts of {}", a.name);
+            assert_eq!(a.span, b.span, "case {i}: span of {}", a.name);
             let ja: Vec<_> = a.rules.iter().map(|r| r.jump).collect();
             let jb: Vec<_> = b.rules.iter().map(|r| r.jump).collect();
             assert_eq!(ja, jb, "case {i}: jumps of {}", a.name);

@@ -1,9 +1,12 @@
 //! Two listings (the first byte picks where the input is split): parsing the second one
-//! reusing the first one's table must give exactly what a fresh parse gives.
+//! reusing the first one's table must give exactly what a fresh parse gives, and so must
+//! parsing it once more against that result (where every chain is taken whole).
 #![no_main]
 
 use iptop::model::Table;
-use iptop::parse::{ParseError, parse_table, parse_table_reusing};
+use std::sync::Arc;
+
+use iptop::parse::{ParseError, parse_listing_reusing};
 use libfuzzer_sys::fuzz_target;
 
 /// The first difference between two tables, in words.
@@ -76,13 +79,31 @@ fuzz_target!(|data: &[u8]| {
     let at = rest.len() * usize::from(first) / 255;
     let prev_text = String::from_utf8_lossy(&rest[..at]);
     let cur_text = String::from_utf8_lossy(&rest[at..]);
-    let Ok(prev) = parse_table("nat", &prev_text) else {
+    let (prev_text, cur_text) = (
+        Arc::new(prev_text.into_owned().into()),
+        Arc::new(cur_text.into_owned().into()),
+    );
+    let Ok(prev) = parse_listing_reusing("nat", &prev_text, None) else {
         return;
     };
-    let reused = parse_table_reusing("nat", &cur_text, Some(&prev));
-    let fresh = parse_table("nat", &cur_text);
+    let fresh = parse_listing_reusing("nat", &cur_text, None);
     let ctx = || format!("--- prev ---\n{prev_text}\n--- cur ---\n{cur_text}");
-    match (&reused, &fresh) {
+    let reused = parse_listing_reusing("nat", &cur_text, Some(&prev));
+    compare(&reused, &fresh, &ctx);
+    if let Ok(r) = &reused {
+        let again = parse_listing_reusing("nat", &cur_text, Some(r));
+        compare(&again, &fresh, &ctx);
+        let back = parse_listing_reusing("nat", &prev_text, Some(r));
+        compare(&back, &Ok(prev.clone()), &ctx);
+    }
+});
+
+fn compare(
+    reused: &Result<Table, ParseError>,
+    fresh: &Result<Table, ParseError>,
+    ctx: &dyn Fn() -> String,
+) {
+    match (reused, fresh) {
         (Ok(a), Ok(b)) => {
             if a != b {
                 panic!(
@@ -103,6 +124,15 @@ fuzz_target!(|data: &[u8]| {
                             ctx()
                         );
                     }
+                }
+                if ca.span != cb.span {
+                    panic!(
+                        "chain `{}`: span differs: reused {:?}, fresh {:?}\n{}",
+                        ca.name,
+                        ca.span,
+                        cb.span,
+                        ctx()
+                    );
                 }
                 if ca.text != cb.text {
                     panic!(
@@ -129,9 +159,9 @@ fuzz_target!(|data: &[u8]| {
         }
         _ => panic!(
             "reusing parse and fresh parse disagree on success\nreused: {}\nfresh: {}\n{}",
-            describe(&reused),
-            describe(&fresh),
+            describe(reused),
+            describe(fresh),
             ctx()
         ),
     }
-});
+}

@@ -11,11 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
-use tokio::net::unix::pipe;
 use tokio::process::Command;
 
 use super::spawn;
-use super::{Failure, RawListing, RawPoll};
+use super::{Failure, RawListing, RawPoll, Text};
 use crate::model::SourceInfo;
 
 /// Largest listing iptop reads: 50k kube-proxy rules are about 10 MB.
@@ -73,8 +72,6 @@ pub struct LiveSource {
     started: Instant,
     seq: u64,
     info: SourceInfo,
-    /// Bytes of the last listing per table, to size the next read.
-    last_size: std::collections::HashMap<String, usize>,
 }
 
 /// `iptables`, `ip6tables-nft`, ... for a backend and family.
@@ -188,7 +185,6 @@ impl LiveSource {
             started: Instant::now(),
             seq: 0,
             info,
-            last_size: Default::default(),
         })
     }
 
@@ -277,7 +273,12 @@ impl LiveSource {
         let start = Instant::now();
         let mut listing = RawListing::empty(table);
         let netns = self.netns.as_ref().map(|fd| fd.as_raw_fd());
-        let mut child = match spawn::spawn(&self.binary, &self.list_args(table), netns) {
+        let mut child = match spawn::spawn(
+            &self.binary,
+            &self.list_args(table),
+            netns,
+            MAX_OUTPUT as u64 + 1,
+        ) {
             Ok(c) => c,
             Err(e) => {
                 listing.took = start.elapsed();
@@ -299,80 +300,27 @@ impl LiveSource {
                 return listing;
             }
         };
-        let pipes = (child.stdout.take(), child.stderr.take());
-        let expect = self.last_size.get(table).copied().unwrap_or(0);
-        if let Some(o) = &pipes.0 {
-            // A pipe that holds the whole listing (as root it may exceed the 1 MiB default):
-            // iptables then never waits for iptop, and iptop reads in a few big gulps
-            // instead of waking for every 4 KiB write.
-            let want = (expect + expect / 4).clamp(1 << 20, 64 << 20) as nix::libc::c_int;
-            // SAFETY: F_SETPIPE_SZ only resizes the pipe behind a valid fd; failure is harmless.
-            unsafe {
-                if nix::libc::fcntl(o.as_raw_fd(), nix::libc::F_SETPIPE_SZ, want) < 0 {
-                    nix::libc::fcntl(o.as_raw_fd(), nix::libc::F_SETPIPE_SZ, 1 << 20);
-                }
-            }
-        }
-        let (out, err) = match (
-            pipes.0.map(pipe::Receiver::from_owned_fd).transpose(),
-            pipes.1.map(pipe::Receiver::from_owned_fd).transpose(),
-        ) {
-            (Ok(o), Ok(e)) => (o, e),
-            (Err(e), _) | (_, Err(e)) => {
-                listing.failure = Some(Failure::Spawn(format!("reading its output: {e}")));
-                listing.took = start.elapsed();
-                return listing; // dropping `child` kills and reaps it
+        // iptables writes into in-memory files: nothing to drain while it runs, iptop
+        // sleeps until it exits (or the timeout kills it), then reads what it wrote.
+        let deadline = tokio::time::Instant::now() + self.cfg.timeout;
+        let exit = tokio::select! {
+            r = child.wait() => Some(r),
+            _ = tokio::time::sleep_until(deadline) => {
+                child.kill_and_reap();
+                listing.failure = Some(Failure::Timeout(self.cfg.timeout));
+                None
             }
         };
-        // room for what the last listing of this table needed
-        let mut o = Vec::with_capacity(expect + expect / 8 + 4096);
-        let mut e = Vec::new();
-        let deadline = tokio::time::Instant::now() + self.cfg.timeout;
-        // Drain the pipes now and then while iptables runs, and after it exits until both
-        // reach end of file. A listing that fits the pipe (1 MiB) needs no draining before
-        // the exit; a bigger one is drained about as often as it fills the pipe; the size
-        // of the last listing tells which (each wake-up costs iptop a context switch).
-        let tick = Duration::from_millis(match expect {
-            0 => 10,
-            n if n < (768 << 10) => 100,
-            _ => 25,
-        });
-        let mut exit = None;
         let mut read_err = None;
-        let (mut out_eof, mut err_eof) = (out.is_none(), err.is_none());
-        loop {
-            tokio::select! {
-                r = child.wait(), if exit.is_none() => exit = Some(r),
-                _ = tokio::time::sleep(tick) => {}
-                _ = tokio::time::sleep_until(deadline) => {
-                    child.kill_and_reap();
-                    listing.failure = Some(Failure::Timeout(self.cfg.timeout));
-                    break;
-                }
-            }
-            match drain(out.as_ref(), &mut o, MAX_OUTPUT + 1) {
-                Ok(eof) => out_eof |= eof,
-                Err(x) => {
-                    out_eof = true;
-                    read_err = Some(x);
-                }
-            }
-            match drain(err.as_ref(), &mut e, 1 << 20) {
-                Ok(eof) => err_eof |= eof,
-                Err(x) => {
-                    err_eof = true;
-                    read_err = Some(x);
-                }
-            }
-            if o.len() > MAX_OUTPUT {
-                child.kill_and_reap();
-                listing.failure = Some(Failure::TooLarge(MAX_OUTPUT));
-                break;
-            }
-            if exit.is_some() && out_eof && err_eof {
-                break;
-            }
-        }
+        let o = Text::from_memfd(&child.stdout, MAX_OUTPUT + 1).unwrap_or_else(|x| {
+            read_err = Some(x);
+            Text::default()
+        });
+        let e = spawn::read_output(&child.stderr, 1 << 20).unwrap_or_else(|x| {
+            read_err = Some(x);
+            Vec::new()
+        });
+        drop(child);
         match exit {
             Some(Ok(spawn::Exit::Code(c))) => listing.status = Some(c),
             Some(Ok(spawn::Exit::Signal(sig))) => listing.failure = Some(Failure::Signal(sig)),
@@ -384,35 +332,14 @@ impl LiveSource {
         {
             listing.failure = Some(Failure::Spawn(format!("reading its output: {x}")));
         }
-        self.last_size.insert(table.to_string(), o.len());
-        listing.stdout = into_string(o);
+        if o.len() > MAX_OUTPUT {
+            // stopped by its file size limit (SIGXFSZ) at MAX_OUTPUT + 1 bytes
+            listing.failure = Some(Failure::TooLarge(MAX_OUTPUT));
+        }
+        listing.stdout = Arc::new(o);
         listing.stderr = into_string(e);
         listing.took = start.elapsed();
         listing
-    }
-}
-
-/// Reads what the pipe holds now into `buf` (up to `cap` bytes in all, the rest is left
-/// unread); returns whether the pipe reached end of file.
-fn drain(p: Option<&pipe::Receiver>, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<bool> {
-    let Some(p) = p else {
-        return Ok(true);
-    };
-    loop {
-        if buf.len() >= cap {
-            return Ok(false);
-        }
-        if buf.capacity() - buf.len() < 64 << 10 {
-            buf.reserve((buf.len() / 2).max(256 << 10));
-        }
-        // reads into the spare capacity, nothing zeroed first
-        match p.try_read_buf(buf) {
-            Ok(0) => return Ok(true),
-            Ok(_) => {}
-            Err(x) if x.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
-            Err(x) if x.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(x) => return Err(x),
-        }
     }
 }
 

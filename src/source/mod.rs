@@ -7,18 +7,23 @@ pub mod live;
 pub mod recording;
 pub mod replay;
 pub mod spawn;
+pub mod text;
+
+pub use text::Text;
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::model::Snapshot;
-use crate::parse::{ParseError, parse_table_reusing};
+use crate::parse::{ParseError, parse_listing_reusing};
 
 /// What running the binary for one table gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawListing {
     pub table: String,
-    pub stdout: String,
+    /// Shared with the table parsed from it (see [`crate::model::Table::listing`]).
+    pub stdout: Arc<Text>,
     pub stderr: String,
     /// Exit status; `None` when the child did not exit normally (see `failure`).
     pub status: Option<i32>,
@@ -33,7 +38,7 @@ impl RawListing {
     pub fn empty(table: &str) -> RawListing {
         RawListing {
             table: table.to_string(),
-            stdout: String::new(),
+            stdout: Arc::default(),
             stderr: String::new(),
             status: None,
             took: Duration::ZERO,
@@ -319,7 +324,7 @@ pub fn snapshot_reusing(
                 table: name.clone(),
             });
         }
-        let t = parse_table_reusing(name, &l.stdout, prev.and_then(|p| p.table(name))).map_err(
+        let t = parse_listing_reusing(name, &l.stdout, prev.and_then(|p| p.table(name))).map_err(
             |error| PollError::Parse {
                 table: name.clone(),
                 error,
@@ -358,7 +363,7 @@ mod tests {
             taken_at: SystemTime::UNIX_EPOCH,
             listings: vec![RawListing {
                 table: "filter".into(),
-                stdout: stdout.into(),
+                stdout: Arc::new(Text::from(stdout)),
                 stderr: stderr.into(),
                 status: Some(status),
                 took: Duration::from_millis(3),

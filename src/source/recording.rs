@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{Failure, RawListing, RawPoll};
@@ -194,7 +195,7 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
         if let Some(mut l) = l.take() {
             if *cut {
                 if l.stdout.ends_with('\n') {
-                    l.stdout.pop();
+                    Arc::make_mut(&mut l.stdout).to_mut().pop();
                 }
                 *cut = false;
             }
@@ -228,9 +229,9 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
             let l = cur_listing
                 .as_mut()
                 .ok_or_else(|| err("listing text outside a `@listing` block".into()))?;
-            l.stdout.push('@');
-            l.stdout.push_str(rest);
-            l.stdout.push('\n');
+            Arc::make_mut(&mut l.stdout).to_mut().push('@');
+            Arc::make_mut(&mut l.stdout).to_mut().push_str(rest);
+            Arc::make_mut(&mut l.stdout).to_mut().push('\n');
             continue;
         }
         if let Some(d) = line.strip_prefix('@') {
@@ -354,8 +355,8 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
         let l = cur_listing
             .as_mut()
             .ok_or_else(|| err("expected `@poll` or `@listing` before listing text".into()))?;
-        l.stdout.push_str(line);
-        l.stdout.push('\n');
+        Arc::make_mut(&mut l.stdout).to_mut().push_str(line);
+        Arc::make_mut(&mut l.stdout).to_mut().push('\n');
     }
     close(&mut rec, &mut cur_listing, &mut cut);
     if rec.polls.is_empty() {
@@ -381,7 +382,7 @@ mod tests {
             listings: vec![
                 RawListing {
                     table: "filter".into(),
-                    stdout: stdout.into(),
+                    stdout: Arc::new(stdout.into()),
                     stderr: "# Warning: something\n".into(),
                     status: Some(0),
                     took: Duration::from_micros(4321),
@@ -389,7 +390,7 @@ mod tests {
                 },
                 RawListing {
                     table: "nat".into(),
-                    stdout: String::new(),
+                    stdout: Arc::default(),
                     stderr: String::new(),
                     status: None,
                     took: Duration::from_secs(5),

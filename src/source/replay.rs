@@ -2,6 +2,7 @@
 //! iptop recording. Needs no root and no iptables.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::recording::{self, FormatError, Recording};
@@ -91,7 +92,7 @@ impl ReplaySource {
                 taken_at,
                 listings: vec![RawListing {
                     table: table.to_string(),
-                    stdout,
+                    stdout: Arc::new(stdout.into()),
                     stderr: String::new(),
                     status: Some(0),
                     took: Duration::ZERO,

@@ -5,8 +5,12 @@
 //! of iptop's own CPU per poll. Only the child ever enters the namespace.
 //!
 //! The child runs on its own stack in iptop's memory until `execve`: it makes only
-//! system calls (setns, dup2, sigaction, sigprocmask, execve, write, _exit), allocates
-//! nothing and touches nothing but what was prepared for it.
+//! system calls (setns, dup2, setrlimit, sigaction, sigprocmask, execve, write, _exit),
+//! allocates nothing and touches nothing but what was prepared for it.
+//!
+//! Its stdout and stderr are in-memory files (memfd), not pipes: iptables writes a 10 MB
+//! listing without ever waiting for iptop, and iptop sleeps until the child exits, then
+//! reads each file in one go, instead of waking to drain a pipe every few hundred KiB.
 
 use std::ffi::{CString, OsStr};
 use std::io;
@@ -21,12 +25,12 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
 
-/// A running child: its pid, the read ends of its stdout and stderr, and a pidfd to
-/// await its exit. Dropping it before it was reaped kills and reaps it: no zombies.
+/// A running child: its pid, the in-memory files that take its stdout and stderr, and a
+/// pidfd to await its exit. Dropping it before it was reaped kills and reaps it: no zombies.
 pub struct Spawned {
     pub pid: Pid,
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
     /// Readable when the child exits (None on kernels without pidfd_open).
     pidfd: Option<AsyncFd<OwnedFd>>,
     reaped: bool,
@@ -41,9 +45,62 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
 }
 
+/// An anonymous in-memory file (close-on-exec in iptop; the child gets it by dup2),
+/// sealed once the child is done (see [`super::text::Text::from_memfd`]).
+fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: memfd_create takes a NUL-terminated name and flags, returns a new fd or -1.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Reads what the child wrote into one of its output files, up to `cap` bytes, from the
+/// start (the child's writes moved the shared offset, so this reads by position).
+pub fn read_output(fd: &OwnedFd, cap: usize) -> io::Result<Vec<u8>> {
+    let size = nix::sys::stat::fstat(fd).map_err(io::Error::from)?.st_size;
+    let want = usize::try_from(size).unwrap_or(usize::MAX).min(cap);
+    let mut buf: Vec<u8> = Vec::with_capacity(want);
+    while buf.len() < want {
+        let (have, left) = (buf.len(), want - buf.len());
+        let spare = &mut buf.spare_capacity_mut()[..left];
+        // SAFETY: pread writes at most `spare.len()` bytes into the spare capacity, which
+        // is then marked initialised by exactly what it wrote.
+        let n = unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                have as libc::off_t,
+            )
+        };
+        match n {
+            0 => break,
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            // SAFETY: see above
+            n => unsafe { buf.set_len(have + n as usize) },
+        }
+    }
+    Ok(buf)
+}
+
 /// Starts `program` with `args`, the environment plus `LC_ALL=C`, stdin from /dev/null,
-/// stdout and stderr into pipes; inside `netns` (a namespace fd) when given.
-pub fn spawn(program: &Path, args: &[String], netns: Option<RawFd>) -> io::Result<Spawned> {
+/// stdout and stderr into in-memory files (read once it has exited: iptop does not wake
+/// while it writes), each capped at `max_output` bytes (RLIMIT_FSIZE: a child that
+/// writes more is stopped by SIGXFSZ); inside `netns` (a namespace fd) when given.
+pub fn spawn(
+    program: &Path,
+    args: &[String],
+    netns: Option<RawFd>,
+    max_output: u64,
+) -> io::Result<Spawned> {
     // Everything the child needs, prepared before it exists.
     let path = cstring(program.as_os_str())?;
     let mut argv_c = vec![path.clone()];
@@ -73,8 +130,8 @@ pub fn spawn(program: &Path, args: &[String], netns: Option<RawFd>) -> io::Resul
         .map(|c| c.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
+    let out = memfd(c"iptables-stdout")?;
+    let err = memfd(c"iptables-stderr")?;
     // the child writes its errno here when it cannot exec; closed by the exec (CLOEXEC)
     let (fail_r, fail_w) = pipe()?;
     let devnull = nix::fcntl::open(
@@ -87,10 +144,14 @@ pub fn spawn(program: &Path, args: &[String], netns: Option<RawFd>) -> io::Resul
 
     let (null_fd, out_fd, err_fd, fail_fd) = (
         devnull.as_raw_fd(),
-        out_w.as_raw_fd(),
-        err_w.as_raw_fd(),
+        out.as_raw_fd(),
+        err.as_raw_fd(),
         fail_w.as_raw_fd(),
     );
+    let fsize = libc::rlimit {
+        rlim_cur: max_output,
+        rlim_max: max_output,
+    };
     let ns_fd = netns.unwrap_or(-1);
     let (path_p, argv_p, envp_p) = (path.as_ptr(), argv.as_ptr(), envp.as_ptr());
 
@@ -119,6 +180,10 @@ pub fn spawn(program: &Path, args: &[String], netns: Option<RawFd>) -> io::Resul
             }
             if libc::dup2(null_fd, 0) < 0 || libc::dup2(out_fd, 1) < 0 || libc::dup2(err_fd, 2) < 0
             {
+                fail(fail_fd);
+            }
+            // this process only (CLONE_VM without CLONE_THREAD: its own limits)
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &fsize) != 0 {
                 fail(fail_fd);
             }
             // iptop's handlers must not run in iptables: back to the defaults
@@ -151,14 +216,12 @@ pub fn spawn(program: &Path, args: &[String], netns: Option<RawFd>) -> io::Resul
     unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
-    drop((
-        out_w, err_w, fail_w, devnull, stack, argv, envp, argv_c, env_c, path,
-    ));
+    drop((fail_w, devnull, stack, argv, envp, argv_c, env_c, path));
     let pid = res.map_err(io::Error::from)?;
     let mut s = Spawned {
         pid,
-        stdout: Some(out_r),
-        stderr: Some(err_r),
+        stdout: out,
+        stderr: err,
         pidfd: None,
         reaped: false,
     };
