@@ -64,7 +64,7 @@ fn moved(t: &Table, step: usize) -> Table {
     for (i, k) in t2
         .chains
         .iter_mut()
-        .flat_map(|c| c.counters.iter_mut())
+        .flat_map(|c| Arc::make_mut(c).counters.iter_mut())
         .enumerate()
     {
         if i % step == 0 {
@@ -110,10 +110,7 @@ fn main() {
             .count();
         for (what, text) in [
             ("nothing moved".to_string(), &text1),
-            (
-                format!("every 10th rule moved: {changed} chains"),
-                &text2,
-            ),
+            (format!("every 10th rule moved: {changed} chains"), &text2),
             ("every rule moved".to_string(), &text_all),
         ] {
             measure(&format!("parse {n} (next poll, {what})"), &filter, || {

@@ -175,14 +175,23 @@ pub fn diff_table(prev: &Table, cur: &Table) -> TableDelta {
         // chains rarely move: try the same position before the index
         let p = match prev.chains.get(i) {
             Some(p) if p.name == c.name => p,
-            _ => match prev.chain(&c.name) {
-                Some(p) => p,
+            _ => match prev.chain_index(&c.name) {
+                Some(j) => &prev.chains[j],
                 None => {
                     td.push_new_chain();
                     continue;
                 }
             },
         };
+        if Arc::ptr_eq(p, c) {
+            // the very same chain (its listing did not change): nothing moved
+            let policy = c.is_builtin().then_some(Delta::default());
+            td.push_chain(
+                policy,
+                std::iter::repeat_n(Some(Delta::default()), c.counters.len()),
+            );
+            continue;
+        }
         let policy = (c.is_builtin() && p.is_builtin())
             .then(|| Delta::between((p.packets, p.bytes), (c.packets, c.bytes)));
         if Arc::ptr_eq(&p.rules, &c.rules) && p.counters.len() == c.counters.len() {

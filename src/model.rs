@@ -127,8 +127,6 @@ pub struct Chain {
     /// poll reuses a rule's parse when its text is unchanged, and compares it here with
     /// one sequential read (see [`crate::parse::parse_table_reusing`]).
     pub text: Arc<RuleTexts>,
-    /// Where the chain's lines were in the listing it was parsed from.
-    pub span: Span,
 }
 
 /// Where a chain's lines (header to last rule, without the final `\n`) were in the
@@ -264,7 +262,7 @@ impl Chain {
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     pub name: String,
-    pub chains: Vec<Chain>,
+    pub chains: Vec<Arc<Chain>>,
     /// False when some counter was abbreviated (`332K`): the listing lacked `-x`.
     pub exact: bool,
     /// False when the listing had no counter columns at all (`iptables -nL`).
@@ -276,9 +274,10 @@ pub struct Table {
     pub warnings: Vec<String>,
     /// Chain name -> position; shared with the previous poll while the chains are the same.
     index: Arc<HashMap<Arc<str>, usize, FxBuild>>,
-    /// The listing the table was parsed from, when kept (live polls): chains' spans
-    /// point into it.
+    /// The listing the table was parsed from, when kept (live polls).
     pub listing: Option<Arc<crate::source::Text>>,
+    /// Where each chain's lines are in `listing` (parallel to `chains` when it is kept).
+    pub spans: Vec<Span>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -311,13 +310,18 @@ impl Table {
             return false;
         }
         Arc::make_mut(&mut self.index).insert(chain.name.clone(), self.chains.len());
-        self.chains.push(chain);
+        self.chains.push(Arc::new(chain));
         true
+    }
+
+    /// Chain `i` to change (a copy of it if another table shares it).
+    pub fn chain_mut(&mut self, i: usize) -> &mut Chain {
+        Arc::make_mut(&mut self.chains[i])
     }
 
     /// Adds a chain without indexing it; [`Table::reindex`] or [`Table::share_index`]
     /// must follow.
-    pub(crate) fn push_unindexed(&mut self, chain: Chain) {
+    pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
         self.chains.push(chain);
     }
 
@@ -356,7 +360,7 @@ impl Table {
     }
 
     pub fn chain(&self, name: &str) -> Option<&Chain> {
-        self.chain_index(name).map(|i| &self.chains[i])
+        self.chain_index(name).map(|i| &*self.chains[i])
     }
 
     /// The user chain a rule jumps (or goes) to, if its target is one.
@@ -378,6 +382,7 @@ impl Table {
             .collect();
         for (c, js) in self.chains.iter_mut().zip(jumps) {
             if c.rules.iter().zip(&js).any(|(r, j)| r.jump != *j) {
+                let c = Arc::make_mut(c);
                 for (r, j) in Arc::make_mut(&mut c.rules).iter_mut().zip(js) {
                     r.jump = j;
                 }

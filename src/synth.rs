@@ -72,7 +72,6 @@ fn chain(name: &str, builtin: Option<&str>) -> Chain {
         rules: Default::default(),
         counters: Vec::new(),
         text: Default::default(),
-        span: Default::default(),
     }
 }
 
@@ -321,7 +320,7 @@ pub fn fix_references(t: &mut Table) {
         }
     }
     for (c, n) in t.chains.iter_mut().zip(refs) {
-        if let ChainKind::User { references } = &mut c.kind {
+        if let ChainKind::User { references } = &mut Arc::make_mut(c).kind {
             *references = Some(n);
         }
     }

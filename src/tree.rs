@@ -439,9 +439,9 @@ mod tests {
             target: "LOG".into(),
             ..Default::default()
         });
-        std::sync::Arc::make_mut(&mut t2.chains[fwd].rules).insert(0, extra);
-        t2.chains[fwd].counters.insert(0, Default::default());
-        t2.chains[fwd].assign_keys();
+        std::sync::Arc::make_mut(&mut t2.chain_mut(fwd).rules).insert(0, extra);
+        t2.chain_mut(fwd).counters.insert(0, Default::default());
+        t2.chain_mut(fwd).assign_keys();
         let (all2, _) = build(&t2, &roots, &|_| true, 10_000);
         assert!(
             all2.iter()

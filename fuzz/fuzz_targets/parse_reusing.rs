@@ -112,6 +112,14 @@ fn compare(
                     ctx()
                 );
             }
+            if a.spans != b.spans {
+                panic!(
+                    "spans differ: reused {:?}, fresh {:?}\n{}",
+                    a.spans,
+                    b.spans,
+                    ctx()
+                );
+            }
             for (ca, cb) in a.chains.iter().zip(&b.chains) {
                 for (i, (x, y)) in ca.rules.iter().zip(cb.rules.iter()).enumerate() {
                     if x.jump != y.jump {
@@ -124,15 +132,6 @@ fn compare(
                             ctx()
                         );
                     }
-                }
-                if ca.span != cb.span {
-                    panic!(
-                        "chain `{}`: span differs: reused {:?}, fresh {:?}\n{}",
-                        ca.name,
-                        ca.span,
-                        cb.span,
-                        ctx()
-                    );
                 }
                 if ca.text != cb.text {
                     panic!(

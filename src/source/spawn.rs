@@ -49,7 +49,8 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// sealed once the child is done (see [`super::text::Text::from_memfd`]).
 fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
     // SAFETY: memfd_create takes a NUL-terminated name and flags, returns a new fd or -1.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

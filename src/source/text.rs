@@ -48,12 +48,15 @@ impl Text {
     /// can be sealed against further writes (no process can change it any more) and
     /// holds UTF-8; otherwise read into a `String` (other bytes becoming U+FFFD).
     pub fn from_memfd(fd: &OwnedFd, cap: usize) -> std::io::Result<Text> {
-        let size = nix::sys::stat::fstat(fd).map_err(std::io::Error::from)?.st_size;
+        let size = nix::sys::stat::fstat(fd)
+            .map_err(std::io::Error::from)?
+            .st_size;
         let len = usize::try_from(size).unwrap_or(usize::MAX).min(cap);
         if len == 0 {
             return Ok(Text::Owned(String::new()));
         }
-        let seals = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        let seals =
+            libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
         // SAFETY: fcntl on a valid fd with an int argument.
         let sealed = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } == 0;
         if sealed {
@@ -145,6 +148,12 @@ impl PartialEq for Text {
 
 impl Eq for Text {}
 
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
@@ -158,8 +167,7 @@ mod tests {
     fn memfd_with(bytes: &[u8]) -> OwnedFd {
         let fd = nix::sys::memfd::memfd_create(
             c"t",
-            nix::sys::memfd::MFdFlags::MFD_CLOEXEC
-                | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
+            nix::sys::memfd::MFdFlags::MFD_CLOEXEC | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
         )
         .expect("memfd");
         nix::unistd::write(&fd, bytes).expect("write");

@@ -99,6 +99,8 @@ pub struct History {
     pub rates: VecDeque<f32>,
     /// Poll number of the last movement.
     pub moved_at: Option<u64>,
+    /// Hash of its chain's name.
+    pub chain: u64,
 }
 
 /// Everything known about one iptables table.
@@ -114,6 +116,8 @@ pub struct TableView {
     /// Baseline sums laid out like `snap` (kept in step with it).
     pub baseline_deltas: Option<TableDelta>,
     pub history: IdMap<History>,
+    /// Hashes of the chains with a rule (or policy) in `history`.
+    tracked: HashSet<u64, IdBuild>,
     /// Widths of the text columns over the table's rules.
     pub col_stats: ColumnStats,
     /// The tree's default roots (built-ins and unreached chains), kept while the rules
@@ -209,20 +213,20 @@ impl TableView {
     fn record_history(&mut self, cur: &Table, d: &TableDelta, window: Duration) {
         let secs = window.as_secs_f64();
         let poll = self.polls;
-        let tracking = !self.history.is_empty();
         for (ci, chain) in cur.chains.iter().enumerate() {
             if !d.known(ci) {
                 continue;
             }
             let (rules, policy) = (d.rules_of(ci), d.policy(ci).copied());
-            // Most rules of a big ruleset sit idle: they cost a glance at their delta.
-            if !tracking
-                && !rules.iter().flatten().any(Delta::moved)
+            // Most rules of a big ruleset sit idle: they cost a glance at their delta,
+            // unless their chain has rules with a history to go on.
+            let ch = hash_str(&chain.name);
+            if !rules.iter().flatten().any(Delta::moved)
                 && !policy.is_some_and(|p| p.moved())
+                && !self.tracked.contains(&ch)
             {
                 continue;
             }
-            let ch = hash_str(&chain.name);
             for (ri, rule) in chain.rules.iter().enumerate() {
                 let Some(delta) = rules.get(ri).copied().flatten() else {
                     continue;
@@ -232,7 +236,11 @@ impl TableView {
                 if !delta.moved() && !self.history.contains_key(&key) {
                     continue;
                 }
-                let h = self.history.entry(key).or_default();
+                let h = self.history.entry(key).or_insert_with(|| History {
+                    chain: ch,
+                    ..History::default()
+                });
+                self.tracked.insert(ch);
                 let rate = if secs > 0.0 {
                     delta.packets as f64 / secs
                 } else {
@@ -247,7 +255,14 @@ impl TableView {
                 }
             }
             if policy.is_some_and(|p| p.moved()) {
-                self.history.entry(mix(ch, 0)).or_default().moved_at = Some(poll);
+                self.history
+                    .entry(mix(ch, 0))
+                    .or_insert_with(|| History {
+                        chain: ch,
+                        ..History::default()
+                    })
+                    .moved_at = Some(poll);
+                self.tracked.insert(ch);
             }
         }
         // Forget rules idle for a whole history window, and rules that are gone.
@@ -256,6 +271,7 @@ impl TableView {
                 h.moved_at
                     .is_some_and(|m| poll.saturating_sub(m) < HISTORY as u64)
             });
+            self.tracked = self.history.values().map(|h| h.chain).collect();
         }
     }
 

@@ -15,6 +15,7 @@ fn table() -> Table {
     let mut t = parse_table("filter", SWARM).expect("fixture");
     // start from small counters so that deltas are easy to read
     for c in &mut t.chains {
+        let c = Arc::make_mut(c);
         c.packets = 0;
         c.bytes = 0;
         for k in &mut c.counters {
@@ -46,7 +47,7 @@ fn bump(t: &mut Table, chain: &str, what: &str, n: u64) {
             r.spec.target == what || r.spec.extra.contains(what) || r.spec.out_iface == what
         })
         .expect("rule");
-    let k = &mut t.chains[c].counters[i];
+    let k = &mut t.chain_mut(c).counters[i];
     k.packets += n;
     k.bytes += 60 * n;
 }
@@ -262,8 +263,8 @@ fn selection_and_folds_survive_rule_churn() {
     // a rule inserted at the top of FORWARD and of DOCKER-INGRESS
     for (chain, target) in [("FORWARD", "LOG"), ("DOCKER-INGRESS", "ACCEPT")] {
         let c = t1.chain_index(chain).expect("chain");
-        t1.chains[c].counters.insert(0, Default::default());
-        Arc::make_mut(&mut t1.chains[c].rules).insert(
+        t1.chain_mut(c).counters.insert(0, Default::default());
+        Arc::make_mut(&mut t1.chain_mut(c).rules).insert(
             0,
             Rule {
                 num: 1,
@@ -277,7 +278,7 @@ fn selection_and_folds_survive_rule_churn() {
                 ..Default::default()
             },
         );
-        t1.chains[c].assign_keys();
+        t1.chain_mut(c).assign_keys();
     }
     app.on_snapshot("filter", snap(&t1, 1), false);
     assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
@@ -468,7 +469,7 @@ fn moved_only_ignores_paths_that_did_not_move() {
     let mut t1 = t0.clone();
     bump(&mut t1, "FORWARD", "DOCKER-ISOLATION-STAGE-1", 3);
     let c = t1.chain_index("DOCKER-ISOLATION-STAGE-1").expect("chain");
-    t1.chains[c].counters[1].packets += 3; // -i docker0 ! -o docker0 -j STAGE-2
+    t1.chain_mut(c).counters[1].packets += 3; // -i docker0 ! -o docker0 -j STAGE-2
     bump(&mut t1, "DOCKER-ISOLATION-STAGE-2", "DROP", 3);
     app.on_snapshot("filter", snap(&t1, 1), false);
     app.apply(Action::ToggleMovedOnly);
