@@ -310,12 +310,15 @@ impl Table {
             return false;
         }
         Arc::make_mut(&mut self.index).insert(chain.name.clone(), self.chains.len());
+        self.listing = None;
         self.chains.push(Arc::new(chain));
         true
     }
 
-    /// Chain `i` to change (a copy of it if another table shares it).
+    /// Chain `i` to change (a copy of it if another table shares it). The table no
+    /// longer says what its listing says: the listing is let go.
     pub fn chain_mut(&mut self, i: usize) -> &mut Chain {
+        self.listing = None;
         Arc::make_mut(&mut self.chains[i])
     }
 

@@ -76,7 +76,7 @@ impl Text {
                 && let Some(ptr) = NonNull::new(p.cast::<u8>())
             {
                 let m = Mapped { ptr, len };
-                if std::str::from_utf8(m.bytes()).is_ok() {
+                if simdutf8::basic::from_utf8(m.bytes()).is_ok() {
                     return Ok(Text::Mapped(m));
                 }
                 return Ok(Text::Owned(String::from_utf8_lossy(m.bytes()).into_owned()));
