@@ -1,7 +1,7 @@
 //! iptop's own CPU per poll against the `iptables` child's, on a real ruleset in a
 //! network namespace (run by benches/poll-cost.sh, which loads the ruleset):
 //!
-//!   poll_cost --netns NAME --backend nft|legacy --table nat --polls 20
+//!   poll_cost --netns NAME --backend nft|legacy --table nat --polls 20 [--every-ms 1000]
 //!
 //! Each poll does what the live view does: run `iptables -L -v -n -x`, read its output,
 //! parse it against the last poll, diff, history, tree rows, and draw one 200x60 frame.
@@ -52,6 +52,8 @@ fn main() {
     };
     let table = arg("--table", "nat");
     let polls: usize = arg("--polls", "20").parse().expect("--polls N");
+    // time between the starts of two polls (0: back to back), as the live view's interval
+    let every = Duration::from_millis(arg("--every-ms", "0").parse().expect("--every-ms MS"));
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -78,6 +80,7 @@ fn main() {
     // iptop's CPU by stage: run and read iptables, parse, the view's update, one frame
     let mut stages: [Vec<Duration>; 4] = Default::default();
     for i in 0..=polls {
+        let started = std::time::Instant::now();
         let (c0, s0) = (cpu(UsageWho::RUSAGE_CHILDREN), cpu(UsageWho::RUSAGE_SELF));
         let raw = rt.block_on(src.poll());
         let s1 = cpu(UsageWho::RUSAGE_SELF);
@@ -93,6 +96,7 @@ fn main() {
             .expect("draw");
         drop(raw);
         let (c1, s4) = (cpu(UsageWho::RUSAGE_CHILDREN), cpu(UsageWho::RUSAGE_SELF));
+        std::thread::sleep(every.saturating_sub(started.elapsed()));
         if i > 0 {
             // the first poll parses from scratch; the view's steady state is the rest
             child.push(c1 - c0);
