@@ -429,7 +429,7 @@ pub struct SourceInfo {
 }
 
 impl SourceInfo {
-    /// One line for headers: `live host (netns x) nft ipv4`.
+    /// One line for headers: `live on node1 · netns swarm-host · nft · ipv6`.
     pub fn describe(&self) -> String {
         let mut s = self.kind.clone();
         if let Some(f) = &self.file {
@@ -437,19 +437,19 @@ impl SourceInfo {
             s.push_str(f);
         }
         if !self.host.is_empty() {
-            s.push(' ');
+            s.push_str(" on ");
             s.push_str(&self.host);
         }
         if let Some(ns) = &self.netns {
-            s.push_str(" netns ");
+            s.push_str(" · netns ");
             s.push_str(ns);
         }
         if !self.backend.is_empty() {
-            s.push(' ');
+            s.push_str(" · ");
             s.push_str(&self.backend);
         }
         if !self.family.is_empty() && self.family != "ipv4" {
-            s.push(' ');
+            s.push_str(" · ");
             s.push_str(&self.family);
         }
         s

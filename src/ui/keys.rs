@@ -24,7 +24,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("f", "only rules that moved (with their chain path)"),
     (
         "o",
-        "hot view: rules by current rate; Enter shows one in the tree",
+        "hot view: rules that moved lately, by rate; Enter: show in tree",
     ),
     ("z Z", "baseline: Δ counts from now / back to per-poll Δ"),
     ("p", "pause / resume polling"),

@@ -2,6 +2,8 @@
 //! visible rows are built), the detail pane with a rate sparkline, the status line, and
 //! the help overlay.
 
+use std::time::Duration;
+
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -12,7 +14,7 @@ use ratatui::widgets::{
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::keys::HELP;
-use super::state::App;
+use super::state::{App, HISTORY};
 use super::theme::Theme;
 use crate::columns::{self, Column, Movement};
 use crate::format;
@@ -255,7 +257,7 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         tags.push(format!("from {}", app.root_chains.join(", ")));
     }
     if app.hot {
-        tags.push("hot: by current rate".into());
+        tags.push("hot: by rate now, then last moved".into());
     }
     if app.moved_only {
         tags.push("only moved".into());
@@ -483,8 +485,11 @@ fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let viewport = area.height.saturating_sub(1) as usize;
     app.viewport = viewport.max(1);
     if hot.is_empty() {
+        let span = format::duration(app.interval * HISTORY as u32);
         frame.render_widget(
-            Paragraph::new(" nothing moved in the last poll (o or Esc: back to the tree)"),
+            Paragraph::new(format!(
+                " no rule moved in the last {HISTORY} polls (~{span}); o or Esc: back to the tree"
+            )),
             area,
         );
         return;
@@ -493,37 +498,54 @@ fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let offset = sel.saturating_sub(viewport.saturating_sub(1));
     let view = app.view().delta_view();
     let path_w = (area.width as usize * 2 / 5).clamp(10, 60);
+    let rule_w = (area.width as usize).saturating_sub(7 * 3 + 9 + path_w + 16 + 6);
     let rows: Vec<TRow> = hot[offset..(offset + viewport).min(hot.len())]
         .iter()
         .map(|h| {
             let rule = &t.chains[h.chain].rules[h.rule];
             let shown = view.shown.and_then(|d| d.rule(h.chain, h.rule)).copied();
             let is_jump = t.jump_target(rule).is_some();
+            let (rate_style, last) = match h.idle_for {
+                None => (theme.moved(false), "now".to_string()),
+                Some(d) => (
+                    theme.dim(),
+                    format!("{} ago", format::duration(Duration::from_secs(d.as_secs()))),
+                ),
+            };
             TRow::new(vec![
-                Cell::from(Span::styled(
-                    pad_left(&format::rate(h.pps), 7),
-                    theme.moved(false),
-                )),
+                Cell::from(Span::styled(pad_left(&format::rate(h.pps), 7), rate_style)),
+                Cell::from(pad_left(&format::rate(h.peak), 7)),
                 Cell::from(pad_left(
                     &shown.map(|d| format::count(d.packets)).unwrap_or_default(),
                     7,
                 )),
+                Cell::from(Span::styled(pad_left(&last, 9), rate_style)),
                 Cell::from(truncate(&h.path.join(" › "), path_w)),
                 Cell::from(Span::styled(
                     truncate(&rule.spec.target, 16),
                     theme.target(&rule.spec.target, is_jump),
                 )),
-                Cell::from(rule.spec.summary()),
+                Cell::from(truncate(&rule.spec.summary(), rule_w)),
             ])
         })
         .collect();
-    let header =
-        TRow::new(["  PKT/S", "  ΔPKTS", "CHAIN PATH", "TARGET", "RULE"]).style(theme.title_row());
+    let header = TRow::new([
+        "  PKT/S",
+        "   PEAK",
+        "  ΔPKTS",
+        "    MOVED",
+        "CHAIN PATH",
+        "TARGET",
+        "RULE",
+    ])
+    .style(theme.title_row());
     let table = TTable::new(
         rows,
         [
             Constraint::Length(7),
             Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Length(9),
             Constraint::Length(path_w as u16),
             Constraint::Length(16),
             Constraint::Fill(1),
@@ -728,8 +750,15 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ("p", "pause"),
             ("s", "export"),
         ];
+        // whole hints only: a narrow terminal drops the last ones rather than cut one
         let mut spans = vec![Span::raw(" ")];
+        let mut used = 1;
         for (k, what) in hints {
+            let w = k.width() + 1 + what.width();
+            if used + w > area.width as usize {
+                break;
+            }
+            used += w + 2;
             spans.push(Span::styled(k, theme.key()));
             spans.push(Span::raw(format!(" {what}  ")));
         }

@@ -99,6 +99,8 @@ pub struct History {
     pub rates: VecDeque<f32>,
     /// Poll number of the last movement.
     pub moved_at: Option<u64>,
+    /// Source time ([`Snapshot::at`]) of the last movement.
+    pub moved_time: Duration,
     /// Hash of its chain's name.
     pub chain: u64,
 }
@@ -193,7 +195,7 @@ impl TableView {
             _ => (None, Duration::ZERO),
         };
         if let (Some(cur), Some(d)) = (snap.tables.first(), &deltas) {
-            self.record_history(cur, d, window);
+            self.record_history(cur, d, window, snap.at);
             if let Some(b) = &mut self.baseline {
                 b.add(cur, d);
             }
@@ -210,7 +212,7 @@ impl TableView {
         self.refresh_baseline_view();
     }
 
-    fn record_history(&mut self, cur: &Table, d: &TableDelta, window: Duration) {
+    fn record_history(&mut self, cur: &Table, d: &TableDelta, window: Duration, at: Duration) {
         let secs = window.as_secs_f64();
         let poll = self.polls;
         for (ci, chain) in cur.chains.iter().enumerate() {
@@ -252,16 +254,16 @@ impl TableView {
                 h.rates.push_back(rate as f32);
                 if delta.moved() {
                     h.moved_at = Some(poll);
+                    h.moved_time = at;
                 }
             }
             if policy.is_some_and(|p| p.moved()) {
-                self.history
-                    .entry(mix(ch, 0))
-                    .or_insert_with(|| History {
-                        chain: ch,
-                        ..History::default()
-                    })
-                    .moved_at = Some(poll);
+                let h = self.history.entry(mix(ch, 0)).or_insert_with(|| History {
+                    chain: ch,
+                    ..History::default()
+                });
+                h.moved_at = Some(poll);
+                h.moved_time = at;
                 self.tracked.insert(ch);
             }
         }
@@ -305,6 +307,13 @@ impl TableView {
         let moved = self.history.get(&key)?.moved_at?;
         let age = self.polls.saturating_sub(moved);
         (age < HEAT_POLLS).then_some(age)
+    }
+
+    /// The rule moved within the last [`HISTORY`] polls.
+    fn moved_recently(&self, table: &Table, chain: usize, rule: usize) -> bool {
+        self.history_of(table, chain, rule)
+            .and_then(|h| h.moved_at)
+            .is_some_and(|m| self.polls.saturating_sub(m) < HISTORY as u64)
     }
 
     pub fn history_of(&self, table: &Table, chain: usize, rule: usize) -> Option<&History> {
@@ -380,7 +389,14 @@ pub struct Search {
 pub struct HotRow {
     pub chain: usize,
     pub rule: usize,
+    /// Packets per second in the last poll.
     pub pps: f64,
+    /// The highest rate of its recent history (at least `pps`).
+    pub peak: f64,
+    /// How long ago it last moved; None: it moved in the last poll.
+    pub idle_for: Option<Duration>,
+    /// Its identity across polls (chain name and rule text).
+    pub key: u64,
     /// Chain names from the root to the rule's chain.
     pub path: Vec<String>,
     /// The rule's id in the tree (to jump to it).
@@ -408,6 +424,10 @@ pub struct App {
     pub moved_only: bool,
     pub hot: bool,
     pub hot_selected: usize,
+    /// The hot view's rows for the current rows of the tree (built on demand).
+    hot_cache: Option<Arc<Vec<HotRow>>>,
+    /// The rule selected in the hot view before its rows were rebuilt.
+    hot_pick: Option<u64>,
     pub search: Search,
     /// A message for the status line (export path, errors of keys).
     pub message: Option<String>,
@@ -461,6 +481,8 @@ impl App {
             moved_only: false,
             hot: false,
             hot_selected: 0,
+            hot_cache: None,
+            hot_pick: None,
             search: Search::default(),
             message: None,
             rows: Vec::new(),
@@ -570,6 +592,10 @@ impl App {
 
     /// Rebuilds the visible rows and puts the selection back on its node.
     pub fn rebuild(&mut self) {
+        // the hot view follows: rebuilt when next shown, its selection kept on its rule
+        if let Some(hot) = self.hot_cache.take() {
+            self.hot_pick = hot.get(self.hot_selected).map(|h| h.key);
+        }
         let Some(snap) = self.view().snap.clone() else {
             self.rows.clear();
             return;
@@ -1046,50 +1072,91 @@ impl App {
         }
     }
 
-    /// Rules sorted by their current rate, fastest first (each rule once).
-    pub fn hot_rows(&self) -> Vec<HotRow> {
-        let Some(t) = self.view().table() else {
+    /// The hot view: rules that moved in the last [`HISTORY`] polls, fastest now first,
+    /// then the most recently moved. Each rule once, on a path whose jumps moved too.
+    /// Built once per poll (or change of view), not per frame.
+    pub fn hot_rows(&mut self) -> Arc<Vec<HotRow>> {
+        if let Some(rows) = &self.hot_cache {
+            return rows.clone();
+        }
+        let rows = Arc::new(self.build_hot_rows());
+        if let Some(k) = self.hot_pick.take()
+            && let Some(i) = rows.iter().position(|h| h.key == k)
+        {
+            self.hot_selected = i;
+        }
+        self.hot_cache = Some(rows.clone());
+        rows
+    }
+
+    fn build_hot_rows(&self) -> Vec<HotRow> {
+        let v = self.view();
+        let (Some(snap), Some(t)) = (v.snap.as_ref(), v.table()) else {
             return Vec::new();
         };
-        let view = self.view().delta_view();
+        let view = v.delta_view();
         let full = self.full_rows(t);
-        // each rule once, on a path whose jumps all moved
-        let on_path = tree::moved_on_path(&full, |r| view.pps(r).is_some_and(|p| p > 0.0));
+        let now = |r: &Row| view.pps(r).is_some_and(|p| p > 0.0);
+        let lately = |r: &Row| match r.kind {
+            RowKind::Rule { chain, rule } => now(r) || v.moved_recently(t, chain, rule),
+            RowKind::Chain { .. } => false,
+        };
+        // a rule of a shared chain is listed under a path that moves now if it has one
+        let passes = [
+            tree::moved_on_path(&full, now),
+            tree::moved_on_path(&full, lately),
+        ];
         let mut seen = HashSet::new();
         let mut out = Vec::new();
-        for (i, r) in full.iter().enumerate() {
-            let RowKind::Rule { chain, rule } = r.kind else {
-                continue;
-            };
-            if !on_path[i] {
-                continue;
-            }
-            let Some(pps) = view.pps(r) else {
-                continue;
-            };
-            if !seen.insert((chain, rule)) {
-                continue;
-            }
-            let id_path = Self::id_path(&full, i);
-            let mut path = Vec::new();
-            let mut j = Some(i);
-            while let Some(k) = j {
-                let name = &t.chains[full[k].chain()].name;
-                if path.last().map(String::as_str) != Some(&**name) {
-                    path.push(name.to_string());
+        for on_path in &passes {
+            for (i, r) in full.iter().enumerate() {
+                let RowKind::Rule { chain, rule } = r.kind else {
+                    continue;
+                };
+                if !on_path[i] || !seen.insert((chain, rule)) {
+                    continue;
                 }
-                j = full[k].parent.map(|p| p as usize);
+                let pps = view.pps(r).unwrap_or(0.0);
+                let history = v.history_of(t, chain, rule);
+                let peak = history
+                    .and_then(|h| h.rates.iter().copied().reduce(f32::max))
+                    .map_or(0.0, f64::from)
+                    .max(pps);
+                let idle_for = match history {
+                    Some(h) if pps == 0.0 => Some(snap.at.saturating_sub(h.moved_time)),
+                    _ => None,
+                };
+                let mut path = Vec::new();
+                let mut j = Some(i);
+                while let Some(k) = j {
+                    let name = &t.chains[full[k].chain()].name;
+                    if path.last().map(String::as_str) != Some(&**name) {
+                        path.push(name.to_string());
+                    }
+                    j = full[k].parent.map(|p| p as usize);
+                }
+                path.reverse();
+                out.push(HotRow {
+                    chain,
+                    rule,
+                    pps,
+                    peak,
+                    idle_for,
+                    key: mix(
+                        hash_str(&t.chains[chain].name),
+                        t.chains[chain].rules[rule].key,
+                    ),
+                    path,
+                    id_path: Self::id_path(&full, i),
+                });
             }
-            path.reverse();
-            out.push(HotRow {
-                chain,
-                rule,
-                pps,
-                path,
-                id_path,
-            });
         }
-        out.sort_by(|a, b| b.pps.total_cmp(&a.pps));
+        out.sort_by(|a, b| {
+            b.pps
+                .total_cmp(&a.pps)
+                .then(a.idle_for.cmp(&b.idle_for))
+                .then(b.peak.total_cmp(&a.peak))
+        });
         out
     }
 

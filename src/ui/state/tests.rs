@@ -461,6 +461,54 @@ fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
 }
 
 #[test]
+fn hot_view_keeps_what_moved_lately_and_its_selection() {
+    let t0 = table();
+    let mut app = app_with(&t0);
+    let mut t1 = t0.clone();
+    bump(&mut t1, "DOCKER-INGRESS", "dpt:80", 10);
+    bump(&mut t1, "FORWARD", "DOCKER-INGRESS", 10);
+    app.on_snapshot("filter", snap(&t1, 1), false);
+    app.apply(Action::ToggleHot);
+    let key = |app: &mut App, i: usize| {
+        let hot = app.hot_rows();
+        let t = app.view().table().expect("t");
+        let r = &t.chains[hot[i].chain].rules[hot[i].rule];
+        format!("{} {}", r.spec.target, r.spec.extra)
+            .trim()
+            .to_string()
+    };
+    assert_eq!(app.hot_rows().len(), 2);
+    app.apply(Action::Down);
+    let picked = key(&mut app, 1);
+    // three quiet seconds: still listed, with their peak and how long ago they moved
+    let mut t = t1.clone();
+    for s in 2..5 {
+        app.on_snapshot("filter", snap(&t, s), false);
+    }
+    let hot = app.hot_rows();
+    assert_eq!(hot.len(), 2, "idle rules stay in the hot view for a while");
+    assert!(hot.iter().all(|h| h.pps == 0.0 && h.peak == 10.0));
+    assert!(
+        hot.iter()
+            .all(|h| h.idle_for == Some(Duration::from_secs(3)))
+    );
+    // something else moves now: it sorts first, and the selection stays on its rule
+    bump(&mut t, "FORWARD", "DOCKER-USER", 4);
+    bump(&mut t, "DOCKER-USER", "RETURN", 4);
+    app.on_snapshot("filter", snap(&t, 5), false);
+    let hot = app.hot_rows();
+    assert_eq!(hot.len(), 4);
+    assert_eq!((hot[0].pps, hot[0].idle_for), (4.0, None));
+    let sel = app.hot_selected;
+    assert_eq!(key(&mut app, sel), picked);
+    // after HISTORY quiet polls the first two are gone
+    for s in 6..(6 + HISTORY as u64) {
+        app.on_snapshot("filter", snap(&t, s), false);
+    }
+    assert!(app.hot_rows().is_empty());
+}
+
+#[test]
 fn moved_only_ignores_paths_that_did_not_move() {
     // A chain jumped to from two places moves under both in the counters; only the path
     // whose jump moved is kept.
