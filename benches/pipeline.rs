@@ -13,10 +13,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use iptop::app::DEMO;
 use iptop::diff::diff_table;
 use iptop::model::{Snapshot, SourceInfo, Table};
 use iptop::parse::{parse_listing_reusing, parse_table};
-use iptop::source::Text;
+use iptop::source::replay::ReplaySource;
+use iptop::source::{Text, snapshot_from};
 use iptop::synth::{kube_nat, render_listing};
 use iptop::tree;
 use iptop::ui::state::{Action, App};
@@ -75,11 +77,37 @@ fn moved(t: &Table, step: usize) -> Table {
     t2
 }
 
+/// Frames of the demo's Docker swarm filter table as the live view opens on it: the
+/// default expansion, a rule selected, the detail pane with its sparkline.
+fn swarm_frames(filter: &str) {
+    let mut r = ReplaySource::from_text("demo", DEMO, "filter").expect("demo");
+    let mut app = App::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    for _ in 0..5 {
+        let raw = r.next_poll().expect("poll");
+        let s = snapshot_from(&raw, &["filter".into()]).expect("snapshot");
+        app.on_snapshot("filter", Arc::new(s), raw.discontinuity);
+    }
+    app.select_row(7);
+    for (w, h) in [(200u16, 60u16), (120, 40)] {
+        let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        let theme = Theme { color: true };
+        measure(
+            &format!("frame swarm filter {w}x{h} ({} rows)", app.rows.len()),
+            filter,
+            || {
+                term.draw(|f| iptop::ui::render::draw(f, &mut app, &theme))
+                    .expect("draw");
+            },
+        );
+    }
+}
+
 fn main() {
     let filter = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
         .unwrap_or_default();
+    swarm_frames(&filter);
     for n in [1_000usize, 10_000, 50_000] {
         if !filter.is_empty()
             && filter.chars().any(|c| c.is_ascii_digit())

@@ -677,12 +677,9 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
 
     if let RowKind::Rule { chain, rule } = row.kind {
         let hist = v.history_of(t, chain, rule);
-        let data: Vec<u64> = hist
-            .map(|h| h.rates.iter().map(|r| (*r * 10.0).round() as u64).collect())
-            .unwrap_or_default();
-        let max = hist
-            .and_then(|h| h.rates.iter().copied().reduce(f32::max))
-            .unwrap_or(0.0);
+        let rates = hist.map(|h| h.rates(v.polls)).unwrap_or_default();
+        let data: Vec<u64> = rates.iter().map(|r| (*r * 10.0).round() as u64).collect();
+        let max = rates.iter().copied().fold(0.0, f32::max);
         let now = view.pps(row).unwrap_or(0.0);
         let title = format!(
             " pkt/s now {} · max {} ",

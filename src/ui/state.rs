@@ -92,17 +92,47 @@ pub struct Baseline {
     policies: IdMap<Delta>,
 }
 
-/// Rate history of one rule.
+/// Rate history of one rule that moved. Only polls in which it moved are recorded; the
+/// idle polls since then are zeros, filled in when read, so an idle rule costs nothing
+/// per poll.
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    /// Packets per second, oldest first.
-    pub rates: VecDeque<f32>,
+    /// Packets per second up to the poll `moved_at`, oldest first.
+    samples: VecDeque<f32>,
     /// Poll number of the last movement.
     pub moved_at: Option<u64>,
     /// Source time ([`Snapshot::at`]) of the last movement.
     pub moved_time: Duration,
-    /// Hash of its chain's name.
-    pub chain: u64,
+}
+
+impl History {
+    /// Records a movement at poll `poll` (after the last one).
+    fn moved(&mut self, poll: u64, at: Duration, rate: f32) {
+        if let Some(m) = self.moved_at {
+            let idle = poll.saturating_sub(m + 1).min(HISTORY as u64) as usize;
+            self.samples.extend(std::iter::repeat_n(0.0, idle));
+        }
+        self.samples.push_back(rate);
+        let extra = self.samples.len().saturating_sub(HISTORY);
+        self.samples.drain(..extra);
+        self.moved_at = Some(poll);
+        self.moved_time = at;
+    }
+
+    /// Packets per second over the last [`HISTORY`] polls up to poll `now`, oldest first.
+    pub fn rates(&self, now: u64) -> Vec<f32> {
+        let idle = self
+            .moved_at
+            .map_or(0, |m| now.saturating_sub(m).min(HISTORY as u64) as usize);
+        let mut out: Vec<f32> = self.samples.iter().copied().collect();
+        out.resize(out.len() + idle, 0.0);
+        out.split_off(out.len().saturating_sub(HISTORY))
+    }
+
+    /// The highest rate over the same polls.
+    pub fn peak(&self, now: u64) -> f32 {
+        self.rates(now).into_iter().fold(0.0, f32::max)
+    }
 }
 
 /// Everything known about one iptables table.
@@ -118,8 +148,6 @@ pub struct TableView {
     /// Baseline sums laid out like `snap` (kept in step with it).
     pub baseline_deltas: Option<TableDelta>,
     pub history: IdMap<History>,
-    /// Hashes of the chains with a rule (or policy) in `history`.
-    tracked: HashSet<u64, IdBuild>,
     /// Widths of the text columns over the table's rules.
     pub col_stats: ColumnStats,
     /// The tree's default roots (built-ins and unreached chains), kept while the rules
@@ -219,52 +247,30 @@ impl TableView {
             if !d.known(ci) {
                 continue;
             }
-            let (rules, policy) = (d.rules_of(ci), d.policy(ci).copied());
-            // Most rules of a big ruleset sit idle: they cost a glance at their delta,
-            // unless their chain has rules with a history to go on.
+            // Most rules of a big ruleset sit idle: they cost a glance at their delta.
             let ch = hash_str(&chain.name);
-            if !rules.iter().flatten().any(Delta::moved)
-                && !policy.is_some_and(|p| p.moved())
-                && !self.tracked.contains(&ch)
-            {
-                continue;
-            }
-            for (ri, rule) in chain.rules.iter().enumerate() {
-                let Some(delta) = rules.get(ri).copied().flatten() else {
+            for (ri, delta) in d.rules_of(ci).iter().enumerate() {
+                let Some(delta) = delta.filter(Delta::moved) else {
                     continue;
                 };
-                let key = mix(ch, rule.key);
-                // idle rules get no history until they first move
-                if !delta.moved() && !self.history.contains_key(&key) {
+                let Some(rule) = chain.rules.get(ri) else {
                     continue;
-                }
-                let h = self.history.entry(key).or_insert_with(|| History {
-                    chain: ch,
-                    ..History::default()
-                });
-                self.tracked.insert(ch);
+                };
                 let rate = if secs > 0.0 {
                     delta.packets as f64 / secs
                 } else {
                     0.0
                 };
-                if h.rates.len() == HISTORY {
-                    h.rates.pop_front();
-                }
-                h.rates.push_back(rate as f32);
-                if delta.moved() {
-                    h.moved_at = Some(poll);
-                    h.moved_time = at;
-                }
+                self.history
+                    .entry(mix(ch, rule.key))
+                    .or_default()
+                    .moved(poll, at, rate as f32);
             }
-            if policy.is_some_and(|p| p.moved()) {
-                let h = self.history.entry(mix(ch, 0)).or_insert_with(|| History {
-                    chain: ch,
-                    ..History::default()
-                });
-                h.moved_at = Some(poll);
-                h.moved_time = at;
-                self.tracked.insert(ch);
+            if d.policy(ci).is_some_and(Delta::moved) {
+                self.history
+                    .entry(mix(ch, 0))
+                    .or_default()
+                    .moved(poll, at, 0.0);
             }
         }
         // Forget rules idle for a whole history window, and rules that are gone.
@@ -273,7 +279,6 @@ impl TableView {
                 h.moved_at
                     .is_some_and(|m| poll.saturating_sub(m) < HISTORY as u64)
             });
-            self.tracked = self.history.values().map(|h| h.chain).collect();
         }
     }
 
@@ -1118,10 +1123,7 @@ impl App {
                 }
                 let pps = view.pps(r).unwrap_or(0.0);
                 let history = v.history_of(t, chain, rule);
-                let peak = history
-                    .and_then(|h| h.rates.iter().copied().reduce(f32::max))
-                    .map_or(0.0, f64::from)
-                    .max(pps);
+                let peak = history.map_or(0.0, |h| f64::from(h.peak(v.polls))).max(pps);
                 let idle_for = match history {
                     Some(h) if pps == 0.0 => Some(snap.at.saturating_sub(h.moved_time)),
                     _ => None,

@@ -335,10 +335,7 @@ fn deltas_baseline_and_heat() {
         .view()
         .history_of(app.view().table().expect("t"), 4, 0)
         .expect("history");
-    assert_eq!(
-        h.rates.iter().copied().collect::<Vec<_>>(),
-        [5.0, 3.0, 4.0, 0.0, 0.0, 0.0]
-    );
+    assert_eq!(h.rates(app.view().polls), [5.0, 3.0, 4.0, 0.0, 0.0, 0.0]);
 }
 
 #[test]
@@ -545,4 +542,33 @@ fn scrolling_keeps_the_selection_in_view() {
     assert!(app.selected_index() < 5);
     app.apply(Action::PageDown);
     assert!(app.selected_index() >= 5);
+}
+
+#[test]
+fn history_fills_idle_polls_with_zeros_and_keeps_the_last_window() {
+    let mut h = History::default();
+    h.moved(1, Duration::from_secs(1), 5.0);
+    h.moved(2, Duration::from_secs(2), 3.0);
+    // idle in polls 3 and 4
+    h.moved(5, Duration::from_secs(5), 7.0);
+    assert_eq!(h.rates(5), [5.0, 3.0, 0.0, 0.0, 7.0]);
+    assert_eq!(h.rates(7), [5.0, 3.0, 0.0, 0.0, 7.0, 0.0, 0.0]);
+    assert_eq!(h.peak(7), 7.0);
+    // a long idle stretch: only the last HISTORY polls are kept, the old peak is gone
+    let late = 5 + HISTORY as u64 + 10;
+    assert_eq!(h.rates(late), vec![0.0; HISTORY]);
+    assert_eq!(h.peak(late), 0.0);
+    h.moved(late + 1, Duration::from_secs(late + 1), 2.0);
+    let r = h.rates(late + 1);
+    assert_eq!(r.len(), HISTORY);
+    assert_eq!(r[HISTORY - 1], 2.0);
+    assert!(r[..HISTORY - 1].iter().all(|&x| x == 0.0));
+    // many movements in a row never grow it beyond the window
+    for p in late + 2..late + 2 + 3 * HISTORY as u64 {
+        h.moved(p, Duration::from_secs(p), p as f32);
+    }
+    let now = late + 1 + 3 * HISTORY as u64;
+    let r = h.rates(now);
+    assert_eq!(r.len(), HISTORY);
+    assert_eq!(r[HISTORY - 1], now as f32);
 }
