@@ -36,7 +36,10 @@ shot drill                                   # drilled into DOCKER-INGRESS
 T send-keys -t main Escape
 sleep 3.4
 shot drops                                   # t = 9.5 s: isolation dropping cross-bridge traffic
-T send-keys -t main '?'
+T send-keys -t main o
+sleep 0.5
+shot hot                                     # the hot view: what moved lately, by rate
+T send-keys -t main o '?'
 sleep 0.5
 shot help
 T send-keys -t main q
