@@ -87,22 +87,47 @@ impl TableDelta {
         self.policies.push(None);
     }
 
+    /// Number of chains (of the table the deltas are laid out like).
+    pub fn chain_count(&self) -> usize {
+        self.chains.len()
+    }
+
+    /// Laid out alike: the same chains with the same number of rules each.
+    pub fn same_shape(&self, o: &TableDelta) -> bool {
+        self.chains == o.chains && self.rules.len() == o.rules.len()
+    }
+
     /// Whether chain `chain` existed at the start of the window.
     pub fn known(&self, chain: usize) -> bool {
         matches!(self.chains.get(chain), Some(Some(_)))
     }
 
-    /// The deltas of the rules of chain `chain`.
-    pub fn rules_of(&self, chain: usize) -> &[Option<Delta>] {
+    /// Where the deltas of chain `chain`'s rules are in `rules`.
+    fn rule_range(&self, chain: usize) -> std::ops::Range<usize> {
         let Some(Some(start)) = self.chains.get(chain) else {
-            return &[];
+            return 0..0;
         };
         let end = self.chains[chain + 1..]
             .iter()
             .flatten()
             .next()
             .map_or(self.rules.len(), |&e| e as usize);
-        &self.rules[*start as usize..end]
+        *start as usize..end
+    }
+
+    /// The deltas of the rules of chain `chain`.
+    pub fn rules_of(&self, chain: usize) -> &[Option<Delta>] {
+        &self.rules[self.rule_range(chain)]
+    }
+
+    /// The deltas of the rules of chain `chain`, to change in place.
+    pub fn rules_of_mut(&mut self, chain: usize) -> &mut [Option<Delta>] {
+        let range = self.rule_range(chain);
+        &mut self.rules[range]
+    }
+
+    pub fn policy_mut(&mut self, chain: usize) -> Option<&mut Delta> {
+        self.policies.get_mut(chain)?.as_mut()
     }
 
     pub fn rule(&self, chain: usize, rule: usize) -> Option<&Delta> {

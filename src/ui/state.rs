@@ -222,10 +222,22 @@ impl TableView {
             },
             _ => (None, Duration::ZERO),
         };
+        // The baseline's sums laid out like the table: while the rules stay the same, the
+        // last layout plus this poll's movement; else laid out again from the sums.
+        let same_rules =
+            self.snap.is_some() && snap.tables.first().is_some_and(|t| t.same_rules_as_prev);
+        let mut baseline_patched = false;
         if let (Some(cur), Some(d)) = (snap.tables.first(), &deltas) {
             self.record_history(cur, d, window, snap.at);
             if let Some(b) = &mut self.baseline {
                 b.add(cur, d);
+                if same_rules
+                    && let Some(sums) = &mut self.baseline_deltas
+                    && sums.same_shape(d)
+                {
+                    Baseline::patch(sums, d);
+                    baseline_patched = true;
+                }
             }
         }
         self.deltas = deltas;
@@ -237,7 +249,9 @@ impl TableView {
             self.roots = tree::roots(t, &[]);
         }
         self.snap = Some(snap);
-        self.refresh_baseline_view();
+        if !baseline_patched {
+            self.refresh_baseline_view();
+        }
     }
 
     fn record_history(&mut self, cur: &Table, d: &TableDelta, window: Duration, at: Duration) {
@@ -340,10 +354,12 @@ impl Baseline {
 
     fn add(&mut self, cur: &Table, d: &TableDelta) {
         for (ci, chain) in cur.chains.iter().enumerate() {
-            let ch = hash_str(&chain.name);
+            // only what moved costs a hash of its chain's name and a lookup
+            let mut ch = None;
+            let deltas = d.rules_of(ci);
             for (ri, rule) in chain.rules.iter().enumerate() {
                 // a rule that appeared since the last poll moved from zero
-                let delta = d.rule(ci, ri).copied().unwrap_or_else(|| {
+                let delta = deltas.get(ri).copied().flatten().unwrap_or_else(|| {
                     let k = chain.counter(ri);
                     Delta {
                         packets: k.packets,
@@ -352,11 +368,32 @@ impl Baseline {
                     }
                 });
                 if delta.moved() || delta.reset {
+                    let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
                     self.rules.entry(mix(ch, rule.key)).or_default().add(&delta);
                 }
             }
             if let Some(p) = d.policy(ci).filter(|p| p.moved() || p.reset) {
+                let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
                 self.policies.entry(ch).or_default().add(p);
+            }
+        }
+    }
+
+    /// Adds one poll's movement to sums laid out like the same rules ([`Baseline::view`]
+    /// of the last poll): what [`Baseline::add`] does to the sums, without a lookup.
+    fn patch(sums: &mut TableDelta, d: &TableDelta) {
+        for ci in 0..d.chain_count() {
+            for (sum, delta) in sums.rules_of_mut(ci).iter_mut().zip(d.rules_of(ci)) {
+                if let (Some(sum), Some(delta)) = (sum, delta)
+                    && (delta.moved() || delta.reset)
+                {
+                    sum.add(delta);
+                }
+            }
+            if let (Some(sum), Some(p)) = (sums.policy_mut(ci), d.policy(ci))
+                && (p.moved() || p.reset)
+            {
+                sum.add(p);
             }
         }
     }

@@ -572,3 +572,76 @@ fn history_fills_idle_polls_with_zeros_and_keeps_the_last_window() {
     assert_eq!(r.len(), HISTORY);
     assert_eq!(r[HISTORY - 1], now as f32);
 }
+
+#[test]
+fn baseline_sums_patched_in_place_equal_sums_laid_out_again() {
+    // Polls whose rules are unchanged (same_rules_as_prev) add their movement to the
+    // baseline's layout in place; a poll with an inserted rule lays it out again. Both
+    // must give what laying out the sums from scratch gives.
+    let same = |t: &Table| {
+        let mut t = t.clone();
+        t.same_rules_as_prev = true;
+        t
+    };
+    let check = |app: &App, when: &str| {
+        let v = app.view();
+        let t = v.table().expect("t");
+        let fresh = v.baseline.as_ref().expect("baseline").view(t);
+        assert_eq!(v.baseline_deltas.as_ref(), Some(&fresh), "{when}");
+    };
+    let t0 = table();
+    let mut app = app_with(&t0);
+    app.apply(Action::Baseline);
+    let mut t = t0.clone();
+    for s in 1..6 {
+        bump(&mut t, "DOCKER-INGRESS", "dpt:80", s);
+        bump(&mut t, "FORWARD", "DOCKER-INGRESS", s);
+        if s % 2 == 0 {
+            bump(&mut t, "DOCKER-ISOLATION-STAGE-2", "DROP", 2);
+        }
+        let c = t.chain_index("FORWARD").expect("FORWARD");
+        t.chain_mut(c).packets += 1; // the policy's counters
+        app.on_snapshot("filter", snap(&same(&t), s), false);
+        check(&app, &format!("poll {s}"));
+    }
+    // someone runs iptables -Z on DOCKER-INGRESS: a reset, summed from zero
+    let c = t.chain_index("DOCKER-INGRESS").expect("chain");
+    for k in &mut t.chain_mut(c).counters {
+        *k = Default::default();
+    }
+    app.on_snapshot("filter", snap(&same(&t), 6), false);
+    check(&app, "after a reset");
+    // a rule inserted at the top of DOCKER-INGRESS: the layout changes
+    t.chain_mut(c).counters.insert(0, Default::default());
+    Arc::make_mut(&mut t.chain_mut(c).rules).insert(
+        0,
+        Rule {
+            num: 1,
+            spec: Arc::new(RuleSpec {
+                target: "LOG".into(),
+                prot: "6".into(),
+                opt: "--".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    t.chain_mut(c).assign_keys();
+    t.chain_mut(c).counters[0].packets = 9;
+    bump(&mut t, "DOCKER-INGRESS", "dpt:80", 1);
+    app.on_snapshot("filter", snap(&t, 7), false);
+    check(&app, "after an insert");
+    for s in 8..11 {
+        bump(&mut t, "DOCKER-INGRESS", "LOG", 2);
+        bump(&mut t, "DOCKER-INGRESS", "dpt:80", 3);
+        app.on_snapshot("filter", snap(&same(&t), s), false);
+        check(&app, &format!("poll {s}"));
+    }
+    select(&mut app, "ACCEPT tcp dpt:80");
+    let row = app.selected_row().expect("row").clone();
+    // 1+2+3+4+5 before the reset, 1 with the insert, 3 polls of 3 since
+    assert_eq!(
+        app.movement(&row).delta().map(|d| (d.packets, d.reset)),
+        Some((15 + 1 + 9, true))
+    );
+}
