@@ -161,34 +161,28 @@ fn main() {
             black_box(tree::build(&p2, &roots, &|_| true, 1_000_000));
         });
 
-        // What the UI does with a poll: parse reusing the last one, diff, history, rows.
-        let mut app = App::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
-        app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
-        let mut k = 1;
-        measure(&format!("poll {n} (parse+diff+tree)"), &filter, || {
-            let text = black_box(if k % 2 == 0 { &text1 } else { &text2 });
-            let prev = app.view().snap.clone();
-            let t =
-                parse_listing_reusing("nat", text, prev.as_ref().and_then(|s| s.tables.first()))
-                    .expect("parse");
-            app.on_snapshot("nat", snapshot(t, k), false);
-            k += 1;
-        });
-
-        // The same with a local baseline set (`z`): the Δ columns sum every poll since.
-        let mut app = App::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
-        app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
-        app.apply(Action::Baseline);
-        let mut k = 1;
-        measure(&format!("poll {n} with a baseline (z)"), &filter, || {
-            let text = black_box(if k % 2 == 0 { &text1 } else { &text2 });
-            let prev = app.view().snap.clone();
-            let t =
-                parse_listing_reusing("nat", text, prev.as_ref().and_then(|s| s.tables.first()))
-                    .expect("parse");
-            app.on_snapshot("nat", snapshot(t, k), false);
-            k += 1;
-        });
+        // What the UI does with a poll: parse reusing the last one, diff, history, rows;
+        // then the same with a local baseline set (`z`): the Δ columns sum every poll since.
+        for (what, baseline) in [("(parse+diff+tree)", false), ("with a baseline (z)", true)] {
+            let mut app = App::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
+            app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
+            if baseline {
+                app.apply(Action::Baseline);
+            }
+            let mut k = 1;
+            measure(&format!("poll {n} {what}"), &filter, || {
+                let text = black_box(if k % 2 == 0 { &text1 } else { &text2 });
+                let prev = app.view().snap.clone();
+                let t = parse_listing_reusing(
+                    "nat",
+                    text,
+                    prev.as_ref().and_then(|s| s.tables.first()),
+                )
+                .expect("parse");
+                app.on_snapshot("nat", snapshot(t, k), false);
+                k += 1;
+            });
+        }
 
         for (w, h) in [(200u16, 60u16), (120, 40)] {
             let mut app = App::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));

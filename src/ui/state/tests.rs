@@ -52,6 +52,28 @@ fn bump(t: &mut Table, chain: &str, what: &str, n: u64) {
     k.bytes += 60 * n;
 }
 
+/// Inserts a rule (`-j TARGET`, protocol number `prot`, match text `extra`) at the top of
+/// `chain`, with zero counters, as `iptables -I` would.
+fn insert_rule(t: &mut Table, chain: &str, target: &str, prot: &str, extra: &str) {
+    let c = t.chain_index(chain).expect("chain");
+    t.chain_mut(c).counters.insert(0, Default::default());
+    Arc::make_mut(&mut t.chain_mut(c).rules).insert(
+        0,
+        Rule {
+            num: 1,
+            spec: Arc::new(RuleSpec {
+                target: target.into(),
+                prot: prot.into(),
+                opt: "--".into(),
+                extra: extra.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    t.chain_mut(c).assign_keys();
+}
+
 fn app_with(t: &Table) -> App {
     let source = SourceInfo {
         kind: "live".into(),
@@ -262,23 +284,7 @@ fn selection_and_folds_survive_rule_churn() {
     let mut t1 = t0.clone();
     // a rule inserted at the top of FORWARD and of DOCKER-INGRESS
     for (chain, target) in [("FORWARD", "LOG"), ("DOCKER-INGRESS", "ACCEPT")] {
-        let c = t1.chain_index(chain).expect("chain");
-        t1.chain_mut(c).counters.insert(0, Default::default());
-        Arc::make_mut(&mut t1.chain_mut(c).rules).insert(
-            0,
-            Rule {
-                num: 1,
-                spec: Arc::new(RuleSpec {
-                    target: target.into(),
-                    prot: "17".into(),
-                    opt: "--".into(),
-                    extra: "udp dpt:53".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        );
-        t1.chain_mut(c).assign_keys();
+        insert_rule(&mut t1, chain, target, "17", "udp dpt:53");
     }
     app.on_snapshot("filter", snap(&t1, 1), false);
     assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
@@ -612,21 +618,7 @@ fn baseline_sums_patched_in_place_equal_sums_laid_out_again() {
     app.on_snapshot("filter", snap(&same(&t), 6), false);
     check(&app, "after a reset");
     // a rule inserted at the top of DOCKER-INGRESS: the layout changes
-    t.chain_mut(c).counters.insert(0, Default::default());
-    Arc::make_mut(&mut t.chain_mut(c).rules).insert(
-        0,
-        Rule {
-            num: 1,
-            spec: Arc::new(RuleSpec {
-                target: "LOG".into(),
-                prot: "6".into(),
-                opt: "--".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    );
-    t.chain_mut(c).assign_keys();
+    insert_rule(&mut t, "DOCKER-INGRESS", "LOG", "6", "");
     t.chain_mut(c).counters[0].packets = 9;
     bump(&mut t, "DOCKER-INGRESS", "dpt:80", 1);
     app.on_snapshot("filter", snap(&t, 7), false);
