@@ -833,7 +833,9 @@ pub fn parse_table_reusing(
                 _ => p.chain_index(cname),
             });
             let pc: Option<&Chain> = pi.and_then(|i| Some(&**prev?.chains.get(i)?));
+            // (at the same position it was compared above already)
             if let (Some(pl), Some(p), Some(i)) = (prev_listing, prev, pi)
+                && i != here
                 && let (Some(c), Some(span)) = (p.chains.get(i), p.spans.get(i))
                 && let Some(next) = same_block(body, line_start, pl, span)
             {

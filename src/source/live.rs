@@ -14,6 +14,7 @@ use nix::sys::stat::Mode;
 use tokio::process::Command;
 
 use super::spawn;
+use super::text::lossy_string;
 use super::{Failure, RawListing, RawPoll, Text};
 use crate::model::SourceInfo;
 
@@ -337,17 +338,13 @@ impl LiveSource {
             listing.failure = Some(Failure::TooLarge(MAX_OUTPUT));
         }
         listing.stdout = Arc::new(o);
-        listing.stderr = into_string(e);
+        listing.stderr = lossy_string(e);
         listing.took = start.elapsed();
         listing
     }
 }
 
 /// Listing text as UTF-8; comments may hold other bytes, which become U+FFFD.
-fn into_string(v: Vec<u8>) -> String {
-    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
 pub fn hostname() -> String {
     nix::unistd::gethostname()
         .ok()

@@ -229,9 +229,10 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
             let l = cur_listing
                 .as_mut()
                 .ok_or_else(|| err("listing text outside a `@listing` block".into()))?;
-            Arc::make_mut(&mut l.stdout).to_mut().push('@');
-            Arc::make_mut(&mut l.stdout).to_mut().push_str(rest);
-            Arc::make_mut(&mut l.stdout).to_mut().push('\n');
+            let out = Arc::make_mut(&mut l.stdout).to_mut();
+            out.push('@');
+            out.push_str(rest);
+            out.push('\n');
             continue;
         }
         if let Some(d) = line.strip_prefix('@') {
@@ -355,8 +356,9 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
         let l = cur_listing
             .as_mut()
             .ok_or_else(|| err("expected `@poll` or `@listing` before listing text".into()))?;
-        Arc::make_mut(&mut l.stdout).to_mut().push_str(line);
-        Arc::make_mut(&mut l.stdout).to_mut().push('\n');
+        let out = Arc::make_mut(&mut l.stdout).to_mut();
+        out.push_str(line);
+        out.push('\n');
     }
     close(&mut rec, &mut cur_listing, &mut cut);
     if rec.polls.is_empty() {

@@ -43,8 +43,7 @@ impl ReplaySource {
             path: shown.clone(),
             err,
         })?;
-        let text = String::from_utf8(bytes)
-            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let text = super::text::lossy_string(bytes);
         let mut src = Self::from_text(&shown, &text, table)?;
         src.info.kind = "replay".into();
         src.info.file = Some(shown);

@@ -43,6 +43,11 @@ impl Mapped {
     }
 }
 
+/// Bytes as text: without a copy when they are UTF-8, else with U+FFFD for what is not.
+pub fn lossy_string(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
 impl Text {
     /// What a child wrote into the memfd `fd`, up to `cap` bytes: mapped when the file
     /// can be sealed against further writes (no process can change it any more) and
@@ -82,11 +87,9 @@ impl Text {
                 return Ok(Text::Owned(String::from_utf8_lossy(m.bytes()).into_owned()));
             }
         }
-        let v = super::spawn::read_output(fd, cap)?;
-        Ok(Text::Owned(match String::from_utf8(v) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        }))
+        Ok(Text::Owned(lossy_string(super::spawn::read_output(
+            fd, cap,
+        )?)))
     }
 
     /// The text as a `String` to change (a mapped text is copied first).

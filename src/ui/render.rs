@@ -555,7 +555,10 @@ fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let offset = sel.saturating_sub(viewport.saturating_sub(1));
     let view = app.view().delta_view();
     let path_w = (area.width as usize * 2 / 5).clamp(10, 60);
-    let rule_w = (area.width as usize).saturating_sub(7 * 3 + 9 + path_w + 16 + 6);
+    // PKT/S, PEAK, ΔPKTS, MOVED, CHAIN PATH, TARGET; the rule text takes the rest
+    let widths = [7, 7, 7, 9, path_w as u16, 16];
+    let used: u16 = widths.iter().map(|w| w + 1).sum();
+    let rule_w = area.width.saturating_sub(used) as usize;
     let rows: Vec<TRow> = hot[offset..(offset + viewport).min(hot.len())]
         .iter()
         .map(|h| {
@@ -596,21 +599,14 @@ fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         "RULE",
     ])
     .style(theme.title_row());
-    let table = TTable::new(
-        rows,
-        [
-            Constraint::Length(7),
-            Constraint::Length(7),
-            Constraint::Length(7),
-            Constraint::Length(9),
-            Constraint::Length(path_w as u16),
-            Constraint::Length(16),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(header)
-    .column_spacing(1)
-    .row_highlight_style(theme.selected());
+    let constraints = widths
+        .into_iter()
+        .map(Constraint::Length)
+        .chain([Constraint::Fill(1)]);
+    let table = TTable::new(rows, constraints)
+        .header(header)
+        .column_spacing(1)
+        .row_highlight_style(theme.selected());
     let mut state = TableState::default().with_selected(Some(sel - offset));
     frame.render_stateful_widget(table, area, &mut state);
 }
