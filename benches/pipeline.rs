@@ -80,7 +80,7 @@ fn moved(t: &Table, step: usize) -> Table {
 /// Frames of the demo's Docker swarm filter table as the live view opens on it: the
 /// default expansion, a rule selected, the detail pane with its sparkline.
 fn swarm_frames(filter: &str) {
-    let mut r = ReplaySource::from_text("demo", DEMO, "filter").expect("demo");
+    let mut r = ReplaySource::from_text("demo", DEMO, None).expect("demo");
     let mut app = App::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
     for _ in 0..5 {
         let raw = r.next_poll().expect("poll");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iptop::model::SourceInfo;
-use iptop::source::live::{Backend, LiveConfig, LiveSource};
+use iptop::source::live::{BackendChoice, LiveConfig, LiveSource};
 use iptop::source::snapshot_reusing;
 use iptop::ui::state::App;
 use iptop::ui::theme::Theme;
@@ -47,8 +47,8 @@ fn main() {
     }
     let netns = arg("--netns", "");
     let backend = match arg("--backend", "nft").as_str() {
-        "legacy" => Backend::Legacy,
-        _ => Backend::Nft,
+        "legacy" => BackendChoice::Legacy,
+        _ => BackendChoice::Nft,
     };
     let table = arg("--table", "nat");
     let polls: usize = arg("--polls", "20").parse().expect("--polls N");

@@ -10,7 +10,7 @@ use crate::model::Snapshot;
 use crate::report;
 use crate::source::live::{LiveConfig, LiveSource};
 use crate::source::recording::Recorder;
-use crate::source::replay::ReplaySource;
+use crate::source::replay::{ReplayError, ReplaySource};
 use crate::source::{PollError, RawPoll, snapshot_reusing};
 
 /// A failure the user must see: one line on stderr and an exit code.
@@ -56,30 +56,50 @@ pub enum Source {
 
 impl Source {
     pub async fn open(cli: &Cli) -> Result<Source, AppError> {
-        let tables = cli.tables();
         if cli.demo {
-            let r = ReplaySource::from_text("demo", DEMO, "filter")
+            let r = ReplaySource::from_text("demo", DEMO, None)
                 .map_err(|e| AppError::Runtime(format!("the built-in demo is damaged: {e}")))?;
             return Ok(Source::Replay(Box::new(
                 r.looping(!cli.once).with_kind("demo"),
             )));
         }
         if let Some(path) = &cli.replay {
-            let r = ReplaySource::open(path, &tables[0])
-                .map_err(|e| AppError::Runtime(e.to_string()))?;
+            let r =
+                ReplaySource::open(path, cli.tables.first().map(String::as_str)).map_err(|e| {
+                    match e {
+                        ReplayError::WrongTable { .. } => AppError::Usage(e.to_string()),
+                        e => AppError::Runtime(e.to_string()),
+                    }
+                })?;
             return Ok(Source::Replay(Box::new(r)));
         }
         let mut live = LiveSource::new(LiveConfig {
             backend: cli.backend.into(),
             ipv6: cli.ipv6,
             netns: cli.netns.clone(),
-            tables,
+            tables: polled_tables(cli),
             timeout: cli.timeout,
             binary: cli.iptables.clone(),
         })
         .map_err(|e| AppError::Runtime(e.to_string()))?;
         live.probe_version().await;
         Ok(Source::Live(Box::new(live)))
+    }
+
+    /// The tables to show: those asked for with `-t`; else filter, or for a replay
+    /// without filter the first table it holds.
+    pub fn shown_tables(&self, cli: &Cli) -> Vec<String> {
+        match self {
+            Source::Replay(r) if cli.tables.is_empty() => {
+                let have = r.tables();
+                if have.iter().any(|t| t == "filter") || have.is_empty() {
+                    vec!["filter".to_string()]
+                } else {
+                    vec![have[0].clone()]
+                }
+            }
+            _ => cli.tables(),
+        }
     }
 
     pub fn info(&self) -> &crate::model::SourceInfo {
@@ -101,6 +121,27 @@ impl Source {
     pub fn is_replay(&self) -> bool {
         matches!(self, Source::Replay(_))
     }
+}
+
+/// The tables a live source lists on every poll: those shown, and with `--record` every
+/// table named with `-t` (filter and nat when none is), so that the recording holds them
+/// whichever is on screen.
+pub fn record_tables(cli: &Cli) -> Vec<String> {
+    match (&cli.record, cli.tables.is_empty()) {
+        (None, _) => Vec::new(),
+        (Some(_), true) => vec!["filter".to_string(), "nat".to_string()],
+        (Some(_), false) => cli.tables(),
+    }
+}
+
+fn polled_tables(cli: &Cli) -> Vec<String> {
+    let mut t = cli.tables();
+    for r in record_tables(cli) {
+        if !t.contains(&r) {
+            t.push(r);
+        }
+    }
+    t
 }
 
 /// Checks that every `-c` chain exists in at least one of the tables.
@@ -127,9 +168,22 @@ struct Poller {
 
 impl Poller {
     async fn next(&mut self) -> Result<Option<(RawPoll, Snapshot)>, AppError> {
-        let Some(raw) = self.source.poll().await else {
-            return Ok(None);
+        let mut discontinuity = false;
+        let mut raw = loop {
+            let Some(raw) = self.source.poll().await else {
+                return Ok(None);
+            };
+            discontinuity |= raw.discontinuity;
+            // a recording in which the user switched tables: the polls of these tables
+            let has_all = self
+                .tables
+                .iter()
+                .all(|t| raw.listings.iter().any(|l| &l.table == t));
+            if has_all || !self.source.is_replay() {
+                break raw;
+            }
         };
+        raw.discontinuity = discontinuity;
         if let Some(rec) = &mut self.recorder {
             rec.write_poll(&raw)
                 .map_err(|e| AppError::Runtime(format!("cannot write the recording: {e}")))?;
@@ -150,10 +204,11 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
         None => None,
     };
     let info = source.info().clone();
+    let tables = source.shown_tables(cli);
     let mut poller = Poller {
         source,
         recorder,
-        tables: cli.tables(),
+        tables,
         last: None,
     };
     let started = tokio::time::Instant::now();

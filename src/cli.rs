@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::model::TABLES;
-use crate::source::live::Backend;
+use crate::source::live::BackendChoice;
 
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -144,12 +144,12 @@ pub enum BackendArg {
     Legacy,
 }
 
-impl From<BackendArg> for Backend {
-    fn from(b: BackendArg) -> Backend {
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> BackendChoice {
         match b {
-            BackendArg::Auto => Backend::Auto,
-            BackendArg::Nft => Backend::Nft,
-            BackendArg::Legacy => Backend::Legacy,
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Nft => BackendChoice::Nft,
+            BackendArg::Legacy => BackendChoice::Legacy,
         }
     }
 }

@@ -251,7 +251,7 @@ pub fn diff(prev: &Snapshot, cur: &Snapshot) -> Deltas {
         tables: cur
             .tables
             .iter()
-            .map(|t| prev.table(&t.name).map(|p| diff_table(p, t)))
+            .map(|t| prev.table_of(&t.name, t.backend).map(|p| diff_table(p, t)))
             .collect(),
     }
 }

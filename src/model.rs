@@ -10,6 +10,39 @@ use std::time::{Duration, SystemTime};
 /// The tables iptables knows, in the order the UI offers them.
 pub const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];
 
+/// Which of the two iptables back ends holds a table's rules. Both can hold rules for
+/// the same table at once, and the kernel evaluates both sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Backend {
+    /// iptables-nft: the rules live in nftables (`nft list ruleset` shows them too).
+    Nft,
+    /// iptables-legacy: the x_tables interface (`/proc/net/ip_tables_names`).
+    Legacy,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Nft => "nft",
+            Backend::Legacy => "legacy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Backend> {
+        match s {
+            "nft" => Some(Backend::Nft),
+            "legacy" => Some(Backend::Legacy),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Built-in chains of a table, in the kernel's (and the listing's) order.
 pub fn builtin_chains(table: &str) -> &'static [&'static str] {
     match table {
@@ -262,6 +295,8 @@ impl Chain {
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     pub name: String,
+    /// The back end the listing came from (None: not known, e.g. a pasted listing).
+    pub backend: Option<Backend>,
     pub chains: Vec<Arc<Chain>>,
     /// False when some counter was abbreviated (`332K`): the listing lacked `-x`.
     pub exact: bool,
@@ -285,6 +320,7 @@ pub struct Table {
 impl PartialEq for Table {
     fn eq(&self, o: &Table) -> bool {
         self.name == o.name
+            && self.backend == o.backend
             && self.chains == o.chains
             && self.exact == o.exact
             && self.has_counters == o.has_counters
@@ -473,8 +509,24 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The first table called `name` (with both back ends holding it, the nft one).
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The table called `name` from `backend`.
+    pub fn table_of(&self, name: &str, backend: Option<Backend>) -> Option<&Table> {
+        self.tables
+            .iter()
+            .find(|t| t.name == name && t.backend == backend)
+    }
+
+    /// The back ends of the tables in this snapshot, in order, each once.
+    pub fn backends(&self) -> Vec<Backend> {
+        let mut v: Vec<Backend> = self.tables.iter().filter_map(|t| t.backend).collect();
+        v.sort();
+        v.dedup();
+        v
     }
 
     pub fn rule_count(&self) -> usize {

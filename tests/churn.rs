@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use common::Lab;
 use iptop::diff::{Delta, diff};
-use iptop::source::live::{Backend, LiveConfig, LiveSource};
+use iptop::source::live::{BackendChoice, LiveConfig, LiveSource};
 use iptop::source::snapshot_from;
 
 /// The live source on the lab host's filter table.
-fn lab_source(lab: &Lab, backend: Backend) -> LiveSource {
+fn lab_source(lab: &Lab, backend: BackendChoice) -> LiveSource {
     LiveSource::new(LiveConfig {
         backend,
         ipv6: false,
@@ -47,7 +47,7 @@ fn save(lab: &Lab, bin: &str) -> HashMap<String, Vec<(String, u64, u64)>> {
     m
 }
 
-fn churn(restore: &str, backend: Backend, bin: &str, save_bin: &str) {
+fn churn(restore: &str, backend: BackendChoice, bin: &str, save_bin: &str) {
     let lab = Lab::up(restore);
     lab.curl(10);
     lab.cross(2);
@@ -141,7 +141,7 @@ fn churn(restore: &str, backend: Backend, bin: &str, save_bin: &str) {
 fn churn_nft() {
     churn(
         "iptables-nft-restore",
-        Backend::Nft,
+        BackendChoice::Nft,
         "iptables-nft",
         "iptables-nft-save",
     );
@@ -151,7 +151,7 @@ fn churn_nft() {
 fn churn_legacy() {
     churn(
         "iptables-legacy-restore",
-        Backend::Legacy,
+        BackendChoice::Legacy,
         "iptables-legacy",
         "iptables-legacy-save",
     );
@@ -204,7 +204,7 @@ fn a_minute_of_churn_while_iptop_watches() {
         .build()
         .expect("rt");
     let tables = vec!["filter".to_string()];
-    let mut src = lab_source(&lab, Backend::Nft);
+    let mut src = lab_source(&lab, BackendChoice::Nft);
     let ipt = |args: &[&str]| {
         let mut v = vec!["iptables-nft"];
         v.extend_from_slice(args);
@@ -334,7 +334,7 @@ fn a_minute_of_churn_while_iptop_watches() {
     let s = tmux.wait_for(5, "exit", |s| s.contains("EXIT="));
     assert!(s.contains("EXIT=0"), "{s}");
     // and what it recorded replays into deltas that never exceed their counters
-    let mut r = iptop::source::replay::ReplaySource::open(&rec, "filter").expect("recording");
+    let mut r = iptop::source::replay::ReplaySource::open(&rec, Some("filter")).expect("recording");
     let mut last: Option<iptop::model::Snapshot> = None;
     let mut polls = 0;
     while let Some(raw) = r.next_poll() {

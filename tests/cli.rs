@@ -84,11 +84,25 @@ fn iptop_only_ever_lists() {
         assert_eq!(&args[4..], LISTING_OPTS, "{argv:?}");
     }
     assert_eq!(tables_seen.len(), 5);
-    let want: std::collections::BTreeSet<String> = ["iptables", "iptables-legacy", "ip6tables-nft"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    // auto lists with iptables-nft, and with iptables-legacy only the legacy tables that
+    // exist (listing another would create it)
+    let want: std::collections::BTreeSet<String> =
+        ["iptables-nft", "iptables-legacy", "ip6tables-nft"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
     assert_eq!(programs, want);
+    let legacy_tables = fs::read_to_string("/proc/net/ip_tables_names").unwrap_or_default();
+    for argv in calls
+        .iter()
+        .filter(|a| a[0] == "iptables-legacy" && a.len() > 2)
+    {
+        assert!(
+            legacy_tables.lines().any(|t| t == argv[4]),
+            "iptables-legacy listed table {} that does not exist: {argv:?}",
+            argv[4]
+        );
+    }
 }
 
 #[test]
@@ -258,7 +272,7 @@ fn record_then_replay() {
     );
     assert_eq!(
         text.lines()
-            .filter(|l| l.starts_with("@listing nat status=0"))
+            .filter(|l| l.starts_with("@listing nat backend=nft status=0"))
             .count(),
         polls
     );
@@ -273,7 +287,7 @@ fn record_then_replay() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let w = v["window_ms"].as_u64().expect("window");
     assert!((900..=1300).contains(&w), "{w}");
-    assert_eq!(v["source"]["binary"], "iptables");
+    assert_eq!(v["source"]["binary"], "iptables-nft, iptables-legacy");
     // asking a recording for a table it lacks
     let out = iptop()
         .args(["--replay", &rec_s, "--once", "-t", "mangle"])

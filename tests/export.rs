@@ -122,7 +122,7 @@ fn moved_only_keeps_parents() {
 }
 
 fn demo_app() -> App {
-    let mut r = ReplaySource::from_text("demo", DEMO, "filter")
+    let mut r = ReplaySource::from_text("demo", DEMO, None)
         .expect("demo")
         .with_kind("demo");
     let mut app = App::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));

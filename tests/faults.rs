@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use common::{FakeIptables, Tmux};
-use iptop::source::live::{Backend, LiveConfig, LiveSource};
+use iptop::source::live::{BackendChoice, LiveConfig, LiveSource};
 use iptop::source::{Failure, snapshot_from};
 
 fn view_with(fake: &FakeIptables, extra: &str) -> Tmux {
@@ -97,16 +97,24 @@ fn the_view_survives_every_fault() {
     assert!(s.contains("EXIT=0"), "{s}");
 }
 
-fn source(fake: &FakeIptables, netns: Option<String>, timeout: Duration) -> LiveSource {
-    LiveSource::new(LiveConfig {
-        backend: Backend::Auto,
+/// A live source on the fake, its back end known from its `--version` as iptop asks it.
+fn source(
+    rt: &tokio::runtime::Runtime,
+    fake: &FakeIptables,
+    netns: Option<String>,
+    timeout: Duration,
+) -> LiveSource {
+    let mut src = LiveSource::new(LiveConfig {
+        backend: BackendChoice::Auto,
         ipv6: false,
         netns,
         tables: vec!["filter".into()],
         timeout,
         binary: Some(fake.dir().join("iptables")),
     })
-    .expect("source")
+    .expect("source");
+    rt.block_on(src.probe_version());
+    src
 }
 
 /// Children of this process that are zombies.
@@ -136,7 +144,7 @@ fn no_zombies_after_a_thousand_polls() {
         .enable_all()
         .build()
         .expect("rt");
-    let mut src = source(&fake, None, Duration::from_millis(300));
+    let mut src = source(&rt, &fake, None, Duration::from_millis(300));
     let tables = vec!["filter".to_string()];
     for i in 0..1000 {
         // every hundredth poll hangs and is killed at the timeout
@@ -209,7 +217,7 @@ fn only_the_child_enters_the_namespace() {
         .build()
         .expect("rt");
     let mut src = LiveSource::new(LiveConfig {
-        backend: Backend::Auto,
+        backend: BackendChoice::Auto,
         ipv6: false,
         netns: Some(ns.clone()),
         tables: vec!["filter".into()],
@@ -217,6 +225,7 @@ fn only_the_child_enters_the_namespace() {
         binary: Some(wrapper),
     })
     .expect("source");
+    rt.block_on(src.probe_version());
     for _ in 0..20 {
         let raw = rt.block_on(src.poll());
         let err = &raw.listings[0].stderr;

@@ -85,7 +85,7 @@ fn check(data: &[u8]) {
         }
     }
     // replay: no panic
-    if let Ok(r) = ReplaySource::from_text("fuzz", &text, "filter") {
+    if let Ok(r) = ReplaySource::from_text("fuzz", &text, None) {
         let mut r = r.looping(true);
         for _ in 0..50 {
             let Some(p) = r.next_poll() else { break };

@@ -23,12 +23,9 @@ fn raw(stdout: &str, status: i32) -> RawPoll {
         at: Duration::ZERO,
         taken_at: SystemTime::UNIX_EPOCH,
         listings: vec![RawListing {
-            table: "filter".into(),
             stdout: std::sync::Arc::new(stdout.into()),
-            stderr: String::new(),
             status: Some(status),
-            took: Duration::ZERO,
-            failure: None,
+            ..RawListing::empty("filter")
         }],
         discontinuity: false,
     }

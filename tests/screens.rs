@@ -16,7 +16,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 fn demo_app(polls: usize) -> App {
-    let mut r = ReplaySource::from_text("demo", DEMO, "filter")
+    let mut r = ReplaySource::from_text("demo", DEMO, None)
         .expect("demo")
         .with_kind("demo");
     let mut app = App::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
@@ -136,7 +136,7 @@ fn the_loop_runs_on_a_test_backend() {
         .build()
         .expect("rt");
     rt.block_on(async {
-        let src = ReplaySource::from_text("demo", DEMO, "filter")
+        let src = ReplaySource::from_text("demo", DEMO, None)
             .expect("demo")
             .with_kind("demo");
         let mut app = App::new(src.info().clone(), "filter", vec![], Duration::from_secs(1));
@@ -146,6 +146,8 @@ fn the_loop_runs_on_a_test_backend() {
             None,
             poller::PollerConfig {
                 table: "filter".into(),
+                also: vec![],
+                first: None,
                 interval: Duration::from_secs(1),
                 step: true,
             },

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let Ok(src) = ReplaySource::from_text("fuzz", &text, "filter") else {
+    let Ok(src) = ReplaySource::from_text("fuzz", &text, None) else {
         return;
     };
     let mut src = src.looping(true);

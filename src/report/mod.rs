@@ -56,6 +56,9 @@ pub struct SourceReport {
 #[derive(Debug, Serialize)]
 pub struct TableReport {
     pub name: String,
+    /// `nft` or `legacy`: the back end that holds these rules (null when not known, as
+    /// for a pasted listing). A table held by both appears once for each.
+    pub backend: Option<String>,
     /// False when the counters were abbreviated (a listing without -x).
     pub exact: bool,
     pub chains: Vec<ChainReport>,
@@ -196,6 +199,7 @@ pub fn build(input: &Input) -> Report {
                 .collect();
             TableReport {
                 name: t.name.clone(),
+                backend: t.backend.map(|b| b.to_string()),
                 exact: t.exact,
                 chains,
             }
@@ -214,7 +218,11 @@ pub fn build(input: &Input) -> Report {
             kind: src.kind.clone(),
             host: non_empty(&src.host),
             netns: src.netns.clone(),
-            backend: non_empty(&src.backend),
+            // auto: the back ends the tables came from
+            backend: non_empty(&src.backend).or_else(|| {
+                let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
+                (!b.is_empty()).then(|| b.join("+"))
+            }),
             binary: non_empty(&src.binary),
             version: non_empty(&src.version),
             family: non_empty(&src.family),

@@ -63,6 +63,9 @@ pub fn render(input: &Input) -> String {
         let view = columns::DeltaView::window(td, elapsed);
         let cells = rows.iter().map(|r| columns::cells(t, r, &view)).collect();
         let mut title = format!("table {}", t.name);
+        if let Some(b) = t.backend {
+            title.push_str(&format!(" · {b}"));
+        }
         if input.moved_only {
             title.push_str(" (only rules that moved)");
         }

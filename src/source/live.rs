@@ -16,14 +16,16 @@ use tokio::process::Command;
 use super::spawn;
 use super::text::lossy_string;
 use super::{Failure, RawListing, RawPoll, Text};
-use crate::model::SourceInfo;
+use crate::model::{Backend, SourceInfo};
 
 /// Largest listing iptop reads: 50k kube-proxy rules are about 10 MB.
 pub const MAX_OUTPUT: usize = 256 << 20;
 
+/// Which back end(s) to list (`--backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Backend {
-    /// Whatever `iptables` on this host is.
+pub enum BackendChoice {
+    /// Where the rules are: per table, iptables-nft, and iptables-legacy when the legacy
+    /// table exists; both when both hold rules.
     #[default]
     Auto,
     Nft,
@@ -32,7 +34,7 @@ pub enum Backend {
 
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
-    pub backend: Backend,
+    pub backend: BackendChoice,
     pub ipv6: bool,
     /// A name under /run/netns or a path (`/proc/PID/ns/net`, `/var/run/docker/netns/...`).
     pub netns: Option<String>,
@@ -65,24 +67,97 @@ pub enum StartError {
     NotNetns(String),
 }
 
+/// One binary iptop runs for every table: `iptables-nft`, `iptables-legacy`, or the
+/// plain `iptables` whose back end its `--version` tells.
+#[derive(Debug, Clone)]
+struct Lane {
+    name: String,
+    path: PathBuf,
+    /// None until known (a plain `iptables` before its version was asked).
+    backend: Option<Backend>,
+    /// Found on PATH (it may move there on an upgrade), not given with `--iptables`.
+    on_path: bool,
+}
+
 pub struct LiveSource {
     cfg: LiveConfig,
-    binary_name: String,
-    binary: PathBuf,
+    lanes: Vec<Lane>,
     netns: Option<Arc<OwnedFd>>,
     started: Instant,
     seq: u64,
     info: SourceInfo,
 }
 
-/// `iptables`, `ip6tables-nft`, ... for a backend and family.
-pub fn binary_name(backend: Backend, ipv6: bool) -> String {
+/// `iptables`, `ip6tables-nft`, ... for a back end (None: the plain name) and family.
+pub fn binary_name(backend: Option<Backend>, ipv6: bool) -> String {
     let base = if ipv6 { "ip6tables" } else { "iptables" };
     match backend {
-        Backend::Auto => base.to_string(),
-        Backend::Nft => format!("{base}-nft"),
-        Backend::Legacy => format!("{base}-legacy"),
+        None => base.to_string(),
+        Some(b) => format!("{base}-{b}"),
     }
+}
+
+/// The back end a binary's name says (`iptables-legacy`, `ip6tables-nft`).
+fn backend_of_name(name: &str) -> Option<Backend> {
+    if name.ends_with("-legacy") {
+        Some(Backend::Legacy)
+    } else if name.ends_with("-nft") {
+        Some(Backend::Nft)
+    } else {
+        None
+    }
+}
+
+/// The back end an `iptables --version` line says: `(nf_tables)` or `(legacy)`; a
+/// version before 1.8 names none and was always legacy.
+fn backend_of_version(v: &str) -> Option<Backend> {
+    if v.contains("nf_tables") {
+        Some(Backend::Nft)
+    } else if v.contains("legacy")
+        || v.starts_with("iptables v1.")
+        || v.starts_with("ip6tables v1.")
+    {
+        Some(Backend::Legacy)
+    } else {
+        None
+    }
+}
+
+/// The legacy (x_tables) tables that exist in a network namespace: the lines of
+/// `/proc/net/ip_tables_names` (`ip6_tables_names`), read from inside the namespace.
+/// Listing a table with iptables-legacy creates it when it is not there, so iptop
+/// lists only these. The file is missing when the kernel module is not loaded: no
+/// legacy tables at all.
+pub fn legacy_tables(netns: Option<&OwnedFd>, ipv6: bool) -> std::io::Result<Vec<String>> {
+    let file = if ipv6 {
+        "ip6_tables_names"
+    } else {
+        "ip_tables_names"
+    };
+    let read = |path: &str| match std::fs::read_to_string(path) {
+        Ok(s) => Ok(s
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    };
+    let Some(fd) = netns else {
+        return read(&format!("/proc/self/net/{file}"));
+    };
+    // /proc/thread-self/net is the network namespace of the reading thread: a short-lived
+    // thread enters the target namespace and reads it; iptop itself stays where it is.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)?;
+            read(&format!("/proc/thread-self/net/{file}"))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the namespace reader failed")))
+    })
 }
 
 /// Looks a binary up on PATH (as a shell would; sudo's PATH has the sbin directories).
@@ -143,7 +218,16 @@ pub fn open_netns(spec: &str) -> Result<OwnedFd, StartError> {
 
 impl LiveSource {
     pub fn new(cfg: LiveConfig) -> Result<Self, StartError> {
-        let (binary_name, binary) = match &cfg.binary {
+        let found = |backend: Option<Backend>| {
+            let name = binary_name(backend, cfg.ipv6);
+            find_binary(&name).map(|path| Lane {
+                name,
+                path,
+                backend,
+                on_path: true,
+            })
+        };
+        let lanes: Vec<Lane> = match &cfg.binary {
             Some(p) => {
                 let name = p
                     .file_name()
@@ -152,41 +236,78 @@ impl LiveSource {
                 if !is_executable(p) {
                     return Err(StartError::NotFound(p.display().to_string()));
                 }
-                (name, p.clone())
+                vec![Lane {
+                    backend: backend_of_name(&name),
+                    name,
+                    path: p.clone(),
+                    on_path: false,
+                }]
             }
             None => {
-                let name = binary_name(cfg.backend, cfg.ipv6);
-                let path = find_binary(&name).ok_or_else(|| StartError::NotFound(name.clone()))?;
-                (name, path)
+                let want: &[Option<Backend>] = match cfg.backend {
+                    BackendChoice::Nft => &[Some(Backend::Nft)],
+                    BackendChoice::Legacy => &[Some(Backend::Legacy)],
+                    BackendChoice::Auto => &[Some(Backend::Nft), Some(Backend::Legacy)],
+                };
+                let mut lanes: Vec<Lane> = want.iter().filter_map(|b| found(*b)).collect();
+                // iptables before 1.8 has no -nft/-legacy names: the plain one (its
+                // version says which it is)
+                if lanes.is_empty()
+                    && let Some(l) = found(None)
+                {
+                    lanes.push(l);
+                }
+                if lanes.is_empty() {
+                    let named = match cfg.backend {
+                        BackendChoice::Auto => None,
+                        _ => want.first().copied().flatten(),
+                    };
+                    return Err(StartError::NotFound(binary_name(named, cfg.ipv6)));
+                }
+                lanes
             }
         };
         let netns = match &cfg.netns {
             Some(spec) => Some(Arc::new(open_netns(spec)?)),
             None => None,
         };
-        let info = SourceInfo {
-            kind: "live".into(),
-            host: hostname(),
-            netns: cfg.netns.clone(),
-            backend: match cfg.backend {
-                Backend::Nft => "nft".into(),
-                Backend::Legacy => "legacy".into(),
-                Backend::Auto => String::new(),
+        let mut src = LiveSource {
+            info: SourceInfo {
+                kind: "live".into(),
+                host: hostname(),
+                netns: cfg.netns.clone(),
+                backend: String::new(),
+                binary: lanes
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                version: String::new(),
+                family: if cfg.ipv6 { "ipv6" } else { "ipv4" }.into(),
+                file: None,
             },
-            binary: binary_name.clone(),
-            version: String::new(),
-            family: if cfg.ipv6 { "ipv6" } else { "ipv4" }.into(),
-            file: None,
-        };
-        Ok(LiveSource {
             cfg,
-            binary_name,
-            binary,
+            lanes,
             netns,
             started: Instant::now(),
             seq: 0,
-            info,
-        })
+        };
+        src.describe_backend();
+        Ok(src)
+    }
+
+    /// The header's back end: the one listed; empty while auto lists both (each table
+    /// then says its own).
+    fn describe_backend(&mut self) {
+        let known: Vec<&str> = self
+            .lanes
+            .iter()
+            .filter_map(|l| l.backend.map(Backend::as_str))
+            .collect();
+        self.info.backend = match known.as_slice() {
+            [one] if self.lanes.len() == 1 => (*one).to_string(),
+            _ => String::new(),
+        };
     }
 
     pub fn info(&self) -> &SourceInfo {
@@ -202,24 +323,30 @@ impl LiveSource {
         self.cfg.tables = tables;
     }
 
-    /// Asks the binary for its version (`iptables v1.8.9 (nf_tables)`) and fills in the
-    /// backend from it. Failure leaves both as they were: the polls will say what is wrong.
+    /// Asks each binary for its version (`iptables v1.8.9 (nf_tables)`) and fills in a
+    /// plain `iptables`'s back end from it. Failure leaves both as they were: the polls
+    /// will say what is wrong.
     pub async fn probe_version(&mut self) {
-        let out = Command::new(&self.binary)
-            .arg("--version")
-            .env("LC_ALL", "C")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        if let Ok(Ok(out)) = tokio::time::timeout(self.cfg.timeout, out).await {
-            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            if v.contains("nf_tables") {
-                self.info.backend = "nft".into();
-            } else if v.contains("legacy") {
-                self.info.backend = "legacy".into();
+        let mut versions = Vec::new();
+        for lane in &mut self.lanes {
+            let out = Command::new(&lane.path)
+                .arg("--version")
+                .env("LC_ALL", "C")
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output();
+            if let Ok(Ok(out)) = tokio::time::timeout(self.cfg.timeout, out).await {
+                let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if lane.backend.is_none() {
+                    lane.backend = backend_of_version(&v);
+                }
+                if !v.is_empty() && !versions.contains(&v) {
+                    versions.push(v);
+                }
             }
-            self.info.version = v;
         }
+        self.info.version = versions.join(", ");
+        self.describe_backend();
     }
 
     /// The arguments for listing one table; nothing else is ever passed.
@@ -244,22 +371,66 @@ impl LiveSource {
         .collect()
     }
 
-    /// Lists every configured table once.
+    /// Lists every configured table once, with every back end it may be in.
     pub async fn poll(&mut self) -> RawPoll {
         self.seq += 1;
         let at = self.started.elapsed();
         let taken_at = SystemTime::now();
-        let mut listings = Vec::with_capacity(self.cfg.tables.len());
+        let mut listings = Vec::with_capacity(self.cfg.tables.len() * self.lanes.len());
+        // Asked once per poll: a legacy table may come or go at any time.
+        let mut legacy: Option<std::io::Result<Vec<String>>> = None;
+        let explicit = self.lanes.len() == 1;
         for table in self.cfg.tables.clone() {
-            let l = self.list_table(&table).await;
-            if matches!(l.failure, Some(Failure::NotFound(_)))
-                && self.cfg.binary.is_none()
-                && let Some(p) = find_binary(&self.binary_name)
-            {
-                // The binary moved (a package upgrade): use the new path next time.
-                self.binary = p;
+            for li in 0..self.lanes.len() {
+                if self.lanes[li].backend != Some(Backend::Nft) {
+                    // legacy, or a plain iptables of unknown kind: never list a table that
+                    // is not there, which would create it
+                    let names = legacy
+                        .get_or_insert_with(|| legacy_tables(self.netns.as_deref(), self.cfg.ipv6));
+                    match names {
+                        Ok(names) if names.iter().any(|n| *n == table) => {}
+                        Ok(_) if !explicit => continue,
+                        Ok(_) => {
+                            let mut l = RawListing::empty(&table);
+                            l.backend = Some(Backend::Legacy);
+                            l.absent = true;
+                            l.stderr = format!(
+                                "no legacy table {table} in this namespace (it is not in /proc/net/{}): iptables-legacy holds no rules here, and iptop does not list it, since that would create it\n",
+                                if self.cfg.ipv6 {
+                                    "ip6_tables_names"
+                                } else {
+                                    "ip_tables_names"
+                                }
+                            );
+                            listings.push(l);
+                            continue;
+                        }
+                        Err(_) if !explicit => continue,
+                        Err(e) => {
+                            let mut l = RawListing::empty(&table);
+                            l.backend = Some(Backend::Legacy);
+                            let detail = format!("cannot read which legacy tables exist: {e}");
+                            l.stderr = format!("{detail}\n");
+                            l.failure = Some(if e.kind() == std::io::ErrorKind::PermissionDenied {
+                                Failure::Denied(detail)
+                            } else {
+                                Failure::Spawn(detail)
+                            });
+                            listings.push(l);
+                            continue;
+                        }
+                    }
+                }
+                let l = self.list_table(&table, li).await;
+                if matches!(l.failure, Some(Failure::NotFound(_)))
+                    && self.lanes[li].on_path
+                    && let Some(p) = find_binary(&self.lanes[li].name)
+                {
+                    // The binary moved (a package upgrade): use the new path next time.
+                    self.lanes[li].path = p;
+                }
+                listings.push(l);
             }
-            listings.push(l);
         }
         RawPoll {
             seq: self.seq,
@@ -270,12 +441,19 @@ impl LiveSource {
         }
     }
 
-    async fn list_table(&mut self, table: &str) -> RawListing {
+    async fn list_table(&mut self, table: &str, lane: usize) -> RawListing {
         let start = Instant::now();
+        let Lane {
+            name: binary_name,
+            path: binary,
+            backend,
+            ..
+        } = self.lanes[lane].clone();
         let mut listing = RawListing::empty(table);
+        listing.backend = backend;
         let netns = self.netns.as_ref().map(|fd| fd.as_raw_fd());
         let mut child = match spawn::spawn(
-            &self.binary,
+            &binary,
             &self.list_args(table),
             netns,
             MAX_OUTPUT as u64 + 1,
@@ -284,15 +462,12 @@ impl LiveSource {
             Err(e) => {
                 listing.took = start.elapsed();
                 listing.failure = Some(if e.kind() == std::io::ErrorKind::NotFound {
-                    Failure::NotFound(self.binary_name.clone())
+                    Failure::NotFound(binary_name.clone())
                 } else {
                     let detail = if self.netns.is_some() {
-                        format!(
-                            "entering the network namespace or starting {}: {e}",
-                            self.binary_name
-                        )
+                        format!("entering the network namespace or starting {binary_name}: {e}")
                     } else {
-                        format!("starting {}: {e}", self.binary_name)
+                        format!("starting {binary_name}: {e}")
                     };
                     // kept in stderr too, so that a recording carries it
                     listing.stderr = format!("{detail}\n");
@@ -358,9 +533,26 @@ mod tests {
 
     #[test]
     fn names_and_paths() {
-        assert_eq!(binary_name(Backend::Auto, false), "iptables");
-        assert_eq!(binary_name(Backend::Legacy, true), "ip6tables-legacy");
-        assert_eq!(binary_name(Backend::Nft, false), "iptables-nft");
+        assert_eq!(binary_name(None, false), "iptables");
+        assert_eq!(binary_name(Some(Backend::Legacy), true), "ip6tables-legacy");
+        assert_eq!(binary_name(Some(Backend::Nft), false), "iptables-nft");
+        assert_eq!(
+            backend_of_name("/usr/sbin/ip6tables-legacy"),
+            Some(Backend::Legacy)
+        );
+        assert_eq!(backend_of_name("iptables"), None);
+        assert_eq!(
+            backend_of_version("iptables v1.8.9 (nf_tables)"),
+            Some(Backend::Nft)
+        );
+        assert_eq!(
+            backend_of_version("iptables v1.8.9 (legacy)"),
+            Some(Backend::Legacy)
+        );
+        assert_eq!(
+            backend_of_version("iptables v1.4.21"),
+            Some(Backend::Legacy)
+        );
         assert_eq!(netns_path("swarm-host"), "/run/netns/swarm-host");
         assert_eq!(netns_path("/proc/1/ns/net"), "/proc/1/ns/net");
     }

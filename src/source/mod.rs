@@ -15,13 +15,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::model::Snapshot;
+use crate::model::{Backend, Snapshot};
 use crate::parse::{ParseError, parse_listing_reusing};
 
 /// What running the binary for one table gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawListing {
     pub table: String,
+    /// The back end that listed it (None: unknown, as for a pasted listing).
+    pub backend: Option<Backend>,
+    /// The table does not exist in this back end (legacy tables are never listed then:
+    /// listing one would create it). Nothing was run; there is no text.
+    pub absent: bool,
     /// Shared with the table parsed from it (see [`crate::model::Table::listing`]).
     pub stdout: Arc<Text>,
     pub stderr: String,
@@ -38,6 +43,8 @@ impl RawListing {
     pub fn empty(table: &str) -> RawListing {
         RawListing {
             table: table.to_string(),
+            backend: None,
+            absent: false,
             stdout: Arc::default(),
             stderr: String::new(),
             status: None,
@@ -59,6 +66,8 @@ pub enum Failure {
     Signal(i32),
     /// More output than iptop reads.
     TooLarge(usize),
+    /// iptop may not look (reading `/proc/net/ip_tables_names` as a normal user).
+    Denied(String),
 }
 
 /// One poll: every table's listing at about the same moment.
@@ -200,6 +209,17 @@ impl fmt::Display for PollError {
 impl std::error::Error for PollError {}
 
 impl PollError {
+    /// Errors every later poll will repeat: iptop is not root, iptables is missing, the
+    /// namespace cannot be entered. The live view ends with them before it starts.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            PollError::NotFound { .. }
+                | PollError::PermissionDenied { .. }
+                | PollError::Spawn { .. }
+        )
+    }
+
     /// Errors a later poll may not repeat (the lock, a timeout): worth retrying.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -244,6 +264,10 @@ fn listing_error(l: &RawListing) -> Option<PollError> {
             Failure::TooLarge(bytes) => PollError::TooLarge {
                 table,
                 bytes: *bytes,
+            },
+            Failure::Denied(detail) => PollError::PermissionDenied {
+                table,
+                detail: detail.clone(),
             },
         });
     }
@@ -309,38 +333,72 @@ pub fn snapshot_reusing(
 ) -> Result<Snapshot, PollError> {
     let mut out = Vec::with_capacity(tables.len());
     let mut warnings = Vec::new();
+    let mut note = |w: String| {
+        if !warnings.contains(&w) {
+            warnings.push(w);
+        }
+    };
     for name in tables {
-        let Some(l) = raw.listings.iter().find(|l| &l.table == name) else {
+        let listings: Vec<&RawListing> = raw.listings.iter().filter(|l| &l.table == name).collect();
+        if listings.is_empty() {
             return Err(PollError::MissingTable {
                 table: name.clone(),
                 have: raw.listings.iter().map(|l| l.table.clone()).collect(),
             });
-        };
-        if let Some(e) = listing_error(l) {
-            return Err(e);
         }
-        if !l.stdout.is_empty() && !l.stdout.ends_with('\n') {
-            return Err(PollError::CutOff {
-                table: name.clone(),
-            });
-        }
-        let t = parse_listing_reusing(name, &l.stdout, prev.and_then(|p| p.table(name))).map_err(
-            |error| PollError::Parse {
+        let mut parsed: Vec<crate::model::Table> = Vec::with_capacity(listings.len());
+        for l in listings {
+            if l.absent {
+                note(absent_note(l));
+                continue;
+            }
+            if let Some(e) = listing_error(l) {
+                return Err(e);
+            }
+            if !l.stdout.is_empty() && !l.stdout.ends_with('\n') {
+                return Err(PollError::CutOff {
+                    table: name.clone(),
+                });
+            }
+            let mut t = parse_listing_reusing(
+                name,
+                &l.stdout,
+                prev.and_then(|p| p.table_of(name, l.backend)),
+            )
+            .map_err(|error| PollError::Parse {
                 table: name.clone(),
                 error,
-            },
-        )?;
-        for w in l.stderr.lines().map(str::trim).filter(|w| !w.is_empty()) {
-            if !warnings.iter().any(|x| x == w) {
-                warnings.push(w.to_string());
+            })?;
+            t.backend = l.backend;
+            for w in l.stderr.lines().map(str::trim).filter(|w| !w.is_empty()) {
+                // iptables-nft's hint about legacy tables: iptop lists those itself (auto)
+                // or says where the rules are
+                note(w.to_string());
+            }
+            for w in &t.warnings {
+                note(w.clone());
+            }
+            parsed.push(t);
+        }
+        // With both back ends listed (auto), an nft table without a rule or a changed
+        // policy holds nothing: the legacy one is where the rules are.
+        if parsed.len() > 1 {
+            let holds = |t: &crate::model::Table| {
+                t.backend != Some(Backend::Nft)
+                    || t.rule_count() > 0
+                    || t.chains
+                        .iter()
+                        .any(|c| !c.is_builtin() || c.policy().is_some_and(|p| p != "ACCEPT"))
+            };
+            if parsed.iter().all(holds) {
+                note(format!(
+                    "table {name} holds rules in both iptables-nft and iptables-legacy: the kernel evaluates both rule sets, and each tool shows only its own half"
+                ));
+            } else {
+                parsed.retain(holds);
             }
         }
-        for w in &t.warnings {
-            if !warnings.contains(w) {
-                warnings.push(w.clone());
-            }
-        }
-        out.push(t);
+        out.extend(parsed);
     }
     Ok(Snapshot {
         taken_at: raw.taken_at,
@@ -350,6 +408,19 @@ pub fn snapshot_reusing(
         warnings,
         seq: raw.seq,
     })
+}
+
+/// What a table that does not exist in a back end means for the user: the source says
+/// it in the listing's stderr (so that a recording keeps it).
+fn absent_note(l: &RawListing) -> String {
+    match first_line(&l.stderr) {
+        s if s.is_empty() => format!(
+            "table {} does not exist in the {} back end here",
+            l.table,
+            l.backend.map_or("selected", Backend::as_str)
+        ),
+        s => s,
+    }
 }
 
 #[cfg(test)]
@@ -363,6 +434,8 @@ mod tests {
             taken_at: SystemTime::UNIX_EPOCH,
             listings: vec![RawListing {
                 table: "filter".into(),
+                backend: None,
+                absent: false,
                 stdout: Arc::new(Text::from(stdout)),
                 stderr: stderr.into(),
                 status: Some(status),

@@ -6,7 +6,7 @@
 //! @source kind live
 //! @source version iptables v1.8.9 (nf_tables)
 //! @poll 1 t=0.000 at=2026-11-26T12:00:00.123456Z
-//! @listing filter status=0 took=0.004
+//! @listing filter backend=nft status=0 took=0.004
 //! Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
 //! ...
 //! @listing nat status=0 took=0.003
@@ -15,7 +15,9 @@
 //!
 //! Directives start with `@`; a listing line that itself starts with `@` is written with
 //! one more `@` in front. `@stderr TEXT` lines carry what iptables wrote to stderr; `@cut`
-//! after a listing means its output did not end with a newline. Appending to a file
+//! after a listing means its output did not end with a newline. `backend=nft|legacy` says
+//! which back end listed the table (a table held by both appears twice in one poll);
+//! `absent` marks a legacy table that does not exist, so was not listed. Appending to a file
 //! starts a new session with its own header.
 
 use std::fmt::Write as _;
@@ -88,6 +90,12 @@ pub fn encode_poll(poll: &RawPoll) -> String {
     );
     for l in &poll.listings {
         let _ = write!(s, "@listing {}", l.table);
+        if let Some(b) = l.backend {
+            let _ = write!(s, " backend={b}");
+        }
+        if l.absent {
+            s.push_str(" absent");
+        }
         match (&l.failure, l.status) {
             (Some(f), _) => {
                 let _ = write!(s, " failure={}", encode_failure(f));
@@ -126,6 +134,7 @@ fn encode_failure(f: &Failure) -> String {
         Failure::Timeout(d) => format!("timeout:{:.3}", d.as_secs_f64()),
         Failure::Signal(s) => format!("signal:{s}"),
         Failure::TooLarge(n) => format!("toolarge:{n}"),
+        Failure::Denied(_) => "denied".into(),
     }
 }
 
@@ -142,6 +151,7 @@ fn decode_failure(s: &str, stderr: &str) -> Option<Failure> {
         )),
         "signal" => Failure::Signal(arg.parse().ok()?),
         "toolarge" => Failure::TooLarge(arg.parse().ok()?),
+        "denied" => Failure::Denied(stderr.trim().to_string()),
         _ => return None,
     })
 }
@@ -307,6 +317,13 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                             l.took = parse_secs(v, "took", lineno)?;
                         } else if let Some(v) = p.strip_prefix("failure=") {
                             failure = Some(v.to_string());
+                        } else if let Some(v) = p.strip_prefix("backend=") {
+                            l.backend = Some(
+                                crate::model::Backend::parse(v)
+                                    .ok_or_else(|| err(format!("unknown backend `{v}`")))?,
+                            );
+                        } else if p == "absent" {
+                            l.absent = true;
                         }
                     }
                     if let Some(f) = failure {
@@ -314,7 +331,7 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                             decode_failure(&f, "")
                                 .ok_or_else(|| err(format!("unknown failure `{f}`")))?,
                         );
-                    } else if l.status.is_none() {
+                    } else if l.status.is_none() && !l.absent {
                         return Err(err("`@listing` needs `status=` or `failure=`".into()));
                     }
                     if let Some(ls) = rec.listing_lines.last_mut() {
@@ -328,7 +345,7 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
                         .ok_or_else(|| err("`@stderr` outside a `@listing` block".into()))?;
                     l.stderr.push_str(rest);
                     l.stderr.push('\n');
-                    if let Some(Failure::Spawn(d)) = &mut l.failure {
+                    if let Some(Failure::Spawn(d) | Failure::Denied(d)) = &mut l.failure {
                         *d = l.stderr.trim().to_string();
                     }
                     if let Some(ls) = rec.listing_lines.last_mut().and_then(|v| v.last_mut()) {
@@ -384,6 +401,8 @@ mod tests {
             listings: vec![
                 RawListing {
                     table: "filter".into(),
+                    backend: Some(crate::model::Backend::Legacy),
+                    absent: false,
                     stdout: Arc::new(stdout.into()),
                     stderr: "# Warning: something\n".into(),
                     status: Some(0),
@@ -392,6 +411,8 @@ mod tests {
                 },
                 RawListing {
                     table: "nat".into(),
+                    backend: None,
+                    absent: false,
                     stdout: Arc::default(),
                     stderr: String::new(),
                     status: None,

@@ -12,6 +12,23 @@ use crate::parse::parse_table;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
+    /// `-t` names another table than the pasted listing shows.
+    #[error(
+        "{path} is a listing of table {found} ({why}), not of table {asked} (-t {asked}); drop -t or give -t {found}"
+    )]
+    WrongTable {
+        path: String,
+        asked: String,
+        found: String,
+        why: String,
+    },
+    /// The recording never listed the table asked for.
+    #[error("{path} holds no listing of table {asked} (it has: {have})")]
+    NoSuchTable {
+        path: String,
+        asked: String,
+        have: String,
+    },
     #[error("cannot read {path}: {err}")]
     Io { path: String, err: std::io::Error },
     #[error("{path}: line {line}: {reason}")]
@@ -36,8 +53,9 @@ pub struct ReplaySource {
 }
 
 impl ReplaySource {
-    /// Reads a file: a recording, or a plain listing of `table`.
-    pub fn open(path: &Path, table: &str) -> Result<Self, ReplayError> {
+    /// Reads a file: a recording, or a plain listing (of table `table` when given with
+    /// `-t`, else of the table its chains show).
+    pub fn open(path: &Path, table: Option<&str>) -> Result<Self, ReplayError> {
         let shown = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|err| ReplayError::Io {
             path: shown.clone(),
@@ -51,7 +69,8 @@ impl ReplaySource {
     }
 
     /// Parses a recording or plain listing held in memory; `name` is used in errors.
-    pub fn from_text(name: &str, text: &str, table: &str) -> Result<Self, ReplayError> {
+    /// `table`: the table asked for with `-t`, if any.
+    pub fn from_text(name: &str, text: &str, table: Option<&str>) -> Result<Self, ReplayError> {
         let ferr = |e: FormatError| ReplayError::Format {
             path: name.to_string(),
             line: e.line,
@@ -62,21 +81,66 @@ impl ReplaySource {
             validate(&rec).map_err(ferr)?;
             let mut info = rec.info.clone();
             info.kind = "replay".into();
-            return Ok(ReplaySource {
+            let src = ReplaySource {
                 polls: rec.polls,
                 next: 0,
                 looping: false,
                 offset: Duration::ZERO,
                 info,
                 plain: false,
-            });
+            };
+            if let Some(t) = table
+                && !src.tables().iter().any(|x| x == t)
+            {
+                return Err(ReplayError::NoSuchTable {
+                    path: name.to_string(),
+                    asked: t.to_string(),
+                    have: src.tables().join(", "),
+                });
+            }
+            return Ok(src);
         }
         // A plain dump: check it parses now, so a bad file is reported with its line.
-        parse_table(table, text).map_err(|e| ReplayError::Format {
-            path: name.to_string(),
-            line: e.line,
-            reason: e.reason,
-        })?;
+        let parsed =
+            parse_table(table.unwrap_or("filter"), text).map_err(|e| ReplayError::Format {
+                path: name.to_string(),
+                line: e.line,
+                reason: e.reason,
+            })?;
+        let found = infer_table(&parsed);
+        let mut note = String::new();
+        let table = match (table, &found) {
+            (Some(asked), Inferred::Is(t, why)) if asked != *t => {
+                return Err(ReplayError::WrongTable {
+                    path: name.to_string(),
+                    asked: asked.to_string(),
+                    found: t.to_string(),
+                    why: why.clone(),
+                });
+            }
+            (Some(asked), Inferred::OneOf(c, why)) if !c.contains(&asked) => {
+                return Err(ReplayError::WrongTable {
+                    path: name.to_string(),
+                    asked: asked.to_string(),
+                    found: c.join(" or "),
+                    why: why.clone(),
+                });
+            }
+            (Some(asked), _) => asked.to_string(),
+            (None, Inferred::Is(t, _)) => t.to_string(),
+            (None, Inferred::OneOf(c, why)) => {
+                let t = if c.contains(&"filter") {
+                    "filter"
+                } else {
+                    c[0]
+                };
+                note = format!(
+                    "the listing does not say its table ({why}: {}); shown as {t} (give -t to choose)\n",
+                    c.join(" or ")
+                );
+                t.to_string()
+            }
+        };
         let mut stdout = text.to_string();
         if !stdout.ends_with('\n') {
             stdout.push('\n'); // pasted listings often lose the final newline
@@ -90,9 +154,11 @@ impl ReplaySource {
                 at: Duration::ZERO,
                 taken_at,
                 listings: vec![RawListing {
-                    table: table.to_string(),
+                    table,
+                    backend: None,
+                    absent: false,
                     stdout: Arc::new(stdout.into()),
-                    stderr: String::new(),
+                    stderr: note,
                     status: Some(0),
                     took: Duration::ZERO,
                     failure: None,
@@ -128,12 +194,16 @@ impl ReplaySource {
         self.plain
     }
 
-    /// Tables present in the first poll, in recorded order.
+    /// Tables present in any poll, in the order they first appear (the set can change
+    /// within a recording).
     pub fn tables(&self) -> Vec<String> {
-        self.polls
-            .first()
-            .map(|p| p.listings.iter().map(|l| l.table.clone()).collect())
-            .unwrap_or_default()
+        let mut out: Vec<String> = Vec::new();
+        for l in self.polls.iter().flat_map(|p| &p.listings) {
+            if !out.contains(&l.table) {
+                out.push(l.table.clone());
+            }
+        }
+        out
     }
 
     pub fn len(&self) -> usize {
@@ -186,6 +256,87 @@ impl ReplaySource {
     }
 }
 
+/// What a pasted listing's own lines say about its table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inferred {
+    /// Only this table fits; with the reason.
+    Is(&'static str, String),
+    /// Any of these fit (filter first when it does); with what was looked at.
+    OneOf(Vec<&'static str>, String),
+}
+
+/// Targets that exist in one table only.
+const TABLE_TARGETS: [(&str, &str); 12] = [
+    ("DNAT", "nat"),
+    ("SNAT", "nat"),
+    ("MASQUERADE", "nat"),
+    ("REDIRECT", "nat"),
+    ("NETMAP", "nat"),
+    ("CT", "raw"),
+    ("NOTRACK", "raw"),
+    ("TPROXY", "mangle"),
+    ("TTL", "mangle"),
+    ("HL", "mangle"),
+    ("ECN", "mangle"),
+    ("DSCP", "mangle"),
+];
+
+/// The table a listing is of: the one whose built-in chains are exactly those listed
+/// (iptables -vnL prints them all), else the tables having every built-in chain listed,
+/// narrowed by targets valid in one table only.
+pub fn infer_table(t: &crate::model::Table) -> Inferred {
+    use crate::model::{TABLES, builtin_chains};
+    let builtins: Vec<&str> = t
+        .chains
+        .iter()
+        .filter(|c| c.is_builtin())
+        .map(|c| &*c.name)
+        .collect();
+    let mut cands: Vec<&'static str> = TABLES
+        .iter()
+        .copied()
+        .filter(|tb| builtins.iter().all(|b| builtin_chains(tb).contains(b)))
+        .collect();
+    let why_chains = format!("its built-in chains {}", builtins.join(", "));
+    if !builtins.is_empty() {
+        let exact: Vec<&'static str> = cands
+            .iter()
+            .copied()
+            .filter(|tb| builtin_chains(tb).len() == builtins.len())
+            .collect();
+        // filter and security have the same chains; security is all but never pasted
+        match exact.as_slice() {
+            [one] | [one, "security"] => return Inferred::Is(one, why_chains),
+            _ => {}
+        }
+    }
+    let targets: Vec<(&str, &'static str)> = t
+        .chains
+        .iter()
+        .flat_map(|c| c.rules.iter())
+        .filter_map(|r| {
+            TABLE_TARGETS
+                .iter()
+                .find(|(tg, _)| *tg == r.spec.target)
+                .map(|&(tg, tb)| (tg, tb))
+        })
+        .collect();
+    if let Some((tg, tb)) = targets.iter().find(|(_, tb)| cands.contains(tb)) {
+        return Inferred::Is(tb, format!("a {tg} rule, valid only in {tb}"));
+    }
+    if cands.is_empty() {
+        cands = TABLES.to_vec();
+    }
+    match cands.as_slice() {
+        [one] => Inferred::Is(one, why_chains),
+        _ if builtins.is_empty() => Inferred::OneOf(
+            cands,
+            "no built-in chain and no table-specific target".into(),
+        ),
+        _ => Inferred::OneOf(cands, why_chains),
+    }
+}
+
 /// Parses every successful listing of a recording, so that a bad one is reported
 /// with its line in the file.
 fn validate(rec: &Recording) -> Result<(), FormatError> {
@@ -211,7 +362,7 @@ mod tests {
 
     #[test]
     fn plain_dump_plays_once() {
-        let mut r = ReplaySource::from_text("x", LISTING, "filter").expect("plain");
+        let mut r = ReplaySource::from_text("x", LISTING, None).expect("plain");
         assert!(r.is_plain());
         let p = r.next_poll().expect("poll");
         assert!(p.listings[0].stdout.ends_with('\n'));
@@ -220,7 +371,7 @@ mod tests {
 
     #[test]
     fn bad_plain_dump_names_the_line() {
-        let e = ReplaySource::from_text("dump.txt", "Chain INPUT (policy ACCEPT)\n pkts bytes target prot opt in out source destination\n oops\n", "filter")
+        let e = ReplaySource::from_text("dump.txt", "Chain INPUT (policy ACCEPT)\n pkts bytes target prot opt in out source destination\n oops\n", None)
             .unwrap_err();
         let msg = e.to_string();
         assert!(msg.starts_with("dump.txt: line 3:"), "{msg}");
@@ -229,7 +380,7 @@ mod tests {
     #[test]
     fn bad_recorded_listing_names_the_file_line() {
         let text = "# iptop recording 1\n@poll 1 t=0.000 at=2026-01-01T00:00:00Z\n@listing filter status=0 took=0.001\nChain INPUT (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n garbage here\n";
-        let e = ReplaySource::from_text("r.rec", text, "filter").unwrap_err();
+        let e = ReplaySource::from_text("r.rec", text, None).unwrap_err();
         assert!(e.to_string().starts_with("r.rec: line 6:"), "{e}");
     }
 
@@ -238,7 +389,7 @@ mod tests {
         let text = "# iptop recording 1\n@poll 1 t=0.000\n@listing filter status=0 took=0\nx\n@poll 2 t=1.000\n@listing filter status=0 took=0\nx\n";
         // `x` is not a listing, but status 0 listings are validated: use a failure instead
         let text = text.replace("status=0 took=0\nx\n", "status=4 took=0\n");
-        let mut r = ReplaySource::from_text("r", &text, "filter")
+        let mut r = ReplaySource::from_text("r", &text, None)
             .expect("rec")
             .looping(true);
         let ats: Vec<u64> = (0..5)

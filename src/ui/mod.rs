@@ -76,14 +76,29 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(cli: Cli) -> Result<(), AppError> {
-    let source = Source::open(&cli).await?;
+    let mut source = Source::open(&cli).await?;
     let recorder = match &cli.record {
         Some(p) => Some(Recorder::create(p, source.info()).map_err(|e| {
             AppError::Runtime(format!("cannot open {} for recording: {e}", p.display()))
         })?),
         None => None,
     };
-    let table = cli.tables()[0].clone();
+    let table = source.shown_tables(&cli)[0].clone();
+    // A poll before the screen is taken: when every poll would fail the same way (not
+    // root, no iptables, a namespace iptables cannot enter), say so on one line, as
+    // --once does, instead of a full screen that retries.
+    let first = if source.is_replay() {
+        None
+    } else {
+        let raw = source.poll().await;
+        if let Some(raw) = &raw
+            && let Err(e) = crate::source::snapshot_from(raw, std::slice::from_ref(&table))
+            && e.is_fatal()
+        {
+            return Err(e.into());
+        }
+        raw
+    };
     let mut app = App::new(
         source.info().clone(),
         &table,
@@ -96,6 +111,8 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         recorder,
         PollerConfig {
             table,
+            also: crate::app::record_tables(&cli),
+            first,
             interval: cli.interval,
             step: app.step_mode,
         },

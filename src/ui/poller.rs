@@ -40,6 +40,10 @@ pub struct Poller {
 
 pub struct PollerConfig {
     pub table: String,
+    /// Tables listed on every poll besides the one on screen (the ones recorded).
+    pub also: Vec<String>,
+    /// A poll made before the screen was set up (to fail early): handled first.
+    pub first: Option<RawPoll>,
     pub interval: Duration,
     /// Replays: one poll per `Step` command.
     pub step: bool,
@@ -67,6 +71,13 @@ async fn run(
     messages: mpsc::Sender<PollMsg>,
 ) {
     let mut table = cfg.table;
+    let also = cfg.also;
+    let polled = |table: &String| {
+        let mut v = vec![table.clone()];
+        v.extend(also.iter().filter(|t| *t != table).cloned());
+        v
+    };
+    let mut first = cfg.first;
     let mut interval = cfg.interval;
     let mut stretched: Option<Duration> = None;
     let mut paused = false;
@@ -81,7 +92,7 @@ async fn run(
     let mut last_good: std::collections::HashMap<String, Arc<Snapshot>> = Default::default();
 
     if let Source::Live(l) = &mut source {
-        l.set_tables(vec![table.clone()]);
+        l.set_tables(polled(&table));
     }
 
     loop {
@@ -93,7 +104,7 @@ async fn run(
                     Command::SetTable(t) => {
                         table = t;
                         if let Source::Live(l) = &mut source {
-                            l.set_tables(vec![table.clone()]);
+                            l.set_tables(polled(&table));
                             next_due = Instant::now();
                         }
                     }
@@ -121,7 +132,11 @@ async fn run(
             }
             _ = tokio::time::sleep_until(next_due), if can_poll => {
                 let started = Instant::now();
-                let Some(raw) = source.poll().await else {
+                let polled_now = match first.take() {
+                    Some(raw) => Some(raw),
+                    None => source.poll().await,
+                };
+                let Some(raw) = polled_now else {
                     ended = true;
                     let _ = messages.send(PollMsg::Ended).await;
                     continue;
@@ -135,11 +150,13 @@ async fn run(
                     recorder = None;
                     let _ = messages.send(PollMsg::RecordError(format!("recording stopped: {e}"))).await;
                 }
-                let tables: Vec<String> = if replay {
-                    raw.listings.iter().map(|l| l.table.clone()).collect()
-                } else {
-                    vec![table.clone()]
-                };
+                // every table listed (recorded tables too: switching to one is instant)
+                let mut tables: Vec<String> = Vec::new();
+                for l in &raw.listings {
+                    if !tables.contains(&l.table) {
+                        tables.push(l.table.clone());
+                    }
+                }
                 let discontinuity = raw.discontinuity;
                 let at = raw.at;
                 // parsing 10 MB of listing takes a while: not on the runtime's thread

@@ -198,7 +198,17 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
 
 fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let v = app.view();
-    let left = format!(" iptop · {} · {}", app.table_name(), app.source.describe());
+    let mut left = format!(" iptop · {} · {}", app.table_name(), app.source.describe());
+    // auto: the back end(s) this table's rules are in
+    if app.source.backend.is_empty()
+        && let Some(snap) = &v.snap
+    {
+        let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
+        if !b.is_empty() {
+            left.push_str(" · ");
+            left.push_str(&b.join(" + "));
+        }
+    }
     let mut right = String::new();
     if app.replay {
         right.push_str("recorded pace");
