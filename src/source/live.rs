@@ -388,7 +388,7 @@ impl LiveSource {
                     let names = legacy
                         .get_or_insert_with(|| legacy_tables(self.netns.as_deref(), self.cfg.ipv6));
                     match names {
-                        Ok(names) if names.iter().any(|n| *n == table) => {}
+                        Ok(names) if names.contains(&table) => {}
                         Ok(_) if !explicit => continue,
                         Ok(_) => {
                             let mut l = RawListing::empty(&table);
