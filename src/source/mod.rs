@@ -347,7 +347,7 @@ pub fn snapshot_reusing(
             });
         }
         let mut parsed: Vec<crate::model::Table> = Vec::with_capacity(listings.len());
-        for l in listings {
+        for l in &listings {
             if l.absent {
                 note(absent_note(l));
                 continue;
@@ -370,9 +370,15 @@ pub fn snapshot_reusing(
                 error,
             })?;
             t.backend = l.backend;
+            // iptables-nft's "iptables-legacy tables present": moot when iptop lists the
+            // legacy table of this name too
+            let legacy_listed = listings
+                .iter()
+                .any(|o| o.backend == Some(Backend::Legacy) && !o.absent);
             for w in l.stderr.lines().map(str::trim).filter(|w| !w.is_empty()) {
-                // iptables-nft's hint about legacy tables: iptop lists those itself (auto)
-                // or says where the rules are
+                if legacy_listed && w.contains("iptables-legacy tables present") {
+                    continue;
+                }
                 note(w.to_string());
             }
             for w in &t.warnings {
