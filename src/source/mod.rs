@@ -59,6 +59,9 @@ pub enum Failure {
     Signal(i32),
     /// More output than iptop reads.
     TooLarge(usize),
+    /// A replayed poll the recording holds only part of (cut off or damaged); says
+    /// where in which file.
+    Damaged(String),
 }
 
 /// One poll: every table's listing at about the same moment.
@@ -128,6 +131,11 @@ pub enum PollError {
         table: String,
         bytes: usize,
     },
+    /// A recorded poll that is cut off or damaged: never shown in part.
+    Damaged {
+        table: String,
+        detail: String,
+    },
     /// A replay holds no listing of a table asked for.
     MissingTable {
         table: String,
@@ -186,6 +194,7 @@ impl fmt::Display for PollError {
                     "the listing of table {table} is larger than {bytes} bytes; refusing to read it"
                 )
             }
+            PollError::Damaged { detail, .. } => f.write_str(detail),
             PollError::MissingTable { table, have } => {
                 write!(
                     f,
@@ -244,6 +253,10 @@ fn listing_error(l: &RawListing) -> Option<PollError> {
             Failure::TooLarge(bytes) => PollError::TooLarge {
                 table,
                 bytes: *bytes,
+            },
+            Failure::Damaged(detail) => PollError::Damaged {
+                table,
+                detail: detail.clone(),
             },
         });
     }

@@ -25,7 +25,6 @@ use crate::app::{AppError, Source};
 use crate::cli::Cli;
 use crate::diff::Deltas;
 use crate::report;
-use crate::source::recording::Recorder;
 use poller::{PollMsg, Poller, PollerConfig};
 use state::{App, Command};
 use theme::Theme;
@@ -76,13 +75,9 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(cli: Cli) -> Result<(), AppError> {
+    let mut recorder = crate::app::open_recorder(&cli)?;
     let source = Source::open(&cli).await?;
-    let recorder = match &cli.record {
-        Some(p) => Some(Recorder::create(p, source.info()).map_err(|e| {
-            AppError::Runtime(format!("cannot open {} for recording: {e}", p.display()))
-        })?),
-        None => None,
-    };
+    crate::app::start_recording(&cli, &mut recorder, &source)?;
     let table = cli.tables()[0].clone();
     let mut app = App::new(
         source.info().clone(),
@@ -206,6 +201,7 @@ fn on_poll(app: &mut App, msg: PollMsg) {
         PollMsg::Stretched(d) => app.effective_interval = d,
         PollMsg::Ended => app.ended = true,
         PollMsg::RecordError(e) => app.message = Some(e),
+        PollMsg::Source(info) => app.source = info,
     }
 }
 
