@@ -12,6 +12,8 @@ use crate::source::recording::Recorder;
 use crate::source::replay::ReplaySource;
 use crate::source::{PollError, RawPoll, snapshot_reusing};
 
+pub use crate::files::write_new_file;
+
 /// A failure the user must see: one line on stderr and an exit code.
 #[derive(Debug)]
 pub enum AppError {
@@ -177,10 +179,17 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
     let mut recorder = open_recorder(cli)?;
     let source = Source::open(cli).await?;
     start_recording(cli, &mut recorder, &source)?;
-    if let Some(d) = source.damage() {
-        // said even when the polls shown are whole: the recording is not
+    // said even when the polls shown are whole (the recording is not), unless the
+    // run fails: then its one line says why
+    let damage = source.damage().map(str::to_string);
+    let result = once(cli, source, recorder).await;
+    if let (Ok(()), Some(d)) = (&result, damage) {
         eprintln!("iptop: warning: {d}");
     }
+    result
+}
+
+async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(), AppError> {
     let mut poller = Poller {
         source,
         recorder,
@@ -278,8 +287,6 @@ async fn replay_sample_after(
         AppError::Runtime("the replay has only one poll: no window to compare".into())
     })
 }
-
-pub use crate::files::write_new_file;
 
 /// Entry point after option parsing.
 pub fn run(cli: Cli) -> Result<(), AppError> {

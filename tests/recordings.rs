@@ -149,6 +149,22 @@ fn replaying_a_cut_recording_names_the_file_and_line() {
         "{}",
         stderr_of(&out)
     );
+    assert_eq!(stderr_of(&out).lines().count(), 1, "{}", stderr_of(&out));
+
+    // cut right after the first `@poll` line: nothing to show, for any table
+    let first = text.find("@poll ").expect("poll");
+    let end = first + text[first..].find('\n').expect("line") + 1;
+    fs::write(&cut, &text[..end]).expect("write");
+    let out = iptop()
+        .args(["--replay"])
+        .arg(&cut)
+        .args(["--once", "-t", "nat"])
+        .output()
+        .expect("iptop");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("poll 1 is cut off"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 /// A network namespace of the test's own, deleted when dropped.

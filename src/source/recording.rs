@@ -207,9 +207,9 @@ pub struct Damage {
 
 impl Recording {
     /// Replaces every listing of a damaged poll by a failure that names `file`, the
-    /// line and the reason, for each table the recording holds: a replay then reports
-    /// the poll as failed and shows nothing of it.
-    pub fn fail_damaged(&mut self, file: &str) {
+    /// line and the reason, for each table the recording holds (`table` if it holds
+    /// none): a replay then reports the poll as failed and shows nothing of it.
+    pub fn fail_damaged(&mut self, file: &str, table: &str) {
         let mut tables: Vec<String> = Vec::new();
         for p in &self.polls {
             for l in &p.listings {
@@ -219,7 +219,7 @@ impl Recording {
             }
         }
         if tables.is_empty() {
-            tables.push("filter".into());
+            tables.push(table.to_string());
         }
         for d in &self.damaged {
             let detail = format!("{file}: line {}: {}", d.line, d.reason);
@@ -282,8 +282,10 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
     let cut_mid_line = body.is_none() && !text.is_empty();
     let body = body.unwrap_or(text);
     let mut lines = body.split('\n').enumerate().peekable();
+    let mut last_line = 0;
     while let Some((i, raw)) = lines.next() {
         let lineno = i + 1;
+        last_line = lineno;
         let line = clean(raw);
         let next = lines.peek();
         let last_of_session = next.is_none_or(|(_, n)| session_version(clean(n)).is_some());
@@ -310,7 +312,7 @@ pub fn parse_recording(text: &str) -> Result<Recording, FormatError> {
             }
         }
     }
-    r.end_session(body.split('\n').count());
+    r.end_session(last_line);
     r.close_listing();
     if r.rec.polls.is_empty() {
         return Err(FormatError {

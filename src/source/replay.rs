@@ -65,7 +65,7 @@ impl ReplaySource {
         };
         if recording::is_recording(text) {
             let mut rec = recording::parse_recording(text).map_err(ferr)?;
-            rec.fail_damaged(name);
+            rec.fail_damaged(name, table);
             validate(&rec).map_err(ferr)?;
             let mut src = ReplaySource {
                 polls: rec.polls,
