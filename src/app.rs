@@ -1,7 +1,6 @@
 //! Wires the options to a source and an output: `--once` here, the TUI in [`crate::ui`].
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::Cli;
@@ -12,6 +11,8 @@ use crate::source::live::{LiveConfig, LiveSource};
 use crate::source::recording::Recorder;
 use crate::source::replay::{ReplayError, ReplaySource};
 use crate::source::{PollError, RawPoll, snapshot_reusing};
+
+pub use crate::files::write_new_file;
 
 /// A failure the user must see: one line on stderr and an exit code.
 #[derive(Debug)]
@@ -121,6 +122,39 @@ impl Source {
     pub fn is_replay(&self) -> bool {
         matches!(self, Source::Replay(_))
     }
+
+    /// Where a replayed recording is cut off or damaged, if it is.
+    pub fn damage(&self) -> Option<&str> {
+        match self {
+            Source::Replay(r) => r.damage(),
+            Source::Live(_) => None,
+        }
+    }
+}
+
+/// Opens `--record FILE`, if given: before the source starts, so that a file iptop
+/// may not record into is refused before anything runs.
+pub fn open_recorder(cli: &Cli) -> Result<Option<Recorder>, AppError> {
+    let Some(p) = &cli.record else {
+        return Ok(None);
+    };
+    Recorder::open(p)
+        .map(Some)
+        .map_err(|e| AppError::Runtime(format!("cannot record into {}: {e}", p.display())))
+}
+
+/// Starts the recording's session with the source's header.
+pub fn start_recording(
+    cli: &Cli,
+    recorder: &mut Option<Recorder>,
+    source: &Source,
+) -> Result<(), AppError> {
+    if let (Some(r), Some(p)) = (recorder, &cli.record) {
+        r.start_session(source.info()).map_err(|e| {
+            AppError::Runtime(format!("cannot write the recording {}: {e}", p.display()))
+        })?;
+    }
+    Ok(())
 }
 
 /// The tables a live source lists on every poll: those shown, and with `--record` every
@@ -196,14 +230,20 @@ impl Poller {
 
 /// `--once`: one snapshot, or two `--window` apart, printed and done.
 pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
+    let mut recorder = open_recorder(cli)?;
     let source = Source::open(cli).await?;
-    let recorder = match &cli.record {
-        Some(p) => Some(Recorder::create(p, source.info()).map_err(|e| {
-            AppError::Runtime(format!("cannot open {} for recording: {e}", p.display()))
-        })?),
-        None => None,
-    };
-    let info = source.info().clone();
+    start_recording(cli, &mut recorder, &source)?;
+    // said even when the polls shown are whole (the recording is not), unless the
+    // run fails: then its one line says why
+    let damage = source.damage().map(str::to_string);
+    let result = once(cli, source, recorder).await;
+    if let (Ok(()), Some(d)) = (&result, damage) {
+        eprintln!("iptop: warning: {d}");
+    }
+    result
+}
+
+async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(), AppError> {
     let tables = source.shown_tables(cli);
     let mut poller = Poller {
         source,
@@ -216,6 +256,8 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
         .next()
         .await?
         .ok_or_else(|| AppError::Runtime("the replay holds no poll".into()))?;
+    // the header of the session this poll (and the one compared with it) belongs to
+    let info = poller.source.info().clone();
     check_chains(cli, &first)?;
     let (snap, deltas, window_start) = match cli.window {
         None => (first, None, None),
@@ -299,63 +341,6 @@ async fn replay_sample_after(
     best.ok_or_else(|| {
         AppError::Runtime("the replay has only one poll: no window to compare".into())
     })
-}
-
-/// Writes a file atomically (a temporary file in the same directory, then a rename) and,
-/// unless `force`, never replaces an existing one.
-pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> std::io::Result<()> {
-    use std::io::{Error, ErrorKind};
-    if let Ok(meta) = std::fs::metadata(path) {
-        if !force {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                "file exists (use --force to overwrite)",
-            ));
-        }
-        if !meta.is_file() {
-            // /dev/null, /dev/stdout, a fifo: write into it; renaming over it would
-            // replace the device node with a plain file.
-            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-            return f.write_all(data);
-        }
-    } else if !force && path.symlink_metadata().is_ok() {
-        // a dangling symlink: do not write through it
-        return Err(Error::new(
-            ErrorKind::AlreadyExists,
-            "file exists (use --force to overwrite)",
-        ));
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "not a file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        if force {
-            std::fs::rename(&tmp, path)
-        } else {
-            // link + unlink: fails if the name appeared meanwhile, never replaces it
-            std::fs::hard_link(&tmp, path)?;
-            std::fs::remove_file(&tmp)
-        }
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// Entry point after option parsing.

@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod columns;
 pub mod diff;
+pub mod files;
 pub mod format;
 pub mod model;
 pub mod parse;

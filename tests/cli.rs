@@ -26,6 +26,8 @@ fn with_fake(fake: &FakeIptables, args: &[&str]) -> std::process::Output {
 #[test]
 fn iptop_only_ever_lists() {
     let fake = FakeIptables::new("ok");
+    let dir = tempfile::tempdir().expect("tmp");
+    let rec = dir.path().join("r.rec").display().to_string();
     let runs: &[&[&str]] = &[
         &["--once"],
         &[
@@ -51,7 +53,7 @@ fn iptop_only_ever_lists() {
             "--interval",
             "200ms",
             "--record",
-            "/dev/null",
+            &rec,
         ],
     ];
     for args in runs {
@@ -264,7 +266,7 @@ fn record_then_replay() {
     );
     assert!(out.status.success(), "{}", stderr_of(&out));
     let text = fs::read_to_string(&rec).expect("recording");
-    assert!(text.starts_with("# iptop recording 1\n"));
+    assert!(text.starts_with("# iptop recording 2\n"));
     let polls = text.lines().filter(|l| l.starts_with("@poll ")).count();
     assert!(
         (4..=6).contains(&polls),

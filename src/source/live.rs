@@ -162,8 +162,14 @@ pub fn legacy_tables(netns: Option<&OwnedFd>, ipv6: bool) -> std::io::Result<Vec
 
 /// Looks a binary up on PATH (as a shell would; sudo's PATH has the sbin directories).
 pub fn find_binary(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+    find_binary_in(&std::env::var_os("PATH").unwrap_or_default(), name)
+}
+
+/// Looks a binary up in the directories of a PATH value. Only absolute entries count:
+/// an empty or relative one means the working directory, and iptop runs as root.
+pub fn find_binary_in(path: &std::ffi::OsStr, name: &str) -> Option<PathBuf> {
+    std::env::split_paths(path)
+        .filter(|d| d.is_absolute())
         .map(|d| d.join(name))
         .find(|p| is_executable(p))
 }
@@ -182,15 +188,16 @@ pub fn netns_path(spec: &str) -> String {
     }
 }
 
-/// Opens a namespace file and checks that it is a network namespace.
+/// Opens a namespace file and checks that it is a network namespace. Never blocks (a
+/// fifo is refused, not opened), and a namespace of another kind is named as such even
+/// where the kernel refuses to open it.
 pub fn open_netns(spec: &str) -> Result<OwnedFd, StartError> {
     let path = netns_path(spec);
-    let fd = open(
-        path.as_str(),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|err| match err {
+    let not_netns = || StartError::NotNetns(path.clone());
+    if other_namespace_kind(Path::new(&path)) {
+        return Err(not_netns());
+    }
+    let open_err = |err: nix::Error| match err {
         nix::Error::ENOENT => StartError::NoNetns {
             name: spec.to_string(),
             path: path.clone(),
@@ -199,21 +206,56 @@ pub fn open_netns(spec: &str) -> Result<OwnedFd, StartError> {
             name: spec.to_string(),
             path: path.clone(),
             err,
-            hint: if matches!(err, nix::Error::EACCES | nix::Error::EPERM) {
+            hint: if matches!(err, nix::Error::EACCES | nix::Error::EPERM)
+                && !nix::unistd::geteuid().is_root()
+            {
                 " (run iptop as root)"
             } else {
                 ""
             },
         },
-    })?;
+    };
+    // Namespace files are regular (empty) files: anything else is refused before it is
+    // opened, and O_NONBLOCK covers a fifo swapped in meanwhile.
+    let st = nix::sys::stat::stat(path.as_str()).map_err(open_err)?;
+    if st.st_mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
+        return Err(not_netns());
+    }
+    let fd = open(
+        path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
+        Mode::empty(),
+    )
+    .map_err(open_err)?;
     // NS_GET_NSTYPE = _IO(0xb7, 0x3): which kind of namespace the file is.
     const NS_GET_NSTYPE: nix::libc::c_ulong = 0xb703;
     // SAFETY: the ioctl takes no argument and only reads the fd's namespace type.
     let kind = unsafe { nix::libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
     if kind != nix::libc::CLONE_NEWNET {
-        return Err(StartError::NotNetns(path));
+        return Err(not_netns());
     }
     Ok(fd)
+}
+
+/// `/proc/PID/ns/pid` and its kin: procfs names a namespace file by its kind.
+fn other_namespace_kind(path: &Path) -> bool {
+    const OTHERS: [&str; 9] = [
+        "cgroup",
+        "ipc",
+        "mnt",
+        "pid",
+        "pid_for_children",
+        "time",
+        "time_for_children",
+        "user",
+        "uts",
+    ];
+    path.starts_with("/proc")
+        && path.parent().and_then(Path::file_name) == Some("ns".as_ref())
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| OTHERS.contains(&n))
 }
 
 impl LiveSource {
@@ -572,5 +614,22 @@ mod tests {
             Err(StartError::NotNetns(_))
         ));
         assert!(open_netns("/proc/self/ns/net").is_ok());
+        assert!(matches!(
+            open_netns("/proc/1/ns/pid"),
+            Err(StartError::NotNetns(_))
+        ));
+    }
+
+    #[test]
+    fn only_absolute_path_entries() {
+        let sh = |p: &str| find_binary_in(p.as_ref(), "sh");
+        assert_eq!(sh("/bin"), Some(PathBuf::from("/bin/sh")));
+        assert_eq!(sh(":/bin"), Some(PathBuf::from("/bin/sh")));
+        // /bin reached from the working directory (the crate) is not searched
+        let rel = format!(
+            "{}bin",
+            "../".repeat(std::env::current_dir().map_or(0, |d| d.components().count()))
+        );
+        assert_eq!(sh(&rel), None);
     }
 }

@@ -68,6 +68,9 @@ pub enum Failure {
     TooLarge(usize),
     /// iptop may not look (reading `/proc/net/ip_tables_names` as a normal user).
     Denied(String),
+    /// A replayed poll the recording holds only part of (cut off or damaged); says
+    /// where in which file.
+    Damaged(String),
 }
 
 /// One poll: every table's listing at about the same moment.
@@ -137,6 +140,11 @@ pub enum PollError {
         table: String,
         bytes: usize,
     },
+    /// A recorded poll that is cut off or damaged: never shown in part.
+    Damaged {
+        table: String,
+        detail: String,
+    },
     /// A replay holds no listing of a table asked for.
     MissingTable {
         table: String,
@@ -195,6 +203,7 @@ impl fmt::Display for PollError {
                     "the listing of table {table} is larger than {bytes} bytes; refusing to read it"
                 )
             }
+            PollError::Damaged { detail, .. } => f.write_str(detail),
             PollError::MissingTable { table, have } => {
                 write!(
                     f,
@@ -266,6 +275,10 @@ fn listing_error(l: &RawListing) -> Option<PollError> {
                 bytes: *bytes,
             },
             Failure::Denied(detail) => PollError::PermissionDenied {
+                table,
+                detail: detail.clone(),
+            },
+            Failure::Damaged(detail) => PollError::Damaged {
                 table,
                 detail: detail.clone(),
             },

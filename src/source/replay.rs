@@ -50,6 +50,12 @@ pub struct ReplaySource {
     info: SourceInfo,
     /// A plain dump: one listing, shown as it is (no movement).
     plain: bool,
+    /// The first poll the recording holds only part of, where and why.
+    damage: Option<String>,
+    /// Each recorded session's header, and each poll's session: a poll is labelled
+    /// with its own session's source, not the last one's.
+    sessions: Vec<SourceInfo>,
+    session_of: Vec<usize>,
 }
 
 impl ReplaySource {
@@ -77,18 +83,27 @@ impl ReplaySource {
             reason: e.reason,
         };
         if recording::is_recording(text) {
-            let rec = recording::parse_recording(text).map_err(ferr)?;
+            let mut rec = recording::parse_recording(text).map_err(ferr)?;
+            rec.fail_damaged(name, table);
             validate(&rec).map_err(ferr)?;
-            let mut info = rec.info.clone();
-            info.kind = "replay".into();
-            let src = ReplaySource {
+            let mut src = ReplaySource {
                 polls: rec.polls,
                 next: 0,
                 looping: false,
                 offset: Duration::ZERO,
-                info,
+                info: SourceInfo {
+                    kind: "replay".into(),
+                    ..Default::default()
+                },
                 plain: false,
+                damage: rec
+                    .damaged
+                    .first()
+                    .map(|d| format!("{name}: line {}: {}", d.line, d.reason)),
+                sessions: rec.sessions,
+                session_of: rec.session_of,
             };
+            src.enter_session_of(0);
             if let Some(t) = table
                 && !src.tables().iter().any(|x| x == t)
             {
@@ -173,6 +188,9 @@ impl ReplaySource {
                 ..Default::default()
             },
             plain: true,
+            damage: None,
+            sessions: Vec::new(),
+            session_of: Vec::new(),
         })
     }
 
@@ -186,8 +204,26 @@ impl ReplaySource {
         self
     }
 
+    /// The source of the poll last returned (of the first before any).
     pub fn info(&self) -> &SourceInfo {
         &self.info
+    }
+
+    /// Where the recording is cut off or damaged (the first such poll), if it is.
+    pub fn damage(&self) -> Option<&str> {
+        self.damage.as_deref()
+    }
+
+    /// Takes the header of poll `i`'s session, keeping what the replay itself says
+    /// (its kind, its file).
+    fn enter_session_of(&mut self, i: usize) {
+        if let Some(s) = self.session_of.get(i).and_then(|&k| self.sessions.get(k)) {
+            self.info = SourceInfo {
+                kind: std::mem::take(&mut self.info.kind),
+                file: self.info.file.take(),
+                ..s.clone()
+            };
+        }
     }
 
     pub fn is_plain(&self) -> bool {
@@ -247,10 +283,12 @@ impl ReplaySource {
             p.at += self.offset;
             p.discontinuity = true;
             self.next = 1;
+            self.enter_session_of(0);
             return Some(p);
         }
         let mut p = self.polls[self.next].clone();
         p.at += self.offset;
+        self.enter_session_of(self.next);
         self.next += 1;
         Some(p)
     }

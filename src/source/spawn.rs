@@ -5,8 +5,12 @@
 //! of iptop's own CPU per poll. Only the child ever enters the namespace.
 //!
 //! The child runs on its own stack in iptop's memory until `execve`: it makes only
-//! system calls (setns, dup2, setrlimit, sigaction, sigprocmask, execve, write, _exit),
-//! allocates nothing and touches nothing but what was prepared for it.
+//! system calls (setns, setpgid, prctl, dup2, setrlimit, sigaction, sigprocmask, execve,
+//! write, _exit), allocates nothing and touches nothing but what was prepared for it.
+//!
+//! The child leads its own process group, so that a timed-out iptables is killed with
+//! whatever it started (a modprobe, a wrapper script's children); and it dies with
+//! iptop (PR_SET_PDEATHSIG), which the terminal's Ctrl-C no longer reaches it for.
 //!
 //! Its stdout and stderr are in-memory files (memfd), not pipes: iptables writes a 10 MB
 //! listing without ever waiting for iptop, and iptop sleeps until the child exits, then
@@ -20,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nix::libc;
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::io::unix::AsyncFd;
@@ -179,6 +183,11 @@ pub fn spawn(
             if ns_fd >= 0 && libc::setns(ns_fd, libc::CLONE_NEWNET) != 0 {
                 fail(fail_fd);
             }
+            if libc::setpgid(0, 0) != 0
+                || libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0
+            {
+                fail(fail_fd);
+            }
             if libc::dup2(null_fd, 0) < 0 || libc::dup2(out_fd, 1) < 0 || libc::dup2(err_fd, 2) < 0
             {
                 fail(fail_fd);
@@ -297,9 +306,11 @@ impl Spawned {
         }
     }
 
-    /// Kills the child and reaps it.
+    /// Kills the child, and every process of its group, and reaps it.
     pub fn kill_and_reap(&mut self) {
         if !self.reaped {
+            // Until it is reaped the child's pid (the group's id) cannot be reused.
+            let _ = killpg(self.pid, Signal::SIGKILL);
             let _ = kill(self.pid, Signal::SIGKILL);
             let _ = self.reap_blocking();
         }

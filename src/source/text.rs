@@ -53,20 +53,23 @@ impl Text {
     /// can be sealed against further writes (no process can change it any more) and
     /// holds UTF-8; otherwise read into a `String` (other bytes becoming U+FFFD).
     pub fn from_memfd(fd: &OwnedFd, cap: usize) -> std::io::Result<Text> {
-        let size = nix::sys::stat::fstat(fd)
-            .map_err(std::io::Error::from)?
-            .st_size;
-        let len = usize::try_from(size).unwrap_or(usize::MAX).min(cap);
-        if len == 0 {
-            return Ok(Text::Owned(String::new()));
-        }
+        // Seal before reading the size: a process still holding the file (a leftover
+        // child of iptables) could shrink it between fstat and the seal, and a mapping
+        // longer than the file faults (SIGBUS) on the missing pages.
         let seals =
             libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
         // SAFETY: fcntl on a valid fd with an int argument.
         let sealed = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } == 0;
         if sealed {
+            let size = nix::sys::stat::fstat(fd)
+                .map_err(std::io::Error::from)?
+                .st_size;
+            let len = usize::try_from(size).unwrap_or(usize::MAX).min(cap);
+            if len == 0 {
+                return Ok(Text::Owned(String::new()));
+            }
             // SAFETY: a fresh read-only shared mapping of `len` bytes of a sealed file
-            // of at least that size (it can no longer shrink).
+            // of at least that size (measured after the seal: it can no longer shrink).
             let p = unsafe {
                 libc::mmap(
                     std::ptr::null_mut(),
@@ -87,6 +90,7 @@ impl Text {
                 return Ok(Text::Owned(String::from_utf8_lossy(m.bytes()).into_owned()));
             }
         }
+        // Not sealable: read by position, which a shrinking file only makes shorter.
         Ok(Text::Owned(lossy_string(super::spawn::read_output(
             fd, cap,
         )?)))
@@ -193,5 +197,70 @@ mod tests {
         assert_eq!(&*t, "a\u{fffd}b\n");
         let t = Text::from_memfd(&memfd_with(b""), 1 << 20).expect("empty");
         assert_eq!(&*t, "");
+    }
+}
+
+#[cfg(test)]
+mod race {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+
+    /// A process still holding the memfd (a leftover child of iptables) shrinks and
+    /// grows it while iptop takes the text: whatever size the file has when it is
+    /// sealed is what is mapped, never more (more would be a SIGBUS on access).
+    #[test]
+    fn a_file_changing_size_while_it_is_taken_never_faults() {
+        const SIZE: i64 = 1 << 16;
+        let (tx, rx) = mpsc::channel::<OwnedFd>();
+        let busy = Arc::new(AtomicBool::new(false));
+        let holder = {
+            let busy = busy.clone();
+            std::thread::spawn(move || {
+                for fd in rx {
+                    busy.store(true, Ordering::SeqCst);
+                    // until the seals stop it
+                    for i in 0.. {
+                        let len = if i % 2 == 0 { 0 } else { SIZE };
+                        if nix::unistd::ftruncate(&fd, len).is_err() {
+                            break;
+                        }
+                    }
+                    busy.store(false, Ordering::SeqCst);
+                }
+            })
+        };
+        for _ in 0..1000 {
+            let fd = nix::sys::memfd::memfd_create(
+                c"t",
+                nix::sys::memfd::MFdFlags::MFD_CLOEXEC
+                    | nix::sys::memfd::MFdFlags::MFD_ALLOW_SEALING,
+            )
+            .expect("memfd");
+            nix::unistd::ftruncate(&fd, SIZE).expect("size");
+            tx.send(fd.try_clone().expect("dup")).expect("send");
+            while !busy.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+            let t = Text::from_memfd(&fd, usize::MAX).expect("text");
+            // every byte of it is read (a fault would kill the test here)
+            assert!(t.bytes().all(|b| b == 0));
+            // stops the holder even if the text was taken without sealing the file
+            // SAFETY: fcntl on a valid fd with an int argument.
+            unsafe {
+                libc::fcntl(
+                    fd.as_raw_fd(),
+                    libc::F_ADD_SEALS,
+                    libc::F_SEAL_SHRINK | libc::F_SEAL_GROW,
+                )
+            };
+            let size = nix::sys::stat::fstat(&fd).expect("stat").st_size;
+            assert_eq!(t.len() as i64, size);
+            while busy.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+        }
+        drop(tx);
+        holder.join().expect("holder");
     }
 }

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod poller;
 pub mod render;
 pub mod state;
+pub mod terminal;
 pub mod theme;
 
 use std::future::Future;
@@ -15,8 +16,7 @@ use std::path::PathBuf;
 use std::pin::pin;
 use std::time::SystemTime;
 
-use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
-use crossterm::execute;
+use crossterm::event::{Event, EventStream};
 use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
@@ -25,64 +25,16 @@ use crate::app::{AppError, Source};
 use crate::cli::Cli;
 use crate::diff::Deltas;
 use crate::report;
-use crate::source::recording::Recorder;
 use poller::{PollMsg, Poller, PollerConfig};
 use state::{App, Command};
 use theme::Theme;
 
-/// Restores the terminal when dropped: on quit, on error, and (through ratatui's panic
-/// hook plus ours) on panic.
-struct TerminalGuard;
-
-impl TerminalGuard {
-    fn start() -> Result<(ratatui::DefaultTerminal, TerminalGuard), AppError> {
-        let prev = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = execute!(io::stdout(), DisableMouseCapture, crossterm::cursor::Show);
-            prev(info);
-        }));
-        let terminal = ratatui::try_init()
-            .map_err(|e| AppError::Runtime(format!("cannot set up the terminal: {e}")))?;
-        let guard = TerminalGuard;
-        let _ = execute!(io::stdout(), EnableMouseCapture);
-        Ok((terminal, guard))
-    }
-}
-
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        let _ = execute!(io::stdout(), DisableMouseCapture);
-        ratatui::restore();
-        let _ = execute!(io::stdout(), crossterm::cursor::Show);
-    }
-}
-
-/// Resolves when SIGTERM, SIGINT or SIGHUP arrives.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-        _ = hup.recv() => {}
-    }
-}
-
 pub async fn run(cli: Cli) -> Result<(), AppError> {
+    terminal::require_terminal()?;
+    let signals = terminal::Signals::catch();
+    let mut recorder = crate::app::open_recorder(&cli)?;
     let mut source = Source::open(&cli).await?;
-    let recorder = match &cli.record {
-        Some(p) => Some(Recorder::create(p, source.info()).map_err(|e| {
-            AppError::Runtime(format!("cannot open {} for recording: {e}", p.display()))
-        })?),
-        None => None,
-    };
+    crate::app::start_recording(&cli, &mut recorder, &source)?;
     let table = source.shown_tables(&cli)[0].clone();
     // A poll before the screen is taken: when every poll would fail the same way (not
     // root, no iptables, a namespace iptables cannot enter), say so on one line, as
@@ -121,19 +73,25 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         dir: cli.export_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
         format: cli.format,
     };
-    let (mut terminal, guard) = TerminalGuard::start()?;
+    let (mut terminal, guard) = terminal::TerminalGuard::start()?;
     let mut events = EventStream::new();
+    let caught = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let shutdown = {
+        let caught = caught.clone();
+        async move { caught.store(signals.recv().await, std::sync::atomic::Ordering::SeqCst) }
+    };
     let result = event_loop(
         &mut terminal,
         &mut app,
         Theme::from_env(),
         &mut events,
         &mut poller,
-        shutdown_signal(),
+        shutdown,
         &export,
     )
     .await;
     drop(guard);
+    terminal::end_by(caught.load(std::sync::atomic::Ordering::SeqCst));
     result
 }
 
@@ -223,6 +181,7 @@ fn on_poll(app: &mut App, msg: PollMsg) {
         PollMsg::Stretched(d) => app.effective_interval = d,
         PollMsg::Ended => app.ended = true,
         PollMsg::RecordError(e) => app.message = Some(e),
+        PollMsg::Source(info) => app.source = info,
     }
 }
 

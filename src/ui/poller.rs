@@ -31,6 +31,9 @@ pub enum PollMsg {
     Ended,
     /// Writing the recording failed; recording stops.
     RecordError(String),
+    /// The replay moved into a session recorded from another source (sent before the
+    /// session's first poll).
+    Source(crate::model::SourceInfo),
 }
 
 pub struct Poller {
@@ -90,6 +93,7 @@ async fn run(
     let mut next_due = Instant::now();
     // last good snapshot per table: the next parse reuses its unchanged rules
     let mut last_good: std::collections::HashMap<String, Arc<Snapshot>> = Default::default();
+    let mut shown_source = source.info().clone();
 
     if let Source::Live(l) = &mut source {
         l.set_tables(polled(&table));
@@ -143,6 +147,10 @@ async fn run(
                 };
                 if cfg.step {
                     steps -= 1;
+                }
+                if replay && source.info() != &shown_source {
+                    shown_source = source.info().clone();
+                    let _ = messages.send(PollMsg::Source(shown_source.clone())).await;
                 }
                 if let Some(rec) = &mut recorder
                     && let Err(e) = rec.write_poll(&raw)
