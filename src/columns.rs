@@ -76,6 +76,9 @@ pub enum Movement {
     NoWindow,
     /// The rule did not exist at the start of the window.
     New,
+    /// The rule has copies (rules with the same text) that came or went, and the counters
+    /// do not say which old copy it is.
+    Unknown,
     /// No counters to compare (a user chain's own row).
     None,
     Delta(Delta),
@@ -155,6 +158,7 @@ pub fn movement(row: &Row, deltas: Option<&TableDelta>) -> Movement {
         RowKind::Chain { .. } => Movement::New,
         RowKind::Rule { chain, rule } => match td.rule(chain, rule) {
             Some(d) => Movement::Delta(*d),
+            None if td.is_unknown(chain, rule) => Movement::Unknown,
             None => Movement::New,
         },
     }
@@ -226,6 +230,7 @@ fn delta_text(m: &Movement, f: impl Fn(&Delta) -> String) -> String {
     match m {
         Movement::NoWindow | Movement::None => "-".into(),
         Movement::New => "new".into(),
+        Movement::Unknown => "?".into(),
         Movement::Delta(d) if d.reset => format!("↺{}", f(d)),
         Movement::Delta(d) => f(d),
     }

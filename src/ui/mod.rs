@@ -3,6 +3,7 @@
 //! costs nothing). The loop is generic over the ratatui backend, so tests run it on
 //! `TestBackend`.
 
+pub mod baseline;
 pub mod keys;
 pub mod poller;
 pub mod render;

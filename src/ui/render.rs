@@ -443,7 +443,7 @@ fn tree_row(
                     theme.reset()
                 } else if c.moved {
                     theme.moved(is_drop)
-                } else if m == Movement::New {
+                } else if matches!(m, Movement::New | Movement::Unknown) {
                     Style::new().add_modifier(Modifier::ITALIC)
                 } else {
                     theme.dim()
@@ -704,6 +704,9 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 k.bytes,
                 match m {
                     Movement::New => "new since the last poll".to_string(),
+                    Movement::Unknown => {
+                        "Δ unknown: a copy of this rule came or went, and the counters do not say which one this is".to_string()
+                    }
                     _ => delta_words(m.delta().copied()),
                 }
             )));

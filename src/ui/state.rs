@@ -7,6 +7,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub use super::baseline::Baseline;
 use super::render::ColumnStats;
 use crate::columns::{DeltaView, Movement, movement};
 use crate::diff::{Delta, TableDelta, diff_table};
@@ -79,17 +80,6 @@ pub enum Command {
     Pause(bool),
     Step,
     Export,
-}
-
-/// Local baseline: deltas summed over every poll since the user pressed `z`.
-#[derive(Debug, Clone)]
-pub struct Baseline {
-    pub since: SystemTime,
-    pub at: Duration,
-    /// (chain name hash, rule key) -> summed delta
-    rules: IdMap<Delta>,
-    /// chain name hash -> summed policy delta
-    policies: IdMap<Delta>,
 }
 
 /// Rate history of one rule that moved. Only polls in which it moved are recorded; the
@@ -229,8 +219,9 @@ impl TableView {
         let mut baseline_patched = false;
         if let (Some(cur), Some(d)) = (snap.tables.first(), &deltas) {
             self.record_history(cur, d, window, snap.at);
+            let prev = self.snap.as_ref().and_then(|s| s.tables.first());
             if let Some(b) = &mut self.baseline {
-                b.add(cur, d);
+                b.add(prev, cur, d);
                 if same_rules
                     && let Some(sums) = &mut self.baseline_deltas
                     && sums.same_shape(d)
@@ -339,79 +330,6 @@ impl TableView {
         let ch = hash_str(&table.chains[chain].name);
         self.history
             .get(&mix(ch, table.chains[chain].rules[rule].key))
-    }
-}
-
-impl Baseline {
-    fn new(snap: &Snapshot) -> Baseline {
-        Baseline {
-            since: snap.taken_at,
-            at: snap.at,
-            rules: IdMap::default(),
-            policies: IdMap::default(),
-        }
-    }
-
-    fn add(&mut self, cur: &Table, d: &TableDelta) {
-        for (ci, chain) in cur.chains.iter().enumerate() {
-            // only what moved costs a hash of its chain's name and a lookup
-            let mut ch = None;
-            let deltas = d.rules_of(ci);
-            for (ri, rule) in chain.rules.iter().enumerate() {
-                // a rule that appeared since the last poll moved from zero
-                let delta = deltas.get(ri).copied().flatten().unwrap_or_else(|| {
-                    let k = chain.counter(ri);
-                    Delta {
-                        packets: k.packets,
-                        bytes: k.bytes,
-                        reset: false,
-                    }
-                });
-                if delta.moved() || delta.reset {
-                    let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
-                    self.rules.entry(mix(ch, rule.key)).or_default().add(&delta);
-                }
-            }
-            if let Some(p) = d.policy(ci).filter(|p| p.moved() || p.reset) {
-                let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
-                self.policies.entry(ch).or_default().add(p);
-            }
-        }
-    }
-
-    /// Adds one poll's movement to sums laid out like the same rules ([`Baseline::view`]
-    /// of the last poll): what [`Baseline::add`] does to the sums, without a lookup.
-    fn patch(sums: &mut TableDelta, d: &TableDelta) {
-        for ci in 0..d.chain_count() {
-            for (sum, delta) in sums.rules_of_mut(ci).iter_mut().zip(d.rules_of(ci)) {
-                if let (Some(sum), Some(delta)) = (sum, delta)
-                    && (delta.moved() || delta.reset)
-                {
-                    sum.add(delta);
-                }
-            }
-            if let (Some(sum), Some(p)) = (sums.policy_mut(ci), d.policy(ci))
-                && (p.moved() || p.reset)
-            {
-                sum.add(p);
-            }
-        }
-    }
-
-    /// The sums laid out like `t`.
-    fn view(&self, t: &Table) -> TableDelta {
-        let mut td = TableDelta::with_capacity(t.chains.len(), t.rule_count());
-        for c in &t.chains {
-            let ch = hash_str(&c.name);
-            td.push_chain(
-                c.is_builtin()
-                    .then(|| self.policies.get(&ch).copied().unwrap_or_default()),
-                c.rules
-                    .iter()
-                    .map(|r| Some(self.rules.get(&mix(ch, r.key)).copied().unwrap_or_default())),
-            );
-        }
-        td
     }
 }
 

@@ -637,3 +637,115 @@ fn baseline_sums_patched_in_place_equal_sums_laid_out_again() {
         Some((15 + 1 + 9, true))
     );
 }
+
+/// Sets the counters of the `n`-th rule (0-based) of `chain` whose match text is `what`.
+fn set_counter(t: &mut Table, chain: &str, what: &str, n: usize, packets: u64) {
+    let c = t.chain_index(chain).expect("chain");
+    let i = t.chains[c]
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.spec.extra == what)
+        .nth(n)
+        .expect("rule")
+        .0;
+    t.chain_mut(c).counters[i] = crate::model::Counter {
+        packets,
+        bytes: packets * 60,
+    };
+}
+
+/// The baseline sums of the rules of `chain` whose match text is `what`, in order.
+fn sums_of(app: &App, chain: &str, what: &str) -> Vec<Movement> {
+    let v = app.view();
+    let t = v.table().expect("t");
+    let c = t.chain_index(chain).expect("chain");
+    (0..t.chains[c].rules.len())
+        .filter(|&r| t.chains[c].rules[r].spec.extra == what)
+        .map(|r| {
+            let row = Row {
+                kind: RowKind::Rule { chain: c, rule: r },
+                id: tree::NodeId(0),
+                depth: 1,
+                parent: None,
+                fold: Fold::Leaf,
+                jump: None,
+                last: false,
+                guides: 0,
+            };
+            movement(&row, v.delta_view().shown)
+        })
+        .collect()
+}
+
+#[test]
+fn baseline_stays_on_identical_rules_when_a_copy_is_inserted_above_them() {
+    // two counting rules with the same text (no -j), with traffic before the baseline
+    const COPY: &str = "tcp dpt:80";
+    let mut t = table();
+    insert_rule(&mut t, "DOCKER-USER", "", "6", COPY);
+    insert_rule(&mut t, "DOCKER-USER", "", "6", COPY);
+    set_counter(&mut t, "DOCKER-USER", COPY, 0, 1_000_000);
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 400_000);
+    let mut app = app_with(&t);
+    app.apply(Action::Baseline);
+    let d = |p: u64| {
+        Movement::Delta(Delta {
+            packets: p,
+            bytes: p * 60,
+            reset: false,
+        })
+    };
+    set_counter(&mut t, "DOCKER-USER", COPY, 0, 1_000_005);
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 400_005);
+    app.on_snapshot("filter", snap(&t, 1), false);
+    assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(5), d(5)]);
+    // a third copy inserted at the top, counting 2 packets while the others count 5 more
+    insert_rule(&mut t, "DOCKER-USER", "", "6", COPY);
+    set_counter(&mut t, "DOCKER-USER", COPY, 0, 2);
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 1_000_010);
+    set_counter(&mut t, "DOCKER-USER", COPY, 2, 400_010);
+    app.on_snapshot("filter", snap(&t, 2), false);
+    assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(2), d(10), d(10)]);
+    // the sums go on from there
+    set_counter(&mut t, "DOCKER-USER", COPY, 0, 3);
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 1_000_011);
+    set_counter(&mut t, "DOCKER-USER", COPY, 2, 400_011);
+    app.on_snapshot("filter", snap(&t, 3), false);
+    assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(3), d(11), d(11)]);
+    let fresh = app
+        .view()
+        .baseline
+        .as_ref()
+        .expect("baseline")
+        .view(app.view().table().expect("t"));
+    assert_eq!(app.view().baseline_deltas.as_ref(), Some(&fresh));
+
+    // one copy zeroed (`iptables -Z DOCKER-USER 2`): its copies cannot be told apart,
+    // so their sums are unknown from then on, never a wrong number
+    // (polls whose rules are the same patch the sums in place)
+    t.same_rules_as_prev = true;
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 1);
+    set_counter(&mut t, "DOCKER-USER", COPY, 2, 400_012);
+    app.on_snapshot("filter", snap(&t, 4), false);
+    assert_eq!(
+        sums_of(&app, "DOCKER-USER", COPY),
+        [Movement::Unknown, Movement::Unknown, Movement::Unknown]
+    );
+    set_counter(&mut t, "DOCKER-USER", COPY, 2, 400_013);
+    app.on_snapshot("filter", snap(&t, 5), false);
+    assert_eq!(
+        sums_of(&app, "DOCKER-USER", COPY),
+        [Movement::Unknown, Movement::Unknown, Movement::Unknown]
+    );
+    let fresh = app
+        .view()
+        .baseline
+        .as_ref()
+        .expect("baseline")
+        .view(app.view().table().expect("t"));
+    assert_eq!(app.view().baseline_deltas.as_ref(), Some(&fresh));
+    // without the baseline, the last poll's deltas are known again
+    app.apply(Action::ClearBaseline);
+    assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(0), d(0), d(1)]);
+}
