@@ -123,12 +123,32 @@ fn check_text_tree(text: &str) {
     let cols: Vec<&str> = child.split_whitespace().collect();
     let d: u64 = cols[3].parse().expect("Δpkts column");
     assert!(d >= 5, "{child}");
-    for stage in ["│  ├─ DOCKER-ISOLATION-STAGE-2 ", "│  │  ├─ DROP "] {
+    for stage in ["│  ├─ DOCKER-ISOLATION-STAGE-2 ×2 ", "│  │  ├─ DROP "] {
         assert!(
             lines.iter().any(|l| l.starts_with(stage)),
             "missing {stage}:\n{text}"
         );
     }
+    // DOCKER-ISOLATION-STAGE-2 is jumped to twice: its rules are listed once, and the
+    // other jump says where
+    let table_filter: Vec<&str> = lines
+        .iter()
+        .copied()
+        .skip_while(|l| *l != "table filter")
+        .take_while(|l| *l != "table nat")
+        .collect();
+    let drops = table_filter
+        .iter()
+        .filter(|l| l.starts_with("│  │  ├─ DROP "))
+        .count();
+    assert_eq!(drops, 2, "STAGE-2's two DROP rules, once:\n{text}");
+    let refs: Vec<&&str> = table_filter
+        .iter()
+        .filter(|l| {
+            l.contains("DOCKER-ISOLATION-STAGE-2 → see FORWARD › DOCKER-ISOLATION-STAGE-1 › rule 1")
+        })
+        .collect();
+    assert_eq!(refs.len(), 1, "{text}");
     // every data row has the same column layout: PKT/S column starts at the same offset
     let title = lines
         .iter()

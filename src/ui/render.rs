@@ -431,6 +431,12 @@ fn tree_row(
             "",
             matches!(t.chains[chain].policy(), Some("DROP" | "REJECT")),
         ),
+        RowKind::Ref { .. } => {
+            // a reference to where a chain is shown takes the whole row
+            let w = cols.iter().map(|(_, w)| w + 1).sum::<u16>();
+            tree_cell(buf, x0, y, t, r, &c, "", w, theme);
+            return;
+        }
     };
     let mut x = x0;
     for &(col, w) in cols {
@@ -527,6 +533,7 @@ fn tree_cell(
                 theme.target(target, r.jump.is_some()),
             );
         }
+        RowKind::Ref { .. } => seg(&truncate(&c.label, room), theme.dim()),
     }
 }
 
@@ -665,6 +672,11 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ))),
             }
             lines.push(Line::from(format!("{} rules", c.rules.len())));
+        }
+        RowKind::Ref { .. } => {
+            lines.push(Line::from(
+                row.note.as_deref().unwrap_or_default().to_string(),
+            ));
         }
         RowKind::Rule { chain, rule } => {
             let c = &t.chains[chain];

@@ -127,7 +127,7 @@ fn opens_with_the_whole_swarm_path() {
         "├─ DOCKER-USER",
         "├─ DOCKER-INGRESS",
         "├─ DOCKER-ISOLATION-STAGE-1",
-        "│  ├─ DOCKER-ISOLATION-STAGE-2",
+        "│  ├─ DOCKER-ISOLATION-STAGE-2 ×2",
         "│  │  ├─ DROP",
     ] {
         assert!(l.iter().any(|x| x == want), "{want} in {l:#?}");
@@ -195,7 +195,8 @@ fn drill_into_a_chain_and_back() {
     select(&mut app, "DOCKER-ISOLATION-STAGE-1");
     app.apply(Action::Drill);
     app.apply(Action::Down);
-    assert_eq!(selected_label(&app), "DOCKER-ISOLATION-STAGE-2");
+    // a chain with two callers says so: its counters are the sum over both
+    assert_eq!(selected_label(&app), "DOCKER-ISOLATION-STAGE-2 ×2");
     app.apply(Action::Drill);
     assert_eq!(
         app.breadcrumb().as_deref(),
@@ -530,7 +531,7 @@ fn moved_only_ignores_paths_that_did_not_move() {
         [
             "FORWARD (policy DROP)",
             "└─ DOCKER-ISOLATION-STAGE-1",
-            "   └─ DOCKER-ISOLATION-STAGE-2",
+            "   └─ DOCKER-ISOLATION-STAGE-2 ×2",
             "      └─ DROP",
         ]
     );
@@ -672,6 +673,7 @@ fn sums_of(app: &App, chain: &str, what: &str) -> Vec<Movement> {
                 jump: None,
                 last: false,
                 guides: 0,
+                note: None,
             };
             movement(&row, v.delta_view().shown)
         })
