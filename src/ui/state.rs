@@ -496,6 +496,7 @@ impl App {
             return;
         };
         self.last_poll = Some((snap.taken_at, snap.took));
+        self.forget_search_tree(i, &snap);
         self.tables[i].update(snap, discontinuity);
         if i == self.current {
             self.rebuild();

@@ -21,10 +21,11 @@ pub struct Search {
     pub(super) before_offset: usize,
 }
 
-/// The tree search walks, kept while the snapshot and the roots stay the same (typing a
-/// query and `n` then cost only the walk).
+/// The tree search walks, kept while the table's rules and the roots stay the same
+/// (typing a query and `n` then cost only the walk, poll after poll).
 pub(super) struct Cache {
-    snap: Arc<Snapshot>,
+    /// Index of the table (in [`crate::model::TABLES`]).
+    table: usize,
     roots: Vec<usize>,
     rows: Arc<Vec<Row>>,
 }
@@ -81,11 +82,11 @@ impl App {
         };
         let roots = self.roots(t);
         let rows = match &self.search_cache {
-            Some(c) if Arc::ptr_eq(&c.snap, &snap) && c.roots == roots => c.rows.clone(),
+            Some(c) if c.table == self.current && c.roots == roots => c.rows.clone(),
             _ => {
                 let rows = Arc::new(tree::once::build(t, &roots, &|_, _| false, MAX_ROWS).0);
                 self.search_cache = Some(Cache {
-                    snap: snap.clone(),
+                    table: self.current,
                     roots,
                     rows: rows.clone(),
                 });
@@ -123,6 +124,15 @@ impl App {
                 self.reveal(&path, &open);
             }
             None => self.message = Some(format!("no match for “{}”", self.search.query)),
+        }
+    }
+
+    /// A poll of table `table` arrived: the tree search walks is kept only if the poll's
+    /// rules are those of the last one (it depends on nothing else).
+    pub(super) fn forget_search_tree(&mut self, table: usize, snap: &Snapshot) {
+        let same = snap.tables.first().is_some_and(|t| t.same_rules_as_prev);
+        if !same && self.search_cache.as_ref().is_some_and(|c| c.table == table) {
+            self.search_cache = None;
         }
     }
 

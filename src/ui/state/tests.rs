@@ -751,3 +751,42 @@ fn baseline_stays_on_identical_rules_when_a_copy_is_inserted_above_them() {
     app.apply(Action::ClearBaseline);
     assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(0), d(0), d(1)]);
 }
+
+#[test]
+fn search_sees_rules_added_since_the_last_search() {
+    let mut t = table();
+    let mut app = app_with(&t);
+    let search = |app: &mut App, q: &str| {
+        app.apply(Action::SearchStart);
+        for c in q.chars() {
+            app.apply(Action::SearchInput(c));
+        }
+        app.apply(Action::SearchConfirm);
+    };
+    search(&mut app, "dpt:80");
+    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
+    // polls with the same rules keep the tree search walks; a new rule is found
+    let mut same = t.clone();
+    same.same_rules_as_prev = true;
+    app.on_snapshot("filter", snap(&same, 1), false);
+    insert_rule(
+        &mut t,
+        "DOCKER-ISOLATION-STAGE-2",
+        "LOG",
+        "6",
+        "tcp dpt:9999",
+    );
+    app.on_snapshot("filter", snap(&t, 2), false);
+    search(&mut app, "9999");
+    assert_eq!(selected_label(&app), "LOG tcp dpt:9999");
+    // it sits in a shared chain: found under the first jump, every level opened
+    let r = app.selected_row().expect("row").clone();
+    assert_eq!(r.depth, 3);
+    let parent = &app.rows[r.parent.expect("parent") as usize];
+    let tb = app.view().table().expect("t");
+    let RowKind::Rule { chain, rule } = parent.kind else {
+        panic!("{parent:?}");
+    };
+    assert_eq!(&*tb.chains[chain].name, "DOCKER-ISOLATION-STAGE-1");
+    assert_eq!(rule, 0);
+}
