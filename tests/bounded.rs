@@ -392,3 +392,64 @@ fn the_export_key_leaves_the_view_answering() {
     let text = std::fs::read_to_string(&files[0]).expect("export");
     assert!(text.contains("U99999 (0 references)"));
 }
+
+/// Random jump graphs (cycles, chains jumping to themselves, fan-out, long ladders): the
+/// text export is never more than a few times the listing.
+#[test]
+fn text_export_is_linear_in_the_listing_for_any_shape_of_jumps() {
+    let mut rng = iptop::synth::Rng::new(14);
+    let mut worst = 0.0f64;
+    for case in 0..300 {
+        let n = 1 + rng.below(60) as usize;
+        let mut s = String::new();
+        let entry = format!("C{}", rng.below(n as u32));
+        builtins(&mut s, &[&entry]);
+        for i in 0..n {
+            let _ = writeln!(s, "Chain C{i} (1 references)");
+            s.push_str(TITLES);
+            for k in 0..rng.below(7) {
+                // mostly to the next few chains (deep ladders), sometimes anywhere
+                let to = if rng.below(4) == 0 {
+                    rng.below(n as u32) as usize
+                } else {
+                    (i + 1 + rng.below(2) as usize) % n
+                };
+                rule(
+                    &mut s,
+                    u64::from(k),
+                    &format!("C{to}"),
+                    &format!("tcp dpt:{k}"),
+                );
+            }
+            rule(&mut s, 0, "RETURN", "");
+            s.push('\n');
+        }
+        let t = parse_table("filter", &s).expect("listing");
+        let snap = Snapshot {
+            taken_at: SystemTime::UNIX_EPOCH,
+            at: Duration::ZERO,
+            took: Duration::ZERO,
+            tables: vec![t],
+            warnings: vec![],
+            seq: 1,
+        };
+        let source = SourceInfo::default();
+        let out = iptop::report::text::render(&iptop::report::Input {
+            snapshot: &snap,
+            deltas: None,
+            window_start: None,
+            source: &source,
+            roots: &[],
+            moved_only: false,
+        });
+        let ratio = out.len() as f64 / s.len() as f64;
+        worst = worst.max(ratio);
+        assert!(
+            out.len() <= 3 * s.len() + 4096,
+            "case {case}: {} bytes of text for {} of listing",
+            out.len(),
+            s.len()
+        );
+    }
+    println!("random jump graphs: text at most {worst:.2}x the listing");
+}

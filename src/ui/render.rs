@@ -433,7 +433,7 @@ fn tree_row(
         ),
         RowKind::Ref { .. } => {
             // a reference to where a chain is shown takes the whole row
-            let w = cols.iter().map(|(_, w)| w + 1).sum::<u16>();
+            let w = cols.iter().fold(0u16, |a, (_, w)| a.saturating_add(w + 1));
             tree_cell(buf, x0, y, t, r, &c, "", w, theme);
             return;
         }
