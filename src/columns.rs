@@ -76,6 +76,9 @@ pub enum Movement {
     NoWindow,
     /// The rule did not exist at the start of the window.
     New,
+    /// The rule has copies (rules with the same text) that came or went, and the counters
+    /// do not say which old copy it is.
+    Unknown,
     /// No counters to compare (a user chain's own row).
     None,
     Delta(Delta),
@@ -153,8 +156,10 @@ pub fn movement(row: &Row, deltas: Option<&TableDelta>) -> Movement {
             .map(Movement::Delta)
             .unwrap_or(Movement::None),
         RowKind::Chain { .. } => Movement::New,
+        RowKind::Ref { .. } => Movement::None,
         RowKind::Rule { chain, rule } => match td.rule(chain, rule) {
             Some(d) => Movement::Delta(*d),
+            None if td.is_unknown(chain, rule) => Movement::Unknown,
             None => Movement::New,
         },
     }
@@ -169,21 +174,15 @@ pub fn entered(
 ) -> (u64, u64, Option<Delta>) {
     let (mut p, mut b) = (0u64, 0u64);
     let mut d = deltas.map(|_| Delta::default());
-    for (ci, c) in table.chains.iter().enumerate() {
-        for (ri, r) in c.rules.iter().enumerate() {
-            if table.jump_target(r) != Some(chain) {
-                continue;
-            }
-            let k = c.counter(ri);
-            p = p.saturating_add(k.packets);
-            b = b.saturating_add(k.bytes);
-            if let Some(sum) = &mut d {
-                match deltas.and_then(|td| td.rule(ci, ri)) {
-                    Some(x) => sum.add(x),
-                    None => {
-                        d = None;
-                    }
-                }
+    for &(ci, ri) in table.callers().of(chain) {
+        let (ci, ri) = (ci as usize, ri as usize);
+        let k = table.chains[ci].counter(ri);
+        p = p.saturating_add(k.packets);
+        b = b.saturating_add(k.bytes);
+        if let Some(sum) = &mut d {
+            match deltas.and_then(|td| td.rule(ci, ri)) {
+                Some(x) => sum.add(x),
+                None => d = None,
             }
         }
     }
@@ -214,11 +213,18 @@ pub fn label(table: &Table, row: &Row) -> String {
             if spec.goto {
                 s.push_str(" [goto]");
             }
+            // a chain with several callers shows their totals under each of them
+            if let Some(n) = row.jump.map(|t| table.callers().of(t).len())
+                && n > 1
+            {
+                s.push_str(&format!(" ×{n}"));
+            }
             if row.fold == Fold::Cycle {
                 s.push_str(" ↻ cycle");
             }
             s
         }
+        RowKind::Ref { .. } => row.note.as_deref().unwrap_or_default().to_string(),
     }
 }
 
@@ -226,6 +232,7 @@ fn delta_text(m: &Movement, f: impl Fn(&Delta) -> String) -> String {
     match m {
         Movement::NoWindow | Movement::None => "-".into(),
         Movement::New => "new".into(),
+        Movement::Unknown => "?".into(),
         Movement::Delta(d) if d.reset => format!("↺{}", f(d)),
         Movement::Delta(d) => f(d),
     }
@@ -263,6 +270,14 @@ impl<'a> DeltaView<'a> {
 
 /// All cells of a row.
 pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
+    if let RowKind::Ref { .. } = row.kind {
+        // no counters of its own: only where the chain is shown
+        return Cells {
+            prefix: row.prefix(),
+            label: label(table, row),
+            ..Default::default()
+        };
+    }
     let m = movement(row, view.shown);
     let pps = view.pps(row);
     let mut c = Cells {
@@ -318,6 +333,7 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
             c.destination = s.destination.clone();
             c.matches = s.extra.clone();
         }
+        RowKind::Ref { .. } => {}
     }
     if !table.has_counters {
         c.pkts.clear();

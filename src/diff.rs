@@ -1,13 +1,18 @@
-//! Deltas between two snapshots. Rules are matched by identity (chain, text columns,
-//! occurrence), never by number, so inserting a rule at the top of a chain keeps every
-//! delta on its rule. A counter that went down was reset (`iptables -Z`, or the rule was
-//! replaced): the delta then counts from zero and is flagged, never negative or wrapped.
+//! Deltas between two snapshots. Rules are matched by their chain and text, never by
+//! number, so inserting a rule at the top of a chain keeps every delta on its rule; copies
+//! of one text are paired by their counters ([`copies`]). A counter that went down was
+//! reset (`iptables -Z`, or the rule was replaced): the delta then counts from zero and is
+//! flagged, never negative or wrapped.
+
+pub mod copies;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{Chain, Snapshot, Table};
+pub use copies::Origin;
+
+use crate::model::{Chain, Counter, RuleSpec, Snapshot, Table};
 
 /// Movement of one counter pair over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,8 +62,12 @@ pub struct TableDelta {
     chains: Vec<Option<u32>>,
     /// Per chain: the policy counters' delta (built-in chains).
     policies: Vec<Option<Delta>>,
-    /// Per rule of every known chain: None for a rule that did not exist before.
+    /// Per rule of every known chain: None for a rule that did not exist before, or whose
+    /// delta is unknown.
     rules: Vec<Option<Delta>>,
+    /// Positions in `rules` (ascending) whose delta is unknown rather than new: copies of
+    /// one rule text that their counters do not tell apart.
+    unknown: Vec<u32>,
 }
 
 impl TableDelta {
@@ -67,6 +76,7 @@ impl TableDelta {
             chains: Vec::with_capacity(chains),
             policies: Vec::with_capacity(chains),
             rules: Vec::with_capacity(rules),
+            unknown: Vec::new(),
         }
     }
 
@@ -126,6 +136,49 @@ impl TableDelta {
         &mut self.rules[range]
     }
 
+    /// Rule `rule` of chain `chain` has no delta because it cannot be told apart from its
+    /// copies (not because it is new).
+    pub fn is_unknown(&self, chain: usize, rule: usize) -> bool {
+        if self.unknown.is_empty() {
+            return false;
+        }
+        let range = self.rule_range(chain);
+        rule < range.len()
+            && self
+                .unknown
+                .binary_search(&((range.start + rule) as u32))
+                .is_ok()
+    }
+
+    /// Makes the delta of rule `rule` of chain `chain` unknown.
+    pub fn mark_unknown(&mut self, chain: usize, rule: usize) {
+        let range = self.rule_range(chain);
+        if rule >= range.len() {
+            return;
+        }
+        let at = (range.start + rule) as u32;
+        self.rules[at as usize] = None;
+        if let Err(k) = self.unknown.binary_search(&at) {
+            self.unknown.insert(k, at);
+        }
+    }
+
+    /// Makes unknown every delta that is unknown in `o`, which is laid out alike
+    /// ([`TableDelta::same_shape`]).
+    pub fn merge_unknown(&mut self, o: &TableDelta) {
+        if o.unknown.is_empty() {
+            return;
+        }
+        for &at in &o.unknown {
+            if let Some(r) = self.rules.get_mut(at as usize) {
+                *r = None;
+                if let Err(k) = self.unknown.binary_search(&at) {
+                    self.unknown.insert(k, at);
+                }
+            }
+        }
+    }
+
     pub fn policy_mut(&mut self, chain: usize) -> Option<&mut Delta> {
         self.policies.get_mut(chain)?.as_mut()
     }
@@ -161,37 +214,92 @@ impl Deltas {
     }
 }
 
-/// For each rule of `cur`, the index of the same rule in `prev`.
-pub fn match_rules(prev: &Chain, cur: &Chain) -> Vec<Option<usize>> {
+/// For each rule of `cur`, what it was in `prev`.
+pub fn match_rules(prev: &Chain, cur: &Chain) -> Vec<Origin> {
     // Common case: nothing changed in this chain (the very same rules, or equal keys).
-    if Arc::ptr_eq(&prev.rules, &cur.rules)
+    let same = Arc::ptr_eq(&prev.rules, &cur.rules)
         || (prev.rules.len() == cur.rules.len()
             && prev
                 .rules
                 .iter()
                 .zip(cur.rules.iter())
-                .all(|(a, b)| a.key == b.key))
-    {
-        return (0..cur.rules.len()).map(Some).collect();
+                .all(|(a, b)| a.key == b.key));
+    // ... unless a copy of a rule went down: then another copy may have taken its place
+    if same && !(has_copies(cur) && copy_went_down(prev, cur)) {
+        return (0..cur.rules.len()).map(Origin::Was).collect();
     }
-    let by_key: HashMap<u64, usize> = prev
+    // The rules of each text, in chain order, in both polls.
+    let mut texts: HashMap<&RuleSpec, (Vec<usize>, Vec<usize>)> =
+        HashMap::with_capacity(cur.rules.len());
+    for (i, r) in prev.rules.iter().enumerate() {
+        texts.entry(&*r.spec).or_default().0.push(i);
+    }
+    for (j, r) in cur.rules.iter().enumerate() {
+        texts.entry(&*r.spec).or_default().1.push(j);
+    }
+    let mut out = vec![Origin::New; cur.rules.len()];
+    for (olds, news) in texts.values() {
+        match (olds.as_slice(), news.as_slice()) {
+            (_, []) | ([], _) => {}
+            // one rule with this text, before and after: the same rule, whatever its
+            // counters did (a reset shows as one)
+            ([i], [j]) => out[*j] = Origin::Was(*i),
+            _ => {
+                let counters = |c: &Chain, ix: &[usize]| -> Vec<Counter> {
+                    ix.iter().map(|&i| c.counter(i)).collect()
+                };
+                let pairs = copies::pair(&counters(prev, olds), &counters(cur, news));
+                for (&j, o) in news.iter().zip(pairs) {
+                    out[j] = match o {
+                        Origin::Was(k) => Origin::Was(olds[k]),
+                        o => o,
+                    };
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Some rule of the chain has the same text as an earlier one.
+fn has_copies(c: &Chain) -> bool {
+    c.rules.iter().any(|r| r.occurrence > 0)
+}
+
+/// Some rule with copies has lower counters than the rule at its place in `prev` (the
+/// chains have the same rules in the same order).
+fn copy_went_down(prev: &Chain, cur: &Chain) -> bool {
+    let copied: std::collections::HashSet<&RuleSpec> = cur
         .rules
         .iter()
-        .enumerate()
-        .map(|(i, r)| (r.key, i))
+        .filter(|r| r.occurrence > 0)
+        .map(|r| &*r.spec)
         .collect();
-    cur.rules
-        .iter()
-        .map(|r| {
-            by_key
-                .get(&r.key)
-                .copied()
-                // keys are hashes: confirm the text really is the same rule
-                .filter(|&i| {
-                    prev.rules[i].occurrence == r.occurrence && prev.rules[i].spec == r.spec
-                })
-        })
-        .collect()
+    cur.rules.iter().enumerate().any(|(i, r)| {
+        let (a, b) = (prev.counter(i), cur.counter(i));
+        (b.packets < a.packets || b.bytes < a.bytes) && copied.contains(&*r.spec)
+    })
+}
+
+/// Appends chain `c`'s deltas against `p`, rule by rule as `match_rules` pairs them.
+fn push_matched(td: &mut TableDelta, policy: Option<Delta>, p: &Chain, c: &Chain) {
+    let m = match_rules(p, c);
+    td.push_chain(
+        policy,
+        m.iter().zip(&c.counters).map(|(m, b)| match m {
+            Origin::Was(i) => {
+                let a = p.counter(*i);
+                Some(Delta::between((a.packets, a.bytes), (b.packets, b.bytes)))
+            }
+            Origin::New | Origin::Unknown => None,
+        }),
+    );
+    let ci = td.chain_count() - 1;
+    for (ri, m) in m.iter().enumerate() {
+        if *m == Origin::Unknown {
+            td.mark_unknown(ci, ri);
+        }
+    }
 }
 
 pub fn diff_table(prev: &Table, cur: &Table) -> TableDelta {
@@ -221,6 +329,7 @@ pub fn diff_table(prev: &Table, cur: &Table) -> TableDelta {
             .then(|| Delta::between((p.packets, p.bytes), (c.packets, c.bytes)));
         if Arc::ptr_eq(&p.rules, &c.rules) && p.counters.len() == c.counters.len() {
             // the same rules: counters side by side
+            let mark = td.rules.len();
             td.push_chain(
                 policy,
                 p.counters
@@ -228,17 +337,15 @@ pub fn diff_table(prev: &Table, cur: &Table) -> TableDelta {
                     .zip(&c.counters)
                     .map(|(a, b)| Some(Delta::between((a.packets, a.bytes), (b.packets, b.bytes)))),
             );
+            // a copy that went down may be another copy: pair them by their counters
+            if td.rules[mark..].iter().flatten().any(|d| d.reset) && has_copies(c) {
+                td.chains.pop();
+                td.policies.pop();
+                td.rules.truncate(mark);
+                push_matched(&mut td, policy, p, c);
+            }
         } else {
-            let m = match_rules(p, c);
-            td.push_chain(
-                policy,
-                m.into_iter().zip(&c.counters).map(|(m, b)| {
-                    m.map(|i| {
-                        let a = p.counter(i);
-                        Delta::between((a.packets, a.bytes), (b.packets, b.bytes))
-                    })
-                }),
-            );
+            push_matched(&mut td, policy, p, c);
         }
     }
     td
@@ -411,5 +518,114 @@ mod tests {
         b.tables[0].name = "nat".into();
         let d = diff(&a, &b);
         assert!(d.table(0).is_none());
+    }
+
+    /// A FORWARD chain of `(packets, match)` rules, each ACCEPT with 100 bytes a packet.
+    fn forward(rules: &[(u64, &str)]) -> String {
+        let mut s = String::from(
+            "Chain FORWARD (policy DROP 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n",
+        );
+        for (p, m) in rules {
+            s.push_str(&format!(
+                "{p:>8} {:>10} ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            {m}\n",
+                p * 100
+            ));
+        }
+        s
+    }
+
+    fn deltas(before: &[(u64, &str)], after: &[(u64, &str)]) -> (TableDelta, Vec<Option<Delta>>) {
+        let d = diff(&snap(0, &forward(before)), &snap(1000, &forward(after)));
+        let t = d.table(0).expect("table").clone();
+        let v = t.rules_of(0).to_vec();
+        (t, v)
+    }
+
+    fn moved(p: u64) -> Option<Delta> {
+        Some(Delta {
+            packets: p,
+            bytes: p * 100,
+            reset: false,
+        })
+    }
+
+    const DPT: &str = "tcp dpt:80";
+
+    #[test]
+    fn a_copy_inserted_before_its_twin_leaves_both_old_deltas_alone() {
+        // the report: the untouched original was shown as new with its whole counter
+        let (t, d) = deltas(
+            &[(9000, DPT), (4000, DPT), (7, "tcp dpt:22")],
+            &[(3, DPT), (9005, DPT), (4005, DPT), (7, "tcp dpt:22")],
+        );
+        assert_eq!(d, [None, moved(5), moved(5), moved(0)]);
+        assert!(!t.is_unknown(0, 0), "the inserted copy is new");
+    }
+
+    #[test]
+    fn a_copy_inserted_after_or_deleted() {
+        let (_, d) = deltas(
+            &[(9000, DPT), (4000, DPT)],
+            &[(9001, DPT), (4001, DPT), (0, DPT)],
+        );
+        assert_eq!(d, [moved(1), moved(1), None]);
+        // the first copy deleted: the one left is the second, below the first's counter
+        let (t, d) = deltas(&[(9000, DPT), (4000, DPT)], &[(4002, DPT)]);
+        assert_eq!(d, [moved(2)]);
+        assert!(!t.is_unknown(0, 0));
+        // the second deleted
+        let (_, d) = deltas(&[(9000, DPT), (9500, DPT)], &[(9001, DPT)]);
+        assert_eq!(d, [moved(1)]);
+    }
+
+    #[test]
+    fn ambiguous_copies_have_an_unknown_delta_never_a_wrong_one() {
+        // a copy inserted when both have the same counters: which one is new?
+        let (t, d) = deltas(&[(50, DPT), (50, DPT)], &[(50, DPT), (50, DPT), (50, DPT)]);
+        assert_eq!(d, [None, None, None]);
+        assert!((0..3).all(|r| t.is_unknown(0, r)));
+        // the first deleted while the second caught up with it
+        let (t, d) = deltas(&[(50, DPT), (40, DPT)], &[(60, DPT)]);
+        assert_eq!(d, [None]);
+        assert!(t.is_unknown(0, 0));
+    }
+
+    #[test]
+    fn zeroing_one_copy_makes_its_copies_unknown() {
+        // the same rules (the parse shares them), one copy zeroed: no pairing lets every
+        // counter grow, so neither copy gets a delta (it could be the other one)
+        let prev = snap(0, &forward(&[(9000, DPT), (4000, DPT), (7, "tcp dpt:22")]));
+        let mut cur = prev.clone();
+        cur.at = Duration::from_secs(1);
+        let c = cur.tables[0].chain_mut(0);
+        c.counters[0] = Counter {
+            packets: 1,
+            bytes: 100,
+        };
+        c.counters[1].packets += 2;
+        c.counters[1].bytes += 200;
+        c.counters[2].packets = 0;
+        c.counters[2].bytes = 0;
+        assert!(Arc::ptr_eq(
+            &prev.tables[0].chains[0].rules,
+            &cur.tables[0].chains[0].rules
+        ));
+        let d = diff(&prev, &cur);
+        let t = d.table(0).expect("table");
+        assert_eq!(t.rule(0, 0), None);
+        assert_eq!(t.rule(0, 1), None);
+        assert!(t.is_unknown(0, 0) && t.is_unknown(0, 1));
+        // a rule without copies that went down is a reset, as before
+        assert_eq!(
+            t.rule(0, 2),
+            Some(&Delta {
+                packets: 0,
+                bytes: 0,
+                reset: true
+            })
+        );
+        // zeroed copies that still pair up in order are fine
+        let (_, d) = deltas(&[(0, DPT), (0, DPT)], &[(1, DPT), (2, DPT)]);
+        assert_eq!(d, [moved(1), moved(2)]);
     }
 }

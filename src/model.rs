@@ -4,8 +4,11 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
+
+mod callers;
+pub use callers::Callers;
 
 /// The tables iptables knows, in the order the UI offers them.
 pub const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];
@@ -313,6 +316,9 @@ pub struct Table {
     pub listing: Option<Arc<crate::source::Text>>,
     /// Where each chain's lines are in `listing` (parallel to `chains` when it is kept).
     pub spans: Vec<Span>,
+    /// The jumps into each chain, built when first asked for ([`Table::callers`]);
+    /// forgotten by every method that changes chains or jumps.
+    callers: OnceLock<Arc<Callers>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -340,11 +346,26 @@ impl Table {
         }
     }
 
+    /// The jumps into each chain (built on first use, then kept with the table).
+    pub fn callers(&self) -> &Callers {
+        self.callers
+            .get_or_init(|| Arc::new(Callers::of_table(self)))
+    }
+
+    /// Takes `prev`'s callers index if it was built: for a table with the same chains and
+    /// rules ([`Table::same_rules_as_prev`]).
+    pub fn share_callers(&self, prev: &Table) {
+        if let Some(c) = prev.callers.get() {
+            let _ = self.callers.set(c.clone());
+        }
+    }
+
     /// Adds a chain; returns false (and adds nothing) if the name is taken.
     pub fn push_chain(&mut self, chain: Chain) -> bool {
         if self.index.contains_key(&chain.name) {
             return false;
         }
+        self.callers = OnceLock::new();
         Arc::make_mut(&mut self.index).insert(chain.name.clone(), self.chains.len());
         self.listing = None;
         self.chains.push(Arc::new(chain));
@@ -355,12 +376,14 @@ impl Table {
     /// longer says what its listing says: the listing is let go.
     pub fn chain_mut(&mut self, i: usize) -> &mut Chain {
         self.listing = None;
+        self.callers = OnceLock::new();
         Arc::make_mut(&mut self.chains[i])
     }
 
     /// Adds a chain without indexing it; [`Table::reindex`] or [`Table::share_index`]
     /// must follow.
     pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
+        self.callers = OnceLock::new();
         self.chains.push(chain);
     }
 
@@ -409,6 +432,7 @@ impl Table {
 
     /// Resolves every rule's `jump` from its target name.
     pub fn link(&mut self) {
+        self.callers = OnceLock::new();
         let jumps: Vec<Vec<Option<u32>>> = self
             .chains
             .iter()

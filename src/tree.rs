@@ -4,9 +4,13 @@
 //! the path is a cycle, cut and marked. Chains no root reaches are listed after the roots.
 //!
 //! Rows carry a [`NodeId`] made of the rule identities along their path, so collapse
-//! state and selection survive refreshes and rule churn.
+//! state and selection survive refreshes and rule churn. Exports use [`once::build`]
+//! instead: every chain expanded once, other jumps to it pointing there.
+
+pub mod once;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::model::{Table, hash_str, mix};
 
@@ -30,6 +34,9 @@ pub enum RowKind {
     Chain { chain: usize },
     /// A rule of `chain`, at index `rule`.
     Rule { chain: usize, rule: usize },
+    /// Under rule `rule` of `chain`, a jump to a chain shown elsewhere: says where
+    /// ([`Row::note`]). Only in trees that show every chain once ([`once::build`]).
+    Ref { chain: usize, rule: usize },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,29 +61,62 @@ pub struct Row {
     pub jump: Option<usize>,
     /// Last among its siblings (draws `└─` rather than `├─`).
     pub last: bool,
-    /// Bit k (1 ≤ k < depth): the ancestor at depth k has later siblings (draws `│`).
+    /// Bit k % 64 (depth - 64 < k < depth, k ≥ 1): the ancestor at depth k has later
+    /// siblings (draws `│`). Only the levels near a row are drawn ([`Row::prefix`]).
     pub guides: u64,
+    /// What a [`RowKind::Ref`] row says: where the chain is shown.
+    pub note: Option<Arc<str>>,
+}
+
+/// Rows down to this depth draw every level of the tree in front of them; deeper rows
+/// draw the depth as a number and the last [`NEAR_LEVELS`] levels, so that a row's
+/// prefix (and a text export) stays small however deep chains nest.
+pub const DRAWN_DEPTH: u16 = 8;
+pub const NEAR_LEVELS: u16 = 3;
+
+/// `guides` with the bar of level `level` set to `bar`.
+pub fn with_level(guides: u64, level: u16, bar: bool) -> u64 {
+    let bit = 1u64 << (level % 64);
+    if bar { guides | bit } else { guides & !bit }
 }
 
 impl Row {
     pub fn chain(&self) -> usize {
         match self.kind {
-            RowKind::Chain { chain } | RowKind::Rule { chain, .. } => chain,
+            RowKind::Chain { chain } | RowKind::Rule { chain, .. } | RowKind::Ref { chain, .. } => {
+                chain
+            }
         }
     }
 
-    /// The tree drawing in front of the row's label: `│  ├─ `.
+    /// The tree drawing in front of the row's label: `│  ├─ `, or for a deep row
+    /// `…37   │     │  ├─ ` (its depth, then the levels just above it).
     pub fn prefix(&self) -> String {
         let mut s = String::new();
         if self.depth == 0 {
             return s;
         }
-        for k in 1..self.depth {
-            let bar = k < 64 && self.guides & (1 << k) != 0;
+        let from = if self.depth > DRAWN_DEPTH {
+            s.push_str(&format!("…{:<5}", self.depth));
+            self.depth - NEAR_LEVELS
+        } else {
+            1
+        };
+        for k in from..self.depth {
+            let bar = self.guides & (1 << (k % 64)) != 0;
             s.push_str(if bar { "│  " } else { "   " });
         }
         s.push_str(if self.last { "└─ " } else { "├─ " });
         s
+    }
+
+    /// Display width of [`Row::prefix`], without building it.
+    pub fn prefix_width(&self) -> usize {
+        match self.depth {
+            0 => 0,
+            d if d > DRAWN_DEPTH => 6 + 3 * NEAR_LEVELS as usize + 3,
+            d => 3 * d as usize,
+        }
     }
 }
 
@@ -139,6 +179,8 @@ pub struct ExpandQuery {
     pub depth: u16,
     /// How many rules the node's chain (root) or jump target holds.
     pub rules: usize,
+    /// The jump (chain, rule index); None for a root.
+    pub jump: Option<(usize, usize)>,
 }
 
 /// Builds the visible rows: `expanded` says whether a node's children are shown.
@@ -171,6 +213,7 @@ pub fn build(
             id,
             depth: 0,
             rules: chain.rules.len(),
+            jump: None,
         }) {
             Fold::Expanded
         } else {
@@ -189,6 +232,7 @@ pub fn build(
             jump: None,
             last: ri + 1 == roots.len(),
             guides: 0,
+            note: None,
         });
         if fold != Fold::Expanded {
             continue;
@@ -226,6 +270,7 @@ pub fn build(
                         id,
                         depth: top.depth,
                         rules: table.chains[t].rules.len(),
+                        jump: Some((top.chain, ri)),
                     }) =>
                 {
                     Fold::Expanded
@@ -248,13 +293,9 @@ pub fn build(
                 jump,
                 last,
                 guides,
+                note: None,
             });
             if let (Fold::Expanded, Some(t)) = (fold, jump) {
-                let bar = if !last && depth < 64 {
-                    1u64 << depth
-                } else {
-                    0
-                };
                 on_path[t] = true;
                 stack.push(Frame {
                     chain: t,
@@ -262,7 +303,7 @@ pub fn build(
                     depth: depth.saturating_add(1),
                     parent_row: row_ix,
                     parent_id: id,
-                    guides: guides | bar,
+                    guides: with_level(guides, depth, !last),
                 });
             }
         }
@@ -293,12 +334,7 @@ pub fn keep(full: &[Row], keep: &[bool]) -> Vec<Row> {
         out[i].guides = match out[i].parent {
             Some(p) => {
                 let p = &out[p as usize];
-                let bar = if !p.last && p.depth >= 1 && p.depth < 64 {
-                    1u64 << p.depth
-                } else {
-                    0
-                };
-                p.guides | bar
+                with_level(p.guides, p.depth, !p.last && p.depth >= 1)
             }
             None => 0,
         };
@@ -318,7 +354,7 @@ pub fn moved_on_path(rows: &[Row], moved: impl Fn(&Row) -> bool) -> Vec<bool> {
         let parent_ok = match r.parent {
             Some(p) => match rows[p as usize].kind {
                 RowKind::Chain { .. } => true,
-                RowKind::Rule { .. } => eff[p as usize],
+                RowKind::Rule { .. } | RowKind::Ref { .. } => eff[p as usize],
             },
             None => true,
         };
@@ -328,7 +364,8 @@ pub fn moved_on_path(rows: &[Row], moved: impl Fn(&Row) -> bool) -> Vec<bool> {
 }
 
 /// Marks the rules that moved on their path (see [`moved_on_path`]) and their ancestors,
-/// and root chains whose own counters (the policy's) moved.
+/// and root chains whose own counters (the policy's) moved; a reference row stays with
+/// its jump.
 pub fn moved_mask(rows: &[Row], moved: impl Fn(&Row) -> bool) -> Vec<bool> {
     let eff = moved_on_path(rows, &moved);
     let mut keep = vec![false; rows.len()];
@@ -342,6 +379,11 @@ pub fn moved_mask(rows: &[Row], moved: impl Fn(&Row) -> bool) -> Vec<bool> {
                 keep[k] = true;
                 j = rows[k].parent.map(|p| p as usize);
             }
+        }
+    }
+    for i in 0..rows.len() {
+        if let (RowKind::Ref { .. }, Some(p)) = (rows[i].kind, rows[i].parent) {
+            keep[i] = eff[p as usize];
         }
     }
     keep
@@ -370,6 +412,7 @@ mod tests {
                     .trim_end()
                     .to_string()
             }
+            RowKind::Ref { .. } => String::new(),
         }
     }
 

@@ -160,26 +160,93 @@ fn churn_legacy() {
 /// `[p:b] -A CHAIN rest` of `iptables-save -c`, per chain: (text, packets, bytes).
 type Saved = HashMap<String, Vec<(String, u64, u64)>>;
 
-/// What iptop's delta for each rule of `chain` must be, from two saves: matched by the
-/// rule's text and its occurrence among rules with that text.
+/// What iptop's delta for each rule of `chain` must be, from two saves: a rule whose
+/// text is there once before and after is that rule; copies of one text are paired in
+/// order, as many as both saves have, never letting a counter go down, and get a delta
+/// only where every such pairing (found here by trying them all) pairs them alike.
 fn expected(before: &Saved, after: &Saved, chain: &str) -> Vec<Option<Delta>> {
     let old = before.get(chain).cloned().unwrap_or_default();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    after
-        .get(chain)
-        .map(|v| v.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .map(|(text, p, b)| {
-            let k = seen.entry(text.as_str()).or_insert(0);
-            let occ = *k;
-            *k += 1;
-            old.iter()
-                .filter(|(t, ..)| t == text)
-                .nth(occ)
-                .map(|(_, p0, b0)| Delta::between((*p0, *b0), (*p, *b)))
-        })
-        .collect()
+    let new = after.get(chain).cloned().unwrap_or_default();
+    let mut out = vec![None; new.len()];
+    let mut texts: Vec<&str> = new.iter().map(|(t, ..)| t.as_str()).collect();
+    texts.sort();
+    texts.dedup();
+    for text in texts {
+        let olds: Vec<(u64, u64)> = old
+            .iter()
+            .filter(|(t, ..)| t == text)
+            .map(|(_, p, b)| (*p, *b))
+            .collect();
+        let news: Vec<usize> = (0..new.len()).filter(|&j| new[j].0 == text).collect();
+        let cur = |j: usize| (new[news[j]].1, new[news[j]].2);
+        if olds.len() == 1 && news.len() == 1 {
+            out[news[0]] = Some(Delta::between(olds[0], cur(0)));
+            continue;
+        }
+        let mut all = Vec::new();
+        pairings(
+            &olds,
+            &news
+                .iter()
+                .map(|&j| (new[j].1, new[j].2))
+                .collect::<Vec<_>>(),
+            &mut all,
+        );
+        for k in 0..news.len() {
+            let partners: Vec<Option<usize>> =
+                all.iter().map(|p: &Vec<Option<usize>>| p[k]).collect();
+            if let Some(Some(i)) = partners.first()
+                && partners.iter().all(|p| *p == Some(*i))
+            {
+                out[news[k]] = Some(Delta::between(olds[*i], cur(k)));
+            }
+        }
+    }
+    out
+}
+
+/// Every order-keeping pairing of min(old, new) copies whose counters do not go down:
+/// per new copy, the old copy it is.
+fn pairings(old: &[(u64, u64)], new: &[(u64, u64)], out: &mut Vec<Vec<Option<usize>>>) {
+    fn go(
+        old: &[(u64, u64)],
+        new: &[(u64, u64)],
+        i: usize,
+        j: usize,
+        left: usize,
+        acc: &mut Vec<Option<usize>>,
+        out: &mut Vec<Vec<Option<usize>>>,
+    ) {
+        if left == 0 {
+            let mut v = acc.clone();
+            v.resize(new.len(), None);
+            out.push(v);
+            return;
+        }
+        if i >= old.len() || j >= new.len() {
+            return;
+        }
+        if new[j].0 >= old[i].0 && new[j].1 >= old[i].1 {
+            acc.push(Some(i));
+            go(old, new, i + 1, j + 1, left - 1, acc, out);
+            acc.pop();
+        }
+        acc.push(None);
+        go(old, new, i, j + 1, left, acc, out);
+        acc.pop();
+        if old.len() - i > left {
+            go(old, new, i + 1, j, left, acc, out);
+        }
+    }
+    go(
+        old,
+        new,
+        0,
+        0,
+        old.len().min(new.len()),
+        &mut Vec::new(),
+        out,
+    );
 }
 
 #[test]

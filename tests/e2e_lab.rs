@@ -123,12 +123,32 @@ fn check_text_tree(text: &str) {
     let cols: Vec<&str> = child.split_whitespace().collect();
     let d: u64 = cols[3].parse().expect("Δpkts column");
     assert!(d >= 5, "{child}");
-    for stage in ["│  ├─ DOCKER-ISOLATION-STAGE-2 ", "│  │  ├─ DROP "] {
+    for stage in ["│  ├─ DOCKER-ISOLATION-STAGE-2 ×2 ", "│  │  ├─ DROP "] {
         assert!(
             lines.iter().any(|l| l.starts_with(stage)),
             "missing {stage}:\n{text}"
         );
     }
+    // DOCKER-ISOLATION-STAGE-2 is jumped to twice: its rules are listed once, and the
+    // other jump says where
+    let table_filter: Vec<&str> = lines
+        .iter()
+        .copied()
+        .skip_while(|l| !l.starts_with("table filter"))
+        .take_while(|l| !l.starts_with("table nat"))
+        .collect();
+    let drops = table_filter
+        .iter()
+        .filter(|l| l.starts_with("│  │  ├─ DROP "))
+        .count();
+    assert_eq!(drops, 2, "STAGE-2's two DROP rules, once:\n{text}");
+    let refs: Vec<&&str> = table_filter
+        .iter()
+        .filter(|l| {
+            l.contains("DOCKER-ISOLATION-STAGE-2 → see FORWARD › DOCKER-ISOLATION-STAGE-1 › rule 1")
+        })
+        .collect();
+    assert_eq!(refs.len(), 1, "{text}");
     // every data row has the same column layout: PKT/S column starts at the same offset
     let title = lines
         .iter()
@@ -214,4 +234,72 @@ fn isolation_drops_are_counted() {
     assert_eq!(stage2[0]["target"], "DROP");
     assert_eq!(stage2[0]["out"], "docker_gwbridge");
     assert!(delta(&stage2[0]) >= 3, "{}", stage2[0]);
+}
+
+/// Two rules with the same text, counting real traffic; a third copy inserted at the top
+/// of the chain during the window. Rules of one text are told apart by their counters:
+/// no rule gets a delta larger than the traffic that crossed the host in the window.
+#[test]
+fn identical_rules_keep_their_deltas_when_a_copy_is_inserted() {
+    let lab = Lab::up("iptables-nft-restore");
+    let host = lab.host();
+    let ipt = |args: &[&str]| {
+        let mut v = vec!["iptables-nft"];
+        v.extend_from_slice(args);
+        lab.host_cmd(&v);
+    };
+    // counting rules (no -j) in DOCKER-USER, which every forwarded packet crosses
+    ipt(&["-I", "DOCKER-USER", "1", "-p", "tcp"]);
+    lab.curl(10);
+    ipt(&["-I", "DOCKER-USER", "2", "-p", "tcp"]);
+    lab.curl(4);
+    let child = iptop()
+        .args([
+            "--netns", &host, "--once", "--window", "3s", "--format", "json", "-t", "filter",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("iptop");
+    thread::sleep(Duration::from_millis(800));
+    lab.curl(2);
+    ipt(&["-I", "DOCKER-USER", "1", "-p", "tcp"]);
+    lab.curl(3);
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    // every packet forwarded in the window went through FORWARD's jump to DOCKER-USER
+    let sent = delta(&rules(&v, "filter", "FORWARD")[0]);
+    assert!(sent >= 5, "traffic in the window: {sent} packets");
+    let user = rules(&v, "filter", "DOCKER-USER");
+    let copies: Vec<&Value> = user
+        .iter()
+        .filter(|r| r["prot"] == "6" || r["prot"] == "tcp")
+        .collect();
+    assert_eq!(copies.len(), 3, "{user:?}");
+    for t in v["tables"].as_array().expect("tables") {
+        for c in t["chains"].as_array().expect("chains") {
+            for r in c["rules"].as_array().expect("rules") {
+                if let Some(d) = r["delta_packets"].as_u64() {
+                    assert!(
+                        d <= sent,
+                        "{} rule {}: Δ {d} > {sent} sent: {r}",
+                        c["name"],
+                        r["num"]
+                    );
+                }
+            }
+        }
+    }
+    // the two old copies counted every forwarded packet of the window; the new one a part
+    assert!(copies[1]["packets"].as_u64().expect("packets") > 2 * sent);
+    assert_eq!(delta(copies[1]), sent, "{}", copies[1]);
+    assert_eq!(delta(copies[2]), sent, "{}", copies[2]);
+    assert_eq!(copies[0]["new"], true, "{}", copies[0]);
+    assert_eq!(copies[1]["new"], false);
+    assert!(delta(copies[0]) < sent, "{}", copies[0]);
 }

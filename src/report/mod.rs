@@ -134,9 +134,12 @@ pub fn build(input: &Input) -> Report {
                         .map(|(ri, r)| {
                             let k = c.counter(ri);
                             let d = td.and_then(|td| td.rule(ci, ri));
-                            let new = td.is_some() && d.is_none();
+                            let unknown = td.is_some_and(|td| td.is_unknown(ci, ri));
+                            let new = td.is_some() && d.is_none() && !unknown;
                             let d = match (deltas, d) {
                                 (Some(_), Some(d)) => Some(*d),
+                                // a copy that cannot be told from its copies: no delta
+                                (Some(_), None) if unknown => None,
                                 // a rule new in the window moved from zero
                                 (Some(_), None) => Some(Delta {
                                     packets: k.packets,

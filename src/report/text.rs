@@ -1,6 +1,8 @@
 //! The tree as fixed-width text: one row per chain or rule, indentation showing the
-//! nesting, every column lined up on every row. No colour codes: made to paste into a
-//! ticket.
+//! nesting, the columns lined up. No colour codes: made to paste into a ticket. Each chain
+//! is expanded once ([`tree::once`]); its other jumps say where. Deep rows draw their
+//! depth as a number and columns are padded to a bounded width (a longer value pushes
+//! the rest of its own row only), so the output stays about the size of the listing.
 
 use std::fmt::Write as _;
 
@@ -8,11 +10,19 @@ use unicode_width::UnicodeWidthStr;
 
 use super::Input;
 use crate::columns::{self, ALL, Cells, Column};
+use crate::diff::Delta;
 use crate::format;
-use crate::tree;
+use crate::tree::{self, RowKind};
 
-/// Rows beyond this are cut (a chain jumped to from many places repeats under each).
+/// A row's cells, and whether it is a reference to where a chain is shown.
+type Line = (Cells, bool);
+
+/// Rows beyond this are cut (a safety net: each chain is shown once).
 pub const MAX_ROWS: usize = 2_000_000;
+/// Columns are padded to at most this width...
+const MAX_PAD: usize = 48;
+/// ...and the tree column to at most this.
+const MAX_TREE_PAD: usize = 64;
 
 pub fn render(input: &Input) -> String {
     let snap = input.snapshot;
@@ -48,11 +58,13 @@ pub fn render(input: &Input) -> String {
     }
 
     // Build every table's rows first so that columns line up across tables.
-    let mut sections: Vec<(String, Vec<Cells>, bool)> = Vec::new();
+    let mut sections: Vec<(String, Vec<Line>, bool)> = Vec::new();
     for (ti, t) in snap.tables.iter().enumerate() {
         let roots = tree::roots(t, input.roots);
-        let (rows, cut) = tree::build(t, &roots, &|_| true, MAX_ROWS);
         let td = input.deltas.and_then(|d| d.table(ti));
+        // a shared chain is expanded under the first jump that moved
+        let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
+        let (rows, cut) = tree::once::build(t, &roots, &moved, MAX_ROWS);
         let rows = if input.moved_only {
             let keep = tree::moved_mask(&rows, |r| columns::movement(r, td).moved());
             tree::keep(&rows, &keep)
@@ -61,7 +73,15 @@ pub fn render(input: &Input) -> String {
         };
         let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
         let view = columns::DeltaView::window(td, elapsed);
-        let cells = rows.iter().map(|r| columns::cells(t, r, &view)).collect();
+        let cells = rows
+            .iter()
+            .map(|r| {
+                (
+                    columns::cells(t, r, &view),
+                    matches!(r.kind, RowKind::Ref { .. }),
+                )
+            })
+            .collect();
         let mut title = format!("table {}", t.name);
         if let Some(b) = t.backend {
             title.push_str(&format!(" · {b}"));
@@ -76,11 +96,11 @@ pub fn render(input: &Input) -> String {
     }
     let mut widths: Vec<usize> = ALL.iter().map(|c| c.title().width()).collect();
     for (_, cells, _) in &sections {
-        for c in cells {
+        for (c, _) in cells.iter().filter(|(_, is_ref)| !is_ref) {
             for (i, col) in ALL.iter().enumerate() {
                 let w = match col {
-                    Column::Tree => c.prefix.width() + c.label.width(),
-                    _ => c.get(*col).width(),
+                    Column::Tree => (c.prefix.width() + c.label.width()).min(MAX_TREE_PAD),
+                    _ => c.get(*col).width().min(MAX_PAD),
                 };
                 widths[i] = widths[i].max(w);
             }
@@ -92,7 +112,12 @@ pub fn render(input: &Input) -> String {
         out.push('\n');
         let titles: Vec<String> = ALL.iter().map(|c| c.title().to_string()).collect();
         push_line(&mut out, &titles, &widths);
-        for c in cells {
+        for (c, is_ref) in cells {
+            if *is_ref {
+                // only where the chain is shown: no columns to line up
+                let _ = writeln!(out, "{}{}", c.prefix, c.label);
+                continue;
+            }
             let vals: Vec<String> = ALL
                 .iter()
                 .map(|col| match col {

@@ -3,6 +3,7 @@
 //! costs nothing). The loop is generic over the ratatui backend, so tests run it on
 //! `TestBackend`.
 
+pub mod baseline;
 pub mod keys;
 pub mod poller;
 pub mod render;
@@ -14,6 +15,7 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crossterm::event::{Event, EventStream};
@@ -24,6 +26,7 @@ use ratatui::backend::Backend;
 use crate::app::{AppError, Source};
 use crate::cli::Cli;
 use crate::diff::Deltas;
+use crate::model::{Snapshot, SourceInfo};
 use crate::report;
 use poller::{PollMsg, Poller, PollerConfig};
 use state::{App, Command};
@@ -113,6 +116,8 @@ where
 {
     let mut shutdown = pin!(shutdown);
     let panic_key = std::env::var_os("IPTOP_TEST_PANIC").is_some();
+    // an export being written off the UI task: keys, polls and signals go on meanwhile
+    let mut exporting: Option<tokio::task::JoinHandle<Result<PathBuf, String>>> = None;
     loop {
         terminal
             .draw(|f| render::draw(f, app, &theme))
@@ -146,16 +151,33 @@ where
                 Some(m) => on_poll(app, m),
                 None => app.message = Some("the poller stopped".into()),
             },
+            done = async {
+                match exporting.as_mut() {
+                    Some(job) => job.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                exporting = None;
+                app.message = Some(match done {
+                    Ok(Ok(p)) => format!("exported to {}", p.display()),
+                    Ok(Err(e)) => format!("export failed: {e}"),
+                    Err(e) => format!("export failed: {e}"),
+                });
+            },
             _ = &mut shutdown => return Ok(()),
         }
         for cmd in std::mem::take(&mut app.commands) {
             match cmd {
-                Command::Export => {
-                    app.message = Some(match export(app, export_to) {
-                        Ok(p) => format!("exported to {}", p.display()),
-                        Err(e) => format!("export failed: {e}"),
-                    });
+                Command::Export if exporting.is_some() => {
+                    app.message = Some("an export is still being written".into());
                 }
+                Command::Export => match ExportJob::new(app, export_to) {
+                    Ok(job) => {
+                        app.message = Some("exporting…".into());
+                        exporting = Some(tokio::task::spawn_blocking(move || job.run()));
+                    }
+                    Err(e) => app.message = Some(format!("export failed: {e}")),
+                },
                 cmd => {
                     let _ = poller.commands.send(cmd);
                 }
@@ -195,44 +217,77 @@ pub struct ExportTo {
 /// Writes the current table (all its chains, or only what moved when `f` is on) with the
 /// deltas on screen to a new timestamped file; never replaces an existing one.
 pub fn export(app: &App, to: &ExportTo) -> Result<PathBuf, String> {
-    let v = app.view();
-    let snap = v.snap.as_ref().ok_or("nothing to export yet")?;
-    let view = v.delta_view();
-    let (elapsed, start) = match &v.baseline {
-        Some(b) => (snap.at.saturating_sub(b.at), Some(b.since)),
-        None => (v.window, v.window_start),
-    };
-    let deltas = view.shown.map(|d| Deltas {
-        elapsed,
-        tables: vec![Some(d.clone())],
-    });
-    let input = report::Input {
-        snapshot: snap,
-        deltas: deltas.as_ref(),
-        window_start: start,
-        source: &app.source,
-        roots: &app.root_chains,
-        moved_only: app.moved_only,
-    };
-    let body = report::render(to.format, &input);
-    let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
-        .to_string()
-        .replace(':', "");
-    let base = format!("iptop-{}-{}", app.table_name(), stamp.trim_end_matches('Z'));
-    let ext = to.format.extension();
-    let mut last_err = String::new();
-    for n in 1..100 {
-        let name = if n == 1 {
-            format!("{base}.{ext}")
-        } else {
-            format!("{base}-{n}.{ext}")
+    ExportJob::new(app, to)?.run()
+}
+
+/// What an export writes, taken from the view when the key is pressed: it owns all of
+/// it, so that the writing can run off the UI task (a big table takes a while).
+pub struct ExportJob {
+    snap: Arc<Snapshot>,
+    deltas: Option<Deltas>,
+    start: Option<SystemTime>,
+    source: SourceInfo,
+    roots: Vec<String>,
+    moved_only: bool,
+    table: &'static str,
+    to: ExportTo,
+}
+
+impl ExportJob {
+    pub fn new(app: &App, to: &ExportTo) -> Result<ExportJob, String> {
+        let v = app.view();
+        let snap = v.snap.clone().ok_or("nothing to export yet")?;
+        let view = v.delta_view();
+        let (elapsed, start) = match &v.baseline {
+            Some(b) => (snap.at.saturating_sub(b.at), Some(b.since)),
+            None => (v.window, v.window_start),
         };
-        let path = to.dir.join(name);
-        match crate::app::write_new_file(&path, body.as_bytes(), false) {
-            Ok(()) => return Ok(path),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = e.to_string(),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        }
+        let deltas = view.shown.map(|d| Deltas {
+            elapsed,
+            tables: vec![Some(d.clone())],
+        });
+        Ok(ExportJob {
+            snap,
+            deltas,
+            start,
+            source: app.source.clone(),
+            roots: app.root_chains.clone(),
+            moved_only: app.moved_only,
+            table: app.table_name(),
+            to: to.clone(),
+        })
     }
-    Err(last_err)
+
+    /// Renders and writes the file; returns its path.
+    pub fn run(self) -> Result<PathBuf, String> {
+        let input = report::Input {
+            snapshot: &self.snap,
+            deltas: self.deltas.as_ref(),
+            window_start: self.start,
+            source: &self.source,
+            roots: &self.roots,
+            moved_only: self.moved_only,
+        };
+        let body = report::render(self.to.format, &input);
+        let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+            .to_string()
+            .replace(':', "");
+        let base = format!("iptop-{}-{}", self.table, stamp.trim_end_matches('Z'));
+        let ext = self.to.format.extension();
+        let mut last_err = String::new();
+        for n in 1..100 {
+            let name = if n == 1 {
+                format!("{base}.{ext}")
+            } else {
+                format!("{base}-{n}.{ext}")
+            };
+            let path = self.to.dir.join(name);
+            match crate::app::write_new_file(&path, body.as_bytes(), false) {
+                Ok(()) => return Ok(path),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = e.to_string(),
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+        Err(last_err)
+    }
 }

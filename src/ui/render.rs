@@ -441,6 +441,12 @@ fn tree_row(
             "",
             matches!(t.chains[chain].policy(), Some("DROP" | "REJECT")),
         ),
+        RowKind::Ref { .. } => {
+            // a reference to where a chain is shown takes the whole row
+            let w = cols.iter().fold(0u16, |a, (_, w)| a.saturating_add(w + 1));
+            tree_cell(buf, x0, y, t, r, &c, "", w, theme);
+            return;
+        }
     };
     let mut x = x0;
     for &(col, w) in cols {
@@ -453,7 +459,7 @@ fn tree_row(
                     theme.reset()
                 } else if c.moved {
                     theme.moved(is_drop)
-                } else if m == Movement::New {
+                } else if matches!(m, Movement::New | Movement::Unknown) {
                     Style::new().add_modifier(Modifier::ITALIC)
                 } else {
                     theme.dim()
@@ -537,6 +543,7 @@ fn tree_cell(
                 theme.target(target, r.jump.is_some()),
             );
         }
+        RowKind::Ref { .. } => seg(&truncate(&c.label, room), theme.dim()),
     }
 }
 
@@ -676,6 +683,11 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             }
             lines.push(Line::from(format!("{} rules", c.rules.len())));
         }
+        RowKind::Ref { .. } => {
+            lines.push(Line::from(
+                row.note.as_deref().unwrap_or_default().to_string(),
+            ));
+        }
         RowKind::Rule { chain, rule } => {
             let c = &t.chains[chain];
             let r = &c.rules[rule];
@@ -714,6 +726,9 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 k.bytes,
                 match m {
                     Movement::New => "new since the last poll".to_string(),
+                    Movement::Unknown => {
+                        "Δ unknown: a copy of this rule came or went, and the counters do not say which one this is".to_string()
+                    }
                     _ => delta_words(m.delta().copied()),
                 }
             )));

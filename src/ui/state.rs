@@ -7,11 +7,14 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+pub use super::baseline::Baseline;
 use super::render::ColumnStats;
 use crate::columns::{DeltaView, Movement, movement};
 use crate::diff::{Delta, TableDelta, diff_table};
 use crate::model::{IdBuild, IdMap, Snapshot, SourceInfo, TABLES, Table, hash_str, mix};
 use crate::tree::{self, ExpandQuery, Fold, NodeId, Row, RowKind};
+pub use hot::HotRow;
+pub use search::Search;
 
 /// Rows beyond this are not built (a chain jumped to from thousands of rules, all expanded).
 pub const MAX_ROWS: usize = 1_000_000;
@@ -79,17 +82,6 @@ pub enum Command {
     Pause(bool),
     Step,
     Export,
-}
-
-/// Local baseline: deltas summed over every poll since the user pressed `z`.
-#[derive(Debug, Clone)]
-pub struct Baseline {
-    pub since: SystemTime,
-    pub at: Duration,
-    /// (chain name hash, rule key) -> summed delta
-    rules: IdMap<Delta>,
-    /// chain name hash -> summed policy delta
-    policies: IdMap<Delta>,
 }
 
 /// Rate history of one rule that moved. Only polls in which it moved are recorded; the
@@ -229,8 +221,9 @@ impl TableView {
         let mut baseline_patched = false;
         if let (Some(cur), Some(d)) = (snap.tables.first(), &deltas) {
             self.record_history(cur, d, window, snap.at);
+            let prev = self.snap.as_ref().and_then(|s| s.tables.first());
             if let Some(b) = &mut self.baseline {
-                b.add(cur, d);
+                b.add(prev, cur, d);
                 if same_rules
                     && let Some(sums) = &mut self.baseline_deltas
                     && sums.same_shape(d)
@@ -242,6 +235,12 @@ impl TableView {
         }
         self.deltas = deltas;
         self.window = window;
+        if let (Some(t), Some(p)) = (snap.tables.first(), self.table())
+            && t.same_rules_as_prev
+        {
+            // the jumps are the same: so is the index of who jumps where
+            t.share_callers(p);
+        }
         if let Some(t) = snap.tables.first()
             && !(t.same_rules_as_prev && self.snap.is_some())
         {
@@ -322,6 +321,7 @@ impl TableView {
         let key = match row.kind {
             RowKind::Chain { .. } => mix(ch, 0),
             RowKind::Rule { chain, rule } => mix(ch, table.chains[chain].rules[rule].key),
+            RowKind::Ref { .. } => return None,
         };
         let moved = self.history.get(&key)?.moved_at?;
         let age = self.polls.saturating_sub(moved);
@@ -340,109 +340,6 @@ impl TableView {
         self.history
             .get(&mix(ch, table.chains[chain].rules[rule].key))
     }
-}
-
-impl Baseline {
-    fn new(snap: &Snapshot) -> Baseline {
-        Baseline {
-            since: snap.taken_at,
-            at: snap.at,
-            rules: IdMap::default(),
-            policies: IdMap::default(),
-        }
-    }
-
-    fn add(&mut self, cur: &Table, d: &TableDelta) {
-        for (ci, chain) in cur.chains.iter().enumerate() {
-            // only what moved costs a hash of its chain's name and a lookup
-            let mut ch = None;
-            let deltas = d.rules_of(ci);
-            for (ri, rule) in chain.rules.iter().enumerate() {
-                // a rule that appeared since the last poll moved from zero
-                let delta = deltas.get(ri).copied().flatten().unwrap_or_else(|| {
-                    let k = chain.counter(ri);
-                    Delta {
-                        packets: k.packets,
-                        bytes: k.bytes,
-                        reset: false,
-                    }
-                });
-                if delta.moved() || delta.reset {
-                    let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
-                    self.rules.entry(mix(ch, rule.key)).or_default().add(&delta);
-                }
-            }
-            if let Some(p) = d.policy(ci).filter(|p| p.moved() || p.reset) {
-                let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
-                self.policies.entry(ch).or_default().add(p);
-            }
-        }
-    }
-
-    /// Adds one poll's movement to sums laid out like the same rules ([`Baseline::view`]
-    /// of the last poll): what [`Baseline::add`] does to the sums, without a lookup.
-    fn patch(sums: &mut TableDelta, d: &TableDelta) {
-        for ci in 0..d.chain_count() {
-            for (sum, delta) in sums.rules_of_mut(ci).iter_mut().zip(d.rules_of(ci)) {
-                if let (Some(sum), Some(delta)) = (sum, delta)
-                    && (delta.moved() || delta.reset)
-                {
-                    sum.add(delta);
-                }
-            }
-            if let (Some(sum), Some(p)) = (sums.policy_mut(ci), d.policy(ci))
-                && (p.moved() || p.reset)
-            {
-                sum.add(p);
-            }
-        }
-    }
-
-    /// The sums laid out like `t`.
-    fn view(&self, t: &Table) -> TableDelta {
-        let mut td = TableDelta::with_capacity(t.chains.len(), t.rule_count());
-        for c in &t.chains {
-            let ch = hash_str(&c.name);
-            td.push_chain(
-                c.is_builtin()
-                    .then(|| self.policies.get(&ch).copied().unwrap_or_default()),
-                c.rules
-                    .iter()
-                    .map(|r| Some(self.rules.get(&mix(ch, r.key)).copied().unwrap_or_default())),
-            );
-        }
-        td
-    }
-}
-
-/// Incremental search state.
-#[derive(Debug, Clone, Default)]
-pub struct Search {
-    pub query: String,
-    /// Typing the query (the status line shows the prompt).
-    pub editing: bool,
-    /// Selection before the search began, restored by Esc.
-    before: Vec<NodeId>,
-    before_offset: usize,
-}
-
-/// One row of the hot view: a rule and how fast it moves.
-#[derive(Debug, Clone)]
-pub struct HotRow {
-    pub chain: usize,
-    pub rule: usize,
-    /// Packets per second in the last poll.
-    pub pps: f64,
-    /// The highest rate of its recent history (at least `pps`).
-    pub peak: f64,
-    /// How long ago it last moved; None: it moved in the last poll.
-    pub idle_for: Option<Duration>,
-    /// Its identity across polls (chain name and rule text).
-    pub key: u64,
-    /// Chain names from the root to the rule's chain.
-    pub path: Vec<String>,
-    /// The rule's id in the tree (to jump to it).
-    pub id_path: Vec<NodeId>,
 }
 
 /// The live view.
@@ -497,6 +394,9 @@ pub struct App {
     /// A picture for an export: this caption replaces the key hints, and no row is
     /// highlighted as selected.
     pub caption: Option<String>,
+    /// Each chain expanded once, its other jumps pointing there (an export's picture).
+    once: bool,
+    search_cache: Option<search::Cache>,
 }
 
 impl App {
@@ -539,6 +439,8 @@ impl App {
             ended: false,
             last_poll: None,
             caption: None,
+            once: false,
+            search_cache: None,
         }
     }
 
@@ -571,6 +473,7 @@ impl App {
         app.show_detail = Some(false);
         app.moved_only = moved_only;
         app.caption = Some(caption);
+        app.once = true;
         app.rebuild();
         app
     }
@@ -593,6 +496,7 @@ impl App {
             return;
         };
         self.last_poll = Some((snap.taken_at, snap.took));
+        self.forget_search_tree(i, &snap);
         self.tables[i].update(snap, discontinuity);
         if i == self.current {
             self.rebuild();
@@ -627,8 +531,14 @@ impl App {
         self.view().drill.last().map(|d| d.crumbs.join(" › "))
     }
 
-    /// Rows with every node open (search, filter, hot view, export).
+    /// Rows with every node open (filter, hot view, export).
     fn full_rows(&self, t: &Table) -> Vec<Row> {
+        if self.once {
+            let shown = self.view().delta_view().shown;
+            let moved =
+                |c: usize, r: usize| shown.and_then(|d| d.rule(c, r)).is_some_and(Delta::moved);
+            return tree::once::build(t, &self.roots(t), &moved, MAX_ROWS).0;
+        }
         tree::build(t, &self.roots(t), &|_| true, MAX_ROWS).0
     }
 
@@ -645,11 +555,23 @@ impl App {
         let Some(t) = snap.tables.first() else {
             return;
         };
-        let (rows, cut) = if self.moved_only {
+        let (rows, cut) = if self.moved_only && !self.once {
+            let shown = self.view().delta_view().shown;
+            // only jumps that moved can lead to rules that moved on their path
+            let moved = |q: ExpandQuery| {
+                q.jump
+                    .is_none_or(|(c, r)| shown.and_then(|d| d.rule(c, r)).is_some_and(Delta::moved))
+            };
+            let (full, cut) = tree::build(t, &self.roots(t), &moved, MAX_ROWS);
+            let keep = tree::moved_mask(&full, |r| movement(r, shown).moved());
+            (tree::keep(&full, &keep), cut)
+        } else if self.moved_only {
             let view = self.view().delta_view();
             let full = self.full_rows(t);
             let keep = tree::moved_mask(&full, |r| movement(r, view.shown).moved());
             (tree::keep(&full, &keep), false)
+        } else if self.once {
+            (self.full_rows(t), false)
         } else {
             let v = self.view();
             tree::build(t, &self.roots(t), &|q| v.is_expanded(q), MAX_ROWS)
@@ -685,13 +607,24 @@ impl App {
         self.view_mut().offset = o;
     }
 
+    /// Selects the deepest node of the selection's path that is still shown (one pass
+    /// over the rows, however deep the path).
     fn restore_selection(&mut self) {
-        let path = self.view().selected.clone();
-        let idx = (0..path.len())
-            .rev()
-            .find_map(|k| self.rows.iter().position(|r| r.id == path[k]))
-            .unwrap_or(0);
-        self.select(idx);
+        let path = &self.view().selected;
+        let depth_of: std::collections::HashMap<NodeId, usize, IdBuild> =
+            path.iter().enumerate().map(|(k, id)| (*id, k)).collect();
+        let mut best: Option<(usize, usize)> = None;
+        for (i, r) in self.rows.iter().enumerate() {
+            if let Some(&k) = depth_of.get(&r.id)
+                && best.is_none_or(|(bk, _)| k > bk)
+            {
+                best = Some((k, i));
+                if k + 1 == path.len() {
+                    break;
+                }
+            }
+        }
+        self.select(best.map_or(0, |(_, i)| i));
     }
 
     pub fn selected_index(&self) -> usize {
@@ -753,6 +686,10 @@ impl App {
             id: row.id,
             depth: row.depth,
             rules,
+            jump: match row.kind {
+                RowKind::Rule { chain, rule } => Some((chain, rule)),
+                _ => None,
+            },
         }
     }
 
@@ -823,9 +760,10 @@ impl App {
                     // jump to the rule in the tree
                     let rows = self.hot_rows();
                     if let Some(h) = rows.get(self.hot_selected.min(rows.len().saturating_sub(1))) {
-                        let path = h.id_path.clone();
+                        let path = Self::id_path(&h.tree, h.at);
+                        let open = self.ancestors_to_open(&h.tree, h.at);
                         self.hot = false;
-                        self.reveal(&path);
+                        self.reveal(&path, &open);
                     }
                 }
                 Action::ToggleHot | Action::Back => self.hot = false,
@@ -1040,165 +978,6 @@ impl App {
         self.rebuild();
     }
 
-    /// Opens every ancestor of `path` and selects its last node.
-    fn reveal(&mut self, path: &[NodeId]) {
-        if self.moved_only {
-            self.moved_only = false;
-        }
-        // Opening a node changes which nodes exist below it, so open level by level.
-        for id in &path[..path.len().saturating_sub(1)] {
-            self.rebuild();
-            if let Some(i) = self.rows.iter().position(|r| r.id == *id)
-                && self.rows[i].fold == Fold::Collapsed
-            {
-                let q = self.query_of(&self.rows[i]);
-                self.view_mut().set_expanded(q, true);
-            }
-        }
-        self.view_mut().selected = path.to_vec();
-        self.rebuild();
-    }
-
-    /// Does a row match the search query (chain names and rule text, case-insensitive)?
-    fn matches(t: &Table, row: &Row, q: &str) -> bool {
-        let hit = |s: &str| s.to_lowercase().contains(q);
-        match row.kind {
-            RowKind::Chain { chain } => hit(&t.chains[chain].name),
-            RowKind::Rule { chain, rule } => {
-                let s = &t.chains[chain].rules[rule].spec;
-                hit(&s.target)
-                    || hit(&s.extra)
-                    || hit(&s.in_iface)
-                    || hit(&s.out_iface)
-                    || hit(&s.source)
-                    || hit(&s.destination)
-            }
-        }
-    }
-
-    /// Moves to the next (or previous) match of the query in the whole tree, opening
-    /// what hides it. `inclusive`: the current row may match (typing refines a match).
-    fn search_from(&mut self, sel: usize, forward: bool, inclusive: bool) {
-        let q = self.search.query.to_lowercase();
-        if q.is_empty() {
-            return;
-        }
-        let Some(t) = self.view().table().cloned() else {
-            return;
-        };
-        let full = self.full_rows(&t);
-        if full.is_empty() {
-            return;
-        }
-        let cur_id = self.rows.get(sel).map(|r| r.id);
-        let start = cur_id
-            .and_then(|id| full.iter().position(|r| r.id == id))
-            .unwrap_or(0);
-        let n = full.len();
-        let found = (0..n)
-            .map(|k| {
-                let step = if inclusive { k } else { k + 1 };
-                if forward {
-                    (start + step) % n
-                } else {
-                    (start + n * 2 - step) % n
-                }
-            })
-            .find(|&i| Self::matches(&t, &full[i], &q));
-        match found {
-            Some(i) => {
-                let path = Self::id_path(&full, i);
-                self.reveal(&path);
-            }
-            None => self.message = Some(format!("no match for “{}”", self.search.query)),
-        }
-    }
-
-    /// The hot view: rules that moved in the last [`HISTORY`] polls, fastest now first,
-    /// then the most recently moved. Each rule once, on a path whose jumps moved too.
-    /// Built once per poll (or change of view), not per frame.
-    pub fn hot_rows(&mut self) -> Arc<Vec<HotRow>> {
-        if let Some(rows) = &self.hot_cache {
-            return rows.clone();
-        }
-        let rows = Arc::new(self.build_hot_rows());
-        if let Some(k) = self.hot_pick.take()
-            && let Some(i) = rows.iter().position(|h| h.key == k)
-        {
-            self.hot_selected = i;
-        }
-        self.hot_cache = Some(rows.clone());
-        rows
-    }
-
-    fn build_hot_rows(&self) -> Vec<HotRow> {
-        let v = self.view();
-        let (Some(snap), Some(t)) = (v.snap.as_ref(), v.table()) else {
-            return Vec::new();
-        };
-        let view = v.delta_view();
-        let full = self.full_rows(t);
-        let now = |r: &Row| view.pps(r).is_some_and(|p| p > 0.0);
-        let lately = |r: &Row| match r.kind {
-            RowKind::Rule { chain, rule } => now(r) || v.moved_recently(t, chain, rule),
-            RowKind::Chain { .. } => false,
-        };
-        // a rule of a shared chain is listed under a path that moves now if it has one
-        let passes = [
-            tree::moved_on_path(&full, now),
-            tree::moved_on_path(&full, lately),
-        ];
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for on_path in &passes {
-            for (i, r) in full.iter().enumerate() {
-                let RowKind::Rule { chain, rule } = r.kind else {
-                    continue;
-                };
-                if !on_path[i] || !seen.insert((chain, rule)) {
-                    continue;
-                }
-                let pps = view.pps(r).unwrap_or(0.0);
-                let history = v.history_of(t, chain, rule);
-                let peak = history.map_or(0.0, |h| f64::from(h.peak(v.polls))).max(pps);
-                let idle_for = match history {
-                    Some(h) if pps == 0.0 => Some(snap.at.saturating_sub(h.moved_time)),
-                    _ => None,
-                };
-                let mut path = Vec::new();
-                let mut j = Some(i);
-                while let Some(k) = j {
-                    let name = &t.chains[full[k].chain()].name;
-                    if path.last().map(String::as_str) != Some(&**name) {
-                        path.push(name.to_string());
-                    }
-                    j = full[k].parent.map(|p| p as usize);
-                }
-                path.reverse();
-                out.push(HotRow {
-                    chain,
-                    rule,
-                    pps,
-                    peak,
-                    idle_for,
-                    key: mix(
-                        hash_str(&t.chains[chain].name),
-                        t.chains[chain].rules[rule].key,
-                    ),
-                    path,
-                    id_path: Self::id_path(&full, i),
-                });
-            }
-        }
-        out.sort_by(|a, b| {
-            b.pps
-                .total_cmp(&a.pps)
-                .then(a.idle_for.cmp(&b.idle_for))
-                .then(b.peak.total_cmp(&a.peak))
-        });
-        out
-    }
-
     /// The movement of a row in the current view.
     pub fn movement(&self, row: &Row) -> Movement {
         movement(row, self.view().delta_view().shown)
@@ -1222,9 +1001,16 @@ fn tree_width(t: &Table, rows: &[Row]) -> u16 {
                     let spec = &t.chains[chain].rules[rule].spec;
                     let label = spec.target.width().max(11)
                         + if spec.goto { 7 } else { 0 }
-                        + if r.fold == Fold::Cycle { 8 } else { 0 };
-                    3 * r.depth as usize + 1 + label
+                        + if r.fold == Fold::Cycle { 8 } else { 0 }
+                        // ` ×2`: a chain with several callers
+                        + match r.jump.map(|j| t.callers().of(j).len()) {
+                            Some(n) if n > 1 => 2 + n.to_string().len(),
+                            _ => 0,
+                        };
+                    r.prefix_width() + 1 + label
                 }
+                // drawn across the whole row
+                RowKind::Ref { .. } => 0,
             }
         })
         .max()
@@ -1232,5 +1018,7 @@ fn tree_width(t: &Table, rows: &[Row]) -> u16 {
     w.min(u16::MAX as usize) as u16
 }
 
+mod hot;
+mod search;
 #[cfg(test)]
 mod tests;

@@ -127,7 +127,7 @@ fn opens_with_the_whole_swarm_path() {
         "├─ DOCKER-USER",
         "├─ DOCKER-INGRESS",
         "├─ DOCKER-ISOLATION-STAGE-1",
-        "│  ├─ DOCKER-ISOLATION-STAGE-2",
+        "│  ├─ DOCKER-ISOLATION-STAGE-2 ×2",
         "│  │  ├─ DROP",
     ] {
         assert!(l.iter().any(|x| x == want), "{want} in {l:#?}");
@@ -195,7 +195,8 @@ fn drill_into_a_chain_and_back() {
     select(&mut app, "DOCKER-ISOLATION-STAGE-1");
     app.apply(Action::Drill);
     app.apply(Action::Down);
-    assert_eq!(selected_label(&app), "DOCKER-ISOLATION-STAGE-2");
+    // a chain with two callers says so: its counters are the sum over both
+    assert_eq!(selected_label(&app), "DOCKER-ISOLATION-STAGE-2 ×2");
     app.apply(Action::Drill);
     assert_eq!(
         app.breadcrumb().as_deref(),
@@ -530,7 +531,7 @@ fn moved_only_ignores_paths_that_did_not_move() {
         [
             "FORWARD (policy DROP)",
             "└─ DOCKER-ISOLATION-STAGE-1",
-            "   └─ DOCKER-ISOLATION-STAGE-2",
+            "   └─ DOCKER-ISOLATION-STAGE-2 ×2",
             "      └─ DROP",
         ]
     );
@@ -636,4 +637,156 @@ fn baseline_sums_patched_in_place_equal_sums_laid_out_again() {
         app.movement(&row).delta().map(|d| (d.packets, d.reset)),
         Some((15 + 1 + 9, true))
     );
+}
+
+/// Sets the counters of the `n`-th rule (0-based) of `chain` whose match text is `what`.
+fn set_counter(t: &mut Table, chain: &str, what: &str, n: usize, packets: u64) {
+    let c = t.chain_index(chain).expect("chain");
+    let i = t.chains[c]
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.spec.extra == what)
+        .nth(n)
+        .expect("rule")
+        .0;
+    t.chain_mut(c).counters[i] = crate::model::Counter {
+        packets,
+        bytes: packets * 60,
+    };
+}
+
+/// The baseline sums of the rules of `chain` whose match text is `what`, in order.
+fn sums_of(app: &App, chain: &str, what: &str) -> Vec<Movement> {
+    let v = app.view();
+    let t = v.table().expect("t");
+    let c = t.chain_index(chain).expect("chain");
+    (0..t.chains[c].rules.len())
+        .filter(|&r| t.chains[c].rules[r].spec.extra == what)
+        .map(|r| {
+            let row = Row {
+                kind: RowKind::Rule { chain: c, rule: r },
+                id: tree::NodeId(0),
+                depth: 1,
+                parent: None,
+                fold: Fold::Leaf,
+                jump: None,
+                last: false,
+                guides: 0,
+                note: None,
+            };
+            movement(&row, v.delta_view().shown)
+        })
+        .collect()
+}
+
+#[test]
+fn baseline_stays_on_identical_rules_when_a_copy_is_inserted_above_them() {
+    // two counting rules with the same text (no -j), with traffic before the baseline
+    const COPY: &str = "tcp dpt:80";
+    let mut t = table();
+    insert_rule(&mut t, "DOCKER-USER", "", "6", COPY);
+    insert_rule(&mut t, "DOCKER-USER", "", "6", COPY);
+    set_counter(&mut t, "DOCKER-USER", COPY, 0, 1_000_000);
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 400_000);
+    let mut app = app_with(&t);
+    app.apply(Action::Baseline);
+    let d = |p: u64| {
+        Movement::Delta(Delta {
+            packets: p,
+            bytes: p * 60,
+            reset: false,
+        })
+    };
+    set_counter(&mut t, "DOCKER-USER", COPY, 0, 1_000_005);
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 400_005);
+    app.on_snapshot("filter", snap(&t, 1), false);
+    assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(5), d(5)]);
+    // a third copy inserted at the top, counting 2 packets while the others count 5 more
+    insert_rule(&mut t, "DOCKER-USER", "", "6", COPY);
+    set_counter(&mut t, "DOCKER-USER", COPY, 0, 2);
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 1_000_010);
+    set_counter(&mut t, "DOCKER-USER", COPY, 2, 400_010);
+    app.on_snapshot("filter", snap(&t, 2), false);
+    assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(2), d(10), d(10)]);
+    // the sums go on from there
+    set_counter(&mut t, "DOCKER-USER", COPY, 0, 3);
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 1_000_011);
+    set_counter(&mut t, "DOCKER-USER", COPY, 2, 400_011);
+    app.on_snapshot("filter", snap(&t, 3), false);
+    assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(3), d(11), d(11)]);
+    let fresh = app
+        .view()
+        .baseline
+        .as_ref()
+        .expect("baseline")
+        .view(app.view().table().expect("t"));
+    assert_eq!(app.view().baseline_deltas.as_ref(), Some(&fresh));
+
+    // one copy zeroed (`iptables -Z DOCKER-USER 2`): its copies cannot be told apart,
+    // so their sums are unknown from then on, never a wrong number
+    // (polls whose rules are the same patch the sums in place)
+    t.same_rules_as_prev = true;
+    set_counter(&mut t, "DOCKER-USER", COPY, 1, 1);
+    set_counter(&mut t, "DOCKER-USER", COPY, 2, 400_012);
+    app.on_snapshot("filter", snap(&t, 4), false);
+    assert_eq!(
+        sums_of(&app, "DOCKER-USER", COPY),
+        [Movement::Unknown, Movement::Unknown, Movement::Unknown]
+    );
+    set_counter(&mut t, "DOCKER-USER", COPY, 2, 400_013);
+    app.on_snapshot("filter", snap(&t, 5), false);
+    assert_eq!(
+        sums_of(&app, "DOCKER-USER", COPY),
+        [Movement::Unknown, Movement::Unknown, Movement::Unknown]
+    );
+    let fresh = app
+        .view()
+        .baseline
+        .as_ref()
+        .expect("baseline")
+        .view(app.view().table().expect("t"));
+    assert_eq!(app.view().baseline_deltas.as_ref(), Some(&fresh));
+    // without the baseline, the last poll's deltas are known again
+    app.apply(Action::ClearBaseline);
+    assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(0), d(0), d(1)]);
+}
+
+#[test]
+fn search_sees_rules_added_since_the_last_search() {
+    let mut t = table();
+    let mut app = app_with(&t);
+    let search = |app: &mut App, q: &str| {
+        app.apply(Action::SearchStart);
+        for c in q.chars() {
+            app.apply(Action::SearchInput(c));
+        }
+        app.apply(Action::SearchConfirm);
+    };
+    search(&mut app, "dpt:80");
+    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
+    // polls with the same rules keep the tree search walks; a new rule is found
+    let mut same = t.clone();
+    same.same_rules_as_prev = true;
+    app.on_snapshot("filter", snap(&same, 1), false);
+    insert_rule(
+        &mut t,
+        "DOCKER-ISOLATION-STAGE-2",
+        "LOG",
+        "6",
+        "tcp dpt:9999",
+    );
+    app.on_snapshot("filter", snap(&t, 2), false);
+    search(&mut app, "9999");
+    assert_eq!(selected_label(&app), "LOG tcp dpt:9999");
+    // it sits in a shared chain: found under the first jump, every level opened
+    let r = app.selected_row().expect("row").clone();
+    assert_eq!(r.depth, 3);
+    let parent = &app.rows[r.parent.expect("parent") as usize];
+    let tb = app.view().table().expect("t");
+    let RowKind::Rule { chain, rule } = parent.kind else {
+        panic!("{parent:?}");
+    };
+    assert_eq!(&*tb.chains[chain].name, "DOCKER-ISOLATION-STAGE-1");
+    assert_eq!(rule, 0);
 }

@@ -1,0 +1,423 @@
+//! The tree for exports: each chain expanded once, so that the output is about the size
+//! of the listing whatever the shape of the jumps. A chain jumped to from several rules
+//! is expanded under the first of them (in tree order) that moved in the window, else
+//! under the first; every other jump to it gets one reference row naming that place.
+//! The same spanning tree gives search a path to any rule without expanding the rest.
+
+use std::sync::Arc;
+
+use super::{Fold, NodeId, Row, RowKind, with_level};
+use crate::model::Table;
+
+/// Which jump each chain is expanded under.
+#[derive(Debug, Clone)]
+pub struct Spanning {
+    /// Per chain: the rule (chain, index) it is expanded under; None for the roots and
+    /// for chains the roots do not reach.
+    pub parent: Vec<Option<(u32, u32)>>,
+    /// Per chain: it is a root or reached from one.
+    pub reached: Vec<bool>,
+    /// Per chain: the root it hangs under, and how many jumps below it.
+    root_of: Vec<u32>,
+    depth: Vec<u32>,
+}
+
+impl Spanning {
+    /// `moved(chain, rule)`: the jump moved in the window (preferred as the place to
+    /// expand its target). Linear in the rules of the chains the roots reach.
+    pub fn new(table: &Table, roots: &[usize], moved: &dyn Fn(usize, usize) -> bool) -> Self {
+        let n = table.chains.len();
+        let mut sp = Spanning {
+            parent: vec![None; n],
+            reached: vec![false; n],
+            root_of: vec![0; n],
+            depth: vec![0; n],
+        };
+        let mut claimed_order: Vec<usize> = Vec::new();
+        for &r in roots {
+            if r < n && !sp.reached[r] {
+                sp.reached[r] = true;
+                sp.root_of[r] = r as u32;
+                claimed_order.push(r);
+            }
+        }
+        // First along jumps that moved, then along all of them: a chain is claimed by the
+        // first jump (depth first, in rule order) that reaches it.
+        for only_moved in [true, false] {
+            let mut visited = vec![false; n];
+            let mut stack: Vec<(usize, usize)> = Vec::new();
+            for &r in roots {
+                if r >= n || visited[r] || sp.parent[r].is_some() {
+                    continue;
+                }
+                visited[r] = true;
+                stack.push((r, 0));
+                while let Some(top) = stack.last_mut() {
+                    let (c, ri) = *top;
+                    let Some(rule) = table.chains[c].rules.get(ri) else {
+                        stack.pop();
+                        continue;
+                    };
+                    top.1 += 1;
+                    let Some(t) = table.jump_target(rule) else {
+                        continue;
+                    };
+                    let here = Some((c as u32, ri as u32));
+                    if !sp.reached[t] && (!only_moved || moved(c, ri)) {
+                        sp.reached[t] = true;
+                        sp.parent[t] = here;
+                        claimed_order.push(t);
+                    }
+                    if sp.parent[t] == here && !visited[t] {
+                        visited[t] = true;
+                        stack.push((t, 0));
+                    }
+                }
+            }
+        }
+        // parents are claimed before their children
+        for c in claimed_order {
+            if let Some((p, _)) = sp.parent[c] {
+                sp.root_of[c] = sp.root_of[p as usize];
+                sp.depth[c] = sp.depth[p as usize] + 1;
+            }
+        }
+        sp
+    }
+
+    /// Where chain `target` is expanded, for a reference row:
+    /// `FORWARD › DOCKER-ISOLATION-STAGE-1 › rule 1`, the middle of long paths cut to `…`.
+    pub fn place(&self, table: &Table, target: usize) -> String {
+        let Some((via, rule)) = self.parent.get(target).copied().flatten() else {
+            return table.chains[target].name.to_string();
+        };
+        // the chains from the root down to `via`: the root, then at most the last three
+        const NEAR: u32 = 3;
+        let mut near: Vec<usize> = Vec::new();
+        let mut c = via as usize;
+        for _ in 0..NEAR {
+            near.push(c);
+            match self.parent[c] {
+                Some((p, _)) => c = p as usize,
+                None => break,
+            }
+        }
+        let root = self.root_of[via as usize] as usize;
+        let mut parts: Vec<&str> = Vec::new();
+        if near.last() != Some(&root) {
+            parts.push(&table.chains[root].name);
+            if self.depth[via as usize] > NEAR {
+                parts.push("…");
+            }
+        }
+        parts.extend(near.iter().rev().map(|&c| &*table.chains[c].name));
+        format!("{} › rule {}", parts.join(" › "), rule + 1)
+    }
+}
+
+/// The rows of the tree that shows each chain once (see the module doc); stops after
+/// `max_rows` rows and says so.
+pub fn build(
+    table: &Table,
+    roots: &[usize],
+    moved: &dyn Fn(usize, usize) -> bool,
+    max_rows: usize,
+) -> (Vec<Row>, bool) {
+    let sp = Spanning::new(table, roots, moved);
+    struct Frame {
+        chain: usize,
+        next: usize,
+        depth: u16,
+        parent_row: u32,
+        parent_id: NodeId,
+        guides: u64,
+    }
+    let mut rows: Vec<Row> = Vec::new();
+    let mut on_path = vec![false; table.chains.len()];
+    let mut shown = vec![false; table.chains.len()];
+    let roots: Vec<usize> = roots
+        .iter()
+        .copied()
+        .filter(|&r| r < table.chains.len() && !std::mem::replace(&mut shown[r], true))
+        .collect();
+    for (k, &root) in roots.iter().enumerate() {
+        if rows.len() >= max_rows {
+            return (rows, true);
+        }
+        let chain = &table.chains[root];
+        let id = NodeId::root(&chain.name);
+        let fold = if chain.rules.is_empty() {
+            Fold::Leaf
+        } else {
+            Fold::Expanded
+        };
+        rows.push(Row {
+            kind: RowKind::Chain { chain: root },
+            id,
+            depth: 0,
+            parent: None,
+            fold,
+            jump: None,
+            last: k + 1 == roots.len(),
+            guides: 0,
+            note: None,
+        });
+        on_path[root] = true;
+        let mut stack = vec![Frame {
+            chain: root,
+            next: 0,
+            depth: 1,
+            parent_row: rows.len() as u32 - 1,
+            parent_id: id,
+            guides: 0,
+        }];
+        while let Some(top) = stack.last_mut() {
+            let chain = &table.chains[top.chain];
+            if top.next >= chain.rules.len() {
+                on_path[top.chain] = false;
+                stack.pop();
+                continue;
+            }
+            if rows.len() >= max_rows {
+                return (rows, true);
+            }
+            let (c, ri) = (top.chain, top.next);
+            top.next += 1;
+            let rule = &chain.rules[ri];
+            let id = top.parent_id.child(rule.key);
+            let last = ri + 1 == chain.rules.len();
+            let jump = table.jump_target(rule);
+            // expand here, or point to where it is expanded
+            let (fold, here) = match jump {
+                Some(t) if on_path[t] => (Fold::Cycle, false),
+                Some(t) if table.chains[t].rules.is_empty() => (Fold::Leaf, false),
+                Some(t) => (
+                    Fold::Expanded,
+                    sp.parent[t] == Some((c as u32, ri as u32)) && !shown[t],
+                ),
+                None => (Fold::Leaf, false),
+            };
+            let (depth, guides, row_ix) = (top.depth, top.guides, rows.len() as u32);
+            rows.push(Row {
+                kind: RowKind::Rule { chain: c, rule: ri },
+                id,
+                depth,
+                parent: Some(top.parent_row),
+                fold,
+                jump,
+                last,
+                guides,
+                note: None,
+            });
+            let (Fold::Expanded, Some(t)) = (fold, jump) else {
+                continue;
+            };
+            let guides = with_level(guides, depth, !last);
+            if here {
+                shown[t] = true;
+                on_path[t] = true;
+                stack.push(Frame {
+                    chain: t,
+                    next: 0,
+                    depth: depth.saturating_add(1),
+                    parent_row: row_ix,
+                    parent_id: id,
+                    guides,
+                });
+            } else {
+                if rows.len() >= max_rows {
+                    return (rows, true);
+                }
+                let note = format!("{} → see {}", table.chains[t].name, sp.place(table, t));
+                rows.push(Row {
+                    kind: RowKind::Ref { chain: c, rule: ri },
+                    id: id.child(REF_KEY),
+                    depth: depth.saturating_add(1),
+                    parent: Some(row_ix),
+                    fold: Fold::Leaf,
+                    jump: Some(t),
+                    last: true,
+                    guides,
+                    note: Some(Arc::from(note)),
+                });
+            }
+        }
+    }
+    (rows, false)
+}
+
+/// The key under which a reference row hangs below its jump.
+const REF_KEY: u64 = 0x7e_f0_7e_f0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_table;
+
+    fn label(t: &Table, r: &Row) -> String {
+        match r.kind {
+            RowKind::Chain { chain } => t.chains[chain].name.to_string(),
+            RowKind::Rule { chain, rule } => {
+                let spec = &t.chains[chain].rules[rule].spec;
+                format!("{}{} {}", r.prefix(), spec.target, spec.summary())
+                    .trim_end()
+                    .to_string()
+            }
+            RowKind::Ref { .. } => format!("{}{}", r.prefix(), r.note.as_deref().unwrap_or("")),
+        }
+    }
+
+    fn swarm() -> Table {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"
+        ))
+        .expect("fixture");
+        parse_table("filter", &text).expect("parse")
+    }
+
+    #[test]
+    fn a_shared_chain_is_expanded_once_and_referenced_from_its_other_jump() {
+        let t = swarm();
+        let roots = super::super::roots(&t, &[]);
+        let (rows, cut) = build(&t, &roots, &|_, _| false, 10_000);
+        assert!(!cut);
+        let text: Vec<String> = rows.iter().map(|r| label(&t, r)).collect();
+        let want = [
+            "├─ DOCKER-ISOLATION-STAGE-1",
+            "│  ├─ DOCKER-ISOLATION-STAGE-2 docker_gwbridge !docker_gwbridge",
+            "│  │  ├─ DROP docker_gwbridge",
+            "│  │  ├─ DROP docker0",
+            "│  │  └─ RETURN",
+            "│  ├─ DOCKER-ISOLATION-STAGE-2 docker0 !docker0",
+            "│  │  └─ DOCKER-ISOLATION-STAGE-2 → see FORWARD › DOCKER-ISOLATION-STAGE-1 › rule 1",
+            "│  └─ RETURN",
+        ];
+        let at = text.iter().position(|l| l == want[0]).expect("STAGE-1");
+        assert_eq!(&text[at..at + want.len()], want);
+        // every rule of every chain once
+        let rule_rows = rows
+            .iter()
+            .filter(|r| matches!(r.kind, RowKind::Rule { .. }))
+            .count();
+        assert_eq!(rule_rows, t.rule_count());
+        // ... under the jump that moved, when one did
+        let fwd = t.chain_index("FORWARD").expect("chain");
+        let stage1 = t.chain_index("DOCKER-ISOLATION-STAGE-1").expect("chain");
+        let moved = |c, r| (c, r) == (stage1, 1) || (c, r) == (fwd, 2);
+        let (rows, _) = build(&t, &roots, &moved, 10_000);
+        let text: Vec<String> = rows.iter().map(|r| label(&t, r)).collect();
+        let at = text
+            .iter()
+            .position(|l| l.ends_with("see FORWARD › DOCKER-ISOLATION-STAGE-1 › rule 2"))
+            .expect("reference to the jump that moved");
+        assert_eq!(
+            text[at - 1],
+            "│  ├─ DOCKER-ISOLATION-STAGE-2 docker_gwbridge !docker_gwbridge"
+        );
+        assert_eq!(
+            text[at + 1],
+            "│  ├─ DOCKER-ISOLATION-STAGE-2 docker0 !docker0"
+        );
+        assert_eq!(text[at + 2], "│  │  ├─ DROP docker_gwbridge");
+    }
+
+    /// `n` chains C0..C(n-1), each jumping `fan` times to the next.
+    fn ladder(n: usize, fan: usize) -> Table {
+        let mut s = String::from(
+            "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n    0     0 C0     0    --  *  *   0.0.0.0/0 0.0.0.0/0\n",
+        );
+        for i in 0..n {
+            s.push_str(&format!(
+                "\nChain C{i} ({} references)\n pkts bytes target prot opt in out source destination\n",
+                if i == 0 { 1 } else { fan }
+            ));
+            for k in 0..fan {
+                if i + 1 < n {
+                    s.push_str(&format!(
+                        "    0     0 C{}     0    --  *  *   0.0.0.0/0 0.0.0.0/0 tcp dpt:{k}\n",
+                        i + 1
+                    ));
+                }
+            }
+            s.push_str("    0     0 RETURN 0    --  *  *   0.0.0.0/0 0.0.0.0/0\n");
+        }
+        parse_table("filter", &s).expect("ladder")
+    }
+
+    #[test]
+    fn jumps_that_fan_out_stay_linear_and_paths_are_cut_in_the_middle() {
+        let t = ladder(40, 2);
+        let roots = super::super::roots(&t, &[]);
+        let (rows, cut) = build(&t, &roots, &|_, _| false, 1_000_000);
+        assert!(!cut);
+        // a row per rule and per root, and one reference per second jump
+        assert_eq!(rows.len(), t.rule_count() + roots.len() + 39);
+        let notes: Vec<&str> = rows.iter().filter_map(|r| r.note.as_deref()).collect();
+        for want in [
+            "C1 → see INPUT › C0 › rule 1",
+            "C3 → see INPUT › C0 › C1 › C2 › rule 1",
+            "C4 → see INPUT › … › C1 › C2 › C3 › rule 1",
+            "C39 → see INPUT › … › C36 › C37 › C38 › rule 1",
+        ] {
+            assert!(notes.contains(&want), "{want} in {notes:#?}");
+        }
+        // deep rows draw their depth, not forty levels
+        let deepest = rows.iter().max_by_key(|r| r.depth).expect("rows");
+        assert_eq!(deepest.depth, 41);
+        assert_eq!(deepest.prefix(), "…41   │  │  │  └─ ");
+        assert_eq!(deepest.prefix().chars().count(), deepest.prefix_width());
+    }
+
+    #[test]
+    fn cycles_and_chains_that_are_roots_themselves() {
+        let t = ladder(3, 1);
+        let c0 = t.chain_index("C0").expect("C0");
+        let c2 = t.chain_index("C2").expect("C2");
+        let input = t.chain_index("INPUT").expect("INPUT");
+        // C0 and C2 are roots of their own: jumps to them point there; a root given
+        // twice is shown once
+        let (rows, _) = build(&t, &[input, c2, c0, input], &|_, _| false, 100);
+        let text: Vec<String> = rows.iter().map(|r| label(&t, r)).collect();
+        assert_eq!(
+            text,
+            [
+                "INPUT",
+                "└─ C0",
+                "   └─ C0 → see C0",
+                "C2",
+                "└─ RETURN",
+                "C0",
+                "├─ C1 tcp dpt:0",
+                "│  ├─ C2 tcp dpt:0",
+                "│  │  └─ C2 → see C2",
+                "│  └─ RETURN",
+                "└─ RETURN",
+            ]
+        );
+        // a jump back up the path is a cycle, as in the live view
+        let t = parse_table(
+            "filter",
+            "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
+ pkts bytes target prot opt in out source destination
+    0     0 A      0    --  *  *   0.0.0.0/0 0.0.0.0/0
+
+Chain A (2 references)
+ pkts bytes target prot opt in out source destination
+    0     0 B      0    --  *  *   0.0.0.0/0 0.0.0.0/0
+
+Chain B (1 references)
+ pkts bytes target prot opt in out source destination
+    0     0 A      0    --  *  *   0.0.0.0/0 0.0.0.0/0
+",
+        )
+        .expect("parse");
+        let roots = super::super::roots(&t, &[]);
+        let (rows, _) = build(&t, &roots, &|_, _| false, 100);
+        let folds: Vec<Fold> = rows.iter().map(|r| r.fold).collect();
+        assert_eq!(
+            folds,
+            [Fold::Expanded, Fold::Expanded, Fold::Expanded, Fold::Cycle]
+        );
+    }
+}

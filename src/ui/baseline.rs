@@ -1,0 +1,170 @@
+//! The local baseline (`z`): deltas summed over every poll since the user pressed it,
+//! kept per rule identity (chain name, rule key) so that the sums stay on their rules
+//! while others come and go. iptables is never touched.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::diff::{Delta, Origin, TableDelta, match_rules};
+use crate::model::{Chain, IdMap, Snapshot, Table, hash_str, mix};
+
+/// Deltas summed since the user pressed `z`.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    pub since: SystemTime,
+    pub at: Duration,
+    /// (chain name hash, rule key) -> summed delta
+    rules: IdMap<Delta>,
+    /// (chain name hash, rule key) of rules whose sum is unknown: a poll could not tell
+    /// them from their copies (rules with the same text).
+    unknown: IdMap<()>,
+    /// chain name hash -> summed policy delta
+    policies: IdMap<Delta>,
+}
+
+impl Baseline {
+    pub fn new(snap: &Snapshot) -> Baseline {
+        Baseline {
+            since: snap.taken_at,
+            at: snap.at,
+            rules: IdMap::default(),
+            unknown: IdMap::default(),
+            policies: IdMap::default(),
+        }
+    }
+
+    /// Adds one poll's movement: `d` is the delta from `prev` to `cur`.
+    pub fn add(&mut self, prev: Option<&Table>, cur: &Table, d: &TableDelta) {
+        for (ci, chain) in cur.chains.iter().enumerate() {
+            // only what moved costs a hash of its chain's name and a lookup
+            let mut ch = None;
+            if let Some(p) = prev.and_then(|p| p.chain(&chain.name))
+                && d.known(ci)
+                && keys_moved(p, chain)
+            {
+                let h = *ch.get_or_insert_with(|| hash_str(&chain.name));
+                self.follow(h, p, chain);
+            }
+            let deltas = d.rules_of(ci);
+            for (ri, rule) in chain.rules.iter().enumerate() {
+                if d.is_unknown(ci, ri) {
+                    let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
+                    let k = mix(ch, rule.key);
+                    self.rules.remove(&k);
+                    self.unknown.insert(k, ());
+                    continue;
+                }
+                // a rule that appeared since the last poll moved from zero
+                let delta = deltas.get(ri).copied().flatten().unwrap_or_else(|| {
+                    let k = chain.counter(ri);
+                    Delta {
+                        packets: k.packets,
+                        bytes: k.bytes,
+                        reset: false,
+                    }
+                });
+                if delta.moved() || delta.reset {
+                    let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
+                    self.rules.entry(mix(ch, rule.key)).or_default().add(&delta);
+                }
+            }
+            if let Some(p) = d.policy(ci).filter(|p| p.moved() || p.reset) {
+                let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
+                self.policies.entry(ch).or_default().add(p);
+            }
+        }
+    }
+
+    /// Moves the sums of a chain's rules from their keys in `prev` to their keys in
+    /// `cur`, rule by rule as the diff paired them: a key counts copies of one text in
+    /// order, so a copy inserted above another takes the other's old key.
+    fn follow(&mut self, ch: u64, prev: &Chain, cur: &Chain) {
+        let old: Vec<(Option<Delta>, bool)> = prev
+            .rules
+            .iter()
+            .map(|r| {
+                let k = mix(ch, r.key);
+                (self.rules.remove(&k), self.unknown.remove(&k).is_some())
+            })
+            .collect();
+        for (r, o) in cur.rules.iter().zip(match_rules(prev, cur)) {
+            let k = mix(ch, r.key);
+            match o {
+                Origin::Was(i) => match old.get(i) {
+                    Some((_, true)) => {
+                        self.unknown.insert(k, ());
+                    }
+                    Some((Some(sum), false)) => {
+                        self.rules.insert(k, *sum);
+                    }
+                    _ => {}
+                },
+                // counted from zero by the caller
+                Origin::New => {}
+                Origin::Unknown => {
+                    self.unknown.insert(k, ());
+                }
+            }
+        }
+    }
+
+    /// Adds one poll's movement to sums laid out like the same rules ([`Baseline::view`]
+    /// of the last poll): what [`Baseline::add`] does to the sums, without a lookup.
+    pub fn patch(sums: &mut TableDelta, d: &TableDelta) {
+        for ci in 0..d.chain_count() {
+            for (sum, delta) in sums.rules_of_mut(ci).iter_mut().zip(d.rules_of(ci)) {
+                if let (Some(sum), Some(delta)) = (sum, delta)
+                    && (delta.moved() || delta.reset)
+                {
+                    sum.add(delta);
+                }
+            }
+            if let (Some(sum), Some(p)) = (sums.policy_mut(ci), d.policy(ci))
+                && (p.moved() || p.reset)
+            {
+                sum.add(p);
+            }
+        }
+        sums.merge_unknown(d);
+    }
+
+    /// The sums laid out like `t`.
+    pub fn view(&self, t: &Table) -> TableDelta {
+        let mut td = TableDelta::with_capacity(t.chains.len(), t.rule_count());
+        for (ci, c) in t.chains.iter().enumerate() {
+            let ch = hash_str(&c.name);
+            td.push_chain(
+                c.is_builtin()
+                    .then(|| self.policies.get(&ch).copied().unwrap_or_default()),
+                c.rules
+                    .iter()
+                    .map(|r| Some(self.rules.get(&mix(ch, r.key)).copied().unwrap_or_default())),
+            );
+            if !self.unknown.is_empty() {
+                for (ri, r) in c.rules.iter().enumerate() {
+                    if self.unknown.contains_key(&mix(ch, r.key)) {
+                        td.mark_unknown(ci, ri);
+                    }
+                }
+            }
+        }
+        td
+    }
+}
+
+/// The chain's rules changed in a way that gives some rule another key than the rule it
+/// was: copies of one text came or went.
+fn keys_moved(prev: &Chain, cur: &Chain) -> bool {
+    !Arc::ptr_eq(&prev.rules, &cur.rules)
+        && prev
+            .rules
+            .iter()
+            .chain(cur.rules.iter())
+            .any(|r| r.occurrence > 0)
+        && !(prev.rules.len() == cur.rules.len()
+            && prev
+                .rules
+                .iter()
+                .zip(cur.rules.iter())
+                .all(|(a, b)| a.key == b.key))
+}

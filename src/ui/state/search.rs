@@ -1,0 +1,186 @@
+//! Search in the live view (`/`, `n`, `N`): chain names and rule text, case-insensitive.
+//! Matches are looked for in the tree that shows each chain once ([`tree::once`]), in
+//! its order: one pass over the rules however the chains fan out. A match is shown by
+//! opening all its ancestors at once along that tree's path, then building the visible
+//! rows once: a key costs a few passes over the table, never the fully expanded tree.
+
+use std::sync::Arc;
+
+use super::{App, MAX_ROWS};
+use crate::model::{Snapshot, Table};
+use crate::tree::{self, ExpandQuery, NodeId, Row, RowKind};
+
+/// Incremental search state.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    pub query: String,
+    /// Typing the query (the status line shows the prompt).
+    pub editing: bool,
+    /// Selection before the search began, restored by Esc.
+    pub(super) before: Vec<NodeId>,
+    pub(super) before_offset: usize,
+}
+
+/// The tree search walks, kept while the table's rules and the roots stay the same
+/// (typing a query and `n` then cost only the walk, poll after poll).
+pub(super) struct Cache {
+    /// Index of the table (in [`crate::model::TABLES`]).
+    table: usize,
+    roots: Vec<usize>,
+    rows: Arc<Vec<Row>>,
+}
+
+/// `hay` contains `needle`, ignoring case (`needle` is lower case).
+fn contains_folded(hay: &str, needle: &str) -> bool {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = n.first() else {
+        return true;
+    };
+    if h.len() < n.len() && hay.is_ascii() {
+        return false;
+    }
+    if !(hay.is_ascii() && needle.is_ascii()) {
+        return hay.to_lowercase().contains(needle);
+    }
+    // candidates where the first byte matches in either case, then the rest
+    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lo, up, h)
+        .any(|i| h.len() - i >= n.len() && h[i..i + n.len()].eq_ignore_ascii_case(n))
+}
+
+/// Does a row match the query (lower case)?
+fn matches(t: &Table, row: &Row, q: &str) -> bool {
+    let hit = |s: &str| contains_folded(s, q);
+    match row.kind {
+        RowKind::Chain { chain } => hit(&t.chains[chain].name),
+        RowKind::Rule { chain, rule } => {
+            let s = &t.chains[chain].rules[rule].spec;
+            hit(&s.target)
+                || hit(&s.extra)
+                || hit(&s.in_iface)
+                || hit(&s.out_iface)
+                || hit(&s.source)
+                || hit(&s.destination)
+        }
+        RowKind::Ref { .. } => false,
+    }
+}
+
+impl App {
+    /// Moves to the next (or previous) match of the query, opening what hides it.
+    /// `inclusive`: the current row may match (typing refines a match).
+    pub(super) fn search_from(&mut self, sel: usize, forward: bool, inclusive: bool) {
+        let q = self.search.query.to_lowercase();
+        if q.is_empty() {
+            return;
+        }
+        let Some(snap) = self.view().snap.clone() else {
+            return;
+        };
+        let Some(t) = snap.tables.first() else {
+            return;
+        };
+        let roots = self.roots(t);
+        let rows = match &self.search_cache {
+            Some(c) if c.table == self.current && c.roots == roots => c.rows.clone(),
+            _ => {
+                let rows = Arc::new(tree::once::build(t, &roots, &|_, _| false, MAX_ROWS).0);
+                self.search_cache = Some(Cache {
+                    table: self.current,
+                    roots,
+                    rows: rows.clone(),
+                });
+                rows
+            }
+        };
+        if rows.is_empty() {
+            return;
+        }
+        // The selection in that tree: its own node, or (under another jump to a shared
+        // chain) the same rule.
+        let cur = self.rows.get(sel);
+        let start = cur
+            .and_then(|c| {
+                rows.iter()
+                    .position(|r| r.id == c.id)
+                    .or_else(|| rows.iter().position(|r| r.kind == c.kind))
+            })
+            .unwrap_or(0);
+        let n = rows.len();
+        let found = (0..n)
+            .map(|k| {
+                let step = if inclusive { k } else { k + 1 };
+                if forward {
+                    (start + step) % n
+                } else {
+                    (start + n * 2 - step % n) % n
+                }
+            })
+            .find(|&i| matches(t, &rows[i], &q));
+        match found {
+            Some(i) => {
+                let path = Self::id_path(&rows, i);
+                let open = self.ancestors_to_open(&rows, i);
+                self.reveal(&path, &open);
+            }
+            None => self.message = Some(format!("no match for “{}”", self.search.query)),
+        }
+    }
+
+    /// A poll of table `table` arrived: the tree search walks is kept only if the poll's
+    /// rules are those of the last one (it depends on nothing else).
+    pub(super) fn forget_search_tree(&mut self, table: usize, snap: &Snapshot) {
+        let same = snap.tables.first().is_some_and(|t| t.same_rules_as_prev);
+        if !same && self.search_cache.as_ref().is_some_and(|c| c.table == table) {
+            self.search_cache = None;
+        }
+    }
+
+    /// What to open to show row `i` of `rows`: each of its ancestors.
+    pub(super) fn ancestors_to_open(&self, rows: &[Row], i: usize) -> Vec<ExpandQuery> {
+        let mut open = Vec::new();
+        let mut j = rows[i].parent;
+        while let Some(k) = j {
+            let r = &rows[k as usize];
+            open.push(self.query_of(r));
+            j = r.parent;
+        }
+        open.reverse();
+        open
+    }
+
+    /// Opens the nodes `open` (the ancestors of `path`'s last node) and selects it.
+    pub(super) fn reveal(&mut self, path: &[NodeId], open: &[ExpandQuery]) {
+        // already in view: only the selection moves
+        let v = self.view();
+        if !self.moved_only
+            && open.iter().all(|q| v.is_expanded(*q))
+            && let Some(last) = path.last()
+            && let Some(i) = self.rows.iter().position(|r| r.id == *last)
+        {
+            self.select(i);
+            return;
+        }
+        self.moved_only = false;
+        let v = self.view_mut();
+        for q in open {
+            v.set_expanded(*q, true);
+        }
+        v.selected = path.to_vec();
+        self.rebuild();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_folded;
+
+    #[test]
+    fn folding() {
+        assert!(contains_folded("DOCKER-Ingress", "ingress"));
+        assert!(contains_folded("tcp dpt:80", "dpt:80"));
+        assert!(!contains_folded("tcp dpt:8", "dpt:80"));
+        assert!(contains_folded("/* Ünïcode */", "ünï"));
+        assert!(contains_folded("x", ""));
+    }
+}
