@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::diff::{Delta, Deltas};
+use crate::explain::{findings, notes};
 use crate::format;
 use crate::model::{ChainKind, Snapshot, SourceInfo};
 
@@ -39,6 +40,39 @@ pub struct Report {
     pub source: SourceReport,
     pub warnings: Vec<String>,
     pub tables: Vec<TableReport>,
+    /// Rules of thumb that point at traps ([`crate::explain::findings`]).
+    pub findings: Vec<FindingReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingReport {
+    /// Stable: `policy-drop`, `docker-user-dport`, ...
+    pub id: &'static str,
+    /// `info`, `warning` or `critical`.
+    pub severity: &'static str,
+    pub table: String,
+    pub backend: Option<String>,
+    /// Null for a finding about a whole table.
+    pub chain: Option<String>,
+    /// The rule's number; null for a chain's policy or a whole table.
+    pub rule: Option<u32>,
+    pub message: String,
+}
+
+/// What a chain or rule is for and who writes it ([`crate::explain::notes`]).
+#[derive(Debug, Serialize)]
+pub struct AboutReport {
+    pub by: String,
+    pub text: String,
+}
+
+impl From<&crate::explain::notes::Note> for AboutReport {
+    fn from(n: &crate::explain::notes::Note) -> Self {
+        AboutReport {
+            by: n.by.clone(),
+            text: n.about.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -75,6 +109,8 @@ pub struct ChainReport {
     pub delta_packets: Option<u64>,
     pub delta_bytes: Option<u64>,
     pub references: Option<u32>,
+    /// What the chain is for and who writes it; null when iptop has no note on it.
+    pub about: Option<AboutReport>,
     pub rules: Vec<RuleReport>,
 }
 
@@ -104,6 +140,9 @@ pub struct RuleReport {
     pub source: String,
     pub destination: String,
     pub extra: String,
+    /// A note on this very rule (a few well-known ones); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<AboutReport>,
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -167,6 +206,9 @@ pub fn build(input: &Input) -> Report {
                                 source: r.spec.source.clone(),
                                 destination: r.spec.destination.clone(),
                                 extra: r.spec.extra.clone(),
+                                about: notes::shipped()
+                                    .about_rule(&t.name, &c.name, &r.spec, src.netns.as_deref())
+                                    .map(AboutReport::from),
                             }
                         })
                         .collect();
@@ -192,6 +234,7 @@ pub fn build(input: &Input) -> Report {
                             ChainKind::User { references } => references,
                             ChainKind::Builtin { .. } => None,
                         },
+                        about: notes::about(&t.name, &c.name).map(AboutReport::from),
                         rules,
                     }
                 })
@@ -233,6 +276,18 @@ pub fn build(input: &Input) -> Report {
         },
         warnings: snap.warnings.clone(),
         tables,
+        findings: findings::evaluate(snap, deltas)
+            .into_iter()
+            .map(|f| FindingReport {
+                id: f.id,
+                severity: f.severity.as_str(),
+                table: f.table,
+                backend: f.backend.map(|b| b.to_string()),
+                chain: f.chain,
+                rule: f.rule,
+                message: f.message,
+            })
+            .collect(),
     }
 }
 

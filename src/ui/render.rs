@@ -682,6 +682,9 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ))),
             }
             lines.push(Line::from(format!("{} rules", c.rules.len())));
+            if let Some(n) = crate::explain::notes::about(&t.name, &c.name) {
+                lines.push(Line::from(Span::styled(n.line(), theme.dim())));
+            }
         }
         RowKind::Ref { .. } => {
             lines.push(Line::from(
@@ -732,6 +735,15 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     _ => delta_words(m.delta().copied()),
                 }
             )));
+            let note = crate::explain::notes::shipped()
+                .about_rule(&t.name, &c.name, s, app.source.netns.as_deref())
+                .or_else(|| {
+                    row.jump
+                        .and_then(|j| crate::explain::notes::about(&t.name, &t.chains[j].name))
+                });
+            if let Some(n) = note {
+                lines.push(Line::from(Span::styled(n.line(), theme.dim())));
+            }
             if let Some(j) = row.jump {
                 let target = &t.chains[j];
                 // the count iptables printed in the chain's header
