@@ -93,6 +93,9 @@ impl Source {
         match self {
             Source::Replay(r) if cli.tables.is_empty() => {
                 let have = r.tables();
+                if cli.view == crate::cli::View::Services {
+                    return crate::explain::services::tables_of(&have);
+                }
                 if have.iter().any(|t| t == "filter") || have.is_empty() {
                     vec!["filter".to_string()]
                 } else {
@@ -295,7 +298,12 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         roots: &cli.chains,
         moved_only: cli.moved_only,
     };
-    let out = report::render(cli.format, &input);
+    let out = match cli.view {
+        crate::cli::View::Tree => report::render(cli.format, &input),
+        crate::cli::View::Services => {
+            report::services::render(cli.format, &input).map_err(AppError::Runtime)?
+        }
+    };
     match &cli.output {
         Some(path) => write_new_file(path, out.as_bytes(), cli.force)
             .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", path.display()))),
@@ -364,6 +372,9 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         return Err(AppError::Usage(
             "--window needs --once (the live view shows deltas on every poll)".into(),
         ));
+    }
+    if cli.view == crate::cli::View::Services {
+        crate::explain::services::check_options(&cli).map_err(AppError::Usage)?;
     }
     if cli.moved_only && cli.once && cli.window.is_none() {
         return Err(AppError::Usage(

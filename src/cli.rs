@@ -38,6 +38,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
     pub format: Format,
 
+    /// What --once prints: the chain tree, or kube-proxy's Services read back from the nat
+    /// table (each endpoint's share of new connections next to the share intended).
+    #[arg(long, value_enum, default_value_t = View::Tree, help_heading = "Output")]
+    pub view: View,
+
     /// Only rules whose counters moved in the window, with their chain path (needs --window
     /// with --once).
     #[arg(long, help_heading = "Output")]
@@ -138,6 +143,12 @@ impl Format {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum View {
+    Tree,
+    Services,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
     Auto,
     Nft,
@@ -155,9 +166,11 @@ impl From<BackendArg> for BackendChoice {
 }
 
 impl Cli {
-    /// The tables asked for, `filter` when none.
+    /// The tables asked for, `filter` when none (nat and filter for `--view services`).
     pub fn tables(&self) -> Vec<String> {
-        if self.tables.is_empty() {
+        if self.tables.is_empty() && self.view == View::Services {
+            vec!["nat".to_string(), "filter".to_string()]
+        } else if self.tables.is_empty() {
             vec!["filter".to_string()]
         } else {
             let mut v: Vec<String> = Vec::new();

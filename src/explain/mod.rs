@@ -5,3 +5,4 @@
 pub mod findings;
 pub mod notes;
 pub mod ports;
+pub mod services;

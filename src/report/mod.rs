@@ -2,6 +2,7 @@
 //! and for the TUI's export key. The serialisable types here are kept apart from the
 //! core model so the JSON schema changes only on purpose.
 
+pub mod services;
 pub mod svg;
 pub mod text;
 
@@ -149,6 +150,44 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// The fields every export starts with.
+pub struct Header {
+    pub taken_at: String,
+    pub window_ms: Option<u64>,
+    pub window_start: Option<String>,
+    pub source: SourceReport,
+    pub warnings: Vec<String>,
+}
+
+pub fn build_header(input: &Input) -> Header {
+    let snap = input.snapshot;
+    let deltas = input.deltas;
+    let src = input.source;
+    Header {
+        taken_at: format::timestamp(snap.taken_at),
+        window_ms: deltas.map(|d| d.elapsed.as_millis() as u64),
+        window_start: input
+            .window_start
+            .filter(|_| deltas.is_some())
+            .map(format::timestamp),
+        source: SourceReport {
+            kind: src.kind.clone(),
+            host: non_empty(&src.host),
+            netns: src.netns.clone(),
+            // auto: the back ends the tables came from
+            backend: non_empty(&src.backend).or_else(|| {
+                let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
+                (!b.is_empty()).then(|| b.join("+"))
+            }),
+            binary: non_empty(&src.binary),
+            version: non_empty(&src.version),
+            family: non_empty(&src.family),
+            file: src.file.clone(),
+        },
+        warnings: snap.warnings.clone(),
+    }
+}
+
 pub fn build(input: &Input) -> Report {
     let snap = input.snapshot;
     let deltas = input.deltas;
@@ -251,30 +290,15 @@ pub fn build(input: &Input) -> Report {
             }
         })
         .collect();
+    let h = build_header(input);
     Report {
         version: 1,
-        taken_at: format::timestamp(snap.taken_at),
+        taken_at: h.taken_at,
         moved_only: input.moved_only,
-        window_ms: deltas.map(|d| d.elapsed.as_millis() as u64),
-        window_start: input
-            .window_start
-            .filter(|_| deltas.is_some())
-            .map(format::timestamp),
-        source: SourceReport {
-            kind: src.kind.clone(),
-            host: non_empty(&src.host),
-            netns: src.netns.clone(),
-            // auto: the back ends the tables came from
-            backend: non_empty(&src.backend).or_else(|| {
-                let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
-                (!b.is_empty()).then(|| b.join("+"))
-            }),
-            binary: non_empty(&src.binary),
-            version: non_empty(&src.version),
-            family: non_empty(&src.family),
-            file: src.file.clone(),
-        },
-        warnings: snap.warnings.clone(),
+        window_ms: h.window_ms,
+        window_start: h.window_start,
+        source: h.source,
+        warnings: h.warnings,
         tables,
         findings: findings::evaluate(snap, deltas)
             .into_iter()
