@@ -90,10 +90,23 @@ pub struct Cli {
     #[arg(short = '6', long, help_heading = "Polling")]
     pub ipv6: bool,
 
-    /// Network namespace to list: a name under /run/netns, or a path such as
-    /// /proc/PID/ns/net or /var/run/docker/netns/ingress_sbox. Only the iptables child enters it.
+    /// Network namespace to list: a name under /run/netns, a path such as
+    /// /proc/PID/ns/net or /var/run/docker/netns/ingress_sbox, or container:NAME (a Docker
+    /// container's, see --list-netns). Only the iptables child enters it.
     #[arg(long, value_name = "NAME|PATH", help_heading = "Polling")]
     pub netns: Option<String>,
+
+    /// The Docker Engine to ask for network and container names (read-only GETs): a unix
+    /// socket, `unix:///path` or a path. [default: $DOCKER_HOST, else
+    /// /var/run/docker.sock when it exists]. With --netns NAME (not container:NAME) and
+    /// replays, names are shown only when this (or DOCKER_HOST) names one.
+    #[arg(long, value_name = "HOST", help_heading = "Docker")]
+    pub docker_host: Option<String>,
+
+    /// List the network namespaces iptop can look into: /run/netns names, and every
+    /// Docker container and sandbox (such as swarm's ingress_sbox), then exit.
+    #[arg(long, help_heading = "Docker")]
+    pub list_netns: bool,
 
     /// Kill an iptables child that runs longer than this; the poll is reported failed.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Polling")]

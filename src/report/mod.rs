@@ -28,6 +28,8 @@ pub struct Input<'a> {
     pub roots: &'a [String],
     /// Only rules whose counters moved in the window, with their chain path.
     pub moved_only: bool,
+    /// Names from Docker for bridges and container addresses, when it answered.
+    pub names: Option<&'a crate::docker::Names>,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,6 +143,10 @@ pub struct RuleReport {
     pub source: String,
     pub destination: String,
     pub extra: String,
+    /// Docker's names for the rule's interfaces, addresses and DNAT target (`in`, `out`,
+    /// `source`, `destination`, `dnat`); absent when none is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub names: Option<crate::docker::RuleNames>,
     /// A note on this very rule (a few well-known ones); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub about: Option<AboutReport>,
@@ -245,6 +251,10 @@ pub fn build(input: &Input) -> Report {
                                 source: r.spec.source.clone(),
                                 destination: r.spec.destination.clone(),
                                 extra: r.spec.extra.clone(),
+                                names: input
+                                    .names
+                                    .map(|n| n.rule(&r.spec))
+                                    .filter(|n| !n.is_empty()),
                                 about: notes::shipped()
                                     .about_rule(&t.name, &c.name, &r.spec, src.netns.as_deref())
                                     .map(AboutReport::from),

@@ -81,11 +81,11 @@ pub fn render(input: &Input) -> String {
             .iter()
             .zip(noted)
             .map(|(r, note)| {
-                (
-                    columns::cells(t, r, &view),
-                    matches!(r.kind, RowKind::Ref { .. }),
-                    note,
-                )
+                let mut cells = columns::cells(t, r, &view);
+                if let Some(n) = input.names {
+                    n.decorate(&mut cells);
+                }
+                (cells, matches!(r.kind, RowKind::Ref { .. }), note)
             })
             .collect();
         let mut title = format!("table {}", t.name);
