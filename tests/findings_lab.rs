@@ -1,5 +1,6 @@
 //! Findings on real iptables: the lab's swarm host with a DOCKER-USER rule that matches
-//! the published port after DNAT, and connections that FORWARD's DROP policy drops.
+//! the published port after DNAT, connections that FORWARD's DROP policy drops, and an
+//! INPUT rule that seems to close the published port.
 
 mod common;
 
@@ -9,12 +10,14 @@ use std::time::Duration;
 use common::{Lab, iptop};
 use serde_json::Value;
 
-fn findings_over_window(lab: &Lab, during: impl FnOnce()) -> Vec<Value> {
+/// `iptop --once --window 3s --format json` (and `extra`) while `during` sends traffic.
+fn findings_over_window(lab: &Lab, extra: &[&str], during: impl FnOnce()) -> Vec<Value> {
     let host = lab.host();
     let child = iptop()
         .args([
             "--netns", &host, "--once", "--window", "3s", "--format", "json",
         ])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -33,10 +36,10 @@ fn findings_over_window(lab: &Lab, during: impl FnOnce()) -> Vec<Value> {
 }
 
 #[test]
-fn docker_user_dport_and_policy_drop_on_the_lab() {
+fn docker_user_dport_policy_drop_and_the_ufw_trap_on_the_lab() {
     let lab = Lab::up("iptables-restore");
     // the lab as Docker writes it holds no trap, and requests that get through move no policy
-    let f = findings_over_window(&lab, || lab.curl(3));
+    let f = findings_over_window(&lab, &[], || lab.curl(3));
     assert!(f.is_empty(), "{f:#?}");
 
     lab.host_cmd(&[
@@ -50,7 +53,7 @@ fn docker_user_dport_and_policy_drop_on_the_lab() {
         "-j",
         "DROP",
     ]);
-    let f = findings_over_window(&lab, || lab.blocked(5));
+    let f = findings_over_window(&lab, &[], || lab.blocked(5));
     let ids: Vec<&str> = f.iter().map(|f| f["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["policy-drop", "docker-user-dport"], "{f:#?}");
     let policy = &f[0];
@@ -77,5 +80,30 @@ fn docker_user_dport_and_policy_drop_on_the_lab() {
             &Value::from(1),
             &Value::from("warning")
         )
+    );
+
+    // the ufw trap: INPUT drops the published port, the requests get through all the same
+    lab.host_cmd(&[
+        "iptables", "-I", "INPUT", "-p", "tcp", "--dport", "80", "-j", "DROP",
+    ]);
+    let f = findings_over_window(&lab, &["-t", "filter", "-t", "nat"], || lab.curl(3));
+    let bypass = f
+        .iter()
+        .find(|f| f["id"] == "published-port-bypasses-input")
+        .unwrap_or_else(|| panic!("{f:#?}"));
+    assert_eq!(
+        (&bypass["chain"], &bypass["rule"], &bypass["severity"]),
+        (
+            &Value::from("INPUT"),
+            &Value::from(1),
+            &Value::from("critical")
+        )
+    );
+    assert!(
+        bypass["message"]
+            .as_str()
+            .unwrap()
+            .contains("DOCKER-INGRESS rule 1 publishes it to 172.18.0.2:80"),
+        "{bypass}"
     );
 }
