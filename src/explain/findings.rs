@@ -11,6 +11,11 @@
 //! | `both-backends` | a table holds rules in iptables-nft and in iptables-legacy |
 //! | `early-drop` | a DROP or REJECT in raw or mangle moved |
 //! | `kube-no-endpoints` | kube-proxy's "has no endpoints" REJECT moved |
+//!
+//! For the live view: call [`evaluate`] with each poll's snapshot and the deltas it
+//! shows; every [`Finding`] carries its [`Place`] (table, chain and rule positions in
+//! that snapshot) to jump to. Rules about published ports need the nat table next to
+//! filter in the same snapshot; the others need only the table they are about.
 
 use std::collections::HashMap;
 
