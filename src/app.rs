@@ -74,15 +74,20 @@ impl Source {
                 })?;
             return Ok(Source::Replay(Box::new(r)));
         }
+        let netns = crate::docker::netns::resolve(cli).await?;
         let mut live = LiveSource::new(LiveConfig {
             backend: cli.backend.into(),
             ipv6: cli.ipv6,
-            netns: cli.netns.clone(),
+            netns: netns.clone(),
             tables: polled_tables(cli),
             timeout: cli.timeout,
             binary: cli.iptables.clone(),
         })
         .map_err(|e| AppError::Runtime(e.to_string()))?;
+        if netns != cli.netns {
+            // `container:web` says more than the sandbox's file name
+            live.label_netns(cli.netns.clone());
+        }
         live.probe_version().await;
         Ok(Source::Live(Box::new(live)))
     }
@@ -93,6 +98,9 @@ impl Source {
         match self {
             Source::Replay(r) if cli.tables.is_empty() => {
                 let have = r.tables();
+                if cli.view == crate::cli::View::Services {
+                    return crate::explain::services::tables_of(&have);
+                }
                 if have.iter().any(|t| t == "filter") || have.is_empty() {
                     vec!["filter".to_string()]
                 } else {
@@ -251,6 +259,10 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         tables,
         last: None,
     };
+    let (names, warning) = crate::docker::names_for(cli, poller.source.is_replay()).await;
+    if let Some(w) = warning {
+        eprintln!("iptop: warning: {w}");
+    }
     let started = tokio::time::Instant::now();
     let (_, first) = poller
         .next()
@@ -294,8 +306,14 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         source: &info,
         roots: &cli.chains,
         moved_only: cli.moved_only,
+        names: names.as_ref(),
     };
-    let out = report::render(cli.format, &input);
+    let out = match cli.view {
+        crate::cli::View::Tree => report::render(cli.format, &input),
+        crate::cli::View::Services => {
+            report::services::render(cli.format, &input).map_err(AppError::Runtime)?
+        }
+    };
     match &cli.output {
         Some(path) => write_new_file(path, out.as_bytes(), cli.force)
             .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", path.display()))),
@@ -360,10 +378,20 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             .write_all(&out)
             .map_err(|e| AppError::Runtime(format!("cannot write to stdout: {e}")));
     }
+    if cli.list_netns {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
+        return rt.block_on(crate::docker::netns::print(&cli));
+    }
     if cli.window.is_some() && !cli.once {
         return Err(AppError::Usage(
             "--window needs --once (the live view shows deltas on every poll)".into(),
         ));
+    }
+    if cli.view == crate::cli::View::Services {
+        crate::explain::services::check_options(&cli).map_err(AppError::Usage)?;
     }
     if cli.moved_only && cli.once && cli.window.is_none() {
         return Err(AppError::Usage(

@@ -38,6 +38,11 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
     pub format: Format,
 
+    /// What --once prints: the chain tree, or kube-proxy's Services read back from the nat
+    /// table (each endpoint's share of new connections next to the share intended).
+    #[arg(long, value_enum, default_value_t = View::Tree, help_heading = "Output")]
+    pub view: View,
+
     /// Only rules whose counters moved in the window, with their chain path (needs --window
     /// with --once).
     #[arg(long, help_heading = "Output")]
@@ -85,10 +90,23 @@ pub struct Cli {
     #[arg(short = '6', long, help_heading = "Polling")]
     pub ipv6: bool,
 
-    /// Network namespace to list: a name under /run/netns, or a path such as
-    /// /proc/PID/ns/net or /var/run/docker/netns/ingress_sbox. Only the iptables child enters it.
+    /// Network namespace to list: a name under /run/netns, a path such as
+    /// /proc/PID/ns/net or /var/run/docker/netns/ingress_sbox, or container:NAME (a Docker
+    /// container's, see --list-netns). Only the iptables child enters it.
     #[arg(long, value_name = "NAME|PATH", help_heading = "Polling")]
     pub netns: Option<String>,
+
+    /// The Docker Engine to ask for network and container names (read-only GETs): a unix
+    /// socket, `unix:///path` or a path. [default: $DOCKER_HOST, else
+    /// /var/run/docker.sock when it exists]. With --netns NAME (not container:NAME) and
+    /// replays, names are shown only when this (or DOCKER_HOST) names one.
+    #[arg(long, value_name = "HOST", help_heading = "Docker")]
+    pub docker_host: Option<String>,
+
+    /// List the network namespaces iptop can look into: /run/netns names, and every
+    /// Docker container and sandbox (such as swarm's ingress_sbox), then exit.
+    #[arg(long, help_heading = "Docker")]
+    pub list_netns: bool,
 
     /// Kill an iptables child that runs longer than this; the poll is reported failed.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Polling")]
@@ -138,6 +156,12 @@ impl Format {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum View {
+    Tree,
+    Services,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
     Auto,
     Nft,
@@ -155,9 +179,11 @@ impl From<BackendArg> for BackendChoice {
 }
 
 impl Cli {
-    /// The tables asked for, `filter` when none.
+    /// The tables asked for, `filter` when none (nat and filter for `--view services`).
     pub fn tables(&self) -> Vec<String> {
-        if self.tables.is_empty() {
+        if self.tables.is_empty() && self.view == View::Services {
+            vec!["nat".to_string(), "filter".to_string()]
+        } else if self.tables.is_empty() {
             vec!["filter".to_string()]
         } else {
             let mut v: Vec<String> = Vec::new();

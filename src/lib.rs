@@ -11,6 +11,8 @@ pub mod app;
 pub mod cli;
 pub mod columns;
 pub mod diff;
+pub mod docker;
+pub mod explain;
 pub mod files;
 pub mod format;
 pub mod model;

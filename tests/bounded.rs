@@ -443,6 +443,7 @@ fn text_export_is_linear_in_the_listing_for_any_shape_of_jumps() {
             source: &source,
             roots: &[],
             moved_only: false,
+            names: None,
         });
         let ratio = out.len() as f64 / s.len() as f64;
         worst = worst.max(ratio);

@@ -2,6 +2,7 @@
 //! and for the TUI's export key. The serialisable types here are kept apart from the
 //! core model so the JSON schema changes only on purpose.
 
+pub mod services;
 pub mod svg;
 pub mod text;
 
@@ -10,6 +11,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::diff::{Delta, Deltas};
+use crate::explain::{findings, notes};
 use crate::format;
 use crate::model::{ChainKind, Snapshot, SourceInfo};
 
@@ -26,6 +28,8 @@ pub struct Input<'a> {
     pub roots: &'a [String],
     /// Only rules whose counters moved in the window, with their chain path.
     pub moved_only: bool,
+    /// Names from Docker for bridges and container addresses, when it answered.
+    pub names: Option<&'a crate::docker::Names>,
 }
 
 #[derive(Debug, Serialize)]
@@ -39,6 +43,39 @@ pub struct Report {
     pub source: SourceReport,
     pub warnings: Vec<String>,
     pub tables: Vec<TableReport>,
+    /// Rules of thumb that point at traps ([`crate::explain::findings`]).
+    pub findings: Vec<FindingReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingReport {
+    /// Stable: `policy-drop`, `docker-user-dport`, ...
+    pub id: &'static str,
+    /// `info`, `warning` or `critical`.
+    pub severity: &'static str,
+    pub table: String,
+    pub backend: Option<String>,
+    /// Null for a finding about a whole table.
+    pub chain: Option<String>,
+    /// The rule's number; null for a chain's policy or a whole table.
+    pub rule: Option<u32>,
+    pub message: String,
+}
+
+/// What a chain or rule is for and who writes it ([`crate::explain::notes`]).
+#[derive(Debug, Serialize)]
+pub struct AboutReport {
+    pub by: String,
+    pub text: String,
+}
+
+impl From<&crate::explain::notes::Note> for AboutReport {
+    fn from(n: &crate::explain::notes::Note) -> Self {
+        AboutReport {
+            by: n.by.clone(),
+            text: n.about.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -75,6 +112,8 @@ pub struct ChainReport {
     pub delta_packets: Option<u64>,
     pub delta_bytes: Option<u64>,
     pub references: Option<u32>,
+    /// What the chain is for and who writes it; null when iptop has no note on it.
+    pub about: Option<AboutReport>,
     pub rules: Vec<RuleReport>,
 }
 
@@ -104,10 +143,55 @@ pub struct RuleReport {
     pub source: String,
     pub destination: String,
     pub extra: String,
+    /// Docker's names for the rule's interfaces, addresses and DNAT target (`in`, `out`,
+    /// `source`, `destination`, `dnat`); absent when none is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub names: Option<crate::docker::RuleNames>,
+    /// A note on this very rule (a few well-known ones); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<AboutReport>,
 }
 
 fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
+}
+
+/// The fields every export starts with.
+pub struct Header {
+    pub taken_at: String,
+    pub window_ms: Option<u64>,
+    pub window_start: Option<String>,
+    pub source: SourceReport,
+    pub warnings: Vec<String>,
+}
+
+pub fn build_header(input: &Input) -> Header {
+    let snap = input.snapshot;
+    let deltas = input.deltas;
+    let src = input.source;
+    Header {
+        taken_at: format::timestamp(snap.taken_at),
+        window_ms: deltas.map(|d| d.elapsed.as_millis() as u64),
+        window_start: input
+            .window_start
+            .filter(|_| deltas.is_some())
+            .map(format::timestamp),
+        source: SourceReport {
+            kind: src.kind.clone(),
+            host: non_empty(&src.host),
+            netns: src.netns.clone(),
+            // auto: the back ends the tables came from
+            backend: non_empty(&src.backend).or_else(|| {
+                let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
+                (!b.is_empty()).then(|| b.join("+"))
+            }),
+            binary: non_empty(&src.binary),
+            version: non_empty(&src.version),
+            family: non_empty(&src.family),
+            file: src.file.clone(),
+        },
+        warnings: snap.warnings.clone(),
+    }
 }
 
 pub fn build(input: &Input) -> Report {
@@ -167,6 +251,13 @@ pub fn build(input: &Input) -> Report {
                                 source: r.spec.source.clone(),
                                 destination: r.spec.destination.clone(),
                                 extra: r.spec.extra.clone(),
+                                names: input
+                                    .names
+                                    .map(|n| n.rule(&r.spec))
+                                    .filter(|n| !n.is_empty()),
+                                about: notes::shipped()
+                                    .about_rule(&t.name, &c.name, &r.spec, src.netns.as_deref())
+                                    .map(AboutReport::from),
                             }
                         })
                         .collect();
@@ -192,6 +283,7 @@ pub fn build(input: &Input) -> Report {
                             ChainKind::User { references } => references,
                             ChainKind::Builtin { .. } => None,
                         },
+                        about: notes::about(&t.name, &c.name).map(AboutReport::from),
                         rules,
                     }
                 })
@@ -208,31 +300,28 @@ pub fn build(input: &Input) -> Report {
             }
         })
         .collect();
+    let h = build_header(input);
     Report {
         version: 1,
-        taken_at: format::timestamp(snap.taken_at),
+        taken_at: h.taken_at,
         moved_only: input.moved_only,
-        window_ms: deltas.map(|d| d.elapsed.as_millis() as u64),
-        window_start: input
-            .window_start
-            .filter(|_| deltas.is_some())
-            .map(format::timestamp),
-        source: SourceReport {
-            kind: src.kind.clone(),
-            host: non_empty(&src.host),
-            netns: src.netns.clone(),
-            // auto: the back ends the tables came from
-            backend: non_empty(&src.backend).or_else(|| {
-                let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
-                (!b.is_empty()).then(|| b.join("+"))
-            }),
-            binary: non_empty(&src.binary),
-            version: non_empty(&src.version),
-            family: non_empty(&src.family),
-            file: src.file.clone(),
-        },
-        warnings: snap.warnings.clone(),
+        window_ms: h.window_ms,
+        window_start: h.window_start,
+        source: h.source,
+        warnings: h.warnings,
         tables,
+        findings: findings::evaluate(snap, deltas)
+            .into_iter()
+            .map(|f| FindingReport {
+                id: f.id,
+                severity: f.severity.as_str(),
+                table: f.table,
+                backend: f.backend.map(|b| b.to_string()),
+                chain: f.chain,
+                rule: f.rule,
+                message: f.message,
+            })
+            .collect(),
     }
 }
 

@@ -11,11 +11,14 @@ use unicode_width::UnicodeWidthStr;
 use super::Input;
 use crate::columns::{self, ALL, Cells, Column};
 use crate::diff::Delta;
+use crate::explain::{findings, notes};
 use crate::format;
+use crate::model::Table;
 use crate::tree::{self, RowKind};
 
-/// A row's cells, and whether it is a reference to where a chain is shown.
-type Line = (Cells, bool);
+/// A row's cells, whether it is a reference to where a chain is shown, and the note on
+/// the chain it shows (once per chain).
+type Line = (Cells, bool, Option<String>);
 
 /// Rows beyond this are cut (a safety net: each chain is shown once).
 pub const MAX_ROWS: usize = 2_000_000;
@@ -73,13 +76,16 @@ pub fn render(input: &Input) -> String {
         };
         let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
         let view = columns::DeltaView::window(td, elapsed);
+        let noted = note_rows(t, &rows);
         let cells = rows
             .iter()
-            .map(|r| {
-                (
-                    columns::cells(t, r, &view),
-                    matches!(r.kind, RowKind::Ref { .. }),
-                )
+            .zip(noted)
+            .map(|(r, note)| {
+                let mut cells = columns::cells(t, r, &view);
+                if let Some(n) = input.names {
+                    n.decorate(&mut cells);
+                }
+                (cells, matches!(r.kind, RowKind::Ref { .. }), note)
             })
             .collect();
         let mut title = format!("table {}", t.name);
@@ -96,7 +102,7 @@ pub fn render(input: &Input) -> String {
     }
     let mut widths: Vec<usize> = ALL.iter().map(|c| c.title().width()).collect();
     for (_, cells, _) in &sections {
-        for (c, _) in cells.iter().filter(|(_, is_ref)| !is_ref) {
+        for (c, _, _) in cells.iter().filter(|(_, is_ref, _)| !is_ref) {
             for (i, col) in ALL.iter().enumerate() {
                 let w = match col {
                     Column::Tree => (c.prefix.width() + c.label.width()).min(MAX_TREE_PAD),
@@ -111,8 +117,8 @@ pub fn render(input: &Input) -> String {
         out.push_str(title);
         out.push('\n');
         let titles: Vec<String> = ALL.iter().map(|c| c.title().to_string()).collect();
-        push_line(&mut out, &titles, &widths);
-        for (c, is_ref) in cells {
+        push_line(&mut out, &titles, &widths, None);
+        for (c, is_ref, note) in cells {
             if *is_ref {
                 // only where the chain is shown: no columns to line up
                 let _ = writeln!(out, "{}{}", c.prefix, c.label);
@@ -125,16 +131,74 @@ pub fn render(input: &Input) -> String {
                     _ => c.get(*col).to_string(),
                 })
                 .collect();
-            push_line(&mut out, &vals, &widths);
+            push_line(&mut out, &vals, &widths, note.as_deref());
         }
         if *cut {
             let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
         }
     }
+    let found = findings::evaluate(snap, input.deltas);
+    if !found.is_empty() {
+        out.push_str("\nfindings\n");
+        for f in &found {
+            let mut place = f.table.clone();
+            if let Some(b) = f.backend {
+                place.push_str(&format!(" · {b}"));
+            }
+            if let Some(c) = &f.chain {
+                place.push_str(&format!(" {c}"));
+            }
+            if let Some(r) = f.rule {
+                place.push_str(&format!(" rule {r}"));
+            }
+            let _ = writeln!(
+                out,
+                "{:<8}  {:<29}  {place}: {}",
+                f.severity.as_str(),
+                f.id,
+                f.message
+            );
+        }
+    }
     out
 }
 
-fn push_line(out: &mut String, vals: &[String], widths: &[usize]) {
+/// The note to print after each row: on the row where a chain's rules are shown (a root,
+/// or the jump they are expanded under), else its first jump; once per chain. The
+/// built-in chains are left out: a ticket needs no note on what FORWARD is.
+fn note_rows(t: &Table, rows: &[tree::Row]) -> Vec<Option<String>> {
+    let mut at: Vec<Option<usize>> = vec![None; t.chains.len()];
+    let mut first: Vec<Option<usize>> = vec![None; t.chains.len()];
+    for (i, r) in rows.iter().enumerate() {
+        let (chain, expanded) = match (r.kind, r.jump) {
+            (RowKind::Chain { chain }, _) => (chain, true),
+            (RowKind::Rule { .. }, Some(j)) => {
+                // a Ref row right under the jump: the chain is shown elsewhere
+                let elsewhere = rows.get(i + 1).is_some_and(|n| {
+                    matches!(n.kind, RowKind::Ref { .. }) && n.parent == Some(i as u32)
+                });
+                (j, !elsewhere && r.fold == tree::Fold::Expanded)
+            }
+            _ => continue,
+        };
+        first[chain].get_or_insert(i);
+        if expanded {
+            at[chain].get_or_insert(i);
+        }
+    }
+    let mut out = vec![None; rows.len()];
+    for (c, (a, f)) in at.into_iter().zip(first).enumerate() {
+        if let Some(i) = a.or(f)
+            && let Some(n) = notes::about(&t.name, &t.chains[c].name)
+            && n.by != "kernel"
+        {
+            out[i] = Some(n.line());
+        }
+    }
+    out
+}
+
+fn push_line(out: &mut String, vals: &[String], widths: &[usize], note: Option<&str>) {
     let mut line = String::new();
     for (i, (v, col)) in vals.iter().zip(ALL.iter()).enumerate() {
         if i > 0 {
@@ -150,5 +214,9 @@ fn push_line(out: &mut String, vals: &[String], widths: &[usize]) {
         }
     }
     out.push_str(line.trim_end());
+    if let Some(n) = note {
+        out.push_str("  # ");
+        out.push_str(n);
+    }
     out.push('\n');
 }

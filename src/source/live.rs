@@ -356,6 +356,12 @@ impl LiveSource {
         &self.info
     }
 
+    /// Names the namespace in the header and exports as the user gave it
+    /// (`container:web`) rather than by the file it was resolved to.
+    pub fn label_netns(&mut self, label: Option<String>) {
+        self.info.netns = label;
+    }
+
     pub fn tables(&self) -> &[String] {
         &self.cfg.tables
     }

@@ -61,6 +61,11 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         cli.interval,
     );
     app.step_mode = cli.step && source.is_replay();
+    // asked once, before the screen: a Docker that does not answer costs one timeout
+    app.names = crate::docker::names_for(&cli, source.is_replay())
+        .await
+        .0
+        .map(Arc::new);
     let mut poller = poller::spawn(
         source,
         recorder,
@@ -229,6 +234,7 @@ pub struct ExportJob {
     source: SourceInfo,
     roots: Vec<String>,
     moved_only: bool,
+    names: Option<Arc<crate::docker::Names>>,
     table: &'static str,
     to: ExportTo,
 }
@@ -253,6 +259,7 @@ impl ExportJob {
             source: app.source.clone(),
             roots: app.root_chains.clone(),
             moved_only: app.moved_only,
+            names: app.names.clone(),
             table: app.table_name(),
             to: to.clone(),
         })
@@ -267,6 +274,7 @@ impl ExportJob {
             source: &self.source,
             roots: &self.roots,
             moved_only: self.moved_only,
+            names: self.names.as_deref(),
         };
         let body = report::render(self.to.format, &input);
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())

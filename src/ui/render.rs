@@ -335,7 +335,21 @@ fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         );
         return;
     }
-    let cols = layout_columns(area.width, app.tree_width, &app.view().col_stats);
+    let mut stats = app.view().col_stats.clone();
+    if let Some(n) = &app.names {
+        // the names shown instead of bridges and addresses need their room
+        let (iface, addr) = n.widest();
+        let grow = |w: &mut Option<u16>, name: usize, cap: usize| {
+            if let Some(w) = w {
+                *w = (*w).max(name.min(cap) as u16);
+            }
+        };
+        grow(&mut stats.in_iface, iface + 1, 16);
+        grow(&mut stats.out_iface, iface + 1, 16);
+        grow(&mut stats.source, addr, 20);
+        grow(&mut stats.destination, addr, 20);
+    }
+    let cols = layout_columns(area.width, app.tree_width, &stats);
     let buf = frame.buffer_mut();
     // The rows are written straight into the buffer, cell by cell, as a ratatui Table with
     // these columns (spacing 1) would write them: the row's style, then each cell's
@@ -369,7 +383,8 @@ fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         if let Some(age) = app.view().heat(t, r).filter(|_| live) {
             buf.set_style(row_area(y), theme.heat(age));
         }
-        tree_row(buf, area.x, y, t, r, &cols, &view, live, theme);
+        let names = app.names.as_deref();
+        tree_row(buf, area.x, y, t, r, &cols, &view, live, names, theme);
         if selected == Some(offset + k) {
             buf.set_style(row_area(y), theme.selected());
         }
@@ -428,9 +443,13 @@ fn tree_row(
     cols: &[(Column, u16)],
     view: &columns::DeltaView,
     live: bool,
+    names: Option<&crate::docker::Names>,
     theme: &Theme,
 ) {
-    let c = columns::cells(t, r, view);
+    let mut c = columns::cells(t, r, view);
+    if let Some(n) = names {
+        n.substitute(&mut c);
+    }
     let m = columns::movement(r, view.shown);
     let (target, is_drop) = match r.kind {
         RowKind::Rule { chain, rule } => {
@@ -682,6 +701,9 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 ))),
             }
             lines.push(Line::from(format!("{} rules", c.rules.len())));
+            if let Some(n) = crate::explain::notes::about(&t.name, &c.name) {
+                lines.push(Line::from(Span::styled(n.line(), theme.dim())));
+            }
         }
         RowKind::Ref { .. } => {
             lines.push(Line::from(
@@ -718,6 +740,9 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             if !s.extra.is_empty() {
                 lines.push(Line::from(s.extra.clone()));
             }
+            if let Some(d) = app.names.as_ref().and_then(|n| n.describe(s)) {
+                lines.push(Line::from(d));
+            }
             let k = c.counter(rule);
             lines.push(Line::from(format!(
                 "{} packets, {} ({} bytes) · {}",
@@ -732,6 +757,15 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     _ => delta_words(m.delta().copied()),
                 }
             )));
+            let note = crate::explain::notes::shipped()
+                .about_rule(&t.name, &c.name, s, app.source.netns.as_deref())
+                .or_else(|| {
+                    row.jump
+                        .and_then(|j| crate::explain::notes::about(&t.name, &t.chains[j].name))
+                });
+            if let Some(n) = note {
+                lines.push(Line::from(Span::styled(n.line(), theme.dim())));
+            }
             if let Some(j) = row.jump {
                 let target = &t.chains[j];
                 // the count iptables printed in the chain's header

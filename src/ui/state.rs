@@ -345,6 +345,8 @@ impl TableView {
 /// The live view.
 pub struct App {
     pub source: SourceInfo,
+    /// Names from Docker for bridges and container addresses (asked once at start).
+    pub names: Option<std::sync::Arc<crate::docker::Names>>,
     pub tables: Vec<TableView>,
     /// Index into [`TABLES`].
     pub current: usize,
@@ -410,6 +412,7 @@ impl App {
         let replay = source.kind != "live";
         App {
             source,
+            names: None,
             tables: vec![TableView::default(); TABLES.len()],
             current,
             root_chains,

@@ -88,6 +88,11 @@ impl Lab {
         self.script(&["cross", &n.to_string()]);
     }
 
+    /// `n` connection attempts from the client to 172.17.0.2:81, dropped by FORWARD's policy.
+    pub fn blocked(&self, n: usize) {
+        self.script(&["blocked", &n.to_string()]);
+    }
+
     /// Runs a command inside the lab's host namespace (the test's own iptables calls).
     pub fn host_cmd(&self, args: &[&str]) -> Output {
         let out = Command::new("ip")

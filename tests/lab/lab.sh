@@ -7,6 +7,8 @@
 #                   DNAT'd to the ingress sandbox 172.18.0.2:80)
 #   lab.sh cross N  N connection attempts from a docker0 container to the sandbox's
 #                   172.18.0.2:81: dropped by DOCKER-ISOLATION-STAGE-2
+#   lab.sh blocked N  N connection attempts from the client to the docker0 container's
+#                   172.17.0.2:81, which nothing publishes: dropped by FORWARD's policy
 #   lab.sh status   list the namespaces and the host's FORWARD counters
 #   lab.sh down     remove everything it made
 #
@@ -72,6 +74,7 @@ up() {
 }
 
 curl_n() { for _ in $(seq "${1:-1}"); do nsx "$CLIENT" curl -s -m 2 -o /dev/null http://192.168.61.6/; done; }
+blocked_n() { for _ in $(seq "${1:-1}"); do nsx "$CLIENT" curl -s --connect-timeout 0.2 -o /dev/null http://172.17.0.2:81/ || true; done; }
 cross_n() { for _ in $(seq "${1:-1}"); do nsx "$CTR" curl -s --connect-timeout 0.2 -o /dev/null http://172.18.0.2:81/ || true; done; }
 
 down() {
@@ -90,6 +93,7 @@ case "${1:-}" in
   down) down ;;
   curl) curl_n "${2:-1}" ;;
   cross) cross_n "${2:-1}" ;;
+  blocked) blocked_n "${2:-1}" ;;
   status) status ;;
-  *) sed -n '2,19p' "$0"; exit 2 ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
 esac

@@ -1,0 +1,504 @@
+//! Rules of thumb evaluated on a snapshot and its deltas: each finding has a stable id,
+//! a severity, the place it points at (table, chain, rule) and one sentence saying what
+//! it means. Traps that fill the issue trackers, told by counters iptop already has.
+//!
+//! | id | when |
+//! |---|---|
+//! | `policy-drop` | a built-in chain's DROP policy counter moved |
+//! | `docker-user-dport` | a DOCKER-USER rule matches a destination port without conntrack's original port |
+//! | `published-port-bypasses-input` | a port published by DNAT while INPUT drops it |
+//! | `unreferenced-chain` | a user chain nothing jumps to |
+//! | `both-backends` | a table holds rules in iptables-nft and in iptables-legacy |
+//! | `early-drop` | a DROP or REJECT in raw or mangle moved |
+//! | `kube-no-endpoints` | kube-proxy's "has no endpoints" REJECT moved |
+//!
+//! For the live view: call [`evaluate`] with each poll's snapshot and the deltas it
+//! shows; every [`Finding`] carries its [`Place`] (table, chain and rule positions in
+//! that snapshot) to jump to. Rules about published ports need the nat table next to
+//! filter in the same snapshot; the others need only the table they are about.
+
+use std::collections::HashMap;
+
+use super::notes;
+use super::ports::{self, Ports};
+use crate::diff::{Delta, Deltas, TableDelta};
+use crate::model::{Backend, Rule, Snapshot, Table};
+
+pub const POLICY_DROP: &str = "policy-drop";
+pub const DOCKER_USER_DPORT: &str = "docker-user-dport";
+pub const PUBLISHED_PORT_BYPASSES_INPUT: &str = "published-port-bypasses-input";
+pub const UNREFERENCED_CHAIN: &str = "unreferenced-chain";
+pub const BOTH_BACKENDS: &str = "both-backends";
+pub const EARLY_DROP: &str = "early-drop";
+pub const KUBE_NO_ENDPOINTS: &str = "kube-no-endpoints";
+
+/// Every finding id, in the order of the table above.
+pub const IDS: [&str; 7] = [
+    POLICY_DROP,
+    DOCKER_USER_DPORT,
+    PUBLISHED_PORT_BYPASSES_INPUT,
+    UNREFERENCED_CHAIN,
+    BOTH_BACKENDS,
+    EARLY_DROP,
+    KUBE_NO_ENDPOINTS,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Worth knowing; often intended.
+    Info,
+    /// Probably not what was meant.
+    Warning,
+    /// Traffic gets through that the rules seem to stop.
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// Where a finding points: positions in the snapshot it was found in (for jumping to the
+/// rule), and the names to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Place {
+    /// Index into `Snapshot::tables`.
+    pub table: usize,
+    /// Index into the table's chains.
+    pub chain: Option<usize>,
+    /// Index into the chain's rules (the rule's number is one more).
+    pub rule: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub table: String,
+    pub backend: Option<Backend>,
+    /// The chain, or None for a finding about a whole table.
+    pub chain: Option<String>,
+    /// The rule's number in its chain, or None for a chain (its policy) or a table.
+    pub rule: Option<u32>,
+    pub message: String,
+    pub at: Place,
+}
+
+/// Everything found in `snap`; rules of thumb about movement need `deltas` (the window
+/// the snapshot ends). Ordered by severity, then by place.
+pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let secs = deltas.map(|d| d.elapsed.as_secs_f64()).unwrap_or(0.0);
+    let over = |n: u64| window_words(n, secs);
+    for (ti, t) in snap.tables.iter().enumerate() {
+        let td = deltas.and_then(|d| d.table(ti));
+        let mut f = Found {
+            out: &mut out,
+            t,
+            ti,
+        };
+        policy_drop(&mut f, td, &over);
+        if t.name == "filter" {
+            docker_user_dport(&mut f, snap);
+        }
+        unreferenced_chain(&mut f);
+        if t.name == "raw" || t.name == "mangle" {
+            early_drop(&mut f, td, &over);
+        }
+        kube_no_endpoints(&mut f, td, &over);
+    }
+    published_port_bypasses_input(&mut out, snap);
+    both_backends(&mut out, snap);
+    out.sort_by(|a, b| {
+        b.severity.cmp(&a.severity).then_with(|| {
+            (a.at.table, a.at.chain, a.at.rule).cmp(&(b.at.table, b.at.chain, b.at.rule))
+        })
+    });
+    out
+}
+
+/// `5 packets in the window (1.7/s)` or `5 packets` when the window length is unknown.
+fn window_words(n: u64, secs: f64) -> String {
+    let p = if n == 1 { "packet" } else { "packets" };
+    if secs > 0.0 {
+        format!(
+            "{n} {p} in the last {}",
+            crate::format::duration(std::time::Duration::from_secs_f64(secs))
+        )
+    } else {
+        format!("{n} {p}")
+    }
+}
+
+struct Found<'a> {
+    out: &'a mut Vec<Finding>,
+    t: &'a Table,
+    ti: usize,
+}
+
+impl Found<'_> {
+    fn push(
+        &mut self,
+        id: &'static str,
+        severity: Severity,
+        chain: usize,
+        rule: Option<usize>,
+        message: String,
+    ) {
+        let c = &self.t.chains[chain];
+        self.out.push(Finding {
+            id,
+            severity,
+            table: self.t.name.clone(),
+            backend: self.t.backend,
+            chain: Some(c.name.to_string()),
+            rule: rule.and_then(|r| c.rules.get(r)).map(|r| r.num),
+            message,
+            at: Place {
+                table: self.ti,
+                chain: Some(chain),
+                rule,
+            },
+        });
+    }
+}
+
+fn moved(d: Option<&Delta>) -> Option<u64> {
+    d.filter(|d| d.packets > 0).map(|d| d.packets)
+}
+
+fn policy_drop(f: &mut Found, td: Option<&TableDelta>, over: &dyn Fn(u64) -> String) {
+    let Some(td) = td else { return };
+    for (ci, c) in f.t.chains.iter().enumerate() {
+        if c.policy() != Some("DROP") {
+            continue;
+        }
+        if let Some(n) = moved(td.policy(ci)) {
+            let msg = format!(
+                "{} {}'s policy DROP dropped {}: no rule in the chain (or the chains it jumps to) accepted them",
+                f.t.name,
+                c.name,
+                over(n)
+            );
+            f.push(POLICY_DROP, Severity::Warning, ci, None, msg);
+        }
+    }
+}
+
+/// Ports published by DNAT in the snapshot's nat tables: host port → (protocol rule,
+/// where it is sent).
+struct Published<'a> {
+    table: usize,
+    chain: usize,
+    rule: usize,
+    spec: &'a Rule,
+    ports: Ports,
+    to: String,
+}
+
+fn published(snap: &Snapshot) -> Vec<Published<'_>> {
+    let mut out = Vec::new();
+    for (ti, t) in snap.tables.iter().enumerate() {
+        if t.name != "nat" {
+            continue;
+        }
+        for (ci, c) in t.chains.iter().enumerate() {
+            for (ri, r) in c.rules.iter().enumerate() {
+                if r.spec.target != "DNAT" {
+                    continue;
+                }
+                let p = ports::dports(&r.spec.extra);
+                if p.is_empty() {
+                    continue;
+                }
+                let to = ports::dnat_to(&r.spec.extra)
+                    .map(|(a, p)| match p {
+                        Some(p) => format!("{a}:{p}"),
+                        None => a,
+                    })
+                    .unwrap_or_default();
+                out.push(Published {
+                    table: ti,
+                    chain: ci,
+                    rule: ri,
+                    spec: r,
+                    ports: p,
+                    to,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn docker_user_dport(f: &mut Found, snap: &Snapshot) {
+    let Some(ci) = f.t.chain_index("DOCKER-USER") else {
+        return;
+    };
+    let pubs = published(snap);
+    let c = &f.t.chains[ci];
+    for (ri, r) in c.rules.iter().enumerate() {
+        let extra = &r.spec.extra;
+        if !ports::matches_dport(extra) || extra.contains("ctorigdstport") {
+            continue;
+        }
+        let p = ports::dports(extra);
+        let shown = if p.is_empty() {
+            "a destination port".to_string()
+        } else {
+            format!("destination port {}", p.text())
+        };
+        let mut msg = format!(
+            "DOCKER-USER rule {} matches {shown}, but packets reach DOCKER-USER after DNAT, with the container's port: to match the published port use -m conntrack --ctorigdstport",
+            r.num
+        );
+        if let Some(x) = pubs
+            .iter()
+            .find(|x| x.ports.overlaps(&p) && ports::same_protocol(&x.spec.spec, &r.spec))
+        {
+            msg.push_str(&format!(
+                " (here port {} is published to {})",
+                x.ports.text(),
+                x.to
+            ));
+        }
+        f.push(DOCKER_USER_DPORT, Severity::Warning, ci, Some(ri), msg);
+    }
+}
+
+/// The chains INPUT reaches through jumps (INPUT included), in a filter table.
+fn reached_from(t: &Table, start: usize) -> Vec<bool> {
+    let mut seen = vec![false; t.chains.len()];
+    let mut stack = vec![start];
+    seen[start] = true;
+    while let Some(c) = stack.pop() {
+        for r in t.chains[c].rules.iter() {
+            if let Some(j) = t.jump_target(r)
+                && !seen[j]
+            {
+                seen[j] = true;
+                stack.push(j);
+            }
+        }
+    }
+    seen
+}
+
+fn published_port_bypasses_input(out: &mut Vec<Finding>, snap: &Snapshot) {
+    let pubs = published(snap);
+    if pubs.is_empty() {
+        return;
+    }
+    for (ti, t) in snap.tables.iter().enumerate() {
+        if t.name != "filter" {
+            continue;
+        }
+        let Some(input) = t.chain_index("INPUT") else {
+            continue;
+        };
+        let reached = reached_from(t, input);
+        let verdict_on = |target: &[&str], p: &Published| {
+            t.chains
+                .iter()
+                .enumerate()
+                .filter(|(ci, _)| reached[*ci])
+                .flat_map(|(ci, c)| c.rules.iter().enumerate().map(move |(ri, r)| (ci, ri, r)))
+                .filter(|(_, _, r)| {
+                    target.contains(&r.spec.target.as_str())
+                        && ports::same_protocol(&r.spec, &p.spec.spec)
+                        && ports::dports(&r.spec.extra).overlaps(&p.ports)
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut told: HashMap<(usize, usize), ()> = HashMap::new();
+        for p in &pubs {
+            let drops = verdict_on(&["DROP", "REJECT"], p);
+            for &(ci, ri, r) in &drops {
+                if told.insert((ci, ri), ()).is_some() {
+                    continue;
+                }
+                let c = &t.chains[ci];
+                out.push(Finding {
+                    id: PUBLISHED_PORT_BYPASSES_INPUT,
+                    severity: Severity::Critical,
+                    table: t.name.clone(),
+                    backend: t.backend,
+                    chain: Some(c.name.to_string()),
+                    rule: Some(r.num),
+                    message: format!(
+                        "{} rule {} {}s port {}, but nat {} rule {} publishes it to {}: forwarded packets never pass INPUT, so this rule does not stop them (filter them in DOCKER-USER)",
+                        c.name,
+                        r.num,
+                        r.spec.target.to_lowercase(),
+                        p.ports.text(),
+                        snap.tables[p.table].chains[p.chain].name,
+                        p.spec.num,
+                        p.to
+                    ),
+                    at: Place {
+                        table: ti,
+                        chain: Some(ci),
+                        rule: Some(ri),
+                    },
+                });
+            }
+            // INPUT drops by policy and nothing on its way accepts the port: the user
+            // may believe the policy covers it
+            let policy_drops = t.chains[input].policy() == Some("DROP");
+            if drops.is_empty() && policy_drops && verdict_on(&["ACCEPT"], p).is_empty() {
+                let nat = &snap.tables[p.table];
+                let c = &nat.chains[p.chain];
+                out.push(Finding {
+                    id: PUBLISHED_PORT_BYPASSES_INPUT,
+                    severity: Severity::Warning,
+                    table: nat.name.clone(),
+                    backend: nat.backend,
+                    chain: Some(c.name.to_string()),
+                    rule: Some(p.spec.num),
+                    message: format!(
+                        "port {} is published to {} by this DNAT while filter INPUT's policy is DROP: forwarded packets never pass INPUT, so the port is open (filter it in DOCKER-USER)",
+                        p.ports.text(),
+                        p.to
+                    ),
+                    at: Place {
+                        table: p.table,
+                        chain: Some(p.chain),
+                        rule: Some(p.rule),
+                    },
+                });
+            }
+        }
+    }
+}
+
+fn unreferenced_chain(f: &mut Found) {
+    let notes = notes::shipped();
+    for (ci, c) in f.t.chains.iter().enumerate() {
+        if c.is_builtin() {
+            continue;
+        }
+        let refs = match c.references() {
+            Some(n) => n as usize,
+            None => f.t.callers().of(ci).len(),
+        };
+        if refs > 0 || notes.meant_unreferenced(&f.t.name, &c.name) {
+            continue;
+        }
+        let note = notes.about(&f.t.name, &c.name);
+        // an empty chain of one's own is just unused; a well-known one or one with
+        // rules is a chain whose rules never run
+        if c.rules.is_empty() && note.is_none() {
+            continue;
+        }
+        let by = note
+            .map(|n| format!(" ({} writes it to be jumped to)", n.by))
+            .unwrap_or_default();
+        let what = if c.rules.is_empty() {
+            "rules added to it will never run".to_string()
+        } else {
+            match c.rules.len() {
+                1 => "its rule never runs".to_string(),
+                n => format!("its {n} rules never run"),
+            }
+        };
+        let msg = format!(
+            "nothing jumps to {}{by}: {what}; another tool may have rewritten the chains that should",
+            c.name
+        );
+        f.push(UNREFERENCED_CHAIN, Severity::Warning, ci, None, msg);
+    }
+}
+
+fn both_backends(out: &mut Vec<Finding>, snap: &Snapshot) {
+    for (ti, t) in snap.tables.iter().enumerate() {
+        if t.backend != Some(Backend::Legacy) {
+            continue;
+        }
+        if snap
+            .tables
+            .iter()
+            .any(|o| o.name == t.name && o.backend == Some(Backend::Nft))
+        {
+            out.push(Finding {
+                id: BOTH_BACKENDS,
+                severity: Severity::Warning,
+                table: t.name.clone(),
+                backend: t.backend,
+                chain: None,
+                rule: None,
+                message: format!(
+                    "table {} holds rules in both iptables-nft and iptables-legacy: the kernel runs both sets, and each tool shows only its own (stale rules of a tool built for the other back end?)",
+                    t.name
+                ),
+                at: Place {
+                    table: ti,
+                    chain: None,
+                    rule: None,
+                },
+            });
+        }
+    }
+}
+
+fn early_drop(f: &mut Found, td: Option<&TableDelta>, over: &dyn Fn(u64) -> String) {
+    let Some(td) = td else { return };
+    for (ci, c) in f.t.chains.iter().enumerate() {
+        for (ri, r) in c.rules.iter().enumerate() {
+            if !matches!(r.spec.target.as_str(), "DROP" | "REJECT") {
+                continue;
+            }
+            if let Some(n) = moved(td.rule(ci, ri)) {
+                let msg = format!(
+                    "{} {} rule {} {} {} before the filter table sees them{}",
+                    f.t.name,
+                    c.name,
+                    r.num,
+                    if r.spec.target == "DROP" {
+                        "dropped"
+                    } else {
+                        "rejected"
+                    },
+                    over(n),
+                    if f.t.name == "raw" {
+                        " (and before connection tracking)"
+                    } else {
+                        ""
+                    }
+                );
+                f.push(EARLY_DROP, Severity::Info, ci, Some(ri), msg);
+            }
+        }
+    }
+}
+
+fn kube_no_endpoints(f: &mut Found, td: Option<&TableDelta>, over: &dyn Fn(u64) -> String) {
+    let Some(td) = td else { return };
+    for (ci, c) in f.t.chains.iter().enumerate() {
+        for (ri, r) in c.rules.iter().enumerate() {
+            if !matches!(r.spec.target.as_str(), "REJECT" | "DROP") {
+                continue;
+            }
+            let Some(svc) =
+                ports::comment(&r.spec.extra).and_then(|c| c.strip_suffix(" has no endpoints"))
+            else {
+                continue;
+            };
+            if let Some(n) = moved(td.rule(ci, ri)) {
+                let msg = format!(
+                    "Service {svc} has no ready endpoints: kube-proxy refused {} to it",
+                    over(n)
+                );
+                f.push(KUBE_NO_ENDPOINTS, Severity::Warning, ci, Some(ri), msg);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "findings/tests.rs"]
+mod tests;

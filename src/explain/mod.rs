@@ -1,0 +1,8 @@
+//! What the user is looking at: notes on well-known chains ([`notes`]), rules of thumb
+//! that point at traps ([`findings`]), and kube-proxy's Services read back from the nat
+//! table ([`services`]). Pure functions over snapshots and deltas; no I/O.
+
+pub mod findings;
+pub mod notes;
+pub mod ports;
+pub mod services;

@@ -1,0 +1,299 @@
+//! One-line notes on well-known chains (and a few rules): who writes them and what they
+//! are for. The notes live in `assets/chains.toml`, embedded in the binary and parsed on
+//! first use; that file says how entries are written and which one wins.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::model::RuleSpec;
+
+/// What a chain or rule is for, and who writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Note {
+    /// Who writes the chain: `Docker`, `kube-proxy`, `kernel`, ...
+    pub by: String,
+    /// One line on what it is for.
+    pub about: String,
+}
+
+impl Note {
+    /// `Docker: Your own rules ...`
+    pub fn line(&self) -> String {
+        format!("{}: {}", self.by, self.about)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChainEntry {
+    name: Option<String>,
+    prefix: Option<String>,
+    table: Option<String>,
+    #[serde(default)]
+    unreferenced: bool,
+    #[serde(flatten)]
+    note: Note,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleEntry {
+    table: String,
+    chain: String,
+    target: String,
+    contains: String,
+    netns: Option<String>,
+    #[serde(flatten)]
+    note: Note,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notes {
+    #[serde(default)]
+    chain: Vec<ChainEntry>,
+    #[serde(default)]
+    rule: Vec<RuleEntry>,
+}
+
+/// The notes file as shipped.
+pub const SOURCE: &str = include_str!("../../assets/chains.toml");
+
+impl Notes {
+    /// Parses a notes file; says what is wrong with it on one line.
+    pub fn parse(text: &str) -> Result<Notes, String> {
+        let notes: Notes = toml::from_str(text).map_err(|e| e.to_string().replace('\n', " "))?;
+        for e in &notes.chain {
+            if e.name.is_some() == e.prefix.is_some() {
+                return Err(format!(
+                    "a [[chain]] entry needs exactly one of name and prefix (by {}: {})",
+                    e.note.by, e.note.about
+                ));
+            }
+        }
+        Ok(notes)
+    }
+
+    /// The note on chain `chain` of table `table`: the most specific entry.
+    pub fn about(&self, table: &str, chain: &str) -> Option<&Note> {
+        self.entry(table, chain).map(|e| &e.note)
+    }
+
+    fn entry(&self, table: &str, chain: &str) -> Option<&ChainEntry> {
+        // rank: exact before prefix, longer prefix before shorter, this table before any
+        let mut best: Option<(usize, bool, &ChainEntry)> = None;
+        for e in &self.chain {
+            let for_table = match &e.table {
+                Some(t) if t != table => continue,
+                Some(_) => true,
+                None => false,
+            };
+            let strength = match (&e.name, &e.prefix) {
+                (Some(n), _) if n == chain => usize::MAX,
+                (_, Some(p)) if chain.starts_with(p.as_str()) => p.len(),
+                _ => continue,
+            };
+            if best.is_none_or(|(s, t, _)| (strength, for_table) > (s, t)) {
+                best = Some((strength, for_table, e));
+            }
+        }
+        best.map(|(_, _, e)| e)
+    }
+
+    /// Whether the chain is meant to have no jump into it (a canary, a hint).
+    pub fn meant_unreferenced(&self, table: &str, chain: &str) -> bool {
+        self.entry(table, chain).is_some_and(|e| e.unreferenced)
+    }
+
+    /// The note on one rule, if a `[[rule]]` entry matches it. `netns` is the namespace
+    /// as given with `--netns` (a name or a path), if any.
+    pub fn about_rule(
+        &self,
+        table: &str,
+        chain: &str,
+        spec: &RuleSpec,
+        netns: Option<&str>,
+    ) -> Option<&Note> {
+        self.rule
+            .iter()
+            .find(|e| {
+                e.table == table
+                    && e.chain == chain
+                    && e.target == spec.target
+                    && spec.extra.contains(e.contains.as_str())
+                    && e.netns.as_deref().is_none_or(|want| {
+                        netns.is_some_and(|ns| ns.trim_end_matches('/').ends_with(want))
+                    })
+            })
+            .map(|e| &e.note)
+    }
+}
+
+/// The shipped notes, parsed once. A damaged file (a test catches that) gives no notes
+/// rather than a crash.
+pub fn shipped() -> &'static Notes {
+    static NOTES: OnceLock<Notes> = OnceLock::new();
+    NOTES.get_or_init(|| Notes::parse(SOURCE).unwrap_or_default())
+}
+
+/// The note on chain `chain` of table `table`, from the shipped notes.
+pub fn about(table: &str, chain: &str) -> Option<&'static Note> {
+    shipped().about(table, chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_notes_parse() {
+        let n = Notes::parse(SOURCE).expect("assets/chains.toml");
+        assert!(n.chain.len() > 50, "{}", n.chain.len());
+        for e in &n.chain {
+            assert!(!e.note.about.is_empty() && !e.note.by.is_empty());
+            assert!(!e.note.about.contains('\n'), "one line: {}", e.note.about);
+            assert!(e.note.about.len() < 220, "one line: {}", e.note.about);
+        }
+    }
+
+    #[test]
+    fn exact_names_per_table() {
+        assert_eq!(about("filter", "DOCKER-USER").unwrap().by, "Docker");
+        assert!(about("filter", "DOCKER").unwrap().about.contains("Accepts"));
+        assert!(about("nat", "DOCKER").unwrap().about.contains("DNAT"));
+        assert!(
+            about("nat", "DOCKER-INGRESS")
+                .unwrap()
+                .about
+                .contains("DNAT")
+        );
+        assert!(
+            about("filter", "DOCKER-INGRESS")
+                .unwrap()
+                .about
+                .contains("accepts")
+        );
+        assert!(about("filter", "FORWARD").unwrap().about.contains("routed"));
+        assert!(
+            about("nat", "POSTROUTING")
+                .unwrap()
+                .about
+                .contains("MASQUERADE")
+        );
+        assert_eq!(about("filter", "KUBE-SERVICES").unwrap().by, "kube-proxy");
+        assert!(
+            about("nat", "KUBE-SERVICES")
+                .unwrap()
+                .about
+                .contains("cluster IP")
+        );
+    }
+
+    #[test]
+    fn prefixes_longest_first() {
+        assert!(
+            about("nat", "KUBE-SVC-WIBWGVOGGHZNLWQN")
+                .unwrap()
+                .about
+                .contains("1/n")
+        );
+        assert!(about("nat", "KUBE-SEP-ABC").unwrap().about.contains("DNAT"));
+        assert_eq!(about("nat", "KUBE-SOMETHING-NEW").unwrap().by, "Kubernetes");
+        assert!(
+            about("filter", "ufw-user-input")
+                .unwrap()
+                .about
+                .contains("ufw allow")
+        );
+        assert!(
+            about("filter", "ufw-before-input")
+                .unwrap()
+                .about
+                .contains("before.rules")
+        );
+        assert!(
+            about("filter", "ufw-reject-input")
+                .unwrap()
+                .about
+                .contains("ufw")
+        );
+        assert_eq!(about("filter", "f2b-sshd").unwrap().by, "fail2ban");
+        assert_eq!(about("filter", "LIBVIRT_FWO").unwrap().by, "libvirt");
+        assert_eq!(about("filter", "ts-input").unwrap().by, "Tailscale");
+        assert_eq!(about("filter", "cali-tw-abc").unwrap().by, "Calico");
+        assert_eq!(about("nat", "CILIUM_POST_nat").unwrap().by, "Cilium");
+        assert_eq!(about("security", "INPUT").unwrap().by, "kernel");
+    }
+
+    #[test]
+    fn unknown_chains_have_no_note() {
+        assert!(about("filter", "MY-CHAIN").is_none());
+        assert!(
+            about("filter", "docker-user").is_none(),
+            "names are case-sensitive"
+        );
+        // a built-in name in a table where it is not built in
+        assert!(about("raw", "FORWARD").is_none());
+    }
+
+    #[test]
+    fn canaries_are_meant_unreferenced() {
+        let n = shipped();
+        assert!(n.meant_unreferenced("mangle", "KUBE-KUBELET-CANARY"));
+        assert!(!n.meant_unreferenced("filter", "DOCKER-USER"));
+        assert!(!n.meant_unreferenced("filter", "MY-CHAIN"));
+    }
+
+    #[test]
+    fn rule_notes_match_target_text_and_namespace() {
+        let n = shipped();
+        let spec = |target: &str, extra: &str| RuleSpec {
+            target: target.into(),
+            extra: extra.into(),
+            ..Default::default()
+        };
+        let mark = spec("MARK", "tcp dpt:80 MARK set 0x100");
+        assert!(
+            n.about_rule(
+                "mangle",
+                "PREROUTING",
+                &mark,
+                Some("/var/run/docker/netns/ingress_sbox")
+            )
+            .is_some()
+        );
+        // the same rule elsewhere is someone else's mark
+        assert!(n.about_rule("mangle", "PREROUTING", &mark, None).is_none());
+        assert!(
+            n.about_rule("mangle", "PREROUTING", &mark, Some("my-host"))
+                .is_none()
+        );
+        let reject = spec(
+            "REJECT",
+            "/* ns1/web:http has no endpoints */ tcp dpt:80 reject-with icmp-port-unreachable",
+        );
+        assert!(
+            n.about_rule("filter", "KUBE-SERVICES", &reject, None)
+                .is_some()
+        );
+        assert!(n.about_rule("filter", "INPUT", &reject, None).is_none());
+    }
+
+    #[test]
+    fn bad_files_say_why() {
+        assert!(Notes::parse("[[chain]]\nby = \"x\"\nabout = \"y\"\n").is_err());
+        assert!(
+            Notes::parse("[[chain]]\nname = \"A\"\nprefix = \"B\"\nby = \"x\"\nabout = \"y\"\n")
+                .is_err()
+        );
+        assert!(
+            Notes::parse("[[chain]]\nname = \"A\"\nby = \"x\"\nabout = \"y\"\ncolour = 1\n")
+                .is_err()
+        );
+        let e = Notes::parse("[[chain]\n").unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        let n = Notes::parse("[[chain]]\nname = \"A\"\nby = \"x\"\nabout = \"y\"\n").unwrap();
+        assert_eq!(n.about("any", "A").unwrap().line(), "x: y");
+    }
+}
