@@ -7,6 +7,7 @@ use crate::cli::Cli;
 use crate::diff;
 use crate::model::Snapshot;
 use crate::report;
+use crate::source::kernel::KernelSource;
 use crate::source::live::{LiveConfig, LiveSource};
 use crate::source::recording::Recorder;
 use crate::source::replay::{ReplayError, ReplaySource};
@@ -52,6 +53,8 @@ pub const DEMO: &str = include_str!("../assets/demo.rec");
 /// Where polls come from.
 pub enum Source {
     Live(Box<LiveSource>),
+    /// Rule texts from `iptables`, counters from the kernel (`--source kernel`).
+    Kernel(Box<KernelSource>),
     Replay(Box<ReplaySource>),
 }
 
@@ -89,7 +92,7 @@ impl Source {
             live.label_netns(cli.netns.clone());
         }
         live.probe_version().await;
-        Ok(Source::Live(Box::new(live)))
+        open_kernel(cli, live)
     }
 
     /// The tables to show: those asked for with `-t`; else filter, or for a replay
@@ -114,6 +117,7 @@ impl Source {
     pub fn info(&self) -> &crate::model::SourceInfo {
         match self {
             Source::Live(l) => l.info(),
+            Source::Kernel(k) => k.info(),
             Source::Replay(r) => r.info(),
         }
     }
@@ -123,7 +127,17 @@ impl Source {
     pub async fn poll(&mut self) -> Option<RawPoll> {
         match self {
             Source::Live(l) => Some(l.poll().await),
+            Source::Kernel(k) => Some(k.poll().await),
             Source::Replay(r) => r.next_poll(),
+        }
+    }
+
+    /// Lists these tables from the next poll on (live sources; a replay has its own).
+    pub fn set_tables(&mut self, tables: Vec<String>) {
+        match self {
+            Source::Live(l) => l.set_tables(tables),
+            Source::Kernel(k) => k.set_tables(tables),
+            Source::Replay(_) => {}
         }
     }
 
@@ -135,8 +149,37 @@ impl Source {
     pub fn damage(&self) -> Option<&str> {
         match self {
             Source::Replay(r) => r.damage(),
-            Source::Live(_) => None,
+            Source::Live(_) | Source::Kernel(_) => None,
         }
+    }
+}
+
+/// `--source`: the kernel's counters where they can be read (auto), or always
+/// (kernel), else the listing's own.
+fn open_kernel(cli: &Cli, live: LiveSource) -> Result<Source, AppError> {
+    use crate::cli::SourceArg;
+    let auto = match cli.source {
+        SourceArg::Iptables => return Ok(Source::Live(Box::new(live))),
+        SourceArg::Kernel if cli.record.is_some() => {
+            return Err(AppError::Usage(
+                "--record keeps the listings iptables prints: use it with --source iptables (or auto)"
+                    .into(),
+            ));
+        }
+        SourceArg::Kernel => false,
+        // a binary of the user's choosing, or a recording: its listings as they are
+        SourceArg::Auto if cli.iptables.is_some() || cli.record.is_some() => {
+            return Ok(Source::Live(Box::new(live)));
+        }
+        SourceArg::Auto => true,
+    };
+    let netns = live.netns_fd();
+    match KernelSource::new(live, netns, cli.backend.into(), cli.ipv6, auto) {
+        Ok(k) => Ok(Source::Kernel(Box::new(k))),
+        Err((live, _)) if auto => Ok(Source::Live(live.into())),
+        Err((_, why)) => Err(AppError::Runtime(format!(
+            "cannot read the counters from the kernel ({why}); try --source iptables"
+        ))),
     }
 }
 

@@ -88,6 +88,9 @@ pub struct SourceReport {
     pub version: Option<String>,
     pub family: Option<String>,
     pub file: Option<String>,
+    /// `kernel` when the counters were read from the kernel rather than the listing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counters: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -189,6 +192,7 @@ pub fn build_header(input: &Input) -> Header {
             version: non_empty(&src.version),
             family: non_empty(&src.family),
             file: src.file.clone(),
+            counters: non_empty(&src.counters),
         },
         warnings: snap.warnings.clone(),
     }

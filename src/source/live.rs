@@ -327,6 +327,7 @@ impl LiveSource {
                 version: String::new(),
                 family: if cfg.ipv6 { "ipv6" } else { "ipv4" }.into(),
                 file: None,
+                counters: String::new(),
             },
             cfg,
             lanes,
@@ -354,6 +355,11 @@ impl LiveSource {
 
     pub fn info(&self) -> &SourceInfo {
         &self.info
+    }
+
+    /// The namespace opened for `--netns`.
+    pub fn netns_fd(&self) -> Option<Arc<OwnedFd>> {
+        self.netns.clone()
     }
 
     /// Names the namespace in the header and exports as the user gave it

@@ -176,6 +176,7 @@ impl ReplaySource {
                     stderr: note,
                     status: Some(0),
                     took: Duration::ZERO,
+                    kernel: None,
                     failure: None,
                 }],
                 discontinuity: false,

@@ -95,9 +95,7 @@ async fn run(
     let mut last_good: std::collections::HashMap<String, Arc<Snapshot>> = Default::default();
     let mut shown_source = source.info().clone();
 
-    if let Source::Live(l) = &mut source {
-        l.set_tables(polled(&table));
-    }
+    source.set_tables(polled(&table));
 
     loop {
         let can_poll = !ended && !paused && (!cfg.step || steps > 0);
@@ -107,8 +105,8 @@ async fn run(
                 match cmd {
                     Command::SetTable(t) => {
                         table = t;
-                        if let Source::Live(l) = &mut source {
-                            l.set_tables(polled(&table));
+                        if !replay {
+                            source.set_tables(polled(&table));
                             next_due = Instant::now();
                         }
                     }
@@ -193,7 +191,7 @@ async fn run(
                             Some(next_at) => origin + next_at.saturating_sub(at0),
                             None => Instant::now(),
                         },
-                        Source::Live(_) => started + interval,
+                        _ => started + interval,
                     };
                 } else {
                     // Never load a busy host: a poll may use at most a quarter of the interval.
