@@ -59,7 +59,13 @@ impl LegacySocket {
     pub fn open(ipv6: bool) -> io::Result<LegacySocket> {
         let domain = if ipv6 { libc::AF_INET6 } else { libc::AF_INET };
         // SAFETY: plain socket(2); the fd is owned right after.
-        let fd = unsafe { libc::socket(domain, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_RAW) };
+        let fd = unsafe {
+            libc::socket(
+                domain,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::IPPROTO_RAW,
+            )
+        };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -74,7 +80,9 @@ impl LegacySocket {
     fn get(&self, opt: SockOpt, buf: &mut [u8]) -> io::Result<usize> {
         let level = request::sockopt_level(self.ipv6);
         if !request::allowed_sockopt(level, opt.number()) {
-            return Err(io::Error::other("refusing a socket option that is not a read"));
+            return Err(io::Error::other(
+                "refusing a socket option that is not a read",
+            ));
         }
         let mut len = buf.len() as libc::socklen_t;
         // SAFETY: getsockopt writes at most `len` bytes into buf.
@@ -104,7 +112,8 @@ impl LegacySocket {
             let mut info = [0u8; INFO_LEN];
             info[..table.len()].copy_from_slice(table.as_bytes());
             self.get(SockOpt::Info, &mut info)?;
-            let u32_at = |o: usize| u32::from_ne_bytes(info[o..o + 4].try_into().unwrap_or_default());
+            let u32_at =
+                |o: usize| u32::from_ne_bytes(info[o..o + 4].try_into().unwrap_or_default());
             let valid_hooks = u32_at(32);
             let hook_entry: Vec<u32> = (0..5).map(|h| u32_at(36 + 4 * h)).collect();
             let underflow: Vec<u32> = (0..5).map(|h| u32_at(56 + 4 * h)).collect();
@@ -126,7 +135,9 @@ impl LegacySocket {
             let entries = &self.buf[ENTRIES_HEAD..];
             return walk(entries, layout, valid_hooks, &hook_entry, &underflow, out);
         }
-        Err(io::Error::other("the table kept changing while it was read"))
+        Err(io::Error::other(
+            "the table kept changing while it was read",
+        ))
     }
 }
 
@@ -148,7 +159,8 @@ fn hash_bytes(mut h: u64, b: &[u8]) -> u64 {
     const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
     let mut chunks = b.chunks_exact(8);
     for c in &mut chunks {
-        h = (h.rotate_left(5) ^ u64::from_ne_bytes(c.try_into().unwrap_or_default())).wrapping_mul(K);
+        h = (h.rotate_left(5) ^ u64::from_ne_bytes(c.try_into().unwrap_or_default()))
+            .wrapping_mul(K);
     }
     for &x in chunks.remainder() {
         h = (h.rotate_left(5) ^ u64::from(x)).wrapping_mul(K);
@@ -157,7 +169,10 @@ fn hash_bytes(mut h: u64, b: &[u8]) -> u64 {
 }
 
 fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("malformed x_tables entries: {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("malformed x_tables entries: {what}"),
+    )
 }
 
 fn walk(
@@ -188,7 +203,9 @@ fn walk(
         let target = &e[toff..];
         let tname = &target[2..31];
         let tname = &tname[..memchr::memchr(0, tname).unwrap_or(tname.len())];
-        if let Some(h) = (0..5).find(|&h| valid_hooks & (1 << h) != 0 && hook_entry[h] as usize == o) {
+        if let Some(h) =
+            (0..5).find(|&h| valid_hooks & (1 << h) != 0 && hook_entry[h] as usize == o)
+        {
             out.push(LegacyChain {
                 name: HOOKS[h].to_string(),
                 policy: None,

@@ -109,7 +109,9 @@ pub fn mismatch(shape: &[(&str, usize)], k: &Counters) -> Option<String> {
             .find(|n| !listed.contains(&n.as_str()))
             .cloned()
             .unwrap_or_default();
-        return Some(format!("chain {extra} is in the kernel but not in the listing"));
+        return Some(format!(
+            "chain {extra} is in the kernel but not in the listing"
+        ));
     }
     None
 }
@@ -156,7 +158,9 @@ pub fn apply(t: &mut Table, k: &Counters) -> Result<(), String> {
             .find(|n| t.chain(n).is_none())
             .cloned()
             .unwrap_or_default();
-        return Err(format!("chain {extra} is in the kernel but not in the listing"));
+        return Err(format!(
+            "chain {extra} is in the kernel but not in the listing"
+        ));
     }
     t.exact = true;
     Ok(())
@@ -167,7 +171,11 @@ pub fn apply(t: &mut Table, k: &Counters) -> Result<(), String> {
 pub fn reuse(prev: Option<&Table>, l: &RawListing) -> Option<Table> {
     let p = prev?;
     l.kernel.as_ref()?;
-    if !p.listing.as_ref().is_some_and(|t| Arc::ptr_eq(t, &l.stdout)) {
+    if !p
+        .listing
+        .as_ref()
+        .is_some_and(|t| Arc::ptr_eq(t, &l.stdout))
+    {
         return None;
     }
     let mut t = p.clone();
@@ -233,7 +241,10 @@ impl KernelSource {
         &mut self,
         f: impl FnOnce(&mut Reader) -> T + Send + 'static,
     ) -> T {
-        let mut r = self.reader.take().expect("the reader is back after every use");
+        let mut r = self
+            .reader
+            .take()
+            .expect("the reader is back after every use");
         let (r, out) = tokio::task::spawn_blocking(move || {
             let out = f(&mut r);
             (r, out)
@@ -250,7 +261,7 @@ impl KernelSource {
         let reader = self.reader.as_ref()?;
         (ok && reader.unavailable(b).is_none()
             && !self.fallback.iter().any(|(t, fb)| t == table && *fb == b))
-            .then_some(b)
+        .then_some(b)
     }
 
     pub async fn poll(&mut self) -> RawPoll {

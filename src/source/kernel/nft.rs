@@ -132,7 +132,9 @@ impl NftSocket {
         let seq = self.seq;
         request::build(req, family, seq, &mut self.out);
         if !request::allowed(&self.out) {
-            return Err(io::Error::other("refusing a netlink request that is not a read"));
+            return Err(io::Error::other(
+                "refusing a netlink request that is not a read",
+            ));
         }
         let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         addr.nl_family = libc::AF_NETLINK as u16;

@@ -100,7 +100,12 @@ impl Reader {
                 )
             })
             .join()
-            .unwrap_or_else(|_| (Err("socket thread failed".into()), Err("socket thread failed".into())))
+            .unwrap_or_else(|_| {
+                (
+                    Err("socket thread failed".into()),
+                    Err("socket thread failed".into()),
+                )
+            })
         });
         Reader {
             ipv6,
@@ -199,8 +204,11 @@ impl Reader {
         if full {
             let chains = sock.chains(family, table)?;
             let names: Vec<String> = chains.iter().map(|c| c.name.clone()).collect();
-            let index: HashMap<String, usize> =
-                names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+            let index: HashMap<String, usize> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), i))
+                .collect();
             let mut counters = Vec::with_capacity(chains.len());
             let mut jumps = Vec::with_capacity(chains.len());
             for c in &chains {

@@ -186,7 +186,9 @@ mod tests {
         build(&NftRequest::Generation, 2, 1, &mut buf);
         let mut passed = Vec::new();
         for kind in 0..=u16::MAX {
-            for flags in [0u16, 0x1, 0x4, 0x5, 0x301, 0x305, 0x401, 0x501, 0x601, 0x801, 0xffff] {
+            for flags in [
+                0u16, 0x1, 0x4, 0x5, 0x301, 0x305, 0x401, 0x501, 0x601, 0x801, 0xffff,
+            ] {
                 let mut m = buf.clone();
                 m[4..6].copy_from_slice(&kind.to_ne_bytes());
                 m[6..8].copy_from_slice(&flags.to_ne_bytes());
@@ -200,7 +202,12 @@ mod tests {
         // NLM_F_ACK (0x4)
         assert_eq!(
             passed,
-            [(0x0a04, 0x1), (0x0a04, 0x301), (0x0a07, 0x301), (0x0a10, 0x1)]
+            [
+                (0x0a04, 0x1),
+                (0x0a04, 0x301),
+                (0x0a07, 0x301),
+                (0x0a10, 0x1)
+            ]
         );
         // a message whose length field disagrees, or two messages in one buffer
         let mut two = buf.clone();
