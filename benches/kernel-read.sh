@@ -46,6 +46,7 @@ traffic_on() { # namespace, backend
 
 traffic_off() {
   kill "$tpid" 2>/dev/null || true; wait "$tpid" 2>/dev/null || true; tpid=
+  ip -n "$ns" link del v0 2>/dev/null || true
 }
 
 # total CPU (own + waited-for children) of the live view over SECS, in seconds
@@ -57,8 +58,8 @@ live_cpu() {
   read -r a0 b0 c0 d0 < <(awk '{print $14, $15, $16, $17}' "/proc/$pid/stat")
   sleep "$SECS"
   read -r a1 b1 c1 d1 < <(awk '{print $14, $15, $16, $17}' "/proc/$pid/stat")
-  local st
-  st=$(grep -c . <(tmux -L "$SOCK" capture-pane -p -t m | grep -i 'stretched\|every [0-9.]*s' ) || true)
+  # the interval the view shows (stretched when a poll takes more than a quarter of it)
+  tmux -L "$SOCK" capture-pane -p -t m | head -1 | grep -o 'every [0-9.a-z]*' >&2 || true
   tmux -L "$SOCK" kill-server
   awk -v t=$(( a1 - a0 + b1 - b0 + c1 - c0 + d1 - d0 )) -v hz="$TICK" 'BEGIN { printf "%.3f", t / hz }'
 }

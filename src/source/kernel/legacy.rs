@@ -23,20 +23,17 @@ const ENTRIES_HEAD: usize = 40;
 struct Layout {
     target_offset: usize,
     next_offset: usize,
-    flags: usize,
     counters: usize,
 }
 
 const V4: Layout = Layout {
     target_offset: 88,
     next_offset: 90,
-    flags: 82,
     counters: 96,
 };
 const V6: Layout = Layout {
     target_offset: 140,
     next_offset: 142,
-    flags: 131,
     counters: 152,
 };
 
@@ -198,7 +195,6 @@ fn walk(
         let e = &e[..next];
         hash = hash_bytes(hash, &e[..l.counters]);
         hash = hash_bytes(hash, &e[l.counters + 16..]);
-        let _ = l.flags;
         let counters = counter_at(e, l.counters);
         let target = &e[toff..];
         let tname = &target[2..31];

@@ -205,7 +205,6 @@ impl KernelSource {
         if let Some(why) = usable {
             return Err((live, why));
         }
-        let _ = auto;
         let mut info = live.info().clone();
         info.counters = "kernel".into();
         Ok(KernelSource {
@@ -316,6 +315,7 @@ impl KernelSource {
         }
         let t = table.to_string();
         let keys2: Vec<Backend> = keys.iter().map(|k| k.0).collect();
+        let started = Instant::now();
         let reads = self
             .with_reader(move |r| {
                 keys2
@@ -324,6 +324,7 @@ impl KernelSource {
                     .collect::<Vec<_>>()
             })
             .await;
+        let took = started.elapsed() / keys.len().max(1) as u32;
         let listed = self.listed.get(table)?;
         let mut out = listed.listings.clone();
         let mut reads = reads.into_iter();
@@ -331,6 +332,8 @@ impl KernelSource {
             if self.uses_kernel(table, l).is_none() {
                 continue;
             }
+            // this poll's cost is the read's, not the listing's of back then
+            l.took = took;
             let (_, stamp) = keys.iter().find(|k| Some(k.0) == l.backend)?;
             match reads.next()? {
                 Ok(Read { counters, stamp: s }) if Some(s) == *stamp => {
