@@ -65,7 +65,7 @@ live_cpu() {
 }
 
 for n in ${@:-1000 10000 50000}; do
-  for b in nft legacy; do
+  for b in ${BACKENDS:-nft legacy}; do
     ns="iptop-kread-$n-$b"; peer="iptop-kread-peer-$n-$b"
     ip netns del "$ns" 2>/dev/null || true; ip netns del "$peer" 2>/dev/null || true
     ip netns add "$peer"

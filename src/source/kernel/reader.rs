@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use super::legacy::{LegacyChain, LegacySocket};
+use super::legacy::{LegacySocket, LegacyTable};
 use super::nft::{NftSocket, RuleInfo};
 use super::request;
 use crate::model::{Backend, Counter};
@@ -67,6 +67,8 @@ struct NftState {
 struct LegacyState {
     hash: u64,
     names: Arc<HashMap<String, usize>>,
+    /// The counters of the last read: a chain that did not move keeps its `Arc`.
+    chains: Vec<KernelChain>,
 }
 
 /// The sockets, made inside the target namespace, and the state of each table read.
@@ -79,7 +81,7 @@ pub struct Reader {
     /// A selective nft read at most this many polls after a full one.
     pub full_every: u32,
     rules: Vec<RuleInfo>,
-    legacy_chains: Vec<LegacyChain>,
+    legacy_table: LegacyTable,
 }
 
 impl Reader {
@@ -115,7 +117,7 @@ impl Reader {
             legacy_state: HashMap::new(),
             full_every: 20,
             rules: Vec::new(),
-            legacy_chains: Vec::new(),
+            legacy_table: LegacyTable::default(),
         }
     }
 
@@ -159,26 +161,37 @@ impl Reader {
             Ok(s) => s,
             Err(m) => return Err(io::Error::other(m.clone()).into()),
         };
-        let hash = sock.read(table, &mut self.legacy_chains)?;
+        let hash = sock.read(table, &mut self.legacy_table)?;
+        let lt = &self.legacy_table;
         let st = self.legacy_state.entry(table.to_string()).or_default();
-        if st.hash != hash || st.names.len() != self.legacy_chains.len() {
+        if st.hash != hash || st.chains.len() != lt.chains.len() {
             st.hash = hash;
             st.names = Arc::new(
-                self.legacy_chains
+                lt.chains
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| (c.name.clone(), i))
+                    .map(|(i, c)| (sock.name(c), i))
                     .collect(),
             );
+            st.chains.clear();
         }
-        let chains = self
-            .legacy_chains
+        let chains: Vec<KernelChain> = lt
+            .chains
             .iter()
-            .map(|c| KernelChain {
-                policy: c.policy,
-                rules: Arc::new(c.rules.clone()),
+            .enumerate()
+            .map(|(i, c)| {
+                let now = &lt.counters[c.rules.clone()];
+                let rules = match st.chains.get(i) {
+                    Some(p) if p.rules[..] == *now => p.rules.clone(),
+                    _ => Arc::new(now.to_vec()),
+                };
+                KernelChain {
+                    policy: c.policy,
+                    rules,
+                }
             })
             .collect();
+        st.chains.clone_from(&chains);
         Ok(Read {
             counters: Arc::new(Counters {
                 names: st.names.clone(),
