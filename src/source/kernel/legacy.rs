@@ -132,7 +132,7 @@ impl LegacySocket {
             let hook_entry: Vec<u32> = (0..5).map(|h| u32_at(36 + 4 * h)).collect();
             let underflow: Vec<u32> = (0..5).map(|h| u32_at(56 + 4 * h)).collect();
             let size = u32_at(80) as usize;
-            self.buf.clear();
+            // the kernel fills all of it: no need to clear what the last read left
             self.buf.resize(ENTRIES_HEAD + size, 0);
             self.buf[..table.len()].copy_from_slice(table.as_bytes());
             self.buf[32..36].copy_from_slice(&(size as u32).to_ne_bytes());
@@ -206,6 +206,7 @@ fn walk(
 ) -> io::Result<u64> {
     out.chains.clear();
     out.counters.clear();
+    let mut hash = entries.len() as u64;
     // the chain being walked: for a built-in one its underflow
     let mut cur: Option<Option<usize>> = None;
     let mut o = 0;
@@ -218,10 +219,14 @@ fn walk(
         }
         let counters = counter_at(e, l.counters);
         e[l.counters..l.counters + 16].fill(0);
+        // hashed while the entry is in the cache
+        hash = hash_bytes(&e[..next]) ^ hash.rotate_left(7).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let target = &e[toff..next];
-        let tname = &target[2..31];
-        let tname = &tname[..memchr::memchr(0, tname).unwrap_or(tname.len())];
-        if let Some(h) = (0..5).find(|&h| valid_hooks & (1 << h) != 0 && hook_entry[h] as usize == o) {
+        // the standard target has an empty name; an ERROR one heads a chain
+        let is_error = target[2] != 0 && target[2..8] == *b"ERROR\0";
+        if let Some(h) =
+            (0..5).find(|&h| valid_hooks & (1 << h) != 0 && hook_entry[h] as usize == o)
+        {
             let at = out.counters.len();
             out.chains.push(LegacyChain {
                 name: usize::MAX..h,
@@ -230,7 +235,7 @@ fn walk(
             });
             cur = Some(Some(underflow[h] as usize));
         }
-        if tname == b"ERROR" {
+        if is_error {
             let name = &target[32..];
             let len = memchr::memchr(0, name).unwrap_or(name.len());
             if &name[..len] == b"ERROR" {
@@ -266,5 +271,5 @@ fn walk(
         }
         c.rules.end -= 1;
     }
-    Ok(hash_bytes(entries))
+    Ok(hash)
 }
