@@ -134,6 +134,7 @@ impl LegacySocket {
             let size = u32_at(80) as usize;
             // the kernel fills all of it: no need to clear what the last read left
             self.buf.resize(ENTRIES_HEAD + size, 0);
+            self.buf[..32].fill(0);
             self.buf[..table.len()].copy_from_slice(table.as_bytes());
             self.buf[32..36].copy_from_slice(&(size as u32).to_ne_bytes());
             let mut buf = std::mem::take(&mut self.buf);
