@@ -174,9 +174,9 @@ fn open_kernel(cli: &Cli, live: LiveSource) -> Result<Source, AppError> {
         SourceArg::Auto => true,
     };
     let netns = live.netns_fd();
-    match KernelSource::new(live, netns, cli.backend.into(), cli.ipv6, auto) {
+    match KernelSource::new(Box::new(live), netns, cli.backend.into(), cli.ipv6, auto) {
         Ok(k) => Ok(Source::Kernel(Box::new(k))),
-        Err((live, _)) if auto => Ok(Source::Live(live.into())),
+        Err((live, _)) if auto => Ok(Source::Live(live)),
         Err((_, why)) => Err(AppError::Runtime(format!(
             "cannot read the counters from the kernel ({why}); try --source iptables"
         ))),

@@ -46,7 +46,7 @@ fn lab_source(lab: &Lab, backend: BackendChoice, kernel: bool) -> Src {
         return Src::Listing(Box::new(live));
     }
     let netns = live.netns_fd();
-    match KernelSource::new(live, netns, backend, false, false) {
+    match KernelSource::new(Box::new(live), netns, backend, false, false) {
         Ok(k) => Src::Kernel(Box::new(k)),
         Err((_, why)) => panic!("the kernel source cannot start: {why}"),
     }

@@ -34,7 +34,7 @@ struct Listed {
 }
 
 pub struct KernelSource {
-    live: LiveSource,
+    live: Box<LiveSource>,
     reader: Option<Box<Reader>>,
     netns: Option<Arc<OwnedFd>>,
     choice: BackendChoice,
@@ -188,12 +188,12 @@ impl KernelSource {
     /// Wraps a live source: it lists the rule texts; the kernel gives the counters.
     /// `auto`: fall back to the listing (Err with why) when the kernel cannot be read.
     pub fn new(
-        live: LiveSource,
+        live: Box<LiveSource>,
         netns: Option<Arc<OwnedFd>>,
         choice: BackendChoice,
         ipv6: bool,
         auto: bool,
-    ) -> Result<KernelSource, (LiveSource, String)> {
+    ) -> Result<KernelSource, (Box<LiveSource>, String)> {
         let mut reader = Reader::open(netns.as_deref(), ipv6);
         let nft_ok = reader.probe_nft();
         let legacy_ok = reader.unavailable(Backend::Legacy).map(str::to_string);

@@ -90,11 +90,11 @@ impl Reader {
     pub fn open(netns: Option<&OwnedFd>, ipv6: bool) -> Reader {
         let (nft, legacy) = std::thread::scope(|s| {
             s.spawn(|| {
-                if let Some(fd) = netns {
-                    if let Err(e) = nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET) {
-                        let m = format!("cannot enter the network namespace: {e}");
-                        return (Err(m.clone()), Err(m));
-                    }
+                if let Some(fd) = netns
+                    && let Err(e) = nix::sched::setns(fd, nix::sched::CloneFlags::CLONE_NEWNET)
+                {
+                    let m = format!("cannot enter the network namespace: {e}");
+                    return (Err(m.clone()), Err(m));
                 }
                 (
                     NftSocket::open().map_err(|e| format!("netlink socket: {e}")),
