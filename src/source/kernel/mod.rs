@@ -279,6 +279,14 @@ impl KernelSource {
             }
             listings.extend(fresh.unwrap_or_default());
         }
+        // the header says `counters from the kernel` only while some are
+        let from_kernel = listings.iter().any(|l| l.kernel.is_some());
+        let failed = listings
+            .iter()
+            .any(|l| !l.absent && (l.failure.is_some() || l.status != Some(0)));
+        if from_kernel || !failed {
+            self.info.counters = if from_kernel { "kernel" } else { "" }.into();
+        }
         RawPoll {
             seq: self.seq,
             at,
