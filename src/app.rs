@@ -352,11 +352,23 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         names: names.as_ref(),
     };
     let out = match cli.view {
+        // the report is let go with the process, not freed piece by piece (a fifth of
+        // the CPU of a 50k-rule export)
+        crate::cli::View::Tree if cli.format == crate::cli::Format::Json => {
+            let r = report::build(&input);
+            let s = report::json_of(&r);
+            std::mem::forget(r);
+            s
+        }
         crate::cli::View::Tree => report::render(cli.format, &input),
         crate::cli::View::Services => {
             report::services::render(cli.format, &input).map_err(AppError::Runtime)?
         }
     };
+    // the same for the snapshots: the process ends right after the output
+    std::mem::forget(snap);
+    std::mem::forget(deltas);
+    std::mem::forget(poller);
     match &cli.output {
         Some(path) => write_new_file(path, out.as_bytes(), cli.force)
             .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", path.display()))),

@@ -339,8 +339,13 @@ pub fn render(format: crate::cli::Format, input: &Input) -> String {
 }
 
 pub fn json(input: &Input) -> String {
-    let mut s = serde_json::to_string_pretty(&build(input))
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    json_of(&build(input))
+}
+
+/// A built report as pretty JSON, ending in a newline.
+pub fn json_of(r: &Report) -> String {
+    let mut s =
+        serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }
