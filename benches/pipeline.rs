@@ -13,12 +13,13 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use iptop::app::DEMO;
 use iptop::diff::diff_table;
+use iptop::model::text::Text;
 use iptop::model::{Snapshot, SourceInfo, Table};
 use iptop::parse::{parse_listing_reusing, parse_table};
+use iptop::source::DEMO;
 use iptop::source::replay::ReplaySource;
-use iptop::source::{Text, snapshot_from};
+use iptop::source::snapshot_from;
 use iptop::synth::{kube_nat, render_listing};
 use iptop::tree;
 use iptop::ui::state::{Action, App};

@@ -145,12 +145,12 @@ pub enum Format {
     Svg,
 }
 
-impl Format {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Text => "txt",
-            Format::Json => "json",
-            Format::Svg => "svg",
+impl From<Format> for crate::report::Format {
+    fn from(f: Format) -> crate::report::Format {
+        match f {
+            Format::Text => crate::report::Format::Text,
+            Format::Json => crate::report::Format::Json,
+            Format::Svg => crate::report::Format::Svg,
         }
     }
 }

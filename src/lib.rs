@@ -7,17 +7,18 @@
 //! - [`tree`] lays the chains out as a tree that follows jumps,
 //! - [`report`] and [`ui`] show it.
 
-pub mod app;
 pub mod cli;
 pub mod columns;
 pub mod diff;
 pub mod docker;
+pub mod error;
 pub mod explain;
 pub mod files;
 pub mod format;
 pub mod model;
 pub mod parse;
 pub mod report;
+pub mod run;
 pub mod source;
 pub mod synth;
 pub mod tree;

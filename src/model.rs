@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 mod callers;
+pub mod text;
 pub use callers::Callers;
 
 /// The tables iptables knows, in the order the UI offers them.
@@ -313,7 +314,7 @@ pub struct Table {
     /// Chain name -> position; shared with the previous poll while the chains are the same.
     index: Arc<HashMap<Arc<str>, usize, FxBuild>>,
     /// The listing the table was parsed from, when kept (live polls).
-    pub listing: Option<Arc<crate::source::Text>>,
+    pub listing: Option<Arc<text::Text>>,
     /// Where each chain's lines are in `listing` (parallel to `chains` when it is kept).
     pub spans: Vec<Span>,
     /// The jumps into each chain, built when first asked for ([`Table::callers`]);
@@ -533,6 +534,30 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// One snapshot of the tables of `parts` (polls of the same moment), their warnings
+    /// each once, in order.
+    pub fn combine(parts: &[&Snapshot]) -> Snapshot {
+        let mut tables = Vec::new();
+        let mut warnings: Vec<String> = Vec::new();
+        for p in parts {
+            tables.extend(p.tables.iter().cloned());
+            for w in &p.warnings {
+                if !warnings.contains(w) {
+                    warnings.push(w.clone());
+                }
+            }
+        }
+        let first = parts.first();
+        Snapshot {
+            taken_at: first.map_or(SystemTime::UNIX_EPOCH, |p| p.taken_at),
+            at: first.map_or(Duration::ZERO, |p| p.at),
+            took: first.map_or(Duration::ZERO, |p| p.took),
+            tables,
+            warnings,
+            seq: first.map_or(0, |p| p.seq),
+        }
+    }
+
     /// The first table called `name` (with both back ends holding it, the nft one).
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)

@@ -511,7 +511,7 @@ pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
 /// (counters included) with one comparison of bytes, without reading its lines.
 pub fn parse_listing_reusing(
     name: &str,
-    text: &Arc<crate::source::Text>,
+    text: &Arc<crate::model::text::Text>,
     prev: Option<&Table>,
 ) -> Result<Table, ParseError> {
     let mut t = parse_table_reusing(name, text, prev)?;

@@ -323,7 +323,7 @@ fn the_export_key_leaves_the_view_answering() {
         &app,
         &iptop::ui::ExportTo {
             dir: elsewhere.path().to_path_buf(),
-            format: iptop::cli::Format::Text,
+            format: iptop::report::Format::Text,
         },
     )
     .expect("export");
@@ -337,8 +337,7 @@ fn the_export_key_leaves_the_view_answering() {
         let nat = "Chain PREROUTING (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n";
         let src = iptop::source::replay::ReplaySource::from_text("nat", nat, Some("nat")).expect("nat");
         let mut p = poller::spawn(
-            iptop::app::Source::Replay(Box::new(src)),
-            None,
+            iptop::source::PollLoop::new(iptop::source::Source::Replay(Box::new(src)), None),
             poller::PollerConfig {
                 also: vec![],
                 first: None,
@@ -355,7 +354,7 @@ fn the_export_key_leaves_the_view_answering() {
         let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
         let to = ExportTo {
             dir: dir.path().to_path_buf(),
-            format: iptop::cli::Format::Text,
+            format: iptop::report::Format::Text,
         };
         let start = Instant::now();
         let driver = async {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{iptop, run_ok};
-use iptop::app::DEMO;
-use iptop::cli::Format;
+use iptop::report::Format;
+use iptop::source::DEMO;
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
 use iptop::ui::state::{Action, App};

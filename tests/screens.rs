@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream;
-use iptop::app::{DEMO, Source};
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
+use iptop::source::{DEMO, Source};
 use iptop::ui::state::{Action, App};
 use iptop::ui::theme::Theme;
 use iptop::ui::{event_loop, poller, render};
@@ -101,9 +101,13 @@ fn hot_view() {
 #[test]
 fn failed_poll_keeps_the_last_snapshot() {
     let mut app = demo_app(2);
+    // a failure whose whole text is given (the screen shows an error's text as it is)
     app.on_error(
         "filter",
-        "table filter: another program holds the xtables lock (Another app is currently holding the xtables lock.)".into(),
+        iptop::source::PollError::Damaged {
+            table: "filter".into(),
+            detail: "table filter: another program holds the xtables lock (Another app is currently holding the xtables lock.)".into(),
+        },
     );
     let s = screen(&mut app, 120, 40);
     assert!(s.contains("STALE"), "{s}");
@@ -142,8 +146,7 @@ fn the_loop_runs_on_a_test_backend() {
         let mut app = App::new(src.info().clone(), "filter", vec![], Duration::from_secs(1));
         app.step_mode = true;
         let mut p = poller::spawn(
-            Source::Replay(Box::new(src)),
-            None,
+            iptop::source::PollLoop::new(Source::Replay(Box::new(src)), None),
             poller::PollerConfig {
                 table: "filter".into(),
                 also: vec![],
@@ -166,7 +169,7 @@ fn the_loop_runs_on_a_test_backend() {
         };
         let export_to = iptop::ui::ExportTo {
             dir: std::env::temp_dir(),
-            format: iptop::cli::Format::Text,
+            format: iptop::report::Format::Text,
         };
         let (res, _) = tokio::join!(
             event_loop(

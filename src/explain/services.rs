@@ -123,20 +123,6 @@ pub fn tables_of(have: &[String]) -> Vec<String> {
     }
 }
 
-/// Options `--view services` cannot honour, as a usage error.
-pub fn check_options(cli: &crate::cli::Cli) -> Result<(), String> {
-    if !cli.once {
-        return Err("--view services needs --once (the live view shows the tree)".into());
-    }
-    if cli.format == crate::cli::Format::Svg {
-        return Err("--view services prints text or JSON, not SVG".into());
-    }
-    if cli.moved_only || !cli.chains.is_empty() {
-        return Err("--moved-only and -c apply to the tree, not to --view services".into());
-    }
-    Ok(())
-}
-
 fn is_service_chain(name: &str) -> bool {
     name.starts_with("KUBE-SVC-") || name.starts_with("KUBE-SVL-")
 }

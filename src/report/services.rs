@@ -255,9 +255,9 @@ pub fn json(input: &Input) -> Result<String, String> {
 }
 
 /// `--view services` in `--format text` or `json`.
-pub fn render(format: crate::cli::Format, input: &Input) -> Result<String, String> {
+pub fn render(format: super::Format, input: &Input) -> Result<String, String> {
     match format {
-        crate::cli::Format::Json => json(input),
+        super::Format::Json => json(input),
         _ => text(input),
     }
 }

@@ -15,7 +15,8 @@ use tokio::process::Command;
 
 use super::spawn;
 use super::text::lossy_string;
-use super::{Failure, RawListing, RawPoll, Text};
+use super::{Failure, RawListing, RawPoll};
+use crate::model::text::Text;
 use crate::model::{Backend, SourceInfo};
 
 /// Largest listing iptop reads: 50k kube-proxy rules are about 10 MB.
@@ -536,7 +537,7 @@ impl LiveSource {
             }
         };
         let mut read_err = None;
-        let o = Text::from_memfd(&child.stdout, MAX_OUTPUT + 1).unwrap_or_else(|x| {
+        let o = super::text::from_memfd(&child.stdout, MAX_OUTPUT + 1).unwrap_or_else(|x| {
             read_err = Some(x);
             Text::default()
         });

@@ -4,17 +4,22 @@
 //! exactly why it cannot.
 
 pub mod live;
+pub mod open;
+pub mod poll_loop;
 pub mod recording;
 pub mod replay;
 pub mod spawn;
 pub mod text;
 
-pub use text::Text;
+pub use open::{DEMO, Source, SourceConfig};
+pub use poll_loop::{PollLoop, Polled};
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::error::AppError;
+use crate::model::text::Text;
 use crate::model::{Backend, Snapshot};
 use crate::parse::{ParseError, parse_listing_reusing};
 
@@ -216,6 +221,12 @@ impl fmt::Display for PollError {
 }
 
 impl std::error::Error for PollError {}
+
+impl From<PollError> for AppError {
+    fn from(e: PollError) -> Self {
+        AppError::Runtime(e.to_string())
+    }
+}
 
 impl PollError {
     /// Errors every later poll will repeat: iptop is not root, iptables is missing, the

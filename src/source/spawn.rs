@@ -50,7 +50,7 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// An anonymous in-memory file (close-on-exec in iptop; the child gets it by dup2),
-/// sealed once the child is done (see [`super::text::Text::from_memfd`]).
+/// sealed once the child is done (see [`super::text::from_memfd`]).
 fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
     // SAFETY: memfd_create takes a NUL-terminated name and flags, returns a new fd or -1.
     let fd =

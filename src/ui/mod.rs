@@ -4,6 +4,8 @@
 //! `TestBackend`.
 
 pub mod baseline;
+pub mod column_plan;
+pub mod export;
 pub mod keys;
 pub mod poller;
 pub mod render;
@@ -23,64 +25,60 @@ use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 
-use crate::app::{AppError, Source};
-use crate::cli::Cli;
 use crate::diff::Deltas;
+use crate::error::AppError;
 use crate::model::{Snapshot, SourceInfo};
 use crate::report;
+use crate::source::{PollLoop, RawPoll};
 use poller::{PollMsg, Poller, PollerConfig};
 use state::{App, Command};
 use theme::Theme;
 
-pub async fn run(cli: Cli) -> Result<(), AppError> {
-    terminal::require_terminal()?;
-    let signals = terminal::Signals::catch();
-    let mut recorder = crate::app::open_recorder(&cli)?;
-    let mut source = Source::open(&cli).await?;
-    crate::app::start_recording(&cli, &mut recorder, &source)?;
-    let table = source.shown_tables(&cli)[0].clone();
-    // A poll before the screen is taken: when every poll would fail the same way (not
-    // root, no iptables, a namespace iptables cannot enter), say so on one line, as
-    // --once does, instead of a full screen that retries.
-    let first = if source.is_replay() {
-        None
-    } else {
-        let raw = source.poll().await;
-        if let Some(raw) = &raw
-            && let Err(e) = crate::source::snapshot_from(raw, std::slice::from_ref(&table))
-            && e.is_fatal()
-        {
-            return Err(e.into());
-        }
-        raw
-    };
-    let mut app = App::new(
-        source.info().clone(),
-        &table,
-        cli.chains.clone(),
-        cli.interval,
-    );
-    app.step_mode = cli.step && source.is_replay();
-    // asked once, before the screen: a Docker that does not answer costs one timeout
-    app.names = crate::docker::names_for(&cli, source.is_replay())
-        .await
-        .0
-        .map(Arc::new);
+/// What the live view starts from: the source's poll loop opened (and recording) by the
+/// options layer, and the options that concern the screen.
+pub struct LiveSetup {
+    pub signals: terminal::Signals,
+    pub polls: PollLoop,
+    /// A poll made before the screen was set up (to fail early): shown first.
+    pub first: Option<RawPoll>,
+    pub table: String,
+    /// Tables listed on every poll besides the one on screen (the ones recorded).
+    pub also: Vec<String>,
+    /// `-c`: the chains to start the tree from.
+    pub roots: Vec<String>,
+    pub interval: std::time::Duration,
+    /// A replay played one poll per step key.
+    pub step: bool,
+    pub names: Option<crate::docker::Names>,
+    pub export: ExportTo,
+}
+
+pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
+    let LiveSetup {
+        signals,
+        polls,
+        first,
+        table,
+        also,
+        roots,
+        interval,
+        step,
+        names,
+        export,
+    } = setup;
+    let mut app = App::new(polls.source().info().clone(), &table, roots, interval);
+    app.step_mode = step;
+    app.names = names.map(Arc::new);
     let mut poller = poller::spawn(
-        source,
-        recorder,
+        polls,
         PollerConfig {
             table,
-            also: crate::app::record_tables(&cli),
+            also,
             first,
-            interval: cli.interval,
-            step: app.step_mode,
+            interval,
+            step,
         },
     );
-    let export = ExportTo {
-        dir: cli.export_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
-        format: cli.format,
-    };
     let (mut terminal, guard) = terminal::TerminalGuard::start()?;
     let mut events = EventStream::new();
     let caught = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
@@ -216,7 +214,7 @@ fn on_poll(app: &mut App, msg: PollMsg) {
 #[derive(Debug, Clone)]
 pub struct ExportTo {
     pub dir: PathBuf,
-    pub format: crate::cli::Format,
+    pub format: report::Format,
 }
 
 /// Writes the current table (all its chains, or only what moved when `f` is on) with the
@@ -276,7 +274,7 @@ impl ExportJob {
             moved_only: self.moved_only,
             names: self.names.as_deref(),
         };
-        let body = report::render(self.to.format, &input);
+        let body = export::render(self.to.format, &input);
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
             .to_string()
             .replace(':', "");
@@ -290,7 +288,7 @@ impl ExportJob {
                 format!("{base}-{n}.{ext}")
             };
             let path = self.to.dir.join(name);
-            match crate::app::write_new_file(&path, body.as_bytes(), false) {
+            match crate::files::write_new_file(&path, body.as_bytes(), false) {
                 Ok(()) => return Ok(path),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = e.to_string(),
                 Err(e) => return Err(format!("{}: {e}", path.display())),

@@ -15,6 +15,7 @@ use ratatui::widgets::{
 };
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use super::column_plan::layout_columns;
 use super::keys::HELP;
 use super::state::{App, HISTORY};
 use super::theme::Theme;
@@ -48,115 +49,6 @@ pub fn truncate(s: &str, width: usize) -> String {
 fn pad_left(s: &str, width: usize) -> String {
     let s = truncate(s, width);
     format!("{}{s}", " ".repeat(width.saturating_sub(s.width())))
-}
-
-/// Widths of the numeric columns: fixed, so numbers never shift between polls.
-fn number_width(c: Column) -> u16 {
-    match c {
-        Column::DPkts => 7,
-        Column::Pkts | Column::Rate => 6,
-        Column::DBytes | Column::Bytes => 11,
-        _ => 0,
-    }
-}
-
-/// Which columns fit in `width`, and how wide each is, in display order.
-/// Columns that say nothing in this table (every rule `*` or `0.0.0.0/0`) go first; then
-/// columns drop from the least useful while watching traffic: total bytes, Δbytes,
-/// protocol, addresses, interfaces, totals; the tree, Δpkts, rate and match stay.
-pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(Column, u16)> {
-    let keep_order = [
-        Column::DPkts,
-        Column::Rate,
-        Column::Match,
-        Column::Pkts,
-        Column::Source,
-        Column::Destination,
-        Column::In,
-        Column::Out,
-        Column::Prot,
-        Column::DBytes,
-        Column::Bytes,
-    ];
-    let tree_w = tree_width.clamp(12, 48).min(width);
-    let mut used = tree_w;
-    let mut chosen: Vec<(Column, u16)> = vec![(Column::Tree, tree_w)];
-    const MATCH_MIN: u16 = 16;
-    for c in keep_order {
-        let w = match c {
-            Column::Match => MATCH_MIN,
-            Column::Prot | Column::In | Column::Out | Column::Source | Column::Destination => {
-                match stats.width(c) {
-                    Some(w) => w,
-                    None => continue,
-                }
-            }
-            _ => number_width(c),
-        };
-        if used + 1 + w <= width {
-            used += 1 + w;
-            chosen.push((c, w));
-        }
-    }
-    // the match text takes what is left
-    if let Some(m) = chosen.iter_mut().find(|(c, _)| *c == Column::Match) {
-        m.1 += width.saturating_sub(used);
-    }
-    let order = |c: &Column| columns::ALL.iter().position(|x| x == c).unwrap_or(99);
-    chosen.sort_by_key(|(c, _)| order(c));
-    chosen
-}
-
-/// Widths of a table's text columns over all its rules (None: the column says nothing).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ColumnStats {
-    pub prot: Option<u16>,
-    pub in_iface: Option<u16>,
-    pub out_iface: Option<u16>,
-    pub source: Option<u16>,
-    pub destination: Option<u16>,
-}
-
-impl ColumnStats {
-    pub fn of(t: &Table) -> ColumnStats {
-        fn grow(slot: &mut Option<u16>, v: &str, any: &[&str], cap: u16, title: u16) {
-            if any.contains(&v) || v.is_empty() {
-                return;
-            }
-            let w = (v.width() as u16).min(cap).max(title);
-            *slot = Some(slot.map_or(w, |s| s.max(w)));
-        }
-        let mut s = ColumnStats::default();
-        for c in &t.chains {
-            for r in c.rules.iter() {
-                let p = &r.spec;
-                grow(
-                    &mut s.prot,
-                    &crate::model::protocol_name(&p.prot),
-                    &["all", "0"],
-                    9,
-                    4,
-                );
-                grow(&mut s.in_iface, &p.in_iface, &["*", "any"], 10, 3);
-                grow(&mut s.out_iface, &p.out_iface, &["*", "any"], 10, 3);
-                let anyaddr = ["0.0.0.0/0", "::/0", "anywhere"];
-                grow(&mut s.source, &p.source, &anyaddr, 20, 6);
-                grow(&mut s.destination, &p.destination, &anyaddr, 20, 4);
-            }
-        }
-        s
-    }
-
-    fn width(&self, c: Column) -> Option<u16> {
-        match c {
-            Column::Prot => self.prot,
-            Column::In => self.in_iface,
-            Column::Out => self.out_iface,
-            Column::Source => self.source,
-            Column::Destination => self.destination,
-            _ => None,
-        }
-    }
 }
 
 pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
@@ -920,35 +812,5 @@ mod tests {
         assert_eq!(truncate("漢字漢字", 5), "漢字…");
         assert_eq!(truncate("☃☃☃", 3), "☃☃☃");
         assert_eq!(pad_left("12", 5), "   12");
-    }
-
-    #[test]
-    fn columns_drop_from_the_right_order() {
-        let stats = ColumnStats {
-            prot: Some(4),
-            in_iface: Some(12),
-            out_iface: Some(12),
-            source: Some(13),
-            destination: Some(11),
-        };
-        let names = |w: u16| -> Vec<Column> {
-            layout_columns(w, 34, &stats)
-                .into_iter()
-                .map(|(c, _)| c)
-                .collect()
-        };
-        let wide = names(200);
-        assert_eq!(wide.len(), 13 - 1, "all but OPT");
-        let narrow = names(80);
-        assert_eq!(narrow[..3], [Column::Tree, Column::DPkts, Column::Rate]);
-        assert!(narrow.contains(&Column::Match));
-        assert!(!narrow.contains(&Column::Bytes));
-        for w in [0u16, 5, 20, 40, 80, 120, 200] {
-            let total: u16 = layout_columns(w, 34, &stats)
-                .iter()
-                .map(|(_, w)| w + 1)
-                .sum();
-            assert!(total <= w + 1, "{w}: {total}");
-        }
     }
 }

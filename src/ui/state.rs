@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 pub use super::baseline::Baseline;
-use super::render::ColumnStats;
+use super::column_plan::ColumnStats;
 use crate::columns::{DeltaView, Movement, movement};
 use crate::diff::{Delta, TableDelta, diff_table};
 use crate::model::{IdBuild, IdMap, Snapshot, SourceInfo, TABLES, Table, hash_str, mix};
@@ -148,7 +148,7 @@ pub struct TableView {
     /// Good polls so far.
     pub polls: u64,
     /// The last poll failed: why. The last good snapshot stays on screen.
-    pub error: Option<String>,
+    pub error: Option<crate::source::PollError>,
     /// Expansion differing from the default, per node.
     toggled: HashSet<NodeId, IdBuild>,
     mode: ExpandMode,
@@ -507,7 +507,7 @@ impl App {
     }
 
     /// A poll of `table` failed; the last good snapshot stays.
-    pub fn on_error(&mut self, table: &str, error: String) {
+    pub fn on_error(&mut self, table: &str, error: crate::source::PollError) {
         if let Some(i) = TABLES.iter().position(|t| *t == table) {
             self.tables[i].error = Some(error);
         }

@@ -380,7 +380,13 @@ fn tables_errors_and_commands() {
     assert_eq!(app.table_name(), "security");
     app.apply(Action::Table(0));
 
-    app.on_error("filter", "listing table filter took longer than 5s".into());
+    app.on_error(
+        "filter",
+        crate::source::PollError::Timeout {
+            table: "filter".into(),
+            after: std::time::Duration::from_secs(5),
+        },
+    );
     assert!(!app.rows.is_empty(), "the last good snapshot stays");
     assert!(app.view().error.is_some());
     app.on_snapshot("filter", snap(&table(), 1), false);

@@ -1,0 +1,152 @@
+//! A listing's text ([`Text`]): a `String`, or the sealed in-memory file iptables wrote
+//! it into, mapped read-only, so that a 10 MB listing is never copied. Either way it is
+//! valid UTF-8 and never changes. How a listing's file becomes one is the source's
+//! business ([`crate::source::text`]).
+
+use std::fmt;
+use std::ops::Deref;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+use nix::libc;
+
+/// The text of one listing (see the module doc).
+pub enum Text {
+    Owned(String),
+    Mapped(Mapped),
+}
+
+/// A read-only mapping of a sealed memfd whose bytes were checked to be UTF-8.
+pub struct Mapped {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and its file is sealed against writes, so the bytes
+// never change; sharing or sending a pointer to immutable memory is sound.
+unsafe impl Send for Mapped {}
+// SAFETY: see above.
+unsafe impl Sync for Mapped {}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len are exactly what mmap returned; nothing borrows them past `self`.
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+impl Mapped {
+    /// Maps the first `len` bytes (`len > 0`) of `fd` read-only; None when mmap fails
+    /// or the bytes are not UTF-8 (then the caller reads them another way).
+    ///
+    /// # Safety
+    /// The file must be sealed against writes and shrinking, and hold at least `len`
+    /// bytes: a mapping longer than the file faults (SIGBUS), and one whose bytes change
+    /// breaks the UTF-8 check.
+    pub unsafe fn map_sealed(fd: &OwnedFd, len: usize) -> Option<Text> {
+        // SAFETY: a fresh read-only shared mapping of `len` bytes of a sealed file of
+        // at least that size (the caller's promise).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        let ptr = NonNull::new(p.cast::<u8>())?;
+        let m = Mapped { ptr, len };
+        if simdutf8::basic::from_utf8(m.bytes()).is_ok() {
+            return Some(Text::Mapped(m));
+        }
+        Some(Text::Owned(String::from_utf8_lossy(m.bytes()).into_owned()))
+    }
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: a live mapping of `len` readable bytes that never change (sealed).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+/// Bytes as text: without a copy when they are UTF-8, else with U+FFFD for what is not.
+pub fn lossy_string(v: Vec<u8>) -> String {
+    String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+impl Text {
+    /// The text as a `String` to change (a mapped text is copied first).
+    pub fn to_mut(&mut self) -> &mut String {
+        if let Text::Mapped(m) = self {
+            *self = Text::Owned(String::from_utf8_lossy(m.bytes()).into_owned());
+        }
+        match self {
+            Text::Owned(s) => s,
+            Text::Mapped(_) => unreachable!("replaced just above"),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Owned(s) => s,
+            // SAFETY: checked to be UTF-8 when mapped, and immutable since.
+            Text::Mapped(m) => unsafe { std::str::from_utf8_unchecked(m.bytes()) },
+        }
+    }
+}
+
+impl Default for Text {
+    fn default() -> Text {
+        Text::Owned(String::new())
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text::Owned(s)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text::Owned(s.to_string())
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl Clone for Text {
+    fn clone(&self) -> Text {
+        Text::Owned(self.as_str().to_string())
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, o: &Text) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
