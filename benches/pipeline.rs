@@ -22,7 +22,7 @@ use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
 use iptop::synth::{kube_nat, render_listing};
 use iptop::tree;
-use iptop::ui::state::{Action, App};
+use iptop::ui::live_view::{Action, App};
 use iptop::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use iptop::model::SourceInfo;
 use iptop::source::live::{BackendChoice, LiveConfig, LiveSource};
 use iptop::source::snapshot_reusing;
-use iptop::ui::state::App;
+use iptop::ui::live_view::App;
 use iptop::ui::theme::Theme;
 use nix::sys::resource::{UsageWho, getrusage};
 use ratatui::Terminal;

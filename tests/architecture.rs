@@ -5,7 +5,7 @@
 //! A module is a file or a directory module. Imports are read from the text of src/:
 //! every `crate::a::b` path (in `use` lines and inline), `super::x` and `self::x`. They
 //! are compared at each level of the tree: `crate::ui::render` importing
-//! `crate::ui::state::App` is an arrow render → state among the modules of ui/;
+//! `crate::ui::live_view::App` is an arrow render → state among the modules of ui/;
 //! `crate::ui::…` importing `crate::model::…` is an arrow ui → model among the
 //! top-level modules. A module's own submodules and its ancestors are not arrows (a
 //! parent declares its children; a child may use what its parent defines).
@@ -42,7 +42,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `src/ui/state/hot.rs` → `ui::state::hot`; `src/ui/mod.rs` → `ui`; `src/lib.rs` → ``.
+/// `src/ui/state/hot.rs` → `ui::live_view::hot`; `src/ui/mod.rs` → `ui`; `src/lib.rs` → ``.
 fn module_of(path: &Path) -> ModPath {
     let rel = path.strip_prefix(src_dir()).expect("under src");
     let mut parts: Vec<String> = rel

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use common::iptop;
 use iptop::model::{Snapshot, SourceInfo};
 use iptop::parse::parse_table;
-use iptop::ui::state::{Action, App};
+use iptop::ui::live_view::{Action, App};
 
 const TITLES: &str =
     "    pkts      bytes target     prot opt in     out     source               destination\n";

@@ -15,7 +15,7 @@ use iptop::report::Format;
 use iptop::source::DEMO;
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
-use iptop::ui::state::{Action, App};
+use iptop::ui::live_view::{Action, App};
 use iptop::ui::{ExportTo, export};
 use serde_json::Value;
 

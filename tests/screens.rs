@@ -9,7 +9,7 @@ use futures_util::stream;
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
 use iptop::source::{DEMO, Source};
-use iptop::ui::state::{Action, App};
+use iptop::ui::live_view::{Action, App};
 use iptop::ui::theme::Theme;
 use iptop::ui::{event_loop, poller, render};
 use ratatui::Terminal;

@@ -6,6 +6,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::columns::{self, Column};
 use crate::model::Table;
+use crate::tree::{Fold, Row, RowKind};
 
 /// Widths of the numeric columns: fixed, so numbers never shift between polls.
 fn number_width(c: Column) -> u16 {
@@ -114,6 +115,40 @@ impl ColumnStats {
             _ => None,
         }
     }
+}
+
+/// Columns the tree needs: guides, fold marker and label, without building the labels.
+pub fn tree_width(t: &Table, rows: &[Row]) -> u16 {
+    use unicode_width::UnicodeWidthStr;
+    let w = rows
+        .iter()
+        .map(|r| {
+            match r.kind {
+                // `▾ FORWARD DROP`, `▾ DOCKER (2 refs)`
+                RowKind::Chain { chain } => {
+                    let c = &t.chains[chain];
+                    2 + c.name.width() + if c.is_builtin() { 8 } else { 11 }
+                }
+                // `│  ├─▾ TARGET [goto] ↻ cycle`
+                RowKind::Rule { chain, rule } => {
+                    let spec = &t.chains[chain].rules[rule].spec;
+                    let label = spec.target.width().max(11)
+                        + if spec.goto { 7 } else { 0 }
+                        + if r.fold == Fold::Cycle { 8 } else { 0 }
+                        // ` ×2`: a chain with several callers
+                        + match r.jump.map(|j| t.callers().of(j).len()) {
+                            Some(n) if n > 1 => 2 + n.to_string().len(),
+                            _ => 0,
+                        };
+                    r.prefix_width() + 1 + label
+                }
+                // drawn across the whole row
+                RowKind::Ref { .. } => 0,
+            }
+        })
+        .max()
+        .unwrap_or(24);
+    w.min(u16::MAX as usize) as u16
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
+use super::live_view::App;
 use super::render;
-use super::state::App;
 use super::theme::Theme;
 use crate::format;
 use crate::model::Snapshot;

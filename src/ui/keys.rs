@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKind};
 
-use super::state::Action;
+use super::action::Action;
 
 /// (keys, what they do) for the help overlay and the README.
 pub const HELP: &[(&str, &str)] = &[

@@ -1,15 +1,18 @@
 //! The full-screen live view: a poller task feeds snapshots, keys become actions on the
-//! [`state::App`], and the screen is redrawn after each input or poll (an idle screen
+//! [`live_view::App`], and the screen is redrawn after each input or poll (an idle screen
 //! costs nothing). The loop is generic over the ratatui backend, so tests run it on
 //! `TestBackend`.
 
+pub mod action;
 pub mod baseline;
 pub mod column_plan;
 pub mod export;
+pub mod history;
 pub mod keys;
+pub mod live_view;
 pub mod poller;
 pub mod render;
-pub mod state;
+pub mod table_state;
 pub mod terminal;
 pub mod theme;
 
@@ -30,8 +33,9 @@ use crate::error::AppError;
 use crate::model::{Snapshot, SourceInfo};
 use crate::report;
 use crate::source::{PollLoop, RawPoll};
+use action::Command;
+use live_view::App;
 use poller::{PollMsg, Poller, PollerConfig};
-use state::{App, Command};
 use theme::Theme;
 
 /// What the live view starts from: the source's poll loop opened (and recording) by the

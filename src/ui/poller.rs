@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::source::poll_loop::TableResult;
 use crate::source::{PollLoop, RawPoll, Source};
 
-use super::state::Command;
+use super::action::Command;
 
 /// What the poller reports.
 #[derive(Debug)]
