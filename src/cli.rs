@@ -60,7 +60,7 @@ pub struct Cli {
     #[arg(long, help_heading = "Output")]
     pub force: bool,
 
-    /// Table to show; repeat for several. [default: filter]
+    /// FirewallTable to show; repeat for several. [default: filter]
     #[arg(short = 't', long = "table", value_name = "TABLE", value_parser = clap::builder::PossibleValuesParser::new(TABLES), help_heading = "What to show")]
     pub tables: Vec<String>,
 

@@ -2,13 +2,13 @@
 //!
 //! The data flows source → parse → model (snapshot) → diff → tree → ui / report:
 //! - [`source`] runs `iptables` (or replays a file) and yields raw listings,
-//! - [`parse`] turns a listing into a [`model::Table`],
+//! - [`parse`] turns a listing into a [`model::FirewallTable`],
 //! - [`diff`] matches rules between two snapshots by identity and computes deltas,
 //! - [`tree`] lays the chains out as a tree that follows jumps,
 //! - [`report`] and [`ui`] show it.
 
+pub mod cells;
 pub mod cli;
-pub mod columns;
 pub mod diff;
 pub mod docker;
 pub mod error;

@@ -118,7 +118,7 @@ pub struct Rule {
     /// Hash of `spec` and `occurrence`: the rule's identity within its chain, stable
     /// across polls while the rule exists, whatever its number.
     pub key: u64,
-    /// Index of the user chain the rule jumps (or goes) to; set by [`Table::link`].
+    /// Index of the user chain the rule jumps (or goes) to; set by [`FirewallTable::link`].
     pub jump: Option<u32>,
 }
 
@@ -169,10 +169,10 @@ pub struct Chain {
 }
 
 /// Where a chain's lines (header to last rule, without the final `\n`) were in the
-/// listing it was parsed from (see [`Table::listing`]): the next poll takes a chain whose
+/// listing it was parsed from (see [`FirewallTable::listing`]): the next poll takes a chain whose
 /// lines are byte for byte the same as it is, counters included, without reading them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Span {
+pub struct ChainSpan {
     pub start: usize,
     /// 0: the chain cannot be taken over whole (its lines held something else too).
     pub len: usize,
@@ -299,7 +299,7 @@ impl Chain {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Table {
+pub struct FirewallTable {
     pub name: String,
     /// The back end the listing came from (None: not known, e.g. a pasted listing).
     pub backend: Option<Backend>,
@@ -316,18 +316,18 @@ pub struct Table {
     /// Chain name -> position; shared with the previous poll while the chains are the same.
     index: Arc<HashMap<Arc<str>, usize, FxBuild>>,
     /// The listing the table was parsed from, when kept (live polls).
-    pub listing: Option<Arc<text::Text>>,
+    pub listing: Option<Arc<text::ListingText>>,
     /// Where each chain's lines are in `listing` (parallel to `chains` when it is kept).
-    pub spans: Vec<Span>,
-    /// The jumps into each chain, built when first asked for ([`Table::callers`]);
+    pub spans: Vec<ChainSpan>,
+    /// The jumps into each chain, built when first asked for ([`FirewallTable::callers`]);
     /// forgotten by every method that changes chains or jumps.
     callers: OnceLock<Arc<Callers>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
 /// `same_rules_as_prev` hint follow from that.
-impl PartialEq for Table {
-    fn eq(&self, o: &Table) -> bool {
+impl PartialEq for FirewallTable {
+    fn eq(&self, o: &FirewallTable) -> bool {
         self.name == o.name
             && self.backend == o.backend
             && self.chains == o.chains
@@ -337,11 +337,11 @@ impl PartialEq for Table {
     }
 }
 
-impl Eq for Table {}
+impl Eq for FirewallTable {}
 
-impl Table {
+impl FirewallTable {
     pub fn new(name: impl Into<String>) -> Self {
-        Table {
+        FirewallTable {
             name: name.into(),
             exact: true,
             has_counters: true,
@@ -356,8 +356,8 @@ impl Table {
     }
 
     /// Takes `prev`'s callers index if it was built: for a table with the same chains and
-    /// rules ([`Table::same_rules_as_prev`]).
-    pub fn share_callers(&self, prev: &Table) {
+    /// rules ([`FirewallTable::same_rules_as_prev`]).
+    pub fn share_callers(&self, prev: &FirewallTable) {
         if let Some(c) = prev.callers.get() {
             let _ = self.callers.set(c.clone());
         }
@@ -383,7 +383,7 @@ impl Table {
         Arc::make_mut(&mut self.chains[i])
     }
 
-    /// Adds a chain without indexing it; [`Table::reindex`] or [`Table::share_index`]
+    /// Adds a chain without indexing it; [`FirewallTable::reindex`] or [`FirewallTable::share_index`]
     /// must follow.
     pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
         self.callers = OnceLock::new();
@@ -404,7 +404,7 @@ impl Table {
 
     /// Takes `prev`'s index when the chains are the same, in the same order; returns
     /// whether it could.
-    pub(crate) fn share_index(&mut self, prev: &Table) -> bool {
+    pub(crate) fn share_index(&mut self, prev: &FirewallTable) -> bool {
         let same = prev.chains.len() == self.chains.len()
             && prev.index.len() == prev.chains.len()
             && prev
@@ -528,7 +528,7 @@ pub struct Snapshot {
     pub at: Duration,
     /// How long the poll took (all tables).
     pub took: Duration,
-    pub tables: Vec<Table>,
+    pub tables: Vec<FirewallTable>,
     /// Warnings from iptables' stderr and from the listings.
     pub warnings: Vec<String>,
     /// Sequence number of the poll, from 1.
@@ -561,12 +561,12 @@ impl Snapshot {
     }
 
     /// The first table called `name` (with both back ends holding it, the nft one).
-    pub fn table(&self, name: &str) -> Option<&Table> {
+    pub fn table(&self, name: &str) -> Option<&FirewallTable> {
         self.tables.iter().find(|t| t.name == name)
     }
 
     /// The table called `name` from `backend`.
-    pub fn table_of(&self, name: &str, backend: Option<Backend>) -> Option<&Table> {
+    pub fn table_of(&self, name: &str, backend: Option<Backend>) -> Option<&FirewallTable> {
         self.tables
             .iter()
             .find(|t| t.name == name && t.backend == backend)
@@ -581,7 +581,7 @@ impl Snapshot {
     }
 
     pub fn rule_count(&self) -> usize {
-        self.tables.iter().map(Table::rule_count).sum()
+        self.tables.iter().map(FirewallTable::rule_count).sum()
     }
 }
 

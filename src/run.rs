@@ -128,12 +128,12 @@ pub fn check_chains(cli: &Cli, snap: &Snapshot) -> Result<(), AppError> {
 }
 
 /// `--once`'s polls: the shared [`PollLoop`], asked for the shown tables together.
-struct Poller {
+struct OncePolls {
     polls: PollLoop,
     tables: Vec<String>,
 }
 
-impl Poller {
+impl OncePolls {
     async fn next(&mut self) -> Result<Option<(bool, Snapshot)>, AppError> {
         let Some(raw) = self.polls.next_raw(&self.tables).await else {
             return Ok(None);
@@ -170,7 +170,7 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
 
 async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(), AppError> {
     let tables = shown_tables(&source, cli);
-    let mut poller = Poller {
+    let mut poller = OncePolls {
         polls: PollLoop::new(source, recorder),
         tables,
     };
@@ -249,7 +249,7 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
 
 /// The recorded poll whose time is closest to `first.at + window`.
 async fn replay_sample_after(
-    poller: &mut Poller,
+    poller: &mut OncePolls,
     first: &Snapshot,
     window: Duration,
 ) -> Result<Snapshot, AppError> {

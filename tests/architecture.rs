@@ -5,7 +5,7 @@
 //! A module is a file or a directory module. Imports are read from the text of src/:
 //! every `crate::a::b` path (in `use` lines and inline), `super::x` and `self::x`. They
 //! are compared at each level of the tree: `crate::ui::render` importing
-//! `crate::ui::live_view::App` is an arrow render → state among the modules of ui/;
+//! `crate::ui::live_view::LiveView` is an arrow render → state among the modules of ui/;
 //! `crate::ui::…` importing `crate::model::…` is an arrow ui → model among the
 //! top-level modules. A module's own submodules and its ancestors are not arrows (a
 //! parent declares its children; a child may use what its parent defines).

@@ -15,7 +15,7 @@ use iptop::report::Format;
 use iptop::source::DEMO;
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
-use iptop::ui::live_view::{Action, App};
+use iptop::ui::live_view::{Action, LiveView};
 use iptop::ui::{ExportTo, export};
 use serde_json::Value;
 
@@ -121,11 +121,11 @@ fn moved_only_keeps_parents() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-fn demo_app() -> App {
+fn demo_app() -> LiveView {
     let mut r = ReplaySource::from_text("demo", DEMO, None)
         .expect("demo")
         .with_kind("demo");
-    let mut app = App::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
     for _ in 0..3 {
         let raw = r.next_poll().expect("poll");
         let s = snapshot_from(&raw, &["filter".into()]).expect("filter");

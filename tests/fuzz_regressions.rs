@@ -6,14 +6,14 @@ use std::path::Path;
 
 use std::sync::Arc;
 
-use iptop::model::Table;
+use iptop::model::FirewallTable;
 use iptop::parse::{ParseError, parse_listing_reusing, parse_table};
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
 
 /// Every rule has every column (no trimmed title, no blank ip6tables `opt`), and nothing
 /// in it would read differently once printed with iptables' padding.
-fn full_columns(t: &iptop::model::Table) -> bool {
+fn full_columns(t: &iptop::model::FirewallTable) -> bool {
     t.has_counters
         && t.exact
         && t.warnings.is_empty()
@@ -33,7 +33,7 @@ fn full_columns(t: &iptop::model::Table) -> bool {
 }
 
 /// A reusing parse gives what a fresh parse gives, down to jumps, texts and spans.
-fn same(reused: &Result<Table, ParseError>, fresh: &Result<Table, ParseError>) {
+fn same(reused: &Result<FirewallTable, ParseError>, fresh: &Result<FirewallTable, ParseError>) {
     match (reused, fresh) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a, b, "reusing parse differs from a fresh parse");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::FakeIptables;
-use iptop::model::{Chain, ChainKind, Counter, Rule, RuleSpec, Table};
+use iptop::model::{Chain, ChainKind, Counter, FirewallTable, Rule, RuleSpec};
 use iptop::parse::{parse_listing_reusing, parse_table};
 use iptop::source::{PollError, RawListing, RawPoll, snapshot_from};
 use iptop::synth::{Rng, fix_references, render_listing};
@@ -268,14 +268,14 @@ fn malformed_structure() {
 }
 
 /// A random ruleset whose every field is a token `iptables -L -v -n` could print.
-fn random_table(rng: &mut Rng, chains: usize) -> Table {
+fn random_table(rng: &mut Rng, chains: usize) -> FirewallTable {
     let pick = |rng: &mut Rng, xs: &[&str]| xs[rng.below(xs.len() as u32) as usize].to_string();
     let mut names: Vec<String> = (0..chains)
         .map(|i| format!("U-{i}-{}", "x".repeat(rng.below(20) as usize)))
         .collect();
     names.sort();
     let builtins = ["INPUT", "FORWARD", "OUTPUT"];
-    let mut t = Table::new("filter");
+    let mut t = FirewallTable::new("filter");
     for (ci, name) in builtins
         .iter()
         .map(|s| s.to_string())

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use iptop::model::{ChainKind, Table};
+use iptop::model::{ChainKind, FirewallTable};
 use iptop::parse::parse_table;
 
 fn dir() -> PathBuf {
@@ -110,7 +110,7 @@ fn split_name(name: &str) -> (String, String, String, String, bool) {
     )
 }
 
-fn check_against_save(name: &str, table: &Table, saved: &SavedTable, exact: bool) {
+fn check_against_save(name: &str, table: &FirewallTable, saved: &SavedTable, exact: bool) {
     assert_eq!(
         table
             .chains
@@ -214,7 +214,7 @@ fn every_listing_matches_its_save_file() {
     );
 }
 
-fn all_small(t: &Table) -> bool {
+fn all_small(t: &FirewallTable) -> bool {
     t.chains.iter().all(|c| {
         c.packets <= 99_999
             && c.bytes <= 99_999

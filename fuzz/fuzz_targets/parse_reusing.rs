@@ -3,14 +3,14 @@
 //! parsing it once more against that result (where every chain is taken whole).
 #![no_main]
 
-use iptop::model::Table;
+use iptop::model::FirewallTable;
 use std::sync::Arc;
 
 use iptop::parse::{ParseError, parse_listing_reusing};
 use libfuzzer_sys::fuzz_target;
 
 /// The first difference between two tables, in words.
-fn first_difference(a: &Table, b: &Table) -> String {
+fn first_difference(a: &FirewallTable, b: &FirewallTable) -> String {
     if a.name != b.name {
         return format!("table name: {:?} vs {:?}", a.name, b.name);
     }
@@ -64,7 +64,7 @@ fn first_difference(a: &Table, b: &Table) -> String {
     "no difference found field by field".into()
 }
 
-fn describe(r: &Result<Table, ParseError>) -> String {
+fn describe(r: &Result<FirewallTable, ParseError>) -> String {
     match r {
         Ok(t) => format!("Ok({t:#?})"),
         Err(e) => format!("Err(line {}: {})", e.line, e.reason),
@@ -99,8 +99,8 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn compare(
-    reused: &Result<Table, ParseError>,
-    fresh: &Result<Table, ParseError>,
+    reused: &Result<FirewallTable, ParseError>,
+    fresh: &Result<FirewallTable, ParseError>,
     ctx: &dyn Fn() -> String,
 ) {
     match (reused, fresh) {

@@ -1,4 +1,4 @@
-//! A listing's text ([`Text`]): a `String`, or the sealed in-memory file iptables wrote
+//! A listing's text ([`ListingText`]): a `String`, or the sealed in-memory file iptables wrote
 //! it into, mapped read-only, so that a 10 MB listing is never copied. Either way it is
 //! valid UTF-8 and never changes. How a listing's file becomes one is the source's
 //! business ([`crate::source::text`]).
@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 use nix::libc;
 
 /// The text of one listing (see the module doc).
-pub enum Text {
+pub enum ListingText {
     Owned(String),
     Mapped(Mapped),
 }
@@ -45,7 +45,7 @@ impl Mapped {
     /// The file must be sealed against writes and shrinking, and hold at least `len`
     /// bytes: a mapping longer than the file faults (SIGBUS), and one whose bytes change
     /// breaks the UTF-8 check.
-    pub unsafe fn map_sealed(fd: &OwnedFd, len: usize) -> Option<Text> {
+    pub unsafe fn map_sealed(fd: &OwnedFd, len: usize) -> Option<ListingText> {
         // SAFETY: a fresh read-only shared mapping of `len` bytes of a sealed file of
         // at least that size (the caller's promise).
         let p = unsafe {
@@ -64,9 +64,11 @@ impl Mapped {
         let ptr = NonNull::new(p.cast::<u8>())?;
         let m = Mapped { ptr, len };
         if simdutf8::basic::from_utf8(m.bytes()).is_ok() {
-            return Some(Text::Mapped(m));
+            return Some(ListingText::Mapped(m));
         }
-        Some(Text::Owned(String::from_utf8_lossy(m.bytes()).into_owned()))
+        Some(ListingText::Owned(
+            String::from_utf8_lossy(m.bytes()).into_owned(),
+        ))
     }
     fn bytes(&self) -> &[u8] {
         // SAFETY: a live mapping of `len` readable bytes that never change (sealed).
@@ -79,73 +81,73 @@ pub fn lossy_string(v: Vec<u8>) -> String {
     String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-impl Text {
+impl ListingText {
     /// The text as a `String` to change (a mapped text is copied first).
     pub fn to_mut(&mut self) -> &mut String {
-        if let Text::Mapped(m) = self {
-            *self = Text::Owned(String::from_utf8_lossy(m.bytes()).into_owned());
+        if let ListingText::Mapped(m) = self {
+            *self = ListingText::Owned(String::from_utf8_lossy(m.bytes()).into_owned());
         }
         match self {
-            Text::Owned(s) => s,
-            Text::Mapped(_) => unreachable!("replaced just above"),
+            ListingText::Owned(s) => s,
+            ListingText::Mapped(_) => unreachable!("replaced just above"),
         }
     }
 
     pub fn as_str(&self) -> &str {
         match self {
-            Text::Owned(s) => s,
+            ListingText::Owned(s) => s,
             // SAFETY: checked to be UTF-8 when mapped, and immutable since.
-            Text::Mapped(m) => unsafe { std::str::from_utf8_unchecked(m.bytes()) },
+            ListingText::Mapped(m) => unsafe { std::str::from_utf8_unchecked(m.bytes()) },
         }
     }
 }
 
-impl Default for Text {
-    fn default() -> Text {
-        Text::Owned(String::new())
+impl Default for ListingText {
+    fn default() -> ListingText {
+        ListingText::Owned(String::new())
     }
 }
 
-impl From<String> for Text {
-    fn from(s: String) -> Text {
-        Text::Owned(s)
+impl From<String> for ListingText {
+    fn from(s: String) -> ListingText {
+        ListingText::Owned(s)
     }
 }
 
-impl From<&str> for Text {
-    fn from(s: &str) -> Text {
-        Text::Owned(s.to_string())
+impl From<&str> for ListingText {
+    fn from(s: &str) -> ListingText {
+        ListingText::Owned(s.to_string())
     }
 }
 
-impl Deref for Text {
+impl Deref for ListingText {
     type Target = str;
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
-impl Clone for Text {
-    fn clone(&self) -> Text {
-        Text::Owned(self.as_str().to_string())
+impl Clone for ListingText {
+    fn clone(&self) -> ListingText {
+        ListingText::Owned(self.as_str().to_string())
     }
 }
 
-impl PartialEq for Text {
-    fn eq(&self, o: &Text) -> bool {
+impl PartialEq for ListingText {
+    fn eq(&self, o: &ListingText) -> bool {
         self.as_str() == o.as_str()
     }
 }
 
-impl Eq for Text {}
+impl Eq for ListingText {}
 
-impl fmt::Display for Text {
+impl fmt::Display for ListingText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-impl fmt::Debug for Text {
+impl fmt::Debug for ListingText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }

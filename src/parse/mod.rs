@@ -15,7 +15,7 @@ mod tests;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::Table;
+use crate::model::FirewallTable;
 
 pub use fields::parse_counter;
 pub use table::parse_table_reusing;
@@ -39,19 +39,19 @@ impl std::error::Error for ParseError {}
 /// Parses one table's listing (`iptables -t <name> -L -v -n ...`).
 ///
 /// Lines starting with `#` (iptables' `# Warning: ...` when stderr was captured along)
-/// become [`Table::warnings`]; a `$ ` shell prompt before the first chain is skipped.
-pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
+/// become [`FirewallTable::warnings`]; a `$ ` shell prompt before the first chain is skipped.
+pub fn parse_table(name: &str, text: &str) -> Result<FirewallTable, ParseError> {
     parse_table_reusing(name, text, None)
 }
 
-/// [`parse_table_reusing`], keeping `text` in the table ([`Table::listing`]): the next
+/// [`parse_table_reusing`], keeping `text` in the table ([`FirewallTable::listing`]): the next
 /// poll parsed against this one then takes every chain whose lines did not change at all
 /// (counters included) with one comparison of bytes, without reading its lines.
 pub fn parse_listing_reusing(
     name: &str,
-    text: &Arc<crate::model::text::Text>,
-    prev: Option<&Table>,
-) -> Result<Table, ParseError> {
+    text: &Arc<crate::model::text::ListingText>,
+    prev: Option<&FirewallTable>,
+) -> Result<FirewallTable, ParseError> {
     let mut t = parse_table_reusing(name, text, prev)?;
     t.listing = Some(text.clone());
     Ok(t)

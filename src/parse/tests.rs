@@ -219,12 +219,12 @@ fn duplicate_chain_is_an_error() {
     assert!(e.reason.contains("twice"), "{e}");
 }
 
-fn kept(text: &str) -> Table {
+fn kept(text: &str) -> FirewallTable {
     parse_listing_reusing("filter", &Arc::new(text.into()), None).expect("parse")
 }
 
 /// Parsing with the previous poll gives exactly what parsing from scratch gives.
-fn same_as_fresh(text: &str, prev: &Table) -> Table {
+fn same_as_fresh(text: &str, prev: &FirewallTable) -> FirewallTable {
     let reused =
         parse_listing_reusing("filter", &Arc::new(text.into()), Some(prev)).expect("reuse");
     let fresh = kept(text);

@@ -8,7 +8,7 @@ use unicode_width::UnicodeWidthStr;
 use super::{Input, SourceReport};
 use crate::explain::services::{self, Service};
 use crate::format;
-use crate::model::Table;
+use crate::model::FirewallTable;
 
 #[derive(Debug, Serialize)]
 pub struct ServicesReport {
@@ -59,7 +59,7 @@ pub struct EndpointReport {
 
 /// The tables the Services are read from: the nat table holding KUBE-SERVICES (else the
 /// first nat table), and filter for Services without endpoints.
-fn tables<'a>(input: &Input<'a>) -> Result<(usize, Option<&'a Table>), String> {
+fn tables<'a>(input: &Input<'a>) -> Result<(usize, Option<&'a FirewallTable>), String> {
     let snap = input.snapshot;
     let nat = snap
         .tables

@@ -16,7 +16,7 @@ use tokio::process::Command;
 use super::spawn;
 use super::text::lossy_string;
 use super::{Failure, RawListing, RawPoll};
-use crate::model::text::Text;
+use crate::model::text::ListingText;
 use crate::model::{Backend, SourceInfo};
 
 /// Largest listing iptop reads: 50k kube-proxy rules are about 10 MB.
@@ -539,7 +539,7 @@ impl LiveSource {
         let mut read_err = None;
         let o = super::text::from_memfd(&child.stdout, MAX_OUTPUT + 1).unwrap_or_else(|x| {
             read_err = Some(x);
-            Text::default()
+            ListingText::default()
         });
         let e = spawn::read_output(&child.stderr, 1 << 20).unwrap_or_else(|x| {
             read_err = Some(x);

@@ -322,7 +322,7 @@ const TABLE_TARGETS: [(&str, &str); 12] = [
 /// The table a listing is of: the one whose built-in chains are exactly those listed
 /// (iptables -vnL prints them all), else the tables having every built-in chain listed,
 /// narrowed by targets valid in one table only.
-pub fn infer_table(t: &crate::model::Table) -> Inferred {
+pub fn infer_table(t: &crate::model::FirewallTable) -> Inferred {
     use crate::model::{TABLES, builtin_chains};
     let builtins: Vec<&str> = t
         .chains

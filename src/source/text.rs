@@ -6,12 +6,12 @@ use std::os::fd::OwnedFd;
 use nix::fcntl::{FcntlArg, SealFlag, fcntl};
 
 pub use crate::model::text::lossy_string;
-use crate::model::text::{Mapped, Text};
+use crate::model::text::{ListingText, Mapped};
 
 /// What a child wrote into the memfd `fd`, up to `cap` bytes: mapped when the file
 /// can be sealed against further writes (no process can change it any more) and
 /// holds UTF-8; otherwise read into a `String` (other bytes becoming U+FFFD).
-pub fn from_memfd(fd: &OwnedFd, cap: usize) -> std::io::Result<Text> {
+pub fn from_memfd(fd: &OwnedFd, cap: usize) -> std::io::Result<ListingText> {
     // Seal before reading the size: a process still holding the file (a leftover
     // child of iptables) could shrink it between fstat and the seal, and a mapping
     // longer than the file faults (SIGBUS) on the missing pages.
@@ -26,7 +26,7 @@ pub fn from_memfd(fd: &OwnedFd, cap: usize) -> std::io::Result<Text> {
             .st_size;
         let len = usize::try_from(size).unwrap_or(usize::MAX).min(cap);
         if len == 0 {
-            return Ok(Text::Owned(String::new()));
+            return Ok(ListingText::Owned(String::new()));
         }
         // SAFETY: sealed against writes and shrinking just above; `len` is at most
         // its size, measured after the seal.
@@ -35,7 +35,7 @@ pub fn from_memfd(fd: &OwnedFd, cap: usize) -> std::io::Result<Text> {
         }
     }
     // Not sealable: read by position, which a shrinking file only makes shorter.
-    Ok(Text::Owned(lossy_string(super::spawn::read_output(
+    Ok(ListingText::Owned(lossy_string(super::spawn::read_output(
         fd, cap,
     )?)))
 }
@@ -58,7 +58,7 @@ mod tests {
     fn mapped_sealed_and_capped() {
         let fd = memfd_with(b"Chain INPUT (policy ACCEPT)\n");
         let t = from_memfd(&fd, 1 << 20).expect("text");
-        assert!(matches!(t, Text::Mapped(_)));
+        assert!(matches!(t, ListingText::Mapped(_)));
         assert_eq!(&*t, "Chain INPUT (policy ACCEPT)\n");
         // sealed: nobody can write to it any more
         assert!(nix::unistd::write(&fd, b"more").is_err());
@@ -66,7 +66,7 @@ mod tests {
         assert_eq!(&*t, "Chain");
         // other bytes than UTF-8 are replaced, in a copy
         let t = from_memfd(&memfd_with(b"a\xffb\n"), 1 << 20).expect("text");
-        assert!(matches!(t, Text::Owned(_)));
+        assert!(matches!(t, ListingText::Owned(_)));
         assert_eq!(&*t, "a\u{fffd}b\n");
         let t = from_memfd(&memfd_with(b""), 1 << 20).expect("empty");
         assert_eq!(&*t, "");

@@ -29,7 +29,7 @@ pub enum Action {
     Back,
     NextTable,
     PrevTable,
-    Table(usize),
+    FirewallTable(usize),
     SearchStart,
     SearchInput(char),
     SearchBackspace,

@@ -4,9 +4,9 @@
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::columns::{self, Column};
-use crate::model::Table;
-use crate::tree::{Fold, Row, RowKind};
+use crate::cells::{self, Column};
+use crate::model::FirewallTable;
+use crate::tree::{Fold, RowKind, TreeRow};
 
 /// Widths of the numeric columns: fixed, so numbers never shift between polls.
 fn number_width(c: Column) -> u16 {
@@ -60,7 +60,7 @@ pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(
     if let Some(m) = chosen.iter_mut().find(|(c, _)| *c == Column::Match) {
         m.1 += width.saturating_sub(used);
     }
-    let order = |c: &Column| columns::ALL.iter().position(|x| x == c).unwrap_or(99);
+    let order = |c: &Column| cells::ALL.iter().position(|x| x == c).unwrap_or(99);
     chosen.sort_by_key(|(c, _)| order(c));
     chosen
 }
@@ -76,7 +76,7 @@ pub struct ColumnStats {
 }
 
 impl ColumnStats {
-    pub fn of(t: &Table) -> ColumnStats {
+    pub fn of(t: &FirewallTable) -> ColumnStats {
         fn grow(slot: &mut Option<u16>, v: &str, any: &[&str], cap: u16, title: u16) {
             if any.contains(&v) || v.is_empty() {
                 return;
@@ -118,7 +118,7 @@ impl ColumnStats {
 }
 
 /// Columns the tree needs: guides, fold marker and label, without building the labels.
-pub fn tree_width(t: &Table, rows: &[Row]) -> u16 {
+pub fn tree_width(t: &FirewallTable, rows: &[TreeRow]) -> u16 {
     use unicode_width::UnicodeWidthStr;
     let w = rows
         .iter()

@@ -11,7 +11,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
-use super::live_view::App;
+use super::live_view::LiveView;
 use super::render;
 use super::theme::Theme;
 use crate::format;
@@ -231,7 +231,7 @@ pub fn picture(input: &Input) -> String {
                 format::timestamp(input.snapshot.taken_at)
             ),
         };
-        let mut app = App::for_export(
+        let mut app = LiveView::for_export(
             input.source.clone(),
             snap,
             deltas,

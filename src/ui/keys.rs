@@ -70,7 +70,7 @@ pub fn action(key: KeyEvent, searching: bool) -> Option<Action> {
         KeyCode::Backspace | KeyCode::Esc => Action::Back,
         KeyCode::Tab => Action::NextTable,
         KeyCode::BackTab => Action::PrevTable,
-        KeyCode::Char(c @ '1'..='5') => Action::Table(c as usize - '1' as usize),
+        KeyCode::Char(c @ '1'..='5') => Action::FirewallTable(c as usize - '1' as usize),
         KeyCode::Char('/') => Action::SearchStart,
         KeyCode::Char('n') => Action::SearchNext,
         KeyCode::Char('N') => Action::SearchPrev,
@@ -118,7 +118,10 @@ mod tests {
         ] {
             assert_eq!(action(k(a), false), action(k(b), false));
         }
-        assert_eq!(action(k(KeyCode::Char('3')), false), Some(Action::Table(2)));
+        assert_eq!(
+            action(k(KeyCode::Char('3')), false),
+            Some(Action::FirewallTable(2))
+        );
         assert_eq!(
             action(
                 KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),

@@ -1,5 +1,5 @@
 //! The full-screen live view: a poller task feeds snapshots, keys become actions on the
-//! [`live_view::App`], and the screen is redrawn after each input or poll (an idle screen
+//! [`live_view::LiveView`], and the screen is redrawn after each input or poll (an idle screen
 //! costs nothing). The loop is generic over the ratatui backend, so tests run it on
 //! `TestBackend`.
 
@@ -34,8 +34,8 @@ use crate::model::{Snapshot, SourceInfo};
 use crate::report;
 use crate::source::{PollLoop, RawPoll};
 use action::Command;
-use live_view::App;
-use poller::{PollMsg, Poller, PollerConfig};
+use live_view::LiveView;
+use poller::{PollMsg, PollerConfig, PollerHandle};
 use theme::Theme;
 
 /// What the live view starts from: the source's poll loop opened (and recording) by the
@@ -70,7 +70,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
         names,
         export,
     } = setup;
-    let mut app = App::new(polls.source().info().clone(), &table, roots, interval);
+    let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
     app.step_mode = step;
     app.names = names.map(Arc::new);
     let mut poller = poller::spawn(
@@ -108,10 +108,10 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
 /// The loop: draw, then wait for a key, a poll or a signal.
 pub async fn event_loop<B, S, F>(
     terminal: &mut Terminal<B>,
-    app: &mut App,
+    app: &mut LiveView,
     theme: Theme,
     events: &mut S,
-    poller: &mut Poller,
+    poller: &mut PollerHandle,
     shutdown: F,
     export_to: &ExportTo,
 ) -> Result<(), AppError>
@@ -193,7 +193,7 @@ where
     }
 }
 
-fn on_poll(app: &mut App, msg: PollMsg) {
+fn on_poll(app: &mut LiveView, msg: PollMsg) {
     match msg {
         PollMsg::Polled {
             results,
@@ -223,7 +223,7 @@ pub struct ExportTo {
 
 /// Writes the current table (all its chains, or only what moved when `f` is on) with the
 /// deltas on screen to a new timestamped file; never replaces an existing one.
-pub fn export(app: &App, to: &ExportTo) -> Result<PathBuf, String> {
+pub fn export(app: &LiveView, to: &ExportTo) -> Result<PathBuf, String> {
     ExportJob::new(app, to)?.run()
 }
 
@@ -242,10 +242,10 @@ pub struct ExportJob {
 }
 
 impl ExportJob {
-    pub fn new(app: &App, to: &ExportTo) -> Result<ExportJob, String> {
-        let v = app.view();
+    pub fn new(app: &LiveView, to: &ExportTo) -> Result<ExportJob, String> {
+        let v = app.table_data();
         let snap = v.snap.clone().ok_or("nothing to export yet")?;
-        let view = v.delta_view();
+        let view = v.shown_deltas();
         let (elapsed, start) = match &v.baseline {
             Some(b) => (snap.at.saturating_sub(b.at), Some(b.since)),
             None => (v.window, v.window_start),

@@ -33,7 +33,7 @@ pub enum PollMsg {
     Source(crate::model::SourceInfo),
 }
 
-pub struct Poller {
+pub struct PollerHandle {
     pub commands: mpsc::UnboundedSender<Command>,
     pub messages: mpsc::Receiver<PollMsg>,
 }
@@ -53,11 +53,11 @@ pub struct PollerConfig {
 const BUSY_SHARE: u32 = 4;
 
 /// Starts the poller on the current runtime.
-pub fn spawn(polls: PollLoop, cfg: PollerConfig) -> Poller {
+pub fn spawn(polls: PollLoop, cfg: PollerConfig) -> PollerHandle {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (msg_tx, msg_rx) = mpsc::channel(16);
     tokio::spawn(run(polls, cfg, cmd_rx, msg_tx));
-    Poller {
+    PollerHandle {
         commands: cmd_tx,
         messages: msg_rx,
     }

@@ -9,14 +9,14 @@ use std::time::{Duration, SystemTime};
 use super::baseline::Baseline;
 use super::column_plan::ColumnStats;
 use super::history::{HEAT_POLLS, HISTORY, History};
-use crate::columns::DeltaView;
+use crate::cells::ShownDeltas;
 use crate::diff::{Delta, TableDelta, diff_table};
-use crate::model::{IdBuild, IdMap, Snapshot, Table, hash_str, mix};
-use crate::tree::{self, ExpandQuery, NodeId, Row, RowKind};
+use crate::model::{FirewallTable, IdBuild, IdMap, Snapshot, hash_str, mix};
+use crate::tree::{self, ExpandQuery, NodeId, RowKind, TreeRow};
 
 /// Everything known about one iptables table.
 #[derive(Debug, Clone, Default)]
-pub struct TableView {
+pub struct TableData {
     pub snap: Option<Arc<Snapshot>>,
     /// Deltas between the last two good polls.
     pub deltas: Option<TableDelta>,
@@ -69,8 +69,8 @@ const AUTO_DEPTH: u16 = 3;
 /// ...into chains of at most this many rules.
 const AUTO_RULES: usize = 64;
 
-impl TableView {
-    pub fn table(&self) -> Option<&Table> {
+impl TableData {
+    pub fn table(&self) -> Option<&FirewallTable> {
         self.snap.as_ref().and_then(|s| s.tables.first())
     }
 
@@ -142,7 +142,7 @@ impl TableView {
 
     pub(super) fn record_history(
         &mut self,
-        cur: &Table,
+        cur: &FirewallTable,
         d: &TableDelta,
         window: Duration,
         at: Duration,
@@ -190,14 +190,14 @@ impl TableView {
 
     pub(super) fn refresh_baseline_view(&mut self) {
         self.baseline_deltas = match (&self.baseline, self.table()) {
-            (Some(b), Some(t)) => Some(b.view(t)),
+            (Some(b), Some(t)) => Some(b.laid_out(t)),
             _ => None,
         };
     }
 
     /// The deltas the Δ columns show: since the baseline, or over the last poll.
-    pub fn delta_view(&self) -> DeltaView<'_> {
-        DeltaView {
+    pub fn shown_deltas(&self) -> ShownDeltas<'_> {
+        ShownDeltas {
             shown: if self.baseline.is_some() {
                 self.baseline_deltas.as_ref()
             } else {
@@ -209,7 +209,7 @@ impl TableView {
     }
 
     /// How many polls ago a row last moved (0: in the last poll).
-    pub fn heat(&self, table: &Table, row: &Row) -> Option<u64> {
+    pub fn heat(&self, table: &FirewallTable, row: &TreeRow) -> Option<u64> {
         let ch = hash_str(&table.chains[row.chain()].name);
         let key = match row.kind {
             RowKind::Chain { .. } => mix(ch, 0),
@@ -222,13 +222,13 @@ impl TableView {
     }
 
     /// The rule moved within the last [`HISTORY`] polls.
-    pub(super) fn moved_recently(&self, table: &Table, chain: usize, rule: usize) -> bool {
+    pub(super) fn moved_recently(&self, table: &FirewallTable, chain: usize, rule: usize) -> bool {
         self.history_of(table, chain, rule)
             .and_then(|h| h.moved_at)
             .is_some_and(|m| self.polls.saturating_sub(m) < HISTORY as u64)
     }
 
-    pub fn history_of(&self, table: &Table, chain: usize, rule: usize) -> Option<&History> {
+    pub fn history_of(&self, table: &FirewallTable, chain: usize, rule: usize) -> Option<&History> {
         let ch = hash_str(&table.chains[chain].name);
         self.history
             .get(&mix(ch, table.chains[chain].rules[rule].key))

@@ -1,6 +1,6 @@
 //! The live view's state machine: snapshots per table, deltas, history, and what the user
 //! has opened, selected, drilled into or searched. Keys become [`Action`]s and
-//! [`App::apply`] changes the state; nothing here touches the terminal, so all of it is
+//! [`LiveView::apply`] changes the state; nothing here touches the terminal, so all of it is
 //! tested without one.
 
 use std::sync::Arc;
@@ -10,12 +10,12 @@ pub use super::action::{Action, Command, INTERVALS_MS};
 pub use super::baseline::Baseline;
 use super::column_plan::{ColumnStats, tree_width};
 pub use super::history::{HEAT_POLLS, HISTORY, History};
-pub use super::table_state::TableView;
+pub use super::table_state::TableData;
 use super::table_state::{Drill, ExpandMode};
-use crate::columns::{Movement, movement};
+use crate::cells::{Movement, movement};
 use crate::diff::{Delta, TableDelta};
-use crate::model::{IdBuild, Snapshot, SourceInfo, TABLES, Table};
-use crate::tree::{self, ExpandQuery, Fold, NodeId, Row, RowKind};
+use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES};
+use crate::tree::{self, ExpandQuery, Fold, NodeId, RowKind, TreeRow};
 pub use hot::HotRow;
 pub use search::Search;
 
@@ -23,11 +23,11 @@ pub use search::Search;
 pub const MAX_ROWS: usize = 1_000_000;
 
 /// The live view.
-pub struct App {
+pub struct LiveView {
     pub source: SourceInfo,
     /// Names from Docker for bridges and container addresses (asked once at start).
     pub names: Option<std::sync::Arc<crate::docker::Names>>,
-    pub tables: Vec<TableView>,
+    pub tables: Vec<TableData>,
     /// Index into [`TABLES`].
     pub current: usize,
     /// Chains given with `-c`: roots instead of the built-ins.
@@ -53,7 +53,7 @@ pub struct App {
     /// A message for the status line (export path, errors of keys).
     pub message: Option<String>,
     /// Rows of the tree as shown (after drill, filter).
-    pub rows: Vec<Row>,
+    pub rows: Vec<TreeRow>,
     /// Rows cut at [`MAX_ROWS`].
     pub rows_cut: bool,
     /// Width the tree column needs for the current rows.
@@ -81,19 +81,19 @@ pub struct App {
     search_cache: Option<search::Cache>,
 }
 
-impl App {
+impl LiveView {
     pub fn new(
         source: SourceInfo,
         table: &str,
         root_chains: Vec<String>,
         interval: Duration,
-    ) -> App {
+    ) -> LiveView {
         let current = TABLES.iter().position(|t| *t == table).unwrap_or(0);
         let replay = source.kind != "live";
-        App {
+        LiveView {
             source,
             names: None,
-            tables: vec![TableView::default(); TABLES.len()],
+            tables: vec![TableData::default(); TABLES.len()],
             current,
             root_chains,
             interval,
@@ -137,14 +137,14 @@ impl App {
         roots: Vec<String>,
         moved_only: bool,
         caption: String,
-    ) -> App {
+    ) -> LiveView {
         let name = snap
             .tables
             .first()
             .map(|t| t.name.clone())
             .unwrap_or_default();
-        let mut app = App::new(source, &name, roots, Duration::from_secs(1));
-        let v = app.view_mut();
+        let mut app = LiveView::new(source, &name, roots, Duration::from_secs(1));
+        let v = app.table_data_mut();
         if let Some(t) = snap.tables.first() {
             v.col_stats = ColumnStats::of(t);
             v.roots = tree::roots(t, &[]);
@@ -165,11 +165,11 @@ impl App {
         TABLES[self.current]
     }
 
-    pub fn view(&self) -> &TableView {
+    pub fn table_data(&self) -> &TableData {
         &self.tables[self.current]
     }
 
-    fn view_mut(&mut self) -> &mut TableView {
+    fn table_data_mut(&mut self) -> &mut TableData {
         &mut self.tables[self.current]
     }
 
@@ -194,8 +194,8 @@ impl App {
     }
 
     /// The roots of the current view: the drilled chain, the `-c` chains, or the built-ins.
-    fn roots(&self, t: &Table) -> Vec<usize> {
-        if let Some(d) = self.view().drill.last() {
+    fn roots(&self, t: &FirewallTable) -> Vec<usize> {
+        if let Some(d) = self.table_data().drill.last() {
             return t.chain_index(&d.chain).into_iter().collect();
         }
         let wanted: Vec<String> = self
@@ -204,20 +204,20 @@ impl App {
             .filter(|c| t.chain(c).is_some())
             .cloned()
             .collect();
-        if wanted.is_empty() && !self.view().roots.is_empty() {
-            return self.view().roots.clone();
+        if wanted.is_empty() && !self.table_data().roots.is_empty() {
+            return self.table_data().roots.clone();
         }
         tree::roots(t, &wanted)
     }
 
     pub fn breadcrumb(&self) -> Option<String> {
-        self.view().drill.last().map(|d| d.crumbs.join(" › "))
+        self.table_data().drill.last().map(|d| d.crumbs.join(" › "))
     }
 
     /// Rows with every node open (filter, hot view, export).
-    fn full_rows(&self, t: &Table) -> Vec<Row> {
+    fn full_rows(&self, t: &FirewallTable) -> Vec<TreeRow> {
         if self.once {
-            let shown = self.view().delta_view().shown;
+            let shown = self.table_data().shown_deltas().shown;
             let moved =
                 |c: usize, r: usize| shown.and_then(|d| d.rule(c, r)).is_some_and(Delta::moved);
             return tree::once::build(t, &self.roots(t), &moved, MAX_ROWS).0;
@@ -231,7 +231,7 @@ impl App {
         if let Some(hot) = self.hot_cache.take() {
             self.hot_pick = hot.get(self.hot_selected).map(|h| h.key);
         }
-        let Some(snap) = self.view().snap.clone() else {
+        let Some(snap) = self.table_data().snap.clone() else {
             self.rows.clear();
             return;
         };
@@ -239,7 +239,7 @@ impl App {
             return;
         };
         let (rows, cut) = if self.moved_only && !self.once {
-            let shown = self.view().delta_view().shown;
+            let shown = self.table_data().shown_deltas().shown;
             // only jumps that moved can lead to rules that moved on their path
             let moved = |q: ExpandQuery| {
                 q.jump
@@ -249,24 +249,24 @@ impl App {
             let keep = tree::moved_mask(&full, |r| movement(r, shown).moved());
             (tree::keep(&full, &keep), cut)
         } else if self.moved_only {
-            let view = self.view().delta_view();
+            let view = self.table_data().shown_deltas();
             let full = self.full_rows(t);
             let keep = tree::moved_mask(&full, |r| movement(r, view.shown).moved());
             (tree::keep(&full, &keep), false)
         } else if self.once {
             (self.full_rows(t), false)
         } else {
-            let v = self.view();
+            let v = self.table_data();
             tree::build(t, &self.roots(t), &|q| v.is_expanded(q), MAX_ROWS)
         };
         self.tree_width = tree_width(t, &rows);
-        let v = self.view();
+        let v = self.table_data();
         let mut live = vec![true; rows.len()];
         for i in 0..rows.len() {
             if let Some(p) = rows[i].parent.map(|p| p as usize)
                 && matches!(rows[p].kind, RowKind::Rule { .. })
             {
-                let shown = v.delta_view().shown;
+                let shown = v.shown_deltas().shown;
                 live[i] =
                     live[p] && (v.heat(t, &rows[p]).is_some() || movement(&rows[p], shown).moved());
             }
@@ -287,13 +287,13 @@ impl App {
         } else if sel >= o + vp {
             o = sel + 1 - vp;
         }
-        self.view_mut().offset = o;
+        self.table_data_mut().offset = o;
     }
 
     /// Selects the deepest node of the selection's path that is still shown (one pass
     /// over the rows, however deep the path).
     fn restore_selection(&mut self) {
-        let path = &self.view().selected;
+        let path = &self.table_data().selected;
         let depth_of: std::collections::HashMap<NodeId, usize, IdBuild> =
             path.iter().enumerate().map(|(k, id)| (*id, k)).collect();
         let mut best: Option<(usize, usize)> = None;
@@ -314,12 +314,12 @@ impl App {
         self.sel.min(self.rows.len().saturating_sub(1))
     }
 
-    pub fn selected_row(&self) -> Option<&Row> {
+    pub fn selected_row(&self) -> Option<&TreeRow> {
         self.rows.get(self.selected_index())
     }
 
     /// Ids from the root to row `i`.
-    fn id_path(rows: &[Row], i: usize) -> Vec<NodeId> {
+    fn id_path(rows: &[TreeRow], i: usize) -> Vec<NodeId> {
         let mut path = Vec::new();
         let mut j = Some(i);
         while let Some(k) = j {
@@ -343,7 +343,7 @@ impl App {
         let path = Self::id_path(&self.rows, i);
         let vp = self.viewport.max(1);
         self.sel = i;
-        let v = self.view_mut();
+        let v = self.table_data_mut();
         v.selected = path;
         if i < v.offset {
             v.offset = i;
@@ -355,11 +355,11 @@ impl App {
     /// First row shown at the top of the table area.
     pub fn offset(&self) -> usize {
         let max = self.rows.len().saturating_sub(self.viewport.max(1));
-        self.view().offset.min(max)
+        self.table_data().offset.min(max)
     }
 
-    fn query_of(&self, row: &Row) -> ExpandQuery {
-        let t = self.view().table();
+    fn query_of(&self, row: &TreeRow) -> ExpandQuery {
+        let t = self.table_data().table();
         let rules = match (row.kind, row.jump, t) {
             (RowKind::Chain { chain }, _, Some(t)) => t.chains[chain].rules.len(),
             (_, Some(j), Some(t)) => t.chains[j].rules.len(),
@@ -384,7 +384,7 @@ impl App {
             return;
         }
         let q = self.query_of(row);
-        self.view_mut().set_expanded(q, open);
+        self.table_data_mut().set_expanded(q, open);
         self.rebuild();
     }
 
@@ -407,7 +407,7 @@ impl App {
                 Action::SearchBackspace => {
                     self.search.query.pop();
                     let s = self.search.before.clone();
-                    self.view_mut().selected = s;
+                    self.table_data_mut().selected = s;
                     self.restore_selection();
                     if !self.search.query.is_empty() {
                         self.search_from(self.selected_index(), true, true);
@@ -418,8 +418,8 @@ impl App {
                     self.search.editing = false;
                     self.search.query.clear();
                     let (s, o) = (self.search.before.clone(), self.search.before_offset);
-                    self.view_mut().selected = s;
-                    self.view_mut().offset = o;
+                    self.table_data_mut().selected = s;
+                    self.table_data_mut().offset = o;
                     self.restore_selection();
                 }
                 Action::Quit => self.quit = true,
@@ -466,7 +466,7 @@ impl App {
             Action::Bottom => self.select(self.rows.len().saturating_sub(1)),
             Action::ScrollUp(n) => {
                 let o = self.offset().saturating_sub(n);
-                self.view_mut().offset = o;
+                self.table_data_mut().offset = o;
                 let vp = self.viewport.max(1);
                 if sel >= o + vp {
                     self.select(o + vp - 1);
@@ -475,7 +475,7 @@ impl App {
             Action::ScrollDown(n) => {
                 let max = self.rows.len().saturating_sub(self.viewport.max(1));
                 let o = (self.offset() + n).min(max);
-                self.view_mut().offset = o;
+                self.table_data_mut().offset = o;
                 if sel < o {
                     self.select(o);
                 }
@@ -496,7 +496,7 @@ impl App {
                 _ => {}
             },
             Action::ExpandAll | Action::CollapseAll => {
-                let v = self.view_mut();
+                let v = self.table_data_mut();
                 v.toggled.clear();
                 v.mode = if action == Action::ExpandAll {
                     ExpandMode::All
@@ -510,8 +510,8 @@ impl App {
                 if self.moved_only {
                     self.moved_only = false;
                     self.rebuild();
-                } else if let Some(d) = self.view_mut().drill.pop() {
-                    let v = self.view_mut();
+                } else if let Some(d) = self.table_data_mut().drill.pop() {
+                    let v = self.table_data_mut();
                     v.selected = d.back_to;
                     v.offset = d.back_offset;
                     self.rebuild();
@@ -523,8 +523,8 @@ impl App {
                 self.search = Search {
                     query: String::new(),
                     editing: true,
-                    before: self.view().selected.clone(),
-                    before_offset: self.view().offset,
+                    before: self.table_data().selected.clone(),
+                    before_offset: self.table_data().offset,
                 };
             }
             Action::SearchNext => self.search_from(sel, true, false),
@@ -549,7 +549,7 @@ impl App {
             Action::PrevTable => {
                 self.switch_table((self.current + TABLES.len() - 1) % TABLES.len())
             }
-            Action::Table(i) if i < TABLES.len() => self.switch_table(i),
+            Action::FirewallTable(i) if i < TABLES.len() => self.switch_table(i),
             Action::TogglePause => {
                 self.paused = !self.paused;
                 self.commands.push(Command::Pause(self.paused));
@@ -578,7 +578,7 @@ impl App {
                 self.commands.push(Command::SetInterval(self.interval));
             }
             Action::Baseline => {
-                let v = self.view_mut();
+                let v = self.table_data_mut();
                 if let Some(s) = &v.snap {
                     v.baseline = Some(Baseline::new(s));
                     v.refresh_baseline_view();
@@ -588,7 +588,7 @@ impl App {
                 self.rebuild();
             }
             Action::ClearBaseline => {
-                let v = self.view_mut();
+                let v = self.table_data_mut();
                 v.baseline = None;
                 v.baseline_deltas = None;
                 self.rebuild();
@@ -618,7 +618,7 @@ impl App {
     }
 
     fn drill(&mut self, sel: usize) {
-        let Some(t) = self.view().table().cloned() else {
+        let Some(t) = self.table_data().table().cloned() else {
             return;
         };
         let Some(row) = self.rows.get(sel) else {
@@ -629,7 +629,7 @@ impl App {
             return;
         };
         // the chains on the path to this row, then the target
-        let mut crumbs: Vec<String> = match self.view().drill.last() {
+        let mut crumbs: Vec<String> = match self.table_data().drill.last() {
             Some(d) => d.crumbs.clone(),
             None => Vec::new(),
         };
@@ -647,9 +647,9 @@ impl App {
             }
         }
         crumbs.push(t.chains[target].name.to_string());
-        let back_to = self.view().selected.clone();
-        let back_offset = self.view().offset;
-        let v = self.view_mut();
+        let back_to = self.table_data().selected.clone();
+        let back_offset = self.table_data().offset;
+        let v = self.table_data_mut();
         v.drill.push(Drill {
             chain: t.chains[target].name.to_string(),
             crumbs,
@@ -662,8 +662,8 @@ impl App {
     }
 
     /// The movement of a row in the current view.
-    pub fn movement(&self, row: &Row) -> Movement {
-        movement(row, self.view().delta_view().shown)
+    pub fn movement(&self, row: &TreeRow) -> Movement {
+        movement(row, self.table_data().shown_deltas().shown)
     }
 }
 

@@ -2,27 +2,27 @@
 
 use super::*;
 
-pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let block = Block::default()
         .borders(Borders::TOP)
         .title(Span::styled(" detail ", theme.title_row()))
         .border_style(theme.dim());
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let v = app.view();
+    let v = app.table_data();
     let (Some(snap), Some(row)) = (v.snap.as_ref(), app.selected_row()) else {
         return;
     };
     let Some(t) = snap.tables.first() else {
         return;
     };
-    let view = v.delta_view();
+    let view = v.shown_deltas();
     let [text_area, spark_area] = inner.layout(&Layout::horizontal([
         Constraint::Fill(3),
         Constraint::Fill(2),
     ]));
     let mut lines: Vec<Line> = Vec::new();
-    let m = columns::movement(row, view.shown);
+    let m = cells::movement(row, view.shown);
     let delta_words = |d: Option<crate::diff::Delta>| match d {
         Some(d) if d.reset => format!(
             "zeroed, then {} packets, {}",

@@ -2,11 +2,11 @@
 
 use super::*;
 
-pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     if area.height == 0 {
         return;
     }
-    let v = app.view();
+    let v = app.table_data();
     let line = if let Some(c) = &app.caption {
         Line::from(Span::styled(format!(" {c}"), theme.dim()))
     } else if app.search.editing {

@@ -2,8 +2,8 @@
 
 use super::*;
 
-pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let v = app.view();
+pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
+    let v = app.table_data();
     let mut left = format!(" iptop · {} · {}", app.table_name(), app.source.describe());
     // auto: the back end(s) this table's rules are in
     if app.source.backend.is_empty()
@@ -55,7 +55,7 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Them
     );
 }
 
-pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let mut spans = Vec::new();
     for (i, t) in TABLES.iter().enumerate() {
         spans.push(Span::styled(
@@ -63,7 +63,7 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme)
             theme.tab(i == app.current),
         ));
     }
-    let v = app.view();
+    let v = app.table_data();
     let mut tags: Vec<String> = Vec::new();
     if let Some(c) = app.breadcrumb() {
         tags.push(c);

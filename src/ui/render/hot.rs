@@ -2,8 +2,8 @@
 
 use super::*;
 
-pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
-    let Some(snap) = app.view().snap.clone() else {
+pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
+    let Some(snap) = app.table_data().snap.clone() else {
         waiting(frame, area, app, theme);
         return;
     };
@@ -25,7 +25,7 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &The
     }
     let sel = app.hot_selected.min(hot.len() - 1);
     let offset = sel.saturating_sub(viewport.saturating_sub(1));
-    let view = app.view().delta_view();
+    let view = app.table_data().shown_deltas();
     let path_w = (area.width as usize * 2 / 5).clamp(10, 60);
     // PKT/S, PEAK, ΔPKTS, MOVED, CHAIN PATH, TARGET; the rule text takes the rest
     let widths = [7, 7, 7, 9, path_w as u16, 16];

@@ -41,12 +41,12 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use super::column_plan::layout_columns;
 use super::history::HISTORY;
 use super::keys::HELP;
-use super::live_view::App;
+use super::live_view::LiveView;
 use super::theme::Theme;
-use crate::columns::{self, Column, Movement};
+use crate::cells::{self, Column, Movement};
 use crate::format;
-use crate::model::{ChainKind, TABLES, Table};
-use crate::tree::{Fold, Row, RowKind};
+use crate::model::{ChainKind, FirewallTable, TABLES};
+use crate::tree::{Fold, RowKind, TreeRow};
 
 use detail::draw_detail;
 use footer::draw_status;
@@ -82,8 +82,8 @@ pub(super) fn pad_left(s: &str, width: usize) -> String {
     format!("{}{s}", " ".repeat(width.saturating_sub(s.width())))
 }
 
-pub(super) fn waiting(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
-    let v = app.view();
+pub(super) fn waiting(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
+    let v = app.table_data();
     let text = match &v.error {
         Some(e) => Line::from(vec![
             Span::styled(" no listing of this table: ", theme.error()),
@@ -105,7 +105,7 @@ pub(super) fn pad_right(s: &str, width: usize) -> String {
     format!("{s}{}", " ".repeat(width.saturating_sub(s.width())))
 }
 
-pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
+pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
     let area = frame.area();
     if area.height == 0 || area.width == 0 {
         return;

@@ -2,8 +2,8 @@
 
 use super::*;
 
-pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
-    let Some(snap) = app.view().snap.clone() else {
+pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
+    let Some(snap) = app.table_data().snap.clone() else {
         waiting(frame, area, app, theme);
         return;
     };
@@ -26,7 +26,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Th
         );
         return;
     }
-    let mut stats = app.view().col_stats.clone();
+    let mut stats = app.table_data().col_stats.clone();
     if let Some(n) = &app.names {
         // the names shown instead of bridges and addresses need their room
         let (iface, addr) = n.widest();
@@ -42,7 +42,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Th
     }
     let cols = layout_columns(area.width, app.tree_width, &stats);
     let buf = frame.buffer_mut();
-    // The rows are written straight into the buffer, cell by cell, as a ratatui Table with
+    // The rows are written straight into the buffer, cell by cell, as a ratatui FirewallTable with
     // these columns (spacing 1) would write them: the row's style, then each cell's
     // spans, then the selection's style on top. It costs half of what building
     // Row/Cell/Line/Span values for every visible cell of every frame cost.
@@ -67,11 +67,11 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Th
         .is_none()
         .then(|| app.selected_index())
         .filter(|s| (offset..end).contains(s));
-    let view = app.view().delta_view();
+    let view = app.table_data().shown_deltas();
     for (k, r) in app.rows[offset..end].iter().enumerate() {
         let y = area.y + 1 + k as u16;
         let live = app.live_path.get(offset + k).copied().unwrap_or(true);
-        if let Some(age) = app.view().heat(t, r).filter(|_| live) {
+        if let Some(age) = app.table_data().heat(t, r).filter(|_| live) {
             buf.set_style(row_area(y), theme.heat(age));
         }
         let names = app.names.as_deref();
@@ -129,19 +129,19 @@ pub(super) fn tree_row(
     buf: &mut Buffer,
     x0: u16,
     y: u16,
-    t: &Table,
-    r: &Row,
+    t: &FirewallTable,
+    r: &TreeRow,
     cols: &[(Column, u16)],
-    view: &columns::DeltaView,
+    view: &cells::ShownDeltas,
     live: bool,
     names: Option<&crate::docker::Names>,
     theme: &Theme,
 ) {
-    let mut c = columns::cells(t, r, view);
+    let mut c = cells::cells(t, r, view);
     if let Some(n) = names {
         n.substitute(&mut c);
     }
-    let m = columns::movement(r, view.shown);
+    let m = cells::movement(r, view.shown);
     let (target, is_drop) = match r.kind {
         RowKind::Rule { chain, rule } => {
             let tg = t.chains[chain].rules[rule].spec.target.as_str();
@@ -203,9 +203,9 @@ pub(super) fn tree_cell(
     buf: &mut Buffer,
     x: u16,
     y: u16,
-    t: &Table,
-    r: &Row,
-    c: &columns::Cells,
+    t: &FirewallTable,
+    r: &TreeRow,
+    c: &cells::Cells,
     target: &str,
     width: u16,
     theme: &Theme,

@@ -13,7 +13,8 @@ fn deltas_baseline_and_heat() {
     let row = app.selected_row().expect("row").clone();
     assert_eq!(app.movement(&row).delta().map(|d| d.packets), Some(5));
     assert_eq!(
-        app.view().heat(app.view().table().expect("t"), &row),
+        app.table_data()
+            .heat(app.table_data().table().expect("t"), &row),
         Some(0)
     );
 
@@ -31,7 +32,7 @@ fn deltas_baseline_and_heat() {
         "since the baseline"
     );
     // the rate is still the last poll's
-    assert_eq!(app.view().delta_view().pps(&row), Some(4.0));
+    assert_eq!(app.table_data().shown_deltas().pps(&row), Some(4.0));
     app.apply(Action::ClearBaseline);
     assert_eq!(app.movement(&row).delta().map(|d| d.packets), Some(4));
 
@@ -39,12 +40,19 @@ fn deltas_baseline_and_heat() {
     for s in 4..4 + HEAT_POLLS {
         app.on_snapshot("filter", snap(&t3, s), false);
     }
-    assert_eq!(app.view().heat(app.view().table().expect("t"), &row), None);
+    assert_eq!(
+        app.table_data()
+            .heat(app.table_data().table().expect("t"), &row),
+        None
+    );
     let h = app
-        .view()
-        .history_of(app.view().table().expect("t"), 4, 0)
+        .table_data()
+        .history_of(app.table_data().table().expect("t"), 4, 0)
         .expect("history");
-    assert_eq!(h.rates(app.view().polls), [5.0, 3.0, 4.0, 0.0, 0.0, 0.0]);
+    assert_eq!(
+        h.rates(app.table_data().polls),
+        [5.0, 3.0, 4.0, 0.0, 0.0, 0.0]
+    );
 }
 
 #[test]
@@ -75,12 +83,12 @@ fn tables_errors_and_commands() {
     assert_eq!(app.table_name(), "nat");
     assert!(app.rows.is_empty(), "nothing polled for nat yet");
     assert_eq!(app.commands, [Command::SetTable("nat".into())]);
-    app.apply(Action::Table(0));
+    app.apply(Action::FirewallTable(0));
     assert_eq!(app.table_name(), "filter");
     assert!(!app.rows.is_empty());
     app.apply(Action::PrevTable);
     assert_eq!(app.table_name(), "security");
-    app.apply(Action::Table(0));
+    app.apply(Action::FirewallTable(0));
 
     app.on_error(
         "filter",
@@ -90,9 +98,9 @@ fn tables_errors_and_commands() {
         },
     );
     assert!(!app.rows.is_empty(), "the last good snapshot stays");
-    assert!(app.view().error.is_some());
+    assert!(app.table_data().error.is_some());
     app.on_snapshot("filter", snap(&table(), 1), false);
-    assert!(app.view().error.is_none());
+    assert!(app.table_data().error.is_none());
 
     app.commands.clear();
     app.apply(Action::IntervalLonger);
@@ -140,7 +148,7 @@ fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
         hot.windows(2).all(|w| w[0].pps >= w[1].pps),
         "fastest first"
     );
-    let t = app.view().table().expect("t").clone();
+    let t = app.table_data().table().expect("t").clone();
     let drops: Vec<&HotRow> = hot
         .iter()
         .filter(|h| t.chains[h.chain].rules[h.rule].spec.target == "DROP")
@@ -181,9 +189,9 @@ fn hot_view_keeps_what_moved_lately_and_its_selection() {
     bump(&mut t1, "FORWARD", "DOCKER-INGRESS", 10);
     app.on_snapshot("filter", snap(&t1, 1), false);
     app.apply(Action::ToggleHot);
-    let key = |app: &mut App, i: usize| {
+    let key = |app: &mut LiveView, i: usize| {
         let hot = app.hot_rows();
-        let t = app.view().table().expect("t");
+        let t = app.table_data().table().expect("t");
         let r = &t.chains[hot[i].chain].rules[hot[i].rule];
         format!("{} {}", r.spec.target, r.spec.extra)
             .trim()
@@ -293,15 +301,15 @@ fn baseline_sums_patched_in_place_equal_sums_laid_out_again() {
     // Polls whose rules are unchanged (same_rules_as_prev) add their movement to the
     // baseline's layout in place; a poll with an inserted rule lays it out again. Both
     // must give what laying out the sums from scratch gives.
-    let same = |t: &Table| {
+    let same = |t: &FirewallTable| {
         let mut t = t.clone();
         t.same_rules_as_prev = true;
         t
     };
-    let check = |app: &App, when: &str| {
-        let v = app.view();
+    let check = |app: &LiveView, when: &str| {
+        let v = app.table_data();
         let t = v.table().expect("t");
-        let fresh = v.baseline.as_ref().expect("baseline").view(t);
+        let fresh = v.baseline.as_ref().expect("baseline").laid_out(t);
         assert_eq!(v.baseline_deltas.as_ref(), Some(&fresh), "{when}");
     };
     let t0 = table();
@@ -348,7 +356,7 @@ fn baseline_sums_patched_in_place_equal_sums_laid_out_again() {
 }
 
 /// Sets the counters of the `n`-th rule (0-based) of `chain` whose match text is `what`.
-fn set_counter(t: &mut Table, chain: &str, what: &str, n: usize, packets: u64) {
+fn set_counter(t: &mut FirewallTable, chain: &str, what: &str, n: usize, packets: u64) {
     let c = t.chain_index(chain).expect("chain");
     let i = t.chains[c]
         .rules
@@ -365,14 +373,14 @@ fn set_counter(t: &mut Table, chain: &str, what: &str, n: usize, packets: u64) {
 }
 
 /// The baseline sums of the rules of `chain` whose match text is `what`, in order.
-fn sums_of(app: &App, chain: &str, what: &str) -> Vec<Movement> {
-    let v = app.view();
+fn sums_of(app: &LiveView, chain: &str, what: &str) -> Vec<Movement> {
+    let v = app.table_data();
     let t = v.table().expect("t");
     let c = t.chain_index(chain).expect("chain");
     (0..t.chains[c].rules.len())
         .filter(|&r| t.chains[c].rules[r].spec.extra == what)
         .map(|r| {
-            let row = Row {
+            let row = TreeRow {
                 kind: RowKind::Rule { chain: c, rule: r },
                 id: tree::NodeId(0),
                 depth: 1,
@@ -383,7 +391,7 @@ fn sums_of(app: &App, chain: &str, what: &str) -> Vec<Movement> {
                 guides: 0,
                 note: None,
             };
-            movement(&row, v.delta_view().shown)
+            movement(&row, v.shown_deltas().shown)
         })
         .collect()
 }
@@ -424,12 +432,12 @@ fn baseline_stays_on_identical_rules_when_a_copy_is_inserted_above_them() {
     app.on_snapshot("filter", snap(&t, 3), false);
     assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(3), d(11), d(11)]);
     let fresh = app
-        .view()
+        .table_data()
         .baseline
         .as_ref()
         .expect("baseline")
-        .view(app.view().table().expect("t"));
-    assert_eq!(app.view().baseline_deltas.as_ref(), Some(&fresh));
+        .laid_out(app.table_data().table().expect("t"));
+    assert_eq!(app.table_data().baseline_deltas.as_ref(), Some(&fresh));
 
     // one copy zeroed (`iptables -Z DOCKER-USER 2`): its copies cannot be told apart,
     // so their sums are unknown from then on, never a wrong number
@@ -449,12 +457,12 @@ fn baseline_stays_on_identical_rules_when_a_copy_is_inserted_above_them() {
         [Movement::Unknown, Movement::Unknown, Movement::Unknown]
     );
     let fresh = app
-        .view()
+        .table_data()
         .baseline
         .as_ref()
         .expect("baseline")
-        .view(app.view().table().expect("t"));
-    assert_eq!(app.view().baseline_deltas.as_ref(), Some(&fresh));
+        .laid_out(app.table_data().table().expect("t"));
+    assert_eq!(app.table_data().baseline_deltas.as_ref(), Some(&fresh));
     // without the baseline, the last poll's deltas are known again
     app.apply(Action::ClearBaseline);
     assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(0), d(0), d(1)]);

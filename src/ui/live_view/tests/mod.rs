@@ -11,7 +11,7 @@ use crate::parse::parse_table;
 const SWARM: &str =
     include_str!("../../../../tests/fixtures/iptables/docker-swarm.legacy.filter-vnxL.txt");
 
-fn table() -> Table {
+fn table() -> FirewallTable {
     let mut t = parse_table("filter", SWARM).expect("fixture");
     // start from small counters so that deltas are easy to read
     for c in &mut t.chains {
@@ -25,7 +25,7 @@ fn table() -> Table {
     t
 }
 
-fn snap(t: &Table, secs: u64) -> Arc<Snapshot> {
+fn snap(t: &FirewallTable, secs: u64) -> Arc<Snapshot> {
     Arc::new(Snapshot {
         taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
         at: Duration::from_secs(secs),
@@ -38,7 +38,7 @@ fn snap(t: &Table, secs: u64) -> Arc<Snapshot> {
 
 /// Adds packets (and 60 bytes each) to the first rule of `chain` whose target, match
 /// text or output interface is `what`.
-fn bump(t: &mut Table, chain: &str, what: &str, n: u64) {
+fn bump(t: &mut FirewallTable, chain: &str, what: &str, n: u64) {
     let c = t.chain_index(chain).expect("chain");
     let i = t.chains[c]
         .rules
@@ -54,7 +54,7 @@ fn bump(t: &mut Table, chain: &str, what: &str, n: u64) {
 
 /// Inserts a rule (`-j TARGET`, protocol number `prot`, match text `extra`) at the top of
 /// `chain`, with zero counters, as `iptables -I` would.
-fn insert_rule(t: &mut Table, chain: &str, target: &str, prot: &str, extra: &str) {
+fn insert_rule(t: &mut FirewallTable, chain: &str, target: &str, prot: &str, extra: &str) {
     let c = t.chain_index(chain).expect("chain");
     t.chain_mut(c).counters.insert(0, Default::default());
     Arc::make_mut(&mut t.chain_mut(c).rules).insert(
@@ -74,30 +74,30 @@ fn insert_rule(t: &mut Table, chain: &str, target: &str, prot: &str, extra: &str
     t.chain_mut(c).assign_keys();
 }
 
-fn app_with(t: &Table) -> App {
+fn app_with(t: &FirewallTable) -> LiveView {
     let source = SourceInfo {
         kind: "live".into(),
         ..Default::default()
     };
-    let mut app = App::new(source, "filter", vec![], Duration::from_secs(1));
+    let mut app = LiveView::new(source, "filter", vec![], Duration::from_secs(1));
     app.viewport = 30;
     app.on_snapshot("filter", snap(t, 0), false);
     app
 }
 
 /// The visible rows as `prefix + label`.
-fn labels(app: &App) -> Vec<String> {
-    let t = app.view().table().expect("table");
+fn labels(app: &LiveView) -> Vec<String> {
+    let t = app.table_data().table().expect("table");
     app.rows
         .iter()
-        .map(|r| format!("{}{}", r.prefix(), crate::columns::label(t, r)))
+        .map(|r| format!("{}{}", r.prefix(), crate::cells::label(t, r)))
         .collect()
 }
 
-fn selected_label(app: &App) -> String {
-    let t = app.view().table().expect("table");
+fn selected_label(app: &LiveView) -> String {
+    let t = app.table_data().table().expect("table");
     let r = app.selected_row().expect("selection");
-    let mut s = crate::columns::label(t, r);
+    let mut s = crate::cells::label(t, r);
     if let RowKind::Rule { chain, rule } = r.kind {
         let extra = &t.chains[chain].rules[rule].spec.extra;
         if !extra.is_empty() {
@@ -107,7 +107,7 @@ fn selected_label(app: &App) -> String {
     s
 }
 
-fn select(app: &mut App, label: &str) {
+fn select(app: &mut LiveView, label: &str) {
     app.apply(Action::Top);
     for _ in 0..app.rows.len() {
         if selected_label(app) == label {
@@ -304,7 +304,7 @@ fn selection_and_folds_survive_rule_churn() {
 fn search_sees_rules_added_since_the_last_search() {
     let mut t = table();
     let mut app = app_with(&t);
-    let search = |app: &mut App, q: &str| {
+    let search = |app: &mut LiveView, q: &str| {
         app.apply(Action::SearchStart);
         for c in q.chars() {
             app.apply(Action::SearchInput(c));
@@ -331,7 +331,7 @@ fn search_sees_rules_added_since_the_last_search() {
     let r = app.selected_row().expect("row").clone();
     assert_eq!(r.depth, 3);
     let parent = &app.rows[r.parent.expect("parent") as usize];
-    let tb = app.view().table().expect("t");
+    let tb = app.table_data().table().expect("t");
     let RowKind::Rule { chain, rule } = parent.kind else {
         panic!("{parent:?}");
     };
