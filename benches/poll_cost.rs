@@ -118,8 +118,7 @@ fn main() {
     let rules = app
         .table_data()
         .table()
-        .map(|t| t.rule_count())
-        .unwrap_or(0);
+        .map_or(0, iptop::model::FirewallTable::rule_count);
     println!(
         "{netns} {backend:?} -t {table}: {rules} rules, {:.1} MB per listing; per poll (median of {polls}): iptables {:.1} ms CPU, iptop {:.2} ms CPU = {:.1} %",
         bytes as f64 / 1e6,

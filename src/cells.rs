@@ -153,8 +153,7 @@ pub fn movement(row: &TreeRow, deltas: Option<&TableDelta>) -> Movement {
         RowKind::Chain { chain } if td.known(chain) => td
             .policy(chain)
             .copied()
-            .map(Movement::Delta)
-            .unwrap_or(Movement::None),
+            .map_or(Movement::None, Movement::Delta),
         RowKind::Chain { .. } => Movement::New,
         RowKind::Ref { .. } => Movement::None,
         RowKind::Rule { chain, rule } => match td.rule(chain, rule) {
@@ -285,7 +284,7 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
         label: label(table, row),
         dpkts: delta_text(&m, |d| format::count(d.packets)),
         dbytes: delta_text(&m, |d| format::bytes(d.bytes)),
-        rate: pps.map(format::rate).unwrap_or_else(|| "-".into()),
+        rate: pps.map_or_else(|| "-".into(), format::rate),
         pps: pps.unwrap_or(0.0),
         moved: m.moved(),
         reset: m.delta().is_some_and(|d| d.reset),

@@ -91,7 +91,7 @@ fn iptop_only_ever_lists() {
     let want: std::collections::BTreeSet<String> =
         ["iptables-nft", "iptables-legacy", "ip6tables-nft"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
     assert_eq!(programs, want);
     let legacy_tables = fs::read_to_string("/proc/net/ip_tables_names").unwrap_or_default();

@@ -278,7 +278,7 @@ fn random_table(rng: &mut Rng, chains: usize) -> FirewallTable {
     let mut t = FirewallTable::new("filter");
     for (ci, name) in builtins
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .chain(names.clone())
         .enumerate()
     {

@@ -133,7 +133,7 @@ fn check_against_save(name: &str, table: &FirewallTable, saved: &SavedTable, exa
                 );
             }
             (ChainKind::User { references }, None) => {
-                assert!(references.is_some(), "{name}: refs of {}", chain.name)
+                assert!(references.is_some(), "{name}: refs of {}", chain.name);
             }
             (k, p) => panic!(
                 "{name}: chain {} kind {k:?} vs save policy {p:?}",
@@ -275,7 +275,10 @@ fn docker_swarm_literal_counts() {
         assert_eq!(fwd.rules.len(), 11);
         assert_eq!(fwd.counters[0].bytes, u64::MAX);
         assert_eq!(fwd.rules[0].spec.target, "DOCKER-USER");
-        assert_eq!(t.chain("DOCKER").and_then(|c| c.references()), Some(2));
+        assert_eq!(
+            t.chain("DOCKER").and_then(iptop::model::Chain::references),
+            Some(2)
+        );
         let ing = t.chain("DOCKER-INGRESS").expect("ingress");
         assert_eq!(ing.rules[0].spec.extra, "tcp dpt:80");
         assert_eq!(
@@ -331,7 +334,11 @@ fn edge_cases() {
         assert_eq!(cm.rules[0].spec.extra, "/* has spaces and /* stars */ */");
         assert_eq!(cm.rules[4].spec.extra, "/* unicode: café ☃ naïve */");
         assert!(t.chain("EDGE-a_long.chain-name_28chr").is_some());
-        assert_eq!(t.chain("EDGE-EMPTY").and_then(|c| c.references()), Some(2));
+        assert_eq!(
+            t.chain("EDGE-EMPTY")
+                .and_then(iptop::model::Chain::references),
+            Some(2)
+        );
         let log = t.chain("EDGE-LOG").expect("log");
         assert_eq!(
             log.rules[0].spec.extra,

@@ -93,7 +93,7 @@ pub struct Finding {
 /// the snapshot ends). Ordered by severity, then by place.
 pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let secs = deltas.map(|d| d.elapsed.as_secs_f64()).unwrap_or(0.0);
+    let secs = deltas.map_or(0.0, |d| d.elapsed.as_secs_f64());
     let over = |n: u64| window_words(n, secs);
     for (ti, t) in snap.tables.iter().enumerate() {
         let td = deltas.and_then(|d| d.table(ti));

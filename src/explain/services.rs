@@ -118,7 +118,7 @@ pub fn tables_of(have: &[String]) -> Vec<String> {
     let v: Vec<String> = ["nat", "filter"]
         .iter()
         .filter(|t| have.iter().any(|h| h == *t))
-        .map(|t| t.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     if v.is_empty() {
         have.first().cloned().into_iter().collect()

@@ -107,7 +107,7 @@ pub(super) fn parse_header(line: &str) -> Result<(&str, ChainKind, u64, u64, boo
                 pe && be,
             ))
         }
-        [n, "references"] | [n, "reference"] => {
+        [n, "references" | "reference"] => {
             let refs = n
                 .parse::<u32>()
                 .map_err(|_| format!("expected a reference count, found `{}`", snippet(n)))?;

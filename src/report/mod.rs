@@ -196,7 +196,7 @@ pub fn build_header(input: &Input) -> Header {
 pub fn build(input: &Input) -> Report {
     let snap = input.snapshot;
     let deltas = input.deltas;
-    let secs = deltas.map(|d| d.elapsed.as_secs_f64()).unwrap_or(0.0);
+    let secs = deltas.map_or(0.0, |d| d.elapsed.as_secs_f64());
     let src = input.source;
     let tables = snap
         .tables

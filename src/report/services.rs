@@ -83,8 +83,7 @@ fn group(input: &Input) -> Result<Vec<Service>, String> {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.1}%", v * 100.0))
-        .unwrap_or_else(|| "-".into())
+    v.map_or_else(|| "-".into(), |v| format!("{:.1}%", v * 100.0))
 }
 
 pub fn text(input: &Input) -> Result<String, String> {
@@ -160,7 +159,7 @@ pub fn text(input: &Input) -> Result<String, String> {
             } else {
                 e.address.clone()
             };
-            row[5] = e.new.map(format::count).unwrap_or_else(|| "?".into());
+            row[5] = e.new.map_or_else(|| "?".into(), format::count);
             row[6] = pct(e.share);
             row[7] = pct(Some(e.intended));
             rows.push(row);

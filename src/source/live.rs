@@ -416,7 +416,7 @@ impl LiveSource {
             "--line-numbers",
         ]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect()
     }
 
@@ -500,7 +500,7 @@ impl LiveSource {
         } = self.lanes[lane].clone();
         let mut listing = RawListing::empty(table);
         listing.backend = backend;
-        let netns = self.netns.as_ref().map(|fd| fd.as_raw_fd());
+        let netns = self.netns.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
         let mut child = match spawn::spawn(
             &binary,
             &self.list_args(table),

@@ -108,7 +108,7 @@ impl Baseline {
         }
     }
 
-    /// Adds one poll's movement to sums laid out like the same rules ([`Baseline::view`]
+    /// Adds one poll's movement to sums laid out like the same rules ([`Baseline::laid_out`]
     /// of the last poll): what [`Baseline::add`] does to the sums, without a lookup.
     pub fn patch(sums: &mut TableDelta, d: &TableDelta) {
         for ci in 0..d.chain_count() {

@@ -434,7 +434,7 @@ impl LiveView {
                 Action::Top => self.hot_selected = 0,
                 Action::Bottom => self.hot_selected = usize::MAX / 2,
                 Action::PageUp => {
-                    self.hot_selected = self.hot_selected.saturating_sub(self.viewport)
+                    self.hot_selected = self.hot_selected.saturating_sub(self.viewport);
                 }
                 Action::PageDown => self.hot_selected += self.viewport,
                 Action::ScrollUp(n) => self.hot_selected = self.hot_selected.saturating_sub(n),
@@ -547,7 +547,7 @@ impl LiveView {
             Action::Quit => self.quit = true,
             Action::NextTable => self.switch_table((self.current + 1) % TABLES.len()),
             Action::PrevTable => {
-                self.switch_table((self.current + TABLES.len() - 1) % TABLES.len())
+                self.switch_table((self.current + TABLES.len() - 1) % TABLES.len());
             }
             Action::FirewallTable(i) if i < TABLES.len() => self.switch_table(i),
             Action::TogglePause => {

@@ -151,7 +151,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         let title = format!(
             " pkt/s now {} · max {} ",
             format::rate(now),
-            format::rate(max as f64)
+            format::rate(f64::from(max))
         );
         let block = Block::default()
             .borders(Borders::LEFT)
