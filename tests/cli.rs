@@ -25,6 +25,7 @@ fn with_fake(fake: &FakeIptables, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn iptop_only_ever_lists() {
+    needs_root!();
     let fake = FakeIptables::new("ok");
     let dir = tempfile::tempdir().expect("tmp");
     let rec = dir.path().join("r.rec").display().to_string();

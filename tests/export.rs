@@ -190,6 +190,7 @@ impl Drop for Mount {
 
 #[test]
 fn unwritable_and_full_directories_fail_cleanly() {
+    needs_root!();
     let mut app = demo_app();
     let ro = Mount::new("ro,size=64k");
     let err = export(
