@@ -5,7 +5,10 @@
 //! - [`parse`] turns a listing into a [`model::FirewallTable`],
 //! - [`diff`] matches rules between two snapshots by identity and computes deltas,
 //! - [`tree`] lays the chains out as a tree that follows jumps,
-//! - [`report`] and [`ui`] show it.
+//! - [`report`] and [`ui`] show it; [`run`] wires the options ([`cli`]) to a source and
+//!   an output.
+//!
+//! Imports point one way, from [`run`] down to [`model`] (see ARCHITECTURE.md).
 
 pub mod cells;
 pub mod cli;
