@@ -64,7 +64,7 @@ fn swarm_80x24() {
 #[test]
 fn swarm_nat_120x40() {
     let mut app = demo_app(3);
-    app.apply(Action::FirewallTable(1));
+    app.apply(Action::SelectTable(1));
     insta::assert_snapshot!(screen(&mut app, 120, 40));
 }
 

@@ -29,7 +29,7 @@ pub enum Action {
     Back,
     NextTable,
     PrevTable,
-    FirewallTable(usize),
+    SelectTable(usize),
     SearchStart,
     SearchInput(char),
     SearchBackspace,

@@ -8,7 +8,7 @@ pub mod baseline;
 pub mod column_plan;
 pub mod export;
 pub mod history;
-pub mod keys;
+pub mod keymap;
 pub mod live_view;
 pub mod poller;
 pub mod render;
@@ -140,13 +140,13 @@ where
                         if k.code == crossterm::event::KeyCode::Char('!') && panic_key {
                             panic!("IPTOP_TEST_PANIC: panicking on request");
                         }
-                        if let Some(a) = keys::action(k, app.search.editing) {
+                        if let Some(a) = keymap::action(k, app.search.editing) {
                             app.apply(a);
                         }
                     }
                 }
                 Some(Ok(Event::Mouse(m))) => {
-                    if let Some(a) = keys::mouse(m) {
+                    if let Some(a) = keymap::mouse(m) {
                         app.apply(a);
                     }
                 }

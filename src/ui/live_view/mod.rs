@@ -549,7 +549,7 @@ impl LiveView {
             Action::PrevTable => {
                 self.switch_table((self.current + TABLES.len() - 1) % TABLES.len());
             }
-            Action::FirewallTable(i) if i < TABLES.len() => self.switch_table(i),
+            Action::SelectTable(i) if i < TABLES.len() => self.switch_table(i),
             Action::TogglePause => {
                 self.paused = !self.paused;
                 self.commands.push(Command::Pause(self.paused));

@@ -34,17 +34,7 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     } else if let Some(w) = v.snap.as_ref().and_then(|s| s.warnings.first()) {
         Line::from(Span::styled(format!(" {w}"), theme.warn()))
     } else {
-        let hints = [
-            ("q", "quit"),
-            ("?", "help"),
-            ("↵", "drill"),
-            ("/", "search"),
-            ("f", "moved"),
-            ("o", "hot"),
-            ("z", "baseline"),
-            ("p", "pause"),
-            ("s", "export"),
-        ];
+        let hints = keymap::hints();
         // whole hints only: a narrow terminal drops the last ones rather than cut one
         let mut spans = vec![Span::raw(" ")];
         let mut used = 1;

@@ -40,7 +40,7 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::column_plan::layout_columns;
 use super::history::HISTORY;
-use super::keys::HELP;
+use super::keymap;
 use super::live_view::LiveView;
 use super::theme::Theme;
 use crate::cells::{self, Column, Movement};

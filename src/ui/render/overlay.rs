@@ -3,10 +3,11 @@
 use super::*;
 
 pub(super) fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let kw0 = HELP.iter().map(|(k, _)| k.width()).max().unwrap_or(10);
-    let dw = HELP.iter().map(|(_, d)| d.width()).max().unwrap_or(10);
+    let help = keymap::help_lines();
+    let kw0 = help.clone().map(|(k, _)| k.width()).max().unwrap_or(10);
+    let dw = help.clone().map(|(_, d)| d.width()).max().unwrap_or(10);
     let w = ((kw0 + dw + 6) as u16).min(area.width);
-    let h = (HELP.len() as u16 + 4).min(area.height);
+    let h = (help.clone().count() as u16 + 4).min(area.height);
     let rect = Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
@@ -17,9 +18,8 @@ pub(super) fn draw_help(frame: &mut Frame, area: Rect, theme: &Theme) {
     let block = Block::bordered()
         .title(Span::styled(" keys — any key closes ", theme.title_row()))
         .border_style(theme.key());
-    let kw = HELP.iter().map(|(k, _)| k.width()).max().unwrap_or(10);
-    let mut lines: Vec<Line> = HELP
-        .iter()
+    let kw = help.clone().map(|(k, _)| k.width()).max().unwrap_or(10);
+    let mut lines: Vec<Line> = help
         .map(|(k, what)| {
             Line::from(vec![
                 Span::styled(format!(" {}", pad_right(k, kw)), theme.key()),

@@ -83,12 +83,12 @@ fn tables_errors_and_commands() {
     assert_eq!(app.table_name(), "nat");
     assert!(app.rows.is_empty(), "nothing polled for nat yet");
     assert_eq!(app.commands, [Command::SetTable("nat".into())]);
-    app.apply(Action::FirewallTable(0));
+    app.apply(Action::SelectTable(0));
     assert_eq!(app.table_name(), "filter");
     assert!(!app.rows.is_empty());
     app.apply(Action::PrevTable);
     assert_eq!(app.table_name(), "security");
-    app.apply(Action::FirewallTable(0));
+    app.apply(Action::SelectTable(0));
 
     app.on_error(
         "filter",
