@@ -5,10 +5,7 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::ptr::NonNull;
-
-use nix::libc;
+use std::os::fd::OwnedFd;
 
 /// The text of one listing (see the module doc).
 pub enum ListingText {
@@ -17,25 +14,7 @@ pub enum ListingText {
 }
 
 /// A read-only mapping of a sealed memfd whose bytes were checked to be UTF-8.
-pub struct Mapped {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-// SAFETY: the mapping is read-only and its file is sealed against writes, so the bytes
-// never change; sharing or sending a pointer to immutable memory is sound.
-unsafe impl Send for Mapped {}
-// SAFETY: see above.
-unsafe impl Sync for Mapped {}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        // SAFETY: ptr/len are exactly what mmap returned; nothing borrows them past `self`.
-        unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
-        }
-    }
-}
+pub struct Mapped(memmap2::Mmap);
 
 impl Mapped {
     /// Maps the first `len` bytes (`len > 0`) of `fd` read-only; None when mmap fails
@@ -46,23 +25,10 @@ impl Mapped {
     /// bytes: a mapping longer than the file faults (SIGBUS), and one whose bytes change
     /// breaks the UTF-8 check.
     pub unsafe fn map_sealed(fd: &OwnedFd, len: usize) -> Option<ListingText> {
-        // SAFETY: a fresh read-only shared mapping of `len` bytes of a sealed file of
-        // at least that size (the caller's promise).
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return None;
-        }
-        let ptr = NonNull::new(p.cast::<u8>())?;
-        let m = Mapped { ptr, len };
+        // SAFETY: a read-only mapping of `len` bytes of a sealed file of at least that
+        // size (the caller's promise): nobody can change or shrink it under us.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).populate().map(fd) }.ok()?;
+        let m = Mapped(map);
         if simdutf8::basic::from_utf8(m.bytes()).is_ok() {
             return Some(ListingText::Mapped(m));
         }
@@ -70,9 +36,9 @@ impl Mapped {
             String::from_utf8_lossy(m.bytes()).into_owned(),
         ))
     }
+
     fn bytes(&self) -> &[u8] {
-        // SAFETY: a live mapping of `len` readable bytes that never change (sealed).
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        &self.0
     }
 }
 
