@@ -10,6 +10,7 @@ pub mod export;
 pub mod history;
 pub mod keymap;
 pub mod live_view;
+pub mod mode;
 pub mod poller;
 pub mod render;
 pub mod table_state;
@@ -140,7 +141,7 @@ where
                         if k.code == crossterm::event::KeyCode::Char('!') && panic_key {
                             panic!("IPTOP_TEST_PANIC: panicking on request");
                         }
-                        if let Some(a) = keymap::action(k, app.search.editing) {
+                        if let Some(a) = keymap::action(k, app.mode.is_searching()) {
                             app.apply(a);
                         }
                     }

@@ -10,6 +10,7 @@ pub use super::action::{Action, Command, INTERVALS_MS};
 pub use super::baseline::Baseline;
 use super::column_plan::{ColumnStats, tree_width};
 pub use super::history::{HEAT_POLLS, HISTORY, History};
+pub use super::mode::Mode;
 pub use super::table_state::TableData;
 use super::table_state::{Drill, ExpandMode};
 use crate::cells::{Movement, movement};
@@ -41,9 +42,9 @@ pub struct LiveView {
     pub show_detail: Option<bool>,
     /// Whether the last draw showed the detail pane.
     pub detail_shown: bool,
-    pub show_help: bool,
     pub moved_only: bool,
-    pub hot: bool,
+    /// Tree, hot view, search prompt or help: what has the keyboard.
+    pub mode: Mode,
     pub hot_selected: usize,
     /// The hot view's rows for the current rows of the tree (built on demand).
     hot_cache: Option<Arc<Vec<HotRow>>>,
@@ -102,9 +103,8 @@ impl LiveView {
             replay,
             show_detail: None,
             detail_shown: false,
-            show_help: false,
             moved_only: false,
-            hot: false,
+            mode: Mode::Tree,
             hot_selected: 0,
             hot_cache: None,
             hot_pick: None,
@@ -390,15 +390,15 @@ impl LiveView {
 
     pub fn apply(&mut self, action: Action) {
         self.message = None;
-        if self.show_help {
+        if let Mode::Help { over_hot } = self.mode {
             // any key closes the help
-            self.show_help = false;
+            self.mode = if over_hot { Mode::Hot } else { Mode::Tree };
             if action == Action::Quit {
                 self.quit = true;
             }
             return;
         }
-        if self.search.editing {
+        if self.mode == Mode::Search {
             match action {
                 Action::SearchInput(c) => {
                     self.search.query.push(c);
@@ -413,9 +413,9 @@ impl LiveView {
                         self.search_from(self.selected_index(), true, true);
                     }
                 }
-                Action::SearchConfirm => self.search.editing = false,
+                Action::SearchConfirm => self.mode = Mode::Tree,
                 Action::SearchCancel | Action::Back => {
-                    self.search.editing = false;
+                    self.mode = Mode::Tree;
                     self.search.query.clear();
                     let (s, o) = (self.search.before.clone(), self.search.before_offset);
                     self.table_data_mut().selected = s;
@@ -427,7 +427,7 @@ impl LiveView {
             }
             return;
         }
-        if self.hot {
+        if self.mode == Mode::Hot {
             match action {
                 Action::Up => self.hot_selected = self.hot_selected.saturating_sub(1),
                 Action::Down => self.hot_selected += 1,
@@ -445,11 +445,11 @@ impl LiveView {
                     if let Some(h) = rows.get(self.hot_selected.min(rows.len().saturating_sub(1))) {
                         let path = Self::id_path(&h.tree, h.at);
                         let open = self.ancestors_to_open(&h.tree, h.at);
-                        self.hot = false;
+                        self.mode = Mode::Tree;
                         self.reveal(&path, &open);
                     }
                 }
-                Action::ToggleHot | Action::Back => self.hot = false,
+                Action::ToggleHot | Action::Back => self.mode = Mode::Tree,
                 _ => self.apply_common(action),
             }
             let n = self.hot_rows().len();
@@ -522,10 +522,10 @@ impl LiveView {
             Action::SearchStart => {
                 self.search = Search {
                     query: String::new(),
-                    editing: true,
                     before: self.table_data().selected.clone(),
                     before_offset: self.table_data().offset,
                 };
+                self.mode = Mode::Search;
             }
             Action::SearchNext => self.search_from(sel, true, false),
             Action::SearchPrev => self.search_from(sel, false, false),
@@ -534,7 +534,7 @@ impl LiveView {
                 self.rebuild();
             }
             Action::ToggleHot => {
-                self.hot = true;
+                self.mode = Mode::Hot;
                 self.hot_selected = 0;
             }
             _ => self.apply_common(action),
@@ -594,7 +594,11 @@ impl LiveView {
                 self.rebuild();
             }
             Action::ToggleDetail => self.show_detail = Some(!self.detail_shown),
-            Action::ToggleHelp => self.show_help = true,
+            Action::ToggleHelp => {
+                self.mode = Mode::Help {
+                    over_hot: self.mode == Mode::Hot,
+                };
+            }
             Action::Step => {
                 if self.step_mode {
                     self.commands.push(Command::Step);

@@ -14,8 +14,6 @@ use crate::tree::{self, ExpandQuery, NodeId, RowKind, TreeRow};
 #[derive(Debug, Clone, Default)]
 pub struct Search {
     pub query: String,
-    /// Typing the query (the status line shows the prompt).
-    pub editing: bool,
     /// Selection before the search began, restored by Esc.
     pub(super) before: Vec<NodeId>,
     pub(super) before_offset: usize,

@@ -9,7 +9,7 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     let v = app.table_data();
     let line = if let Some(c) = &app.caption {
         Line::from(Span::styled(format!(" {c}"), theme.dim()))
-    } else if app.search.editing {
+    } else if app.mode.is_searching() {
         Line::from(vec![
             Span::styled("/", theme.key()),
             Span::raw(app.search.query.clone()),

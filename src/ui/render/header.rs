@@ -70,7 +70,7 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     } else if !app.root_chains.is_empty() {
         tags.push(format!("from {}", app.root_chains.join(", ")));
     }
-    if app.hot {
+    if app.mode.shows_hot() {
         tags.push("hot: by rate now, then last moved".into());
     }
     if app.moved_only {
@@ -84,7 +84,7 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
             .unwrap_or_default();
         tags.push(format!("Δ since baseline ({} ago)", format::duration(secs)));
     }
-    if !app.search.query.is_empty() && !app.search.editing {
+    if !app.search.query.is_empty() && !app.mode.is_searching() {
         tags.push(format!("search “{}” (n/N)", app.search.query));
     }
     if !tags.is_empty() {

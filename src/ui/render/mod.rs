@@ -128,7 +128,7 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
     if tall {
         draw_tabs(frame, tabs, app, theme);
     }
-    if app.hot {
+    if app.mode.shows_hot() {
         draw_hot(frame, main, app, theme);
     } else {
         draw_tree(frame, main, app, theme);
@@ -137,7 +137,7 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
         draw_detail(frame, detail, app, theme);
     }
     draw_status(frame, status, app, theme);
-    if app.show_help {
+    if app.mode.shows_help() {
         draw_help(frame, area, theme);
     }
 }

@@ -117,9 +117,9 @@ fn tables_errors_and_commands() {
         ]
     );
     app.apply(Action::ToggleHelp);
-    assert!(app.show_help);
+    assert!(app.mode.shows_help());
     app.apply(Action::Down);
-    assert!(!app.show_help, "any key closes the help");
+    assert!(!app.mode.shows_help(), "any key closes the help");
     app.apply(Action::Quit);
     assert!(app.quit);
 }
@@ -176,7 +176,7 @@ fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
         app.apply(Action::Down);
     }
     app.apply(Action::Drill);
-    assert!(!app.hot);
+    assert_eq!(app.mode, Mode::Tree);
     assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
 }
 
