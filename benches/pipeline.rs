@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use iptop::diff::diff_table;
 use iptop::model::text::ListingText;
 use iptop::model::{FirewallTable, Snapshot, SourceInfo};
-use iptop::parse::{parse_listing_reusing, parse_table};
+use iptop::parse::parse_table;
 use iptop::source::DEMO;
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
@@ -127,10 +127,10 @@ fn main() {
             text2.len() as f64 / 1e6
         );
         measure(&format!("parse {n} (first poll)"), &filter, || {
-            black_box(parse_table("nat", black_box(&text2)).expect("parse"));
+            black_box(parse_table("nat", black_box(&text2), None).expect("parse"));
         });
-        let p1 = parse_listing_reusing("nat", &text1, None).expect("parse");
-        let p2 = parse_listing_reusing("nat", &text2, None).expect("parse");
+        let p1 = parse_table("nat", &text1, None).expect("parse");
+        let p2 = parse_table("nat", &text2, None).expect("parse");
         let changed = p1
             .chains
             .iter()
@@ -143,7 +143,7 @@ fn main() {
             ("every rule moved".to_string(), &text_all),
         ] {
             measure(&format!("parse {n} (next poll, {what})"), &filter, || {
-                black_box(parse_listing_reusing("nat", black_box(text), Some(&p1)).expect("parse"));
+                black_box(parse_table("nat", black_box(text), Some(&p1)).expect("parse"));
             });
         }
         measure(&format!("diff {n}"), &filter, || {
@@ -175,12 +175,8 @@ fn main() {
             measure(&format!("poll {n} {what}"), &filter, || {
                 let text = black_box(if k % 2 == 0 { &text1 } else { &text2 });
                 let prev = app.table_data().snap.clone();
-                let t = parse_listing_reusing(
-                    "nat",
-                    text,
-                    prev.as_ref().and_then(|s| s.tables.first()),
-                )
-                .expect("parse");
+                let t = parse_table("nat", text, prev.as_ref().and_then(|s| s.tables.first()))
+                    .expect("parse");
                 app.on_snapshot("nat", snapshot(t, k), false);
                 k += 1;
             });

@@ -374,7 +374,7 @@ mod tests {
             taken_at: SystemTime::UNIX_EPOCH,
             at: Duration::from_millis(at_ms),
             took: Duration::ZERO,
-            tables: vec![parse_table("filter", text).expect("parse")],
+            tables: vec![parse_table("filter", text, None).expect("parse")],
             warnings: vec![],
             seq: 1,
         }

@@ -164,7 +164,7 @@ pub struct Chain {
     pub counters: Vec<Counter>,
     /// Each rule's listing text after its counters, as printed, in one buffer: the next
     /// poll reuses a rule's parse when its text is unchanged, and compares it here with
-    /// one sequential read (see [`crate::parse::parse_table_reusing`]).
+    /// one sequential read (see [`crate::parse::parse_table`]).
     pub text: Arc<RuleTexts>,
 }
 

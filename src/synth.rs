@@ -413,7 +413,7 @@ mod tests {
                     env!("CARGO_MANIFEST_DIR")
                 );
                 let text = std::fs::read_to_string(&path).expect("fixture");
-                let t = parse_table("x", &text).expect("parse");
+                let t = parse_table("x", &text, None).expect("parse");
                 assert_eq!(render_listing(&t, lines), text, "{path}");
             }
         }
@@ -428,7 +428,7 @@ mod tests {
             t.rule_count()
         );
         let text = render_listing(&t, true);
-        let back = parse_table("nat", &text).expect("parse");
+        let back = parse_table("nat", &text, None).expect("parse");
         assert_eq!(back, t);
         // every jump lands on a chain; nothing is unreachable
         let roots = crate::tree::roots(&t, &[]);

@@ -400,7 +400,7 @@ mod tests {
             "/tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"
         ))
         .expect("fixture");
-        parse_table("filter", &text).expect("parse")
+        parse_table("filter", &text, None).expect("parse")
     }
 
     fn label(t: &FirewallTable, r: &TreeRow) -> String {
@@ -517,7 +517,7 @@ Chain RING2 (1 references)
  pkts bytes target prot opt in out source destination
     0     0 RING1  0    --  *  *   0.0.0.0/0 0.0.0.0/0
 ";
-        let t = parse_table("filter", text).expect("parse");
+        let t = parse_table("filter", text, None).expect("parse");
         let r = roots(&t, &[]);
         let names: Vec<&str> = r.iter().map(|&i| &*t.chains[i].name).collect();
         assert_eq!(names, ["INPUT", "LONELY", "RING1"]);

@@ -200,7 +200,7 @@ fn a_kube_proxy_nat_table_of_50k_rules_exports_to_at_most_one_and_a_half_times_i
 
 /// A live view of `listing` (filter), as the UI loop drives it.
 fn live_view(listing: &str) -> LiveView {
-    let t = parse_table("filter", listing).expect("listing");
+    let t = parse_table("filter", listing, None).expect("listing");
     let snap = Arc::new(Snapshot {
         taken_at: SystemTime::now(),
         at: Duration::ZERO,
@@ -425,7 +425,7 @@ fn text_export_is_linear_in_the_listing_for_any_shape_of_jumps() {
             rule(&mut s, 0, "RETURN", "");
             s.push('\n');
         }
-        let t = parse_table("filter", &s).expect("listing");
+        let t = parse_table("filter", &s, None).expect("listing");
         let snap = Snapshot {
             taken_at: SystemTime::UNIX_EPOCH,
             at: Duration::ZERO,

@@ -174,7 +174,7 @@ fn every_listing_matches_its_save_file() {
     for name in &files {
         let (case, backend, tname, variant, combined) = split_name(name);
         let text = read(name);
-        let table = parse_table(&tname, &text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let table = parse_table(&tname, &text, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             table.exact,
             variant.starts_with("vnx") || all_small(&table),
@@ -229,12 +229,12 @@ fn variants_agree_on_rule_text() {
     // -vnL, -vnxL and --line-numbers print the same rules: the parsed text columns match.
     for name in listing_files().iter().filter(|n| n.ends_with("-vnxL.txt")) {
         let (case, backend, tname, _, _) = split_name(name);
-        let x = parse_table(&tname, &read(name)).expect("vnxL");
+        let x = parse_table(&tname, &read(name), None).expect("vnxL");
         for other in [
             format!("{case}.{backend}.{tname}-vnL.txt"),
             format!("{case}.{backend}.{tname}-vnxL-lines.txt"),
         ] {
-            let o = parse_table(&tname, &read(&other)).expect("variant");
+            let o = parse_table(&tname, &read(&other), None).expect("variant");
             assert_eq!(x.chains.len(), o.chains.len(), "{other}");
             for (a, b) in x.chains.iter().zip(&o.chains) {
                 assert_eq!(a.name, b.name);
@@ -252,6 +252,7 @@ fn docker_swarm_literal_counts() {
         let t = parse_table(
             "filter",
             &read(&format!("docker-swarm.{backend}.filter-vnxL.txt")),
+            None,
         )
         .expect("parse");
         let names: Vec<&str> = t.chains.iter().map(|c| &*c.name).collect();
@@ -289,6 +290,7 @@ fn docker_swarm_literal_counts() {
         let n = parse_table(
             "nat",
             &read(&format!("docker-swarm.{backend}.nat-vnxL.txt")),
+            None,
         )
         .expect("nat");
         let dnat = &n.chain("DOCKER-INGRESS").expect("nat ingress").rules[0];
@@ -296,7 +298,7 @@ fn docker_swarm_literal_counts() {
         assert_eq!(dnat.spec.extra, "tcp dpt:80 to:172.18.0.2:80");
     }
     // Abbreviated: the u64::MAX byte counter wraps to `0K` in iptables' own formatting.
-    let t = parse_table("filter", &read("docker-swarm.nft.filter-vnL.txt")).expect("vnL");
+    let t = parse_table("filter", &read("docker-swarm.nft.filter-vnL.txt"), None).expect("vnL");
     let fwd = t.chain("FORWARD").expect("FORWARD");
     assert_eq!(
         (fwd.counters[0].packets, fwd.counters[0].bytes),
@@ -315,6 +317,7 @@ fn edge_cases() {
         let t = parse_table(
             "filter",
             &read(&format!("edge.{backend}.filter-vnxL-lines.txt")),
+            None,
         )
         .expect("edge");
         let c = t.chain("EDGE-COUNTER-ONLY").expect("counter-only");
@@ -353,8 +356,12 @@ fn edge_cases() {
 #[test]
 fn ipv6_listings() {
     for backend in ["nft", "legacy"] {
-        let t =
-            parse_table("filter", &read(&format!("ipv6.{backend}.filter-vnxL.txt"))).expect("ipv6");
+        let t = parse_table(
+            "filter",
+            &read(&format!("ipv6.{backend}.filter-vnxL.txt")),
+            None,
+        )
+        .expect("ipv6");
         assert!(
             t.chains
                 .iter()
@@ -376,15 +383,15 @@ fn nft_native_listing_is_cut_short() {
     // what came before. The parser returns that part; the source layer rejects it
     // because of the exit status (see tests/source_fake.rs).
     assert_eq!(read("nft-native.nft.filter-vnxL.txt.rc").trim(), "3");
-    let t = parse_table("filter", &read("nft-native.nft.filter-vnxL.txt")).expect("partial");
+    let t = parse_table("filter", &read("nft-native.nft.filter-vnxL.txt"), None).expect("partial");
     assert_eq!(t.chains.len(), 1);
     assert_eq!(t.rule_count(), 1);
 }
 
 #[test]
 fn scale_1000() {
-    let f = parse_table("filter", &read("scale-1000.nft.filter-vnxL.txt")).expect("filter");
-    let n = parse_table("nat", &read("scale-1000.nft.nat-vnxL.txt")).expect("nat");
+    let f = parse_table("filter", &read("scale-1000.nft.filter-vnxL.txt"), None).expect("filter");
+    let n = parse_table("nat", &read("scale-1000.nft.nat-vnxL.txt"), None).expect("nat");
     assert_eq!(f.rule_count() + n.rule_count(), 1000);
     // 4 fixed KUBE-* chains + 350 per-service chains (the generator's header line says
     // 355: it counts one fixed chain too many).

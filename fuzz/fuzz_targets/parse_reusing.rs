@@ -6,7 +6,7 @@
 use iptop::model::FirewallTable;
 use std::sync::Arc;
 
-use iptop::parse::{ParseError, parse_listing_reusing};
+use iptop::parse::{ParseError, parse_table};
 use libfuzzer_sys::fuzz_target;
 
 /// The first difference between two tables, in words.
@@ -83,17 +83,17 @@ fuzz_target!(|data: &[u8]| {
         Arc::new(prev_text.into_owned().into()),
         Arc::new(cur_text.into_owned().into()),
     );
-    let Ok(prev) = parse_listing_reusing("nat", &prev_text, None) else {
+    let Ok(prev) = parse_table("nat", &prev_text, None) else {
         return;
     };
-    let fresh = parse_listing_reusing("nat", &cur_text, None);
+    let fresh = parse_table("nat", &cur_text, None);
     let ctx = || format!("--- prev ---\n{prev_text}\n--- cur ---\n{cur_text}");
-    let reused = parse_listing_reusing("nat", &cur_text, Some(&prev));
+    let reused = parse_table("nat", &cur_text, Some(&prev));
     compare(&reused, &fresh, &ctx);
     if let Ok(r) = &reused {
-        let again = parse_listing_reusing("nat", &cur_text, Some(r));
+        let again = parse_table("nat", &cur_text, Some(r));
         compare(&again, &fresh, &ctx);
-        let back = parse_listing_reusing("nat", &prev_text, Some(r));
+        let back = parse_table("nat", &prev_text, Some(r));
         compare(&back, &Ok(prev.clone()), &ctx);
     }
 });

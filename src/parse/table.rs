@@ -114,7 +114,7 @@ pub(super) struct Open<'p> {
 /// Parses a listing, reusing the previous poll's parsed rules wherever a rule's text is
 /// unchanged: then only its counters are read. Polling 50k rules a second, almost every
 /// line is such a line.
-pub fn parse_table_reusing(
+pub(super) fn parse_lines(
     name: &str,
     text: &str,
     prev: Option<&FirewallTable>,

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::AppError;
 use crate::model::text::ListingText;
 use crate::model::{Backend, Snapshot};
-use crate::parse::{ParseError, parse_listing_reusing};
+use crate::parse::{ParseError, parse_table};
 
 /// What running the binary for one table gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,7 +384,7 @@ pub fn snapshot_reusing(
                     table: name.clone(),
                 });
             }
-            let mut t = parse_listing_reusing(
+            let mut t = parse_table(
                 name,
                 &l.stdout,
                 prev.and_then(|p| p.table_of(name, l.backend)),

@@ -53,8 +53,7 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// sealed once the child is done (see [`super::text::from_memfd`]).
 fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
     use nix::sys::memfd::{MFdFlags, memfd_create};
-    memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
-        .map_err(io::Error::from)
+    memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING).map_err(io::Error::from)
 }
 
 /// Reads what the child wrote into one of its output files, up to `cap` bytes, from the

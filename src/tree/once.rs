@@ -277,7 +277,7 @@ mod tests {
             "/tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"
         ))
         .expect("fixture");
-        parse_table("filter", &text).expect("parse")
+        parse_table("filter", &text, None).expect("parse")
     }
 
     #[test]
@@ -346,7 +346,7 @@ mod tests {
             }
             s.push_str("    0     0 RETURN 0    --  *  *   0.0.0.0/0 0.0.0.0/0\n");
         }
-        parse_table("filter", &s).expect("ladder")
+        parse_table("filter", &s, None).expect("ladder")
     }
 
     #[test]
@@ -414,6 +414,7 @@ Chain B (1 references)
  pkts bytes target prot opt in out source destination
     0     0 A      0    --  *  *   0.0.0.0/0 0.0.0.0/0
 ",
+            None,
         )
         .expect("parse");
         let roots = super::super::roots(&t, &[]);

@@ -12,7 +12,7 @@ const SWARM: &str =
     include_str!("../../../../tests/fixtures/iptables/docker-swarm.legacy.filter-vnxL.txt");
 
 fn table() -> FirewallTable {
-    let mut t = parse_table("filter", SWARM).expect("fixture");
+    let mut t = parse_table("filter", SWARM, None).expect("fixture");
     // start from small counters so that deltas are easy to read
     for c in &mut t.chains {
         let c = Arc::make_mut(c);
