@@ -164,6 +164,7 @@ fn churn(restore: &str, backend: BackendChoice, bin: &str, save_bin: &str, kerne
 
 #[test]
 fn churn_nft() {
+    needs_root!();
     churn(
         "iptables-nft-restore",
         BackendChoice::Nft,
@@ -175,6 +176,7 @@ fn churn_nft() {
 
 #[test]
 fn churn_legacy() {
+    needs_root!();
     churn(
         "iptables-legacy-restore",
         BackendChoice::Legacy,
@@ -186,6 +188,7 @@ fn churn_legacy() {
 
 #[test]
 fn churn_nft_kernel_counters() {
+    needs_root!();
     churn(
         "iptables-nft-restore",
         BackendChoice::Nft,
@@ -197,6 +200,7 @@ fn churn_nft_kernel_counters() {
 
 #[test]
 fn churn_legacy_kernel_counters() {
+    needs_root!();
     churn(
         "iptables-legacy-restore",
         BackendChoice::Legacy,
@@ -300,16 +304,19 @@ fn pairings(old: &[(u64, u64)], new: &[(u64, u64)], out: &mut Vec<Vec<Option<usi
 
 #[test]
 fn a_minute_of_churn_while_iptop_watches() {
+    needs_root!();
     churn_while_iptop_watches(Backend::Nft, false, 60);
 }
 
 #[test]
 fn churn_while_iptop_watches_kernel_counters_nft() {
+    needs_root!();
     churn_while_iptop_watches(Backend::Nft, true, 30);
 }
 
 #[test]
 fn churn_while_iptop_watches_kernel_counters_legacy() {
+    needs_root!();
     churn_while_iptop_watches(Backend::Legacy, true, 30);
 }
 

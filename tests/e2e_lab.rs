@@ -179,6 +179,7 @@ fn check_text_tree(text: &str) {
 
 #[test]
 fn nft_backend_sees_the_requests() {
+    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     for src in SOURCES {
         let json = watch_while_curling(&lab, &["--format", "json", "--source", src]);
@@ -191,6 +192,7 @@ fn nft_backend_sees_the_requests() {
 
 #[test]
 fn legacy_backend_sees_the_requests() {
+    needs_root!();
     let lab = Lab::up("iptables-legacy-restore");
     for src in SOURCES {
         let json = watch_while_curling(
@@ -228,6 +230,7 @@ fn legacy_backend_sees_the_requests() {
 
 #[test]
 fn isolation_drops_are_counted() {
+    needs_root!();
     for src in SOURCES {
         isolation_drops_are_counted_with(src);
     }
@@ -271,6 +274,7 @@ fn isolation_drops_are_counted_with(src: &str) {
 /// no rule gets a delta larger than the traffic that crossed the host in the window.
 #[test]
 fn identical_rules_keep_their_deltas_when_a_copy_is_inserted() {
+    needs_root!();
     for src in SOURCES {
         identical_rules_with(src);
     }

@@ -125,24 +125,28 @@ fn same_counters_at(n: usize, backend: &str) {
 
 #[test]
 fn same_counters_as_the_listing_1k() {
+    needs_root!();
     same_counters_at(1000, "nft");
     same_counters_at(1000, "legacy");
 }
 
 #[test]
 fn same_counters_as_the_listing_10k() {
+    needs_root!();
     same_counters_at(10_000, "nft");
     same_counters_at(10_000, "legacy");
 }
 
 #[test]
 fn same_counters_as_the_listing_50k() {
+    needs_root!();
     same_counters_at(50_000, "nft");
     same_counters_at(50_000, "legacy");
 }
 
 #[test]
 fn same_counters_as_the_listing_ipv6() {
+    needs_root!();
     let rules = std::fs::read(root().join("tests/fixtures/iptables/ipv6.rules")).expect("rules");
     for backend in ["nft", "legacy"] {
         let ns = Netns::new(&format!("v6{backend}"));
@@ -188,6 +192,7 @@ fn listing_runs(dir: &std::path::Path) -> usize {
 
 #[test]
 fn iptables_runs_only_when_the_rules_change() {
+    needs_root!();
     for backend in ["nft", "legacy"] {
         let ns = Netns::new(&format!("runs{backend}"));
         let rules = std::fs::read(root().join("tests/fixtures/iptables/docker-swarm.rules"))
@@ -246,6 +251,7 @@ fn iptables_runs_only_when_the_rules_change() {
 
 #[test]
 fn a_listing_that_does_not_fit_the_kernel_is_an_error() {
+    needs_root!();
     for backend in ["nft", "legacy"] {
         let ns = Netns::new(&format!("nl{backend}"));
         let bin = format!("iptables-{backend}");

@@ -22,7 +22,7 @@ use reader::{Read, ReadError};
 
 use super::live::{BackendChoice, LiveSource, legacy_tables};
 use super::{Failure, RawListing, RawPoll};
-use crate::model::{Backend, Table};
+use crate::model::{Backend, FirewallTable};
 
 /// How often the listing is tried again when the rule set changes while it is listed.
 const ATTEMPTS: usize = 4;
@@ -118,7 +118,7 @@ pub fn mismatch(shape: &[(&str, usize)], k: &Counters) -> Option<String> {
 
 /// Puts the kernel's counters on a parsed table, by (chain, position). Chains whose
 /// counters did not move stay shared with the previous poll.
-pub fn apply(t: &mut Table, k: &Counters) -> Result<(), String> {
+pub fn apply(t: &mut FirewallTable, k: &Counters) -> Result<(), String> {
     let mut seen = 0;
     for i in 0..t.chains.len() {
         let c = &t.chains[i];
@@ -168,7 +168,7 @@ pub fn apply(t: &mut Table, k: &Counters) -> Result<(), String> {
 
 /// The table to put this poll's counters on: the previous poll's, when it was parsed
 /// from the very same listing (nothing to parse again).
-pub fn reuse(prev: Option<&Table>, l: &RawListing) -> Option<Table> {
+pub fn reuse(prev: Option<&FirewallTable>, l: &RawListing) -> Option<FirewallTable> {
     let p = prev?;
     l.kernel.as_ref()?;
     if !p
@@ -336,7 +336,7 @@ impl KernelSource {
         let listed = self.listed.get(table)?;
         let mut out = listed.listings.clone();
         let mut reads = reads.into_iter();
-        for l in out.iter_mut() {
+        for l in &mut out {
             if self.uses_kernel(table, l).is_none() {
                 continue;
             }

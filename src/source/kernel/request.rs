@@ -106,10 +106,8 @@ pub fn allowed(msg: &[u8]) -> bool {
         && subsys == NFNL_SUBSYS_NFTABLES
         && matches!(
             (op, flags),
-            (NFT_MSG_GETGEN, NLM_F_REQUEST)
-                | (NFT_MSG_GETCHAIN, NLM_F_REQUEST)
-                | (NFT_MSG_GETCHAIN, 0x301)
-                | (NFT_MSG_GETRULE, 0x301)
+            (NFT_MSG_GETGEN | NFT_MSG_GETCHAIN, NLM_F_REQUEST)
+                | (NFT_MSG_GETCHAIN | NFT_MSG_GETRULE, 0x301)
         )
 }
 
