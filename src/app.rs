@@ -314,22 +314,12 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
             report::services::render(cli.format, &input).map_err(AppError::Runtime)?
         }
     };
+    let out = crate::look::once_text(cli, cli.format, out);
     match &cli.output {
-        Some(path) => write_new_file(path, out.as_bytes(), cli.force)
-            .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", path.display()))),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(out.as_bytes())
-                .and_then(|_| stdout.flush())
-            {
-                Ok(()) => Ok(()),
-                // `iptop --once | head` is fine
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(AppError::Runtime(format!("cannot write to stdout: {e}"))),
-            }
-        }
+        Some(path) => crate::output::write(path, out.as_bytes(), cli.force),
+        None => crate::output::write_stdout(out.as_bytes()),
     }
+    .map_err(AppError::Runtime)
 }
 
 /// The recorded poll whose time is closest to `first.at + window`.
@@ -385,6 +375,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
         return rt.block_on(crate::docker::netns::print(&cli));
     }
+    crate::output::check_options(&cli).map_err(AppError::Usage)?;
     if cli.window.is_some() && !cli.once {
         return Err(AppError::Usage(
             "--window needs --once (the live view shows deltas on every poll)".into(),

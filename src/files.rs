@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io::{self, Error, ErrorKind, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -48,7 +48,8 @@ pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> io::Result<()> {
     match nix::fcntl::open(
         &dir,
         OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o666),
+        // firewall rules are for root's eyes: readable by the owner only
+        Mode::from_bits_truncate(0o600),
     ) {
         Ok(fd) => {
             let mut f = File::from(fd);
@@ -120,6 +121,7 @@ fn write_named_temporary(
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;

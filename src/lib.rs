@@ -10,12 +10,15 @@
 pub mod app;
 pub mod cli;
 pub mod columns;
+pub mod config;
 pub mod diff;
 pub mod docker;
 pub mod explain;
 pub mod files;
 pub mod format;
+pub mod look;
 pub mod model;
+pub mod output;
 pub mod parse;
 pub mod report;
 pub mod source;

@@ -32,8 +32,17 @@ fn demo_app(polls: usize) -> App {
 
 fn screen(app: &mut App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-    term.draw(|f| render::draw(f, app, &Theme { color: false }))
-        .expect("draw");
+    term.draw(|f| {
+        render::draw(
+            f,
+            app,
+            &Theme {
+                color: false,
+                ..Theme::default()
+            },
+        )
+    })
+    .expect("draw");
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
     for y in 0..h {
@@ -172,7 +181,10 @@ fn the_loop_runs_on_a_test_backend() {
             event_loop(
                 &mut term,
                 &mut app,
-                Theme { color: false },
+                Theme {
+                    color: false,
+                    ..Theme::default()
+                },
                 &mut events,
                 &mut p,
                 std::future::pending::<()>(),

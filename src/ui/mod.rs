@@ -79,8 +79,15 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     );
     let export = ExportTo {
         dir: cli.export_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
-        format: cli.format,
+        format: match cli.export_format {
+            Some(f) if !cli.was_given("format") => f,
+            _ => cli.format,
+        },
     };
+    let theme = Theme::from_options(
+        crate::look::use_color(cli.color, true),
+        &crate::look::Look::of(&cli),
+    );
     let (mut terminal, guard) = terminal::TerminalGuard::start()?;
     let mut events = EventStream::new();
     let caught = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
@@ -91,7 +98,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     let result = event_loop(
         &mut terminal,
         &mut app,
-        Theme::from_env(),
+        theme,
         &mut events,
         &mut poller,
         shutdown,

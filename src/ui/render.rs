@@ -65,6 +65,16 @@ fn number_width(c: Column) -> u16 {
 /// columns drop from the least useful while watching traffic: total bytes, Δbytes,
 /// protocol, addresses, interfaces, totals; the tree, Δpkts, rate and match stay.
 pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(Column, u16)> {
+    layout_shown(width, tree_width, stats, &Theme::default())
+}
+
+/// [`layout_columns`] without the columns the theme leaves out (config `columns`).
+fn layout_shown(
+    width: u16,
+    tree_width: u16,
+    stats: &ColumnStats,
+    theme: &Theme,
+) -> Vec<(Column, u16)> {
     let keep_order = [
         Column::DPkts,
         Column::Rate,
@@ -82,7 +92,7 @@ pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(
     let mut used = tree_w;
     let mut chosen: Vec<(Column, u16)> = vec![(Column::Tree, tree_w)];
     const MATCH_MIN: u16 = 16;
-    for c in keep_order {
+    for c in keep_order.into_iter().filter(|c| theme.shows(*c)) {
         let w = match c {
             Column::Match => MATCH_MIN,
             Column::Prot | Column::In | Column::Out | Column::Source | Column::Destination => {
@@ -349,7 +359,7 @@ fn draw_tree(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         grow(&mut stats.source, addr, 20);
         grow(&mut stats.destination, addr, 20);
     }
-    let cols = layout_columns(area.width, app.tree_width, &stats);
+    let cols = layout_shown(area.width, app.tree_width, &stats, theme);
     let buf = frame.buffer_mut();
     // The rows are written straight into the buffer, cell by cell, as a ratatui Table with
     // these columns (spacing 1) would write them: the row's style, then each cell's
@@ -531,12 +541,22 @@ fn tree_cell(
         Some(p) => format!("{p}{marker} "),
         None => format!("{marker} "),
     };
+    let prefix = if theme.ascii {
+        crate::look::ascii(&prefix)
+    } else {
+        prefix
+    };
     let w = width as usize;
     let room = w.saturating_sub(prefix.width());
     let right = x.saturating_add(width);
     let mut x = x + put(buf, x, y, width, &truncate(&prefix, w), theme.guide());
     let mut seg = |text: &str, style: Style| {
-        x += put(buf, x, y, right.saturating_sub(x), text, style);
+        let text = if theme.ascii {
+            std::borrow::Cow::Owned(crate::look::ascii(text))
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        };
+        x += put(buf, x, y, right.saturating_sub(x), &text, style);
     };
     match r.kind {
         RowKind::Chain { chain } => {
@@ -557,10 +577,13 @@ fn tree_cell(
             }
         }
         RowKind::Rule { .. } => {
-            seg(
-                &truncate(&c.label, room),
-                theme.target(target, r.jump.is_some()),
-            );
+            let label = truncate(&c.label, room);
+            let rest = room.saturating_sub(label.width());
+            let style = theme.target(target, r.jump.is_some());
+            seg(&label, style);
+            if let Some(mark) = theme.verdict_mark(target).filter(|m| m.width() <= rest) {
+                seg(mark, style);
+            }
         }
         RowKind::Ref { .. } => seg(&truncate(&c.label, room), theme.dim()),
     }
