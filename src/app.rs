@@ -61,7 +61,7 @@ impl Source {
             let r = ReplaySource::from_text("demo", DEMO, None)
                 .map_err(|e| AppError::Runtime(format!("the built-in demo is damaged: {e}")))?;
             return Ok(Source::Replay(Box::new(
-                r.looping(!cli.once).with_kind("demo"),
+                r.looping(!cli.once && !cli.stream).with_kind("demo"),
             )));
         }
         if let Some(path) = &cli.replay {
@@ -395,6 +395,8 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
     if cli.once {
         rt.block_on(run_once(&cli))
+    } else if cli.stream {
+        rt.block_on(crate::stream::run(&cli))
     } else {
         rt.block_on(crate::ui::run(cli))
     }

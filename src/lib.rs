@@ -22,6 +22,7 @@ pub mod output;
 pub mod parse;
 pub mod report;
 pub mod source;
+pub mod stream;
 pub mod synth;
 pub mod tree;
 pub mod ui;
