@@ -395,6 +395,8 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
     if cli.once {
         rt.block_on(run_once(&cli))
+    } else if let Some(addr) = cli.listen {
+        rt.block_on(crate::metrics::run(&cli, addr))
     } else if cli.stream {
         rt.block_on(crate::stream::run(&cli))
     } else {

@@ -1,0 +1,77 @@
+//! The HTTP side of `--listen`: hyper 1 on tokio (the runtime iptop already runs on),
+//! HTTP/1.1 only, one route. `GET /metrics` encodes the last poll; nothing here polls.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::registry::Registry;
+
+/// The Prometheus text format, version 0.0.4.
+const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Accepts connections until the task is aborted; each is served on its own task.
+pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(c) => c,
+            // out of file descriptors and the like: wait a moment, go on
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let registry = registry.clone();
+                async move { Ok::<_, Infallible>(respond(&req, &registry)) }
+            });
+            // a client that goes away mid-request is its own business
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn respond(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = status;
+        r
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD\n".to_string(),
+        );
+        r.headers_mut()
+            .insert(ALLOW, hyper::header::HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match req.uri().path() {
+        "/metrics" => {
+            let mut r = reply(StatusCode::OK, super::render(registry));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static(CONTENT_TYPE_TEXT),
+            );
+            r
+        }
+        "/" => reply(
+            StatusCode::OK,
+            "iptop: iptables rule counters for Prometheus at /metrics\n".to_string(),
+        ),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics\n".to_string(),
+        ),
+    }
+}
