@@ -230,3 +230,75 @@ fn a_scrape_never_runs_iptables() {
     }
     assert_eq!(runs(), before, "a scrape ran iptables");
 }
+
+/// The Grafana dashboard asks only for series and labels that iptop serves.
+#[test]
+fn the_dashboard_queries_what_iptop_serves() {
+    use std::sync::{Arc, RwLock};
+    let listing = std::fs::read_to_string(
+        common::root().join("tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"),
+    )
+    .expect("fixture");
+    let table = iptop::parse::parse_table("filter", &listing).expect("parse");
+    let snap = iptop::model::Snapshot {
+        taken_at: std::time::SystemTime::now(),
+        at: Duration::ZERO,
+        took: Duration::from_millis(2),
+        tables: vec![table],
+        warnings: Vec::new(),
+        seq: 1,
+    };
+    let state = Arc::new(RwLock::new(iptop::metrics::State::default()));
+    state
+        .write()
+        .expect("lock")
+        .polled(snap, Duration::from_millis(2));
+    state
+        .write()
+        .expect("lock")
+        .failed(&iptop::source::PollError::Timeout {
+            table: "filter".into(),
+            after: Duration::from_secs(5),
+        });
+    let mut reg = prometheus_client::registry::Registry::default();
+    reg.register_collector(Box::new(iptop::metrics::Metrics(state)));
+    let scrape = parse(&iptop::metrics::render(&reg));
+    let names: std::collections::HashSet<&str> =
+        scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+    let mut labels: std::collections::HashSet<String> = scrape
+        .samples
+        .iter()
+        .flat_map(|s| s.labels.keys().cloned().collect::<Vec<_>>())
+        .collect();
+    labels.insert("instance".into()); // added by Prometheus
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("assets/grafana-iptop.json")).expect("read"),
+    )
+    .expect("dashboard is JSON");
+    let metric = regex::Regex::new(r"iptop_[a-z_]+").expect("re");
+    let by = regex::Regex::new(r"by \(([^)]*)\)").expect("re");
+    let legend = regex::Regex::new(r"\{\{(\w+)\}\}").expect("re");
+    let mut exprs = 0;
+    for p in dash["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().expect("targets") {
+            let e = t["expr"].as_str().expect("expr");
+            exprs += 1;
+            for m in metric.find_iter(e) {
+                assert!(
+                    names.contains(m.as_str()),
+                    "{} is not served: {e}",
+                    m.as_str()
+                );
+            }
+            for c in by.captures_iter(e) {
+                for l in c[1].split(',') {
+                    assert!(labels.contains(l.trim()), "label {l} in {e}");
+                }
+            }
+            for c in legend.captures_iter(t["legendFormat"].as_str().unwrap_or("")) {
+                assert!(labels.contains(&c[1]), "legend label {}", &c[1]);
+            }
+        }
+    }
+    assert!(exprs >= 5);
+}
