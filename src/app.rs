@@ -359,13 +359,10 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         return Ok(());
     }
     if cli.man {
-        let cmd = <Cli as clap::CommandFactory>::command();
-        let mut out = Vec::new();
-        clap_mangen::Man::new(cmd)
-            .render(&mut out)
+        let page = crate::manpage::render()
             .map_err(|e| AppError::Runtime(format!("cannot render the man page: {e}")))?;
         return std::io::stdout()
-            .write_all(&out)
+            .write_all(page.as_bytes())
             .map_err(|e| AppError::Runtime(format!("cannot write to stdout: {e}")));
     }
     if cli.list_netns {

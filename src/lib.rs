@@ -17,6 +17,7 @@ pub mod explain;
 pub mod files;
 pub mod format;
 pub mod look;
+pub mod manpage;
 pub mod metrics;
 pub mod model;
 pub mod output;
