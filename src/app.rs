@@ -314,7 +314,13 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
             report::services::render(cli.format, &input).map_err(AppError::Runtime)?
         }
     };
-    let out = crate::look::once_text(cli, cli.format, out);
+    let out = match (cli.format, cli.view) {
+        (crate::cli::Format::Text, _) => {
+            let to_stdout = cli.output.as_deref().is_none_or(|p| p.as_os_str() == "-");
+            crate::look::once_text(&cli.look(), to_stdout, out)
+        }
+        _ => out,
+    };
     match &cli.output {
         Some(path) => crate::output::write(path, out.as_bytes(), cli.force),
         None => crate::output::write_stdout(out.as_bytes()),

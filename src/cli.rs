@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+pub use crate::look::{ColorWhen, ThemeName};
 use crate::model::TABLES;
 use crate::source::live::BackendChoice;
 
@@ -203,21 +204,6 @@ impl Format {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColorWhen {
-    Auto,
-    Always,
-    Never,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ThemeName {
-    Default,
-    Colorblind,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum View {
     Tree,
@@ -242,6 +228,16 @@ impl From<BackendArg> for BackendChoice {
 }
 
 impl Cli {
+    /// The look options.
+    pub fn look(&self) -> crate::look::Look {
+        crate::look::Look {
+            color: self.color,
+            theme: self.theme,
+            ascii: self.ascii,
+            hidden: self.hidden_columns,
+        }
+    }
+
     /// Whether option `id` (its field name) was given on the command line.
     pub fn was_given(&self, id: &str) -> bool {
         self.given.iter().any(|g| g == id)

@@ -3,7 +3,22 @@
 
 use std::io::IsTerminal;
 
-use crate::cli::{Cli, ColorWhen, ThemeName};
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--theme`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThemeName {
+    Default,
+    Colorblind,
+}
 
 /// The look options, after the config file and the flags.
 #[derive(Debug, Clone, Copy)]
@@ -13,17 +28,6 @@ pub struct Look {
     pub ascii: bool,
     /// Columns left out, by [`crate::columns::ALL`] index.
     pub hidden: u16,
-}
-
-impl Look {
-    pub fn of(cli: &Cli) -> Look {
-        Look {
-            color: cli.color,
-            theme: cli.theme,
-            ascii: cli.ascii,
-            hidden: cli.hidden_columns,
-        }
-    }
 }
 
 /// Whether to colour output to a terminal-or-not `is_tty`: `always` and `never` say so;
@@ -66,15 +70,12 @@ pub fn ascii(s: &str) -> String {
 }
 
 /// The `--once` text as the look options say: ASCII tree lines, and colours when asked
-/// (`--color always`) or when it goes to a terminal (`auto`). Other formats pass as they are.
-pub fn once_text(cli: &Cli, format: crate::cli::Format, out: String) -> String {
-    if format != crate::cli::Format::Text {
-        return out;
-    }
-    let out = if cli.ascii { ascii(&out) } else { out };
-    let to_stdout = cli.output.as_deref().is_none_or(|p| p.as_os_str() == "-");
-    if use_color(cli.color, to_stdout && stdout_is_tty()) {
-        colorize_text(&out, cli.theme)
+/// (`--color always`) or when it goes to a terminal (`auto`; `to_stdout`: the text goes
+/// to stdout, not a file).
+pub fn once_text(look: &Look, to_stdout: bool, out: String) -> String {
+    let out = if look.ascii { ascii(&out) } else { out };
+    if use_color(look.color, to_stdout && stdout_is_tty()) {
+        colorize_text(&out, look.theme)
     } else {
         out
     }
@@ -130,9 +131,14 @@ pub fn colorize_text(text: &str, theme: ThemeName) -> String {
         };
         let word_end = body[start..].find(' ').map_or(body.len(), |e| start + e);
         let word = &body[start..word_end];
-        let is_chain_row = start == 0;
-        let code = if is_chain_row {
-            Some(BOLD)
+        let chain_like = |w: &str| {
+            w.chars()
+                .all(|c| c.is_ascii_uppercase() || "-_0123456789".contains(c))
+                && w.contains(|c: char| c.is_ascii_uppercase())
+        };
+        let code = if start == 0 {
+            // a root chain's row; other lines at the margin are headers and notes
+            chain_like(word).then_some(BOLD)
         } else {
             match word {
                 "ACCEPT" => Some(if cb { "\x1b[38;5;33m" } else { "\x1b[32m" }),
@@ -144,23 +150,16 @@ pub fn colorize_text(text: &str, theme: ThemeName) -> String {
                 "RETURN" => Some("\x1b[90m"),
                 "LOG" | "NFLOG" | "ULOG" | "AUDIT" => Some("\x1b[33m"),
                 "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" | "NETMAP" => Some("\x1b[35m"),
-                w if w
-                    .chars()
-                    .all(|c| c.is_ascii_uppercase() || "-_0123456789".contains(c))
-                    && w.contains(|c: char| c.is_ascii_uppercase()) =>
-                {
-                    Some("\x1b[1;36m")
-                }
+                w if chain_like(w) => Some("\x1b[1;36m"),
                 _ => None,
             }
         };
         match code {
             Some(c) => {
-                out.push_str(&format!(
-                    "\x1b[2m{}{RESET}{c}{word}{RESET}{}{nl}",
-                    &body[..start],
-                    &body[word_end..]
-                ));
+                if start > 0 {
+                    out.push_str(&format!("\x1b[2m{}{RESET}", &body[..start]));
+                }
+                out.push_str(&format!("{c}{word}{RESET}{}{nl}", &body[word_end..]));
             }
             None => out.push_str(line),
         }

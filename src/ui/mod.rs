@@ -84,10 +84,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             _ => cli.format,
         },
     };
-    let theme = Theme::from_options(
-        crate::look::use_color(cli.color, true),
-        &crate::look::Look::of(&cli),
-    );
+    let theme = Theme::from_options(crate::look::use_color(cli.color, true), &cli.look());
     let (mut terminal, guard) = terminal::TerminalGuard::start()?;
     let mut events = EventStream::new();
     let caught = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));

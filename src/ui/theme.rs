@@ -32,7 +32,7 @@ impl Theme {
     pub fn from_options(color: bool, look: &crate::look::Look) -> Theme {
         Theme {
             color,
-            colorblind: look.theme == crate::cli::ThemeName::Colorblind,
+            colorblind: look.theme == crate::look::ThemeName::Colorblind,
             ascii: look.ascii,
             hidden: look.hidden,
         }
