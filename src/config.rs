@@ -111,7 +111,13 @@ fn read(path: &Path, owner: Option<u32>) -> Result<Option<String>, String> {
         Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(nix::errno::Errno::ENOENT) if owner.is_some() => return Ok(None),
+        // a default file that is not there, or under a directory this user may not
+        // enter (HOME still root's after dropping privileges): no config, silently
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR | nix::errno::Errno::EACCES)
+            if owner.is_some() =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(std::io::Error::from(e).to_string()),
     };
     let st = nix::sys::stat::fstat(&fd).map_err(|e| e.to_string())?;
