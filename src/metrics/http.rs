@@ -9,13 +9,14 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use prometheus_client::registry::Registry;
+
+use super::Exposition;
 
 /// The Prometheus text format, version 0.0.4.
 const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Accepts connections until the task is aborted; each is served on its own task.
-pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
+pub async fn serve(listener: tokio::net::TcpListener, exposition: Arc<Exposition>) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
@@ -25,11 +26,11 @@ pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
                 continue;
             }
         };
-        let registry = registry.clone();
+        let exposition = exposition.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let registry = registry.clone();
-                async move { Ok::<_, Infallible>(respond(&req, &registry)) }
+                let exposition = exposition.clone();
+                async move { Ok::<_, Infallible>(respond(&req, &exposition)) }
             });
             // a client that goes away mid-request is its own business
             let _ = hyper::server::conn::http1::Builder::new()
@@ -41,16 +42,16 @@ pub async fn serve(listener: tokio::net::TcpListener, registry: Arc<Registry>) {
     }
 }
 
-fn respond(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>> {
-    let reply = |status: StatusCode, body: String| {
-        let mut r = Response::new(Full::new(Bytes::from(body)));
+fn respond(req: &Request<Incoming>, exposition: &Exposition) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, body: Bytes| {
+        let mut r = Response::new(Full::new(body));
         *r.status_mut() = status;
         r
     };
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut r = reply(
             StatusCode::METHOD_NOT_ALLOWED,
-            "only GET and HEAD\n".to_string(),
+            Bytes::from_static(b"only GET and HEAD\n"),
         );
         r.headers_mut()
             .insert(ALLOW, hyper::header::HeaderValue::from_static("GET, HEAD"));
@@ -58,7 +59,7 @@ fn respond(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>
     }
     match req.uri().path() {
         "/metrics" => {
-            let mut r = reply(StatusCode::OK, super::render(registry));
+            let mut r = reply(StatusCode::OK, exposition.text());
             r.headers_mut().insert(
                 CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static(CONTENT_TYPE_TEXT),
@@ -67,11 +68,11 @@ fn respond(req: &Request<Incoming>, registry: &Registry) -> Response<Full<Bytes>
         }
         "/" => reply(
             StatusCode::OK,
-            "iptop: iptables rule counters for Prometheus at /metrics\n".to_string(),
+            Bytes::from_static(b"iptop: iptables rule counters for Prometheus at /metrics\n"),
         ),
         _ => reply(
             StatusCode::NOT_FOUND,
-            "not found: try /metrics\n".to_string(),
+            Bytes::from_static(b"not found: try /metrics\n"),
         ),
     }
 }

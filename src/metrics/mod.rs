@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use hyper::body::Bytes;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
@@ -243,6 +244,41 @@ pub fn render(registry: &Registry) -> String {
     out
 }
 
+/// What `/metrics` serves: the registry, encoded once per poll and kept for the scrapes
+/// that follow (two Prometheus servers scraping the same host cost one encoding).
+pub struct Exposition {
+    registry: Registry,
+    state: Arc<RwLock<State>>,
+    /// The poll count it was encoded at, and the text.
+    cache: std::sync::Mutex<Option<(u64, Bytes)>>,
+}
+
+impl Exposition {
+    pub fn new(state: Arc<RwLock<State>>) -> Exposition {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Metrics(state.clone())));
+        Exposition {
+            registry,
+            state,
+            cache: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The text of the last poll.
+    pub fn text(&self) -> Bytes {
+        let polls = self.state.read().unwrap_or_else(|e| e.into_inner()).polls;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, text)) = &*cache
+            && *at == polls
+        {
+            return text.clone();
+        }
+        let text = Bytes::from(render(&self.registry));
+        *cache = Some((polls, text.clone()));
+        text
+    }
+}
+
 /// `--listen ADDR`.
 pub async fn run(cli: &Cli, addr: std::net::SocketAddr) -> Result<(), AppError> {
     // bind first: a taken port is said before anything polls
@@ -256,15 +292,13 @@ pub async fn run(cli: &Cli, addr: std::net::SocketAddr) -> Result<(), AppError> 
         backend: source.info().backend.clone(),
         ..State::default()
     }));
-    let mut registry = Registry::default();
-    registry.register_collector(Box::new(Metrics(state.clone())));
-    let registry = Arc::new(registry);
+    let exposition = Arc::new(Exposition::new(state.clone()));
     let local = listener.local_addr().unwrap_or(addr);
     eprintln!(
         "iptop: serving http://{local}/metrics (every {})",
         crate::format::duration(cli.interval)
     );
-    let server = tokio::spawn(http::serve(listener, registry));
+    let server = tokio::spawn(http::serve(listener, exposition));
     let write = |f: &mut dyn FnMut(&mut State)| {
         let mut st = state.write().unwrap_or_else(|e| e.into_inner());
         f(&mut st);
@@ -320,9 +354,8 @@ num   pkts bytes target     prot opt in     out     source               destina
             .write()
             .expect("lock")
             .polled(snap, Duration::from_millis(3));
-        let mut reg = Registry::default();
-        reg.register_collector(Box::new(Metrics(state)));
-        let text = render(&reg);
+        let exposition = Exposition::new(state.clone());
+        let text = String::from_utf8(exposition.text().to_vec()).expect("utf-8");
         assert!(
             text.contains(
                 r#"iptop_rule_packets_total{table="filter",chain="INPUT",rule="1",target="ACCEPT",comment="ssh \"admin\" \\ door",match="tcp dpt:22",backend="unknown"} 12"#
@@ -332,5 +365,16 @@ num   pkts bytes target     prot opt in     out     source               destina
         assert!(text.contains(r#"iptop_chain_policy_bytes_total{table="filter",chain="INPUT",policy="DROP",backend="unknown"} 420"#), "{text}");
         assert!(text.contains("iptop_polls_total 1"), "{text}");
         assert!(text.contains("iptop_poll_duration_seconds 0.003"), "{text}");
+        // the same poll: the same text, without encoding again
+        assert_eq!(exposition.text().as_ptr(), exposition.text().as_ptr());
+        state.write().expect("lock").failed(&PollError::Timeout {
+            table: "filter".into(),
+            after: Duration::from_secs(5),
+        });
+        let after = exposition.text();
+        assert!(
+            String::from_utf8_lossy(&after)
+                .contains(r#"iptop_poll_failures_total{reason="timeout"} 1"#)
+        );
     }
 }
