@@ -64,7 +64,7 @@ pub struct Cli {
     pub count: Option<u64>,
 
     /// No UI: serve the counters of the last poll at http://ADDR/metrics in the
-    /// Prometheus text format (e.g. 127.0.0.1:9899, [::]:9899).
+    /// Prometheus text format (e.g. `127.0.0.1:9899`, `[::]:9899`).
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "replay", "demo"], help_heading = "Output")]
     pub listen: Option<std::net::SocketAddr>,
 
