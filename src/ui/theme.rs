@@ -19,7 +19,7 @@ const CB_BLUE: Color = Color::Indexed(33);
 const CB_ORANGE: Color = Color::Indexed(208);
 
 impl Theme {
-    /// Honours NO_COLOR (https://no-color.org): set and not empty means no colour.
+    /// Honours `NO_COLOR` (<https://no-color.org>): set and not empty means no colour.
     pub fn from_env() -> Theme {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Theme {
