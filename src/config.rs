@@ -16,9 +16,9 @@ use clap::{CommandFactory, FromArgMatches};
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag};
 
-use crate::app::AppError;
+use crate::cells::{ALL, Column};
 use crate::cli::{Cli, ColorWhen, Format, ThemeName};
-use crate::columns::{ALL, Column};
+use crate::error::AppError;
 use crate::model::TABLES;
 
 /// Keys a config file may hold.

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io::{self, Error, ErrorKind, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -108,7 +108,8 @@ fn link_beside(f: &File, dir: &Path, name: &str) -> io::Result<PathBuf> {
     Err(exists_error())
 }
 
-/// The way without O_TMPFILE: a named temporary file, then a link or rename.
+/// The way without O_TMPFILE: a named temporary file (removed if anything fails), then a
+/// link (never replacing) or, with `force`, a rename.
 fn write_named_temporary(
     path: &Path,
     dir: &Path,
@@ -116,27 +117,28 @@ fn write_named_temporary(
     data: &[u8],
     force: bool,
 ) -> io::Result<()> {
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        if force {
-            std::fs::rename(&tmp, path)
+    use std::os::unix::fs::PermissionsExt;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        // firewall rules are for root's eyes: readable by the owner only
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    let persisted = if force {
+        tmp.persist(path)
+    } else {
+        // fails if the name appeared meanwhile, never replaces it
+        tmp.persist_noclobber(path)
+    };
+    persisted.map(drop).map_err(|e| {
+        if e.error.kind() == ErrorKind::AlreadyExists {
+            exists_error()
         } else {
-            // link + unlink: fails if the name appeared meanwhile, never replaces it
-            std::fs::hard_link(&tmp, path)?;
-            std::fs::remove_file(&tmp)
+            e.error
         }
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    })
 }
 
 /// Why a recording file was refused (the message completes "cannot record into FILE:").
@@ -252,5 +254,24 @@ mod tests {
         assert_eq!(std::fs::read(&p).expect("read"), b"three");
         // only the file itself: no temporary name left
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
+
+    /// The way for filesystems without O_TMPFILE, taken directly.
+    #[test]
+    fn named_temporary_whole_and_never_replaced() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("out.txt");
+        write_named_temporary(&p, dir.path(), "out.txt", b"one", false).expect("write");
+        assert_eq!(std::fs::read(&p).expect("read"), b"one");
+        let e = write_named_temporary(&p, dir.path(), "out.txt", b"two", false).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&p).expect("read"), b"one");
+        write_named_temporary(&p, dir.path(), "out.txt", b"three", true).expect("force");
+        assert_eq!(std::fs::read(&p).expect("read"), b"three");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+        // readable by the owner only, as the O_TMPFILE way makes it
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

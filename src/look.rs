@@ -26,7 +26,7 @@ pub struct Look {
     pub color: ColorWhen,
     pub theme: ThemeName,
     pub ascii: bool,
-    /// Columns left out, by [`crate::columns::ALL`] index.
+    /// Columns left out, by [`crate::cells::ALL`] index.
     pub hidden: u16,
 }
 

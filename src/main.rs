@@ -10,7 +10,7 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit_code());
         }
     };
-    match iptop::app::run(cli) {
+    match iptop::run::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("iptop: {e}");

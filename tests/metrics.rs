@@ -123,6 +123,7 @@ const DPT80: [(&str, &str); 4] = [
 
 #[test]
 fn metrics_parse_and_dpt80_grows_with_requests() {
+    needs_root!();
     let lab = Lab::up("iptables-restore");
     let host = lab.host();
     let l = Listener::start(&["--netns", &host, "--interval", "300ms"]);
@@ -176,6 +177,7 @@ fn metrics_parse_and_dpt80_grows_with_requests() {
 
 #[test]
 fn a_scrape_never_runs_iptables() {
+    needs_root!();
     let lab = Lab::up("iptables-restore");
     let host = lab.host();
     // a wrapper that logs each run and hands over to the real iptables
@@ -239,7 +241,7 @@ fn the_dashboard_queries_what_iptop_serves() {
         common::root().join("tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"),
     )
     .expect("fixture");
-    let table = iptop::parse::parse_table("filter", &listing).expect("parse");
+    let table = iptop::parse::parse_table("filter", &listing, None).expect("parse");
     let snap = iptop::model::Snapshot {
         taken_at: std::time::SystemTime::now(),
         at: Duration::ZERO,

@@ -174,6 +174,7 @@ fn rates_have_three_decimals_protocol_and_comment_fields() {
 /// Live output of the lab while requests come in, against the schema.
 #[test]
 fn lab_output_matches_the_schema() {
+    needs_root!();
     let v = validator();
     let lab = Lab::up("iptables-restore");
     let host = lab.host();

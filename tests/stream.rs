@@ -31,6 +31,7 @@ fn dpt80_delta(doc: &Value) -> Option<u64> {
 
 #[test]
 fn three_lines_each_a_version_1_document() {
+    needs_root!();
     let v = validator();
     let lab = Lab::up("iptables-restore");
     let host = lab.host();
@@ -65,6 +66,7 @@ fn three_lines_each_a_version_1_document() {
 
 #[test]
 fn lines_are_flushed_as_polled_and_sigint_ends_it() {
+    needs_root!();
     let lab = Lab::up("iptables-restore");
     let host = lab.host();
     let mut child = iptop()

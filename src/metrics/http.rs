@@ -18,13 +18,10 @@ const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Accepts connections until the task is aborted; each is served on its own task.
 pub async fn serve(listener: tokio::net::TcpListener, exposition: Arc<Exposition>) {
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(c) => c,
+        let Ok((stream, _)) = listener.accept().await else {
             // out of file descriptors and the like: wait a moment, go on
-            Err(_) => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
         };
         let exposition = exposition.clone();
         tokio::spawn(async move {

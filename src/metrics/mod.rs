@@ -25,10 +25,9 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::app::{AppError, Source};
-use crate::cli::Cli;
+use crate::error::AppError;
 use crate::model::{ChainKind, Snapshot};
-use crate::source::PollError;
+use crate::source::{PollError, PollLoop};
 
 /// Label values longer than this are cut (a comment can be 256 bytes; a series name
 /// should stay readable).
@@ -112,9 +111,12 @@ pub struct Metrics(pub Arc<RwLock<State>>);
 
 impl Collector for Metrics {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let st = self.0.read().unwrap_or_else(|e| e.into_inner());
+        let st = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(snap) = &st.snapshot {
-            let backend_of = |t: &crate::model::Table| match t.backend {
+            let backend_of = |t: &crate::model::FirewallTable| match t.backend {
                 Some(b) => b.to_string(),
                 None if !st.backend.is_empty() => st.backend.clone(),
                 None => "unknown".to_string(),
@@ -227,8 +229,7 @@ impl Collector for Metrics {
             )?;
             let secs = at
                 .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
+                .map_or(0.0, |d| d.as_secs_f64());
             ConstGauge::new(secs).encode(m)?;
         }
         Ok(())
@@ -266,8 +267,15 @@ impl Exposition {
 
     /// The text of the last poll.
     pub fn text(&self) -> Bytes {
-        let polls = self.state.read().unwrap_or_else(|e| e.into_inner()).polls;
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let polls = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .polls;
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((at, text)) = &*cache
             && *at == polls
         {
@@ -279,34 +287,36 @@ impl Exposition {
     }
 }
 
-/// `--listen ADDR`.
-pub async fn run(cli: &Cli, addr: std::net::SocketAddr) -> Result<(), AppError> {
-    // bind first: a taken port is said before anything polls
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| AppError::Runtime(format!("cannot listen on {addr}: {e}")))?;
-    let mut recorder = crate::app::open_recorder(cli)?;
-    let source = Source::open(cli).await?;
-    crate::app::start_recording(cli, &mut recorder, &source)?;
+/// `--listen ADDR`: the address is bound (so a taken port is said before anything
+/// polls) and the poll loop set up by the options layer.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    mut polls: PollLoop,
+    tables: Vec<String>,
+    interval: Duration,
+) -> Result<(), AppError> {
     let state = Arc::new(RwLock::new(State {
-        backend: source.info().backend.clone(),
+        backend: polls.source().info().backend.clone(),
         ..State::default()
     }));
     let exposition = Arc::new(Exposition::new(state.clone()));
-    let local = listener.local_addr().unwrap_or(addr);
-    eprintln!(
-        "iptop: serving http://{local}/metrics (every {})",
-        crate::format::duration(cli.interval)
-    );
+    if let Ok(local) = listener.local_addr() {
+        eprintln!(
+            "iptop: serving http://{local}/metrics (every {})",
+            crate::format::duration(interval)
+        );
+    }
     let server = tokio::spawn(http::serve(listener, exposition));
     let write = |f: &mut dyn FnMut(&mut State)| {
-        let mut st = state.write().unwrap_or_else(|e| e.into_inner());
+        let mut st = state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut st);
     };
     let result = crate::stream::poll_loop(
-        cli,
-        source,
-        recorder,
+        &mut polls,
+        &tables,
+        interval,
         |p| {
             let snap = p.snapshot.clone();
             write(&mut |st| st.polled(snap.clone(), p.took));
@@ -340,7 +350,7 @@ mod tests {
         let listing = "Chain INPUT (policy DROP 7 packets, 420 bytes)\n\
 num   pkts bytes target     prot opt in     out     source               destination\n\
 1       12   720 ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22 /* ssh \"admin\" \\ door */\n";
-        let table = crate::parse::parse_table("filter", listing).expect("parse");
+        let table = crate::parse::parse_table("filter", listing, None).expect("parse");
         let snap = Snapshot {
             taken_at: SystemTime::now(),
             at: Duration::ZERO,

@@ -10,7 +10,7 @@ pub struct Theme {
     pub colorblind: bool,
     /// Tree lines in ASCII (`--ascii`).
     pub ascii: bool,
-    /// Columns left out (`columns` in the config file), by [`crate::columns::ALL`] index.
+    /// Columns left out (`columns` in the config file), by [`crate::cells::ALL`] index.
     pub hidden: u16,
 }
 
@@ -19,7 +19,7 @@ const CB_BLUE: Color = Color::Indexed(33);
 const CB_ORANGE: Color = Color::Indexed(208);
 
 impl Theme {
-    /// Honours `NO_COLOR` (<https://no-color.org>): set and not empty means no colour.
+    /// Honours NO_COLOR (<https://no-color.org>): set and not empty means no colour.
     pub fn from_env() -> Theme {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Theme {
@@ -39,8 +39,8 @@ impl Theme {
     }
 
     /// Whether column `c` is shown (the config file can leave some out).
-    pub fn shows(&self, c: crate::columns::Column) -> bool {
-        crate::columns::ALL
+    pub fn shows(&self, c: crate::cells::Column) -> bool {
+        crate::cells::ALL
             .iter()
             .position(|x| *x == c)
             .is_none_or(|i| self.hidden & (1 << i) == 0)
