@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::ParseError;
-use super::columns::{Col, Layout, is_space, parse_title};
+use super::columns::{Col, ColumnLayout, is_space, parse_title};
 use super::fields::{parse_header, parse_rule, snippet, split_counters};
 use crate::model::{Chain, ChainSpan, Counter, FirewallTable, Rule, RuleTexts};
 
@@ -92,7 +92,7 @@ pub(super) fn same_block(
 
 pub(super) struct Open<'p> {
     chain: Chain,
-    layout: Option<Layout>,
+    layout: Option<ColumnLayout>,
     /// The same chain in the previous poll.
     prev: Option<&'p Chain>,
     /// Some rule was parsed anew (not reused from `prev`).
@@ -130,7 +130,7 @@ pub(super) fn parse_lines(
     // the header line of each chain, for "listed twice"
     let mut header_lines: Vec<usize> = Vec::new();
     // the last title line and its layout: every chain of a listing has the same one
-    let mut last_title: Option<(&str, Layout)> = None;
+    let mut last_title: Option<(&str, ColumnLayout)> = None;
     let finish =
         |table: &mut FirewallTable, open: Open, line: usize, header_lines: &mut Vec<usize>| {
             let Open {

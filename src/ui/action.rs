@@ -62,5 +62,12 @@ pub enum Command {
     SetInterval(Duration),
     Pause(bool),
     Step,
+}
+
+/// What the UI loop must do itself after an action (off the state machine: it takes
+/// time or touches files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Write the current table to a new file (the `s` key).
     Export,
 }

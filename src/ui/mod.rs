@@ -34,7 +34,7 @@ use crate::error::AppError;
 use crate::model::{Snapshot, SourceInfo};
 use crate::report;
 use crate::source::{PollLoop, RawPoll};
-use action::Command;
+use action::Effect;
 use live_view::LiveView;
 use poller::{PollMsg, PollerConfig, PollerHandle};
 use theme::Theme;
@@ -178,20 +178,20 @@ where
             _ = &mut shutdown => return Ok(()),
         }
         for cmd in std::mem::take(&mut app.commands) {
-            match cmd {
-                Command::Export if exporting.is_some() => {
+            let _ = poller.commands.send(cmd);
+        }
+        for effect in std::mem::take(&mut app.effects) {
+            match effect {
+                Effect::Export if exporting.is_some() => {
                     app.message = Some("an export is still being written".into());
                 }
-                Command::Export => match ExportJob::new(app, export_to) {
+                Effect::Export => match ExportJob::new(app, export_to) {
                     Ok(job) => {
                         app.message = Some("exporting…".into());
                         exporting = Some(tokio::task::spawn_blocking(move || job.run()));
                     }
                     Err(e) => app.message = Some(format!("export failed: {e}")),
                 },
-                cmd => {
-                    let _ = poller.commands.send(cmd);
-                }
             }
         }
     }

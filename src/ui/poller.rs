@@ -125,7 +125,6 @@ async fn run(
                         }
                     }
                     Command::Step => steps += 1,
-                    Command::Export => {}
                 }
             }
             _ = tokio::time::sleep_until(next_due), if can_poll => {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use super::action::{Action, Command, INTERVALS_MS};
+pub use super::action::{Action, Command, Effect, INTERVALS_MS};
 pub use super::baseline::Baseline;
 use super::column_plan::{ColumnStats, tree_width};
 pub use super::history::{HEAT_POLLS, HISTORY, History};
@@ -68,7 +68,10 @@ pub struct LiveView {
     /// Height of the table area at the last draw.
     pub viewport: usize,
     pub quit: bool,
+    /// For the poller.
     pub commands: Vec<Command>,
+    /// For the UI loop.
+    pub effects: Vec<Effect>,
     /// Stretched interval in use, when polls are slow.
     pub effective_interval: Option<Duration>,
     /// The replay reached its end.
@@ -118,6 +121,7 @@ impl LiveView {
             viewport: 20,
             quit: false,
             commands: Vec::new(),
+            effects: Vec::new(),
             effective_interval: None,
             ended: false,
             last_poll: None,
@@ -606,7 +610,7 @@ impl LiveView {
                     self.message = Some("`.` steps a replay started with --step".into());
                 }
             }
-            Action::Export => self.commands.push(Command::Export),
+            Action::Export => self.effects.push(Effect::Export),
             _ => {}
         }
     }
