@@ -14,6 +14,7 @@ pub mod diff;
 pub mod docker;
 pub mod explain;
 pub mod files;
+pub mod flow;
 pub mod format;
 pub mod model;
 pub mod parse;

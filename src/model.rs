@@ -8,7 +8,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 mod callers;
+mod hash;
 pub use callers::Callers;
+pub use hash::{FxBuild, FxHasher, IdBuild, IdHasher, IdMap, StableHasher};
 
 /// The tables iptables knows, in the order the UI offers them.
 pub const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];
@@ -319,6 +321,9 @@ pub struct Table {
     /// The jumps into each chain, built when first asked for ([`Table::callers`]);
     /// forgotten by every method that changes chains or jumps.
     callers: OnceLock<Arc<Callers>>,
+    /// What fell through each chain ([`crate::flow`]), computed when first asked for;
+    /// forgotten with `callers`.
+    pub(crate) fell: OnceLock<Arc<Vec<Option<crate::diff::Delta>>>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -352,6 +357,16 @@ impl Table {
             .get_or_init(|| Arc::new(Callers::of_table(self)))
     }
 
+    /// What reached the end of chain `chain`, by its counters: the policy's for a
+    /// built-in chain, computed for a user chain; `None` where it cannot be told
+    /// ([`crate::flow`]).
+    pub fn fell_through(&self, chain: usize) -> Option<crate::diff::Delta> {
+        let all = self
+            .fell
+            .get_or_init(|| Arc::new(crate::flow::fell_through_counters(self)));
+        all.get(chain).copied().flatten()
+    }
+
     /// Takes `prev`'s callers index if it was built: for a table with the same chains and
     /// rules ([`Table::same_rules_as_prev`]).
     pub fn share_callers(&self, prev: &Table) {
@@ -366,6 +381,7 @@ impl Table {
             return false;
         }
         self.callers = OnceLock::new();
+        self.fell = OnceLock::new();
         Arc::make_mut(&mut self.index).insert(chain.name.clone(), self.chains.len());
         self.listing = None;
         self.chains.push(Arc::new(chain));
@@ -377,6 +393,7 @@ impl Table {
     pub fn chain_mut(&mut self, i: usize) -> &mut Chain {
         self.listing = None;
         self.callers = OnceLock::new();
+        self.fell = OnceLock::new();
         Arc::make_mut(&mut self.chains[i])
     }
 
@@ -384,6 +401,7 @@ impl Table {
     /// must follow.
     pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
         self.callers = OnceLock::new();
+        self.fell = OnceLock::new();
         self.chains.push(chain);
     }
 
@@ -433,6 +451,7 @@ impl Table {
     /// Resolves every rule's `jump` from its target name.
     pub fn link(&mut self) {
         self.callers = OnceLock::new();
+        self.fell = OnceLock::new();
         let jumps: Vec<Vec<Option<u32>>> = self
             .chains
             .iter()
@@ -557,115 +576,6 @@ impl Snapshot {
         self.tables.iter().map(Table::rule_count).sum()
     }
 }
-
-/// FNV-1a: a fixed, fast hash so that rule identities are stable between runs
-/// (collapse state and exported keys) and cheap for short strings.
-#[derive(Debug, Clone, Copy)]
-pub struct StableHasher(u64);
-
-impl Default for StableHasher {
-    fn default() -> Self {
-        StableHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for StableHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-/// FxHash (rustc's): a fast hasher for the chain index, whose keys are not hostile
-/// enough to need SipHash's protection (a listing has at most tens of thousands).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FxBuild;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FxHasher(u64);
-
-impl std::hash::BuildHasher for FxBuild {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
-        }
-        for &b in chunks.remainder() {
-            self.add(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.add(v);
-    }
-
-    fn write_u8(&mut self, v: u8) {
-        self.add(u64::from(v));
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.add(v as u64);
-    }
-}
-
-/// Keys that are already hashes (rule keys, node ids) need no more hashing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IdBuild;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IdHasher(u64);
-
-impl std::hash::BuildHasher for IdBuild {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
-}
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 ^= v;
-    }
-}
-
-/// A map keyed by a hash.
-pub type IdMap<V> = HashMap<u64, V, IdBuild>;
 
 /// Combines two hashes (order matters).
 pub fn mix(a: u64, b: u64) -> u64 {

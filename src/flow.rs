@@ -1,0 +1,353 @@
+//! Where packets end: what falls through the end of each chain, computed from the
+//! counters and the jump graph alone.
+//!
+//! A built-in chain's end is its policy, which has counters of its own. A user chain's
+//! end sends packets back to the rule that jumped to it; nothing counts them, so they are
+//! computed: the packets that entered (the sum of the jump rules into the chain), minus
+//! those that left through a rule that ends the chain (a verdict, RETURN, a NAT target, a
+//! goto...), minus those that sub-chains kept (gave a verdict to). What a sub-chain kept
+//! belongs to this chain only when no other chain sent it packets: a sub-chain also
+//! called from elsewhere, with packets from both, leaves the split unknown, and so the
+//! result (`None`: never a guessed number). Bytes the same way.
+
+use crate::diff::Delta;
+use crate::model::Table;
+
+/// What a rule's target does to the packets it matches, seen from its chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The packet goes on to the next rule (LOG, MARK, no target...).
+    Continue,
+    /// A verdict: the packet leaves the chain and the chains that called it (ACCEPT,
+    /// DROP, REJECT, the NAT targets, QUEUE...).
+    Verdict,
+    /// RETURN: back to the caller.
+    Return,
+    /// A jump (or goto) to a user chain of the table.
+    Jump,
+    /// A target whose effect iptop does not know (it may do either).
+    Unknown,
+}
+
+/// Targets that end the packet's walk through the table.
+const VERDICTS: &[&str] = &[
+    "ACCEPT",
+    "DROP",
+    "REJECT",
+    "DNAT",
+    "SNAT",
+    "MASQUERADE",
+    "REDIRECT",
+    "NETMAP",
+    "QUEUE",
+    "NFQUEUE",
+    "TPROXY",
+];
+
+/// Targets after which the packet goes on to the next rule.
+const CONTINUE: &[&str] = &[
+    "LOG",
+    "NFLOG",
+    "ULOG",
+    "MARK",
+    "CONNMARK",
+    "CONNSECMARK",
+    "SECMARK",
+    "CT",
+    "NOTRACK",
+    "TRACE",
+    "TCPMSS",
+    "TCPOPTSTRIP",
+    "CLASSIFY",
+    "CHECKSUM",
+    "SET",
+    "AUDIT",
+    "DSCP",
+    "TOS",
+    "TTL",
+    "HL",
+    "ECN",
+    "HMARK",
+    "TEE",
+    "IDLETIMER",
+    "LED",
+    "RATEEST",
+    "CONNLIMIT",
+];
+
+/// The effect of rule `rule` of chain `chain`.
+pub fn effect(table: &Table, chain: usize, rule: usize) -> Effect {
+    let r = &table.chains[chain].rules[rule];
+    if r.jump.is_some() {
+        return Effect::Jump;
+    }
+    let t = r.spec.target.as_str();
+    if t.is_empty() || CONTINUE.contains(&t) {
+        Effect::Continue
+    } else if t == "RETURN" {
+        Effect::Return
+    } else if VERDICTS.contains(&t) {
+        Effect::Verdict
+    } else {
+        Effect::Unknown
+    }
+}
+
+/// Packets and bytes, summed with checks; `None` once anything is unknown.
+#[derive(Debug, Clone, Copy)]
+struct Sum {
+    packets: i128,
+    bytes: i128,
+    reset: bool,
+}
+
+impl Sum {
+    const ZERO: Sum = Sum {
+        packets: 0,
+        bytes: 0,
+        reset: false,
+    };
+
+    fn of(d: &Delta) -> Sum {
+        Sum {
+            packets: i128::from(d.packets),
+            bytes: i128::from(d.bytes),
+            reset: d.reset,
+        }
+    }
+
+    fn add(self, o: Sum, sign: i128) -> Sum {
+        Sum {
+            packets: self.packets + sign * o.packets,
+            bytes: self.bytes + sign * o.bytes,
+            reset: self.reset || o.reset,
+        }
+    }
+
+    /// As counters: `None` when negative (counters that contradict each other, e.g.
+    /// read at different moments).
+    fn delta(self) -> Option<Delta> {
+        Some(Delta {
+            packets: u64::try_from(self.packets).ok()?,
+            bytes: u64::try_from(self.bytes).ok()?,
+            reset: self.reset,
+        })
+    }
+
+    fn is_zero(self) -> bool {
+        self.packets == 0 && self.bytes == 0
+    }
+}
+
+/// Per chain, what reached its end: for a built-in chain `policy(chain)`, for a user
+/// chain the packets and bytes computed from `count(chain, rule)` (a rule's counters or
+/// their delta; `None`: unknown). `None` where it cannot be determined. Linear in the
+/// rules.
+pub fn fell_through(
+    table: &Table,
+    count: &dyn Fn(usize, usize) -> Option<Delta>,
+    policy: &dyn Fn(usize) -> Option<Delta>,
+) -> Vec<Option<Delta>> {
+    let kept = kept(table, count);
+    let callers = table.callers();
+    (0..table.chains.len())
+        .map(|c| {
+            let chain = &table.chains[c];
+            if chain.is_builtin() {
+                return policy(c);
+            }
+            let mut s = Sum::ZERO;
+            for &(ci, ri) in callers.of(c) {
+                s = s.add(Sum::of(&count(ci as usize, ri as usize)?), 1);
+            }
+            for (ri, r) in chain.rules.iter().enumerate() {
+                match effect(table, c, ri) {
+                    Effect::Continue => {}
+                    Effect::Verdict | Effect::Return => s = s.add(Sum::of(&count(c, ri)?), -1),
+                    Effect::Jump if r.spec.goto => s = s.add(Sum::of(&count(c, ri)?), -1),
+                    Effect::Jump => {}
+                    Effect::Unknown => {
+                        if !Sum::of(&count(c, ri)?).is_zero() {
+                            return None;
+                        }
+                    }
+                }
+            }
+            let gone_to = goto_targets(table, c);
+            for t in jump_targets(table, c, false) {
+                // jumped to and gone to: what came back cannot be told apart
+                if gone_to.contains(&t) {
+                    return None;
+                }
+                s = s.add(share(table, &kept, count, t, c)?, -1);
+            }
+            s.delta()
+        })
+        .collect()
+}
+
+/// The distinct chains chain `c` jumps to (`with_goto`: or goes to).
+fn jump_targets(table: &Table, c: usize, with_goto: bool) -> Vec<usize> {
+    let mut v: Vec<usize> = table.chains[c]
+        .rules
+        .iter()
+        .filter(|r| with_goto || !r.spec.goto)
+        .filter_map(|r| table.jump_target(r))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The distinct chains chain `c` goes to (`-g`).
+fn goto_targets(table: &Table, c: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = table.chains[c]
+        .rules
+        .iter()
+        .filter(|r| r.spec.goto)
+        .filter_map(|r| table.jump_target(r))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Of what chain `t` kept (gave a verdict to, itself or in its sub-chains), the part
+/// that chain `from` sent it: all of it when no other chain sent packets to `t`, none
+/// when `from`'s jumps to it counted nothing or `t` kept nothing; else unknown.
+fn share(
+    table: &Table,
+    kept: &[Option<Sum>],
+    count: &dyn Fn(usize, usize) -> Option<Delta>,
+    t: usize,
+    from: usize,
+) -> Option<Sum> {
+    let (mut ours_zero, mut others_zero) = (true, true);
+    for &(ci, ri) in table.callers().of(t) {
+        let zero = count(ci as usize, ri as usize).is_some_and(|d| !d.moved());
+        if ci as usize == from {
+            ours_zero &= zero;
+        } else {
+            others_zero &= zero;
+        }
+    }
+    if ours_zero {
+        return Some(Sum::ZERO);
+    }
+    let k = kept[t]?;
+    if others_zero || k.is_zero() {
+        Some(k)
+    } else {
+        None
+    }
+}
+
+/// Per chain: the packets it kept, itself or in its sub-chains (`None`: unknown, also
+/// for chains on a cycle of jumps). Sub-chains first, without recursion (chains can nest
+/// thousands deep).
+fn kept(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> Vec<Option<Sum>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        New,
+        Open,
+        Done,
+    }
+    let n = table.chains.len();
+    let mut state = vec![State::New; n];
+    let mut kept: Vec<Option<Sum>> = vec![None; n];
+    let mut on_cycle = vec![false; n];
+    let targets: Vec<Vec<usize>> = (0..n).map(|c| jump_targets(table, c, true)).collect();
+    for start in 0..n {
+        if state[start] != State::New {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        state[start] = State::Open;
+        while let Some(top) = stack.last_mut() {
+            let (c, k) = *top;
+            if let Some(&t) = targets[c].get(k) {
+                top.1 += 1;
+                match state[t] {
+                    State::New => {
+                        state[t] = State::Open;
+                        stack.push((t, 0));
+                    }
+                    // a jump back onto the path: every chain of the cycle is unknown
+                    State::Open => {
+                        for &(p, _) in stack.iter().rev() {
+                            on_cycle[p] = true;
+                            if p == t {
+                                break;
+                            }
+                        }
+                    }
+                    State::Done => {}
+                }
+                continue;
+            }
+            stack.pop();
+            state[c] = State::Done;
+            kept[c] = if on_cycle[c] {
+                None
+            } else {
+                kept_by(table, &kept, count, c)
+            };
+        }
+    }
+    kept
+}
+
+/// What chain `c` kept, its sub-chains' shares already known.
+fn kept_by(
+    table: &Table,
+    kept: &[Option<Sum>],
+    count: &dyn Fn(usize, usize) -> Option<Delta>,
+    c: usize,
+) -> Option<Sum> {
+    let mut s = Sum::ZERO;
+    for ri in 0..table.chains[c].rules.len() {
+        match effect(table, c, ri) {
+            Effect::Verdict => s = s.add(Sum::of(&count(c, ri)?), 1),
+            Effect::Continue | Effect::Return | Effect::Jump => {}
+            Effect::Unknown => {
+                if !Sum::of(&count(c, ri)?).is_zero() {
+                    return None;
+                }
+            }
+        }
+    }
+    for t in jump_targets(table, c, true) {
+        s = s.add(share(table, kept, count, t, c)?, 1);
+    }
+    Some(s)
+}
+
+/// [`fell_through`] over a table's own counters.
+pub fn fell_through_counters(table: &Table) -> Vec<Option<Delta>> {
+    let as_delta = |k: crate::model::Counter| Delta {
+        packets: k.packets,
+        bytes: k.bytes,
+        reset: false,
+    };
+    fell_through(
+        table,
+        &|c, r| Some(as_delta(table.chains[c].counter(r))),
+        &|c| {
+            let ch = &table.chains[c];
+            Some(as_delta(crate::model::Counter {
+                packets: ch.packets,
+                bytes: ch.bytes,
+            }))
+        },
+    )
+}
+
+/// [`fell_through`] over the deltas of a window.
+pub fn fell_through_deltas(table: &Table, td: &crate::diff::TableDelta) -> Vec<Option<Delta>> {
+    fell_through(table, &|c, r| td.rule(c, r).copied(), &|c| {
+        td.policy(c).copied()
+    })
+}
+
+#[cfg(test)]
+mod tests;
