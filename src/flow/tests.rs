@@ -3,7 +3,9 @@ use crate::parse::parse_table;
 
 /// A listing from `(chain, policy, rules)`, each rule `(packets, target)`; built-in
 /// chains have a policy. Bytes are 100 per packet.
-fn listing(chains: &[(&str, Option<(&str, u64)>, &[(u64, &str)])]) -> Table {
+type ChainSpec<'a> = (&'a str, Option<(&'a str, u64)>, &'a [(u64, &'a str)]);
+
+fn listing(chains: &[ChainSpec]) -> Table {
     let mut s = String::new();
     for (name, policy, rules) in chains {
         match policy {
