@@ -144,12 +144,18 @@ impl Cells {
     }
 }
 
-/// The movement of a row over the window (`deltas` None: no window yet).
-pub fn movement(row: &Row, deltas: Option<&TableDelta>) -> Movement {
+/// The movement of a row of `table` over the window (`deltas` None: no window yet).
+pub fn movement(table: &Table, row: &Row, deltas: Option<&TableDelta>) -> Movement {
     let Some(td) = deltas else {
         return Movement::NoWindow;
     };
     match row.kind {
+        RowKind::Verdict { chain } if td.known(chain) => match td.fell_through(table, chain) {
+            Some(d) => Movement::Delta(d),
+            None if table.chains[chain].is_builtin() => Movement::None,
+            None => Movement::Unknown,
+        },
+        RowKind::Verdict { .. } => Movement::New,
         RowKind::Chain { chain } if td.known(chain) => td
             .policy(chain)
             .copied()
@@ -225,6 +231,23 @@ pub fn label(table: &Table, row: &Row) -> String {
             s
         }
         RowKind::Ref { .. } => row.note.as_deref().unwrap_or_default().to_string(),
+        RowKind::Verdict { chain } => match table.chains[chain].policy() {
+            Some(p) => format!("policy {p}"),
+            None => FELL_THROUGH.to_string(),
+        },
+    }
+}
+
+/// The label of a user chain's verdict row.
+pub const FELL_THROUGH: &str = "fell through";
+
+/// The verdict a row stands for, to colour it by: a rule's target, a chain's policy, or
+/// `RETURN` for what fell through a user chain (it goes back to the caller).
+pub fn verdict_of<'a>(table: &'a Table, row: &Row) -> Option<&'a str> {
+    match row.kind {
+        RowKind::Rule { chain, rule } => Some(&table.chains[chain].rules[rule].spec.target),
+        RowKind::Verdict { chain } => Some(table.chains[chain].policy().unwrap_or("RETURN")),
+        RowKind::Chain { .. } | RowKind::Ref { .. } => None,
     }
 }
 
@@ -259,9 +282,9 @@ impl<'a> DeltaView<'a> {
     }
 
     /// Packets per second of a row over the rate window.
-    pub fn pps(&self, row: &Row) -> Option<f64> {
+    pub fn pps(&self, table: &Table, row: &Row) -> Option<f64> {
         let secs = self.rate_window.as_secs_f64();
-        match movement(row, self.rate) {
+        match movement(table, row, self.rate) {
             Movement::Delta(d) if secs > 0.0 => Some(d.packets as f64 / secs),
             _ => None,
         }
@@ -278,8 +301,8 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
             ..Default::default()
         };
     }
-    let m = movement(row, view.shown);
-    let pps = view.pps(row);
+    let m = movement(table, row, view.shown);
+    let pps = view.pps(table, row);
     let mut c = Cells {
         prefix: row.prefix(),
         label: label(table, row),
@@ -333,6 +356,16 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
             c.destination = s.destination.clone();
             c.matches = s.extra.clone();
         }
+        RowKind::Verdict { chain } => match table.fell_through(chain) {
+            Some(k) => {
+                c.pkts = format::count(k.packets);
+                c.bytes = format::bytes(k.bytes);
+            }
+            None => {
+                c.pkts = "?".into();
+                c.bytes = "?".into();
+            }
+        },
         RowKind::Ref { .. } => {}
     }
     if !table.has_counters {

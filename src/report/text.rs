@@ -69,7 +69,7 @@ pub fn render(input: &Input) -> String {
         let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
         let (rows, cut) = tree::once::build(t, &roots, &moved, MAX_ROWS);
         let rows = if input.moved_only {
-            let keep = tree::moved_mask(&rows, |r| columns::movement(r, td).moved());
+            let keep = tree::moved_mask(&rows, |r| columns::movement(t, r, td).moved());
             tree::keep(&rows, &keep)
         } else {
             rows

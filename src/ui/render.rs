@@ -450,10 +450,10 @@ fn tree_row(
     if let Some(n) = names {
         n.substitute(&mut c);
     }
-    let m = columns::movement(r, view.shown);
+    let m = columns::movement(t, r, view.shown);
     let (target, is_drop) = match r.kind {
-        RowKind::Rule { chain, rule } => {
-            let tg = t.chains[chain].rules[rule].spec.target.as_str();
+        RowKind::Rule { .. } | RowKind::Verdict { .. } => {
+            let tg = columns::verdict_of(t, r).unwrap_or_default();
             (tg, matches!(tg, "DROP" | "REJECT"))
         }
         RowKind::Chain { chain } => (
@@ -563,6 +563,8 @@ fn tree_cell(
             );
         }
         RowKind::Ref { .. } => seg(&truncate(&c.label, room), theme.dim()),
+        // the end of a chain, in the colour of what happens there
+        RowKind::Verdict { .. } => seg(&truncate(&c.label, room), theme.target(target, false)),
     }
 }
 
@@ -598,9 +600,31 @@ fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
     let rows: Vec<TRow> = hot[offset..(offset + viewport).min(hot.len())]
         .iter()
         .map(|h| {
-            let rule = &t.chains[h.chain].rules[h.rule];
-            let shown = view.shown.and_then(|d| d.rule(h.chain, h.rule)).copied();
-            let is_jump = t.jump_target(rule).is_some();
+            // a rule, or the chain's end: its policy or what fell through it
+            let (target, summary, shown, is_jump) = match h.rule {
+                Some(r) => {
+                    let rule = &t.chains[h.chain].rules[r];
+                    (
+                        rule.spec.target.clone(),
+                        rule.spec.summary(),
+                        view.shown.and_then(|d| d.rule(h.chain, r)).copied(),
+                        t.jump_target(rule).is_some(),
+                    )
+                }
+                None => {
+                    let c = &t.chains[h.chain];
+                    let label = match c.policy() {
+                        Some(p) => format!("policy {p}"),
+                        None => columns::FELL_THROUGH.to_string(),
+                    };
+                    (
+                        c.policy().unwrap_or("RETURN").to_string(),
+                        label,
+                        view.shown.and_then(|d| d.fell_through(t, h.chain)),
+                        false,
+                    )
+                }
+            };
             let (rate_style, last) = match h.idle_for {
                 None => (theme.moved(false), "now".to_string()),
                 Some(d) => (
@@ -618,10 +642,10 @@ fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 Cell::from(Span::styled(pad_left(&last, 9), rate_style)),
                 Cell::from(truncate(&h.path.join(" › "), path_w)),
                 Cell::from(Span::styled(
-                    truncate(&rule.spec.target, 16),
-                    theme.target(&rule.spec.target, is_jump),
+                    truncate(&target, 16),
+                    theme.target(&target, is_jump),
                 )),
-                Cell::from(truncate(&rule.spec.summary(), rule_w)),
+                Cell::from(truncate(&summary, rule_w)),
             ])
         })
         .collect();
@@ -667,7 +691,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Fill(2),
     ]));
     let mut lines: Vec<Line> = Vec::new();
-    let m = columns::movement(row, view.shown);
+    let m = columns::movement(t, row, view.shown);
     let delta_words = |d: Option<crate::diff::Delta>| match d {
         Some(d) if d.reset => format!(
             "zeroed, then {} packets, {}",
@@ -709,6 +733,36 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             lines.push(Line::from(
                 row.note.as_deref().unwrap_or_default().to_string(),
             ));
+        }
+        RowKind::Verdict { chain } => {
+            let c = &t.chains[chain];
+            let what = match c.policy() {
+                Some(p) => format!(
+                    "the end of {}: its policy {p} takes what no rule decided on",
+                    c.name
+                ),
+                None => format!(
+                    "the end of {}: what reached it without a verdict goes back to the rule that jumped here (entered − left by verdict, RETURN or goto − kept in sub-chains)",
+                    c.name
+                ),
+            };
+            lines.push(Line::from(Span::styled(
+                what,
+                theme.target(columns::verdict_of(t, row).unwrap_or_default(), false),
+            )));
+            lines.push(Line::from(match (t.fell_through(chain), m) {
+                (Some(k), m) => format!(
+                    "{} packets, {} ({} bytes) · {}",
+                    k.packets,
+                    format::bytes(k.bytes),
+                    k.bytes,
+                    match m {
+                        Movement::Unknown => "Δ unknown".to_string(),
+                        m => delta_words(m.delta().copied()),
+                    }
+                ),
+                (None, _) => "unknown: a chain it jumps to is also called from elsewhere, and the counters do not say whose packets it kept".to_string(),
+            }));
         }
         RowKind::Rule { chain, rule } => {
             let c = &t.chains[chain];
@@ -792,7 +846,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         let rates = hist.map(|h| h.rates(v.polls)).unwrap_or_default();
         let data: Vec<u64> = rates.iter().map(|r| (*r * 10.0).round() as u64).collect();
         let max = rates.iter().copied().fold(0.0, f32::max);
-        let now = view.pps(row).unwrap_or(0.0);
+        let now = view.pps(t, row).unwrap_or(0.0);
         let title = format!(
             " pkt/s now {} · max {} ",
             format::rate(now),

@@ -191,7 +191,10 @@ impl TableView {
         let default = match self.mode {
             ExpandMode::All => true,
             ExpandMode::None => false,
-            ExpandMode::Auto => q.depth == 0 || (q.depth <= AUTO_DEPTH && q.rules <= AUTO_RULES),
+            // a jump into an empty chain opens onto its end only when asked
+            ExpandMode::Auto => {
+                q.depth == 0 || (q.depth <= AUTO_DEPTH && (1..=AUTO_RULES).contains(&q.rules))
+            }
         };
         default != self.toggled.contains(&q.id)
     }
@@ -279,11 +282,17 @@ impl TableView {
                     .or_default()
                     .moved(poll, at, rate as f32);
             }
-            if d.policy(ci).is_some_and(Delta::moved) {
+            // the chain's end: its policy, or what fell through it
+            if let Some(delta) = d.fell_through(cur, ci).filter(Delta::moved) {
+                let rate = if secs > 0.0 {
+                    delta.packets as f64 / secs
+                } else {
+                    0.0
+                };
                 self.history
-                    .entry(mix(ch, 0))
+                    .entry(verdict_key(cur, ci))
                     .or_default()
-                    .moved(poll, at, 0.0);
+                    .moved(poll, at, rate as f32);
             }
         }
         // Forget rules idle for a whole history window, and rules that are gone.
@@ -321,6 +330,7 @@ impl TableView {
         let key = match row.kind {
             RowKind::Chain { .. } => mix(ch, 0),
             RowKind::Rule { chain, rule } => mix(ch, table.chains[chain].rules[rule].key),
+            RowKind::Verdict { chain } => verdict_key(table, chain),
             RowKind::Ref { .. } => return None,
         };
         let moved = self.history.get(&key)?.moved_at?;
@@ -339,6 +349,30 @@ impl TableView {
         let ch = hash_str(&table.chains[chain].name);
         self.history
             .get(&mix(ch, table.chains[chain].rules[rule].key))
+    }
+
+    /// The history of chain `chain`'s end (its policy, or what fell through it).
+    pub fn verdict_history(&self, table: &Table, chain: usize) -> Option<&History> {
+        self.history.get(&verdict_key(table, chain))
+    }
+
+    /// The end of chain `chain` moved within the last [`HISTORY`] polls.
+    fn verdict_moved_recently(&self, table: &Table, chain: usize) -> bool {
+        self.verdict_history(table, chain)
+            .and_then(|h| h.moved_at)
+            .is_some_and(|m| self.polls.saturating_sub(m) < HISTORY as u64)
+    }
+}
+
+/// The history key of chain `chain`'s end: the chain's own (its policy) for a built-in
+/// chain, else its fell-through row's.
+pub fn verdict_key(table: &Table, chain: usize) -> u64 {
+    let c = &table.chains[chain];
+    let ch = hash_str(&c.name);
+    if c.is_builtin() {
+        mix(ch, 0)
+    } else {
+        mix(ch, tree::VERDICT_KEY)
     }
 }
 
@@ -566,12 +600,12 @@ impl App {
                     .is_none_or(|(c, r)| shown.and_then(|d| d.rule(c, r)).is_some_and(Delta::moved))
             };
             let (full, cut) = tree::build(t, &self.roots(t), &moved, MAX_ROWS);
-            let keep = tree::moved_mask(&full, |r| movement(r, shown).moved());
+            let keep = tree::moved_mask(&full, |r| movement(t, r, shown).moved());
             (tree::keep(&full, &keep), cut)
         } else if self.moved_only {
             let view = self.view().delta_view();
             let full = self.full_rows(t);
-            let keep = tree::moved_mask(&full, |r| movement(r, view.shown).moved());
+            let keep = tree::moved_mask(&full, |r| movement(t, r, view.shown).moved());
             (tree::keep(&full, &keep), false)
         } else if self.once {
             (self.full_rows(t), false)
@@ -587,8 +621,8 @@ impl App {
                 && matches!(rows[p].kind, RowKind::Rule { .. })
             {
                 let shown = v.delta_view().shown;
-                live[i] =
-                    live[p] && (v.heat(t, &rows[p]).is_some() || movement(&rows[p], shown).moved());
+                live[i] = live[p]
+                    && (v.heat(t, &rows[p]).is_some() || movement(t, &rows[p], shown).moved());
             }
         }
         self.live_path = live;
@@ -983,7 +1017,11 @@ impl App {
 
     /// The movement of a row in the current view.
     pub fn movement(&self, row: &Row) -> Movement {
-        movement(row, self.view().delta_view().shown)
+        let v = self.view();
+        let Some(t) = v.table() else {
+            return Movement::NoWindow;
+        };
+        movement(t, row, v.delta_view().shown)
     }
 }
 
@@ -1012,6 +1050,8 @@ fn tree_width(t: &Table, rows: &[Row]) -> u16 {
                         };
                     r.prefix_width() + 1 + label
                 }
+                // `│  └─ fell through`, `└─ policy ACCEPT`
+                RowKind::Verdict { .. } => r.prefix_width() + 1 + 13,
                 // drawn across the whole row
                 RowKind::Ref { .. } => 0,
             }

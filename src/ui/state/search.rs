@@ -62,6 +62,7 @@ fn matches(t: &Table, row: &Row, q: &str) -> bool {
                 || hit(&s.source)
                 || hit(&s.destination)
         }
+        RowKind::Verdict { .. } => hit(&crate::columns::label(t, row)),
         RowKind::Ref { .. } => false,
     }
 }
