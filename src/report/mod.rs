@@ -112,6 +112,15 @@ pub struct ChainReport {
     pub delta_packets: Option<u64>,
     pub delta_bytes: Option<u64>,
     pub references: Option<u32>,
+    /// What reached the end of the chain: a built-in chain's policy counters; for a user
+    /// chain, what entered minus what left by a verdict, RETURN or goto minus what its
+    /// sub-chains kept. Null where the counters do not tell (a sub-chain also called
+    /// from elsewhere).
+    pub fell_through_packets: Option<u64>,
+    pub fell_through_bytes: Option<u64>,
+    /// The same over the window (null without one, or where not determinable).
+    pub delta_fell_through_packets: Option<u64>,
+    pub delta_fell_through_bytes: Option<u64>,
     /// What the chain is for and who writes it; null when iptop has no note on it.
     pub about: Option<AboutReport>,
     pub rules: Vec<RuleReport>,
@@ -271,6 +280,8 @@ pub fn build(input: &Input) -> Report {
                     } else {
                         rules
                     };
+                    let fell = t.fell_through(ci);
+                    let dfell = td.filter(|td| td.known(ci)).and_then(|td| td.fell_through(t, ci));
                     ChainReport {
                         name: c.name.to_string(),
                         builtin: c.is_builtin(),
@@ -283,13 +294,21 @@ pub fn build(input: &Input) -> Report {
                             ChainKind::User { references } => references,
                             ChainKind::Builtin { .. } => None,
                         },
+                        fell_through_packets: fell.map(|d| d.packets),
+                        fell_through_bytes: fell.map(|d| d.bytes),
+                        delta_fell_through_packets: dfell.map(|d| d.packets),
+                        delta_fell_through_bytes: dfell.map(|d| d.bytes),
                         about: notes::about(&t.name, &c.name).map(AboutReport::from),
                         rules,
                     }
                 })
-                // moved-only: a chain stays when a rule in it or its policy moved
+                // moved-only: a chain stays when a rule in it, its policy or what fell
+                // through it moved
                 .filter(|c: &ChainReport| {
-                    !input.moved_only || !c.rules.is_empty() || c.delta_packets.unwrap_or(0) > 0
+                    !input.moved_only
+                        || !c.rules.is_empty()
+                        || c.delta_packets.unwrap_or(0) > 0
+                        || c.delta_fell_through_packets.unwrap_or(0) > 0
                 })
                 .collect();
             TableReport {
