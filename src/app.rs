@@ -307,6 +307,7 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         roots: &cli.chains,
         moved_only: cli.moved_only,
         names: names.as_ref(),
+        window_note: None,
     };
     let out = match cli.view {
         crate::cli::View::Tree => report::render(cli.format, &input),

@@ -148,7 +148,8 @@ pub fn fell_through(
     count: &dyn Fn(usize, usize) -> Option<Delta>,
     policy: &dyn Fn(usize) -> Option<Delta>,
 ) -> Vec<Option<Delta>> {
-    let kept = kept(table, count);
+    let senders = senders(table, count);
+    let kept = kept(table, count, &senders);
     let callers = table.callers();
     (0..table.chains.len())
         .map(|c| {
@@ -173,69 +174,104 @@ pub fn fell_through(
                     }
                 }
             }
-            let gone_to = goto_targets(table, c);
-            for t in jump_targets(table, c, false) {
+            for j in jumps(table, count, c) {
                 // jumped to and gone to: what came back cannot be told apart
-                if gone_to.contains(&t) {
+                if j.goto && j.jump {
                     return None;
                 }
-                s = s.add(share(table, &kept, count, t, c)?, -1);
+                if j.jump {
+                    s = s.add(share(&kept, &senders, &j, c)?, -1);
+                }
             }
             s.delta()
         })
         .collect()
 }
 
-/// The distinct chains chain `c` jumps to (`with_goto`: or goes to).
-fn jump_targets(table: &Table, c: usize, with_goto: bool) -> Vec<usize> {
-    let mut v: Vec<usize> = table.chains[c]
-        .rules
-        .iter()
-        .filter(|r| with_goto || !r.spec.goto)
-        .filter_map(|r| table.jump_target(r))
-        .collect();
-    v.sort_unstable();
-    v.dedup();
-    v
+/// The jumps of one chain to one target.
+struct Jumps {
+    target: usize,
+    /// Some of them are `-j`, some `-g`.
+    jump: bool,
+    goto: bool,
+    /// Every one of them counted nothing (known).
+    zero: bool,
 }
 
-/// The distinct chains chain `c` goes to (`-g`).
-fn goto_targets(table: &Table, c: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = table.chains[c]
+/// Chain `c`'s jumps, grouped by target.
+fn jumps(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>, c: usize) -> Vec<Jumps> {
+    let mut v: Vec<(usize, bool, bool)> = table.chains[c]
         .rules
         .iter()
-        .filter(|r| r.spec.goto)
-        .filter_map(|r| table.jump_target(r))
+        .enumerate()
+        .filter_map(|(ri, r)| {
+            let t = table.jump_target(r)?;
+            Some((t, r.spec.goto, count(c, ri).is_some_and(|d| !d.moved())))
+        })
         .collect();
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
-/// Of what chain `t` kept (gave a verdict to, itself or in its sub-chains), the part
-/// that chain `from` sent it: all of it when no other chain sent packets to `t`, none
-/// when `from`'s jumps to it counted nothing or `t` kept nothing; else unknown.
-fn share(
-    table: &Table,
-    kept: &[Option<Sum>],
-    count: &dyn Fn(usize, usize) -> Option<Delta>,
-    t: usize,
-    from: usize,
-) -> Option<Sum> {
-    let (mut ours_zero, mut others_zero) = (true, true);
-    for &(ci, ri) in table.callers().of(t) {
-        let zero = count(ci as usize, ri as usize).is_some_and(|d| !d.moved());
-        if ci as usize == from {
-            ours_zero &= zero;
-        } else {
-            others_zero &= zero;
+    v.sort_unstable_by_key(|j| j.0);
+    let mut out: Vec<Jumps> = Vec::new();
+    for (t, goto, zero) in v {
+        match out.last_mut() {
+            Some(j) if j.target == t => {
+                j.goto |= goto;
+                j.jump |= !goto;
+                j.zero &= zero;
+            }
+            _ => out.push(Jumps {
+                target: t,
+                jump: !goto,
+                goto,
+                zero,
+            }),
         }
     }
-    if ours_zero {
+    out
+}
+
+/// Which chains sent packets to a chain (or may have: a count that is unknown).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Senders {
+    None,
+    One(usize),
+    Many,
+}
+
+/// Per chain, the chains that sent it packets. One pass over the jumps.
+fn senders(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> Vec<Senders> {
+    let mut v = vec![Senders::None; table.chains.len()];
+    for (c, chain) in table.chains.iter().enumerate() {
+        for (ri, r) in chain.rules.iter().enumerate() {
+            let Some(t) = table.jump_target(r) else {
+                continue;
+            };
+            if count(c, ri).is_some_and(|d| !d.moved()) {
+                continue;
+            }
+            v[t] = match v[t] {
+                Senders::None => Senders::One(c),
+                Senders::One(o) if o == c => Senders::One(c),
+                _ => Senders::Many,
+            };
+        }
+    }
+    v
+}
+
+/// Of what chain `j.target` kept (gave a verdict to, itself or in its sub-chains), the
+/// part that chain `from` sent it: none when `from`'s jumps to it counted nothing or it
+/// kept nothing, all of it when no other chain sent it packets; else unknown.
+fn share(kept: &[Option<Sum>], senders: &[Senders], j: &Jumps, from: usize) -> Option<Sum> {
+    if j.zero {
         return Some(Sum::ZERO);
     }
-    let k = kept[t]?;
-    if others_zero || k.is_zero() {
+    let k = kept[j.target]?;
+    let only_ours = match senders[j.target] {
+        Senders::None => true,
+        Senders::One(c) => c == from,
+        Senders::Many => false,
+    };
+    if only_ours || k.is_zero() {
         Some(k)
     } else {
         None
@@ -245,7 +281,11 @@ fn share(
 /// Per chain: the packets it kept, itself or in its sub-chains (`None`: unknown, also
 /// for chains on a cycle of jumps). Sub-chains first, without recursion (chains can nest
 /// thousands deep).
-fn kept(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> Vec<Option<Sum>> {
+fn kept(
+    table: &Table,
+    count: &dyn Fn(usize, usize) -> Option<Delta>,
+    senders: &[Senders],
+) -> Vec<Option<Sum>> {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
         New,
@@ -256,7 +296,7 @@ fn kept(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> Vec<Opt
     let mut state = vec![State::New; n];
     let mut kept: Vec<Option<Sum>> = vec![None; n];
     let mut on_cycle = vec![false; n];
-    let targets: Vec<Vec<usize>> = (0..n).map(|c| jump_targets(table, c, true)).collect();
+    let jumps: Vec<Vec<Jumps>> = (0..n).map(|c| jumps(table, count, c)).collect();
     for start in 0..n {
         if state[start] != State::New {
             continue;
@@ -265,7 +305,8 @@ fn kept(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> Vec<Opt
         state[start] = State::Open;
         while let Some(top) = stack.last_mut() {
             let (c, k) = *top;
-            if let Some(&t) = targets[c].get(k) {
+            if let Some(j) = jumps[c].get(k) {
+                let t = j.target;
                 top.1 += 1;
                 match state[t] {
                     State::New => {
@@ -290,7 +331,7 @@ fn kept(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> Vec<Opt
             kept[c] = if on_cycle[c] {
                 None
             } else {
-                kept_by(table, &kept, count, c)
+                kept_by(table, &kept, senders, &jumps[c], count, c)
             };
         }
     }
@@ -301,6 +342,8 @@ fn kept(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> Vec<Opt
 fn kept_by(
     table: &Table,
     kept: &[Option<Sum>],
+    senders: &[Senders],
+    jumps: &[Jumps],
     count: &dyn Fn(usize, usize) -> Option<Delta>,
     c: usize,
 ) -> Option<Sum> {
@@ -316,8 +359,8 @@ fn kept_by(
             }
         }
     }
-    for t in jump_targets(table, c, true) {
-        s = s.add(share(table, kept, count, t, c)?, 1);
+    for j in jumps {
+        s = s.add(share(kept, senders, j, c)?, 1);
     }
     Some(s)
 }

@@ -444,6 +444,7 @@ fn text_export_is_linear_in_the_listing_for_any_shape_of_jumps() {
             roots: &[],
             moved_only: false,
             names: None,
+            window_note: None,
         });
         let ratio = out.len() as f64 / s.len() as f64;
         worst = worst.max(ratio);

@@ -30,6 +30,8 @@ pub struct Input<'a> {
     pub moved_only: bool,
     /// Names from Docker for bridges and container addresses, when it answered.
     pub names: Option<&'a crate::docker::Names>,
+    /// What the window is, when it is not two samples (`since the baseline (z)`).
+    pub window_note: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -281,7 +283,9 @@ pub fn build(input: &Input) -> Report {
                         rules
                     };
                     let fell = t.fell_through(ci);
-                    let dfell = td.filter(|td| td.known(ci)).and_then(|td| td.fell_through(t, ci));
+                    let dfell = td
+                        .filter(|td| td.known(ci))
+                        .and_then(|td| td.fell_through(t, ci));
                     ChainReport {
                         name: c.name.to_string(),
                         builtin: c.is_builtin(),

@@ -16,9 +16,10 @@ use crate::format;
 use crate::model::Table;
 use crate::tree::{self, RowKind};
 
-/// A row's cells, whether it is a reference to where a chain is shown, and the note on
-/// the chain it shows (once per chain).
-type Line = (Cells, bool, Option<String>);
+/// A row's cells, whether it is a line of its own without columns (a reference to where
+/// a chain is shown, or the end of a chain that nothing reached), and the note on the
+/// chain it shows (once per chain).
+pub(super) type Line = (Cells, bool, Option<String>);
 
 /// Rows beyond this are cut (a safety net: each chain is shown once).
 pub const MAX_ROWS: usize = 2_000_000;
@@ -28,6 +29,45 @@ const MAX_PAD: usize = 48;
 const MAX_TREE_PAD: usize = 64;
 
 pub fn render(input: &Input) -> String {
+    let snap = input.snapshot;
+    let mut out = preamble(input);
+    // Build every table's rows first so that columns line up across tables.
+    let mut sections: Vec<(String, Vec<Line>, bool)> = Vec::new();
+    for (ti, t) in snap.tables.iter().enumerate() {
+        let roots = tree::roots(t, input.roots);
+        let (cells, cut) = table_lines(input, ti, &roots, |_| true);
+        let mut title = format!("table {}", t.name);
+        if let Some(b) = t.backend {
+            title.push_str(&format!(" · {b}"));
+        }
+        if input.moved_only {
+            title.push_str(" (only rules that moved)");
+        }
+        if !t.exact {
+            title.push_str(" (abbreviated counters: listing without -x)");
+        }
+        sections.push((title, cells, cut));
+    }
+    let widths = widths(sections.iter().flat_map(|(_, cells, _)| cells));
+    for (title, cells, cut) in &sections {
+        out.push('\n');
+        out.push_str(title);
+        out.push('\n');
+        push_titles(&mut out, &widths);
+        for line in cells {
+            push_row(&mut out, line, &widths);
+        }
+        if *cut {
+            let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
+        }
+    }
+    push_findings(&mut out, input);
+    out
+}
+
+/// The first lines of a text export: version and source, when it was taken and the
+/// window its deltas cover, warnings.
+pub(super) fn preamble(input: &Input) -> String {
     let snap = input.snapshot;
     let mut out = String::new();
     let _ = write!(
@@ -55,116 +95,144 @@ pub fn render(input: &Input) -> String {
         }
         (None, _) => out.push_str(" · no window (use --window 2s for deltas)"),
     }
+    if let Some(w) = input.window_note {
+        let _ = write!(out, " ({w})");
+    }
     out.push('\n');
     for w in &snap.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
-
-    // Build every table's rows first so that columns line up across tables.
-    let mut sections: Vec<(String, Vec<Line>, bool)> = Vec::new();
-    for (ti, t) in snap.tables.iter().enumerate() {
-        let roots = tree::roots(t, input.roots);
-        let td = input.deltas.and_then(|d| d.table(ti));
-        // a shared chain is expanded under the first jump that moved
-        let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
-        let (rows, cut) = tree::once::build(t, &roots, &moved, MAX_ROWS);
-        let rows = if input.moved_only {
-            let keep = tree::moved_mask(&rows, |r| columns::movement(t, r, td).moved());
-            tree::keep(&rows, &keep)
-        } else {
-            rows
-        };
-        let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
-        let view = columns::DeltaView::window(td, elapsed);
-        let noted = note_rows(t, &rows);
-        let cells = rows
-            .iter()
-            .zip(noted)
-            .map(|(r, note)| {
-                let mut cells = columns::cells(t, r, &view);
-                if let Some(n) = input.names {
-                    n.decorate(&mut cells);
-                }
-                (cells, matches!(r.kind, RowKind::Ref { .. }), note)
-            })
-            .collect();
-        let mut title = format!("table {}", t.name);
-        if let Some(b) = t.backend {
-            title.push_str(&format!(" · {b}"));
-        }
-        if input.moved_only {
-            title.push_str(" (only rules that moved)");
-        }
-        if !t.exact {
-            title.push_str(" (abbreviated counters: listing without -x)");
-        }
-        sections.push((title, cells, cut));
-    }
-    let mut widths: Vec<usize> = ALL.iter().map(|c| c.title().width()).collect();
-    for (_, cells, _) in &sections {
-        for (c, _, _) in cells.iter().filter(|(_, is_ref, _)| !is_ref) {
-            for (i, col) in ALL.iter().enumerate() {
-                let w = match col {
-                    Column::Tree => (c.prefix.width() + c.label.width()).min(MAX_TREE_PAD),
-                    _ => c.get(*col).width().min(MAX_PAD),
-                };
-                widths[i] = widths[i].max(w);
-            }
-        }
-    }
-    for (title, cells, cut) in &sections {
-        out.push('\n');
-        out.push_str(title);
-        out.push('\n');
-        let titles: Vec<String> = ALL.iter().map(|c| c.title().to_string()).collect();
-        push_line(&mut out, &titles, &widths, None);
-        for (c, is_ref, note) in cells {
-            if *is_ref {
-                // only where the chain is shown: no columns to line up
-                let _ = writeln!(out, "{}{}", c.prefix, c.label);
-                continue;
-            }
-            let vals: Vec<String> = ALL
-                .iter()
-                .map(|col| match col {
-                    Column::Tree => format!("{}{}", c.prefix, c.label),
-                    _ => c.get(*col).to_string(),
-                })
-                .collect();
-            push_line(&mut out, &vals, &widths, note.as_deref());
-        }
-        if *cut {
-            let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
-        }
-    }
-    let found = findings::evaluate(snap, input.deltas);
-    if !found.is_empty() {
-        out.push_str("\nfindings\n");
-        for f in &found {
-            let mut place = f.table.clone();
-            if let Some(b) = f.backend {
-                place.push_str(&format!(" · {b}"));
-            }
-            if let Some(c) = &f.chain {
-                place.push_str(&format!(" {c}"));
-            }
-            if let Some(r) = f.rule {
-                place.push_str(&format!(" rule {r}"));
-            }
-            let _ = writeln!(
-                out,
-                "{:<8}  {:<29}  {place}: {}",
-                f.severity.as_str(),
-                f.id,
-                f.message
-            );
-        }
-    }
     out
 }
 
+/// The lines of table `ti` of the export, from `roots`, each chain expanded once; `keep`
+/// says which rows (after --moved-only) to print. Returns whether the tree was cut.
+pub(super) fn table_lines(
+    input: &Input,
+    ti: usize,
+    roots: &[usize],
+    keep: impl Fn(&tree::Row) -> bool,
+) -> (Vec<Line>, bool) {
+    let t = &input.snapshot.tables[ti];
+    let td = input.deltas.and_then(|d| d.table(ti));
+    // a shared chain is expanded under the first jump that moved
+    let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
+    let (rows, cut) = tree::once::build(t, roots, &moved, MAX_ROWS);
+    let rows = if input.moved_only {
+        let keep = tree::moved_mask(&rows, |r| columns::movement(t, r, td).moved());
+        tree::keep(&rows, &keep)
+    } else {
+        rows
+    };
+    let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
+    let view = columns::DeltaView::window(td, elapsed);
+    let noted = note_rows(t, &rows);
+    let lines = rows
+        .iter()
+        .zip(noted)
+        .filter(|(r, _)| keep(r))
+        .map(|(r, note)| {
+            let mut cells = columns::cells(t, r, &view);
+            if let Some(n) = input.names {
+                n.decorate(&mut cells);
+            }
+            // the end of a user chain that nothing reached, or whose count the counters
+            // do not give, in a few words
+            let brief = match r.kind {
+                RowKind::Verdict { chain } if !t.chains[chain].is_builtin() => {
+                    let m = columns::movement(t, r, td);
+                    let still = !matches!(m, columns::Movement::Delta(d) if d.moved() || d.reset);
+                    match t.fell_through(chain) {
+                        Some(d) if !d.moved() && still => Some("nothing"),
+                        None if still || m == columns::Movement::Unknown => Some("unknown"),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some(b) = brief {
+                cells.label = format!("{}: {b}", columns::FELL_THROUGH);
+            }
+            let nothing = brief.is_some();
+            (
+                cells,
+                nothing || matches!(r.kind, RowKind::Ref { .. }),
+                note,
+            )
+        })
+        .collect();
+    (lines, cut)
+}
+
+/// Column widths for these lines (titles included), each bounded.
+pub(super) fn widths<'a>(lines: impl Iterator<Item = &'a Line>) -> Vec<usize> {
+    let mut widths: Vec<usize> = ALL.iter().map(|c| c.title().width()).collect();
+    for (c, _, _) in lines.filter(|(_, is_ref, _)| !is_ref) {
+        for (i, col) in ALL.iter().enumerate() {
+            let w = match col {
+                Column::Tree => (c.prefix.width() + c.label.width()).min(MAX_TREE_PAD),
+                _ => c.get(*col).width().min(MAX_PAD),
+            };
+            widths[i] = widths[i].max(w);
+        }
+    }
+    widths
+}
+
+/// The column titles.
+pub(super) fn push_titles(out: &mut String, widths: &[usize]) {
+    let titles: Vec<String> = ALL.iter().map(|c| c.title().to_string()).collect();
+    push_line(out, &titles, widths, None);
+}
+
+/// One row: its columns lined up, or for a reference only where the chain is shown.
+pub(super) fn push_row(out: &mut String, (c, is_ref, note): &Line, widths: &[usize]) {
+    if *is_ref {
+        // only where the chain is shown: no columns to line up
+        let _ = writeln!(out, "{}{}", c.prefix, c.label);
+        return;
+    }
+    let vals: Vec<String> = ALL
+        .iter()
+        .map(|col| match col {
+            Column::Tree => format!("{}{}", c.prefix, c.label),
+            _ => c.get(*col).to_string(),
+        })
+        .collect();
+    push_line(out, &vals, widths, note.as_deref());
+}
+
+/// The findings, at the end of the export.
+pub(super) fn push_findings(out: &mut String, input: &Input) {
+    let found = findings::evaluate(input.snapshot, input.deltas);
+    if found.is_empty() {
+        return;
+    }
+    out.push_str("\nfindings\n");
+    for f in &found {
+        let mut place = f.table.clone();
+        if let Some(b) = f.backend {
+            place.push_str(&format!(" · {b}"));
+        }
+        if let Some(c) = &f.chain {
+            place.push_str(&format!(" {c}"));
+        }
+        if let Some(r) = f.rule {
+            place.push_str(&format!(" rule {r}"));
+        }
+        let _ = writeln!(
+            out,
+            "{:<8}  {:<29}  {place}: {}",
+            f.severity.as_str(),
+            f.id,
+            f.message
+        );
+    }
+}
+
 /// The note to print after each row: on the row where a chain's rules are shown (a root,
-/// or the jump they are expanded under), else its first jump; once per chain. The
+/// or the jump they are expanded under), else its first jump; once per chain, and a note
+/// that many chains share (`KUBE-SEP-*`) only at the first of them. The
 /// built-in chains are left out: a ticket needs no note on what FORWARD is.
 fn note_rows(t: &Table, rows: &[tree::Row]) -> Vec<Option<String>> {
     let mut at: Vec<Option<usize>> = vec![None; t.chains.len()];
@@ -187,12 +255,23 @@ fn note_rows(t: &Table, rows: &[tree::Row]) -> Vec<Option<String>> {
         }
     }
     let mut out = vec![None; rows.len()];
-    for (c, (a, f)) in at.into_iter().zip(first).enumerate() {
-        if let Some(i) = a.or(f)
-            && let Some(n) = notes::about(&t.name, &t.chains[c].name)
+    // a note shared by many chains (one per kube-proxy endpoint) is printed once
+    let mut said = std::collections::HashSet::new();
+    let mut places: Vec<(usize, usize)> = at
+        .into_iter()
+        .zip(first)
+        .enumerate()
+        .filter_map(|(c, (a, f))| Some((a.or(f)?, c)))
+        .collect();
+    places.sort_unstable();
+    for (i, c) in places {
+        if let Some(n) = notes::about(&t.name, &t.chains[c].name)
             && n.by != "kernel"
         {
-            out[i] = Some(n.line());
+            let line = n.line();
+            if said.insert(line.clone()) {
+                out[i] = Some(line);
+            }
         }
     }
     out

@@ -275,6 +275,7 @@ impl ExportJob {
             roots: &self.roots,
             moved_only: self.moved_only,
             names: self.names.as_deref(),
+            window_note: None,
         };
         let body = report::render(self.to.format, &input);
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
