@@ -101,6 +101,9 @@ impl Source {
                 if cli.view == crate::cli::View::Services {
                     return crate::explain::services::tables_of(&have);
                 }
+                if cli.view == crate::cli::View::Path {
+                    return have;
+                }
                 if have.iter().any(|t| t == "filter") || have.is_empty() {
                     vec!["filter".to_string()]
                 } else {
@@ -314,6 +317,11 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         crate::cli::View::Services => {
             report::services::render(cli.format, &input).map_err(AppError::Runtime)?
         }
+        crate::cli::View::Path => match cli.format {
+            crate::cli::Format::Text => report::path::render_text(&input),
+            crate::cli::Format::Json => report::path::render_json(&input),
+            crate::cli::Format::Svg => report::path::render_svg(&input),
+        },
     };
     match &cli.output {
         Some(path) => write_new_file(path, out.as_bytes(), cli.force)
@@ -393,6 +401,11 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     }
     if cli.view == crate::cli::View::Services {
         crate::explain::services::check_options(&cli).map_err(AppError::Usage)?;
+    }
+    if cli.view == crate::cli::View::Path && !cli.chains.is_empty() {
+        return Err(AppError::Usage(
+            "-c starts the tree from a chain; --view path starts from the hooks".into(),
+        ));
     }
     if cli.moved_only && cli.once && cli.window.is_none() {
         return Err(AppError::Usage(

@@ -38,8 +38,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
     pub format: Format,
 
-    /// What --once prints: the chain tree, or kube-proxy's Services read back from the nat
-    /// table (each endpoint's share of new connections next to the share intended).
+    /// What --once prints: the chain tree; kube-proxy's Services read back from the nat
+    /// table (each endpoint's share of new connections next to the share intended); or
+    /// the path: the built-in chains of all tables hook by hook, in the order netfilter
+    /// runs them (polls raw, mangle, nat, filter and security unless -t says otherwise).
     #[arg(long, value_enum, default_value_t = View::Tree, help_heading = "Output")]
     pub view: View,
 
@@ -159,6 +161,7 @@ impl Format {
 pub enum View {
     Tree,
     Services,
+    Path,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,6 +186,11 @@ impl Cli {
     pub fn tables(&self) -> Vec<String> {
         if self.tables.is_empty() && self.view == View::Services {
             vec!["nat".to_string(), "filter".to_string()]
+        } else if self.tables.is_empty() && self.view == View::Path {
+            crate::report::path::TABLES
+                .iter()
+                .map(|t| t.to_string())
+                .collect()
         } else if self.tables.is_empty() {
             vec!["filter".to_string()]
         } else {

@@ -2,6 +2,7 @@
 //! and for the TUI's export key. The serialisable types here are kept apart from the
 //! core model so the JSON schema changes only on purpose.
 
+pub mod path;
 pub mod services;
 pub mod svg;
 pub mod text;

@@ -35,7 +35,7 @@ pub fn render(input: &Input) -> String {
     let mut sections: Vec<(String, Vec<Line>, bool)> = Vec::new();
     for (ti, t) in snap.tables.iter().enumerate() {
         let roots = tree::roots(t, input.roots);
-        let (cells, cut) = table_lines(input, ti, &roots, |_| true);
+        let (cells, cut) = table_lines(input, ti, &roots);
         let mut title = format!("table {}", t.name);
         if let Some(b) = t.backend {
             title.push_str(&format!(" · {b}"));
@@ -105,14 +105,9 @@ pub(super) fn preamble(input: &Input) -> String {
     out
 }
 
-/// The lines of table `ti` of the export, from `roots`, each chain expanded once; `keep`
-/// says which rows (after --moved-only) to print. Returns whether the tree was cut.
-pub(super) fn table_lines(
-    input: &Input,
-    ti: usize,
-    roots: &[usize],
-    keep: impl Fn(&tree::Row) -> bool,
-) -> (Vec<Line>, bool) {
+/// The lines of table `ti` of the export, from `roots`, each chain expanded once (after
+/// --moved-only). Returns whether the tree was cut.
+pub(super) fn table_lines(input: &Input, ti: usize, roots: &[usize]) -> (Vec<Line>, bool) {
     let t = &input.snapshot.tables[ti];
     let td = input.deltas.and_then(|d| d.table(ti));
     // a shared chain is expanded under the first jump that moved
@@ -124,13 +119,18 @@ pub(super) fn table_lines(
     } else {
         rows
     };
+    (lines_of(input, ti, &rows), cut)
+}
+
+/// The lines of these rows of table `ti`.
+pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::Row]) -> Vec<Line> {
+    let t = &input.snapshot.tables[ti];
+    let td = input.deltas.and_then(|d| d.table(ti));
     let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
     let view = columns::DeltaView::window(td, elapsed);
-    let noted = note_rows(t, &rows);
-    let lines = rows
-        .iter()
+    let noted = note_rows(t, rows);
+    rows.iter()
         .zip(noted)
-        .filter(|(r, _)| keep(r))
         .map(|(r, note)| {
             let mut cells = columns::cells(t, r, &view);
             if let Some(n) = input.names {
@@ -160,8 +160,7 @@ pub(super) fn table_lines(
                 note,
             )
         })
-        .collect();
-    (lines, cut)
+        .collect()
 }
 
 /// Column widths for these lines (titles included), each bounded.
