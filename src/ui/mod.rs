@@ -4,6 +4,7 @@
 //! `TestBackend`.
 
 pub mod baseline;
+pub mod fit;
 pub mod keys;
 pub mod poller;
 pub mod render;

@@ -61,36 +61,71 @@ fn number_width(c: Column) -> u16 {
 }
 
 /// Which columns fit in `width`, and how wide each is, in display order.
-/// Columns that say nothing in this table (every rule `*` or `0.0.0.0/0`) go first; then
-/// columns drop from the least useful while watching traffic: total bytes, Δbytes,
-/// protocol, addresses, interfaces, totals; the tree, Δpkts, rate and match stay.
+/// Columns that say nothing in this table (every rule `*` or `0.0.0.0/0`) are left out.
+/// What tells two rules of a chain apart comes first: Δpkts, the interfaces (whole, as
+/// wide as their longest name) and a little of the match text; on a narrow terminal the
+/// tree gives up room for them, and the interfaces are cut before they go. Then the
+/// rate, more match text, totals, addresses, protocol, Δbytes and bytes; the match text
+/// takes what is left.
 pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(Column, u16)> {
-    let keep_order = [
-        Column::DPkts,
+    const MATCH_MIN: u16 = 8;
+    const MATCH_WANT: u16 = 24;
+    let text = |c: Column| stats.width(c);
+    let essential: Vec<(Column, u16)> = [
+        Some((Column::DPkts, number_width(Column::DPkts))),
+        text(Column::In).map(|w| (Column::In, w)),
+        text(Column::Out).map(|w| (Column::Out, w)),
+        Some((Column::Match, MATCH_MIN)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let need: u16 = essential.iter().map(|(_, w)| w + 1).sum();
+    let mut tree_w = tree_width.clamp(12, 48).min(width);
+    if tree_w + need > width {
+        tree_w = width
+            .saturating_sub(need)
+            .max(TREE_MIN.min(tree_w))
+            .min(tree_w);
+    }
+    let mut used = tree_w;
+    let mut chosen: Vec<(Column, u16)> = vec![(Column::Tree, tree_w)];
+    for (c, w) in essential {
+        if used + 1 + w <= width {
+            used += 1 + w;
+            chosen.push((c, w));
+        } else if matches!(c, Column::In | Column::Out) && width >= used + 1 + 4 {
+            // cut rather than drop: `!docker_g…` still differs from `docker_gw…`
+            let w = (width - used - 1).min(w);
+            used += 1 + w;
+            chosen.push((c, w));
+        }
+    }
+    let optional = [
         Column::Rate,
         Column::Match,
         Column::Pkts,
-        Column::Source,
         Column::Destination,
-        Column::In,
-        Column::Out,
+        Column::Source,
         Column::Prot,
         Column::DBytes,
         Column::Bytes,
     ];
-    let tree_w = tree_width.clamp(12, 48).min(width);
-    let mut used = tree_w;
-    let mut chosen: Vec<(Column, u16)> = vec![(Column::Tree, tree_w)];
-    const MATCH_MIN: u16 = 16;
-    for c in keep_order {
-        let w = match c {
-            Column::Match => MATCH_MIN,
-            Column::Prot | Column::In | Column::Out | Column::Source | Column::Destination => {
-                match stats.width(c) {
-                    Some(w) => w,
-                    None => continue,
-                }
+    for c in optional {
+        if c == Column::Match {
+            // more of the match text before the totals and addresses
+            if let Some(m) = chosen.iter_mut().find(|(c, _)| *c == Column::Match) {
+                let more = (MATCH_WANT - m.1).min(width.saturating_sub(used));
+                m.1 += more;
+                used += more;
             }
+            continue;
+        }
+        let w = match c {
+            Column::Prot | Column::Source | Column::Destination => match text(c) {
+                Some(w) => w,
+                None => continue,
+            },
             _ => number_width(c),
         };
         if used + 1 + w <= width {
@@ -106,6 +141,9 @@ pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(
     chosen.sort_by_key(|(c, _)| order(c));
     chosen
 }
+
+/// The tree column gives up room down to this on a narrow terminal.
+const TREE_MIN: u16 = 24;
 
 /// Widths of a table's text columns over all its rules (None: the column says nothing).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -137,8 +175,9 @@ impl ColumnStats {
                     9,
                     4,
                 );
-                grow(&mut s.in_iface, &p.in_iface, &["*", "any"], 10, 3);
-                grow(&mut s.out_iface, &p.out_iface, &["*", "any"], 10, 3);
+                // interface names are at most 15 characters, and `!`
+                grow(&mut s.in_iface, &p.in_iface, &["*", "any"], 16, 3);
+                grow(&mut s.out_iface, &p.out_iface, &["*", "any"], 16, 3);
                 let anyaddr = ["0.0.0.0/0", "::/0", "anywhere"];
                 grow(&mut s.source, &p.source, &anyaddr, 20, 6);
                 grow(&mut s.destination, &p.destination, &anyaddr, 20, 4);
@@ -263,8 +302,9 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let v = app.view();
     let mut tags: Vec<String> = Vec::new();
-    if let Some(c) = app.breadcrumb() {
-        tags.push(c);
+    let crumb = app.breadcrumb();
+    if let Some(c) = &crumb {
+        tags.push(c.clone());
     } else if !app.root_chains.is_empty() {
         tags.push(format!("from {}", app.root_chains.join(", ")));
     }
@@ -284,6 +324,15 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     if !app.search.query.is_empty() && !app.search.editing {
         tags.push(format!("search “{}” (n/N)", app.search.query));
+    }
+    if let Some(c) = &crumb {
+        // a deep drill keeps the chains nearest it: the path is cut from the left
+        let used: usize = spans.iter().map(|s| s.width()).sum::<usize>()
+            + 2
+            + tags[1..].iter().map(|t| t.width() + 5).sum::<usize>();
+        let room = (area.width as usize).saturating_sub(used).max(12);
+        let parts: Vec<String> = c.split(" › ").map(str::to_string).collect();
+        tags[0] = super::fit::path_from_right(&parts, room);
     }
     if !tags.is_empty() {
         spans.push(Span::styled("  ", Style::new()));
@@ -450,6 +499,13 @@ fn tree_row(
     if let Some(n) = names {
         n.substitute(&mut c);
     }
+    if let RowKind::Rule { chain, rule } = r.kind
+        && let Some((label, rest)) = super::fit::nat(&t.chains[chain].rules[rule].spec)
+    {
+        // `DNAT → 172.18.0.2:80`: where it sends packets, whole, in the tree column
+        c.label = label;
+        c.matches = rest;
+    }
     let m = columns::movement(t, r, view.shown);
     let (target, is_drop) = match r.kind {
         RowKind::Rule { .. } | RowKind::Verdict { .. } => {
@@ -494,6 +550,23 @@ fn tree_row(
                 put_right(buf, x, y, w, &c.rate, style);
             }
             Column::Pkts | Column::Bytes => put_right(buf, x, y, w, c.get(col), Style::default()),
+            Column::Match => {
+                // what it matches first, its comments dim after it (and cut first)
+                let (main, comments) = super::fit::split_comments(&c.matches);
+                let n = put(buf, x, y, w, &truncate(&main, w as usize), Style::default());
+                if !comments.is_empty() && n + 2 < w {
+                    let gap = if n > 0 { 1 } else { 0 };
+                    let room = (w - n - gap) as usize;
+                    put(
+                        buf,
+                        x + n + gap,
+                        y,
+                        w - n - gap,
+                        &truncate(&comments, room),
+                        theme.dim(),
+                    );
+                }
+            }
             _ => {
                 let text = c.get(col);
                 if text.width() <= w as usize {
@@ -640,7 +713,7 @@ fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                     7,
                 )),
                 Cell::from(Span::styled(pad_left(&last, 9), rate_style)),
-                Cell::from(truncate(&h.path.join(" › "), path_w)),
+                Cell::from(super::fit::path_from_right(&h.path, path_w)),
                 Cell::from(Span::styled(
                     truncate(&target, 16),
                     theme.target(&target, is_jump),
@@ -994,9 +1067,18 @@ mod tests {
         let wide = names(200);
         assert_eq!(wide.len(), 13 - 1, "all but OPT");
         let narrow = names(80);
-        assert_eq!(narrow[..3], [Column::Tree, Column::DPkts, Column::Rate]);
-        assert!(narrow.contains(&Column::Match));
+        assert_eq!(narrow[..2], [Column::Tree, Column::DPkts]);
+        // what tells rules apart stays: interfaces and match text before totals
+        for c in [Column::In, Column::Out, Column::Match] {
+            assert!(narrow.contains(&c), "{c:?} in {narrow:?}");
+        }
         assert!(!narrow.contains(&Column::Bytes));
+        // at 60 the tree gives up room for the interfaces; the rate goes first
+        let tight = names(60);
+        for c in [Column::In, Column::Out] {
+            assert!(tight.contains(&c), "{c:?} in {tight:?}");
+        }
+        assert!(!tight.contains(&Column::Prot));
         for w in [0u16, 5, 20, 40, 80, 120, 200] {
             let total: u16 = layout_columns(w, 34, &stats)
                 .iter()

@@ -1040,7 +1040,10 @@ fn tree_width(t: &Table, rows: &[Row]) -> u16 {
                 // `│  ├─▾ TARGET [goto] ↻ cycle`
                 RowKind::Rule { chain, rule } => {
                     let spec = &t.chains[chain].rules[rule].spec;
-                    let label = spec.target.width().max(11)
+                    // a NAT target is shown with where it sends packets
+                    let target =
+                        super::fit::nat(spec).map_or(spec.target.width(), |(l, _)| l.width());
+                    let label = target.max(11)
                         + if spec.goto { 7 } else { 0 }
                         + if r.fold == Fold::Cycle { 8 } else { 0 }
                         // ` ×2`: a chain with several callers
