@@ -58,6 +58,11 @@ pub struct Cli {
     #[arg(long, value_name = "DIR", help_heading = "Output")]
     pub export_dir: Option<PathBuf>,
 
+    /// The window of the live view's exports (key `s`) when no baseline (`z`) is set: the
+    /// deltas over the last DURATION of polls.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Output")]
+    pub export_window: Duration,
+
     /// Overwrite an existing --output file.
     #[arg(long, help_heading = "Output")]
     pub force: bool,

@@ -43,6 +43,10 @@ pub struct Report {
     pub moved_only: bool,
     pub window_ms: Option<u64>,
     pub window_start: Option<String>,
+    /// What the window is, for an export of the live view: `since the baseline (z)`,
+    /// `the last 10s of polls`; absent for `--once`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
     pub source: SourceReport,
     pub warnings: Vec<String>,
     pub tables: Vec<TableReport>,
@@ -331,6 +335,7 @@ pub fn build(input: &Input) -> Report {
         moved_only: input.moved_only,
         window_ms: h.window_ms,
         window_start: h.window_start,
+        window: input.window_note.map(str::to_string),
         source: h.source,
         warnings: h.warnings,
         tables,

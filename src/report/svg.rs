@@ -225,6 +225,10 @@ pub fn picture(input: &Input) -> String {
                 format::timestamp(input.snapshot.taken_at)
             ),
         };
+        let caption = match input.window_note {
+            Some(n) => format!("{caption} ({n})"),
+            None => caption,
+        };
         let mut app = App::for_export(
             input.source.clone(),
             snap,

@@ -62,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         cli.interval,
     );
     app.step_mode = cli.step && source.is_replay();
+    app.export_window = cli.export_window;
     // asked once, before the screen: a Docker that does not answer costs one timeout
     app.names = crate::docker::names_for(&cli, source.is_replay())
         .await
@@ -232,6 +233,8 @@ pub struct ExportJob {
     snap: Arc<Snapshot>,
     deltas: Option<Deltas>,
     start: Option<SystemTime>,
+    /// Which window the deltas cover, for the file.
+    note: String,
     source: SourceInfo,
     roots: Vec<String>,
     moved_only: bool,
@@ -244,22 +247,22 @@ impl ExportJob {
     pub fn new(app: &App, to: &ExportTo) -> Result<ExportJob, String> {
         let v = app.view();
         let snap = v.snap.clone().ok_or("nothing to export yet")?;
-        let view = v.delta_view();
-        let (elapsed, start) = match &v.baseline {
-            Some(b) => (snap.at.saturating_sub(b.at), Some(b.since)),
-            None => (v.window, v.window_start),
-        };
-        let deltas = view.shown.map(|d| Deltas {
-            elapsed,
-            tables: vec![Some(d.clone())],
-        });
+        // the view on screen: its drill root, moved-only or hot view, over a stated window
+        let w = v.export_window(app.export_window);
+        let mut note = w.note;
+        if app.hot {
+            note.push_str("; the hot view: rules that moved, with their chain paths");
+        }
         Ok(ExportJob {
             snap,
-            deltas,
-            start,
+            deltas: w.deltas,
+            start: w.start,
+            note,
             source: app.source.clone(),
-            roots: app.root_chains.clone(),
-            moved_only: app.moved_only,
+            roots: app
+                .drilled()
+                .map_or_else(|| app.root_chains.clone(), |c| vec![c]),
+            moved_only: app.moved_only || app.hot,
             names: app.names.clone(),
             table: app.table_name(),
             to: to.clone(),
@@ -276,7 +279,7 @@ impl ExportJob {
             roots: &self.roots,
             moved_only: self.moved_only,
             names: self.names.as_deref(),
-            window_note: None,
+            window_note: Some(&self.note),
         };
         let body = report::render(self.to.format, &input);
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
@@ -293,7 +296,8 @@ impl ExportJob {
             };
             let path = self.to.dir.join(name);
             match crate::app::write_new_file(&path, body.as_bytes(), false) {
-                Ok(()) => return Ok(path),
+                // the status line says where, whatever the working directory
+                Ok(()) => return Ok(std::fs::canonicalize(&path).unwrap_or(path)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = e.to_string(),
                 Err(e) => return Err(format!("{}: {e}", path.display())),
             }

@@ -156,6 +156,9 @@ pub struct TableView {
     /// Ids from the root to the selected row.
     selected: Vec<NodeId>,
     offset: usize,
+    /// The good polls of the last export window and the one before it (see
+    /// [`window`]): what the export key measures its deltas over.
+    recent: std::collections::VecDeque<Arc<Snapshot>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -433,6 +436,8 @@ pub struct App {
     /// Each chain expanded once, its other jumps pointing there (an export's picture).
     once: bool,
     search_cache: Option<search::Cache>,
+    /// The export key's window when no baseline is set (`--export-window`).
+    pub export_window: Duration,
 }
 
 impl App {
@@ -478,6 +483,7 @@ impl App {
             caption: None,
             once: false,
             search_cache: None,
+            export_window: window::DEFAULT,
         }
     }
 
@@ -534,6 +540,7 @@ impl App {
         };
         self.last_poll = Some((snap.taken_at, snap.took));
         self.forget_search_tree(i, &snap);
+        self.tables[i].remember(snap.clone(), discontinuity, self.export_window);
         self.tables[i].update(snap, discontinuity);
         if i == self.current {
             self.rebuild();
@@ -548,7 +555,7 @@ impl App {
     }
 
     /// The roots of the current view: the drilled chain, the `-c` chains, or the built-ins.
-    fn roots(&self, t: &Table) -> Vec<usize> {
+    pub fn roots(&self, t: &Table) -> Vec<usize> {
         if let Some(d) = self.view().drill.last() {
             return t.chain_index(&d.chain).into_iter().collect();
         }
@@ -1068,3 +1075,4 @@ mod hot;
 mod search;
 #[cfg(test)]
 mod tests;
+pub mod window;
