@@ -33,14 +33,14 @@ pub const HELP: &[(&str, &str)] = &[
     ("s", "export this table's view to a file"),
     (".", "next poll (replay with --step)"),
     ("?", "this help"),
-    ("q  Ctrl-c", "quit"),
+    ("q  Ctrl-c", "quit (q here: close this help)"),
 ];
 
 /// Maps a key press; `searching`: the search prompt has the keyboard.
 pub fn action(key: KeyEvent, searching: bool) -> Option<Action> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && key.code == KeyCode::Char('c') {
-        return Some(Action::Quit);
+        return Some(Action::Interrupt);
     }
     if searching {
         return match key.code {
@@ -124,7 +124,7 @@ mod tests {
                 KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
                 true
             ),
-            Some(Action::Quit)
+            Some(Action::Interrupt)
         );
         assert_eq!(
             action(k(KeyCode::Char('q')), true),

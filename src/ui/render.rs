@@ -323,7 +323,11 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         tags.push(format!("Δ since baseline ({} ago)", format::duration(secs)));
     }
     if !app.search.query.is_empty() && !app.search.editing {
-        tags.push(format!("search “{}” (n/N)", app.search.query));
+        tags.push(match app.search.found {
+            Some((0, _)) => format!("search “{}”: no match", app.search.query),
+            Some((i, n)) => format!("search “{}” {i}/{n} (n/N)", app.search.query),
+            None => format!("search “{}” (n/N)", app.search.query),
+        });
     }
     if let Some(c) = &crumb {
         // a deep drill keeps the chains nearest it: the path is cut from the left
@@ -955,6 +959,15 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Span::styled("/", theme.key()),
             Span::raw(app.search.query.clone()),
             Span::styled("█", theme.dim()),
+            Span::styled(
+                match app.search.found {
+                    _ if app.search.query.is_empty() => String::new(),
+                    Some((0, _)) => "   no match".to_string(),
+                    Some((i, n)) => format!("   {i}/{n}"),
+                    None => String::new(),
+                },
+                theme.warn(),
+            ),
             Span::styled("   Enter keep · Esc cancel", theme.dim()),
         ])
     } else if let Some(m) = &app.message {

@@ -71,7 +71,10 @@ pub enum Action {
     Step,
     /// `s`: export the current view (see the UI loop).
     Export,
+    /// `q`: quit (in the help overlay: close it).
     Quit,
+    /// Ctrl-c: quit from anywhere.
+    Interrupt,
 }
 
 /// What the UI loop must tell the poller after an action.
@@ -751,12 +754,14 @@ impl App {
 
     pub fn apply(&mut self, action: Action) {
         self.message = None;
-        if self.show_help {
-            // any key closes the help
+        if action == Action::Interrupt {
             self.show_help = false;
-            if action == Action::Quit {
-                self.quit = true;
-            }
+            self.quit = true;
+            return;
+        }
+        if self.show_help {
+            // any key closes the help, `q` too: the program stays
+            self.show_help = false;
             return;
         }
         if self.search.editing {
@@ -770,6 +775,7 @@ impl App {
                     let s = self.search.before.clone();
                     self.view_mut().selected = s;
                     self.restore_selection();
+                    self.search.found = None;
                     if !self.search.query.is_empty() {
                         self.search_from(self.selected_index(), true, true);
                     }
@@ -783,7 +789,6 @@ impl App {
                     self.view_mut().offset = o;
                     self.restore_selection();
                 }
-                Action::Quit => self.quit = true,
                 _ => {}
             }
             return;
@@ -886,6 +891,7 @@ impl App {
                     editing: true,
                     before: self.view().selected.clone(),
                     before_offset: self.view().offset,
+                    found: None,
                 };
             }
             Action::SearchNext => self.search_from(sel, true, false),

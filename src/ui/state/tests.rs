@@ -234,8 +234,11 @@ fn search_opens_what_hides_the_match() {
     app.apply(Action::SearchConfirm);
     let first = app.selected_index();
     assert_eq!(selected_label(&app), "DROP");
+    // the two DROPs of the shared STAGE-2 (once), FORWARD's last rule and its policy
+    assert_eq!(app.search.found, Some((1, 4)));
     app.apply(Action::SearchNext);
     assert!(app.selected_index() > first);
+    assert_eq!(app.search.found, Some((2, 4)));
     app.apply(Action::SearchPrev);
     assert_eq!(app.selected_index(), first);
     // Esc while typing goes back to where the search began
@@ -248,6 +251,7 @@ fn search_opens_what_hides_the_match() {
             .as_deref()
             .is_some_and(|m| m.contains("no match"))
     );
+    assert_eq!(app.search.found, Some((0, 0)));
     app.apply(Action::SearchCancel);
     assert_eq!(app.selected_index(), 0);
 }
@@ -408,6 +412,13 @@ fn tables_errors_and_commands() {
     assert!(app.show_help);
     app.apply(Action::Down);
     assert!(!app.show_help, "any key closes the help");
+    app.apply(Action::ToggleHelp);
+    app.apply(Action::Quit);
+    assert!(!app.show_help && !app.quit, "q closes the help, not iptop");
+    app.apply(Action::ToggleHelp);
+    app.apply(Action::Interrupt);
+    assert!(app.quit, "Ctrl-c quits from the help");
+    app.quit = false;
     app.apply(Action::Quit);
     assert!(app.quit);
 }
