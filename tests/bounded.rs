@@ -345,6 +345,7 @@ fn the_export_key_leaves_the_view_answering() {
                 table: "nat".into(),
                 interval: Duration::from_secs(1),
                 step: true,
+                all_tables: false,
             },
         );
         let key = |c: char| Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::text::{self, Line};
 use super::{Input, SourceReport};
-use crate::columns::{self, Movement};
+use crate::columns::{self, ALL, Column, Movement};
 use crate::diff::Delta;
 use crate::model::{Table, builtin_chains};
 use crate::tree::{self, Row, RowKind};
@@ -22,6 +22,17 @@ pub const HOOKS: [(&str, &[&str]); 5] = [
     ("FORWARD", &["mangle", "filter", "security"]),
     ("OUTPUT", &["raw", "mangle", "nat", "filter", "security"]),
     ("POSTROUTING", &["mangle", "nat"]),
+];
+
+/// The columns of the live view's path view: what tells rules apart, on one screen.
+pub const LIVE_COLUMNS: [Column; 7] = [
+    Column::Tree,
+    Column::DPkts,
+    Column::Rate,
+    Column::Pkts,
+    Column::In,
+    Column::Out,
+    Column::Match,
 ];
 
 /// Every table a hook uses: what the path view polls.
@@ -143,7 +154,7 @@ pub fn render_text(input: &Input) -> String {
         let (title, lines, _) = hook_lines(input, h);
         sections.push((title, lines, h.cut));
     }
-    let widths = text::widths(sections.iter().flat_map(|(_, l, _)| l));
+    let widths = text::widths(&ALL, sections.iter().flat_map(|(_, l, _)| l));
     for (title, lines, cut) in &sections {
         out.push('\n');
         out.push_str(title);
@@ -151,9 +162,9 @@ pub fn render_text(input: &Input) -> String {
         if lines.is_empty() {
             continue;
         }
-        text::push_titles(&mut out, &widths);
+        text::push_titles(&mut out, &ALL, &widths);
         for l in lines {
-            text::push_row(&mut out, l, &widths);
+            text::push_row(&mut out, &ALL, l, &widths);
         }
         if *cut {
             let _ = writeln!(out, "… tree cut after {} rows", text::MAX_ROWS);
@@ -212,55 +223,45 @@ pub fn hook_lines(input: &Input, h: &Hook) -> (String, Vec<Line>, Vec<Look>) {
     (title, lines, looks)
 }
 
-/// The path view as a picture: the text's lines in the live view's colours.
-pub fn render_svg(input: &Input) -> String {
-    use ratatui::buffer::Buffer;
-    use ratatui::layout::Rect;
-    use ratatui::style::Style;
-    use unicode_width::UnicodeWidthStr;
+/// A run of text in one style.
+pub type Piece = (String, ratatui::style::Style);
 
-    let theme = crate::ui::theme::Theme { color: true };
+/// The path view's lines in the live view's colours: hook titles, column titles and rows
+/// (their tree drawing dim, labels in the colour of their verdict, moved rows lit).
+pub fn styled_lines(
+    input: &Input,
+    cols: &[Column],
+    theme: &crate::ui::theme::Theme,
+) -> Vec<Vec<Piece>> {
+    use ratatui::style::Style;
     let hooks = hooks(input);
     let sections: Vec<(String, Vec<Line>, Vec<Look>)> =
         hooks.iter().map(|h| hook_lines(input, h)).collect();
-    let widths = text::widths(sections.iter().flat_map(|(_, l, _)| l));
-    // one run of styled text per piece of a line
-    type Piece = (String, Style);
+    let widths = text::widths(cols, sections.iter().flat_map(|(_, l, _)| l));
     let mut out: Vec<Vec<Piece>> = Vec::new();
-    let caption = match (input.deltas, input.window_start) {
-        (Some(d), Some(start)) => format!(
-            "iptop path view · window {} from {} to {}",
-            crate::format::duration(d.elapsed),
-            crate::format::timestamp(start),
-            crate::format::timestamp(input.snapshot.taken_at)
-        ),
-        _ => format!(
-            "iptop path view · {} · no window",
-            crate::format::timestamp(input.snapshot.taken_at)
-        ),
-    };
-    out.push(vec![(caption, theme.dim())]);
     for (title, lines, looks) in &sections {
-        out.push(vec![]);
+        if !out.is_empty() {
+            out.push(vec![]);
+        }
         out.push(vec![(title.clone(), theme.title_row())]);
         if lines.is_empty() {
             continue;
         }
         let mut titles = String::new();
-        text::push_titles(&mut titles, &widths);
+        text::push_titles(&mut titles, cols, &widths);
         out.push(vec![(titles.trim_end().to_string(), theme.dim())]);
         for (line, (verdict, jump)) in lines.iter().zip(looks) {
             let (c, free, _) = line;
             let mut row = String::new();
-            text::push_row(&mut row, &(c.clone(), *free, None), &widths);
+            text::push_row(&mut row, cols, &(c.clone(), *free, None), &widths);
             let row = row.trim_end().to_string();
             let label_style = if c.prefix.is_empty() {
                 theme.chain_row()
             } else {
                 theme.target(verdict, *jump)
             };
-            let head = c.prefix.len() + c.label.len();
-            let (tree_part, rest) = row.split_at(head.min(row.len()));
+            let head = (c.prefix.len() + c.label.len()).min(row.len());
+            let (tree_part, rest) = row.split_at(head);
             let (prefix, label) = tree_part.split_at(c.prefix.len().min(tree_part.len()));
             let drop = matches!(verdict.as_str(), "DROP" | "REJECT");
             let rest_style = if c.moved {
@@ -275,6 +276,59 @@ pub fn render_svg(input: &Input) -> String {
             ]);
         }
     }
+    out
+}
+
+/// Draws styled lines into `buf` from line `first` on, starting at (x, y).
+pub fn draw_lines(
+    buf: &mut ratatui::buffer::Buffer,
+    area: ratatui::layout::Rect,
+    lines: &[Vec<Piece>],
+    first: usize,
+) {
+    for (k, pieces) in lines
+        .iter()
+        .skip(first)
+        .take(area.height as usize)
+        .enumerate()
+    {
+        let y = area.y + k as u16;
+        let mut x = area.x;
+        for (t, style) in pieces {
+            if x >= area.right() {
+                break;
+            }
+            let (nx, _) = buf.set_stringn(x, y, t, (area.right() - x) as usize, *style);
+            x = nx;
+        }
+    }
+}
+
+/// The path view as a picture: the text's lines in the live view's colours.
+pub fn render_svg(input: &Input) -> String {
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    use unicode_width::UnicodeWidthStr;
+
+    let theme = crate::ui::theme::Theme { color: true };
+    let caption = match (input.deltas, input.window_start) {
+        (Some(d), Some(start)) => format!(
+            "iptop path view · window {} from {} to {}",
+            crate::format::duration(d.elapsed),
+            crate::format::timestamp(start),
+            crate::format::timestamp(input.snapshot.taken_at)
+        ),
+        _ => format!(
+            "iptop path view · {} · no window",
+            crate::format::timestamp(input.snapshot.taken_at)
+        ),
+    };
+    let caption = match input.window_note {
+        Some(n) => format!("{caption} ({n})"),
+        None => caption,
+    };
+    let mut out: Vec<Vec<Piece>> = vec![vec![(caption, theme.dim())], vec![]];
+    out.extend(styled_lines(input, &ALL, &theme));
     let width = out
         .iter()
         .map(|l| l.iter().map(|(t, _)| t.width()).sum::<usize>())
@@ -282,17 +336,9 @@ pub fn render_svg(input: &Input) -> String {
         .unwrap_or(1)
         .clamp(40, 400) as u16;
     let height = (out.len().min(u16::MAX as usize) as u16).max(1);
-    let mut buf = Buffer::empty(Rect::new(0, 0, width, height));
-    for (y, pieces) in out.iter().enumerate().take(height as usize) {
-        let mut x = 0u16;
-        for (t, style) in pieces {
-            if x >= width {
-                break;
-            }
-            let (nx, _) = buf.set_stringn(x, y as u16, t, (width - x) as usize, *style);
-            x = nx;
-        }
-    }
+    let area = Rect::new(0, 0, width, height);
+    let mut buf = Buffer::empty(area);
+    draw_lines(&mut buf, area, &out, 0);
     super::svg::buffer_to_svg(&buf)
 }
 

@@ -48,14 +48,14 @@ pub fn render(input: &Input) -> String {
         }
         sections.push((title, cells, cut));
     }
-    let widths = widths(sections.iter().flat_map(|(_, cells, _)| cells));
+    let widths = widths(&ALL, sections.iter().flat_map(|(_, cells, _)| cells));
     for (title, cells, cut) in &sections {
         out.push('\n');
         out.push_str(title);
         out.push('\n');
-        push_titles(&mut out, &widths);
+        push_titles(&mut out, &ALL, &widths);
         for line in cells {
-            push_row(&mut out, line, &widths);
+            push_row(&mut out, &ALL, line, &widths);
         }
         if *cut {
             let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
@@ -164,10 +164,10 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::Row]) -> Vec<Line
 }
 
 /// Column widths for these lines (titles included), each bounded.
-pub(super) fn widths<'a>(lines: impl Iterator<Item = &'a Line>) -> Vec<usize> {
-    let mut widths: Vec<usize> = ALL.iter().map(|c| c.title().width()).collect();
+pub(super) fn widths<'a>(cols: &[Column], lines: impl Iterator<Item = &'a Line>) -> Vec<usize> {
+    let mut widths: Vec<usize> = cols.iter().map(|c| c.title().width()).collect();
     for (c, _, _) in lines.filter(|(_, is_ref, _)| !is_ref) {
-        for (i, col) in ALL.iter().enumerate() {
+        for (i, col) in cols.iter().enumerate() {
             let w = match col {
                 Column::Tree => (c.prefix.width() + c.label.width()).min(MAX_TREE_PAD),
                 _ => c.get(*col).width().min(MAX_PAD),
@@ -179,26 +179,31 @@ pub(super) fn widths<'a>(lines: impl Iterator<Item = &'a Line>) -> Vec<usize> {
 }
 
 /// The column titles.
-pub(super) fn push_titles(out: &mut String, widths: &[usize]) {
-    let titles: Vec<String> = ALL.iter().map(|c| c.title().to_string()).collect();
-    push_line(out, &titles, widths, None);
+pub(super) fn push_titles(out: &mut String, cols: &[Column], widths: &[usize]) {
+    let titles: Vec<String> = cols.iter().map(|c| c.title().to_string()).collect();
+    push_line(out, cols, &titles, widths, None);
 }
 
 /// One row: its columns lined up, or for a reference only where the chain is shown.
-pub(super) fn push_row(out: &mut String, (c, is_ref, note): &Line, widths: &[usize]) {
+pub(super) fn push_row(
+    out: &mut String,
+    cols: &[Column],
+    (c, is_ref, note): &Line,
+    widths: &[usize],
+) {
     if *is_ref {
         // only where the chain is shown: no columns to line up
         let _ = writeln!(out, "{}{}", c.prefix, c.label);
         return;
     }
-    let vals: Vec<String> = ALL
+    let vals: Vec<String> = cols
         .iter()
         .map(|col| match col {
             Column::Tree => format!("{}{}", c.prefix, c.label),
             _ => c.get(*col).to_string(),
         })
         .collect();
-    push_line(out, &vals, widths, note.as_deref());
+    push_line(out, cols, &vals, widths, note.as_deref());
 }
 
 /// The findings, at the end of the export.
@@ -276,9 +281,15 @@ fn note_rows(t: &Table, rows: &[tree::Row]) -> Vec<Option<String>> {
     out
 }
 
-fn push_line(out: &mut String, vals: &[String], widths: &[usize], note: Option<&str>) {
+fn push_line(
+    out: &mut String,
+    cols: &[Column],
+    vals: &[String],
+    widths: &[usize],
+    note: Option<&str>,
+) {
     let mut line = String::new();
-    for (i, (v, col)) in vals.iter().zip(ALL.iter()).enumerate() {
+    for (i, (v, col)) in vals.iter().zip(cols.iter()).enumerate() {
         if i > 0 {
             line.push_str("  ");
         }

@@ -6,6 +6,7 @@
 pub mod baseline;
 pub mod fit;
 pub mod keys;
+pub mod pathview;
 pub mod poller;
 pub mod render;
 pub mod state;
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     );
     app.step_mode = cli.step && source.is_replay();
     app.export_window = cli.export_window;
+    app.path_view = cli.view == crate::cli::View::Path;
     // asked once, before the screen: a Docker that does not answer costs one timeout
     app.names = crate::docker::names_for(&cli, source.is_replay())
         .await
@@ -77,6 +79,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             first,
             interval: cli.interval,
             step: app.step_mode,
+            all_tables: cli.view == crate::cli::View::Path,
         },
     );
     let export = ExportTo {
@@ -240,6 +243,8 @@ pub struct ExportJob {
     moved_only: bool,
     names: Option<Arc<crate::docker::Names>>,
     table: &'static str,
+    /// The path view: every table hook by hook.
+    path: bool,
     to: ExportTo,
 }
 
@@ -247,6 +252,23 @@ impl ExportJob {
     pub fn new(app: &App, to: &ExportTo) -> Result<ExportJob, String> {
         let v = app.view();
         let snap = v.snap.clone().ok_or("nothing to export yet")?;
+        if app.path_view
+            && let Some(p) = app.path_snapshot(true)
+        {
+            return Ok(ExportJob {
+                snap: p.snap,
+                deltas: p.deltas,
+                start: p.start,
+                note: format!("{}; the path view", p.note),
+                source: app.source.clone(),
+                roots: Vec::new(),
+                moved_only: app.moved_only,
+                names: app.names.clone(),
+                table: "path",
+                path: true,
+                to: to.clone(),
+            });
+        }
         // the view on screen: its drill root, moved-only or hot view, over a stated window
         let w = v.export_window(app.export_window);
         let mut note = w.note;
@@ -265,6 +287,7 @@ impl ExportJob {
             moved_only: app.moved_only || app.hot,
             names: app.names.clone(),
             table: app.table_name(),
+            path: false,
             to: to.clone(),
         })
     }
@@ -281,7 +304,12 @@ impl ExportJob {
             names: self.names.as_deref(),
             window_note: Some(&self.note),
         };
-        let body = report::render(self.to.format, &input);
+        let body = match (self.path, self.to.format) {
+            (false, f) => report::render(f, &input),
+            (true, crate::cli::Format::Text) => report::path::render_text(&input),
+            (true, crate::cli::Format::Json) => report::path::render_json(&input),
+            (true, crate::cli::Format::Svg) => report::path::render_svg(&input),
+        };
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
             .to_string()
             .replace(':', "");

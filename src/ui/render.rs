@@ -205,6 +205,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
     }
     let tall = area.height >= 8;
     let detail_h = match app.show_detail {
+        _ if app.path_view => 0,
         Some(true) if area.height >= 14 => 8,
         None if area.height >= 30 => 8,
         _ => 0,
@@ -221,7 +222,9 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
     if tall {
         draw_tabs(frame, tabs, app, theme);
     }
-    if app.hot {
+    if app.path_view {
+        super::pathview::draw(frame, main, app, theme);
+    } else if app.hot {
         draw_hot(frame, main, app, theme);
     } else {
         draw_tree(frame, main, app, theme);
@@ -310,6 +313,9 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     if app.hot {
         tags.push("hot: by rate now, then last moved".into());
+    }
+    if app.path_view {
+        tags.push("path: every table, hook by hook (v: back)".into());
     }
     if app.moved_only {
         tags.push("only moved".into());
@@ -995,6 +1001,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ("/", "search"),
             ("f", "moved"),
             ("o", "hot"),
+            ("v", "path"),
             ("z", "baseline"),
             ("p", "pause"),
             ("s", "export"),

@@ -58,6 +58,8 @@ pub enum Action {
     SearchPrev,
     ToggleMovedOnly,
     ToggleHot,
+    /// `v`: the path view (every table's built-in chains in netfilter's order).
+    TogglePath,
     TogglePause,
     IntervalShorter,
     IntervalLonger,
@@ -81,6 +83,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     SetTable(String),
+    /// The path view is on: list every table on each poll (off: the one on screen).
+    AllTables(bool),
     SetInterval(Duration),
     Pause(bool),
     Step,
@@ -441,6 +445,11 @@ pub struct App {
     search_cache: Option<search::Cache>,
     /// The export key's window when no baseline is set (`--export-window`).
     pub export_window: Duration,
+    /// The path view is on (key `v`, [`super::pathview`]), scrolled this far; its lines
+    /// are drawn again after a poll or a key.
+    pub path_view: bool,
+    pub path_offset: usize,
+    pub path_lines: Option<Arc<Vec<Vec<crate::report::path::Piece>>>>,
 }
 
 impl App {
@@ -487,6 +496,9 @@ impl App {
             once: false,
             search_cache: None,
             export_window: window::DEFAULT,
+            path_view: false,
+            path_offset: 0,
+            path_lines: None,
         }
     }
 
@@ -544,6 +556,7 @@ impl App {
         self.last_poll = Some((snap.taken_at, snap.took));
         self.forget_search_tree(i, &snap);
         self.tables[i].remember(snap.clone(), discontinuity, self.export_window);
+        self.path_lines = None;
         self.tables[i].update(snap, discontinuity);
         if i == self.current {
             self.rebuild();
@@ -764,6 +777,31 @@ impl App {
             self.show_help = false;
             return;
         }
+        if self.path_view {
+            self.path_lines = None;
+            let page = self.viewport.max(1) as isize;
+            match action {
+                Action::Up | Action::ScrollUp(_) => self.scroll_path(-1),
+                Action::Down | Action::ScrollDown(_) => self.scroll_path(1),
+                Action::PageUp => self.scroll_path(-page),
+                Action::PageDown => self.scroll_path(page),
+                Action::Top => self.path_offset = 0,
+                Action::Bottom => self.scroll_path(isize::MAX / 2),
+                Action::TogglePath | Action::Back => self.toggle_path(),
+                Action::Quit => self.quit = true,
+                Action::ToggleMovedOnly
+                | Action::Baseline
+                | Action::ClearBaseline
+                | Action::TogglePause
+                | Action::IntervalLonger
+                | Action::IntervalShorter
+                | Action::Export
+                | Action::Step
+                | Action::ToggleHelp => self.apply_common(action),
+                _ => {}
+            }
+            return;
+        }
         if self.search.editing {
             match action {
                 Action::SearchInput(c) => {
@@ -900,6 +938,7 @@ impl App {
                 self.moved_only = !self.moved_only;
                 self.rebuild();
             }
+            Action::TogglePath => self.toggle_path(),
             Action::ToggleHot => {
                 self.hot = true;
                 self.hot_selected = 0;
