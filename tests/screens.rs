@@ -207,8 +207,7 @@ fn path_view_120x40() {
     // the poller is asked for every table
     assert!(
         app.commands
-            .iter()
-            .any(|c| *c == iptop::ui::state::Command::AllTables(true))
+            .contains(&iptop::ui::state::Command::AllTables(true))
     );
     let s = screen(&mut app, 120, 40);
     let at = |needle: &str| s.find(needle).unwrap_or_else(|| panic!("{needle} in\n{s}"));
