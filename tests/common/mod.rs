@@ -263,6 +263,15 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The pane with its colours (SGR escapes).
+    pub fn capture_colors(&self) -> String {
+        let out = self
+            .cmd(&["capture-pane", "-p", "-e", "-t", "main"])
+            .output()
+            .expect("capture");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The pane including its scrollback.
     pub fn capture_all(&self) -> String {
         let out = self
