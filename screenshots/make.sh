@@ -42,4 +42,7 @@ shot hot                                     # the hot view: what moved lately, 
 T send-keys -t main o '?'
 sleep 0.5
 shot help
+T send-keys -t main q v                      # q closes the help; v: the path view
+sleep 1.0
+shot path                                    # every table's built-in chains, hook by hook
 T send-keys -t main q
