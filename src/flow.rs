@@ -29,67 +29,23 @@ pub enum Effect {
     Unknown,
 }
 
-/// Targets that end the packet's walk through the table.
-const VERDICTS: &[&str] = &[
-    "ACCEPT",
-    "DROP",
-    "REJECT",
-    "DNAT",
-    "SNAT",
-    "MASQUERADE",
-    "REDIRECT",
-    "NETMAP",
-    "QUEUE",
-    "NFQUEUE",
-    "TPROXY",
-];
-
-/// Targets after which the packet goes on to the next rule.
-const CONTINUE: &[&str] = &[
-    "LOG",
-    "NFLOG",
-    "ULOG",
-    "MARK",
-    "CONNMARK",
-    "CONNSECMARK",
-    "SECMARK",
-    "CT",
-    "NOTRACK",
-    "TRACE",
-    "TCPMSS",
-    "TCPOPTSTRIP",
-    "CLASSIFY",
-    "CHECKSUM",
-    "SET",
-    "AUDIT",
-    "DSCP",
-    "TOS",
-    "TTL",
-    "HL",
-    "ECN",
-    "HMARK",
-    "TEE",
-    "IDLETIMER",
-    "LED",
-    "RATEEST",
-    "CONNLIMIT",
-];
-
 /// The effect of rule `rule` of chain `chain`.
 pub fn effect(table: &Table, chain: usize, rule: usize) -> Effect {
     let r = &table.chains[chain].rules[rule];
     if r.jump.is_some() {
         return Effect::Jump;
     }
-    let t = r.spec.target.as_str();
-    if t.is_empty() || CONTINUE.contains(&t) {
-        Effect::Continue
-    } else if t == "RETURN" {
-        Effect::Return
-    } else if VERDICTS.contains(&t) {
-        Effect::Verdict
-    } else {
-        Effect::Unknown
+    match r.spec.target.as_str() {
+        "RETURN" => Effect::Return,
+        // the packet's walk through the table ends
+        "ACCEPT" | "DROP" | "REJECT" | "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" | "NETMAP"
+        | "QUEUE" | "NFQUEUE" | "TPROXY" => Effect::Verdict,
+        // the packet goes on to the next rule
+        "" | "LOG" | "NFLOG" | "ULOG" | "MARK" | "CONNMARK" | "CONNSECMARK" | "SECMARK" | "CT"
+        | "NOTRACK" | "TRACE" | "TCPMSS" | "TCPOPTSTRIP" | "CLASSIFY" | "CHECKSUM" | "SET"
+        | "AUDIT" | "DSCP" | "TOS" | "TTL" | "HL" | "ECN" | "HMARK" | "TEE" | "IDLETIMER"
+        | "LED" | "RATEEST" | "CONNLIMIT" => Effect::Continue,
+        _ => Effect::Unknown,
     }
 }
 
@@ -149,7 +105,8 @@ pub fn fell_through(
     policy: &dyn Fn(usize) -> Option<Delta>,
 ) -> Vec<Option<Delta>> {
     let senders = senders(table, count);
-    let kept = kept(table, count, &senders);
+    let jumps = all_jumps(table, count);
+    let kept = kept(table, count, &senders, &jumps);
     let callers = table.callers();
     (0..table.chains.len())
         .map(|c| {
@@ -174,13 +131,13 @@ pub fn fell_through(
                     }
                 }
             }
-            for j in jumps(table, count, c) {
+            for j in jumps.of(c) {
                 // jumped to and gone to: what came back cannot be told apart
                 if j.goto && j.jump {
                     return None;
                 }
                 if j.jump {
-                    s = s.add(share(&kept, &senders, &j, c)?, -1);
+                    s = s.add(share(&kept, &senders, j, c)?, -1);
                 }
             }
             s.delta()
@@ -198,35 +155,59 @@ struct Jumps {
     zero: bool,
 }
 
-/// Chain `c`'s jumps, grouped by target.
-fn jumps(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>, c: usize) -> Vec<Jumps> {
-    let mut v: Vec<(usize, bool, bool)> = table.chains[c]
-        .rules
-        .iter()
-        .enumerate()
-        .filter_map(|(ri, r)| {
-            let t = table.jump_target(r)?;
-            Some((t, r.spec.goto, count(c, ri).is_some_and(|d| !d.moved())))
-        })
-        .collect();
-    v.sort_unstable_by_key(|j| j.0);
-    let mut out: Vec<Jumps> = Vec::new();
-    for (t, goto, zero) in v {
-        match out.last_mut() {
-            Some(j) if j.target == t => {
-                j.goto |= goto;
-                j.jump |= !goto;
-                j.zero &= zero;
-            }
-            _ => out.push(Jumps {
+/// Every chain's jumps, grouped by target, in one allocation.
+struct AllJumps {
+    /// Chain `c`'s are `jumps[starts[c]..starts[c + 1]]`.
+    starts: Vec<u32>,
+    jumps: Vec<Jumps>,
+}
+
+impl AllJumps {
+    fn of(&self, c: usize) -> &[Jumps] {
+        &self.jumps[self.starts[c] as usize..self.starts[c + 1] as usize]
+    }
+}
+
+fn all_jumps(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> AllJumps {
+    let mut starts = Vec::with_capacity(table.chains.len() + 1);
+    let mut jumps: Vec<Jumps> = Vec::new();
+    for (c, chain) in table.chains.iter().enumerate() {
+        let from = jumps.len();
+        starts.push(from as u32);
+        for (ri, r) in chain.rules.iter().enumerate() {
+            let Some(t) = table.jump_target(r) else {
+                continue;
+            };
+            let (goto, zero) = (r.spec.goto, count(c, ri).is_some_and(|d| !d.moved()));
+            jumps.push(Jumps {
                 target: t,
                 jump: !goto,
                 goto,
                 zero,
-            }),
+            });
+        }
+        // a chain's jumps to one target are one group
+        let mine = &mut jumps[from..];
+        if mine.len() > 1 {
+            mine.sort_unstable_by_key(|j| j.target);
+            let mut w = from;
+            for r in from + 1..jumps.len() {
+                if jumps[r].target == jumps[w].target {
+                    let (goto, jump, zero) = (jumps[r].goto, jumps[r].jump, jumps[r].zero);
+                    let j = &mut jumps[w];
+                    j.goto |= goto;
+                    j.jump |= jump;
+                    j.zero &= zero;
+                } else {
+                    w += 1;
+                    jumps.swap(w, r);
+                }
+            }
+            jumps.truncate(w + 1);
         }
     }
-    out
+    starts.push(jumps.len() as u32);
+    AllJumps { starts, jumps }
 }
 
 /// Which chains sent packets to a chain (or may have: a count that is unknown).
@@ -285,6 +266,7 @@ fn kept(
     table: &Table,
     count: &dyn Fn(usize, usize) -> Option<Delta>,
     senders: &[Senders],
+    jumps: &AllJumps,
 ) -> Vec<Option<Sum>> {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
@@ -296,7 +278,6 @@ fn kept(
     let mut state = vec![State::New; n];
     let mut kept: Vec<Option<Sum>> = vec![None; n];
     let mut on_cycle = vec![false; n];
-    let jumps: Vec<Vec<Jumps>> = (0..n).map(|c| jumps(table, count, c)).collect();
     for start in 0..n {
         if state[start] != State::New {
             continue;
@@ -305,7 +286,7 @@ fn kept(
         state[start] = State::Open;
         while let Some(top) = stack.last_mut() {
             let (c, k) = *top;
-            if let Some(j) = jumps[c].get(k) {
+            if let Some(j) = jumps.of(c).get(k) {
                 let t = j.target;
                 top.1 += 1;
                 match state[t] {
@@ -331,7 +312,7 @@ fn kept(
             kept[c] = if on_cycle[c] {
                 None
             } else {
-                kept_by(table, &kept, senders, &jumps[c], count, c)
+                kept_by(table, &kept, senders, jumps.of(c), count, c)
             };
         }
     }
