@@ -151,7 +151,7 @@ pub fn render_text(input: &Input) -> String {
     let hooks = hooks(input);
     let mut sections: Vec<(String, Vec<Line>, bool)> = Vec::new();
     for h in &hooks {
-        let (title, lines, _) = hook_lines(input, h);
+        let (title, lines, _) = hook_lines(input, h, true);
         sections.push((title, lines, h.cut));
     }
     let widths = text::widths(&ALL, sections.iter().flat_map(|(_, l, _)| l));
@@ -177,8 +177,9 @@ pub fn render_text(input: &Input) -> String {
 /// How a row is coloured: the verdict it stands for, and whether it jumps.
 type Look = (String, bool);
 
-/// A hook's title line and its rows (none when it is folded), with their looks.
-pub fn hook_lines(input: &Input, h: &Hook) -> (String, Vec<Line>, Vec<Look>) {
+/// A hook's title line and its rows (none when it is folded: `fold` and nothing moved),
+/// with their looks.
+pub fn hook_lines(input: &Input, h: &Hook, fold: bool) -> (String, Vec<Line>, Vec<Look>) {
     let snap = input.snapshot;
     let names: Vec<String> = h
         .chains
@@ -191,7 +192,7 @@ pub fn hook_lines(input: &Input, h: &Hook) -> (String, Vec<Line>, Vec<Look>) {
         return (title, Vec::new(), Vec::new());
     }
     title.push_str(&format!(" · {}", names.join(", ")));
-    if h.moved == Some(false) {
+    if fold && h.moved == Some(false) {
         title.push_str(" · nothing moved (folded)");
         return (title, Vec::new(), Vec::new());
     }
@@ -231,12 +232,13 @@ pub type Piece = (String, ratatui::style::Style);
 pub fn styled_lines(
     input: &Input,
     cols: &[Column],
+    fold: bool,
     theme: &crate::ui::theme::Theme,
 ) -> Vec<Vec<Piece>> {
     use ratatui::style::Style;
     let hooks = hooks(input);
     let sections: Vec<(String, Vec<Line>, Vec<Look>)> =
-        hooks.iter().map(|h| hook_lines(input, h)).collect();
+        hooks.iter().map(|h| hook_lines(input, h, fold)).collect();
     let widths = text::widths(cols, sections.iter().flat_map(|(_, l, _)| l));
     let mut out: Vec<Vec<Piece>> = Vec::new();
     for (title, lines, looks) in &sections {
@@ -328,7 +330,7 @@ pub fn render_svg(input: &Input) -> String {
         None => caption,
     };
     let mut out: Vec<Vec<Piece>> = vec![vec![(caption, theme.dim())], vec![]];
-    out.extend(styled_lines(input, &ALL, &theme));
+    out.extend(styled_lines(input, &ALL, true, &theme));
     let width = out
         .iter()
         .map(|l| l.iter().map(|(t, _)| t.width()).sum::<usize>())

@@ -106,7 +106,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 names: app.names.as_deref(),
                 window_note: None,
             };
-            path::styled_lines(&input, &path::LIVE_COLUMNS, theme)
+            // nothing folds here: a hook that opened and closed with every poll would jump
+            path::styled_lines(&input, &path::LIVE_COLUMNS, false, theme)
         });
         app.path_lines = Some(Arc::new(lines.unwrap_or_default()));
     }
