@@ -215,6 +215,12 @@ fn path_view_120x40() {
     assert!(at("hook PREROUTING") < at("nat PREROUTING"));
     assert!(at("to:172.18.0.2:80") < at("filter FORWARD"));
     insta::assert_snapshot!(s);
+    // f: only what moved, hook by hook
+    app.apply(Action::ToggleMovedOnly);
+    let moved = screen(&mut app, 120, 40);
+    assert!(!moved.contains("filter INPUT"), "{moved}");
+    assert!(moved.contains("nat PREROUTING"), "{moved}");
+    app.apply(Action::ToggleMovedOnly);
     app.apply(Action::Back);
     assert!(!app.path_view);
 }

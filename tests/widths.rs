@@ -97,18 +97,14 @@ fn swarm_nat() {
 
 #[test]
 fn docker28_filter() {
-    let s = check(
-        "docker28_filter",
-        "iptables/docker28.nft.filter-vnxL.txt",
-        "filter",
-    );
+    let s = check("docker28_filter", "lab/docker28.filter-vnxL.txt", "filter");
     assert!(s[1].contains("!docker_gwbridge"), "{}", s[1]);
     assert!(s[2].contains("fell through"), "{}", s[2]);
 }
 
 #[test]
 fn docker28_nat() {
-    let s = check("docker28_nat", "iptables/docker28.nft.nat-vnxL.txt", "nat");
+    let s = check("docker28_nat", "lab/docker28.nat-vnxL.txt", "nat");
     assert!(s[1].contains("DNAT → 172.18.0.2:80"), "{}", s[1]);
 }
 

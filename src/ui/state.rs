@@ -789,8 +789,9 @@ impl App {
                 Action::Bottom => self.scroll_path(isize::MAX / 2),
                 Action::TogglePath | Action::Back => self.toggle_path(),
                 Action::Quit => self.quit = true,
-                Action::ToggleMovedOnly
-                | Action::Baseline
+                // only the rules that moved, with their chain paths, hook by hook
+                Action::ToggleMovedOnly => self.moved_only = !self.moved_only,
+                Action::Baseline
                 | Action::ClearBaseline
                 | Action::TogglePause
                 | Action::IntervalLonger
