@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use copies::Origin;
 
-use crate::model::{Chain, Counter, RuleSpec, Snapshot, Table};
+use crate::model::{Chain, Counter, FirewallTable, RuleSpec, Snapshot};
 
 /// Movement of one counter pair over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,7 +68,7 @@ pub struct TableDelta {
     /// Positions in `rules` (ascending) whose delta is unknown rather than new: copies of
     /// one rule text that their counters do not tell apart.
     unknown: Vec<u32>,
-    /// What fell through each chain over the window ([`crate::flow`]), computed when
+    /// What fell through each chain over the window (see `flow`), computed when
     /// first asked for; forgotten by every method that changes a delta.
     fell: OnceLock<Arc<Vec<Option<Delta>>>>,
 }
@@ -96,14 +96,9 @@ impl TableDelta {
         }
     }
 
-    /// What reached the end of chain `chain` of `table` (the table these deltas are laid
-    /// out like) over the window: the policy's delta, or for a user chain the computed
-    /// one; `None` where it cannot be told ([`crate::flow`]).
-    pub fn fell_through(&self, table: &Table, chain: usize) -> Option<Delta> {
-        let all = self
-            .fell
-            .get_or_init(|| Arc::new(crate::flow::fell_through_deltas(table, self)));
-        all.get(chain).copied().flatten()
+    /// The cache of what fell through each chain over the window (filled by `flow`).
+    pub fn fell_cache(&self) -> &OnceLock<Arc<Vec<Option<Delta>>>> {
+        &self.fell
     }
 
     /// Appends the next chain: its policy delta and its rules' deltas.
@@ -334,7 +329,7 @@ fn push_matched(td: &mut TableDelta, policy: Option<Delta>, p: &Chain, c: &Chain
     }
 }
 
-pub fn diff_table(prev: &Table, cur: &Table) -> TableDelta {
+pub fn diff_table(prev: &FirewallTable, cur: &FirewallTable) -> TableDelta {
     let mut td = TableDelta::with_capacity(cur.chains.len(), cur.rule_count());
     for (i, c) in cur.chains.iter().enumerate() {
         // chains rarely move: try the same position before the index
@@ -406,7 +401,7 @@ mod tests {
             taken_at: SystemTime::UNIX_EPOCH,
             at: Duration::from_millis(at_ms),
             took: Duration::ZERO,
-            tables: vec![parse_table("filter", text).expect("parse")],
+            tables: vec![parse_table("filter", text, None).expect("parse")],
             warnings: vec![],
             seq: 1,
         }

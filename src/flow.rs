@@ -11,7 +11,7 @@
 //! result (`None`: never a guessed number). Bytes the same way.
 
 use crate::diff::Delta;
-use crate::model::Table;
+use crate::model::FirewallTable;
 
 /// What a rule's target does to the packets it matches, seen from its chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub enum Effect {
 }
 
 /// The effect of rule `rule` of chain `chain`.
-pub fn effect(table: &Table, chain: usize, rule: usize) -> Effect {
+pub fn effect(table: &FirewallTable, chain: usize, rule: usize) -> Effect {
     let r = &table.chains[chain].rules[rule];
     if r.jump.is_some() {
         return Effect::Jump;
@@ -100,7 +100,7 @@ impl Sum {
 /// their delta; `None`: unknown). `None` where it cannot be determined. Linear in the
 /// rules.
 pub fn fell_through(
-    table: &Table,
+    table: &FirewallTable,
     count: &dyn Fn(usize, usize) -> Option<Delta>,
     policy: &dyn Fn(usize) -> Option<Delta>,
 ) -> Vec<Option<Delta>> {
@@ -168,7 +168,7 @@ impl AllJumps {
     }
 }
 
-fn all_jumps(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> AllJumps {
+fn all_jumps(table: &FirewallTable, count: &dyn Fn(usize, usize) -> Option<Delta>) -> AllJumps {
     let mut starts = Vec::with_capacity(table.chains.len() + 1);
     let mut jumps: Vec<Jumps> = Vec::new();
     for (c, chain) in table.chains.iter().enumerate() {
@@ -219,7 +219,7 @@ enum Senders {
 }
 
 /// Per chain, the chains that sent it packets. One pass over the jumps.
-fn senders(table: &Table, count: &dyn Fn(usize, usize) -> Option<Delta>) -> Vec<Senders> {
+fn senders(table: &FirewallTable, count: &dyn Fn(usize, usize) -> Option<Delta>) -> Vec<Senders> {
     let mut v = vec![Senders::None; table.chains.len()];
     for (c, chain) in table.chains.iter().enumerate() {
         for (ri, r) in chain.rules.iter().enumerate() {
@@ -263,7 +263,7 @@ fn share(kept: &[Option<Sum>], senders: &[Senders], j: &Jumps, from: usize) -> O
 /// for chains on a cycle of jumps). Sub-chains first, without recursion (chains can nest
 /// thousands deep).
 fn kept(
-    table: &Table,
+    table: &FirewallTable,
     count: &dyn Fn(usize, usize) -> Option<Delta>,
     senders: &[Senders],
     jumps: &AllJumps,
@@ -321,7 +321,7 @@ fn kept(
 
 /// What chain `c` kept, its sub-chains' shares already known.
 fn kept_by(
-    table: &Table,
+    table: &FirewallTable,
     kept: &[Option<Sum>],
     senders: &[Senders],
     jumps: &[Jumps],
@@ -346,8 +346,45 @@ fn kept_by(
     Some(s)
 }
 
+/// What reached the end of chain `chain` by the table's counters: the policy's for a
+/// built-in chain, computed for a user chain; `None` where it cannot be told. Computed
+/// once per table.
+pub fn fell_through_total(table: &FirewallTable, chain: usize) -> Option<Delta> {
+    let all = table.fell_cache().get_or_init(|| {
+        std::sync::Arc::new(
+            fell_through_counters(table)
+                .into_iter()
+                .map(|d| {
+                    d.map(|d| crate::model::Counter {
+                        packets: d.packets,
+                        bytes: d.bytes,
+                    })
+                })
+                .collect(),
+        )
+    });
+    all.get(chain).copied().flatten().map(|k| Delta {
+        packets: k.packets,
+        bytes: k.bytes,
+        reset: false,
+    })
+}
+
+/// What reached the end of chain `chain` of `table` over the window of `td` (laid out
+/// like `table`). Computed once per window.
+pub fn fell_through_window(
+    table: &FirewallTable,
+    td: &crate::diff::TableDelta,
+    chain: usize,
+) -> Option<Delta> {
+    let all = td
+        .fell_cache()
+        .get_or_init(|| std::sync::Arc::new(fell_through_deltas(table, td)));
+    all.get(chain).copied().flatten()
+}
+
 /// [`fell_through`] over a table's own counters.
-pub fn fell_through_counters(table: &Table) -> Vec<Option<Delta>> {
+pub fn fell_through_counters(table: &FirewallTable) -> Vec<Option<Delta>> {
     let as_delta = |k: crate::model::Counter| Delta {
         packets: k.packets,
         bytes: k.bytes,
@@ -367,7 +404,10 @@ pub fn fell_through_counters(table: &Table) -> Vec<Option<Delta>> {
 }
 
 /// [`fell_through`] over the deltas of a window.
-pub fn fell_through_deltas(table: &Table, td: &crate::diff::TableDelta) -> Vec<Option<Delta>> {
+pub fn fell_through_deltas(
+    table: &FirewallTable,
+    td: &crate::diff::TableDelta,
+) -> Vec<Option<Delta>> {
     fell_through(table, &|c, r| td.rule(c, r).copied(), &|c| {
         td.policy(c).copied()
     })

@@ -62,7 +62,7 @@ fn text_delta(line: &str) -> u64 {
 fn forward_policy_drop_is_a_row_with_what_it_dropped() {
     let lab = Lab::up("iptables-restore");
     let json = watch(&lab, &["-t", "filter", "--format", "json"], || {
-        lab.blocked(5)
+        lab.blocked(5);
     });
     let report: Value = serde_json::from_str(&json).expect("json");
     let fwd = chain(&report, "filter", "FORWARD");
@@ -190,7 +190,7 @@ fn path_view_puts_nat_dnat_before_filter_forward() {
 
     // the same in JSON: hooks in order, rows with their tables
     let json = watch(&lab, &["--view", "path", "--format", "json"], || {
-        lab.curl(5)
+        lab.curl(5);
     });
     let report: Value = serde_json::from_str(&json).expect("json");
     assert_eq!(report["view"], "path");

@@ -8,18 +8,18 @@ use std::time::Duration;
 
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
+use iptop::ui::live_view::LiveView;
 use iptop::ui::render;
-use iptop::ui::state::App;
 use iptop::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 /// A live view of a recording or a pasted listing of `table`, after its first polls.
-fn app_of(file: &str, table: &str) -> App {
+fn app_of(file: &str, table: &str) -> LiveView {
     let path = format!("{}/tests/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("fixture");
     let mut r = ReplaySource::from_text(file, &text, Some(table)).expect("replay");
-    let mut app = App::new(r.info().clone(), table, vec![], Duration::from_secs(1));
+    let mut app = LiveView::new(r.info().clone(), table, vec![], Duration::from_secs(1));
     for _ in 0..2 {
         let Some(raw) = r.next_poll() else {
             break;
@@ -30,7 +30,7 @@ fn app_of(file: &str, table: &str) -> App {
     app
 }
 
-fn screen(app: &mut App, w: u16, h: u16) -> String {
+fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     term.draw(|f| render::draw(f, app, &Theme { color: false }))
         .expect("draw");

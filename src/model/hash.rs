@@ -1,4 +1,5 @@
-//! The hashes behind rule identities and the chain index.
+//! The hashes of rule identities: stable between runs (FNV-1a) for keys that are shown or
+//! exported, and fast ones for the maps keyed by them.
 
 use std::collections::HashMap;
 use std::hash::Hasher;
@@ -6,7 +7,7 @@ use std::hash::Hasher;
 /// FNV-1a: a fixed, fast hash so that rule identities are stable between runs
 /// (collapse state and exported keys) and cheap for short strings.
 #[derive(Debug, Clone, Copy)]
-pub struct StableHasher(pub(super) u64);
+pub struct StableHasher(u64);
 
 impl Default for StableHasher {
     fn default() -> Self {
@@ -111,3 +112,22 @@ impl Hasher for IdHasher {
 
 /// A map keyed by a hash.
 pub type IdMap<V> = HashMap<u64, V, IdBuild>;
+
+/// Combines two hashes (order matters).
+pub fn mix(a: u64, b: u64) -> u64 {
+    let mut h = StableHasher(a);
+    h.write(&b.to_le_bytes());
+    // a final avalanche so that nearby inputs spread out
+    let mut x = h.finish();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x
+}
+
+/// Hash of a string with [`StableHasher`].
+pub fn hash_str(s: &str) -> u64 {
+    let mut h = StableHasher::default();
+    h.write(s.as_bytes());
+    h.finish()
+}

@@ -9,11 +9,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::text::{self, Line};
+pub use super::text::{push_row, push_titles, widths};
 use super::{Input, SourceReport};
-use crate::columns::{self, ALL, Column, Movement};
+use crate::cells::{self, ALL, Column, Movement};
 use crate::diff::Delta;
-use crate::model::{Table, builtin_chains};
-use crate::tree::{self, Row, RowKind};
+use crate::model::{FirewallTable, builtin_chains};
+use crate::tree::{self, RowKind, TreeRow};
 
 /// The hooks in the order a packet meets them, each with its tables in priority order.
 pub const HOOKS: [(&str, &[&str]); 5] = [
@@ -42,7 +43,7 @@ pub const TABLES: [&str; 5] = ["raw", "mangle", "nat", "filter", "security"];
 pub struct HookChain {
     /// The table's index in the snapshot.
     pub table: usize,
-    pub rows: Vec<Row>,
+    pub rows: Vec<TreeRow>,
 }
 
 /// One hook: its chains in order, and whether anything in them moved.
@@ -57,7 +58,7 @@ pub struct Hook {
 
 /// The name a table goes by in the path view: `nat`, or `nat (legacy)` when both back
 /// ends hold it.
-pub fn table_label(snap_tables: &[Table], t: &Table) -> String {
+pub fn table_label(snap_tables: &[FirewallTable], t: &FirewallTable) -> String {
     let twice = snap_tables.iter().filter(|o| o.name == t.name).count() > 1;
     match t.backend {
         Some(b) if twice => format!("{} ({b})", t.name),
@@ -69,7 +70,7 @@ pub fn table_label(snap_tables: &[Table], t: &Table) -> String {
 pub fn hooks(input: &Input) -> Vec<Hook> {
     let snap = input.snapshot;
     // per table: its built-in chains' trees, each chain expanded once across them
-    let mut per_table: Vec<Vec<(usize, Vec<Row>)>> = Vec::new();
+    let mut per_table: Vec<Vec<(usize, Vec<TreeRow>)>> = Vec::new();
     let mut cut_of = Vec::new();
     for (ti, t) in snap.tables.iter().enumerate() {
         let roots: Vec<usize> = builtin_chains(&t.name)
@@ -109,7 +110,7 @@ pub fn hooks(input: &Input) -> Vec<Hook> {
                 chains.iter().any(|hc| {
                     let t = &snap.tables[hc.table];
                     let td = input.deltas.and_then(|d| d.table(hc.table));
-                    let on = tree::moved_on_path(&hc.rows, |r| columns::movement(t, r, td).moved());
+                    let on = tree::moved_on_path(&hc.rows, |r| cells::movement(t, r, td).moved());
                     on.iter().any(|&m| m)
                 })
             });
@@ -125,8 +126,8 @@ pub fn hooks(input: &Input) -> Vec<Hook> {
 
 /// Splits a tree into its roots' subtrees (parents renumbered); reference rows name the
 /// table of the place they point to.
-fn split(rows: Vec<Row>, table: &str) -> Vec<(usize, Vec<Row>)> {
-    let mut out: Vec<(usize, Vec<Row>)> = Vec::new();
+fn split(rows: Vec<TreeRow>, table: &str) -> Vec<(usize, Vec<TreeRow>)> {
+    let mut out: Vec<(usize, Vec<TreeRow>)> = Vec::new();
     let mut base = 0u32;
     for (i, mut r) in rows.into_iter().enumerate() {
         if let RowKind::Chain { chain } = r.kind {
@@ -175,7 +176,7 @@ pub fn render_text(input: &Input) -> String {
 }
 
 /// How a row is coloured: the verdict it stands for, and whether it jumps.
-type Look = (String, bool);
+pub type Look = (String, bool);
 
 /// A hook's title line and its rows (none when it is folded: `fold` and nothing moved),
 /// with their looks.
@@ -202,7 +203,7 @@ pub fn hook_lines(input: &Input, h: &Hook, fold: bool) -> (String, Vec<Line>, Ve
         let t = &snap.tables[hc.table];
         let td = input.deltas.and_then(|d| d.table(hc.table));
         let rows = if input.moved_only {
-            let keep = tree::moved_mask(&hc.rows, |r| columns::movement(t, r, td).moved());
+            let keep = tree::moved_mask(&hc.rows, |r| cells::movement(t, r, td).moved());
             tree::keep(&hc.rows, &keep)
         } else {
             hc.rows.clone()
@@ -216,132 +217,12 @@ pub fn hook_lines(input: &Input, h: &Hook, fold: bool) -> (String, Vec<Line>, Ve
             }
             lines.push((cells, free, note));
             looks.push((
-                columns::verdict_of(t, r).unwrap_or_default().to_string(),
+                cells::verdict_of(t, r).unwrap_or_default().to_string(),
                 matches!(r.kind, RowKind::Rule { .. }) && r.jump.is_some(),
             ));
         }
     }
     (title, lines, looks)
-}
-
-/// A run of text in one style.
-pub type Piece = (String, ratatui::style::Style);
-
-/// The path view's lines in the live view's colours: hook titles, column titles and rows
-/// (their tree drawing dim, labels in the colour of their verdict, moved rows lit).
-pub fn styled_lines(
-    input: &Input,
-    cols: &[Column],
-    fold: bool,
-    theme: &crate::ui::theme::Theme,
-) -> Vec<Vec<Piece>> {
-    use ratatui::style::Style;
-    let hooks = hooks(input);
-    let sections: Vec<(String, Vec<Line>, Vec<Look>)> =
-        hooks.iter().map(|h| hook_lines(input, h, fold)).collect();
-    let widths = text::widths(cols, sections.iter().flat_map(|(_, l, _)| l));
-    let mut out: Vec<Vec<Piece>> = Vec::new();
-    for (title, lines, looks) in &sections {
-        if !out.is_empty() {
-            out.push(vec![]);
-        }
-        out.push(vec![(title.clone(), theme.title_row())]);
-        if lines.is_empty() {
-            continue;
-        }
-        let mut titles = String::new();
-        text::push_titles(&mut titles, cols, &widths);
-        out.push(vec![(titles.trim_end().to_string(), theme.dim())]);
-        for (line, (verdict, jump)) in lines.iter().zip(looks) {
-            let (c, free, _) = line;
-            let mut row = String::new();
-            text::push_row(&mut row, cols, &(c.clone(), *free, None), &widths);
-            let row = row.trim_end().to_string();
-            let label_style = if c.prefix.is_empty() {
-                theme.chain_row()
-            } else {
-                theme.target(verdict, *jump)
-            };
-            let head = (c.prefix.len() + c.label.len()).min(row.len());
-            let (tree_part, rest) = row.split_at(head);
-            let (prefix, label) = tree_part.split_at(c.prefix.len().min(tree_part.len()));
-            let drop = matches!(verdict.as_str(), "DROP" | "REJECT");
-            let rest_style = if c.moved {
-                theme.moved(drop)
-            } else {
-                Style::new()
-            };
-            out.push(vec![
-                (prefix.to_string(), theme.guide()),
-                (label.to_string(), label_style),
-                (rest.to_string(), rest_style),
-            ]);
-        }
-    }
-    out
-}
-
-/// Draws styled lines into `buf` from line `first` on, starting at (x, y).
-pub fn draw_lines(
-    buf: &mut ratatui::buffer::Buffer,
-    area: ratatui::layout::Rect,
-    lines: &[Vec<Piece>],
-    first: usize,
-) {
-    for (k, pieces) in lines
-        .iter()
-        .skip(first)
-        .take(area.height as usize)
-        .enumerate()
-    {
-        let y = area.y + k as u16;
-        let mut x = area.x;
-        for (t, style) in pieces {
-            if x >= area.right() {
-                break;
-            }
-            let (nx, _) = buf.set_stringn(x, y, t, (area.right() - x) as usize, *style);
-            x = nx;
-        }
-    }
-}
-
-/// The path view as a picture: the text's lines in the live view's colours.
-pub fn render_svg(input: &Input) -> String {
-    use ratatui::buffer::Buffer;
-    use ratatui::layout::Rect;
-    use unicode_width::UnicodeWidthStr;
-
-    let theme = crate::ui::theme::Theme { color: true };
-    let caption = match (input.deltas, input.window_start) {
-        (Some(d), Some(start)) => format!(
-            "iptop path view · window {} from {} to {}",
-            crate::format::duration(d.elapsed),
-            crate::format::timestamp(start),
-            crate::format::timestamp(input.snapshot.taken_at)
-        ),
-        _ => format!(
-            "iptop path view · {} · no window",
-            crate::format::timestamp(input.snapshot.taken_at)
-        ),
-    };
-    let caption = match input.window_note {
-        Some(n) => format!("{caption} ({n})"),
-        None => caption,
-    };
-    let mut out: Vec<Vec<Piece>> = vec![vec![(caption, theme.dim())], vec![]];
-    out.extend(styled_lines(input, &ALL, true, &theme));
-    let width = out
-        .iter()
-        .map(|l| l.iter().map(|(t, _)| t.width()).sum::<usize>())
-        .max()
-        .unwrap_or(1)
-        .clamp(40, 400) as u16;
-    let height = (out.len().min(u16::MAX as usize) as u16).max(1);
-    let area = Rect::new(0, 0, width, height);
-    let mut buf = Buffer::empty(area);
-    draw_lines(&mut buf, area, &out, 0);
-    super::svg::buffer_to_svg(&buf)
 }
 
 #[derive(Debug, Serialize)]
@@ -403,7 +284,7 @@ pub fn render_json(input: &Input) -> String {
                 let td = input.deltas.and_then(|d| d.table(hc.table));
                 let label = table_label(&snap.tables, t);
                 let shown = if input.moved_only {
-                    let keep = tree::moved_mask(&hc.rows, |r| columns::movement(t, r, td).moved());
+                    let keep = tree::moved_mask(&hc.rows, |r| cells::movement(t, r, td).moved());
                     tree::keep(&hc.rows, &keep)
                 } else {
                     hc.rows.clone()
@@ -439,9 +320,14 @@ pub fn render_json(input: &Input) -> String {
     s
 }
 
-fn path_row(t: &Table, label: &str, r: &Row, td: Option<&crate::diff::TableDelta>) -> PathRow {
+fn path_row(
+    t: &FirewallTable,
+    label: &str,
+    r: &TreeRow,
+    td: Option<&crate::diff::TableDelta>,
+) -> PathRow {
     let chain = t.chains[r.chain()].name.to_string();
-    let delta = match columns::movement(t, r, td) {
+    let delta = match cells::movement(t, r, td) {
         Movement::Delta(d) => Some(d),
         // a rule new in the window moved from zero
         Movement::New => match r.kind {
@@ -499,7 +385,7 @@ fn path_row(t: &Table, label: &str, r: &Row, td: Option<&crate::diff::TableDelta
                 "fell_through"
             };
             row.target = c.policy().map(str::to_string);
-            let k = t.fell_through(chain);
+            let k = crate::flow::fell_through_total(t, chain);
             row.packets = k.map(|d| d.packets);
             row.bytes = k.map(|d| d.bytes);
         }

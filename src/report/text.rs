@@ -9,17 +9,17 @@ use std::fmt::Write as _;
 use unicode_width::UnicodeWidthStr;
 
 use super::Input;
-use crate::columns::{self, ALL, Cells, Column};
+use crate::cells::{self, ALL, Cells, Column};
 use crate::diff::Delta;
 use crate::explain::{findings, notes};
 use crate::format;
-use crate::model::Table;
+use crate::model::FirewallTable;
 use crate::tree::{self, RowKind};
 
 /// A row's cells, whether it is a line of its own without columns (a reference to where
 /// a chain is shown, or the end of a chain that nothing reached), and the note on the
 /// chain it shows (once per chain).
-pub(super) type Line = (Cells, bool, Option<String>);
+pub type Line = (Cells, bool, Option<String>);
 
 /// Rows beyond this are cut (a safety net: each chain is shown once).
 pub const MAX_ROWS: usize = 2_000_000;
@@ -114,7 +114,7 @@ pub(super) fn table_lines(input: &Input, ti: usize, roots: &[usize]) -> (Vec<Lin
     let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
     let (rows, cut) = tree::once::build(t, roots, &moved, MAX_ROWS);
     let rows = if input.moved_only {
-        let keep = tree::moved_mask(&rows, |r| columns::movement(t, r, td).moved());
+        let keep = tree::moved_mask(&rows, |r| cells::movement(t, r, td).moved());
         tree::keep(&rows, &keep)
     } else {
         rows
@@ -123,16 +123,16 @@ pub(super) fn table_lines(input: &Input, ti: usize, roots: &[usize]) -> (Vec<Lin
 }
 
 /// The lines of these rows of table `ti`.
-pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::Row]) -> Vec<Line> {
+pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<Line> {
     let t = &input.snapshot.tables[ti];
     let td = input.deltas.and_then(|d| d.table(ti));
     let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
-    let view = columns::DeltaView::window(td, elapsed);
+    let view = cells::ShownDeltas::window(td, elapsed);
     let noted = note_rows(t, rows);
     rows.iter()
         .zip(noted)
         .map(|(r, note)| {
-            let mut cells = columns::cells(t, r, &view);
+            let mut cells = cells::cells(t, r, &view);
             if let Some(n) = input.names {
                 n.decorate(&mut cells);
             }
@@ -140,18 +140,18 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::Row]) -> Vec<Line
             // do not give, in a few words
             let brief = match r.kind {
                 RowKind::Verdict { chain } if !t.chains[chain].is_builtin() => {
-                    let m = columns::movement(t, r, td);
-                    let still = !matches!(m, columns::Movement::Delta(d) if d.moved() || d.reset);
-                    match t.fell_through(chain) {
+                    let m = cells::movement(t, r, td);
+                    let still = !matches!(m, cells::Movement::Delta(d) if d.moved() || d.reset);
+                    match crate::flow::fell_through_total(t, chain) {
                         Some(d) if !d.moved() && still => Some("nothing"),
-                        None if still || m == columns::Movement::Unknown => Some("unknown"),
+                        None if still || m == cells::Movement::Unknown => Some("unknown"),
                         _ => None,
                     }
                 }
                 _ => None,
             };
             if let Some(b) = brief {
-                cells.label = format!("{}: {b}", columns::FELL_THROUGH);
+                cells.label = format!("{}: {b}", cells::FELL_THROUGH);
             }
             let nothing = brief.is_some();
             (
@@ -164,7 +164,7 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::Row]) -> Vec<Line
 }
 
 /// Column widths for these lines (titles included), each bounded.
-pub(super) fn widths<'a>(cols: &[Column], lines: impl Iterator<Item = &'a Line>) -> Vec<usize> {
+pub fn widths<'a>(cols: &[Column], lines: impl Iterator<Item = &'a Line>) -> Vec<usize> {
     let mut widths: Vec<usize> = cols.iter().map(|c| c.title().width()).collect();
     for (c, _, _) in lines.filter(|(_, is_ref, _)| !is_ref) {
         for (i, col) in cols.iter().enumerate() {
@@ -179,18 +179,13 @@ pub(super) fn widths<'a>(cols: &[Column], lines: impl Iterator<Item = &'a Line>)
 }
 
 /// The column titles.
-pub(super) fn push_titles(out: &mut String, cols: &[Column], widths: &[usize]) {
+pub fn push_titles(out: &mut String, cols: &[Column], widths: &[usize]) {
     let titles: Vec<String> = cols.iter().map(|c| c.title().to_string()).collect();
     push_line(out, cols, &titles, widths, None);
 }
 
 /// One row: its columns lined up, or for a reference only where the chain is shown.
-pub(super) fn push_row(
-    out: &mut String,
-    cols: &[Column],
-    (c, is_ref, note): &Line,
-    widths: &[usize],
-) {
+pub fn push_row(out: &mut String, cols: &[Column], (c, is_ref, note): &Line, widths: &[usize]) {
     if *is_ref {
         // only where the chain is shown: no columns to line up
         let _ = writeln!(out, "{}{}", c.prefix, c.label);
@@ -238,7 +233,7 @@ pub(super) fn push_findings(out: &mut String, input: &Input) {
 /// or the jump they are expanded under), else its first jump; once per chain, and a note
 /// that many chains share (`KUBE-SEP-*`) only at the first of them. The
 /// built-in chains are left out: a ticket needs no note on what FORWARD is.
-fn note_rows(t: &Table, rows: &[tree::Row]) -> Vec<Option<String>> {
+fn note_rows(t: &FirewallTable, rows: &[tree::TreeRow]) -> Vec<Option<String>> {
     let mut at: Vec<Option<usize>> = vec![None; t.chains.len()];
     let mut first: Vec<Option<usize>> = vec![None; t.chains.len()];
     for (i, r) in rows.iter().enumerate() {

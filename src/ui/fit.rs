@@ -180,7 +180,7 @@ mod tests {
             "DOCKER-ISOLATION-STAGE-2",
         ]
         .iter()
-        .map(|s| s.to_string())
+        .map(ToString::to_string)
         .collect();
         assert_eq!(
             path_from_right(&p, 60),

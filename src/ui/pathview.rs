@@ -9,11 +9,13 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::widgets::Paragraph;
 
-use super::state::{App, Command};
+use super::action::{Action, Command};
+use super::live_view::LiveView;
+use super::path_picture::{self, Piece};
 use super::theme::Theme;
 use crate::diff::Deltas;
 use crate::model::{Snapshot, TABLES};
-use crate::report::path::{self, Piece};
+use crate::report::path;
 
 /// What the path view shows: every table at the last poll, and their deltas.
 pub struct PathSnapshot {
@@ -24,13 +26,13 @@ pub struct PathSnapshot {
     pub start: Option<std::time::SystemTime>,
 }
 
-impl App {
+impl LiveView {
     /// Turns the path view on or off.
     pub fn toggle_path(&mut self) {
         self.path_view = !self.path_view;
         self.path_offset = 0;
         self.path_lines = None;
-        self.hot = false;
+        self.mode = super::mode::Mode::Tree;
         self.commands.push(Command::AllTables(self.path_view));
     }
 
@@ -38,10 +40,10 @@ impl App {
     /// path view shows (`export`: the export window's deltas instead, with what window
     /// they cover and when it started).
     pub fn path_snapshot(&self, export: bool) -> Option<PathSnapshot> {
-        let cur = self.view().snap.clone()?;
+        let cur = self.table_data().snap.clone()?;
         let mut tables = Vec::new();
         let mut deltas = Vec::new();
-        let mut elapsed = self.view().window;
+        let mut elapsed = self.table_data().window;
         let mut start = None;
         let mut note = String::new();
         for name in path::TABLES {
@@ -64,7 +66,7 @@ impl App {
                 }
                 deltas.push(w.deltas.and_then(|d| d.tables.into_iter().next().flatten()));
             } else {
-                deltas.push(v.delta_view().shown.cloned());
+                deltas.push(v.shown_deltas().shown.cloned());
             }
         }
         let snap = Snapshot {
@@ -84,6 +86,53 @@ impl App {
         })
     }
 
+    /// Keys taken before the mode's own: Ctrl-c quits from anywhere, any key closes the
+    /// help (`q` too: the program stays), the path view's keys. True: taken.
+    pub(crate) fn intercept(&mut self, action: Action) -> bool {
+        if let super::mode::Mode::Help { over_hot } = self.mode {
+            self.quit |= action == Action::Interrupt;
+            self.mode = if over_hot {
+                super::mode::Mode::Hot
+            } else {
+                super::mode::Mode::Tree
+            };
+            return true;
+        }
+        if action == Action::Interrupt {
+            self.quit = true;
+            return true;
+        }
+        self.path_view && self.apply_path(action)
+    }
+
+    /// A key in the path view; false: not one of its own (the common keys apply).
+    pub(crate) fn apply_path(&mut self, action: Action) -> bool {
+        self.path_lines = None;
+        let page = self.viewport.max(1) as isize;
+        match action {
+            Action::Up | Action::ScrollUp(_) => self.scroll_path(-1),
+            Action::Down | Action::ScrollDown(_) => self.scroll_path(1),
+            Action::PageUp => self.scroll_path(-page),
+            Action::PageDown => self.scroll_path(page),
+            Action::Top => self.path_offset = 0,
+            Action::Bottom => self.scroll_path(isize::MAX / 2),
+            Action::TogglePath | Action::Back => self.toggle_path(),
+            // only the rules that moved, with their chain paths, hook by hook
+            Action::ToggleMovedOnly => self.moved_only = !self.moved_only,
+            Action::ToggleHelp => self.mode = super::mode::Mode::Help { over_hot: false },
+            Action::Quit
+            | Action::Baseline
+            | Action::ClearBaseline
+            | Action::TogglePause
+            | Action::IntervalLonger
+            | Action::IntervalShorter
+            | Action::Export
+            | Action::Step => return false,
+            _ => {}
+        }
+        true
+    }
+
     /// Moves the path view by `by` lines (negative: up).
     pub fn scroll_path(&mut self, by: isize) {
         let n = self.path_lines.as_ref().map_or(0, |l| l.len());
@@ -93,7 +142,7 @@ impl App {
 }
 
 /// Draws the path view into `area` (the tree's place).
-pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
+pub fn draw(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
     if app.path_lines.is_none() {
         let lines = app.path_snapshot(false).map(|p| {
             let input = crate::report::Input {
@@ -107,7 +156,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                 window_note: None,
             };
             // nothing folds here: a hook that opened and closed with every poll would jump
-            path::styled_lines(&input, &path::LIVE_COLUMNS, false, theme)
+            path_picture::styled_lines(&input, &path::LIVE_COLUMNS, false, theme)
         });
         app.path_lines = Some(Arc::new(lines.unwrap_or_default()));
     }
@@ -118,5 +167,5 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
         return;
     }
     let first = app.path_offset.min(lines.len().saturating_sub(1));
-    path::draw_lines(frame.buffer_mut(), area, &lines, first);
+    path_picture::draw_lines(frame.buffer_mut(), area, &lines, first);
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::diff::{Delta, TableDelta};
 use crate::format;
-use crate::model::{ChainKind, Table, protocol_name};
-use crate::tree::{Fold, Row, RowKind};
+use crate::model::{ChainKind, FirewallTable, protocol_name};
+use crate::tree::{Fold, RowKind, TreeRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Column {
@@ -145,22 +145,23 @@ impl Cells {
 }
 
 /// The movement of a row of `table` over the window (`deltas` None: no window yet).
-pub fn movement(table: &Table, row: &Row, deltas: Option<&TableDelta>) -> Movement {
+pub fn movement(table: &FirewallTable, row: &TreeRow, deltas: Option<&TableDelta>) -> Movement {
     let Some(td) = deltas else {
         return Movement::NoWindow;
     };
     match row.kind {
-        RowKind::Verdict { chain } if td.known(chain) => match td.fell_through(table, chain) {
-            Some(d) => Movement::Delta(d),
-            None if table.chains[chain].is_builtin() => Movement::None,
-            None => Movement::Unknown,
-        },
+        RowKind::Verdict { chain } if td.known(chain) => {
+            match crate::flow::fell_through_window(table, td, chain) {
+                Some(d) => Movement::Delta(d),
+                None if table.chains[chain].is_builtin() => Movement::None,
+                None => Movement::Unknown,
+            }
+        }
         RowKind::Verdict { .. } => Movement::New,
         RowKind::Chain { chain } if td.known(chain) => td
             .policy(chain)
             .copied()
-            .map(Movement::Delta)
-            .unwrap_or(Movement::None),
+            .map_or(Movement::None, Movement::Delta),
         RowKind::Chain { .. } => Movement::New,
         RowKind::Ref { .. } => Movement::None,
         RowKind::Rule { chain, rule } => match td.rule(chain, rule) {
@@ -174,7 +175,7 @@ pub fn movement(table: &Table, row: &Row, deltas: Option<&TableDelta>) -> Moveme
 /// Packets and bytes that entered a user chain (its callers' counters), and their
 /// delta over the window if every caller has one.
 pub fn entered(
-    table: &Table,
+    table: &FirewallTable,
     chain: usize,
     deltas: Option<&TableDelta>,
 ) -> (u64, u64, Option<Delta>) {
@@ -197,7 +198,7 @@ pub fn entered(
 
 /// The label of a row without tree drawing: `FORWARD (policy DROP)`, `DOCKER (2 references)`,
 /// `DOCKER-USER`, `EDGE-EMPTY [goto]`, `A ↻ cycle`, `(no target)`.
-pub fn label(table: &Table, row: &Row) -> String {
+pub fn label(table: &FirewallTable, row: &TreeRow) -> String {
     match row.kind {
         RowKind::Chain { chain } => {
             let c = &table.chains[chain];
@@ -243,7 +244,7 @@ pub const FELL_THROUGH: &str = "fell through";
 
 /// The verdict a row stands for, to colour it by: a rule's target, a chain's policy, or
 /// `RETURN` for what fell through a user chain (it goes back to the caller).
-pub fn verdict_of<'a>(table: &'a Table, row: &Row) -> Option<&'a str> {
+pub fn verdict_of<'a>(table: &'a FirewallTable, row: &TreeRow) -> Option<&'a str> {
     match row.kind {
         RowKind::Rule { chain, rule } => Some(&table.chains[chain].rules[rule].spec.target),
         RowKind::Verdict { chain } => Some(table.chains[chain].policy().unwrap_or("RETURN")),
@@ -264,17 +265,17 @@ fn delta_text(m: &Movement, f: impl Fn(&Delta) -> String) -> String {
 /// The deltas a view shows: the Δ columns (over a window, or since a baseline) and the
 /// rate (over the last poll).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DeltaView<'a> {
+pub struct ShownDeltas<'a> {
     pub shown: Option<&'a TableDelta>,
     pub rate: Option<&'a TableDelta>,
     /// The window `rate` covers.
     pub rate_window: Duration,
 }
 
-impl<'a> DeltaView<'a> {
+impl<'a> ShownDeltas<'a> {
     /// Δ columns and rate from the same window (`--once --window`).
     pub fn window(deltas: Option<&'a TableDelta>, elapsed: Duration) -> Self {
-        DeltaView {
+        ShownDeltas {
             shown: deltas,
             rate: deltas,
             rate_window: elapsed,
@@ -282,7 +283,7 @@ impl<'a> DeltaView<'a> {
     }
 
     /// Packets per second of a row over the rate window.
-    pub fn pps(&self, table: &Table, row: &Row) -> Option<f64> {
+    pub fn pps(&self, table: &FirewallTable, row: &TreeRow) -> Option<f64> {
         let secs = self.rate_window.as_secs_f64();
         match movement(table, row, self.rate) {
             Movement::Delta(d) if secs > 0.0 => Some(d.packets as f64 / secs),
@@ -292,7 +293,7 @@ impl<'a> DeltaView<'a> {
 }
 
 /// All cells of a row.
-pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
+pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells {
     if let RowKind::Ref { .. } = row.kind {
         // no counters of its own: only where the chain is shown
         return Cells {
@@ -308,7 +309,7 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
         label: label(table, row),
         dpkts: delta_text(&m, |d| format::count(d.packets)),
         dbytes: delta_text(&m, |d| format::bytes(d.bytes)),
-        rate: pps.map(format::rate).unwrap_or_else(|| "-".into()),
+        rate: pps.map_or_else(|| "-".into(), format::rate),
         pps: pps.unwrap_or(0.0),
         moved: m.moved(),
         reset: m.delta().is_some_and(|d| d.reset),
@@ -356,7 +357,7 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
             c.destination = s.destination.clone();
             c.matches = s.extra.clone();
         }
-        RowKind::Verdict { chain } => match table.fell_through(chain) {
+        RowKind::Verdict { chain } => match crate::flow::fell_through_total(table, chain) {
             Some(k) => {
                 c.pkts = format::count(k.packets);
                 c.bytes = format::bytes(k.bytes);

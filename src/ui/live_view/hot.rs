@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{App, MAX_ROWS};
-use crate::model::{Table, hash_str, mix};
-use crate::tree::{self, Row, RowKind};
+use super::{LiveView, MAX_ROWS};
+use crate::model::{FirewallTable, hash_str, mix};
+use crate::tree::{self, RowKind, TreeRow};
 
 /// One row of the hot view: a rule (or a chain's end) and how fast it moves.
 #[derive(Debug, Clone)]
@@ -28,14 +28,14 @@ pub struct HotRow {
     /// Chain names from the root to the rule's chain; the middle of a long path is `…`.
     pub path: Vec<String>,
     /// The tree it was found in, and its row there (to show it in the live tree).
-    pub tree: Arc<Vec<Row>>,
+    pub tree: Arc<Vec<TreeRow>>,
     pub at: usize,
 }
 
 /// Chains of a hot row's path kept next to the rule's own (after the root).
 const NEAR_CHAINS: usize = 6;
 
-impl App {
+impl LiveView {
     /// The hot view's rows. Built once per poll (or change of view), not per frame.
     pub fn hot_rows(&mut self) -> Arc<Vec<HotRow>> {
         if let Some(rows) = &self.hot_cache {
@@ -52,7 +52,7 @@ impl App {
     }
 
     fn build_hot_rows(&self) -> Vec<HotRow> {
-        let v = self.view();
+        let v = self.table_data();
         let (Some(snap), Some(t)) = (v.snap.as_ref(), v.table()) else {
             return Vec::new();
         };
@@ -60,7 +60,7 @@ impl App {
         if v.history.is_empty() {
             return Vec::new();
         }
-        let view = v.delta_view();
+        let view = v.shown_deltas();
         let secs = view.rate_window.as_secs_f64();
         let now = |c: usize, r: usize| {
             secs > 0.0
@@ -75,7 +75,7 @@ impl App {
             secs > 0.0
                 && view
                     .rate
-                    .and_then(|d| d.fell_through(t, c))
+                    .and_then(|d| crate::flow::fell_through_window(t, d, c))
                     .is_some_and(|d| d.packets > 0)
         };
         let end_lately = |c: usize| end_now(c) || v.verdict_moved_recently(t, c);
@@ -126,7 +126,7 @@ impl App {
                             hash_str(&t.chains[chain].name),
                             t.chains[chain].rules[rule].key,
                         ),
-                        None => super::verdict_key(t, chain),
+                        None => crate::ui::table_state::verdict_key(t, chain),
                     },
                     path: chain_path(t, &rows, &root_of, i),
                     tree: rows.clone(),
@@ -146,7 +146,7 @@ impl App {
 
 /// The chain names from the root to row `i`'s chain: the root, `…` for what a deep path
 /// leaves out, then the chains nearest the rule (a few steps up however deep it is).
-fn chain_path(t: &Table, rows: &[Row], root_of: &[usize], i: usize) -> Vec<String> {
+fn chain_path(t: &FirewallTable, rows: &[TreeRow], root_of: &[usize], i: usize) -> Vec<String> {
     let name = |k: usize| t.chains[rows[k].chain()].name.to_string();
     // the rule's chain, then the chains of the jumps above it, up to the root's rules
     let mut near: Vec<String> = Vec::new();

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{App, TableView};
+use super::LiveView;
 use crate::diff::{Deltas, diff_table};
 use crate::format;
 use crate::model::Snapshot;
+use crate::ui::table_state::TableData;
 
 /// The export window when `--export-window` does not say.
 pub const DEFAULT: Duration = Duration::from_secs(10);
@@ -22,10 +23,10 @@ pub struct ExportWindow {
     pub note: String,
 }
 
-impl TableView {
+impl TableData {
     /// Keeps `snap` with the polls of the last `window`, and the newest one before it
     /// (the start of the window); a discontinuity (a replay starting over) forgets them.
-    pub(super) fn remember(&mut self, snap: Arc<Snapshot>, discontinuity: bool, window: Duration) {
+    pub(crate) fn remember(&mut self, snap: Arc<Snapshot>, discontinuity: bool, window: Duration) {
         if discontinuity {
             self.recent.clear();
         }
@@ -87,9 +88,9 @@ impl TableView {
     }
 }
 
-impl App {
+impl LiveView {
     /// The chain the view is drilled into, if any.
     pub fn drilled(&self) -> Option<String> {
-        self.view().drill.last().map(|d| d.chain.clone())
+        self.table_data().drill.last().map(|d| d.chain.clone())
     }
 }

@@ -1,6 +1,7 @@
-//! A picture of the coloured tree: the live view's own render code draws each table into
-//! an off-screen buffer (every chain open, the window's deltas), and the buffer's cells
-//! become SVG text and rectangles. For chats, tickets and docs.
+//! Exports in every format: text and JSON from [`crate::report`], and the SVG picture of
+//! the coloured tree, drawn here because the live view's own render code draws each
+//! table into an off-screen buffer (every chain open, the window's deltas), and the
+//! buffer's cells become SVG text and rectangles. For chats, tickets and docs.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -10,12 +11,67 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
-use super::Input;
+use super::live_view::LiveView;
+use super::path_picture;
+use super::render;
+use super::theme::Theme;
 use crate::format;
 use crate::model::Snapshot;
-use crate::ui::render;
-use crate::ui::state::App;
-use crate::ui::theme::Theme;
+use crate::report::{self, Format, Input};
+
+/// The export of `input` in `format`.
+pub fn render(format: Format, input: &Input) -> String {
+    report::render(format, input).unwrap_or_else(|| picture(input))
+}
+
+/// The path view (`--view path`) in `format`.
+pub fn render_path(format: Format, input: &Input) -> String {
+    match format {
+        Format::Text => crate::report::path::render_text(input),
+        Format::Json => crate::report::path::render_json(input),
+        Format::Svg => path_svg(input),
+    }
+}
+
+/// The path view as a picture: the text's lines in the live view's colours.
+fn path_svg(input: &Input) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let theme = Theme { color: true };
+    let caption = match (input.deltas, input.window_start) {
+        (Some(d), Some(start)) => format!(
+            "iptop path view · window {} from {} to {}",
+            crate::format::duration(d.elapsed),
+            crate::format::timestamp(start),
+            crate::format::timestamp(input.snapshot.taken_at)
+        ),
+        _ => format!(
+            "iptop path view · {} · no window",
+            crate::format::timestamp(input.snapshot.taken_at)
+        ),
+    };
+    let caption = match input.window_note {
+        Some(n) => format!("{caption} ({n})"),
+        None => caption,
+    };
+    let mut out: Vec<Vec<path_picture::Piece>> = vec![vec![(caption, theme.dim())], vec![]];
+    out.extend(path_picture::styled_lines(
+        input,
+        &crate::cells::ALL,
+        true,
+        &theme,
+    ));
+    let width = out
+        .iter()
+        .map(|l| l.iter().map(|(t, _)| t.width()).sum::<usize>())
+        .max()
+        .unwrap_or(1)
+        .clamp(40, 400) as u16;
+    let height = (out.len().min(u16::MAX as usize) as u16).max(1);
+    let area = ratatui::layout::Rect::new(0, 0, width, height);
+    let mut buf = Buffer::empty(area);
+    path_picture::draw_lines(&mut buf, area, &out, 0);
+    buffer_to_svg(&buf)
+}
 
 /// Columns of the picture: wide enough that no column has to drop.
 pub const WIDTH: u16 = 160;
@@ -229,7 +285,7 @@ pub fn picture(input: &Input) -> String {
             Some(n) => format!("{caption} ({n})"),
             None => caption,
         };
-        let mut app = App::for_export(
+        let mut app = LiveView::for_export(
             input.source.clone(),
             snap,
             deltas,
@@ -249,10 +305,8 @@ pub fn picture(input: &Input) -> String {
         }
         let rows = app.rows.len().clamp(1, MAX_ROWS) as u16;
         let height = rows + 4;
-        let mut term = match Terminal::new(TestBackend::new(WIDTH, height)) {
-            Ok(t) => t,
-            Err(_) => continue,
-        };
+        // a test backend cannot fail
+        let Ok(mut term) = Terminal::new(TestBackend::new(WIDTH, height));
         if term.draw(|f| render::draw(f, &mut app, &theme)).is_ok() {
             pieces.push(term.backend().buffer().clone());
         }
