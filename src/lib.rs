@@ -12,6 +12,7 @@
 
 pub mod cells;
 pub mod cli;
+pub mod config;
 pub mod diff;
 pub mod docker;
 pub mod error;
@@ -19,11 +20,16 @@ pub mod explain;
 pub mod files;
 pub mod flow;
 pub mod format;
+pub mod look;
+pub mod manpage;
+pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod parse;
 pub mod report;
 pub mod run;
 pub mod source;
+pub mod stream;
 pub mod synth;
 pub mod tree;
 pub mod ui;

@@ -32,8 +32,17 @@ fn app_of(file: &str, table: &str) -> LiveView {
 
 fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-    term.draw(|f| render::draw(f, app, &Theme { color: false }))
-        .expect("draw");
+    term.draw(|f| {
+        render::draw(
+            f,
+            app,
+            &Theme {
+                color: false,
+                ..Theme::default()
+            },
+        )
+    })
+    .expect("draw");
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
     for y in 0..h {

@@ -26,14 +26,31 @@ fn number_width(c: Column) -> u16 {
 /// rate, more match text, totals, addresses, protocol, Δbytes and bytes; the match text
 /// takes what is left.
 pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(Column, u16)> {
+    layout_shown(width, tree_width, stats, 0)
+}
+
+/// [`layout_columns`] without the columns `hidden` leaves out (bit i: [`cells::ALL`]`[i]`,
+/// from `columns` in the config file).
+pub fn layout_shown(
+    width: u16,
+    tree_width: u16,
+    stats: &ColumnStats,
+    hidden: u16,
+) -> Vec<(Column, u16)> {
     const MATCH_MIN: u16 = 8;
     const MATCH_WANT: u16 = 24;
-    let text = |c: Column| stats.width(c);
+    let shown = |c: Column| {
+        cells::ALL
+            .iter()
+            .position(|x| *x == c)
+            .is_none_or(|i| hidden & (1 << i) == 0)
+    };
+    let text = |c: Column| stats.width(c).filter(|_| shown(c));
     let essential: Vec<(Column, u16)> = [
-        Some((Column::DPkts, number_width(Column::DPkts))),
+        shown(Column::DPkts).then(|| (Column::DPkts, number_width(Column::DPkts))),
         text(Column::In).map(|w| (Column::In, w)),
         text(Column::Out).map(|w| (Column::Out, w)),
-        Some((Column::Match, MATCH_MIN)),
+        shown(Column::Match).then_some((Column::Match, MATCH_MIN)),
     ]
     .into_iter()
     .flatten()
@@ -84,6 +101,7 @@ pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(
                 Some(w) => w,
                 None => continue,
             },
+            _ if !shown(c) => continue,
             _ => number_width(c),
         };
         if used + 1 + w <= width {

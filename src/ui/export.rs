@@ -36,7 +36,10 @@ pub fn render_path(format: Format, input: &Input) -> String {
 /// The path view as a picture: the text's lines in the live view's colours.
 fn path_svg(input: &Input) -> String {
     use unicode_width::UnicodeWidthStr;
-    let theme = Theme { color: true };
+    let theme = Theme {
+        color: true,
+        ..Theme::default()
+    };
     let caption = match (input.deltas, input.window_start) {
         (Some(d), Some(start)) => format!(
             "iptop path view · window {} from {} to {}",
@@ -258,7 +261,10 @@ pub fn buffer_to_svg(buf: &Buffer) -> String {
 
 /// Draws every table of the export with the live view's render code, one above the other.
 pub fn picture(input: &Input) -> String {
-    let theme = Theme { color: true };
+    let theme = Theme {
+        color: true,
+        ..Theme::default()
+    };
     let mut pieces: Vec<Buffer> = Vec::new();
     for (ti, t) in input.snapshot.tables.iter().enumerate() {
         let snap = Arc::new(Snapshot {

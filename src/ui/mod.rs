@@ -63,6 +63,8 @@ pub struct LiveSetup {
     pub export_window: std::time::Duration,
     /// `--view path`: start in the path view (every table polled).
     pub path_view: bool,
+    /// Colours, palette, tree lines and columns (`--color`, `--theme`, `--ascii`, config).
+    pub theme: Theme,
 }
 
 pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
@@ -79,6 +81,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
         export,
         export_window,
         path_view,
+        theme,
     } = setup;
     let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
     app.step_mode = step;
@@ -106,7 +109,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
     let result = event_loop(
         &mut terminal,
         &mut app,
-        Theme::from_env(),
+        theme,
         &mut events,
         &mut poller,
         shutdown,

@@ -123,7 +123,10 @@ fn tables_errors_and_commands() {
     assert!(!app.mode.shows_help(), "any key closes the help");
     app.apply(Action::ToggleHelp);
     app.apply(Action::Quit);
-    assert!(!app.mode.shows_help() && !app.quit, "q closes the help, not iptop");
+    assert!(
+        !app.mode.shows_help() && !app.quit,
+        "q closes the help, not iptop"
+    );
     app.apply(Action::ToggleHelp);
     app.apply(Action::Interrupt);
     assert!(app.quit, "Ctrl-c quits from the help");
