@@ -246,7 +246,7 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
     let damage = source.damage().map(str::to_string);
     let result = once(cli, source, recorder).await;
     if let (Ok(()), Some(d)) = (&result, damage) {
-        eprintln!("iptop: warning: {d}");
+        crate::sanitize::eprint_line(&format!("iptop: warning: {d}"));
     }
     result
 }
@@ -261,7 +261,7 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
     };
     let (names, warning) = crate::docker::names_for(cli, poller.source.is_replay()).await;
     if let Some(w) = warning {
-        eprintln!("iptop: warning: {w}");
+        crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
     let started = tokio::time::Instant::now();
     let (_, first) = poller
@@ -315,9 +315,11 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         }
     };
     match &cli.output {
-        Some(path) => write_new_file(path, out.as_bytes(), cli.force)
+        Some(path) => write_new_file(path, crate::sanitize::lines(&out).as_bytes(), cli.force)
             .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", path.display()))),
         None => {
+            // a terminal gets no raw control character, whatever the format
+            let out = crate::sanitize::lines(&out);
             let mut stdout = std::io::stdout().lock();
             match stdout
                 .write_all(out.as_bytes())

@@ -18,6 +18,7 @@ pub mod format;
 pub mod model;
 pub mod parse;
 pub mod report;
+pub mod sanitize;
 pub mod source;
 pub mod synth;
 pub mod tree;

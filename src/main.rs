@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match iptop::app::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("iptop: {e}");
+            iptop::sanitize::eprint_line(&format!("iptop: {e}"));
             ExitCode::from(e.exit_code())
         }
     }

@@ -335,7 +335,8 @@ pub fn render(format: crate::cli::Format, input: &Input) -> String {
 }
 
 pub fn json(input: &Input) -> String {
-    let mut s = serde_json::to_string_pretty(&build(input))
+    // C1, DEL and invisible characters as \uXXXX: the strings stay the true text
+    let mut s = crate::sanitize::json_pretty(&build(input))
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s

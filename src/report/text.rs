@@ -34,10 +34,10 @@ pub fn render(input: &Input) -> String {
         out,
         "iptop {} · {}",
         env!("CARGO_PKG_VERSION"),
-        input.source.describe()
+        crate::sanitize::text(&input.source.describe())
     );
     if !input.source.version.is_empty() {
-        let _ = write!(out, " · {}", input.source.version);
+        let _ = write!(out, " · {}", crate::sanitize::text(&input.source.version));
     }
     out.push('\n');
     let _ = write!(out, "taken {}", format::timestamp(snap.taken_at));
@@ -57,7 +57,7 @@ pub fn render(input: &Input) -> String {
     }
     out.push('\n');
     for w in &snap.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", crate::sanitize::text(w));
     }
 
     // Build every table's rows first so that columns line up across tables.
@@ -85,10 +85,13 @@ pub fn render(input: &Input) -> String {
                 if let Some(n) = input.names {
                     n.decorate(&mut cells);
                 }
+                // escaped before the columns are measured
+                cells.sanitize();
+                let note = note.map(|n| crate::sanitize::text(&n).into_owned());
                 (cells, matches!(r.kind, RowKind::Ref { .. }), note)
             })
             .collect();
-        let mut title = format!("table {}", t.name);
+        let mut title = format!("table {}", crate::sanitize::text(&t.name));
         if let Some(b) = t.backend {
             title.push_str(&format!(" · {b}"));
         }
@@ -153,10 +156,11 @@ pub fn render(input: &Input) -> String {
             }
             let _ = writeln!(
                 out,
-                "{:<8}  {:<29}  {place}: {}",
+                "{:<8}  {:<29}  {}: {}",
                 f.severity.as_str(),
                 f.id,
-                f.message
+                crate::sanitize::text(&place),
+                crate::sanitize::text(&f.message)
             );
         }
     }

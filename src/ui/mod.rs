@@ -277,6 +277,7 @@ impl ExportJob {
             names: self.names.as_deref(),
         };
         let body = report::render(self.to.format, &input);
+        let body = crate::sanitize::lines(&body);
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
             .to_string()
             .replace(':', "");

@@ -21,6 +21,7 @@ use super::theme::Theme;
 use crate::columns::{self, Column, Movement};
 use crate::format;
 use crate::model::{ChainKind, TABLES, Table};
+use crate::sanitize::text as clean;
 use crate::tree::{Fold, Row, RowKind};
 
 /// Cuts `s` to `width` columns, ending in `…` when it had to cut.
@@ -123,7 +124,7 @@ impl ColumnStats {
             if any.contains(&v) || v.is_empty() {
                 return;
             }
-            let w = (v.width() as u16).min(cap).max(title);
+            let w = (clean(v).width() as u16).min(cap).max(title);
             *slot = Some(slot.map_or(w, |s| s.max(w)));
         }
         let mut s = ColumnStats::default();
@@ -194,11 +195,26 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
     if app.show_help {
         draw_help(frame, area, theme);
     }
+    scrub(frame.buffer_mut());
+}
+
+/// The last guard before the terminal: a cell whose symbol still holds a control,
+/// bidi or invisible character (every text above is escaped first) shows `?`.
+pub fn scrub(buf: &mut Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(crate::sanitize::is_unsafe) {
+            cell.set_symbol("?");
+        }
+    }
 }
 
 fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let v = app.view();
-    let mut left = format!(" iptop · {} · {}", app.table_name(), app.source.describe());
+    let mut left = format!(
+        " iptop · {} · {}",
+        clean(app.table_name()),
+        clean(&app.source.describe())
+    );
     // auto: the back end(s) this table's rules are in
     if app.source.backend.is_empty()
         && let Some(snap) = &v.snap
@@ -266,7 +282,7 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     if let Some(c) = app.breadcrumb() {
         tags.push(c);
     } else if !app.root_chains.is_empty() {
-        tags.push(format!("from {}", app.root_chains.join(", ")));
+        tags.push(format!("from {}", clean(&app.root_chains.join(", "))));
     }
     if app.hot {
         tags.push("hot: by rate now, then last moved".into());
@@ -283,7 +299,7 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         tags.push(format!("Δ since baseline ({} ago)", format::duration(secs)));
     }
     if !app.search.query.is_empty() && !app.search.editing {
-        tags.push(format!("search “{}” (n/N)", app.search.query));
+        tags.push(format!("search “{}” (n/N)", clean(&app.search.query)));
     }
     if !tags.is_empty() {
         spans.push(Span::styled("  ", Style::new()));
@@ -297,7 +313,7 @@ fn waiting(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let text = match &v.error {
         Some(e) => Line::from(vec![
             Span::styled(" no listing of this table: ", theme.error()),
-            Span::raw(format!(" {e}")),
+            Span::raw(format!(" {}", clean(&e.to_string()))),
         ]),
         None if app.replay && app.ended => Line::from(format!(
             " the replay has no listing of table {}",
@@ -450,6 +466,7 @@ fn tree_row(
     if let Some(n) = names {
         n.substitute(&mut c);
     }
+    c.sanitize();
     let m = columns::movement(r, view.shown);
     let (target, is_drop) = match r.kind {
         RowKind::Rule { chain, rule } => {
@@ -541,12 +558,15 @@ fn tree_cell(
     match r.kind {
         RowKind::Chain { chain } => {
             let ch = &t.chains[chain];
-            let name = truncate(&ch.name, room);
+            let name = truncate(&clean(&ch.name), room);
             let rest = room.saturating_sub(name.width());
             seg(&name, theme.chain_row());
             match &ch.kind {
                 ChainKind::Builtin { policy } if rest > 3 => {
-                    seg(&truncate(&format!(" {policy}"), rest), theme.policy(policy));
+                    seg(
+                        &truncate(&format!(" {}", clean(policy)), rest),
+                        theme.policy(policy),
+                    );
                 }
                 ChainKind::User {
                     references: Some(n),
@@ -616,12 +636,12 @@ fn draw_hot(frame: &mut Frame, area: Rect, app: &mut App, theme: &Theme) {
                     7,
                 )),
                 Cell::from(Span::styled(pad_left(&last, 9), rate_style)),
-                Cell::from(truncate(&h.path.join(" › "), path_w)),
+                Cell::from(truncate(&clean(&h.path.join(" › ")), path_w)),
                 Cell::from(Span::styled(
-                    truncate(&rule.spec.target, 16),
+                    truncate(&clean(&rule.spec.target), 16),
                     theme.target(&rule.spec.target, is_jump),
                 )),
-                Cell::from(truncate(&rule.spec.summary(), rule_w)),
+                Cell::from(truncate(&clean(&rule.spec.summary()), rule_w)),
             ])
         })
         .collect();
@@ -685,12 +705,13 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         RowKind::Chain { chain } => {
             let c = &t.chains[chain];
             lines.push(Line::from(Span::styled(
-                format!("chain {}", c.name),
+                format!("chain {}", clean(&c.name)),
                 theme.chain_row(),
             )));
             match &c.kind {
                 ChainKind::Builtin { policy } => lines.push(Line::from(format!(
-                    "built-in, policy {policy}: {} packets, {} fell through to it; {}",
+                    "built-in, policy {}: {} packets, {} fell through to it; {}",
+                    clean(policy),
                     c.packets,
                     format::bytes(c.bytes),
                     delta_words(m.delta().copied())
@@ -702,12 +723,12 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             }
             lines.push(Line::from(format!("{} rules", c.rules.len())));
             if let Some(n) = crate::explain::notes::about(&t.name, &c.name) {
-                lines.push(Line::from(Span::styled(n.line(), theme.dim())));
+                lines.push(Line::from(Span::styled(clean(&n.line()).into_owned(), theme.dim())));
             }
         }
         RowKind::Ref { .. } => {
             lines.push(Line::from(
-                row.note.as_deref().unwrap_or_default().to_string(),
+                clean(row.note.as_deref().unwrap_or_default()).into_owned(),
             ));
         }
         RowKind::Rule { chain, rule } => {
@@ -715,7 +736,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             let r = &c.rules[rule];
             let s = &r.spec;
             lines.push(Line::from(vec![
-                Span::styled(format!("{} ", c.name), theme.chain_row()),
+                Span::styled(format!("{} ", clean(&c.name)), theme.chain_row()),
                 Span::raw(format!("rule {} of {}", r.num, c.rules.len())),
             ]));
             let target = if s.target.is_empty() {
@@ -725,23 +746,27 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             };
             lines.push(Line::from(vec![
                 Span::styled(
-                    format!("{target}{} ", if s.goto { " [goto]" } else { "" }),
+                    format!(
+                        "{}{} ",
+                        clean(target),
+                        if s.goto { " [goto]" } else { "" }
+                    ),
                     theme.target(&s.target, row.jump.is_some()),
                 ),
                 Span::raw(format!(
                     "prot {}  in {}  out {}  {} → {}",
-                    crate::model::protocol_name(&s.prot),
-                    s.in_iface,
-                    s.out_iface,
-                    s.source,
-                    s.destination
+                    clean(&crate::model::protocol_name(&s.prot)),
+                    clean(&s.in_iface),
+                    clean(&s.out_iface),
+                    clean(&s.source),
+                    clean(&s.destination)
                 )),
             ]));
             if !s.extra.is_empty() {
-                lines.push(Line::from(s.extra.clone()));
+                lines.push(Line::from(clean(&s.extra).into_owned()));
             }
             if let Some(d) = app.names.as_ref().and_then(|n| n.describe(s)) {
-                lines.push(Line::from(d));
+                lines.push(Line::from(clean(&d).into_owned()));
             }
             let k = c.counter(rule);
             lines.push(Line::from(format!(
@@ -764,7 +789,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         .and_then(|j| crate::explain::notes::about(&t.name, &t.chains[j].name))
                 });
             if let Some(n) = note {
-                lines.push(Line::from(Span::styled(n.line(), theme.dim())));
+                lines.push(Line::from(Span::styled(clean(&n.line()).into_owned(), theme.dim())));
             }
             if let Some(j) = row.jump {
                 let target = &t.chains[j];
@@ -774,7 +799,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                     lines.push(Line::from(Span::styled(
                         format!(
                             "{} is jumped to from {refs} rules: the counters below it are totals over all of them",
-                            target.name
+                            clean(&target.name)
                         ),
                         theme.dim(),
                     )));
@@ -822,16 +847,16 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     }
     let v = app.view();
     let line = if let Some(c) = &app.caption {
-        Line::from(Span::styled(format!(" {c}"), theme.dim()))
+        Line::from(Span::styled(format!(" {}", clean(c)), theme.dim()))
     } else if app.search.editing {
         Line::from(vec![
             Span::styled("/", theme.key()),
-            Span::raw(app.search.query.clone()),
+            Span::raw(clean(&app.search.query).into_owned()),
             Span::styled("█", theme.dim()),
             Span::styled("   Enter keep · Esc cancel", theme.dim()),
         ])
     } else if let Some(m) = &app.message {
-        Line::from(Span::styled(format!(" {m}"), theme.warn()))
+        Line::from(Span::styled(format!(" {}", clean(m)), theme.warn()))
     } else if let Some(e) = &v.error {
         let since = v
             .snap
@@ -844,9 +869,12 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                 )
             })
             .unwrap_or_default();
-        Line::from(Span::styled(format!(" ⚠ {e}{since}"), theme.error()))
+        Line::from(Span::styled(
+            format!(" ⚠ {}{since}", clean(&e.to_string())),
+            theme.error(),
+        ))
     } else if let Some(w) = v.snap.as_ref().and_then(|s| s.warnings.first()) {
-        Line::from(Span::styled(format!(" {w}"), theme.warn()))
+        Line::from(Span::styled(format!(" {}", clean(w)), theme.warn()))
     } else {
         let hints = [
             ("q", "quit"),

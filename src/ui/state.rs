@@ -997,12 +997,14 @@ fn tree_width(t: &Table, rows: &[Row]) -> u16 {
                 // `▾ FORWARD DROP`, `▾ DOCKER (2 refs)`
                 RowKind::Chain { chain } => {
                     let c = &t.chains[chain];
-                    2 + c.name.width() + if c.is_builtin() { 8 } else { 11 }
+                    // measured as drawn: escaped
+                    2 + crate::sanitize::text(&c.name).width()
+                        + if c.is_builtin() { 8 } else { 11 }
                 }
                 // `│  ├─▾ TARGET [goto] ↻ cycle`
                 RowKind::Rule { chain, rule } => {
                     let spec = &t.chains[chain].rules[rule].spec;
-                    let label = spec.target.width().max(11)
+                    let label = crate::sanitize::text(&spec.target).width().max(11)
                         + if spec.goto { 7 } else { 0 }
                         + if r.fold == Fold::Cycle { 8 } else { 0 }
                         // ` ×2`: a chain with several callers
