@@ -723,7 +723,10 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             }
             lines.push(Line::from(format!("{} rules", c.rules.len())));
             if let Some(n) = crate::explain::notes::about(&t.name, &c.name) {
-                lines.push(Line::from(Span::styled(clean(&n.line()).into_owned(), theme.dim())));
+                lines.push(Line::from(Span::styled(
+                    clean(&n.line()).into_owned(),
+                    theme.dim(),
+                )));
             }
         }
         RowKind::Ref { .. } => {
@@ -746,11 +749,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             };
             lines.push(Line::from(vec![
                 Span::styled(
-                    format!(
-                        "{}{} ",
-                        clean(target),
-                        if s.goto { " [goto]" } else { "" }
-                    ),
+                    format!("{}{} ", clean(target), if s.goto { " [goto]" } else { "" }),
                     theme.target(&s.target, row.jump.is_some()),
                 ),
                 Span::raw(format!(
@@ -789,7 +788,10 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
                         .and_then(|j| crate::explain::notes::about(&t.name, &t.chains[j].name))
                 });
             if let Some(n) = note {
-                lines.push(Line::from(Span::styled(clean(&n.line()).into_owned(), theme.dim())));
+                lines.push(Line::from(Span::styled(
+                    clean(&n.line()).into_owned(),
+                    theme.dim(),
+                )));
             }
             if let Some(j) = row.jump {
                 let target = &t.chains[j];

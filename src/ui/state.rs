@@ -998,8 +998,7 @@ fn tree_width(t: &Table, rows: &[Row]) -> u16 {
                 RowKind::Chain { chain } => {
                     let c = &t.chains[chain];
                     // measured as drawn: escaped
-                    2 + crate::sanitize::text(&c.name).width()
-                        + if c.is_builtin() { 8 } else { 11 }
+                    2 + crate::sanitize::text(&c.name).width() + if c.is_builtin() { 8 } else { 11 }
                 }
                 // `│  ├─▾ TARGET [goto] ↻ cycle`
                 RowKind::Rule { chain, rule } => {

@@ -1,0 +1,201 @@
+//! The column layout a chain's title line announces, and a rule line's tokens.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Col {
+    Num,
+    Pkts,
+    Bytes,
+    Target,
+    Prot,
+    In,
+    Out,
+    Source,
+    Destination,
+}
+
+impl Col {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Col::Num => "num",
+            Col::Pkts => "pkts",
+            Col::Bytes => "bytes",
+            Col::Target => "target",
+            Col::Prot => "prot",
+            Col::In => "in",
+            Col::Out => "out",
+            Col::Source => "source",
+            Col::Destination => "destination",
+        }
+    }
+}
+
+/// A few columns, without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Cols {
+    items: [Col; 5],
+    len: u8,
+}
+
+impl Cols {
+    const fn new() -> Cols {
+        Cols {
+            items: [Col::Num; 5],
+            len: 0,
+        }
+    }
+
+    pub(super) fn push(&mut self, c: Col) -> bool {
+        if self.len as usize == self.items.len() || self.contains(&c) {
+            return false;
+        }
+        self.items[self.len as usize] = c;
+        self.len += 1;
+        true
+    }
+}
+
+impl std::ops::Deref for Cols {
+    type Target = [Col];
+    fn deref(&self) -> &[Col] {
+        &self.items[..self.len as usize]
+    }
+}
+
+/// The columns a chain's title line announced, split at `opt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Layout {
+    pub(super) pre: Cols,
+    pub(super) post: Cols,
+    /// How many leading columns are `num`/`pkts`/`bytes`.
+    pub(super) counter_prefix: usize,
+}
+
+impl Layout {
+    /// The columns as a number: 4 bits a column, `opt` as 15.
+    pub(super) fn code(&self) -> u64 {
+        self.pre
+            .iter()
+            .map(|c| *c as u64 + 1)
+            .chain(std::iter::once(15))
+            .chain(self.post.iter().map(|c| *c as u64 + 1))
+            .fold(0, |acc, v| (acc << 4) | v)
+    }
+
+    pub(super) fn has(&self, c: Col) -> bool {
+        self.pre.contains(&c) || self.post.contains(&c)
+    }
+}
+
+pub(super) const MAX_TOKENS: usize = 12;
+
+/// Whitespace-separated tokens of a line with their byte spans.
+pub(super) struct Tokens<'a> {
+    line: &'a str,
+    pub(super) spans: [(usize, usize); MAX_TOKENS],
+    pub(super) len: usize,
+}
+
+impl<'a> Tokens<'a> {
+    pub(super) fn new(line: &'a str, max: usize) -> Self {
+        let bytes = line.as_bytes();
+        let mut spans = [(0, 0); MAX_TOKENS];
+        let mut len = 0;
+        let mut i = 0;
+        while len < max.min(MAX_TOKENS) {
+            while i < bytes.len() && is_space(bytes[i]) {
+                i += 1;
+            }
+            if i >= bytes.len() {
+                break;
+            }
+            let start = i;
+            while i < bytes.len() && !is_space(bytes[i]) {
+                i += 1;
+            }
+            spans[len] = (start, i);
+            len += 1;
+        }
+        Tokens { line, spans, len }
+    }
+
+    pub(super) fn get(&self, i: usize) -> Option<&'a str> {
+        (i < self.len).then(|| &self.line[self.spans[i].0..self.spans[i].1])
+    }
+
+    pub(super) fn end_of(&self, i: usize) -> usize {
+        self.spans[i].1
+    }
+}
+
+pub(super) fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+pub(super) fn is_opt(tok: &str) -> bool {
+    matches!(tok, "--" | "-f" | "!f")
+}
+
+/// Does a token look like a source/destination column (`0.0.0.0/0`, `!10.0.0.0/8`,
+/// `fd00::2`, `anywhere`)? Used only for listings whose `opt` column is blank
+/// (ip6tables before 1.8.9).
+pub(super) fn looks_like_address(tok: &str) -> bool {
+    let t = tok.strip_prefix('!').unwrap_or(tok);
+    if t == "anywhere" {
+        return true;
+    }
+    let addr = t.split('/').next().unwrap_or("");
+    !addr.is_empty()
+        && (addr.parse::<std::net::Ipv4Addr>().is_ok()
+            || addr.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+pub(super) fn parse_title(line: &str) -> Option<Layout> {
+    let mut pre = Cols::new();
+    let mut post = Cols::new();
+    let mut seen_opt = false;
+    for tok in line.split_ascii_whitespace() {
+        let col = match tok {
+            "num" => Col::Num,
+            "pkts" => Col::Pkts,
+            "bytes" => Col::Bytes,
+            "target" => Col::Target,
+            "prot" => Col::Prot,
+            "opt" => {
+                if seen_opt {
+                    return None;
+                }
+                seen_opt = true;
+                continue;
+            }
+            "in" => Col::In,
+            "out" => Col::Out,
+            "source" => Col::Source,
+            "destination" => Col::Destination,
+            _ => return None,
+        };
+        // counters, target and protocol come before `opt`, interfaces and addresses after
+        let before = matches!(
+            col,
+            Col::Num | Col::Pkts | Col::Bytes | Col::Target | Col::Prot
+        );
+        if before == seen_opt {
+            return None;
+        }
+        let dst = if seen_opt { &mut post } else { &mut pre };
+        if !dst.push(col) {
+            return None;
+        }
+    }
+    if !seen_opt || pre.last() != Some(&Col::Prot) {
+        return None;
+    }
+    let counter_prefix = pre
+        .iter()
+        .take_while(|c| matches!(c, Col::Num | Col::Pkts | Col::Bytes))
+        .count();
+    Some(Layout {
+        pre,
+        post,
+        counter_prefix,
+    })
+}

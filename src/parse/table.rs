@@ -1,0 +1,449 @@
+//! One table's listing, line by line, reusing the previous poll's parse where the text
+//! is the same.
+
+use std::sync::Arc;
+
+use super::ParseError;
+use super::columns::{Col, Layout, is_space, parse_title};
+use super::fields::{parse_header, parse_rule, snippet, split_counters};
+use crate::model::{Chain, Counter, Rule, RuleTexts, Span, Table};
+
+/// The lines of a listing (without their `\n`), found with a vectorised search.
+pub(super) struct Lines<'a> {
+    text: &'a str,
+    pos: usize,
+    done: bool,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let rest = &self.text.as_bytes()[self.pos..];
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                // '\n' is ASCII: both ends are character boundaries
+                let line = &self.text[self.pos..self.pos + i];
+                self.pos += i + 1;
+                Some(line)
+            }
+            None => {
+                self.done = true;
+                Some(&self.text[self.pos..])
+            }
+        }
+    }
+}
+
+/// A line that is neither blank, nor a comment, nor a chain header: in a chain, a rule.
+#[inline]
+pub(super) fn is_rule_line(line: &[u8]) -> bool {
+    match line.iter().position(|b| !is_space(*b)) {
+        None => false,
+        Some(i) => match line[i] {
+            b'#' => false,
+            b'C' => !line[i..].starts_with(b"Chain "),
+            _ => true,
+        },
+    }
+}
+
+/// Whether the lines at `start` of `body` are byte for byte those `span` marks in `prev`
+/// and the chain ends there too (the listing ends, or the next line is blank or another
+/// chain's header; a comment line would not end it). Gives where the next line starts
+/// (None: the listing ends there).
+pub(super) fn same_block(
+    body: &str,
+    start: usize,
+    prev: &str,
+    span: &Span,
+) -> Option<Option<usize>> {
+    if span.len == 0 {
+        return None;
+    }
+    let b = body.as_bytes();
+    let cur = b.get(start..start.checked_add(span.len)?)?;
+    let old = prev
+        .as_bytes()
+        .get(span.start..span.start.checked_add(span.len)?)?;
+    if cur != old {
+        return None;
+    }
+    let end = start + span.len;
+    match b.get(end) {
+        None => Some(None),
+        Some(b'\n') => {
+            let next = &b[end + 1..];
+            let line = &next[..memchr::memchr(b'\n', next).unwrap_or(next.len())];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let ends = match line.iter().position(|b| !is_space(*b)) {
+                None => true,
+                Some(i) => line[i..].starts_with(b"Chain "),
+            };
+            ends.then_some(Some(end + 1))
+        }
+        Some(_) => None,
+    }
+}
+
+pub(super) struct Open<'p> {
+    chain: Chain,
+    layout: Option<Layout>,
+    /// The same chain in the previous poll.
+    prev: Option<&'p Chain>,
+    /// Some rule was parsed anew (not reused from `prev`).
+    fresh: bool,
+    /// The rule texts, once they differ from `prev`'s (None: the same so far).
+    texts: Option<RuleTexts>,
+    /// The rules, once they differ from `prev`'s (None: the same so far).
+    rules: Option<Vec<Rule>>,
+    /// Byte offsets of the header line's start and of the last line's end.
+    start: usize,
+    end: usize,
+    /// Line number of the last line.
+    last: usize,
+    /// Only the header, titles and rules so far (no comment line among them).
+    plain: bool,
+    exact: bool,
+}
+
+/// Parses a listing, reusing the previous poll's parsed rules wherever a rule's text is
+/// unchanged: then only its counters are read. Polling 50k rules a second, almost every
+/// line is such a line.
+pub fn parse_table_reusing(
+    name: &str,
+    text: &str,
+    prev: Option<&Table>,
+) -> Result<Table, ParseError> {
+    let mut table = Table::new(name);
+    let mut current: Option<Open> = None;
+    let mut header_line = 0;
+    let mut any_counter_col = false;
+    let mut last_line = 0;
+    // rules whose jump target must be looked up at the end
+    let mut unresolved: Vec<(usize, usize)> = Vec::new();
+
+    // the header line of each chain, for "listed twice"
+    let mut header_lines: Vec<usize> = Vec::new();
+    // the last title line and its layout: every chain of a listing has the same one
+    let mut last_title: Option<(&str, Layout)> = None;
+    let finish = |table: &mut Table, open: Open, line: usize, header_lines: &mut Vec<usize>| {
+        let Open {
+            mut chain,
+            prev,
+            fresh,
+            texts,
+            rules,
+            layout,
+            start,
+            end,
+            last,
+            plain,
+            exact,
+        } = open;
+        table.spans.push(Span {
+            start,
+            len: if plain { end - start } else { 0 },
+            lines: last + 1 - line,
+            exact,
+            counted: layout.is_some_and(|l| l.has(Col::Pkts)),
+        });
+        let n = chain.counters.len();
+        chain.rules = match (rules, prev) {
+            (Some(v), _) => Arc::new(v),
+            (None, Some(p)) if p.rules.len() == n => p.rules.clone(),
+            (None, Some(p)) => Arc::new(p.rules[..n.min(p.rules.len())].to_vec()),
+            (None, None) => Arc::default(),
+        };
+        if fresh || prev.is_none_or(|p| p.rules.len() != n) {
+            chain.assign_keys();
+        }
+        chain.text = match (texts, prev) {
+            (Some(t), _) => Arc::new(t),
+            (None, Some(p)) if p.rules.len() == n => p.text.clone(),
+            (None, Some(p)) => Arc::new(p.text.prefix(n)),
+            (None, None) => Arc::default(),
+        };
+        table.push_unindexed(Arc::new(chain));
+        header_lines.push(line);
+    };
+    let no_titles = |chain: &Chain, lineno: usize, found: &str| ParseError {
+        line: lineno,
+        reason: format!(
+            "expected the column titles of chain `{}`, found {found}",
+            chain.name
+        ),
+    };
+
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let mut lines = Lines {
+        text: body,
+        pos: 0,
+        done: false,
+    };
+    let prev_listing = prev.and_then(|p| p.listing.as_deref());
+    let mut lineno = 0;
+    loop {
+        let line_start = lines.pos;
+        let Some(raw) = lines.next() else { break };
+        lineno += 1;
+        let line_end = line_start + raw.len();
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        // Rule lines first: they are nearly all of a big listing.
+        if let Some(Open {
+            chain,
+            layout: Some(layout),
+            prev: pc,
+            fresh,
+            texts,
+            rules,
+            end,
+            last,
+            exact: chain_exact,
+            ..
+        }) = &mut current
+            && is_rule_line(line.as_bytes())
+        {
+            let in_chain = |reason: String| ParseError {
+                line: lineno,
+                reason: format!("in chain `{}`: {reason}", chain.name),
+            };
+            let (packets, bytes, exact, start) = split_counters(line, layout).map_err(in_chain)?;
+            table.exact &= exact;
+            *chain_exact &= exact;
+            (*end, *last) = (line_end, lineno);
+            let tail = &line[start..];
+            let idx = chain.counters.len();
+            let num = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+            let same = pc.filter(|p| p.text.is(idx, tail));
+            match (texts.as_mut(), same) {
+                (Some(t), _) => t.push(tail),
+                (None, Some(_)) => {}
+                (None, None) => {
+                    // the first rule that differs: from here on keep this poll's texts
+                    let mut t = pc.map(|p| p.text.prefix(idx)).unwrap_or_default();
+                    t.push(tail);
+                    *texts = Some(t);
+                }
+            }
+            chain.counters.push(Counter { packets, bytes });
+            match (same.and_then(|p| p.rules.get(idx)), rules.as_mut()) {
+                // unchanged so far: nothing to build, the previous rules serve
+                (Some(_), None) => {}
+                (Some(p), Some(v)) => v.push(p.clone()),
+                (None, v) => {
+                    let spec = parse_rule(line, layout).map_err(in_chain)?;
+                    *fresh = true;
+                    unresolved.push((table.chains.len(), idx));
+                    let v = match v {
+                        Some(v) => v,
+                        None => rules.insert(
+                            pc.map(|p| p.rules[..idx.min(p.rules.len())].to_vec())
+                                .unwrap_or_default(),
+                        ),
+                    };
+                    v.push(Rule {
+                        num,
+                        spec: Arc::new(spec),
+                        occurrence: 0,
+                        key: 0,
+                        jump: None,
+                    });
+                }
+            }
+            last_line = lineno;
+            continue;
+        }
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            last_line = lineno;
+            if let Some(open) = current.take() {
+                if open.layout.is_none() {
+                    return Err(no_titles(&open.chain, lineno, "an empty line"));
+                }
+                finish(&mut table, open, header_line, &mut header_lines);
+            }
+            continue;
+        }
+        last_line = lineno;
+        if trimmed.starts_with('#') {
+            table.warnings.push(trimmed.to_string());
+            if let Some(open) = &mut current {
+                open.plain = false;
+            }
+            continue;
+        }
+        if trimmed.starts_with("Chain ") {
+            if let Some(open) = current.take() {
+                if open.layout.is_none() {
+                    return Err(no_titles(&open.chain, lineno, "another chain"));
+                }
+                finish(&mut table, open, header_line, &mut header_lines);
+            }
+            // A chain whose lines are byte for byte those of the last poll (counters
+            // included: no traffic) is the last poll's chain: take it without reading on.
+            // Looked for where it was last time; once the header is read, by its name.
+            macro_rules! take_whole {
+                ($c:expr, $span:expr, $next:expr) => {{
+                    let span: Span = $span;
+                    table.exact &= span.exact;
+                    any_counter_col |= span.counted;
+                    header_lines.push(lineno);
+                    table.push_unindexed(Arc::clone($c));
+                    table.spans.push(Span {
+                        start: line_start,
+                        ..span
+                    });
+                    lineno += span.lines - 1;
+                    last_line = lineno;
+                    match $next {
+                        Some(pos) => lines.pos = pos,
+                        None => lines.done = true,
+                    }
+                    continue;
+                }};
+            }
+            let here = table.chains.len();
+            if let (Some(pl), Some(p)) = (prev_listing, prev)
+                && let (Some(c), Some(span)) = (p.chains.get(here), p.spans.get(here))
+                && let Some(next) = same_block(body, line_start, pl, span)
+            {
+                take_whole!(c, *span, next);
+            }
+            let (cname, kind, packets, bytes, exact) =
+                parse_header(trimmed).map_err(|reason| ParseError {
+                    line: lineno,
+                    reason,
+                })?;
+            table.exact &= exact;
+            header_line = lineno;
+            // the previous poll's chain: usually at the same position
+            let pi = prev.and_then(|p| match p.chains.get(here) {
+                Some(c) if *c.name == *cname => Some(here),
+                _ => p.chain_index(cname),
+            });
+            let pc: Option<&Chain> = pi.and_then(|i| Some(&**prev?.chains.get(i)?));
+            // (at the same position it was compared above already)
+            if let (Some(pl), Some(p), Some(i)) = (prev_listing, prev, pi)
+                && i != here
+                && let (Some(c), Some(span)) = (p.chains.get(i), p.spans.get(i))
+                && let Some(next) = same_block(body, line_start, pl, span)
+            {
+                take_whole!(c, *span, next);
+            }
+            // the name is shared with the previous poll's chain
+            let name = match pc {
+                Some(c) => c.name.clone(),
+                None => Arc::from(cname),
+            };
+            current = Some(Open {
+                chain: Chain {
+                    name,
+                    kind,
+                    packets,
+                    bytes,
+                    rules: Arc::default(),
+                    counters: Vec::with_capacity(pc.map_or(0, |c| c.rules.len())),
+                    text: Arc::default(),
+                },
+                layout: None,
+                prev: pc,
+                fresh: false,
+                texts: pc.is_none().then(RuleTexts::default),
+                rules: pc.is_none().then(Vec::new),
+                start: line_start,
+                end: line_end,
+                last: lineno,
+                plain: true,
+                exact,
+            });
+            continue;
+        }
+        match &mut current {
+            None => {
+                if table.chains.is_empty() && trimmed.starts_with("$ ") {
+                    continue;
+                }
+                return Err(ParseError {
+                    line: lineno,
+                    reason: format!(
+                        "expected a `Chain NAME (...)` header, found `{}`",
+                        snippet(trimmed)
+                    ),
+                });
+            }
+            Some(open) => {
+                let l = match last_title {
+                    Some((t, l)) if t == trimmed => l,
+                    _ => {
+                        let l = parse_title(trimmed).ok_or_else(|| ParseError {
+                            line: lineno,
+                            reason: format!(
+                                "expected the column titles of chain `{}` (` pkts bytes target prot opt in out source destination`), found `{}`",
+                                open.chain.name,
+                                snippet(trimmed)
+                            ),
+                        })?;
+                        last_title = Some((trimmed, l));
+                        l
+                    }
+                };
+                any_counter_col |= l.has(Col::Pkts);
+                // the same text under other columns is another rule: nothing to reuse
+                if open.prev.is_some_and(|p| p.text.layout != l.code()) {
+                    open.prev = None;
+                    open.texts = Some(RuleTexts::default());
+                    open.rules = Some(Vec::new());
+                }
+                if let Some(t) = &mut open.texts {
+                    t.layout = l.code();
+                }
+                open.layout = Some(l);
+                (open.end, open.last) = (line_end, lineno);
+            }
+        }
+    }
+    if let Some(open) = current.take() {
+        if open.layout.is_none() {
+            return Err(ParseError {
+                line: last_line + 1,
+                reason: format!(
+                    "listing ends after the header of chain `{}`: expected its column titles (was the output cut off?)",
+                    open.chain.name
+                ),
+            });
+        }
+        finish(&mut table, open, header_line, &mut header_lines);
+    }
+    if table.chains.is_empty() {
+        return Err(ParseError {
+            line: last_line.max(1),
+            reason: "no chains found: expected `Chain NAME (...)` headers as printed by `iptables -L -v -n`".into(),
+        });
+    }
+    table.has_counters = any_counter_col;
+    // The chain index: the previous poll's when the chains are the same.
+    let same_chains = prev.is_some_and(|p| table.share_index(p));
+    if !same_chains && let Err(i) = table.reindex() {
+        return Err(ParseError {
+            line: header_lines[i],
+            reason: format!("chain `{}` is listed twice", snippet(&table.chains[i].name)),
+        });
+    }
+    table.same_rules_as_prev = same_chains && unresolved.is_empty();
+    // Jumps: reused rules kept their target's index, which holds while the chains are the
+    // same as last time; otherwise look every target up.
+    if same_chains {
+        for (c, r) in unresolved {
+            let j = table.resolve(&table.chains[c].rules[r].spec.target);
+            Arc::make_mut(&mut Arc::make_mut(&mut table.chains[c]).rules)[r].jump = j;
+        }
+    } else {
+        table.link();
+    }
+    Ok(table)
+}
