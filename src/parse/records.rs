@@ -164,12 +164,12 @@ pub(super) fn partition(body: &str) -> Result<Option<Vec<Record>>, ParseError> {
         let starts = choose(&lines, b, &mode)?;
         let mut cur = None;
         let mut next = starts.iter().peekable();
-        for j in b.first..b.first + b.len {
+        for (j, slot) in joined_to.iter_mut().enumerate().skip(b.first).take(b.len) {
             if next.peek() == Some(&&j) {
                 next.next();
                 cur = Some(j);
             } else {
-                joined_to[j] = cur;
+                *slot = cur;
                 any = true;
             }
         }
