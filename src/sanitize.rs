@@ -51,12 +51,39 @@ pub fn is_unsafe(c: char) -> bool {
 
 /// Whether `s` holds any character [`text`] would escape. Fast for ASCII.
 pub fn needs(s: &str) -> bool {
+    first_unsafe(s, false).is_some()
+}
+
+/// Where the first character to escape starts (`lines`: line ends stay). Decodes only
+/// where a lead byte can start an unsafe character: box drawing and the rest of the
+/// text cost a byte comparison each.
+fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     let b = s.as_bytes();
-    // every unsafe character is an ASCII control or DEL, or starts with a byte >= 0xC2
-    if b.iter().all(|&x| (0x20..0x7f).contains(&x)) {
-        return false;
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        if x < 0x80 {
+            if (x < 0x20 || x == 0x7f) && !(lines && x == b'\n') {
+                return Some(i);
+            }
+            i += 1;
+            continue;
+        }
+        // the lead bytes of C1 controls and of every character `is_invisible` names
+        if matches!(
+            x,
+            0xC2 | 0xCD | 0xD8 | 0xDB | 0xDC | 0xE0 | 0xE1 | 0xE2 | 0xE3 | 0xEF | 0xF0 | 0xF3
+        ) && s[i..].chars().next().is_some_and(is_unsafe)
+        {
+            return Some(i);
+        }
+        i += match x {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            _ => 2,
+        };
     }
-    s.chars().any(is_unsafe)
+    None
 }
 
 fn push_escape(out: &mut String, c: char) {
@@ -75,18 +102,7 @@ fn push_escape(out: &mut String, c: char) {
 
 /// `s` with every unsafe character shown as a visible escape.
 pub fn text(s: &str) -> Cow<'_, str> {
-    if !needs(s) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if is_unsafe(c) {
-            push_escape(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    escape_from(s, first_unsafe(s, false), false)
 }
 
 /// [`text`] in place.
@@ -97,17 +113,20 @@ pub fn in_place(s: &mut String) {
 }
 
 /// [`text`] for a multi-line text (an export, a message): its line breaks stay, every
-/// other unsafe character is escaped. A lone `\r` is escaped; `\r\n` stays a line end.
+/// other unsafe character is escaped (`\r` too).
 pub fn lines(s: &str) -> Cow<'_, str> {
-    if !needs(s) {
+    escape_from(s, first_unsafe(s, true), true)
+}
+
+fn escape_from(s: &str, first: Option<usize>, lines: bool) -> Cow<'_, str> {
+    let Some(at) = first else {
         return Cow::Borrowed(s);
-    }
+    };
     let mut out = String::with_capacity(s.len() + 16);
-    let mut it = s.chars().peekable();
-    while let Some(c) = it.next() {
+    out.push_str(&s[..at]);
+    for c in s[at..].chars() {
         match c {
-            '\n' => out.push('\n'),
-            '\r' if it.peek() == Some(&'\n') => {}
+            '\n' if lines => out.push('\n'),
             c if is_unsafe(c) => push_escape(&mut out, c),
             c => out.push(c),
         }
@@ -223,7 +242,13 @@ mod tests {
 
     #[test]
     fn lines_keep_line_breaks() {
-        assert_eq!(lines("a\u{1b}b\r\nc\rd\n"), "a\\x1bb\nc\\rd\n");
+        assert_eq!(lines("a\u{1b}b\r\nc\rd\n"), "a\\x1bb\\r\nc\\rd\n");
+        assert!(matches!(lines("│  ├─ ACCEPT\n"), Cow::Borrowed(_)));
+        // every lead byte the fast scan skips decodes to a safe character
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let s = c.to_string();
+            assert_eq!(needs(&s), is_unsafe(c), "U+{:04X}", c as u32);
+        }
         assert!(!lines(HOSTILE).chars().any(|c| c != '\n' && is_unsafe(c)));
     }
 

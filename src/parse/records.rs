@@ -227,19 +227,20 @@ fn choose(lines: &[Line], b: &Block, mode: &Shape) -> Result<Vec<usize>, ParseEr
             }
         }
     }
-    // best[j]: the best reading in which line j starts rule num[j]: its score (lines in
-    // the listing's layout), how many readings reach that score (2: several), the start
-    // before it
+    // best[j]: the best reading in which line j starts rule num[j]: its score (first the
+    // rules it finds: a reading never ends early by taking real rules into a comment;
+    // then how many of its rule lines keep the listing's layout), how many readings reach
+    // that score (2: several), the start before it
     #[derive(Clone, Copy)]
     struct Best {
-        score: u32,
+        score: (u32, u32),
         ways: u8,
         parent: usize,
     }
     let mut best: Vec<Option<Best>> = vec![None; m];
     if num[0] == Some(1) {
         best[0] = Some(Best {
-            score: fit[0],
+            score: (1, fit[0]),
             ways: 1,
             parent: usize::MAX,
         });
@@ -256,7 +257,7 @@ fn choose(lines: &[Line], b: &Block, mode: &Shape) -> Result<Vec<usize>, ParseEr
             if c <= j || (c > j + 1 && !comment[j]) {
                 continue;
             }
-            let score = cur.score + fit[c];
+            let score = (cur.score.0 + 1, cur.score.1 + fit[c]);
             match &mut best[c] {
                 Some(bc) if bc.score > score => {}
                 Some(bc) if bc.score == score => bc.ways = bc.ways.saturating_add(cur.ways).min(2),
@@ -271,7 +272,7 @@ fn choose(lines: &[Line], b: &Block, mode: &Shape) -> Result<Vec<usize>, ParseEr
         }
     }
     // readings that end the block: the last rule's comment takes the lines after it
-    let mut end: Option<(u32, u8, usize)> = None;
+    let mut end: Option<((u32, u32), u8, usize)> = None;
     for j in 0..m {
         let Some(bj) = best[j] else { continue };
         if j + 1 < m && !comment[j] {
@@ -290,18 +291,15 @@ fn choose(lines: &[Line], b: &Block, mode: &Shape) -> Result<Vec<usize>, ParseEr
         // name a number printed more than once
         let mut dup: Vec<(&u32, &Vec<usize>)> = pos.iter().filter(|(_, v)| v.len() > 1).collect();
         dup.sort();
-        let (n, at) = dup
-            .first()
-            .map(|(n, v)| (**n, (*v).clone()))
-            .unwrap_or((0, vec![0]));
-        return Err(err(
-            b,
-            at[0],
-            format!(
-                "lines {} all read as rule {n}: a rule comment holds a line break that copies a rule line, and the listing cannot tell which is the rule",
-                list(b, &at)
+        let what = "a rule comment holds a line break that copies a rule line, and the listing cannot tell which is the rule";
+        return Err(match dup.first() {
+            Some((n, at)) => err(
+                b,
+                at[0],
+                format!("lines {} all read as rule {n}: {what}", list(b, at)),
             ),
-        ));
+            None => err(b, 0, what.into()),
+        });
     }
     let mut starts = Vec::new();
     let mut j = last;
@@ -405,6 +403,16 @@ mod tests {
     #[test]
     fn a_copied_next_number_continues_the_comment() {
         let s = starts(&listing(&[R1, FAKE, R2, R3]));
+        assert_eq!(s, [(1, 1), (2, 1), (3, 2), (5, 1), (6, 1)]);
+    }
+
+    #[test]
+    fn rules_in_another_layout_are_not_taken_into_a_comment() {
+        // the last rule's counters overflow their columns: still a rule, not the end of
+        // rule 2's comment
+        let big = "3    123456789012 98765432109876 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0";
+        let r2 = format!("{R2}            /* two */");
+        let s = starts(&listing(&[R1, FAKE, &r2, big]));
         assert_eq!(s, [(1, 1), (2, 1), (3, 2), (5, 1), (6, 1)]);
     }
 
