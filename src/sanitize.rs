@@ -134,6 +134,16 @@ fn escape_from(s: &str, first: Option<usize>, lines: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The last guard before the terminal: a cell of the live view whose symbol still holds
+/// a control, bidi or invisible character (every text drawn is escaped first) shows `?`.
+pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
+    for cell in buf.content.iter_mut() {
+        if cell.symbol().chars().any(is_unsafe) {
+            cell.set_symbol("?");
+        }
+    }
+}
+
 /// Writes one message and a line end to stderr, escaped with [`lines`]: errors and
 /// warnings quote chain names, comments and listing lines.
 pub fn eprint_line(msg: &str) {
@@ -238,6 +248,20 @@ mod tests {
         assert!(!text(HOSTILE).chars().any(is_unsafe));
         assert_eq!(text("\u{202e}").width(), 8);
         assert_eq!(text("\u{e0041}"), "⟨U+E0041⟩");
+    }
+
+    #[test]
+    fn scrub_leaves_no_raw_character_in_a_frame() {
+        use ratatui::buffer::Buffer;
+        use ratatui::layout::Rect;
+        let mut buf = Buffer::empty(Rect::new(0, 0, 20, 1));
+        buf[(0, 0)].set_symbol("a\u{200d}");
+        buf[(1, 0)].set_symbol("\u{1b}");
+        buf[(2, 0)].set_symbol("é");
+        scrub(&mut buf);
+        assert_eq!(buf[(0, 0)].symbol(), "?");
+        assert_eq!(buf[(1, 0)].symbol(), "?");
+        assert_eq!(buf[(2, 0)].symbol(), "é");
     }
 
     #[test]

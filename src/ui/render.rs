@@ -195,17 +195,7 @@ pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme) {
     if app.show_help {
         draw_help(frame, area, theme);
     }
-    scrub(frame.buffer_mut());
-}
-
-/// The last guard before the terminal: a cell whose symbol still holds a control,
-/// bidi or invisible character (every text above is escaped first) shows `?`.
-pub fn scrub(buf: &mut Buffer) {
-    for cell in buf.content.iter_mut() {
-        if cell.symbol().chars().any(crate::sanitize::is_unsafe) {
-            cell.set_symbol("?");
-        }
-    }
+    crate::sanitize::scrub(frame.buffer_mut());
 }
 
 fn draw_header(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
