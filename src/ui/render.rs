@@ -270,7 +270,7 @@ fn draw_tabs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let v = app.view();
     let mut tags: Vec<String> = Vec::new();
     if let Some(c) = app.breadcrumb() {
-        tags.push(c);
+        tags.push(clean(&c).into_owned());
     } else if !app.root_chains.is_empty() {
         tags.push(format!("from {}", clean(&app.root_chains.join(", "))));
     }
