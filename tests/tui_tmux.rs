@@ -223,6 +223,11 @@ fn hostile_text_in_the_live_view_and_its_export() {
     let text = String::from_utf8_lossy(&text);
     assert!(text.contains("⟨U+202E⟩ w ⟨U+200B⟩"), "{text}");
     assert!(!s.contains("pwned\u{7}"));
+    // drilled into the chain named with escapes (its jump is two rows below RETURN):
+    // the breadcrumb shows them escaped
+    tmux.keys(&["Down", "Down", "Enter"]);
+    let s = tmux.wait_for(5, "the breadcrumb", |s| s.contains("INPUT › X"));
+    assert!(s.contains("INPUT › X\\x1b[2J⟨U+202E⟩"), "{s}");
     tmux.keys(&["q"]);
     let s = tmux.wait_for(5, "iptop to exit", |s| s.contains("EXIT="));
     assert!(s.contains("EXIT=0"), "{s}");
