@@ -13,15 +13,16 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use iptop::app::DEMO;
 use iptop::diff::diff_table;
-use iptop::model::{Snapshot, SourceInfo, Table};
-use iptop::parse::{parse_listing_reusing, parse_table};
+use iptop::model::text::ListingText;
+use iptop::model::{FirewallTable, Snapshot, SourceInfo};
+use iptop::parse::parse_table;
+use iptop::source::DEMO;
 use iptop::source::replay::ReplaySource;
-use iptop::source::{Text, snapshot_from};
+use iptop::source::snapshot_from;
 use iptop::synth::{kube_nat, render_listing};
 use iptop::tree;
-use iptop::ui::state::{Action, App};
+use iptop::ui::live_view::{Action, LiveView};
 use iptop::ui::theme::Theme;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -49,7 +50,7 @@ fn measure(name: &str, filter: &str, mut f: impl FnMut()) {
     );
 }
 
-fn snapshot(t: Table, secs: u64) -> Arc<Snapshot> {
+fn snapshot(t: FirewallTable, secs: u64) -> Arc<Snapshot> {
     Arc::new(Snapshot {
         taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
         at: Duration::from_secs(secs),
@@ -61,7 +62,7 @@ fn snapshot(t: Table, secs: u64) -> Arc<Snapshot> {
 }
 
 /// The same table one poll later: every `step`th rule moved.
-fn moved(t: &Table, step: usize) -> Table {
+fn moved(t: &FirewallTable, step: usize) -> FirewallTable {
     let mut t2 = t.clone();
     for (i, k) in t2
         .chains
@@ -81,7 +82,7 @@ fn moved(t: &Table, step: usize) -> Table {
 /// default expansion, a rule selected, the detail pane with its sparkline.
 fn swarm_frames(filter: &str) {
     let mut r = ReplaySource::from_text("demo", DEMO, None).expect("demo");
-    let mut app = App::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
     for _ in 0..5 {
         let raw = r.next_poll().expect("poll");
         let s = snapshot_from(&raw, &["filter".into()]).expect("snapshot");
@@ -117,8 +118,8 @@ fn main() {
         }
         let t1 = kube_nat(n, 42);
         let t2 = moved(&t1, 10);
-        let text1: Arc<Text> = Arc::new(render_listing(&t1, true).into());
-        let text2: Arc<Text> = Arc::new(render_listing(&t2, true).into());
+        let text1: Arc<ListingText> = Arc::new(render_listing(&t1, true).into());
+        let text2: Arc<ListingText> = Arc::new(render_listing(&t2, true).into());
         let text_all = Arc::new(render_listing(&moved(&t1, 1), true).into());
         println!(
             "--- {n} rules: {} chains, {:.1} MB of listing",
@@ -126,10 +127,10 @@ fn main() {
             text2.len() as f64 / 1e6
         );
         measure(&format!("parse {n} (first poll)"), &filter, || {
-            black_box(parse_table("nat", black_box(&text2)).expect("parse"));
+            black_box(parse_table("nat", black_box(&text2), None).expect("parse"));
         });
-        let p1 = parse_listing_reusing("nat", &text1, None).expect("parse");
-        let p2 = parse_listing_reusing("nat", &text2, None).expect("parse");
+        let p1 = parse_table("nat", &text1, None).expect("parse");
+        let p2 = parse_table("nat", &text2, None).expect("parse");
         let changed = p1
             .chains
             .iter()
@@ -142,7 +143,7 @@ fn main() {
             ("every rule moved".to_string(), &text_all),
         ] {
             measure(&format!("parse {n} (next poll, {what})"), &filter, || {
-                black_box(parse_listing_reusing("nat", black_box(text), Some(&p1)).expect("parse"));
+                black_box(parse_table("nat", black_box(text), Some(&p1)).expect("parse"));
             });
         }
         measure(&format!("diff {n}"), &filter, || {
@@ -164,7 +165,8 @@ fn main() {
         // What the UI does with a poll: parse reusing the last one, diff, history, rows;
         // then the same with a local baseline set (`z`): the Δ columns sum every poll since.
         for (what, baseline) in [("(parse+diff+tree)", false), ("with a baseline (z)", true)] {
-            let mut app = App::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
+            let mut app =
+                LiveView::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
             app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
             if baseline {
                 app.apply(Action::Baseline);
@@ -172,20 +174,17 @@ fn main() {
             let mut k = 1;
             measure(&format!("poll {n} {what}"), &filter, || {
                 let text = black_box(if k % 2 == 0 { &text1 } else { &text2 });
-                let prev = app.view().snap.clone();
-                let t = parse_listing_reusing(
-                    "nat",
-                    text,
-                    prev.as_ref().and_then(|s| s.tables.first()),
-                )
-                .expect("parse");
+                let prev = app.table_data().snap.clone();
+                let t = parse_table("nat", text, prev.as_ref().and_then(|s| s.tables.first()))
+                    .expect("parse");
                 app.on_snapshot("nat", snapshot(t, k), false);
                 k += 1;
             });
         }
 
         for (w, h) in [(200u16, 60u16), (120, 40)] {
-            let mut app = App::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
+            let mut app =
+                LiveView::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
             app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
             app.on_snapshot("nat", snapshot(p2.clone(), 1), false);
             app.apply(Action::ExpandAll);

@@ -14,7 +14,7 @@ use std::time::Duration;
 use iptop::model::SourceInfo;
 use iptop::source::live::{BackendChoice, LiveConfig, LiveSource};
 use iptop::source::snapshot_reusing;
-use iptop::ui::state::App;
+use iptop::ui::live_view::LiveView;
 use iptop::ui::theme::Theme;
 use nix::sys::resource::{UsageWho, getrusage};
 use ratatui::Terminal;
@@ -68,7 +68,7 @@ fn main() {
         binary: None,
     })
     .expect("source");
-    let mut app = App::new(
+    let mut app = LiveView::new(
         SourceInfo::default(),
         &table,
         vec![],
@@ -85,7 +85,7 @@ fn main() {
         let raw = rt.block_on(src.poll());
         let s1 = cpu(UsageWho::RUSAGE_SELF);
         bytes = raw.listings.iter().map(|l| l.stdout.len()).sum();
-        let prev = app.view().snap.clone();
+        let prev = app.table_data().snap.clone();
         let snap =
             snapshot_reusing(&raw, std::slice::from_ref(&table), prev.as_deref()).expect("poll");
         drop(prev);
@@ -115,7 +115,10 @@ fn main() {
         ms(&mut stages[3])
     );
     let (c, s) = (median(&mut child), median(&mut own));
-    let rules = app.view().table().map(|t| t.rule_count()).unwrap_or(0);
+    let rules = app
+        .table_data()
+        .table()
+        .map_or(0, iptop::model::FirewallTable::rule_count);
     println!(
         "{netns} {backend:?} -t {table}: {rules} rules, {:.1} MB per listing; per poll (median of {polls}): iptables {:.1} ms CPU, iptop {:.2} ms CPU = {:.1} %",
         bytes as f64 / 1e6,

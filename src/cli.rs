@@ -60,7 +60,7 @@ pub struct Cli {
     #[arg(long, help_heading = "Output")]
     pub force: bool,
 
-    /// Table to show; repeat for several. [default: filter]
+    /// FirewallTable to show; repeat for several. [default: filter]
     #[arg(short = 't', long = "table", value_name = "TABLE", value_parser = clap::builder::PossibleValuesParser::new(TABLES), help_heading = "What to show")]
     pub tables: Vec<String>,
 
@@ -145,12 +145,12 @@ pub enum Format {
     Svg,
 }
 
-impl Format {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Text => "txt",
-            Format::Json => "json",
-            Format::Svg => "svg",
+impl From<Format> for crate::report::Format {
+    fn from(f: Format) -> crate::report::Format {
+        match f {
+            Format::Text => crate::report::Format::Text,
+            Format::Json => crate::report::Format::Json,
+            Format::Svg => crate::report::Format::Svg,
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use copies::Origin;
 
-use crate::model::{Chain, Counter, RuleSpec, Snapshot, Table};
+use crate::model::{Chain, Counter, FirewallTable, RuleSpec, Snapshot};
 
 /// Movement of one counter pair over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -302,7 +302,7 @@ fn push_matched(td: &mut TableDelta, policy: Option<Delta>, p: &Chain, c: &Chain
     }
 }
 
-pub fn diff_table(prev: &Table, cur: &Table) -> TableDelta {
+pub fn diff_table(prev: &FirewallTable, cur: &FirewallTable) -> TableDelta {
     let mut td = TableDelta::with_capacity(cur.chains.len(), cur.rule_count());
     for (i, c) in cur.chains.iter().enumerate() {
         // chains rarely move: try the same position before the index
@@ -374,7 +374,7 @@ mod tests {
             taken_at: SystemTime::UNIX_EPOCH,
             at: Duration::from_millis(at_ms),
             took: Duration::ZERO,
-            tables: vec![parse_table("filter", text).expect("parse")],
+            tables: vec![parse_table("filter", text, None).expect("parse")],
             warnings: vec![],
             seq: 1,
         }

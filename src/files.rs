@@ -107,7 +107,8 @@ fn link_beside(f: &File, dir: &Path, name: &str) -> io::Result<PathBuf> {
     Err(exists_error())
 }
 
-/// The way without O_TMPFILE: a named temporary file, then a link or rename.
+/// The way without O_TMPFILE: a named temporary file (removed if anything fails), then a
+/// link (never replacing) or, with `force`, a rename.
 fn write_named_temporary(
     path: &Path,
     dir: &Path,
@@ -115,26 +116,28 @@ fn write_named_temporary(
     data: &[u8],
     force: bool,
 ) -> io::Result<()> {
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        if force {
-            std::fs::rename(&tmp, path)
+    use std::os::unix::fs::PermissionsExt;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        // as a file created by `open`: the umask decides
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    let persisted = if force {
+        tmp.persist(path)
+    } else {
+        // fails if the name appeared meanwhile, never replaces it
+        tmp.persist_noclobber(path)
+    };
+    persisted.map(drop).map_err(|e| {
+        if e.error.kind() == ErrorKind::AlreadyExists {
+            exists_error()
         } else {
-            // link + unlink: fails if the name appeared meanwhile, never replaces it
-            std::fs::hard_link(&tmp, path)?;
-            std::fs::remove_file(&tmp)
+            e.error
         }
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    })
 }
 
 /// Why a recording file was refused (the message completes "cannot record into FILE:").
@@ -250,5 +253,31 @@ mod tests {
         assert_eq!(std::fs::read(&p).expect("read"), b"three");
         // only the file itself: no temporary name left
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+    }
+
+    /// The way for filesystems without O_TMPFILE, taken directly.
+    #[test]
+    fn named_temporary_whole_and_never_replaced() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("out.txt");
+        write_named_temporary(&p, dir.path(), "out.txt", b"one", false).expect("write");
+        assert_eq!(std::fs::read(&p).expect("read"), b"one");
+        let e = write_named_temporary(&p, dir.path(), "out.txt", b"two", false).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&p).expect("read"), b"one");
+        write_named_temporary(&p, dir.path(), "out.txt", b"three", true).expect("force");
+        assert_eq!(std::fs::read(&p).expect("read"), b"three");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+        // created as `open` would: 0666 less the umask, as the O_TMPFILE way does
+        // (read, not set: setting it would race with the other tests' files)
+        let status = std::fs::read_to_string("/proc/self/status").expect("status");
+        let umask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Umask:"))
+            .and_then(|u| u32::from_str_radix(u.trim(), 8).ok())
+            .expect("umask");
+        let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask);
     }
 }

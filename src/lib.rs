@@ -2,22 +2,26 @@
 //!
 //! The data flows source → parse → model (snapshot) → diff → tree → ui / report:
 //! - [`source`] runs `iptables` (or replays a file) and yields raw listings,
-//! - [`parse`] turns a listing into a [`model::Table`],
+//! - [`parse`] turns a listing into a [`model::FirewallTable`],
 //! - [`diff`] matches rules between two snapshots by identity and computes deltas,
 //! - [`tree`] lays the chains out as a tree that follows jumps,
-//! - [`report`] and [`ui`] show it.
+//! - [`report`] and [`ui`] show it; [`run`] wires the options ([`cli`]) to a source and
+//!   an output.
+//!
+//! Imports point one way, from [`run`] down to [`model`] (see ARCHITECTURE.md).
 
-pub mod app;
+pub mod cells;
 pub mod cli;
-pub mod columns;
 pub mod diff;
 pub mod docker;
+pub mod error;
 pub mod explain;
 pub mod files;
 pub mod format;
 pub mod model;
 pub mod parse;
 pub mod report;
+pub mod run;
 pub mod sanitize;
 pub mod source;
 pub mod synth;

@@ -6,7 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = iptop::cli::Cli::parse();
-    match iptop::app::run(cli) {
+    match iptop::run::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             iptop::sanitize::eprint_line(&format!("iptop: {e}"));

@@ -8,7 +8,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 mod callers;
+mod hash;
+pub mod text;
 pub use callers::Callers;
+pub use hash::{FxBuild, FxHasher, IdBuild, IdHasher, IdMap, StableHasher, hash_str, mix};
 
 /// The tables iptables knows, in the order the UI offers them.
 pub const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];
@@ -115,7 +118,7 @@ pub struct Rule {
     /// Hash of `spec` and `occurrence`: the rule's identity within its chain, stable
     /// across polls while the rule exists, whatever its number.
     pub key: u64,
-    /// Index of the user chain the rule jumps (or goes) to; set by [`Table::link`].
+    /// Index of the user chain the rule jumps (or goes) to; set by [`FirewallTable::link`].
     pub jump: Option<u32>,
 }
 
@@ -161,15 +164,15 @@ pub struct Chain {
     pub counters: Vec<Counter>,
     /// Each rule's listing text after its counters, as printed, in one buffer: the next
     /// poll reuses a rule's parse when its text is unchanged, and compares it here with
-    /// one sequential read (see [`crate::parse::parse_table_reusing`]).
+    /// one sequential read (see [`crate::parse::parse_table`]).
     pub text: Arc<RuleTexts>,
 }
 
 /// Where a chain's lines (header to last rule, without the final `\n`) were in the
-/// listing it was parsed from (see [`Table::listing`]): the next poll takes a chain whose
+/// listing it was parsed from (see [`FirewallTable::listing`]): the next poll takes a chain whose
 /// lines are byte for byte the same as it is, counters included, without reading them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Span {
+pub struct ChainSpan {
     pub start: usize,
     /// 0: the chain cannot be taken over whole (its lines held something else too).
     pub len: usize,
@@ -296,7 +299,7 @@ impl Chain {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Table {
+pub struct FirewallTable {
     pub name: String,
     /// The back end the listing came from (None: not known, e.g. a pasted listing).
     pub backend: Option<Backend>,
@@ -313,18 +316,18 @@ pub struct Table {
     /// Chain name -> position; shared with the previous poll while the chains are the same.
     index: Arc<HashMap<Arc<str>, usize, FxBuild>>,
     /// The listing the table was parsed from, when kept (live polls).
-    pub listing: Option<Arc<crate::source::Text>>,
+    pub listing: Option<Arc<text::ListingText>>,
     /// Where each chain's lines are in `listing` (parallel to `chains` when it is kept).
-    pub spans: Vec<Span>,
-    /// The jumps into each chain, built when first asked for ([`Table::callers`]);
+    pub spans: Vec<ChainSpan>,
+    /// The jumps into each chain, built when first asked for ([`FirewallTable::callers`]);
     /// forgotten by every method that changes chains or jumps.
     callers: OnceLock<Arc<Callers>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
 /// `same_rules_as_prev` hint follow from that.
-impl PartialEq for Table {
-    fn eq(&self, o: &Table) -> bool {
+impl PartialEq for FirewallTable {
+    fn eq(&self, o: &FirewallTable) -> bool {
         self.name == o.name
             && self.backend == o.backend
             && self.chains == o.chains
@@ -334,11 +337,11 @@ impl PartialEq for Table {
     }
 }
 
-impl Eq for Table {}
+impl Eq for FirewallTable {}
 
-impl Table {
+impl FirewallTable {
     pub fn new(name: impl Into<String>) -> Self {
-        Table {
+        FirewallTable {
             name: name.into(),
             exact: true,
             has_counters: true,
@@ -353,8 +356,8 @@ impl Table {
     }
 
     /// Takes `prev`'s callers index if it was built: for a table with the same chains and
-    /// rules ([`Table::same_rules_as_prev`]).
-    pub fn share_callers(&self, prev: &Table) {
+    /// rules ([`FirewallTable::same_rules_as_prev`]).
+    pub fn share_callers(&self, prev: &FirewallTable) {
         if let Some(c) = prev.callers.get() {
             let _ = self.callers.set(c.clone());
         }
@@ -380,7 +383,7 @@ impl Table {
         Arc::make_mut(&mut self.chains[i])
     }
 
-    /// Adds a chain without indexing it; [`Table::reindex`] or [`Table::share_index`]
+    /// Adds a chain without indexing it; [`FirewallTable::reindex`] or [`FirewallTable::share_index`]
     /// must follow.
     pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
         self.callers = OnceLock::new();
@@ -401,7 +404,7 @@ impl Table {
 
     /// Takes `prev`'s index when the chains are the same, in the same order; returns
     /// whether it could.
-    pub(crate) fn share_index(&mut self, prev: &Table) -> bool {
+    pub(crate) fn share_index(&mut self, prev: &FirewallTable) -> bool {
         let same = prev.chains.len() == self.chains.len()
             && prev.index.len() == prev.chains.len()
             && prev
@@ -525,7 +528,7 @@ pub struct Snapshot {
     pub at: Duration,
     /// How long the poll took (all tables).
     pub took: Duration,
-    pub tables: Vec<Table>,
+    pub tables: Vec<FirewallTable>,
     /// Warnings from iptables' stderr and from the listings.
     pub warnings: Vec<String>,
     /// Sequence number of the poll, from 1.
@@ -533,13 +536,37 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// One snapshot of the tables of `parts` (polls of the same moment), their warnings
+    /// each once, in order.
+    pub fn combine(parts: &[&Snapshot]) -> Snapshot {
+        let mut tables = Vec::new();
+        let mut warnings: Vec<String> = Vec::new();
+        for p in parts {
+            tables.extend(p.tables.iter().cloned());
+            for w in &p.warnings {
+                if !warnings.contains(w) {
+                    warnings.push(w.clone());
+                }
+            }
+        }
+        let first = parts.first();
+        Snapshot {
+            taken_at: first.map_or(SystemTime::UNIX_EPOCH, |p| p.taken_at),
+            at: first.map_or(Duration::ZERO, |p| p.at),
+            took: first.map_or(Duration::ZERO, |p| p.took),
+            tables,
+            warnings,
+            seq: first.map_or(0, |p| p.seq),
+        }
+    }
+
     /// The first table called `name` (with both back ends holding it, the nft one).
-    pub fn table(&self, name: &str) -> Option<&Table> {
+    pub fn table(&self, name: &str) -> Option<&FirewallTable> {
         self.tables.iter().find(|t| t.name == name)
     }
 
     /// The table called `name` from `backend`.
-    pub fn table_of(&self, name: &str, backend: Option<Backend>) -> Option<&Table> {
+    pub fn table_of(&self, name: &str, backend: Option<Backend>) -> Option<&FirewallTable> {
         self.tables
             .iter()
             .find(|t| t.name == name && t.backend == backend)
@@ -554,136 +581,8 @@ impl Snapshot {
     }
 
     pub fn rule_count(&self) -> usize {
-        self.tables.iter().map(Table::rule_count).sum()
+        self.tables.iter().map(FirewallTable::rule_count).sum()
     }
-}
-
-/// FNV-1a: a fixed, fast hash so that rule identities are stable between runs
-/// (collapse state and exported keys) and cheap for short strings.
-#[derive(Debug, Clone, Copy)]
-pub struct StableHasher(u64);
-
-impl Default for StableHasher {
-    fn default() -> Self {
-        StableHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for StableHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-}
-
-/// FxHash (rustc's): a fast hasher for the chain index, whose keys are not hostile
-/// enough to need SipHash's protection (a listing has at most tens of thousands).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FxBuild;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FxHasher(u64);
-
-impl std::hash::BuildHasher for FxBuild {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
-        }
-        for &b in chunks.remainder() {
-            self.add(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.add(v);
-    }
-
-    fn write_u8(&mut self, v: u8) {
-        self.add(u64::from(v));
-    }
-
-    fn write_usize(&mut self, v: usize) {
-        self.add(v as u64);
-    }
-}
-
-/// Keys that are already hashes (rule keys, node ids) need no more hashing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IdBuild;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IdHasher(u64);
-
-impl std::hash::BuildHasher for IdBuild {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
-    }
-}
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 ^= v;
-    }
-}
-
-/// A map keyed by a hash.
-pub type IdMap<V> = HashMap<u64, V, IdBuild>;
-
-/// Combines two hashes (order matters).
-pub fn mix(a: u64, b: u64) -> u64 {
-    let mut h = StableHasher(a);
-    h.write(&b.to_le_bytes());
-    // a final avalanche so that nearby inputs spread out
-    let mut x = h.finish();
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x
-}
-
-/// Hash of a string with [`StableHasher`].
-pub fn hash_str(s: &str) -> u64 {
-    let mut h = StableHasher::default();
-    h.write(s.as_bytes());
-    h.finish()
 }
 
 /// Friendly name for a protocol column: iptables ≥ 1.8.9 prints numbers with `-n`.

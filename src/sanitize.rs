@@ -137,7 +137,7 @@ fn escape_from(s: &str, first: Option<usize>, lines: bool) -> Cow<'_, str> {
 /// The last guard before the terminal: a cell of the live view whose symbol still holds
 /// a control, bidi or invisible character (every text drawn is escaped first) shows `?`.
 pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
-    for cell in buf.content.iter_mut() {
+    for cell in &mut buf.content {
         if cell.symbol().chars().any(is_unsafe) {
             cell.set_symbol("?");
         }
@@ -174,8 +174,8 @@ impl serde_json::ser::Formatter for JsonFormatter {
             if is_unsafe(c) {
                 w.write_all(&fragment.as_bytes()[start..i])?;
                 let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    write!(w, "\\u{:04x}", unit)?;
+                for unit in &*c.encode_utf16(&mut buf) {
+                    write!(w, "\\u{unit:04x}")?;
                 }
                 start = i + c.len_utf8();
             }

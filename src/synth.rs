@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use crate::model::{Chain, ChainKind, Counter, Rule, RuleSpec, Table};
+use crate::model::{Chain, ChainKind, Counter, FirewallTable, Rule, RuleSpec};
 
 /// A small deterministic PRNG (Park–Miller, as gen-scale.sh uses).
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ fn chain(name: &str, builtin: Option<&str>) -> Chain {
 
 /// A kube-proxy-like nat table with about `rules` rules (and a few more chains than
 /// kube-proxy would have per service, as gen-scale.sh makes them).
-pub fn kube_nat(rules: usize, seed: u64) -> Table {
+pub fn kube_nat(rules: usize, seed: u64) -> FirewallTable {
     let mut rng = Rng::new(seed);
     let mut pre = chain("PREROUTING", Some("ACCEPT"));
     let input = chain("INPUT", Some("ACCEPT"));
@@ -296,7 +296,7 @@ pub fn kube_nat(rules: usize, seed: u64) -> Table {
     user.extend(others);
     // iptables lists user chains sorted by name
     user.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut t = Table::new("nat");
+    let mut t = FirewallTable::new("nat");
     for mut c in [pre, input, output, post].into_iter().chain(user) {
         for (k, r) in Arc::make_mut(&mut c.rules).iter_mut().enumerate() {
             r.num = k as u32 + 1;
@@ -310,7 +310,7 @@ pub fn kube_nat(rules: usize, seed: u64) -> Table {
 }
 
 /// Sets every user chain's reference count to the number of rules that target it.
-pub fn fix_references(t: &mut Table) {
+pub fn fix_references(t: &mut FirewallTable) {
     let mut refs = vec![0u32; t.chains.len()];
     for c in &t.chains {
         for r in c.rules.iter() {
@@ -328,7 +328,7 @@ pub fn fix_references(t: &mut Table) {
 
 /// Prints a table as `iptables -t NAME -L -v -n -x [--line-numbers]` does (iptables
 /// 1.8.9's printf formats, padding and trailing spaces included).
-pub fn render_listing(t: &Table, line_numbers: bool) -> String {
+pub fn render_listing(t: &FirewallTable, line_numbers: bool) -> String {
     let mut out = String::with_capacity(t.rule_count() * 200 + 256);
     for (i, c) in t.chains.iter().enumerate() {
         if i > 0 {
@@ -413,7 +413,7 @@ mod tests {
                     env!("CARGO_MANIFEST_DIR")
                 );
                 let text = std::fs::read_to_string(&path).expect("fixture");
-                let t = parse_table("x", &text).expect("parse");
+                let t = parse_table("x", &text, None).expect("parse");
                 assert_eq!(render_listing(&t, lines), text, "{path}");
             }
         }
@@ -428,7 +428,7 @@ mod tests {
             t.rule_count()
         );
         let text = render_listing(&t, true);
-        let back = parse_table("nat", &text).expect("parse");
+        let back = parse_table("nat", &text, None).expect("parse");
         assert_eq!(back, t);
         // every jump lands on a chain; nothing is unreachable
         let roots = crate::tree::roots(&t, &[]);

@@ -12,7 +12,7 @@ pub mod once;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::model::{Table, hash_str, mix};
+use crate::model::{FirewallTable, hash_str, mix};
 
 /// Identity of a tree node: stable across polls while the rules on its path exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,7 +35,7 @@ pub enum RowKind {
     /// A rule of `chain`, at index `rule`.
     Rule { chain: usize, rule: usize },
     /// Under rule `rule` of `chain`, a jump to a chain shown elsewhere: says where
-    /// ([`Row::note`]). Only in trees that show every chain once ([`once::build`]).
+    /// ([`TreeRow::note`]). Only in trees that show every chain once ([`once::build`]).
     Ref { chain: usize, rule: usize },
 }
 
@@ -50,11 +50,11 @@ pub enum Fold {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
+pub struct TreeRow {
     pub kind: RowKind,
     pub id: NodeId,
     pub depth: u16,
-    /// Row index of the parent, `None` for roots.
+    /// TreeRow index of the parent, `None` for roots.
     pub parent: Option<u32>,
     pub fold: Fold,
     /// The user chain this rule jumps to.
@@ -62,7 +62,7 @@ pub struct Row {
     /// Last among its siblings (draws `└─` rather than `├─`).
     pub last: bool,
     /// Bit k % 64 (depth - 64 < k < depth, k ≥ 1): the ancestor at depth k has later
-    /// siblings (draws `│`). Only the levels near a row are drawn ([`Row::prefix`]).
+    /// siblings (draws `│`). Only the levels near a row are drawn ([`TreeRow::prefix`]).
     pub guides: u64,
     /// What a [`RowKind::Ref`] row says: where the chain is shown.
     pub note: Option<Arc<str>>,
@@ -80,7 +80,7 @@ pub fn with_level(guides: u64, level: u16, bar: bool) -> u64 {
     if bar { guides | bit } else { guides & !bit }
 }
 
-impl Row {
+impl TreeRow {
     pub fn chain(&self) -> usize {
         match self.kind {
             RowKind::Chain { chain } | RowKind::Rule { chain, .. } | RowKind::Ref { chain, .. } => {
@@ -110,7 +110,7 @@ impl Row {
         s
     }
 
-    /// Display width of [`Row::prefix`], without building it.
+    /// Display width of [`TreeRow::prefix`], without building it.
     pub fn prefix_width(&self) -> usize {
         match self.depth {
             0 => 0,
@@ -123,7 +123,7 @@ impl Row {
 /// The chains the tree starts from: the given names, or the built-in chains in kernel
 /// order followed by every user chain the built-ins do not reach (listing order).
 /// Names not in the table are skipped.
-pub fn roots(table: &Table, wanted: &[String]) -> Vec<usize> {
+pub fn roots(table: &FirewallTable, wanted: &[String]) -> Vec<usize> {
     if !wanted.is_empty() {
         return wanted.iter().filter_map(|n| table.chain_index(n)).collect();
     }
@@ -187,11 +187,11 @@ pub struct ExpandQuery {
 /// Stops after `max_rows` rows (a chain jumped to from many places repeats under each
 /// jump; this bounds pathological fan-out); returns whether it stopped early.
 pub fn build(
-    table: &Table,
+    table: &FirewallTable,
     roots: &[usize],
     expanded: &dyn Fn(ExpandQuery) -> bool,
     max_rows: usize,
-) -> (Vec<Row>, bool) {
+) -> (Vec<TreeRow>, bool) {
     struct Frame {
         chain: usize,
         next: usize,
@@ -200,7 +200,7 @@ pub fn build(
         parent_id: NodeId,
         guides: u64,
     }
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<TreeRow> = Vec::new();
     let mut on_path = vec![false; table.chains.len()];
     let mut stack: Vec<Frame> = Vec::new();
 
@@ -223,7 +223,7 @@ pub fn build(
             return (rows, true);
         }
         let row_ix = rows.len() as u32;
-        rows.push(Row {
+        rows.push(TreeRow {
             kind: RowKind::Chain { chain: root },
             id,
             depth: 0,
@@ -281,7 +281,7 @@ pub fn build(
             let depth = top.depth;
             let guides = top.guides;
             let row_ix = rows.len() as u32;
-            rows.push(Row {
+            rows.push(TreeRow {
                 kind: RowKind::Rule {
                     chain: top.chain,
                     rule: ri,
@@ -313,9 +313,9 @@ pub fn build(
 
 /// Keeps the rows marked in `keep` (mark a row's ancestors too), with parents, `last`
 /// and guides recomputed.
-pub fn keep(full: &[Row], keep: &[bool]) -> Vec<Row> {
+pub fn keep(full: &[TreeRow], keep: &[bool]) -> Vec<TreeRow> {
     let mut map = vec![u32::MAX; full.len()];
-    let mut out: Vec<Row> = Vec::new();
+    let mut out: Vec<TreeRow> = Vec::new();
     for (i, r) in full.iter().enumerate() {
         if !keep[i] {
             continue;
@@ -345,7 +345,7 @@ pub fn keep(full: &[Row], keep: &[bool]) -> Vec<Row> {
 /// For each row: is it a rule that moved on this path? A rule inside a chain moved on
 /// a path only if every jump on the way moved too: a chain jumped to from several places
 /// shows its totals under each, and a path whose jump did not move carried none of them.
-pub fn moved_on_path(rows: &[Row], moved: impl Fn(&Row) -> bool) -> Vec<bool> {
+pub fn moved_on_path(rows: &[TreeRow], moved: impl Fn(&TreeRow) -> bool) -> Vec<bool> {
     let mut eff = vec![false; rows.len()];
     for (i, r) in rows.iter().enumerate() {
         if !matches!(r.kind, RowKind::Rule { .. }) {
@@ -366,7 +366,7 @@ pub fn moved_on_path(rows: &[Row], moved: impl Fn(&Row) -> bool) -> Vec<bool> {
 /// Marks the rules that moved on their path (see [`moved_on_path`]) and their ancestors,
 /// and root chains whose own counters (the policy's) moved; a reference row stays with
 /// its jump.
-pub fn moved_mask(rows: &[Row], moved: impl Fn(&Row) -> bool) -> Vec<bool> {
+pub fn moved_mask(rows: &[TreeRow], moved: impl Fn(&TreeRow) -> bool) -> Vec<bool> {
     let eff = moved_on_path(rows, &moved);
     let mut keep = vec![false; rows.len()];
     for i in 0..rows.len() {
@@ -394,16 +394,16 @@ mod tests {
     use super::*;
     use crate::parse::parse_table;
 
-    fn swarm() -> Table {
+    fn swarm() -> FirewallTable {
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"
         ))
         .expect("fixture");
-        parse_table("filter", &text).expect("parse")
+        parse_table("filter", &text, None).expect("parse")
     }
 
-    fn label(t: &Table, r: &Row) -> String {
+    fn label(t: &FirewallTable, r: &TreeRow) -> String {
         match r.kind {
             RowKind::Chain { chain } => t.chains[chain].name.to_string(),
             RowKind::Rule { chain, rule } => {
@@ -448,7 +448,7 @@ mod tests {
         assert_eq!(&text[..expect.len()], expect);
         assert_eq!(text.last().map(String::as_str), Some("OUTPUT"));
         // DOCKER (2 references, both empty) is a leaf under FORWARD
-        let docker_rows: Vec<&Row> = rows
+        let docker_rows: Vec<&TreeRow> = rows
             .iter()
             .filter(|r| r.jump == t.chain_index("DOCKER"))
             .collect();
@@ -517,7 +517,7 @@ Chain RING2 (1 references)
  pkts bytes target prot opt in out source destination
     0     0 RING1  0    --  *  *   0.0.0.0/0 0.0.0.0/0
 ";
-        let t = parse_table("filter", text).expect("parse");
+        let t = parse_table("filter", text, None).expect("parse");
         let r = roots(&t, &[]);
         let names: Vec<&str> = r.iter().map(|&i| &*t.chains[i].name).collect();
         assert_eq!(names, ["INPUT", "LONELY", "RING1"]);

@@ -45,6 +45,7 @@ fn chain<'a>(table: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn legacy_tables_are_never_created() {
+    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let host = lab.host();
     assert!(legacy_tables(&lab).is_empty(), "a fresh namespace");
@@ -112,6 +113,7 @@ fn legacy_tables_are_never_created() {
 
 #[test]
 fn auto_finds_rules_loaded_with_legacy() {
+    needs_root!();
     let lab = Lab::up("iptables-legacy-restore");
     let host = lab.host();
     let child = iptop()
@@ -156,6 +158,7 @@ fn auto_finds_rules_loaded_with_legacy() {
 
 #[test]
 fn both_back_ends_are_shown_with_a_warning() {
+    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let host = lab.host();
     lab.host_cmd(&["iptables-legacy", "-A", "INPUT", "-j", "ACCEPT"]);
@@ -192,6 +195,7 @@ fn both_back_ends_are_shown_with_a_warning() {
 
 #[test]
 fn a_pasted_listing_knows_its_table() {
+    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let out = lab.host_cmd(&["iptables", "-t", "nat", "-vnxL"]);
     let dir = tempfile::tempdir().expect("tmp");
@@ -256,6 +260,7 @@ fn replay_window(rec: &str, table: &str) -> Value {
 
 #[test]
 fn recordings_hold_every_table_polled() {
+    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let host = lab.host();
     let dir = tempfile::tempdir().expect("tmp");
@@ -323,6 +328,7 @@ fn recordings_hold_every_table_polled() {
 
 #[test]
 fn not_root_ends_the_live_view_before_the_screen() {
+    needs_root!();
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("typescript");
     let bin = env!("CARGO_BIN_EXE_iptop");

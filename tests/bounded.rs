@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use common::iptop;
 use iptop::model::{Snapshot, SourceInfo};
 use iptop::parse::parse_table;
-use iptop::ui::state::{Action, App};
+use iptop::ui::live_view::{Action, LiveView};
 
 const TITLES: &str =
     "    pkts      bytes target     prot opt in     out     source               destination\n";
@@ -199,8 +199,8 @@ fn a_kube_proxy_nat_table_of_50k_rules_exports_to_at_most_one_and_a_half_times_i
 }
 
 /// A live view of `listing` (filter), as the UI loop drives it.
-fn live_view(listing: &str) -> App {
-    let t = parse_table("filter", listing).expect("listing");
+fn live_view(listing: &str) -> LiveView {
+    let t = parse_table("filter", listing, None).expect("listing");
     let snap = Arc::new(Snapshot {
         taken_at: SystemTime::now(),
         at: Duration::ZERO,
@@ -213,23 +213,23 @@ fn live_view(listing: &str) -> App {
         kind: "replay".into(),
         ..Default::default()
     };
-    let mut app = App::new(source, "filter", vec![], Duration::from_secs(1));
+    let mut app = LiveView::new(source, "filter", vec![], Duration::from_secs(1));
     app.viewport = 40;
     app.on_snapshot("filter", snap, false);
     app
 }
 
 /// Applies `a` and returns how long the state machine took to answer it.
-fn timed(app: &mut App, a: Action) -> Duration {
+fn timed(app: &mut LiveView, a: Action) -> Duration {
     let start = Instant::now();
     app.apply(a);
     start.elapsed()
 }
 
-fn selected_text(app: &App) -> String {
-    let t = app.view().table().expect("table");
+fn selected_text(app: &LiveView) -> String {
+    let t = app.table_data().table().expect("table");
     let r = app.selected_row().expect("selection");
-    let mut s = iptop::columns::label(t, r);
+    let mut s = iptop::cells::label(t, r);
     if let iptop::tree::RowKind::Rule { chain, rule } = r.kind {
         s.push(' ');
         s.push_str(&t.chains[chain].rules[rule].spec.extra);
@@ -238,7 +238,7 @@ fn selected_text(app: &App) -> String {
 }
 
 /// Types `query` and walks its matches with n and N; returns the slowest key.
-fn search(app: &mut App, query: &str, nexts: usize) -> Duration {
+fn search(app: &mut LiveView, query: &str, nexts: usize) -> Duration {
     let mut slowest = timed(app, Action::SearchStart);
     for c in query.chars() {
         slowest = slowest.max(timed(app, Action::SearchInput(c)));
@@ -251,7 +251,7 @@ fn search(app: &mut App, query: &str, nexts: usize) -> Duration {
 }
 
 /// A key that moves the selection, and one back (the view answers as it did before).
-fn step(app: &mut App) -> Duration {
+fn step(app: &mut LiveView) -> Duration {
     timed(app, Action::Down).max(timed(app, Action::Up))
 }
 
@@ -323,7 +323,7 @@ fn the_export_key_leaves_the_view_answering() {
         &app,
         &iptop::ui::ExportTo {
             dir: elsewhere.path().to_path_buf(),
-            format: iptop::cli::Format::Text,
+            format: iptop::report::Format::Text,
         },
     )
     .expect("export");
@@ -337,8 +337,7 @@ fn the_export_key_leaves_the_view_answering() {
         let nat = "Chain PREROUTING (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n";
         let src = iptop::source::replay::ReplaySource::from_text("nat", nat, Some("nat")).expect("nat");
         let mut p = poller::spawn(
-            iptop::app::Source::Replay(Box::new(src)),
-            None,
+            iptop::source::PollLoop::new(iptop::source::Source::Replay(Box::new(src)), None),
             poller::PollerConfig {
                 also: vec![],
                 first: None,
@@ -355,7 +354,7 @@ fn the_export_key_leaves_the_view_answering() {
         let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
         let to = ExportTo {
             dir: dir.path().to_path_buf(),
-            format: iptop::cli::Format::Text,
+            format: iptop::report::Format::Text,
         };
         let start = Instant::now();
         let driver = async {
@@ -426,7 +425,7 @@ fn text_export_is_linear_in_the_listing_for_any_shape_of_jumps() {
             rule(&mut s, 0, "RETURN", "");
             s.push('\n');
         }
-        let t = parse_table("filter", &s).expect("listing");
+        let t = parse_table("filter", &s, None).expect("listing");
         let snap = Snapshot {
             taken_at: SystemTime::UNIX_EPOCH,
             at: Duration::ZERO,

@@ -139,6 +139,7 @@ fn churn(restore: &str, backend: BackendChoice, bin: &str, save_bin: &str) {
 
 #[test]
 fn churn_nft() {
+    needs_root!();
     churn(
         "iptables-nft-restore",
         BackendChoice::Nft,
@@ -149,6 +150,7 @@ fn churn_nft() {
 
 #[test]
 fn churn_legacy() {
+    needs_root!();
     churn(
         "iptables-legacy-restore",
         BackendChoice::Legacy,
@@ -251,6 +253,7 @@ fn pairings(old: &[(u64, u64)], new: &[(u64, u64)], out: &mut Vec<Vec<Option<usi
 
 #[test]
 fn a_minute_of_churn_while_iptop_watches() {
+    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let dir = tempfile::tempdir().expect("tmp");
     let rec = dir.path().join("churn.rec");

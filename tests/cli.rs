@@ -25,6 +25,7 @@ fn with_fake(fake: &FakeIptables, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn iptop_only_ever_lists() {
+    needs_root!();
     let fake = FakeIptables::new("ok");
     let dir = tempfile::tempdir().expect("tmp");
     let rec = dir.path().join("r.rec").display().to_string();
@@ -91,7 +92,7 @@ fn iptop_only_ever_lists() {
     let want: std::collections::BTreeSet<String> =
         ["iptables-nft", "iptables-legacy", "ip6tables-nft"]
             .iter()
-            .map(|s| s.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
     assert_eq!(programs, want);
     let legacy_tables = fs::read_to_string("/proc/net/ip_tables_names").unwrap_or_default();

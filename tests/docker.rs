@@ -83,6 +83,7 @@ fn rules_of<'a>(v: &'a Value, table: &str) -> Vec<(&'a str, &'a Value)> {
 
 #[test]
 fn names_namespaces_and_notes_from_a_real_docker_engine() {
+    needs_root!();
     require_root();
     if !docker_installed() {
         eprintln!("skipped: docker.io cannot be installed here");

@@ -171,6 +171,7 @@ fn check_text_tree(text: &str) {
 
 #[test]
 fn nft_backend_sees_the_requests() {
+    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     check_swarm_json(&watch_while_curling(&lab, &["--format", "json"]), "nft");
     check_text_tree(&watch_while_curling(&lab, &[]));
@@ -178,6 +179,7 @@ fn nft_backend_sees_the_requests() {
 
 #[test]
 fn legacy_backend_sees_the_requests() {
+    needs_root!();
     let lab = Lab::up("iptables-legacy-restore");
     check_swarm_json(
         &watch_while_curling(&lab, &["--format", "json", "--backend", "legacy"]),
@@ -207,6 +209,7 @@ fn legacy_backend_sees_the_requests() {
 
 #[test]
 fn isolation_drops_are_counted() {
+    needs_root!();
     let lab = Lab::up("iptables-restore");
     let host = lab.host();
     let child = iptop()
@@ -241,6 +244,7 @@ fn isolation_drops_are_counted() {
 /// no rule gets a delta larger than the traffic that crossed the host in the window.
 #[test]
 fn identical_rules_keep_their_deltas_when_a_copy_is_inserted() {
+    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let host = lab.host();
     let ipt = |args: &[&str]| {

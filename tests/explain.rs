@@ -32,7 +32,7 @@ fn every_docker_and_kube_chain_of_the_fixtures_has_its_own_note() {
     let mut seen = 0;
     for (file, table) in fixtures() {
         let text = fs::read_to_string(dir.join(&file)).unwrap();
-        let t = parse_table(&table, &text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let t = parse_table(&table, &text, None).unwrap_or_else(|e| panic!("{file}: {e}"));
         for c in &t.chains {
             if c.is_builtin() {
                 let n = notes::about(&table, &c.name);
@@ -63,7 +63,7 @@ fn the_fixtures_hold_no_trap_but_their_unreferenced_chains() {
     let mut found = 0;
     for (file, table) in fixtures() {
         let text = fs::read_to_string(dir.join(&file)).unwrap();
-        let t = parse_table(&table, &text).unwrap();
+        let t = parse_table(&table, &text, None).unwrap();
         let expected: Vec<String> = t
             .chains
             .iter()

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{iptop, run_ok};
-use iptop::app::DEMO;
-use iptop::cli::Format;
+use iptop::report::Format;
+use iptop::source::DEMO;
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
-use iptop::ui::state::{Action, App};
+use iptop::ui::live_view::{Action, LiveView};
 use iptop::ui::{ExportTo, export};
 use serde_json::Value;
 
@@ -121,11 +121,11 @@ fn moved_only_keeps_parents() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-fn demo_app() -> App {
+fn demo_app() -> LiveView {
     let mut r = ReplaySource::from_text("demo", DEMO, None)
         .expect("demo")
         .with_kind("demo");
-    let mut app = App::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
     for _ in 0..3 {
         let raw = r.next_poll().expect("poll");
         let s = snapshot_from(&raw, &["filter".into()]).expect("filter");
@@ -190,6 +190,7 @@ impl Drop for Mount {
 
 #[test]
 fn unwritable_and_full_directories_fail_cleanly() {
+    needs_root!();
     let mut app = demo_app();
     let ro = Mount::new("ro,size=64k");
     let err = export(
@@ -220,7 +221,7 @@ fn unwritable_and_full_directories_fail_cleanly() {
 
     // the live view says so and goes on
     app.apply(Action::Export);
-    assert_eq!(app.commands.len(), 1);
+    assert_eq!(app.effects.len(), 1);
 
     // the command line too: exit 1, one line
     let out = iptop()

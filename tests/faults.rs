@@ -176,6 +176,7 @@ fn no_zombies_after_a_thousand_polls() {
 
 #[test]
 fn only_the_child_enters_the_namespace() {
+    needs_root!();
     common::require_root();
     let ns = format!("iptop-nscheck-{}", std::process::id());
     let ok = std::process::Command::new("ip")

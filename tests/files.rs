@@ -167,6 +167,7 @@ fn record_creates_0600_and_appends_only_to_recordings() {
 
 #[test]
 fn record_refuses_another_users_file() {
+    needs_root!();
     common::require_root();
     let fake = FakeIptables::new("ok");
     let dir = tempfile::tempdir().expect("tmp");

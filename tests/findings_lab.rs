@@ -37,6 +37,7 @@ fn findings_over_window(lab: &Lab, extra: &[&str], during: impl FnOnce()) -> Vec
 
 #[test]
 fn docker_user_dport_policy_drop_and_the_ufw_trap_on_the_lab() {
+    needs_root!();
     let lab = Lab::up("iptables-restore");
     // the lab as Docker writes it holds no trap, and requests that get through move no policy
     let f = findings_over_window(&lab, &[], || lab.curl(3));

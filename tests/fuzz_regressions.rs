@@ -6,14 +6,14 @@ use std::path::Path;
 
 use std::sync::Arc;
 
-use iptop::model::Table;
-use iptop::parse::{ParseError, parse_listing_reusing, parse_table};
+use iptop::model::FirewallTable;
+use iptop::parse::{ParseError, parse_table};
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
 
 /// Every rule has every column (no trimmed title, no blank ip6tables `opt`), and nothing
 /// in it would read differently once printed with iptables' padding.
-fn full_columns(t: &iptop::model::Table) -> bool {
+fn full_columns(t: &iptop::model::FirewallTable) -> bool {
     t.has_counters
         && t.exact
         && t.warnings.is_empty()
@@ -33,7 +33,7 @@ fn full_columns(t: &iptop::model::Table) -> bool {
 }
 
 /// A reusing parse gives what a fresh parse gives, down to jumps, texts and spans.
-fn same(reused: &Result<Table, ParseError>, fresh: &Result<Table, ParseError>) {
+fn same(reused: &Result<FirewallTable, ParseError>, fresh: &Result<FirewallTable, ParseError>) {
     match (reused, fresh) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a, b, "reusing parse differs from a fresh parse");
@@ -57,10 +57,10 @@ fn same(reused: &Result<Table, ParseError>, fresh: &Result<Table, ParseError>) {
 fn check(data: &[u8]) {
     // parse: no panic; a table read in the full column layout prints and parses again
     let text = String::from_utf8_lossy(data);
-    if let Ok(t) = parse_table("filter", &text)
+    if let Ok(t) = parse_table("filter", &*text, None)
         && full_columns(&t)
     {
-        let again = parse_table("filter", &iptop::synth::render_listing(&t, true))
+        let again = parse_table("filter", &iptop::synth::render_listing(&t, true), None)
             .expect("printed table parses");
         assert_eq!(again, t);
     }
@@ -71,16 +71,13 @@ fn check(data: &[u8]) {
         let cur_text = String::from_utf8_lossy(&rest[at..]);
         let prev_text = Arc::new(prev_text.into_owned().into());
         let cur_text = Arc::new(cur_text.into_owned().into());
-        if let Ok(prev) = parse_listing_reusing("nat", &prev_text, None) {
-            let fresh = parse_listing_reusing("nat", &cur_text, None);
-            let reused = parse_listing_reusing("nat", &cur_text, Some(&prev));
+        if let Ok(prev) = parse_table("nat", &prev_text, None) {
+            let fresh = parse_table("nat", &cur_text, None);
+            let reused = parse_table("nat", &cur_text, Some(&prev));
             same(&reused, &fresh);
             if let Ok(r) = &reused {
-                same(&parse_listing_reusing("nat", &cur_text, Some(r)), &fresh);
-                same(
-                    &parse_listing_reusing("nat", &prev_text, Some(r)),
-                    &Ok(prev.clone()),
-                );
+                same(&parse_table("nat", &cur_text, Some(r)), &fresh);
+                same(&parse_table("nat", &prev_text, Some(r)), &Ok(prev.clone()));
             }
         }
     }

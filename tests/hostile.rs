@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::FakeIptables;
-use iptop::model::{Chain, ChainKind, Counter, Rule, RuleSpec, Table};
-use iptop::parse::{parse_listing_reusing, parse_table};
+use iptop::model::{Chain, ChainKind, Counter, FirewallTable, Rule, RuleSpec};
+use iptop::parse::parse_table;
 use iptop::source::{PollError, RawListing, RawPoll, snapshot_from};
 use iptop::synth::{Rng, fix_references, render_listing};
 
@@ -37,30 +37,35 @@ fn err_of(text: &str) -> PollError {
 
 #[test]
 fn empty_and_header_only_listings() {
-    let e = parse_table("filter", "").expect_err("empty");
+    let e = parse_table("filter", "", None).expect_err("empty");
     assert_eq!(e.line, 1);
     assert!(e.reason.contains("no chains"), "{e}");
     assert!(matches!(err_of(""), PollError::Parse { .. }));
 
-    let e = parse_table("filter", "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n")
-        .expect_err("no titles");
+    let e = parse_table(
+        "filter",
+        "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n",
+        None,
+    )
+    .expect_err("no titles");
     assert!(e.reason.contains("cut off"), "{e}");
     // headers and titles only: a complete table without rules
     let t = parse_table(
         "filter",
         &format!("Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n{TITLE}\n"),
+        None,
     )
     .expect("ok");
     assert_eq!((t.chains.len(), t.rule_count()), (1, 0));
     // only titles, no chain
-    let e = parse_table("filter", &format!("{TITLE}\n{TITLE}\n")).expect_err("titles only");
+    let e = parse_table("filter", &format!("{TITLE}\n{TITLE}\n"), None).expect_err("titles only");
     assert_eq!(e.line, 1);
 }
 
 #[test]
 fn a_ten_megabyte_line() {
     let junk = "A".repeat(10 << 20);
-    let e = parse_table("filter", &junk).expect_err("junk");
+    let e = parse_table("filter", &junk, None).expect_err("junk");
     assert_eq!(e.line, 1);
     assert!(
         e.to_string().len() < 300,
@@ -71,7 +76,7 @@ fn a_ten_megabyte_line() {
         "ctstate RELATED,ESTABLISHED",
         &format!("/* {} */", "x".repeat(10 << 20)),
     );
-    let t = parse_table("filter", &long).expect("long comment");
+    let t = parse_table("filter", &long, None).expect("long comment");
     let extra = &t.chain("FORWARD").expect("FORWARD").rules[3].spec.extra;
     assert_eq!(extra.len(), (10 << 20) + 6);
 }
@@ -82,12 +87,12 @@ fn binary_garbage() {
     for len in [1usize, 7, 100, 4096, 1 << 20] {
         let bytes: Vec<u8> = (0..len).map(|_| rng.next_u32() as u8).collect();
         let text = String::from_utf8_lossy(&bytes);
-        if let Err(e) = parse_table("filter", &text) {
+        if let Err(e) = parse_table("filter", &*text, None) {
             assert!(e.line >= 1);
         }
         // garbage after a good start is refused at its line
         let mixed = format!("{SWARM}{text}\n");
-        if let Err(e) = parse_table("filter", &mixed) {
+        if let Err(e) = parse_table("filter", &mixed, None) {
             assert!(e.line > SWARM.lines().count() - 1, "{e}");
         }
     }
@@ -103,6 +108,7 @@ fn counters_at_and_beyond_64_bits() {
     let t = parse_table(
         "filter",
         &line("18446744073709551615", "18446744073709551615"),
+        None,
     )
     .expect("max");
     assert_eq!(
@@ -118,7 +124,7 @@ fn counters_at_and_beyond_64_bits() {
         ("0", "18446745T"),
         ("340282366920938463463374607431768211456", "0"),
     ] {
-        let e = parse_table("filter", &line(p, b)).expect_err("too big");
+        let e = parse_table("filter", &line(p, b), None).expect_err("too big");
         assert_eq!(e.line, 3);
         assert!(e.reason.contains("does not fit in 64 bits"), "{e}");
     }
@@ -134,7 +140,7 @@ fn non_utf8_comments_and_crlf() {
     let at = SWARM.find("tcp dpt:80").expect("rule");
     bytes.splice(at..at, b"/* caf\xe9 \xff\xfe */ ".iter().copied());
     let text = String::from_utf8_lossy(&bytes);
-    let t = parse_table("filter", &text).expect("lossy");
+    let t = parse_table("filter", &*text, None).expect("lossy");
     let rule = &t.chain("DOCKER-INGRESS").expect("chain").rules[0];
     assert!(
         rule.spec.extra.contains('\u{fffd}') && rule.spec.extra.ends_with("tcp dpt:80"),
@@ -143,14 +149,14 @@ fn non_utf8_comments_and_crlf() {
     );
     assert_eq!(
         t.rule_count(),
-        parse_table("filter", SWARM).expect("ok").rule_count()
+        parse_table("filter", SWARM, None).expect("ok").rule_count()
     );
 
     // CRLF line ends parse to the same table
     let crlf = SWARM.replace('\n', "\r\n");
     assert_eq!(
-        parse_table("filter", &crlf).expect("crlf"),
-        parse_table("filter", SWARM).expect("lf")
+        parse_table("filter", &crlf, None).expect("crlf"),
+        parse_table("filter", SWARM, None).expect("lf")
     );
 }
 
@@ -261,24 +267,24 @@ fn malformed_structure() {
             "expected the `out` column",
         ),
     ] {
-        let e = parse_table("filter", &text).expect_err(&text);
+        let e = parse_table("filter", &text, None).expect_err(&text);
         assert_eq!(e.line, want_line, "{text:?}: {e}");
         assert!(e.reason.contains(want), "{text:?}: {e}");
     }
 }
 
 /// A random ruleset whose every field is a token `iptables -L -v -n` could print.
-fn random_table(rng: &mut Rng, chains: usize) -> Table {
+fn random_table(rng: &mut Rng, chains: usize) -> FirewallTable {
     let pick = |rng: &mut Rng, xs: &[&str]| xs[rng.below(xs.len() as u32) as usize].to_string();
     let mut names: Vec<String> = (0..chains)
         .map(|i| format!("U-{i}-{}", "x".repeat(rng.below(20) as usize)))
         .collect();
     names.sort();
     let builtins = ["INPUT", "FORWARD", "OUTPUT"];
-    let mut t = Table::new("filter");
+    let mut t = FirewallTable::new("filter");
     for (ci, name) in builtins
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .chain(names.clone())
         .enumerate()
     {
@@ -392,8 +398,8 @@ fn generated_rulesets_round_trip() {
         let t = random_table(&mut rng, (i % 12) as usize);
         for lines in [true, false] {
             let text = render_listing(&t, lines);
-            let back =
-                parse_table("filter", &text).unwrap_or_else(|e| panic!("table {i}: {e}\n{text}"));
+            let back = parse_table("filter", &text, None)
+                .unwrap_or_else(|e| panic!("table {i}: {e}\n{text}"));
             assert_eq!(back, t, "table {i}:\n{text}");
             for (a, b) in back.chains.iter().zip(&t.chains) {
                 let ja: Vec<_> = a.rules.iter().map(|r| r.jump).collect();
@@ -451,11 +457,10 @@ fn reuse_equals_fresh_parse_under_random_churn() {
             fix_references(&mut t2);
         }
         let prev =
-            parse_listing_reusing("filter", &Arc::new(render_listing(&t1, true).into()), None)
-                .expect("prev");
+            parse_table("filter", &Arc::new(render_listing(&t1, true).into()), None).expect("prev");
         let text = Arc::new(render_listing(&t2, true).into());
-        let fresh = parse_listing_reusing("filter", &text, None).expect("fresh");
-        let reused = parse_listing_reusing("filter", &text, Some(&prev)).expect("reused");
+        let fresh = parse_table("filter", &text, None).expect("fresh");
+        let reused = parse_table("filter", &text, Some(&prev)).expect("reused");
         assert_eq!(reused, fresh, "case {i}");
         assert_eq!(reused.spans, fresh.spans, "case {i}: spans");
         for (a, b) in reused.chains.iter().zip(&fresh.chains) {

@@ -29,7 +29,7 @@ fn rows_under_t(text: &str) -> Vec<String> {
     lines[at + 1..]
         .iter()
         .take_while(|l| l.starts_with("│  "))
-        .map(|l| l.to_string())
+        .map(ToString::to_string)
         .collect()
 }
 
@@ -160,7 +160,7 @@ fn parse_errors_on_stderr_are_escaped() {
 #[test]
 fn crafted_comment_in_a_replayed_listing() {
     let text = include_str!("../fuzz/seeds/listings/hostile-comment-newline.txt");
-    let t = iptop::parse::parse_table("filter", text).expect("parses");
+    let t = iptop::parse::parse_table("filter", text, None).expect("parses");
     let c = t.chain("T").expect("T");
     let targets: Vec<&str> = c.rules.iter().map(|r| r.spec.target.as_str()).collect();
     assert_eq!(targets, ["ACCEPT", "RETURN", "ACCEPT", "ACCEPT"]);
@@ -172,6 +172,6 @@ fn crafted_comment_in_a_replayed_listing() {
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
     assert_eq!(c.counters[1].packets, 5);
     // the same listing read against itself (the poller's path) reads the same
-    let again = iptop::parse::parse_table_reusing("filter", text, Some(&t)).expect("again");
+    let again = iptop::parse::parse_table("filter", text, Some(&t)).expect("again");
     assert_eq!(again, t);
 }

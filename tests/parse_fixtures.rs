@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use iptop::model::{ChainKind, Table};
+use iptop::model::{ChainKind, FirewallTable};
 use iptop::parse::parse_table;
 
 fn dir() -> PathBuf {
@@ -110,7 +110,7 @@ fn split_name(name: &str) -> (String, String, String, String, bool) {
     )
 }
 
-fn check_against_save(name: &str, table: &Table, saved: &SavedTable, exact: bool) {
+fn check_against_save(name: &str, table: &FirewallTable, saved: &SavedTable, exact: bool) {
     assert_eq!(
         table
             .chains
@@ -133,7 +133,7 @@ fn check_against_save(name: &str, table: &Table, saved: &SavedTable, exact: bool
                 );
             }
             (ChainKind::User { references }, None) => {
-                assert!(references.is_some(), "{name}: refs of {}", chain.name)
+                assert!(references.is_some(), "{name}: refs of {}", chain.name);
             }
             (k, p) => panic!(
                 "{name}: chain {} kind {k:?} vs save policy {p:?}",
@@ -174,7 +174,7 @@ fn every_listing_matches_its_save_file() {
     for name in &files {
         let (case, backend, tname, variant, combined) = split_name(name);
         let text = read(name);
-        let table = parse_table(&tname, &text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let table = parse_table(&tname, &text, None).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             table.exact,
             variant.starts_with("vnx") || all_small(&table),
@@ -214,7 +214,7 @@ fn every_listing_matches_its_save_file() {
     );
 }
 
-fn all_small(t: &Table) -> bool {
+fn all_small(t: &FirewallTable) -> bool {
     t.chains.iter().all(|c| {
         c.packets <= 99_999
             && c.bytes <= 99_999
@@ -229,12 +229,12 @@ fn variants_agree_on_rule_text() {
     // -vnL, -vnxL and --line-numbers print the same rules: the parsed text columns match.
     for name in listing_files().iter().filter(|n| n.ends_with("-vnxL.txt")) {
         let (case, backend, tname, _, _) = split_name(name);
-        let x = parse_table(&tname, &read(name)).expect("vnxL");
+        let x = parse_table(&tname, &read(name), None).expect("vnxL");
         for other in [
             format!("{case}.{backend}.{tname}-vnL.txt"),
             format!("{case}.{backend}.{tname}-vnxL-lines.txt"),
         ] {
-            let o = parse_table(&tname, &read(&other)).expect("variant");
+            let o = parse_table(&tname, &read(&other), None).expect("variant");
             assert_eq!(x.chains.len(), o.chains.len(), "{other}");
             for (a, b) in x.chains.iter().zip(&o.chains) {
                 assert_eq!(a.name, b.name);
@@ -252,6 +252,7 @@ fn docker_swarm_literal_counts() {
         let t = parse_table(
             "filter",
             &read(&format!("docker-swarm.{backend}.filter-vnxL.txt")),
+            None,
         )
         .expect("parse");
         let names: Vec<&str> = t.chains.iter().map(|c| &*c.name).collect();
@@ -275,7 +276,10 @@ fn docker_swarm_literal_counts() {
         assert_eq!(fwd.rules.len(), 11);
         assert_eq!(fwd.counters[0].bytes, u64::MAX);
         assert_eq!(fwd.rules[0].spec.target, "DOCKER-USER");
-        assert_eq!(t.chain("DOCKER").and_then(|c| c.references()), Some(2));
+        assert_eq!(
+            t.chain("DOCKER").and_then(iptop::model::Chain::references),
+            Some(2)
+        );
         let ing = t.chain("DOCKER-INGRESS").expect("ingress");
         assert_eq!(ing.rules[0].spec.extra, "tcp dpt:80");
         assert_eq!(
@@ -286,6 +290,7 @@ fn docker_swarm_literal_counts() {
         let n = parse_table(
             "nat",
             &read(&format!("docker-swarm.{backend}.nat-vnxL.txt")),
+            None,
         )
         .expect("nat");
         let dnat = &n.chain("DOCKER-INGRESS").expect("nat ingress").rules[0];
@@ -293,7 +298,7 @@ fn docker_swarm_literal_counts() {
         assert_eq!(dnat.spec.extra, "tcp dpt:80 to:172.18.0.2:80");
     }
     // Abbreviated: the u64::MAX byte counter wraps to `0K` in iptables' own formatting.
-    let t = parse_table("filter", &read("docker-swarm.nft.filter-vnL.txt")).expect("vnL");
+    let t = parse_table("filter", &read("docker-swarm.nft.filter-vnL.txt"), None).expect("vnL");
     let fwd = t.chain("FORWARD").expect("FORWARD");
     assert_eq!(
         (fwd.counters[0].packets, fwd.counters[0].bytes),
@@ -312,6 +317,7 @@ fn edge_cases() {
         let t = parse_table(
             "filter",
             &read(&format!("edge.{backend}.filter-vnxL-lines.txt")),
+            None,
         )
         .expect("edge");
         let c = t.chain("EDGE-COUNTER-ONLY").expect("counter-only");
@@ -331,7 +337,11 @@ fn edge_cases() {
         assert_eq!(cm.rules[0].spec.extra, "/* has spaces and /* stars */ */");
         assert_eq!(cm.rules[4].spec.extra, "/* unicode: café ☃ naïve */");
         assert!(t.chain("EDGE-a_long.chain-name_28chr").is_some());
-        assert_eq!(t.chain("EDGE-EMPTY").and_then(|c| c.references()), Some(2));
+        assert_eq!(
+            t.chain("EDGE-EMPTY")
+                .and_then(iptop::model::Chain::references),
+            Some(2)
+        );
         let log = t.chain("EDGE-LOG").expect("log");
         assert_eq!(
             log.rules[0].spec.extra,
@@ -346,8 +356,12 @@ fn edge_cases() {
 #[test]
 fn ipv6_listings() {
     for backend in ["nft", "legacy"] {
-        let t =
-            parse_table("filter", &read(&format!("ipv6.{backend}.filter-vnxL.txt"))).expect("ipv6");
+        let t = parse_table(
+            "filter",
+            &read(&format!("ipv6.{backend}.filter-vnxL.txt")),
+            None,
+        )
+        .expect("ipv6");
         assert!(
             t.chains
                 .iter()
@@ -369,15 +383,15 @@ fn nft_native_listing_is_cut_short() {
     // what came before. The parser returns that part; the source layer rejects it
     // because of the exit status (see tests/source_fake.rs).
     assert_eq!(read("nft-native.nft.filter-vnxL.txt.rc").trim(), "3");
-    let t = parse_table("filter", &read("nft-native.nft.filter-vnxL.txt")).expect("partial");
+    let t = parse_table("filter", &read("nft-native.nft.filter-vnxL.txt"), None).expect("partial");
     assert_eq!(t.chains.len(), 1);
     assert_eq!(t.rule_count(), 1);
 }
 
 #[test]
 fn scale_1000() {
-    let f = parse_table("filter", &read("scale-1000.nft.filter-vnxL.txt")).expect("filter");
-    let n = parse_table("nat", &read("scale-1000.nft.nat-vnxL.txt")).expect("nat");
+    let f = parse_table("filter", &read("scale-1000.nft.filter-vnxL.txt"), None).expect("filter");
+    let n = parse_table("nat", &read("scale-1000.nft.nat-vnxL.txt"), None).expect("nat");
     assert_eq!(f.rule_count() + n.rule_count(), 1000);
     // 4 fixed KUBE-* chains + 350 per-service chains (the generator's header line says
     // 355: it counts one fixed chain too many).

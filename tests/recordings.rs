@@ -194,6 +194,7 @@ impl Drop for Netns {
 
 #[test]
 fn each_poll_is_labelled_with_its_own_sessions_source() {
+    needs_root!();
     let fake = FakeIptables::new("ok");
     let (a, b) = (Netns::add("iptop-rec-a"), Netns::add("iptop-rec-b"));
     let dir = tempfile::tempdir().expect("tmp");

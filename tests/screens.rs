@@ -6,20 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream;
-use iptop::app::{DEMO, Source};
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
-use iptop::ui::state::{Action, App};
+use iptop::source::{DEMO, Source};
+use iptop::ui::live_view::{Action, LiveView};
 use iptop::ui::theme::Theme;
 use iptop::ui::{event_loop, poller, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-fn demo_app(polls: usize) -> App {
+fn demo_app(polls: usize) -> LiveView {
     let mut r = ReplaySource::from_text("demo", DEMO, None)
         .expect("demo")
         .with_kind("demo");
-    let mut app = App::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
     for _ in 0..polls {
         let raw = r.next_poll().expect("poll");
         for t in ["filter", "nat"] {
@@ -30,7 +30,7 @@ fn demo_app(polls: usize) -> App {
     app
 }
 
-fn screen(app: &mut App, w: u16, h: u16) -> String {
+fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     term.draw(|f| render::draw(f, app, &Theme { color: false }))
         .expect("draw");
@@ -64,7 +64,7 @@ fn swarm_80x24() {
 #[test]
 fn swarm_nat_120x40() {
     let mut app = demo_app(3);
-    app.apply(Action::Table(1));
+    app.apply(Action::SelectTable(1));
     insta::assert_snapshot!(screen(&mut app, 120, 40));
 }
 
@@ -101,9 +101,13 @@ fn hot_view() {
 #[test]
 fn failed_poll_keeps_the_last_snapshot() {
     let mut app = demo_app(2);
+    // a failure whose whole text is given (the screen shows an error's text as it is)
     app.on_error(
         "filter",
-        "table filter: another program holds the xtables lock (Another app is currently holding the xtables lock.)".into(),
+        iptop::source::PollError::Damaged {
+            table: "filter".into(),
+            detail: "table filter: another program holds the xtables lock (Another app is currently holding the xtables lock.)".into(),
+        },
     );
     let s = screen(&mut app, 120, 40);
     assert!(s.contains("STALE"), "{s}");
@@ -139,11 +143,10 @@ fn the_loop_runs_on_a_test_backend() {
         let src = ReplaySource::from_text("demo", DEMO, None)
             .expect("demo")
             .with_kind("demo");
-        let mut app = App::new(src.info().clone(), "filter", vec![], Duration::from_secs(1));
+        let mut app = LiveView::new(src.info().clone(), "filter", vec![], Duration::from_secs(1));
         app.step_mode = true;
         let mut p = poller::spawn(
-            Source::Replay(Box::new(src)),
-            None,
+            iptop::source::PollLoop::new(Source::Replay(Box::new(src)), None),
             poller::PollerConfig {
                 table: "filter".into(),
                 also: vec![],
@@ -166,7 +169,7 @@ fn the_loop_runs_on_a_test_backend() {
         };
         let export_to = iptop::ui::ExportTo {
             dir: std::env::temp_dir(),
-            format: iptop::cli::Format::Text,
+            format: iptop::report::Format::Text,
         };
         let (res, _) = tokio::join!(
             event_loop(
@@ -183,9 +186,9 @@ fn the_loop_runs_on_a_test_backend() {
         res.expect("loop");
         assert!(app.quit);
         assert!(
-            app.view().polls >= 2,
+            app.table_data().polls >= 2,
             "two steps polled: {}",
-            app.view().polls
+            app.table_data().polls
         );
         assert_eq!(app.selected_index(), 1);
     });

@@ -19,6 +19,7 @@ fn delta_of(screen: &str, needle: &str) -> Option<u64> {
 
 #[test]
 fn live_view_on_the_lab() {
+    needs_root!();
     let lab = Lab::up("iptables-restore");
     let cmd = format!("{} --netns {}", env!("CARGO_BIN_EXE_iptop"), lab.host());
     let tmux = Tmux::start(&cmd, 120, 40);
@@ -79,6 +80,7 @@ fn live_view_on_the_lab() {
 
 #[test]
 fn demo_moves_without_root_or_iptables() {
+    needs_root!();
     // a copy of the binary that an unprivileged user can run
     let dir = tempfile::tempdir().expect("tmp");
     use std::os::unix::fs::PermissionsExt;

@@ -7,11 +7,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use iptop::model::{Snapshot, SourceInfo, Table};
-use iptop::parse::parse_table_reusing;
+use iptop::model::{FirewallTable, Snapshot, SourceInfo};
+use iptop::parse::parse_table;
 use libfuzzer_sys::fuzz_target;
 
-fn snapshot(t: Table, seq: u64) -> Snapshot {
+fn snapshot(t: FirewallTable, seq: u64) -> Snapshot {
     Snapshot {
         taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(seq),
         at: Duration::from_secs(seq),
@@ -29,11 +29,11 @@ fuzz_target!(|data: &[u8]| {
     let cut = rest.len() * usize::from(first) / 255;
     let a = String::from_utf8_lossy(&rest[..cut]);
     let b = String::from_utf8_lossy(&rest[cut..]);
-    let Ok(t1) = parse_table_reusing("filter", &a, None) else {
+    let Ok(t1) = parse_table("filter", &*a, None) else {
         return;
     };
     // the second poll parsed against the first, as the poller does
-    let Ok(t2) = parse_table_reusing("filter", &b, Some(&t1)) else {
+    let Ok(t2) = parse_table("filter", &*b, Some(&t1)) else {
         return;
     };
     let (s1, s2) = (snapshot(t1, 1), snapshot(t2, 3));
@@ -49,8 +49,8 @@ fuzz_target!(|data: &[u8]| {
             moved_only,
             names: None,
         };
-        for format in [iptop::cli::Format::Text, iptop::cli::Format::Json] {
-            let out = iptop::report::render(format, &input);
+        for format in [iptop::report::Format::Text, iptop::report::Format::Json] {
+            let out = iptop::report::render(format, &input).expect("text and JSON");
             // linear: a row per rule and chain (and per further jump), each of bounded
             // padding; escapes at most 12 bytes a character
             let bound = 64 * data.len() + 64 * 1024;

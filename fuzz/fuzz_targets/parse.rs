@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let Ok(table) = iptop::parse::parse_table("filter", &text) else {
+    let Ok(table) = iptop::parse::parse_table("filter", &text, None) else {
         return;
     };
     // Only a table read in the full column layout can be printed back: a trimmed title
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let rendered = iptop::synth::render_listing(&table, true);
-    match iptop::parse::parse_table("filter", &rendered) {
+    match iptop::parse::parse_table("filter", &rendered, None) {
         Err(e) => panic!(
             "render_listing output does not parse again: {e}\n--- input ---\n{text}\n--- rendered ---\n{rendered}"
         ),

@@ -3,14 +3,14 @@
 //! parsing it once more against that result (where every chain is taken whole).
 #![no_main]
 
-use iptop::model::Table;
+use iptop::model::FirewallTable;
 use std::sync::Arc;
 
-use iptop::parse::{ParseError, parse_listing_reusing};
+use iptop::parse::{ParseError, parse_table};
 use libfuzzer_sys::fuzz_target;
 
 /// The first difference between two tables, in words.
-fn first_difference(a: &Table, b: &Table) -> String {
+fn first_difference(a: &FirewallTable, b: &FirewallTable) -> String {
     if a.name != b.name {
         return format!("table name: {:?} vs {:?}", a.name, b.name);
     }
@@ -64,7 +64,7 @@ fn first_difference(a: &Table, b: &Table) -> String {
     "no difference found field by field".into()
 }
 
-fn describe(r: &Result<Table, ParseError>) -> String {
+fn describe(r: &Result<FirewallTable, ParseError>) -> String {
     match r {
         Ok(t) => format!("Ok({t:#?})"),
         Err(e) => format!("Err(line {}: {})", e.line, e.reason),
@@ -83,24 +83,24 @@ fuzz_target!(|data: &[u8]| {
         Arc::new(prev_text.into_owned().into()),
         Arc::new(cur_text.into_owned().into()),
     );
-    let Ok(prev) = parse_listing_reusing("nat", &prev_text, None) else {
+    let Ok(prev) = parse_table("nat", &prev_text, None) else {
         return;
     };
-    let fresh = parse_listing_reusing("nat", &cur_text, None);
+    let fresh = parse_table("nat", &cur_text, None);
     let ctx = || format!("--- prev ---\n{prev_text}\n--- cur ---\n{cur_text}");
-    let reused = parse_listing_reusing("nat", &cur_text, Some(&prev));
+    let reused = parse_table("nat", &cur_text, Some(&prev));
     compare(&reused, &fresh, &ctx);
     if let Ok(r) = &reused {
-        let again = parse_listing_reusing("nat", &cur_text, Some(r));
+        let again = parse_table("nat", &cur_text, Some(r));
         compare(&again, &fresh, &ctx);
-        let back = parse_listing_reusing("nat", &prev_text, Some(r));
+        let back = parse_table("nat", &prev_text, Some(r));
         compare(&back, &Ok(prev.clone()), &ctx);
     }
 });
 
 fn compare(
-    reused: &Result<Table, ParseError>,
-    fresh: &Result<Table, ParseError>,
+    reused: &Result<FirewallTable, ParseError>,
+    fresh: &Result<FirewallTable, ParseError>,
     ctx: &dyn Fn() -> String,
 ) {
     match (reused, fresh) {

@@ -308,7 +308,7 @@ mod tests {
                         "case {case}: {prev:?} -> {cur:?}: copy {j} is old {i} in every pairing"
                     ),
                     New => assert!(
-                        !all.is_empty() && partners.iter().all(|p| p.is_none()),
+                        !all.is_empty() && partners.iter().all(std::option::Option::is_none),
                         "case {case}: {prev:?} -> {cur:?}: copy {j} is new in every pairing"
                     ),
                     Unknown => assert!(

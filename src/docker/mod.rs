@@ -42,10 +42,10 @@ impl Host {
         })
     }
 
-    /// The host `cli` names (`DOCKER_HOST` from the environment).
-    pub fn of_cli(cli: &crate::cli::Cli) -> Result<Host, String> {
+    /// The host `--docker-host` names, else `DOCKER_HOST` from the environment.
+    pub fn named_or_env(docker_host: Option<&str>) -> Result<Host, String> {
         let env = std::env::var("DOCKER_HOST").ok();
-        Host::new(cli.docker_host.as_deref(), env.as_deref())
+        Host::new(docker_host, env.as_deref())
     }
 
     /// Network and container names; None when there is no socket and nobody asked for
@@ -64,17 +64,18 @@ impl Host {
 /// answer. A replay is not of this host: names only when `--docker-host` asks for them.
 /// Inside another namespace (`--netns`, but not `container:`), the host's Docker may
 /// know other containers at the same addresses: names only when a Docker host is named.
-pub async fn names_for(cli: &crate::cli::Cli, replay: bool) -> (Option<Names>, Option<String>) {
-    let replay_only = replay && cli.docker_host.is_none();
-    let host = match Host::of_cli(cli) {
+pub async fn names_for(
+    docker_host: Option<&str>,
+    netns: Option<&str>,
+    replay: bool,
+) -> (Option<Names>, Option<String>) {
+    let replay_only = replay && docker_host.is_none();
+    let host = match Host::named_or_env(docker_host) {
         Ok(h) => h,
         Err(_) if replay_only => return (None, None),
         Err(e) => return (None, Some(format!("names from Docker: {e}"))),
     };
-    let other_netns = cli
-        .netns
-        .as_deref()
-        .is_some_and(|ns| !ns.starts_with(netns::CONTAINER));
+    let other_netns = netns.is_some_and(|ns| !ns.starts_with(netns::CONTAINER));
     if replay_only || (other_netns && !host.named) {
         return (None, None);
     }

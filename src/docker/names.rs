@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::columns::Cells;
+use crate::cells::Cells;
 use crate::explain::ports;
 use crate::model::RuleSpec;
 

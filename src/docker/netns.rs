@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{DockerError, Host};
+use crate::error::AppError;
 
 /// `--netns container:NAME`.
 pub const CONTAINER: &str = "container:";
@@ -248,15 +249,17 @@ pub async fn container_path(host: &Host, name: &str) -> Result<String, String> {
 
 /// The namespace `--netns` names: `container:NAME` resolved through Docker, anything
 /// else as given.
-pub async fn resolve(cli: &crate::cli::Cli) -> Result<Option<String>, crate::app::AppError> {
-    use crate::app::AppError;
-    let Some(ns) = &cli.netns else {
+pub async fn resolve(
+    docker_host: Option<&str>,
+    netns: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    let Some(ns) = netns else {
         return Ok(None);
     };
     let Some(name) = ns.strip_prefix(CONTAINER) else {
-        return Ok(Some(ns.clone()));
+        return Ok(Some(ns.to_string()));
     };
-    let host = Host::of_cli(cli).map_err(AppError::Usage)?;
+    let host = Host::named_or_env(docker_host).map_err(AppError::Usage)?;
     container_path(&host, name)
         .await
         .map(Some)
@@ -265,23 +268,23 @@ pub async fn resolve(cli: &crate::cli::Cli) -> Result<Option<String>, crate::app
 
 /// `--list-netns`: prints the namespaces; a Docker that was named but did not answer
 /// is said on stderr.
-pub async fn print(cli: &crate::cli::Cli) -> Result<(), crate::app::AppError> {
+pub async fn print(docker_host: Option<&str>, json: bool) -> Result<(), AppError> {
     use std::io::Write;
-    let host = Host::of_cli(cli).map_err(crate::app::AppError::Usage)?;
+    let host = Host::named_or_env(docker_host).map_err(AppError::Usage)?;
     let (entries, warning) = list(&host).await;
     if let Some(w) = warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
-    let out = render(&entries, cli.format == crate::cli::Format::Json);
+    let out = render(&entries, json);
     let out = crate::sanitize::lines(&out);
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(out.as_bytes())
         .and_then(|_| stdout.flush())
     {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(crate::app::AppError::Runtime(
-            format!("cannot write to stdout: {e}"),
-        )),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(AppError::Runtime(format!("cannot write to stdout: {e}")))
+        }
         _ => Ok(()),
     }
 }

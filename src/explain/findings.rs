@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use super::notes;
 use super::ports::{self, Ports};
 use crate::diff::{Delta, Deltas, TableDelta};
-use crate::model::{Backend, Rule, Snapshot, Table};
+use crate::model::{Backend, FirewallTable, Rule, Snapshot};
 
 pub const POLICY_DROP: &str = "policy-drop";
 pub const DOCKER_USER_DPORT: &str = "docker-user-dport";
@@ -93,7 +93,7 @@ pub struct Finding {
 /// the snapshot ends). Ordered by severity, then by place.
 pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let secs = deltas.map(|d| d.elapsed.as_secs_f64()).unwrap_or(0.0);
+    let secs = deltas.map_or(0.0, |d| d.elapsed.as_secs_f64());
     let over = |n: u64| window_words(n, secs);
     for (ti, t) in snap.tables.iter().enumerate() {
         let td = deltas.and_then(|d| d.table(ti));
@@ -137,7 +137,7 @@ fn window_words(n: u64, secs: f64) -> String {
 
 struct Found<'a> {
     out: &'a mut Vec<Finding>,
-    t: &'a Table,
+    t: &'a FirewallTable,
     ti: usize,
 }
 
@@ -272,7 +272,7 @@ fn docker_user_dport(f: &mut Found, snap: &Snapshot) {
 }
 
 /// The chains INPUT reaches through jumps (INPUT included), in a filter table.
-fn reached_from(t: &Table, start: usize) -> Vec<bool> {
+fn reached_from(t: &FirewallTable, start: usize) -> Vec<bool> {
     let mut seen = vec![false; t.chains.len()];
     let mut stack = vec![start];
     seen[start] = true;

@@ -10,7 +10,7 @@
 
 use super::ports;
 use crate::diff::TableDelta;
-use crate::model::{Chain, Table};
+use crate::model::{Chain, FirewallTable};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Endpoint {
@@ -70,7 +70,11 @@ impl Service {
 /// The Services of a nat table (with `filter`, if polled, for Services without
 /// endpoints, which kube-proxy rejects there). `deltas`: the nat table's deltas over a
 /// window, or None to count since the rules were loaded.
-pub fn group(nat: &Table, deltas: Option<&TableDelta>, filter: Option<&Table>) -> Vec<Service> {
+pub fn group(
+    nat: &FirewallTable,
+    deltas: Option<&TableDelta>,
+    filter: Option<&FirewallTable>,
+) -> Vec<Service> {
     let mut out: Vec<Service> = Vec::new();
     let services = nat.chain_index("KUBE-SERVICES");
     // KUBE-SERVICES order first (the order kube-proxy writes), then any other chain
@@ -114,27 +118,13 @@ pub fn tables_of(have: &[String]) -> Vec<String> {
     let v: Vec<String> = ["nat", "filter"]
         .iter()
         .filter(|t| have.iter().any(|h| h == *t))
-        .map(|t| t.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     if v.is_empty() {
         have.first().cloned().into_iter().collect()
     } else {
         v
     }
-}
-
-/// Options `--view services` cannot honour, as a usage error.
-pub fn check_options(cli: &crate::cli::Cli) -> Result<(), String> {
-    if !cli.once {
-        return Err("--view services needs --once (the live view shows the tree)".into());
-    }
-    if cli.format == crate::cli::Format::Svg {
-        return Err("--view services prints text or JSON, not SVG".into());
-    }
-    if cli.moved_only || !cli.chains.is_empty() {
-        return Err("--moved-only and -c apply to the tree, not to --view services".into());
-    }
-    Ok(())
 }
 
 fn is_service_chain(name: &str) -> bool {
@@ -150,7 +140,7 @@ fn name_from_comment(extra: &str) -> Option<String> {
     name.contains('/').then(|| name.to_string())
 }
 
-fn service(nat: &Table, ci: usize, deltas: Option<&TableDelta>) -> Service {
+fn service(nat: &FirewallTable, ci: usize, deltas: Option<&TableDelta>) -> Service {
     let chain = &nat.chains[ci];
     let mut s = Service {
         name: None,
@@ -288,7 +278,7 @@ fn probability(extra: &str) -> Option<f64> {
 }
 
 /// Services kube-proxy rejects in filter because they have no endpoints.
-fn rejected(filter: &Table) -> Vec<Service> {
+fn rejected(filter: &FirewallTable) -> Vec<Service> {
     let mut out: Vec<Service> = Vec::new();
     for name in ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES"] {
         let Some(c) = filter.chain(name) else {

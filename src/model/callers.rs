@@ -1,7 +1,7 @@
 //! Who jumps where: the jump rules of a table grouped by the chain they jump to, built
 //! once (linear in the rules) and shared by everything that needs a chain's callers.
 
-use super::Table;
+use super::FirewallTable;
 
 /// The rules that jump (or go) to each chain, grouped by target: what entered a chain,
 /// how many paths share it, and a way up from any chain, each without scanning the table.
@@ -14,7 +14,7 @@ pub struct Callers {
 }
 
 impl Callers {
-    pub(super) fn of_table(t: &Table) -> Callers {
+    pub(super) fn of_table(t: &FirewallTable) -> Callers {
         let n = t.chains.len();
         let mut counts = vec![0u32; n + 1];
         for c in &t.chains {

@@ -63,14 +63,14 @@ impl std::ops::Deref for Cols {
 
 /// The columns a chain's title line announced, split at `opt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Layout {
+pub(super) struct ColumnLayout {
     pub(super) pre: Cols,
     pub(super) post: Cols,
     /// How many leading columns are `num`/`pkts`/`bytes`.
     pub(super) counter_prefix: usize,
 }
 
-impl Layout {
+impl ColumnLayout {
     /// The columns as a number: 4 bits a column, `opt` as 15.
     pub(super) fn code(&self) -> u64 {
         self.pre
@@ -149,7 +149,7 @@ pub(super) fn looks_like_address(tok: &str) -> bool {
             || addr.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
-pub(super) fn parse_title(line: &str) -> Option<Layout> {
+pub(super) fn parse_title(line: &str) -> Option<ColumnLayout> {
     let mut pre = Cols::new();
     let mut post = Cols::new();
     let mut seen_opt = false;
@@ -193,7 +193,7 @@ pub(super) fn parse_title(line: &str) -> Option<Layout> {
         .iter()
         .take_while(|c| matches!(c, Col::Num | Col::Pkts | Col::Bytes))
         .count();
-    Some(Layout {
+    Some(ColumnLayout {
         pre,
         post,
         counter_prefix,

@@ -1,6 +1,6 @@
 //! The fields of one line: counters, a chain header, a rule's text columns.
 
-use super::columns::{Col, Layout, Tokens, is_opt, looks_like_address};
+use super::columns::{Col, ColumnLayout, Tokens, is_opt, looks_like_address};
 use crate::model::{ChainKind, RuleSpec};
 
 /// Parses a counter as printed by iptables: exact (`-x`) or abbreviated with a K/M/G/T
@@ -107,7 +107,7 @@ pub(super) fn parse_header(line: &str) -> Result<(&str, ChainKind, u64, u64, boo
                 pe && be,
             ))
         }
-        [n, "references"] | [n, "reference"] => {
+        [n, "references" | "reference"] => {
             let refs = n
                 .parse::<u32>()
                 .map_err(|_| format!("expected a reference count, found `{}`", snippet(n)))?;
@@ -132,7 +132,7 @@ pub(super) fn parse_header(line: &str) -> Result<(&str, ChainKind, u64, u64, boo
 }
 
 /// The text columns of a rule line (its counters are read by [`split_counters`]).
-pub(super) fn parse_rule(line: &str, layout: &Layout) -> Result<RuleSpec, String> {
+pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, String> {
     let n_pre = layout.pre.len();
     let has_target_col = layout.pre.contains(&Col::Target);
     let want = n_pre + 1 + layout.post.len();
@@ -248,7 +248,7 @@ pub(super) fn unreachable_col() -> ! {
 /// values, where the rest of the line (the rule's text) starts, and its rule number.
 pub(super) fn split_counters(
     line: &str,
-    layout: &Layout,
+    layout: &ColumnLayout,
 ) -> Result<(u64, u64, bool, usize, Option<u32>), String> {
     let n = layout.counter_prefix;
     let toks = Tokens::new(line, n);

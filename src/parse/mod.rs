@@ -15,10 +15,10 @@ mod tests;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::Table;
+use crate::model::FirewallTable;
+use crate::model::text::ListingText;
 
 pub use fields::parse_counter;
-pub use table::parse_table_reusing;
 
 /// A listing line that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,23 +36,60 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// Parses one table's listing (`iptables -t <name> -L -v -n ...`).
-///
-/// Lines starting with `#` (iptables' `# Warning: ...` when stderr was captured along)
-/// become [`Table::warnings`]; a `$ ` shell prompt before the first chain is skipped.
-pub fn parse_table(name: &str, text: &str) -> Result<Table, ParseError> {
-    parse_table_reusing(name, text, None)
+/// A listing to parse: its text alone (`&str`), or the shared text of a poll
+/// (`&Arc<ListingText>`), which the table then keeps ([`FirewallTable::listing`]) so that
+/// the next poll parsed against it takes every chain whose lines did not change at all
+/// (counters included) with one comparison of bytes, without reading its lines.
+pub trait Listing {
+    fn text(&self) -> &str;
+    /// The text to keep in the table, if any.
+    fn keep(&self) -> Option<Arc<ListingText>> {
+        None
+    }
 }
 
-/// [`parse_table_reusing`], keeping `text` in the table ([`Table::listing`]): the next
-/// poll parsed against this one then takes every chain whose lines did not change at all
-/// (counters included) with one comparison of bytes, without reading its lines.
-pub fn parse_listing_reusing(
+impl Listing for str {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl Listing for String {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl Listing for std::borrow::Cow<'_, str> {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl Listing for Arc<ListingText> {
+    fn text(&self) -> &str {
+        self.as_str()
+    }
+    fn keep(&self) -> Option<Arc<ListingText>> {
+        Some(Arc::clone(self))
+    }
+}
+
+/// Parses one table's listing (`iptables -t <name> -L -v -n ...`), reusing the rules of
+/// `previous` (the same table's last good parse) whose lines did not change: the same
+/// result, at a fraction of the cost.
+///
+/// Lines starting with `#` (iptables' `# Warning: ...` when stderr was captured along)
+/// become [`FirewallTable::warnings`]; a `$ ` shell prompt before the first chain is
+/// skipped.
+pub fn parse_table(
     name: &str,
-    text: &Arc<crate::source::Text>,
-    prev: Option<&Table>,
-) -> Result<Table, ParseError> {
-    let mut t = parse_table_reusing(name, text, prev)?;
-    t.listing = Some(text.clone());
+    text: &(impl Listing + ?Sized),
+    previous: Option<&FirewallTable>,
+) -> Result<FirewallTable, ParseError> {
+    let mut t = table::parse_lines(name, text.text(), previous)?;
+    if let Some(keep) = text.keep() {
+        t.listing = Some(keep);
+    }
     Ok(t)
 }

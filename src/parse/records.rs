@@ -58,7 +58,7 @@ fn shape(line: &str) -> Shape {
     let b = line.as_bytes();
     let mut out = [(u32::MAX, u32::MAX); 3];
     let mut i = 0;
-    for slot in out.iter_mut() {
+    for slot in &mut out {
         while i < b.len() && is_space(b[i]) {
             i += 1;
         }
@@ -154,8 +154,7 @@ pub(super) fn partition(body: &str) -> Result<Option<Vec<Record>>, ParseError> {
     let mode = counts
         .into_iter()
         .max_by_key(|(s, n)| (*n, std::cmp::Reverse(*s)))
-        .map(|(s, _)| s)
-        .unwrap_or([(0, 0); 3]);
+        .map_or([(0, 0); 3], |(s, _)| s);
 
     // line index -> the index of the line whose record it continues
     let mut joined_to: Vec<Option<usize>> = vec![None; lines.len()];
@@ -219,7 +218,7 @@ fn choose(lines: &[Line], b: &Block, mode: &Shape) -> Result<Vec<usize>, ParseEr
                 return Err(err(
                     b,
                     j,
-                    format!(
+                    &format!(
                         "rule {n} is printed more than {MAX_COPIES} times (lines {}, ...): comments with line breaks that imitate rules",
                         list(b, v)
                     ),
@@ -266,7 +265,7 @@ fn choose(lines: &[Line], b: &Block, mode: &Shape) -> Result<Vec<usize>, ParseEr
                         score,
                         ways: cur.ways,
                         parent: j,
-                    })
+                    });
                 }
             }
         }
@@ -296,9 +295,9 @@ fn choose(lines: &[Line], b: &Block, mode: &Shape) -> Result<Vec<usize>, ParseEr
             Some((n, at)) => err(
                 b,
                 at[0],
-                format!("lines {} all read as rule {n}: {what}", list(b, at)),
+                &format!("lines {} all read as rule {n}: {what}", list(b, at)),
             ),
-            None => err(b, 0, what.into()),
+            None => err(b, 0, what),
         });
     }
     let mut starts = Vec::new();
@@ -318,7 +317,7 @@ fn list(b: &Block, at: &[usize]) -> String {
         .join(", ")
 }
 
-fn err(b: &Block, j: usize, reason: String) -> ParseError {
+fn err(b: &Block, j: usize, reason: &str) -> ParseError {
     ParseError {
         line: b.first + j + 1,
         reason: format!("in chain `{}`: {reason}", snippet(&b.chain)),
@@ -346,17 +345,17 @@ fn no_reading<'a>(
                 return err(
                     b,
                     j,
-                    format!("rule number {n} after rule {k}: listed twice or out of order"),
+                    &format!("rule number {n} after rule {k}: listed twice or out of order"),
                 );
             }
             Some(n) => {
-                return err(b, j, format!("expected rule number {}, found {n}", k + 1));
+                return err(b, j, &format!("expected rule number {}, found {n}", k + 1));
             }
             None => {
                 return err(
                     b,
                     j,
-                    format!(
+                    &format!(
                         "expected rule number {}, found `{}`",
                         k + 1,
                         snippet(text(j).trim())
@@ -370,7 +369,7 @@ fn no_reading<'a>(
     err(
         b,
         num.len().saturating_sub(1),
-        "the chain's rules end inside a line".into(),
+        "the chain's rules end inside a line",
     )
 }
 

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::ParseError;
-use super::columns::{Col, Layout, is_space, parse_title};
+use super::columns::{Col, ColumnLayout, is_space, parse_title};
 use super::fields::{parse_header, parse_rule, snippet, split_counters};
 use super::records::{Record, partition};
-use crate::model::{Chain, Counter, Rule, RuleTexts, Span, Table};
+use crate::model::{Chain, ChainSpan, Counter, FirewallTable, Rule, RuleTexts};
 
 /// The lines of a listing (without their `\n`), found with a vectorised search; or,
 /// once a comment with line breaks was found, its records (a rule with the lines that
@@ -76,7 +76,7 @@ pub(super) fn same_block(
     body: &str,
     start: usize,
     prev: &str,
-    span: &Span,
+    span: &ChainSpan,
 ) -> Option<Option<usize>> {
     if span.len == 0 {
         return None;
@@ -108,7 +108,7 @@ pub(super) fn same_block(
 
 pub(super) struct Open<'p> {
     chain: Chain,
-    layout: Option<Layout>,
+    layout: Option<ColumnLayout>,
     /// The same chain in the previous poll.
     prev: Option<&'p Chain>,
     /// Some rule was parsed anew (not reused from `prev`).
@@ -144,11 +144,11 @@ enum Stop {
 /// Rules are numbered (`--line-numbers`): a listing whose numbers do not run 1, 2, 3, ...
 /// in every chain, or that fails to parse, is read again with each rule's comment
 /// continued over line breaks ([`super::records`]).
-pub fn parse_table_reusing(
+pub(super) fn parse_lines(
     name: &str,
     text: &str,
-    prev: Option<&Table>,
-) -> Result<Table, ParseError> {
+    prev: Option<&FirewallTable>,
+) -> Result<FirewallTable, ParseError> {
     let body = text.strip_suffix('\n').unwrap_or(text);
     let first = match parse_records(name, body, prev, None) {
         Ok(t) => return Ok(t),
@@ -173,11 +173,11 @@ pub fn parse_table_reusing(
 fn parse_records(
     name: &str,
     body: &str,
-    prev: Option<&Table>,
+    prev: Option<&FirewallTable>,
     records: Option<Vec<Record>>,
-) -> Result<Table, Stop> {
+) -> Result<FirewallTable, Stop> {
     let joined = records.is_some();
-    let mut table = Table::new(name);
+    let mut table = FirewallTable::new(name);
     let mut current: Option<Open> = None;
     let mut header_line = 0;
     let mut any_counter_col = false;
@@ -188,48 +188,49 @@ fn parse_records(
     // the header line of each chain, for "listed twice"
     let mut header_lines: Vec<usize> = Vec::new();
     // the last title line and its layout: every chain of a listing has the same one
-    let mut last_title: Option<(&str, Layout)> = None;
-    let finish = |table: &mut Table, open: Open, line: usize, header_lines: &mut Vec<usize>| {
-        let Open {
-            mut chain,
-            prev,
-            fresh,
-            texts,
-            rules,
-            layout,
-            start,
-            end,
-            last,
-            plain,
-            exact,
-            ..
-        } = open;
-        table.spans.push(Span {
-            start,
-            len: if plain { end - start } else { 0 },
-            lines: last + 1 - line,
-            exact,
-            counted: layout.is_some_and(|l| l.has(Col::Pkts)),
-        });
-        let n = chain.counters.len();
-        chain.rules = match (rules, prev) {
-            (Some(v), _) => Arc::new(v),
-            (None, Some(p)) if p.rules.len() == n => p.rules.clone(),
-            (None, Some(p)) => Arc::new(p.rules[..n.min(p.rules.len())].to_vec()),
-            (None, None) => Arc::default(),
+    let mut last_title: Option<(&str, ColumnLayout)> = None;
+    let finish =
+        |table: &mut FirewallTable, open: Open, line: usize, header_lines: &mut Vec<usize>| {
+            let Open {
+                mut chain,
+                prev,
+                fresh,
+                texts,
+                rules,
+                layout,
+                start,
+                end,
+                last,
+                plain,
+                exact,
+                ..
+            } = open;
+            table.spans.push(ChainSpan {
+                start,
+                len: if plain { end - start } else { 0 },
+                lines: last + 1 - line,
+                exact,
+                counted: layout.is_some_and(|l| l.has(Col::Pkts)),
+            });
+            let n = chain.counters.len();
+            chain.rules = match (rules, prev) {
+                (Some(v), _) => Arc::new(v),
+                (None, Some(p)) if p.rules.len() == n => p.rules.clone(),
+                (None, Some(p)) => Arc::new(p.rules[..n.min(p.rules.len())].to_vec()),
+                (None, None) => Arc::default(),
+            };
+            if fresh || prev.is_none_or(|p| p.rules.len() != n) {
+                chain.assign_keys();
+            }
+            chain.text = match (texts, prev) {
+                (Some(t), _) => Arc::new(t),
+                (None, Some(p)) if p.rules.len() == n => p.text.clone(),
+                (None, Some(p)) => Arc::new(p.text.prefix(n)),
+                (None, None) => Arc::default(),
+            };
+            table.push_unindexed(Arc::new(chain));
+            header_lines.push(line);
         };
-        if fresh || prev.is_none_or(|p| p.rules.len() != n) {
-            chain.assign_keys();
-        }
-        chain.text = match (texts, prev) {
-            (Some(t), _) => Arc::new(t),
-            (None, Some(p)) if p.rules.len() == n => p.text.clone(),
-            (None, Some(p)) => Arc::new(p.text.prefix(n)),
-            (None, None) => Arc::default(),
-        };
-        table.push_unindexed(Arc::new(chain));
-        header_lines.push(line);
-    };
     let no_titles = |chain: &Chain, lineno: usize, found: &str| ParseError {
         line: lineno,
         reason: format!(
@@ -393,12 +394,12 @@ fn parse_records(
             // Looked for where it was last time; once the header is read, by its name.
             macro_rules! take_whole {
                 ($c:expr, $span:expr, $next:expr) => {{
-                    let span: Span = $span;
+                    let span: ChainSpan = $span;
                     table.exact &= span.exact;
                     any_counter_col |= span.counted;
                     header_lines.push(lineno);
                     table.push_unindexed(Arc::clone($c));
-                    table.spans.push(Span {
+                    table.spans.push(ChainSpan {
                         start: line_start,
                         ..span
                     });

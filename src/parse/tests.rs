@@ -164,17 +164,22 @@ fn headers() {
 #[test]
 fn errors_name_the_line() {
     let text = "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n  1 2 ACCEPT 0 XX * * 0.0.0.0/0 0.0.0.0/0\n";
-    let e = parse_table("filter", text).unwrap_err();
+    let e = parse_table("filter", text, None).unwrap_err();
     assert_eq!(e.line, 3);
     assert!(e.reason.contains("opt"), "{e}");
     assert!(e.to_string().starts_with("line 3: in chain `INPUT`"), "{e}");
 
-    let e = parse_table("filter", "").unwrap_err();
+    let e = parse_table("filter", "", None).unwrap_err();
     assert_eq!(e.line, 1);
-    let e = parse_table("filter", "hello\n").unwrap_err();
+    let e = parse_table("filter", "hello\n", None).unwrap_err();
     assert_eq!(e.line, 1);
     assert!(e.reason.contains("Chain NAME"));
-    let e = parse_table("filter", "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n").unwrap_err();
+    let e = parse_table(
+        "filter",
+        "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n",
+        None,
+    )
+    .unwrap_err();
     assert_eq!(e.line, 2);
     assert!(e.reason.contains("cut off"));
 }
@@ -192,7 +197,7 @@ Chain DOCKER-USER (1 references)
  target                    prot opt in              out
  RETURN                    all  --  *               *
 ";
-    let t = parse_table("filter", text).expect("parse");
+    let t = parse_table("filter", text, None).expect("parse");
     assert!(!t.has_counters);
     let fwd = t.chain("FORWARD").expect("FORWARD");
     assert_eq!(fwd.rules.len(), 3);
@@ -205,7 +210,7 @@ Chain DOCKER-USER (1 references)
 #[test]
 fn crlf_indentation_and_warnings() {
     let text = "# Warning: iptables-legacy tables present, use iptables-legacy to see them\r\n   Chain INPUT (policy ACCEPT 5 packets, 300 bytes)\r\n    pkts bytes target prot opt in out source destination\r\n       1    60 DROP   0    --  *  *   0.0.0.0/0 0.0.0.0/0\r\n";
-    let t = parse_table("filter", text).expect("parse");
+    let t = parse_table("filter", text, None).expect("parse");
     assert_eq!(t.warnings.len(), 1);
     assert_eq!(t.chains[0].rules[0].spec.target, "DROP");
     assert_eq!(t.chains[0].rules[0].spec.destination, "0.0.0.0/0");
@@ -215,18 +220,17 @@ fn crlf_indentation_and_warnings() {
 #[test]
 fn duplicate_chain_is_an_error() {
     let text = "Chain X (0 references)\n pkts bytes target prot opt in out source destination\n\nChain X (0 references)\n pkts bytes target prot opt in out source destination\n";
-    let e = parse_table("filter", text).unwrap_err();
+    let e = parse_table("filter", text, None).unwrap_err();
     assert!(e.reason.contains("twice"), "{e}");
 }
 
-fn kept(text: &str) -> Table {
-    parse_listing_reusing("filter", &Arc::new(text.into()), None).expect("parse")
+fn kept(text: &str) -> FirewallTable {
+    parse_table("filter", &Arc::new(text.into()), None).expect("parse")
 }
 
 /// Parsing with the previous poll gives exactly what parsing from scratch gives.
-fn same_as_fresh(text: &str, prev: &Table) -> Table {
-    let reused =
-        parse_listing_reusing("filter", &Arc::new(text.into()), Some(prev)).expect("reuse");
+fn same_as_fresh(text: &str, prev: &FirewallTable) -> FirewallTable {
+    let reused = parse_table("filter", &Arc::new(text.into()), Some(prev)).expect("reuse");
     let fresh = kept(text);
     assert_eq!(reused, fresh);
     for (a, b) in reused.chains.iter().zip(&fresh.chains) {

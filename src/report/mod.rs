@@ -3,7 +3,6 @@
 //! core model so the JSON schema changes only on purpose.
 
 pub mod services;
-pub mod svg;
 pub mod text;
 
 use std::time::SystemTime;
@@ -197,7 +196,7 @@ pub fn build_header(input: &Input) -> Header {
 pub fn build(input: &Input) -> Report {
     let snap = input.snapshot;
     let deltas = input.deltas;
-    let secs = deltas.map(|d| d.elapsed.as_secs_f64()).unwrap_or(0.0);
+    let secs = deltas.map_or(0.0, |d| d.elapsed.as_secs_f64());
     let src = input.source;
     let tables = snap
         .tables
@@ -325,12 +324,31 @@ pub fn build(input: &Input) -> Report {
     }
 }
 
-/// The export in the chosen format.
-pub fn render(format: crate::cli::Format, input: &Input) -> String {
+/// The formats an export is written in. The SVG picture is drawn by the live view's
+/// render code (`crate::ui::export`); the others here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Svg,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Text => "txt",
+            Format::Json => "json",
+            Format::Svg => "svg",
+        }
+    }
+}
+
+/// The export as text or JSON; None for a format drawn elsewhere (SVG).
+pub fn render(format: Format, input: &Input) -> Option<String> {
     match format {
-        crate::cli::Format::Text => text::render(input),
-        crate::cli::Format::Json => json(input),
-        crate::cli::Format::Svg => svg::picture(input),
+        Format::Text => Some(text::render(input)),
+        Format::Json => Some(json(input)),
+        Format::Svg => None,
     }
 }
 

@@ -8,7 +8,7 @@ use unicode_width::UnicodeWidthStr;
 use super::{Input, SourceReport};
 use crate::explain::services::{self, Service};
 use crate::format;
-use crate::model::Table;
+use crate::model::FirewallTable;
 
 #[derive(Debug, Serialize)]
 pub struct ServicesReport {
@@ -59,7 +59,7 @@ pub struct EndpointReport {
 
 /// The tables the Services are read from: the nat table holding KUBE-SERVICES (else the
 /// first nat table), and filter for Services without endpoints.
-fn tables<'a>(input: &Input<'a>) -> Result<(usize, Option<&'a Table>), String> {
+fn tables<'a>(input: &Input<'a>) -> Result<(usize, Option<&'a FirewallTable>), String> {
     let snap = input.snapshot;
     let nat = snap
         .tables
@@ -83,8 +83,7 @@ fn group(input: &Input) -> Result<Vec<Service>, String> {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.1}%", v * 100.0))
-        .unwrap_or_else(|| "-".into())
+    v.map_or_else(|| "-".into(), |v| format!("{:.1}%", v * 100.0))
 }
 
 pub fn text(input: &Input) -> Result<String, String> {
@@ -160,7 +159,7 @@ pub fn text(input: &Input) -> Result<String, String> {
             } else {
                 e.address.clone()
             };
-            row[5] = e.new.map(format::count).unwrap_or_else(|| "?".into());
+            row[5] = e.new.map_or_else(|| "?".into(), format::count);
             row[6] = pct(e.share);
             row[7] = pct(Some(e.intended));
             rows.push(row);
@@ -259,9 +258,9 @@ pub fn json(input: &Input) -> Result<String, String> {
 }
 
 /// `--view services` in `--format text` or `json`.
-pub fn render(format: crate::cli::Format, input: &Input) -> Result<String, String> {
+pub fn render(format: super::Format, input: &Input) -> Result<String, String> {
     match format {
-        crate::cli::Format::Json => json(input),
+        super::Format::Json => json(input),
         _ => text(input),
     }
 }

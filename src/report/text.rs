@@ -9,11 +9,11 @@ use std::fmt::Write as _;
 use unicode_width::UnicodeWidthStr;
 
 use super::Input;
-use crate::columns::{self, ALL, Cells, Column};
+use crate::cells::{self, ALL, Cells, Column};
 use crate::diff::Delta;
 use crate::explain::{findings, notes};
 use crate::format;
-use crate::model::Table;
+use crate::model::FirewallTable;
 use crate::tree::{self, RowKind};
 
 /// A row's cells, whether it is a reference to where a chain is shown, and the note on
@@ -69,19 +69,19 @@ pub fn render(input: &Input) -> String {
         let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
         let (rows, cut) = tree::once::build(t, &roots, &moved, MAX_ROWS);
         let rows = if input.moved_only {
-            let keep = tree::moved_mask(&rows, |r| columns::movement(r, td).moved());
+            let keep = tree::moved_mask(&rows, |r| cells::movement(r, td).moved());
             tree::keep(&rows, &keep)
         } else {
             rows
         };
         let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
-        let view = columns::DeltaView::window(td, elapsed);
+        let view = cells::ShownDeltas::window(td, elapsed);
         let noted = note_rows(t, &rows);
         let cells = rows
             .iter()
             .zip(noted)
             .map(|(r, note)| {
-                let mut cells = columns::cells(t, r, &view);
+                let mut cells = cells::cells(t, r, &view);
                 if let Some(n) = input.names {
                     n.decorate(&mut cells);
                 }
@@ -170,7 +170,7 @@ pub fn render(input: &Input) -> String {
 /// The note to print after each row: on the row where a chain's rules are shown (a root,
 /// or the jump they are expanded under), else its first jump; once per chain. The
 /// built-in chains are left out: a ticket needs no note on what FORWARD is.
-fn note_rows(t: &Table, rows: &[tree::Row]) -> Vec<Option<String>> {
+fn note_rows(t: &FirewallTable, rows: &[tree::TreeRow]) -> Vec<Option<String>> {
     let mut at: Vec<Option<usize>> = vec![None; t.chains.len()];
     let mut first: Vec<Option<usize>> = vec![None; t.chains.len()];
     for (i, r) in rows.iter().enumerate() {

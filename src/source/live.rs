@@ -15,7 +15,8 @@ use tokio::process::Command;
 
 use super::spawn;
 use super::text::lossy_string;
-use super::{Failure, RawListing, RawPoll, Text};
+use super::{Failure, RawListing, RawPoll};
+use crate::model::text::ListingText;
 use crate::model::{Backend, SourceInfo};
 
 /// Largest listing iptop reads: 50k kube-proxy rules are about 10 MB.
@@ -415,7 +416,7 @@ impl LiveSource {
             "--line-numbers",
         ]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect()
     }
 
@@ -499,7 +500,7 @@ impl LiveSource {
         } = self.lanes[lane].clone();
         let mut listing = RawListing::empty(table);
         listing.backend = backend;
-        let netns = self.netns.as_ref().map(|fd| fd.as_raw_fd());
+        let netns = self.netns.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
         let mut child = match spawn::spawn(
             &binary,
             &self.list_args(table),
@@ -536,9 +537,9 @@ impl LiveSource {
             }
         };
         let mut read_err = None;
-        let o = Text::from_memfd(&child.stdout, MAX_OUTPUT + 1).unwrap_or_else(|x| {
+        let o = super::text::from_memfd(&child.stdout, MAX_OUTPUT + 1).unwrap_or_else(|x| {
             read_err = Some(x);
-            Text::default()
+            ListingText::default()
         });
         let e = spawn::read_output(&child.stderr, 1 << 20).unwrap_or_else(|x| {
             read_err = Some(x);

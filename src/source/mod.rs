@@ -4,19 +4,24 @@
 //! exactly why it cannot.
 
 pub mod live;
+pub mod open;
+pub mod poll_loop;
 pub mod recording;
 pub mod replay;
 pub mod spawn;
 pub mod text;
 
-pub use text::Text;
+pub use open::{DEMO, Source, SourceConfig};
+pub use poll_loop::{PollLoop, Polled};
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::error::AppError;
+use crate::model::text::ListingText;
 use crate::model::{Backend, Snapshot};
-use crate::parse::{ParseError, parse_listing_reusing};
+use crate::parse::{ParseError, parse_table};
 
 /// What running the binary for one table gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +32,8 @@ pub struct RawListing {
     /// The table does not exist in this back end (legacy tables are never listed then:
     /// listing one would create it). Nothing was run; there is no text.
     pub absent: bool,
-    /// Shared with the table parsed from it (see [`crate::model::Table::listing`]).
-    pub stdout: Arc<Text>,
+    /// Shared with the table parsed from it (see [`crate::model::FirewallTable::listing`]).
+    pub stdout: Arc<ListingText>,
     pub stderr: String,
     /// Exit status; `None` when the child did not exit normally (see `failure`).
     pub status: Option<i32>,
@@ -217,6 +222,12 @@ impl fmt::Display for PollError {
 
 impl std::error::Error for PollError {}
 
+impl From<PollError> for AppError {
+    fn from(e: PollError) -> Self {
+        AppError::Runtime(e.to_string())
+    }
+}
+
 impl PollError {
     /// Errors every later poll will repeat: iptop is not root, iptables is missing, the
     /// namespace cannot be entered. The live view ends with them before it starts.
@@ -359,7 +370,7 @@ pub fn snapshot_reusing(
                 have: raw.listings.iter().map(|l| l.table.clone()).collect(),
             });
         }
-        let mut parsed: Vec<crate::model::Table> = Vec::with_capacity(listings.len());
+        let mut parsed: Vec<crate::model::FirewallTable> = Vec::with_capacity(listings.len());
         for l in &listings {
             if l.absent {
                 note(absent_note(l));
@@ -373,7 +384,7 @@ pub fn snapshot_reusing(
                     table: name.clone(),
                 });
             }
-            let mut t = parse_listing_reusing(
+            let mut t = parse_table(
                 name,
                 &l.stdout,
                 prev.and_then(|p| p.table_of(name, l.backend)),
@@ -402,7 +413,7 @@ pub fn snapshot_reusing(
         // With both back ends listed (auto), an nft table without a rule or a changed
         // policy holds nothing: the legacy one is where the rules are.
         if parsed.len() > 1 {
-            let holds = |t: &crate::model::Table| {
+            let holds = |t: &crate::model::FirewallTable| {
                 t.backend != Some(Backend::Nft)
                     || t.rule_count() > 0
                     || t.chains
@@ -455,7 +466,7 @@ mod tests {
                 table: "filter".into(),
                 backend: None,
                 absent: false,
-                stdout: Arc::new(Text::from(stdout)),
+                stdout: Arc::new(ListingText::from(stdout)),
                 stderr: stderr.into(),
                 status: Some(status),
                 took: Duration::from_millis(3),

@@ -116,12 +116,13 @@ impl ReplaySource {
             return Ok(src);
         }
         // A plain dump: check it parses now, so a bad file is reported with its line.
-        let parsed =
-            parse_table(table.unwrap_or("filter"), text).map_err(|e| ReplayError::Format {
+        let parsed = parse_table(table.unwrap_or("filter"), text, None).map_err(|e| {
+            ReplayError::Format {
                 path: name.to_string(),
                 line: e.line,
                 reason: e.reason,
-            })?;
+            }
+        })?;
         let found = infer_table(&parsed);
         let mut note = String::new();
         let table = match (table, &found) {
@@ -322,7 +323,7 @@ const TABLE_TARGETS: [(&str, &str); 12] = [
 /// The table a listing is of: the one whose built-in chains are exactly those listed
 /// (iptables -vnL prints them all), else the tables having every built-in chain listed,
 /// narrowed by targets valid in one table only.
-pub fn infer_table(t: &crate::model::Table) -> Inferred {
+pub fn infer_table(t: &crate::model::FirewallTable) -> Inferred {
     use crate::model::{TABLES, builtin_chains};
     let builtins: Vec<&str> = t
         .chains
@@ -383,7 +384,7 @@ fn validate(rec: &Recording) -> Result<(), FormatError> {
             if l.status != Some(0) || l.failure.is_some() || l.stdout.is_empty() {
                 continue;
             }
-            parse_table(&l.table, &l.stdout).map_err(|e| FormatError {
+            parse_table(&l.table, &l.stdout, None).map_err(|e| FormatError {
                 line: start + e.line - 1,
                 reason: format!("in the listing of table {}: {}", l.table, e.reason),
             })?;

@@ -50,16 +50,10 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// An anonymous in-memory file (close-on-exec in iptop; the child gets it by dup2),
-/// sealed once the child is done (see [`super::text::Text::from_memfd`]).
+/// sealed once the child is done (see [`super::text::from_memfd`]).
 fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
-    // SAFETY: memfd_create takes a NUL-terminated name and flags, returns a new fd or -1.
-    let fd =
-        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING).map_err(io::Error::from)
 }
 
 /// Reads what the child wrote into one of its output files, up to `cap` bytes, from the
@@ -67,32 +61,18 @@ fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
 pub fn read_output(fd: &OwnedFd, cap: usize) -> io::Result<Vec<u8>> {
     let size = nix::sys::stat::fstat(fd).map_err(io::Error::from)?.st_size;
     let want = usize::try_from(size).unwrap_or(usize::MAX).min(cap);
-    let mut buf: Vec<u8> = Vec::with_capacity(want);
-    while buf.len() < want {
-        let (have, left) = (buf.len(), want - buf.len());
-        let spare = &mut buf.spare_capacity_mut()[..left];
-        // SAFETY: pread writes at most `spare.len()` bytes into the spare capacity, which
-        // is then marked initialised by exactly what it wrote.
-        let n = unsafe {
-            libc::pread(
-                fd.as_raw_fd(),
-                spare.as_mut_ptr().cast(),
-                spare.len(),
-                have as libc::off_t,
-            )
-        };
-        match n {
-            0 => break,
-            n if n < 0 => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-            // SAFETY: see above
-            n => unsafe { buf.set_len(have + n as usize) },
+    let mut buf = vec![0u8; want];
+    let mut have = 0;
+    while have < want {
+        let at = libc::off_t::try_from(have).unwrap_or(libc::off_t::MAX);
+        match nix::sys::uio::pread(fd, &mut buf[have..], at) {
+            Ok(0) => break,
+            Ok(n) => have += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
+    buf.truncate(have);
     Ok(buf)
 }
 

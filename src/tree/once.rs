@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use super::{Fold, NodeId, Row, RowKind, with_level};
-use crate::model::Table;
+use super::{Fold, NodeId, RowKind, TreeRow, with_level};
+use crate::model::FirewallTable;
 
 /// Which jump each chain is expanded under.
 #[derive(Debug, Clone)]
@@ -25,7 +25,11 @@ pub struct Spanning {
 impl Spanning {
     /// `moved(chain, rule)`: the jump moved in the window (preferred as the place to
     /// expand its target). Linear in the rules of the chains the roots reach.
-    pub fn new(table: &Table, roots: &[usize], moved: &dyn Fn(usize, usize) -> bool) -> Self {
+    pub fn new(
+        table: &FirewallTable,
+        roots: &[usize],
+        moved: &dyn Fn(usize, usize) -> bool,
+    ) -> Self {
         let n = table.chains.len();
         let mut sp = Spanning {
             parent: vec![None; n],
@@ -87,7 +91,7 @@ impl Spanning {
 
     /// Where chain `target` is expanded, for a reference row:
     /// `FORWARD › DOCKER-ISOLATION-STAGE-1 › rule 1`, the middle of long paths cut to `…`.
-    pub fn place(&self, table: &Table, target: usize) -> String {
+    pub fn place(&self, table: &FirewallTable, target: usize) -> String {
         let Some((via, rule)) = self.parent.get(target).copied().flatten() else {
             return table.chains[target].name.to_string();
         };
@@ -118,11 +122,11 @@ impl Spanning {
 /// The rows of the tree that shows each chain once (see the module doc); stops after
 /// `max_rows` rows and says so.
 pub fn build(
-    table: &Table,
+    table: &FirewallTable,
     roots: &[usize],
     moved: &dyn Fn(usize, usize) -> bool,
     max_rows: usize,
-) -> (Vec<Row>, bool) {
+) -> (Vec<TreeRow>, bool) {
     let sp = Spanning::new(table, roots, moved);
     struct Frame {
         chain: usize,
@@ -132,7 +136,7 @@ pub fn build(
         parent_id: NodeId,
         guides: u64,
     }
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<TreeRow> = Vec::new();
     let mut on_path = vec![false; table.chains.len()];
     let mut shown = vec![false; table.chains.len()];
     let roots: Vec<usize> = roots
@@ -151,7 +155,7 @@ pub fn build(
         } else {
             Fold::Expanded
         };
-        rows.push(Row {
+        rows.push(TreeRow {
             kind: RowKind::Chain { chain: root },
             id,
             depth: 0,
@@ -198,7 +202,7 @@ pub fn build(
                 None => (Fold::Leaf, false),
             };
             let (depth, guides, row_ix) = (top.depth, top.guides, rows.len() as u32);
-            rows.push(Row {
+            rows.push(TreeRow {
                 kind: RowKind::Rule { chain: c, rule: ri },
                 id,
                 depth,
@@ -229,7 +233,7 @@ pub fn build(
                     return (rows, true);
                 }
                 let note = format!("{} → see {}", table.chains[t].name, sp.place(table, t));
-                rows.push(Row {
+                rows.push(TreeRow {
                     kind: RowKind::Ref { chain: c, rule: ri },
                     id: id.child(REF_KEY),
                     depth: depth.saturating_add(1),
@@ -254,7 +258,7 @@ mod tests {
     use super::*;
     use crate::parse::parse_table;
 
-    fn label(t: &Table, r: &Row) -> String {
+    fn label(t: &FirewallTable, r: &TreeRow) -> String {
         match r.kind {
             RowKind::Chain { chain } => t.chains[chain].name.to_string(),
             RowKind::Rule { chain, rule } => {
@@ -267,13 +271,13 @@ mod tests {
         }
     }
 
-    fn swarm() -> Table {
+    fn swarm() -> FirewallTable {
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"
         ))
         .expect("fixture");
-        parse_table("filter", &text).expect("parse")
+        parse_table("filter", &text, None).expect("parse")
     }
 
     #[test]
@@ -323,7 +327,7 @@ mod tests {
     }
 
     /// `n` chains C0..C(n-1), each jumping `fan` times to the next.
-    fn ladder(n: usize, fan: usize) -> Table {
+    fn ladder(n: usize, fan: usize) -> FirewallTable {
         let mut s = String::from(
             "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n    0     0 C0     0    --  *  *   0.0.0.0/0 0.0.0.0/0\n",
         );
@@ -342,7 +346,7 @@ mod tests {
             }
             s.push_str("    0     0 RETURN 0    --  *  *   0.0.0.0/0 0.0.0.0/0\n");
         }
-        parse_table("filter", &s).expect("ladder")
+        parse_table("filter", &s, None).expect("ladder")
     }
 
     #[test]
@@ -410,6 +414,7 @@ Chain B (1 references)
  pkts bytes target prot opt in out source destination
     0     0 A      0    --  *  *   0.0.0.0/0 0.0.0.0/0
 ",
+            None,
         )
         .expect("parse");
         let roots = super::super::roots(&t, &[]);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::diff::{Delta, Origin, TableDelta, match_rules};
-use crate::model::{Chain, IdMap, Snapshot, Table, hash_str, mix};
+use crate::model::{Chain, FirewallTable, IdMap, Snapshot, hash_str, mix};
 
 /// Deltas summed since the user pressed `z`.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ impl Baseline {
     }
 
     /// Adds one poll's movement: `d` is the delta from `prev` to `cur`.
-    pub fn add(&mut self, prev: Option<&Table>, cur: &Table, d: &TableDelta) {
+    pub fn add(&mut self, prev: Option<&FirewallTable>, cur: &FirewallTable, d: &TableDelta) {
         for (ci, chain) in cur.chains.iter().enumerate() {
             // only what moved costs a hash of its chain's name and a lookup
             let mut ch = None;
@@ -108,7 +108,7 @@ impl Baseline {
         }
     }
 
-    /// Adds one poll's movement to sums laid out like the same rules ([`Baseline::view`]
+    /// Adds one poll's movement to sums laid out like the same rules ([`Baseline::laid_out`]
     /// of the last poll): what [`Baseline::add`] does to the sums, without a lookup.
     pub fn patch(sums: &mut TableDelta, d: &TableDelta) {
         for ci in 0..d.chain_count() {
@@ -129,7 +129,7 @@ impl Baseline {
     }
 
     /// The sums laid out like `t`.
-    pub fn view(&self, t: &Table) -> TableDelta {
+    pub fn laid_out(&self, t: &FirewallTable) -> TableDelta {
         let mut td = TableDelta::with_capacity(t.chains.len(), t.rule_count());
         for (ci, c) in t.chains.iter().enumerate() {
             let ch = hash_str(&c.name);

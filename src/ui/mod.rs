@@ -1,13 +1,19 @@
 //! The full-screen live view: a poller task feeds snapshots, keys become actions on the
-//! [`state::App`], and the screen is redrawn after each input or poll (an idle screen
+//! [`live_view::LiveView`], and the screen is redrawn after each input or poll (an idle screen
 //! costs nothing). The loop is generic over the ratatui backend, so tests run it on
 //! `TestBackend`.
 
+pub mod action;
 pub mod baseline;
-pub mod keys;
+pub mod column_plan;
+pub mod export;
+pub mod history;
+pub mod keymap;
+pub mod live_view;
+pub mod mode;
 pub mod poller;
 pub mod render;
-pub mod state;
+pub mod table_state;
 pub mod terminal;
 pub mod theme;
 
@@ -23,64 +29,61 @@ use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
 
-use crate::app::{AppError, Source};
-use crate::cli::Cli;
 use crate::diff::Deltas;
+use crate::error::AppError;
 use crate::model::{Snapshot, SourceInfo};
 use crate::report;
-use poller::{PollMsg, Poller, PollerConfig};
-use state::{App, Command};
+use crate::source::{PollLoop, RawPoll};
+use action::Effect;
+use live_view::LiveView;
+use poller::{PollMsg, PollerConfig, PollerHandle};
 use theme::Theme;
 
-pub async fn run(cli: Cli) -> Result<(), AppError> {
-    terminal::require_terminal()?;
-    let signals = terminal::Signals::catch();
-    let mut recorder = crate::app::open_recorder(&cli)?;
-    let mut source = Source::open(&cli).await?;
-    crate::app::start_recording(&cli, &mut recorder, &source)?;
-    let table = source.shown_tables(&cli)[0].clone();
-    // A poll before the screen is taken: when every poll would fail the same way (not
-    // root, no iptables, a namespace iptables cannot enter), say so on one line, as
-    // --once does, instead of a full screen that retries.
-    let first = if source.is_replay() {
-        None
-    } else {
-        let raw = source.poll().await;
-        if let Some(raw) = &raw
-            && let Err(e) = crate::source::snapshot_from(raw, std::slice::from_ref(&table))
-            && e.is_fatal()
-        {
-            return Err(e.into());
-        }
-        raw
-    };
-    let mut app = App::new(
-        source.info().clone(),
-        &table,
-        cli.chains.clone(),
-        cli.interval,
-    );
-    app.step_mode = cli.step && source.is_replay();
-    // asked once, before the screen: a Docker that does not answer costs one timeout
-    app.names = crate::docker::names_for(&cli, source.is_replay())
-        .await
-        .0
-        .map(Arc::new);
+/// What the live view starts from: the source's poll loop opened (and recording) by the
+/// options layer, and the options that concern the screen.
+pub struct LiveSetup {
+    pub signals: terminal::Signals,
+    pub polls: PollLoop,
+    /// A poll made before the screen was set up (to fail early): shown first.
+    pub first: Option<RawPoll>,
+    pub table: String,
+    /// Tables listed on every poll besides the one on screen (the ones recorded).
+    pub also: Vec<String>,
+    /// `-c`: the chains to start the tree from.
+    pub roots: Vec<String>,
+    pub interval: std::time::Duration,
+    /// A replay played one poll per step key.
+    pub step: bool,
+    pub names: Option<crate::docker::Names>,
+    pub export: ExportTo,
+}
+
+pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
+    let LiveSetup {
+        signals,
+        polls,
+        first,
+        table,
+        also,
+        roots,
+        interval,
+        step,
+        names,
+        export,
+    } = setup;
+    let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
+    app.step_mode = step;
+    app.names = names.map(Arc::new);
     let mut poller = poller::spawn(
-        source,
-        recorder,
+        polls,
         PollerConfig {
             table,
-            also: crate::app::record_tables(&cli),
+            also,
             first,
-            interval: cli.interval,
-            step: app.step_mode,
+            interval,
+            step,
         },
     );
-    let export = ExportTo {
-        dir: cli.export_dir.clone().unwrap_or_else(|| PathBuf::from(".")),
-        format: cli.format,
-    };
     let (mut terminal, guard) = terminal::TerminalGuard::start()?;
     let mut events = EventStream::new();
     let caught = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
@@ -106,10 +109,10 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
 /// The loop: draw, then wait for a key, a poll or a signal.
 pub async fn event_loop<B, S, F>(
     terminal: &mut Terminal<B>,
-    app: &mut App,
+    app: &mut LiveView,
     theme: Theme,
     events: &mut S,
-    poller: &mut Poller,
+    poller: &mut PollerHandle,
     shutdown: F,
     export_to: &ExportTo,
 ) -> Result<(), AppError>
@@ -138,13 +141,13 @@ where
                         if k.code == crossterm::event::KeyCode::Char('!') && panic_key {
                             panic!("IPTOP_TEST_PANIC: panicking on request");
                         }
-                        if let Some(a) = keys::action(k, app.search.editing) {
+                        if let Some(a) = keymap::action(k, app.mode.is_searching()) {
                             app.apply(a);
                         }
                     }
                 }
                 Some(Ok(Event::Mouse(m))) => {
-                    if let Some(a) = keys::mouse(m) {
+                    if let Some(a) = keymap::mouse(m) {
                         app.apply(a);
                     }
                 }
@@ -172,26 +175,26 @@ where
             _ = &mut shutdown => return Ok(()),
         }
         for cmd in std::mem::take(&mut app.commands) {
-            match cmd {
-                Command::Export if exporting.is_some() => {
+            let _ = poller.commands.send(cmd);
+        }
+        for effect in std::mem::take(&mut app.effects) {
+            match effect {
+                Effect::Export if exporting.is_some() => {
                     app.message = Some("an export is still being written".into());
                 }
-                Command::Export => match ExportJob::new(app, export_to) {
+                Effect::Export => match ExportJob::new(app, export_to) {
                     Ok(job) => {
                         app.message = Some("exporting…".into());
                         exporting = Some(tokio::task::spawn_blocking(move || job.run()));
                     }
                     Err(e) => app.message = Some(format!("export failed: {e}")),
                 },
-                cmd => {
-                    let _ = poller.commands.send(cmd);
-                }
             }
         }
     }
 }
 
-fn on_poll(app: &mut App, msg: PollMsg) {
+fn on_poll(app: &mut LiveView, msg: PollMsg) {
     match msg {
         PollMsg::Polled {
             results,
@@ -216,12 +219,12 @@ fn on_poll(app: &mut App, msg: PollMsg) {
 #[derive(Debug, Clone)]
 pub struct ExportTo {
     pub dir: PathBuf,
-    pub format: crate::cli::Format,
+    pub format: report::Format,
 }
 
 /// Writes the current table (all its chains, or only what moved when `f` is on) with the
 /// deltas on screen to a new timestamped file; never replaces an existing one.
-pub fn export(app: &App, to: &ExportTo) -> Result<PathBuf, String> {
+pub fn export(app: &LiveView, to: &ExportTo) -> Result<PathBuf, String> {
     ExportJob::new(app, to)?.run()
 }
 
@@ -240,10 +243,10 @@ pub struct ExportJob {
 }
 
 impl ExportJob {
-    pub fn new(app: &App, to: &ExportTo) -> Result<ExportJob, String> {
-        let v = app.view();
+    pub fn new(app: &LiveView, to: &ExportTo) -> Result<ExportJob, String> {
+        let v = app.table_data();
         let snap = v.snap.clone().ok_or("nothing to export yet")?;
-        let view = v.delta_view();
+        let view = v.shown_deltas();
         let (elapsed, start) = match &v.baseline {
             Some(b) => (snap.at.saturating_sub(b.at), Some(b.since)),
             None => (v.window, v.window_start),
@@ -276,7 +279,7 @@ impl ExportJob {
             moved_only: self.moved_only,
             names: self.names.as_deref(),
         };
-        let body = report::render(self.to.format, &input);
+        let body = export::render(self.to.format, &input);
         let body = crate::sanitize::lines(&body);
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
             .to_string()
@@ -291,7 +294,7 @@ impl ExportJob {
                 format!("{base}-{n}.{ext}")
             };
             let path = self.to.dir.join(name);
-            match crate::app::write_new_file(&path, body.as_bytes(), false) {
+            match crate::files::write_new_file(&path, body.as_bytes(), false) {
                 Ok(()) => return Ok(path),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = e.to_string(),
                 Err(e) => return Err(format!("{}: {e}", path.display())),

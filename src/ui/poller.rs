@@ -2,25 +2,22 @@
 //! pace), records, parses off the UI's way, and sends whole snapshots or errors over a
 //! channel. The UI never waits for it: keys are answered while a poll is in flight.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::app::Source;
-use crate::model::Snapshot;
-use crate::source::recording::Recorder;
-use crate::source::{RawPoll, snapshot_reusing};
+use crate::source::poll_loop::TableResult;
+use crate::source::{PollLoop, RawPoll, Source};
 
-use super::state::Command;
+use super::action::Command;
 
 /// What the poller reports.
 #[derive(Debug)]
 pub enum PollMsg {
     /// One poll: per table, a snapshot or why there is none.
     Polled {
-        results: Vec<(String, Result<Arc<Snapshot>, String>)>,
+        results: Vec<(String, TableResult)>,
         discontinuity: bool,
         /// Wall time of the whole poll, parsing included.
         took: Duration,
@@ -36,7 +33,7 @@ pub enum PollMsg {
     Source(crate::model::SourceInfo),
 }
 
-pub struct Poller {
+pub struct PollerHandle {
     pub commands: mpsc::UnboundedSender<Command>,
     pub messages: mpsc::Receiver<PollMsg>,
 }
@@ -56,19 +53,18 @@ pub struct PollerConfig {
 const BUSY_SHARE: u32 = 4;
 
 /// Starts the poller on the current runtime.
-pub fn spawn(source: Source, recorder: Option<Recorder>, cfg: PollerConfig) -> Poller {
+pub fn spawn(polls: PollLoop, cfg: PollerConfig) -> PollerHandle {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (msg_tx, msg_rx) = mpsc::channel(16);
-    tokio::spawn(run(source, recorder, cfg, cmd_rx, msg_tx));
-    Poller {
+    tokio::spawn(run(polls, cfg, cmd_rx, msg_tx));
+    PollerHandle {
         commands: cmd_tx,
         messages: msg_rx,
     }
 }
 
 async fn run(
-    mut source: Source,
-    mut recorder: Option<Recorder>,
+    mut polls: PollLoop,
     cfg: PollerConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
     messages: mpsc::Sender<PollMsg>,
@@ -85,17 +81,15 @@ async fn run(
     let mut stretched: Option<Duration> = None;
     let mut paused = false;
     let mut steps = if cfg.step { 1 } else { 0 };
-    let replay = source.is_replay();
+    let replay = polls.source().is_replay();
     // Replays follow the recorded times: poll i is due at start + (at_i - at_0).
     let mut replay_origin: Option<(Instant, Duration)> = None;
     let mut paused_since: Option<Instant> = None;
     let mut ended = false;
     let mut next_due = Instant::now();
-    // last good snapshot per table: the next parse reuses its unchanged rules
-    let mut last_good: std::collections::HashMap<String, Arc<Snapshot>> = Default::default();
-    let mut shown_source = source.info().clone();
+    let mut shown_source = polls.source().info().clone();
 
-    if let Source::Live(l) = &mut source {
+    if let Source::Live(l) = polls.source_mut() {
         l.set_tables(polled(&table));
     }
 
@@ -107,7 +101,7 @@ async fn run(
                 match cmd {
                     Command::SetTable(t) => {
                         table = t;
-                        if let Source::Live(l) = &mut source {
+                        if let Source::Live(l) = polls.source_mut() {
                             l.set_tables(polled(&table));
                             next_due = Instant::now();
                         }
@@ -131,14 +125,13 @@ async fn run(
                         }
                     }
                     Command::Step => steps += 1,
-                    Command::Export => {}
                 }
             }
             _ = tokio::time::sleep_until(next_due), if can_poll => {
                 let started = Instant::now();
                 let polled_now = match first.take() {
                     Some(raw) => Some(raw),
-                    None => source.poll().await,
+                    None => polls.next_raw(&[]).await,
                 };
                 let Some(raw) = polled_now else {
                     ended = true;
@@ -148,35 +141,17 @@ async fn run(
                 if cfg.step {
                     steps -= 1;
                 }
-                if replay && source.info() != &shown_source {
-                    shown_source = source.info().clone();
+                if replay && polls.source().info() != &shown_source {
+                    shown_source = polls.source().info().clone();
                     let _ = messages.send(PollMsg::Source(shown_source.clone())).await;
                 }
-                if let Some(rec) = &mut recorder
-                    && let Err(e) = rec.write_poll(&raw)
-                {
-                    recorder = None;
+                let at = raw.at;
+                let polled = polls.parse(raw, &[]).await;
+                if let Some(e) = polled.record_error {
                     let _ = messages.send(PollMsg::RecordError(format!("recording stopped: {e}"))).await;
                 }
-                // every table listed (recorded tables too: switching to one is instant)
-                let mut tables: Vec<String> = Vec::new();
-                for l in &raw.listings {
-                    if !tables.contains(&l.table) {
-                        tables.push(l.table.clone());
-                    }
-                }
-                let discontinuity = raw.discontinuity;
-                let at = raw.at;
-                // parsing 10 MB of listing takes a while: not on the runtime's thread
-                let prev: Vec<Option<Arc<Snapshot>>> = tables.iter().map(|t| last_good.get(t).cloned()).collect();
-                let results = tokio::task::spawn_blocking(move || parse(&raw, &tables, &prev))
-                    .await
-                    .unwrap_or_default();
-                for (t, r) in &results {
-                    if let Ok(s) = r {
-                        last_good.insert(t.clone(), s.clone());
-                    }
-                }
+                let discontinuity = polled.discontinuity;
+                let results = polled.results;
                 let took = started.elapsed();
                 if messages.send(PollMsg::Polled { results, discontinuity, took }).await.is_err() {
                     return;
@@ -188,7 +163,7 @@ async fn run(
                         replay_origin = Some((started, at));
                     }
                     let (origin, at0) = *replay_origin.get_or_insert((started, at));
-                    next_due = match &source {
+                    next_due = match polls.source() {
                         Source::Replay(r) => match r.peek_at() {
                             Some(next_at) => origin + next_at.saturating_sub(at0),
                             None => Instant::now(),
@@ -208,21 +183,4 @@ async fn run(
             }
         }
     }
-}
-
-fn parse(
-    raw: &RawPoll,
-    tables: &[String],
-    prev: &[Option<Arc<Snapshot>>],
-) -> Vec<(String, Result<Arc<Snapshot>, String>)> {
-    tables
-        .iter()
-        .zip(prev)
-        .map(|(t, p)| {
-            let r = snapshot_reusing(raw, std::slice::from_ref(t), p.as_deref())
-                .map(Arc::new)
-                .map_err(|e| e.to_string());
-            (t.clone(), r)
-        })
-        .collect()
 }

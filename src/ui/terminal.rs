@@ -16,7 +16,7 @@ use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use nix::libc;
 
-use crate::app::AppError;
+use crate::error::AppError;
 
 /// The live view draws escape sequences: into a file or a pipe they are garbage, and
 /// the terminal the keys come from would be left raw. Checked before anything else.

@@ -8,7 +8,7 @@ pub struct Theme {
 }
 
 impl Theme {
-    /// Honours NO_COLOR (https://no-color.org): set and not empty means no colour.
+    /// Honours NO_COLOR (<https://no-color.org>): set and not empty means no colour.
     pub fn from_env() -> Theme {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Theme { color: !no_color }

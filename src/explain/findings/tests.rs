@@ -55,7 +55,7 @@ fn snapshot(tables: &[(&str, Option<Backend>, &str)], at: u64) -> Snapshot {
         tables: tables
             .iter()
             .map(|(name, backend, text)| {
-                let mut t = parse_table(name, &listing(text)).expect("listing");
+                let mut t = parse_table(name, &listing(text), None).expect("listing");
                 t.backend = *backend;
                 t
             })

@@ -5,139 +5,65 @@ use std::time::Duration;
 
 use crate::cli::Cli;
 use crate::diff;
+use crate::docker::Names;
+use crate::error::AppError;
 use crate::model::Snapshot;
 use crate::report;
-use crate::source::live::{LiveConfig, LiveSource};
+use crate::source::live::LiveConfig;
 use crate::source::recording::Recorder;
-use crate::source::replay::{ReplayError, ReplaySource};
-use crate::source::{PollError, RawPoll, snapshot_reusing};
+use crate::source::{PollLoop, Source, SourceConfig};
+use crate::ui;
 
 pub use crate::files::write_new_file;
 
-/// A failure the user must see: one line on stderr and an exit code.
-#[derive(Debug)]
-pub enum AppError {
-    /// Wrong options (exit 2).
-    Usage(String),
-    /// The firewall, a file or the terminal said no (exit 1).
-    Runtime(String),
-}
-
-impl AppError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            AppError::Usage(_) => 2,
-            AppError::Runtime(_) => 1,
-        }
+/// What `Source::open` needs from the options. The namespace of `--netns
+/// container:NAME` is resolved through Docker first.
+pub async fn source_config(cli: &Cli) -> Result<SourceConfig, AppError> {
+    if cli.demo {
+        return Ok(SourceConfig::Demo { looping: !cli.once });
     }
-}
-
-impl std::fmt::Display for AppError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AppError::Usage(m) | AppError::Runtime(m) => f.write_str(m),
-        }
+    if let Some(path) = &cli.replay {
+        return Ok(SourceConfig::Replay {
+            path: path.clone(),
+            table: cli.tables.first().cloned(),
+        });
     }
-}
-
-impl From<PollError> for AppError {
-    fn from(e: PollError) -> Self {
-        AppError::Runtime(e.to_string())
-    }
-}
-
-/// The recording embedded for `--demo`: a real swarm lab with real traffic.
-pub const DEMO: &str = include_str!("../assets/demo.rec");
-
-/// Where polls come from.
-pub enum Source {
-    Live(Box<LiveSource>),
-    Replay(Box<ReplaySource>),
-}
-
-impl Source {
-    pub async fn open(cli: &Cli) -> Result<Source, AppError> {
-        if cli.demo {
-            let r = ReplaySource::from_text("demo", DEMO, None)
-                .map_err(|e| AppError::Runtime(format!("the built-in demo is damaged: {e}")))?;
-            return Ok(Source::Replay(Box::new(
-                r.looping(!cli.once).with_kind("demo"),
-            )));
-        }
-        if let Some(path) = &cli.replay {
-            let r =
-                ReplaySource::open(path, cli.tables.first().map(String::as_str)).map_err(|e| {
-                    match e {
-                        ReplayError::WrongTable { .. } => AppError::Usage(e.to_string()),
-                        e => AppError::Runtime(e.to_string()),
-                    }
-                })?;
-            return Ok(Source::Replay(Box::new(r)));
-        }
-        let netns = crate::docker::netns::resolve(cli).await?;
-        let mut live = LiveSource::new(LiveConfig {
+    let netns =
+        crate::docker::netns::resolve(cli.docker_host.as_deref(), cli.netns.as_deref()).await?;
+    Ok(SourceConfig::Live {
+        live: LiveConfig {
             backend: cli.backend.into(),
             ipv6: cli.ipv6,
-            netns: netns.clone(),
+            netns,
             tables: polled_tables(cli),
             timeout: cli.timeout,
             binary: cli.iptables.clone(),
-        })
-        .map_err(|e| AppError::Runtime(e.to_string()))?;
-        if netns != cli.netns {
-            // `container:web` says more than the sandbox's file name
-            live.label_netns(cli.netns.clone());
-        }
-        live.probe_version().await;
-        Ok(Source::Live(Box::new(live)))
-    }
+        },
+        netns_label: cli.netns.clone(),
+    })
+}
 
-    /// The tables to show: those asked for with `-t`; else filter, or for a replay
-    /// without filter the first table it holds.
-    pub fn shown_tables(&self, cli: &Cli) -> Vec<String> {
-        match self {
-            Source::Replay(r) if cli.tables.is_empty() => {
-                let have = r.tables();
-                if cli.view == crate::cli::View::Services {
-                    return crate::explain::services::tables_of(&have);
-                }
-                if have.iter().any(|t| t == "filter") || have.is_empty() {
-                    vec!["filter".to_string()]
-                } else {
-                    vec![have[0].clone()]
-                }
-            }
-            _ => cli.tables(),
+/// The tables to show: those asked for with `-t`; else filter, or for a replay
+/// without filter the first table it holds.
+pub fn shown_tables(source: &Source, cli: &Cli) -> Vec<String> {
+    if source.is_replay() && cli.tables.is_empty() {
+        let have = source.replayed_tables();
+        if cli.view == crate::cli::View::Services {
+            return crate::explain::services::tables_of(&have);
         }
-    }
-
-    pub fn info(&self) -> &crate::model::SourceInfo {
-        match self {
-            Source::Live(l) => l.info(),
-            Source::Replay(r) => r.info(),
+        if have.iter().any(|t| t == "filter") || have.is_empty() {
+            vec!["filter".to_string()]
+        } else {
+            vec![have[0].clone()]
         }
+    } else {
+        cli.tables()
     }
+}
 
-    /// The next poll: a live source lists now; a replay returns its next recorded poll
-    /// (None at its end).
-    pub async fn poll(&mut self) -> Option<RawPoll> {
-        match self {
-            Source::Live(l) => Some(l.poll().await),
-            Source::Replay(r) => r.next_poll(),
-        }
-    }
-
-    pub fn is_replay(&self) -> bool {
-        matches!(self, Source::Replay(_))
-    }
-
-    /// Where a replayed recording is cut off or damaged, if it is.
-    pub fn damage(&self) -> Option<&str> {
-        match self {
-            Source::Replay(r) => r.damage(),
-            Source::Live(_) => None,
-        }
-    }
+/// Names from Docker for this run (see [`crate::docker::names_for`]).
+pub async fn docker_names(cli: &Cli, replay: bool) -> (Option<Names>, Option<String>) {
+    crate::docker::names_for(cli.docker_host.as_deref(), cli.netns.as_deref(), replay).await
 }
 
 /// Opens `--record FILE`, if given: before the source starts, so that a file iptop
@@ -201,45 +127,36 @@ pub fn check_chains(cli: &Cli, snap: &Snapshot) -> Result<(), AppError> {
     Ok(())
 }
 
-struct Poller {
-    source: Source,
-    recorder: Option<Recorder>,
+/// `--once`'s polls: the shared [`PollLoop`], asked for the shown tables together.
+struct OncePolls {
+    polls: PollLoop,
     tables: Vec<String>,
-    last: Option<Snapshot>,
 }
 
-impl Poller {
-    async fn next(&mut self) -> Result<Option<(RawPoll, Snapshot)>, AppError> {
-        let mut discontinuity = false;
-        let mut raw = loop {
-            let Some(raw) = self.source.poll().await else {
-                return Ok(None);
-            };
-            discontinuity |= raw.discontinuity;
-            // a recording in which the user switched tables: the polls of these tables
-            let has_all = self
-                .tables
-                .iter()
-                .all(|t| raw.listings.iter().any(|l| &l.table == t));
-            if has_all || !self.source.is_replay() {
-                break raw;
-            }
+impl OncePolls {
+    async fn next(&mut self) -> Result<Option<(bool, Snapshot)>, AppError> {
+        let Some(raw) = self.polls.next_raw(&self.tables).await else {
+            return Ok(None);
         };
-        raw.discontinuity = discontinuity;
-        if let Some(rec) = &mut self.recorder {
-            rec.write_poll(&raw)
-                .map_err(|e| AppError::Runtime(format!("cannot write the recording: {e}")))?;
+        let polled = self.polls.parse(raw, &self.tables).await;
+        if let Some(e) = polled.record_error {
+            return Err(AppError::Runtime(format!(
+                "cannot write the recording: {e}"
+            )));
         }
-        let snap = snapshot_reusing(&raw, &self.tables, self.last.as_ref())?;
-        self.last = Some(snap.clone());
-        Ok(Some((raw, snap)))
+        let snap = polled.snapshot_of(&self.tables)?;
+        Ok(Some((polled.discontinuity, snap)))
+    }
+
+    fn source(&self) -> &Source {
+        self.polls.source()
     }
 }
 
 /// `--once`: one snapshot, or two `--window` apart, printed and done.
 pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
     let mut recorder = open_recorder(cli)?;
-    let source = Source::open(cli).await?;
+    let source = Source::open(source_config(cli).await?).await?;
     start_recording(cli, &mut recorder, &source)?;
     // said even when the polls shown are whole (the recording is not), unless the
     // run fails: then its one line says why
@@ -252,14 +169,12 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
 }
 
 async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(), AppError> {
-    let tables = source.shown_tables(cli);
-    let mut poller = Poller {
-        source,
-        recorder,
+    let tables = shown_tables(&source, cli);
+    let mut poller = OncePolls {
+        polls: PollLoop::new(source, recorder),
         tables,
-        last: None,
     };
-    let (names, warning) = crate::docker::names_for(cli, poller.source.is_replay()).await;
+    let (names, warning) = docker_names(cli, poller.source().is_replay()).await;
     if let Some(w) = warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
@@ -269,17 +184,17 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         .await?
         .ok_or_else(|| AppError::Runtime("the replay holds no poll".into()))?;
     // the header of the session this poll (and the one compared with it) belongs to
-    let info = poller.source.info().clone();
+    let info = poller.source().info().clone();
     check_chains(cli, &first)?;
     let (snap, deltas, window_start) = match cli.window {
         None => (first, None, None),
         Some(w) => {
-            let second = if poller.source.is_replay() {
+            let second = if poller.source().is_replay() {
                 replay_sample_after(&mut poller, &first, w).await?
             } else {
                 // While recording, poll on the interval through the window so the
                 // recording has every step; otherwise just once at its end.
-                if poller.recorder.is_some() {
+                if poller.polls.is_recording() {
                     let mut next = started + cli.interval;
                     while next < started + w {
                         tokio::time::sleep_until(next).await;
@@ -309,9 +224,9 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         names: names.as_ref(),
     };
     let out = match cli.view {
-        crate::cli::View::Tree => report::render(cli.format, &input),
+        crate::cli::View::Tree => ui::export::render(cli.format.into(), &input),
         crate::cli::View::Services => {
-            report::services::render(cli.format, &input).map_err(AppError::Runtime)?
+            report::services::render(cli.format.into(), &input).map_err(AppError::Runtime)?
         }
     };
     match &cli.output {
@@ -336,14 +251,14 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
 
 /// The recorded poll whose time is closest to `first.at + window`.
 async fn replay_sample_after(
-    poller: &mut Poller,
+    poller: &mut OncePolls,
     first: &Snapshot,
     window: Duration,
 ) -> Result<Snapshot, AppError> {
     let goal = first.at + window;
     let mut best: Option<Snapshot> = None;
-    while let Some((raw, snap)) = poller.next().await? {
-        if raw.discontinuity {
+    while let Some((discontinuity, snap)) = poller.next().await? {
+        if discontinuity {
             break;
         }
         let closer = best
@@ -385,7 +300,10 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             .enable_all()
             .build()
             .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
-        return rt.block_on(crate::docker::netns::print(&cli));
+        return rt.block_on(crate::docker::netns::print(
+            cli.docker_host.as_deref(),
+            cli.format == crate::cli::Format::Json,
+        ));
     }
     if cli.window.is_some() && !cli.once {
         return Err(AppError::Usage(
@@ -393,7 +311,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         ));
     }
     if cli.view == crate::cli::View::Services {
-        crate::explain::services::check_options(&cli).map_err(AppError::Usage)?;
+        check_services_options(&cli)?;
     }
     if cli.moved_only && cli.once && cli.window.is_none() {
         return Err(AppError::Usage(
@@ -407,6 +325,68 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     if cli.once {
         rt.block_on(run_once(&cli))
     } else {
-        rt.block_on(crate::ui::run(cli))
+        rt.block_on(live(cli))
     }
+}
+
+/// Options `--view services` cannot honour, as a usage error.
+fn check_services_options(cli: &Cli) -> Result<(), AppError> {
+    let why = if !cli.once {
+        "--view services needs --once (the live view shows the tree)"
+    } else if cli.format == crate::cli::Format::Svg {
+        "--view services prints text or JSON, not SVG"
+    } else if cli.moved_only || !cli.chains.is_empty() {
+        "--moved-only and -c apply to the tree, not to --view services"
+    } else {
+        return Ok(());
+    };
+    Err(AppError::Usage(why.into()))
+}
+
+/// The live view: the source opened and recording started before the screen is taken.
+async fn live(cli: Cli) -> Result<(), AppError> {
+    ui::terminal::require_terminal()?;
+    let signals = ui::terminal::Signals::catch();
+    let mut recorder = open_recorder(&cli)?;
+    let source = Source::open(source_config(&cli).await?).await?;
+    start_recording(&cli, &mut recorder, &source)?;
+    let table = shown_tables(&source, &cli)[0].clone();
+    let replay = source.is_replay();
+    let mut polls = PollLoop::new(source, recorder);
+    // A poll before the screen is taken: when every poll would fail the same way (not
+    // root, no iptables, a namespace iptables cannot enter), say so on one line, as
+    // --once does, instead of a full screen that retries.
+    let first = if replay {
+        None
+    } else {
+        let raw = polls.source_mut().poll().await;
+        if let Some(raw) = &raw
+            && let Err(e) = crate::source::snapshot_from(raw, std::slice::from_ref(&table))
+            && e.is_fatal()
+        {
+            return Err(e.into());
+        }
+        raw
+    };
+    // asked once, before the screen: a Docker that does not answer costs one timeout
+    let names = docker_names(&cli, replay).await.0;
+    ui::run(ui::LiveSetup {
+        signals,
+        polls,
+        first,
+        table,
+        also: record_tables(&cli),
+        roots: cli.chains.clone(),
+        interval: cli.interval,
+        step: cli.step && replay,
+        names,
+        export: ui::ExportTo {
+            dir: cli
+                .export_dir
+                .clone()
+                .unwrap_or_else(|| std::path::PathBuf::from(".")),
+            format: cli.format.into(),
+        },
+    })
+    .await
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crate::diff::{Delta, TableDelta};
 use crate::format;
-use crate::model::{ChainKind, Table, protocol_name};
-use crate::tree::{Fold, Row, RowKind};
+use crate::model::{ChainKind, FirewallTable, protocol_name};
+use crate::tree::{Fold, RowKind, TreeRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Column {
@@ -163,7 +163,7 @@ impl Cells {
 }
 
 /// The movement of a row over the window (`deltas` None: no window yet).
-pub fn movement(row: &Row, deltas: Option<&TableDelta>) -> Movement {
+pub fn movement(row: &TreeRow, deltas: Option<&TableDelta>) -> Movement {
     let Some(td) = deltas else {
         return Movement::NoWindow;
     };
@@ -171,8 +171,7 @@ pub fn movement(row: &Row, deltas: Option<&TableDelta>) -> Movement {
         RowKind::Chain { chain } if td.known(chain) => td
             .policy(chain)
             .copied()
-            .map(Movement::Delta)
-            .unwrap_or(Movement::None),
+            .map_or(Movement::None, Movement::Delta),
         RowKind::Chain { .. } => Movement::New,
         RowKind::Ref { .. } => Movement::None,
         RowKind::Rule { chain, rule } => match td.rule(chain, rule) {
@@ -186,7 +185,7 @@ pub fn movement(row: &Row, deltas: Option<&TableDelta>) -> Movement {
 /// Packets and bytes that entered a user chain (its callers' counters), and their
 /// delta over the window if every caller has one.
 pub fn entered(
-    table: &Table,
+    table: &FirewallTable,
     chain: usize,
     deltas: Option<&TableDelta>,
 ) -> (u64, u64, Option<Delta>) {
@@ -209,7 +208,7 @@ pub fn entered(
 
 /// The label of a row without tree drawing: `FORWARD (policy DROP)`, `DOCKER (2 references)`,
 /// `DOCKER-USER`, `EDGE-EMPTY [goto]`, `A ↻ cycle`, `(no target)`.
-pub fn label(table: &Table, row: &Row) -> String {
+pub fn label(table: &FirewallTable, row: &TreeRow) -> String {
     match row.kind {
         RowKind::Chain { chain } => {
             let c = &table.chains[chain];
@@ -259,17 +258,17 @@ fn delta_text(m: &Movement, f: impl Fn(&Delta) -> String) -> String {
 /// The deltas a view shows: the Δ columns (over a window, or since a baseline) and the
 /// rate (over the last poll).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct DeltaView<'a> {
+pub struct ShownDeltas<'a> {
     pub shown: Option<&'a TableDelta>,
     pub rate: Option<&'a TableDelta>,
     /// The window `rate` covers.
     pub rate_window: Duration,
 }
 
-impl<'a> DeltaView<'a> {
+impl<'a> ShownDeltas<'a> {
     /// Δ columns and rate from the same window (`--once --window`).
     pub fn window(deltas: Option<&'a TableDelta>, elapsed: Duration) -> Self {
-        DeltaView {
+        ShownDeltas {
             shown: deltas,
             rate: deltas,
             rate_window: elapsed,
@@ -277,7 +276,7 @@ impl<'a> DeltaView<'a> {
     }
 
     /// Packets per second of a row over the rate window.
-    pub fn pps(&self, row: &Row) -> Option<f64> {
+    pub fn pps(&self, row: &TreeRow) -> Option<f64> {
         let secs = self.rate_window.as_secs_f64();
         match movement(row, self.rate) {
             Movement::Delta(d) if secs > 0.0 => Some(d.packets as f64 / secs),
@@ -287,7 +286,7 @@ impl<'a> DeltaView<'a> {
 }
 
 /// All cells of a row.
-pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
+pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells {
     if let RowKind::Ref { .. } = row.kind {
         // no counters of its own: only where the chain is shown
         return Cells {
@@ -303,7 +302,7 @@ pub fn cells(table: &Table, row: &Row, view: &DeltaView) -> Cells {
         label: label(table, row),
         dpkts: delta_text(&m, |d| format::count(d.packets)),
         dbytes: delta_text(&m, |d| format::bytes(d.bytes)),
-        rate: pps.map(format::rate).unwrap_or_else(|| "-".into()),
+        rate: pps.map_or_else(|| "-".into(), format::rate),
         pps: pps.unwrap_or(0.0),
         moved: m.moved(),
         reset: m.delta().is_some_and(|d| d.reset),

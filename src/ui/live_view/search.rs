@@ -6,16 +6,14 @@
 
 use std::sync::Arc;
 
-use super::{App, MAX_ROWS};
-use crate::model::{Snapshot, Table};
-use crate::tree::{self, ExpandQuery, NodeId, Row, RowKind};
+use super::{LiveView, MAX_ROWS};
+use crate::model::{FirewallTable, Snapshot};
+use crate::tree::{self, ExpandQuery, NodeId, RowKind, TreeRow};
 
 /// Incremental search state.
 #[derive(Debug, Clone, Default)]
 pub struct Search {
     pub query: String,
-    /// Typing the query (the status line shows the prompt).
-    pub editing: bool,
     /// Selection before the search began, restored by Esc.
     pub(super) before: Vec<NodeId>,
     pub(super) before_offset: usize,
@@ -27,7 +25,7 @@ pub(super) struct Cache {
     /// Index of the table (in [`crate::model::TABLES`]).
     table: usize,
     roots: Vec<usize>,
-    rows: Arc<Vec<Row>>,
+    rows: Arc<Vec<TreeRow>>,
 }
 
 /// `hay` contains `needle`, ignoring case (`needle` is lower case).
@@ -49,7 +47,7 @@ fn contains_folded(hay: &str, needle: &str) -> bool {
 }
 
 /// Does a row match the query (lower case)?
-fn matches(t: &Table, row: &Row, q: &str) -> bool {
+fn matches(t: &FirewallTable, row: &TreeRow, q: &str) -> bool {
     let hit = |s: &str| contains_folded(s, q);
     match row.kind {
         RowKind::Chain { chain } => hit(&t.chains[chain].name),
@@ -66,7 +64,7 @@ fn matches(t: &Table, row: &Row, q: &str) -> bool {
     }
 }
 
-impl App {
+impl LiveView {
     /// Moves to the next (or previous) match of the query, opening what hides it.
     /// `inclusive`: the current row may match (typing refines a match).
     pub(super) fn search_from(&mut self, sel: usize, forward: bool, inclusive: bool) {
@@ -74,7 +72,7 @@ impl App {
         if q.is_empty() {
             return;
         }
-        let Some(snap) = self.view().snap.clone() else {
+        let Some(snap) = self.table_data().snap.clone() else {
             return;
         };
         let Some(t) = snap.tables.first() else {
@@ -137,7 +135,7 @@ impl App {
     }
 
     /// What to open to show row `i` of `rows`: each of its ancestors.
-    pub(super) fn ancestors_to_open(&self, rows: &[Row], i: usize) -> Vec<ExpandQuery> {
+    pub(super) fn ancestors_to_open(&self, rows: &[TreeRow], i: usize) -> Vec<ExpandQuery> {
         let mut open = Vec::new();
         let mut j = rows[i].parent;
         while let Some(k) = j {
@@ -152,7 +150,7 @@ impl App {
     /// Opens the nodes `open` (the ancestors of `path`'s last node) and selects it.
     pub(super) fn reveal(&mut self, path: &[NodeId], open: &[ExpandQuery]) {
         // already in view: only the selection moves
-        let v = self.view();
+        let v = self.table_data();
         if !self.moved_only
             && open.iter().all(|q| v.is_expanded(*q))
             && let Some(last) = path.last()
@@ -162,7 +160,7 @@ impl App {
             return;
         }
         self.moved_only = false;
-        let v = self.view_mut();
+        let v = self.table_data_mut();
         for q in open {
             v.set_expanded(*q, true);
         }

@@ -1,6 +1,7 @@
-//! A picture of the coloured tree: the live view's own render code draws each table into
-//! an off-screen buffer (every chain open, the window's deltas), and the buffer's cells
-//! become SVG text and rectangles. For chats, tickets and docs.
+//! Exports in every format: text and JSON from [`crate::report`], and the SVG picture of
+//! the coloured tree, drawn here because the live view's own render code draws each
+//! table into an off-screen buffer (every chain open, the window's deltas), and the
+//! buffer's cells become SVG text and rectangles. For chats, tickets and docs.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -10,12 +11,17 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
-use super::Input;
+use super::live_view::LiveView;
+use super::render;
+use super::theme::Theme;
 use crate::format;
 use crate::model::Snapshot;
-use crate::ui::render;
-use crate::ui::state::App;
-use crate::ui::theme::Theme;
+use crate::report::{self, Format, Input};
+
+/// The export of `input` in `format`.
+pub fn render(format: Format, input: &Input) -> String {
+    report::render(format, input).unwrap_or_else(|| picture(input))
+}
 
 /// Columns of the picture: wide enough that no column has to drop.
 pub const WIDTH: u16 = 160;
@@ -226,7 +232,7 @@ pub fn picture(input: &Input) -> String {
                 format::timestamp(input.snapshot.taken_at)
             ),
         };
-        let mut app = App::for_export(
+        let mut app = LiveView::for_export(
             input.source.clone(),
             snap,
             deltas,
@@ -246,10 +252,8 @@ pub fn picture(input: &Input) -> String {
         }
         let rows = app.rows.len().clamp(1, MAX_ROWS) as u16;
         let height = rows + 4;
-        let mut term = match Terminal::new(TestBackend::new(WIDTH, height)) {
-            Ok(t) => t,
-            Err(_) => continue,
-        };
+        // a test backend cannot fail
+        let Ok(mut term) = Terminal::new(TestBackend::new(WIDTH, height));
         if term.draw(|f| render::draw(f, &mut app, &theme)).is_ok() {
             pieces.push(term.backend().buffer().clone());
         }

@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{App, MAX_ROWS};
-use crate::model::{Table, hash_str, mix};
-use crate::tree::{self, Row, RowKind};
+use super::{LiveView, MAX_ROWS};
+use crate::model::{FirewallTable, hash_str, mix};
+use crate::tree::{self, RowKind, TreeRow};
 
 /// One row of the hot view: a rule and how fast it moves.
 #[derive(Debug, Clone)]
@@ -27,14 +27,14 @@ pub struct HotRow {
     /// Chain names from the root to the rule's chain; the middle of a long path is `…`.
     pub path: Vec<String>,
     /// The tree it was found in, and its row there (to show it in the live tree).
-    pub tree: Arc<Vec<Row>>,
+    pub tree: Arc<Vec<TreeRow>>,
     pub at: usize,
 }
 
 /// Chains of a hot row's path kept next to the rule's own (after the root).
 const NEAR_CHAINS: usize = 6;
 
-impl App {
+impl LiveView {
     /// The hot view's rows. Built once per poll (or change of view), not per frame.
     pub fn hot_rows(&mut self) -> Arc<Vec<HotRow>> {
         if let Some(rows) = &self.hot_cache {
@@ -51,7 +51,7 @@ impl App {
     }
 
     fn build_hot_rows(&self) -> Vec<HotRow> {
-        let v = self.view();
+        let v = self.table_data();
         let (Some(snap), Some(t)) = (v.snap.as_ref(), v.table()) else {
             return Vec::new();
         };
@@ -59,7 +59,7 @@ impl App {
         if v.history.is_empty() {
             return Vec::new();
         }
-        let view = v.delta_view();
+        let view = v.shown_deltas();
         let secs = view.rate_window.as_secs_f64();
         let now = |c: usize, r: usize| {
             secs > 0.0
@@ -126,7 +126,7 @@ impl App {
 
 /// The chain names from the root to row `i`'s chain: the root, `…` for what a deep path
 /// leaves out, then the chains nearest the rule (a few steps up however deep it is).
-fn chain_path(t: &Table, rows: &[Row], root_of: &[usize], i: usize) -> Vec<String> {
+fn chain_path(t: &FirewallTable, rows: &[TreeRow], root_of: &[usize], i: usize) -> Vec<String> {
     let name = |k: usize| t.chains[rows[k].chain()].name.to_string();
     // the rule's chain, then the chains of the jumps above it, up to the root's rules
     let mut near: Vec<String> = Vec::new();

@@ -1,304 +1,6 @@
-//! The live view's state machine without a terminal: actions on snapshots of the swarm
-//! ruleset give the expected visible rows.
-
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+//! Counters in the live view: deltas, the baseline, heat, the hot view and the history.
 
 use super::*;
-use crate::model::{Rule, RuleSpec};
-use crate::parse::parse_table;
-
-const SWARM: &str =
-    include_str!("../../../tests/fixtures/iptables/docker-swarm.legacy.filter-vnxL.txt");
-
-fn table() -> Table {
-    let mut t = parse_table("filter", SWARM).expect("fixture");
-    // start from small counters so that deltas are easy to read
-    for c in &mut t.chains {
-        let c = Arc::make_mut(c);
-        c.packets = 0;
-        c.bytes = 0;
-        for k in &mut c.counters {
-            *k = Default::default();
-        }
-    }
-    t
-}
-
-fn snap(t: &Table, secs: u64) -> Arc<Snapshot> {
-    Arc::new(Snapshot {
-        taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
-        at: Duration::from_secs(secs),
-        took: Duration::from_millis(3),
-        tables: vec![t.clone()],
-        warnings: vec![],
-        seq: secs,
-    })
-}
-
-/// Adds packets (and 60 bytes each) to the first rule of `chain` whose target, match
-/// text or output interface is `what`.
-fn bump(t: &mut Table, chain: &str, what: &str, n: u64) {
-    let c = t.chain_index(chain).expect("chain");
-    let i = t.chains[c]
-        .rules
-        .iter()
-        .position(|r| {
-            r.spec.target == what || r.spec.extra.contains(what) || r.spec.out_iface == what
-        })
-        .expect("rule");
-    let k = &mut t.chain_mut(c).counters[i];
-    k.packets += n;
-    k.bytes += 60 * n;
-}
-
-/// Inserts a rule (`-j TARGET`, protocol number `prot`, match text `extra`) at the top of
-/// `chain`, with zero counters, as `iptables -I` would.
-fn insert_rule(t: &mut Table, chain: &str, target: &str, prot: &str, extra: &str) {
-    let c = t.chain_index(chain).expect("chain");
-    t.chain_mut(c).counters.insert(0, Default::default());
-    Arc::make_mut(&mut t.chain_mut(c).rules).insert(
-        0,
-        Rule {
-            num: 1,
-            spec: Arc::new(RuleSpec {
-                target: target.into(),
-                prot: prot.into(),
-                opt: "--".into(),
-                extra: extra.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-    );
-    t.chain_mut(c).assign_keys();
-}
-
-fn app_with(t: &Table) -> App {
-    let source = SourceInfo {
-        kind: "live".into(),
-        ..Default::default()
-    };
-    let mut app = App::new(source, "filter", vec![], Duration::from_secs(1));
-    app.viewport = 30;
-    app.on_snapshot("filter", snap(t, 0), false);
-    app
-}
-
-/// The visible rows as `prefix + label`.
-fn labels(app: &App) -> Vec<String> {
-    let t = app.view().table().expect("table");
-    app.rows
-        .iter()
-        .map(|r| format!("{}{}", r.prefix(), crate::columns::label(t, r)))
-        .collect()
-}
-
-fn selected_label(app: &App) -> String {
-    let t = app.view().table().expect("table");
-    let r = app.selected_row().expect("selection");
-    let mut s = crate::columns::label(t, r);
-    if let RowKind::Rule { chain, rule } = r.kind {
-        let extra = &t.chains[chain].rules[rule].spec.extra;
-        if !extra.is_empty() {
-            s = format!("{s} {extra}");
-        }
-    }
-    s
-}
-
-fn select(app: &mut App, label: &str) {
-    app.apply(Action::Top);
-    for _ in 0..app.rows.len() {
-        if selected_label(app) == label {
-            return;
-        }
-        app.apply(Action::Down);
-    }
-    panic!("no row {label}: {:#?}", labels(app));
-}
-
-#[test]
-fn opens_with_the_whole_swarm_path() {
-    let app = app_with(&table());
-    let l = labels(&app);
-    for want in [
-        "FORWARD (policy DROP)",
-        "├─ DOCKER-USER",
-        "├─ DOCKER-INGRESS",
-        "├─ DOCKER-ISOLATION-STAGE-1",
-        "│  ├─ DOCKER-ISOLATION-STAGE-2 ×2",
-        "│  │  ├─ DROP",
-    ] {
-        assert!(l.iter().any(|x| x == want), "{want} in {l:#?}");
-    }
-    assert!(
-        l.len() <= 36,
-        "fits 120x40 with room for the header: {}",
-        l.len()
-    );
-    assert_eq!(app.selected_index(), 0);
-}
-
-#[test]
-fn collapse_expand_and_parent() {
-    let mut app = app_with(&table());
-    let all = app.rows.len();
-    select(&mut app, "DOCKER-INGRESS");
-    app.apply(Action::Collapse);
-    assert_eq!(app.rows.len(), all - 3);
-    assert_eq!(selected_label(&app), "DOCKER-INGRESS");
-    app.apply(Action::Expand);
-    assert_eq!(app.rows.len(), all);
-    app.apply(Action::Expand); // already open: into it
-    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
-    app.apply(Action::Collapse); // a leaf: to the parent
-    assert_eq!(selected_label(&app), "DOCKER-INGRESS");
-    app.apply(Action::Toggle);
-    assert_eq!(app.rows.len(), all - 3);
-    app.apply(Action::CollapseAll);
-    assert_eq!(
-        labels(&app),
-        [
-            "INPUT (policy ACCEPT)",
-            "FORWARD (policy DROP)",
-            "OUTPUT (policy ACCEPT)"
-        ]
-    );
-    app.apply(Action::ExpandAll);
-    assert_eq!(app.rows.len(), all);
-}
-
-#[test]
-fn drill_into_a_chain_and_back() {
-    let mut app = app_with(&table());
-    select(&mut app, "DOCKER-INGRESS");
-    let before = app.selected_index();
-    app.apply(Action::Drill);
-    assert_eq!(
-        app.breadcrumb().as_deref(),
-        Some("FORWARD › DOCKER-INGRESS")
-    );
-    assert_eq!(
-        labels(&app),
-        [
-            "DOCKER-INGRESS (1 references)",
-            "├─ ACCEPT",
-            "├─ ACCEPT",
-            "└─ RETURN"
-        ]
-    );
-    // deeper: STAGE-1 is not reachable from here, so drill from the top again
-    app.apply(Action::Back);
-    assert_eq!(app.breadcrumb(), None);
-    assert_eq!(app.selected_index(), before);
-    select(&mut app, "DOCKER-ISOLATION-STAGE-1");
-    app.apply(Action::Drill);
-    app.apply(Action::Down);
-    // a chain with two callers says so: its counters are the sum over both
-    assert_eq!(selected_label(&app), "DOCKER-ISOLATION-STAGE-2 ×2");
-    app.apply(Action::Drill);
-    assert_eq!(
-        app.breadcrumb().as_deref(),
-        Some("FORWARD › DOCKER-ISOLATION-STAGE-1 › DOCKER-ISOLATION-STAGE-2")
-    );
-    app.apply(Action::Back);
-    app.apply(Action::Back);
-    assert_eq!(app.breadcrumb(), None);
-    // Enter on a verdict does nothing but say why
-    select(&mut app, "ACCEPT tcp dpt:80");
-    app.apply(Action::Drill);
-    assert!(app.breadcrumb().is_none());
-    assert!(app.message.is_some());
-}
-
-#[test]
-fn search_opens_what_hides_the_match() {
-    let mut app = app_with(&table());
-    select(&mut app, "DOCKER-INGRESS");
-    app.apply(Action::Collapse);
-    app.apply(Action::Top);
-    app.apply(Action::SearchStart);
-    for c in "dpt:80".chars() {
-        app.apply(Action::SearchInput(c));
-    }
-    app.apply(Action::SearchConfirm);
-    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
-    // n / N walk the matches of another query, wrapping around
-    app.apply(Action::SearchStart);
-    for c in "drop".chars() {
-        app.apply(Action::SearchInput(c));
-    }
-    app.apply(Action::SearchConfirm);
-    let first = app.selected_index();
-    assert_eq!(selected_label(&app), "DROP");
-    app.apply(Action::SearchNext);
-    assert!(app.selected_index() > first);
-    app.apply(Action::SearchPrev);
-    assert_eq!(app.selected_index(), first);
-    // Esc while typing goes back to where the search began
-    app.apply(Action::Top);
-    app.apply(Action::SearchStart);
-    app.apply(Action::SearchInput('z'));
-    app.apply(Action::SearchInput('z'));
-    assert!(
-        app.message
-            .as_deref()
-            .is_some_and(|m| m.contains("no match"))
-    );
-    app.apply(Action::SearchCancel);
-    assert_eq!(app.selected_index(), 0);
-}
-
-#[test]
-fn moved_only_keeps_the_chain_path() {
-    let t0 = table();
-    let mut app = app_with(&t0);
-    let mut t1 = t0.clone();
-    bump(&mut t1, "FORWARD", "DOCKER-USER", 10);
-    bump(&mut t1, "DOCKER-USER", "RETURN", 10);
-    bump(&mut t1, "FORWARD", "DOCKER-INGRESS", 10);
-    bump(&mut t1, "DOCKER-INGRESS", "dpt:80", 5);
-    app.on_snapshot("filter", snap(&t1, 1), false);
-    app.apply(Action::ToggleMovedOnly);
-    assert_eq!(
-        labels(&app),
-        [
-            "FORWARD (policy DROP)",
-            "├─ DOCKER-USER",
-            "│  └─ RETURN",
-            "└─ DOCKER-INGRESS",
-            "   └─ ACCEPT",
-        ]
-    );
-    app.apply(Action::Back);
-    assert!(!app.moved_only);
-}
-
-#[test]
-fn selection_and_folds_survive_rule_churn() {
-    let t0 = table();
-    let mut app = app_with(&t0);
-    select(&mut app, "DOCKER-ISOLATION-STAGE-1");
-    app.apply(Action::Collapse);
-    select(&mut app, "ACCEPT tcp dpt:80");
-    let mut t1 = t0.clone();
-    // a rule inserted at the top of FORWARD and of DOCKER-INGRESS
-    for (chain, target) in [("FORWARD", "LOG"), ("DOCKER-INGRESS", "ACCEPT")] {
-        insert_rule(&mut t1, chain, target, "17", "udp dpt:53");
-    }
-    app.on_snapshot("filter", snap(&t1, 1), false);
-    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
-    let l = labels(&app);
-    let stage1 = l
-        .iter()
-        .position(|x| x == "├─ DOCKER-ISOLATION-STAGE-1")
-        .expect("row");
-    assert!(
-        !l[stage1 + 1].starts_with("│  "),
-        "STAGE-1 stays collapsed: {l:#?}"
-    );
-}
 
 #[test]
 fn deltas_baseline_and_heat() {
@@ -311,7 +13,8 @@ fn deltas_baseline_and_heat() {
     let row = app.selected_row().expect("row").clone();
     assert_eq!(app.movement(&row).delta().map(|d| d.packets), Some(5));
     assert_eq!(
-        app.view().heat(app.view().table().expect("t"), &row),
+        app.table_data()
+            .heat(app.table_data().table().expect("t"), &row),
         Some(0)
     );
 
@@ -329,7 +32,7 @@ fn deltas_baseline_and_heat() {
         "since the baseline"
     );
     // the rate is still the last poll's
-    assert_eq!(app.view().delta_view().pps(&row), Some(4.0));
+    assert_eq!(app.table_data().shown_deltas().pps(&row), Some(4.0));
     app.apply(Action::ClearBaseline);
     assert_eq!(app.movement(&row).delta().map(|d| d.packets), Some(4));
 
@@ -337,12 +40,19 @@ fn deltas_baseline_and_heat() {
     for s in 4..4 + HEAT_POLLS {
         app.on_snapshot("filter", snap(&t3, s), false);
     }
-    assert_eq!(app.view().heat(app.view().table().expect("t"), &row), None);
+    assert_eq!(
+        app.table_data()
+            .heat(app.table_data().table().expect("t"), &row),
+        None
+    );
     let h = app
-        .view()
-        .history_of(app.view().table().expect("t"), 4, 0)
+        .table_data()
+        .history_of(app.table_data().table().expect("t"), 4, 0)
         .expect("history");
-    assert_eq!(h.rates(app.view().polls), [5.0, 3.0, 4.0, 0.0, 0.0, 0.0]);
+    assert_eq!(
+        h.rates(app.table_data().polls),
+        [5.0, 3.0, 4.0, 0.0, 0.0, 0.0]
+    );
 }
 
 #[test]
@@ -373,18 +83,24 @@ fn tables_errors_and_commands() {
     assert_eq!(app.table_name(), "nat");
     assert!(app.rows.is_empty(), "nothing polled for nat yet");
     assert_eq!(app.commands, [Command::SetTable("nat".into())]);
-    app.apply(Action::Table(0));
+    app.apply(Action::SelectTable(0));
     assert_eq!(app.table_name(), "filter");
     assert!(!app.rows.is_empty());
     app.apply(Action::PrevTable);
     assert_eq!(app.table_name(), "security");
-    app.apply(Action::Table(0));
+    app.apply(Action::SelectTable(0));
 
-    app.on_error("filter", "listing table filter took longer than 5s".into());
+    app.on_error(
+        "filter",
+        crate::source::PollError::Timeout {
+            table: "filter".into(),
+            after: std::time::Duration::from_secs(5),
+        },
+    );
     assert!(!app.rows.is_empty(), "the last good snapshot stays");
-    assert!(app.view().error.is_some());
+    assert!(app.table_data().error.is_some());
     app.on_snapshot("filter", snap(&table(), 1), false);
-    assert!(app.view().error.is_none());
+    assert!(app.table_data().error.is_none());
 
     app.commands.clear();
     app.apply(Action::IntervalLonger);
@@ -401,9 +117,9 @@ fn tables_errors_and_commands() {
         ]
     );
     app.apply(Action::ToggleHelp);
-    assert!(app.show_help);
+    assert!(app.mode.shows_help());
     app.apply(Action::Down);
-    assert!(!app.show_help, "any key closes the help");
+    assert!(!app.mode.shows_help(), "any key closes the help");
     app.apply(Action::Quit);
     assert!(app.quit);
 }
@@ -432,7 +148,7 @@ fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
         hot.windows(2).all(|w| w[0].pps >= w[1].pps),
         "fastest first"
     );
-    let t = app.view().table().expect("t").clone();
+    let t = app.table_data().table().expect("t").clone();
     let drops: Vec<&HotRow> = hot
         .iter()
         .filter(|h| t.chains[h.chain].rules[h.rule].spec.target == "DROP")
@@ -460,7 +176,7 @@ fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
         app.apply(Action::Down);
     }
     app.apply(Action::Drill);
-    assert!(!app.hot);
+    assert_eq!(app.mode, Mode::Tree);
     assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
 }
 
@@ -473,9 +189,9 @@ fn hot_view_keeps_what_moved_lately_and_its_selection() {
     bump(&mut t1, "FORWARD", "DOCKER-INGRESS", 10);
     app.on_snapshot("filter", snap(&t1, 1), false);
     app.apply(Action::ToggleHot);
-    let key = |app: &mut App, i: usize| {
+    let key = |app: &mut LiveView, i: usize| {
         let hot = app.hot_rows();
-        let t = app.view().table().expect("t");
+        let t = app.table_data().table().expect("t");
         let r = &t.chains[hot[i].chain].rules[hot[i].rule];
         format!("{} {}", r.spec.target, r.spec.extra)
             .trim()
@@ -585,15 +301,15 @@ fn baseline_sums_patched_in_place_equal_sums_laid_out_again() {
     // Polls whose rules are unchanged (same_rules_as_prev) add their movement to the
     // baseline's layout in place; a poll with an inserted rule lays it out again. Both
     // must give what laying out the sums from scratch gives.
-    let same = |t: &Table| {
+    let same = |t: &FirewallTable| {
         let mut t = t.clone();
         t.same_rules_as_prev = true;
         t
     };
-    let check = |app: &App, when: &str| {
-        let v = app.view();
+    let check = |app: &LiveView, when: &str| {
+        let v = app.table_data();
         let t = v.table().expect("t");
-        let fresh = v.baseline.as_ref().expect("baseline").view(t);
+        let fresh = v.baseline.as_ref().expect("baseline").laid_out(t);
         assert_eq!(v.baseline_deltas.as_ref(), Some(&fresh), "{when}");
     };
     let t0 = table();
@@ -640,7 +356,7 @@ fn baseline_sums_patched_in_place_equal_sums_laid_out_again() {
 }
 
 /// Sets the counters of the `n`-th rule (0-based) of `chain` whose match text is `what`.
-fn set_counter(t: &mut Table, chain: &str, what: &str, n: usize, packets: u64) {
+fn set_counter(t: &mut FirewallTable, chain: &str, what: &str, n: usize, packets: u64) {
     let c = t.chain_index(chain).expect("chain");
     let i = t.chains[c]
         .rules
@@ -657,14 +373,14 @@ fn set_counter(t: &mut Table, chain: &str, what: &str, n: usize, packets: u64) {
 }
 
 /// The baseline sums of the rules of `chain` whose match text is `what`, in order.
-fn sums_of(app: &App, chain: &str, what: &str) -> Vec<Movement> {
-    let v = app.view();
+fn sums_of(app: &LiveView, chain: &str, what: &str) -> Vec<Movement> {
+    let v = app.table_data();
     let t = v.table().expect("t");
     let c = t.chain_index(chain).expect("chain");
     (0..t.chains[c].rules.len())
         .filter(|&r| t.chains[c].rules[r].spec.extra == what)
         .map(|r| {
-            let row = Row {
+            let row = TreeRow {
                 kind: RowKind::Rule { chain: c, rule: r },
                 id: tree::NodeId(0),
                 depth: 1,
@@ -675,7 +391,7 @@ fn sums_of(app: &App, chain: &str, what: &str) -> Vec<Movement> {
                 guides: 0,
                 note: None,
             };
-            movement(&row, v.delta_view().shown)
+            movement(&row, v.shown_deltas().shown)
         })
         .collect()
 }
@@ -716,12 +432,12 @@ fn baseline_stays_on_identical_rules_when_a_copy_is_inserted_above_them() {
     app.on_snapshot("filter", snap(&t, 3), false);
     assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(3), d(11), d(11)]);
     let fresh = app
-        .view()
+        .table_data()
         .baseline
         .as_ref()
         .expect("baseline")
-        .view(app.view().table().expect("t"));
-    assert_eq!(app.view().baseline_deltas.as_ref(), Some(&fresh));
+        .laid_out(app.table_data().table().expect("t"));
+    assert_eq!(app.table_data().baseline_deltas.as_ref(), Some(&fresh));
 
     // one copy zeroed (`iptables -Z DOCKER-USER 2`): its copies cannot be told apart,
     // so their sums are unknown from then on, never a wrong number
@@ -741,52 +457,13 @@ fn baseline_stays_on_identical_rules_when_a_copy_is_inserted_above_them() {
         [Movement::Unknown, Movement::Unknown, Movement::Unknown]
     );
     let fresh = app
-        .view()
+        .table_data()
         .baseline
         .as_ref()
         .expect("baseline")
-        .view(app.view().table().expect("t"));
-    assert_eq!(app.view().baseline_deltas.as_ref(), Some(&fresh));
+        .laid_out(app.table_data().table().expect("t"));
+    assert_eq!(app.table_data().baseline_deltas.as_ref(), Some(&fresh));
     // without the baseline, the last poll's deltas are known again
     app.apply(Action::ClearBaseline);
     assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(0), d(0), d(1)]);
-}
-
-#[test]
-fn search_sees_rules_added_since_the_last_search() {
-    let mut t = table();
-    let mut app = app_with(&t);
-    let search = |app: &mut App, q: &str| {
-        app.apply(Action::SearchStart);
-        for c in q.chars() {
-            app.apply(Action::SearchInput(c));
-        }
-        app.apply(Action::SearchConfirm);
-    };
-    search(&mut app, "dpt:80");
-    assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
-    // polls with the same rules keep the tree search walks; a new rule is found
-    let mut same = t.clone();
-    same.same_rules_as_prev = true;
-    app.on_snapshot("filter", snap(&same, 1), false);
-    insert_rule(
-        &mut t,
-        "DOCKER-ISOLATION-STAGE-2",
-        "LOG",
-        "6",
-        "tcp dpt:9999",
-    );
-    app.on_snapshot("filter", snap(&t, 2), false);
-    search(&mut app, "9999");
-    assert_eq!(selected_label(&app), "LOG tcp dpt:9999");
-    // it sits in a shared chain: found under the first jump, every level opened
-    let r = app.selected_row().expect("row").clone();
-    assert_eq!(r.depth, 3);
-    let parent = &app.rows[r.parent.expect("parent") as usize];
-    let tb = app.view().table().expect("t");
-    let RowKind::Rule { chain, rule } = parent.kind else {
-        panic!("{parent:?}");
-    };
-    assert_eq!(&*tb.chains[chain].name, "DOCKER-ISOLATION-STAGE-1");
-    assert_eq!(rule, 0);
 }

@@ -1,0 +1,105 @@
+//! [`Source`]: where polls come from, opened from a small [`SourceConfig`] (the options
+//! layer maps its flags to it).
+
+use std::path::PathBuf;
+
+use super::RawPoll;
+use super::live::{LiveConfig, LiveSource};
+use super::replay::{ReplayError, ReplaySource};
+use crate::error::AppError;
+use crate::model::SourceInfo;
+
+/// The recording embedded for `--demo`: a real swarm lab with real traffic.
+pub const DEMO: &str = include_str!("../../assets/demo.rec");
+
+/// What a source is opened from.
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// The built-in demo recording; `looping` plays it again at its end.
+    Demo { looping: bool },
+    /// A saved listing or recording; `table`: the table asked for, if any.
+    Replay {
+        path: PathBuf,
+        table: Option<String>,
+    },
+    /// The real `iptables`; `netns_label`: how the namespace is shown when it differs
+    /// from the one entered (`container:web` says more than the sandbox's file name).
+    Live {
+        live: LiveConfig,
+        netns_label: Option<String>,
+    },
+}
+
+/// Where polls come from.
+pub enum Source {
+    Live(Box<LiveSource>),
+    Replay(Box<ReplaySource>),
+}
+
+impl Source {
+    pub async fn open(cfg: SourceConfig) -> Result<Source, AppError> {
+        match cfg {
+            SourceConfig::Demo { looping } => {
+                let r = ReplaySource::from_text("demo", DEMO, None)
+                    .map_err(|e| AppError::Runtime(format!("the built-in demo is damaged: {e}")))?;
+                Ok(Source::Replay(Box::new(
+                    r.looping(looping).with_kind("demo"),
+                )))
+            }
+            SourceConfig::Replay { path, table } => {
+                let r = ReplaySource::open(&path, table.as_deref()).map_err(|e| match e {
+                    ReplayError::WrongTable { .. } => AppError::Usage(e.to_string()),
+                    e => AppError::Runtime(e.to_string()),
+                })?;
+                Ok(Source::Replay(Box::new(r)))
+            }
+            SourceConfig::Live { live, netns_label } => {
+                let netns = live.netns.clone();
+                let mut live =
+                    LiveSource::new(live).map_err(|e| AppError::Runtime(e.to_string()))?;
+                if netns_label != netns {
+                    // `container:web` says more than the sandbox's file name
+                    live.label_netns(netns_label);
+                }
+                live.probe_version().await;
+                Ok(Source::Live(Box::new(live)))
+            }
+        }
+    }
+
+    pub fn info(&self) -> &SourceInfo {
+        match self {
+            Source::Live(l) => l.info(),
+            Source::Replay(r) => r.info(),
+        }
+    }
+
+    /// The next poll: a live source lists now; a replay returns its next recorded poll
+    /// (None at its end).
+    pub async fn poll(&mut self) -> Option<RawPoll> {
+        match self {
+            Source::Live(l) => Some(l.poll().await),
+            Source::Replay(r) => r.next_poll(),
+        }
+    }
+
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Source::Replay(_))
+    }
+
+    /// The tables a replay holds (empty for a live source).
+    pub fn replayed_tables(&self) -> Vec<String> {
+        match self {
+            Source::Replay(r) => r.tables(),
+            Source::Live(_) => Vec::new(),
+        }
+    }
+
+    /// Where a replayed recording is cut off or damaged, if it is.
+    pub fn damage(&self) -> Option<&str> {
+        match self {
+            Source::Replay(r) => r.damage(),
+            Source::Live(_) => None,
+        }
+    }
+}

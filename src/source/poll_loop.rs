@@ -1,0 +1,151 @@
+//! The one poll → record → parse step that `--once` and the live view's poller share:
+//! [`PollLoop`] owns the source and the recorder, keeps the last good snapshot of each
+//! table, and parses each listed table on its own (reusing the rules of its last good
+//! snapshot whose text did not change). Scheduling stays with the caller.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::recording::Recorder;
+use super::{PollError, RawPoll, Source, snapshot_reusing};
+use crate::model::Snapshot;
+
+/// A table's snapshot, or why this poll has none.
+pub type TableResult = Result<Arc<Snapshot>, PollError>;
+
+/// One poll, parsed.
+#[derive(Debug)]
+pub struct Polled {
+    /// Per table, in the order asked for and then as listed: a one-table snapshot or why
+    /// there is none.
+    pub results: Vec<(String, TableResult)>,
+    /// Counters are not comparable with the poll before (a replay looped, a new session).
+    pub discontinuity: bool,
+    /// The poll's monotonic time.
+    pub at: std::time::Duration,
+    /// Writing the recording failed: recording stopped, the poll is still here.
+    pub record_error: Option<std::io::Error>,
+}
+
+impl Polled {
+    /// The snapshot of these tables together, or the first table's reason it cannot be.
+    pub fn snapshot_of(&self, tables: &[String]) -> Result<Snapshot, PollError> {
+        let mut parts = Vec::with_capacity(tables.len());
+        for t in tables {
+            match self.results.iter().find(|(n, _)| n == t) {
+                Some((_, Ok(s))) => parts.push(s.as_ref()),
+                Some((_, Err(e))) => return Err(e.clone()),
+                None => unreachable_table(t),
+            }
+        }
+        Ok(Snapshot::combine(&parts))
+    }
+}
+
+#[cold]
+fn unreachable_table(t: &str) -> ! {
+    // every asked table is parsed (or its absence reported) by `PollLoop::next`
+    unreachable!("table {t} was asked for but not parsed")
+}
+
+pub struct PollLoop {
+    source: Source,
+    recorder: Option<Recorder>,
+    last_good: HashMap<String, Arc<Snapshot>>,
+}
+
+impl PollLoop {
+    pub fn new(source: Source, recorder: Option<Recorder>) -> PollLoop {
+        PollLoop {
+            source,
+            recorder,
+            last_good: HashMap::new(),
+        }
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    pub fn source_mut(&mut self) -> &mut Source {
+        &mut self.source
+    }
+
+    pub fn is_recording(&self) -> bool {
+        self.recorder.is_some()
+    }
+
+    /// The next poll from the source (None at a replay's end). A replay's polls that do
+    /// not hold every table of `required` (a recording in which the user switched
+    /// tables) are passed over; their discontinuity carries on to the poll returned.
+    pub async fn next_raw(&mut self, required: &[String]) -> Option<RawPoll> {
+        let mut discontinuity = false;
+        let mut raw = loop {
+            let raw = self.source.poll().await?;
+            discontinuity |= raw.discontinuity;
+            let has_all = required
+                .iter()
+                .all(|t| raw.listings.iter().any(|l| &l.table == t));
+            if has_all || !self.source.is_replay() {
+                break raw;
+            }
+        };
+        raw.discontinuity = discontinuity;
+        Some(raw)
+    }
+
+    /// Records `raw` and parses it: each table of `asked`, then every other listed table
+    /// (recorded tables too: switching to one is instant). Parsing runs off the runtime's
+    /// thread (10 MB of listing takes a while). A recording that cannot be written stops.
+    pub async fn parse(&mut self, raw: RawPoll, asked: &[String]) -> Polled {
+        let record_error = match &mut self.recorder {
+            Some(rec) => rec.write_poll(&raw).err(),
+            None => None,
+        };
+        if record_error.is_some() {
+            self.recorder = None;
+        }
+        let mut tables: Vec<String> = asked.to_vec();
+        for l in &raw.listings {
+            if !tables.contains(&l.table) {
+                tables.push(l.table.clone());
+            }
+        }
+        let discontinuity = raw.discontinuity;
+        let at = raw.at;
+        let prev: Vec<Option<Arc<Snapshot>>> = tables
+            .iter()
+            .map(|t| self.last_good.get(t).cloned())
+            .collect();
+        let results = tokio::task::spawn_blocking(move || parse_each(&raw, &tables, &prev))
+            .await
+            .unwrap_or_default();
+        for (t, r) in &results {
+            if let Ok(s) = r {
+                self.last_good.insert(t.clone(), s.clone());
+            }
+        }
+        Polled {
+            results,
+            discontinuity,
+            at,
+            record_error,
+        }
+    }
+}
+
+/// Each table of `tables` on its own, reusing the matching snapshot of `prev`.
+pub fn parse_each(
+    raw: &RawPoll,
+    tables: &[String],
+    prev: &[Option<Arc<Snapshot>>],
+) -> Vec<(String, TableResult)> {
+    tables
+        .iter()
+        .zip(prev)
+        .map(|(t, p)| {
+            let r = snapshot_reusing(raw, std::slice::from_ref(t), p.as_deref()).map(Arc::new);
+            (t.clone(), r)
+        })
+        .collect()
+}

@@ -1,0 +1,73 @@
+//! What a key or a click asks of the live view ([`Action`]), and what the live view then
+//! asks of the poller ([`Command`]): the UI's effects and the poller's commands apart.
+
+use std::time::Duration;
+
+/// Intervals offered by `+` and `-`.
+pub const INTERVALS_MS: [u64; 9] = [100, 250, 500, 1000, 2000, 3000, 5000, 10_000, 30_000];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    ScrollUp(usize),
+    ScrollDown(usize),
+    /// `→`/`l`: expand, or go to the first child when already expanded.
+    Expand,
+    /// `←`/`h`: collapse, or go to the parent.
+    Collapse,
+    Toggle,
+    ExpandAll,
+    CollapseAll,
+    /// `Enter` on a jump: its chain becomes the root.
+    Drill,
+    /// `Backspace`/`Esc`: out of a drill (or search, hot view, filter).
+    Back,
+    NextTable,
+    PrevTable,
+    SelectTable(usize),
+    SearchStart,
+    SearchInput(char),
+    SearchBackspace,
+    SearchConfirm,
+    SearchCancel,
+    SearchNext,
+    SearchPrev,
+    ToggleMovedOnly,
+    ToggleHot,
+    TogglePause,
+    IntervalShorter,
+    IntervalLonger,
+    /// `z`: deltas count from now (a local baseline; iptables is not touched).
+    Baseline,
+    /// `Z`: back to per-poll deltas.
+    ClearBaseline,
+    ToggleDetail,
+    ToggleHelp,
+    /// `.`: next poll of a stepwise replay.
+    Step,
+    /// `s`: export the current view (see the UI loop).
+    Export,
+    Quit,
+}
+
+/// What the UI loop must tell the poller after an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    SetTable(String),
+    SetInterval(Duration),
+    Pause(bool),
+    Step,
+}
+
+/// What the UI loop must do itself after an action (off the state machine: it takes
+/// time or touches files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Write the current table to a new file (the `s` key).
+    Export,
+}

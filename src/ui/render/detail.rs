@@ -1,0 +1,180 @@
+//! The detail pane: the selected rule or chain in full, with a rate sparkline.
+
+use super::*;
+use crate::sanitize::text as clean;
+
+pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(Span::styled(" detail ", theme.title_row()))
+        .border_style(theme.dim());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let v = app.table_data();
+    let (Some(snap), Some(row)) = (v.snap.as_ref(), app.selected_row()) else {
+        return;
+    };
+    let Some(t) = snap.tables.first() else {
+        return;
+    };
+    let view = v.shown_deltas();
+    let [text_area, spark_area] = inner.layout(&Layout::horizontal([
+        Constraint::Fill(3),
+        Constraint::Fill(2),
+    ]));
+    let mut lines: Vec<Line> = Vec::new();
+    let m = cells::movement(row, view.shown);
+    let delta_words = |d: Option<crate::diff::Delta>| match d {
+        Some(d) if d.reset => format!(
+            "zeroed, then {} packets, {}",
+            format::count(d.packets),
+            format::bytes(d.bytes)
+        ),
+        Some(d) => format!(
+            "Δ {} packets, {}",
+            format::count(d.packets),
+            format::bytes(d.bytes)
+        ),
+        None => "no Δ yet".into(),
+    };
+    match row.kind {
+        RowKind::Chain { chain } => {
+            let c = &t.chains[chain];
+            lines.push(Line::from(Span::styled(
+                format!("chain {}", clean(&c.name)),
+                theme.chain_row(),
+            )));
+            match &c.kind {
+                ChainKind::Builtin { policy } => lines.push(Line::from(format!(
+                    "built-in, policy {}: {} packets, {} fell through to it; {}",
+                    clean(policy),
+                    c.packets,
+                    format::bytes(c.bytes),
+                    delta_words(m.delta().copied())
+                ))),
+                ChainKind::User { references } => lines.push(Line::from(format!(
+                    "user chain, {} references",
+                    references.map_or("?".into(), |n| n.to_string())
+                ))),
+            }
+            lines.push(Line::from(format!("{} rules", c.rules.len())));
+            if let Some(n) = crate::explain::notes::about(&t.name, &c.name) {
+                lines.push(Line::from(Span::styled(
+                    clean(&n.line()).into_owned(),
+                    theme.dim(),
+                )));
+            }
+        }
+        RowKind::Ref { .. } => {
+            lines.push(Line::from(
+                clean(row.note.as_deref().unwrap_or_default()).into_owned(),
+            ));
+        }
+        RowKind::Rule { chain, rule } => {
+            let c = &t.chains[chain];
+            let r = &c.rules[rule];
+            let s = &r.spec;
+            lines.push(Line::from(vec![
+                Span::styled(format!("{} ", clean(&c.name)), theme.chain_row()),
+                Span::raw(format!("rule {} of {}", r.num, c.rules.len())),
+            ]));
+            let target = if s.target.is_empty() {
+                "(no target: counts only)"
+            } else {
+                &s.target
+            };
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("{}{} ", clean(target), if s.goto { " [goto]" } else { "" }),
+                    theme.target(&s.target, row.jump.is_some()),
+                ),
+                Span::raw(format!(
+                    "prot {}  in {}  out {}  {} → {}",
+                    clean(&crate::model::protocol_name(&s.prot)),
+                    clean(&s.in_iface),
+                    clean(&s.out_iface),
+                    clean(&s.source),
+                    clean(&s.destination)
+                )),
+            ]));
+            if !s.extra.is_empty() {
+                lines.push(Line::from(clean(&s.extra).into_owned()));
+            }
+            if let Some(d) = app.names.as_ref().and_then(|n| n.describe(s)) {
+                lines.push(Line::from(clean(&d).into_owned()));
+            }
+            let k = c.counter(rule);
+            lines.push(Line::from(format!(
+                "{} packets, {} ({} bytes) · {}",
+                k.packets,
+                format::bytes(k.bytes),
+                k.bytes,
+                match m {
+                    Movement::New => "new since the last poll".to_string(),
+                    Movement::Unknown => {
+                        "Δ unknown: a copy of this rule came or went, and the counters do not say which one this is".to_string()
+                    }
+                    _ => delta_words(m.delta().copied()),
+                }
+            )));
+            let note = crate::explain::notes::shipped()
+                .about_rule(&t.name, &c.name, s, app.source.netns.as_deref())
+                .or_else(|| {
+                    row.jump
+                        .and_then(|j| crate::explain::notes::about(&t.name, &t.chains[j].name))
+                });
+            if let Some(n) = note {
+                lines.push(Line::from(Span::styled(
+                    clean(&n.line()).into_owned(),
+                    theme.dim(),
+                )));
+            }
+            if let Some(j) = row.jump {
+                let target = &t.chains[j];
+                // the count iptables printed in the chain's header
+                let refs = target.references().unwrap_or(0);
+                if refs > 1 {
+                    lines.push(Line::from(Span::styled(
+                        format!(
+                            "{} is jumped to from {refs} rules: the counters below it are totals over all of them",
+                            clean(&target.name)
+                        ),
+                        theme.dim(),
+                    )));
+                }
+            }
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }),
+        text_area,
+    );
+
+    if let RowKind::Rule { chain, rule } = row.kind {
+        let hist = v.history_of(t, chain, rule);
+        let rates = hist.map(|h| h.rates(v.polls)).unwrap_or_default();
+        let data: Vec<u64> = rates.iter().map(|r| (*r * 10.0).round() as u64).collect();
+        let max = rates.iter().copied().fold(0.0, f32::max);
+        let now = view.pps(row).unwrap_or(0.0);
+        let title = format!(
+            " pkt/s now {} · max {} ",
+            format::rate(now),
+            format::rate(f64::from(max))
+        );
+        let block = Block::default()
+            .borders(Borders::LEFT)
+            .border_style(theme.dim())
+            .title(title);
+        let spark_in = block.inner(spark_area);
+        frame.render_widget(block, spark_area);
+        // newest at the right edge, older samples scrolling off to the left
+        let w = spark_in.width as usize;
+        let data = &data[data.len().saturating_sub(w)..];
+        let mut padded = vec![0u64; w - data.len()];
+        padded.extend_from_slice(data);
+        frame.render_widget(
+            Sparkline::default().data(padded).style(theme.sparkline()),
+            spark_in,
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! The header line (source, table, interval, state marks) and the table tabs with the breadcrumb.
+
+use super::*;
+use crate::sanitize::text as clean;
+
+pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
+    let v = app.table_data();
+    let mut left = format!(
+        " iptop · {} · {}",
+        clean(app.table_name()),
+        clean(&app.source.describe())
+    );
+    // auto: the back end(s) this table's rules are in
+    if app.source.backend.is_empty()
+        && let Some(snap) = &v.snap
+    {
+        let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
+        if !b.is_empty() {
+            left.push_str(" · ");
+            left.push_str(&b.join(" + "));
+        }
+    }
+    let mut right = String::new();
+    if app.replay {
+        right.push_str("recorded pace");
+    } else {
+        right.push_str(&format!("every {}", format::duration(app.interval)));
+        if let Some(s) = app.effective_interval {
+            right.push_str(&format!(" (slow polls: {})", format::duration(s)));
+        }
+    }
+    if let Some(snap) = &v.snap {
+        let t = humantime::format_rfc3339_seconds(snap.taken_at).to_string();
+        let clock = t.get(11..19).unwrap_or(&t).to_string();
+        right.push_str(&format!(" · {clock} took {} ", format::duration(snap.took)));
+    } else {
+        right.push(' ');
+    }
+    let mut marks: Vec<Span> = Vec::new();
+    if app.paused {
+        marks.push(Span::styled(" PAUSED ", theme.warn()));
+    }
+    if v.error.is_some() && v.snap.is_some() {
+        marks.push(Span::styled(" STALE ", theme.error()));
+    }
+    if app.ended {
+        marks.push(Span::styled(" END OF REPLAY ", theme.warn()));
+    }
+    let width = area.width as usize;
+    let mw: usize = marks.iter().map(|s| s.content.width()).sum();
+    // the source description gives way first, then the timing
+    let right = truncate(&right, width.saturating_sub(mw));
+    let lw = width.saturating_sub(mw + right.width());
+    let left = truncate(&left, lw.saturating_sub(1));
+    let mut spans = vec![Span::raw(pad_right(&left, lw)), Span::raw(right)];
+    spans.extend(marks);
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).style(theme.header()),
+        area,
+    );
+}
+
+pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
+    let mut spans = Vec::new();
+    for (i, t) in TABLES.iter().enumerate() {
+        spans.push(Span::styled(
+            format!(" {} {t} ", i + 1),
+            theme.tab(i == app.current),
+        ));
+    }
+    let v = app.table_data();
+    let mut tags: Vec<String> = Vec::new();
+    if let Some(c) = app.breadcrumb() {
+        tags.push(clean(&c).into_owned());
+    } else if !app.root_chains.is_empty() {
+        tags.push(format!("from {}", clean(&app.root_chains.join(", "))));
+    }
+    if app.mode.shows_hot() {
+        tags.push("hot: by rate now, then last moved".into());
+    }
+    if app.moved_only {
+        tags.push("only moved".into());
+    }
+    if let Some(b) = &v.baseline {
+        let secs = v
+            .snap
+            .as_ref()
+            .map(|s| s.at.saturating_sub(b.at))
+            .unwrap_or_default();
+        tags.push(format!("Δ since baseline ({} ago)", format::duration(secs)));
+    }
+    if !app.search.query.is_empty() && !app.mode.is_searching() {
+        tags.push(format!("search “{}” (n/N)", clean(&app.search.query)));
+    }
+    if !tags.is_empty() {
+        spans.push(Span::styled("  ", Style::new()));
+        spans.push(Span::styled(tags.join("  ·  "), theme.warn()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,85 @@
+//! The hot view (`o`): the rules that moved lately, fastest first.
+
+use super::*;
+use crate::sanitize::text as clean;
+
+pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
+    let Some(snap) = app.table_data().snap.clone() else {
+        waiting(frame, area, app, theme);
+        return;
+    };
+    let Some(t) = snap.tables.first() else {
+        return;
+    };
+    let hot = app.hot_rows();
+    let viewport = area.height.saturating_sub(1) as usize;
+    app.viewport = viewport.max(1);
+    if hot.is_empty() {
+        let span = format::duration(app.interval * HISTORY as u32);
+        frame.render_widget(
+            Paragraph::new(format!(
+                " no rule moved in the last {HISTORY} polls (~{span}); o or Esc: back to the tree"
+            )),
+            area,
+        );
+        return;
+    }
+    let sel = app.hot_selected.min(hot.len() - 1);
+    let offset = sel.saturating_sub(viewport.saturating_sub(1));
+    let view = app.table_data().shown_deltas();
+    let path_w = (area.width as usize * 2 / 5).clamp(10, 60);
+    // PKT/S, PEAK, ΔPKTS, MOVED, CHAIN PATH, TARGET; the rule text takes the rest
+    let widths = [7, 7, 7, 9, path_w as u16, 16];
+    let used: u16 = widths.iter().map(|w| w + 1).sum();
+    let rule_w = area.width.saturating_sub(used) as usize;
+    let rows: Vec<TRow> = hot[offset..(offset + viewport).min(hot.len())]
+        .iter()
+        .map(|h| {
+            let rule = &t.chains[h.chain].rules[h.rule];
+            let shown = view.shown.and_then(|d| d.rule(h.chain, h.rule)).copied();
+            let is_jump = t.jump_target(rule).is_some();
+            let (rate_style, last) = match h.idle_for {
+                None => (theme.moved(false), "now".to_string()),
+                Some(d) => (
+                    theme.dim(),
+                    format!("{} ago", format::duration(Duration::from_secs(d.as_secs()))),
+                ),
+            };
+            TRow::new(vec![
+                Cell::from(Span::styled(pad_left(&format::rate(h.pps), 7), rate_style)),
+                Cell::from(pad_left(&format::rate(h.peak), 7)),
+                Cell::from(pad_left(
+                    &shown.map(|d| format::count(d.packets)).unwrap_or_default(),
+                    7,
+                )),
+                Cell::from(Span::styled(pad_left(&last, 9), rate_style)),
+                Cell::from(truncate(&clean(&h.path.join(" › ")), path_w)),
+                Cell::from(Span::styled(
+                    truncate(&clean(&rule.spec.target), 16),
+                    theme.target(&rule.spec.target, is_jump),
+                )),
+                Cell::from(truncate(&clean(&rule.spec.summary()), rule_w)),
+            ])
+        })
+        .collect();
+    let header = TRow::new([
+        "  PKT/S",
+        "   PEAK",
+        "  ΔPKTS",
+        "    MOVED",
+        "CHAIN PATH",
+        "TARGET",
+        "RULE",
+    ])
+    .style(theme.title_row());
+    let constraints = widths
+        .into_iter()
+        .map(Constraint::Length)
+        .chain([Constraint::Fill(1)]);
+    let table = TTable::new(rows, constraints)
+        .header(header)
+        .column_spacing(1)
+        .row_highlight_style(theme.selected());
+    let mut state = TableState::default().with_selected(Some(sel - offset));
+    frame.render_stateful_widget(table, area, &mut state);
+}

@@ -1,0 +1,160 @@
+//! Drawing the live view, one file per screen region:
+//!
+//! ```text
+//! ┌──────────────────────────────────────────────────────────────┐
+//! │ header.rs   source · table · interval · state marks          │ 1 line
+//! │ header.rs   table tabs · breadcrumb                          │ 1 line (8+ lines tall)
+//! ├──────────────────────────────────────────────────────────────┤
+//! │ tree.rs     the tree table (or hot.rs: the hot view, `o`)    │ the rest
+//! │             columns planned by ui/column_plan.rs             │
+//! ├──────────────────────────────────────────────────────────────┤
+//! │ detail.rs   the selected rule or chain, rate sparkline       │ 8 lines (see `draw`)
+//! ├──────────────────────────────────────────────────────────────┤
+//! │ footer.rs   key hints · message · search prompt              │ 1 line
+//! └──────────────────────────────────────────────────────────────┘
+//!   overlay.rs  the help (`?`), drawn over everything
+//! ```
+//!
+//! Only the visible rows of the tree are built; nothing here changes what the live view
+//! knows, except the few facts of the last draw it keeps (viewport, detail shown).
+
+mod detail;
+mod footer;
+mod header;
+mod hot;
+mod overlay;
+mod tree;
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, Paragraph, Row as TRow, Sparkline, Table as TTable, TableState,
+};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use super::column_plan::layout_columns;
+use super::history::HISTORY;
+use super::keymap;
+use super::live_view::LiveView;
+use super::theme::Theme;
+use crate::cells::{self, Column, Movement};
+use crate::format;
+use crate::model::{ChainKind, FirewallTable, TABLES};
+use crate::tree::{Fold, RowKind, TreeRow};
+
+use crate::sanitize::text as clean;
+use detail::draw_detail;
+use footer::draw_status;
+use header::{draw_header, draw_tabs};
+use hot::draw_hot;
+use overlay::draw_help;
+use tree::draw_tree;
+
+/// Cuts `s` to `width` columns, ending in `…` when it had to cut.
+pub fn truncate(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > width - 1 {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out
+}
+
+pub(super) fn pad_left(s: &str, width: usize) -> String {
+    let s = truncate(s, width);
+    format!("{}{s}", " ".repeat(width.saturating_sub(s.width())))
+}
+
+pub(super) fn waiting(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
+    let v = app.table_data();
+    let text = match &v.error {
+        Some(e) => Line::from(vec![
+            Span::styled(" no listing of this table: ", theme.error()),
+            Span::raw(format!(" {}", clean(&e.to_string()))),
+        ]),
+        None if app.replay && app.ended => Line::from(format!(
+            " the replay has no listing of table {}",
+            app.table_name()
+        )),
+        None => Line::from(format!(
+            " waiting for the first poll of table {}…",
+            app.table_name()
+        )),
+    };
+    frame.render_widget(Paragraph::new(text), area);
+}
+
+pub(super) fn pad_right(s: &str, width: usize) -> String {
+    format!("{s}{}", " ".repeat(width.saturating_sub(s.width())))
+}
+
+pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
+    let area = frame.area();
+    if area.height == 0 || area.width == 0 {
+        return;
+    }
+    let tall = area.height >= 8;
+    let detail_h = match app.show_detail {
+        Some(true) if area.height >= 14 => 8,
+        None if area.height >= 30 => 8,
+        _ => 0,
+    };
+    app.detail_shown = detail_h > 0;
+    let [header, tabs, main, detail, status] = area.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(if tall { 1 } else { 0 }),
+        Constraint::Fill(1),
+        Constraint::Length(detail_h),
+        Constraint::Length(if area.height >= 3 { 1 } else { 0 }),
+    ]));
+    draw_header(frame, header, app, theme);
+    if tall {
+        draw_tabs(frame, tabs, app, theme);
+    }
+    if app.mode.shows_hot() {
+        draw_hot(frame, main, app, theme);
+    } else {
+        draw_tree(frame, main, app, theme);
+    }
+    if detail_h > 0 {
+        draw_detail(frame, detail, app, theme);
+    }
+    draw_status(frame, status, app, theme);
+    if app.mode.shows_help() {
+        draw_help(frame, area, theme);
+    }
+    crate::sanitize::scrub(frame.buffer_mut());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate("DOCKER-ISOLATION-STAGE-1", 10), "DOCKER-IS…");
+        assert_eq!(truncate("short", 10), "short");
+        assert_eq!(truncate("abc", 0), "");
+        assert_eq!(truncate("漢字漢字", 5), "漢字…");
+        assert_eq!(truncate("☃☃☃", 3), "☃☃☃");
+        assert_eq!(pad_left("12", 5), "   12");
+    }
+}

@@ -1,0 +1,236 @@
+//! What the live view knows of one table: its last good snapshot, the deltas, the
+//! baseline, the rate history, and where the user is in its tree (expansion, drill,
+//! selection).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::baseline::Baseline;
+use super::column_plan::ColumnStats;
+use super::history::{HEAT_POLLS, HISTORY, History};
+use crate::cells::ShownDeltas;
+use crate::diff::{Delta, TableDelta, diff_table};
+use crate::model::{FirewallTable, IdBuild, IdMap, Snapshot, hash_str, mix};
+use crate::tree::{self, ExpandQuery, NodeId, RowKind, TreeRow};
+
+/// Everything known about one iptables table.
+#[derive(Debug, Clone, Default)]
+pub struct TableData {
+    pub snap: Option<Arc<Snapshot>>,
+    /// Deltas between the last two good polls.
+    pub deltas: Option<TableDelta>,
+    pub window: Duration,
+    /// When the window of `deltas` started (the previous poll).
+    pub window_start: Option<SystemTime>,
+    pub baseline: Option<Baseline>,
+    /// Baseline sums laid out like `snap` (kept in step with it).
+    pub baseline_deltas: Option<TableDelta>,
+    pub history: IdMap<History>,
+    /// Widths of the text columns over the table's rules.
+    pub col_stats: ColumnStats,
+    /// The tree's default roots (built-ins and unreached chains), kept while the rules
+    /// stay the same.
+    pub(super) roots: Vec<usize>,
+    /// Good polls so far.
+    pub polls: u64,
+    /// The last poll failed: why. The last good snapshot stays on screen.
+    pub error: Option<crate::source::PollError>,
+    /// Expansion differing from the default, per node.
+    pub(super) toggled: HashSet<NodeId, IdBuild>,
+    pub(super) mode: ExpandMode,
+    pub(super) drill: Vec<Drill>,
+    /// Ids from the root to the selected row.
+    pub(super) selected: Vec<NodeId>,
+    pub(super) offset: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum ExpandMode {
+    /// Roots open; jumps open down to a few levels into small chains.
+    #[default]
+    Auto,
+    All,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Drill {
+    pub(super) chain: String,
+    /// Chains from the original root down to `chain`, for the breadcrumb.
+    pub(super) crumbs: Vec<String>,
+    /// Selection to return to.
+    pub(super) back_to: Vec<NodeId>,
+    pub(super) back_offset: usize,
+}
+
+/// Jumps open by default down to this depth...
+const AUTO_DEPTH: u16 = 3;
+/// ...into chains of at most this many rules.
+const AUTO_RULES: usize = 64;
+
+impl TableData {
+    pub fn table(&self) -> Option<&FirewallTable> {
+        self.snap.as_ref().and_then(|s| s.tables.first())
+    }
+
+    pub(super) fn is_expanded(&self, q: ExpandQuery) -> bool {
+        let default = match self.mode {
+            ExpandMode::All => true,
+            ExpandMode::None => false,
+            ExpandMode::Auto => q.depth == 0 || (q.depth <= AUTO_DEPTH && q.rules <= AUTO_RULES),
+        };
+        default != self.toggled.contains(&q.id)
+    }
+
+    pub(super) fn set_expanded(&mut self, q: ExpandQuery, on: bool) {
+        if self.is_expanded(q) != on && !self.toggled.remove(&q.id) {
+            self.toggled.insert(q.id);
+        }
+    }
+
+    /// Takes a new good poll of this table.
+    pub fn update(&mut self, snap: Arc<Snapshot>, discontinuity: bool) {
+        self.error = None;
+        self.polls += 1;
+        self.window_start = self.snap.as_ref().map(|s| s.taken_at);
+        let (deltas, window) = match (&self.snap, snap.tables.first()) {
+            (Some(prev), Some(cur)) if !discontinuity => match prev.tables.first() {
+                Some(p) => (Some(diff_table(p, cur)), snap.at.saturating_sub(prev.at)),
+                None => (None, Duration::ZERO),
+            },
+            _ => (None, Duration::ZERO),
+        };
+        // The baseline's sums laid out like the table: while the rules stay the same, the
+        // last layout plus this poll's movement; else laid out again from the sums.
+        let same_rules =
+            self.snap.is_some() && snap.tables.first().is_some_and(|t| t.same_rules_as_prev);
+        let mut baseline_patched = false;
+        if let (Some(cur), Some(d)) = (snap.tables.first(), &deltas) {
+            self.record_history(cur, d, window, snap.at);
+            let prev = self.snap.as_ref().and_then(|s| s.tables.first());
+            if let Some(b) = &mut self.baseline {
+                b.add(prev, cur, d);
+                if same_rules
+                    && let Some(sums) = &mut self.baseline_deltas
+                    && sums.same_shape(d)
+                {
+                    Baseline::patch(sums, d);
+                    baseline_patched = true;
+                }
+            }
+        }
+        self.deltas = deltas;
+        self.window = window;
+        if let (Some(t), Some(p)) = (snap.tables.first(), self.table())
+            && t.same_rules_as_prev
+        {
+            // the jumps are the same: so is the index of who jumps where
+            t.share_callers(p);
+        }
+        if let Some(t) = snap.tables.first()
+            && !(t.same_rules_as_prev && self.snap.is_some())
+        {
+            self.col_stats = ColumnStats::of(t);
+            self.roots = tree::roots(t, &[]);
+        }
+        self.snap = Some(snap);
+        if !baseline_patched {
+            self.refresh_baseline_view();
+        }
+    }
+
+    pub(super) fn record_history(
+        &mut self,
+        cur: &FirewallTable,
+        d: &TableDelta,
+        window: Duration,
+        at: Duration,
+    ) {
+        let secs = window.as_secs_f64();
+        let poll = self.polls;
+        for (ci, chain) in cur.chains.iter().enumerate() {
+            if !d.known(ci) {
+                continue;
+            }
+            // Most rules of a big ruleset sit idle: they cost a glance at their delta.
+            let ch = hash_str(&chain.name);
+            for (ri, delta) in d.rules_of(ci).iter().enumerate() {
+                let Some(delta) = delta.filter(Delta::moved) else {
+                    continue;
+                };
+                let Some(rule) = chain.rules.get(ri) else {
+                    continue;
+                };
+                let rate = if secs > 0.0 {
+                    delta.packets as f64 / secs
+                } else {
+                    0.0
+                };
+                self.history
+                    .entry(mix(ch, rule.key))
+                    .or_default()
+                    .moved(poll, at, rate as f32);
+            }
+            if d.policy(ci).is_some_and(Delta::moved) {
+                self.history
+                    .entry(mix(ch, 0))
+                    .or_default()
+                    .moved(poll, at, 0.0);
+            }
+        }
+        // Forget rules idle for a whole history window, and rules that are gone.
+        if poll.is_multiple_of(16) {
+            self.history.retain(|_, h| {
+                h.moved_at
+                    .is_some_and(|m| poll.saturating_sub(m) < HISTORY as u64)
+            });
+        }
+    }
+
+    pub(super) fn refresh_baseline_view(&mut self) {
+        self.baseline_deltas = match (&self.baseline, self.table()) {
+            (Some(b), Some(t)) => Some(b.laid_out(t)),
+            _ => None,
+        };
+    }
+
+    /// The deltas the Δ columns show: since the baseline, or over the last poll.
+    pub fn shown_deltas(&self) -> ShownDeltas<'_> {
+        ShownDeltas {
+            shown: if self.baseline.is_some() {
+                self.baseline_deltas.as_ref()
+            } else {
+                self.deltas.as_ref()
+            },
+            rate: self.deltas.as_ref(),
+            rate_window: self.window,
+        }
+    }
+
+    /// How many polls ago a row last moved (0: in the last poll).
+    pub fn heat(&self, table: &FirewallTable, row: &TreeRow) -> Option<u64> {
+        let ch = hash_str(&table.chains[row.chain()].name);
+        let key = match row.kind {
+            RowKind::Chain { .. } => mix(ch, 0),
+            RowKind::Rule { chain, rule } => mix(ch, table.chains[chain].rules[rule].key),
+            RowKind::Ref { .. } => return None,
+        };
+        let moved = self.history.get(&key)?.moved_at?;
+        let age = self.polls.saturating_sub(moved);
+        (age < HEAT_POLLS).then_some(age)
+    }
+
+    /// The rule moved within the last [`HISTORY`] polls.
+    pub(super) fn moved_recently(&self, table: &FirewallTable, chain: usize, rule: usize) -> bool {
+        self.history_of(table, chain, rule)
+            .and_then(|h| h.moved_at)
+            .is_some_and(|m| self.polls.saturating_sub(m) < HISTORY as u64)
+    }
+
+    pub fn history_of(&self, table: &FirewallTable, chain: usize, rule: usize) -> Option<&History> {
+        let ch = hash_str(&table.chains[chain].name);
+        self.history
+            .get(&mix(ch, table.chains[chain].rules[rule].key))
+    }
+}
