@@ -221,6 +221,27 @@ impl serde_json::ser::Formatter for JsonFormatter {
     }
 }
 
+/// [`JsonFormatter`]'s escapes without the pretty layout: one line.
+struct JsonLine;
+
+impl serde_json::ser::Formatter for JsonLine {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        JsonFormatter::default().write_string_fragment(w, fragment)
+    }
+}
+
+/// `value` as one line of JSON, escaped as [`json_pretty`] escapes.
+pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(4096);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonLine);
+    value.serialize(&mut ser)?;
+    Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
+}
+
 /// `value` as pretty JSON through [`JsonFormatter`].
 pub fn json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(4096);
@@ -289,6 +310,14 @@ mod tests {
         assert_eq!(
             json_pretty(&plain).expect("json"),
             serde_json::to_string_pretty(&plain).expect("json")
+        );
+        assert_eq!(
+            json_line(&v).expect("json"),
+            json_pretty(&v)
+                .expect("json")
+                .replace("\n", "")
+                .replace("  ", "")
+                .replace("\": ", "\":")
         );
         let astral = serde_json::json!("\u{e0041}");
         assert_eq!(json_pretty(&astral).expect("json"), "\"\\udb40\\udc41\"");
