@@ -153,6 +153,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
                 roots: &roots,
                 moved_only,
                 names: names.as_ref(),
+                window_note: None,
             };
             let mut line = crate::sanitize::json_line(&report::build(&input))
                 .map_err(|e| AppError::Runtime(format!("cannot encode JSON: {e}")))?;

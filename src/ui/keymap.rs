@@ -186,15 +186,24 @@ pub const KEYMAP: &[Binding] = &[
         modes: BROWSE,
     },
     Binding {
+        keys: &[ch('v', Action::TogglePath)],
+        help: Some((
+            "v",
+            "path view: every table's built-in chains in netfilter's order",
+        )),
+        hint: Some((6, "v", "path")),
+        modes: BROWSE,
+    },
+    Binding {
         keys: &[ch('z', Action::Baseline), ch('Z', Action::ClearBaseline)],
         help: Some(("z Z", "baseline: Δ counts from now / back to per-poll Δ")),
-        hint: Some((6, "z", "baseline")),
+        hint: Some((7, "z", "baseline")),
         modes: BROWSE,
     },
     Binding {
         keys: &[ch('p', Action::TogglePause)],
         help: Some(("p", "pause / resume polling")),
-        hint: Some((7, "p", "pause")),
+        hint: Some((8, "p", "pause")),
         modes: BROWSE,
     },
     Binding {
@@ -216,8 +225,11 @@ pub const KEYMAP: &[Binding] = &[
     },
     Binding {
         keys: &[ch('s', Action::Export)],
-        help: Some(("s", "export this table's view to a file")),
-        hint: Some((8, "s", "export")),
+        help: Some((
+            "s",
+            "export the view on screen (Δ of the last 10 s, or since z)",
+        )),
+        hint: Some((9, "s", "export")),
         modes: BROWSE,
     },
     Binding {
@@ -236,14 +248,14 @@ pub const KEYMAP: &[Binding] = &[
         modes: BROWSE,
     },
     Binding {
-        keys: &[ctrl('c', Action::Quit)],
+        keys: &[ctrl('c', Action::Interrupt)],
         help: None,
         hint: None,
         modes: ALL_MODES,
     },
     Binding {
         keys: &[ch('q', Action::Quit)],
-        help: Some(("q  Ctrl-c", "quit")),
+        help: Some(("q  Ctrl-c", "quit (q here: close this help)")),
         hint: Some((0, "q", "quit")),
         modes: BROWSE,
     },
@@ -343,7 +355,7 @@ mod tests {
                 KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
                 true
             ),
-            Some(Action::Quit)
+            Some(Action::Interrupt)
         );
         assert_eq!(
             action(k(KeyCode::Char('q')), true),
@@ -356,7 +368,7 @@ mod tests {
     fn hand_written(key: KeyEvent, searching: bool) -> Option<Action> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
-            return Some(Action::Quit);
+            return Some(Action::Interrupt);
         }
         if searching {
             return match key.code {
@@ -392,6 +404,7 @@ mod tests {
             KeyCode::Char('N') => Action::SearchPrev,
             KeyCode::Char('f') => Action::ToggleMovedOnly,
             KeyCode::Char('o') => Action::ToggleHot,
+            KeyCode::Char('v') => Action::TogglePath,
             KeyCode::Char('p') => Action::TogglePause,
             KeyCode::Char('+' | '=') => Action::IntervalLonger,
             KeyCode::Char('-' | '_') => Action::IntervalShorter,
@@ -452,10 +465,13 @@ mod tests {
     fn overlay_and_hints_read_the_table() {
         let help: Vec<_> = help_lines().collect();
         assert_eq!(help.first(), Some(&("↑ ↓  k j", "move")));
-        assert_eq!(help.last(), Some(&("q  Ctrl-c", "quit")));
-        assert_eq!(help.len(), 21);
+        assert_eq!(
+            help.last(),
+            Some(&("q  Ctrl-c", "quit (q here: close this help)"))
+        );
+        assert_eq!(help.len(), 22);
         let hints: Vec<&str> = hints().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(hints, ["q", "?", "↵", "/", "f", "o", "z", "p", "s"]);
+        assert_eq!(hints, ["q", "?", "↵", "/", "f", "o", "v", "z", "p", "s"]);
         // every hinted key does something in the tree
         for b in KEYMAP.iter().filter(|b| b.hint.is_some()) {
             assert!(b.modes.contains(&KeyMode::Browse));

@@ -70,13 +70,17 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     }
     let v = app.table_data();
     let mut tags: Vec<String> = Vec::new();
-    if let Some(c) = app.breadcrumb() {
-        tags.push(clean(&c).into_owned());
+    let crumb = app.breadcrumb().map(|c| clean(&c).into_owned());
+    if let Some(c) = &crumb {
+        tags.push(c.clone());
     } else if !app.root_chains.is_empty() {
         tags.push(format!("from {}", clean(&app.root_chains.join(", "))));
     }
     if app.mode.shows_hot() {
         tags.push("hot: by rate now, then last moved".into());
+    }
+    if app.path_view {
+        tags.push("path: every table, hook by hook (v: back)".into());
     }
     if app.moved_only {
         tags.push("only moved".into());
@@ -90,7 +94,20 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
         tags.push(format!("Δ since baseline ({} ago)", format::duration(secs)));
     }
     if !app.search.query.is_empty() && !app.mode.is_searching() {
-        tags.push(format!("search “{}” (n/N)", clean(&app.search.query)));
+        tags.push(match app.search.found {
+            Some((0, _)) => format!("search “{}”: no match", clean(&app.search.query)),
+            Some((i, n)) => format!("search “{}” {i}/{n} (n/N)", clean(&app.search.query)),
+            None => format!("search “{}” (n/N)", clean(&app.search.query)),
+        });
+    }
+    if let Some(c) = &crumb {
+        // a deep drill keeps the chains nearest it: the path is cut from the left
+        let used: usize = spans.iter().map(Span::width).sum::<usize>()
+            + 2
+            + tags[1..].iter().map(|t| t.width() + 5).sum::<usize>();
+        let room = (area.width as usize).saturating_sub(used).max(12);
+        let parts: Vec<String> = c.split(" › ").map(str::to_string).collect();
+        tags[0] = crate::ui::fit::path_from_right(&parts, room);
     }
     if !tags.is_empty() {
         spans.push(Span::styled("  ", Style::new()));

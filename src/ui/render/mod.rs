@@ -113,6 +113,7 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
     }
     let tall = area.height >= 8;
     let detail_h = match app.show_detail {
+        _ if app.path_view => 0,
         Some(true) if area.height >= 14 => 8,
         None if area.height >= 30 => 8,
         _ => 0,
@@ -129,7 +130,9 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
     if tall {
         draw_tabs(frame, tabs, app, theme);
     }
-    if app.mode.shows_hot() {
+    if app.path_view {
+        crate::ui::pathview::draw(frame, main, app, theme);
+    } else if app.mode.shows_hot() {
         draw_hot(frame, main, app, theme);
     } else {
         draw_tree(frame, main, app, theme);
