@@ -29,6 +29,8 @@ fn rows_under_t(text: &str) -> Vec<String> {
     lines[at + 1..]
         .iter()
         .take_while(|l| l.starts_with("│  "))
+        // the row saying what fell through the chain is not a rule
+        .filter(|l| !l.contains("fell through"))
         .map(ToString::to_string)
         .collect()
 }
