@@ -125,6 +125,24 @@ pub struct Cells {
 }
 
 impl Cells {
+    /// Every text shown as [`crate::sanitize::text`] shows it: what a screen or a text
+    /// export writes, and measures.
+    pub fn sanitize(&mut self) {
+        for s in [
+            &mut self.prefix,
+            &mut self.label,
+            &mut self.prot,
+            &mut self.opt,
+            &mut self.in_iface,
+            &mut self.out_iface,
+            &mut self.source,
+            &mut self.destination,
+            &mut self.matches,
+        ] {
+            crate::sanitize::in_place(s);
+        }
+    }
+
     pub fn get(&self, c: Column) -> &str {
         match c {
             Column::Tree => &self.label,

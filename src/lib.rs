@@ -28,6 +28,7 @@ pub mod output;
 pub mod parse;
 pub mod report;
 pub mod run;
+pub mod sanitize;
 pub mod source;
 pub mod stream;
 pub mod synth;

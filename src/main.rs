@@ -6,14 +6,14 @@ fn main() -> ExitCode {
     let cli = match iptop::config::cli_from_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {
-            eprintln!("iptop: {e}");
+            iptop::sanitize::eprint_line(&format!("iptop: {e}"));
             return ExitCode::from(e.exit_code());
         }
     };
     match iptop::run::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("iptop: {e}");
+            iptop::sanitize::eprint_line(&format!("iptop: {e}"));
             ExitCode::from(e.exit_code())
         }
     }

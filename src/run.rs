@@ -187,7 +187,7 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
     let damage = source.damage().map(str::to_string);
     let result = once(cli, source, recorder).await;
     if let (Ok(()), Some(d)) = (&result, damage) {
-        eprintln!("iptop: warning: {d}");
+        crate::sanitize::eprint_line(&format!("iptop: warning: {d}"));
     }
     result
 }
@@ -200,7 +200,7 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
     };
     let (names, warning) = docker_names(cli, poller.source().is_replay()).await;
     if let Some(w) = warning {
-        eprintln!("iptop: warning: {w}");
+        crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
     let started = tokio::time::Instant::now();
     let (_, first) = poller
@@ -267,6 +267,9 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
     std::mem::forget(snap);
     std::mem::forget(deltas);
     std::mem::forget(poller);
+    // no raw control, bidi or invisible character from the rules' text, whatever the
+    // format and wherever it goes (colours are added after)
+    let out = crate::sanitize::lines(&out).into_owned();
     let out = match (cli.format, cli.view) {
         (crate::cli::Format::Text, _) => {
             let to_stdout = cli.output.as_deref().is_none_or(|p| p.as_os_str() == "-");
@@ -394,7 +397,7 @@ async fn stream(cli: &Cli) -> Result<(), AppError> {
     })?;
     let (names, warning) = docker_names(cli, polls.source().is_replay()).await;
     if let Some(w) = warning {
-        eprintln!("iptop: warning: {w}");
+        crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
     crate::stream::run(crate::stream::StreamSetup {
         polls,

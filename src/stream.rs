@@ -155,7 +155,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
                 names: names.as_ref(),
                 window_note: None,
             };
-            let mut line = serde_json::to_string(&report::build(&input))
+            let mut line = crate::sanitize::json_line(&report::build(&input))
                 .map_err(|e| AppError::Runtime(format!("cannot encode JSON: {e}")))?;
             line.push('\n');
             match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
@@ -170,7 +170,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
                 _ => Next::Go,
             })
         },
-        |e| eprintln!("iptop: poll failed: {e}"),
+        |e| crate::sanitize::eprint_line(&format!("iptop: poll failed: {e}")),
     )
     .await
 }

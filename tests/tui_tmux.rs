@@ -165,3 +165,72 @@ fn signals_and_panics_leave_the_terminal_restored() {
         tmux.keys(&["echo", "Space", "still-here", "Enter"]);
     }
 }
+
+/// Comments and a chain name holding ESC, BEL, CR, U+009B, U+202E and a zero-width space
+/// (and a comment with a line break that copies a rule line), on real iptables: the live
+/// view shows them as visible escapes (the window keeps its title, the screen is not
+/// cleared) and the `s` export holds none of them raw.
+#[test]
+fn hostile_text_in_the_live_view_and_its_export() {
+    use common::hostile::{Ns, RAW, assert_clean, load};
+    let ns = Ns::new();
+    load(&ns, "iptables-nft");
+    let dir = tempfile::tempdir().expect("tmp");
+    let cmd = format!(
+        "{} --netns {} --backend nft --export-dir {}",
+        env!("CARGO_BIN_EXE_iptop"),
+        ns.0,
+        dir.path().display()
+    );
+    let tmux = Tmux::start(&cmd, 200, 40);
+    let s = tmux.wait_for(10, "the hostile rules", |s| s.contains("RETURN"));
+    assert!(s.contains("⟨U+202E⟩") && s.contains("\\x1b"), "{s}");
+    assert!(s.contains("X\\x1b[2J⟨U+202E⟩"), "{s}");
+    // T's three rules, no fake DROP row
+    let rules: Vec<&str> = s
+        .lines()
+        .filter(|l| l.contains("├─") || l.contains("└─"))
+        .collect();
+    assert!(
+        !rules
+            .iter()
+            .any(|l| l.contains("DROP") && l.contains("6.6.6.6") && !l.contains("ACCEPT")),
+        "{s}"
+    );
+    assert_ne!(
+        tmux.display("#{pane_title}"),
+        "pwned",
+        "the window was retitled"
+    );
+    for c in RAW {
+        assert!(!s.contains(c), "U+{:04X} on screen:\n{s}", c as u32);
+    }
+    // the detail pane (shown on a 40-row terminal) of the RETURN rule shows its comment
+    // escaped too
+    for _ in 0..3 {
+        tmux.keys(&["Down"]);
+    }
+    let s = tmux.wait_for(5, "the detail pane", |s| s.contains("rule 2 of 3"));
+    assert!(s.contains("pwned\\x07"), "{s}");
+    tmux.keys(&["s"]);
+    let s = tmux.wait_for(10, "the export", |s| s.contains("exported to"));
+    let file = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .next()
+        .expect("a file")
+        .expect("entry")
+        .path();
+    let text = std::fs::read(&file).expect("read");
+    assert_clean("the s export", &text);
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("⟨U+202E⟩ w ⟨U+200B⟩"), "{text}");
+    assert!(!s.contains("pwned\u{7}"));
+    // drilled into the chain named with escapes (its jump is three rows below RETURN,
+    // after T's last rule and what fell through T): the breadcrumb shows them escaped
+    tmux.keys(&["Down", "Down", "Down", "Enter"]);
+    let s = tmux.wait_for(5, "the breadcrumb", |s| s.contains("INPUT › X"));
+    assert!(s.contains("INPUT › X\\x1b[2J⟨U+202E⟩"), "{s}");
+    tmux.keys(&["q"]);
+    let s = tmux.wait_for(5, "iptop to exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+}

@@ -21,7 +21,18 @@ fuzz_target!(|data: &[u8]| {
                 .iter()
                 .all(|f| !f.is_empty())
         });
-    if !full {
+    // A comment continued over a line that starts with a number can be read two ways;
+    // which one the parser takes depends on the other lines' layout, which the printer
+    // does not keep. Comments continued over other lines must come back the same.
+    let numbered_continuation = table.chains.iter().flat_map(|c| c.rules.iter()).any(|r| {
+        r.spec.extra.lines().skip(1).any(|l| {
+            l.trim_start()
+                .split([' ', '\t'])
+                .next()
+                .is_some_and(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        })
+    });
+    if !full || numbered_continuation {
         return;
     }
     let rendered = iptop::synth::render_listing(&table, true);

@@ -273,9 +273,10 @@ pub async fn print(docker_host: Option<&str>, json: bool) -> Result<(), AppError
     let host = Host::named_or_env(docker_host).map_err(AppError::Usage)?;
     let (entries, warning) = list(&host).await;
     if let Some(w) = warning {
-        eprintln!("iptop: warning: {w}");
+        crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
     let out = render(&entries, json);
+    let out = crate::sanitize::lines(&out);
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(out.as_bytes())
@@ -291,25 +292,31 @@ pub async fn print(docker_host: Option<&str>, json: bool) -> Result<(), AppError
 /// `--list-netns` as a table (or JSON).
 pub fn render(entries: &[Entry], json: bool) -> String {
     if json {
-        let mut s = serde_json::to_string_pretty(entries).unwrap_or_else(|_| "[]".into());
+        let mut s = crate::sanitize::json_pretty(entries).unwrap_or_else(|_| "[]".into());
         s.push('\n');
         return s;
     }
+    use crate::sanitize::text as clean;
     let w0 = entries
         .iter()
-        .map(|e| e.name.len())
+        .map(|e| clean(&e.name).chars().count())
         .max()
         .unwrap_or(0)
         .max(5);
     let w1 = entries
         .iter()
-        .map(|e| e.what.len())
+        .map(|e| clean(&e.what).chars().count())
         .max()
         .unwrap_or(0)
         .max(4);
     let mut out = format!("{:<w0$}  {:<w1$}  --netns\n", "NETNS", "WHAT");
     for e in entries {
-        out.push_str(&format!("{:<w0$}  {:<w1$}  {}\n", e.name, e.what, e.netns));
+        out.push_str(&format!(
+            "{:<w0$}  {:<w1$}  {}\n",
+            clean(&e.name),
+            clean(&e.what),
+            clean(&e.netns)
+        ));
     }
     if entries.is_empty() {
         out.push_str("(none: no /run/netns entries, and no Docker answered)\n");

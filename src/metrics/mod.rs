@@ -81,7 +81,14 @@ fn reason(e: &PollError) -> &'static str {
 pub fn label_value(s: &str) -> String {
     let mut out: String = s
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        // controls, bidi and invisible characters (see crate::sanitize): a space
+        .map(|c| {
+            if crate::sanitize::is_unsafe(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     if out.len() > MAX_LABEL {
         let mut end = MAX_LABEL;
@@ -323,7 +330,7 @@ pub async fn run(
             Ok(crate::stream::Next::Go)
         },
         |e| {
-            eprintln!("iptop: poll failed: {e}");
+            crate::sanitize::eprint_line(&format!("iptop: poll failed: {e}"));
             write(&mut |st| st.failed(e));
         },
     )
@@ -339,6 +346,10 @@ mod tests {
     #[test]
     fn label_values_are_cut_and_cleaned() {
         assert_eq!(label_value("a\tb\nc"), "a b c");
+        assert_eq!(
+            label_value("a\u{1b}[2J\u{202e}b\u{200b}\u{9b}"),
+            "a [2J b  "
+        );
         let long = "é".repeat(100);
         let v = label_value(&long);
         assert!(v.len() <= MAX_LABEL + '…'.len_utf8(), "{}", v.len());

@@ -245,22 +245,24 @@ pub(super) fn unreachable_col() -> ! {
 }
 
 /// Splits the leading counter columns (`num`, `pkts`, `bytes`) off a rule line: their
-/// values and where the rest of the line (the rule's text) starts.
+/// values, where the rest of the line (the rule's text) starts, and its rule number.
 pub(super) fn split_counters(
     line: &str,
     layout: &ColumnLayout,
-) -> Result<(u64, u64, bool, usize), String> {
+) -> Result<(u64, u64, bool, usize, Option<u32>), String> {
     let n = layout.counter_prefix;
     let toks = Tokens::new(line, n);
-    let (mut packets, mut bytes, mut exact) = (0, 0, true);
+    let (mut packets, mut bytes, mut exact, mut num) = (0, 0, true, None);
     for (i, col) in layout.pre[..n].iter().enumerate() {
         let tok = toks
             .get(i)
             .ok_or_else(|| format!("expected the `{}` column, found end of line", col.name()))?;
         match col {
             Col::Num => {
-                tok.parse::<u32>()
-                    .map_err(|_| format!("expected a rule number, found `{}`", snippet(tok)))?;
+                num =
+                    Some(tok.parse::<u32>().map_err(|_| {
+                        format!("expected a rule number, found `{}`", snippet(tok))
+                    })?);
             }
             Col::Pkts => {
                 let (v, e) = parse_counter(tok)?;
@@ -275,5 +277,5 @@ pub(super) fn split_counters(
         }
     }
     let start = if n == 0 { 0 } else { toks.end_of(n - 1) };
-    Ok((packets, bytes, exact, start))
+    Ok((packets, bytes, exact, start, num))
 }

@@ -6,13 +6,19 @@ use std::sync::Arc;
 use super::ParseError;
 use super::columns::{Col, ColumnLayout, is_space, parse_title};
 use super::fields::{parse_header, parse_rule, snippet, split_counters};
+use super::records::{Record, partition};
 use crate::model::{Chain, ChainSpan, Counter, FirewallTable, Rule, RuleTexts};
 
-/// The lines of a listing (without their `\n`), found with a vectorised search.
+/// The lines of a listing (without their `\n`), found with a vectorised search; or,
+/// once a comment with line breaks was found, its records (a rule with the lines that
+/// continue its comment is one item).
 pub(super) struct Lines<'a> {
     text: &'a str,
     pos: usize,
     done: bool,
+    records: Option<(Vec<Record>, usize)>,
+    /// The last item's first line number and line count (records only).
+    item: (usize, usize),
 }
 
 impl<'a> Iterator for Lines<'a> {
@@ -22,6 +28,16 @@ impl<'a> Iterator for Lines<'a> {
     fn next(&mut self) -> Option<&'a str> {
         if self.done {
             return None;
+        }
+        if let Some((recs, i)) = &mut self.records {
+            let Some(r) = recs.get(*i) else {
+                self.done = true;
+                return None;
+            };
+            *i += 1;
+            self.pos = recs.get(*i).map_or(self.text.len(), |n| n.start);
+            self.item = (r.line, r.lines);
+            return Some(&self.text[r.start..r.end]);
         }
         let rest = &self.text.as_bytes()[self.pos..];
         match memchr::memchr(b'\n', rest) {
@@ -109,16 +125,58 @@ pub(super) struct Open<'p> {
     /// Only the header, titles and rules so far (no comment line among them).
     plain: bool,
     exact: bool,
+    /// Where the last rule's line starts.
+    last_rule: usize,
+}
+
+/// Why a listing read line by line was not taken.
+enum Stop {
+    /// This error, wherever the line numbers go.
+    Error(ParseError),
+    /// A rule number out of sequence: a comment may hold a line break.
+    Numbering(ParseError),
 }
 
 /// Parses a listing, reusing the previous poll's parsed rules wherever a rule's text is
 /// unchanged: then only its counters are read. Polling 50k rules a second, almost every
 /// line is such a line.
+///
+/// Rules are numbered (`--line-numbers`): a listing whose numbers do not run 1, 2, 3, ...
+/// in every chain, or that fails to parse, is read again with each rule's comment
+/// continued over line breaks ([`super::records`]).
 pub(super) fn parse_lines(
     name: &str,
     text: &str,
     prev: Option<&FirewallTable>,
 ) -> Result<FirewallTable, ParseError> {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    let first = match parse_records(name, body, prev, None) {
+        Ok(t) => return Ok(t),
+        Err(stop) => stop,
+    };
+    let (first, numbering) = match first {
+        Stop::Error(e) => (e, false),
+        Stop::Numbering(e) => (e, true),
+    };
+    match partition(body) {
+        // an earlier line than the numbers' is what failed
+        Err(e) if !numbering && first.line < e.line => Err(first),
+        Err(e) => Err(e),
+        Ok(None) => Err(first),
+        // the byte comparison with the previous listing assumes one rule a line
+        Ok(Some(records)) => parse_records(name, body, prev, Some(records)).map_err(|s| match s {
+            Stop::Error(e) | Stop::Numbering(e) => e,
+        }),
+    }
+}
+
+fn parse_records(
+    name: &str,
+    body: &str,
+    prev: Option<&FirewallTable>,
+    records: Option<Vec<Record>>,
+) -> Result<FirewallTable, Stop> {
+    let joined = records.is_some();
     let mut table = FirewallTable::new(name);
     let mut current: Option<Open> = None;
     let mut header_line = 0;
@@ -145,6 +203,7 @@ pub(super) fn parse_lines(
                 last,
                 plain,
                 exact,
+                ..
             } = open;
             table.spans.push(ChainSpan {
                 start,
@@ -180,18 +239,26 @@ pub(super) fn parse_lines(
         ),
     };
 
-    let body = text.strip_suffix('\n').unwrap_or(text);
     let mut lines = Lines {
         text: body,
         pos: 0,
         done: false,
+        records: records.map(|r| (r, 0)),
+        item: (0, 1),
     };
-    let prev_listing = prev.and_then(|p| p.listing.as_deref());
+    // whole chains are compared byte for byte only line by line
+    let prev_listing = prev.and_then(|p| p.listing.as_deref()).filter(|_| !joined);
     let mut lineno = 0;
     loop {
         let line_start = lines.pos;
         let Some(raw) = lines.next() else { break };
         lineno += 1;
+        // the lines this item spans after its first
+        let mut more_lines = 0;
+        if joined {
+            lineno = lines.item.0;
+            more_lines = lines.item.1 - 1;
+        }
         let line_end = line_start + raw.len();
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         // Rule lines first: they are nearly all of a big listing.
@@ -205,6 +272,8 @@ pub(super) fn parse_lines(
             end,
             last,
             exact: chain_exact,
+            plain,
+            last_rule,
             ..
         }) = &mut current
             && is_rule_line(line.as_bytes())
@@ -213,13 +282,33 @@ pub(super) fn parse_lines(
                 line: lineno,
                 reason: format!("in chain `{}`: {reason}", chain.name),
             };
-            let (packets, bytes, exact, start) = split_counters(line, layout).map_err(in_chain)?;
-            table.exact &= exact;
-            *chain_exact &= exact;
-            (*end, *last) = (line_end, lineno);
-            let tail = &line[start..];
+            // a rule with a comment that holds line breaks: its columns are on its
+            // first line, the rest of the comment follows
+            let (first, rest) = match more_lines {
+                0 => (line, ""),
+                _ => {
+                    let i = memchr::memchr(b'\n', line.as_bytes()).unwrap_or(line.len());
+                    *plain = false;
+                    (
+                        line[..i].strip_suffix('\r').unwrap_or(&line[..i]),
+                        &line[i..],
+                    )
+                }
+            };
+            let (packets, bytes, exact, start, printed) =
+                split_counters(first, layout).map_err(in_chain)?;
             let idx = chain.counters.len();
             let num = u32::try_from(idx + 1).unwrap_or(u32::MAX);
+            if printed.is_some_and(|n| n != num) {
+                return Err(Stop::Numbering(in_chain(format!(
+                    "expected rule number {num}, found {}",
+                    printed.unwrap_or_default()
+                ))));
+            }
+            table.exact &= exact;
+            *chain_exact &= exact;
+            (*end, *last, *last_rule) = (line_end, lineno + more_lines, line_start);
+            let tail = &line[start..];
             let same = pc.filter(|p| p.text.is(idx, tail));
             match (texts.as_mut(), same) {
                 (Some(t), _) => t.push(tail),
@@ -237,7 +326,10 @@ pub(super) fn parse_lines(
                 (Some(_), None) => {}
                 (Some(p), Some(v)) => v.push(p.clone()),
                 (None, v) => {
-                    let spec = parse_rule(line, layout).map_err(in_chain)?;
+                    let mut spec = parse_rule(first, layout).map_err(in_chain)?;
+                    if !rest.is_empty() {
+                        spec.extra.push_str(&rest.replace("\r\n", "\n"));
+                    }
                     *fresh = true;
                     unresolved.push((table.chains.len(), idx));
                     let v = match v {
@@ -256,7 +348,7 @@ pub(super) fn parse_lines(
                     });
                 }
             }
-            last_line = lineno;
+            last_line = lineno + more_lines;
             continue;
         }
         let trimmed = line.trim();
@@ -264,7 +356,7 @@ pub(super) fn parse_lines(
             last_line = lineno;
             if let Some(open) = current.take() {
                 if open.layout.is_none() {
-                    return Err(no_titles(&open.chain, lineno, "an empty line"));
+                    return Err(no_titles(&open.chain, lineno, "an empty line").into());
                 }
                 finish(&mut table, open, header_line, &mut header_lines);
             }
@@ -272,6 +364,18 @@ pub(super) fn parse_lines(
         }
         last_line = lineno;
         if trimmed.starts_with('#') {
+            // right after a rule with a comment, in a numbered chain: maybe the comment's
+            if let Some(o) = &current
+                && !joined
+                && o.layout.is_some_and(|l| l.has(Col::Num))
+                && o.chain.counters.last().is_some()
+                && body[o.last_rule..o.end].contains("/*")
+            {
+                return Err(Stop::Numbering(ParseError {
+                    line: lineno,
+                    reason: format!("in chain `{}`: a `#` line among its rules", o.chain.name),
+                }));
+            }
             table.warnings.push(trimmed.to_string());
             if let Some(open) = &mut current {
                 open.plain = false;
@@ -281,7 +385,7 @@ pub(super) fn parse_lines(
         if trimmed.starts_with("Chain ") {
             if let Some(open) = current.take() {
                 if open.layout.is_none() {
-                    return Err(no_titles(&open.chain, lineno, "another chain"));
+                    return Err(no_titles(&open.chain, lineno, "another chain").into());
                 }
                 finish(&mut table, open, header_line, &mut header_lines);
             }
@@ -361,6 +465,7 @@ pub(super) fn parse_lines(
                 last: lineno,
                 plain: true,
                 exact,
+                last_rule: line_start,
             });
             continue;
         }
@@ -375,7 +480,8 @@ pub(super) fn parse_lines(
                         "expected a `Chain NAME (...)` header, found `{}`",
                         snippet(trimmed)
                     ),
-                });
+                }
+                .into());
             }
             Some(open) => {
                 let l = match last_title {
@@ -416,7 +522,7 @@ pub(super) fn parse_lines(
                     "listing ends after the header of chain `{}`: expected its column titles (was the output cut off?)",
                     open.chain.name
                 ),
-            });
+            }.into());
         }
         finish(&mut table, open, header_line, &mut header_lines);
     }
@@ -424,7 +530,7 @@ pub(super) fn parse_lines(
         return Err(ParseError {
             line: last_line.max(1),
             reason: "no chains found: expected `Chain NAME (...)` headers as printed by `iptables -L -v -n`".into(),
-        });
+        }.into());
     }
     table.has_counters = any_counter_col;
     // The chain index: the previous poll's when the chains are the same.
@@ -433,7 +539,8 @@ pub(super) fn parse_lines(
         return Err(ParseError {
             line: header_lines[i],
             reason: format!("chain `{}` is listed twice", snippet(&table.chains[i].name)),
-        });
+        }
+        .into());
     }
     table.same_rules_as_prev = same_chains && unresolved.is_empty();
     // Jumps: reused rules kept their target's index, which holds while the chains are the
@@ -447,4 +554,10 @@ pub(super) fn parse_lines(
         table.link();
     }
     Ok(table)
+}
+
+impl From<ParseError> for Stop {
+    fn from(e: ParseError) -> Stop {
+        Stop::Error(e)
+    }
 }

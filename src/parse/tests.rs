@@ -12,7 +12,7 @@ struct RuleLine {
 
 fn rule(line: &str, title: &str) -> RuleLine {
     let layout = parse_title(title).expect("title");
-    let (packets, bytes, exact, _) = split_counters(line, &layout).expect("counters");
+    let (packets, bytes, exact, ..) = split_counters(line, &layout).expect("counters");
     let spec = parse_rule(line, &layout).expect("rule");
     RuleLine {
         packets,
@@ -257,7 +257,7 @@ fn unchanged_chains_are_taken_whole() {
     let fwd = base.find("Chain FORWARD").expect("FORWARD");
     let end = fwd + base[fwd..].find("\n\n").expect("end of FORWARD");
     let grown = format!(
-        "{}\n99     7     420 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0           {}",
+        "{}\n12     7     420 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0           {}",
         &base[..end],
         &base[end..]
     );
@@ -324,6 +324,12 @@ fn reuse_gives_what_a_fresh_parse_gives() {
         .position(|l| l.starts_with("Chain FORWARD"))
         .expect("FORWARD")
         + 2;
+    // iptables numbers the rules after it one higher
+    for l in lines[at..].iter_mut().take_while(|l| !l.is_empty()) {
+        let (n, rest) = l.split_at(l.find(' ').expect("number"));
+        let n: u32 = n.parse().expect("number");
+        *l = format!("{:<w$}{rest}", n + 1, w = n.to_string().len());
+    }
     lines.insert(at, "1           5      300 LOG        17   --  *      *       0.0.0.0/0            0.0.0.0/0            udp dpt:53 LOG flags 0 level 4".into());
     let churned = lines.join("\n").replace("tcp dpt:80", "tcp dpt:8080") + "\n";
     let cut = churned.find("Chain DOCKER-USER").expect("DOCKER-USER");

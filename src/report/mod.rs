@@ -403,10 +403,11 @@ pub fn json(input: &Input) -> String {
     json_of(&build(input))
 }
 
-/// A built report as pretty JSON, ending in a newline.
+/// A built report as pretty JSON, ending in a newline. C1, DEL and invisible characters
+/// are written as \uXXXX: the strings stay the true text.
 pub fn json_of(r: &Report) -> String {
     let mut s =
-        serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        crate::sanitize::json_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }

@@ -108,7 +108,7 @@ pub fn text(input: &Input) -> Result<String, String> {
     }
     out.push('\n');
     for w in &input.snapshot.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", crate::sanitize::text(w));
     }
     out.push('\n');
     if svcs.is_empty() {
@@ -164,6 +164,10 @@ pub fn text(input: &Input) -> Result<String, String> {
             row[7] = pct(Some(e.intended));
             rows.push(row);
         }
+    }
+    // names come from comments: escaped before they are measured
+    for v in rows.iter_mut().flatten() {
+        crate::sanitize::in_place(v);
     }
     let mut widths: Vec<usize> = titles.iter().map(|t| t.width()).collect();
     for r in &rows {
@@ -248,7 +252,7 @@ pub fn json(input: &Input) -> Result<String, String> {
             })
             .collect(),
     };
-    let mut s = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    let mut s = crate::sanitize::json_pretty(&report).map_err(|e| e.to_string())?;
     s.push('\n');
     Ok(s)
 }

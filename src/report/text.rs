@@ -36,7 +36,7 @@ pub fn render(input: &Input) -> String {
     for (ti, t) in snap.tables.iter().enumerate() {
         let roots = tree::roots(t, input.roots);
         let (cells, cut) = table_lines(input, ti, &roots);
-        let mut title = format!("table {}", t.name);
+        let mut title = format!("table {}", crate::sanitize::text(&t.name));
         if let Some(b) = t.backend {
             title.push_str(&format!(" · {b}"));
         }
@@ -74,10 +74,10 @@ pub(super) fn preamble(input: &Input) -> String {
         out,
         "iptop {} · {}",
         env!("CARGO_PKG_VERSION"),
-        input.source.describe()
+        crate::sanitize::text(&input.source.describe())
     );
     if !input.source.version.is_empty() {
-        let _ = write!(out, " · {}", input.source.version);
+        let _ = write!(out, " · {}", crate::sanitize::text(&input.source.version));
     }
     out.push('\n');
     let _ = write!(out, "taken {}", format::timestamp(snap.taken_at));
@@ -100,7 +100,7 @@ pub(super) fn preamble(input: &Input) -> String {
     }
     out.push('\n');
     for w in &snap.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", crate::sanitize::text(w));
     }
     out
 }
@@ -154,6 +154,9 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
                 cells.label = format!("{}: {b}", cells::FELL_THROUGH);
             }
             let nothing = brief.is_some();
+            // escaped before the columns are measured
+            cells.sanitize();
+            let note = note.map(|n| crate::sanitize::text(&n).into_owned());
             (
                 cells,
                 nothing || matches!(r.kind, RowKind::Ref { .. }),
@@ -221,10 +224,11 @@ pub(super) fn push_findings(out: &mut String, input: &Input) {
         }
         let _ = writeln!(
             out,
-            "{:<8}  {:<29}  {place}: {}",
+            "{:<8}  {:<29}  {}: {}",
             f.severity.as_str(),
             f.id,
-            f.message
+            crate::sanitize::text(&place),
+            crate::sanitize::text(&f.message)
         );
     }
 }

@@ -137,7 +137,9 @@ impl ColumnStats {
             if any.contains(&v) || v.is_empty() {
                 return;
             }
-            let w = (v.width() as u16).min(cap).max(title);
+            let w = (crate::sanitize::text(v).width() as u16)
+                .min(cap)
+                .max(title);
             *slot = Some(slot.map_or(w, |s| s.max(w)));
         }
         let mut s = ColumnStats::default();
@@ -184,14 +186,17 @@ pub fn tree_width(t: &FirewallTable, rows: &[TreeRow]) -> u16 {
                 // `▾ FORWARD DROP`, `▾ DOCKER (2 refs)`
                 RowKind::Chain { chain } => {
                     let c = &t.chains[chain];
-                    2 + c.name.width() + if c.is_builtin() { 8 } else { 11 }
+                    // measured as drawn: escaped
+                    2 + crate::sanitize::text(&c.name).width() + if c.is_builtin() { 8 } else { 11 }
                 }
                 // `│  ├─▾ TARGET [goto] ↻ cycle`
                 RowKind::Rule { chain, rule } => {
                     let spec = &t.chains[chain].rules[rule].spec;
                     // a NAT target is shown with where it sends packets
-                    let target =
-                        super::fit::nat(spec).map_or(spec.target.width(), |(l, _)| l.width());
+                    let target = super::fit::nat(spec)
+                        .map_or(crate::sanitize::text(&spec.target).width(), |(l, _)| {
+                            crate::sanitize::text(&l).width()
+                        });
                     let label = target.max(11)
                         + if spec.goto { 7 } else { 0 }
                         + if r.fold == Fold::Cycle { 8 } else { 0 }

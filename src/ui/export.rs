@@ -161,8 +161,9 @@ fn escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            // control characters are not allowed in XML text
-            c if c.is_control() => out.push('?'),
+            // control characters are not allowed in XML text; invisible ones are not drawn
+            // (the view escapes both before they reach a cell)
+            c if crate::sanitize::is_unsafe(c) => out.push('?'),
             c => out.push(c),
         }
     }

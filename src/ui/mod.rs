@@ -322,6 +322,7 @@ impl ExportJob {
         } else {
             export::render(self.to.format, &input)
         };
+        let body = crate::sanitize::lines(&body);
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
             .to_string()
             .replace(':', "");

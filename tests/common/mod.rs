@@ -347,3 +347,110 @@ impl Drop for Tmux {
         let _ = self.cmd(&["kill-server"]).status();
     }
 }
+
+/// Rule text written by other programs: a namespace of the test's own with comments and
+/// a chain name holding terminal escapes, bidi and zero-width characters.
+pub mod hostile {
+    use super::*;
+
+    /// ESC ] 0 ; (retitle), BEL, ESC [ 2 J (clear), CR, C1 CSI, right-to-left override,
+    /// zero-width space.
+    pub const HOSTILE: &str =
+        "e\u{1b}]0;pwned\u{7}\u{1b}[2J x\r y \u{9b}1m z \u{202e} w \u{200b} v";
+    pub const FAKE: &str = "ok */\n2   999999 88888888 DROP all -- * * 6.6.6.6 0.0.0.0/0 /* fake";
+    pub const CHAIN: &str = "X\u{1b}[2J\u{202e}";
+    /// What must never be written raw.
+    pub const RAW: [char; 6] = ['\u{1b}', '\u{7}', '\r', '\u{9b}', '\u{202e}', '\u{200b}'];
+
+    /// A network namespace of the test's own; deleted when dropped, also on failure.
+    pub struct Ns(pub String);
+
+    impl Ns {
+        pub fn new() -> Ns {
+            require_root();
+            let name = format!(
+                "iptx{}-{}",
+                std::process::id(),
+                LABS.fetch_add(1, Ordering::SeqCst)
+            );
+            run_ok(Command::new("ip").args(["netns", "add", &name]));
+            Ns(name)
+        }
+
+        pub fn ipt(&self, bin: &str, args: &[&str]) {
+            run_ok(
+                Command::new("ip")
+                    .args(["netns", "exec", &self.0, bin])
+                    .args(args),
+            );
+        }
+    }
+
+    impl Drop for Ns {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+
+    /// INPUT → T (the crafted comment, the hostile one, a plain rule) and INPUT → CHAIN.
+    pub fn load(ns: &Ns, bin: &str) {
+        ns.ipt(bin, &["-N", "T"]);
+        ns.ipt(bin, &["-N", CHAIN]);
+        ns.ipt(bin, &["-A", "INPUT", "-j", "T"]);
+        ns.ipt(bin, &["-A", "INPUT", "-j", CHAIN]);
+        ns.ipt(
+            bin,
+            &[
+                "-A",
+                "T",
+                "-m",
+                "comment",
+                "--comment",
+                FAKE,
+                "-j",
+                "ACCEPT",
+            ],
+        );
+        ns.ipt(
+            bin,
+            &[
+                "-A",
+                "T",
+                "-m",
+                "comment",
+                "--comment",
+                HOSTILE,
+                "-j",
+                "RETURN",
+            ],
+        );
+        ns.ipt(
+            bin,
+            &["-A", "T", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
+        );
+        ns.ipt(
+            bin,
+            &[
+                "-A",
+                CHAIN,
+                "-m",
+                "comment",
+                "--comment",
+                HOSTILE,
+                "-j",
+                "DROP",
+            ],
+        );
+    }
+
+    pub fn assert_clean(what: &str, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        for c in RAW {
+            assert!(
+                !text.contains(c),
+                "{what} holds U+{:04X} raw:\n{text}",
+                c as u32
+            );
+        }
+    }
+}

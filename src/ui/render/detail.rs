@@ -1,6 +1,7 @@
 //! The detail pane: the selected rule or chain in full, with a rate sparkline.
 
 use super::*;
+use crate::sanitize::text as clean;
 
 pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let block = Block::default()
@@ -41,12 +42,13 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         RowKind::Chain { chain } => {
             let c = &t.chains[chain];
             lines.push(Line::from(Span::styled(
-                format!("chain {}", c.name),
+                format!("chain {}", clean(&c.name)),
                 theme.chain_row(),
             )));
             match &c.kind {
                 ChainKind::Builtin { policy } => lines.push(Line::from(format!(
-                    "built-in, policy {policy}: {} packets, {} fell through to it; {}",
+                    "built-in, policy {}: {} packets, {} fell through to it; {}",
+                    clean(policy),
                     c.packets,
                     format::bytes(c.bytes),
                     delta_words(m.delta().copied())
@@ -58,12 +60,15 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             }
             lines.push(Line::from(format!("{} rules", c.rules.len())));
             if let Some(n) = crate::explain::notes::about(&t.name, &c.name) {
-                lines.push(Line::from(Span::styled(n.line(), theme.dim())));
+                lines.push(Line::from(Span::styled(
+                    clean(&n.line()).into_owned(),
+                    theme.dim(),
+                )));
             }
         }
         RowKind::Ref { .. } => {
             lines.push(Line::from(
-                row.note.as_deref().unwrap_or_default().to_string(),
+                clean(row.note.as_deref().unwrap_or_default()).into_owned(),
             ));
         }
         RowKind::Rule { chain, rule } => {
@@ -71,7 +76,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             let r = &c.rules[rule];
             let s = &r.spec;
             lines.push(Line::from(vec![
-                Span::styled(format!("{} ", c.name), theme.chain_row()),
+                Span::styled(format!("{} ", clean(&c.name)), theme.chain_row()),
                 Span::raw(format!("rule {} of {}", r.num, c.rules.len())),
             ]));
             let target = if s.target.is_empty() {
@@ -81,23 +86,23 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             };
             lines.push(Line::from(vec![
                 Span::styled(
-                    format!("{target}{} ", if s.goto { " [goto]" } else { "" }),
+                    format!("{}{} ", clean(target), if s.goto { " [goto]" } else { "" }),
                     theme.target(&s.target, row.jump.is_some()),
                 ),
                 Span::raw(format!(
                     "prot {}  in {}  out {}  {} → {}",
-                    crate::model::protocol_name(&s.prot),
-                    s.in_iface,
-                    s.out_iface,
-                    s.source,
-                    s.destination
+                    clean(&crate::model::protocol_name(&s.prot)),
+                    clean(&s.in_iface),
+                    clean(&s.out_iface),
+                    clean(&s.source),
+                    clean(&s.destination)
                 )),
             ]));
             if !s.extra.is_empty() {
-                lines.push(Line::from(s.extra.clone()));
+                lines.push(Line::from(clean(&s.extra).into_owned()));
             }
             if let Some(d) = app.names.as_ref().and_then(|n| n.describe(s)) {
-                lines.push(Line::from(d));
+                lines.push(Line::from(clean(&d).into_owned()));
             }
             let k = c.counter(rule);
             lines.push(Line::from(format!(
@@ -120,7 +125,10 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
                         .and_then(|j| crate::explain::notes::about(&t.name, &t.chains[j].name))
                 });
             if let Some(n) = note {
-                lines.push(Line::from(Span::styled(n.line(), theme.dim())));
+                lines.push(Line::from(Span::styled(
+                    clean(&n.line()).into_owned(),
+                    theme.dim(),
+                )));
             }
             if let Some(j) = row.jump {
                 let target = &t.chains[j];
@@ -130,7 +138,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
                     lines.push(Line::from(Span::styled(
                         format!(
                             "{} is jumped to from {refs} rules: the counters below it are totals over all of them",
-                            target.name
+                            clean(&target.name)
                         ),
                         theme.dim(),
                     )));

@@ -1,6 +1,7 @@
 //! The status line: key hints, a message, the prompt of a search.
 
 use super::*;
+use crate::sanitize::text as clean;
 
 pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     if area.height == 0 {
@@ -8,11 +9,11 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     }
     let v = app.table_data();
     let line = if let Some(c) = &app.caption {
-        Line::from(Span::styled(format!(" {c}"), theme.dim()))
+        Line::from(Span::styled(format!(" {}", clean(c)), theme.dim()))
     } else if app.mode.is_searching() {
         Line::from(vec![
             Span::styled("/", theme.key()),
-            Span::raw(app.search.query.clone()),
+            Span::raw(clean(&app.search.query).into_owned()),
             Span::styled("█", theme.dim()),
             Span::styled(
                 match app.search.found {
@@ -26,7 +27,7 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             Span::styled("   Enter keep · Esc cancel", theme.dim()),
         ])
     } else if let Some(m) = &app.message {
-        Line::from(Span::styled(format!(" {m}"), theme.warn()))
+        Line::from(Span::styled(format!(" {}", clean(m)), theme.warn()))
     } else if let Some(e) = &v.error {
         let since = v
             .snap
@@ -39,9 +40,12 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
                 )
             })
             .unwrap_or_default();
-        Line::from(Span::styled(format!(" ⚠ {e}{since}"), theme.error()))
+        Line::from(Span::styled(
+            format!(" ⚠ {}{since}", clean(&e.to_string())),
+            theme.error(),
+        ))
     } else if let Some(w) = v.snap.as_ref().and_then(|s| s.warnings.first()) {
-        Line::from(Span::styled(format!(" {w}"), theme.warn()))
+        Line::from(Span::styled(format!(" {}", clean(w)), theme.warn()))
     } else {
         let hints = keymap::hints();
         // whole hints only: a narrow terminal drops the last ones rather than cut one

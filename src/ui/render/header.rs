@@ -1,10 +1,15 @@
 //! The header line (source, table, interval, state marks) and the table tabs with the breadcrumb.
 
 use super::*;
+use crate::sanitize::text as clean;
 
 pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let v = app.table_data();
-    let mut left = format!(" iptop · {} · {}", app.table_name(), app.source.describe());
+    let mut left = format!(
+        " iptop · {} · {}",
+        clean(app.table_name()),
+        clean(&app.source.describe())
+    );
     // auto: the back end(s) this table's rules are in
     if app.source.backend.is_empty()
         && let Some(snap) = &v.snap
@@ -65,11 +70,11 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     }
     let v = app.table_data();
     let mut tags: Vec<String> = Vec::new();
-    let crumb = app.breadcrumb();
+    let crumb = app.breadcrumb().map(|c| clean(&c).into_owned());
     if let Some(c) = &crumb {
         tags.push(c.clone());
     } else if !app.root_chains.is_empty() {
-        tags.push(format!("from {}", app.root_chains.join(", ")));
+        tags.push(format!("from {}", clean(&app.root_chains.join(", "))));
     }
     if app.mode.shows_hot() {
         tags.push("hot: by rate now, then last moved".into());
@@ -90,9 +95,9 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     }
     if !app.search.query.is_empty() && !app.mode.is_searching() {
         tags.push(match app.search.found {
-            Some((0, _)) => format!("search “{}”: no match", app.search.query),
-            Some((i, n)) => format!("search “{}” {i}/{n} (n/N)", app.search.query),
-            None => format!("search “{}” (n/N)", app.search.query),
+            Some((0, _)) => format!("search “{}”: no match", clean(&app.search.query)),
+            Some((i, n)) => format!("search “{}” {i}/{n} (n/N)", clean(&app.search.query)),
+            None => format!("search “{}” (n/N)", clean(&app.search.query)),
         });
     }
     if let Some(c) = &crumb {

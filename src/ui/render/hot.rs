@@ -1,6 +1,7 @@
 //! The hot view (`o`): the rules that moved lately, fastest first.
 
 use super::*;
+use crate::sanitize::text as clean;
 
 pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
     let Some(snap) = app.table_data().snap.clone() else {
@@ -75,12 +76,18 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme:
                     7,
                 )),
                 Cell::from(Span::styled(pad_left(&last, 9), rate_style)),
-                Cell::from(crate::ui::fit::path_from_right(&h.path, path_w)),
+                Cell::from(crate::ui::fit::path_from_right(
+                    &h.path
+                        .iter()
+                        .map(|p| clean(p).into_owned())
+                        .collect::<Vec<_>>(),
+                    path_w,
+                )),
                 Cell::from(Span::styled(
-                    truncate(&target, 16),
+                    truncate(&clean(&target), 16),
                     theme.target(&target, is_jump),
                 )),
-                Cell::from(truncate(&summary, rule_w)),
+                Cell::from(truncate(&clean(&summary), rule_w)),
             ])
         })
         .collect();

@@ -48,6 +48,7 @@ use crate::format;
 use crate::model::{ChainKind, FirewallTable, TABLES};
 use crate::tree::{Fold, RowKind, TreeRow};
 
+use crate::sanitize::text as clean;
 use detail::draw_detail;
 use footer::draw_status;
 use header::{draw_header, draw_tabs};
@@ -87,7 +88,7 @@ pub(super) fn waiting(frame: &mut Frame, area: Rect, app: &LiveView, theme: &The
     let text = match &v.error {
         Some(e) => Line::from(vec![
             Span::styled(" no listing of this table: ", theme.error()),
-            Span::raw(format!(" {e}")),
+            Span::raw(format!(" {}", clean(&e.to_string()))),
         ]),
         None if app.replay && app.ended => Line::from(format!(
             " the replay has no listing of table {}",
@@ -143,6 +144,7 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
     if app.mode.shows_help() {
         draw_help(frame, area, theme);
     }
+    crate::sanitize::scrub(frame.buffer_mut());
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The tree table: only the visible rows are built, each cell written straight into the buffer.
 
 use super::*;
+use crate::sanitize::text as clean;
 
 pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
     let Some(snap) = app.table_data().snap.clone() else {
@@ -148,6 +149,7 @@ pub(super) fn tree_row(
         c.label = label;
         c.matches = rest;
     }
+    c.sanitize();
     let m = cells::movement(t, r, view.shown);
     let (target, is_drop) = match r.kind {
         RowKind::Rule { .. } | RowKind::Verdict { .. } => {
@@ -266,12 +268,15 @@ pub(super) fn tree_cell(
     match r.kind {
         RowKind::Chain { chain } => {
             let ch = &t.chains[chain];
-            let name = truncate(&ch.name, room);
+            let name = truncate(&clean(&ch.name), room);
             let rest = room.saturating_sub(name.width());
             seg(&name, theme.chain_row());
             match &ch.kind {
                 ChainKind::Builtin { policy } if rest > 3 => {
-                    seg(&truncate(&format!(" {policy}"), rest), theme.policy(policy));
+                    seg(
+                        &truncate(&format!(" {}", clean(policy)), rest),
+                        theme.policy(policy),
+                    );
                 }
                 ChainKind::User {
                     references: Some(n),

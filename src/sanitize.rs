@@ -1,0 +1,325 @@
+//! Text that leaves iptop for a terminal or a text file: rule comments, chain names,
+//! interface names and listing lines are written by other programs (orchestrators name
+//! chains after user-chosen service names), so every character that could move the
+//! cursor, retitle the window, clear the screen, reorder what follows or hide itself is
+//! shown as a visible escape instead:
+//!
+//! - C0 controls, DEL and C1 controls (U+0080–U+009F, such as U+009B CSI) as `\t`, `\n`,
+//!   `\r` or `\xNN` (`\x1b` for ESC, `\x9b` for CSI);
+//! - bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E/F, U+061C) and
+//!   zero-width or otherwise invisible characters (U+200B–U+200D, U+2060–U+2064, U+FEFF,
+//!   soft hyphen, fillers, tags, line and paragraph separators, ...) as `⟨U+202E⟩`.
+//!
+//! The model keeps the true text: matching, diffs and JSON stay faithful. Sanitizing
+//! happens once, where text is written out, and before any column is measured, so the
+//! escapes take their width in the layout (`⟨U+202E⟩` is 8 columns).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Characters shown as `⟨U+XXXX⟩`: bidi controls and invisible formatting characters.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'                      // soft hyphen
+        | '\u{034F}'                    // combining grapheme joiner
+        | '\u{061C}'                    // Arabic letter mark
+        | '\u{0600}'..='\u{0605}'       // Arabic number signs
+        | '\u{06DD}' | '\u{070F}' | '\u{08E2}'
+        | '\u{115F}' | '\u{1160}'       // Hangul fillers
+        | '\u{17B4}' | '\u{17B5}'       // Khmer inherent vowels
+        | '\u{180B}'..='\u{180F}'       // Mongolian free variation selectors, vowel separator
+        | '\u{200B}'..='\u{200F}'       // zero-width space, (non-)joiner, LRM, RLM
+        | '\u{2028}'..='\u{202E}'       // line/paragraph separators, bidi embeddings
+        | '\u{2060}'..='\u{206F}'       // word joiner, invisible operators, bidi isolates
+        | '\u{3164}'                    // Hangul filler
+        | '\u{FEFF}'                    // zero-width no-break space (BOM)
+        | '\u{FFA0}'                    // halfwidth Hangul filler
+        | '\u{FFF9}'..='\u{FFFB}'       // interlinear annotation
+        | '\u{110BD}' | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}'     // Egyptian hieroglyph format controls
+        | '\u{1BCA0}'..='\u{1BCA3}'     // shorthand format controls
+        | '\u{1D173}'..='\u{1D17A}'     // musical symbol format controls
+        | '\u{E0000}'..='\u{E007F}'     // tags
+    )
+}
+
+/// Whether `c` is never written out as it is.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || is_invisible(c)
+}
+
+/// Whether `s` holds any character [`text`] would escape. Fast for ASCII.
+pub fn needs(s: &str) -> bool {
+    first_unsafe(s, false).is_some()
+}
+
+/// Where the first character to escape starts (`lines`: line ends stay). Decodes only
+/// where a lead byte can start an unsafe character: box drawing and the rest of the
+/// text cost a byte comparison each.
+fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let x = b[i];
+        if x < 0x80 {
+            if (x < 0x20 || x == 0x7f) && !(lines && x == b'\n') {
+                return Some(i);
+            }
+            i += 1;
+            continue;
+        }
+        // the lead bytes of C1 controls and of every character `is_invisible` names
+        if matches!(
+            x,
+            0xC2 | 0xCD | 0xD8 | 0xDB | 0xDC | 0xE0 | 0xE1 | 0xE2 | 0xE3 | 0xEF | 0xF0 | 0xF3
+        ) && s[i..].chars().next().is_some_and(is_unsafe)
+        {
+            return Some(i);
+        }
+        i += match x {
+            0xF0.. => 4,
+            0xE0.. => 3,
+            _ => 2,
+        };
+    }
+    None
+}
+
+fn push_escape(out: &mut String, c: char) {
+    match c {
+        '\t' => out.push_str("\\t"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        c if c.is_control() => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c => {
+            let _ = write!(out, "⟨U+{:04X}⟩", c as u32);
+        }
+    }
+}
+
+/// `s` with every unsafe character shown as a visible escape.
+pub fn text(s: &str) -> Cow<'_, str> {
+    escape_from(s, first_unsafe(s, false), false)
+}
+
+/// [`text`] in place.
+pub fn in_place(s: &mut String) {
+    if let Cow::Owned(t) = text(s) {
+        *s = t;
+    }
+}
+
+/// [`text`] for a multi-line text (an export, a message): its line breaks stay, every
+/// other unsafe character is escaped (`\r` too).
+pub fn lines(s: &str) -> Cow<'_, str> {
+    escape_from(s, first_unsafe(s, true), true)
+}
+
+fn escape_from(s: &str, first: Option<usize>, lines: bool) -> Cow<'_, str> {
+    let Some(at) = first else {
+        return Cow::Borrowed(s);
+    };
+    let mut out = String::with_capacity(s.len() + 16);
+    out.push_str(&s[..at]);
+    for c in s[at..].chars() {
+        match c {
+            '\n' if lines => out.push('\n'),
+            c if is_unsafe(c) => push_escape(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The last guard before the terminal: a cell of the live view whose symbol still holds
+/// a control, bidi or invisible character (every text drawn is escaped first) shows `?`.
+pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
+    for cell in &mut buf.content {
+        if cell.symbol().chars().any(is_unsafe) {
+            cell.set_symbol("?");
+        }
+    }
+}
+
+/// Writes one message and a line end to stderr, escaped with [`lines`]: errors and
+/// warnings quote chain names, comments and listing lines.
+pub fn eprint_line(msg: &str) {
+    use std::io::Write as _;
+    let mut e = std::io::stderr().lock();
+    let _ = writeln!(e, "{}", lines(msg.trim_end_matches('\n')));
+}
+
+/// Escapes for JSON string contents that serde_json leaves raw: C1 controls, DEL and the
+/// invisible characters, as `\uXXXX` (or a surrogate pair). The JSON keeps the true text
+/// (a parser reads back the same string); only the file holds no raw such character.
+pub struct JsonFormatter(serde_json::ser::PrettyFormatter<'static>);
+
+impl Default for JsonFormatter {
+    fn default() -> Self {
+        JsonFormatter(serde_json::ser::PrettyFormatter::new())
+    }
+}
+
+impl serde_json::ser::Formatter for JsonFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_unsafe(c) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                let mut buf = [0u16; 2];
+                for unit in &*c.encode_utf16(&mut buf) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+
+    // pretty printing: the rest as PrettyFormatter does it
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// [`JsonFormatter`]'s escapes without the pretty layout: one line.
+struct JsonLine;
+
+impl serde_json::ser::Formatter for JsonLine {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        JsonFormatter::default().write_string_fragment(w, fragment)
+    }
+}
+
+/// `value` as one line of JSON, escaped as [`json_pretty`] escapes.
+pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(4096);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonLine);
+    value.serialize(&mut ser)?;
+    Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
+}
+
+/// `value` as pretty JSON through [`JsonFormatter`].
+pub fn json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(4096);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonFormatter::default());
+    value.serialize(&mut ser)?;
+    // the formatter writes only what serde_json and valid UTF-8 fragments give it
+    Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unicode_width::UnicodeWidthStr;
+
+    const HOSTILE: &str = "a\u{1b}]0;pwned\u{7}\u{1b}[2J\r\u{9b}1m\u{202e}z\u{200b}\u{7f}\tb\n";
+
+    #[test]
+    fn escapes_are_visible_and_ascii_stays() {
+        assert!(matches!(text("DOCKER-USER tcp dpt:80"), Cow::Borrowed(_)));
+        assert!(matches!(text("ß → café ×2"), Cow::Borrowed(_)));
+        assert_eq!(
+            text(HOSTILE),
+            "a\\x1b]0;pwned\\x07\\x1b[2J\\r\\x9b1m⟨U+202E⟩z⟨U+200B⟩\\x7f\\tb\\n"
+        );
+        assert!(!text(HOSTILE).chars().any(is_unsafe));
+        assert_eq!(text("\u{202e}").width(), 8);
+        assert_eq!(text("\u{e0041}"), "⟨U+E0041⟩");
+    }
+
+    #[test]
+    fn scrub_leaves_no_raw_character_in_a_frame() {
+        use ratatui::buffer::Buffer;
+        use ratatui::layout::Rect;
+        let mut buf = Buffer::empty(Rect::new(0, 0, 20, 1));
+        buf[(0, 0)].set_symbol("a\u{200d}");
+        buf[(1, 0)].set_symbol("\u{1b}");
+        buf[(2, 0)].set_symbol("é");
+        scrub(&mut buf);
+        assert_eq!(buf[(0, 0)].symbol(), "?");
+        assert_eq!(buf[(1, 0)].symbol(), "?");
+        assert_eq!(buf[(2, 0)].symbol(), "é");
+    }
+
+    #[test]
+    fn lines_keep_line_breaks() {
+        assert_eq!(lines("a\u{1b}b\r\nc\rd\n"), "a\\x1bb\\r\nc\\rd\n");
+        assert!(matches!(lines("│  ├─ ACCEPT\n"), Cow::Borrowed(_)));
+        // every lead byte the fast scan skips decodes to a safe character
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let s = c.to_string();
+            assert_eq!(needs(&s), is_unsafe(c), "U+{:04X}", c as u32);
+        }
+        assert!(!lines(HOSTILE).chars().any(|c| c != '\n' && is_unsafe(c)));
+    }
+
+    #[test]
+    fn json_stays_faithful_without_raw_characters() {
+        let v = serde_json::json!({ "extra": HOSTILE, "name": "é\u{2066}x" });
+        let s = json_pretty(&v).expect("json");
+        assert!(!s.chars().any(|c| c != '\n' && is_unsafe(c)), "{s}");
+        assert!(s.contains("\\u202e") && s.contains("\\u009b") && s.contains("\\u001b"));
+        let back: serde_json::Value = serde_json::from_str(&s).expect("parse");
+        assert_eq!(back, v);
+        // the same layout as serde_json's own pretty printer
+        let plain = serde_json::json!({"a": [1, {"b": "c"}], "d": null});
+        assert_eq!(
+            json_pretty(&plain).expect("json"),
+            serde_json::to_string_pretty(&plain).expect("json")
+        );
+        assert_eq!(
+            json_line(&v).expect("json"),
+            json_pretty(&v)
+                .expect("json")
+                .replace("\n", "")
+                .replace("  ", "")
+                .replace("\": ", "\":")
+        );
+        let astral = serde_json::json!("\u{e0041}");
+        assert_eq!(json_pretty(&astral).expect("json"), "\"\\udb40\\udc41\"");
+    }
+}
