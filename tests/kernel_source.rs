@@ -256,7 +256,8 @@ fn a_listing_that_does_not_fit_the_kernel_is_an_error() {
         let ns = Netns::new(&format!("nl{backend}"));
         let bin = format!("iptables-{backend}");
         ns.exec(&[&bin, "-A", "INPUT", "-j", "ACCEPT"]);
-        // a comment whose newline prints a line that looks like a rule
+        // a comment whose newline prints a line that looks like the next rule, on the
+        // chain's last rule: nothing after it disagrees, so only the kernel's count tells
         ns.exec(&[
             &bin,
             "-A",
@@ -264,7 +265,7 @@ fn a_listing_that_does_not_fit_the_kernel_is_an_error() {
             "-m",
             "comment",
             "--comment",
-            "x\n1        0        0 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0",
+            "x\n3        0        0 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0",
             "-j",
             "DROP",
         ]);
