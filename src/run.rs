@@ -102,6 +102,18 @@ pub fn record_tables(cli: &Cli) -> Vec<String> {
     }
 }
 
+/// The tables the live view lists on every poll besides the one on screen: the recorded
+/// ones, and filter and nat, which the findings and the Services view (`K`) read.
+fn live_tables(cli: &Cli) -> Vec<String> {
+    let mut t = record_tables(cli);
+    for n in ["filter", "nat"] {
+        if !t.iter().any(|x| x == n) {
+            t.push(n.to_string());
+        }
+    }
+    t
+}
+
 fn polled_tables(cli: &Cli) -> Vec<String> {
     let mut t = cli.tables();
     for r in record_tables(cli) {
@@ -373,7 +385,7 @@ async fn live(cli: Cli) -> Result<(), AppError> {
         polls,
         first,
         table,
-        also: record_tables(&cli),
+        also: live_tables(&cli),
         roots: cli.chains.clone(),
         interval: cli.interval,
         step: cli.step && replay,

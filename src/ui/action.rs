@@ -39,6 +39,10 @@ pub enum Action {
     SearchPrev,
     ToggleMovedOnly,
     ToggleHot,
+    /// `!`: the findings pane; Enter on a finding shows its rule in the tree.
+    ToggleFindings,
+    /// `K`: kube-proxy's Services with their endpoints' shares.
+    ToggleServices,
     TogglePause,
     IntervalShorter,
     IntervalLonger,

@@ -186,15 +186,33 @@ pub const KEYMAP: &[Binding] = &[
         modes: BROWSE,
     },
     Binding {
+        keys: &[ch('!', Action::ToggleFindings)],
+        help: Some((
+            "!",
+            "findings: known traps on the last poll; Enter: show the rule",
+        )),
+        hint: Some((6, "!", "findings")),
+        modes: BROWSE,
+    },
+    Binding {
+        keys: &[ch('K', Action::ToggleServices)],
+        help: Some((
+            "K",
+            "kube-proxy Services: endpoints, their share of new connections",
+        )),
+        hint: None,
+        modes: BROWSE,
+    },
+    Binding {
         keys: &[ch('z', Action::Baseline), ch('Z', Action::ClearBaseline)],
         help: Some(("z Z", "baseline: Δ counts from now / back to per-poll Δ")),
-        hint: Some((6, "z", "baseline")),
+        hint: Some((7, "z", "baseline")),
         modes: BROWSE,
     },
     Binding {
         keys: &[ch('p', Action::TogglePause)],
         help: Some(("p", "pause / resume polling")),
-        hint: Some((7, "p", "pause")),
+        hint: Some((8, "p", "pause")),
         modes: BROWSE,
     },
     Binding {
@@ -217,7 +235,7 @@ pub const KEYMAP: &[Binding] = &[
     Binding {
         keys: &[ch('s', Action::Export)],
         help: Some(("s", "export this table's view to a file")),
-        hint: Some((8, "s", "export")),
+        hint: Some((9, "s", "export")),
         modes: BROWSE,
     },
     Binding {
@@ -392,6 +410,8 @@ mod tests {
             KeyCode::Char('N') => Action::SearchPrev,
             KeyCode::Char('f') => Action::ToggleMovedOnly,
             KeyCode::Char('o') => Action::ToggleHot,
+            KeyCode::Char('!') => Action::ToggleFindings,
+            KeyCode::Char('K') => Action::ToggleServices,
             KeyCode::Char('p') => Action::TogglePause,
             KeyCode::Char('+' | '=') => Action::IntervalLonger,
             KeyCode::Char('-' | '_') => Action::IntervalShorter,
@@ -453,9 +473,9 @@ mod tests {
         let help: Vec<_> = help_lines().collect();
         assert_eq!(help.first(), Some(&("↑ ↓  k j", "move")));
         assert_eq!(help.last(), Some(&("q  Ctrl-c", "quit")));
-        assert_eq!(help.len(), 21);
+        assert_eq!(help.len(), 23);
         let hints: Vec<&str> = hints().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(hints, ["q", "?", "↵", "/", "f", "o", "z", "p", "s"]);
+        assert_eq!(hints, ["q", "?", "↵", "/", "f", "o", "!", "z", "p", "s"]);
         // every hinted key does something in the tree
         for b in KEYMAP.iter().filter(|b| b.hint.is_some()) {
             assert!(b.modes.contains(&KeyMode::Browse));

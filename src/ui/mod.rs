@@ -207,6 +207,7 @@ fn on_poll(app: &mut LiveView, msg: PollMsg) {
                     Err(e) => app.on_error(&table, e),
                 }
             }
+            app.evaluate_findings();
         }
         PollMsg::Stretched(d) => app.effective_interval = d,
         PollMsg::Ended => app.ended = true,

@@ -10,13 +10,14 @@ pub use super::action::{Action, Command, Effect, INTERVALS_MS};
 pub use super::baseline::Baseline;
 use super::column_plan::{ColumnStats, tree_width};
 pub use super::history::{HEAT_POLLS, HISTORY, History};
-pub use super::mode::Mode;
+pub use super::mode::{Mode, Screen};
 pub use super::table_state::TableData;
 use super::table_state::{Drill, ExpandMode};
 use crate::cells::{Movement, movement};
 use crate::diff::{Delta, TableDelta};
 use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES};
 use crate::tree::{self, ExpandQuery, Fold, NodeId, RowKind, TreeRow};
+pub use findings::LiveFinding;
 pub use hot::HotRow;
 pub use search::Search;
 
@@ -51,6 +52,11 @@ pub struct LiveView {
     /// The rule selected in the hot view before its rows were rebuilt.
     hot_pick: Option<u64>,
     pub search: Search,
+    /// The findings of the last poll, worst first.
+    pub findings: Vec<LiveFinding>,
+    pub findings_selected: usize,
+    /// The Services view's first line shown.
+    pub services_scroll: usize,
     /// A message for the status line (export path, errors of keys).
     pub message: Option<String>,
     /// Rows of the tree as shown (after drill, filter).
@@ -112,6 +118,9 @@ impl LiveView {
             hot_cache: None,
             hot_pick: None,
             search: Search::default(),
+            findings: Vec::new(),
+            findings_selected: 0,
+            services_scroll: 0,
             message: None,
             rows: Vec::new(),
             rows_cut: false,
@@ -167,6 +176,16 @@ impl LiveView {
 
     pub fn table_name(&self) -> &'static str {
         TABLES[self.current]
+    }
+
+    /// A tab's label: the table's name.
+    pub fn tab_label(&self, tab: usize) -> String {
+        TABLES.get(tab).copied().unwrap_or_default().to_string()
+    }
+
+    /// The tab that shows table `name` (the first, when both back ends hold it).
+    pub fn tab_of(&self, name: &str) -> Option<usize> {
+        TABLES.iter().position(|t| *t == name)
     }
 
     pub fn table_data(&self) -> &TableData {
@@ -394,9 +413,9 @@ impl LiveView {
 
     pub fn apply(&mut self, action: Action) {
         self.message = None;
-        if let Mode::Help { over_hot } = self.mode {
+        if let Mode::Help { over } = self.mode {
             // any key closes the help
-            self.mode = if over_hot { Mode::Hot } else { Mode::Tree };
+            self.mode = Mode::showing(over);
             if action == Action::Quit {
                 self.quit = true;
             }
@@ -431,34 +450,11 @@ impl LiveView {
             }
             return;
         }
-        if self.mode == Mode::Hot {
-            match action {
-                Action::Up => self.hot_selected = self.hot_selected.saturating_sub(1),
-                Action::Down => self.hot_selected += 1,
-                Action::Top => self.hot_selected = 0,
-                Action::Bottom => self.hot_selected = usize::MAX / 2,
-                Action::PageUp => {
-                    self.hot_selected = self.hot_selected.saturating_sub(self.viewport);
-                }
-                Action::PageDown => self.hot_selected += self.viewport,
-                Action::ScrollUp(n) => self.hot_selected = self.hot_selected.saturating_sub(n),
-                Action::ScrollDown(n) => self.hot_selected += n,
-                Action::Drill | Action::Expand => {
-                    // jump to the rule in the tree
-                    let rows = self.hot_rows();
-                    if let Some(h) = rows.get(self.hot_selected.min(rows.len().saturating_sub(1))) {
-                        let path = Self::id_path(&h.tree, h.at);
-                        let open = self.ancestors_to_open(&h.tree, h.at);
-                        self.mode = Mode::Tree;
-                        self.reveal(&path, &open);
-                    }
-                }
-                Action::ToggleHot | Action::Back => self.mode = Mode::Tree,
-                _ => self.apply_common(action),
-            }
-            let n = self.hot_rows().len();
-            self.hot_selected = self.hot_selected.min(n.saturating_sub(1));
-            return;
+        match self.mode {
+            Mode::Hot => return self.apply_hot(action),
+            Mode::Findings => return self.apply_findings(action),
+            Mode::Services => return self.apply_services(action),
+            _ => {}
         }
         let sel = self.selected_index();
         match action {
@@ -537,10 +533,6 @@ impl LiveView {
                 self.moved_only = !self.moved_only;
                 self.rebuild();
             }
-            Action::ToggleHot => {
-                self.mode = Mode::Hot;
-                self.hot_selected = 0;
-            }
             _ => self.apply_common(action),
         }
     }
@@ -600,8 +592,17 @@ impl LiveView {
             Action::ToggleDetail => self.show_detail = Some(!self.detail_shown),
             Action::ToggleHelp => {
                 self.mode = Mode::Help {
-                    over_hot: self.mode == Mode::Hot,
+                    over: self.mode.screen(),
                 };
+            }
+            Action::ToggleHot => {
+                self.mode = Mode::Hot;
+                self.hot_selected = 0;
+            }
+            Action::ToggleFindings => self.mode = Mode::Findings,
+            Action::ToggleServices => {
+                self.mode = Mode::Services;
+                self.services_scroll = 0;
             }
             Action::Step => {
                 if self.step_mode {
@@ -675,7 +676,9 @@ impl LiveView {
     }
 }
 
+mod findings;
 mod hot;
 mod search;
+mod services;
 #[cfg(test)]
 mod tests;

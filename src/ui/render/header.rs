@@ -32,6 +32,13 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         right.push(' ');
     }
     let mut marks: Vec<Span> = Vec::new();
+    if let Some(worst) = app.worst_finding() {
+        let n = app.findings.len();
+        marks.push(Span::styled(
+            format!(" ! {n} finding{} ", if n == 1 { "" } else { "s" }),
+            theme.severity(worst),
+        ));
+    }
     if app.paused {
         marks.push(Span::styled(" PAUSED ", theme.warn()));
     }
@@ -70,8 +77,11 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     } else if !app.root_chains.is_empty() {
         tags.push(format!("from {}", app.root_chains.join(", ")));
     }
-    if app.mode.shows_hot() {
-        tags.push("hot: by rate now, then last moved".into());
+    match app.mode.screen() {
+        Screen::Hot => tags.push("hot: by rate now, then last moved".into()),
+        Screen::Findings => tags.push("findings of the last poll: Enter shows the rule".into()),
+        Screen::Services => tags.push("kube-proxy Services (nat)".into()),
+        Screen::Tree => {}
     }
     if app.moved_only {
         tags.push("only moved".into());
