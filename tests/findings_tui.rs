@@ -68,7 +68,6 @@ fn a_findings_enter_lands_on_its_rule() {
             .any(|l| l.contains("DROP") && l.contains("dpt:8080")),
         "{s}"
     );
-    println!("{s}");
     tmux.keys(&["q"]);
     tmux.wait_for(5, "exit", |s| s.contains("EXIT=0"));
 }

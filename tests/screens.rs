@@ -177,6 +177,53 @@ fn services_view_of_kube_proxy() {
     insta::assert_snapshot!(s);
 }
 
+/// The demo's filter table from nft next to a legacy filter table with one INPUT rule,
+/// as `--backend auto` polls a host whose rules are in both.
+fn two_backends_app(polls: usize) -> LiveView {
+    use iptop::model::Backend;
+    let legacy_text = "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n       7      420 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0\n\nChain FORWARD (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n\nChain OUTPUT (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n";
+    let mut r = ReplaySource::from_text("demo", DEMO, None)
+        .expect("demo")
+        .with_kind("demo");
+    let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    for _ in 0..polls {
+        let raw = r.next_poll().expect("poll");
+        let mut s = snapshot_from(&raw, &["filter".into()]).expect("snapshot");
+        s.tables[0].backend = Some(Backend::Nft);
+        let mut legacy = iptop::parse::parse_table("filter", legacy_text, None).expect("legacy");
+        legacy.backend = Some(Backend::Legacy);
+        s.tables.push(legacy);
+        s.warnings.push("table filter holds rules in both iptables-nft and iptables-legacy: the kernel evaluates both rule sets, and each tool shows only its own half".into());
+        app.on_snapshot("filter", Arc::new(s), raw.discontinuity);
+        let n = snapshot_from(&raw, &["nat".into()]).expect("nat");
+        app.on_snapshot("nat", Arc::new(n), raw.discontinuity);
+        app.evaluate_findings();
+    }
+    app
+}
+
+#[test]
+fn two_backends_two_tabs() {
+    let mut app = two_backends_app(3);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains(" 1 filter·nft  filter·legacy  2 nat"), "{s}");
+    assert!(s.contains("DOCKER-INGRESS"), "{s}");
+    assert!(app.findings.iter().any(|f| f.finding.id == "both-backends"));
+    // 1 again: the legacy half, its own tree
+    app.apply(Action::SelectTable(0));
+    let s = screen(&mut app, 120, 40);
+    assert!(s.starts_with(" iptop · filter·legacy"), "{s}");
+    assert!(!s.contains("DOCKER-INGRESS"), "{s}");
+    insta::assert_snapshot!(s);
+    // the selection of each tab is its own
+    app.apply(Action::Down);
+    app.apply(Action::NextTable);
+    assert_eq!(app.table_name(), "nat");
+    app.apply(Action::PrevTable);
+    assert_eq!(app.tab_label(app.current), "filter·legacy");
+    assert_eq!(app.selected_index(), 1);
+}
+
 #[test]
 fn hot_view() {
     let mut app = demo_app(3);

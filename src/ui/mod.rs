@@ -246,7 +246,11 @@ pub struct ExportJob {
 impl ExportJob {
     pub fn new(app: &LiveView, to: &ExportTo) -> Result<ExportJob, String> {
         let v = app.table_data();
-        let snap = v.snap.clone().ok_or("nothing to export yet")?;
+        let snap = v
+            .snap
+            .as_ref()
+            .map(|s| s.snapshot().clone())
+            .ok_or("nothing to export yet")?;
         let view = v.shown_deltas();
         let (elapsed, start) = match &v.baseline {
             Some(b) => (snap.at.saturating_sub(b.at), Some(b.since)),

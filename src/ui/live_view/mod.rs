@@ -15,7 +15,7 @@ pub use super::table_state::TableData;
 use super::table_state::{Drill, ExpandMode};
 use crate::cells::{Movement, movement};
 use crate::diff::{Delta, TableDelta};
-use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES};
+use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES, TableId, TableSnapshot};
 use crate::tree::{self, ExpandQuery, Fold, NodeId, RowKind, TreeRow};
 pub use findings::LiveFinding;
 pub use hot::HotRow;
@@ -29,8 +29,11 @@ pub struct LiveView {
     pub source: SourceInfo,
     /// Names from Docker for bridges and container addresses (asked once at start).
     pub names: Option<std::sync::Arc<crate::docker::Names>>,
+    /// Per tab: the table it shows ([`TableId`]: name and, when both hold it, back end).
+    pub tabs: Vec<TableId>,
+    /// Per tab: what is known of its table.
     pub tables: Vec<TableData>,
-    /// Index into [`TABLES`].
+    /// The tab on screen: index into `tabs` and `tables`.
     pub current: usize,
     /// Chains given with `-c`: roots instead of the built-ins.
     pub root_chains: Vec<String>,
@@ -103,6 +106,7 @@ impl LiveView {
         LiveView {
             source,
             names: None,
+            tabs: TABLES.iter().map(|t| TableId::new(t)).collect(),
             tables: vec![TableData::default(); TABLES.len()],
             current,
             root_chains,
@@ -158,10 +162,11 @@ impl LiveView {
             .unwrap_or_default();
         let mut app = LiveView::new(source, &name, roots, Duration::from_secs(1));
         let v = app.table_data_mut();
-        if let Some(t) = snap.tables.first() {
-            v.col_stats = ColumnStats::of(t);
-            v.roots = tree::roots(t, &[]);
-        }
+        let Some(snap) = TableSnapshot::split(snap, &name).into_iter().next() else {
+            return app;
+        };
+        v.col_stats = ColumnStats::of(snap.table());
+        v.roots = tree::roots(snap.table(), &[]);
         v.snap = Some(snap);
         v.deltas = deltas;
         v.window = window;
@@ -174,46 +179,12 @@ impl LiveView {
         app
     }
 
-    pub fn table_name(&self) -> &'static str {
-        TABLES[self.current]
-    }
-
-    /// A tab's label: the table's name.
-    pub fn tab_label(&self, tab: usize) -> String {
-        TABLES.get(tab).copied().unwrap_or_default().to_string()
-    }
-
-    /// The tab that shows table `name` (the first, when both back ends hold it).
-    pub fn tab_of(&self, name: &str) -> Option<usize> {
-        TABLES.iter().position(|t| *t == name)
-    }
-
     pub fn table_data(&self) -> &TableData {
         &self.tables[self.current]
     }
 
     fn table_data_mut(&mut self) -> &mut TableData {
         &mut self.tables[self.current]
-    }
-
-    /// A good poll of `table` arrived.
-    pub fn on_snapshot(&mut self, table: &str, snap: Arc<Snapshot>, discontinuity: bool) {
-        let Some(i) = TABLES.iter().position(|t| *t == table) else {
-            return;
-        };
-        self.last_poll = Some((snap.taken_at, snap.took));
-        self.forget_search_tree(i, &snap);
-        self.tables[i].update(snap, discontinuity);
-        if i == self.current {
-            self.rebuild();
-        }
-    }
-
-    /// A poll of `table` failed; the last good snapshot stays.
-    pub fn on_error(&mut self, table: &str, error: crate::source::PollError) {
-        if let Some(i) = TABLES.iter().position(|t| *t == table) {
-            self.tables[i].error = Some(error);
-        }
     }
 
     /// The roots of the current view: the drilled chain, the `-c` chains, or the built-ins.
@@ -258,9 +229,7 @@ impl LiveView {
             self.rows.clear();
             return;
         };
-        let Some(t) = snap.tables.first() else {
-            return;
-        };
+        let t = snap.table();
         let (rows, cut) = if self.moved_only && !self.once {
             let shown = self.table_data().shown_deltas().shown;
             // only jumps that moved can lead to rules that moved on their path
@@ -541,11 +510,11 @@ impl LiveView {
     fn apply_common(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit = true,
-            Action::NextTable => self.switch_table((self.current + 1) % TABLES.len()),
+            Action::NextTable => self.switch_table((self.current + 1) % self.tabs.len()),
             Action::PrevTable => {
-                self.switch_table((self.current + TABLES.len() - 1) % TABLES.len());
+                self.switch_table((self.current + self.tabs.len() - 1) % self.tabs.len());
             }
-            Action::SelectTable(i) if i < TABLES.len() => self.switch_table(i),
+            Action::SelectTable(i) => self.select_table(i),
             Action::TogglePause => {
                 self.paused = !self.paused;
                 self.commands.push(Command::Pause(self.paused));
@@ -616,16 +585,6 @@ impl LiveView {
         }
     }
 
-    fn switch_table(&mut self, i: usize) {
-        if i == self.current {
-            return;
-        }
-        self.current = i;
-        self.hot_selected = 0;
-        self.commands.push(Command::SetTable(TABLES[i].to_string()));
-        self.rebuild();
-    }
-
     fn drill(&mut self, sel: usize) {
         let Some(t) = self.table_data().table().cloned() else {
             return;
@@ -680,5 +639,6 @@ mod findings;
 mod hot;
 mod search;
 mod services;
+mod tabs;
 #[cfg(test)]
 mod tests;

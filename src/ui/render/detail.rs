@@ -34,9 +34,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     let (Some(snap), Some(row)) = (v.snap.as_ref(), app.selected_row()) else {
         return;
     };
-    let Some(t) = snap.tables.first() else {
-        return;
-    };
+    let t = snap.table();
     let view = v.shown_deltas();
     let [text_area, spark_area] = inner.layout(&Layout::horizontal([
         Constraint::Fill(3),
