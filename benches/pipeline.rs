@@ -91,7 +91,10 @@ fn swarm_frames(filter: &str) {
     app.select_row(7);
     for (w, h) in [(200u16, 60u16), (120, 40)] {
         let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-        let theme = Theme { color: true };
+        let theme = Theme {
+            color: true,
+            ..Theme::default()
+        };
         measure(
             &format!("frame swarm filter {w}x{h} ({} rows)", app.rows.len()),
             filter,
@@ -190,7 +193,10 @@ fn main() {
             app.apply(Action::ExpandAll);
             app.select_row(app.rows.len() / 2);
             let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-            let theme = Theme { color: true };
+            let theme = Theme {
+                color: true,
+                ..Theme::default()
+            };
             measure(
                 &format!("frame {n} {w}x{h} ({} rows)", app.rows.len()),
                 &filter,

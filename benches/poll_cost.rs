@@ -75,7 +75,10 @@ fn main() {
         Duration::from_secs(1),
     );
     let mut term = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
-    let theme = Theme { color: true };
+    let theme = Theme {
+        color: true,
+        ..Theme::default()
+    };
     let (mut child, mut own, mut bytes) = (Vec::new(), Vec::new(), 0usize);
     // iptop's CPU by stage: run and read iptables, parse, the view's update, one frame
     let mut stages: [Vec<Duration>; 4] = Default::default();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+pub use crate::look::{ColorWhen, ThemeName};
 use crate::model::TABLES;
 use crate::source::live::BackendChoice;
 
@@ -48,9 +49,43 @@ pub struct Cli {
     #[arg(long, help_heading = "Output")]
     pub moved_only: bool,
 
-    /// Write --once output to FILE instead of stdout (never overwrites without --force).
+    /// Write --once or --stream output to FILE instead of stdout: `-` is stdout, a device
+    /// or FIFO is written into, a regular file is never overwritten without --force.
     #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
     pub output: Option<PathBuf>,
+
+    /// No UI: print one JSON document (version 1) per poll, one per line (NDJSON), until
+    /// interrupted or --count N.
+    #[arg(long, conflicts_with_all = ["once", "listen"], help_heading = "Output")]
+    pub stream: bool,
+
+    /// With --stream: stop after N documents.
+    #[arg(long, value_name = "N", requires = "stream", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Output")]
+    pub count: Option<u64>,
+
+    /// No UI: serve the counters of the last poll at http://ADDR/metrics in the
+    /// Prometheus text format (e.g. `127.0.0.1:9899`, `[::]:9899`).
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "replay", "demo"], help_heading = "Output")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Colours in --once text and the live view: auto (a terminal, and NO_COLOR unset,
+    /// TERM not dumb), always or never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, help_heading = "Look")]
+    pub color: ColorWhen,
+
+    /// Colours: default, or colorblind (blue and orange, and verdicts told apart by a
+    /// symbol and weight too, not by hue alone).
+    #[arg(long, value_enum, default_value_t = ThemeName::Default, help_heading = "Look")]
+    pub theme: ThemeName,
+
+    /// Draw tree lines with ASCII (|- `-) instead of box drawing characters.
+    #[arg(long, help_heading = "Look")]
+    pub ascii: bool,
+
+    /// Read defaults from FILE instead of $XDG_CONFIG_HOME/iptop/config.toml (flags
+    /// override it).
+    #[arg(long, value_name = "FILE", help_heading = "Other")]
+    pub config: Option<PathBuf>,
 
     /// Directory for the live view's exports (key `s`). [default: the working directory]
     #[arg(long, value_name = "DIR", help_heading = "Output")]
@@ -136,9 +171,23 @@ pub struct Cli {
     /// Print the man page (roff) and exit.
     #[arg(long, help_heading = "Other")]
     pub man: bool,
+
+    /// Columns the config file leaves out (bit i: [`crate::cells::ALL`]`[i]`).
+    #[arg(skip)]
+    pub hidden_columns: u16,
+
+    /// The live view's export format from the config file (`export_format`), unless
+    /// --format is given.
+    #[arg(skip)]
+    pub export_format: Option<Format>,
+
+    /// Options given on the command line (not defaults nor the config file), by id.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Text,
     Json,
@@ -179,6 +228,21 @@ impl From<BackendArg> for BackendChoice {
 }
 
 impl Cli {
+    /// The look options.
+    pub fn look(&self) -> crate::look::Look {
+        crate::look::Look {
+            color: self.color,
+            theme: self.theme,
+            ascii: self.ascii,
+            hidden: self.hidden_columns,
+        }
+    }
+
+    /// Whether option `id` (its field name) was given on the command line.
+    pub fn was_given(&self, id: &str) -> bool {
+        self.given.iter().any(|g| g == id)
+    }
+
     /// The tables asked for, `filter` when none (nat and filter for `--view services`).
     pub fn tables(&self) -> Vec<String> {
         if self.tables.is_empty() && self.view == View::Services {
@@ -197,7 +261,7 @@ impl Cli {
     }
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = match s.parse::<f64>() {
         // a bare number is seconds
         Ok(secs) if (0.0..1e9).contains(&secs) => Duration::from_secs_f64(secs),
@@ -211,7 +275,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn parse_interval(s: &str) -> Result<Duration, String> {
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(50) {
         return Err("the interval must be at least 50ms".into());

@@ -48,7 +48,8 @@ pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> io::Result<()> {
     match nix::fcntl::open(
         &dir,
         OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o666),
+        // firewall rules are for root's eyes: readable by the owner only
+        Mode::from_bits_truncate(0o600),
     ) {
         Ok(fd) => {
             let mut f = File::from(fd);
@@ -120,8 +121,8 @@ fn write_named_temporary(
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
-        // as a file created by `open`: the umask decides
-        .permissions(std::fs::Permissions::from_mode(0o666))
+        // firewall rules are for root's eyes: readable by the owner only
+        .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
@@ -269,15 +270,8 @@ mod tests {
         write_named_temporary(&p, dir.path(), "out.txt", b"three", true).expect("force");
         assert_eq!(std::fs::read(&p).expect("read"), b"three");
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
-        // created as `open` would: 0666 less the umask, as the O_TMPFILE way does
-        // (read, not set: setting it would race with the other tests' files)
-        let status = std::fs::read_to_string("/proc/self/status").expect("status");
-        let umask = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Umask:"))
-            .and_then(|u| u32::from_str_radix(u.trim(), 8).ok())
-            .expect("umask");
+        // readable by the owner only, as the O_TMPFILE way makes it
         let mode = std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777;
-        assert_eq!(mode, 0o666 & !umask);
+        assert_eq!(mode, 0o600);
     }
 }

@@ -12,17 +12,23 @@
 
 pub mod cells;
 pub mod cli;
+pub mod config;
 pub mod diff;
 pub mod docker;
 pub mod error;
 pub mod explain;
 pub mod files;
 pub mod format;
+pub mod look;
+pub mod manpage;
+pub mod metrics;
 pub mod model;
+pub mod output;
 pub mod parse;
 pub mod report;
 pub mod run;
 pub mod source;
+pub mod stream;
 pub mod synth;
 pub mod tree;
 pub mod ui;

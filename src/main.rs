@@ -2,10 +2,14 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = iptop::cli::Cli::parse();
+    let cli = match iptop::config::cli_from_args(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("iptop: {e}");
+            return ExitCode::from(e.exit_code());
+        }
+    };
     match iptop::run::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -20,7 +20,9 @@ pub use crate::files::write_new_file;
 /// container:NAME` is resolved through Docker first.
 pub async fn source_config(cli: &Cli) -> Result<SourceConfig, AppError> {
     if cli.demo {
-        return Ok(SourceConfig::Demo { looping: !cli.once });
+        return Ok(SourceConfig::Demo {
+            looping: !cli.once && !cli.stream,
+        });
     }
     if let Some(path) = &cli.replay {
         return Ok(SourceConfig::Replay {
@@ -241,22 +243,18 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
             report::services::render(cli.format.into(), &input).map_err(AppError::Runtime)?
         }
     };
-    match &cli.output {
-        Some(path) => write_new_file(path, out.as_bytes(), cli.force)
-            .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", path.display()))),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(out.as_bytes())
-                .and_then(|_| stdout.flush())
-            {
-                Ok(()) => Ok(()),
-                // `iptop --once | head` is fine
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(AppError::Runtime(format!("cannot write to stdout: {e}"))),
-            }
+    let out = match (cli.format, cli.view) {
+        (crate::cli::Format::Text, _) => {
+            let to_stdout = cli.output.as_deref().is_none_or(|p| p.as_os_str() == "-");
+            crate::look::once_text(&cli.look(), to_stdout, out)
         }
+        _ => out,
+    };
+    match &cli.output {
+        Some(path) => crate::output::write(path, out.as_bytes(), cli.force),
+        None => crate::output::write_stdout(out.as_bytes()),
     }
+    .map_err(AppError::Runtime)
 }
 
 /// The recorded poll whose time is closest to `first.at + window`.
@@ -296,13 +294,10 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         return Ok(());
     }
     if cli.man {
-        let cmd = <Cli as clap::CommandFactory>::command();
-        let mut out = Vec::new();
-        clap_mangen::Man::new(cmd)
-            .render(&mut out)
+        let page = crate::manpage::render()
             .map_err(|e| AppError::Runtime(format!("cannot render the man page: {e}")))?;
         return std::io::stdout()
-            .write_all(&out)
+            .write_all(page.as_bytes())
             .map_err(|e| AppError::Runtime(format!("cannot write to stdout: {e}")));
     }
     if cli.list_netns {
@@ -315,6 +310,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             cli.format == crate::cli::Format::Json,
         ));
     }
+    crate::output::check_options(&cli).map_err(AppError::Usage)?;
     if cli.window.is_some() && !cli.once {
         return Err(AppError::Usage(
             "--window needs --once (the live view shows deltas on every poll)".into(),
@@ -334,9 +330,64 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))?;
     if cli.once {
         rt.block_on(run_once(&cli))
+    } else if let Some(addr) = cli.listen {
+        rt.block_on(listen(&cli, addr))
+    } else if cli.stream {
+        rt.block_on(stream(&cli))
     } else {
         rt.block_on(live(cli))
     }
+}
+
+/// The source, recording and poll loop of `--stream` and `--listen`, and the tables
+/// they show.
+async fn open_polls(cli: &Cli) -> Result<(PollLoop, Vec<String>), AppError> {
+    let mut recorder = open_recorder(cli)?;
+    let source = Source::open(source_config(cli).await?).await?;
+    start_recording(cli, &mut recorder, &source)?;
+    let tables = shown_tables(&source, cli);
+    Ok((PollLoop::new(source, recorder), tables))
+}
+
+/// `--stream`.
+async fn stream(cli: &Cli) -> Result<(), AppError> {
+    let dest = match &cli.output {
+        Some(p) => crate::output::Dest::of(p)
+            .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", p.display())))?,
+        None => crate::output::Dest::Stdout,
+    };
+    let (polls, tables) = open_polls(cli).await?;
+    let out = dest.open_stream(cli.force).map_err(|e| {
+        AppError::Runtime(match &cli.output {
+            Some(p) => format!("cannot write {}: {e}", p.display()),
+            None => format!("cannot write to stdout: {e}"),
+        })
+    })?;
+    let (names, warning) = docker_names(cli, polls.source().is_replay()).await;
+    if let Some(w) = warning {
+        eprintln!("iptop: warning: {w}");
+    }
+    crate::stream::run(crate::stream::StreamSetup {
+        polls,
+        tables,
+        interval: cli.interval,
+        count: cli.count,
+        roots: cli.chains.clone(),
+        moved_only: cli.moved_only,
+        names,
+        out,
+    })
+    .await
+}
+
+/// `--listen ADDR`.
+async fn listen(cli: &Cli, addr: std::net::SocketAddr) -> Result<(), AppError> {
+    // bound first: a taken port is said before anything polls
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| AppError::Runtime(format!("cannot listen on {addr}: {e}")))?;
+    let (polls, tables) = open_polls(cli).await?;
+    crate::metrics::run(listener, polls, tables, cli.interval).await
 }
 
 /// Options `--view services` cannot honour, as a usage error.
@@ -395,8 +446,12 @@ async fn live(cli: Cli) -> Result<(), AppError> {
                 .export_dir
                 .clone()
                 .unwrap_or_else(|| std::path::PathBuf::from(".")),
-            format: cli.format.into(),
+            format: match cli.export_format {
+                Some(f) if !cli.was_given("format") => f.into(),
+                _ => cli.format.into(),
+            },
         },
+        theme: ui::theme::Theme::from_options(crate::look::use_color(cli.color, true), &cli.look()),
     })
     .await
 }

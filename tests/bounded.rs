@@ -368,7 +368,7 @@ fn the_export_key_leaves_the_view_answering() {
             event_loop(
                 &mut term,
                 &mut app,
-                Theme { color: false },
+                Theme::default(),
                 &mut events,
                 &mut p,
                 std::future::pending::<()>(),

@@ -50,7 +50,7 @@ fn demo_with_a_trap() -> String {
 
 fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-    term.draw(|f| render::draw(f, app, &Theme { color: false }))
+    term.draw(|f| render::draw(f, app, &Theme::default()))
         .expect("draw");
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
@@ -308,7 +308,7 @@ fn the_loop_runs_on_a_test_backend() {
             event_loop(
                 &mut term,
                 &mut app,
-                Theme { color: false },
+                Theme::default(),
                 &mut events,
                 &mut p,
                 std::future::pending::<()>(),

@@ -134,6 +134,8 @@ pub struct RuleReport {
     pub jump: bool,
     pub goto: bool,
     pub prot: String,
+    /// The protocol's name (`tcp` for `6`, `all` for `0`; `!tcp` for a negated one).
+    pub protocol: String,
     pub opt: String,
     #[serde(rename = "in")]
     pub in_iface: String,
@@ -142,6 +144,8 @@ pub struct RuleReport {
     pub source: String,
     pub destination: String,
     pub extra: String,
+    /// The rule's `-m comment` text (without `/* */`), or null.
+    pub comment: Option<String>,
     /// Docker's names for the rule's interfaces, addresses and DNAT target (`in`, `out`,
     /// `source`, `destination`, `dnat`); absent when none is known.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +153,11 @@ pub struct RuleReport {
     /// A note on this very rule (a few well-known ones); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub about: Option<AboutReport>,
+}
+
+/// Rates in JSON: three decimals are more than a counter over a window can tell.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -237,19 +246,24 @@ pub fn build(input: &Input) -> Report {
                                 bytes: k.bytes,
                                 delta_packets: d.map(|d| d.packets),
                                 delta_bytes: d.map(|d| d.bytes),
-                                rate_pps: d.filter(|_| secs > 0.0).map(|d| d.packets as f64 / secs),
+                                rate_pps: d
+                                    .filter(|_| secs > 0.0)
+                                    .map(|d| round3(d.packets as f64 / secs)),
                                 reset: d.is_some_and(|d| d.reset),
                                 new,
                                 target: non_empty(&r.spec.target),
                                 jump: t.jump_target(r).is_some(),
                                 goto: r.spec.goto,
                                 prot: r.spec.prot.clone(),
+                                protocol: crate::model::protocol_name(&r.spec.prot).into_owned(),
                                 opt: r.spec.opt.clone(),
                                 in_iface: r.spec.in_iface.clone(),
                                 out_iface: r.spec.out_iface.clone(),
                                 source: r.spec.source.clone(),
                                 destination: r.spec.destination.clone(),
                                 extra: r.spec.extra.clone(),
+                                comment: crate::explain::ports::comment(&r.spec.extra)
+                                    .map(str::to_string),
                                 names: input
                                     .names
                                     .map(|n| n.rule(&r.spec))

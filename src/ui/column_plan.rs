@@ -23,6 +23,23 @@ fn number_width(c: Column) -> u16 {
 /// columns drop from the least useful while watching traffic: total bytes, Δbytes,
 /// protocol, addresses, interfaces, totals; the tree, Δpkts, rate and match stay.
 pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(Column, u16)> {
+    layout_shown(width, tree_width, stats, 0)
+}
+
+/// [`layout_columns`] without the columns `hidden` leaves out (bit i: [`cells::ALL`]`[i]`,
+/// from `columns` in the config file).
+pub fn layout_shown(
+    width: u16,
+    tree_width: u16,
+    stats: &ColumnStats,
+    hidden: u16,
+) -> Vec<(Column, u16)> {
+    let shown = |c: &Column| {
+        cells::ALL
+            .iter()
+            .position(|x| x == c)
+            .is_none_or(|i| hidden & (1 << i) == 0)
+    };
     let keep_order = [
         Column::DPkts,
         Column::Rate,
@@ -40,7 +57,7 @@ pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(
     let mut used = tree_w;
     let mut chosen: Vec<(Column, u16)> = vec![(Column::Tree, tree_w)];
     const MATCH_MIN: u16 = 16;
-    for c in keep_order {
+    for c in keep_order.into_iter().filter(shown) {
         let w = match c {
             Column::Match => MATCH_MIN,
             Column::Prot | Column::In | Column::Out | Column::Source | Column::Destination => {

@@ -208,7 +208,10 @@ pub fn buffer_to_svg(buf: &Buffer) -> String {
 
 /// Draws every table of the export with the live view's render code, one above the other.
 pub fn picture(input: &Input) -> String {
-    let theme = Theme { color: true };
+    let theme = Theme {
+        color: true,
+        ..Theme::default()
+    };
     let mut pieces: Vec<Buffer> = Vec::new();
     for (ti, t) in input.snapshot.tables.iter().enumerate() {
         let snap = Arc::new(Snapshot {

@@ -56,6 +56,8 @@ pub struct LiveSetup {
     pub step: bool,
     pub names: Option<crate::docker::Names>,
     pub export: ExportTo,
+    /// Colours, palette, tree lines and columns (`--color`, `--theme`, `--ascii`, config).
+    pub theme: Theme,
 }
 
 pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
@@ -70,6 +72,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
         step,
         names,
         export,
+        theme,
     } = setup;
     let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
     app.step_mode = step;
@@ -94,7 +97,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
     let result = event_loop(
         &mut terminal,
         &mut app,
-        Theme::from_env(),
+        theme,
         &mut events,
         &mut poller,
         shutdown,

@@ -1,17 +1,79 @@
-//! Colours of the live view, and the monochrome variant for `NO_COLOR`.
+//! Colours of the live view, the colour-blind-safe variant (`--theme colorblind`), and
+//! the monochrome one (`--color never`, `NO_COLOR`).
 
 use ratatui::style::{Color, Modifier, Style};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Theme {
     pub color: bool,
+    /// Blue and orange instead of green and red, and verdicts marked by a symbol.
+    pub colorblind: bool,
+    /// Tree lines in ASCII (`--ascii`).
+    pub ascii: bool,
+    /// Columns left out (`columns` in the config file), by [`crate::cells::ALL`] index.
+    pub hidden: u16,
 }
+
+/// Okabe-Ito's blue and orange (256-colour palette): told apart with any colour vision.
+const CB_BLUE: Color = Color::Indexed(33);
+const CB_ORANGE: Color = Color::Indexed(208);
 
 impl Theme {
     /// Honours NO_COLOR (<https://no-color.org>): set and not empty means no colour.
     pub fn from_env() -> Theme {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        Theme { color: !no_color }
+        Theme {
+            color: !no_color,
+            ..Theme::default()
+        }
+    }
+
+    /// The theme the options ask for (colour decided by [`crate::look::use_color`]).
+    pub fn from_options(color: bool, look: &crate::look::Look) -> Theme {
+        Theme {
+            color,
+            colorblind: look.theme == crate::look::ThemeName::Colorblind,
+            ascii: look.ascii,
+            hidden: look.hidden,
+        }
+    }
+
+    /// Whether column `c` is shown (the config file can leave some out).
+    pub fn shows(&self, c: crate::cells::Column) -> bool {
+        crate::cells::ALL
+            .iter()
+            .position(|x| *x == c)
+            .is_none_or(|i| self.hidden & (1 << i) == 0)
+    }
+
+    /// The symbol after a verdict in the colour-blind theme: ✓ accepts, ✗ drops.
+    pub fn verdict_mark(&self, target: &str) -> Option<&'static str> {
+        if !self.colorblind {
+            return None;
+        }
+        match (target, self.ascii) {
+            ("ACCEPT", false) => Some(" ✓"),
+            ("DROP" | "REJECT", false) => Some(" ✗"),
+            ("ACCEPT", true) => Some(" +"),
+            ("DROP" | "REJECT", true) => Some(" x"),
+            _ => None,
+        }
+    }
+
+    fn accept(&self) -> Color {
+        if self.colorblind {
+            CB_BLUE
+        } else {
+            Color::Green
+        }
+    }
+
+    fn deny(&self) -> Color {
+        if self.colorblind {
+            CB_ORANGE
+        } else {
+            Color::Red
+        }
     }
 
     fn fg(&self, c: Color) -> Style {
@@ -75,8 +137,12 @@ impl Theme {
             return self.fg(Color::Cyan).add_modifier(Modifier::BOLD);
         }
         match target {
-            "ACCEPT" => self.fg(Color::Green),
-            "DROP" | "REJECT" => self.fg(Color::Red).add_modifier(Modifier::BOLD),
+            "ACCEPT" => self.fg(self.accept()),
+            // bold (and underlined when colour-blind-safe): told from ACCEPT without hue
+            "DROP" | "REJECT" if self.colorblind => self
+                .fg(self.deny())
+                .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+            "DROP" | "REJECT" => self.fg(self.deny()).add_modifier(Modifier::BOLD),
             "RETURN" => self.fg(Color::Gray),
             "LOG" | "NFLOG" | "ULOG" | "AUDIT" => self.fg(Color::Yellow),
             "DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" | "NETMAP" => self.fg(Color::Magenta),
@@ -87,8 +153,11 @@ impl Theme {
 
     pub fn policy(&self, policy: &str) -> Style {
         match policy {
-            "ACCEPT" => self.fg(Color::Green),
-            "DROP" | "REJECT" => self.fg(Color::Red),
+            "ACCEPT" => self.fg(self.accept()),
+            "DROP" | "REJECT" if self.colorblind => {
+                self.fg(self.deny()).add_modifier(Modifier::BOLD)
+            }
+            "DROP" | "REJECT" => self.fg(self.deny()),
             _ => Style::new(),
         }
     }
@@ -114,7 +183,7 @@ impl Theme {
         match (self.color, drop) {
             (true, true) => Style::new()
                 .fg(Color::White)
-                .bg(Color::Red)
+                .bg(self.deny())
                 .add_modifier(Modifier::BOLD),
             (true, false) => Style::new()
                 .fg(Color::LightYellow)

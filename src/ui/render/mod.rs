@@ -42,7 +42,7 @@ use ratatui::widgets::{
 };
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::column_plan::layout_columns;
+use super::column_plan::layout_shown;
 use super::history::HISTORY;
 use super::keymap;
 use super::live_view::LiveView;

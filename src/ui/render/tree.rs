@@ -38,7 +38,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
         grow(&mut stats.source, addr, 20);
         grow(&mut stats.destination, addr, 20);
     }
-    let cols = layout_columns(area.width, app.tree_width, &stats);
+    let cols = layout_shown(area.width, app.tree_width, &stats, theme.hidden);
     let buf = frame.buffer_mut();
     // The rows are written straight into the buffer, cell by cell, as a ratatui FirewallTable with
     // these columns (spacing 1) would write them: the row's style, then each cell's
@@ -220,12 +220,22 @@ pub(super) fn tree_cell(
         Some(p) => format!("{p}{marker} "),
         None => format!("{marker} "),
     };
+    let prefix = if theme.ascii {
+        crate::look::ascii(&prefix)
+    } else {
+        prefix
+    };
     let w = width as usize;
     let room = w.saturating_sub(prefix.width());
     let right = x.saturating_add(width);
     let mut x = x + put(buf, x, y, width, &truncate(&prefix, w), theme.guide());
     let mut seg = |text: &str, style: Style| {
-        x += put(buf, x, y, right.saturating_sub(x), text, style);
+        let text = if theme.ascii {
+            std::borrow::Cow::Owned(crate::look::ascii(text))
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        };
+        x += put(buf, x, y, right.saturating_sub(x), &text, style);
     };
     match r.kind {
         RowKind::Chain { chain } => {
@@ -246,10 +256,13 @@ pub(super) fn tree_cell(
             }
         }
         RowKind::Rule { .. } => {
-            seg(
-                &truncate(&c.label, room),
-                theme.target(target, r.jump.is_some()),
-            );
+            let label = truncate(&c.label, room);
+            let rest = room.saturating_sub(label.width());
+            let style = theme.target(target, r.jump.is_some());
+            seg(&label, style);
+            if let Some(mark) = theme.verdict_mark(target).filter(|m| m.width() <= rest) {
+                seg(mark, style);
+            }
         }
         RowKind::Ref { .. } => seg(&truncate(&c.label, room), theme.dim()),
     }

@@ -1,0 +1,400 @@
+//! The config file: defaults for options, which flags override.
+//!
+//! `--config FILE`, else `$XDG_CONFIG_HOME/iptop/config.toml` (`~/.config/...` when
+//! unset) and, under sudo, also the invoking user's (`SUDO_USER`), whose keys win. A
+//! missing default file is silent; a bad one stops iptop with one line naming the key.
+//! Under sudo another user's file is read only when it is a regular file owned by that
+//! user or root and not writable by group or others.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
+use nix::fcntl::OFlag;
+use nix::sys::stat::{Mode, SFlag};
+
+use crate::cells::{ALL, Column};
+use crate::cli::{Cli, ColorWhen, Format, ThemeName};
+use crate::error::AppError;
+use crate::model::TABLES;
+
+/// Keys a config file may hold.
+pub const KEYS: [&str; 10] = [
+    "interval",
+    "tables",
+    "theme",
+    "color",
+    "ascii",
+    "columns",
+    "export_dir",
+    "export_format",
+    "docker_host",
+    "timeout",
+];
+
+/// A config file larger than this is not one.
+const MAX_SIZE: u64 = 1 << 20;
+
+/// Parses the command line (clap prints usage errors and exits, as `Cli::parse` does),
+/// then fills what was not given from the config file.
+pub fn cli_from_args<I, T>(args: I) -> Result<Cli, AppError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let matches = Cli::command().get_matches_from(args);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.given = matches
+        .ids()
+        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect();
+    if cli.man || cli.completions.is_some() {
+        return Ok(cli);
+    }
+    for (path, text) in files(&cli)? {
+        apply(&mut cli, &path, &text).map_err(AppError::Usage)?;
+    }
+    Ok(cli)
+}
+
+/// The config files to read, in order (later ones win), with their text.
+fn files(cli: &Cli) -> Result<Vec<(PathBuf, String)>, AppError> {
+    if let Some(p) = &cli.config {
+        let text = read(p, None).map_err(|e| {
+            AppError::Usage(format!("cannot read the config file {}: {e}", p.display()))
+        })?;
+        return Ok(vec![(p.clone(), text.unwrap_or_default())]);
+    }
+    let mut out = Vec::new();
+    let me = nix::unistd::geteuid();
+    let own = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|d| d.join("iptop/config.toml"));
+    if let Some(p) = &own
+        && let Some(t) = read(p, Some(me.as_raw())).map_err(|e| bad_file(p, &e))?
+    {
+        out.push((p.clone(), t));
+    }
+    // under sudo: the invoking user's file too (their XDG_CONFIG_HOME is not known)
+    if me.is_root()
+        && let Some(name) = std::env::var_os("SUDO_USER")
+        && let Some(name) = name.to_str()
+        && name != "root"
+        && let Ok(Some(user)) = nix::unistd::User::from_name(name)
+    {
+        let p = user.dir.join(".config/iptop/config.toml");
+        if Some(&p) != own.as_ref()
+            && let Some(t) = read(&p, Some(user.uid.as_raw())).map_err(|e| bad_file(&p, &e))?
+        {
+            out.push((p, t));
+        }
+    }
+    Ok(out)
+}
+
+fn bad_file(p: &Path, e: &str) -> AppError {
+    AppError::Usage(format!("config file {}: {e}", p.display()))
+}
+
+/// Reads a config file: None when it does not exist. With `owner`, the file must be
+/// owned by that uid or root and not be writable by group or others.
+fn read(path: &Path, owner: Option<u32>) -> Result<Option<String>, String> {
+    let fd: OwnedFd = match nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        // a default file that is not there, or under a directory this user may not
+        // enter (HOME still root's after dropping privileges): no config, silently
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR | nix::errno::Errno::EACCES)
+            if owner.is_some() =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(std::io::Error::from(e).to_string()),
+    };
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| e.to_string())?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        return Err("not a regular file".into());
+    }
+    if let Some(uid) = owner {
+        if st.st_uid != uid && st.st_uid != 0 {
+            return Err(format!(
+                "owned by uid {}, not by uid {uid} or root: not read",
+                st.st_uid
+            ));
+        }
+        if st.st_mode & 0o022 != 0 {
+            return Err(format!(
+                "writable by group or others (mode {:o}): not read; chmod go-w it",
+                st.st_mode & 0o7777
+            ));
+        }
+    }
+    if st.st_size as u64 > MAX_SIZE {
+        return Err("larger than 1 MiB: not a config file".into());
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_SIZE)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    Ok(Some(text))
+}
+
+/// Applies a config file's keys to what the command line left at its defaults. The
+/// error is one line: the file, then the key and what is wrong with it.
+pub fn apply(cli: &mut Cli, path: &Path, text: &str) -> Result<(), String> {
+    let at = |key: &str, e: String| format!("config file {}: {key}: {e}", path.display());
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let msg = e.message().lines().next().unwrap_or("not TOML").to_string();
+        match line {
+            Some(l) => format!("config file {} line {l}: {msg}", path.display()),
+            None => format!("config file {}: {msg}", path.display()),
+        }
+    })?;
+    for (key, value) in &table {
+        let given = |id: &str| cli.was_given(id);
+        match key.as_str() {
+            "interval" | "timeout" => {
+                let s = string(value).map_err(|e| at(key, e))?;
+                let d = if key == "interval" {
+                    crate::cli::parse_interval(s)
+                } else {
+                    crate::cli::parse_duration(s)
+                }
+                .map_err(|e| at(key, e))?;
+                if key == "interval" && !given("interval") {
+                    cli.interval = d;
+                } else if key == "timeout" && !given("timeout") {
+                    cli.timeout = d;
+                }
+            }
+            "tables" => {
+                let list = strings(value).map_err(|e| at(key, e))?;
+                for t in &list {
+                    if !TABLES.contains(&t.as_str()) {
+                        return Err(at(
+                            key,
+                            format!("`{t}` is not a table (one of {})", TABLES.join(", ")),
+                        ));
+                    }
+                }
+                if !given("tables") {
+                    cli.tables = list;
+                }
+            }
+            "theme" => {
+                let v: ThemeName =
+                    choice(value, &["default", "colorblind"]).map_err(|e| at(key, e))?;
+                if !given("theme") {
+                    cli.theme = v;
+                }
+            }
+            "color" => {
+                let v: ColorWhen =
+                    choice(value, &["auto", "always", "never"]).map_err(|e| at(key, e))?;
+                if !given("color") {
+                    cli.color = v;
+                }
+            }
+            "ascii" => {
+                let v = value
+                    .as_bool()
+                    .ok_or_else(|| at(key, "must be true or false".into()))?;
+                if !given("ascii") {
+                    cli.ascii = v;
+                }
+            }
+            "columns" => {
+                let list = strings(value).map_err(|e| at(key, e))?;
+                let mut shown = 1u16; // the tree column always
+                for name in &list {
+                    let i = column_index(name).ok_or_else(|| {
+                        at(
+                            key,
+                            format!(
+                                "`{name}` is not a column (one of {})",
+                                COLUMN_NAMES.map(|(n, _)| n).join(", ")
+                            ),
+                        )
+                    })?;
+                    shown |= 1 << i;
+                }
+                cli.hidden_columns = !shown & ((1 << ALL.len()) - 1);
+            }
+            "export_dir" => {
+                let s = string(value).map_err(|e| at(key, e))?;
+                if s.is_empty() {
+                    return Err(at(key, "must not be empty".into()));
+                }
+                if !given("export_dir") {
+                    cli.export_dir = Some(PathBuf::from(s));
+                }
+            }
+            "export_format" => {
+                let v: Format = choice(value, &["text", "json", "svg"]).map_err(|e| at(key, e))?;
+                if !given("format") {
+                    cli.export_format = Some(v);
+                }
+            }
+            "docker_host" => {
+                let s = string(value).map_err(|e| at(key, e))?;
+                if !given("docker_host") {
+                    cli.docker_host = Some(s.to_string());
+                }
+            }
+            _ => {
+                return Err(at(key, format!("unknown key (known: {})", KEYS.join(", "))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Config names of the columns, as [`ALL`] orders them.
+const COLUMN_NAMES: [(&str, Column); 12] = [
+    ("dpkts", Column::DPkts),
+    ("dbytes", Column::DBytes),
+    ("rate", Column::Rate),
+    ("pkts", Column::Pkts),
+    ("bytes", Column::Bytes),
+    ("prot", Column::Prot),
+    ("opt", Column::Opt),
+    ("in", Column::In),
+    ("out", Column::Out),
+    ("source", Column::Source),
+    ("dest", Column::Destination),
+    ("match", Column::Match),
+];
+
+fn column_index(name: &str) -> Option<usize> {
+    let c = COLUMN_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))?
+        .1;
+    ALL.iter().position(|x| *x == c)
+}
+
+fn string(v: &toml::Value) -> Result<&str, String> {
+    v.as_str()
+        .ok_or_else(|| format!("must be a string, not {}", v.type_str()))
+}
+
+fn strings(v: &toml::Value) -> Result<Vec<String>, String> {
+    match v {
+        toml::Value::String(s) => Ok(vec![s.clone()]),
+        toml::Value::Array(a) => a.iter().map(|x| string(x).map(str::to_string)).collect(),
+        v => Err(format!("must be a list of strings, not {}", v.type_str())),
+    }
+}
+
+fn choice<T: serde::de::DeserializeOwned>(v: &toml::Value, names: &[&str]) -> Result<T, String> {
+    let s = string(v)?;
+    T::deserialize(toml::Value::String(s.to_string()))
+        .map_err(|_| format!("`{s}` is not one of {}", names.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn with(args: &[&str], text: &str) -> Result<Cli, String> {
+        let mut all = vec!["iptop"];
+        all.extend_from_slice(args);
+        let matches = Cli::command().get_matches_from(&all);
+        let mut cli = Cli::from_arg_matches(&matches).expect("cli");
+        cli.given = matches
+            .ids()
+            .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| id.as_str().to_string())
+            .collect();
+        apply(&mut cli, Path::new("c.toml"), text)?;
+        Ok(cli)
+    }
+
+    #[test]
+    fn keys_fill_defaults_and_flags_win() {
+        let text = "interval = \"3s\"\ntables = [\"nat\", \"filter\"]\ntheme = \"colorblind\"\n\
+                    color = \"never\"\nascii = true\ncolumns = [\"dpkts\", \"rate\", \"match\"]\n\
+                    export_dir = \"/var/tmp\"\nexport_format = \"json\"\ndocker_host = \"unix:///x.sock\"\n";
+        let c = with(&[], text).expect("ok");
+        assert_eq!(c.interval, std::time::Duration::from_secs(3));
+        assert_eq!(c.tables(), ["nat", "filter"]);
+        assert_eq!(c.theme, ThemeName::Colorblind);
+        assert_eq!(c.color, ColorWhen::Never);
+        assert!(c.ascii);
+        assert_eq!(c.export_format, Some(Format::Json));
+        assert_eq!(c.export_dir.as_deref(), Some(Path::new("/var/tmp")));
+        assert_eq!(c.docker_host.as_deref(), Some("unix:///x.sock"));
+        let pkts = ALL.iter().position(|x| *x == Column::Pkts).expect("pkts");
+        assert!(c.hidden_columns & (1 << pkts) != 0);
+        assert!(c.hidden_columns & 1 == 0, "the tree stays");
+        let c = with(
+            &[
+                "-i", "1s", "-t", "raw", "--color", "always", "--format", "svg",
+            ],
+            text,
+        )
+        .expect("ok");
+        assert_eq!(c.interval, std::time::Duration::from_secs(1));
+        assert_eq!(c.tables(), ["raw"]);
+        assert_eq!(c.color, ColorWhen::Always);
+        assert_eq!(c.export_format, None);
+        assert_eq!(c.format, Format::Svg);
+        // the defaults are untouched without a file
+        let plain = Cli::parse_from(["iptop"]);
+        assert_eq!(plain.interval, std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_bad_file_is_one_line_naming_the_key() {
+        for (text, key) in [
+            ("interval = \"soon\"", "interval"),
+            ("interval = 3", "interval"),
+            ("tables = [\"filtre\"]", "tables"),
+            ("theme = \"pink\"", "theme"),
+            ("columns = [\"nope\"]", "columns"),
+            ("ascii = \"yes\"", "ascii"),
+            ("intervall = \"3s\"", "intervall"),
+        ] {
+            let e = with(&[], text).unwrap_err();
+            assert!(!e.contains('\n'), "{e}");
+            assert!(e.contains(&format!(": {key}: ")), "{text}: {e}");
+        }
+        let e = with(&[], "interval = \n").unwrap_err();
+        assert!(!e.contains('\n') && e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn other_users_or_writable_files_are_not_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("config.toml");
+        assert_eq!(read(&p, Some(0)), Ok(None), "missing is silent");
+        std::fs::write(&p, "interval = \"2s\"\n").expect("write");
+        let me = nix::unistd::geteuid().as_raw();
+        assert!(read(&p, Some(me)).expect("own").is_some());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+        let e = read(&p, Some(me)).unwrap_err();
+        assert!(e.contains("writable"), "{e}");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        if me == 0 {
+            nix::unistd::chown(&p, Some(nix::unistd::Uid::from_raw(12345)), None).expect("chown");
+            let e = read(&p, Some(4242)).unwrap_err();
+            assert!(e.contains("owned by uid 12345"), "{e}");
+        }
+        assert!(read(dir.path(), None).is_err(), "a directory");
+    }
+}
