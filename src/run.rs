@@ -104,13 +104,14 @@ pub fn record_tables(cli: &Cli) -> Vec<String> {
     }
 }
 
-/// The tables the live view lists on every poll besides the one on screen: the recorded
-/// ones, and filter and nat, which the findings and the Services view (`K`) read.
+/// The tables the live view lists on every poll besides the one on screen: every table
+/// named with `-t` (`-t filter -t nat` gives the findings about published ports both),
+/// and the recorded ones.
 fn live_tables(cli: &Cli) -> Vec<String> {
-    let mut t = record_tables(cli);
-    for n in ["filter", "nat"] {
-        if !t.iter().any(|x| x == n) {
-            t.push(n.to_string());
+    let mut t = cli.tables();
+    for r in record_tables(cli) {
+        if !t.contains(&r) {
+            t.push(r);
         }
     }
     t

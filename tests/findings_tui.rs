@@ -21,9 +21,9 @@ fn a_findings_enter_lands_on_its_rule() {
         "-j",
         "DROP",
     ]);
-    // started on nat: the finding is in filter
+    // nat on screen, filter polled with it: the finding is in filter
     let cmd = format!(
-        "{} --netns {} -t nat",
+        "{} --netns {} -t nat -t filter",
         env!("CARGO_BIN_EXE_iptop"),
         lab.host()
     );

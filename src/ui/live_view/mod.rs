@@ -570,6 +570,10 @@ impl LiveView {
             }
             Action::ToggleFindings => self.mode = Mode::Findings,
             Action::ToggleServices => {
+                // kube-proxy's Services are in nat: polled while they are shown
+                if let Some(nat) = self.tab_of("nat") {
+                    self.switch_table(nat);
+                }
                 self.mode = Mode::Services;
                 self.services_scroll = 0;
             }

@@ -34,8 +34,10 @@ impl LiveView {
         let nv = &self.tables[nat];
         let nat_snap = nv.snap.as_deref()?;
         let mut parts: Vec<&Snapshot> = vec![nat_snap];
+        // filter's REJECTs of Services without endpoints, when polled with nat
         if let Some(f) = self.tab_of("filter")
             && let Some(fs) = self.tables[f].snap.as_deref()
+            && fs.seq == nat_snap.seq
         {
             parts.push(fs);
         }
