@@ -51,6 +51,7 @@ fn main() {
                 roots: &[],
                 moved_only: false,
                 names: None,
+                window_note: None,
             };
             serde_json::to_string(&iptop::report::build(&input))
                 .expect("json")

@@ -33,11 +33,15 @@ sleep 0.6
 T send-keys -t main / d p t : 8 0 Enter     # select the published port's rule: its sparkline
 sleep 4.4
 shot tree                                    # t = 5 s: requests flowing
+T send-keys -t main v
+sleep 0.5
+shot path                                    # the path view: every table's built-in chains, hook by hook
+T send-keys -t main v
 T send-keys -t main / D O C K E R - I N G R E S S Enter Enter
 sleep 1.0
 shot drill                                   # drilled into DOCKER-INGRESS
 T send-keys -t main Escape
-sleep 3.4
+sleep 1.4
 shot drops                                   # t = 9.5 s: isolation dropping cross-bridge traffic
 T send-keys -t main o
 sleep 0.5

@@ -144,12 +144,20 @@ impl Cells {
     }
 }
 
-/// The movement of a row over the window (`deltas` None: no window yet).
-pub fn movement(row: &TreeRow, deltas: Option<&TableDelta>) -> Movement {
+/// The movement of a row of `table` over the window (`deltas` None: no window yet).
+pub fn movement(table: &FirewallTable, row: &TreeRow, deltas: Option<&TableDelta>) -> Movement {
     let Some(td) = deltas else {
         return Movement::NoWindow;
     };
     match row.kind {
+        RowKind::Verdict { chain } if td.known(chain) => {
+            match crate::flow::fell_through_window(table, td, chain) {
+                Some(d) => Movement::Delta(d),
+                None if table.chains[chain].is_builtin() => Movement::None,
+                None => Movement::Unknown,
+            }
+        }
+        RowKind::Verdict { .. } => Movement::New,
         RowKind::Chain { chain } if td.known(chain) => td
             .policy(chain)
             .copied()
@@ -224,6 +232,23 @@ pub fn label(table: &FirewallTable, row: &TreeRow) -> String {
             s
         }
         RowKind::Ref { .. } => row.note.as_deref().unwrap_or_default().to_string(),
+        RowKind::Verdict { chain } => match table.chains[chain].policy() {
+            Some(p) => format!("policy {p}"),
+            None => FELL_THROUGH.to_string(),
+        },
+    }
+}
+
+/// The label of a user chain's verdict row.
+pub const FELL_THROUGH: &str = "fell through";
+
+/// The verdict a row stands for, to colour it by: a rule's target, a chain's policy, or
+/// `RETURN` for what fell through a user chain (it goes back to the caller).
+pub fn verdict_of<'a>(table: &'a FirewallTable, row: &TreeRow) -> Option<&'a str> {
+    match row.kind {
+        RowKind::Rule { chain, rule } => Some(&table.chains[chain].rules[rule].spec.target),
+        RowKind::Verdict { chain } => Some(table.chains[chain].policy().unwrap_or("RETURN")),
+        RowKind::Chain { .. } | RowKind::Ref { .. } => None,
     }
 }
 
@@ -258,9 +283,9 @@ impl<'a> ShownDeltas<'a> {
     }
 
     /// Packets per second of a row over the rate window.
-    pub fn pps(&self, row: &TreeRow) -> Option<f64> {
+    pub fn pps(&self, table: &FirewallTable, row: &TreeRow) -> Option<f64> {
         let secs = self.rate_window.as_secs_f64();
-        match movement(row, self.rate) {
+        match movement(table, row, self.rate) {
             Movement::Delta(d) if secs > 0.0 => Some(d.packets as f64 / secs),
             _ => None,
         }
@@ -277,8 +302,8 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
             ..Default::default()
         };
     }
-    let m = movement(row, view.shown);
-    let pps = view.pps(row);
+    let m = movement(table, row, view.shown);
+    let pps = view.pps(table, row);
     let mut c = Cells {
         prefix: row.prefix(),
         label: label(table, row),
@@ -332,6 +357,16 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
             c.destination = s.destination.clone();
             c.matches = s.extra.clone();
         }
+        RowKind::Verdict { chain } => match crate::flow::fell_through_total(table, chain) {
+            Some(k) => {
+                c.pkts = format::count(k.packets);
+                c.bytes = format::bytes(k.bytes);
+            }
+            None => {
+                c.pkts = "?".into();
+                c.bytes = "?".into();
+            }
+        },
         RowKind::Ref { .. } => {}
     }
     if !table.has_counters {

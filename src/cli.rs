@@ -39,8 +39,10 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
     pub format: Format,
 
-    /// What --once prints: the chain tree, or kube-proxy's Services read back from the nat
-    /// table (each endpoint's share of new connections next to the share intended).
+    /// What --once prints: the chain tree; kube-proxy's Services read back from the nat
+    /// table (each endpoint's share of new connections next to the share intended); or
+    /// the path: the built-in chains of all tables hook by hook, in the order netfilter
+    /// runs them (polls raw, mangle, nat, filter and security unless -t says otherwise).
     #[arg(long, value_enum, default_value_t = View::Tree, help_heading = "Output")]
     pub view: View,
 
@@ -90,6 +92,11 @@ pub struct Cli {
     /// Directory for the live view's exports (key `s`). [default: the working directory]
     #[arg(long, value_name = "DIR", help_heading = "Output")]
     pub export_dir: Option<PathBuf>,
+
+    /// The window of the live view's exports (key `s`) when no baseline (`z`) is set: the
+    /// deltas over the last DURATION of polls.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, help_heading = "Output")]
+    pub export_window: Duration,
 
     /// Overwrite an existing --output file.
     #[arg(long, help_heading = "Output")]
@@ -208,6 +215,7 @@ impl From<Format> for crate::report::Format {
 pub enum View {
     Tree,
     Services,
+    Path,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -247,6 +255,11 @@ impl Cli {
     pub fn tables(&self) -> Vec<String> {
         if self.tables.is_empty() && self.view == View::Services {
             vec!["nat".to_string(), "filter".to_string()]
+        } else if self.tables.is_empty() && self.view == View::Path {
+            crate::report::path::TABLES
+                .iter()
+                .map(ToString::to_string)
+                .collect()
         } else if self.tables.is_empty() {
             vec!["filter".to_string()]
         } else {

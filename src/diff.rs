@@ -7,7 +7,7 @@
 pub mod copies;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use copies::Origin;
@@ -56,7 +56,7 @@ impl Delta {
 
 /// Deltas of one table, laid out like its chains and rules in the current snapshot, in
 /// three flat vectors (a 50k-rule table has 18k chains: one allocation, not 18k).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct TableDelta {
     /// Per chain: where its rules' deltas start in `rules`, or None for a new chain.
     chains: Vec<Option<u32>>,
@@ -68,7 +68,22 @@ pub struct TableDelta {
     /// Positions in `rules` (ascending) whose delta is unknown rather than new: copies of
     /// one rule text that their counters do not tell apart.
     unknown: Vec<u32>,
+    /// What fell through each chain over the window (see `flow`), computed when
+    /// first asked for; forgotten by every method that changes a delta.
+    fell: OnceLock<Arc<Vec<Option<Delta>>>>,
 }
+
+/// Deltas are equal when they say the same; the cache follows from them.
+impl PartialEq for TableDelta {
+    fn eq(&self, o: &TableDelta) -> bool {
+        self.chains == o.chains
+            && self.policies == o.policies
+            && self.rules == o.rules
+            && self.unknown == o.unknown
+    }
+}
+
+impl Eq for TableDelta {}
 
 impl TableDelta {
     pub fn with_capacity(chains: usize, rules: usize) -> Self {
@@ -77,7 +92,13 @@ impl TableDelta {
             policies: Vec::with_capacity(chains),
             rules: Vec::with_capacity(rules),
             unknown: Vec::new(),
+            fell: OnceLock::new(),
         }
+    }
+
+    /// The cache of what fell through each chain over the window (filled by `flow`).
+    pub fn fell_cache(&self) -> &OnceLock<Arc<Vec<Option<Delta>>>> {
+        &self.fell
     }
 
     /// Appends the next chain: its policy delta and its rules' deltas.
@@ -86,6 +107,7 @@ impl TableDelta {
         policy: Option<Delta>,
         rules: impl IntoIterator<Item = Option<Delta>>,
     ) {
+        self.fell = OnceLock::new();
         self.chains.push(Some(self.rules.len() as u32));
         self.policies.push(policy);
         self.rules.extend(rules);
@@ -93,6 +115,7 @@ impl TableDelta {
 
     /// Appends a chain that did not exist before.
     pub fn push_new_chain(&mut self) {
+        self.fell = OnceLock::new();
         self.chains.push(None);
         self.policies.push(None);
     }
@@ -132,6 +155,7 @@ impl TableDelta {
 
     /// The deltas of the rules of chain `chain`, to change in place.
     pub fn rules_of_mut(&mut self, chain: usize) -> &mut [Option<Delta>] {
+        self.fell = OnceLock::new();
         let range = self.rule_range(chain);
         &mut self.rules[range]
     }
@@ -152,6 +176,7 @@ impl TableDelta {
 
     /// Makes the delta of rule `rule` of chain `chain` unknown.
     pub fn mark_unknown(&mut self, chain: usize, rule: usize) {
+        self.fell = OnceLock::new();
         let range = self.rule_range(chain);
         if rule >= range.len() {
             return;
@@ -166,6 +191,7 @@ impl TableDelta {
     /// Makes unknown every delta that is unknown in `o`, which is laid out alike
     /// ([`TableDelta::same_shape`]).
     pub fn merge_unknown(&mut self, o: &TableDelta) {
+        self.fell = OnceLock::new();
         if o.unknown.is_empty() {
             return;
         }
@@ -180,6 +206,7 @@ impl TableDelta {
     }
 
     pub fn policy_mut(&mut self, chain: usize) -> Option<&mut Delta> {
+        self.fell = OnceLock::new();
         self.policies.get_mut(chain)?.as_mut()
     }
 

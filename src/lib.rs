@@ -18,6 +18,7 @@ pub mod docker;
 pub mod error;
 pub mod explain;
 pub mod files;
+pub mod flow;
 pub mod format;
 pub mod look;
 pub mod manpage;

@@ -324,6 +324,9 @@ pub struct FirewallTable {
     /// The jumps into each chain, built when first asked for ([`FirewallTable::callers`]);
     /// forgotten by every method that changes chains or jumps.
     callers: OnceLock<Arc<Callers>>,
+    /// What fell through each chain, by its counters (see `flow`), computed when first
+    /// asked for; forgotten with `callers`.
+    fell: OnceLock<Arc<Vec<Option<Counter>>>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -357,6 +360,11 @@ impl FirewallTable {
             .get_or_init(|| Arc::new(Callers::of_table(self)))
     }
 
+    /// The cache of what fell through each chain (filled by `flow`).
+    pub fn fell_cache(&self) -> &OnceLock<Arc<Vec<Option<Counter>>>> {
+        &self.fell
+    }
+
     /// Takes `prev`'s callers index if it was built: for a table with the same chains and
     /// rules ([`FirewallTable::same_rules_as_prev`]).
     pub fn share_callers(&self, prev: &FirewallTable) {
@@ -371,6 +379,7 @@ impl FirewallTable {
             return false;
         }
         self.callers = OnceLock::new();
+        self.fell = OnceLock::new();
         Arc::make_mut(&mut self.index).insert(chain.name.clone(), self.chains.len());
         self.listing = None;
         self.chains.push(Arc::new(chain));
@@ -382,6 +391,7 @@ impl FirewallTable {
     pub fn chain_mut(&mut self, i: usize) -> &mut Chain {
         self.listing = None;
         self.callers = OnceLock::new();
+        self.fell = OnceLock::new();
         Arc::make_mut(&mut self.chains[i])
     }
 
@@ -389,6 +399,7 @@ impl FirewallTable {
     /// must follow.
     pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
         self.callers = OnceLock::new();
+        self.fell = OnceLock::new();
         self.chains.push(chain);
     }
 
@@ -438,6 +449,7 @@ impl FirewallTable {
     /// Resolves every rule's `jump` from its target name.
     pub fn link(&mut self) {
         self.callers = OnceLock::new();
+        self.fell = OnceLock::new();
         let jumps: Vec<Vec<Option<u32>>> = self
             .chains
             .iter()

@@ -53,6 +53,9 @@ pub fn shown_tables(source: &Source, cli: &Cli) -> Vec<String> {
         if cli.view == crate::cli::View::Services {
             return crate::explain::services::tables_of(&have);
         }
+        if cli.view == crate::cli::View::Path {
+            return have;
+        }
         if have.iter().any(|t| t == "filter") || have.is_empty() {
             vec!["filter".to_string()]
         } else {
@@ -237,12 +240,14 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         roots: &cli.chains,
         moved_only: cli.moved_only,
         names: names.as_ref(),
+        window_note: None,
     };
     let out = match cli.view {
         crate::cli::View::Tree => ui::export::render(cli.format.into(), &input),
         crate::cli::View::Services => {
             report::services::render(cli.format.into(), &input).map_err(AppError::Runtime)?
         }
+        crate::cli::View::Path => ui::export::render_path(cli.format.into(), &input),
     };
     let out = match (cli.format, cli.view) {
         (crate::cli::Format::Text, _) => {
@@ -319,6 +324,11 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     }
     if cli.view == crate::cli::View::Services {
         check_services_options(&cli)?;
+    }
+    if cli.view == crate::cli::View::Path && !cli.chains.is_empty() {
+        return Err(AppError::Usage(
+            "-c starts the tree from a chain; --view path starts from the hooks".into(),
+        ));
     }
     if cli.moved_only && cli.once && cli.window.is_none() {
         return Err(AppError::Usage(
@@ -452,6 +462,8 @@ async fn live(cli: Cli) -> Result<(), AppError> {
                 _ => cli.format.into(),
             },
         },
+        export_window: cli.export_window,
+        path_view: cli.view == crate::cli::View::Path,
         theme: ui::theme::Theme::from_options(crate::look::use_color(cli.color, true), &cli.look()),
     })
     .await

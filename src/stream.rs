@@ -153,6 +153,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
                 roots: &roots,
                 moved_only,
                 names: names.as_ref(),
+                window_note: None,
             };
             let mut line = serde_json::to_string(&report::build(&input))
                 .map_err(|e| AppError::Runtime(format!("cannot encode JSON: {e}")))?;

@@ -37,7 +37,13 @@ pub enum RowKind {
     /// Under rule `rule` of `chain`, a jump to a chain shown elsewhere: says where
     /// ([`TreeRow::note`]). Only in trees that show every chain once ([`once::build`]).
     Ref { chain: usize, rule: usize },
+    /// The end of `chain`, after its last rule: a built-in chain's policy, or what fell
+    /// through a user chain back to its caller ([`crate::flow`]).
+    Verdict { chain: usize },
 }
+
+/// The key under which a chain's verdict row hangs below the chain.
+pub const VERDICT_KEY: u64 = 0x5e_7d_1c_70;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fold {
@@ -83,9 +89,10 @@ pub fn with_level(guides: u64, level: u16, bar: bool) -> u64 {
 impl TreeRow {
     pub fn chain(&self) -> usize {
         match self.kind {
-            RowKind::Chain { chain } | RowKind::Rule { chain, .. } | RowKind::Ref { chain, .. } => {
-                chain
-            }
+            RowKind::Chain { chain }
+            | RowKind::Rule { chain, .. }
+            | RowKind::Ref { chain, .. }
+            | RowKind::Verdict { chain } => chain,
         }
     }
 
@@ -207,9 +214,7 @@ pub fn build(
     for (ri, &root) in roots.iter().enumerate() {
         let chain = &table.chains[root];
         let id = NodeId::root(&chain.name);
-        let fold = if chain.rules.is_empty() {
-            Fold::Leaf
-        } else if expanded(ExpandQuery {
+        let fold = if expanded(ExpandQuery {
             id,
             depth: 0,
             rules: chain.rules.len(),
@@ -248,23 +253,29 @@ pub fn build(
         });
         while let Some(top) = stack.last_mut() {
             let chain = &table.chains[top.chain];
+            if rows.len() >= max_rows {
+                return (rows, true);
+            }
             if top.next >= chain.rules.len() {
+                rows.push(verdict_row(
+                    top.chain,
+                    top.parent_id,
+                    top.depth,
+                    top.parent_row,
+                    top.guides,
+                ));
                 on_path[top.chain] = false;
                 stack.pop();
                 continue;
-            }
-            if rows.len() >= max_rows {
-                return (rows, true);
             }
             let ri = top.next;
             top.next += 1;
             let rule = &chain.rules[ri];
             let id = top.parent_id.child(rule.key);
-            let last = ri + 1 == chain.rules.len();
+            let last = false;
             let jump = table.jump_target(rule);
             let fold = match jump {
                 Some(t) if on_path[t] => Fold::Cycle,
-                Some(t) if table.chains[t].rules.is_empty() => Fold::Leaf,
                 Some(t)
                     if expanded(ExpandQuery {
                         id,
@@ -311,6 +322,27 @@ pub fn build(
     (rows, false)
 }
 
+/// The row that ends chain `chain`: its policy or what fell through it.
+pub fn verdict_row(
+    chain: usize,
+    parent_id: NodeId,
+    depth: u16,
+    parent_row: u32,
+    guides: u64,
+) -> TreeRow {
+    TreeRow {
+        kind: RowKind::Verdict { chain },
+        id: parent_id.child(VERDICT_KEY),
+        depth,
+        parent: Some(parent_row),
+        fold: Fold::Leaf,
+        jump: None,
+        last: true,
+        guides,
+        note: None,
+    }
+}
+
 /// Keeps the rows marked in `keep` (mark a row's ancestors too), with parents, `last`
 /// and guides recomputed.
 pub fn keep(full: &[TreeRow], keep: &[bool]) -> Vec<TreeRow> {
@@ -348,13 +380,15 @@ pub fn keep(full: &[TreeRow], keep: &[bool]) -> Vec<TreeRow> {
 pub fn moved_on_path(rows: &[TreeRow], moved: impl Fn(&TreeRow) -> bool) -> Vec<bool> {
     let mut eff = vec![false; rows.len()];
     for (i, r) in rows.iter().enumerate() {
-        if !matches!(r.kind, RowKind::Rule { .. }) {
+        if !matches!(r.kind, RowKind::Rule { .. } | RowKind::Verdict { .. }) {
             continue;
         }
         let parent_ok = match r.parent {
             Some(p) => match rows[p as usize].kind {
                 RowKind::Chain { .. } => true,
-                RowKind::Rule { .. } | RowKind::Ref { .. } => eff[p as usize],
+                RowKind::Rule { .. } | RowKind::Ref { .. } | RowKind::Verdict { .. } => {
+                    eff[p as usize]
+                }
             },
             None => true,
         };
@@ -413,6 +447,14 @@ mod tests {
                     .to_string()
             }
             RowKind::Ref { .. } => String::new(),
+            RowKind::Verdict { chain } => format!(
+                "{}{}",
+                r.prefix(),
+                match t.chains[chain].policy() {
+                    Some(p) => format!("policy {p}"),
+                    None => "fell through".into(),
+                }
+            ),
         }
     }
 
@@ -427,33 +469,47 @@ mod tests {
         let text: Vec<String> = rows.iter().map(|r| label(&t, r)).collect();
         let expect = [
             "INPUT",
+            "└─ policy ACCEPT",
             "FORWARD",
             "├─ DOCKER-USER",
-            "│  └─ RETURN",
+            "│  ├─ RETURN",
+            "│  └─ fell through",
             "├─ DOCKER-INGRESS",
             "│  ├─ ACCEPT tcp dpt:80",
             "│  ├─ ACCEPT state RELATED,ESTABLISHED tcp spt:80",
-            "│  └─ RETURN",
+            "│  ├─ RETURN",
+            "│  └─ fell through",
             "├─ DOCKER-ISOLATION-STAGE-1",
             "│  ├─ DOCKER-ISOLATION-STAGE-2 docker_gwbridge !docker_gwbridge",
             "│  │  ├─ DROP docker_gwbridge",
             "│  │  ├─ DROP docker0",
-            "│  │  └─ RETURN",
+            "│  │  ├─ RETURN",
+            "│  │  └─ fell through",
             "│  ├─ DOCKER-ISOLATION-STAGE-2 docker0 !docker0",
             "│  │  ├─ DROP docker_gwbridge",
             "│  │  ├─ DROP docker0",
-            "│  │  └─ RETURN",
-            "│  └─ RETURN",
+            "│  │  ├─ RETURN",
+            "│  │  └─ fell through",
+            "│  ├─ RETURN",
+            "│  └─ fell through",
         ];
         assert_eq!(&text[..expect.len()], expect);
-        assert_eq!(text.last().map(String::as_str), Some("OUTPUT"));
-        // DOCKER (2 references, both empty) is a leaf under FORWARD
+        assert_eq!(
+            text[text.len() - 2..],
+            ["OUTPUT".to_string(), "└─ policy ACCEPT".to_string()]
+        );
+        // DOCKER (2 references, both empty) opens onto what fell through it
         let docker_rows: Vec<&TreeRow> = rows
             .iter()
             .filter(|r| r.jump == t.chain_index("DOCKER"))
             .collect();
         assert_eq!(docker_rows.len(), 2);
-        assert!(docker_rows.iter().all(|r| r.fold == Fold::Leaf));
+        assert!(docker_rows.iter().all(|r| r.fold == Fold::Expanded));
+        let i = rows
+            .iter()
+            .position(|r| r.jump == t.chain_index("DOCKER"))
+            .expect("DOCKER");
+        assert_eq!(label(&t, &rows[i + 1]), "│  └─ fell through");
         // ids are unique even where the same chain appears twice
         let mut ids: Vec<NodeId> = rows.iter().map(|r| r.id).collect();
         ids.sort();
@@ -472,7 +528,7 @@ mod tests {
             .expect("row")
             .id;
         let (rows, _) = build(&t, &roots, &|q| q.id != ingress, 10_000);
-        assert_eq!(rows.len(), all.len() - 3);
+        assert_eq!(rows.len(), all.len() - 4);
 
         // Insert a rule at the top of FORWARD: the DOCKER-INGRESS jump keeps its id.
         let mut t2 = t.clone();
@@ -530,10 +586,16 @@ Chain RING2 (1 references)
                 Fold::Expanded, // -> A
                 Fold::Expanded, //    -> B
                 Fold::Cycle,    //       -> A again
-                Fold::Leaf,     // LONELY (empty)
+                Fold::Leaf,     //       fell through B
+                Fold::Leaf,     //    fell through A
+                Fold::Leaf,     // policy ACCEPT
+                Fold::Expanded, // LONELY (empty)
+                Fold::Leaf,     // fell through LONELY
                 Fold::Expanded, // RING1
                 Fold::Expanded, // -> RING2
                 Fold::Cycle,    //    -> RING1
+                Fold::Leaf,     //    fell through RING2
+                Fold::Leaf,     // fell through RING1
             ]
         );
         let (rows, cut) = build(&t, &r, &|_| true, 3);

@@ -340,7 +340,7 @@ fn recordings_hold_every_table_polled() {
     tmux.wait_for(10, "the first poll", |s| s.contains("DOCKER-INGRESS"));
     thread::sleep(Duration::from_secs(1));
     tmux.keys(&["2"]);
-    tmux.wait_for(10, "the nat table", |s| s.contains("POSTROUTING"));
+    tmux.wait_for(10, "the nat table", |s| s.contains("PREROUTING ACCEPT"));
     thread::sleep(Duration::from_millis(2500));
     tmux.keys(&["q"]);
     tmux.wait_for(5, "exit", |s| s.contains("EXIT=0"));

@@ -344,6 +344,7 @@ fn the_export_key_leaves_the_view_answering() {
                 table: "nat".into(),
                 interval: Duration::from_secs(1),
                 step: true,
+                all_tables: false,
             },
         );
         let key = |c: char| Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
@@ -443,6 +444,7 @@ fn text_export_is_linear_in_the_listing_for_any_shape_of_jumps() {
             roots: &[],
             moved_only: false,
             names: None,
+            window_note: None,
         });
         let ratio = out.len() as f64 / s.len() as f64;
         worst = worst.max(ratio);

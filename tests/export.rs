@@ -61,7 +61,8 @@ fn svg_export() {
     for want in [
         "DOCKER-INGRESS",
         "PREROUTING",
-        "tcp dpt:80 to:172.18.0.2:80",
+        // the live view's NAT label: where the DNAT sends packets, whole
+        "DNAT → 172.18.0.2:80",
         "#11a8cd",
     ] {
         assert!(s.contains(want), "{want}");

@@ -286,6 +286,7 @@ fn the_loop_runs_on_a_test_backend() {
                 first: None,
                 interval: Duration::from_secs(1),
                 step: true,
+                all_tables: false,
             },
         );
         use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
@@ -333,4 +334,29 @@ fn tokio_stream_from(
     Box::pin(stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (e, rx))
     }))
+}
+
+#[test]
+fn path_view_120x40() {
+    let mut app = demo_app(3);
+    app.apply(Action::TogglePath);
+    // the poller is asked for every table
+    assert!(
+        app.commands
+            .contains(&iptop::ui::action::Command::AllTables(true))
+    );
+    let s = screen(&mut app, 120, 40);
+    let at = |needle: &str| s.find(needle).unwrap_or_else(|| panic!("{needle} in\n{s}"));
+    // nat's PREROUTING (the DNAT) comes before filter's FORWARD
+    assert!(at("hook PREROUTING") < at("nat PREROUTING"));
+    assert!(at("to:172.18.0.2:80") < at("filter FORWARD"));
+    insta::assert_snapshot!(s);
+    // f: only what moved, hook by hook
+    app.apply(Action::ToggleMovedOnly);
+    let moved = screen(&mut app, 120, 40);
+    assert!(!moved.contains("filter INPUT"), "{moved}");
+    assert!(moved.contains("nat PREROUTING"), "{moved}");
+    app.apply(Action::ToggleMovedOnly);
+    app.apply(Action::Back);
+    assert!(!app.path_view);
 }

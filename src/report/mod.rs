@@ -2,6 +2,7 @@
 //! and for the TUI's export key. The serialisable types here are kept apart from the
 //! core model so the JSON schema changes only on purpose.
 
+pub mod path;
 pub mod services;
 pub mod text;
 
@@ -29,6 +30,8 @@ pub struct Input<'a> {
     pub moved_only: bool,
     /// Names from Docker for bridges and container addresses, when it answered.
     pub names: Option<&'a crate::docker::Names>,
+    /// What the window is, when it is not two samples (`since the baseline (z)`).
+    pub window_note: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -39,6 +42,10 @@ pub struct Report {
     pub moved_only: bool,
     pub window_ms: Option<u64>,
     pub window_start: Option<String>,
+    /// What the window is, for an export of the live view: `since the baseline (z)`,
+    /// `the last 10s of polls`; absent for `--once`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
     pub source: SourceReport,
     pub warnings: Vec<String>,
     pub tables: Vec<TableReport>,
@@ -111,6 +118,15 @@ pub struct ChainReport {
     pub delta_packets: Option<u64>,
     pub delta_bytes: Option<u64>,
     pub references: Option<u32>,
+    /// What reached the end of the chain: a built-in chain's policy counters; for a user
+    /// chain, what entered minus what left by a verdict, RETURN or goto minus what its
+    /// sub-chains kept. Null where the counters do not tell (a sub-chain also called
+    /// from elsewhere).
+    pub fell_through_packets: Option<u64>,
+    pub fell_through_bytes: Option<u64>,
+    /// The same over the window (null without one, or where not determinable).
+    pub delta_fell_through_packets: Option<u64>,
+    pub delta_fell_through_bytes: Option<u64>,
     /// What the chain is for and who writes it; null when iptop has no note on it.
     pub about: Option<AboutReport>,
     pub rules: Vec<RuleReport>,
@@ -284,6 +300,10 @@ pub fn build(input: &Input) -> Report {
                     } else {
                         rules
                     };
+                    let fell = crate::flow::fell_through_total(t, ci);
+                    let dfell = td
+                        .filter(|td| td.known(ci))
+                        .and_then(|td| crate::flow::fell_through_window(t, td, ci));
                     ChainReport {
                         name: c.name.to_string(),
                         builtin: c.is_builtin(),
@@ -296,13 +316,21 @@ pub fn build(input: &Input) -> Report {
                             ChainKind::User { references } => references,
                             ChainKind::Builtin { .. } => None,
                         },
+                        fell_through_packets: fell.map(|d| d.packets),
+                        fell_through_bytes: fell.map(|d| d.bytes),
+                        delta_fell_through_packets: dfell.map(|d| d.packets),
+                        delta_fell_through_bytes: dfell.map(|d| d.bytes),
                         about: notes::about(&t.name, &c.name).map(AboutReport::from),
                         rules,
                     }
                 })
-                // moved-only: a chain stays when a rule in it or its policy moved
+                // moved-only: a chain stays when a rule in it, its policy or what fell
+                // through it moved
                 .filter(|c: &ChainReport| {
-                    !input.moved_only || !c.rules.is_empty() || c.delta_packets.unwrap_or(0) > 0
+                    !input.moved_only
+                        || !c.rules.is_empty()
+                        || c.delta_packets.unwrap_or(0) > 0
+                        || c.delta_fell_through_packets.unwrap_or(0) > 0
                 })
                 .collect();
             TableReport {
@@ -320,6 +348,7 @@ pub fn build(input: &Input) -> Report {
         moved_only: input.moved_only,
         window_ms: h.window_ms,
         window_start: h.window_start,
+        window: input.window_note.map(str::to_string),
         source: h.source,
         warnings: h.warnings,
         tables,

@@ -16,9 +16,10 @@ use crate::format;
 use crate::model::FirewallTable;
 use crate::tree::{self, RowKind};
 
-/// A row's cells, whether it is a reference to where a chain is shown, and the note on
-/// the chain it shows (once per chain).
-type Line = (Cells, bool, Option<String>);
+/// A row's cells, whether it is a line of its own without columns (a reference to where
+/// a chain is shown, or the end of a chain that nothing reached), and the note on the
+/// chain it shows (once per chain).
+pub type Line = (Cells, bool, Option<String>);
 
 /// Rows beyond this are cut (a safety net: each chain is shown once).
 pub const MAX_ROWS: usize = 2_000_000;
@@ -28,6 +29,45 @@ const MAX_PAD: usize = 48;
 const MAX_TREE_PAD: usize = 64;
 
 pub fn render(input: &Input) -> String {
+    let snap = input.snapshot;
+    let mut out = preamble(input);
+    // Build every table's rows first so that columns line up across tables.
+    let mut sections: Vec<(String, Vec<Line>, bool)> = Vec::new();
+    for (ti, t) in snap.tables.iter().enumerate() {
+        let roots = tree::roots(t, input.roots);
+        let (cells, cut) = table_lines(input, ti, &roots);
+        let mut title = format!("table {}", t.name);
+        if let Some(b) = t.backend {
+            title.push_str(&format!(" · {b}"));
+        }
+        if input.moved_only {
+            title.push_str(" (only rules that moved)");
+        }
+        if !t.exact {
+            title.push_str(" (abbreviated counters: listing without -x)");
+        }
+        sections.push((title, cells, cut));
+    }
+    let widths = widths(&ALL, sections.iter().flat_map(|(_, cells, _)| cells));
+    for (title, cells, cut) in &sections {
+        out.push('\n');
+        out.push_str(title);
+        out.push('\n');
+        push_titles(&mut out, &ALL, &widths);
+        for line in cells {
+            push_row(&mut out, &ALL, line, &widths);
+        }
+        if *cut {
+            let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
+        }
+    }
+    push_findings(&mut out, input);
+    out
+}
+
+/// The first lines of a text export: version and source, when it was taken and the
+/// window its deltas cover, warnings.
+pub(super) fn preamble(input: &Input) -> String {
     let snap = input.snapshot;
     let mut out = String::new();
     let _ = write!(
@@ -55,116 +95,143 @@ pub fn render(input: &Input) -> String {
         }
         (None, _) => out.push_str(" · no window (use --window 2s for deltas)"),
     }
+    if let Some(w) = input.window_note {
+        let _ = write!(out, " ({w})");
+    }
     out.push('\n');
     for w in &snap.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
-
-    // Build every table's rows first so that columns line up across tables.
-    let mut sections: Vec<(String, Vec<Line>, bool)> = Vec::new();
-    for (ti, t) in snap.tables.iter().enumerate() {
-        let roots = tree::roots(t, input.roots);
-        let td = input.deltas.and_then(|d| d.table(ti));
-        // a shared chain is expanded under the first jump that moved
-        let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
-        let (rows, cut) = tree::once::build(t, &roots, &moved, MAX_ROWS);
-        let rows = if input.moved_only {
-            let keep = tree::moved_mask(&rows, |r| cells::movement(r, td).moved());
-            tree::keep(&rows, &keep)
-        } else {
-            rows
-        };
-        let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
-        let view = cells::ShownDeltas::window(td, elapsed);
-        let noted = note_rows(t, &rows);
-        let cells = rows
-            .iter()
-            .zip(noted)
-            .map(|(r, note)| {
-                let mut cells = cells::cells(t, r, &view);
-                if let Some(n) = input.names {
-                    n.decorate(&mut cells);
-                }
-                (cells, matches!(r.kind, RowKind::Ref { .. }), note)
-            })
-            .collect();
-        let mut title = format!("table {}", t.name);
-        if let Some(b) = t.backend {
-            title.push_str(&format!(" · {b}"));
-        }
-        if input.moved_only {
-            title.push_str(" (only rules that moved)");
-        }
-        if !t.exact {
-            title.push_str(" (abbreviated counters: listing without -x)");
-        }
-        sections.push((title, cells, cut));
-    }
-    let mut widths: Vec<usize> = ALL.iter().map(|c| c.title().width()).collect();
-    for (_, cells, _) in &sections {
-        for (c, _, _) in cells.iter().filter(|(_, is_ref, _)| !is_ref) {
-            for (i, col) in ALL.iter().enumerate() {
-                let w = match col {
-                    Column::Tree => (c.prefix.width() + c.label.width()).min(MAX_TREE_PAD),
-                    _ => c.get(*col).width().min(MAX_PAD),
-                };
-                widths[i] = widths[i].max(w);
-            }
-        }
-    }
-    for (title, cells, cut) in &sections {
-        out.push('\n');
-        out.push_str(title);
-        out.push('\n');
-        let titles: Vec<String> = ALL.iter().map(|c| c.title().to_string()).collect();
-        push_line(&mut out, &titles, &widths, None);
-        for (c, is_ref, note) in cells {
-            if *is_ref {
-                // only where the chain is shown: no columns to line up
-                let _ = writeln!(out, "{}{}", c.prefix, c.label);
-                continue;
-            }
-            let vals: Vec<String> = ALL
-                .iter()
-                .map(|col| match col {
-                    Column::Tree => format!("{}{}", c.prefix, c.label),
-                    _ => c.get(*col).to_string(),
-                })
-                .collect();
-            push_line(&mut out, &vals, &widths, note.as_deref());
-        }
-        if *cut {
-            let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
-        }
-    }
-    let found = findings::evaluate(snap, input.deltas);
-    if !found.is_empty() {
-        out.push_str("\nfindings\n");
-        for f in &found {
-            let mut place = f.table.clone();
-            if let Some(b) = f.backend {
-                place.push_str(&format!(" · {b}"));
-            }
-            if let Some(c) = &f.chain {
-                place.push_str(&format!(" {c}"));
-            }
-            if let Some(r) = f.rule {
-                place.push_str(&format!(" rule {r}"));
-            }
-            let _ = writeln!(
-                out,
-                "{:<8}  {:<29}  {place}: {}",
-                f.severity.as_str(),
-                f.id,
-                f.message
-            );
-        }
-    }
     out
 }
 
+/// The lines of table `ti` of the export, from `roots`, each chain expanded once (after
+/// --moved-only). Returns whether the tree was cut.
+pub(super) fn table_lines(input: &Input, ti: usize, roots: &[usize]) -> (Vec<Line>, bool) {
+    let t = &input.snapshot.tables[ti];
+    let td = input.deltas.and_then(|d| d.table(ti));
+    // a shared chain is expanded under the first jump that moved
+    let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
+    let (rows, cut) = tree::once::build(t, roots, &moved, MAX_ROWS);
+    let rows = if input.moved_only {
+        let keep = tree::moved_mask(&rows, |r| cells::movement(t, r, td).moved());
+        tree::keep(&rows, &keep)
+    } else {
+        rows
+    };
+    (lines_of(input, ti, &rows), cut)
+}
+
+/// The lines of these rows of table `ti`.
+pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<Line> {
+    let t = &input.snapshot.tables[ti];
+    let td = input.deltas.and_then(|d| d.table(ti));
+    let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
+    let view = cells::ShownDeltas::window(td, elapsed);
+    let noted = note_rows(t, rows);
+    rows.iter()
+        .zip(noted)
+        .map(|(r, note)| {
+            let mut cells = cells::cells(t, r, &view);
+            if let Some(n) = input.names {
+                n.decorate(&mut cells);
+            }
+            // the end of a user chain that nothing reached, or whose count the counters
+            // do not give, in a few words
+            let brief = match r.kind {
+                RowKind::Verdict { chain } if !t.chains[chain].is_builtin() => {
+                    let m = cells::movement(t, r, td);
+                    let still = !matches!(m, cells::Movement::Delta(d) if d.moved() || d.reset);
+                    match crate::flow::fell_through_total(t, chain) {
+                        Some(d) if !d.moved() && still => Some("nothing"),
+                        None if still || m == cells::Movement::Unknown => Some("unknown"),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some(b) = brief {
+                cells.label = format!("{}: {b}", cells::FELL_THROUGH);
+            }
+            let nothing = brief.is_some();
+            (
+                cells,
+                nothing || matches!(r.kind, RowKind::Ref { .. }),
+                note,
+            )
+        })
+        .collect()
+}
+
+/// Column widths for these lines (titles included), each bounded.
+pub fn widths<'a>(cols: &[Column], lines: impl Iterator<Item = &'a Line>) -> Vec<usize> {
+    let mut widths: Vec<usize> = cols.iter().map(|c| c.title().width()).collect();
+    for (c, _, _) in lines.filter(|(_, is_ref, _)| !is_ref) {
+        for (i, col) in cols.iter().enumerate() {
+            let w = match col {
+                Column::Tree => (c.prefix.width() + c.label.width()).min(MAX_TREE_PAD),
+                _ => c.get(*col).width().min(MAX_PAD),
+            };
+            widths[i] = widths[i].max(w);
+        }
+    }
+    widths
+}
+
+/// The column titles.
+pub fn push_titles(out: &mut String, cols: &[Column], widths: &[usize]) {
+    let titles: Vec<String> = cols.iter().map(|c| c.title().to_string()).collect();
+    push_line(out, cols, &titles, widths, None);
+}
+
+/// One row: its columns lined up, or for a reference only where the chain is shown.
+pub fn push_row(out: &mut String, cols: &[Column], (c, is_ref, note): &Line, widths: &[usize]) {
+    if *is_ref {
+        // only where the chain is shown: no columns to line up
+        let _ = writeln!(out, "{}{}", c.prefix, c.label);
+        return;
+    }
+    let vals: Vec<String> = cols
+        .iter()
+        .map(|col| match col {
+            Column::Tree => format!("{}{}", c.prefix, c.label),
+            _ => c.get(*col).to_string(),
+        })
+        .collect();
+    push_line(out, cols, &vals, widths, note.as_deref());
+}
+
+/// The findings, at the end of the export.
+pub(super) fn push_findings(out: &mut String, input: &Input) {
+    let found = findings::evaluate(input.snapshot, input.deltas);
+    if found.is_empty() {
+        return;
+    }
+    out.push_str("\nfindings\n");
+    for f in &found {
+        let mut place = f.table.clone();
+        if let Some(b) = f.backend {
+            place.push_str(&format!(" · {b}"));
+        }
+        if let Some(c) = &f.chain {
+            place.push_str(&format!(" {c}"));
+        }
+        if let Some(r) = f.rule {
+            place.push_str(&format!(" rule {r}"));
+        }
+        let _ = writeln!(
+            out,
+            "{:<8}  {:<29}  {place}: {}",
+            f.severity.as_str(),
+            f.id,
+            f.message
+        );
+    }
+}
+
 /// The note to print after each row: on the row where a chain's rules are shown (a root,
-/// or the jump they are expanded under), else its first jump; once per chain. The
+/// or the jump they are expanded under), else its first jump; once per chain, and a note
+/// that many chains share (`KUBE-SEP-*`) only at the first of them. The
 /// built-in chains are left out: a ticket needs no note on what FORWARD is.
 fn note_rows(t: &FirewallTable, rows: &[tree::TreeRow]) -> Vec<Option<String>> {
     let mut at: Vec<Option<usize>> = vec![None; t.chains.len()];
@@ -187,20 +254,37 @@ fn note_rows(t: &FirewallTable, rows: &[tree::TreeRow]) -> Vec<Option<String>> {
         }
     }
     let mut out = vec![None; rows.len()];
-    for (c, (a, f)) in at.into_iter().zip(first).enumerate() {
-        if let Some(i) = a.or(f)
-            && let Some(n) = notes::about(&t.name, &t.chains[c].name)
+    // a note shared by many chains (one per kube-proxy endpoint) is printed once
+    let mut said = std::collections::HashSet::new();
+    let mut places: Vec<(usize, usize)> = at
+        .into_iter()
+        .zip(first)
+        .enumerate()
+        .filter_map(|(c, (a, f))| Some((a.or(f)?, c)))
+        .collect();
+    places.sort_unstable();
+    for (i, c) in places {
+        if let Some(n) = notes::about(&t.name, &t.chains[c].name)
             && n.by != "kernel"
         {
-            out[i] = Some(n.line());
+            let line = n.line();
+            if said.insert(line.clone()) {
+                out[i] = Some(line);
+            }
         }
     }
     out
 }
 
-fn push_line(out: &mut String, vals: &[String], widths: &[usize], note: Option<&str>) {
+fn push_line(
+    out: &mut String,
+    cols: &[Column],
+    vals: &[String],
+    widths: &[usize],
+    note: Option<&str>,
+) {
     let mut line = String::new();
-    for (i, (v, col)) in vals.iter().zip(ALL.iter()).enumerate() {
+    for (i, (v, col)) in vals.iter().zip(cols.iter()).enumerate() {
         if i > 0 {
             line.push_str("  ");
         }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{Fold, NodeId, RowKind, TreeRow, with_level};
+use super::{Fold, NodeId, RowKind, TreeRow, verdict_row, with_level};
 use crate::model::FirewallTable;
 
 /// Which jump each chain is expanded under.
@@ -150,11 +150,7 @@ pub fn build(
         }
         let chain = &table.chains[root];
         let id = NodeId::root(&chain.name);
-        let fold = if chain.rules.is_empty() {
-            Fold::Leaf
-        } else {
-            Fold::Expanded
-        };
+        let fold = Fold::Expanded;
         rows.push(TreeRow {
             kind: RowKind::Chain { chain: root },
             id,
@@ -177,24 +173,30 @@ pub fn build(
         }];
         while let Some(top) = stack.last_mut() {
             let chain = &table.chains[top.chain];
+            if rows.len() >= max_rows {
+                return (rows, true);
+            }
             if top.next >= chain.rules.len() {
+                rows.push(verdict_row(
+                    top.chain,
+                    top.parent_id,
+                    top.depth,
+                    top.parent_row,
+                    top.guides,
+                ));
                 on_path[top.chain] = false;
                 stack.pop();
                 continue;
-            }
-            if rows.len() >= max_rows {
-                return (rows, true);
             }
             let (c, ri) = (top.chain, top.next);
             top.next += 1;
             let rule = &chain.rules[ri];
             let id = top.parent_id.child(rule.key);
-            let last = ri + 1 == chain.rules.len();
+            let last = false;
             let jump = table.jump_target(rule);
             // expand here, or point to where it is expanded
             let (fold, here) = match jump {
                 Some(t) if on_path[t] => (Fold::Cycle, false),
-                Some(t) if table.chains[t].rules.is_empty() => (Fold::Leaf, false),
                 Some(t) => (
                     Fold::Expanded,
                     sp.parent[t] == Some((c as u32, ri as u32)) && !shown[t],
@@ -268,6 +270,14 @@ mod tests {
                     .to_string()
             }
             RowKind::Ref { .. } => format!("{}{}", r.prefix(), r.note.as_deref().unwrap_or("")),
+            RowKind::Verdict { chain } => format!(
+                "{}{}",
+                r.prefix(),
+                match t.chains[chain].policy() {
+                    Some(p) => format!("policy {p}"),
+                    None => "fell through".into(),
+                }
+            ),
         }
     }
 
@@ -292,10 +302,12 @@ mod tests {
             "│  ├─ DOCKER-ISOLATION-STAGE-2 docker_gwbridge !docker_gwbridge",
             "│  │  ├─ DROP docker_gwbridge",
             "│  │  ├─ DROP docker0",
-            "│  │  └─ RETURN",
+            "│  │  ├─ RETURN",
+            "│  │  └─ fell through",
             "│  ├─ DOCKER-ISOLATION-STAGE-2 docker0 !docker0",
             "│  │  └─ DOCKER-ISOLATION-STAGE-2 → see FORWARD › DOCKER-ISOLATION-STAGE-1 › rule 1",
-            "│  └─ RETURN",
+            "│  ├─ RETURN",
+            "│  └─ fell through",
         ];
         let at = text.iter().position(|l| l == want[0]).expect("STAGE-1");
         assert_eq!(&text[at..at + want.len()], want);
@@ -355,8 +367,11 @@ mod tests {
         let roots = super::super::roots(&t, &[]);
         let (rows, cut) = build(&t, &roots, &|_, _| false, 1_000_000);
         assert!(!cut);
-        // a row per rule and per root, and one reference per second jump
-        assert_eq!(rows.len(), t.rule_count() + roots.len() + 39);
+        // a row per rule, per root and per chain's end, and one reference per second jump
+        assert_eq!(
+            rows.len(),
+            t.rule_count() + roots.len() + t.chains.len() + 39
+        );
         let notes: Vec<&str> = rows.iter().filter_map(|r| r.note.as_deref()).collect();
         for want in [
             "C1 → see INPUT › C0 › rule 1",
@@ -387,16 +402,20 @@ mod tests {
             text,
             [
                 "INPUT",
-                "└─ C0",
-                "   └─ C0 → see C0",
+                "├─ C0",
+                "│  └─ C0 → see C0",
+                "└─ policy ACCEPT",
                 "C2",
-                "└─ RETURN",
+                "├─ RETURN",
+                "└─ fell through",
                 "C0",
                 "├─ C1 tcp dpt:0",
                 "│  ├─ C2 tcp dpt:0",
                 "│  │  └─ C2 → see C2",
-                "│  └─ RETURN",
-                "└─ RETURN",
+                "│  ├─ RETURN",
+                "│  └─ fell through",
+                "├─ RETURN",
+                "└─ fell through",
             ]
         );
         // a jump back up the path is a cycle, as in the live view
@@ -422,7 +441,15 @@ Chain B (1 references)
         let folds: Vec<Fold> = rows.iter().map(|r| r.fold).collect();
         assert_eq!(
             folds,
-            [Fold::Expanded, Fold::Expanded, Fold::Expanded, Fold::Cycle]
+            [
+                Fold::Expanded,
+                Fold::Expanded,
+                Fold::Expanded,
+                Fold::Cycle,
+                Fold::Leaf,
+                Fold::Leaf,
+                Fold::Leaf
+            ]
         );
     }
 }

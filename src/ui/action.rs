@@ -43,6 +43,8 @@ pub enum Action {
     ToggleFindings,
     /// `K`: kube-proxy's Services with their endpoints' shares.
     ToggleServices,
+    /// `v`: the path view (every table's built-in chains in netfilter's order).
+    TogglePath,
     TogglePause,
     IntervalShorter,
     IntervalLonger,
@@ -56,13 +58,18 @@ pub enum Action {
     Step,
     /// `s`: export the current view (see the UI loop).
     Export,
+    /// `q`: quit (in the help overlay: close it).
     Quit,
+    /// Ctrl-c: quit from anywhere.
+    Interrupt,
 }
 
 /// What the UI loop must tell the poller after an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     SetTable(String),
+    /// The path view is on: list every table on each poll (off: the one on screen).
+    AllTables(bool),
     SetInterval(Duration),
     Pause(bool),
     Step,

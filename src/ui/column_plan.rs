@@ -19,9 +19,12 @@ fn number_width(c: Column) -> u16 {
 }
 
 /// Which columns fit in `width`, and how wide each is, in display order.
-/// Columns that say nothing in this table (every rule `*` or `0.0.0.0/0`) go first; then
-/// columns drop from the least useful while watching traffic: total bytes, Δbytes,
-/// protocol, addresses, interfaces, totals; the tree, Δpkts, rate and match stay.
+/// Columns that say nothing in this table (every rule `*` or `0.0.0.0/0`) are left out.
+/// What tells two rules of a chain apart comes first: Δpkts, the interfaces (whole, as
+/// wide as their longest name) and a little of the match text; on a narrow terminal the
+/// tree gives up room for them, and the interfaces are cut before they go. Then the
+/// rate, more match text, totals, addresses, protocol, Δbytes and bytes; the match text
+/// takes what is left.
 pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(Column, u16)> {
     layout_shown(width, tree_width, stats, 0)
 }
@@ -34,38 +37,71 @@ pub fn layout_shown(
     stats: &ColumnStats,
     hidden: u16,
 ) -> Vec<(Column, u16)> {
-    let shown = |c: &Column| {
+    const MATCH_MIN: u16 = 8;
+    const MATCH_WANT: u16 = 24;
+    let shown = |c: Column| {
         cells::ALL
             .iter()
-            .position(|x| x == c)
+            .position(|x| *x == c)
             .is_none_or(|i| hidden & (1 << i) == 0)
     };
-    let keep_order = [
-        Column::DPkts,
+    let text = |c: Column| stats.width(c).filter(|_| shown(c));
+    let essential: Vec<(Column, u16)> = [
+        shown(Column::DPkts).then(|| (Column::DPkts, number_width(Column::DPkts))),
+        text(Column::In).map(|w| (Column::In, w)),
+        text(Column::Out).map(|w| (Column::Out, w)),
+        shown(Column::Match).then_some((Column::Match, MATCH_MIN)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let need: u16 = essential.iter().map(|(_, w)| w + 1).sum();
+    let mut tree_w = tree_width.clamp(12, 48).min(width);
+    if tree_w + need > width {
+        tree_w = width
+            .saturating_sub(need)
+            .max(TREE_MIN.min(tree_w))
+            .min(tree_w);
+    }
+    let mut used = tree_w;
+    let mut chosen: Vec<(Column, u16)> = vec![(Column::Tree, tree_w)];
+    for (c, w) in essential {
+        if used + 1 + w <= width {
+            used += 1 + w;
+            chosen.push((c, w));
+        } else if matches!(c, Column::In | Column::Out) && width >= used + 1 + 4 {
+            // cut rather than drop: `!docker_g…` still differs from `docker_gw…`
+            let w = (width - used - 1).min(w);
+            used += 1 + w;
+            chosen.push((c, w));
+        }
+    }
+    let optional = [
         Column::Rate,
         Column::Match,
         Column::Pkts,
-        Column::Source,
         Column::Destination,
-        Column::In,
-        Column::Out,
+        Column::Source,
         Column::Prot,
         Column::DBytes,
         Column::Bytes,
     ];
-    let tree_w = tree_width.clamp(12, 48).min(width);
-    let mut used = tree_w;
-    let mut chosen: Vec<(Column, u16)> = vec![(Column::Tree, tree_w)];
-    const MATCH_MIN: u16 = 16;
-    for c in keep_order.into_iter().filter(shown) {
-        let w = match c {
-            Column::Match => MATCH_MIN,
-            Column::Prot | Column::In | Column::Out | Column::Source | Column::Destination => {
-                match stats.width(c) {
-                    Some(w) => w,
-                    None => continue,
-                }
+    for c in optional {
+        if c == Column::Match {
+            // more of the match text before the totals and addresses
+            if let Some(m) = chosen.iter_mut().find(|(c, _)| *c == Column::Match) {
+                let more = (MATCH_WANT - m.1).min(width.saturating_sub(used));
+                m.1 += more;
+                used += more;
             }
+            continue;
+        }
+        let w = match c {
+            Column::Prot | Column::Source | Column::Destination => match text(c) {
+                Some(w) => w,
+                None => continue,
+            },
+            _ if !shown(c) => continue,
             _ => number_width(c),
         };
         if used + 1 + w <= width {
@@ -81,6 +117,9 @@ pub fn layout_shown(
     chosen.sort_by_key(|(c, _)| order(c));
     chosen
 }
+
+/// The tree column gives up room down to this on a narrow terminal.
+const TREE_MIN: u16 = 24;
 
 /// Widths of a table's text columns over all its rules (None: the column says nothing).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,8 +151,9 @@ impl ColumnStats {
                     9,
                     4,
                 );
-                grow(&mut s.in_iface, &p.in_iface, &["*", "any"], 10, 3);
-                grow(&mut s.out_iface, &p.out_iface, &["*", "any"], 10, 3);
+                // interface names are at most 15 characters, and `!`
+                grow(&mut s.in_iface, &p.in_iface, &["*", "any"], 16, 3);
+                grow(&mut s.out_iface, &p.out_iface, &["*", "any"], 16, 3);
                 let anyaddr = ["0.0.0.0/0", "::/0", "anywhere"];
                 grow(&mut s.source, &p.source, &anyaddr, 20, 6);
                 grow(&mut s.destination, &p.destination, &anyaddr, 20, 4);
@@ -149,7 +189,10 @@ pub fn tree_width(t: &FirewallTable, rows: &[TreeRow]) -> u16 {
                 // `│  ├─▾ TARGET [goto] ↻ cycle`
                 RowKind::Rule { chain, rule } => {
                     let spec = &t.chains[chain].rules[rule].spec;
-                    let label = spec.target.width().max(11)
+                    // a NAT target is shown with where it sends packets
+                    let target =
+                        super::fit::nat(spec).map_or(spec.target.width(), |(l, _)| l.width());
+                    let label = target.max(11)
                         + if spec.goto { 7 } else { 0 }
                         + if r.fold == Fold::Cycle { 8 } else { 0 }
                         // ` ×2`: a chain with several callers
@@ -159,6 +202,8 @@ pub fn tree_width(t: &FirewallTable, rows: &[TreeRow]) -> u16 {
                         };
                     r.prefix_width() + 1 + label
                 }
+                // `│  └─ fell through`, `└─ policy ACCEPT`
+                RowKind::Verdict { .. } => r.prefix_width() + 1 + 13,
                 // drawn across the whole row
                 RowKind::Ref { .. } => 0,
             }
@@ -190,9 +235,18 @@ mod tests {
         let wide = names(200);
         assert_eq!(wide.len(), 13 - 1, "all but OPT");
         let narrow = names(80);
-        assert_eq!(narrow[..3], [Column::Tree, Column::DPkts, Column::Rate]);
-        assert!(narrow.contains(&Column::Match));
+        assert_eq!(narrow[..2], [Column::Tree, Column::DPkts]);
+        // what tells rules apart stays: interfaces and match text before totals
+        for c in [Column::In, Column::Out, Column::Match] {
+            assert!(narrow.contains(&c), "{c:?} in {narrow:?}");
+        }
         assert!(!narrow.contains(&Column::Bytes));
+        // at 60 the tree gives up room for the interfaces; the rate goes first
+        let tight = names(60);
+        for c in [Column::In, Column::Out] {
+            assert!(tight.contains(&c), "{c:?} in {tight:?}");
+        }
+        assert!(!tight.contains(&Column::Prot));
         for w in [0u16, 5, 20, 40, 80, 120, 200] {
             let total: u16 = layout_columns(w, 34, &stats)
                 .iter()

@@ -12,6 +12,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 
 use super::live_view::LiveView;
+use super::path_picture;
 use super::render;
 use super::theme::Theme;
 use crate::format;
@@ -21,6 +22,58 @@ use crate::report::{self, Format, Input};
 /// The export of `input` in `format`.
 pub fn render(format: Format, input: &Input) -> String {
     report::render(format, input).unwrap_or_else(|| picture(input))
+}
+
+/// The path view (`--view path`) in `format`.
+pub fn render_path(format: Format, input: &Input) -> String {
+    match format {
+        Format::Text => crate::report::path::render_text(input),
+        Format::Json => crate::report::path::render_json(input),
+        Format::Svg => path_svg(input),
+    }
+}
+
+/// The path view as a picture: the text's lines in the live view's colours.
+fn path_svg(input: &Input) -> String {
+    use unicode_width::UnicodeWidthStr;
+    let theme = Theme {
+        color: true,
+        ..Theme::default()
+    };
+    let caption = match (input.deltas, input.window_start) {
+        (Some(d), Some(start)) => format!(
+            "iptop path view · window {} from {} to {}",
+            crate::format::duration(d.elapsed),
+            crate::format::timestamp(start),
+            crate::format::timestamp(input.snapshot.taken_at)
+        ),
+        _ => format!(
+            "iptop path view · {} · no window",
+            crate::format::timestamp(input.snapshot.taken_at)
+        ),
+    };
+    let caption = match input.window_note {
+        Some(n) => format!("{caption} ({n})"),
+        None => caption,
+    };
+    let mut out: Vec<Vec<path_picture::Piece>> = vec![vec![(caption, theme.dim())], vec![]];
+    out.extend(path_picture::styled_lines(
+        input,
+        &crate::cells::ALL,
+        true,
+        &theme,
+    ));
+    let width = out
+        .iter()
+        .map(|l| l.iter().map(|(t, _)| t.width()).sum::<usize>())
+        .max()
+        .unwrap_or(1)
+        .clamp(40, 400) as u16;
+    let height = (out.len().min(u16::MAX as usize) as u16).max(1);
+    let area = ratatui::layout::Rect::new(0, 0, width, height);
+    let mut buf = Buffer::empty(area);
+    path_picture::draw_lines(&mut buf, area, &out, 0);
+    buffer_to_svg(&buf)
 }
 
 /// Columns of the picture: wide enough that no column has to drop.
@@ -233,6 +286,10 @@ pub fn picture(input: &Input) -> String {
                 "iptop export · {} · no window",
                 format::timestamp(input.snapshot.taken_at)
             ),
+        };
+        let caption = match input.window_note {
+            Some(n) => format!("{caption} ({n})"),
+            None => caption,
         };
         let mut app = LiveView::for_export(
             input.source.clone(),

@@ -204,6 +204,15 @@ pub const KEYMAP: &[Binding] = &[
         modes: BROWSE,
     },
     Binding {
+        keys: &[ch('v', Action::TogglePath)],
+        help: Some((
+            "v",
+            "path view: every table's built-in chains in netfilter's order",
+        )),
+        hint: Some((6, "v", "path")),
+        modes: BROWSE,
+    },
+    Binding {
         keys: &[ch('z', Action::Baseline), ch('Z', Action::ClearBaseline)],
         help: Some(("z Z", "baseline: Δ counts from now / back to per-poll Δ")),
         hint: Some((7, "z", "baseline")),
@@ -234,7 +243,10 @@ pub const KEYMAP: &[Binding] = &[
     },
     Binding {
         keys: &[ch('s', Action::Export)],
-        help: Some(("s", "export this table's view to a file")),
+        help: Some((
+            "s",
+            "export the view on screen (Δ of the last 10 s, or since z)",
+        )),
         hint: Some((9, "s", "export")),
         modes: BROWSE,
     },
@@ -254,14 +266,14 @@ pub const KEYMAP: &[Binding] = &[
         modes: BROWSE,
     },
     Binding {
-        keys: &[ctrl('c', Action::Quit)],
+        keys: &[ctrl('c', Action::Interrupt)],
         help: None,
         hint: None,
         modes: ALL_MODES,
     },
     Binding {
         keys: &[ch('q', Action::Quit)],
-        help: Some(("q  Ctrl-c", "quit")),
+        help: Some(("q  Ctrl-c", "quit (q here: close this help)")),
         hint: Some((0, "q", "quit")),
         modes: BROWSE,
     },
@@ -361,7 +373,7 @@ mod tests {
                 KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
                 true
             ),
-            Some(Action::Quit)
+            Some(Action::Interrupt)
         );
         assert_eq!(
             action(k(KeyCode::Char('q')), true),
@@ -374,7 +386,7 @@ mod tests {
     fn hand_written(key: KeyEvent, searching: bool) -> Option<Action> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl && key.code == KeyCode::Char('c') {
-            return Some(Action::Quit);
+            return Some(Action::Interrupt);
         }
         if searching {
             return match key.code {
@@ -412,6 +424,7 @@ mod tests {
             KeyCode::Char('o') => Action::ToggleHot,
             KeyCode::Char('!') => Action::ToggleFindings,
             KeyCode::Char('K') => Action::ToggleServices,
+            KeyCode::Char('v') => Action::TogglePath,
             KeyCode::Char('p') => Action::TogglePause,
             KeyCode::Char('+' | '=') => Action::IntervalLonger,
             KeyCode::Char('-' | '_') => Action::IntervalShorter,
@@ -472,10 +485,16 @@ mod tests {
     fn overlay_and_hints_read_the_table() {
         let help: Vec<_> = help_lines().collect();
         assert_eq!(help.first(), Some(&("↑ ↓  k j", "move")));
-        assert_eq!(help.last(), Some(&("q  Ctrl-c", "quit")));
-        assert_eq!(help.len(), 23);
+        assert_eq!(
+            help.last(),
+            Some(&("q  Ctrl-c", "quit (q here: close this help)"))
+        );
+        assert_eq!(help.len(), 24);
         let hints: Vec<&str> = hints().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(hints, ["q", "?", "↵", "/", "f", "o", "!", "z", "p", "s"]);
+        assert_eq!(
+            hints,
+            ["q", "?", "↵", "/", "f", "o", "!", "v", "z", "p", "s"]
+        );
         // every hinted key does something in the tree
         for b in KEYMAP.iter().filter(|b| b.hint.is_some()) {
             assert!(b.modes.contains(&KeyMode::Browse));

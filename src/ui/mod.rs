@@ -7,10 +7,13 @@ pub mod action;
 pub mod baseline;
 pub mod column_plan;
 pub mod export;
+pub mod fit;
 pub mod history;
 pub mod keymap;
 pub mod live_view;
 pub mod mode;
+pub mod path_picture;
+pub mod pathview;
 pub mod poller;
 pub mod render;
 pub mod table_state;
@@ -56,6 +59,10 @@ pub struct LiveSetup {
     pub step: bool,
     pub names: Option<crate::docker::Names>,
     pub export: ExportTo,
+    /// `--export-window`: the export key's window without a baseline.
+    pub export_window: std::time::Duration,
+    /// `--view path`: start in the path view (every table polled).
+    pub path_view: bool,
     /// Colours, palette, tree lines and columns (`--color`, `--theme`, `--ascii`, config).
     pub theme: Theme,
 }
@@ -72,11 +79,15 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
         step,
         names,
         export,
+        export_window,
+        path_view,
         theme,
     } = setup;
     let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
     app.step_mode = step;
     app.names = names.map(Arc::new);
+    app.export_window = export_window;
+    app.path_view = path_view;
     let mut poller = poller::spawn(
         polls,
         PollerConfig {
@@ -85,6 +96,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
             first,
             interval,
             step,
+            all_tables: path_view,
         },
     );
     let (mut terminal, guard) = terminal::TerminalGuard::start()?;
@@ -238,11 +250,15 @@ pub struct ExportJob {
     snap: Arc<Snapshot>,
     deltas: Option<Deltas>,
     start: Option<SystemTime>,
+    /// Which window the deltas cover, for the file.
+    note: String,
     source: SourceInfo,
     roots: Vec<String>,
     moved_only: bool,
     names: Option<Arc<crate::docker::Names>>,
     table: &'static str,
+    /// The path view: every table hook by hook.
+    path: bool,
     to: ExportTo,
 }
 
@@ -254,24 +270,42 @@ impl ExportJob {
             .as_ref()
             .map(|s| s.snapshot().clone())
             .ok_or("nothing to export yet")?;
-        let view = v.shown_deltas();
-        let (elapsed, start) = match &v.baseline {
-            Some(b) => (snap.at.saturating_sub(b.at), Some(b.since)),
-            None => (v.window, v.window_start),
-        };
-        let deltas = view.shown.map(|d| Deltas {
-            elapsed,
-            tables: vec![Some(d.clone())],
-        });
+        if app.path_view
+            && let Some(p) = app.path_snapshot(true)
+        {
+            return Ok(ExportJob {
+                snap: p.snap,
+                deltas: p.deltas,
+                start: p.start,
+                note: format!("{}; the path view", p.note),
+                source: app.source.clone(),
+                roots: Vec::new(),
+                moved_only: app.moved_only,
+                names: app.names.clone(),
+                table: "path",
+                path: true,
+                to: to.clone(),
+            });
+        }
+        // the view on screen: its drill root, moved-only or hot view, over a stated window
+        let w = v.export_window(app.export_window);
+        let mut note = w.note;
+        if app.mode.shows_hot() {
+            note.push_str("; the hot view: rules that moved, with their chain paths");
+        }
         Ok(ExportJob {
             snap,
-            deltas,
-            start,
+            deltas: w.deltas,
+            start: w.start,
+            note,
             source: app.source.clone(),
-            roots: app.root_chains.clone(),
-            moved_only: app.moved_only,
+            roots: app
+                .drilled()
+                .map_or_else(|| app.root_chains.clone(), |c| vec![c]),
+            moved_only: app.moved_only || app.mode.shows_hot(),
             names: app.names.clone(),
             table: app.table_name(),
+            path: false,
             to: to.clone(),
         })
     }
@@ -286,8 +320,13 @@ impl ExportJob {
             roots: &self.roots,
             moved_only: self.moved_only,
             names: self.names.as_deref(),
+            window_note: Some(&self.note),
         };
-        let body = export::render(self.to.format, &input);
+        let body = if self.path {
+            export::render_path(self.to.format, &input)
+        } else {
+            export::render(self.to.format, &input)
+        };
         let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
             .to_string()
             .replace(':', "");
@@ -302,7 +341,8 @@ impl ExportJob {
             };
             let path = self.to.dir.join(name);
             match crate::files::write_new_file(&path, body.as_bytes(), false) {
-                Ok(()) => return Ok(path),
+                // the status line says where, whatever the working directory
+                Ok(()) => return Ok(std::fs::canonicalize(&path).unwrap_or(path)),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = e.to_string(),
                 Err(e) => return Err(format!("{}: {e}", path.display())),
             }

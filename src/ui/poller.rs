@@ -47,6 +47,8 @@ pub struct PollerConfig {
     pub interval: Duration,
     /// Replays: one poll per `Step` command.
     pub step: bool,
+    /// List every table from the start (the path view is on).
+    pub all_tables: bool,
 }
 
 /// A poll may take at most this share of the interval before the interval is stretched.
@@ -71,9 +73,20 @@ async fn run(
 ) {
     let mut table = cfg.table;
     let also = cfg.also;
-    let polled = |table: &String| {
+    let mut all = cfg.all_tables;
+    // the path view needs every table; else the one on screen and the recorded ones
+    let polled = |table: &String, all: bool| {
         let mut v = vec![table.clone()];
-        v.extend(also.iter().filter(|t| *t != table).cloned());
+        let more = also.iter().map(String::as_str).chain(
+            all.then_some(crate::report::path::TABLES)
+                .into_iter()
+                .flatten(),
+        );
+        for t in more {
+            if !v.iter().any(|x| x == t) {
+                v.push(t.to_string());
+            }
+        }
         v
     };
     let mut first = cfg.first;
@@ -90,7 +103,7 @@ async fn run(
     let mut shown_source = polls.source().info().clone();
 
     if let Source::Live(l) = polls.source_mut() {
-        l.set_tables(polled(&table));
+        l.set_tables(polled(&table, all));
     }
 
     loop {
@@ -102,7 +115,14 @@ async fn run(
                     Command::SetTable(t) => {
                         table = t;
                         if let Source::Live(l) = polls.source_mut() {
-                            l.set_tables(polled(&table));
+                            l.set_tables(polled(&table, all));
+                            next_due = Instant::now();
+                        }
+                    }
+                    Command::AllTables(on) => {
+                        all = on;
+                        if let Source::Live(l) = polls.source_mut() {
+                            l.set_tables(polled(&table, all));
                             next_due = Instant::now();
                         }
                     }

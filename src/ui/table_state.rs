@@ -42,6 +42,9 @@ pub struct TableData {
     /// Ids from the root to the selected row.
     pub(super) selected: Vec<NodeId>,
     pub(super) offset: usize,
+    /// The good polls of the last export window and the one before it
+    /// ([`super::live_view::window`]): what the export key measures its deltas over.
+    pub(super) recent: std::collections::VecDeque<std::sync::Arc<crate::model::Snapshot>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,7 +80,10 @@ impl TableData {
         let default = match self.mode {
             ExpandMode::All => true,
             ExpandMode::None => false,
-            ExpandMode::Auto => q.depth == 0 || (q.depth <= AUTO_DEPTH && q.rules <= AUTO_RULES),
+            // a jump into an empty chain opens onto its end only when asked
+            ExpandMode::Auto => {
+                q.depth == 0 || (q.depth <= AUTO_DEPTH && (1..=AUTO_RULES).contains(&q.rules))
+            }
         };
         default != self.toggled.contains(&q.id)
     }
@@ -169,11 +175,17 @@ impl TableData {
                     .or_default()
                     .moved(poll, at, rate as f32);
             }
-            if d.policy(ci).is_some_and(Delta::moved) {
+            // the chain's end: its policy, or what fell through it
+            if let Some(delta) = crate::flow::fell_through_window(cur, d, ci).filter(Delta::moved) {
+                let rate = if secs > 0.0 {
+                    delta.packets as f64 / secs
+                } else {
+                    0.0
+                };
                 self.history
-                    .entry(mix(ch, 0))
+                    .entry(verdict_key(cur, ci))
                     .or_default()
-                    .moved(poll, at, 0.0);
+                    .moved(poll, at, rate as f32);
             }
         }
         // Forget rules idle for a whole history window, and rules that are gone.
@@ -211,6 +223,7 @@ impl TableData {
         let key = match row.kind {
             RowKind::Chain { .. } => mix(ch, 0),
             RowKind::Rule { chain, rule } => mix(ch, table.chains[chain].rules[rule].key),
+            RowKind::Verdict { chain } => verdict_key(table, chain),
             RowKind::Ref { .. } => return None,
         };
         let moved = self.history.get(&key)?.moved_at?;
@@ -229,5 +242,29 @@ impl TableData {
         let ch = hash_str(&table.chains[chain].name);
         self.history
             .get(&mix(ch, table.chains[chain].rules[rule].key))
+    }
+
+    /// The history of chain `chain`'s end (its policy, or what fell through it).
+    pub fn verdict_history(&self, table: &FirewallTable, chain: usize) -> Option<&History> {
+        self.history.get(&verdict_key(table, chain))
+    }
+
+    /// The end of chain `chain` moved within the last [`HISTORY`] polls.
+    pub(super) fn verdict_moved_recently(&self, table: &FirewallTable, chain: usize) -> bool {
+        self.verdict_history(table, chain)
+            .and_then(|h| h.moved_at)
+            .is_some_and(|m| self.polls.saturating_sub(m) < HISTORY as u64)
+    }
+}
+
+/// The history key of chain `chain`'s end: the chain's own (its policy) for a built-in
+/// chain, else its fell-through row's.
+pub fn verdict_key(table: &FirewallTable, chain: usize) -> u64 {
+    let c = &table.chains[chain];
+    let ch = hash_str(&c.name);
+    if c.is_builtin() {
+        mix(ch, 0)
+    } else {
+        mix(ch, tree::VERDICT_KEY)
     }
 }

@@ -83,17 +83,25 @@ static LABS: AtomicUsize = AtomicUsize::new(0);
 pub struct Lab {
     pub prefix: String,
     restore: String,
+    /// Another rule file for the host (`LAB_RULES`), e.g. tests/lab/docker28.rules.
+    rules: Option<PathBuf>,
 }
 
 impl Lab {
     /// `restore`: iptables-restore, iptables-legacy-restore or iptables-nft-restore.
     pub fn up(restore: &str) -> Lab {
+        Lab::up_with(restore, None)
+    }
+
+    /// The lab with the host's rules from `rules` (a file under tests/lab).
+    pub fn up_with(restore: &str, rules: Option<&str>) -> Lab {
         require_root();
         let n = LABS.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("ipt{}x{n}-", std::process::id());
         let lab = Lab {
             prefix,
             restore: restore.to_string(),
+            rules: rules.map(|r| root().join("tests/lab").join(r)),
         };
         lab.script(&["up"]);
         lab
@@ -104,13 +112,16 @@ impl Lab {
     }
 
     fn script(&self, args: &[&str]) {
-        let out = Command::new("bash")
-            .arg(root().join("tests/lab/lab.sh"))
+        let mut cmd = Command::new("bash");
+        cmd.arg(root().join("tests/lab/lab.sh"))
             .args(args)
             .env("LAB_PREFIX", &self.prefix)
-            .env("LAB_IPTABLES", &self.restore)
-            .output()
-            .expect("lab.sh");
+            .env("LAB_IPTABLES", &self.restore);
+        match &self.rules {
+            Some(r) => cmd.env("LAB_RULES", r),
+            None => cmd.env_remove("LAB_RULES"),
+        };
+        let out = cmd.output().expect("lab.sh");
         assert!(
             out.status.success() || args[0] == "down",
             "lab.sh {args:?}: {}{}",
@@ -286,6 +297,15 @@ impl Tmux {
     pub fn capture(&self) -> String {
         let out = self
             .cmd(&["capture-pane", "-p", "-t", "main"])
+            .output()
+            .expect("capture");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pane with its colours (SGR escapes).
+    pub fn capture_colors(&self) -> String {
+        let out = self
+            .cmd(&["capture-pane", "-p", "-e", "-t", "main"])
             .output()
             .expect("capture");
         String::from_utf8_lossy(&out.stdout).into_owned()

@@ -17,7 +17,8 @@
 # Environment: LAB_PREFIX (default "iptop-") names the namespaces, so parallel runs
 # don't collide; LAB_IPTABLES picks the restore command (iptables-restore,
 # iptables-legacy-restore, iptables-nft-restore); LAB_RULES loads another
-# iptables-restore file (same interfaces and addresses).
+# iptables-restore file (same interfaces and addresses), such as docker28.rules: Docker
+# Engine 28's layout (DOCKER-FORWARD, DOCKER-CT, DOCKER-BRIDGE, ...).
 set -euo pipefail
 
 P=${LAB_PREFIX:-iptop-}
@@ -95,5 +96,5 @@ case "${1:-}" in
   cross) cross_n "${2:-1}" ;;
   blocked) blocked_n "${2:-1}" ;;
   status) status ;;
-  *) sed -n '2,20p' "$0"; exit 2 ;;
+  *) sed -n '2,21p' "$0"; exit 2 ;;
 esac

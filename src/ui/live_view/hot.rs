@@ -11,11 +11,12 @@ use super::{Action, LiveView, MAX_ROWS, Mode};
 use crate::model::{FirewallTable, hash_str, mix};
 use crate::tree::{self, RowKind, TreeRow};
 
-/// One row of the hot view: a rule and how fast it moves.
+/// One row of the hot view: a rule (or a chain's end) and how fast it moves.
 #[derive(Debug, Clone)]
 pub struct HotRow {
     pub chain: usize,
-    pub rule: usize,
+    /// The rule; None for the chain's end (its policy, or what fell through it).
+    pub rule: Option<usize>,
     /// Packets per second in the last poll.
     pub pps: f64,
     /// The highest rate of its recent history (at least `pps`).
@@ -99,12 +100,22 @@ impl LiveView {
                     .is_some_and(|d| d.packets > 0)
         };
         let lately = |c: usize, r: usize| now(c, r) || v.moved_recently(t, c, r);
+        // a chain's end: its policy, or what fell through it
+        let end_now = |c: usize| {
+            secs > 0.0
+                && view
+                    .rate
+                    .and_then(|d| crate::flow::fell_through_window(t, d, c))
+                    .is_some_and(|d| d.packets > 0)
+        };
+        let end_lately = |c: usize| end_now(c) || v.verdict_moved_recently(t, c);
         let roots = self.roots(t);
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         // a rule of a shared chain is listed under a path that moves now if it has one
-        let passes: [&dyn Fn(usize, usize) -> bool; 2] = [&now, &lately];
-        for moved in passes {
+        type Pass<'a> = (&'a dyn Fn(usize, usize) -> bool, &'a dyn Fn(usize) -> bool);
+        let passes: [Pass; 2] = [(&now, &end_now), (&lately, &end_lately)];
+        for (moved, end_moved) in passes {
             let rows = Arc::new(tree::once::build(t, &roots, moved, MAX_ROWS).0);
             let mut root_of = vec![0; rows.len()];
             for (k, r) in rows.iter().enumerate() {
@@ -112,17 +123,23 @@ impl LiveView {
             }
             let on_path = tree::moved_on_path(&rows, |r| match r.kind {
                 RowKind::Rule { chain, rule } => moved(chain, rule),
+                RowKind::Verdict { chain } => end_moved(chain),
                 _ => false,
             });
             for (i, r) in rows.iter().enumerate() {
-                let RowKind::Rule { chain, rule } = r.kind else {
-                    continue;
+                let (chain, rule) = match r.kind {
+                    RowKind::Rule { chain, rule } => (chain, Some(rule)),
+                    RowKind::Verdict { chain } => (chain, None),
+                    _ => continue,
                 };
                 if !on_path[i] || !seen.insert((chain, rule)) {
                     continue;
                 }
-                let pps = view.pps(r).unwrap_or(0.0);
-                let history = v.history_of(t, chain, rule);
+                let pps = view.pps(t, r).unwrap_or(0.0);
+                let history = match rule {
+                    Some(rule) => v.history_of(t, chain, rule),
+                    None => v.verdict_history(t, chain),
+                };
                 let peak = history.map_or(0.0, |h| f64::from(h.peak(v.polls))).max(pps);
                 let idle_for = match history {
                     Some(h) if pps == 0.0 => Some(snap.at.saturating_sub(h.moved_time)),
@@ -134,10 +151,13 @@ impl LiveView {
                     pps,
                     peak,
                     idle_for,
-                    key: mix(
-                        hash_str(&t.chains[chain].name),
-                        t.chains[chain].rules[rule].key,
-                    ),
+                    key: match rule {
+                        Some(rule) => mix(
+                            hash_str(&t.chains[chain].name),
+                            t.chains[chain].rules[rule].key,
+                        ),
+                        None => crate::ui::table_state::verdict_key(t, chain),
+                    },
                     path: chain_path(t, &rows, &root_of, i),
                     tree: rows.clone(),
                     at: i,

@@ -24,6 +24,9 @@ pub use search::Search;
 /// Rows beyond this are not built (a chain jumped to from thousands of rules, all expanded).
 pub const MAX_ROWS: usize = 1_000_000;
 
+/// The path view's lines, each runs of styled text.
+pub type PathLines = Vec<Vec<(String, ratatui::style::Style)>>;
+
 /// The live view.
 pub struct LiveView {
     pub source: SourceInfo,
@@ -92,6 +95,13 @@ pub struct LiveView {
     /// Each chain expanded once, its other jumps pointing there (an export's picture).
     once: bool,
     search_cache: Option<search::Cache>,
+    /// The export key's window when no baseline is set (`--export-window`).
+    pub export_window: Duration,
+    /// The path view is on (key `v`, [`super::pathview`]), scrolled this far; its lines
+    /// are drawn again after a poll or a key.
+    pub path_view: bool,
+    pub path_offset: usize,
+    pub path_lines: Option<Arc<PathLines>>,
 }
 
 impl LiveView {
@@ -141,6 +151,10 @@ impl LiveView {
             caption: None,
             once: false,
             search_cache: None,
+            export_window: window::DEFAULT,
+            path_view: false,
+            path_offset: 0,
+            path_lines: None,
         }
     }
 
@@ -188,7 +202,7 @@ impl LiveView {
     }
 
     /// The roots of the current view: the drilled chain, the `-c` chains, or the built-ins.
-    fn roots(&self, t: &FirewallTable) -> Vec<usize> {
+    pub fn roots(&self, t: &FirewallTable) -> Vec<usize> {
         if let Some(d) = self.table_data().drill.last() {
             return t.chain_index(&d.chain).into_iter().collect();
         }
@@ -238,12 +252,12 @@ impl LiveView {
                     .is_none_or(|(c, r)| shown.and_then(|d| d.rule(c, r)).is_some_and(Delta::moved))
             };
             let (full, cut) = tree::build(t, &self.roots(t), &moved, MAX_ROWS);
-            let keep = tree::moved_mask(&full, |r| movement(r, shown).moved());
+            let keep = tree::moved_mask(&full, |r| movement(t, r, shown).moved());
             (tree::keep(&full, &keep), cut)
         } else if self.moved_only {
             let view = self.table_data().shown_deltas();
             let full = self.full_rows(t);
-            let keep = tree::moved_mask(&full, |r| movement(r, view.shown).moved());
+            let keep = tree::moved_mask(&full, |r| movement(t, r, view.shown).moved());
             (tree::keep(&full, &keep), false)
         } else if self.once {
             (self.full_rows(t), false)
@@ -259,8 +273,8 @@ impl LiveView {
                 && matches!(rows[p].kind, RowKind::Rule { .. })
             {
                 let shown = v.shown_deltas().shown;
-                live[i] =
-                    live[p] && (v.heat(t, &rows[p]).is_some() || movement(&rows[p], shown).moved());
+                live[i] = live[p]
+                    && (v.heat(t, &rows[p]).is_some() || movement(t, &rows[p], shown).moved());
             }
         }
         self.live_path = live;
@@ -382,12 +396,7 @@ impl LiveView {
 
     pub fn apply(&mut self, action: Action) {
         self.message = None;
-        if let Mode::Help { over } = self.mode {
-            // any key closes the help
-            self.mode = Mode::showing(over);
-            if action == Action::Quit {
-                self.quit = true;
-            }
+        if self.intercept(action) {
             return;
         }
         if self.mode == Mode::Search {
@@ -401,6 +410,7 @@ impl LiveView {
                     let s = self.search.before.clone();
                     self.table_data_mut().selected = s;
                     self.restore_selection();
+                    self.search.found = None;
                     if !self.search.query.is_empty() {
                         self.search_from(self.selected_index(), true, true);
                     }
@@ -414,7 +424,6 @@ impl LiveView {
                     self.table_data_mut().offset = o;
                     self.restore_selection();
                 }
-                Action::Quit => self.quit = true,
                 _ => {}
             }
             return;
@@ -493,6 +502,7 @@ impl LiveView {
                     query: String::new(),
                     before: self.table_data().selected.clone(),
                     before_offset: self.table_data().offset,
+                    found: None,
                 };
                 self.mode = Mode::Search;
             }
@@ -502,6 +512,7 @@ impl LiveView {
                 self.moved_only = !self.moved_only;
                 self.rebuild();
             }
+            Action::TogglePath => self.toggle_path(),
             _ => self.apply_common(action),
         }
     }
@@ -635,7 +646,10 @@ impl LiveView {
 
     /// The movement of a row in the current view.
     pub fn movement(&self, row: &TreeRow) -> Movement {
-        movement(row, self.table_data().shown_deltas().shown)
+        let Some(t) = self.table_data().table() else {
+            return Movement::NoWindow;
+        };
+        movement(t, row, self.table_data().shown_deltas().shown)
     }
 }
 
@@ -646,3 +660,4 @@ mod services;
 mod tabs;
 #[cfg(test)]
 mod tests;
+pub mod window;

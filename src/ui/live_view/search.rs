@@ -17,6 +17,9 @@ pub struct Search {
     /// Selection before the search began, restored by Esc.
     pub(super) before: Vec<NodeId>,
     pub(super) before_offset: usize,
+    /// Where the last search landed: the match's place among all matches (from 1) and
+    /// how many there are; `Some((0, 0))`: no match.
+    pub found: Option<(usize, usize)>,
 }
 
 /// The tree search walks, kept while the table's rules and the roots stay the same
@@ -60,6 +63,7 @@ fn matches(t: &FirewallTable, row: &TreeRow, q: &str) -> bool {
                 || hit(&s.source)
                 || hit(&s.destination)
         }
+        RowKind::Verdict { .. } => hit(&crate::cells::label(t, row)),
         RowKind::Ref { .. } => false,
     }
 }
@@ -113,6 +117,15 @@ impl LiveView {
                 }
             })
             .find(|&i| matches(t, &rows[i], &q));
+        // `3/7`: its place among every match of the tree
+        self.search.found = Some(match found {
+            Some(i) => {
+                let hits: Vec<usize> = (0..n).filter(|&k| matches(t, &rows[k], &q)).collect();
+                let at = hits.iter().position(|&k| k == i).map_or(0, |p| p + 1);
+                (at, hits.len())
+            }
+            None => (0, 0),
+        });
         match found {
             Some(i) => {
                 let path = Self::id_path(&rows, i);

@@ -59,6 +59,7 @@ impl LiveView {
             roots: &[],
             moved_only: false,
             names: self.names.as_deref(),
+            window_note: None,
         };
         let text = report::services::text(&input).unwrap_or_else(|e| e + "\n");
         Some(

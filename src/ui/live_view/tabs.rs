@@ -62,8 +62,10 @@ impl LiveView {
             self.regroup(name, &ids, &parts);
         }
         let range = self.tabs_of(name);
+        self.path_lines = None;
         for (i, part) in range.zip(parts) {
             self.forget_search_tree(i, &part);
+            self.tables[i].remember(part.snapshot().clone(), discontinuity, self.export_window);
             self.tables[i].update(part, discontinuity);
             if i == self.current {
                 self.rebuild();

@@ -41,7 +41,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         Constraint::Fill(2),
     ]));
     let mut lines: Vec<Line> = Vec::new();
-    let m = cells::movement(row, view.shown);
+    let m = cells::movement(t, row, view.shown);
     let delta_words = |d: Option<crate::diff::Delta>| match d {
         Some(d) if d.reset => format!(
             "zeroed, then {} packets, {}",
@@ -56,6 +56,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         None => "no Δ yet".into(),
     };
     match row.kind {
+        RowKind::Verdict { chain } => verdict_lines(&mut lines, t, row, chain, m, theme),
         RowKind::Chain { chain } => {
             let c = &t.chains[chain];
             lines.push(Line::from(Span::styled(
@@ -166,7 +167,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         let rates = hist.map(|h| h.rates(v.polls)).unwrap_or_default();
         let data: Vec<u64> = rates.iter().map(|r| (*r * 10.0).round() as u64).collect();
         let max = rates.iter().copied().fold(0.0, f32::max);
-        let now = view.pps(row).unwrap_or(0.0);
+        let now = view.pps(t, row).unwrap_or(0.0);
         let title = format!(
             " pkt/s now {} · max {} ",
             format::rate(now),
@@ -188,4 +189,45 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             spark_in,
         );
     }
+}
+
+/// The detail of a chain's end: its policy, or what fell through it and how that is
+/// computed.
+fn verdict_lines(
+    lines: &mut Vec<Line>,
+    t: &crate::model::FirewallTable,
+    row: &crate::tree::TreeRow,
+    chain: usize,
+    m: cells::Movement,
+    theme: &Theme,
+) {
+    let c = &t.chains[chain];
+    let what = match c.policy() {
+        Some(p) => format!(
+            "the end of {}: its policy {p} takes what no rule decided on",
+            c.name
+        ),
+        None => format!(
+            "the end of {}: what reached it without a verdict goes back to the rule that jumped here (entered − left by verdict, RETURN or goto − kept in sub-chains)",
+            c.name
+        ),
+    };
+    lines.push(Line::from(Span::styled(
+        what,
+        theme.target(cells::verdict_of(t, row).unwrap_or_default(), false),
+    )));
+    lines.push(Line::from(match crate::flow::fell_through_total(t, chain) {
+        Some(k) => format!(
+            "{} packets, {} ({} bytes) · {}",
+            k.packets,
+            format::bytes(k.bytes),
+            k.bytes,
+            match m.delta() {
+                Some(d) => format!("Δ {} packets, {}", format::count(d.packets), format::bytes(d.bytes)),
+                None if m == cells::Movement::Unknown => "Δ unknown".to_string(),
+                None => "no Δ yet".to_string(),
+            }
+        ),
+        None => "unknown: a chain it jumps to is also called from elsewhere, and the counters do not say whose packets it kept".to_string(),
+    }));
 }

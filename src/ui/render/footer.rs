@@ -14,6 +14,15 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             Span::styled("/", theme.key()),
             Span::raw(app.search.query.clone()),
             Span::styled("█", theme.dim()),
+            Span::styled(
+                match app.search.found {
+                    _ if app.search.query.is_empty() => String::new(),
+                    Some((0, _)) => "   no match".to_string(),
+                    Some((i, n)) => format!("   {i}/{n}"),
+                    None => String::new(),
+                },
+                theme.warn(),
+            ),
             Span::styled("   Enter keep · Esc cancel", theme.dim()),
         ])
     } else if let Some(m) = &app.message {

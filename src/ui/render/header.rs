@@ -87,8 +87,9 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     }
     let v = app.table_data();
     let mut tags: Vec<String> = Vec::new();
-    if let Some(c) = app.breadcrumb() {
-        tags.push(c);
+    let crumb = app.breadcrumb();
+    if let Some(c) = &crumb {
+        tags.push(c.clone());
     } else if !app.root_chains.is_empty() {
         tags.push(format!("from {}", app.root_chains.join(", ")));
     }
@@ -97,6 +98,9 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
         Screen::Findings => tags.push("findings of the last poll: Enter shows the rule".into()),
         Screen::Services => tags.push("kube-proxy Services (nat)".into()),
         Screen::Tree => {}
+    }
+    if app.path_view {
+        tags.push("path: every table, hook by hook (v: back)".into());
     }
     if app.moved_only {
         tags.push("only moved".into());
@@ -110,7 +114,20 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
         tags.push(format!("Δ since baseline ({} ago)", format::duration(secs)));
     }
     if !app.search.query.is_empty() && !app.mode.is_searching() {
-        tags.push(format!("search “{}” (n/N)", app.search.query));
+        tags.push(match app.search.found {
+            Some((0, _)) => format!("search “{}”: no match", app.search.query),
+            Some((i, n)) => format!("search “{}” {i}/{n} (n/N)", app.search.query),
+            None => format!("search “{}” (n/N)", app.search.query),
+        });
+    }
+    if let Some(c) = &crumb {
+        // a deep drill keeps the chains nearest it: the path is cut from the left
+        let used: usize = spans.iter().map(Span::width).sum::<usize>()
+            + 2
+            + tags[1..].iter().map(|t| t.width() + 5).sum::<usize>();
+        let room = (area.width as usize).saturating_sub(used).max(12);
+        let parts: Vec<String> = c.split(" › ").map(str::to_string).collect();
+        tags[0] = crate::ui::fit::path_from_right(&parts, room);
     }
     if !tags.is_empty() {
         spans.push(Span::styled("  ", Style::new()));

@@ -32,9 +32,32 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme:
     let rows: Vec<TRow> = hot[offset..(offset + viewport).min(hot.len())]
         .iter()
         .map(|h| {
-            let rule = &t.chains[h.chain].rules[h.rule];
-            let shown = view.shown.and_then(|d| d.rule(h.chain, h.rule)).copied();
-            let is_jump = t.jump_target(rule).is_some();
+            // a rule, or the chain's end: its policy or what fell through it
+            let (target, summary, shown, is_jump) = match h.rule {
+                Some(r) => {
+                    let rule = &t.chains[h.chain].rules[r];
+                    (
+                        rule.spec.target.clone(),
+                        rule.spec.summary(),
+                        view.shown.and_then(|d| d.rule(h.chain, r)).copied(),
+                        t.jump_target(rule).is_some(),
+                    )
+                }
+                None => {
+                    let c = &t.chains[h.chain];
+                    let label = match c.policy() {
+                        Some(p) => format!("policy {p}"),
+                        None => crate::cells::FELL_THROUGH.to_string(),
+                    };
+                    (
+                        c.policy().unwrap_or("RETURN").to_string(),
+                        label,
+                        view.shown
+                            .and_then(|d| crate::flow::fell_through_window(t, d, h.chain)),
+                        false,
+                    )
+                }
+            };
             let (rate_style, last) = match h.idle_for {
                 None => (theme.moved(false), "now".to_string()),
                 Some(d) => (
@@ -50,12 +73,12 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme:
                     7,
                 )),
                 Cell::from(Span::styled(pad_left(&last, 9), rate_style)),
-                Cell::from(truncate(&h.path.join(" › "), path_w)),
+                Cell::from(crate::ui::fit::path_from_right(&h.path, path_w)),
                 Cell::from(Span::styled(
-                    truncate(&rule.spec.target, 16),
-                    theme.target(&rule.spec.target, is_jump),
+                    truncate(&target, 16),
+                    theme.target(&target, is_jump),
                 )),
-                Cell::from(truncate(&rule.spec.summary(), rule_w)),
+                Cell::from(truncate(&summary, rule_w)),
             ])
         })
         .collect();

@@ -139,10 +139,17 @@ pub(super) fn tree_row(
     if let Some(n) = names {
         n.substitute(&mut c);
     }
-    let m = cells::movement(r, view.shown);
+    if let RowKind::Rule { chain, rule } = r.kind
+        && let Some((label, rest)) = crate::ui::fit::nat(&t.chains[chain].rules[rule].spec)
+    {
+        // `DNAT → 172.18.0.2:80`: where it sends packets, whole, in the tree column
+        c.label = label;
+        c.matches = rest;
+    }
+    let m = cells::movement(t, r, view.shown);
     let (target, is_drop) = match r.kind {
-        RowKind::Rule { chain, rule } => {
-            let tg = t.chains[chain].rules[rule].spec.target.as_str();
+        RowKind::Rule { .. } | RowKind::Verdict { .. } => {
+            let tg = cells::verdict_of(t, r).unwrap_or_default();
             (tg, matches!(tg, "DROP" | "REJECT"))
         }
         RowKind::Chain { chain } => (
@@ -183,6 +190,23 @@ pub(super) fn tree_row(
                 put_right(buf, x, y, w, &c.rate, style);
             }
             Column::Pkts | Column::Bytes => put_right(buf, x, y, w, c.get(col), Style::default()),
+            Column::Match => {
+                // what it matches first, its comments dim after it (and cut first)
+                let (main, comments) = crate::ui::fit::split_comments(&c.matches);
+                let n = put(buf, x, y, w, &truncate(&main, w as usize), Style::default());
+                if !comments.is_empty() && n + 2 < w {
+                    let gap = if n > 0 { 1 } else { 0 };
+                    let room = (w - n - gap) as usize;
+                    put(
+                        buf,
+                        x + n + gap,
+                        y,
+                        w - n - gap,
+                        &truncate(&comments, room),
+                        theme.dim(),
+                    );
+                }
+            }
             _ => {
                 let text = c.get(col);
                 if text.width() <= w as usize {
@@ -265,5 +289,7 @@ pub(super) fn tree_cell(
             }
         }
         RowKind::Ref { .. } => seg(&truncate(&c.label, room), theme.dim()),
+        // the end of a chain, in the colour of what happens there
+        RowKind::Verdict { .. } => seg(&truncate(&c.label, room), theme.target(target, false)),
     }
 }

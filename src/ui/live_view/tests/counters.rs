@@ -32,7 +32,8 @@ fn deltas_baseline_and_heat() {
         "since the baseline"
     );
     // the rate is still the last poll's
-    assert_eq!(app.table_data().shown_deltas().pps(&row), Some(4.0));
+    let t = app.table_data().table().expect("t").clone();
+    assert_eq!(app.table_data().shown_deltas().pps(&t, &row), Some(4.0));
     app.apply(Action::ClearBaseline);
     assert_eq!(app.movement(&row).delta().map(|d| d.packets), Some(4));
 
@@ -120,6 +121,16 @@ fn tables_errors_and_commands() {
     assert!(app.mode.shows_help());
     app.apply(Action::Down);
     assert!(!app.mode.shows_help(), "any key closes the help");
+    app.apply(Action::ToggleHelp);
+    app.apply(Action::Quit);
+    assert!(
+        !app.mode.shows_help() && !app.quit,
+        "q closes the help, not iptop"
+    );
+    app.apply(Action::ToggleHelp);
+    app.apply(Action::Interrupt);
+    assert!(app.quit, "Ctrl-c quits from the help");
+    app.quit = false;
     app.apply(Action::Quit);
     assert!(app.quit);
 }
@@ -151,7 +162,10 @@ fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
     let t = app.table_data().table().expect("t").clone();
     let drops: Vec<&HotRow> = hot
         .iter()
-        .filter(|h| t.chains[h.chain].rules[h.rule].spec.target == "DROP")
+        .filter(|h| {
+            h.rule
+                .is_some_and(|r| t.chains[h.chain].rules[r].spec.target == "DROP")
+        })
         .collect();
     assert_eq!(
         drops.len(),
@@ -169,7 +183,10 @@ fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
     );
     let dpt80 = hot
         .iter()
-        .position(|h| t.chains[h.chain].rules[h.rule].spec.extra == "tcp dpt:80")
+        .position(|h| {
+            h.rule
+                .is_some_and(|r| t.chains[h.chain].rules[r].spec.extra == "tcp dpt:80")
+        })
         .expect("dpt:80");
     assert_eq!(hot[dpt80].path, ["FORWARD", "DOCKER-INGRESS"]);
     for _ in 0..dpt80 {
@@ -192,7 +209,10 @@ fn hot_view_keeps_what_moved_lately_and_its_selection() {
     let key = |app: &mut LiveView, i: usize| {
         let hot = app.hot_rows();
         let t = app.table_data().table().expect("t");
-        let r = &t.chains[hot[i].chain].rules[hot[i].rule];
+        let Some(r) = hot[i].rule else {
+            return format!("end of {}", t.chains[hot[i].chain].name);
+        };
+        let r = &t.chains[hot[i].chain].rules[r];
         format!("{} {}", r.spec.target, r.spec.extra)
             .trim()
             .to_string()
@@ -391,7 +411,7 @@ fn sums_of(app: &LiveView, chain: &str, what: &str) -> Vec<Movement> {
                 guides: 0,
                 note: None,
             };
-            movement(&row, v.shown_deltas().shown)
+            movement(v.table().expect("table"), &row, v.shown_deltas().shown)
         })
         .collect()
 }

@@ -1,0 +1,193 @@
+//! Keeping what tells rules apart when the screen is narrow: NAT targets with where they
+//! send packets, comments apart from the match text (they are cut first), chain paths
+//! cut from the left (the chain nearest the rule is the one that matters).
+
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::model::RuleSpec;
+
+/// Targets that rewrite an address or port, shown with where they send packets.
+const NAT: &[&str] = &["DNAT", "SNAT", "NETMAP", "REDIRECT", "MASQUERADE"];
+
+/// A NAT rule's label with its destination (`DNAT → 172.18.0.2:80`, `REDIRECT → 8080`,
+/// `MASQUERADE`), and its match text without the part the label now shows. None for
+/// other targets.
+pub fn nat(spec: &RuleSpec) -> Option<(String, String)> {
+    let t = spec.target.as_str();
+    if !NAT.contains(&t) {
+        return None;
+    }
+    let words: Vec<&str> = spec.extra.split_whitespace().collect();
+    // `to:ADDR[:PORT]` (DNAT, SNAT, NETMAP), `redir ports N` (REDIRECT), `masq ports: N`
+    let (to, used): (Option<String>, Vec<usize>) =
+        if let Some(i) = words.iter().position(|w| w.starts_with("to:")) {
+            (Some(words[i]["to:".len()..].to_string()), vec![i])
+        } else if let Some(i) = words
+            .windows(3)
+            .position(|w| w[0] == "redir" && w[1] == "ports")
+        {
+            (Some(words[i + 2].to_string()), vec![i, i + 1, i + 2])
+        } else if let Some(i) = words
+            .windows(3)
+            .position(|w| w[0] == "masq" && w[1] == "ports:")
+        {
+            (
+                Some(format!("ports {}", words[i + 2])),
+                vec![i, i + 1, i + 2],
+            )
+        } else {
+            (None, vec![])
+        };
+    let label = match to {
+        Some(to) => format!("{t} → {to}"),
+        None => t.to_string(),
+    };
+    let rest: Vec<&str> = words
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !used.contains(i))
+        .map(|(_, w)| *w)
+        .collect();
+    Some((label, rest.join(" ")))
+}
+
+/// The match text split into what it matches and its comments (`/* … */`), so that the
+/// comments can be drawn dim after it and cut first.
+pub fn split_comments(extra: &str) -> (String, String) {
+    let mut main = String::new();
+    let mut comments = String::new();
+    let mut rest = extra;
+    while let Some(start) = rest.find("/* ") {
+        let Some(len) = rest[start..].find(" */") else {
+            break;
+        };
+        let end = start + len + 3;
+        main.push_str(rest[..start].trim());
+        main.push(' ');
+        if !comments.is_empty() {
+            comments.push(' ');
+        }
+        comments.push_str(&rest[start..end]);
+        rest = &rest[end..];
+    }
+    main.push_str(rest.trim());
+    let main = main.split_whitespace().collect::<Vec<_>>().join(" ");
+    (main, comments)
+}
+
+/// Cuts `s` to `width` columns from the left, starting with `…` when it had to cut.
+pub fn truncate_left(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut kept: Vec<char> = Vec::new();
+    let mut w = 0;
+    for c in s.chars().rev() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > width - 1 {
+            break;
+        }
+        kept.push(c);
+        w += cw;
+    }
+    let mut out = String::from("…");
+    out.extend(kept.into_iter().rev());
+    out
+}
+
+/// A chain path (`FORWARD › DOCKER-FORWARD › DOCKER-ISOLATION-STAGE-1 › ...`) in `width`
+/// columns: whole chain names from the right, `… › ` for what is left out.
+pub fn path_from_right(parts: &[String], width: usize) -> String {
+    let whole = parts.join(" › ");
+    if whole.width() <= width {
+        return whole;
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut w = "… ›".width();
+    for p in parts.iter().rev() {
+        let pw = p.width() + " › ".width();
+        if w + pw > width && !kept.is_empty() {
+            break;
+        }
+        kept.push(p);
+        w += pw;
+    }
+    kept.reverse();
+    truncate_left(&format!("… › {}", kept.join(" › ")), width)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(target: &str, extra: &str) -> RuleSpec {
+        RuleSpec {
+            target: target.into(),
+            extra: extra.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nat_targets_are_whole() {
+        assert_eq!(
+            nat(&spec("DNAT", "tcp dpt:80 to:172.18.0.2:80")),
+            Some(("DNAT → 172.18.0.2:80".into(), "tcp dpt:80".into()))
+        );
+        assert_eq!(
+            nat(&spec("REDIRECT", "tcp dpt:80 redir ports 8080")),
+            Some(("REDIRECT → 8080".into(), "tcp dpt:80".into()))
+        );
+        assert_eq!(
+            nat(&spec("MASQUERADE", "ADDRTYPE match src-type LOCAL")),
+            Some(("MASQUERADE".into(), "ADDRTYPE match src-type LOCAL".into()))
+        );
+        assert_eq!(
+            nat(&spec("SNAT", "to:10.0.0.1")),
+            Some(("SNAT → 10.0.0.1".into(), String::new()))
+        );
+        assert_eq!(nat(&spec("ACCEPT", "to:1.2.3.4")), None);
+    }
+
+    #[test]
+    fn comments_come_apart() {
+        assert_eq!(
+            split_comments("/* ns0/svc-0:grpc cluster IP */ tcp dpt:9000"),
+            (
+                "tcp dpt:9000".into(),
+                "/* ns0/svc-0:grpc cluster IP */".into()
+            )
+        );
+        assert_eq!(
+            split_comments("tcp dpt:22"),
+            ("tcp dpt:22".into(), String::new())
+        );
+        assert_eq!(
+            split_comments("/* a */ x /* b */ y"),
+            ("x y".into(), "/* a */ /* b */".into())
+        );
+    }
+
+    #[test]
+    fn paths_keep_their_right_end() {
+        let p: Vec<String> = [
+            "FORWARD",
+            "DOCKER-FORWARD",
+            "DOCKER-ISOLATION-STAGE-1",
+            "DOCKER-ISOLATION-STAGE-2",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            path_from_right(&p, 60),
+            "… › DOCKER-ISOLATION-STAGE-1 › DOCKER-ISOLATION-STAGE-2"
+        );
+        assert_eq!(path_from_right(&p, 200), p.join(" › "));
+        assert_eq!(path_from_right(&p, 20), "…R-ISOLATION-STAGE-2");
+        assert_eq!(truncate_left("abcdef", 4), "…def");
+    }
+}

@@ -1,0 +1,172 @@
+//! The path view in the live view (key `v`, or `--view path`): the built-in chains of
+//! every table hook by hook in netfilter's order, as `--view path` prints them, with the
+//! Δ on screen (per poll, or since the baseline). The poller lists every table while it
+//! is on. Read-only: it scrolls; `v` or Esc goes back to the tree.
+
+use std::sync::Arc;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::widgets::Paragraph;
+
+use super::action::{Action, Command};
+use super::live_view::LiveView;
+use super::path_picture::{self, Piece};
+use super::theme::Theme;
+use crate::diff::Deltas;
+use crate::model::Snapshot;
+use crate::report::path;
+
+/// What the path view shows: every table at the last poll, and their deltas.
+pub struct PathSnapshot {
+    pub snap: Arc<Snapshot>,
+    pub deltas: Option<Deltas>,
+    /// For an export: what window the deltas cover, and when it started.
+    pub note: String,
+    pub start: Option<std::time::SystemTime>,
+}
+
+impl LiveView {
+    /// Turns the path view on or off.
+    pub fn toggle_path(&mut self) {
+        self.path_view = !self.path_view;
+        self.path_offset = 0;
+        self.path_lines = None;
+        self.mode = super::mode::Mode::Tree;
+        self.commands.push(Command::AllTables(self.path_view));
+    }
+
+    /// Every table's last snapshot in one, and the deltas on screen for each: what the
+    /// path view shows (`export`: the export window's deltas instead, with what window
+    /// they cover and when it started).
+    pub fn path_snapshot(&self, export: bool) -> Option<PathSnapshot> {
+        let cur = self.table_data().snap.clone()?;
+        let mut tables = Vec::new();
+        let mut deltas = Vec::new();
+        let mut elapsed = self.table_data().window;
+        let mut start = None;
+        let mut note = String::new();
+        for name in path::TABLES {
+            let Some(i) = self.tab_of(name) else {
+                continue;
+            };
+            let v = &self.tables[i];
+            let Some(t) = v.snap.as_ref().and_then(|s| s.tables.first()) else {
+                continue;
+            };
+            tables.push(t.clone());
+            if export {
+                let w = v.export_window(self.export_window);
+                if i == self.current || note.is_empty() {
+                    note = w.note;
+                    start = w.start;
+                    if let Some(d) = &w.deltas {
+                        elapsed = d.elapsed;
+                    }
+                }
+                deltas.push(w.deltas.and_then(|d| d.tables.into_iter().next().flatten()));
+            } else {
+                deltas.push(v.shown_deltas().shown.cloned());
+            }
+        }
+        let snap = Snapshot {
+            tables,
+            ..(*cur).clone()
+        };
+        let any = deltas.iter().any(Option::is_some);
+        let deltas = any.then_some(Deltas {
+            elapsed,
+            tables: deltas,
+        });
+        Some(PathSnapshot {
+            snap: Arc::new(snap),
+            deltas,
+            note,
+            start,
+        })
+    }
+
+    /// Keys taken before the mode's own: Ctrl-c quits from anywhere, any key closes the
+    /// help (`q` too: the program stays), the path view's keys. True: taken.
+    pub(crate) fn intercept(&mut self, action: Action) -> bool {
+        if let super::mode::Mode::Help { over } = self.mode {
+            // any key closes the help
+            self.quit |= action == Action::Interrupt;
+            self.mode = super::mode::Mode::showing(over);
+            return true;
+        }
+        if action == Action::Interrupt {
+            self.quit = true;
+            return true;
+        }
+        self.path_view && self.apply_path(action)
+    }
+
+    /// A key in the path view; false: not one of its own (the common keys apply).
+    pub(crate) fn apply_path(&mut self, action: Action) -> bool {
+        self.path_lines = None;
+        let page = self.viewport.max(1) as isize;
+        match action {
+            Action::Up | Action::ScrollUp(_) => self.scroll_path(-1),
+            Action::Down | Action::ScrollDown(_) => self.scroll_path(1),
+            Action::PageUp => self.scroll_path(-page),
+            Action::PageDown => self.scroll_path(page),
+            Action::Top => self.path_offset = 0,
+            Action::Bottom => self.scroll_path(isize::MAX / 2),
+            Action::TogglePath | Action::Back => self.toggle_path(),
+            // only the rules that moved, with their chain paths, hook by hook
+            Action::ToggleMovedOnly => self.moved_only = !self.moved_only,
+            Action::ToggleHelp => {
+                self.mode = super::mode::Mode::Help {
+                    over: super::mode::Screen::Tree,
+                };
+            }
+            Action::Quit
+            | Action::Baseline
+            | Action::ClearBaseline
+            | Action::TogglePause
+            | Action::IntervalLonger
+            | Action::IntervalShorter
+            | Action::Export
+            | Action::Step => return false,
+            _ => {}
+        }
+        true
+    }
+
+    /// Moves the path view by `by` lines (negative: up).
+    pub fn scroll_path(&mut self, by: isize) {
+        let n = self.path_lines.as_ref().map_or(0, |l| l.len());
+        let max = n.saturating_sub(self.viewport.max(1));
+        self.path_offset = self.path_offset.saturating_add_signed(by).min(max);
+    }
+}
+
+/// Draws the path view into `area` (the tree's place).
+pub fn draw(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
+    if app.path_lines.is_none() {
+        let lines = app.path_snapshot(false).map(|p| {
+            let input = crate::report::Input {
+                snapshot: &p.snap,
+                deltas: p.deltas.as_ref(),
+                window_start: None,
+                source: &app.source,
+                roots: &[],
+                moved_only: app.moved_only,
+                names: app.names.as_deref(),
+                window_note: None,
+            };
+            // nothing folds here: a hook that opened and closed with every poll would jump
+            path_picture::styled_lines(&input, &path::LIVE_COLUMNS, false, theme)
+        });
+        app.path_lines = Some(Arc::new(lines.unwrap_or_default()));
+    }
+    let lines: Arc<Vec<Vec<Piece>>> = app.path_lines.clone().unwrap_or_default();
+    app.viewport = (area.height as usize).max(1);
+    if lines.is_empty() {
+        frame.render_widget(Paragraph::new(" waiting for the tables…"), area);
+        return;
+    }
+    let first = app.path_offset.min(lines.len().saturating_sub(1));
+    path_picture::draw_lines(frame.buffer_mut(), area, &lines, first);
+}
