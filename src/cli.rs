@@ -123,6 +123,12 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = BackendArg::Auto, help_heading = "Polling")]
     pub backend: BackendArg,
 
+    /// Where the counters come from: the kernel (nftables netlink, x_tables getsockopt;
+    /// `iptables -L` runs only when the rules change), the `iptables -L` listing of every
+    /// poll, or auto: the kernel where it can be read here, else iptables.
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto, help_heading = "Polling")]
+    pub source: SourceArg,
+
     /// Run this iptables binary instead of finding it on PATH (its name, e.g.
     /// iptables-legacy, still picks the backend).
     #[arg(long, value_name = "PATH", help_heading = "Polling")]
@@ -216,6 +222,13 @@ pub enum View {
     Tree,
     Services,
     Path,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    Auto,
+    Kernel,
+    Iptables,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

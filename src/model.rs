@@ -503,6 +503,8 @@ pub struct SourceInfo {
     pub family: String,
     /// The file replayed.
     pub file: Option<String>,
+    /// Where the counters come from when not from the listing: `kernel`.
+    pub counters: String,
 }
 
 impl SourceInfo {
@@ -528,6 +530,10 @@ impl SourceInfo {
         if !self.family.is_empty() && self.family != "ipv4" {
             s.push_str(" · ");
             s.push_str(&self.family);
+        }
+        if !self.counters.is_empty() {
+            s.push_str(" · counters from the ");
+            s.push_str(&self.counters);
         }
         s
     }

@@ -11,12 +11,29 @@ use std::time::Duration;
 
 use common::Lab;
 use iptop::diff::{Delta, diff};
+use iptop::model::Backend;
+use iptop::source::kernel::KernelSource;
 use iptop::source::live::{BackendChoice, LiveConfig, LiveSource};
-use iptop::source::snapshot_from;
+use iptop::source::{RawPoll, snapshot_from};
 
-/// The live source on the lab host's filter table.
-fn lab_source(lab: &Lab, backend: BackendChoice) -> LiveSource {
-    LiveSource::new(LiveConfig {
+/// Where the counters come from: every poll's listing, or the kernel.
+enum Src {
+    Listing(Box<LiveSource>),
+    Kernel(Box<KernelSource>),
+}
+
+impl Src {
+    async fn poll(&mut self) -> RawPoll {
+        match self {
+            Src::Listing(l) => l.poll().await,
+            Src::Kernel(k) => k.poll().await,
+        }
+    }
+}
+
+/// The live source on the lab host's filter table; `kernel`: counters from the kernel.
+fn lab_source(lab: &Lab, backend: BackendChoice, kernel: bool) -> Src {
+    let live = LiveSource::new(LiveConfig {
         backend,
         ipv6: false,
         netns: Some(lab.host()),
@@ -24,7 +41,15 @@ fn lab_source(lab: &Lab, backend: BackendChoice) -> LiveSource {
         timeout: Duration::from_secs(5),
         binary: None,
     })
-    .expect("source")
+    .expect("source");
+    if !kernel {
+        return Src::Listing(Box::new(live));
+    }
+    let netns = live.netns_fd();
+    match KernelSource::new(Box::new(live), netns, backend, false, false) {
+        Ok(k) => Src::Kernel(Box::new(k)),
+        Err((_, why)) => panic!("the kernel source cannot start: {why}"),
+    }
 }
 
 /// chain -> [(rule text, packets, bytes)] from `iptables-save -c -t filter`.
@@ -47,7 +72,7 @@ fn save(lab: &Lab, bin: &str) -> HashMap<String, Vec<(String, u64, u64)>> {
     m
 }
 
-fn churn(restore: &str, backend: BackendChoice, bin: &str, save_bin: &str) {
+fn churn(restore: &str, backend: BackendChoice, bin: &str, save_bin: &str, kernel: bool) {
     let lab = Lab::up(restore);
     lab.curl(10);
     lab.cross(2);
@@ -58,7 +83,7 @@ fn churn(restore: &str, backend: BackendChoice, bin: &str, save_bin: &str) {
         .build()
         .expect("rt");
     let tables = vec!["filter".to_string()];
-    let mut src = lab_source(&lab, backend);
+    let mut src = lab_source(&lab, backend, kernel);
     let s1 = snapshot_from(&rt.block_on(src.poll()), &tables).expect("first poll");
     let save1 = save(&lab, save_bin);
 
@@ -145,6 +170,7 @@ fn churn_nft() {
         BackendChoice::Nft,
         "iptables-nft",
         "iptables-nft-save",
+        false,
     );
 }
 
@@ -156,6 +182,31 @@ fn churn_legacy() {
         BackendChoice::Legacy,
         "iptables-legacy",
         "iptables-legacy-save",
+        false,
+    );
+}
+
+#[test]
+fn churn_nft_kernel_counters() {
+    needs_root!();
+    churn(
+        "iptables-nft-restore",
+        BackendChoice::Nft,
+        "iptables-nft",
+        "iptables-nft-save",
+        true,
+    );
+}
+
+#[test]
+fn churn_legacy_kernel_counters() {
+    needs_root!();
+    churn(
+        "iptables-legacy-restore",
+        BackendChoice::Legacy,
+        "iptables-legacy",
+        "iptables-legacy-save",
+        true,
     );
 }
 
@@ -254,15 +305,39 @@ fn pairings(old: &[(u64, u64)], new: &[(u64, u64)], out: &mut Vec<Vec<Option<usi
 #[test]
 fn a_minute_of_churn_while_iptop_watches() {
     needs_root!();
-    let lab = Lab::up("iptables-nft-restore");
+    churn_while_iptop_watches(Backend::Nft, false, 60);
+}
+
+#[test]
+fn churn_while_iptop_watches_kernel_counters_nft() {
+    needs_root!();
+    churn_while_iptop_watches(Backend::Nft, true, 30);
+}
+
+#[test]
+fn churn_while_iptop_watches_kernel_counters_legacy() {
+    needs_root!();
+    churn_while_iptop_watches(Backend::Legacy, true, 30);
+}
+
+/// Random churn (inserts, -R, deletes, -Z, chains added and removed) with traffic, for
+/// `secs`: every poll's deltas must be what two `iptables-save -c` say. `kernel`: the
+/// counters come from the kernel (the live view then records nothing).
+fn churn_while_iptop_watches(backend: Backend, kernel: bool, secs: u64) {
+    let b = backend.as_str();
+    let lab = Lab::up(&format!("iptables-{b}-restore"));
     let dir = tempfile::tempdir().expect("tmp");
     let rec = dir.path().join("churn.rec");
+    let how = if kernel {
+        "--source kernel".to_string()
+    } else {
+        format!("--record {}", rec.display())
+    };
     let tmux = common::Tmux::start(
         &format!(
-            "{} --netns {} -i 200ms --record {}",
+            "{} --netns {} -i 200ms --backend {b} {how}",
             env!("CARGO_BIN_EXE_iptop"),
             lab.host(),
-            rec.display()
         ),
         120,
         40,
@@ -274,9 +349,15 @@ fn a_minute_of_churn_while_iptop_watches() {
         .build()
         .expect("rt");
     let tables = vec!["filter".to_string()];
-    let mut src = lab_source(&lab, BackendChoice::Nft);
+    let choice = match backend {
+        Backend::Nft => BackendChoice::Nft,
+        Backend::Legacy => BackendChoice::Legacy,
+    };
+    let mut src = lab_source(&lab, choice, kernel);
+    let bin = format!("iptables-{b}");
+    let save_bin = format!("iptables-{b}-save");
     let ipt = |args: &[&str]| {
-        let mut v = vec!["iptables-nft"];
+        let mut v = vec![bin.as_str()];
         v.extend_from_slice(args);
         let _ = std::process::Command::new("ip")
             .args(["netns", "exec", &lab.host()])
@@ -288,8 +369,8 @@ fn a_minute_of_churn_while_iptop_watches() {
     let (mut rounds, mut compared, mut resets, mut new_rules) = (0, 0, 0, 0);
     let mut extra_chains: Vec<String> = Vec::new();
     let mut prev = snapshot_from(&rt.block_on(src.poll()), &tables).expect("first poll");
-    let mut before = save(&lab, "iptables-nft-save");
-    while start.elapsed() < Duration::from_secs(60) {
+    let mut before = save(&lab, &save_bin);
+    while start.elapsed() < Duration::from_secs(secs) {
         rounds += 1;
         // churn, with traffic flowing through the rules being changed
         for _ in 0..3 {
@@ -348,7 +429,7 @@ fn a_minute_of_churn_while_iptop_watches() {
         lab.cross(1);
         thread::sleep(Duration::from_millis(150));
         // the same moment, twice over: no traffic between the save and the poll
-        let after = save(&lab, "iptables-nft-save");
+        let after = save(&lab, &save_bin);
         let cur = snapshot_from(&rt.block_on(src.poll()), &tables).expect("poll");
         let d = diff(&prev, &cur);
         let td = d.table(0).expect("filter");
@@ -387,7 +468,7 @@ fn a_minute_of_churn_while_iptop_watches() {
         prev = cur;
         before = after;
     }
-    assert!(rounds >= 20, "{rounds} rounds in a minute");
+    assert!(rounds >= secs / 3, "{rounds} rounds in {secs} s");
     assert!(
         resets > 0 && new_rules > 0,
         "the churn zeroed and inserted: {resets} resets, {new_rules} new"
@@ -403,6 +484,9 @@ fn a_minute_of_churn_while_iptop_watches() {
     tmux.keys(&["q"]);
     let s = tmux.wait_for(5, "exit", |s| s.contains("EXIT="));
     assert!(s.contains("EXIT=0"), "{s}");
+    if kernel {
+        return;
+    }
     // and what it recorded replays into deltas that never exceed their counters
     let mut r = iptop::source::replay::ReplaySource::open(&rec, Some("filter")).expect("recording");
     let mut last: Option<iptop::model::Snapshot> = None;

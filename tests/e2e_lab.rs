@@ -58,6 +58,14 @@ fn watch_while_curling(lab: &Lab, extra: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// Where the counters come from, both ways: every test runs with each.
+const SOURCES: [&str; 2] = ["kernel", "iptables"];
+
+/// The source the report says its counters came from.
+fn counters_from(v: &Value) -> &str {
+    v["source"]["counters"].as_str().unwrap_or("iptables")
+}
+
 fn check_swarm_json(json: &str, backend: &str) {
     let v: Value = serde_json::from_str(json).expect("json");
     assert_eq!(v["version"], 1);
@@ -173,19 +181,32 @@ fn check_text_tree(text: &str) {
 fn nft_backend_sees_the_requests() {
     needs_root!();
     let lab = Lab::up("iptables-nft-restore");
-    check_swarm_json(&watch_while_curling(&lab, &["--format", "json"]), "nft");
-    check_text_tree(&watch_while_curling(&lab, &[]));
+    for src in SOURCES {
+        let json = watch_while_curling(&lab, &["--format", "json", "--source", src]);
+        check_swarm_json(&json, "nft");
+        let v: Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(counters_from(&v), src);
+        check_text_tree(&watch_while_curling(&lab, &["--source", src]));
+    }
 }
 
 #[test]
 fn legacy_backend_sees_the_requests() {
     needs_root!();
     let lab = Lab::up("iptables-legacy-restore");
-    check_swarm_json(
-        &watch_while_curling(&lab, &["--format", "json", "--backend", "legacy"]),
-        "legacy",
-    );
-    check_text_tree(&watch_while_curling(&lab, &["--backend", "legacy"]));
+    for src in SOURCES {
+        let json = watch_while_curling(
+            &lab,
+            &["--format", "json", "--backend", "legacy", "--source", src],
+        );
+        check_swarm_json(&json, "legacy");
+        let v: Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(counters_from(&v), src);
+        check_text_tree(&watch_while_curling(
+            &lab,
+            &["--backend", "legacy", "--source", src],
+        ));
+    }
     // The nft view of the same namespace is empty and says that legacy tables exist.
     let out = run_ok(iptop().args([
         "--netns",
@@ -210,6 +231,12 @@ fn legacy_backend_sees_the_requests() {
 #[test]
 fn isolation_drops_are_counted() {
     needs_root!();
+    for src in SOURCES {
+        isolation_drops_are_counted_with(src);
+    }
+}
+
+fn isolation_drops_are_counted_with(src: &str) {
     let lab = Lab::up("iptables-restore");
     let host = lab.host();
     let child = iptop()
@@ -223,6 +250,8 @@ fn isolation_drops_are_counted() {
             "json",
             "-c",
             "DOCKER-ISOLATION-STAGE-2",
+            "--source",
+            src,
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -232,6 +261,7 @@ fn isolation_drops_are_counted() {
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(counters_from(&v), src);
     let stage2 = rules(&v, "filter", "DOCKER-ISOLATION-STAGE-2");
     // docker0 -> docker_gwbridge: dropped by `-o docker_gwbridge -j DROP`; every SYN retry counts
     assert_eq!(stage2[0]["target"], "DROP");
@@ -245,6 +275,12 @@ fn isolation_drops_are_counted() {
 #[test]
 fn identical_rules_keep_their_deltas_when_a_copy_is_inserted() {
     needs_root!();
+    for src in SOURCES {
+        identical_rules_with(src);
+    }
+}
+
+fn identical_rules_with(src: &str) {
     let lab = Lab::up("iptables-nft-restore");
     let host = lab.host();
     let ipt = |args: &[&str]| {
@@ -260,6 +296,7 @@ fn identical_rules_keep_their_deltas_when_a_copy_is_inserted() {
     let child = iptop()
         .args([
             "--netns", &host, "--once", "--window", "3s", "--format", "json", "-t", "filter",
+            "--source", src,
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -276,6 +313,7 @@ fn identical_rules_keep_their_deltas_when_a_copy_is_inserted() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(counters_from(&v), src);
     // every packet forwarded in the window went through FORWARD's jump to DOCKER-USER
     let sent = delta(&rules(&v, "filter", "FORWARD")[0]);
     assert!(sent >= 5, "traffic in the window: {sent} packets");

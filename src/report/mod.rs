@@ -94,6 +94,9 @@ pub struct SourceReport {
     pub version: Option<String>,
     pub family: Option<String>,
     pub file: Option<String>,
+    /// `kernel` when the counters were read from the kernel rather than the listing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counters: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -213,6 +216,7 @@ pub fn build_header(input: &Input) -> Header {
             version: non_empty(&src.version),
             family: non_empty(&src.family),
             file: src.file.clone(),
+            counters: non_empty(&src.counters),
         },
         warnings: snap.warnings.clone(),
     }
@@ -396,8 +400,13 @@ pub fn render(format: Format, input: &Input) -> Option<String> {
 }
 
 pub fn json(input: &Input) -> String {
-    let mut s = serde_json::to_string_pretty(&build(input))
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    json_of(&build(input))
+}
+
+/// A built report as pretty JSON, ending in a newline.
+pub fn json_of(r: &Report) -> String {
+    let mut s =
+        serde_json::to_string_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');
     s
 }

@@ -328,6 +328,7 @@ impl LiveSource {
                 version: String::new(),
                 family: if cfg.ipv6 { "ipv6" } else { "ipv4" }.into(),
                 file: None,
+                counters: String::new(),
             },
             cfg,
             lanes,
@@ -355,6 +356,20 @@ impl LiveSource {
 
     pub fn info(&self) -> &SourceInfo {
         &self.info
+    }
+
+    /// The back end(s) asked for (`--backend`).
+    pub fn backend_choice(&self) -> BackendChoice {
+        self.cfg.backend
+    }
+
+    pub fn ipv6(&self) -> bool {
+        self.cfg.ipv6
+    }
+
+    /// The namespace opened for `--netns`.
+    pub fn netns_fd(&self) -> Option<Arc<OwnedFd>> {
+        self.netns.clone()
     }
 
     /// Names the namespace in the header and exports as the user gave it

@@ -3,6 +3,7 @@
 //! exit status and stderr); [`snapshot_from`] turns one into a [`Snapshot`] or says
 //! exactly why it cannot.
 
+pub mod kernel;
 pub mod live;
 pub mod open;
 pub mod poll_loop;
@@ -11,7 +12,7 @@ pub mod replay;
 pub mod spawn;
 pub mod text;
 
-pub use open::{DEMO, Source, SourceConfig};
+pub use open::{CountersFrom, DEMO, Source, SourceConfig};
 pub use poll_loop::{PollLoop, Polled};
 
 use std::fmt;
@@ -38,6 +39,9 @@ pub struct RawListing {
     /// Exit status; `None` when the child did not exit normally (see `failure`).
     pub status: Option<i32>,
     pub took: Duration,
+    /// Counters read from the kernel for this listing's rules (`--source kernel`): they
+    /// replace the listing's own, by (chain, position).
+    pub kernel: Option<Arc<kernel::Counters>>,
     /// Set when there is no usable exit status: the binary could not be started, was
     /// killed at the timeout, or printed more than iptop accepts.
     pub failure: Option<Failure>,
@@ -54,6 +58,7 @@ impl RawListing {
             stderr: String::new(),
             status: None,
             took: Duration::ZERO,
+            kernel: None,
             failure: None,
         }
     }
@@ -76,6 +81,8 @@ pub enum Failure {
     /// A replayed poll the recording holds only part of (cut off or damaged); says
     /// where in which file.
     Damaged(String),
+    /// Reading the counters from the kernel failed.
+    Kernel(String),
 }
 
 /// One poll: every table's listing at about the same moment.
@@ -150,6 +157,11 @@ pub enum PollError {
         table: String,
         detail: String,
     },
+    /// The kernel and the listing disagree on the chains or their rule counts.
+    Mismatch {
+        table: String,
+        detail: String,
+    },
     /// A replay holds no listing of a table asked for.
     MissingTable {
         table: String,
@@ -209,6 +221,10 @@ impl fmt::Display for PollError {
                 )
             }
             PollError::Damaged { detail, .. } => f.write_str(detail),
+            PollError::Mismatch { table, detail } => write!(
+                f,
+                "table {table}: the kernel's counters do not fit the listing ({detail})"
+            ),
             PollError::MissingTable { table, have } => {
                 write!(
                     f,
@@ -291,6 +307,11 @@ fn listing_error(l: &RawListing) -> Option<PollError> {
             },
             Failure::Damaged(detail) => PollError::Damaged {
                 table,
+                detail: detail.clone(),
+            },
+            Failure::Kernel(detail) => PollError::Failed {
+                table,
+                status: None,
                 detail: detail.clone(),
             },
         });
@@ -384,15 +405,20 @@ pub fn snapshot_reusing(
                     table: name.clone(),
                 });
             }
-            let mut t = parse_table(
-                name,
-                &l.stdout,
-                prev.and_then(|p| p.table_of(name, l.backend)),
-            )
-            .map_err(|error| PollError::Parse {
-                table: name.clone(),
-                error,
-            })?;
+            let prev_t = prev.and_then(|p| p.table_of(name, l.backend));
+            let mut t = match kernel::reuse(prev_t, l) {
+                Some(t) => t,
+                None => parse_table(name, &l.stdout, prev_t).map_err(|error| PollError::Parse {
+                    table: name.clone(),
+                    error,
+                })?,
+            };
+            if let Some(k) = &l.kernel {
+                kernel::apply(&mut t, k).map_err(|detail| PollError::Mismatch {
+                    table: name.clone(),
+                    detail,
+                })?;
+            }
             t.backend = l.backend;
             // iptables-nft's "iptables-legacy tables present": moot when iptop lists the
             // legacy table of this name too
@@ -470,6 +496,7 @@ mod tests {
                 stderr: stderr.into(),
                 status: Some(status),
                 took: Duration::from_millis(3),
+                kernel: None,
                 failure: None,
             }],
             discontinuity: false,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::RawPoll;
+use super::kernel::KernelSource;
 use super::live::{LiveConfig, LiveSource};
 use super::replay::{ReplayError, ReplaySource};
 use crate::error::AppError;
@@ -27,12 +28,26 @@ pub enum SourceConfig {
     Live {
         live: LiveConfig,
         netns_label: Option<String>,
+        counters: CountersFrom,
     },
+}
+
+/// Where a live source's counters come from (`--source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountersFrom {
+    /// The kernel where it can be read here, else the listing.
+    Auto,
+    /// The kernel, or fail.
+    Kernel,
+    /// Every poll's `iptables -L`.
+    Listing,
 }
 
 /// Where polls come from.
 pub enum Source {
     Live(Box<LiveSource>),
+    /// Rule texts from `iptables`, counters from the kernel (`--source kernel`).
+    Kernel(Box<KernelSource>),
     Replay(Box<ReplaySource>),
 }
 
@@ -53,7 +68,11 @@ impl Source {
                 })?;
                 Ok(Source::Replay(Box::new(r)))
             }
-            SourceConfig::Live { live, netns_label } => {
+            SourceConfig::Live {
+                live,
+                netns_label,
+                counters,
+            } => {
                 let netns = live.netns.clone();
                 let mut live =
                     LiveSource::new(live).map_err(|e| AppError::Runtime(e.to_string()))?;
@@ -62,7 +81,7 @@ impl Source {
                     live.label_netns(netns_label);
                 }
                 live.probe_version().await;
-                Ok(Source::Live(Box::new(live)))
+                open_kernel(Box::new(live), counters)
             }
         }
     }
@@ -70,6 +89,7 @@ impl Source {
     pub fn info(&self) -> &SourceInfo {
         match self {
             Source::Live(l) => l.info(),
+            Source::Kernel(k) => k.info(),
             Source::Replay(r) => r.info(),
         }
     }
@@ -79,7 +99,17 @@ impl Source {
     pub async fn poll(&mut self) -> Option<RawPoll> {
         match self {
             Source::Live(l) => Some(l.poll().await),
+            Source::Kernel(k) => Some(k.poll().await),
             Source::Replay(r) => r.next_poll(),
+        }
+    }
+
+    /// Lists these tables from the next poll on (live sources; a replay has its own).
+    pub fn set_tables(&mut self, tables: Vec<String>) {
+        match self {
+            Source::Live(l) => l.set_tables(tables),
+            Source::Kernel(k) => k.set_tables(tables),
+            Source::Replay(_) => {}
         }
     }
 
@@ -91,7 +121,7 @@ impl Source {
     pub fn replayed_tables(&self) -> Vec<String> {
         match self {
             Source::Replay(r) => r.tables(),
-            Source::Live(_) => Vec::new(),
+            Source::Live(_) | Source::Kernel(_) => Vec::new(),
         }
     }
 
@@ -99,7 +129,26 @@ impl Source {
     pub fn damage(&self) -> Option<&str> {
         match self {
             Source::Replay(r) => r.damage(),
-            Source::Live(_) => None,
+            Source::Live(_) | Source::Kernel(_) => None,
         }
+    }
+}
+
+/// `--source`: the kernel's counters where they can be read (auto), or always
+/// (kernel), else the listing's own.
+fn open_kernel(live: Box<LiveSource>, counters: CountersFrom) -> Result<Source, AppError> {
+    let auto = match counters {
+        CountersFrom::Listing => return Ok(Source::Live(live)),
+        CountersFrom::Kernel => false,
+        CountersFrom::Auto => true,
+    };
+    let netns = live.netns_fd();
+    let (backend, ipv6) = (live.backend_choice(), live.ipv6());
+    match KernelSource::new(live, netns, backend, ipv6, auto) {
+        Ok(k) => Ok(Source::Kernel(Box::new(k))),
+        Err((live, _)) if auto => Ok(Source::Live(live)),
+        Err((_, why)) => Err(AppError::Runtime(format!(
+            "cannot read the counters from the kernel ({why}); try --source iptables"
+        ))),
     }
 }

@@ -168,6 +168,7 @@ fn encode_failure(f: &Failure) -> String {
         Failure::TooLarge(n) => format!("toolarge:{n}"),
         Failure::Denied(_) => "denied".into(),
         Failure::Damaged(_) => "damaged".into(),
+        Failure::Kernel(_) => "kernel".into(),
     }
 }
 
@@ -176,6 +177,7 @@ fn decode_failure(s: &str, stderr: &str) -> Option<Failure> {
     Some(match kind {
         "notfound" => Failure::NotFound(arg.to_string()),
         "spawn" => Failure::Spawn(stderr.trim().to_string()),
+        "kernel" => Failure::Kernel(stderr.trim().to_string()),
         "timeout" => Failure::Timeout(Duration::from_secs_f64(
             arg.parse::<f64>()
                 .ok()
@@ -237,6 +239,7 @@ impl Recording {
                 p.listings = tables
                     .iter()
                     .map(|t| RawListing {
+                        kernel: None,
                         failure: Some(Failure::Damaged(detail.clone())),
                         stderr: format!("{detail}\n"),
                         ..RawListing::empty(t)

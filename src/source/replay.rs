@@ -177,6 +177,7 @@ impl ReplaySource {
                     stderr: note,
                     status: Some(0),
                     took: Duration::ZERO,
+                    kernel: None,
                     failure: None,
                 }],
                 discontinuity: false,

@@ -102,9 +102,7 @@ async fn run(
     let mut next_due = Instant::now();
     let mut shown_source = polls.source().info().clone();
 
-    if let Source::Live(l) = polls.source_mut() {
-        l.set_tables(polled(&table, all));
-    }
+    polls.source_mut().set_tables(polled(&table, all));
 
     loop {
         let can_poll = !ended && !paused && (!cfg.step || steps > 0);
@@ -114,15 +112,15 @@ async fn run(
                 match cmd {
                     Command::SetTable(t) => {
                         table = t;
-                        if let Source::Live(l) = polls.source_mut() {
-                            l.set_tables(polled(&table, all));
+                        if !replay {
+                            polls.source_mut().set_tables(polled(&table, all));
                             next_due = Instant::now();
                         }
                     }
                     Command::AllTables(on) => {
                         all = on;
-                        if let Source::Live(l) = polls.source_mut() {
-                            l.set_tables(polled(&table, all));
+                        if !replay {
+                            polls.source_mut().set_tables(polled(&table, all));
                             next_due = Instant::now();
                         }
                     }
@@ -188,7 +186,7 @@ async fn run(
                             Some(next_at) => origin + next_at.saturating_sub(at0),
                             None => Instant::now(),
                         },
-                        Source::Live(_) => started + interval,
+                        _ => started + interval,
                     };
                 } else {
                     // Never load a busy host: a poll may use at most a quarter of the interval.

@@ -18,6 +18,7 @@ fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
                 stderr: "# Warning: something\n".into(),
                 status: Some(0),
                 took: Duration::from_micros(4321),
+                kernel: None,
                 failure: None,
             },
             RawListing {
@@ -28,6 +29,7 @@ fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
                 stderr: String::new(),
                 status: None,
                 took: Duration::from_secs(5),
+                kernel: None,
                 failure: Some(Failure::Timeout(Duration::from_secs(5))),
             },
         ],

@@ -1,0 +1,455 @@
+//! Counters straight from the kernel (`--source kernel`): nftables over netlink for
+//! iptables-nft, `getsockopt` for iptables-legacy. The rule texts still come from
+//! `iptables -L`, run only at the start and when the rule set changed (nft generation id,
+//! hash of the legacy entries), with the stamp checked around it; every other poll reads
+//! only counters and maps them onto the listed rules by (chain, position).
+//!
+//! Strictly read-only: [`request`] is the only place a request is built, and it can
+//! only build reads.
+
+pub mod legacy;
+pub mod nft;
+mod reader;
+pub mod request;
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+pub use reader::{Counters, KernelChain, Reader};
+use reader::{Read, ReadError};
+
+use super::live::{BackendChoice, LiveSource, legacy_tables};
+use super::{Failure, RawListing, RawPoll};
+use crate::model::{Backend, FirewallTable};
+
+/// How often the listing is tried again when the rule set changes while it is listed.
+const ATTEMPTS: usize = 4;
+
+/// The cached listings of one table, and the stamp each one's counters must carry.
+struct Listed {
+    listings: Vec<RawListing>,
+    stamps: Vec<Option<u64>>,
+}
+
+pub struct KernelSource {
+    live: Box<LiveSource>,
+    reader: Option<Box<Reader>>,
+    netns: Option<Arc<OwnedFd>>,
+    choice: BackendChoice,
+    ipv6: bool,
+    /// `--source auto`: a listing whose chains do not match the kernel's falls back to
+    /// the listing's own counters instead of failing.
+    auto: bool,
+    tables: Vec<String>,
+    listed: HashMap<String, Listed>,
+    /// (table, back end) read from the listing, not the kernel (auto only).
+    fallback: Vec<(String, Backend)>,
+    started: Instant,
+    seq: u64,
+    info: crate::model::SourceInfo,
+}
+
+/// The failures of a kernel read, for the listing it belongs to.
+fn kernel_failure(l: &mut RawListing, e: &std::io::Error) {
+    let detail = format!("reading the counters from the kernel: {e}");
+    l.stderr = format!("{detail}\n");
+    l.failure = Some(if e.raw_os_error() == Some(nix::libc::EPERM) {
+        Failure::Denied(detail)
+    } else {
+        Failure::Kernel(detail)
+    });
+}
+
+/// Chains and their rule counts as a `-L` listing shows them.
+pub fn listing_shape(text: &str) -> Vec<(&str, usize)> {
+    let mut out: Vec<(&str, usize)> = Vec::new();
+    let mut title = false;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Chain ") {
+            out.push((rest.split(' ').next().unwrap_or(""), 0));
+            title = true;
+        } else if title {
+            title = false;
+        } else if !line.trim().is_empty()
+            && !line.starts_with('#')
+            && let Some(c) = out.last_mut()
+        {
+            c.1 += 1;
+        }
+    }
+    out
+}
+
+/// Where a listing and the kernel disagree on the chains or their rule counts.
+pub fn mismatch(shape: &[(&str, usize)], k: &Counters) -> Option<String> {
+    let mut seen = 0;
+    for (name, rules) in shape {
+        match k.names.get(*name) {
+            Some(&i) => {
+                seen += 1;
+                let n = k.chains[i].rules.len();
+                if n != *rules {
+                    return Some(format!(
+                        "chain {name}: the kernel holds {n} rules, the listing shows {rules}"
+                    ));
+                }
+            }
+            // iptables-nft shows the built-in chains of a table it never created
+            None if *rules == 0 => {}
+            None => return Some(format!("chain {name} is listed but not in the kernel")),
+        }
+    }
+    if seen != k.chains.len() {
+        let listed: Vec<&str> = shape.iter().map(|(n, _)| *n).collect();
+        let extra = k
+            .names
+            .keys()
+            .find(|n| !listed.contains(&n.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        return Some(format!(
+            "chain {extra} is in the kernel but not in the listing"
+        ));
+    }
+    None
+}
+
+/// Puts the kernel's counters on a parsed table, by (chain, position). Chains whose
+/// counters did not move stay shared with the previous poll.
+pub fn apply(t: &mut FirewallTable, k: &Counters) -> Result<(), String> {
+    let mut seen = 0;
+    for i in 0..t.chains.len() {
+        let c = &t.chains[i];
+        let Some(&ki) = k.names.get(&*c.name) else {
+            if c.rules.is_empty() && c.is_builtin() {
+                continue;
+            }
+            return Err(format!("chain {} is listed but not in the kernel", c.name));
+        };
+        seen += 1;
+        let kc = &k.chains[ki];
+        if kc.rules.len() != c.rules.len() {
+            return Err(format!(
+                "chain {}: the kernel holds {} rules, the listing shows {}",
+                c.name,
+                kc.rules.len(),
+                c.rules.len()
+            ));
+        }
+        let policy_moved = kc
+            .policy
+            .is_some_and(|p| (p.packets, p.bytes) != (c.packets, c.bytes));
+        if policy_moved || c.counters[..] != kc.rules[..] {
+            let m = Arc::make_mut(&mut t.chains[i]);
+            m.counters.clear();
+            m.counters.extend_from_slice(&kc.rules);
+            if let Some(p) = kc.policy {
+                m.packets = p.packets;
+                m.bytes = p.bytes;
+            }
+        }
+    }
+    if seen != k.chains.len() {
+        let extra = k
+            .names
+            .keys()
+            .find(|n| t.chain(n).is_none())
+            .cloned()
+            .unwrap_or_default();
+        return Err(format!(
+            "chain {extra} is in the kernel but not in the listing"
+        ));
+    }
+    t.exact = true;
+    Ok(())
+}
+
+/// The table to put this poll's counters on: the previous poll's, when it was parsed
+/// from the very same listing (nothing to parse again).
+pub fn reuse(prev: Option<&FirewallTable>, l: &RawListing) -> Option<FirewallTable> {
+    let p = prev?;
+    l.kernel.as_ref()?;
+    if !p
+        .listing
+        .as_ref()
+        .is_some_and(|t| Arc::ptr_eq(t, &l.stdout))
+    {
+        return None;
+    }
+    let mut t = p.clone();
+    t.same_rules_as_prev = true;
+    t.share_callers(p);
+    Some(t)
+}
+
+impl KernelSource {
+    /// Wraps a live source: it lists the rule texts; the kernel gives the counters.
+    /// `auto`: fall back to the listing (Err with why) when the kernel cannot be read.
+    pub fn new(
+        live: Box<LiveSource>,
+        netns: Option<Arc<OwnedFd>>,
+        choice: BackendChoice,
+        ipv6: bool,
+        auto: bool,
+    ) -> Result<KernelSource, (Box<LiveSource>, String)> {
+        let mut reader = Reader::open(netns.as_deref(), ipv6);
+        let nft_ok = reader.probe_nft();
+        let legacy_ok = reader.unavailable(Backend::Legacy).map(str::to_string);
+        let usable = match choice {
+            BackendChoice::Nft => nft_ok.clone().err(),
+            BackendChoice::Legacy => legacy_ok.clone(),
+            BackendChoice::Auto => nft_ok.clone().err().filter(|_| legacy_ok.is_some()),
+        };
+        if let Some(why) = usable {
+            return Err((live, why));
+        }
+        let mut info = live.info().clone();
+        info.counters = "kernel".into();
+        Ok(KernelSource {
+            tables: live.tables().to_vec(),
+            live,
+            reader: Some(Box::new(reader)),
+            netns,
+            choice,
+            ipv6,
+            auto,
+            listed: HashMap::new(),
+            fallback: Vec::new(),
+            started: Instant::now(),
+            seq: 0,
+            info,
+        })
+    }
+
+    pub fn info(&self) -> &crate::model::SourceInfo {
+        &self.info
+    }
+
+    pub fn tables(&self) -> &[String] {
+        &self.tables
+    }
+
+    pub fn set_tables(&mut self, tables: Vec<String>) {
+        self.tables = tables;
+    }
+
+    /// Runs `f` on the reader off the async runtime's thread.
+    async fn with_reader<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Reader) -> T + Send + 'static,
+    ) -> T {
+        let mut r = self
+            .reader
+            .take()
+            .expect("the reader is back after every use");
+        let (r, out) = tokio::task::spawn_blocking(move || {
+            let out = f(&mut r);
+            (r, out)
+        })
+        .await
+        .expect("the kernel reader panicked");
+        self.reader = Some(r);
+        out
+    }
+
+    fn uses_kernel(&self, table: &str, l: &RawListing) -> Option<Backend> {
+        let b = l.backend?;
+        let ok = !l.absent && l.failure.is_none() && l.status == Some(0);
+        let reader = self.reader.as_ref()?;
+        (ok && reader.unavailable(b).is_none()
+            && !self.fallback.iter().any(|(t, fb)| t == table && *fb == b))
+        .then_some(b)
+    }
+
+    pub async fn poll(&mut self) -> RawPoll {
+        self.seq += 1;
+        let at = self.started.elapsed();
+        let taken_at = SystemTime::now();
+        let legacy_now = match self.choice {
+            BackendChoice::Nft => None,
+            _ => legacy_tables(self.netns.as_deref(), self.ipv6).ok(),
+        };
+        let mut listings = Vec::new();
+        for table in self.tables.clone() {
+            let mut fresh = self.read_listed(&table, legacy_now.as_deref()).await;
+            if fresh.is_none() {
+                fresh = Some(self.relist(&table).await);
+            }
+            listings.extend(fresh.unwrap_or_default());
+        }
+        // the header says `counters from the kernel` only while some are
+        let from_kernel = listings.iter().any(|l| l.kernel.is_some());
+        let failed = listings
+            .iter()
+            .any(|l| !l.absent && (l.failure.is_some() || l.status != Some(0)));
+        if from_kernel || !failed {
+            self.info.counters = if from_kernel { "kernel" } else { "" }.into();
+        }
+        RawPoll {
+            seq: self.seq,
+            at,
+            taken_at,
+            listings,
+            discontinuity: false,
+        }
+    }
+
+    /// This poll's listings of `table` from the cached texts and fresh counters; None
+    /// when it must be listed again.
+    async fn read_listed(
+        &mut self,
+        table: &str,
+        legacy_now: Option<&[String]>,
+    ) -> Option<Vec<RawListing>> {
+        let listed = self.listed.get(table)?;
+        // a legacy table that came or went since the listing
+        let had_legacy = listed
+            .listings
+            .iter()
+            .any(|l| l.backend == Some(Backend::Legacy) && !l.absent);
+        if legacy_now.is_some_and(|n| n.iter().any(|t| t == table) != had_legacy) {
+            return None;
+        }
+        let mut keys = Vec::new();
+        for (l, stamp) in listed.listings.iter().zip(&listed.stamps) {
+            match self.uses_kernel(table, l) {
+                Some(b) => keys.push((b, *stamp)),
+                None if l.absent => {}
+                // a failed listing, or one read from its own counters: list again
+                None => return None,
+            }
+        }
+        let t = table.to_string();
+        let keys2: Vec<Backend> = keys.iter().map(|k| k.0).collect();
+        let started = Instant::now();
+        let reads = self
+            .with_reader(move |r| {
+                keys2
+                    .iter()
+                    .map(|b| r.read(&t, *b, false))
+                    .collect::<Vec<_>>()
+            })
+            .await;
+        let took = started.elapsed() / keys.len().max(1) as u32;
+        let listed = self.listed.get(table)?;
+        let mut out = listed.listings.clone();
+        let mut reads = reads.into_iter();
+        for l in &mut out {
+            if self.uses_kernel(table, l).is_none() {
+                continue;
+            }
+            // this poll's cost is the read's, not the listing's of back then
+            l.took = took;
+            let (_, stamp) = keys.iter().find(|k| Some(k.0) == l.backend)?;
+            match reads.next()? {
+                Ok(Read { counters, stamp: s }) if Some(s) == *stamp => {
+                    l.kernel = Some(counters);
+                }
+                Ok(_) | Err(ReadError::Changed) => return None,
+                Err(ReadError::Io(e)) => kernel_failure(l, &e),
+            }
+        }
+        Some(out)
+    }
+
+    /// Lists `table` again, with the stamps checked around the listing, and reads its
+    /// counters in full.
+    async fn relist(&mut self, table: &str) -> Vec<RawListing> {
+        let mut last = Vec::new();
+        for _ in 0..ATTEMPTS {
+            let t = table.to_string();
+            // never ask x_tables for a table that is not there: that would create it
+            let legacy_exists = self.choice != BackendChoice::Nft
+                && legacy_tables(self.netns.as_deref(), self.ipv6)
+                    .is_ok_and(|n| n.iter().any(|x| x == table));
+            let legacy_before = self
+                .with_reader(move |r| {
+                    r.forget(&t);
+                    let nft = r.generation().ok();
+                    let legacy = legacy_exists
+                        .then(|| r.read(&t, Backend::Legacy, true).ok().map(|x| x.stamp))
+                        .flatten();
+                    (nft, legacy)
+                })
+                .await;
+            self.live.set_tables(vec![table.to_string()]);
+            let raw = self.live.poll().await;
+            let mut listings = raw.listings;
+            let wanted: Vec<Option<Backend>> = listings
+                .iter()
+                .map(|l| self.uses_kernel(table, l))
+                .collect();
+            let t = table.to_string();
+            let w = wanted.clone();
+            let reads = self
+                .with_reader(move |r| {
+                    w.iter()
+                        .map(|b| b.map(|b| r.read(&t, b, true)))
+                        .collect::<Vec<_>>()
+                })
+                .await;
+            let mut stamps = Vec::with_capacity(listings.len());
+            let mut settled = true;
+            for ((l, b), read) in listings.iter_mut().zip(&wanted).zip(reads) {
+                let (Some(b), Some(read)) = (b, read) else {
+                    stamps.push(None);
+                    continue;
+                };
+                let before = match b {
+                    Backend::Nft => legacy_before.0.map(u64::from),
+                    Backend::Legacy => legacy_before.1,
+                };
+                match read {
+                    Ok(Read { counters, stamp }) if Some(stamp) == before => {
+                        let shape = listing_shape(&l.stdout);
+                        match mismatch(&shape, &counters) {
+                            Some(why) if self.auto => {
+                                self.fallback.push((table.to_string(), *b));
+                                l.stderr.push_str(&format!(
+                                    "counters of table {table} ({b}) come from the iptables listing: its chains do not match the kernel's ({why})\n"
+                                ));
+                            }
+                            _ => l.kernel = Some(counters),
+                        }
+                        stamps.push(Some(stamp));
+                    }
+                    Ok(_) | Err(ReadError::Changed) => {
+                        settled = false;
+                        stamps.push(None);
+                    }
+                    Err(ReadError::Io(e)) => {
+                        kernel_failure(l, &e);
+                        stamps.push(None);
+                    }
+                }
+            }
+            let keep: Vec<RawListing> = listings
+                .iter()
+                .map(|l| {
+                    let mut c = l.clone();
+                    c.kernel = None;
+                    c
+                })
+                .collect();
+            last = listings;
+            if settled {
+                self.listed.insert(
+                    table.to_string(),
+                    Listed {
+                        listings: keep,
+                        stamps,
+                    },
+                );
+                return last;
+            }
+        }
+        // the rule set kept changing: shown from the listing's own counters this once
+        self.listed.remove(table);
+        for l in &mut last {
+            l.kernel = None;
+        }
+        last
+    }
+}
