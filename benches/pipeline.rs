@@ -6,7 +6,8 @@
 //! parse (the `iptables -L -v -n -x --line-numbers` text), diff (two polls), tree
 //! (visible rows, default expansion and all open), poll (parse + diff + tree, what
 //! iptop does per poll besides waiting for iptables) and frame (one draw of the live
-//! view on ratatui's TestBackend, everything expanded, selection mid-table).
+//! view on ratatui's TestBackend, everything expanded, selection mid-table), and
+//! findings (the rules of thumb the live view evaluates after each poll).
 //! Prints the median and the fastest of repeated runs.
 
 use std::hint::black_box;
@@ -182,6 +183,18 @@ fn main() {
                     .expect("parse");
                 app.on_snapshot("nat", snapshot(t, k), false);
                 k += 1;
+            });
+        }
+
+        // The findings the live view evaluates after each poll (over every table polled).
+        {
+            let mut app =
+                LiveView::new(SourceInfo::default(), "nat", vec![], Duration::from_secs(1));
+            app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
+            app.on_snapshot("nat", snapshot(p2.clone(), 1), false);
+            measure(&format!("findings {n} (per poll)"), &filter, || {
+                app.evaluate_findings();
+                black_box(app.findings.len());
             });
         }
 

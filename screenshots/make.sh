@@ -4,6 +4,7 @@
 # SVG (ansi2svg.py) and PNG (headless Chromium).
 #
 #   screenshots/make.sh          (needs tmux, python3, chromium; no root)
+#   screenshots/make.sh findings (only the findings shot)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -24,6 +25,8 @@ shot() { # name: capture the pane, write name.svg and name.png
   echo "wrote screenshots/$1.png"
 }
 
+WHICH=${1:-all}
+if [ "$WHICH" = all ]; then
 T new-session -d -s main -x 120 -y 40 "TERM=xterm-256color $IPTOP --demo"
 # The recording: requests from the first second, blocked cross-bridge connects at 8-13 s.
 sleep 0.6
@@ -46,4 +49,33 @@ shot hot                                     # the hot view: what moved lately, 
 T send-keys -t main o '?'
 sleep 0.5
 shot help
+T send-keys -t main q
+T kill-server
+fi
+
+# Findings: the demo's recording with two rules a user might add to close the published
+# port 80 (INPUT's DROP, which forwarded packets never meet; and DOCKER-USER's match on
+# a port that DNAT has already rewritten), replayed.
+TRAPDIR=$(mktemp -d)
+TRAP="$TRAPDIR/docker-host.rec"
+trap 'T kill-server 2>/dev/null || true; rm -rf "$HERE/.chromium-$$" "$TRAPDIR"' EXIT
+perl -ne '
+  $t = $1 if /^\@listing (\S+)/;
+  print;
+  $want = ($t eq "filter" && /^Chain (INPUT|DOCKER-USER) /) ? $1 : $want;
+  if ($want && /^num /) {
+    print "1           0        0 DROP       6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:80\n" if $want eq "INPUT";
+    print "1           0        0 DROP       6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:8080\n" if $want eq "DOCKER-USER";
+    $want = "";
+  }
+' "$ROOT/assets/demo.rec" | perl -pe '
+  # DOCKER-USER RETURN is now rule 2
+  $du = 1 if /^Chain DOCKER-USER /; $du = 0 if /^Chain (?!DOCKER-USER)/;
+  s/^1(\s+\d+\s+\d+ RETURN)/2$1/ if $du;
+' > "$TRAP"
+T new-session -d -s main -x 120 -y 40 -c "$TRAPDIR" "TERM=xterm-256color $IPTOP --replay docker-host.rec"
+sleep 3
+T send-keys -t main '!'
+sleep 0.5
+shot findings                                # the findings pane, the badge in the header
 T send-keys -t main q

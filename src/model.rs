@@ -9,9 +9,11 @@ use std::time::{Duration, SystemTime};
 
 mod callers;
 mod hash;
+mod one_table;
 pub mod text;
 pub use callers::Callers;
 pub use hash::{FxBuild, FxHasher, IdBuild, IdHasher, IdMap, StableHasher, hash_str, mix};
+pub use one_table::{TableId, TableSnapshot};
 
 /// The tables iptables knows, in the order the UI offers them.
 pub const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];

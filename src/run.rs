@@ -126,6 +126,19 @@ pub fn record_tables(cli: &Cli) -> Vec<String> {
     }
 }
 
+/// The tables the live view lists on every poll besides the one on screen: every table
+/// named with `-t` (`-t filter -t nat` gives the findings about published ports both),
+/// and the recorded ones.
+fn live_tables(cli: &Cli) -> Vec<String> {
+    let mut t = cli.tables();
+    for r in record_tables(cli) {
+        if !t.contains(&r) {
+            t.push(r);
+        }
+    }
+    t
+}
+
 fn polled_tables(cli: &Cli) -> Vec<String> {
     let mut t = cli.tables();
     for r in record_tables(cli) {
@@ -468,7 +481,7 @@ async fn live(cli: Cli) -> Result<(), AppError> {
         polls,
         first,
         table,
-        also: record_tables(&cli),
+        also: live_tables(&cli),
         roots: cli.chains.clone(),
         interval: cli.interval,
         step: cli.step && replay,

@@ -194,6 +194,41 @@ fn both_back_ends_are_shown_with_a_warning() {
 }
 
 #[test]
+fn both_back_ends_have_a_tab_each_in_the_live_view() {
+    needs_root!();
+    let lab = Lab::up("iptables-nft-restore");
+    lab.host_cmd(&["iptables-legacy", "-A", "INPUT", "-j", "ACCEPT"]);
+    let cmd = format!("{} --netns {}", env!("CARGO_BIN_EXE_iptop"), lab.host());
+    let tmux = Tmux::start(&cmd, 120, 40);
+    let s = tmux.wait_for(10, "a tab per back end", |s| {
+        s.contains(" 1 filter·nft ") && s.contains(" filter·legacy ")
+    });
+    // the nft tab first: Docker's chains; the warning says both sets are evaluated
+    assert!(s.contains("iptop · filter·nft"), "{s}");
+    assert!(s.contains("DOCKER-INGRESS"), "{s}");
+    assert!(s.contains("the kernel evaluates both rule sets"), "{s}");
+    // 1 again: the legacy half of filter, with its one INPUT rule
+    tmux.keys(&["1"]);
+    let s = tmux.wait_for(5, "the legacy tab", |s| s.contains("iptop · filter·legacy"));
+    let tree: Vec<&str> = s
+        .lines()
+        .skip(3)
+        .take_while(|l| !l.contains(" detail "))
+        .collect();
+    assert!(tree[0].contains("INPUT ACCEPT"), "{s}");
+    assert!(tree[1].contains("ACCEPT"), "{s}");
+    assert!(!s.contains("DOCKER-INGRESS"), "{s}");
+    // Tab goes on to nat, Shift-Tab back to the legacy filter
+    tmux.keys(&["Tab"]);
+    tmux.wait_for(5, "nat", |s| s.contains("iptop · nat"));
+    tmux.keys(&["BTab"]);
+    tmux.wait_for(5, "back to legacy", |s| s.contains("iptop · filter·legacy"));
+    tmux.keys(&["q"]);
+    tmux.wait_for(5, "exit", |s| s.contains("EXIT=0"));
+    assert_eq!(legacy_tables(&lab), ["filter"]);
+}
+
+#[test]
 fn a_pasted_listing_knows_its_table() {
     needs_root!();
     let lab = Lab::up("iptables-nft-restore");

@@ -16,18 +16,36 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 fn demo_app(polls: usize) -> LiveView {
-    let mut r = ReplaySource::from_text("demo", DEMO, None)
+    app_of(DEMO, "filter", polls)
+}
+
+/// The live view fed `polls` polls of the recording `text` (filter and nat), findings
+/// evaluated after each poll as the UI loop does.
+fn app_of(text: &str, table: &str, polls: usize) -> LiveView {
+    let mut r = ReplaySource::from_text("demo", text, None)
         .expect("demo")
         .with_kind("demo");
-    let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    let mut app = LiveView::new(r.info().clone(), table, vec![], Duration::from_secs(1));
     for _ in 0..polls {
         let raw = r.next_poll().expect("poll");
         for t in ["filter", "nat"] {
             let s = snapshot_from(&raw, &[t.into()]).expect("snapshot");
             app.on_snapshot(t, Arc::new(s), raw.discontinuity);
         }
+        app.evaluate_findings();
     }
     app
+}
+
+/// The demo with a DOCKER-USER rule that matches the published port (8080) after DNAT,
+/// where the container's port is seen: the `docker-user-dport` trap.
+fn demo_with_a_trap() -> String {
+    let re = regex::Regex::new(r"(Chain DOCKER-USER \(1 references\)\nnum .*\n)1 ").expect("re");
+    re.replace_all(
+        DEMO,
+        "${1}1           0        0 DROP       6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:8080\n2 ",
+    )
+    .into_owned()
 }
 
 fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
@@ -89,6 +107,121 @@ fn help_overlay() {
     let mut app = demo_app(2);
     app.apply(Action::ToggleHelp);
     insta::assert_snapshot!(screen(&mut app, 120, 40));
+}
+
+#[test]
+fn findings_badge_in_the_header() {
+    let mut app = app_of(&demo_with_a_trap(), "filter", 3);
+    let s = screen(&mut app, 120, 40);
+    let header = s.lines().next().expect("header");
+    assert!(header.ends_with("! 1 finding"), "{header}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn findings_pane_and_enter_on_a_finding() {
+    let mut app = app_of(&demo_with_a_trap(), "nat", 3);
+    app.apply(Action::ToggleFindings);
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("warning  docker-user-dport filter DOCKER-USER › 1"),
+        "{s}"
+    );
+    insta::assert_snapshot!(s);
+    app.apply(Action::Drill);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.starts_with(" iptop · filter"), "{s}");
+    assert!(s.contains("DOCKER-USER rule 1 of 2"), "{s}");
+    assert!(s.contains("tcp dpt:8080"), "{s}");
+}
+
+#[test]
+fn no_finding_without_a_trap() {
+    let mut app = demo_app(3);
+    assert!(app.findings.is_empty(), "{:?}", app.findings);
+    app.apply(Action::ToggleFindings);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("no finding on the last poll"), "{s}");
+    assert!(
+        !s.lines().next().unwrap_or_default().contains("finding"),
+        "{s}"
+    );
+}
+
+#[test]
+fn help_names_the_selected_chains_note() {
+    let mut app = demo_app(2);
+    app.viewport = 30;
+    app.apply(Action::SearchStart);
+    for c in "DOCKER-INGRESS".chars() {
+        app.apply(Action::SearchInput(c));
+    }
+    app.apply(Action::SearchConfirm);
+    app.apply(Action::ToggleHelp);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("DOCKER-INGRESS — written by Docker"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn services_view_of_kube_proxy() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/services/kube-comments.rec"),
+    )
+    .expect("fixture");
+    let mut app = app_of(&text, "nat", 2);
+    app.apply(Action::ToggleServices);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("SERVICE"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+/// The demo's filter table from nft next to a legacy filter table with one INPUT rule,
+/// as `--backend auto` polls a host whose rules are in both.
+fn two_backends_app(polls: usize) -> LiveView {
+    use iptop::model::Backend;
+    let legacy_text = "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n       7      420 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0\n\nChain FORWARD (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n\nChain OUTPUT (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n";
+    let mut r = ReplaySource::from_text("demo", DEMO, None)
+        .expect("demo")
+        .with_kind("demo");
+    let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    for _ in 0..polls {
+        let raw = r.next_poll().expect("poll");
+        let mut s = snapshot_from(&raw, &["filter".into()]).expect("snapshot");
+        s.tables[0].backend = Some(Backend::Nft);
+        let mut legacy = iptop::parse::parse_table("filter", legacy_text, None).expect("legacy");
+        legacy.backend = Some(Backend::Legacy);
+        s.tables.push(legacy);
+        s.warnings.push("table filter holds rules in both iptables-nft and iptables-legacy: the kernel evaluates both rule sets, and each tool shows only its own half".into());
+        app.on_snapshot("filter", Arc::new(s), raw.discontinuity);
+        let n = snapshot_from(&raw, &["nat".into()]).expect("nat");
+        app.on_snapshot("nat", Arc::new(n), raw.discontinuity);
+        app.evaluate_findings();
+    }
+    app
+}
+
+#[test]
+fn two_backends_two_tabs() {
+    let mut app = two_backends_app(3);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains(" 1 filter·nft  filter·legacy  2 nat"), "{s}");
+    assert!(s.contains("DOCKER-INGRESS"), "{s}");
+    assert!(app.findings.iter().any(|f| f.finding.id == "both-backends"));
+    // 1 again: the legacy half, its own tree
+    app.apply(Action::SelectTable(0));
+    let s = screen(&mut app, 120, 40);
+    assert!(s.starts_with(" iptop · filter·legacy"), "{s}");
+    assert!(!s.contains("DOCKER-INGRESS"), "{s}");
+    insta::assert_snapshot!(s);
+    // the selection of each tab is its own
+    app.apply(Action::Down);
+    app.apply(Action::NextTable);
+    assert_eq!(app.table_name(), "nat");
+    app.apply(Action::PrevTable);
+    assert_eq!(app.tab_label(app.current), "filter·legacy");
+    assert_eq!(app.selected_index(), 1);
 }
 
 #[test]

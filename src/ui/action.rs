@@ -39,6 +39,10 @@ pub enum Action {
     SearchPrev,
     ToggleMovedOnly,
     ToggleHot,
+    /// `!`: the findings pane; Enter on a finding shows its rule in the tree.
+    ToggleFindings,
+    /// `K`: kube-proxy's Services with their endpoints' shares.
+    ToggleServices,
     /// `v`: the path view (every table's built-in chains in netfilter's order).
     TogglePath,
     TogglePause,

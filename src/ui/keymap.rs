@@ -186,6 +186,24 @@ pub const KEYMAP: &[Binding] = &[
         modes: BROWSE,
     },
     Binding {
+        keys: &[ch('!', Action::ToggleFindings)],
+        help: Some((
+            "!",
+            "findings: known traps on the last poll; Enter: show the rule",
+        )),
+        hint: Some((6, "!", "findings")),
+        modes: BROWSE,
+    },
+    Binding {
+        keys: &[ch('K', Action::ToggleServices)],
+        help: Some((
+            "K",
+            "kube-proxy Services: endpoints, their share of new connections",
+        )),
+        hint: None,
+        modes: BROWSE,
+    },
+    Binding {
         keys: &[ch('v', Action::TogglePath)],
         help: Some((
             "v",
@@ -404,6 +422,8 @@ mod tests {
             KeyCode::Char('N') => Action::SearchPrev,
             KeyCode::Char('f') => Action::ToggleMovedOnly,
             KeyCode::Char('o') => Action::ToggleHot,
+            KeyCode::Char('!') => Action::ToggleFindings,
+            KeyCode::Char('K') => Action::ToggleServices,
             KeyCode::Char('v') => Action::TogglePath,
             KeyCode::Char('p') => Action::TogglePause,
             KeyCode::Char('+' | '=') => Action::IntervalLonger,
@@ -469,9 +489,12 @@ mod tests {
             help.last(),
             Some(&("q  Ctrl-c", "quit (q here: close this help)"))
         );
-        assert_eq!(help.len(), 22);
+        assert_eq!(help.len(), 24);
         let hints: Vec<&str> = hints().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(hints, ["q", "?", "↵", "/", "f", "o", "v", "z", "p", "s"]);
+        assert_eq!(
+            hints,
+            ["q", "?", "↵", "/", "f", "o", "!", "v", "z", "p", "s"]
+        );
         // every hinted key does something in the tree
         for b in KEYMAP.iter().filter(|b| b.hint.is_some()) {
             assert!(b.modes.contains(&KeyMode::Browse));

@@ -222,6 +222,7 @@ fn on_poll(app: &mut LiveView, msg: PollMsg) {
                     Err(e) => app.on_error(&table, e),
                 }
             }
+            app.evaluate_findings();
         }
         PollMsg::Stretched(d) => app.effective_interval = d,
         PollMsg::Ended => app.ended = true,
@@ -264,7 +265,11 @@ pub struct ExportJob {
 impl ExportJob {
     pub fn new(app: &LiveView, to: &ExportTo) -> Result<ExportJob, String> {
         let v = app.table_data();
-        let snap = v.snap.clone().ok_or("nothing to export yet")?;
+        let snap = v
+            .snap
+            .as_ref()
+            .map(|s| s.snapshot().clone())
+            .ok_or("nothing to export yet")?;
         if app.path_view
             && let Some(p) = app.path_snapshot(true)
         {

@@ -1,6 +1,20 @@
 //! What has the keyboard and what the main area shows: one [`Mode`] instead of a flag
 //! for each.
 
+/// What fills the main area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Screen {
+    /// The tree of chains.
+    #[default]
+    Tree,
+    /// The hot view (`o`): the rules that moved lately, by rate.
+    Hot,
+    /// The findings pane (`!`): rules of thumb that matched on the last poll.
+    Findings,
+    /// kube-proxy's Services (`K`): endpoints and their shares of new connections.
+    Services,
+}
+
 /// The live view's mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -9,17 +23,41 @@ pub enum Mode {
     Tree,
     /// The hot view (`o`): the rules that moved lately, by rate.
     Hot,
+    /// The findings pane (`!`).
+    Findings,
+    /// kube-proxy's Services (`K`).
+    Services,
     /// Typing a search query over the tree (`/`).
     Search,
-    /// The help overlay (`?`), over the tree or (`over_hot`) the hot view; any key
-    /// closes it.
-    Help { over_hot: bool },
+    /// The help overlay (`?`), over what the main area showed; any key closes it.
+    Help { over: Screen },
 }
 
 impl Mode {
+    /// What the main area shows (under the help too; the tree while searching).
+    pub fn screen(self) -> Screen {
+        match self {
+            Mode::Tree | Mode::Search => Screen::Tree,
+            Mode::Hot => Screen::Hot,
+            Mode::Findings => Screen::Findings,
+            Mode::Services => Screen::Services,
+            Mode::Help { over } => over,
+        }
+    }
+
+    /// The mode that shows `screen`.
+    pub fn showing(screen: Screen) -> Mode {
+        match screen {
+            Screen::Tree => Mode::Tree,
+            Screen::Hot => Mode::Hot,
+            Screen::Findings => Mode::Findings,
+            Screen::Services => Mode::Services,
+        }
+    }
+
     /// The main area shows the hot view (under the help too).
     pub fn shows_hot(self) -> bool {
-        matches!(self, Mode::Hot | Mode::Help { over_hot: true })
+        self.screen() == Screen::Hot
     }
 
     pub fn shows_help(self) -> bool {

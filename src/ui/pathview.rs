@@ -14,7 +14,7 @@ use super::live_view::LiveView;
 use super::path_picture::{self, Piece};
 use super::theme::Theme;
 use crate::diff::Deltas;
-use crate::model::{Snapshot, TABLES};
+use crate::model::Snapshot;
 use crate::report::path;
 
 /// What the path view shows: every table at the last poll, and their deltas.
@@ -47,7 +47,7 @@ impl LiveView {
         let mut start = None;
         let mut note = String::new();
         for name in path::TABLES {
-            let Some(i) = TABLES.iter().position(|t| *t == name) else {
+            let Some(i) = self.tab_of(name) else {
                 continue;
             };
             let v = &self.tables[i];
@@ -89,13 +89,10 @@ impl LiveView {
     /// Keys taken before the mode's own: Ctrl-c quits from anywhere, any key closes the
     /// help (`q` too: the program stays), the path view's keys. True: taken.
     pub(crate) fn intercept(&mut self, action: Action) -> bool {
-        if let super::mode::Mode::Help { over_hot } = self.mode {
+        if let super::mode::Mode::Help { over } = self.mode {
+            // any key closes the help
             self.quit |= action == Action::Interrupt;
-            self.mode = if over_hot {
-                super::mode::Mode::Hot
-            } else {
-                super::mode::Mode::Tree
-            };
+            self.mode = super::mode::Mode::showing(over);
             return true;
         }
         if action == Action::Interrupt {
@@ -119,7 +116,11 @@ impl LiveView {
             Action::TogglePath | Action::Back => self.toggle_path(),
             // only the rules that moved, with their chain paths, hook by hook
             Action::ToggleMovedOnly => self.moved_only = !self.moved_only,
-            Action::ToggleHelp => self.mode = super::mode::Mode::Help { over_hot: false },
+            Action::ToggleHelp => {
+                self.mode = super::mode::Mode::Help {
+                    over: super::mode::Screen::Tree,
+                };
+            }
             Action::Quit
             | Action::Baseline
             | Action::ClearBaseline

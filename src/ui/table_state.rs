@@ -3,7 +3,6 @@
 //! selection).
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::baseline::Baseline;
@@ -11,13 +10,13 @@ use super::column_plan::ColumnStats;
 use super::history::{HEAT_POLLS, HISTORY, History};
 use crate::cells::ShownDeltas;
 use crate::diff::{Delta, TableDelta, diff_table};
-use crate::model::{FirewallTable, IdBuild, IdMap, Snapshot, hash_str, mix};
+use crate::model::{FirewallTable, IdBuild, IdMap, TableSnapshot, hash_str, mix};
 use crate::tree::{self, ExpandQuery, NodeId, RowKind, TreeRow};
 
 /// Everything known about one iptables table.
 #[derive(Debug, Clone, Default)]
 pub struct TableData {
-    pub snap: Option<Arc<Snapshot>>,
+    pub snap: Option<TableSnapshot>,
     /// Deltas between the last two good polls.
     pub deltas: Option<TableDelta>,
     pub window: Duration,
@@ -45,7 +44,7 @@ pub struct TableData {
     pub(super) offset: usize,
     /// The good polls of the last export window and the one before it
     /// ([`super::live_view::window`]): what the export key measures its deltas over.
-    pub(super) recent: std::collections::VecDeque<Arc<Snapshot>>,
+    pub(super) recent: std::collections::VecDeque<std::sync::Arc<crate::model::Snapshot>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,7 +73,7 @@ const AUTO_RULES: usize = 64;
 
 impl TableData {
     pub fn table(&self) -> Option<&FirewallTable> {
-        self.snap.as_ref().and_then(|s| s.tables.first())
+        self.snap.as_ref().map(TableSnapshot::table)
     }
 
     pub(super) fn is_expanded(&self, q: ExpandQuery) -> bool {
@@ -96,25 +95,25 @@ impl TableData {
     }
 
     /// Takes a new good poll of this table.
-    pub fn update(&mut self, snap: Arc<Snapshot>, discontinuity: bool) {
+    pub fn update(&mut self, snap: TableSnapshot, discontinuity: bool) {
         self.error = None;
         self.polls += 1;
         self.window_start = self.snap.as_ref().map(|s| s.taken_at);
-        let (deltas, window) = match (&self.snap, snap.tables.first()) {
-            (Some(prev), Some(cur)) if !discontinuity => match prev.tables.first() {
-                Some(p) => (Some(diff_table(p, cur)), snap.at.saturating_sub(prev.at)),
-                None => (None, Duration::ZERO),
-            },
+        let cur = snap.table();
+        let (deltas, window) = match &self.snap {
+            Some(prev) if !discontinuity => (
+                Some(diff_table(prev.table(), cur)),
+                snap.at.saturating_sub(prev.at),
+            ),
             _ => (None, Duration::ZERO),
         };
         // The baseline's sums laid out like the table: while the rules stay the same, the
         // last layout plus this poll's movement; else laid out again from the sums.
-        let same_rules =
-            self.snap.is_some() && snap.tables.first().is_some_and(|t| t.same_rules_as_prev);
+        let same_rules = self.snap.is_some() && cur.same_rules_as_prev;
         let mut baseline_patched = false;
-        if let (Some(cur), Some(d)) = (snap.tables.first(), &deltas) {
+        if let Some(d) = &deltas {
             self.record_history(cur, d, window, snap.at);
-            let prev = self.snap.as_ref().and_then(|s| s.tables.first());
+            let prev = self.snap.as_ref().map(TableSnapshot::table);
             if let Some(b) = &mut self.baseline {
                 b.add(prev, cur, d);
                 if same_rules
@@ -128,17 +127,15 @@ impl TableData {
         }
         self.deltas = deltas;
         self.window = window;
-        if let (Some(t), Some(p)) = (snap.tables.first(), self.table())
-            && t.same_rules_as_prev
+        if let Some(p) = self.table()
+            && cur.same_rules_as_prev
         {
             // the jumps are the same: so is the index of who jumps where
-            t.share_callers(p);
+            cur.share_callers(p);
         }
-        if let Some(t) = snap.tables.first()
-            && !(t.same_rules_as_prev && self.snap.is_some())
-        {
-            self.col_stats = ColumnStats::of(t);
-            self.roots = tree::roots(t, &[]);
+        if !(cur.same_rules_as_prev && self.snap.is_some()) {
+            self.col_stats = ColumnStats::of(cur);
+            self.roots = tree::roots(cur, &[]);
         }
         self.snap = Some(snap);
         if !baseline_patched {

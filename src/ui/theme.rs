@@ -219,4 +219,17 @@ impl Theme {
     pub fn sparkline(&self) -> Style {
         self.fg(Color::LightGreen)
     }
+
+    /// A finding's severity: critical as an error, a warning in yellow, info dim.
+    pub fn severity(&self, s: crate::explain::findings::Severity) -> Style {
+        use crate::explain::findings::Severity;
+        match s {
+            Severity::Critical => self.error(),
+            Severity::Warning => self
+                .fg(Color::Black)
+                .bg(Color::Yellow)
+                .add_modifier(Modifier::BOLD),
+            Severity::Info => self.fg(Color::Cyan),
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{LiveView, MAX_ROWS};
+use super::{Action, LiveView, MAX_ROWS, Mode};
 use crate::model::{FirewallTable, hash_str, mix};
 use crate::tree::{self, RowKind, TreeRow};
 
@@ -36,6 +36,36 @@ pub struct HotRow {
 const NEAR_CHAINS: usize = 6;
 
 impl LiveView {
+    /// Keys while the hot view is shown.
+    pub(super) fn apply_hot(&mut self, action: Action) {
+        match action {
+            Action::Up => self.hot_selected = self.hot_selected.saturating_sub(1),
+            Action::Down => self.hot_selected += 1,
+            Action::Top => self.hot_selected = 0,
+            Action::Bottom => self.hot_selected = usize::MAX / 2,
+            Action::PageUp => {
+                self.hot_selected = self.hot_selected.saturating_sub(self.viewport);
+            }
+            Action::PageDown => self.hot_selected += self.viewport,
+            Action::ScrollUp(n) => self.hot_selected = self.hot_selected.saturating_sub(n),
+            Action::ScrollDown(n) => self.hot_selected += n,
+            Action::Drill | Action::Expand => {
+                // jump to the rule in the tree
+                let rows = self.hot_rows();
+                if let Some(h) = rows.get(self.hot_selected.min(rows.len().saturating_sub(1))) {
+                    let path = Self::id_path(&h.tree, h.at);
+                    let open = self.ancestors_to_open(&h.tree, h.at);
+                    self.mode = Mode::Tree;
+                    self.reveal(&path, &open);
+                }
+            }
+            Action::ToggleHot | Action::Back => self.mode = Mode::Tree,
+            _ => self.apply_common(action),
+        }
+        let n = self.hot_rows().len();
+        self.hot_selected = self.hot_selected.min(n.saturating_sub(1));
+    }
+
     /// The hot view's rows. Built once per poll (or change of view), not per frame.
     pub fn hot_rows(&mut self) -> Arc<Vec<HotRow>> {
         if let Some(rows) = &self.hot_cache {

@@ -10,13 +10,14 @@ pub use super::action::{Action, Command, Effect, INTERVALS_MS};
 pub use super::baseline::Baseline;
 use super::column_plan::{ColumnStats, tree_width};
 pub use super::history::{HEAT_POLLS, HISTORY, History};
-pub use super::mode::Mode;
+pub use super::mode::{Mode, Screen};
 pub use super::table_state::TableData;
 use super::table_state::{Drill, ExpandMode};
 use crate::cells::{Movement, movement};
 use crate::diff::{Delta, TableDelta};
-use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES};
+use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES, TableId, TableSnapshot};
 use crate::tree::{self, ExpandQuery, Fold, NodeId, RowKind, TreeRow};
+pub use findings::LiveFinding;
 pub use hot::HotRow;
 pub use search::Search;
 
@@ -31,8 +32,11 @@ pub struct LiveView {
     pub source: SourceInfo,
     /// Names from Docker for bridges and container addresses (asked once at start).
     pub names: Option<std::sync::Arc<crate::docker::Names>>,
+    /// Per tab: the table it shows ([`TableId`]: name and, when both hold it, back end).
+    pub tabs: Vec<TableId>,
+    /// Per tab: what is known of its table.
     pub tables: Vec<TableData>,
-    /// Index into [`TABLES`].
+    /// The tab on screen: index into `tabs` and `tables`.
     pub current: usize,
     /// Chains given with `-c`: roots instead of the built-ins.
     pub root_chains: Vec<String>,
@@ -54,6 +58,11 @@ pub struct LiveView {
     /// The rule selected in the hot view before its rows were rebuilt.
     hot_pick: Option<u64>,
     pub search: Search,
+    /// The findings of the last poll, worst first.
+    pub findings: Vec<LiveFinding>,
+    pub findings_selected: usize,
+    /// The Services view's first line shown.
+    pub services_scroll: usize,
     /// A message for the status line (export path, errors of keys).
     pub message: Option<String>,
     /// Rows of the tree as shown (after drill, filter).
@@ -107,6 +116,7 @@ impl LiveView {
         LiveView {
             source,
             names: None,
+            tabs: TABLES.iter().map(|t| TableId::new(t)).collect(),
             tables: vec![TableData::default(); TABLES.len()],
             current,
             root_chains,
@@ -122,6 +132,9 @@ impl LiveView {
             hot_cache: None,
             hot_pick: None,
             search: Search::default(),
+            findings: Vec::new(),
+            findings_selected: 0,
+            services_scroll: 0,
             message: None,
             rows: Vec::new(),
             rows_cut: false,
@@ -163,10 +176,11 @@ impl LiveView {
             .unwrap_or_default();
         let mut app = LiveView::new(source, &name, roots, Duration::from_secs(1));
         let v = app.table_data_mut();
-        if let Some(t) = snap.tables.first() {
-            v.col_stats = ColumnStats::of(t);
-            v.roots = tree::roots(t, &[]);
-        }
+        let Some(snap) = TableSnapshot::split(snap, &name).into_iter().next() else {
+            return app;
+        };
+        v.col_stats = ColumnStats::of(snap.table());
+        v.roots = tree::roots(snap.table(), &[]);
         v.snap = Some(snap);
         v.deltas = deltas;
         v.window = window;
@@ -179,38 +193,12 @@ impl LiveView {
         app
     }
 
-    pub fn table_name(&self) -> &'static str {
-        TABLES[self.current]
-    }
-
     pub fn table_data(&self) -> &TableData {
         &self.tables[self.current]
     }
 
     fn table_data_mut(&mut self) -> &mut TableData {
         &mut self.tables[self.current]
-    }
-
-    /// A good poll of `table` arrived.
-    pub fn on_snapshot(&mut self, table: &str, snap: Arc<Snapshot>, discontinuity: bool) {
-        let Some(i) = TABLES.iter().position(|t| *t == table) else {
-            return;
-        };
-        self.last_poll = Some((snap.taken_at, snap.took));
-        self.forget_search_tree(i, &snap);
-        self.tables[i].remember(snap.clone(), discontinuity, self.export_window);
-        self.path_lines = None;
-        self.tables[i].update(snap, discontinuity);
-        if i == self.current {
-            self.rebuild();
-        }
-    }
-
-    /// A poll of `table` failed; the last good snapshot stays.
-    pub fn on_error(&mut self, table: &str, error: crate::source::PollError) {
-        if let Some(i) = TABLES.iter().position(|t| *t == table) {
-            self.tables[i].error = Some(error);
-        }
     }
 
     /// The roots of the current view: the drilled chain, the `-c` chains, or the built-ins.
@@ -255,9 +243,7 @@ impl LiveView {
             self.rows.clear();
             return;
         };
-        let Some(t) = snap.tables.first() else {
-            return;
-        };
+        let t = snap.table();
         let (rows, cut) = if self.moved_only && !self.once {
             let shown = self.table_data().shown_deltas().shown;
             // only jumps that moved can lead to rules that moved on their path
@@ -442,34 +428,11 @@ impl LiveView {
             }
             return;
         }
-        if self.mode == Mode::Hot {
-            match action {
-                Action::Up => self.hot_selected = self.hot_selected.saturating_sub(1),
-                Action::Down => self.hot_selected += 1,
-                Action::Top => self.hot_selected = 0,
-                Action::Bottom => self.hot_selected = usize::MAX / 2,
-                Action::PageUp => {
-                    self.hot_selected = self.hot_selected.saturating_sub(self.viewport);
-                }
-                Action::PageDown => self.hot_selected += self.viewport,
-                Action::ScrollUp(n) => self.hot_selected = self.hot_selected.saturating_sub(n),
-                Action::ScrollDown(n) => self.hot_selected += n,
-                Action::Drill | Action::Expand => {
-                    // jump to the rule in the tree
-                    let rows = self.hot_rows();
-                    if let Some(h) = rows.get(self.hot_selected.min(rows.len().saturating_sub(1))) {
-                        let path = Self::id_path(&h.tree, h.at);
-                        let open = self.ancestors_to_open(&h.tree, h.at);
-                        self.mode = Mode::Tree;
-                        self.reveal(&path, &open);
-                    }
-                }
-                Action::ToggleHot | Action::Back => self.mode = Mode::Tree,
-                _ => self.apply_common(action),
-            }
-            let n = self.hot_rows().len();
-            self.hot_selected = self.hot_selected.min(n.saturating_sub(1));
-            return;
+        match self.mode {
+            Mode::Hot => return self.apply_hot(action),
+            Mode::Findings => return self.apply_findings(action),
+            Mode::Services => return self.apply_services(action),
+            _ => {}
         }
         let sel = self.selected_index();
         match action {
@@ -550,10 +513,6 @@ impl LiveView {
                 self.rebuild();
             }
             Action::TogglePath => self.toggle_path(),
-            Action::ToggleHot => {
-                self.mode = Mode::Hot;
-                self.hot_selected = 0;
-            }
             _ => self.apply_common(action),
         }
     }
@@ -562,11 +521,11 @@ impl LiveView {
     fn apply_common(&mut self, action: Action) {
         match action {
             Action::Quit => self.quit = true,
-            Action::NextTable => self.switch_table((self.current + 1) % TABLES.len()),
+            Action::NextTable => self.switch_table((self.current + 1) % self.tabs.len()),
             Action::PrevTable => {
-                self.switch_table((self.current + TABLES.len() - 1) % TABLES.len());
+                self.switch_table((self.current + self.tabs.len() - 1) % self.tabs.len());
             }
-            Action::SelectTable(i) if i < TABLES.len() => self.switch_table(i),
+            Action::SelectTable(i) => self.select_table(i),
             Action::TogglePause => {
                 self.paused = !self.paused;
                 self.commands.push(Command::Pause(self.paused));
@@ -613,8 +572,21 @@ impl LiveView {
             Action::ToggleDetail => self.show_detail = Some(!self.detail_shown),
             Action::ToggleHelp => {
                 self.mode = Mode::Help {
-                    over_hot: self.mode == Mode::Hot,
+                    over: self.mode.screen(),
                 };
+            }
+            Action::ToggleHot => {
+                self.mode = Mode::Hot;
+                self.hot_selected = 0;
+            }
+            Action::ToggleFindings => self.mode = Mode::Findings,
+            Action::ToggleServices => {
+                // kube-proxy's Services are in nat: polled while they are shown
+                if let Some(nat) = self.tab_of("nat") {
+                    self.switch_table(nat);
+                }
+                self.mode = Mode::Services;
+                self.services_scroll = 0;
             }
             Action::Step => {
                 if self.step_mode {
@@ -626,16 +598,6 @@ impl LiveView {
             Action::Export => self.effects.push(Effect::Export),
             _ => {}
         }
-    }
-
-    fn switch_table(&mut self, i: usize) {
-        if i == self.current {
-            return;
-        }
-        self.current = i;
-        self.hot_selected = 0;
-        self.commands.push(Command::SetTable(TABLES[i].to_string()));
-        self.rebuild();
     }
 
     fn drill(&mut self, sel: usize) {
@@ -691,8 +653,11 @@ impl LiveView {
     }
 }
 
+mod findings;
 mod hot;
 mod search;
+mod services;
+mod tabs;
 #[cfg(test)]
 mod tests;
 pub mod window;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::{LiveView, MAX_ROWS};
-use crate::model::{FirewallTable, Snapshot};
+use crate::model::{FirewallTable, TableSnapshot};
 use crate::tree::{self, ExpandQuery, NodeId, RowKind, TreeRow};
 
 /// Incremental search state.
@@ -25,7 +25,7 @@ pub struct Search {
 /// The tree search walks, kept while the table's rules and the roots stay the same
 /// (typing a query and `n` then cost only the walk, poll after poll).
 pub(super) struct Cache {
-    /// Index of the table (in [`crate::model::TABLES`]).
+    /// The tab (index into `LiveView::tabs`).
     table: usize,
     roots: Vec<usize>,
     rows: Arc<Vec<TreeRow>>,
@@ -79,9 +79,7 @@ impl LiveView {
         let Some(snap) = self.table_data().snap.clone() else {
             return;
         };
-        let Some(t) = snap.tables.first() else {
-            return;
-        };
+        let t = snap.table();
         let roots = self.roots(t);
         let rows = match &self.search_cache {
             Some(c) if c.table == self.current && c.roots == roots => c.rows.clone(),
@@ -140,8 +138,8 @@ impl LiveView {
 
     /// A poll of table `table` arrived: the tree search walks is kept only if the poll's
     /// rules are those of the last one (it depends on nothing else).
-    pub(super) fn forget_search_tree(&mut self, table: usize, snap: &Snapshot) {
-        let same = snap.tables.first().is_some_and(|t| t.same_rules_as_prev);
+    pub(super) fn forget_search_tree(&mut self, table: usize, snap: &TableSnapshot) {
+        let same = snap.table().same_rules_as_prev;
         if !same && self.search_cache.as_ref().is_some_and(|c| c.table == table) {
             self.search_cache = None;
         }

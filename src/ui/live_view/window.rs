@@ -63,7 +63,10 @@ impl TableData {
                 note: "since the baseline (z)".into(),
             };
         }
-        let first = self.recent.front().filter(|f| !Arc::ptr_eq(f, snap));
+        let first = self
+            .recent
+            .front()
+            .filter(|f| !Arc::ptr_eq(f, snap.snapshot()));
         let deltas = match (first.and_then(|f| f.tables.first()), snap.tables.first()) {
             (Some(p), Some(c)) => Some(Deltas {
                 elapsed: snap.at.saturating_sub(first.map_or(snap.at, |f| f.at)),

@@ -10,13 +10,32 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         .border_style(theme.dim());
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    if app.mode.screen() == Screen::Findings {
+        // the selected finding in full (its line in the pane is cut to the width)
+        if let Some(f) = app.findings.get(app.findings_selected) {
+            let f = &f.finding;
+            let lines = vec![
+                Line::from(vec![
+                    Span::styled(
+                        format!("{} ", f.severity.as_str()),
+                        theme.severity(f.severity),
+                    ),
+                    Span::styled(f.id, theme.chain_row()),
+                ]),
+                Line::from(f.message.clone()),
+            ];
+            frame.render_widget(
+                Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }),
+                inner,
+            );
+        }
+        return;
+    }
     let v = app.table_data();
     let (Some(snap), Some(row)) = (v.snap.as_ref(), app.selected_row()) else {
         return;
     };
-    let Some(t) = snap.tables.first() else {
-        return;
-    };
+    let t = snap.table();
     let view = v.shown_deltas();
     let [text_area, spark_area] = inner.layout(&Layout::horizontal([
         Constraint::Fill(3),

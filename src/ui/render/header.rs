@@ -5,16 +5,23 @@ use crate::sanitize::text as clean;
 
 pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let v = app.table_data();
+    let id = app.table_id();
     let mut left = format!(
         " iptop · {} · {}",
-        clean(app.table_name()),
+        clean(&id.label()),
         clean(&app.source.describe())
     );
-    // auto: the back end(s) this table's rules are in
-    if app.source.backend.is_empty()
-        && let Some(snap) = &v.snap
-    {
-        let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
+    // auto: the back end(s) this table's rules are in (the tab shows one of two)
+    if app.source.backend.is_empty() {
+        let mut b: Vec<&str> = app
+            .tabs
+            .iter()
+            .zip(&app.tables)
+            .filter(|(t, _)| t.name == id.name)
+            .filter_map(|(_, d)| d.table().and_then(|t| t.backend))
+            .map(crate::model::Backend::as_str)
+            .collect();
+        b.dedup();
         if !b.is_empty() {
             left.push_str(" · ");
             left.push_str(&b.join(" + "));
@@ -37,6 +44,13 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         right.push(' ');
     }
     let mut marks: Vec<Span> = Vec::new();
+    if let Some(worst) = app.worst_finding() {
+        let n = app.findings.len();
+        marks.push(Span::styled(
+            format!(" ! {n} finding{} ", if n == 1 { "" } else { "s" }),
+            theme.severity(worst),
+        ));
+    }
     if app.paused {
         marks.push(Span::styled(" PAUSED ", theme.warn()));
     }
@@ -62,11 +76,19 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
 
 pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let mut spans = Vec::new();
-    for (i, t) in TABLES.iter().enumerate() {
-        spans.push(Span::styled(
-            format!(" {} {t} ", i + 1),
-            theme.tab(i == app.current),
-        ));
+    for (i, t) in app.tabs.iter().enumerate() {
+        // the digit once per table; both back ends' tabs of a table side by side
+        let first = i == 0 || app.tabs[i - 1].name != t.name;
+        let n = TABLES
+            .iter()
+            .position(|n| *n == t.name)
+            .map_or(0, |n| n + 1);
+        let label = if first {
+            format!(" {n} {} ", t.label())
+        } else {
+            format!(" {} ", t.label())
+        };
+        spans.push(Span::styled(label, theme.tab(i == app.current)));
     }
     let v = app.table_data();
     let mut tags: Vec<String> = Vec::new();
@@ -76,8 +98,11 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     } else if !app.root_chains.is_empty() {
         tags.push(format!("from {}", clean(&app.root_chains.join(", "))));
     }
-    if app.mode.shows_hot() {
-        tags.push("hot: by rate now, then last moved".into());
+    match app.mode.screen() {
+        Screen::Hot => tags.push("hot: by rate now, then last moved".into()),
+        Screen::Findings => tags.push("findings of the last poll: Enter shows the rule".into()),
+        Screen::Services => tags.push("kube-proxy Services (nat)".into()),
+        Screen::Tree => {}
     }
     if app.path_view {
         tags.push("path: every table, hook by hook (v: back)".into());

@@ -8,9 +8,7 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme:
         waiting(frame, area, app, theme);
         return;
     };
-    let Some(t) = snap.tables.first() else {
-        return;
-    };
+    let t = snap.table();
     let hot = app.hot_rows();
     let viewport = area.height.saturating_sub(1) as usize;
     app.viewport = viewport.max(1);

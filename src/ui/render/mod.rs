@@ -12,17 +12,21 @@
 //! ├──────────────────────────────────────────────────────────────┤
 //! │ footer.rs   key hints · message · search prompt              │ 1 line
 //! └──────────────────────────────────────────────────────────────┘
-//!   overlay.rs  the help (`?`), drawn over everything
+//!   findings.rs the findings pane (`!`), services.rs kube-proxy's Services (`K`),
+//!               in the main area instead of the tree
+//!   overlay.rs  the help (`?`) with the selected chain's note, drawn over everything
 //! ```
 //!
 //! Only the visible rows of the tree are built; nothing here changes what the live view
 //! knows, except the few facts of the last draw it keeps (viewport, detail shown).
 
 mod detail;
+mod findings;
 mod footer;
 mod header;
 mod hot;
 mod overlay;
+mod services;
 mod tree;
 
 use std::time::Duration;
@@ -42,6 +46,7 @@ use super::column_plan::layout_shown;
 use super::history::HISTORY;
 use super::keymap;
 use super::live_view::LiveView;
+use super::mode::Screen;
 use super::theme::Theme;
 use crate::cells::{self, Column, Movement};
 use crate::format;
@@ -50,10 +55,12 @@ use crate::tree::{Fold, RowKind, TreeRow};
 
 use crate::sanitize::text as clean;
 use detail::draw_detail;
+use findings::draw_findings;
 use footer::draw_status;
 use header::{draw_header, draw_tabs};
 use hot::draw_hot;
 use overlay::draw_help;
+use services::draw_services;
 use tree::draw_tree;
 
 /// Cuts `s` to `width` columns, ending in `…` when it had to cut.
@@ -112,8 +119,9 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
         return;
     }
     let tall = area.height >= 8;
+    // the path and Services views are tables of their own: no row of the tree to detail
     let detail_h = match app.show_detail {
-        _ if app.path_view => 0,
+        _ if app.path_view || app.mode.screen() == Screen::Services => 0,
         Some(true) if area.height >= 14 => 8,
         None if area.height >= 30 => 8,
         _ => 0,
@@ -132,17 +140,20 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
     }
     if app.path_view {
         crate::ui::pathview::draw(frame, main, app, theme);
-    } else if app.mode.shows_hot() {
-        draw_hot(frame, main, app, theme);
     } else {
-        draw_tree(frame, main, app, theme);
+        match app.mode.screen() {
+            Screen::Tree => draw_tree(frame, main, app, theme),
+            Screen::Hot => draw_hot(frame, main, app, theme),
+            Screen::Findings => draw_findings(frame, main, app, theme),
+            Screen::Services => draw_services(frame, main, app, theme),
+        }
     }
     if detail_h > 0 {
         draw_detail(frame, detail, app, theme);
     }
     draw_status(frame, status, app, theme);
     if app.mode.shows_help() {
-        draw_help(frame, area, theme);
+        draw_help(frame, area, app, theme);
     }
     crate::sanitize::scrub(frame.buffer_mut());
 }

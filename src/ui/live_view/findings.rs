@@ -1,0 +1,141 @@
+//! Findings in the live view: the rules of thumb of [`crate::explain::findings`] evaluated
+//! on every poll over the tables that poll listed, a pane listing them (`!`), and Enter
+//! on one showing its rule in the tree (its table's tab, the path to it opened).
+
+use super::{LiveView, MAX_ROWS, Mode};
+use crate::diff::Deltas;
+use crate::explain::findings::{self, Finding, Severity};
+use crate::model::Snapshot;
+use crate::tree::{self, RowKind};
+
+/// A finding of the last poll, with the tab its table is shown in.
+#[derive(Debug, Clone)]
+pub struct LiveFinding {
+    pub finding: Finding,
+    /// Index into [`LiveView::tables`].
+    pub tab: usize,
+}
+
+impl LiveView {
+    /// Evaluates the findings over the tables of the last poll (the tabs whose snapshot
+    /// is the newest; a table whose poll failed keeps its last good snapshot, so it is
+    /// left out, as are tables not listed on this poll).
+    pub fn evaluate_findings(&mut self) {
+        let Some(seq) = self
+            .tables
+            .iter()
+            .filter_map(|v| v.snap.as_ref().map(|s| s.seq))
+            .max()
+        else {
+            self.findings.clear();
+            return;
+        };
+        let tabs: Vec<usize> = (0..self.tables.len())
+            .filter(|&i| {
+                let v = &self.tables[i];
+                v.error.is_none() && v.snap.as_ref().is_some_and(|s| s.seq == seq)
+            })
+            .collect();
+        let parts: Vec<&Snapshot> = tabs
+            .iter()
+            .filter_map(|&i| self.tables[i].snap.as_deref())
+            .collect();
+        let snap = Snapshot::combine(&parts);
+        // each table's snapshot holds one table: the combined one's table k is tab k's
+        let elapsed = tabs
+            .iter()
+            .map(|&i| self.tables[i].window)
+            .find(|w| !w.is_zero());
+        // the deltas are lent to the evaluation, not copied (they can be large)
+        let deltas = elapsed.map(|elapsed| Deltas {
+            elapsed,
+            tables: tabs.iter().map(|&i| self.tables[i].deltas.take()).collect(),
+        });
+        let found = findings::evaluate(&snap, deltas.as_ref());
+        if let Some(d) = deltas {
+            for (&i, td) in tabs.iter().zip(d.tables) {
+                self.tables[i].deltas = td;
+            }
+        }
+        self.findings = found
+            .into_iter()
+            .filter_map(|f| {
+                let tab = *tabs.get(f.at.table)?;
+                Some(LiveFinding { finding: f, tab })
+            })
+            .collect();
+        self.findings_selected = self
+            .findings_selected
+            .min(self.findings.len().saturating_sub(1));
+    }
+
+    /// The worst severity among the findings, if any.
+    pub fn worst_finding(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.finding.severity).max()
+    }
+
+    /// Keys while the findings pane is shown.
+    pub(super) fn apply_findings(&mut self, action: super::Action) {
+        use super::Action;
+        let n = self.findings.len();
+        let last = n.saturating_sub(1);
+        let s = &mut self.findings_selected;
+        match action {
+            Action::Up => *s = s.saturating_sub(1),
+            Action::Down => *s = (*s + 1).min(last),
+            Action::Top => *s = 0,
+            Action::Bottom => *s = last,
+            Action::PageUp => *s = s.saturating_sub(self.viewport),
+            Action::PageDown => *s = (*s + self.viewport).min(last),
+            Action::ScrollUp(k) => *s = s.saturating_sub(k),
+            Action::ScrollDown(k) => *s = (*s + k).min(last),
+            Action::Drill | Action::Expand => self.jump_to_finding(self.findings_selected),
+            Action::ToggleFindings | Action::Back => self.mode = Mode::Tree,
+            _ => self.apply_common(action),
+        }
+    }
+
+    /// Shows finding `i`'s rule (or chain) in the tree: its tab, out of any drill, the
+    /// path to it opened, the row selected.
+    pub fn jump_to_finding(&mut self, i: usize) {
+        let Some(f) = self.findings.get(i).cloned() else {
+            return;
+        };
+        let Some(chain) = f.finding.at.chain else {
+            self.switch_table(f.tab);
+            self.mode = Mode::Tree;
+            return;
+        };
+        self.switch_table(f.tab);
+        self.mode = Mode::Tree;
+        let v = self.table_data_mut();
+        if !v.drill.is_empty() {
+            v.drill.clear();
+            v.offset = 0;
+            self.rebuild();
+        }
+        let Some(t) = self.table_data().table().cloned() else {
+            return;
+        };
+        let roots = self.roots(&t);
+        let rows = tree::once::build(&t, &roots, &|_, _| false, MAX_ROWS).0;
+        let want = |k: RowKind| match (f.finding.at.rule, k) {
+            (Some(r), RowKind::Rule { chain: c, rule }) => c == chain && rule == r,
+            (None, RowKind::Chain { chain: c }) => c == chain,
+            _ => false,
+        };
+        match rows.iter().position(|r| want(r.kind)) {
+            Some(at) => {
+                let path = Self::id_path(&rows, at);
+                let open = self.ancestors_to_open(&rows, at);
+                self.reveal(&path, &open);
+            }
+            None => {
+                self.message = Some(format!(
+                    "{} is not reached from the chains shown",
+                    f.finding.chain.as_deref().unwrap_or("the chain")
+                ));
+            }
+        }
+    }
+}

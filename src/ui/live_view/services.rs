@@ -1,0 +1,70 @@
+//! kube-proxy's Services in the live view (`K`): the grouping of `--view services`
+//! ([`crate::explain::services`]) over the nat table's last poll, with the window the Δ
+//! columns show (the last poll, or since the baseline `z`).
+
+use std::time::SystemTime;
+
+use super::{Action, LiveView, Mode};
+use crate::diff::Deltas;
+use crate::model::Snapshot;
+use crate::report;
+
+impl LiveView {
+    /// Keys while the Services view is shown: scrolling, and back.
+    pub(super) fn apply_services(&mut self, action: Action) {
+        let s = &mut self.services_scroll;
+        match action {
+            Action::Up => *s = s.saturating_sub(1),
+            Action::Down => *s += 1,
+            Action::Top => *s = 0,
+            Action::Bottom => *s = usize::MAX / 2,
+            Action::PageUp => *s = s.saturating_sub(self.viewport),
+            Action::PageDown => *s += self.viewport,
+            Action::ScrollUp(k) => *s = s.saturating_sub(k),
+            Action::ScrollDown(k) => *s += k,
+            Action::ToggleServices | Action::Back => self.mode = Mode::Tree,
+            _ => self.apply_common(action),
+        }
+    }
+
+    /// The Services view's text, as `--view services` prints it (without its first
+    /// line: the header says where the rules come from). None until nat was polled.
+    pub fn services_text(&self) -> Option<String> {
+        let nat = self.tab_of("nat")?;
+        let nv = &self.tables[nat];
+        let nat_snap = nv.snap.as_deref()?;
+        let mut parts: Vec<&Snapshot> = vec![nat_snap];
+        // filter's REJECTs of Services without endpoints, when polled with nat
+        if let Some(f) = self.tab_of("filter")
+            && let Some(fs) = self.tables[f].snap.as_deref()
+            && fs.seq == nat_snap.seq
+        {
+            parts.push(fs);
+        }
+        let snap = Snapshot::combine(&parts);
+        let view = nv.shown_deltas();
+        let (elapsed, start): (_, Option<SystemTime>) = match &nv.baseline {
+            Some(b) => (nat_snap.at.saturating_sub(b.at), Some(b.since)),
+            None => (nv.window, nv.window_start),
+        };
+        let deltas = view.shown.filter(|_| !elapsed.is_zero()).map(|d| Deltas {
+            elapsed,
+            tables: vec![Some(d.clone())],
+        });
+        let input = report::Input {
+            snapshot: &snap,
+            deltas: deltas.as_ref(),
+            window_start: start,
+            source: &self.source,
+            roots: &[],
+            moved_only: false,
+            names: self.names.as_deref(),
+            window_note: None,
+        };
+        let text = report::services::text(&input).unwrap_or_else(|e| e + "\n");
+        Some(
+            text.split_once('\n')
+                .map_or(text.clone(), |(_, rest)| rest.to_string()),
+        )
+    }
+}

@@ -1,0 +1,161 @@
+//! The table tabs: one per table, two for a table that both back ends hold
+//! (`filter·nft`, `filter·legacy`), each with its own tree, deltas and selection. Polls
+//! arrive per table name; a poll's snapshot is split into one [`TableSnapshot`] per
+//! back end, and the tabs of that name follow what the poll holds.
+
+use std::sync::Arc;
+
+use super::{Command, LiveView, TableData};
+use crate::model::{Snapshot, TABLES, TableId, TableSnapshot};
+
+impl LiveView {
+    /// The table on screen.
+    pub fn table_id(&self) -> TableId {
+        self.tabs[self.current]
+    }
+
+    /// The name of the table on screen.
+    pub fn table_name(&self) -> &'static str {
+        self.tabs[self.current].name
+    }
+
+    /// A tab's label: `filter`, or `filter·legacy` when both back ends hold it.
+    pub fn tab_label(&self, tab: usize) -> String {
+        self.tabs.get(tab).map(TableId::label).unwrap_or_default()
+    }
+
+    /// The tab that shows table `name` (the first, when both back ends hold it).
+    pub fn tab_of(&self, name: &str) -> Option<usize> {
+        self.tabs.iter().position(|t| t.name == name)
+    }
+
+    /// The tabs of table `name`, in order.
+    fn tabs_of(&self, name: &str) -> std::ops::Range<usize> {
+        let start = self.tab_of(name).unwrap_or(self.tabs.len());
+        let len = self.tabs[start..]
+            .iter()
+            .take_while(|t| t.name == name)
+            .count();
+        start..start + len
+    }
+
+    /// A good poll of `table` arrived (with both back ends holding it, a table of each).
+    pub fn on_snapshot(&mut self, table: &str, snap: Arc<Snapshot>, discontinuity: bool) {
+        let Some(name) = TABLES.iter().copied().find(|t| *t == table) else {
+            return;
+        };
+        self.last_poll = Some((snap.taken_at, snap.took));
+        let parts = TableSnapshot::split(snap, name);
+        let ids: Vec<TableId> = if parts.len() == 1 {
+            vec![TableId::new(name)]
+        } else {
+            parts
+                .iter()
+                .map(|p| TableId {
+                    name,
+                    backend: p.table().backend,
+                })
+                .collect()
+        };
+        let range = self.tabs_of(name);
+        if self.tabs[range.clone()] != ids[..] {
+            self.regroup(name, &ids, &parts);
+        }
+        let range = self.tabs_of(name);
+        self.path_lines = None;
+        for (i, part) in range.zip(parts) {
+            self.forget_search_tree(i, &part);
+            self.tables[i].remember(part.snapshot().clone(), discontinuity, self.export_window);
+            self.tables[i].update(part, discontinuity);
+            if i == self.current {
+                self.rebuild();
+            }
+        }
+    }
+
+    /// Makes the tabs of `name` those of `ids`: each keeps the view (selection, history,
+    /// baseline) of the tab that showed the same back end's table, if there was one.
+    fn regroup(&mut self, name: &'static str, ids: &[TableId], parts: &[TableSnapshot]) {
+        let range = self.tabs_of(name);
+        let on_screen = range
+            .contains(&self.current)
+            .then(|| self.current - range.start);
+        let mut old: Vec<Option<TableData>> = self
+            .tables
+            .splice(range.clone(), std::iter::empty())
+            .map(Some)
+            .collect();
+        let old_ids: Vec<TableId> = self
+            .tabs
+            .splice(range.clone(), std::iter::empty())
+            .collect();
+        let backend_of = |d: &TableData| d.table().and_then(|t| t.backend);
+        let mut new = Vec::with_capacity(ids.len());
+        for p in parts {
+            let b = p.table().backend;
+            let k = old
+                .iter()
+                .position(|d| d.as_ref().is_some_and(|d| backend_of(d) == b));
+            new.push(k.and_then(|k| old[k].take()).unwrap_or_default());
+        }
+        // the tab on screen stays on the same back end's table (or the first of them)
+        let keep = on_screen.map(|k| {
+            let b = old_ids.get(k).and_then(|id| id.backend);
+            ids.iter()
+                .position(|id| id.backend == b && b.is_some())
+                .unwrap_or(0)
+        });
+        for (k, (id, data)) in ids.iter().zip(new).enumerate() {
+            self.tabs.insert(range.start + k, *id);
+            self.tables.insert(range.start + k, data);
+        }
+        if let Some(k) = keep {
+            self.current = range.start + k;
+        } else if self.current >= range.end {
+            self.current = self.current + ids.len() - range.len();
+        }
+        self.search_cache = None;
+    }
+
+    /// A poll of `table` failed; the last good snapshot stays (in each of its tabs).
+    pub fn on_error(&mut self, table: &str, error: crate::source::PollError) {
+        let tabs = self.tabs_of(table);
+        if let Some(last) = tabs.clone().last() {
+            for i in tabs.start..last {
+                self.tables[i].error = Some(error.clone());
+            }
+            self.tables[last].error = Some(error);
+        }
+    }
+
+    /// Digit `n`: the `n`th table; again on a table both back ends hold: its next one.
+    pub(super) fn select_table(&mut self, n: usize) {
+        let Some(name) = TABLES.get(n) else {
+            return;
+        };
+        let range = self.tabs_of(name);
+        if range.is_empty() {
+            return;
+        }
+        let next = if range.contains(&self.current) {
+            range.start + (self.current - range.start + 1) % range.len()
+        } else {
+            range.start
+        };
+        self.switch_table(next);
+    }
+
+    pub(super) fn switch_table(&mut self, i: usize) {
+        if i == self.current || i >= self.tabs.len() {
+            return;
+        }
+        let name = self.tabs[i].name;
+        let polled = self.table_name() != name;
+        self.current = i;
+        self.hot_selected = 0;
+        if polled {
+            self.commands.push(Command::SetTable(name.to_string()));
+        }
+        self.rebuild();
+    }
+}
