@@ -48,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
             roots: &[],
             moved_only,
             names: None,
+            window_note: None,
         };
         for format in [iptop::report::Format::Text, iptop::report::Format::Json] {
             let out = iptop::report::render(format, &input).expect("text and JSON");
