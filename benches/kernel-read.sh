@@ -8,11 +8,11 @@
 #   sudo benches/kernel-read.sh [N...]        (default: 1000 10000 50000)
 #   SECS=30 RATE=200 sudo benches/kernel-read.sh 50000
 #
-# Each ruleset (tests/lab/gen-scale.sh) lives in a throw-away namespace; a second one at
+# Each ruleset (tests/fixtures/iptables/gen-scale.sh) lives in a throw-away namespace; a second one at
 # the other end of a veth pair takes the packets the traffic sends to the cluster IPs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-GEN="$ROOT/tests/lab/gen-scale.sh"
+GEN="$ROOT/tests/fixtures/iptables/gen-scale.sh"
 SECS=${SECS:-30}
 RATE=${RATE:-200}
 cd "$ROOT"

@@ -100,7 +100,7 @@ fn same_counters_at(n: usize, backend: &str) {
     let ns = Netns::new(&format!("{n}{backend}"));
     let rules = run_ok(
         Command::new("bash")
-            .arg(root().join("tests/lab/gen-scale.sh"))
+            .arg(root().join("tests/fixtures/iptables/gen-scale.sh"))
             .args([&n.to_string(), backend, "-"]),
     )
     .stdout;
