@@ -228,10 +228,12 @@ pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, 
         };
         *field = tok.to_string();
     }
-    let mut extra = line[end..].trim();
+    // only iptables' padding: a `\r` or other white space in a comment is its text
+    let pad: &[char] = &[' ', '\t'];
+    let mut extra = line[end..].trim_matches(pad);
     if let Some(rest) = extra.strip_prefix("[goto]") {
         spec.goto = true;
-        extra = rest.trim();
+        extra = rest.trim_matches(pad);
     }
     spec.extra = extra.to_string();
     Ok(spec)

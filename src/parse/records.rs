@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use super::ParseError;
 use super::columns::{is_space, parse_title};
 use super::fields::snippet;
+use super::table::strip_cr;
 
 /// One rule (or any other line) of a listing, with the lines that continue it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,11 +92,11 @@ struct Block {
 
 /// Splits a listing into records: each rule's first line with the lines that continue
 /// its comment. `Ok(None)`: every record is one line (nothing to join).
-pub(super) fn partition(body: &str) -> Result<Option<Vec<Record>>, ParseError> {
+pub(super) fn partition(body: &str, crlf: bool) -> Result<Option<Vec<Record>>, ParseError> {
     let mut lines: Vec<Line> = Vec::new();
     let mut pos = 0;
     for raw in body.split('\n') {
-        let text = raw.strip_suffix('\r').unwrap_or(raw);
+        let text = strip_cr(raw, crlf);
         lines.push(Line {
             text,
             start: pos,
@@ -391,7 +392,7 @@ mod tests {
 
     fn starts(text: &str) -> Vec<(usize, usize)> {
         let body = text.strip_suffix('\n').unwrap_or(text);
-        partition(body)
+        partition(body, false)
             .expect("reads")
             .expect("joins")
             .iter()
@@ -418,7 +419,7 @@ mod tests {
     #[test]
     fn plain_listings_join_nothing() {
         let body = listing(&[R1, R2, R3]);
-        assert_eq!(partition(body.trim_end()).expect("reads"), None);
+        assert_eq!(partition(body.trim_end(), false).expect("reads"), None);
     }
 
     #[test]
@@ -431,7 +432,7 @@ mod tests {
         ]));
         assert_eq!(s, [(1, 1), (2, 1), (3, 3), (6, 1)]);
         let body = listing(&["1 0 0 ACCEPT 0 -- * * 0.0.0.0/0 0.0.0.0/0", "b */"]);
-        let e = partition(body.trim_end()).expect_err("no comment to continue");
+        let e = partition(body.trim_end(), false).expect_err("no comment to continue");
         assert_eq!(e.line, 4);
         assert!(e.reason.contains("expected rule number 2"), "{e}");
     }
@@ -453,7 +454,7 @@ mod tests {
         ] {
             let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
             let body = listing(&refs);
-            let e = partition(body.trim_end()).expect_err("refused");
+            let e = partition(body.trim_end(), false).expect_err("refused");
             assert_eq!(e.line, line, "{e}");
             assert!(
                 e.reason.contains(what) && e.reason.contains("chain `T`"),
@@ -467,7 +468,7 @@ mod tests {
         // column for column like iptables prints it: no way to tell
         let forged = format!("{}            /* x */", R2.replace("RETURN", "DROP  "));
         let body = listing(&[R1, &forged, R2, R3]);
-        let e = partition(body.trim_end()).expect_err("ambiguous");
+        let e = partition(body.trim_end(), false).expect_err("ambiguous");
         assert!(e.reason.contains("lines 4, 5 all read as rule 2"), "{e}");
     }
 
@@ -477,7 +478,7 @@ mod tests {
         rules.extend(std::iter::repeat_n(FAKE.to_string(), 20));
         let refs: Vec<&str> = rules.iter().map(String::as_str).collect();
         let body = listing(&refs);
-        let e = partition(body.trim_end()).expect_err("too many");
+        let e = partition(body.trim_end(), false).expect_err("too many");
         assert!(e.reason.contains("more than 8 times"), "{e}");
     }
 }

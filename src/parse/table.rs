@@ -55,6 +55,25 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
+/// Whether the listing's first line ends in `\r`: a listing saved with CRLF line ends,
+/// whose every line then loses one `\r` before its `\n`. In any other listing a `\r`
+/// is text (a comment may hold one) and is kept, to be shown as `\r`.
+pub(super) fn ends_in_cr(body: &str) -> bool {
+    let b = body.as_bytes();
+    let first = &b[..memchr::memchr(b'\n', b).unwrap_or(b.len())];
+    first.ends_with(b"\r")
+}
+
+/// A line without its CRLF `\r`, in a listing that has them (see [`ends_in_cr`]).
+#[inline]
+pub(super) fn strip_cr(line: &str, crlf: bool) -> &str {
+    if crlf {
+        line.strip_suffix('\r').unwrap_or(line)
+    } else {
+        line
+    }
+}
+
 /// A line that is neither blank, nor a comment, nor a chain header: in a chain, a rule.
 #[inline]
 pub(super) fn is_rule_line(line: &[u8]) -> bool {
@@ -150,7 +169,8 @@ pub(super) fn parse_lines(
     prev: Option<&FirewallTable>,
 ) -> Result<FirewallTable, ParseError> {
     let body = text.strip_suffix('\n').unwrap_or(text);
-    let first = match parse_records(name, body, prev, None) {
+    let crlf = ends_in_cr(body);
+    let first = match parse_records(name, body, prev, None, crlf) {
         Ok(t) => return Ok(t),
         Err(stop) => stop,
     };
@@ -158,15 +178,17 @@ pub(super) fn parse_lines(
         Stop::Error(e) => (e, false),
         Stop::Numbering(e) => (e, true),
     };
-    match partition(body) {
+    match partition(body, crlf) {
         // an earlier line than the numbers' is what failed
         Err(e) if !numbering && first.line < e.line => Err(first),
         Err(e) => Err(e),
         Ok(None) => Err(first),
         // the byte comparison with the previous listing assumes one rule a line
-        Ok(Some(records)) => parse_records(name, body, prev, Some(records)).map_err(|s| match s {
-            Stop::Error(e) | Stop::Numbering(e) => e,
-        }),
+        Ok(Some(records)) => {
+            parse_records(name, body, prev, Some(records), crlf).map_err(|s| match s {
+                Stop::Error(e) | Stop::Numbering(e) => e,
+            })
+        }
     }
 }
 
@@ -175,6 +197,7 @@ fn parse_records(
     body: &str,
     prev: Option<&FirewallTable>,
     records: Option<Vec<Record>>,
+    crlf: bool,
 ) -> Result<FirewallTable, Stop> {
     let joined = records.is_some();
     let mut table = FirewallTable::new(name);
@@ -260,7 +283,7 @@ fn parse_records(
             more_lines = lines.item.1 - 1;
         }
         let line_end = line_start + raw.len();
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let line = strip_cr(raw, crlf);
         // Rule lines first: they are nearly all of a big listing.
         if let Some(Open {
             chain,
@@ -289,10 +312,7 @@ fn parse_records(
                 _ => {
                     let i = memchr::memchr(b'\n', line.as_bytes()).unwrap_or(line.len());
                     *plain = false;
-                    (
-                        line[..i].strip_suffix('\r').unwrap_or(&line[..i]),
-                        &line[i..],
-                    )
+                    (strip_cr(&line[..i], crlf), &line[i..])
                 }
             };
             let (packets, bytes, exact, start, printed) =
@@ -308,15 +328,20 @@ fn parse_records(
             table.exact &= exact;
             *chain_exact &= exact;
             (*end, *last, *last_rule) = (line_end, lineno + more_lines, line_start);
-            let tail = &line[start..];
-            let same = pc.filter(|p| p.text.is(idx, tail));
+            // the text the rule is read from: with CRLF ends, a comment's inner lines
+            // lose their `\r` too, so that the same text always reads the same
+            let tail = match (crlf, more_lines) {
+                (true, 1..) => std::borrow::Cow::Owned(line[start..].replace("\r\n", "\n")),
+                _ => std::borrow::Cow::Borrowed(&line[start..]),
+            };
+            let same = pc.filter(|p| p.text.is(idx, &tail));
             match (texts.as_mut(), same) {
-                (Some(t), _) => t.push(tail),
+                (Some(t), _) => t.push(&tail),
                 (None, Some(_)) => {}
                 (None, None) => {
                     // the first rule that differs: from here on keep this poll's texts
                     let mut t = pc.map(|p| p.text.prefix(idx)).unwrap_or_default();
-                    t.push(tail);
+                    t.push(&tail);
                     *texts = Some(t);
                 }
             }
@@ -327,8 +352,10 @@ fn parse_records(
                 (Some(p), Some(v)) => v.push(p.clone()),
                 (None, v) => {
                     let mut spec = parse_rule(first, layout).map_err(in_chain)?;
-                    if !rest.is_empty() {
+                    if crlf {
                         spec.extra.push_str(&rest.replace("\r\n", "\n"));
+                    } else {
+                        spec.extra.push_str(rest);
                     }
                     *fresh = true;
                     unresolved.push((table.chains.len(), idx));

@@ -218,6 +218,34 @@ fn crlf_indentation_and_warnings() {
 }
 
 #[test]
+fn a_cr_is_a_line_end_only_in_a_crlf_listing() {
+    // a comment holding "\r\n": iptables prints the `\r` at the end of a line; in a
+    // listing with plain `\n` ends it is text and is kept (shown as `\r`), in a listing
+    // saved with CRLF ends every line loses exactly one
+    let lf = "Chain X (0 references)\nnum pkts bytes target prot opt in out source destination\n1 0 0 ACCEPT 0 -- * * 0.0.0.0/0 0.0.0.0/0 /* a\r\r\nb */\n";
+    let t = parse_table("filter", lf, None).expect("parse");
+    assert_eq!(t.chains[0].rules[0].spec.extra, "/* a\r\r\nb */");
+    let crlf = lf.replace('\n', "\r\n");
+    let t = parse_table("filter", &crlf, None).expect("parse");
+    assert_eq!(t.chains[0].rules[0].spec.extra, "/* a\r\r\nb */");
+    // printed again (with `\n` ends), the comment reads the same
+    let again = parse_table("filter", &crate::synth::render_listing(&t, true), None);
+    assert_eq!(
+        again.expect("parse").chains[0].rules[0].spec.extra,
+        "/* a\r\r\nb */"
+    );
+    // the same bytes read with the other line ends are another rule: never reused
+    let lf_t = kept(lf);
+    let crlf_t = same_as_fresh(&crlf, &lf_t);
+    same_as_fresh(lf, &crlf_t);
+    let odd = lf.replace("a\r\r\n", "a\r\n");
+    same_as_fresh(&odd, &crlf_t);
+    same_as_fresh(&crlf, &kept(&odd));
+    let plain_crlf = lf.replace("a\r\r\n", "a\n").replace('\n', "\r\n");
+    same_as_fresh(&plain_crlf, &kept(&odd));
+    same_as_fresh(&odd, &kept(&plain_crlf));
+}
+#[test]
 fn duplicate_chain_is_an_error() {
     let text = "Chain X (0 references)\n pkts bytes target prot opt in out source destination\n\nChain X (0 references)\n pkts bytes target prot opt in out source destination\n";
     let e = parse_table("filter", text, None).unwrap_err();
