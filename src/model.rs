@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 mod callers;
+pub mod comments;
 mod hash;
 mod one_table;
 pub mod text;

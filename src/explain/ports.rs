@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use crate::model::comments::without_comments;
 use crate::model::{RuleSpec, protocol_name};
 
 /// Inclusive port ranges.
@@ -58,6 +59,7 @@ fn range(s: &str) -> Option<(u16, u16)> {
 /// The destination ports a rule's text matches (`dpt:`, `dpts:`, `multiport dports`),
 /// ignoring negated ones (`dpt:!22` matches every other port).
 pub fn dports(extra: &str) -> Ports {
+    let extra = without_comments(extra);
     let mut out = Vec::new();
     let mut words = extra.split_whitespace().peekable();
     while let Some(w) = words.next() {
@@ -78,7 +80,7 @@ pub fn dports(extra: &str) -> Ports {
 
 /// Whether the text matches destination ports at all, negated or not.
 pub fn matches_dport(extra: &str) -> bool {
-    extra
+    without_comments(extra)
         .split_whitespace()
         .any(|w| w.starts_with("dpt:") || w.starts_with("dpts:") || w == "dports" || w == "ports")
 }
@@ -97,6 +99,7 @@ pub fn same_protocol(a: &RuleSpec, b: &RuleSpec) -> bool {
 /// The address and port a DNAT rule sends to: `to:172.17.0.2:80` → ("172.17.0.2", Some(80)).
 /// IPv6 targets are written `to:[fd00::2]:80`.
 pub fn dnat_to(extra: &str) -> Option<(String, Option<u16>)> {
+    let extra = without_comments(extra);
     let v = extra
         .split_whitespace()
         .find_map(|w| w.strip_prefix("to:"))?;
@@ -119,9 +122,7 @@ fn first_port(p: &str) -> Option<u16> {
 
 /// The text of the first `/* comment */` in a rule's options.
 pub fn comment(extra: &str) -> Option<&str> {
-    let start = extra.find("/* ")? + 3;
-    let end = extra[start..].find(" */")? + start;
-    Some(&extra[start..end])
+    crate::model::comments::first_comment(extra)
 }
 
 #[cfg(test)]
@@ -176,5 +177,9 @@ mod tests {
             Some("ns1/web:http cluster IP")
         );
         assert_eq!(comment("tcp dpt:80"), None);
+        // what a comment says is not what the rule matches
+        assert!(dports("/* allow dpt:22 */ tcp dpt:80").0 == [(80, 80)]);
+        assert!(!matches_dport("/* dports 22 */ ctstate NEW"));
+        assert_eq!(dnat_to("/* to:6.6.6.6:1 */ tcp"), None);
     }
 }

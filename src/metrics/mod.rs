@@ -103,13 +103,10 @@ pub fn label_value(s: &str) -> String {
 
 /// The match text of a rule without its comment: `tcp dpt:80`.
 fn match_text(extra: &str) -> String {
-    match (extra.find("/* "), extra.find(" */")) {
-        (Some(a), Some(b)) if b > a => {
-            let rest = format!("{} {}", &extra[..a], &extra[b + 3..]);
-            rest.split_whitespace().collect::<Vec<_>>().join(" ")
-        }
-        _ => extra.trim().to_string(),
-    }
+    crate::model::comments::without_comments(extra)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Encodes [`State`] on each scrape.

@@ -127,6 +127,25 @@ impl<'a> Tokens<'a> {
     }
 }
 
+/// Whether the listing's first line ends in `\r`: a listing saved with CRLF line ends,
+/// whose every line then loses one `\r` before its `\n`. In any other listing a `\r`
+/// is text (a comment may hold one) and is kept, to be shown as `\r`.
+pub(super) fn ends_in_cr(body: &str) -> bool {
+    let b = body.as_bytes();
+    let first = &b[..memchr::memchr(b'\n', b).unwrap_or(b.len())];
+    first.ends_with(b"\r")
+}
+
+/// A line without its CRLF `\r`, in a listing that has them (see [`ends_in_cr`]).
+#[inline]
+pub(super) fn strip_cr(line: &str, crlf: bool) -> &str {
+    if crlf {
+        line.strip_suffix('\r').unwrap_or(line)
+    } else {
+        line
+    }
+}
+
 pub(super) fn is_space(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }

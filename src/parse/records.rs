@@ -16,9 +16,8 @@
 use std::collections::HashMap;
 
 use super::ParseError;
-use super::columns::{is_space, parse_title};
+use super::columns::{is_space, parse_title, strip_cr};
 use super::fields::snippet;
-use super::table::strip_cr;
 
 /// One rule (or any other line) of a listing, with the lines that continue it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

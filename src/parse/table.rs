@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::ParseError;
-use super::columns::{Col, ColumnLayout, is_space, parse_title};
+use super::columns::{Col, ColumnLayout, ends_in_cr, is_space, parse_title, strip_cr};
 use super::fields::{parse_header, parse_rule, snippet, split_counters};
 use super::records::{Record, partition};
 use crate::model::{Chain, ChainSpan, Counter, FirewallTable, Rule, RuleTexts};
@@ -52,25 +52,6 @@ impl<'a> Iterator for Lines<'a> {
                 Some(&self.text[self.pos..])
             }
         }
-    }
-}
-
-/// Whether the listing's first line ends in `\r`: a listing saved with CRLF line ends,
-/// whose every line then loses one `\r` before its `\n`. In any other listing a `\r`
-/// is text (a comment may hold one) and is kept, to be shown as `\r`.
-pub(super) fn ends_in_cr(body: &str) -> bool {
-    let b = body.as_bytes();
-    let first = &b[..memchr::memchr(b'\n', b).unwrap_or(b.len())];
-    first.ends_with(b"\r")
-}
-
-/// A line without its CRLF `\r`, in a listing that has them (see [`ends_in_cr`]).
-#[inline]
-pub(super) fn strip_cr(line: &str, crlf: bool) -> &str {
-    if crlf {
-        line.strip_suffix('\r').unwrap_or(line)
-    } else {
-        line
     }
 }
 

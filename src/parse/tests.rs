@@ -228,12 +228,8 @@ fn a_cr_is_a_line_end_only_in_a_crlf_listing() {
     let crlf = lf.replace('\n', "\r\n");
     let t = parse_table("filter", &crlf, None).expect("parse");
     assert_eq!(t.chains[0].rules[0].spec.extra, "/* a\r\r\nb */");
-    // printed again (with `\n` ends), the comment reads the same
-    let again = parse_table("filter", &crate::synth::render_listing(&t, true), None);
-    assert_eq!(
-        again.expect("parse").chains[0].rules[0].spec.extra,
-        "/* a\r\r\nb */"
-    );
+    // the same table either way
+    assert_eq!(t.chains, kept(lf).chains);
     // the same bytes read with the other line ends are another rule: never reused
     let lf_t = kept(lf);
     let crlf_t = same_as_fresh(&crlf, &lf_t);

@@ -5,6 +5,7 @@
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::model::RuleSpec;
+use crate::model::comments::{comment_spans, without_comments};
 
 /// Targets that rewrite an address or port, shown with where they send packets.
 const NAT: &[&str] = &["DNAT", "SNAT", "NETMAP", "REDIRECT", "MASQUERADE"];
@@ -17,7 +18,9 @@ pub fn nat(spec: &RuleSpec) -> Option<(String, String)> {
     if !NAT.contains(&t) {
         return None;
     }
-    let words: Vec<&str> = spec.extra.split_whitespace().collect();
+    // read from the match text: a comment saying `to:1.2.3.4` sends nothing anywhere
+    let main = without_comments(&spec.extra);
+    let words: Vec<&str> = main.split_whitespace().collect();
     // `to:ADDR[:PORT]` (DNAT, SNAT, NETMAP), `redir ports N` (REDIRECT), `masq ports: N`
     let (to, used): (Option<String>, Vec<usize>) =
         if let Some(i) = words.iter().position(|w| w.starts_with("to:")) {
@@ -42,37 +45,33 @@ pub fn nat(spec: &RuleSpec) -> Option<(String, String)> {
         Some(to) => format!("{t} → {to}"),
         None => t.to_string(),
     };
-    let rest: Vec<&str> = words
+    let mut rest: Vec<&str> = words
         .iter()
         .enumerate()
         .filter(|(i, _)| !used.contains(i))
         .map(|(_, w)| *w)
         .collect();
+    // the comments as they are (line breaks and all), after the match
+    rest.extend(
+        comment_spans(&spec.extra)
+            .into_iter()
+            .map(|(s, e)| &spec.extra[s..e]),
+    );
     Some((label, rest.join(" ")))
 }
 
 /// The match text split into what it matches and its comments (`/* … */`), so that the
 /// comments can be drawn dim after it and cut first.
 pub fn split_comments(extra: &str) -> (String, String) {
-    let mut main = String::new();
-    let mut comments = String::new();
-    let mut rest = extra;
-    while let Some(start) = rest.find("/* ") {
-        let Some(len) = rest[start..].find(" */") else {
-            break;
-        };
-        let end = start + len + 3;
-        main.push_str(rest[..start].trim());
-        main.push(' ');
-        if !comments.is_empty() {
-            comments.push(' ');
-        }
-        comments.push_str(&rest[start..end]);
-        rest = &rest[end..];
-    }
-    main.push_str(rest.trim());
-    let main = main.split_whitespace().collect::<Vec<_>>().join(" ");
-    (main, comments)
+    let spans = comment_spans(extra);
+    let comments: Vec<&str> = spans.iter().map(|&(s, e)| &extra[s..e]).collect();
+    (
+        without_comments(extra)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        comments.join(" "),
+    )
 }
 
 /// Cuts `s` to `width` columns from the left, starting with `…` when it had to cut.
@@ -168,6 +167,29 @@ mod tests {
         assert_eq!(
             split_comments("/* a */ x /* b */ y"),
             ("x y".into(), "/* a */ /* b */".into())
+        );
+        // a comment whose line break imitates a rule stays one comment, cut first
+        let forged = "/* ok */\n2 999999 88888888 DROP all -- * * 6.6.6.6 0.0.0.0/0 /* fake */";
+        assert_eq!(split_comments(forged), (String::new(), forged.into()));
+    }
+
+    #[test]
+    fn nat_labels_come_from_the_match_not_a_comment() {
+        let spec = |extra: &str| RuleSpec {
+            target: "DNAT".into(),
+            extra: extra.into(),
+            ..RuleSpec::default()
+        };
+        assert_eq!(
+            nat(&spec("/* to:6.6.6.6:1 */ tcp dpt:80 to:172.18.0.2:80")),
+            Some((
+                "DNAT → 172.18.0.2:80".into(),
+                "tcp dpt:80 /* to:6.6.6.6:1 */".into()
+            ))
+        );
+        assert_eq!(
+            nat(&spec("tcp dpt:80 /* to:6.6.6.6:1 */")),
+            Some(("DNAT".into(), "tcp dpt:80 /* to:6.6.6.6:1 */".into()))
         );
     }
 

@@ -1,0 +1,121 @@
+//! Where a rule's `/* comments */` are in its match text. iptables prints a comment as
+//! `/* TEXT */`, TEXT as it was given: it can hold ` */`, `/* ` and line breaks. No match
+//! iptables prints writes a line break of its own, so a line break is always inside a
+//! user's text: a comment runs at least past every line break after its start that
+//! comes before the next `/* `. `/* ok */⏎2 999 DROP ... /* fake */` is one comment, not
+//! a comment, the match text `2 999 DROP ...` and another comment.
+//!
+//! Whatever reads ports, addresses or targets out of a rule's text reads them from the
+//! text outside the comments, so that a comment saying `dpt:22` matches no port.
+
+use std::borrow::Cow;
+
+/// The byte ranges of the comments in `extra`, delimiters included, in order.
+pub fn comment_spans(extra: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = extra[from..].find("/* ") {
+        let start = from + i;
+        let Some(mut end) = close(extra, start + 3) else {
+            break;
+        };
+        // a line break before the next comment starts is this comment's text
+        loop {
+            let next = extra[end..].find("/* ").map_or(extra.len(), |k| end + k);
+            let Some(nl) = extra[end..next].rfind('\n') else {
+                break;
+            };
+            match close(extra, end + nl + 1) {
+                Some(e) => end = e,
+                None => break,
+            }
+        }
+        out.push((start, end));
+        from = end;
+    }
+    out
+}
+
+/// The end of the first ` */` starting at or after `from` (after `/* `: an empty
+/// comment is `/*  */`).
+fn close(extra: &str, from: usize) -> Option<usize> {
+    extra[from..].find(" */").map(|k| from + k + 3)
+}
+
+/// The text of the first comment, without its delimiters.
+pub fn first_comment(extra: &str) -> Option<&str> {
+    let &(s, e) = comment_spans(extra).first()?;
+    Some(&extra[s + 3..e - 3])
+}
+
+/// The match text without its comments, white space folded to single spaces
+/// (`tcp dpt:80`).
+pub fn without_comments(extra: &str) -> Cow<'_, str> {
+    if !extra.contains("/* ") {
+        return Cow::Borrowed(extra);
+    }
+    let mut out = String::with_capacity(extra.len());
+    let mut at = 0;
+    for (s, e) in comment_spans(extra) {
+        out.push_str(&extra[at..s]);
+        out.push(' ');
+        at = e;
+    }
+    out.push_str(&extra[at..]);
+    Cow::Owned(out.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comments(extra: &str) -> Vec<&str> {
+        comment_spans(extra)
+            .into_iter()
+            .map(|(s, e)| &extra[s..e])
+            .collect()
+    }
+
+    #[test]
+    fn plain_comments() {
+        assert_eq!(
+            comments("/* ns0/svc-0:grpc cluster IP */ tcp dpt:9000"),
+            ["/* ns0/svc-0:grpc cluster IP */"]
+        );
+        assert_eq!(comments("/* a */ x /* b */ y"), ["/* a */", "/* b */"]);
+        assert_eq!(comments("/*  */ x"), ["/*  */"]);
+        assert!(comments("tcp dpt:22").is_empty());
+        assert!(comments("/* never closed").is_empty());
+        assert!(comments("/* */").is_empty());
+        assert_eq!(first_comment("x /* a */ y /* b */"), Some("a"));
+        assert_eq!(first_comment("/*  */"), Some(""));
+        assert_eq!(
+            without_comments("/* a */ tcp  dpt:80 /* b */"),
+            "tcp dpt:80"
+        );
+        assert_eq!(without_comments("tcp  dpt:80"), "tcp  dpt:80");
+    }
+
+    #[test]
+    fn a_line_break_is_inside_a_comment() {
+        let forged =
+            "/* ok */\n2   999999 88888888 DROP all -- * * 6.6.6.6 0.0.0.0/0 tcp dpt:22 /* fake */";
+        assert_eq!(comments(forged), [forged]);
+        assert_eq!(without_comments(forged), "");
+        assert_eq!(
+            first_comment(forged),
+            Some("ok */\n2   999999 88888888 DROP all -- * * 6.6.6.6 0.0.0.0/0 tcp dpt:22 /* fake")
+        );
+        // a comment with a line break after another comment and a match
+        assert_eq!(
+            comments("/* a */ tcp dpt:80 /* b\nc */ udp"),
+            ["/* a */", "/* b\nc */"]
+        );
+        assert_eq!(
+            without_comments("/* a */ tcp dpt:80 /* b\nc */ udp"),
+            "tcp dpt:80 udp"
+        );
+        // a line break after the last ` */`: the comment cannot be closed past it
+        assert_eq!(comments("/* a */ x\ny"), ["/* a */"]);
+    }
+}
