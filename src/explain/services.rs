@@ -10,6 +10,7 @@
 
 use super::ports;
 use crate::diff::TableDelta;
+use crate::model::comments::without_comments;
 use crate::model::{Chain, FirewallTable};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -191,7 +192,7 @@ fn service(nat: &FirewallTable, ci: usize, deltas: Option<&TableDelta>) -> Servi
         let new = count(chain, ci, ri, deltas);
         // session affinity: a `recent` rule sends returning clients to the endpoint they
         // had; it counts for that endpoint but is not part of the cascade
-        if r.spec.extra.contains("recent: CHECK") {
+        if without_comments(&r.spec.extra).contains("recent: CHECK") {
             if let Some(e) = s.endpoints.iter_mut().find(|e| e.chain == *sep.name) {
                 e.new = e.new.zip(new).map(|(a, b)| a + b);
             } else {
@@ -268,6 +269,7 @@ fn count(chain: &Chain, ci: usize, ri: usize, deltas: Option<&TableDelta>) -> Op
 
 /// `statistic mode random probability 0.33333333349`.
 fn probability(extra: &str) -> Option<f64> {
+    let extra = without_comments(extra);
     let mut words = extra.split_whitespace();
     while let Some(w) = words.next() {
         if w == "probability" {
@@ -377,6 +379,7 @@ mod tests {
             Some(0.33333333349)
         );
         assert_eq!(probability("/* a/b:c -> 10.0.0.1:80 */"), None);
+        assert_eq!(probability("/* probability 0.9 */"), None);
         assert_eq!(
             name_from_comment("/* ns1/web:http cluster IP */ tcp dpt:80").as_deref(),
             Some("ns1/web:http")
