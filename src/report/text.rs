@@ -183,8 +183,7 @@ pub fn widths<'a>(cols: &[Column], lines: impl Iterator<Item = &'a Line>) -> Vec
 
 /// The column titles.
 pub fn push_titles(out: &mut String, cols: &[Column], widths: &[usize]) {
-    let titles: Vec<String> = cols.iter().map(|c| c.title().to_string()).collect();
-    push_line(out, cols, &titles, widths, None);
+    push_line(out, cols, |col| [col.title(), ""], widths, None);
 }
 
 /// One row: its columns lined up, or for a reference only where the chain is shown.
@@ -194,14 +193,16 @@ pub fn push_row(out: &mut String, cols: &[Column], (c, is_ref, note): &Line, wid
         let _ = writeln!(out, "{}{}", c.prefix, c.label);
         return;
     }
-    let vals: Vec<String> = cols
-        .iter()
-        .map(|col| match col {
-            Column::Tree => format!("{}{}", c.prefix, c.label),
-            _ => c.get(*col).to_string(),
-        })
-        .collect();
-    push_line(out, cols, &vals, widths, note.as_deref());
+    push_line(
+        out,
+        cols,
+        |col| match col {
+            Column::Tree => [c.prefix.as_str(), c.label.as_str()],
+            _ => [c.get(col), ""],
+        },
+        widths,
+        note.as_deref(),
+    );
 }
 
 /// The findings, at the end of the export.
@@ -280,28 +281,34 @@ fn note_rows(t: &FirewallTable, rows: &[tree::TreeRow]) -> Vec<Option<String>> {
     out
 }
 
-fn push_line(
+/// One line of columns, each value given in two parts (the tree's prefix and label) so
+/// that nothing is built to be measured; trailing blanks cut.
+fn push_line<'a>(
     out: &mut String,
     cols: &[Column],
-    vals: &[String],
+    value: impl Fn(Column) -> [&'a str; 2],
     widths: &[usize],
     note: Option<&str>,
 ) {
-    let mut line = String::new();
-    for (i, (v, col)) in vals.iter().zip(cols.iter()).enumerate() {
+    let start = out.len();
+    for (i, col) in cols.iter().enumerate() {
         if i > 0 {
-            line.push_str("  ");
+            out.push_str("  ");
         }
-        let pad = widths[i].saturating_sub(v.width());
+        let [a, b] = value(*col);
+        let pad = widths[i].saturating_sub(a.width() + b.width());
         if col.right_aligned() {
-            line.extend(std::iter::repeat_n(' ', pad));
-            line.push_str(v);
+            out.extend(std::iter::repeat_n(' ', pad));
+            out.push_str(a);
+            out.push_str(b);
         } else {
-            line.push_str(v);
-            line.extend(std::iter::repeat_n(' ', pad));
+            out.push_str(a);
+            out.push_str(b);
+            out.extend(std::iter::repeat_n(' ', pad));
         }
     }
-    out.push_str(line.trim_end());
+    let kept = out[start..].trim_end().len();
+    out.truncate(start + kept);
     if let Some(n) = note {
         out.push_str("  # ");
         out.push_str(n);
