@@ -197,6 +197,8 @@ fn hostile_text_in_the_live_view_and_its_export() {
             .any(|l| l.contains("DROP") && l.contains("6.6.6.6") && !l.contains("ACCEPT")),
         "{s}"
     );
+    // the comment is one comment, line break and all, after the match text
+    assert!(s.contains("/* ok */\\n2   999999 88888888 DROP all"), "{s}");
     assert_ne!(
         tmux.display("#{pane_title}"),
         "pwned",

@@ -147,6 +147,12 @@ pub(super) fn tree_row(
         c.label = label;
         c.matches = rest;
     }
+    // comments apart before escaping: a line break tells where a comment ends
+    let (main, comments) = crate::ui::fit::split_comments(&c.matches);
+    let (main, comments) = (
+        crate::sanitize::text(&main).into_owned(),
+        crate::sanitize::text(&comments).into_owned(),
+    );
     c.sanitize();
     let m = cells::movement(t, r, view.shown);
     let (target, is_drop) = match r.kind {
@@ -194,7 +200,6 @@ pub(super) fn tree_row(
             Column::Pkts | Column::Bytes => put_right(buf, x, y, w, c.get(col), Style::default()),
             Column::Match => {
                 // what it matches first, its comments dim after it (and cut first)
-                let (main, comments) = crate::ui::fit::split_comments(&c.matches);
                 let n = put(buf, x, y, w, &truncate(&main, w as usize), Style::default());
                 if !comments.is_empty() && n + 2 < w {
                     let gap = if n > 0 { 1 } else { 0 };
