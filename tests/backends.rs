@@ -198,7 +198,13 @@ fn both_back_ends_have_a_tab_each_in_the_live_view() {
     needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     lab.host_cmd(&["iptables-legacy", "-A", "INPUT", "-j", "ACCEPT"]);
-    let cmd = format!("{} --netns {}", env!("CARGO_BIN_EXE_iptop"), lab.host());
+    let dir = tempfile::tempdir().expect("tmp");
+    let cmd = format!(
+        "{} --netns {} --export-dir {}",
+        env!("CARGO_BIN_EXE_iptop"),
+        lab.host(),
+        dir.path().display()
+    );
     let tmux = Tmux::start(&cmd, 120, 40);
     let s = tmux.wait_for(10, "a tab per back end", |s| {
         s.contains(" 1 filter·nft ") && s.contains(" filter·legacy ")
@@ -223,6 +229,17 @@ fn both_back_ends_have_a_tab_each_in_the_live_view() {
     tmux.wait_for(5, "nat", |s| s.contains("iptop · nat"));
     tmux.keys(&["BTab"]);
     tmux.wait_for(5, "back to legacy", |s| s.contains("iptop · filter·legacy"));
+    // `s` on the legacy tab: the file says which back end it holds
+    tmux.keys(&["s"]);
+    tmux.wait_for(10, "the export", |s| s.contains("exported to"));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.len() == 1 && names[0].starts_with("iptop-filter-legacy-"),
+        "{names:?}"
+    );
     tmux.keys(&["q"]);
     tmux.wait_for(5, "exit", |s| s.contains("EXIT=0"));
     assert_eq!(legacy_tables(&lab), ["filter"]);

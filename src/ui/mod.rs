@@ -256,7 +256,8 @@ pub struct ExportJob {
     roots: Vec<String>,
     moved_only: bool,
     names: Option<Arc<crate::docker::Names>>,
-    table: &'static str,
+    /// In the file name: `filter`, `filter-legacy` for one back end's tab, `path`.
+    table: String,
     /// The path view: every table hook by hook.
     path: bool,
     to: ExportTo,
@@ -282,7 +283,7 @@ impl ExportJob {
                 roots: Vec::new(),
                 moved_only: app.moved_only,
                 names: app.names.clone(),
-                table: "path",
+                table: "path".into(),
                 path: true,
                 to: to.clone(),
             });
@@ -304,7 +305,7 @@ impl ExportJob {
                 .map_or_else(|| app.root_chains.clone(), |c| vec![c]),
             moved_only: app.moved_only || app.mode.shows_hot(),
             names: app.names.clone(),
-            table: app.table_name(),
+            table: app.table_id().label().replace('·', "-"),
             path: false,
             to: to.clone(),
         })
