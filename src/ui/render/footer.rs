@@ -8,8 +8,10 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         return;
     }
     let v = app.table_data();
+    // a message wider than the line ends in `…` (the findings pane and `--once` have it whole)
+    let fit = |s: String| truncate(&s, area.width as usize);
     let line = if let Some(c) = &app.caption {
-        Line::from(Span::styled(format!(" {}", clean(c)), theme.dim()))
+        Line::from(Span::styled(fit(format!(" {}", clean(c))), theme.dim()))
     } else if app.mode.is_searching() {
         Line::from(vec![
             Span::styled("/", theme.key()),
@@ -27,7 +29,7 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             Span::styled("   Enter keep · Esc cancel", theme.dim()),
         ])
     } else if let Some(m) = &app.message {
-        Line::from(Span::styled(format!(" {}", clean(m)), theme.warn()))
+        Line::from(Span::styled(fit(format!(" {}", clean(m))), theme.warn()))
     } else if let Some(e) = &v.error {
         let since = v
             .snap
@@ -41,11 +43,11 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             })
             .unwrap_or_default();
         Line::from(Span::styled(
-            format!(" ⚠ {}{since}", clean(&e.to_string())),
+            fit(format!(" ⚠ {}{since}", clean(&e.to_string()))),
             theme.error(),
         ))
     } else if let Some(w) = v.snap.as_ref().and_then(|s| s.warnings.first()) {
-        Line::from(Span::styled(format!(" {}", clean(w)), theme.warn()))
+        Line::from(Span::styled(fit(format!(" {}", clean(w))), theme.warn()))
     } else {
         let hints = keymap::hints();
         // whole hints only: a narrow terminal drops the last ones rather than cut one
