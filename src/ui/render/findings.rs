@@ -51,16 +51,7 @@ pub(super) fn draw_findings(frame: &mut Frame, area: Rect, app: &mut LiveView, t
         .collect();
     let header =
         TRow::new(["SEVERITY", "FINDING", "WHERE", "WHAT IT MEANS"]).style(theme.title_row());
-    let constraints = widths
-        .into_iter()
-        .map(Constraint::Length)
-        .chain([Constraint::Fill(1)]);
-    let table = TTable::new(rows, constraints)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected());
-    let mut state = TableState::default().with_selected(Some(sel - offset));
-    frame.render_stateful_widget(table, area, &mut state);
+    draw_list(frame, area, rows, header, &widths, sel - offset, theme);
 }
 
 /// `filter INPUT › 3`, `nat DOCKER`, with the back end when both hold the table.

@@ -31,19 +31,20 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     } else if let Some(m) = &app.message {
         Line::from(Span::styled(fit(format!(" {}", clean(m))), theme.warn()))
     } else if let Some(e) = &v.error {
+        // what is on screen first (a long error is cut at its end, not there)
         let since = v
             .snap
             .as_ref()
             .map(|s| {
                 let t = humantime::format_rfc3339_seconds(s.taken_at).to_string();
                 format!(
-                    " — showing the poll of {}; retrying",
+                    "showing the poll of {}, retrying: ",
                     t.get(11..19).unwrap_or(&t)
                 )
             })
             .unwrap_or_default();
         Line::from(Span::styled(
-            fit(format!(" ⚠ {}{since}", clean(&e.to_string()))),
+            fit(format!(" ⚠ {since}{}", clean(&e.to_string()))),
             theme.error(),
         ))
     } else if let Some(w) = v.snap.as_ref().and_then(|s| s.warnings.first()) {

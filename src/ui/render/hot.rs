@@ -99,14 +99,5 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme:
         "RULE",
     ])
     .style(theme.title_row());
-    let constraints = widths
-        .into_iter()
-        .map(Constraint::Length)
-        .chain([Constraint::Fill(1)]);
-    let table = TTable::new(rows, constraints)
-        .header(header)
-        .column_spacing(1)
-        .row_highlight_style(theme.selected());
-    let mut state = TableState::default().with_selected(Some(sel - offset));
-    frame.render_stateful_widget(table, area, &mut state);
+    draw_list(frame, area, rows, header, &widths, sel - offset, theme);
 }

@@ -63,6 +63,29 @@ use overlay::draw_help;
 use services::draw_services;
 use tree::draw_tree;
 
+/// A list pane (hot view, findings): fixed-width columns and a last one that fills the
+/// rest, the title row, row `selected` (counted from the first row shown) highlighted.
+fn draw_list(
+    frame: &mut Frame,
+    area: Rect,
+    rows: Vec<TRow>,
+    header: TRow,
+    widths: &[u16],
+    selected: usize,
+    theme: &Theme,
+) {
+    let constraints = widths
+        .iter()
+        .map(|&w| Constraint::Length(w))
+        .chain([Constraint::Fill(1)]);
+    let table = TTable::new(rows, constraints)
+        .header(header)
+        .column_spacing(1)
+        .row_highlight_style(theme.selected());
+    let mut state = TableState::default().with_selected(Some(selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
 /// Cuts `s` to `width` columns, ending in `…` when it had to cut.
 pub fn truncate(s: &str, width: usize) -> String {
     if s.width() <= width {
