@@ -11,13 +11,25 @@
 use std::borrow::Cow;
 
 /// The byte ranges of the comments in `extra`, delimiters included, in order.
-pub fn comment_spans(extra: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(i) = extra[from..].find("/* ") {
-        let start = from + i;
+pub fn comment_spans(extra: &str) -> Spans<'_> {
+    Spans { extra, from: 0 }
+}
+
+/// See [`comment_spans`].
+pub struct Spans<'a> {
+    extra: &'a str,
+    from: usize,
+}
+
+impl Iterator for Spans<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let extra = self.extra;
+        let start = self.from + extra.get(self.from..)?.find("/* ")?;
         let Some(mut end) = close(extra, start + 3) else {
-            break;
+            self.from = extra.len();
+            return None;
         };
         // a line break before the next comment starts is this comment's text
         loop {
@@ -30,10 +42,9 @@ pub fn comment_spans(extra: &str) -> Vec<(usize, usize)> {
                 None => break,
             }
         }
-        out.push((start, end));
-        from = end;
+        self.from = end;
+        Some((start, end))
     }
-    out
 }
 
 /// The end of the first ` */` starting at or after `from` (after `/* `: an empty
@@ -44,7 +55,7 @@ fn close(extra: &str, from: usize) -> Option<usize> {
 
 /// The text of the first comment, without its delimiters.
 pub fn first_comment(extra: &str) -> Option<&str> {
-    let &(s, e) = comment_spans(extra).first()?;
+    let (s, e) = comment_spans(extra).next()?;
     Some(&extra[s + 3..e - 3])
 }
 
@@ -70,10 +81,7 @@ mod tests {
     use super::*;
 
     fn comments(extra: &str) -> Vec<&str> {
-        comment_spans(extra)
-            .into_iter()
-            .map(|(s, e)| &extra[s..e])
-            .collect()
+        comment_spans(extra).map(|(s, e)| &extra[s..e]).collect()
     }
 
     #[test]

@@ -52,19 +52,14 @@ pub fn nat(spec: &RuleSpec) -> Option<(String, String)> {
         .map(|(_, w)| *w)
         .collect();
     // the comments as they are (line breaks and all), after the match
-    rest.extend(
-        comment_spans(&spec.extra)
-            .into_iter()
-            .map(|(s, e)| &spec.extra[s..e]),
-    );
+    rest.extend(comment_spans(&spec.extra).map(|(s, e)| &spec.extra[s..e]));
     Some((label, rest.join(" ")))
 }
 
 /// The match text split into what it matches and its comments (`/* … */`), so that the
 /// comments can be drawn dim after it and cut first.
 pub fn split_comments(extra: &str) -> (String, String) {
-    let spans = comment_spans(extra);
-    let comments: Vec<&str> = spans.iter().map(|&(s, e)| &extra[s..e]).collect();
+    let comments: Vec<&str> = comment_spans(extra).map(|(s, e)| &extra[s..e]).collect();
     (
         without_comments(extra)
             .split_whitespace()
