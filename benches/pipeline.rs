@@ -7,7 +7,8 @@
 //! (visible rows, default expansion and all open), poll (parse + diff + tree, what
 //! iptop does per poll besides waiting for iptables) and frame (one draw of the live
 //! view on ratatui's TestBackend, everything expanded, selection mid-table), and
-//! findings (the rules of thumb the live view evaluates after each poll).
+//! findings (the rules of thumb the live view evaluates after each poll), and export
+//! (`--once` of the whole table as text and JSON, over a window of two polls).
 //! Prints the median and the fastest of repeated runs.
 
 use std::hint::black_box;
@@ -196,6 +197,28 @@ fn main() {
                 app.evaluate_findings();
                 black_box(app.findings.len());
             });
+        }
+
+        // `--once`: one table exported whole (every chain open), over a window of two polls
+        {
+            let (s1, s2) = (snapshot(p1.clone(), 0), snapshot(p2.clone(), 2));
+            let deltas = iptop::diff::diff(&s1, &s2);
+            let source = SourceInfo::default();
+            let input = iptop::report::Input {
+                snapshot: &s2,
+                deltas: Some(&deltas),
+                window_start: Some(s1.taken_at),
+                source: &source,
+                roots: &[],
+                moved_only: false,
+                names: None,
+                window_note: None,
+            };
+            for format in [iptop::report::Format::Text, iptop::report::Format::Json] {
+                measure(&format!("export {n} ({format:?})"), &filter, || {
+                    black_box(iptop::report::render(format, &input).expect("export"));
+                });
+            }
         }
 
         for (w, h) in [(200u16, 60u16), (120, 40)] {
