@@ -107,6 +107,8 @@ fn check_backend(backend: &str, bin: &str) {
     assert_eq!(rules.len(), 3, "{t}");
     assert_eq!(rules[0]["target"], "ACCEPT");
     assert_eq!(rules[0]["extra"], format!("/* {FAKE} */"));
+    // the comment is the whole text, line break and all
+    assert_eq!(rules[0]["comment"], FAKE);
     assert_eq!(rules[1]["extra"], format!("/* {HOSTILE} */"));
     assert_eq!(rules[2]["num"], 3);
     assert!(
