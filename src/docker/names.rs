@@ -158,28 +158,41 @@ impl Names {
     /// Shows names instead of the values where Docker knows them (`!dock-net`,
     /// `dock-web`): the live view's columns are narrow, and the detail pane shows both.
     pub fn substitute(&self, c: &mut Cells) {
-        let swap = |v: &mut String, name: Option<&str>| {
-            if let Some(n) = name {
-                let neg = if v.starts_with('!') { "!" } else { "" };
-                *v = format!("{neg}{n}");
+        self.each_named(c, |v, n| {
+            let neg = if v.starts_with('!') { "!" } else { "" };
+            *v = format!("{neg}{n}");
+        });
+    }
+
+    /// `edit(value, name)` on each of a row's interfaces and addresses Docker names, and on
+    /// a DNAT rule's match text with the name of where it sends packets.
+    fn each_named(&self, c: &mut Cells, edit: impl Fn(&mut String, &str)) {
+        let names = [
+            self.iface(&c.in_iface),
+            self.iface(&c.out_iface),
+            self.addr(&c.source),
+            self.addr(&c.destination),
+        ]
+        .map(|n| n.map(str::to_string));
+        for (v, n) in [
+            &mut c.in_iface,
+            &mut c.out_iface,
+            &mut c.source,
+            &mut c.destination,
+        ]
+        .into_iter()
+        .zip(names)
+        {
+            if let Some(n) = n {
+                edit(v, &n);
             }
-        };
-        let (i, o) = (self.iface(&c.in_iface), self.iface(&c.out_iface));
-        let (s, d) = (self.addr(&c.source), self.addr(&c.destination));
-        let (i, o, s, d) = (
-            i.map(str::to_string),
-            o.map(str::to_string),
-            s.map(str::to_string),
-            d.map(str::to_string),
-        );
-        swap(&mut c.in_iface, i.as_deref());
-        swap(&mut c.out_iface, o.as_deref());
-        swap(&mut c.source, s.as_deref());
-        swap(&mut c.destination, d.as_deref());
+        }
         if c.label.starts_with("DNAT")
             && let Some((a, _)) = ports::dnat_to(&c.matches)
             && let Some(n) = self.addr(&a)
         {
+            let n = n.to_string();
+            // the match keeps its text: the name goes after it
             c.matches.push_str(&format!(" ({n})"));
         }
     }
@@ -203,30 +216,7 @@ impl Names {
     /// Puts the names next to the values of a row's cells: `172.17.0.2 (web)`,
     /// `br-2c73d6d858ba (shop)`, `… to:172.17.0.2:80 (web)`.
     pub fn decorate(&self, c: &mut Cells) {
-        let with = |v: &mut String, name: Option<&str>| {
-            if let Some(n) = name {
-                v.push_str(&format!(" ({n})"));
-            }
-        };
-        let (i, o) = (self.iface(&c.in_iface), self.iface(&c.out_iface));
-        let (s, d) = (self.addr(&c.source), self.addr(&c.destination));
-        let (i, o, s, d) = (
-            i.map(str::to_string),
-            o.map(str::to_string),
-            s.map(str::to_string),
-            d.map(str::to_string),
-        );
-        with(&mut c.in_iface, i.as_deref());
-        with(&mut c.out_iface, o.as_deref());
-        with(&mut c.source, s.as_deref());
-        with(&mut c.destination, d.as_deref());
-        if c.label.starts_with("DNAT")
-            && let Some((a, _)) = ports::dnat_to(&c.matches)
-            && let Some(n) = self.addr(&a)
-        {
-            let n = n.to_string();
-            with(&mut c.matches, Some(&n));
-        }
+        self.each_named(c, |v, n| v.push_str(&format!(" ({n})")));
     }
 }
 
