@@ -9,6 +9,8 @@
 //! full read (every chain), its selective read (base chains and the chains a moving jump
 //! led into, this read or the last) and the nft generation id alone.
 
+mod common;
+use common::median;
 use std::time::{Duration, Instant};
 
 use iptop::model::Backend;
@@ -34,23 +36,11 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
-    if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--netns") {
-        println!("kernel_read: run benches/kernel-read.sh (needs root and a loaded ruleset)");
+    let Some(args) = common::Args::from_env("kernel_read", "benches/kernel-read.sh") else {
         return;
-    }
+    };
+    let arg = |name: &str, default: &str| args.get(name, default);
     let netns = arg("--netns", "");
     let (choice, backend) = match arg("--backend", "nft").as_str() {
         "legacy" => (BackendChoice::Legacy, Backend::Legacy),
@@ -114,10 +104,10 @@ fn main() {
             generation.push(thread_cpu() - t0);
         }
     }
-    let c = median(child);
+    let c = median(&mut child);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let ratio = |d: Duration| d.as_secs_f64() / c.as_secs_f64();
-    let (f, s) = (median(full), median(selective));
+    let (f, s) = (median(&mut full), median(&mut selective));
     print!(
         "{netns} {backend} -t {table}{label}: {rules} rules; iptables -L {:.1} ms; full read {:.2} ms ({:.3}x); selective {:.2} ms ({:.3}x)",
         ms(c),
@@ -127,7 +117,7 @@ fn main() {
         ratio(s)
     );
     if !generation.is_empty() {
-        let g = median(generation);
+        let g = median(&mut generation);
         print!("; generation {:.3} ms ({:.5}x)", ms(g), ratio(g));
     }
     println!();

@@ -8,6 +8,8 @@
 //! CPU comes from getrusage: RUSAGE_CHILDREN for the iptables processes, RUSAGE_SELF
 //! for iptop (all its threads). Prints per-poll medians and the ratio.
 
+mod common;
+use common::median;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,24 +29,11 @@ fn cpu(who: UsageWho) -> Duration {
     t(u.user_time()) + t(u.system_time())
 }
 
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
-    if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--netns") {
-        // `cargo bench` runs every bench target: this one needs a prepared namespace
-        println!("poll_cost: run benches/poll-cost.sh (needs root and a loaded ruleset)");
+    let Some(args) = common::Args::from_env("poll_cost", "benches/poll-cost.sh") else {
         return;
-    }
+    };
+    let arg = |name: &str, default: &str| args.get(name, default);
     let netns = arg("--netns", "");
     let backend = match arg("--backend", "nft").as_str() {
         "legacy" => BackendChoice::Legacy,
