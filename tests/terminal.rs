@@ -7,30 +7,12 @@ mod common;
 
 use std::process::Command;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, SystemTime};
 
 use common::Tmux;
 use iptop::model::SourceInfo;
 use iptop::source::recording::{encode_poll, header};
 use iptop::source::{RawListing, RawPoll};
-
-/// The pid of the program running in the tmux pane (the shell's child).
-fn pane_child(tmux: &Tmux) -> String {
-    let shell = tmux.display("#{pane_pid}");
-    for _ in 0..50 {
-        let out = Command::new("pgrep")
-            .args(["-P", &shell])
-            .output()
-            .expect("pgrep");
-        let pids = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if let Some(p) = pids.lines().next() {
-            return p.to_string();
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no process in the pane");
-}
 
 fn signal_number(name: &str) -> i32 {
     let out = Command::new("bash")
@@ -59,7 +41,7 @@ fn every_signal_that_ends_iptop_restores_the_terminal_first() {
         tmux.wait_for(10, "the demo", |s| s.contains("DOCKER-INGRESS"));
         assert_eq!(tmux.display("#{alternate_on}"), "1", "{name}");
         assert_eq!(tmux.display("#{mouse_any_flag}"), "1", "{name}");
-        let pid = pane_child(&tmux);
+        let pid = tmux.pane_child();
         let ok = Command::new("bash")
             .args(["-c", &format!("kill -{name} {pid}")])
             .status()

@@ -106,23 +106,6 @@ fn demo_moves_without_root_or_iptables() {
     assert!(s.contains("EXIT=0"), "{s}");
 }
 
-/// The pid of the program running in the tmux pane (the shell's child).
-fn pane_child(tmux: &Tmux) -> String {
-    let shell = tmux.display("#{pane_pid}");
-    for _ in 0..50 {
-        let out = Command::new("pgrep")
-            .args(["-P", &shell])
-            .output()
-            .expect("pgrep");
-        let pids = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if let Some(p) = pids.lines().next() {
-            return p.to_string();
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no process in the pane");
-}
-
 #[test]
 fn signals_and_panics_leave_the_terminal_restored() {
     let bin = env!("CARGO_BIN_EXE_iptop");
@@ -134,7 +117,7 @@ fn signals_and_panics_leave_the_terminal_restored() {
             "1",
             "{how}: the view runs on the alternate screen"
         );
-        let pid = pane_child(&tmux);
+        let pid = tmux.pane_child();
         if how == "panic" {
             tmux.keys(&["!"]);
         } else {

@@ -320,6 +320,23 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The pid of the program running in the pane (the shell's child).
+    pub fn pane_child(&self) -> String {
+        let shell = self.display("#{pane_pid}");
+        for _ in 0..50 {
+            let out = Command::new("pgrep")
+                .args(["-P", &shell])
+                .output()
+                .expect("pgrep");
+            let pids = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if let Some(p) = pids.lines().next() {
+                return p.to_string();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("no process in the pane");
+    }
+
     pub fn display(&self, fmt: &str) -> String {
         let out = self
             .cmd(&["display-message", "-p", "-t", "main", fmt])
