@@ -506,6 +506,9 @@ pub struct SourceInfo {
     pub file: Option<String>,
     /// Where the counters come from when not from the listing: `kernel`.
     pub counters: String,
+    /// With `counters` set, the tables whose counters came from the listing all the same
+    /// (`filter·legacy`: its chains did not match the kernel's).
+    pub listed_counters: Vec<String>,
 }
 
 impl SourceInfo {
@@ -535,6 +538,12 @@ impl SourceInfo {
         if !self.counters.is_empty() {
             s.push_str(" · counters from the ");
             s.push_str(&self.counters);
+            if !self.listed_counters.is_empty() {
+                s.push_str(&format!(
+                    " ({} from the listing)",
+                    self.listed_counters.join(", ")
+                ));
+            }
         }
         s
     }

@@ -295,5 +295,45 @@ fn a_listing_that_does_not_fit_the_kernel_is_an_error() {
         let out = run_ok(iptop().args(["--netns", &ns.0, "--backend", backend, "--once"]));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("come from the iptables listing"), "{text}");
+        // with nat from the kernel, the source names filter as read from the listing
+        ns.exec(&[&bin, "-t", "nat", "-A", "POSTROUTING", "-j", "ACCEPT"]);
+        let out = run_ok(iptop().args([
+            "--netns",
+            &ns.0,
+            "--backend",
+            backend,
+            "--once",
+            "-t",
+            "filter",
+            "-t",
+            "nat",
+        ]));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!(
+                "counters from the kernel (filter·{backend} from the listing)"
+            )),
+            "{text}"
+        );
+        let out = run_ok(iptop().args([
+            "--netns",
+            &ns.0,
+            "--backend",
+            backend,
+            "--once",
+            "-t",
+            "filter",
+            "-t",
+            "nat",
+            "--format",
+            "json",
+        ]));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["source"]["counters"], "kernel", "{backend}");
+        assert_eq!(
+            v["source"]["counters_from_listing"],
+            serde_json::json!([format!("filter·{backend}")]),
+            "{backend}"
+        );
     }
 }

@@ -97,6 +97,9 @@ pub struct SourceReport {
     /// `kernel` when the counters were read from the kernel rather than the listing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub counters: Option<String>,
+    /// With `counters`, the tables whose counters came from the listing all the same.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counters_from_listing: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -217,6 +220,7 @@ pub fn build_header(input: &Input) -> Header {
             family: non_empty(&src.family),
             file: src.file.clone(),
             counters: non_empty(&src.counters),
+            counters_from_listing: src.listed_counters.clone(),
         },
         warnings: snap.warnings.clone(),
     }

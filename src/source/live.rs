@@ -329,6 +329,7 @@ impl LiveSource {
                 family: if cfg.ipv6 { "ipv6" } else { "ipv4" }.into(),
                 file: None,
                 counters: String::new(),
+                listed_counters: Vec::new(),
             },
             cfg,
             lanes,

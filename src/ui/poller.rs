@@ -159,7 +159,8 @@ async fn run(
                 if cfg.step {
                     steps -= 1;
                 }
-                if replay && polls.source().info() != &shown_source {
+                // a replay's sessions, or the kernel source's counters changing hands
+                if polls.source().info() != &shown_source {
                     shown_source = polls.source().info().clone();
                     let _ = messages.send(PollMsg::Source(shown_source.clone())).await;
                 }

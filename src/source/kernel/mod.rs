@@ -286,6 +286,16 @@ impl KernelSource {
             .any(|l| !l.absent && (l.failure.is_some() || l.status != Some(0)));
         if from_kernel || !failed {
             self.info.counters = if from_kernel { "kernel" } else { "" }.into();
+            // the tables read whole from the listing while others came from the kernel
+            self.info.listed_counters = listings
+                .iter()
+                .filter(|l| from_kernel && l.kernel.is_none())
+                .filter(|l| !l.absent && l.failure.is_none() && l.status == Some(0))
+                .map(|l| match l.backend {
+                    Some(b) => format!("{}·{b}", l.table),
+                    None => l.table.clone(),
+                })
+                .collect();
         }
         RawPoll {
             seq: self.seq,
