@@ -59,8 +59,8 @@ pub fn first_comment(extra: &str) -> Option<&str> {
     Some(&extra[s + 3..e - 3])
 }
 
-/// The match text without its comments, white space folded to single spaces
-/// (`tcp dpt:80`).
+/// The match text without its comments (`tcp dpt:80`): where any were taken out, white
+/// space folded to single spaces; a text without comments as it is.
 pub fn without_comments(extra: &str) -> Cow<'_, str> {
     if !extra.contains("/* ") {
         return Cow::Borrowed(extra);

@@ -62,6 +62,11 @@ impl RawListing {
             failure: None,
         }
     }
+
+    /// The table exists in this back end and the binary listed it (exit status 0).
+    pub fn listed(&self) -> bool {
+        !self.absent && self.failure.is_none() && self.status == Some(0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

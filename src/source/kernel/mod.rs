@@ -256,9 +256,9 @@ impl KernelSource {
 
     fn uses_kernel(&self, table: &str, l: &RawListing) -> Option<Backend> {
         let b = l.backend?;
-        let ok = !l.absent && l.failure.is_none() && l.status == Some(0);
         let reader = self.reader.as_ref()?;
-        (ok && reader.unavailable(b).is_none()
+        (l.listed()
+            && reader.unavailable(b).is_none()
             && !self.fallback.iter().any(|(t, fb)| t == table && *fb == b))
         .then_some(b)
     }
@@ -281,21 +281,21 @@ impl KernelSource {
         }
         // the header says `counters from the kernel` only while some are
         let from_kernel = listings.iter().any(|l| l.kernel.is_some());
-        let failed = listings
-            .iter()
-            .any(|l| !l.absent && (l.failure.is_some() || l.status != Some(0)));
-        if from_kernel || !failed {
-            self.info.counters = if from_kernel { "kernel" } else { "" }.into();
+        let failed = listings.iter().any(|l| !l.absent && !l.listed());
+        if from_kernel {
+            self.info.counters = "kernel".into();
             // the tables read whole from the listing while others came from the kernel
             self.info.listed_counters = listings
                 .iter()
-                .filter(|l| from_kernel && l.kernel.is_none())
-                .filter(|l| !l.absent && l.failure.is_none() && l.status == Some(0))
+                .filter(|l| l.kernel.is_none() && l.listed())
                 .map(|l| match l.backend {
                     Some(b) => format!("{}·{b}", l.table),
                     None => l.table.clone(),
                 })
                 .collect();
+        } else if !failed {
+            self.info.counters.clear();
+            self.info.listed_counters.clear();
         }
         RawPoll {
             seq: self.seq,
