@@ -43,17 +43,7 @@ fn docker_user_dport_policy_drop_and_the_ufw_trap_on_the_lab() {
     let f = findings_over_window(&lab, &[], || lab.curl(3));
     assert!(f.is_empty(), "{f:#?}");
 
-    lab.host_cmd(&[
-        "iptables",
-        "-I",
-        "DOCKER-USER",
-        "-p",
-        "tcp",
-        "--dport",
-        "8080",
-        "-j",
-        "DROP",
-    ]);
+    lab.drop_in_docker_user(8080);
     let f = findings_over_window(&lab, &[], || lab.blocked(5));
     let ids: Vec<&str> = f.iter().map(|f| f["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["policy-drop", "docker-user-dport"], "{f:#?}");

@@ -10,17 +10,7 @@ use common::{Lab, Tmux};
 fn a_findings_enter_lands_on_its_rule() {
     needs_root!();
     let lab = Lab::up("iptables-restore");
-    lab.host_cmd(&[
-        "iptables",
-        "-I",
-        "DOCKER-USER",
-        "-p",
-        "tcp",
-        "--dport",
-        "8080",
-        "-j",
-        "DROP",
-    ]);
+    lab.drop_in_docker_user(8080);
     // nat on screen, filter polled with it: the finding is in filter
     let cmd = format!(
         "{} --netns {} -t nat -t filter",

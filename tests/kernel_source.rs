@@ -297,7 +297,7 @@ fn a_listing_that_does_not_fit_the_kernel_is_an_error() {
         assert!(text.contains("come from the iptables listing"), "{text}");
         // with nat from the kernel, the source names filter as read from the listing
         ns.exec(&[&bin, "-t", "nat", "-A", "POSTROUTING", "-j", "ACCEPT"]);
-        let out = run_ok(iptop().args([
+        let both = [
             "--netns",
             &ns.0,
             "--backend",
@@ -307,7 +307,8 @@ fn a_listing_that_does_not_fit_the_kernel_is_an_error() {
             "filter",
             "-t",
             "nat",
-        ]));
+        ];
+        let out = run_ok(iptop().args(both));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             text.contains(&format!(
@@ -315,19 +316,7 @@ fn a_listing_that_does_not_fit_the_kernel_is_an_error() {
             )),
             "{text}"
         );
-        let out = run_ok(iptop().args([
-            "--netns",
-            &ns.0,
-            "--backend",
-            backend,
-            "--once",
-            "-t",
-            "filter",
-            "-t",
-            "nat",
-            "--format",
-            "json",
-        ]));
+        let out = run_ok(iptop().args(both).args(["--format", "json"]));
         let v: Value = serde_json::from_slice(&out.stdout).expect("json");
         assert_eq!(v["source"]["counters"], "kernel", "{backend}");
         assert_eq!(

@@ -143,6 +143,23 @@ impl Lab {
         self.script(&["blocked", &n.to_string()]);
     }
 
+    /// Inserts `-p tcp --dport PORT -j DROP` at the top of DOCKER-USER (the rule the
+    /// `docker-user-dport` finding is about).
+    pub fn drop_in_docker_user(&self, port: u16) {
+        let port = port.to_string();
+        self.host_cmd(&[
+            "iptables",
+            "-I",
+            "DOCKER-USER",
+            "-p",
+            "tcp",
+            "--dport",
+            &port,
+            "-j",
+            "DROP",
+        ]);
+    }
+
     /// Runs a command inside the lab's host namespace (the test's own iptables calls).
     pub fn host_cmd(&self, args: &[&str]) -> Output {
         let out = Command::new("ip")
@@ -415,49 +432,28 @@ pub mod hostile {
         ns.ipt(bin, &["-N", CHAIN]);
         ns.ipt(bin, &["-A", "INPUT", "-j", "T"]);
         ns.ipt(bin, &["-A", "INPUT", "-j", CHAIN]);
-        ns.ipt(
-            bin,
-            &[
-                "-A",
-                "T",
-                "-m",
-                "comment",
-                "--comment",
-                FAKE,
-                "-j",
-                "ACCEPT",
-            ],
-        );
-        ns.ipt(
-            bin,
-            &[
-                "-A",
-                "T",
-                "-m",
-                "comment",
-                "--comment",
-                HOSTILE,
-                "-j",
-                "RETURN",
-            ],
-        );
+        let commented = |chain: &str, comment: &str, target: &str| {
+            ns.ipt(
+                bin,
+                &[
+                    "-A",
+                    chain,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    comment,
+                    "-j",
+                    target,
+                ],
+            );
+        };
+        commented("T", FAKE, "ACCEPT");
+        commented("T", HOSTILE, "RETURN");
         ns.ipt(
             bin,
             &["-A", "T", "-p", "tcp", "--dport", "22", "-j", "ACCEPT"],
         );
-        ns.ipt(
-            bin,
-            &[
-                "-A",
-                CHAIN,
-                "-m",
-                "comment",
-                "--comment",
-                HOSTILE,
-                "-j",
-                "DROP",
-            ],
-        );
+        commented(CHAIN, HOSTILE, "DROP");
     }
 
     pub fn assert_clean(what: &str, bytes: &[u8]) {
