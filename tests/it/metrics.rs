@@ -2,14 +2,12 @@
 //! format, DOCKER-INGRESS's `dpt:80` series grows with real requests, and a scrape
 //! never runs iptables (a wrapper logs every run of it).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Lab, iptop};
+use crate::common::{Lab, iptop};
 
 /// iptop --listen on a free port; killed when dropped.
 struct Listener {
@@ -122,8 +120,8 @@ const DPT80: [(&str, &str); 4] = [
 ];
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn metrics_parse_and_dpt80_grows_with_requests() {
-    needs_root!();
     let lab = Lab::up("iptables-restore");
     let host = lab.host();
     let l = Listener::start(&["--netns", &host, "--interval", "300ms"]);
@@ -176,8 +174,8 @@ fn metrics_parse_and_dpt80_grows_with_requests() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn a_scrape_never_runs_iptables() {
-    needs_root!();
     let lab = Lab::up("iptables-restore");
     let host = lab.host();
     // a wrapper that logs each run and hands over to the real iptables
@@ -238,7 +236,7 @@ fn a_scrape_never_runs_iptables() {
 fn the_dashboard_queries_what_iptop_serves() {
     use std::sync::{Arc, RwLock};
     let listing = std::fs::read_to_string(
-        common::root().join("tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"),
+        crate::common::root().join("tests/fixtures/iptables/docker-swarm.nft.filter-vnxL.txt"),
     )
     .expect("fixture");
     let table = iptop::parse::parse_table("filter", &listing, None).expect("parse");
@@ -274,7 +272,8 @@ fn the_dashboard_queries_what_iptop_serves() {
         .collect();
     labels.insert("instance".into()); // added by Prometheus
     let dash: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::root().join("assets/grafana-iptop.json")).expect("read"),
+        &std::fs::read_to_string(crate::common::root().join("assets/grafana-iptop.json"))
+            .expect("read"),
     )
     .expect("dashboard is JSON");
     let metric = regex::Regex::new(r"iptop_[a-z_]+").expect("re");

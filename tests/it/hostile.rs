@@ -3,18 +3,16 @@
 //! rulesets round-tripped through the `iptables -L -v -n -x` printer, and the reusing
 //! parser checked against a fresh parse under random churn.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::FakeIptables;
+use crate::common::FakeIptables;
 use iptop::model::{Chain, ChainKind, Counter, FirewallTable, Rule, RuleSpec};
 use iptop::parse::parse_table;
 use iptop::source::{PollError, RawListing, RawPoll, snapshot_from};
 use iptop::synth::{Rng, fix_references, render_listing};
 
-const SWARM: &str = include_str!("fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
+const SWARM: &str = include_str!("../fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
 const TITLE: &str = "num      pkts      bytes target     prot opt in     out     source               destination         ";
 
 fn raw(stdout: &str, status: i32) -> RawPoll {
@@ -170,11 +168,11 @@ fn non_utf8_from_the_real_pipe() {
         "  cut)",
         &format!(
             "  bytes) sed 's#tcp dpt:80#/* \\xff\\xfe */ tcp dpt:80#' {}/tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt ;;\n  cut)",
-            common::root().display()
+            crate::common::root().display()
         ),
     );
     std::fs::write(fake.dir().join("iptables"), patched).expect("patch");
-    let out = common::iptop()
+    let out = crate::common::iptop()
         .args(["--once", "--format", "json", "--iptables"])
         .arg(fake.dir().join("iptables"))
         .output()
@@ -220,12 +218,12 @@ fn a_listing_cut_anywhere_is_never_taken_as_whole() {
         "  cut)",
         &format!(
             "  killed) head -n 12 {}/tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt; kill -9 $$ ;;\n  cut)",
-            common::root().display()
+            crate::common::root().display()
         ),
     );
     std::fs::write(fake.dir().join("iptables"), patched).expect("patch");
     fake.set("killed");
-    let out = common::iptop()
+    let out = crate::common::iptop()
         .args(["--once", "--iptables"])
         .arg(fake.dir().join("iptables"))
         .output()

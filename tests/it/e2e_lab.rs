@@ -1,12 +1,10 @@
 //! End to end on real iptables: the lab's swarm host in network namespaces, real HTTP
 //! requests to the published port, `iptop --netns <host> --once --window 3s`.
 
-mod common;
-
 use std::thread;
 use std::time::Duration;
 
-use common::{Lab, iptop, run_ok};
+use crate::common::{Lab, iptop, run_ok};
 use serde_json::Value;
 
 fn rules<'a>(report: &'a Value, table: &str, chain: &str) -> &'a Vec<Value> {
@@ -178,8 +176,8 @@ fn check_text_tree(text: &str) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn nft_backend_sees_the_requests() {
-    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     for src in SOURCES {
         let json = watch_while_curling(&lab, &["--format", "json", "--source", src]);
@@ -191,8 +189,8 @@ fn nft_backend_sees_the_requests() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn legacy_backend_sees_the_requests() {
-    needs_root!();
     let lab = Lab::up("iptables-legacy-restore");
     for src in SOURCES {
         let json = watch_while_curling(
@@ -229,8 +227,8 @@ fn legacy_backend_sees_the_requests() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn isolation_drops_are_counted() {
-    needs_root!();
     for src in SOURCES {
         isolation_drops_are_counted_with(src);
     }
@@ -273,8 +271,8 @@ fn isolation_drops_are_counted_with(src: &str) {
 /// of the chain during the window. Rules of one text are told apart by their counters:
 /// no rule gets a delta larger than the traffic that crossed the host in the window.
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn identical_rules_keep_their_deltas_when_a_copy_is_inserted() {
-    needs_root!();
     for src in SOURCES {
         identical_rules_with(src);
     }

@@ -3,13 +3,11 @@
 //! pasted listing knows its table, a recording holds every table polled, and errors that
 //! every poll would repeat end the live view before it takes the screen.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use common::{Lab, Tmux, iptop, run_ok};
+use crate::common::{Lab, Tmux, iptop, run_ok};
 use serde_json::Value;
 
 /// The legacy tables that exist in the lab's host namespace.
@@ -44,8 +42,8 @@ fn chain<'a>(table: &'a Value, name: &str) -> &'a Value {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn legacy_tables_are_never_created() {
-    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let host = lab.host();
     assert!(legacy_tables(&lab).is_empty(), "a fresh namespace");
@@ -112,8 +110,8 @@ fn legacy_tables_are_never_created() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn auto_finds_rules_loaded_with_legacy() {
-    needs_root!();
     let lab = Lab::up("iptables-legacy-restore");
     let host = lab.host();
     let child = iptop()
@@ -157,8 +155,8 @@ fn auto_finds_rules_loaded_with_legacy() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn both_back_ends_are_shown_with_a_warning() {
-    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let host = lab.host();
     lab.host_cmd(&["iptables-legacy", "-A", "INPUT", "-j", "ACCEPT"]);
@@ -194,8 +192,8 @@ fn both_back_ends_are_shown_with_a_warning() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn both_back_ends_have_a_tab_each_in_the_live_view() {
-    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     lab.host_cmd(&["iptables-legacy", "-A", "INPUT", "-j", "ACCEPT"]);
     let dir = tempfile::tempdir().expect("tmp");
@@ -246,8 +244,8 @@ fn both_back_ends_have_a_tab_each_in_the_live_view() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn a_pasted_listing_knows_its_table() {
-    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let out = lab.host_cmd(&["iptables", "-t", "nat", "-vnxL"]);
     let dir = tempfile::tempdir().expect("tmp");
@@ -311,8 +309,8 @@ fn replay_window(rec: &str, table: &str) -> Value {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn recordings_hold_every_table_polled() {
-    needs_root!();
     let lab = Lab::up("iptables-nft-restore");
     let host = lab.host();
     let dir = tempfile::tempdir().expect("tmp");
@@ -379,8 +377,8 @@ fn recordings_hold_every_table_polled() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn not_root_ends_the_live_view_before_the_screen() {
-    needs_root!();
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("typescript");
     let bin = env!("CARGO_BIN_EXE_iptop");

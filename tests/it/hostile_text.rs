@@ -4,12 +4,10 @@
 //! line break that copies a rule line (`ok */\n2 ... DROP ... /* fake`) is read as the
 //! comment it is: no fake DROP, the chain keeps its real number of rules.
 
-mod common;
-
 use std::process::Output;
 
-use common::hostile::{CHAIN, FAKE, HOSTILE, Ns, assert_clean, load};
-use common::{iptop, run_ok};
+use crate::common::hostile::{CHAIN, FAKE, HOSTILE, Ns, assert_clean, load};
+use crate::common::{iptop, run_ok};
 
 fn once(ns: &Ns, backend: &str, args: &[&str]) -> Output {
     run_ok(
@@ -132,11 +130,13 @@ fn check_backend(backend: &str, bin: &str) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn hostile_text_on_iptables_nft() {
     check_backend("nft", "iptables-nft");
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn hostile_text_on_iptables_legacy() {
     check_backend("legacy", "iptables-legacy");
 }
@@ -163,7 +163,7 @@ fn parse_errors_on_stderr_are_escaped() {
 /// The crafted comment in a pasted listing: the same reading without iptables.
 #[test]
 fn crafted_comment_in_a_replayed_listing() {
-    let text = include_str!("../fuzz/seeds/listings/hostile-comment-newline.txt");
+    let text = include_str!("../../fuzz/seeds/listings/hostile-comment-newline.txt");
     let t = iptop::parse::parse_table("filter", text, None).expect("parses");
     let c = t.chain("T").expect("T");
     let targets: Vec<&str> = c.rules.iter().map(|r| r.spec.target.as_str()).collect();

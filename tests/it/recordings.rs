@@ -2,13 +2,11 @@
 //! line boundary) is reported and never shows a partial table; each poll is labelled
 //! with its own session's source.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use common::{FakeIptables, iptop, run_ok};
+use crate::common::{FakeIptables, iptop, run_ok};
 use iptop::source::replay::ReplaySource;
 use iptop::source::snapshot_from;
 use serde_json::Value;
@@ -173,7 +171,7 @@ struct Netns(String);
 
 impl Netns {
     fn add(name: &str) -> Netns {
-        common::require_root();
+        crate::common::require_root();
         let name = format!("{name}-{}", std::process::id());
         let ok = std::process::Command::new("ip")
             .args(["netns", "add", &name])
@@ -193,8 +191,8 @@ impl Drop for Netns {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn each_poll_is_labelled_with_its_own_sessions_source() {
-    needs_root!();
     let fake = FakeIptables::new("ok");
     let (a, b) = (Netns::add("iptop-rec-a"), Netns::add("iptop-rec-b"));
     let dir = tempfile::tempdir().expect("tmp");

@@ -2,12 +2,10 @@
 //! real packets, `iptop --netns <host> --once --window 3s`. What FORWARD's policy drops,
 //! what falls through Docker 28's DOCKER-CT, and nat's DNAT before filter's FORWARD.
 
-mod common;
-
 use std::thread;
 use std::time::Duration;
 
-use common::{Lab, iptop};
+use crate::common::{Lab, iptop};
 use serde_json::Value;
 
 /// Runs iptop over a 3 s window while `traffic` runs, returns its stdout.
@@ -59,6 +57,7 @@ fn text_delta(line: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn forward_policy_drop_is_a_row_with_what_it_dropped() {
     let lab = Lab::up("iptables-restore");
     let json = watch(&lab, &["-t", "filter", "--format", "json"], || {
@@ -105,6 +104,7 @@ fn forward_policy_drop_is_a_row_with_what_it_dropped() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn docker28_ct_chain_fell_through_is_what_entered_minus_what_it_accepted() {
     let lab = Lab::up_with("iptables-restore", Some("docker28.rules"));
     let json = watch(&lab, &["-t", "filter", "--format", "json"], || lab.curl(5));
@@ -155,6 +155,7 @@ fn docker28_ct_chain_fell_through_is_what_entered_minus_what_it_accepted() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn path_view_puts_nat_dnat_before_filter_forward() {
     let lab = Lab::up("iptables-restore");
     let text = watch(&lab, &["--view", "path"], || lab.curl(5));

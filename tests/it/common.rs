@@ -29,47 +29,8 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
-/// Whether the test that calls it must be skipped: it needs root (network namespaces,
-/// iptables, mounts, another user's files) and this is not root. Says so on stderr,
-/// past the test harness's capture, as `skipped (needs root): BINARY::TEST`, so that
-/// `cargo test` as a normal user passes and shows what it left out. As root (`sudo cargo
-/// test`, CI) every test runs.
-pub fn skip_unless_root() -> bool {
-    use std::io::Write as _;
-    if nix::unistd::geteuid().is_root() {
-        return false;
-    }
-    let bin = std::env::args()
-        .next()
-        .and_then(|a| {
-            let name = Path::new(&a).file_name()?.to_string_lossy().into_owned();
-            // cargo names the binary `NAME-HASH`
-            Some(
-                name.rsplit_once('-')
-                    .map_or(name.clone(), |(n, _)| n.to_string()),
-            )
-        })
-        .unwrap_or_default();
-    let test = thread::current().name().unwrap_or("?").to_string();
-    // one write, so that tests running side by side do not mix their lines
-    let line = format!("skipped (needs root): {bin}::{test}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
-    true
-}
-
-/// Returns from the calling test when it needs root and this is not root (see
-/// [`skip_unless_root`]).
-#[macro_export]
-macro_rules! needs_root {
-    () => {
-        if $crate::common::skip_unless_root() {
-            return;
-        }
-    };
-}
-
-/// The lab needs root (network namespaces, iptables): a test that builds it starts with
-/// `needs_root!()`; this catches one that does not.
+/// The lab needs root (network namespaces, iptables): a test that builds it is
+/// `#[ignore = "needs root: ..."]`; this catches one that is not, with a clear message.
 pub fn require_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
@@ -465,5 +426,17 @@ pub mod hostile {
                 c as u32
             );
         }
+    }
+}
+
+/// A wall-clock bound that guards against a blow-up (exponential work, a hang), not a
+/// benchmark: asserted in release builds only, where the README's test command runs; a
+/// debug build prints the figure instead (speed is measured by the benches).
+#[track_caller]
+pub fn assert_faster(took: Duration, bound: Duration) {
+    if cfg!(debug_assertions) {
+        eprintln!("timing (debug build, not asserted): {took:?}, bound {bound:?}");
+    } else {
+        assert!(took < bound, "took {took:?}, bound {bound:?}");
     }
 }

@@ -4,12 +4,10 @@
 //! and recovers. Also: no zombie after 1000 polls, and only the child enters the
 //! network namespace.
 
-mod common;
-
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-use common::{FakeIptables, Tmux};
+use crate::common::{FakeIptables, Tmux};
 use iptop::source::live::{BackendChoice, LiveConfig, LiveSource};
 use iptop::source::{Failure, snapshot_from};
 
@@ -175,9 +173,9 @@ fn no_zombies_after_a_thousand_polls() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn only_the_child_enters_the_namespace() {
-    needs_root!();
-    common::require_root();
+    crate::common::require_root();
     let ns = format!("iptop-nscheck-{}", std::process::id());
     let ok = std::process::Command::new("ip")
         .args(["netns", "add", &ns])

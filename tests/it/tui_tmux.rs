@@ -2,13 +2,11 @@
 //! port light up DOCKER-INGRESS, the keys drill into it, `q` leaves the terminal as it
 //! was.
 
-mod common;
-
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Lab, Tmux};
+use crate::common::{Lab, Tmux};
 
 /// The Δpkts column of the first row whose text contains `needle`.
 fn delta_of(screen: &str, needle: &str) -> Option<u64> {
@@ -18,8 +16,8 @@ fn delta_of(screen: &str, needle: &str) -> Option<u64> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn live_view_on_the_lab() {
-    needs_root!();
     let lab = Lab::up("iptables-restore");
     let cmd = format!("{} --netns {}", env!("CARGO_BIN_EXE_iptop"), lab.host());
     let tmux = Tmux::start(&cmd, 120, 40);
@@ -33,7 +31,7 @@ fn live_view_on_the_lab() {
         thread::spawn(move || {
             for _ in 0..10 {
                 let _ = Command::new("bash")
-                    .arg(common::root().join("tests/lab/lab.sh"))
+                    .arg(crate::common::root().join("tests/lab/lab.sh"))
                     .args(["curl", "1"])
                     .env("LAB_PREFIX", &prefix)
                     .status();
@@ -79,8 +77,8 @@ fn live_view_on_the_lab() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn demo_moves_without_root_or_iptables() {
-    needs_root!();
     // a copy of the binary that an unprivileged user can run
     let dir = tempfile::tempdir().expect("tmp");
     use std::os::unix::fs::PermissionsExt;
@@ -154,8 +152,9 @@ fn signals_and_panics_leave_the_terminal_restored() {
 /// view shows them as visible escapes (the window keeps its title, the screen is not
 /// cleared) and the `s` export holds none of them raw.
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn hostile_text_in_the_live_view_and_its_export() {
-    use common::hostile::{Ns, RAW, assert_clean, load};
+    use crate::common::hostile::{Ns, RAW, assert_clean, load};
     let ns = Ns::new();
     load(&ns, "iptables-nft");
     let dir = tempfile::tempdir().expect("tmp");

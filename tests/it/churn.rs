@@ -3,13 +3,11 @@
 //! does) and deletes a rule. Every delta iptop computes must equal what
 //! `iptables-save -c` (an independent format) says moved for that same rule text.
 
-mod common;
-
 use std::collections::HashMap;
 use std::thread;
 use std::time::Duration;
 
-use common::Lab;
+use crate::common::Lab;
 use iptop::diff::{Delta, diff};
 use iptop::model::Backend;
 use iptop::source::kernel::KernelSource;
@@ -163,8 +161,8 @@ fn churn(restore: &str, backend: BackendChoice, bin: &str, save_bin: &str, kerne
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn churn_nft() {
-    needs_root!();
     churn(
         "iptables-nft-restore",
         BackendChoice::Nft,
@@ -175,8 +173,8 @@ fn churn_nft() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn churn_legacy() {
-    needs_root!();
     churn(
         "iptables-legacy-restore",
         BackendChoice::Legacy,
@@ -187,8 +185,8 @@ fn churn_legacy() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn churn_nft_kernel_counters() {
-    needs_root!();
     churn(
         "iptables-nft-restore",
         BackendChoice::Nft,
@@ -199,8 +197,8 @@ fn churn_nft_kernel_counters() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn churn_legacy_kernel_counters() {
-    needs_root!();
     churn(
         "iptables-legacy-restore",
         BackendChoice::Legacy,
@@ -303,20 +301,20 @@ fn pairings(old: &[(u64, u64)], new: &[(u64, u64)], out: &mut Vec<Vec<Option<usi
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn a_minute_of_churn_while_iptop_watches() {
-    needs_root!();
     churn_while_iptop_watches(Backend::Nft, false, 60);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn churn_while_iptop_watches_kernel_counters_nft() {
-    needs_root!();
     churn_while_iptop_watches(Backend::Nft, true, 30);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn churn_while_iptop_watches_kernel_counters_legacy() {
-    needs_root!();
     churn_while_iptop_watches(Backend::Legacy, true, 30);
 }
 
@@ -333,7 +331,7 @@ fn churn_while_iptop_watches(backend: Backend, kernel: bool, secs: u64) {
     } else {
         format!("--record {}", rec.display())
     };
-    let tmux = common::Tmux::start(
+    let tmux = crate::common::Tmux::start(
         &format!(
             "{} --netns {} -i 200ms --backend {b} {how}",
             env!("CARGO_BIN_EXE_iptop"),

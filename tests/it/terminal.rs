@@ -3,13 +3,11 @@
 //! with stdout not a terminal the view refuses to start; a replay labels each poll with
 //! its own session's source and shows a cut poll as a failure, not as a table.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::Tmux;
+use crate::common::Tmux;
 use iptop::model::SourceInfo;
 use iptop::source::recording::{encode_poll, header};
 use iptop::source::{RawListing, RawPoll};
@@ -112,7 +110,8 @@ fn poll(seq: u64, secs: u64, stdout: &str) -> RawPoll {
 #[test]
 fn a_replay_shows_each_sessions_source_and_reports_a_cut_poll() {
     let listing = std::fs::read_to_string(
-        common::root().join("tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt"),
+        crate::common::root()
+            .join("tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt"),
     )
     .expect("fixture");
     let session = |netns: &str| SourceInfo {

@@ -1,12 +1,10 @@
 //! Where output goes and how it looks: `-o -`, devices and FIFOs, directories, options
 //! that need --once or --stream, `--color`, `NO_COLOR`, `--ascii`, and the config file.
 
-mod common;
-
 use std::fs;
 use std::process::Output;
 
-use common::{FakeIptables, Tmux, iptop, run_ok};
+use crate::common::{FakeIptables, Tmux, iptop, run_ok};
 use serde_json::Value;
 
 fn stderr_of(out: &Output) -> String {

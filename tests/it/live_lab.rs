@@ -3,12 +3,10 @@
 //! file by its absolute path; FORWARD's policy DROP is a row that lights up red, and `f`
 //! and `o` list it.
 
-mod common;
-
 use std::thread;
 use std::time::Duration;
 
-use common::{Lab, Tmux};
+use crate::common::{Lab, Tmux};
 
 /// The Δ column of a text row: the first number after the label.
 fn text_delta(line: &str) -> u64 {
@@ -18,6 +16,7 @@ fn text_delta(line: &str) -> u64 {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn export_key_covers_the_last_seconds_of_polls() {
     let lab = Lab::up("iptables-restore");
     let dir = tempfile::tempdir().expect("tmp");
@@ -68,6 +67,7 @@ fn delta_of(screen: &str, needle: &str) -> Option<u64> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn policy_drop_row_lights_up_and_f_and_o_list_it() {
     let lab = Lab::up("iptables-restore");
     let cmd = format!("{} --netns {}", env!("CARGO_BIN_EXE_iptop"), lab.host());

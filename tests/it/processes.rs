@@ -3,15 +3,13 @@
 //! iptables along, `--netns` never blocks on what it opens and names the true reason,
 //! and only absolute PATH entries are searched for iptables.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{FakeIptables, iptop};
+use crate::common::{FakeIptables, iptop};
 use iptop::source::Failure;
 use iptop::source::live::{BackendChoice, LiveConfig, LiveSource};
 

@@ -3,9 +3,7 @@
 //! comments or, without them, by cluster IP and port; endpoints; shares of new
 //! connections as the counters say (make.py's numbers) next to the intended 1/n.
 
-mod common;
-
-use common::{iptop, root, run_ok};
+use crate::common::{iptop, root, run_ok};
 use serde_json::Value;
 
 fn services(args: &[&str]) -> Value {

@@ -2,12 +2,10 @@
 //! the published port after DNAT, connections that FORWARD's DROP policy drops, and an
 //! INPUT rule that seems to close the published port.
 
-mod common;
-
 use std::thread;
 use std::time::Duration;
 
-use common::{Lab, iptop};
+use crate::common::{Lab, iptop};
 use serde_json::Value;
 
 /// `iptop --once --window 3s --format json` (and `extra`) while `during` sends traffic.
@@ -36,8 +34,8 @@ fn findings_over_window(lab: &Lab, extra: &[&str], during: impl FnOnce()) -> Vec
 }
 
 #[test]
+#[ignore = "needs root: network namespaces, real iptables"]
 fn docker_user_dport_policy_drop_and_the_ufw_trap_on_the_lab() {
-    needs_root!();
     let lab = Lab::up("iptables-restore");
     // the lab as Docker writes it holds no trap, and requests that get through move no policy
     let f = findings_over_window(&lab, &[], || lab.curl(3));

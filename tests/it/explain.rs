@@ -2,8 +2,6 @@
 //! kube-proxy chain has a note of its own (not the catch-all one), and the fixtures, which
 //! hold no trap, have no finding. JSON carries both.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
@@ -97,9 +95,10 @@ fn the_fixtures_hold_no_trap_but_their_unreferenced_chains() {
 
 #[test]
 fn json_says_about_each_chain_and_lists_findings() {
-    let fx = common::root().join("tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
-    let out = common::run_ok(
-        common::iptop()
+    let fx = crate::common::root()
+        .join("tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
+    let out = crate::common::run_ok(
+        crate::common::iptop()
             .args(["--once", "--format", "json", "--replay"])
             .arg(&fx),
     );
@@ -120,8 +119,8 @@ fn json_says_about_each_chain_and_lists_findings() {
         "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n    0     0 MINE  0    --  *      *       0.0.0.0/0            0.0.0.0/0\n\nChain MINE (1 references)\n pkts bytes target prot opt in out source destination\n",
     )
     .unwrap();
-    let out = common::run_ok(
-        common::iptop()
+    let out = crate::common::run_ok(
+        crate::common::iptop()
             .args(["--once", "--format", "json", "--replay"])
             .arg(&p),
     );

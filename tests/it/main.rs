@@ -1,0 +1,39 @@
+//! The integration tests, one binary (each module is one former `tests/NAME.rs`).
+//!
+//! Tests that need root (network namespaces, real iptables, mounts, another user's files)
+//! are `#[ignore = "needs root: ..."]`: as a normal user `cargo test --release` passes and
+//! counts them as ignored; as root, `cargo test --release -- --include-ignored` runs them.
+
+mod common;
+
+mod architecture;
+mod backends;
+mod bounded;
+mod churn;
+mod cli;
+mod docker;
+mod e2e_lab;
+mod explain;
+mod export;
+mod faults;
+mod files;
+mod findings_lab;
+mod findings_tui;
+mod fuzz_regressions;
+mod hostile;
+mod hostile_text;
+mod kernel_source;
+mod live_lab;
+mod metrics;
+mod output;
+mod parse_fixtures;
+mod processes;
+mod recordings;
+mod schema;
+mod screens;
+mod services;
+mod stream;
+mod terminal;
+mod tui_tmux;
+mod verdicts_lab;
+mod widths;
