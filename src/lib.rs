@@ -31,6 +31,7 @@ pub mod run;
 pub mod sanitize;
 pub mod source;
 pub mod stream;
+#[cfg(any(test, feature = "synth"))]
 pub mod synth;
 pub mod tree;
 pub mod ui;

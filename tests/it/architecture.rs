@@ -78,46 +78,104 @@ fn code(line: &str) -> &str {
     }
 }
 
-/// Every module path a file refers to, resolved against the modules that exist.
-fn references(file: &SourceFile, modules: &BTreeSet<ModPath>) -> BTreeSet<ModPath> {
-    let mut out = BTreeSet::new();
-    for line in file.text.lines() {
-        let line = code(line);
-        for (start, _) in line
-            .match_indices("crate::")
-            .chain(line.match_indices("super::"))
-        {
-            // a path segment, not the end of a longer word (`my_crate::`)
-            if line[..start]
-                .chars()
-                .next_back()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_')
-            {
-                continue;
+/// The text of a file without its comments (doc comments name modules freely).
+fn code_of(text: &str) -> String {
+    text.lines().map(code).collect::<Vec<_>>().join("\n")
+}
+
+/// The paths of a use tree that starts at `s` (after `crate::`/`super::`): `a::b`,
+/// `a::{b, c::d}`, `{a, b::{c}}`, each as its segments. Stops at the end of the tree.
+fn use_tree(s: &str) -> Vec<Vec<String>> {
+    fn tree(s: &[u8], i: &mut usize) -> Vec<Vec<String>> {
+        let mut prefix: Vec<String> = Vec::new();
+        loop {
+            while *i < s.len() && s[*i].is_ascii_whitespace() {
+                *i += 1;
             }
-            let path: Vec<&str> = line[start..]
-                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-                .next()
-                .unwrap_or("")
-                .split("::")
-                .filter(|s| !s.is_empty())
-                .collect();
-            let mut abs: ModPath = if path[0] == "crate" {
-                Vec::new()
+            if *i < s.len() && s[*i] == b'{' {
+                *i += 1;
+                let mut out = Vec::new();
+                loop {
+                    for mut p in tree(s, i) {
+                        let mut full = prefix.clone();
+                        full.append(&mut p);
+                        out.push(full);
+                    }
+                    while *i < s.len() && s[*i].is_ascii_whitespace() {
+                        *i += 1;
+                    }
+                    match s.get(*i) {
+                        Some(b',') => *i += 1,
+                        Some(b'}') => {
+                            *i += 1;
+                            return out;
+                        }
+                        _ => return out,
+                    }
+                    while *i < s.len() && s[*i].is_ascii_whitespace() {
+                        *i += 1;
+                    }
+                    if s.get(*i) == Some(&b'}') {
+                        *i += 1;
+                        return out;
+                    }
+                }
+            }
+            let start = *i;
+            while *i < s.len() && (s[*i].is_ascii_alphanumeric() || s[*i] == b'_') {
+                *i += 1;
+            }
+            if start == *i {
+                return vec![prefix];
+            }
+            prefix.push(String::from_utf8_lossy(&s[start..*i]).into_owned());
+            if s[*i..].starts_with(b"::") {
+                *i += 2;
             } else {
-                // `super` of a file module is its parent module
-                let mut m = file.module.clone();
-                m.pop();
-                m
-            };
-            let mut rest = &path[1..];
-            while rest.first() == Some(&"super") {
+                return vec![prefix];
+            }
+        }
+    }
+    let mut i = 0;
+    tree(s.as_bytes(), &mut i)
+}
+
+/// Every module path a file refers to, resolved against the modules that exist: every
+/// `crate::…` and `super::…` path, inline or in `use` lines, grouped imports
+/// (`use crate::{a::b, c}`) included.
+fn references(file: &SourceFile, modules: &BTreeSet<ModPath>) -> BTreeSet<ModPath> {
+    let text = code_of(&file.text);
+    let mut out = BTreeSet::new();
+    for (start, word) in text
+        .match_indices("crate::")
+        .chain(text.match_indices("super::"))
+    {
+        // a path segment, not the end of a longer word (`my_crate::`, `$crate::`)
+        if text[..start]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == ':')
+        {
+            continue;
+        }
+        let base: ModPath = if word == "crate::" {
+            Vec::new()
+        } else {
+            // `super` of a file module is its parent module
+            let mut m = file.module.clone();
+            m.pop();
+            m
+        };
+        for path in use_tree(&text[start + word.len()..]) {
+            let mut abs = base.clone();
+            let mut rest = &path[..];
+            while rest.first().map(String::as_str) == Some("super") {
                 abs.pop();
                 rest = &rest[1..];
             }
             for seg in rest {
                 let mut next = abs.clone();
-                next.push((*seg).to_string());
+                next.push(seg.clone());
                 if modules.contains(&next) {
                     abs = next;
                 } else {
@@ -220,48 +278,116 @@ fn no_module_imports_in_a_circle() {
     );
 }
 
-/// The layers that must never reach up (see ARCHITECTURE.md).
+/// The layer table of ARCHITECTURE.md, top (entry) first: each layer's top-level modules
+/// (`cli.rs` → `cli`, `ui/` → `ui`).
+fn layers() -> Vec<(String, BTreeSet<String>)> {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+            .expect("ARCHITECTURE.md");
+    let mut out = Vec::new();
+    let mut in_table = false;
+    for line in doc.lines() {
+        if line.starts_with("| layer |") {
+            in_table = true;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        if !line.starts_with('|') {
+            break;
+        }
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 3 || cells[1].starts_with("---") {
+            continue;
+        }
+        let modules = cells[2]
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|m| m.trim_end_matches('/').trim_end_matches(".rs").to_string())
+            .collect();
+        out.push((cells[1].to_string(), modules));
+    }
+    out
+}
+
+/// Every top-level module sits in one layer of ARCHITECTURE.md's table, and imports only
+/// its own layer and the layers below (the table lists the top layer first).
 #[test]
-fn lower_layers_never_import_the_upper_ones() {
-    let top = &arrows()[&Vec::new()];
-    let never: &[(&str, &[&str])] = &[
-        (
-            "model",
-            &[
-                "parse", "source", "diff", "tree", "cells", "report", "ui", "run", "cli",
-            ],
-        ),
-        (
-            "parse",
-            &[
-                "source", "diff", "tree", "cells", "report", "ui", "run", "cli",
-            ],
-        ),
-        (
-            "source",
-            &[
-                "diff", "tree", "cells", "report", "ui", "run", "cli", "docker",
-            ],
-        ),
-        ("diff", &["tree", "cells", "report", "ui", "run", "cli"]),
-        ("tree", &["cells", "report", "ui", "run", "cli"]),
-        ("report", &["ui", "run", "cli"]),
-        ("ui", &["run", "cli"]),
-        ("docker", &["ui", "run", "cli", "report"]),
-        ("explain", &["ui", "run", "cli", "report"]),
-    ];
+fn every_module_imports_only_its_layer_and_those_below() {
+    let layers = layers();
+    assert!(
+        layers.len() >= 5,
+        "the layer table of ARCHITECTURE.md: {layers:?}"
+    );
+    let layer_of = |m: &str| layers.iter().position(|(_, ms)| ms.contains(m));
+    let files = sources();
+    let top: BTreeSet<String> = files
+        .iter()
+        .filter_map(|f| f.module.first().cloned())
+        .collect();
+    let missing: Vec<&String> = top.iter().filter(|m| layer_of(m).is_none()).collect();
+    assert!(
+        missing.is_empty(),
+        "modules missing from ARCHITECTURE.md's layer table: {missing:?}"
+    );
     let mut broken = Vec::new();
-    for (from, tos) in never {
-        for to in top.get(*from).into_iter().flatten() {
-            if tos.contains(&to.as_str()) {
-                broken.push(format!("{from} → {to}"));
+    for (from, tos) in arrows().get(&Vec::new()).into_iter().flatten() {
+        let Some(lf) = layer_of(from) else { continue };
+        for to in tos {
+            if let Some(lt) = layer_of(to)
+                && lt < lf
+            {
+                broken.push(format!(
+                    "{from} ({}) → {to} ({})",
+                    layers[lf].0, layers[lt].0
+                ));
             }
         }
     }
     assert!(
         broken.is_empty(),
-        "imports that point up a layer: {broken:?}"
+        "imports that point up a layer:\n{}",
+        broken.join("\n")
     );
+}
+
+/// The import reader: grouped and nested imports are arrows too.
+#[test]
+fn grouped_imports_are_read() {
+    assert_eq!(
+        use_tree("{model::Snapshot, ui::{render, live_view::X}, run};"),
+        vec![
+            vec!["model".to_string(), "Snapshot".into()],
+            vec!["ui".into(), "render".into()],
+            vec!["ui".into(), "live_view".into(), "X".into()],
+            vec!["run".into()],
+        ]
+    );
+    assert_eq!(
+        use_tree("cli::Cli, x"),
+        vec![vec!["cli".to_string(), "Cli".into()]]
+    );
+    let file = SourceFile {
+        module: vec!["report".into()],
+        text: "use crate::{\n    ui::render, // the screen\n    model,\n};\nfn f() { super::cli::x() }".into(),
+    };
+    let modules: BTreeSet<ModPath> = [
+        vec!["ui".to_string()],
+        vec!["ui".into(), "render".into()],
+        vec!["model".into()],
+        vec!["cli".into()],
+    ]
+    .into_iter()
+    .collect();
+    let refs = references(&file, &modules);
+    assert!(
+        refs.contains(&vec!["ui".to_string(), "render".into()]),
+        "{refs:?}"
+    );
+    assert!(refs.contains(&vec!["model".to_string()]), "{refs:?}");
+    assert!(refs.contains(&vec!["cli".to_string()]), "{refs:?}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! pasted listing knows its table, a recording holds every table polled, and errors that
 //! every poll would repeat end the live view before it takes the screen.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -113,25 +113,13 @@ fn legacy_tables_are_never_created() {
 #[ignore = "needs root: network namespaces, real iptables"]
 fn auto_finds_rules_loaded_with_legacy() {
     let lab = Lab::up("iptables-legacy-restore");
-    let host = lab.host();
-    let child = iptop()
-        .args([
-            "--netns", &host, "--once", "--window", "3s", "--format", "json", "-t", "filter", "-t",
-            "nat",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("iptop");
-    thread::sleep(Duration::from_millis(800));
-    lab.curl(5);
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = lab.once_during(
+        &[
+            "--once", "--window", "3s", "--format", "json", "-t", "filter", "-t", "nat",
+        ],
+        || lab.curl(5),
     );
-    let v = json_of(&out);
+    let v: Value = serde_json::from_str(&out).expect("json");
     let filter = tables_named(&v, "filter");
     assert_eq!(filter.len(), 1, "the empty nft table gives way: {v}");
     assert_eq!(filter[0]["backend"], "legacy");

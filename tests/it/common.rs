@@ -122,6 +122,31 @@ impl Lab {
     }
 
     /// Runs a command inside the lab's host namespace (the test's own iptables calls).
+    /// `iptop --netns HOST ARGS` (a `--once --window` run) while `traffic` runs inside the
+    /// window: iptop takes its first poll at once, the traffic starts 0.8 s later. Returns
+    /// iptop's stdout; fails the test with iptop's stderr when it did not succeed.
+    pub fn once_during(&self, args: &[&str], traffic: impl FnOnce()) -> String {
+        let host = self.host();
+        let mut all = vec!["--netns", host.as_str()];
+        all.extend_from_slice(args);
+        let child = iptop()
+            .args(&all)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("iptop");
+        thread::sleep(Duration::from_millis(800));
+        traffic();
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "iptop {all:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
     pub fn host_cmd(&self, args: &[&str]) -> Output {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.host()])

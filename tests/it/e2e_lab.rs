@@ -1,9 +1,6 @@
 //! End to end on real iptables: the lab's swarm host in network namespaces, real HTTP
 //! requests to the published port, `iptop --netns <host> --once --window 3s`.
 
-use std::thread;
-use std::time::Duration;
-
 use crate::common::{Lab, iptop, run_ok};
 use serde_json::Value;
 
@@ -32,28 +29,9 @@ fn delta(rule: &Value) -> u64 {
 
 /// Runs iptop over a 3 s window while the test sends 5 requests, returns its stdout.
 fn watch_while_curling(lab: &Lab, extra: &[&str]) -> String {
-    let host = lab.host();
-    let mut args = vec![
-        "--netns", &host, "--once", "--window", "3s", "-t", "filter", "-t", "nat",
-    ];
+    let mut args = vec!["--once", "--window", "3s", "-t", "filter", "-t", "nat"];
     args.extend_from_slice(extra);
-    let child = iptop()
-        .args(&args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("iptop");
-    // the first sample is taken at once; the requests come well inside the window
-    thread::sleep(Duration::from_millis(800));
-    lab.curl(5);
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "iptop {args:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    lab.once_during(&args, || lab.curl(5))
 }
 
 /// Where the counters come from, both ways: every test runs with each.
@@ -236,11 +214,8 @@ fn isolation_drops_are_counted() {
 
 fn isolation_drops_are_counted_with(src: &str) {
     let lab = Lab::up("iptables-restore");
-    let host = lab.host();
-    let child = iptop()
-        .args([
-            "--netns",
-            &host,
+    let out = lab.once_during(
+        &[
             "--once",
             "--window",
             "3s",
@@ -250,15 +225,10 @@ fn isolation_drops_are_counted_with(src: &str) {
             "DOCKER-ISOLATION-STAGE-2",
             "--source",
             src,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("iptop");
-    thread::sleep(Duration::from_millis(800));
-    lab.cross(3);
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        ],
+        || lab.cross(3),
+    );
+    let v: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(counters_from(&v), src);
     let stage2 = rules(&v, "filter", "DOCKER-ISOLATION-STAGE-2");
     // docker0 -> docker_gwbridge: dropped by `-o docker_gwbridge -j DROP`; every SYN retry counts
@@ -280,7 +250,6 @@ fn identical_rules_keep_their_deltas_when_a_copy_is_inserted() {
 
 fn identical_rules_with(src: &str) {
     let lab = Lab::up("iptables-nft-restore");
-    let host = lab.host();
     let ipt = |args: &[&str]| {
         let mut v = vec!["iptables-nft"];
         v.extend_from_slice(args);
@@ -291,26 +260,17 @@ fn identical_rules_with(src: &str) {
     lab.curl(10);
     ipt(&["-I", "DOCKER-USER", "2", "-p", "tcp"]);
     lab.curl(4);
-    let child = iptop()
-        .args([
-            "--netns", &host, "--once", "--window", "3s", "--format", "json", "-t", "filter",
-            "--source", src,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("iptop");
-    thread::sleep(Duration::from_millis(800));
-    lab.curl(2);
-    ipt(&["-I", "DOCKER-USER", "1", "-p", "tcp"]);
-    lab.curl(3);
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = lab.once_during(
+        &[
+            "--once", "--window", "3s", "--format", "json", "-t", "filter", "--source", src,
+        ],
+        || {
+            lab.curl(2);
+            ipt(&["-I", "DOCKER-USER", "1", "-p", "tcp"]);
+            lab.curl(3);
+        },
     );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(counters_from(&v), src);
     // every packet forwarded in the window went through FORWARD's jump to DOCKER-USER
     let sent = delta(&rules(&v, "filter", "FORWARD")[0]);

@@ -2,34 +2,14 @@
 //! the published port after DNAT, connections that FORWARD's DROP policy drops, and an
 //! INPUT rule that seems to close the published port.
 
-use std::thread;
-use std::time::Duration;
-
-use crate::common::{Lab, iptop};
+use crate::common::Lab;
 use serde_json::Value;
 
 /// `iptop --once --window 3s --format json` (and `extra`) while `during` sends traffic.
 fn findings_over_window(lab: &Lab, extra: &[&str], during: impl FnOnce()) -> Vec<Value> {
-    let host = lab.host();
-    let child = iptop()
-        .args([
-            "--netns", &host, "--once", "--window", "3s", "--format", "json",
-        ])
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("iptop");
-    // the first sample is taken at once; the traffic comes well inside the window
-    thread::sleep(Duration::from_millis(800));
-    during();
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut args = vec!["--once", "--window", "3s", "--format", "json"];
+    args.extend_from_slice(extra);
+    let v: Value = serde_json::from_str(&lab.once_during(&args, during)).expect("json");
     v["findings"].as_array().expect("findings").clone()
 }
 

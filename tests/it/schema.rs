@@ -3,8 +3,6 @@
 //! requests. The schema requires every field iptop has ever printed in version 1, so a
 //! renamed or removed field fails here; it allows new ones.
 
-use std::thread;
-use std::time::Duration;
 
 use crate::common::{Lab, iptop, root, run_ok};
 use serde_json::Value;
@@ -175,25 +173,13 @@ fn rates_have_three_decimals_protocol_and_comment_fields() {
 fn lab_output_matches_the_schema() {
     let v = validator();
     let lab = Lab::up("iptables-restore");
-    let host = lab.host();
-    let child = iptop()
-        .args([
-            "--netns", &host, "--once", "--window", "2s", "-t", "filter", "-t", "nat", "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("iptop");
-    thread::sleep(Duration::from_millis(600));
-    lab.curl(3);
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = lab.once_during(
+        &[
+            "--once", "--window", "2s", "-t", "filter", "-t", "nat", "--format", "json",
+        ],
+        || lab.curl(3),
     );
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let doc: Value = serde_json::from_str(&out).expect("JSON");
     check(&v, &doc, "lab");
     assert_eq!(doc["source"]["kind"], "live");
     let moved = doc["tables"][0]["chains"]

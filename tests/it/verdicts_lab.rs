@@ -2,34 +2,14 @@
 //! real packets, `iptop --netns <host> --once --window 3s`. What FORWARD's policy drops,
 //! what falls through Docker 28's DOCKER-CT, and nat's DNAT before filter's FORWARD.
 
-use std::thread;
-use std::time::Duration;
-
-use crate::common::{Lab, iptop};
+use crate::common::Lab;
 use serde_json::Value;
 
 /// Runs iptop over a 3 s window while `traffic` runs, returns its stdout.
 fn watch(lab: &Lab, args: &[&str], traffic: impl FnOnce()) -> String {
-    let host = lab.host();
-    let mut all = vec!["--netns", &host, "--once", "--window", "3s"];
+    let mut all = vec!["--once", "--window", "3s"];
     all.extend_from_slice(args);
-    let child = iptop()
-        .args(&all)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("iptop");
-    // the first sample is taken at once; the traffic comes well inside the window
-    thread::sleep(Duration::from_millis(800));
-    traffic();
-    let out = child.wait_with_output().expect("wait");
-    assert!(
-        out.status.success(),
-        "iptop {all:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
+    lab.once_during(&all, traffic)
 }
 
 fn chain<'a>(report: &'a Value, table: &str, name: &str) -> &'a Value {
