@@ -339,3 +339,48 @@ mod tests {
         assert!(Cli::try_parse_from(["iptop", "-t", "bogus"]).is_err());
     }
 }
+
+/// Options that shape output need the mode that prints it: one usage line naming the
+/// missing flag.
+pub fn check_output_options(cli: &Cli) -> Result<(), String> {
+    let prints = cli.once || cli.stream;
+    if cli.listen.is_some() {
+        for (given, name) in [
+            (cli.output.is_some(), "-o"),
+            (cli.moved_only, "--moved-only"),
+            (cli.was_given("format"), "--format"),
+        ] {
+            if given {
+                return Err(format!(
+                    "{name} does not apply to --listen (it serves /metrics); use it with --once or --stream"
+                ));
+            }
+        }
+    }
+    if !prints {
+        if cli.output.is_some() {
+            return Err(
+                "-o needs --once or --stream (the live view exports with the `s` key into --export-dir)"
+                    .into(),
+            );
+        }
+        if cli.moved_only && cli.listen.is_none() {
+            return Err(
+                "--moved-only needs --once or --stream (the live view filters with the `f` key)"
+                    .into(),
+            );
+        }
+    }
+    if cli.force && cli.output.is_none() {
+        return Err("--force needs -o FILE (it allows overwriting that file)".into());
+    }
+    if cli.stream && cli.was_given("format") && cli.format != Format::Json {
+        return Err(
+            "--stream prints JSON documents (NDJSON): use --format json or leave it out".into(),
+        );
+    }
+    if cli.stream && cli.view != View::Tree {
+        return Err("--view services needs --once".into());
+    }
+    Ok(())
+}

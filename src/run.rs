@@ -350,7 +350,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             cli.format == crate::cli::Format::Json,
         ));
     }
-    crate::output::check_options(&cli).map_err(AppError::Usage)?;
+    crate::cli::check_output_options(&cli).map_err(AppError::Usage)?;
     if cli.window.is_some() && !cli.once {
         return Err(AppError::Usage(
             "--window needs --once (the live view shows deltas on every poll)".into(),

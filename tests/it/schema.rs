@@ -3,7 +3,6 @@
 //! requests. The schema requires every field iptop has ever printed in version 1, so a
 //! renamed or removed field fails here; it allows new ones.
 
-
 use crate::common::{Lab, iptop, root, run_ok};
 use serde_json::Value;
 
