@@ -497,7 +497,11 @@ async fn live(cli: Cli) -> Result<(), AppError> {
             },
         },
         export_window: cli.export_window,
-        path_view: cli.view == crate::cli::View::Path,
+        screen: if cli.view == crate::cli::View::Path {
+            crate::ui::mode::Screen::Path
+        } else {
+            crate::ui::mode::Screen::Tree
+        },
         theme: ui::theme::Theme::from_options(crate::look::use_color(cli.color, true), &cli.look()),
     })
     .await
