@@ -11,6 +11,7 @@
 //! `iptop_poll_failures_total{reason}`, `iptop_poll_duration_seconds`,
 //! `iptop_last_poll_success`, `iptop_last_poll_timestamp_seconds`.
 
+mod deadline;
 pub mod http;
 
 use std::collections::BTreeMap;
@@ -310,18 +311,20 @@ pub async fn run(
             crate::format::duration(interval)
         );
     }
-    let server = tokio::spawn(http::serve(listener, exposition));
+    let server = tokio::spawn(http::serve(listener, exposition, http::connection_cap()));
     let write = |f: &mut dyn FnMut(&mut State)| {
         let mut st = state
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut st);
     };
+    let mut stops = crate::stream::Stops::catch()?;
     let result = crate::stream::poll_loop(
         &mut polls,
         &tables,
         interval,
-        |p| {
+        &mut stops,
+        async |p: &crate::stream::Polled<'_>| {
             let snap = p.snapshot.clone();
             write(&mut |st| st.polled(snap.clone(), p.took));
             Ok(crate::stream::Next::Go)
