@@ -31,6 +31,7 @@ mod processes;
 mod recordings;
 mod schema;
 mod screens;
+mod service_limits;
 mod services;
 mod stream;
 mod terminal;

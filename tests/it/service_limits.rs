@@ -2,8 +2,6 @@
 //! connections they never read (under a low descriptor limit), and `--stream` ends at
 //! once on SIGTERM/SIGINT while its reader has stopped reading.
 
-mod common;
-
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::hostile::Ns;
-use common::iptop;
+use crate::common::hostile::Ns;
+use crate::common::iptop;
 
 /// `n` rules in a chain INPUT jumps to, in `ns`'s filter table.
 fn load_rules(ns: &Ns, n: usize) {
