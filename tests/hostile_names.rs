@@ -11,11 +11,11 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::process::Output;
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::hostile::assert_clean;
-use common::{iptop, root};
+use common::{iptop, root, run_ok};
 use serde_json::{Value, json};
 
 /// A fake Docker Engine API on a unix socket in a directory of the test's own: a thread
@@ -72,6 +72,44 @@ fn serve(mut s: UnixStream, answer: &dyn Fn(&str) -> Option<String>) {
     );
     let _ = s.write_all(head.as_bytes());
     let _ = s.write_all(body.as_bytes());
+}
+
+/// Runs `cmd` to its end or for `limit` at most (then kills it): its output, and
+/// whether it ended by itself.
+fn run_within(cmd: &mut Command, limit: Duration) -> (Output, bool) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let read = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let out = read(Box::new(child.stdout.take().expect("stdout")));
+    let err = read(Box::new(child.stderr.take().expect("stderr")));
+    let t = Instant::now();
+    let mut ended = true;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if t.elapsed() > limit {
+            ended = false;
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = Output {
+        status,
+        stdout: out.join().expect("stdout"),
+        stderr: err.join().expect("stderr"),
+    };
+    (out, ended)
 }
 
 /// ESC ] 0 ; (retitle), BEL, ESC [ 2 J (clear), right-to-left override.
@@ -165,4 +203,103 @@ fn hostile_names_from_docker_neither_panic_nor_reach_the_terminal() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("web"), "{stdout}");
     }
+}
+
+/// 100,000 running containers: `--list-netns` inspects a bounded number of them within
+/// its deadline and says that the list is cut (it asked for every one, one by one, and
+/// was still asking after 20 s).
+#[test]
+fn list_netns_of_100000_containers_is_cut_in_time() {
+    const N: usize = 100_000;
+    let list: String = {
+        let items: Vec<String> = (0..N)
+            .map(|i| format!(r#"{{"Id":"c{i:06}","Names":["/c{i:06}"]}}"#))
+            .collect();
+        format!("[{}]", items.join(","))
+    };
+    let docker = FakeDocker::start(move |path| {
+        if path == "/containers/json" {
+            return Some(list.clone());
+        }
+        if path == "/networks" {
+            return Some("[]".into());
+        }
+        let id = path.strip_prefix("/containers/")?.strip_suffix("/json")?;
+        // a daemon takes its time over each inspection
+        std::thread::sleep(Duration::from_millis(1));
+        Some(
+            json!({
+                "Name": format!("/{id}"), "State": {"Running": true, "Pid": 0},
+                "HostConfig": {"NetworkMode": "default"},
+                "NetworkSettings": {"SandboxKey": "", "Networks": {"bridge": {}}}
+            })
+            .to_string(),
+        )
+    });
+    let t = Instant::now();
+    let (out, ended) = run_within(
+        iptop().args(["--list-netns", "--docker-host", &docker.host()]),
+        Duration::from_secs(20),
+    );
+    let took = t.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(ended, "--list-netns still running after {took:?}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("the list is cut"), "{err}");
+    assert!(
+        err.contains(&format!("of {N} containers inspected")),
+        "{err}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("container:c000000"), "{stdout:.400}");
+    assert!(!stdout.contains("container:c099999"));
+    eprintln!("--list-netns of {N} containers: {took:?}");
+}
+
+/// A SandboxKey that is not under Docker's netns directory is neither entered nor its
+/// directory listed (it listed the file names of any directory the daemon named).
+#[test]
+fn a_sandbox_key_elsewhere_is_not_listed_nor_used() {
+    let private = tempfile::tempdir().expect("tmp");
+    for f in ["keyfile", "secret-file-a", "secret-file-b"] {
+        std::fs::write(private.path().join(f), "").expect("write");
+    }
+    let key = private.path().join("keyfile").display().to_string();
+    let inspect = json!({
+        "Name": "/web", "State": {"Running": true, "Pid": 0},
+        "HostConfig": {"NetworkMode": "default"},
+        "NetworkSettings": {"SandboxKey": key, "Networks": {"bridge": {}}}
+    })
+    .to_string();
+    let docker = FakeDocker::start(move |path| match path {
+        "/containers/json" => Some(r#"[{"Id":"w1","Names":["/web"]}]"#.into()),
+        "/containers/w1/json" | "/containers/web/json" => Some(inspect.clone()),
+        "/networks" => Some("[]".into()),
+        _ => None,
+    });
+    let dir = private.path().display().to_string();
+    for format in ["text", "json"] {
+        let out = run_ok(iptop().args([
+            "--list-netns",
+            "--format",
+            format,
+            "--docker-host",
+            &docker.host(),
+        ]));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("web"), "{stdout}");
+        assert!(!stdout.contains("secret-file"), "{stdout}");
+        assert!(!stdout.contains(&dir), "{stdout}");
+    }
+    // --netns container:web: the namespace file is not the one the daemon named
+    let out = iptop()
+        .args(["--netns", "container:web", "--once", "--docker-host"])
+        .arg(docker.host())
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("no network namespace"), "{err}");
+    assert!(!err.contains(&dir), "{err}");
 }
