@@ -8,13 +8,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::hostile::assert_clean;
+use common::hostile::{Ns, assert_clean};
 use common::{iptop, root, run_ok};
 use serde_json::{Value, json};
 
@@ -302,4 +302,129 @@ fn a_sandbox_key_elsewhere_is_not_listed_nor_used() {
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("no network namespace"), "{err}");
     assert!(!err.contains(&dir), "{err}");
+}
+
+/// Variation selectors, a tag character and combining marks in a comment and in chain
+/// names (one of them `A̶C̶C̶E̶P̶T̶`, each letter struck through).
+const STRUCK: &str = "A\u{336}C\u{336}C\u{336}E\u{336}P\u{336}T\u{336}";
+const VS_CHAIN: &str = "V\u{fe0f}S\u{e0100}T\u{e0041}";
+const COMMENT: &str =
+    "vs\u{fe0f} vss\u{e0100} tag\u{e0041}\u{e007f} D\u{336}R\u{336}O\u{336}P\u{336}";
+const RAW: [char; 5] = ['\u{336}', '\u{fe0f}', '\u{e0100}', '\u{e0041}', '\u{e007f}'];
+
+fn assert_escaped(what: &str, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    for c in RAW {
+        assert!(
+            !text.contains(c),
+            "{what} holds U+{:04X} raw:\n{text}",
+            c as u32
+        );
+    }
+    assert_clean(what, bytes);
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn marks_selectors_and_tags_are_escaped_in_text_json_and_metrics() {
+    let ns = Ns::new();
+    let bin = "iptables-nft";
+    for chain in [STRUCK, VS_CHAIN] {
+        ns.ipt(bin, &["-N", chain]);
+        ns.ipt(bin, &["-A", "INPUT", "-j", chain]);
+    }
+    ns.ipt(
+        bin,
+        &[
+            "-A",
+            STRUCK,
+            "-m",
+            "comment",
+            "--comment",
+            COMMENT,
+            "-j",
+            "ACCEPT",
+        ],
+    );
+    ns.ipt(bin, &["-A", VS_CHAIN, "-j", "DROP"]);
+    let once = |format: &str| {
+        run_ok(iptop().args([
+            "--netns",
+            &ns.0,
+            "--backend",
+            "nft",
+            "--once",
+            "--format",
+            format,
+        ]))
+    };
+
+    let out = once("text");
+    assert_escaped("text stdout", &out.stdout);
+    assert_escaped("text stderr", &out.stderr);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let struck = "A⟨U+0336⟩C⟨U+0336⟩C⟨U+0336⟩E⟨U+0336⟩P⟨U+0336⟩T⟨U+0336⟩";
+    assert!(text.contains(struck), "{text}");
+    assert!(text.contains("V⟨U+FE0F⟩S⟨U+E0100⟩T⟨U+E0041⟩"), "{text}");
+    assert!(
+        text.contains("vs⟨U+FE0F⟩ vss⟨U+E0100⟩ tag⟨U+E0041⟩⟨U+E007F⟩"),
+        "{text}"
+    );
+    assert!(
+        text.contains("D⟨U+0336⟩R⟨U+0336⟩O⟨U+0336⟩P⟨U+0336⟩"),
+        "{text}"
+    );
+
+    let out = once("json");
+    assert_escaped("json stdout", &out.stdout);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    // the JSON keeps the true text
+    let chains = v["tables"][0]["chains"].as_array().expect("chains");
+    for name in [STRUCK, VS_CHAIN] {
+        assert!(chains.iter().any(|c| c["name"] == name), "{name}");
+    }
+    let struck_chain = chains.iter().find(|c| c["name"] == STRUCK).expect("chain");
+    assert_eq!(struck_chain["rules"][0]["comment"], COMMENT);
+
+    // /metrics: iptop --listen inside the namespace, scraped from inside it
+    run_ok(Command::new("ip").args(["-n", &ns.0, "link", "set", "lo", "up"]));
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(env!("CARGO_BIN_EXE_iptop"))
+        .args(["--backend", "nft", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("iptop --listen");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("stderr line");
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let url = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .map_or_else(
+            || panic!("no address in {line:?}"),
+            |r| format!("http://{r}"),
+        );
+    let scrape = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            &url,
+        ])
+        .output();
+    let _ = child.kill();
+    let _ = child.wait();
+    let scrape = scrape.expect("curl");
+    assert!(scrape.status.success(), "{scrape:?}");
+    assert_escaped("/metrics", &scrape.stdout);
+    let body = String::from_utf8_lossy(&scrape.stdout);
+    assert!(body.contains("chain=\"A C C E P T \""), "{body}");
 }
