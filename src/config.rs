@@ -156,7 +156,7 @@ pub fn apply(cli: &mut Cli, path: &Path, text: &str) -> Result<(), String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
         let msg = e.message().lines().next().unwrap_or("not TOML").to_string();
         match line {
             Some(l) => format!("config file {} line {l}: {msg}", path.display()),

@@ -77,20 +77,11 @@ fn reason(e: &PollError) -> &'static str {
     }
 }
 
-/// A label value as Prometheus takes it well: control characters become spaces, and
+/// A label value as Prometheus takes it well: what [`crate::sanitize::text`] escapes
+/// (controls, bidi, invisible characters, marks over ASCII) becomes spaces, and
 /// long values are cut at a character boundary (the encoder escapes `\`, `"` and newlines).
 pub fn label_value(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        // controls, bidi and invisible characters (see crate::sanitize): a space
-        .map(|c| {
-            if crate::sanitize::is_unsafe(c) {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
+    let mut out = crate::sanitize::blanked(s).into_owned();
     if out.len() > MAX_LABEL {
         let mut end = MAX_LABEL;
         while !out.is_char_boundary(end) {
@@ -350,6 +341,10 @@ mod tests {
             label_value("a\u{1b}[2J\u{202e}b\u{200b}\u{9b}"),
             "a [2J b  "
         );
+        // variation selectors, tags, marks over ASCII (a struck-through ACCEPT)
+        assert_eq!(label_value("a\u{fe0f}b\u{e0100}c\u{e0041}"), "a b c ");
+        assert_eq!(label_value("A\u{336}C\u{336}K"), "A C K");
+        assert_eq!(label_value("é\u{301}"), "é\u{301}");
         let long = "é".repeat(100);
         let v = label_value(&long);
         assert!(v.len() <= MAX_LABEL + '…'.len_utf8(), "{}", v.len());
