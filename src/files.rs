@@ -29,10 +29,12 @@ pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> io::Result<()> {
             return Err(exists_error());
         }
         if !meta.is_file() {
-            // /dev/null, /dev/stdout, a fifo: write into it; renaming over it would
-            // replace the device node with a plain file.
-            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-            return f.write_all(data);
+            // a device or FIFO (`-o` writes into those through `output::Dest`): renaming
+            // over it would replace the node, and writing into another's is not asked
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "it is not a regular file",
+            ));
         }
     } else if !force && path.symlink_metadata().is_ok() {
         // a dangling symlink: do not write through it
@@ -139,6 +141,20 @@ fn write_named_temporary(
             e.error
         }
     })
+}
+
+/// The user who started iptop through sudo (`SUDO_UID`), when iptop runs as root.
+pub fn invoking_uid() -> Option<u32> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    std::env::var("SUDO_UID").ok()?.parse().ok()
+}
+
+/// Whether a file owned by `uid` is one iptop may hand what it reads: root's, its own
+/// user's, or that of the user who ran sudo.
+pub fn trusted_owner(uid: u32) -> bool {
+    uid == 0 || uid == nix::unistd::geteuid().as_raw() || invoking_uid() == Some(uid)
 }
 
 /// Why a recording file was refused (the message completes "cannot record into FILE:").

@@ -72,3 +72,127 @@ printf 'Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\nnum pkts bytes target pr
         }
     }
 }
+
+/// Runs `cmd` for at most `secs`: its output, or None when it had to be killed.
+fn run_within(cmd: &mut std::process::Command, secs: u64) -> Option<std::process::Output> {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// A directory anyone may create in, as /tmp: mode 1777.
+fn sticky_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).expect("chmod");
+    dir
+}
+
+const NOBODY: u32 = 65534;
+
+fn refused_in_one_line(out: &std::process::Output, says: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(says), "{err}");
+    assert!(out.stdout.is_empty(), "nothing on stdout either");
+}
+
+/// `-o` names a FIFO another user made in a sticky directory, with its reader waiting:
+/// refused, and the reader gets nothing.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn another_users_fifo_gets_nothing() {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = sticky_dir();
+    let fifo = dir.path().join("fw.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622)).expect("mkfifo");
+    nix::unistd::chown(&fifo, Some(nix::unistd::Uid::from_raw(NOBODY)), None).expect("chown");
+    // the other user's reader, already waiting
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("reader");
+    for mode in [&["--once"][..], &["--stream", "--count", "1"][..]] {
+        let out = run_within(
+            iptop()
+                .args(["--demo", "--format", "json", "-o"])
+                .arg(&fifo)
+                .args(mode),
+            10,
+        )
+        .expect("iptop ended");
+        refused_in_one_line(&out, "owned by uid 65534");
+        let mut got = Vec::new();
+        let _ = reader.read_to_end(&mut got);
+        assert!(
+            got.is_empty(),
+            "{mode:?}: the reader got {} bytes",
+            got.len()
+        );
+    }
+    // nor through a link that user planted to a device
+    let link = dir.path().join("fw.txt");
+    std::os::unix::fs::symlink("/dev/null", &link).expect("symlink");
+    nix::unistd::fchownat(
+        nix::fcntl::AT_FDCWD,
+        &link,
+        Some(nix::unistd::Uid::from_raw(NOBODY)),
+        None,
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .expect("lchown");
+    let out =
+        run_within(iptop().args(["--demo", "--once", "-o"]).arg(&link), 10).expect("iptop ended");
+    refused_in_one_line(&out, "symbolic link owned by uid 65534");
+}
+
+/// Root's own FIFO that nobody reads: a clear error within about a second, never a
+/// hang; with its reader it is written into as before.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_fifo_without_reader_is_an_error_not_a_hang() {
+    let dir = sticky_dir();
+    let fifo = dir.path().join("fw.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let start = Instant::now();
+    let out = run_within(iptop().args(["--demo", "--once", "-o"]).arg(&fifo), 10)
+        .expect("iptop must not hang on a FIFO without reader");
+    let took = start.elapsed();
+    eprintln!("no reader: refused after {took:?}");
+    refused_in_one_line(&out, "nobody reads");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read fifo"))
+    };
+    let out = run_within(
+        iptop()
+            .args(["--demo", "--once", "--format", "json", "-o"])
+            .arg(&fifo),
+        10,
+    )
+    .expect("iptop ended");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(reader.join().expect("reader").contains("\"version\": 1"));
+}
