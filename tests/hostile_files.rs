@@ -196,3 +196,128 @@ fn a_fifo_without_reader_is_an_error_not_a_hang() {
     );
     assert!(reader.join().expect("reader").contains("\"version\": 1"));
 }
+
+const USER: u32 = 4242;
+const OTHER: u32 = 4343;
+
+fn chown(p: &Path, uid: u32) {
+    nix::unistd::fchownat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(uid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .expect("chown");
+}
+
+/// A home of uid [`USER`] in a directory of root's, with `.config/iptop` made: the
+/// tempdir and the home's path.
+fn user_home() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let top = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(top.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let home = top.path().join("home");
+    let dir = home.join(".config/iptop");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for d in [&home, &home.join(".config"), &dir] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        chown(d, USER);
+    }
+    (top, home)
+}
+
+/// iptop as `sudo -E` runs it: root, with the user's HOME and the SUDO_ variables.
+fn under_sudo_e(home: &Path) -> std::process::Command {
+    let mut cmd = iptop();
+    cmd.args(["--demo", "--once"])
+        .env_remove("XDG_CONFIG_HOME")
+        .env("HOME", home)
+        .env("SUDO_UID", USER.to_string())
+        .env("SUDO_GID", USER.to_string())
+        // a user whose own home has no config: only HOME's file counts
+        .env("SUDO_USER", "nobody");
+    cmd
+}
+
+/// `sudo -E` keeps the user's HOME: their config file there is read, as it is when
+/// found through SUDO_USER (it was refused as "not root's").
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn the_users_config_is_read_under_sudo_e() {
+    let (_top, home) = user_home();
+    let file = home.join(".config/iptop/config.toml");
+    std::fs::write(&file, "tables = [\"nat\"]\n").expect("write");
+    chown(&file, USER);
+    let out = common::run_ok(&mut under_sudo_e(&home));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("table nat"), "{text}");
+}
+
+/// Under sudo the user's config path is walked, not followed: a link to a FIFO (or a
+/// device) is refused before it is opened, a link to a root-only file is refused and
+/// nothing of it shown, a directory of another user's on the way is refused. Each is
+/// one line naming the file, and the content never appears.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_planted_config_is_refused_unopened_and_unread() {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let refused = |home: &Path, says: &str| {
+        let out = run_within(&mut under_sudo_e(home), 10).expect("iptop ended");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("config.toml") && err.contains(says), "{err}");
+        assert!(!err.contains("hunter2"), "content shown: {err}");
+        assert!(out.stdout.is_empty());
+    };
+    // a link to a FIFO: opening it would wake the writer waiting on it
+    let (top, home) = user_home();
+    let file = home.join(".config/iptop/config.toml");
+    let fifo = home.join(".config/iptop/fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+    chown(&fifo, USER);
+    std::os::unix::fs::symlink(&fifo, &file).expect("symlink");
+    chown(&file, USER);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let f = std::fs::OpenOptions::new().write(true).open(&fifo);
+            let _ = tx.send(());
+            drop(f);
+        })
+    };
+    refused(&home, "symbolic link");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(rx.try_recv().is_err(), "iptop opened the FIFO");
+    // let the writer go
+    let release = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&fifo);
+    writer.join().expect("writer");
+    drop(release);
+    // a link to /dev/null (a device), then to a file only root may read
+    std::fs::remove_file(&file).expect("rm");
+    std::os::unix::fs::symlink("/dev/null", &file).expect("symlink");
+    chown(&file, USER);
+    refused(&home, "symbolic link");
+    let secret = top.path().join("shadow");
+    std::fs::write(&secret, "hunter2 = \"root's secret\"\n").expect("write");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::remove_file(&file).expect("rm");
+    std::os::unix::fs::symlink(&secret, &file).expect("symlink");
+    chown(&file, USER);
+    refused(&home, "symbolic link");
+    // a directory on the way that another user owns (the file itself root's)
+    std::fs::remove_file(&file).expect("rm");
+    std::fs::write(&file, "hunter2 = 1\n").expect("write");
+    chown(&home.join(".config"), OTHER);
+    refused(&home, "owned by uid 4343");
+    // or that anyone may write to
+    chown(&home.join(".config"), USER);
+    std::fs::set_permissions(home.join(".config"), std::fs::Permissions::from_mode(0o777))
+        .expect("chmod");
+    refused(&home, "writable by group or others");
+}
