@@ -11,6 +11,7 @@ pub mod recording;
 pub mod replay;
 pub mod spawn;
 pub mod text;
+pub mod version;
 
 pub use open::{CountersFrom, DEMO, Source, SourceConfig};
 pub use poll_loop::{PollLoop, Polled};

@@ -21,6 +21,7 @@ mod findings_lab;
 mod findings_tui;
 mod fuzz_regressions;
 mod hostile;
+mod hostile_files;
 mod hostile_names;
 mod hostile_text;
 mod kernel_source;

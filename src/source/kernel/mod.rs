@@ -227,6 +227,19 @@ impl KernelSource {
         &self.info
     }
 
+    /// Waits for the listing source's version probe (see [`LiveSource::settle_version`]).
+    pub async fn settle_version(&mut self) {
+        self.live.settle_version().await;
+        self.follow_live_info();
+    }
+
+    /// The version and back end as the listing source learned them from iptables.
+    fn follow_live_info(&mut self) {
+        let live = self.live.info();
+        self.info.version.clone_from(&live.version);
+        self.info.backend.clone_from(&live.backend);
+    }
+
     pub fn tables(&self) -> &[String] {
         &self.tables
     }
@@ -386,6 +399,7 @@ impl KernelSource {
                 .await;
             self.live.set_tables(vec![table.to_string()]);
             let raw = self.live.poll().await;
+            self.follow_live_info();
             let mut listings = raw.listings;
             let wanted: Vec<Option<Backend>> = listings
                 .iter()
