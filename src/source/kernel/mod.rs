@@ -1,7 +1,7 @@
 //! Counters straight from the kernel (`--source kernel`): nftables over netlink for
 //! iptables-nft, `getsockopt` for iptables-legacy. The rule texts still come from
 //! `iptables -L`, run only at the start and when the rule set changed (nft generation id,
-//! hash of the legacy entries), with the stamp checked around it; every other poll reads
+//! entries of x_tables compared byte for byte), with the stamp checked around it; every other poll reads
 //! only counters and maps them onto the listed rules by (chain, position).
 //!
 //! Strictly read-only: [`request`] is the only place a request is built, and it can
