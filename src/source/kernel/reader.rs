@@ -54,8 +54,11 @@ struct NftState {
     generation: u32,
     names: Vec<String>,
     base: Vec<usize>,
-    /// Per chain: (rule index, chain index) of each jump or goto.
+    /// Per chain: (rule index, chain index) of each jump or goto behind a counter.
     jumps: Vec<Vec<(usize, usize)>>,
+    /// Chains packets can enter without moving a counter iptop reads (a jump without a
+    /// counter, a verdict map): read on every poll, like the base chains.
+    always: Vec<usize>,
     /// Chains a moving jump led into on the last poll.
     entered_last: Vec<usize>,
     counters: Counters,
@@ -255,8 +258,9 @@ impl Reader {
                     self.rules
                         .iter()
                         .enumerate()
+                        .filter(|(_, r)| r.jump_counted)
                         .filter_map(|(i, r)| Some((i, *index.get(r.jump.as_deref()?)?)))
-                        .collect(),
+                        .collect::<Vec<_>>(),
                 );
                 counters.push(KernelChain {
                     policy: c.policy,
@@ -269,6 +273,18 @@ impl Reader {
                 .filter(|(_, c)| c.policy.is_some())
                 .map(|(i, _)| i)
                 .collect();
+            // a chain the kernel holds more references to than the counted jumps into
+            // it is entered some other way: a jump without a counter, a verdict map
+            let mut counted = vec![0u32; chains.len()];
+            for &(_, target) in jumps.iter().flatten() {
+                counted[target] += 1;
+            }
+            st.always = chains
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| c.policy.is_none() && c.uses != Some(counted[*i]))
+                .map(|(i, _)| i)
+                .collect();
             st.names = names;
             st.jumps = jumps;
             st.entered_last.clear();
@@ -278,15 +294,15 @@ impl Reader {
             };
             st.polls_since_full = 0;
         } else {
-            // Packets reach a user chain only through a jump whose counter moves: read
-            // the base chains, then every chain such a jump leads into, this poll or
-            // the last (a packet may count on the jump before the read and in the chain
-            // after it).
+            // Packets reach a user chain through a jump whose counter moves, or some way
+            // no counter tells ([`NftState::always`]): read the base chains and those,
+            // then every chain a moving jump leads into, this poll or the last (a packet
+            // may count on the jump before the read and in the chain after it).
             st.polls_since_full += 1;
             let n = st.names.len();
             let mut queued = vec![false; n];
             let mut queue: Vec<usize> = Vec::new();
-            for &i in st.base.iter().chain(&st.entered_last) {
+            for &i in st.base.iter().chain(&st.always).chain(&st.entered_last) {
                 if !queued[i] {
                     queued[i] = true;
                     queue.push(i);
