@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::hostile::Ns;
+use common::hostile::{FAKE, Ns, assert_clean};
 use common::{iptop, run_ok};
 use serde_json::Value;
 
@@ -172,4 +172,105 @@ fn a_chain_entered_without_a_counter_moves_on_every_poll() {
         seen.windows(2).all(|w| w[1] > w[0]),
         "QUIET's rule must count on every poll: {seen:?}"
     );
+}
+
+/// T: `tcp dpt:22` ACCEPT, then the crafted comment on its last rule, with counters set.
+fn load_forged_last(ns: &Ns, bin: &str) {
+    ns.ipt(bin, &["-N", "T"]);
+    ns.ipt(bin, &["-A", "INPUT", "-j", "T"]);
+    ns.ipt(
+        bin,
+        &[
+            "-A", "T", "-c", "3", "300", "-p", "tcp", "--dport", "22", "-j", "ACCEPT",
+        ],
+    );
+    ns.ipt(
+        bin,
+        &[
+            "-A",
+            "T",
+            "-c",
+            "5",
+            "500",
+            "-m",
+            "comment",
+            "--comment",
+            FAKE,
+            "-j",
+            "ACCEPT",
+        ],
+    );
+}
+
+fn forged_rule_is_never_shown(backend: &str, bin: &str) {
+    let ns = Ns::new();
+    load_forged_last(&ns, bin);
+    let run = |args: &[&str]| {
+        run_ok(
+            iptop()
+                .args([
+                    "--netns",
+                    &ns.0,
+                    "--backend",
+                    backend,
+                    "--once",
+                    "-t",
+                    "filter",
+                ])
+                .args(args),
+        )
+    };
+    // the default source (auto)
+    let out = run(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_clean("stdout", &out.stdout);
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains("DROP") && l.contains("6.6.6.6") && !l.contains("/*")),
+        "{backend}: the forged DROP is shown as a rule:\n{text}"
+    );
+    assert!(
+        !text.contains("come from the iptables listing"),
+        "{backend}:\n{text}"
+    );
+    let out = run(&["--format", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        v["source"]["counters"], "kernel",
+        "{backend}: {}",
+        v["source"]
+    );
+    let t = chain(&v, "T");
+    let rules = t["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), 2, "{backend}: T holds two rules: {t}");
+    assert_eq!(rules[0]["extra"], "tcp dpt:22");
+    assert_eq!(
+        (rules[0]["packets"].as_u64(), rules[0]["bytes"].as_u64()),
+        (Some(3), Some(300))
+    );
+    assert_eq!(rules[1]["target"], "ACCEPT");
+    assert_eq!(rules[1]["comment"], FAKE, "{backend}: the comment whole");
+    assert_eq!(
+        (rules[1]["packets"].as_u64(), rules[1]["bytes"].as_u64()),
+        (Some(5), Some(500))
+    );
+    // and with --source kernel: the same, no longer an error
+    let k: Value = serde_json::from_slice(&run(&["--source", "kernel", "--format", "json"]).stdout)
+        .expect("json");
+    assert_eq!(chain(&k, "T")["rules"], t["rules"], "{backend}");
+}
+
+/// A comment whose line break prints a forged `DROP ... 6.6.6.6` line after a chain's
+/// last rule: the kernel's rule count chooses the reading, with the default source too.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_forged_rule_after_the_last_is_never_shown_nft() {
+    forged_rule_is_never_shown("nft", "iptables-nft");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_forged_rule_after_the_last_is_never_shown_legacy() {
+    forged_rule_is_never_shown("legacy", "iptables-legacy");
 }
