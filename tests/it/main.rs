@@ -25,6 +25,7 @@ mod hostile_files;
 mod hostile_names;
 mod hostile_text;
 mod kernel_source;
+mod kernel_truth;
 mod live_lab;
 mod metrics;
 mod output;
