@@ -1,12 +1,12 @@
-//! A read-only Docker Engine API client over its unix socket: HTTP/1.1 GET requests
-//! written by hand on tokio's `UnixStream`.
+//! A read-only Docker Engine API client over its unix socket: one HTTP/1.1 GET per
+//! connection, spoken by hyper's low-level client (`hyper::client::conn::http1`) on
+//! tokio's `UnixStream`.
 //!
-//! Why by hand: iptop asks four kinds of question (networks, containers, one container,
-//! the version), all small GETs answered with JSON. An HTTP client crate (hyper with
-//! hyper-util and http-body-util, or a Docker SDK such as bollard) would bring dozens of
-//! crates and a connection pool for that; one request per connection with
-//! `Connection: close`, a status line, headers and a body (whole or chunked) is a page
-//! of code, tested below against the byte forms dockerd sends.
+//! hyper is already in the tree for `/metrics`, so its client adds no crate; it parses
+//! the daemon's answers (sizes, chunked bodies, bad framing) with the same code every
+//! hyper user runs, instead of a parser of our own for text from outside. No connection
+//! pool and no Docker SDK (bollard): iptop asks four kinds of question (networks,
+//! containers, one container, the version), a handful of requests at start.
 //!
 //! Read-only by construction: the only method this client can send is GET, and only to
 //! the paths [`allowed`] lets through.
@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 /// Answers larger than this are refused (a `docker ps` of thousands of containers is
@@ -117,17 +116,19 @@ impl Client {
         if !self.present() {
             return Err(DockerError::Missing(shown));
         }
-        let raw = tokio::time::timeout(self.timeout, self.exchange(path))
+        let (status, body) = tokio::time::timeout(self.timeout, self.exchange(path))
             .await
             .map_err(|_| DockerError::Timeout(shown.clone(), self.timeout))?
-            .map_err(|e| DockerError::Connect {
-                path: shown,
-                err: e.to_string(),
+            .map_err(|e| match e {
+                Exchange::Connect(err) => DockerError::Connect {
+                    path: shown,
+                    err: err.to_string(),
+                },
+                Exchange::Garbled(why) => DockerError::Garbled {
+                    path: path.to_string(),
+                    why,
+                },
             })?;
-        let (status, body) = parse_response(&raw).map_err(|why| DockerError::Garbled {
-            path: path.to_string(),
-            why,
-        })?;
         if status != 200 {
             let message = serde_json::from_slice::<Value>(&body)
                 .ok()
@@ -145,109 +146,60 @@ impl Client {
         })
     }
 
-    async fn exchange(&self, path: &str) -> std::io::Result<Vec<u8>> {
-        let mut s = UnixStream::connect(&self.path).await?;
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: iptop/{}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-            env!("CARGO_PKG_VERSION")
-        );
-        s.write_all(req.as_bytes()).await?;
-        let mut out = Vec::new();
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            let n = s.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..n]);
-            if out.len() > MAX_ANSWER {
-                return Err(std::io::Error::other("the answer is too large"));
-            }
-            // a complete answer ends the read even if the daemon keeps the line open
-            if complete(&out) {
-                break;
-            }
-        }
-        Ok(out)
+    async fn exchange(&self, path: &str) -> Result<(u16, Vec<u8>), Exchange> {
+        use http_body_util::BodyExt as _;
+        let stream = UnixStream::connect(&self.path)
+            .await
+            .map_err(Exchange::Connect)?;
+        let garbled = |e: &dyn std::fmt::Display| Exchange::Garbled(e.to_string());
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| garbled(&e))?;
+        // the connection is driven beside the request; it ends with this function
+        let driver = AbortOnDrop(tokio::spawn(async move {
+            let _ = conn.await;
+        }));
+        let req = hyper::Request::get(path)
+            .header(hyper::header::HOST, "docker")
+            .header(
+                hyper::header::USER_AGENT,
+                concat!("iptop/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(hyper::header::ACCEPT, "application/json")
+            .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+            .map_err(|e| garbled(&e))?;
+        let resp = sender.send_request(req).await.map_err(|e| garbled(&e))?;
+        let status = resp.status().as_u16();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| garbled(&e))?
+            .to_bytes();
+        drop(driver);
+        Ok((status, body.to_vec()))
     }
 }
 
-/// Whether `raw` holds a whole response (by Content-Length, or a chunked body's last
-/// chunk); without either, the end of the stream ends it.
-fn complete(raw: &[u8]) -> bool {
-    let Some(end) = find(raw, b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-    let body = &raw[end + 4..];
-    if head.contains("transfer-encoding: chunked") {
-        return dechunk(body).is_ok();
-    }
-    content_length(&head).is_some_and(|n| body.len() >= n)
+/// Why an exchange failed: the socket, or what came back over it.
+enum Exchange {
+    Connect(std::io::Error),
+    Garbled(String),
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
+/// Aborts the task when dropped (the request timed out, or is done).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
-fn content_length(head: &str) -> Option<usize> {
-    head.lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// The status code and body of an HTTP/1.1 response.
-pub fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let end = find(raw, b"\r\n\r\n").ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "headers are not text")?;
-    let status_line = head.lines().next().unwrap_or_default();
-    let mut parts = status_line.split_whitespace();
-    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
-        return Err(format!("not an HTTP/1 answer: {status_line:.60}"));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status in {status_line:.60}"))?;
-    let lower = head.to_ascii_lowercase();
-    let body = &raw[end + 4..];
-    let body = if lower.contains("transfer-encoding: chunked") {
-        dechunk(body)?
-    } else if let Some(n) = content_length(&lower) {
-        if body.len() < n {
-            return Err(format!("body cut short ({} of {n} bytes)", body.len()));
-        }
-        body[..n].to_vec()
-    } else {
-        body.to_vec()
-    };
-    Ok((status, body))
-}
-
-/// A chunked body, joined; an error until the last (empty) chunk is there.
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let line = find(b, b"\r\n").ok_or("chunk size line cut short")?;
-        let size_text = std::str::from_utf8(&b[..line]).map_err(|_| "chunk size is not text")?;
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size {size_text:.20}"))?;
-        b = &b[line + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if b.len() < size + 2 {
-            return Err("chunk cut short".into());
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn only_the_read_only_paths_are_allowed() {
@@ -308,25 +260,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn responses_whole_sized_and_chunked() {
-        let r = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]";
-        assert_eq!(parse_response(r), Ok((200, b"[]".to_vec())));
-        assert!(complete(r));
-        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[{\"a\r\n3;x=y\r\n\":1\r\n2\r\n}]\r\n0\r\n\r\n";
-        assert_eq!(parse_response(r), Ok((200, b"[{\"a\":1}]".to_vec())));
-        assert!(complete(r));
-        let r = b"HTTP/1.1 404 Not Found\r\nContent-Length: 40\r\n\r\n{\"message\":\"No such container: nothing\"}";
-        assert_eq!(parse_response(r).unwrap().0, 404);
-        // cut short: not complete, and an error if the stream ends there
-        let cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[{\"a\r\n";
-        assert!(!complete(cut));
-        assert!(parse_response(cut).is_err());
-        let cut = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n[]";
-        assert!(!complete(cut) && parse_response(cut).is_err());
-        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
-        assert!(parse_response(b"HTTP/1.1 2x0 OK\r\n\r\n").is_err());
-        assert!(parse_response(b"").is_err());
+    /// `GET /version` against a socket that answers `raw` and closes.
+    async fn answered(raw: &'static [u8]) -> Result<Value, DockerError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.sock");
+        let l = tokio::net::UnixListener::bind(&p).unwrap();
+        let serve = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut req = [0u8; 1024];
+            let _ = s.read(&mut req).await;
+            let _ = s.write_all(raw).await;
+        });
+        let r = Client::new(&p, Duration::from_secs(2))
+            .get("/version")
+            .await;
+        serve.abort();
+        r
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn answers_whole_sized_chunked_and_garbled() {
+        let r = answered(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]",
+        )
+        .await;
+        assert_eq!(r, Ok(serde_json::json!([])));
+        let r = answered(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[{\"a\r\n3;x=y\r\n\":1\r\n2\r\n}]\r\n0\r\n\r\n").await;
+        assert_eq!(r, Ok(serde_json::json!([{"a": 1}])));
+        let r = answered(b"HTTP/1.1 404 Not Found\r\nContent-Length: 40\r\n\r\n{\"message\":\"No such container: nothing\"}").await;
+        assert!(
+            matches!(&r, Err(DockerError::Status { status: 404, message, .. }) if message == "No such container: nothing"),
+            "{r:?}"
+        );
+        // cut short, not HTTP, a bad status: an error naming the path, never a panic
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n[{\"a\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n[]",
+            b"SSH-2.0-OpenSSH\r\n\r\n",
+            b"HTTP/1.1 2x0 OK\r\n\r\n",
+            b"",
+        ] {
+            let raw: &'static [u8] = Box::leak(raw.to_vec().into_boxed_slice());
+            let r = answered(raw).await;
+            assert!(
+                matches!(&r, Err(DockerError::Garbled { path, .. }) if path == "/version"),
+                "{:?}: {r:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
     }
 
     #[tokio::test(flavor = "current_thread")]
