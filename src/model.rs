@@ -486,11 +486,40 @@ impl FirewallTable {
     }
 }
 
+/// What kind of source polls come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceKind {
+    /// `iptables` (and the kernel) on this host or in a namespace.
+    #[default]
+    Live,
+    /// A recording or a pasted listing (`--replay`).
+    Replay,
+    /// The built-in recording (`--demo`).
+    Demo,
+}
+
+impl SourceKind {
+    /// The word headers, recordings and JSON use: `live`, `replay`, `demo`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Live => "live",
+            SourceKind::Replay => "replay",
+            SourceKind::Demo => "demo",
+        }
+    }
+
+    /// The kind [`as_str`](Self::as_str) names; None for another word.
+    pub fn from_name(name: &str) -> Option<SourceKind> {
+        [SourceKind::Live, SourceKind::Replay, SourceKind::Demo]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
 /// Where a snapshot came from, for headers and exports.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SourceInfo {
-    /// `live`, `replay` or `demo`.
-    pub kind: String,
+    pub kind: SourceKind,
     pub host: String,
     /// The namespace given with `--netns`, as given.
     pub netns: Option<String>,
@@ -514,7 +543,7 @@ pub struct SourceInfo {
 impl SourceInfo {
     /// One line for headers: `live on node1 · netns swarm-host · nft · ipv6`.
     pub fn describe(&self) -> String {
-        let mut s = self.kind.clone();
+        let mut s = self.kind.as_str().to_string();
         if let Some(f) = &self.file {
             s.push(' ');
             s.push_str(f);

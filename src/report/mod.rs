@@ -207,7 +207,7 @@ pub fn build_header(input: &Input) -> Header {
             .filter(|_| deltas.is_some())
             .map(format::timestamp),
         source: SourceReport {
-            kind: src.kind.clone(),
+            kind: src.kind.as_str().to_string(),
             host: non_empty(&src.host),
             netns: src.netns.clone(),
             // auto: the back ends the tables came from

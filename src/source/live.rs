@@ -317,7 +317,7 @@ impl LiveSource {
         };
         let mut src = LiveSource {
             info: SourceInfo {
-                kind: "live".into(),
+                kind: crate::model::SourceKind::Live,
                 host: hostname(),
                 netns: cfg.netns.clone(),
                 backend: String::new(),

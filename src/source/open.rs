@@ -58,7 +58,7 @@ impl Source {
                 let r = ReplaySource::from_text("demo", DEMO, None)
                     .map_err(|e| AppError::Runtime(format!("the built-in demo is damaged: {e}")))?;
                 Ok(Source::Replay(Box::new(
-                    r.looping(looping).with_kind("demo"),
+                    r.looping(looping).with_kind(crate::model::SourceKind::Demo),
                 )))
             }
             SourceConfig::Replay { path, table } => {

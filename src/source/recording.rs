@@ -520,7 +520,11 @@ impl Reader {
                     return Ok(());
                 };
                 match k {
-                    "kind" => info.kind = v,
+                    "kind" => {
+                        if let Some(k) = crate::model::SourceKind::from_name(&v) {
+                            info.kind = k;
+                        }
+                    }
                     "host" => info.host = v,
                     "netns" => info.netns = Some(v),
                     "backend" => info.backend = v,

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::recording::{self, FormatError, Recording};
 use super::{RawListing, RawPoll};
-use crate::model::SourceInfo;
+use crate::model::{SourceInfo, SourceKind};
 use crate::parse::parse_table;
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,7 @@ impl ReplaySource {
         })?;
         let text = super::text::lossy_string(bytes);
         let mut src = Self::from_text(&shown, &text, table)?;
-        src.info.kind = "replay".into();
+        src.info.kind = SourceKind::Replay;
         src.info.file = Some(shown);
         Ok(src)
     }
@@ -92,7 +92,7 @@ impl ReplaySource {
                 looping: false,
                 offset: Duration::ZERO,
                 info: SourceInfo {
-                    kind: "replay".into(),
+                    kind: SourceKind::Replay,
                     ..Default::default()
                 },
                 plain: false,
@@ -186,7 +186,7 @@ impl ReplaySource {
             looping: false,
             offset: Duration::ZERO,
             info: SourceInfo {
-                kind: "replay".into(),
+                kind: SourceKind::Replay,
                 ..Default::default()
             },
             plain: true,
@@ -201,8 +201,8 @@ impl ReplaySource {
         self
     }
 
-    pub fn with_kind(mut self, kind: &str) -> Self {
-        self.info.kind = kind.to_string();
+    pub fn with_kind(mut self, kind: SourceKind) -> Self {
+        self.info.kind = kind;
         self
     }
 
@@ -221,7 +221,7 @@ impl ReplaySource {
     fn enter_session_of(&mut self, i: usize) {
         if let Some(s) = self.session_of.get(i).and_then(|&k| self.sessions.get(k)) {
             self.info = SourceInfo {
-                kind: std::mem::take(&mut self.info.kind),
+                kind: self.info.kind,
                 file: self.info.file.take(),
                 ..s.clone()
             };

@@ -208,7 +208,7 @@ fn live_view(listing: &str) -> LiveView {
         seq: 1,
     });
     let source = SourceInfo {
-        kind: "replay".into(),
+        kind: iptop::model::SourceKind::Replay,
         ..Default::default()
     };
     let mut app = LiveView::new(source, "filter", vec![], Duration::from_secs(1));

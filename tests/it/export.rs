@@ -123,7 +123,7 @@ fn moved_only_keeps_parents() {
 fn demo_app() -> LiveView {
     let mut r = ReplaySource::from_text("demo", DEMO, None)
         .expect("demo")
-        .with_kind("demo");
+        .with_kind(iptop::model::SourceKind::Demo);
     let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
     for _ in 0..3 {
         let raw = r.next_poll().expect("poll");

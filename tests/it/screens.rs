@@ -24,7 +24,7 @@ fn demo_app(polls: usize) -> LiveView {
 fn app_of(text: &str, table: &str, polls: usize) -> LiveView {
     let mut r = ReplaySource::from_text("demo", text, None)
         .expect("demo")
-        .with_kind("demo");
+        .with_kind(iptop::model::SourceKind::Demo);
     let mut app = LiveView::new(r.info().clone(), table, vec![], Duration::from_secs(1));
     for _ in 0..polls {
         let raw = r.next_poll().expect("poll");
@@ -184,7 +184,7 @@ fn two_backends_app(polls: usize) -> LiveView {
     let legacy_text = "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n       7      420 ACCEPT     0    --  *      *       0.0.0.0/0            0.0.0.0/0\n\nChain FORWARD (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n\nChain OUTPUT (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n";
     let mut r = ReplaySource::from_text("demo", DEMO, None)
         .expect("demo")
-        .with_kind("demo");
+        .with_kind(iptop::model::SourceKind::Demo);
     let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
     for _ in 0..polls {
         let raw = r.next_poll().expect("poll");
@@ -275,7 +275,7 @@ fn the_loop_runs_on_a_test_backend() {
     rt.block_on(async {
         let src = ReplaySource::from_text("demo", DEMO, None)
             .expect("demo")
-            .with_kind("demo");
+            .with_kind(iptop::model::SourceKind::Demo);
         let mut app = LiveView::new(src.info().clone(), "filter", vec![], Duration::from_secs(1));
         app.step_mode = true;
         let mut p = poller::spawn(

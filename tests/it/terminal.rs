@@ -115,7 +115,7 @@ fn a_replay_shows_each_sessions_source_and_reports_a_cut_poll() {
     )
     .expect("fixture");
     let session = |netns: &str| SourceInfo {
-        kind: "live".into(),
+        kind: iptop::model::SourceKind::Live,
         host: "lab".into(),
         netns: Some(netns.into()),
         ..Default::default()

@@ -40,7 +40,7 @@ fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
 #[test]
 fn round_trip() {
     let info = SourceInfo {
-        kind: "live".into(),
+        kind: crate::model::SourceKind::Live,
         host: "h".into(),
         version: "iptables v1.8.9 (nf_tables)".into(),
         ..Default::default()
@@ -118,7 +118,7 @@ fn check_cut(text: &str, whole: &Recording, at: usize) {
 #[test]
 fn a_cut_anywhere_is_reported_and_never_taken_whole() {
     let info = SourceInfo {
-        kind: "live".into(),
+        kind: crate::model::SourceKind::Live,
         netns: Some("a".into()),
         ..Default::default()
     };
@@ -144,7 +144,9 @@ fn a_poll_without_its_end_or_with_the_wrong_count_is_damaged() {
     let lost = one.replacen("@stderr # Warning: something\n", "", 1);
     let rec = parse_recording(&(header(&info) + &lost + &two)).expect("parse");
     assert_eq!(rec.damaged.len(), 1, "{:?}", rec.damaged);
-    assert_eq!((rec.damaged[0].poll, rec.damaged[0].line), (0, 2));
+    // the poll's first line, after the header
+    let first = header(&info).lines().count() + 1;
+    assert_eq!((rec.damaged[0].poll, rec.damaged[0].line), (0, first));
     assert!(rec.damaged[0].reason.contains("damaged"));
     // a poll without `@end` followed by another: the first is damaged
     let rec = parse_recording(&(header(&info) + &one[..one.find("@end").expect("end")] + &two))
@@ -165,12 +167,12 @@ fn a_poll_without_its_end_or_with_the_wrong_count_is_damaged() {
 #[test]
 fn each_poll_keeps_its_sessions_header() {
     let a = SourceInfo {
-        kind: "live".into(),
+        kind: crate::model::SourceKind::Live,
         netns: Some("ns-a".into()),
         ..Default::default()
     };
     let b = SourceInfo {
-        kind: "live".into(),
+        kind: crate::model::SourceKind::Live,
         host: "h2".into(),
         ..Default::default()
     };

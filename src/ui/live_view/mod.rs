@@ -111,7 +111,7 @@ impl LiveView {
         interval: Duration,
     ) -> LiveView {
         let current = TABLES.iter().position(|t| *t == table).unwrap_or(0);
-        let replay = source.kind != "live";
+        let replay = source.kind != crate::model::SourceKind::Live;
         LiveView {
             source,
             names: None,

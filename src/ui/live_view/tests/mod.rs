@@ -76,7 +76,7 @@ fn insert_rule(t: &mut FirewallTable, chain: &str, target: &str, prot: &str, ext
 
 fn app_with(t: &FirewallTable) -> LiveView {
     let source = SourceInfo {
-        kind: "live".into(),
+        kind: crate::model::SourceKind::Live,
         ..Default::default()
     };
     let mut app = LiveView::new(source, "filter", vec![], Duration::from_secs(1));
