@@ -329,6 +329,24 @@ pub fn help_lines() -> impl Iterator<Item = (&'static str, &'static str)> + Clon
 }
 
 /// The status line's hints: (key, label), in their order.
+/// The status line's hints on `screen`: the path view scrolls and has keys of its own;
+/// every other screen has the tree's.
+pub fn hints_on(screen: super::mode::Screen) -> Vec<(&'static str, &'static str)> {
+    match screen {
+        super::mode::Screen::Path => vec![
+            ("q", "quit"),
+            ("?", "help"),
+            ("v", "back"),
+            ("↑↓", "scroll"),
+            ("f", "moved"),
+            ("z", "baseline"),
+            ("p", "pause"),
+            ("s", "export"),
+        ],
+        _ => hints(),
+    }
+}
+
 pub fn hints() -> Vec<(&'static str, &'static str)> {
     let mut h: Vec<(u8, &str, &str)> = KEYMAP.iter().filter_map(|b| b.hint).collect();
     h.sort_by_key(|(i, _, _)| *i);

@@ -50,7 +50,7 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     } else if let Some(w) = v.snap.as_ref().and_then(|s| s.warnings.first()) {
         Line::from(Span::styled(fit(format!(" {}", clean(w))), theme.warn()))
     } else {
-        let hints = keymap::hints();
+        let hints = keymap::hints_on(app.mode.screen());
         // whole hints only: a narrow terminal drops the last ones rather than cut one
         let mut spans = vec![Span::raw(" ")];
         let mut used = 1;

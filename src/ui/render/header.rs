@@ -6,11 +6,13 @@ use crate::sanitize::text as clean;
 pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let v = app.table_data();
     let id = app.table_id();
-    let mut left = format!(
-        " iptop · {} · {}",
-        clean(&id.label()),
-        clean(&app.source.describe())
-    );
+    // the path view shows every table: it is named, not the tab's table
+    let what = if app.mode.shows_path() {
+        "path".into()
+    } else {
+        clean(&id.label()).into_owned()
+    };
+    let mut left = format!(" iptop · {what} · {}", clean(&app.source.describe()));
     // auto: the back end(s) this table's rules are in (the tab shows one of two)
     if app.source.backend.is_empty() {
         let mut b: Vec<&str> = app
