@@ -309,37 +309,6 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("-1").is_err());
-        assert!(parse_interval("10ms").is_err());
-    }
-
-    #[test]
-    fn tables_default_and_dedup() {
-        let c = Cli::parse_from(["iptop"]);
-        assert_eq!(c.tables(), ["filter"]);
-        let c = Cli::parse_from(["iptop", "-t", "nat", "-t", "filter", "-t", "nat"]);
-        assert_eq!(c.tables(), ["nat", "filter"]);
-        assert!(Cli::try_parse_from(["iptop", "-t", "bogus"]).is_err());
-    }
-}
-
 /// Options that shape output need the mode that prints it: one usage line naming the
 /// missing flag.
 pub fn check_output_options(cli: &Cli) -> Result<(), String> {
@@ -383,4 +352,35 @@ pub fn check_output_options(cli: &Cli) -> Result<(), String> {
         return Err("--view services needs --once".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_interval("10ms").is_err());
+    }
+
+    #[test]
+    fn tables_default_and_dedup() {
+        let c = Cli::parse_from(["iptop"]);
+        assert_eq!(c.tables(), ["filter"]);
+        let c = Cli::parse_from(["iptop", "-t", "nat", "-t", "filter", "-t", "nat"]);
+        assert_eq!(c.tables(), ["nat", "filter"]);
+        assert!(Cli::try_parse_from(["iptop", "-t", "bogus"]).is_err());
+    }
 }

@@ -4,11 +4,11 @@
 //! unset) and, under sudo, also the invoking user's (`SUDO_USER`), whose keys win. A
 //! missing default file is silent; a bad one stops iptop with one line naming the key.
 //! Under sudo another user's file is read only when it is a regular file owned by that
-//! user or root and not writable by group or others.
+//! user or root and not writable by group or others, walked to from `/` through their
+//! or root's directories ([`crate::files::open_owned`]); `sudo -E`'s HOME counts as theirs.
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
@@ -71,13 +71,16 @@ fn files(cli: &Cli) -> Result<Vec<(PathBuf, String)>, AppError> {
     }
     let mut out = Vec::new();
     let me = nix::unistd::geteuid();
+    // under sudo: the invoking user (`sudo -E` keeps their HOME; it may hold their file)
+    let sudo_uid = crate::files::invoking_uid();
     let own = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
         .map(|d| d.join("iptop/config.toml"));
+    let owners: Vec<u32> = std::iter::once(me.as_raw()).chain(sudo_uid).collect();
     if let Some(p) = &own
-        && let Some(t) = read(p, Some(me.as_raw())).map_err(|e| bad_file(p, &e))?
+        && let Some(t) = read(p, Some(&owners)).map_err(|e| bad_file(p, &e))?
     {
         out.push((p.clone(), t));
     }
@@ -90,7 +93,7 @@ fn files(cli: &Cli) -> Result<Vec<(PathBuf, String)>, AppError> {
     {
         let p = user.dir.join(".config/iptop/config.toml");
         if Some(&p) != own.as_ref()
-            && let Some(t) = read(&p, Some(user.uid.as_raw())).map_err(|e| bad_file(&p, &e))?
+            && let Some(t) = read(&p, Some(&[user.uid.as_raw()])).map_err(|e| bad_file(&p, &e))?
         {
             out.push((p, t));
         }
@@ -102,33 +105,42 @@ fn bad_file(p: &Path, e: &str) -> AppError {
     AppError::Usage(format!("config file {}: {e}", p.display()))
 }
 
-/// Reads a config file: None when it does not exist. With `owner`, the file must be
-/// owned by that uid or root and not be writable by group or others.
-fn read(path: &Path, owner: Option<u32>) -> Result<Option<String>, String> {
-    let fd: OwnedFd = match nix::fcntl::open(
-        path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        // a default file that is not there, or under a directory this user may not
-        // enter (HOME still root's after dropping privileges): no config, silently
-        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR | nix::errno::Errno::EACCES)
-            if owner.is_some() =>
-        {
-            return Ok(None);
+/// Reads a config file: None when it does not exist. With `owners` (a default file),
+/// it is opened as [`crate::files::open_owned`] walks to it: every directory on the way
+/// and the file owned by one of them or root, not writable by group or others; as
+/// root, never through a link at its end, and never a device or FIFO.
+fn read(path: &Path, owners: Option<&[u32]>) -> Result<Option<String>, String> {
+    let file = match owners {
+        Some(owners) => {
+            let as_root = nix::unistd::geteuid().is_root();
+            match crate::files::open_owned(path, owners, !as_root)? {
+                Some(f) => f,
+                None => return Ok(None),
+            }
         }
-        Err(e) => return Err(std::io::Error::from(e).to_string()),
+        None => std::fs::File::from(
+            nix::fcntl::open(
+                path,
+                OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| std::io::Error::from(e).to_string())?,
+        ),
     };
-    let st = nix::sys::stat::fstat(&fd).map_err(|e| e.to_string())?;
+    let st = nix::sys::stat::fstat(&file).map_err(|e| e.to_string())?;
     if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
         return Err("not a regular file".into());
     }
-    if let Some(uid) = owner {
-        if st.st_uid != uid && st.st_uid != 0 {
+    if let Some(owners) = owners {
+        if st.st_uid != 0 && !owners.contains(&st.st_uid) {
             return Err(format!(
-                "owned by uid {}, not by uid {uid} or root: not read",
-                st.st_uid
+                "owned by uid {}, not by uid {} or root: not read",
+                st.st_uid,
+                owners
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or uid ")
             ));
         }
         if st.st_mode & 0o022 != 0 {
@@ -142,8 +154,7 @@ fn read(path: &Path, owner: Option<u32>) -> Result<Option<String>, String> {
         return Err("larger than 1 MiB: not a config file".into());
     }
     let mut text = String::new();
-    std::fs::File::from(fd)
-        .take(MAX_SIZE)
+    file.take(MAX_SIZE)
         .read_to_string(&mut text)
         .map_err(|e| e.to_string())?;
     Ok(Some(text))
@@ -156,7 +167,7 @@ pub fn apply(cli: &mut Cli, path: &Path, text: &str) -> Result<(), String> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
         let msg = e.message().lines().next().unwrap_or("not TOML").to_string();
         match line {
             Some(l) => format!("config file {} line {l}: {msg}", path.display()),
@@ -382,17 +393,17 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("config.toml");
-        assert_eq!(read(&p, Some(0)), Ok(None), "missing is silent");
+        assert_eq!(read(&p, Some(&[0])), Ok(None), "missing is silent");
         std::fs::write(&p, "interval = \"2s\"\n").expect("write");
         let me = nix::unistd::geteuid().as_raw();
-        assert!(read(&p, Some(me)).expect("own").is_some());
+        assert!(read(&p, Some(&[me])).expect("own").is_some());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).expect("chmod");
-        let e = read(&p, Some(me)).unwrap_err();
+        let e = read(&p, Some(&[me])).unwrap_err();
         assert!(e.contains("writable"), "{e}");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         if me == 0 {
             nix::unistd::chown(&p, Some(nix::unistd::Uid::from_raw(12345)), None).expect("chown");
-            let e = read(&p, Some(4242)).unwrap_err();
+            let e = read(&p, Some(&[4242])).unwrap_err();
             assert!(e.contains("owned by uid 12345"), "{e}");
         }
         assert!(read(dir.path(), None).is_err(), "a directory");

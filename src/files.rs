@@ -29,10 +29,12 @@ pub fn write_new_file(path: &Path, data: &[u8], force: bool) -> io::Result<()> {
             return Err(exists_error());
         }
         if !meta.is_file() {
-            // /dev/null, /dev/stdout, a fifo: write into it; renaming over it would
-            // replace the device node with a plain file.
-            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-            return f.write_all(data);
+            // a device or FIFO (`-o` writes into those through `output::Dest`): renaming
+            // over it would replace the node, and writing into another's is not asked
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "it is not a regular file",
+            ));
         }
     } else if !force && path.symlink_metadata().is_ok() {
         // a dangling symlink: do not write through it
@@ -139,6 +141,148 @@ fn write_named_temporary(
             e.error
         }
     })
+}
+
+/// The user who started iptop through sudo (`SUDO_UID`), when iptop runs as root.
+pub fn invoking_uid() -> Option<u32> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    std::env::var("SUDO_UID").ok()?.parse().ok()
+}
+
+/// Whether a file owned by `uid` is one iptop may hand what it reads: root's, its own
+/// user's, or that of the user who ran sudo.
+pub fn trusted_owner(uid: u32) -> bool {
+    uid == 0 || uid == nix::unistd::geteuid().as_raw() || invoking_uid() == Some(uid)
+}
+
+/// Opens a file of another user's (or one that must stay theirs) for reading, as root
+/// may have to (the sudo user's config): `Ok(None)` when it is not there. Every
+/// directory on the way down from `/` is owned by one of `owners` (or root) and not
+/// writable by group or others (unless sticky, as /tmp); a symbolic link on the way
+/// must be theirs too, and is followed by this same walk; the file itself must be a
+/// regular file, not a link when `!follow_last` (checked before it is opened: a device
+/// or FIFO is never opened). The error is one line that says what was refused and
+/// never anything of what the file holds.
+pub fn open_owned(path: &Path, owners: &[u32], follow_last: bool) -> Result<Option<File>, String> {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    use std::path::Component;
+    let trusted = |uid: u32| uid == 0 || owners.contains(&uid);
+    let dir_ok = |fd: &OwnedFd, shown: &Path| -> Result<(), String> {
+        let st = nix::sys::stat::fstat(fd).map_err(|e| e.to_string())?;
+        if !trusted(st.st_uid) {
+            return Err(format!(
+                "directory {} is owned by uid {}, not by its user or root: not read",
+                shown.display(),
+                st.st_uid
+            ));
+        }
+        if st.st_mode & 0o022 != 0 && st.st_mode & 0o1000 == 0 {
+            return Err(format!(
+                "directory {} is writable by group or others (mode {:o}): not read",
+                shown.display(),
+                st.st_mode & 0o7777
+            ));
+        }
+        Ok(())
+    };
+    if !path.is_absolute() {
+        return Err("not an absolute path: not read".into());
+    }
+    let dir_flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let root = nix::fcntl::open("/", dir_flags, Mode::empty()).map_err(|e| e.to_string())?;
+    dir_ok(&root, Path::new("/"))?;
+    // the directories walked into, with the path shown for each
+    let mut stack: Vec<(OwnedFd, PathBuf)> = vec![(root, PathBuf::from("/"))];
+    let mut todo: VecDeque<OsString> = VecDeque::new();
+    let push_front = |todo: &mut VecDeque<OsString>, p: &Path| {
+        for c in p.components().rev() {
+            if let Component::Normal(n) = c {
+                todo.push_front(n.to_os_string());
+            } else if c == Component::ParentDir {
+                todo.push_front("..".into());
+            }
+        }
+    };
+    push_front(&mut todo, path);
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            if stack.len() > 1 {
+                stack.pop();
+            }
+            continue;
+        }
+        let last = todo.is_empty();
+        let (cur, cur_path) = stack.last().expect("the root stays");
+        let shown = cur_path.join(&name);
+        let st = match nix::sys::stat::fstatat(cur, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+        {
+            Ok(st) => st,
+            // not there, or where this user may not look: no file
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES) => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", shown.display())),
+        };
+        let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+        if kind == SFlag::S_IFLNK {
+            if last && !follow_last {
+                return Err("it is a symbolic link: not read (iptop, as root, does not follow a link to another user's config)".into());
+            }
+            if !trusted(st.st_uid) {
+                return Err(format!(
+                    "{} is a symbolic link owned by uid {}, not by its user or root: not read",
+                    shown.display(),
+                    st.st_uid
+                ));
+            }
+            links += 1;
+            if links > 40 {
+                return Err("too many symbolic links: not read".into());
+            }
+            let target = PathBuf::from(
+                nix::fcntl::readlinkat(cur, name.as_os_str()).map_err(|e| e.to_string())?,
+            );
+            if target.is_absolute() {
+                stack.truncate(1);
+            }
+            push_front(&mut todo, &target);
+            continue;
+        }
+        if last {
+            if kind != SFlag::S_IFREG {
+                return Err("not a regular file: not read".into());
+            }
+            let fd = nix::fcntl::openat(
+                cur,
+                name.as_os_str(),
+                OFlag::O_RDONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_NONBLOCK
+                    | OFlag::O_NOCTTY
+                    | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| e.to_string())?;
+            let st = nix::sys::stat::fstat(&fd).map_err(|e| e.to_string())?;
+            if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+                return Err("not a regular file: not read".into());
+            }
+            return Ok(Some(File::from(fd)));
+        }
+        if kind != SFlag::S_IFDIR {
+            return Ok(None);
+        }
+        let fd = match nix::fcntl::openat(cur, name.as_os_str(), dir_flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::EACCES) => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", shown.display())),
+        };
+        dir_ok(&fd, &shown)?;
+        stack.push((fd, shown));
+    }
+    Err("not a file name: not read".into())
 }
 
 /// Why a recording file was refused (the message completes "cannot record into FILE:").

@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // a panic's message may quote outside text: written escaped
+    iptop::sanitize::install_panic_hook();
     let cli = match iptop::config::cli_from_args(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => {

@@ -1,5 +1,6 @@
 //! Where `-o` sends output: `-` is stdout; a character device (`/dev/null`,
-//! `/dev/stdout`, a terminal) or a FIFO is written into as it is, without `--force`; a
+//! `/dev/stdout`, a terminal) or a FIFO is written into as it is, without `--force`, when
+//! it is root's, iptop's user's or the sudo user's (a FIFO with its reader already); a
 //! regular file is created whole and never replaced unasked ([`crate::files`]); a
 //! directory, a socket or a block device is refused with one line.
 
@@ -8,6 +9,9 @@ use std::io::{self, ErrorKind, Write};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag};
 
@@ -87,15 +91,43 @@ impl Dest {
     }
 }
 
-/// Opens a device or FIFO found at `path` for writing. Checked again after the open: a
-/// regular file or directory swapped in meanwhile is refused before a byte is written
-/// (no O_CREAT, no O_TRUNC: nothing is created or cut).
+/// Opens a device or FIFO found at `path` for writing: only root's, iptop's own user's
+/// or the sudo user's (another user's FIFO would hand them the firewall), reached only
+/// through links such owners made. A FIFO must have its reader (waited for up to a
+/// second, never forever). Checked again after the open: a regular file or directory
+/// swapped in meanwhile is refused before a byte is written (no O_CREAT, no O_TRUNC:
+/// nothing is created or cut).
 fn open_special(path: &Path) -> io::Result<File> {
-    let fd = nix::fcntl::open(
-        path,
-        OFlag::O_WRONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |why: String| io::Error::new(ErrorKind::PermissionDenied, why);
+    links_trusted(path)?;
+    let meta = std::fs::metadata(path)?;
+    let fifo = meta.file_type().is_fifo();
+    let what = if fifo { "a FIFO" } else { "a device" };
+    if !crate::files::trusted_owner(meta.uid()) {
+        return Err(refuse(format!(
+            "it is {what} owned by uid {}, not by root or you: iptop does not hand the firewall to another user",
+            meta.uid()
+        )));
+    }
+    let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let waited_until = Instant::now() + Duration::from_secs(1);
+    let fd = loop {
+        match nix::fcntl::open(path, flags, Mode::empty()) {
+            Ok(fd) => break fd,
+            // a FIFO without a reader yet: one started beside iptop gets a moment
+            Err(Errno::ENXIO) if fifo && Instant::now() < waited_until => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(Errno::ENXIO) if fifo => {
+                return Err(io::Error::new(
+                    ErrorKind::NotConnected,
+                    "it is a FIFO nobody reads (start its reader first)",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let st = nix::sys::stat::fstat(&fd).map_err(io::Error::from)?;
     let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
     if kind != SFlag::S_IFCHR && kind != SFlag::S_IFIFO {
@@ -104,7 +136,48 @@ fn open_special(path: &Path) -> io::Result<File> {
             "it changed while iptop opened it (no longer a device or FIFO)",
         ));
     }
+    if !crate::files::trusted_owner(st.st_uid) {
+        return Err(refuse(format!(
+            "it changed owner while iptop opened it (uid {})",
+            st.st_uid
+        )));
+    }
+    // writes wait for the reader from here on, as they would have without -o
+    let now = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    let blocking = OFlag::from_bits_truncate(now) - OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(blocking)).map_err(io::Error::from)?;
     Ok(File::from(fd))
+}
+
+/// Refuses a path reached through a symbolic link another user made (`fw.json ->
+/// /dev/watchdog` planted in a sticky directory); root's own (`/dev/stdout`) are fine.
+fn links_trusted(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        let Ok(m) = p.symlink_metadata() else {
+            // not there (or a magic link's `pipe:[N]`): the open says what is wrong
+            return Ok(());
+        };
+        if !m.file_type().is_symlink() {
+            return Ok(());
+        }
+        if !crate::files::trusted_owner(m.uid()) {
+            return Err(io::Error::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "it is a symbolic link owned by uid {}, not by root or you: not followed",
+                    m.uid()
+                ),
+            ));
+        }
+        let target = std::fs::read_link(&p)?;
+        p = match p.parent() {
+            Some(dir) if target.is_relative() => dir.join(target),
+            _ => target,
+        };
+    }
+    Err(io::Error::from_raw_os_error(nix::libc::ELOOP))
 }
 
 /// Writes one whole output (`--once`) to `path` as `-o` asks.

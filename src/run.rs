@@ -102,12 +102,13 @@ pub fn open_recorder(cli: &Cli) -> Result<Option<Recorder>, AppError> {
 }
 
 /// Starts the recording's session with the source's header.
-pub fn start_recording(
+pub async fn start_recording(
     cli: &Cli,
     recorder: &mut Option<Recorder>,
-    source: &Source,
+    source: &mut Source,
 ) -> Result<(), AppError> {
     if let (Some(r), Some(p)) = (recorder, &cli.record) {
+        source.settle().await;
         r.start_session(source.info()).map_err(|e| {
             AppError::Runtime(format!("cannot write the recording {}: {e}", p.display()))
         })?;
@@ -193,8 +194,8 @@ impl OncePolls {
 /// `--once`: one snapshot, or two `--window` apart, printed and done.
 pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
     let mut recorder = open_recorder(cli)?;
-    let source = Source::open(source_config(cli).await?).await?;
-    start_recording(cli, &mut recorder, &source)?;
+    let mut source = Source::open(source_config(cli).await?).await?;
+    start_recording(cli, &mut recorder, &mut source).await?;
     // said even when the polls shown are whole (the recording is not), unless the
     // run fails: then its one line says why
     let damage = source.damage().map(str::to_string);
@@ -388,8 +389,8 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
 /// they show.
 async fn open_polls(cli: &Cli) -> Result<(PollLoop, Vec<String>), AppError> {
     let mut recorder = open_recorder(cli)?;
-    let source = Source::open(source_config(cli).await?).await?;
-    start_recording(cli, &mut recorder, &source)?;
+    let mut source = Source::open(source_config(cli).await?).await?;
+    start_recording(cli, &mut recorder, &mut source).await?;
     let tables = shown_tables(&source, cli);
     Ok((PollLoop::new(source, recorder), tables))
 }
@@ -454,8 +455,8 @@ async fn live(cli: Cli) -> Result<(), AppError> {
     ui::terminal::require_terminal()?;
     let signals = ui::terminal::Signals::catch();
     let mut recorder = open_recorder(&cli)?;
-    let source = Source::open(source_config(&cli).await?).await?;
-    start_recording(&cli, &mut recorder, &source)?;
+    let mut source = Source::open(source_config(&cli).await?).await?;
+    start_recording(&cli, &mut recorder, &mut source).await?;
     let table = shown_tables(&source, &cli)[0].clone();
     let replay = source.is_replay();
     let mut polls = PollLoop::new(source, recorder);
@@ -497,7 +498,11 @@ async fn live(cli: Cli) -> Result<(), AppError> {
             },
         },
         export_window: cli.export_window,
-        path_view: cli.view == crate::cli::View::Path,
+        screen: if cli.view == crate::cli::View::Path {
+            crate::ui::mode::Screen::Path
+        } else {
+            crate::ui::mode::Screen::Tree
+        },
         theme: ui::theme::Theme::from_options(crate::look::use_color(cli.color, true), &cli.look()),
     })
     .await

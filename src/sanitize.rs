@@ -8,7 +8,12 @@
 //!   `\r` or `\xNN` (`\x1b` for ESC, `\x9b` for CSI);
 //! - bidirectional controls (U+202A–U+202E, U+2066–U+2069, U+200E/F, U+061C) and
 //!   zero-width or otherwise invisible characters (U+200B–U+200D, U+2060–U+2064, U+FEFF,
-//!   soft hyphen, fillers, tags, line and paragraph separators, ...) as `⟨U+202E⟩`.
+//!   soft hyphen, fillers, tags, variation selectors, line and paragraph separators, ...)
+//!   as `⟨U+202E⟩`;
+//! - combining and other zero-width marks over an ASCII character (or at the start of a
+//!   text) as `⟨U+0336⟩`: `A̶C̶C̶E̶P̶T̶` (each letter struck through) would otherwise read
+//!   as ACCEPT. Over a letter that is not ASCII (Indic vowel signs, Hebrew points) they
+//!   stay: there they are how the script is written.
 //!
 //! The model keeps the true text: matching, diffs and JSON stay faithful. Sanitizing
 //! happens once, where text is written out, and before any column is measured, so the
@@ -16,6 +21,8 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
+
+use serde_json::ser::Formatter as _;
 
 /// Characters shown as `⟨U+XXXX⟩`: bidi controls and invisible formatting characters.
 fn is_invisible(c: char) -> bool {
@@ -40,8 +47,47 @@ fn is_invisible(c: char) -> bool {
         | '\u{13430}'..='\u{1343F}'     // Egyptian hieroglyph format controls
         | '\u{1BCA0}'..='\u{1BCA3}'     // shorthand format controls
         | '\u{1D173}'..='\u{1D17A}'     // musical symbol format controls
+        | '\u{FE00}'..='\u{FE0F}'       // variation selectors
         | '\u{E0000}'..='\u{E007F}'     // tags
+        | '\u{E0100}'..='\u{E01EF}'     // variation selectors supplement
     )
+}
+
+/// A combining or other zero-width mark (U+0301 acute, U+0336 long stroke overlay): it
+/// draws over the character before it.
+fn is_mark(c: char) -> bool {
+    !c.is_ascii() && !c.is_control() && unicode_width::UnicodeWidthChar::width(c) == Some(0)
+}
+
+/// Which characters of a text are written as escapes: the unsafe ones, and marks over an
+/// ASCII character, over an escape or at the start (a run of marks goes with its base).
+#[derive(Debug, Clone, Copy)]
+struct Escapes {
+    /// Whether what a mark here would draw over is ASCII (or an escape, or nothing).
+    over_ascii: bool,
+}
+
+impl Escapes {
+    fn new() -> Escapes {
+        Escapes { over_ascii: true }
+    }
+
+    /// Whether `c`, the next character, is escaped.
+    fn escapes(&mut self, c: char) -> bool {
+        if c.is_ascii() {
+            self.over_ascii = true;
+            return c.is_ascii_control();
+        }
+        if is_unsafe(c) {
+            self.over_ascii = true;
+            return true;
+        }
+        if is_mark(c) {
+            return self.over_ascii;
+        }
+        self.over_ascii = false;
+        false
+    }
 }
 
 /// Whether `c` is never written out as it is.
@@ -55,8 +101,8 @@ pub fn needs(s: &str) -> bool {
 }
 
 /// Where the first character to escape starts (`lines`: line ends stay). Decodes only
-/// where a lead byte can start an unsafe character: box drawing and the rest of the
-/// text cost a byte comparison each.
+/// where a lead byte can start an unsafe character, or a mark over an ASCII character:
+/// the rest of the text costs a byte comparison each.
 fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     let b = s.as_bytes();
     let mut i = 0;
@@ -69,11 +115,18 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
             i += 1;
             continue;
         }
-        // the lead bytes of C1 controls and of every character `is_invisible` names
-        if matches!(
-            x,
-            0xC2 | 0xCD | 0xD8 | 0xDB | 0xDC | 0xE0 | 0xE1 | 0xE2 | 0xE3 | 0xEF | 0xF0 | 0xF3
-        ) && s[i..].chars().next().is_some_and(is_unsafe)
+        // the lead bytes of C1 controls and of every character `is_invisible` names; any
+        // character right after an ASCII one (or first) may be a mark over it
+        let after_ascii = i == 0 || b[i - 1] < 0x80;
+        if (after_ascii
+            || matches!(
+                x,
+                0xC2 | 0xCD | 0xD8 | 0xDB | 0xDC | 0xE0 | 0xE1 | 0xE2 | 0xE3 | 0xEF | 0xF0 | 0xF3
+            ))
+            && s[i..]
+                .chars()
+                .next()
+                .is_some_and(|c| is_unsafe(c) || (after_ascii && is_mark(c)))
         {
             return Some(i);
         }
@@ -105,6 +158,19 @@ pub fn text(s: &str) -> Cow<'_, str> {
     escape_from(s, first_unsafe(s, false), false)
 }
 
+/// `s` with a space for each character [`text`] would escape (for `/metrics` labels).
+pub fn blanked(s: &str) -> Cow<'_, str> {
+    let Some(at) = first_unsafe(s, false) else {
+        return Cow::Borrowed(s);
+    };
+    let (head, tail) = s.split_at_checked(at).unwrap_or(("", s));
+    let mut esc = Escapes::new();
+    let mut out = String::with_capacity(s.len());
+    out.push_str(head);
+    out.extend(tail.chars().map(|c| if esc.escapes(c) { ' ' } else { c }));
+    Cow::Owned(out)
+}
+
 /// [`text`] in place.
 pub fn in_place(s: &mut String) {
     if let Cow::Owned(t) = text(s) {
@@ -123,11 +189,18 @@ fn escape_from(s: &str, first: Option<usize>, lines: bool) -> Cow<'_, str> {
         return Cow::Borrowed(s);
     };
     let mut out = String::with_capacity(s.len() + 16);
-    out.push_str(&s[..at]);
-    for c in s[at..].chars() {
+    // `at` is where the first escape starts: what comes before is safe and ends in a
+    // character the scan looked at (a mark at `at` is over ASCII, else it is unsafe)
+    let (head, tail) = s.split_at_checked(at).unwrap_or(("", s));
+    out.push_str(head);
+    let mut esc = Escapes::new();
+    for c in tail.chars() {
         match c {
-            '\n' if lines => out.push('\n'),
-            c if is_unsafe(c) => push_escape(&mut out, c),
+            '\n' if lines => {
+                esc.escapes(c);
+                out.push('\n');
+            }
+            c if esc.escapes(c) => push_escape(&mut out, c),
             c => out.push(c),
         }
     }
@@ -135,10 +208,12 @@ fn escape_from(s: &str, first: Option<usize>, lines: bool) -> Cow<'_, str> {
 }
 
 /// The last guard before the terminal: a cell of the live view whose symbol still holds
-/// a control, bidi or invisible character (every text drawn is escaped first) shows `?`.
+/// a control, bidi or invisible character, or a mark over an ASCII character (every text
+/// drawn is escaped first), shows `?`.
 pub fn scrub(buf: &mut ratatui::buffer::Buffer) {
     for cell in &mut buf.content {
-        if cell.symbol().chars().any(is_unsafe) {
+        let mut esc = Escapes::new();
+        if cell.symbol().chars().any(|c| esc.escapes(c)) {
             cell.set_symbol("?");
         }
     }
@@ -152,18 +227,91 @@ pub fn eprint_line(msg: &str) {
     let _ = writeln!(e, "{}", lines(msg.trim_end_matches('\n')));
 }
 
-/// Escapes for JSON string contents that serde_json leaves raw: C1 controls, DEL and the
-/// invisible characters, as `\uXXXX` (or a surrogate pair). The JSON keeps the true text
-/// (a parser reads back the same string); only the file holds no raw such character.
-pub struct JsonFormatter(serde_json::ser::PrettyFormatter<'static>);
+/// Installs the panic hook that writes the panic's message and place escaped with
+/// [`lines`]: a panic's message can quote outside text (a Docker answer, a rule), and the
+/// default hook writes it raw to stderr. Installed first: the live view's hooks (which
+/// restore the terminal) call it after their own work.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let _ = write_panic(info, &mut std::io::stderr().lock());
+    }));
+}
+
+/// What the panic hook writes: `thread 'T' panicked at FILE:LINE:COL:`, the message,
+/// then the backtrace (with `RUST_BACKTRACE` set) or the note about it; all escaped.
+pub fn write_panic(
+    info: &std::panic::PanicHookInfo<'_>,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let payload = info.payload();
+    let msg = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("Box<dyn Any>");
+    let at = info
+        .location()
+        .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    let mut out = format!(
+        "thread '{}' panicked{at}:\n{}\n",
+        thread.name().unwrap_or("<unnamed>"),
+        msg.trim_end_matches('\n')
+    );
+    match std::env::var_os("RUST_BACKTRACE") {
+        Some(v) if v != "0" => {
+            let _ = writeln!(out, "{}", std::backtrace::Backtrace::force_capture());
+        }
+        _ => out.push_str(
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+        ),
+    }
+    // one write, so that the lines of two panicking threads do not mix
+    w.write_all(lines(&out).as_bytes())
+}
+
+/// Escapes for JSON string contents that serde_json leaves raw: C1 controls, DEL, the
+/// invisible characters and marks over ASCII (as [`text`] picks them), as `\uXXXX` (or a
+/// surrogate pair). The JSON keeps the true text (a parser reads back the same string);
+/// only the file holds no raw such character.
+pub struct JsonFormatter(serde_json::ser::PrettyFormatter<'static>, JsonEscapes);
 
 impl Default for JsonFormatter {
     fn default() -> Self {
-        JsonFormatter(serde_json::ser::PrettyFormatter::new())
+        JsonFormatter(
+            serde_json::ser::PrettyFormatter::new(),
+            JsonEscapes::default(),
+        )
     }
 }
 
-impl serde_json::ser::Formatter for JsonFormatter {
+/// The string escapes of both JSON layouts: which character is escaped depends on the
+/// one before it, also across the fragments serde_json hands over one by one.
+struct JsonEscapes(Escapes);
+
+impl Default for JsonEscapes {
+    fn default() -> Self {
+        JsonEscapes(Escapes::new())
+    }
+}
+
+impl JsonEscapes {
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0 = Escapes::new();
+        w.write_all(b"\"")
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        // serde_json escapes only ASCII characters
+        self.0.escapes('\\');
+        serde_json::ser::CompactFormatter.write_char_escape(w, escape)
+    }
+
     fn write_string_fragment<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
@@ -171,7 +319,7 @@ impl serde_json::ser::Formatter for JsonFormatter {
     ) -> std::io::Result<()> {
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
-            if is_unsafe(c) {
+            if self.0.escapes(c) {
                 w.write_all(&fragment.as_bytes()[start..i])?;
                 let mut buf = [0u16; 2];
                 for unit in &*c.encode_utf16(&mut buf) {
@@ -181,6 +329,26 @@ impl serde_json::ser::Formatter for JsonFormatter {
             }
         }
         w.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+impl serde_json::ser::Formatter for JsonFormatter {
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.1.begin_string(w)
+    }
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        self.1.write_char_escape(w, escape)
+    }
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        self.1.write_string_fragment(w, fragment)
     }
 
     // pretty printing: the rest as PrettyFormatter does it
@@ -222,22 +390,33 @@ impl serde_json::ser::Formatter for JsonFormatter {
 }
 
 /// [`JsonFormatter`]'s escapes without the pretty layout: one line.
-struct JsonLine;
+#[derive(Default)]
+struct JsonLine(JsonEscapes);
 
 impl serde_json::ser::Formatter for JsonLine {
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_string(w)
+    }
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        self.0.write_char_escape(w, escape)
+    }
     fn write_string_fragment<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
-        JsonFormatter::default().write_string_fragment(w, fragment)
+        self.0.write_string_fragment(w, fragment)
     }
 }
 
 /// `value` as one line of JSON, escaped as [`json_pretty`] escapes.
 pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(4096);
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonLine);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonLine::default());
     value.serialize(&mut ser)?;
     Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
 }
@@ -289,10 +468,12 @@ mod tests {
     fn lines_keep_line_breaks() {
         assert_eq!(lines("a\u{1b}b\r\nc\rd\n"), "a\\x1bb\\r\nc\\rd\n");
         assert!(matches!(lines("│  ├─ ACCEPT\n"), Cow::Borrowed(_)));
-        // every lead byte the fast scan skips decodes to a safe character
+        // every lead byte the fast scan skips decodes to a safe character, alone and
+        // after a letter that is not ASCII
         for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
             let s = c.to_string();
-            assert_eq!(needs(&s), is_unsafe(c), "U+{:04X}", c as u32);
+            assert_eq!(needs(&s), is_unsafe(c) || is_mark(c), "U+{:04X}", c as u32);
+            assert_eq!(needs(&format!("é{c}")), is_unsafe(c), "U+{:04X}", c as u32);
         }
         assert!(!lines(HOSTILE).chars().any(|c| c != '\n' && is_unsafe(c)));
     }
@@ -321,5 +502,88 @@ mod tests {
         );
         let astral = serde_json::json!("\u{e0041}");
         assert_eq!(json_pretty(&astral).expect("json"), "\"\\udb40\\udc41\"");
+    }
+
+    /// Variation selectors, tags and marks over ASCII: escaped in text, lines, JSON (both
+    /// layouts) and the live view's cells.
+    #[test]
+    fn variation_selectors_tags_and_marks_over_ascii() {
+        for c in [
+            '\u{fe00}',
+            '\u{fe0f}',
+            '\u{e0100}',
+            '\u{e01ef}',
+            '\u{e0001}',
+            '\u{e007f}',
+        ] {
+            let s = format!("a{c}b");
+            assert_eq!(text(&s), format!("a⟨U+{:04X}⟩b", c as u32));
+            assert_eq!(lines(&s), text(&s));
+            for j in [json_pretty(&s).expect("json"), json_line(&s).expect("json")] {
+                assert!(!j.contains(c), "{j}");
+                assert_eq!(serde_json::from_str::<String>(&j).expect("parse"), s);
+            }
+        }
+        // a struck-through ACCEPT cannot read as ACCEPT
+        let struck = "A\u{336}C\u{336}C\u{336}E\u{336}P\u{336}T\u{336}";
+        assert_eq!(
+            text(struck),
+            "A⟨U+0336⟩C⟨U+0336⟩C⟨U+0336⟩E⟨U+0336⟩P⟨U+0336⟩T⟨U+0336⟩"
+        );
+        // several marks on one letter, a mark first, after an escape, after a line break
+        assert_eq!(text("X\u{301}\u{20d2}"), "X⟨U+0301⟩⟨U+20D2⟩");
+        assert_eq!(text("\u{336}DROP"), "⟨U+0336⟩DROP");
+        assert_eq!(text("\u{1b}\u{336}"), "\\x1b⟨U+0336⟩");
+        assert_eq!(lines("a\n\u{336}b"), "a\n⟨U+0336⟩b");
+        // over a letter that is not ASCII, marks are how the script is written
+        assert!(matches!(text("कि é\u{301} ש\u{5b8}"), Cow::Borrowed(_)));
+        assert!(matches!(text("├─ ACCEPT ×2 …"), Cow::Borrowed(_)));
+        for j in [
+            json_pretty(&struck).expect("json"),
+            json_line(&serde_json::json!({"a": struck, "b": "\"\u{336}x"})).expect("json"),
+        ] {
+            assert!(!j.contains('\u{336}'), "{j}");
+        }
+        assert_eq!(
+            serde_json::from_str::<String>(&json_line(&struck).expect("json")).expect("parse"),
+            struck
+        );
+        // a mark after a letter that is not ASCII stays raw in JSON too
+        assert_eq!(json_line("é\u{301}").expect("json"), "\"é\u{301}\"");
+
+        use ratatui::buffer::Buffer;
+        use ratatui::layout::Rect;
+        let mut buf = Buffer::empty(Rect::new(0, 0, 3, 1));
+        buf[(0, 0)].set_symbol("A\u{336}");
+        buf[(1, 0)].set_symbol("é\u{301}");
+        scrub(&mut buf);
+        assert_eq!(buf[(0, 0)].symbol(), "?");
+        assert_eq!(buf[(1, 0)].symbol(), "é\u{301}");
+    }
+
+    /// The panic hook writes a hostile message and its place escaped.
+    #[test]
+    fn the_panic_hook_escapes_what_it_writes() {
+        use std::sync::{Arc, Mutex};
+        let got = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = Arc::clone(&got);
+        let before = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Ok(mut v) = sink.lock() {
+                let _ = write_panic(info, &mut *v);
+            }
+        }));
+        let r = std::panic::catch_unwind(|| {
+            panic!("bad id {}", "a\u{1b}]0;pwned\u{7}\u{202e}\u{fe0f}X\u{336}");
+        });
+        std::panic::set_hook(before);
+        assert!(r.is_err());
+        let out = String::from_utf8(got.lock().expect("lock").clone()).expect("utf-8");
+        assert!(
+            out.contains("bad id a\\x1b]0;pwned\\x07⟨U+202E⟩⟨U+FE0F⟩X⟨U+0336⟩"),
+            "{out}"
+        );
+        assert!(out.contains("panicked at src/sanitize.rs:"), "{out}");
+        assert!(!out.chars().any(|c| c != '\n' && is_unsafe(c)), "{out}");
     }
 }

@@ -2,6 +2,9 @@
 //! line by line, until interrupted or `--count N`. Each document after the first
 //! carries the deltas since the poll before it. The schedule here (poll, wait for the
 //! interval or a signal) also drives `--listen` ([`crate::metrics`]).
+//!
+//! The lines are written on a thread of their own: a reader that stops reading blocks
+//! that thread, never the runtime, so SIGTERM and SIGINT still end the stream at once.
 
 use std::io::{ErrorKind, Write};
 use std::time::{Duration, SystemTime};
@@ -28,29 +31,60 @@ pub enum Next {
     Stop,
 }
 
+/// SIGTERM and SIGINT, caught for as long as this lives: they end the loops that wait on
+/// [`Stops::wait`].
+pub struct Stops {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    caught: bool,
+}
+
+impl Stops {
+    pub fn catch() -> Result<Stops, AppError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let caught = |e: std::io::Error| AppError::Runtime(format!("cannot catch signals: {e}"));
+        Ok(Stops {
+            term: signal(SignalKind::terminate()).map_err(caught)?,
+            int: signal(SignalKind::interrupt()).map_err(caught)?,
+            caught: false,
+        })
+    }
+
+    /// Until SIGTERM or SIGINT.
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        self.caught = true;
+    }
+
+    /// Whether a signal came.
+    pub fn caught(&self) -> bool {
+        self.caught
+    }
+}
+
 /// Polls `polls` for `tables` every `interval` (a replay as fast as it reads) and calls
 /// `on_poll` for each good poll and `on_failure` for each failed one, until `on_poll`
-/// says stop, the replay ends, or SIGINT/SIGTERM. A first poll that fails the way every
-/// poll would (no iptables, not root) ends the loop with its error.
+/// says stop, the replay ends, or SIGINT/SIGTERM (`stops`, also while `on_poll` waits).
+/// A first poll that fails the way every poll would (no iptables, not root) ends the
+/// loop with its error.
 pub async fn poll_loop(
     polls: &mut PollLoop,
     tables: &[String],
     interval: Duration,
-    mut on_poll: impl FnMut(&Polled) -> Result<Next, AppError>,
+    stops: &mut Stops,
+    mut on_poll: impl AsyncFnMut(&Polled<'_>) -> Result<Next, AppError>,
     mut on_failure: impl FnMut(&PollError),
 ) -> Result<(), AppError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let caught = |e: std::io::Error| AppError::Runtime(format!("cannot catch signals: {e}"));
-    let mut term = signal(SignalKind::terminate()).map_err(caught)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(caught)?;
     let mut last: Option<Snapshot> = None;
     let mut good = 0u64;
     let mut next = tokio::time::Instant::now();
     loop {
         let raw = tokio::select! {
             r = polls.next_raw(tables) => r,
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
+            () = stops.wait() => return Ok(()),
         };
         let Some(raw) = raw else {
             return Ok(());
@@ -77,7 +111,11 @@ pub async fn poll_loop(
                     source: &info,
                     took,
                 };
-                if let Next::Stop = on_poll(&p)? {
+                let next = tokio::select! {
+                    n = on_poll(&p) => n?,
+                    () = stops.wait() => return Ok(()),
+                };
+                if let Next::Stop = next {
                     return Ok(());
                 }
                 last = Some(snap);
@@ -95,9 +133,8 @@ pub async fn poll_loop(
             next = now;
         }
         tokio::select! {
-            _ = tokio::time::sleep_until(next) => {}
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
+            () = tokio::time::sleep_until(next) => {}
+            () = stops.wait() => return Ok(()),
         }
     }
 }
@@ -126,14 +163,17 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
         roots,
         moved_only,
         names,
-        mut out,
+        out,
     } = setup;
+    let mut stops = Stops::catch()?;
+    let (lines, written_out) = writer(out)?;
     let mut written = 0u64;
-    poll_loop(
+    let result = poll_loop(
         &mut polls,
         &tables,
         interval,
-        |p| {
+        &mut stops,
+        async |p: &Polled<'_>| {
             if written == 0
                 && let Some(c) = roots
                     .iter()
@@ -158,11 +198,9 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
             let mut line = crate::sanitize::json_line(&report::build(&input))
                 .map_err(|e| AppError::Runtime(format!("cannot encode JSON: {e}")))?;
             line.push('\n');
-            match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
-                Ok(()) => {}
-                // the reader went away (`iptop --stream | head -3`): done
-                Err(e) if e.kind() == ErrorKind::BrokenPipe => return Ok(Next::Stop),
-                Err(e) => return Err(AppError::Runtime(format!("cannot write the stream: {e}"))),
+            // waits while the reader is behind; the writer gone means it is done (see below)
+            if lines.send(line).await.is_err() {
+                return Ok(Next::Stop);
             }
             written += 1;
             Ok(match count {
@@ -172,5 +210,54 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
         },
         |e| crate::sanitize::eprint_line(&format!("iptop: poll failed: {e}")),
     )
-    .await
+    .await;
+    if stops.caught() {
+        // what the reader has not taken is left: the writer thread ends with the process
+        return Ok(());
+    }
+    result?;
+    drop(lines);
+    // the last lines out, unless a signal comes first
+    let wrote = tokio::select! {
+        r = written_out => r.unwrap_or(Ok(())),
+        () = stops.wait() => return Ok(()),
+    };
+    match wrote {
+        Ok(()) => Ok(()),
+        // the reader went away (`iptop --stream | head -3`): done
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(AppError::Runtime(format!("cannot write the stream: {e}"))),
+    }
+}
+
+/// The thread that writes the stream's lines to `out`, each flushed: lines go in on the
+/// channel (one waits while the reader is behind), the first write error (or `Ok` when
+/// the channel closes) comes out once. The thread ends at that error, closing the
+/// channel.
+fn writer(
+    mut out: Box<dyn Write + Send>,
+) -> Result<
+    (
+        tokio::sync::mpsc::Sender<String>,
+        tokio::sync::oneshot::Receiver<std::io::Result<()>>,
+    ),
+    AppError,
+> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("iptop-stream".into())
+        .spawn(move || {
+            let mut result = Ok(());
+            while let Some(line) = rx.blocking_recv() {
+                if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            drop(rx);
+            let _ = done_tx.send(result);
+        })
+        .map_err(|e| AppError::Runtime(format!("cannot start the stream's writer: {e}")))?;
+    Ok((tx, done_rx))
 }

@@ -72,8 +72,9 @@ impl Names {
                     (net["Driver"] == "bridge")
                         .then(|| net["Id"].as_str())
                         .flatten()
-                        .filter(|id| id.len() >= 12)
-                        .map(|id| format!("br-{}", &id[..12]))
+                        // by characters: the id is the daemon's text, not always hex
+                        .filter(|id| id.chars().nth(11).is_some())
+                        .map(|id| format!("br-{}", id.chars().take(12).collect::<String>()))
                 });
             if let Some(b) = bridge {
                 n.ifaces.insert(b, name.to_string());
@@ -327,5 +328,11 @@ mod tests {
             &json!([]),
         );
         assert!(n.is_empty());
+        // an id of multi-byte characters: byte 12 is inside one (it panicked)
+        let n = Names::from_api(
+            &json!([{"Name": "wide", "Id": "aéééééééééé\u{202e}xyz", "Driver": "bridge"}]),
+            &json!([]),
+        );
+        assert_eq!(n.iface("br-aéééééééééé\u{202e}"), Some("wide"));
     }
 }

@@ -2,9 +2,15 @@
 //! answers, every container's and sandbox's namespace (the API's `SandboxKey`: files
 //! such as /var/run/docker/netns/ingress_sbox). `--netns container:NAME` is resolved
 //! here to the container's namespace file.
+//!
+//! The daemon's answers are not trusted further than they need to be: a `SandboxKey`
+//! counts only as a file right under Docker's own netns directory (another path is not
+//! entered, and its directory never listed), and `--list-netns` inspects at most
+//! [`MAX_INSPECTED`] containers within [`DEADLINE`], saying when the list is cut.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +23,25 @@ pub const CONTAINER: &str = "container:";
 
 /// Where `ip netns` keeps its names.
 pub const RUN_NETNS: &str = "/run/netns";
+
+/// Where Docker keeps its sandboxes' namespace files: the only directories whose files
+/// iptop takes as sandboxes (`/var/run` is `/run` on most systems).
+pub const DOCKER_NETNS: [&str; 2] = ["/var/run/docker/netns", "/run/docker/netns"];
+
+/// `--list-netns` inspects at most this many containers...
+pub const MAX_INSPECTED: usize = 1000;
+
+/// ...and asks Docker for at most this long in all.
+pub const DEADLINE: Duration = Duration::from_secs(4);
+
+/// Whether a `SandboxKey` is a file right under Docker's netns directory.
+pub fn docker_sandbox(key: &str) -> bool {
+    let p = Path::new(key);
+    p.parent()
+        .is_some_and(|d| DOCKER_NETNS.iter().any(|n| d == Path::new(n)))
+        && matches!(p.components().next_back(), Some(Component::Normal(_)))
+        && !key.ends_with('/')
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
@@ -59,7 +84,8 @@ pub fn ip_netns(dir: &Path) -> Vec<Entry> {
 pub struct ContainerNs {
     pub name: String,
     /// The namespace file Docker keeps for it; empty for a container sharing another's
-    /// namespace or the host's.
+    /// namespace or the host's, and when the daemon names a file outside its netns
+    /// directory.
     pub sandbox_key: String,
     pub pid: u32,
     pub running: bool,
@@ -74,6 +100,7 @@ impl ContainerNs {
             name: v["Name"].as_str()?.trim_start_matches('/').to_string(),
             sandbox_key: v["NetworkSettings"]["SandboxKey"]
                 .as_str()
+                .filter(|k| docker_sandbox(k))
                 .unwrap_or_default()
                 .to_string(),
             pid: v["State"]["Pid"].as_u64().unwrap_or(0) as u32,
@@ -127,47 +154,88 @@ pub fn sandbox_kind(file: &str, networks: &[(String, String)]) -> String {
     "Docker sandbox".into()
 }
 
-async fn containers(host: &Host) -> Result<Vec<ContainerNs>, DockerError> {
-    let list = host.client.get("/containers/json").await?;
+/// The running containers Docker lists, inspected one by one: at most `max` of them,
+/// and only until `deadline`; the note says where the list was cut.
+async fn containers(
+    host: &Host,
+    max: usize,
+    deadline: tokio::time::Instant,
+) -> Result<(Vec<ContainerNs>, Option<String>), DockerError> {
+    let timed_out = || DockerError::Timeout(host.client.path().display().to_string(), DEADLINE);
+    let list = tokio::time::timeout_at(deadline, host.client.get("/containers/json"))
+        .await
+        .map_err(|_| timed_out())??;
+    let ids: Vec<&str> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["Id"].as_str())
+        .collect();
+    let cut = |done: usize, why: &str| {
+        format!(
+            "the list is cut: {done} of {} containers inspected ({why})",
+            ids.len()
+        )
+    };
     let mut out = Vec::new();
-    for c in list.as_array().into_iter().flatten() {
-        let Some(id) = c["Id"].as_str() else { continue };
-        match host.client.get(&format!("/containers/{id}/json")).await {
-            Ok(v) => out.extend(ContainerNs::from_inspect(&v)),
-            // gone between the two questions
-            Err(DockerError::Status { status: 404, .. }) => {}
-            Err(e) => return Err(e),
+    for (done, id) in ids.iter().enumerate() {
+        if done == max {
+            return Ok((out, Some(cut(done, &format!("at most {max}")))));
+        }
+        let path = format!("/containers/{id}/json");
+        match tokio::time::timeout_at(deadline, host.client.get(&path)).await {
+            Err(_) => {
+                let why = format!("Docker took longer than {}s in all", DEADLINE.as_secs());
+                return Ok((out, Some(cut(done, &why))));
+            }
+            Ok(Ok(v)) => out.extend(ContainerNs::from_inspect(&v)),
+            // gone between the two questions, or an id iptop does not ask about
+            Ok(Err(DockerError::Status { status: 404, .. } | DockerError::NotAllowed(_))) => {}
+            Ok(Err(e)) => return Err(e),
         }
     }
-    Ok(out)
+    Ok((out, None))
 }
 
 /// Every namespace iptop can list: `ip netns` names, then Docker's containers and
-/// sandboxes. A Docker that was named but does not answer is a warning, not an error.
+/// sandboxes. A Docker that was named but does not answer is a warning, not an error;
+/// so is a list of containers cut short.
 pub async fn list(host: &Host) -> (Vec<Entry>, Option<String>) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    list_within(host, MAX_INSPECTED, deadline, &DOCKER_NETNS).await
+}
+
+async fn list_within(
+    host: &Host,
+    max: usize,
+    deadline: tokio::time::Instant,
+    sandbox_dirs: &[&str],
+) -> (Vec<Entry>, Option<String>) {
     let mut out = ip_netns(Path::new(RUN_NETNS));
     if !host.client.present() && !host.named {
         return (out, None);
     }
-    let found = match containers(host).await {
+    let (found, note) = match containers(host, max, deadline).await {
         Ok(c) => c,
         Err(e) => return (out, Some(format!("containers from Docker: {e}"))),
     };
-    let networks: Vec<(String, String)> = match host.client.get("/networks").await {
-        Ok(v) => v
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|n| {
-                Some((
-                    n["Id"].as_str()?.to_string(),
-                    n["Name"].as_str()?.to_string(),
-                ))
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    let mut dirs: Vec<PathBuf> = Vec::new();
+    let note = note.map(|n| format!("containers from Docker: {n}"));
+    let networks: Vec<(String, String)> =
+        match tokio::time::timeout_at(deadline, host.client.get("/networks")).await {
+            Ok(Ok(v)) => v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| {
+                    Some((
+                        n["Id"].as_str()?.to_string(),
+                        n["Name"].as_str()?.to_string(),
+                    ))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+    // the sandbox files containers use, by file name (under /var/run or /run)
     let mut seen: HashSet<String> = HashSet::new();
     for c in found.iter().filter(|c| c.running) {
         let what = if c.networks.is_empty() {
@@ -175,13 +243,9 @@ pub async fn list(host: &Host) -> (Vec<Entry>, Option<String>) {
         } else {
             format!("container ({})", c.networks.join(", "))
         };
-        if let Some(d) = Path::new(&c.sandbox_key).parent()
-            && !c.sandbox_key.is_empty()
-            && !dirs.iter().any(|x| x == d)
-        {
-            dirs.push(d.to_path_buf());
+        if let Some(f) = Path::new(&c.sandbox_key).file_name() {
+            seen.insert(f.to_string_lossy().into_owned());
         }
-        seen.insert(c.sandbox_key.clone());
         out.push(Entry {
             netns: format!("{CONTAINER}{}", c.name),
             path: c.path().unwrap_or_default(),
@@ -189,34 +253,32 @@ pub async fn list(host: &Host) -> (Vec<Entry>, Option<String>) {
             what,
         });
     }
-    // sandboxes of no container (swarm's ingress_sbox, load balancers, overlays)
-    if dirs.is_empty() && Path::new("/var/run/docker/netns").is_dir() {
-        dirs.push(PathBuf::from("/var/run/docker/netns"));
+    // sandboxes of no container (swarm's ingress_sbox, load balancers, overlays): Docker's
+    // own directory only, once even where /var/run is /run
+    let dir = sandbox_dirs.iter().map(Path::new).find(|d| d.is_dir());
+    let mut files: Vec<(String, String)> = dir
+        .and_then(|d| std::fs::read_dir(d).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.path().display().to_string(),
+            )
+        })
+        .filter(|(f, _)| !seen.contains(f))
+        .collect();
+    files.sort();
+    for (file, path) in files {
+        out.push(Entry {
+            what: sandbox_kind(&file, &networks),
+            netns: path.clone(),
+            name: file,
+            path,
+        });
     }
-    for d in dirs {
-        let mut files: Vec<(String, String)> = std::fs::read_dir(&d)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    e.path().display().to_string(),
-                )
-            })
-            .filter(|(_, p)| !seen.contains(p))
-            .collect();
-        files.sort();
-        for (file, path) in files {
-            out.push(Entry {
-                what: sandbox_kind(&file, &networks),
-                netns: path.clone(),
-                name: file,
-                path,
-            });
-        }
-    }
-    (out, None)
+    (out, note)
 }
 
 /// The namespace file of `--netns container:NAME`, or why there is none.
@@ -348,6 +410,36 @@ mod tests {
         .unwrap();
         assert_eq!(stopped.path(), None);
         assert!(ContainerNs::from_inspect(&json!({})).is_none());
+    }
+
+    #[test]
+    fn sandbox_keys_only_under_dockers_netns_directory() {
+        for ok in [
+            "/var/run/docker/netns/3f2a9c0d1e2f",
+            "/run/docker/netns/ingress_sbox",
+        ] {
+            assert!(docker_sandbox(ok), "{ok}");
+        }
+        for no in [
+            "",
+            "/root/private/keyfile",
+            "/var/run/docker/netns",
+            "/var/run/docker/netns/",
+            "/var/run/docker/netns/..",
+            "/var/run/docker/netns/a/b",
+            "/var/run/docker/netns/../../../etc/passwd",
+            "var/run/docker/netns/x",
+            "/tmp/dock/exec/netns/3f2a9c",
+        ] {
+            assert!(!docker_sandbox(no), "{no}");
+        }
+        let v = json!({
+            "Name": "/c", "State": {"Running": true, "Pid": 7},
+            "NetworkSettings": {"SandboxKey": "/root/private/keyfile"}
+        });
+        let c = ContainerNs::from_inspect(&v).unwrap();
+        assert_eq!(c.sandbox_key, "");
+        assert_eq!(c.path().as_deref(), Some("/proc/7/ns/net"));
     }
 
     #[test]

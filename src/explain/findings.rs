@@ -24,16 +24,55 @@ use super::ports::{self, Ports};
 use crate::diff::{Delta, Deltas, TableDelta};
 use crate::model::{Backend, FirewallTable, Rule, Snapshot};
 
-pub const POLICY_DROP: &str = "policy-drop";
-pub const DOCKER_USER_DPORT: &str = "docker-user-dport";
-pub const PUBLISHED_PORT_BYPASSES_INPUT: &str = "published-port-bypasses-input";
-pub const UNREFERENCED_CHAIN: &str = "unreferenced-chain";
-pub const BOTH_BACKENDS: &str = "both-backends";
-pub const EARLY_DROP: &str = "early-drop";
-pub const KUBE_NO_ENDPOINTS: &str = "kube-no-endpoints";
+/// A finding's stable id: the kebab-case string is what text, JSON, `/metrics` and the
+/// README name (see the table above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FindingId {
+    PolicyDrop,
+    DockerUserDport,
+    PublishedPortBypassesInput,
+    UnreferencedChain,
+    BothBackends,
+    EarlyDrop,
+    KubeNoEndpoints,
+}
+
+impl FindingId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingId::PolicyDrop => "policy-drop",
+            FindingId::DockerUserDport => "docker-user-dport",
+            FindingId::PublishedPortBypassesInput => "published-port-bypasses-input",
+            FindingId::UnreferencedChain => "unreferenced-chain",
+            FindingId::BothBackends => "both-backends",
+            FindingId::EarlyDrop => "early-drop",
+            FindingId::KubeNoEndpoints => "kube-no-endpoints",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FindingId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+pub const POLICY_DROP: FindingId = FindingId::PolicyDrop;
+pub const DOCKER_USER_DPORT: FindingId = FindingId::DockerUserDport;
+pub const PUBLISHED_PORT_BYPASSES_INPUT: FindingId = FindingId::PublishedPortBypassesInput;
+pub const UNREFERENCED_CHAIN: FindingId = FindingId::UnreferencedChain;
+pub const BOTH_BACKENDS: FindingId = FindingId::BothBackends;
+pub const EARLY_DROP: FindingId = FindingId::EarlyDrop;
+pub const KUBE_NO_ENDPOINTS: FindingId = FindingId::KubeNoEndpoints;
 
 /// Every finding id, in the order of the table above.
-pub const IDS: [&str; 7] = [
+pub const IDS: [FindingId; 7] = [
     POLICY_DROP,
     DOCKER_USER_DPORT,
     PUBLISHED_PORT_BYPASSES_INPUT,
@@ -77,7 +116,7 @@ pub struct Place {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub id: &'static str,
+    pub id: FindingId,
     pub severity: Severity,
     pub table: String,
     pub backend: Option<Backend>,
@@ -144,7 +183,7 @@ struct Found<'a> {
 impl Found<'_> {
     fn push(
         &mut self,
-        id: &'static str,
+        id: FindingId,
         severity: Severity,
         chain: usize,
         rule: Option<usize>,

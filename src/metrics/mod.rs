@@ -11,6 +11,7 @@
 //! `iptop_poll_failures_total{reason}`, `iptop_poll_duration_seconds`,
 //! `iptop_last_poll_success`, `iptop_last_poll_timestamp_seconds`.
 
+mod deadline;
 pub mod http;
 
 use std::collections::BTreeMap;
@@ -76,20 +77,11 @@ fn reason(e: &PollError) -> &'static str {
     }
 }
 
-/// A label value as Prometheus takes it well: control characters become spaces, and
+/// A label value as Prometheus takes it well: what [`crate::sanitize::text`] escapes
+/// (controls, bidi, invisible characters, marks over ASCII) becomes spaces, and
 /// long values are cut at a character boundary (the encoder escapes `\`, `"` and newlines).
 pub fn label_value(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        // controls, bidi and invisible characters (see crate::sanitize): a space
-        .map(|c| {
-            if crate::sanitize::is_unsafe(c) {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
+    let mut out = crate::sanitize::blanked(s).into_owned();
     if out.len() > MAX_LABEL {
         let mut end = MAX_LABEL;
         while !out.is_char_boundary(end) {
@@ -310,18 +302,20 @@ pub async fn run(
             crate::format::duration(interval)
         );
     }
-    let server = tokio::spawn(http::serve(listener, exposition));
+    let server = tokio::spawn(http::serve(listener, exposition, http::connection_cap()));
     let write = |f: &mut dyn FnMut(&mut State)| {
         let mut st = state
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut st);
     };
+    let mut stops = crate::stream::Stops::catch()?;
     let result = crate::stream::poll_loop(
         &mut polls,
         &tables,
         interval,
-        |p| {
+        &mut stops,
+        async |p: &crate::stream::Polled<'_>| {
             let snap = p.snapshot.clone();
             write(&mut |st| st.polled(snap.clone(), p.took));
             Ok(crate::stream::Next::Go)
@@ -347,6 +341,10 @@ mod tests {
             label_value("a\u{1b}[2J\u{202e}b\u{200b}\u{9b}"),
             "a [2J b  "
         );
+        // variation selectors, tags, marks over ASCII (a struck-through ACCEPT)
+        assert_eq!(label_value("a\u{fe0f}b\u{e0100}c\u{e0041}"), "a b c ");
+        assert_eq!(label_value("A\u{336}C\u{336}K"), "A C K");
+        assert_eq!(label_value("é\u{301}"), "é\u{301}");
         let long = "é".repeat(100);
         let v = label_value(&long);
         assert!(v.len() <= MAX_LABEL + '…'.len_utf8(), "{}", v.len());

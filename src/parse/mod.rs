@@ -20,6 +20,10 @@ use crate::model::text::ListingText;
 
 pub use fields::parse_counter;
 
+/// How many rules a chain holds, where known from elsewhere (the kernel): it chooses
+/// the reading of a listing whose comments print lines that look like rules.
+pub type RuleCounts<'a> = &'a dyn Fn(&str) -> Option<usize>;
+
 /// A listing line that could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
@@ -87,7 +91,20 @@ pub fn parse_table(
     text: &(impl Listing + ?Sized),
     previous: Option<&FirewallTable>,
 ) -> Result<FirewallTable, ParseError> {
-    let mut t = table::parse_lines(name, text.text(), previous)?;
+    parse_table_counted(name, text, previous, None)
+}
+
+/// [`parse_table`], with the kernel's rule count of each chain it knows: where a
+/// comment's line break prints a line that reads as a rule, the reading with the
+/// kernel's number of rules is taken, so that no rule the kernel does not hold is made
+/// up (a forged one after a chain's last rule reads as well as a real one).
+pub fn parse_table_counted(
+    name: &str,
+    text: &(impl Listing + ?Sized),
+    previous: Option<&FirewallTable>,
+    counts: Option<RuleCounts>,
+) -> Result<FirewallTable, ParseError> {
+    let mut t = table::parse_lines(name, text.text(), previous, counts)?;
     if let Some(keep) = text.keep() {
         t.listing = Some(keep);
     }

@@ -15,9 +15,9 @@
 
 use std::collections::HashMap;
 
-use super::ParseError;
 use super::columns::{is_space, parse_title, strip_cr};
 use super::fields::snippet;
+use super::{ParseError, RuleCounts};
 
 /// One rule (or any other line) of a listing, with the lines that continue it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,18 @@ struct Block {
 
 /// Splits a listing into records: each rule's first line with the lines that continue
 /// its comment. `Ok(None)`: every record is one line (nothing to join).
+#[cfg(test)]
 pub(super) fn partition(body: &str, crlf: bool) -> Result<Option<Vec<Record>>, ParseError> {
+    partition_counted(body, crlf, None)
+}
+
+/// [`partition`], with the number of rules each chain holds where it is known (from
+/// the kernel): of the readings, the one with that many rules is taken.
+pub(super) fn partition_counted(
+    body: &str,
+    crlf: bool,
+    rules: Option<RuleCounts>,
+) -> Result<Option<Vec<Record>>, ParseError> {
     let mut lines: Vec<Line> = Vec::new();
     let mut pos = 0;
     for raw in body.split('\n') {
@@ -160,7 +171,8 @@ pub(super) fn partition(body: &str, crlf: bool) -> Result<Option<Vec<Record>>, P
     let mut joined_to: Vec<Option<usize>> = vec![None; lines.len()];
     let mut any = false;
     for b in &blocks {
-        let starts = choose(&lines, b, &mode)?;
+        let expected = rules.and_then(|c| c(&b.chain));
+        let starts = choose(&lines, b, &mode, expected)?;
         let mut cur = None;
         let mut next = starts.iter().peekable();
         for (j, slot) in joined_to.iter_mut().enumerate().skip(b.first).take(b.len) {
@@ -196,7 +208,12 @@ pub(super) fn partition(body: &str, crlf: bool) -> Result<Option<Vec<Record>>, P
 }
 
 /// The lines of a block that start rules 1, 2, ..., N (see the module comment).
-fn choose(lines: &[Line], b: &Block, mode: &Shape) -> Result<Vec<usize>, ParseError> {
+fn choose(
+    lines: &[Line],
+    b: &Block,
+    mode: &Shape,
+    expected: Option<usize>,
+) -> Result<Vec<usize>, ParseError> {
     let m = b.len;
     if m == 0 {
         return Ok(Vec::new());
@@ -272,9 +289,15 @@ fn choose(lines: &[Line], b: &Block, mode: &Shape) -> Result<Vec<usize>, ParseEr
     }
     // readings that end the block: the last rule's comment takes the lines after it
     let mut end: Option<((u32, u32), u8, usize)> = None;
+    let can_end = |j: usize| best[j].is_some() && (j + 1 == m || comment[j]);
+    // the rule count the kernel gives, when a reading has it: a comment printed after
+    // the last rule that reads as one more rule is taken for the comment it is
+    let wanted = expected
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|&n| (0..m).any(|j| can_end(j) && num[j] == Some(n)));
     for j in 0..m {
         let Some(bj) = best[j] else { continue };
-        if j + 1 < m && !comment[j] {
+        if !can_end(j) || wanted.is_some_and(|n| num[j] != Some(n)) {
             continue;
         }
         end = match end {

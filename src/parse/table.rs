@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use super::ParseError;
+use super::RuleCounts;
 use super::columns::{Col, ColumnLayout, ends_in_cr, is_space, parse_title, strip_cr};
 use super::fields::{parse_header, parse_rule, snippet, split_counters};
-use super::records::{Record, partition};
+use super::records::{Record, partition_counted};
 use crate::model::{Chain, ChainSpan, Counter, FirewallTable, Rule, RuleTexts};
 
 /// The lines of a listing (without their `\n`), found with a vectorised search; or,
@@ -148,18 +149,32 @@ pub(super) fn parse_lines(
     name: &str,
     text: &str,
     prev: Option<&FirewallTable>,
+    counts: Option<RuleCounts>,
 ) -> Result<FirewallTable, ParseError> {
     let body = text.strip_suffix('\n').unwrap_or(text);
     let crlf = ends_in_cr(body);
     let first = match parse_records(name, body, prev, None, crlf) {
-        Ok(t) => return Ok(t),
+        Ok(t) => {
+            let Some(counts) = counts.filter(|c| !fits_counts(&t, *c)) else {
+                return Ok(t);
+            };
+            // one rule a line reads more rules than the kernel holds: a comment's line
+            // break printed one; the reading with the kernel's counts, if there is one
+            return Ok(match partition_counted(body, crlf, Some(counts)) {
+                Ok(Some(records)) => match parse_records(name, body, prev, Some(records), crlf) {
+                    Ok(j) => j,
+                    Err(_) => t,
+                },
+                _ => t,
+            });
+        }
         Err(stop) => stop,
     };
     let (first, numbering) = match first {
         Stop::Error(e) => (e, false),
         Stop::Numbering(e) => (e, true),
     };
-    match partition(body, crlf) {
+    match partition_counted(body, crlf, counts) {
         // an earlier line than the numbers' is what failed
         Err(e) if !numbering && first.line < e.line => Err(first),
         Err(e) => Err(e),
@@ -171,6 +186,13 @@ pub(super) fn parse_lines(
             })
         }
     }
+}
+
+/// Every chain the kernel knows holds as many rules as it says.
+fn fits_counts(t: &FirewallTable, counts: RuleCounts) -> bool {
+    t.chains
+        .iter()
+        .all(|c| counts(&c.name).is_none_or(|n| n == c.rules.len()))
 }
 
 fn parse_records(

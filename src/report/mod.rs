@@ -382,7 +382,7 @@ pub fn build(input: &Input) -> Report {
         findings: findings::evaluate(snap, deltas)
             .into_iter()
             .map(|f| FindingReport {
-                id: f.id,
+                id: f.id.as_str(),
                 severity: f.severity.as_str(),
                 table: f.table,
                 backend: f.backend.map(|b| b.to_string()),

@@ -5,16 +5,15 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::fcntl::{OFlag, open};
 use nix::sys::stat::Mode;
-use tokio::process::Command;
 
 use super::spawn;
 use super::text::lossy_string;
+use super::version::VersionProbe;
 use super::{Failure, RawListing, RawPoll};
 use crate::model::text::ListingText;
 use crate::model::{Backend, SourceInfo};
@@ -87,6 +86,8 @@ pub struct LiveSource {
     started: Instant,
     seq: u64,
     info: SourceInfo,
+    /// The binaries' `--version`, asked in the background (see [`VersionProbe`]).
+    versions: Option<VersionProbe>,
 }
 
 /// `iptables`, `ip6tables-nft`, ... for a back end (None: the plain name) and family.
@@ -336,6 +337,7 @@ impl LiveSource {
             netns,
             started: Instant::now(),
             seq: 0,
+            versions: None,
         };
         src.describe_backend();
         Ok(src)
@@ -388,26 +390,36 @@ impl LiveSource {
         self.cfg.tables = tables;
     }
 
-    /// Asks each binary for its version (`iptables v1.8.9 (nf_tables)`) and fills in a
-    /// plain `iptables`'s back end from it. Failure leaves both as they were: the polls
-    /// will say what is wrong.
+    /// Starts asking each binary for its version (`iptables v1.8.9 (nf_tables)`), all
+    /// side by side, by one deadline (the timeout); the answers fill in the version and
+    /// a plain `iptables`'s back end when the first poll needs them, or at its end. A
+    /// hanging iptables then costs one timeout before iptop reports it, not three.
+    pub fn start_version_probe(&mut self) {
+        let paths = self.lanes.iter().map(|l| l.path.clone()).collect();
+        self.versions = Some(VersionProbe::start(paths, self.cfg.timeout));
+    }
+
+    /// Asks each binary for its version and waits for the answers (at most the timeout).
+    /// Failure leaves the version and back end as they were: the polls will say what is
+    /// wrong.
     pub async fn probe_version(&mut self) {
+        self.start_version_probe();
+        self.settle_version().await;
+    }
+
+    /// Waits for the version probe started, if one is under way, and takes its answers.
+    pub async fn settle_version(&mut self) {
+        let Some(probe) = self.versions.take() else {
+            return;
+        };
         let mut versions = Vec::new();
-        for lane in &mut self.lanes {
-            let out = Command::new(&lane.path)
-                .arg("--version")
-                .env("LC_ALL", "C")
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output();
-            if let Ok(Ok(out)) = tokio::time::timeout(self.cfg.timeout, out).await {
-                let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                if lane.backend.is_none() {
-                    lane.backend = backend_of_version(&v);
-                }
-                if !v.is_empty() && !versions.contains(&v) {
-                    versions.push(v);
-                }
+        for (lane, v) in self.lanes.iter_mut().zip(probe.finish().await) {
+            let Some(v) = v else { continue };
+            if lane.backend.is_none() {
+                lane.backend = backend_of_version(&v);
+            }
+            if !v.is_empty() && !versions.contains(&v) {
+                versions.push(v);
             }
         }
         self.info.version = versions.join(", ");
@@ -438,6 +450,10 @@ impl LiveSource {
 
     /// Lists every configured table once, with every back end it may be in.
     pub async fn poll(&mut self) -> RawPoll {
+        if self.lanes.iter().any(|l| l.backend.is_none()) {
+            // which tables a plain iptables may list depends on its back end
+            self.settle_version().await;
+        }
         self.seq += 1;
         let at = self.started.elapsed();
         let taken_at = SystemTime::now();
@@ -497,6 +513,8 @@ impl LiveSource {
                 listings.push(l);
             }
         }
+        // the versions were asked while the tables were listed, by the same deadline
+        self.settle_version().await;
         RawPoll {
             seq: self.seq,
             at,

@@ -11,6 +11,7 @@ pub mod recording;
 pub mod replay;
 pub mod spawn;
 pub mod text;
+pub mod version;
 
 pub use open::{CountersFrom, DEMO, Source, SourceConfig};
 pub use poll_loop::{PollLoop, Polled};
@@ -22,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::AppError;
 use crate::model::text::ListingText;
 use crate::model::{Backend, Snapshot};
-use crate::parse::{ParseError, parse_table};
+use crate::parse::{ParseError, parse_table_counted};
 
 /// What running the binary for one table gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -413,10 +414,23 @@ pub fn snapshot_reusing(
             let prev_t = prev.and_then(|p| p.table_of(name, l.backend));
             let mut t = match kernel::reuse(prev_t, l) {
                 Some(t) => t,
-                None => parse_table(name, &l.stdout, prev_t).map_err(|error| PollError::Parse {
-                    table: name.clone(),
-                    error,
-                })?,
+                None => {
+                    // the kernel's rule counts choose the reading of crafted comments
+                    let counts = l
+                        .kernel
+                        .as_deref()
+                        .map(|k| move |c: &str| k.names.get(c).map(|&i| k.chains[i].rules.len()));
+                    parse_table_counted(
+                        name,
+                        &l.stdout,
+                        prev_t,
+                        counts.as_ref().map(|f| f as crate::parse::RuleCounts),
+                    )
+                    .map_err(|error| PollError::Parse {
+                        table: name.clone(),
+                        error,
+                    })?
+                }
             };
             if let Some(k) = &l.kernel {
                 kernel::apply(&mut t, k).map_err(|detail| PollError::Mismatch {

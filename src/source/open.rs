@@ -80,7 +80,8 @@ impl Source {
                     // `container:web` says more than the sandbox's file name
                     live.label_netns(netns_label);
                 }
-                live.probe_version().await;
+                // answered while the first poll lists (see `LiveSource::poll`)
+                live.start_version_probe();
                 open_kernel(Box::new(live), counters)
             }
         }
@@ -101,6 +102,16 @@ impl Source {
             Source::Live(l) => Some(l.poll().await),
             Source::Kernel(k) => Some(k.poll().await),
             Source::Replay(r) => r.next_poll(),
+        }
+    }
+
+    /// Waits for what the source still asks about itself (a live source's iptables
+    /// version), so that [`Source::info`] is whole: before a recording's header.
+    pub async fn settle(&mut self) {
+        match self {
+            Source::Live(l) => l.settle_version().await,
+            Source::Kernel(k) => k.settle_version().await,
+            Source::Replay(_) => {}
         }
     }
 

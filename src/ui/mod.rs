@@ -61,8 +61,9 @@ pub struct LiveSetup {
     pub export: ExportTo,
     /// `--export-window`: the export key's window without a baseline.
     pub export_window: std::time::Duration,
-    /// `--view path`: start in the path view (every table polled).
-    pub path_view: bool,
+    /// What the main area shows first (`--view path`: [`Screen::Path`](mode::Screen),
+    /// with every table polled).
+    pub screen: mode::Screen,
     /// Colours, palette, tree lines and columns (`--color`, `--theme`, `--ascii`, config).
     pub theme: Theme,
 }
@@ -80,14 +81,14 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
         names,
         export,
         export_window,
-        path_view,
+        screen,
         theme,
     } = setup;
     let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
     app.step_mode = step;
     app.names = names.map(Arc::new);
     app.export_window = export_window;
-    app.path_view = path_view;
+    app.mode = mode::Mode::showing(screen);
     let mut poller = poller::spawn(
         polls,
         PollerConfig {
@@ -96,7 +97,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
             first,
             interval,
             step,
-            all_tables: path_view,
+            all_tables: screen == mode::Screen::Path,
         },
     );
     let (mut terminal, guard) = terminal::TerminalGuard::start()?;
@@ -271,7 +272,7 @@ impl ExportJob {
             .as_ref()
             .map(|s| s.snapshot().clone())
             .ok_or("nothing to export yet")?;
-        if app.path_view
+        if app.mode.shows_path()
             && let Some(p) = app.path_snapshot(true)
         {
             return Ok(ExportJob {

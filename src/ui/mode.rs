@@ -13,6 +13,8 @@ pub enum Screen {
     Findings,
     /// kube-proxy's Services (`K`): endpoints and their shares of new connections.
     Services,
+    /// The path view (`v`, `--view path`): every table's built-in chains hook by hook.
+    Path,
 }
 
 /// The live view's mode.
@@ -27,6 +29,8 @@ pub enum Mode {
     Findings,
     /// kube-proxy's Services (`K`).
     Services,
+    /// The path view (`v`).
+    Path,
     /// Typing a search query over the tree (`/`).
     Search,
     /// The help overlay (`?`), over what the main area showed; any key closes it.
@@ -41,6 +45,7 @@ impl Mode {
             Mode::Hot => Screen::Hot,
             Mode::Findings => Screen::Findings,
             Mode::Services => Screen::Services,
+            Mode::Path => Screen::Path,
             Mode::Help { over } => over,
         }
     }
@@ -52,12 +57,18 @@ impl Mode {
             Screen::Hot => Mode::Hot,
             Screen::Findings => Mode::Findings,
             Screen::Services => Mode::Services,
+            Screen::Path => Mode::Path,
         }
     }
 
     /// The main area shows the hot view (under the help too).
     pub fn shows_hot(self) -> bool {
         self.screen() == Screen::Hot
+    }
+
+    /// The main area shows the path view (under the help too).
+    pub fn shows_path(self) -> bool {
+        self.screen() == Screen::Path
     }
 
     pub fn shows_help(self) -> bool {

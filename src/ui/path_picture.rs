@@ -44,8 +44,11 @@ pub fn styled_lines(input: &Input, cols: &[Column], fold: bool, theme: &Theme) -
                 theme.target(verdict, *jump)
             };
             let head = (c.prefix.len() + c.label.len()).min(row.len());
-            let (tree_part, rest) = row.split_at(head);
-            let (prefix, label) = tree_part.split_at(c.prefix.len().min(tree_part.len()));
+            // by checked byte index: the label is outside text (a chain name)
+            let (tree_part, rest) = row.split_at_checked(head).unwrap_or((&row, ""));
+            let (prefix, label) = tree_part
+                .split_at_checked(c.prefix.len().min(tree_part.len()))
+                .unwrap_or(("", tree_part));
             let drop = matches!(verdict.as_str(), "DROP" | "REJECT");
             let rest_style = if c.moved {
                 theme.moved(drop)

@@ -11,6 +11,7 @@ use ratatui::widgets::Paragraph;
 
 use super::action::{Action, Command};
 use super::live_view::LiveView;
+use super::mode::{Mode, Screen};
 use super::path_picture::{self, Piece};
 use super::theme::Theme;
 use crate::diff::Deltas;
@@ -29,11 +30,11 @@ pub struct PathSnapshot {
 impl LiveView {
     /// Turns the path view on or off.
     pub fn toggle_path(&mut self) {
-        self.path_view = !self.path_view;
+        let on = !self.mode.shows_path();
         self.path_offset = 0;
         self.path_lines = None;
-        self.mode = super::mode::Mode::Tree;
-        self.commands.push(Command::AllTables(self.path_view));
+        self.mode = if on { Mode::Path } else { Mode::Tree };
+        self.commands.push(Command::AllTables(on));
     }
 
     /// Every table's last snapshot in one, and the deltas on screen for each: what the
@@ -89,17 +90,17 @@ impl LiveView {
     /// Keys taken before the mode's own: Ctrl-c quits from anywhere, any key closes the
     /// help (`q` too: the program stays), the path view's keys. True: taken.
     pub(crate) fn intercept(&mut self, action: Action) -> bool {
-        if let super::mode::Mode::Help { over } = self.mode {
+        if let Mode::Help { over } = self.mode {
             // any key closes the help
             self.quit |= action == Action::Interrupt;
-            self.mode = super::mode::Mode::showing(over);
+            self.mode = Mode::showing(over);
             return true;
         }
         if action == Action::Interrupt {
             self.quit = true;
             return true;
         }
-        self.path_view && self.apply_path(action)
+        self.mode == Mode::Path && self.apply_path(action)
     }
 
     /// A key in the path view; false: not one of its own (the common keys apply).
@@ -117,9 +118,7 @@ impl LiveView {
             // only the rules that moved, with their chain paths, hook by hook
             Action::ToggleMovedOnly => self.moved_only = !self.moved_only,
             Action::ToggleHelp => {
-                self.mode = super::mode::Mode::Help {
-                    over: super::mode::Screen::Tree,
-                };
+                self.mode = Mode::Help { over: Screen::Path };
             }
             Action::Quit
             | Action::Baseline

@@ -182,7 +182,8 @@ impl FakeIptables {
             r##"#!/bin/bash
 # fake iptables for iptop's tests: logs argv, then behaves as BEHAVIOUR says
 HERE={here}
-printf '%s\0' "$(basename "$0")" "$@" >> "$HERE/argv.log"; printf '\n' >> "$HERE/argv.log"
+# one printf, one write: calls that run side by side (the version questions) do not mix
+f=; for a in "$0" "$@"; do f="$f%s\\0"; done; printf "$f\\n" "$(basename "$0")" "$@" >> "$HERE/argv.log"
 BEHAVIOUR=$(cat "$HERE/behaviour" 2>/dev/null || echo {behaviour})
 if [ "$1" = --version ]; then echo "iptables v1.8.9 (nf_tables)"; exit 0; fi
 table=filter

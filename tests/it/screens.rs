@@ -358,5 +358,5 @@ fn path_view_120x40() {
     assert!(moved.contains("nat PREROUTING"), "{moved}");
     app.apply(Action::ToggleMovedOnly);
     app.apply(Action::Back);
-    assert!(!app.path_view);
+    assert!(!app.mode.shows_path());
 }

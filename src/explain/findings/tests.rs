@@ -84,7 +84,7 @@ fn window(before: &[(&str, &str)], after: &[(&str, &str)]) -> Vec<Finding> {
     evaluate(&b, Some(&diff::diff(&a, &b)))
 }
 
-fn ids(f: &[Finding]) -> Vec<&str> {
+fn ids(f: &[Finding]) -> Vec<FindingId> {
     f.iter().map(|f| f.id).collect()
 }
 
@@ -442,6 +442,7 @@ fn findings_come_most_severe_first() {
         ]
     );
     for id in IDS {
-        assert!(!id.is_empty() && id.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+        let s = id.as_str();
+        assert!(!s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
     }
 }

@@ -115,10 +115,15 @@ impl LegacySocket {
         String::from_utf8_lossy(b.get(c.name.clone()).unwrap_or(&[])).into_owned()
     }
 
+    /// The entries of the last read, with their counters zeroed: the same bytes exactly
+    /// while no rule changed (compared whole, never by a hash a comment could steer).
+    pub fn entries(&self) -> &[u8] {
+        self.buf.get(ENTRIES_HEAD..).unwrap_or(&[])
+    }
+
     /// Reads `table` (which must exist: asking for a missing one loads it) into `out`;
-    /// returns a hash of its entries with the counters left out: it changes when any
-    /// rule does, even a same-size replacement.
-    pub fn read(&mut self, table: &str, out: &mut LegacyTable) -> io::Result<u64> {
+    /// [`LegacySocket::entries`] then holds its entries without their counters.
+    pub fn read(&mut self, table: &str, out: &mut LegacyTable) -> io::Result<()> {
         if table.len() >= 32 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
@@ -169,25 +174,6 @@ fn counter_at(b: &[u8], o: usize) -> Counter {
     }
 }
 
-/// FxHash-style word hash in four lanes: fast enough to run over 20 MB of entries per
-/// poll.
-fn hash_bytes(b: &[u8]) -> u64 {
-    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or_default());
-    let mut h = [1u64, 2, 3, 4];
-    let mut chunks = b.chunks_exact(32);
-    for c in &mut chunks {
-        for (i, h) in h.iter_mut().enumerate() {
-            *h = (h.rotate_left(5) ^ word(&c[i * 8..i * 8 + 8])).wrapping_mul(K);
-        }
-    }
-    let mut x = h[0] ^ h[1].rotate_left(16) ^ h[2].rotate_left(32) ^ h[3].rotate_left(48);
-    for &v in chunks.remainder() {
-        x = (x.rotate_left(5) ^ u64::from(v)).wrapping_mul(K);
-    }
-    (x.rotate_left(5) ^ b.len() as u64).wrapping_mul(K)
-}
-
 fn bad(what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -196,7 +182,7 @@ fn bad(what: &str) -> io::Error {
 }
 
 /// Walks the entries into chains; the counters are taken out (zeroed in `entries`) so
-/// that the hash of what is left changes only with the rules.
+/// that what is left changes only with the rules.
 fn walk(
     entries: &mut [u8],
     l: Layout,
@@ -204,10 +190,9 @@ fn walk(
     hook_entry: &[u32],
     underflow: &[u32],
     out: &mut LegacyTable,
-) -> io::Result<u64> {
+) -> io::Result<()> {
     out.chains.clear();
     out.counters.clear();
-    let mut hash = entries.len() as u64;
     // the chain being walked: for a built-in one its underflow
     let mut cur: Option<Option<usize>> = None;
     let mut o = 0;
@@ -220,8 +205,6 @@ fn walk(
         }
         let counters = counter_at(e, l.counters);
         e[l.counters..l.counters + 16].fill(0);
-        // hashed while the entry is in the cache
-        hash = hash_bytes(&e[..next]) ^ hash.rotate_left(7).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         let target = &e[toff..next];
         // the standard target has an empty name; an ERROR one heads a chain
         let is_error = target[2] != 0 && target[2..8] == *b"ERROR\0";
@@ -272,5 +255,11 @@ fn walk(
         }
         c.rules.end -= 1;
     }
-    Ok(hash)
+    Ok(())
+}
+
+/// [`walk`] over IPv4 entries without built-in chains, for the tests.
+#[cfg(test)]
+pub fn walk_v4(entries: &mut [u8], out: &mut LegacyTable) -> io::Result<()> {
+    walk(entries, V4, 0, &[0; 5], &[0; 5], out)
 }

@@ -1,7 +1,7 @@
 //! Counters straight from the kernel (`--source kernel`): nftables over netlink for
 //! iptables-nft, `getsockopt` for iptables-legacy. The rule texts still come from
 //! `iptables -L`, run only at the start and when the rule set changed (nft generation id,
-//! hash of the legacy entries), with the stamp checked around it; every other poll reads
+//! entries of x_tables compared byte for byte), with the stamp checked around it; every other poll reads
 //! only counters and maps them onto the listed rules by (chain, position).
 //!
 //! Strictly read-only: [`request`] is the only place a request is built, and it can
@@ -116,6 +116,22 @@ pub fn mismatch(shape: &[(&str, usize)], k: &Counters) -> Option<String> {
     None
 }
 
+/// Where the listing, parsed with the kernel's rule counts choosing the reading of
+/// comments with line breaks, and the kernel disagree on the chains or rule counts.
+pub fn parsed_mismatch(table: &str, text: &str, k: &Counters) -> Option<String> {
+    let counts = |c: &str| k.names.get(c).map(|&i| k.chains[i].rules.len());
+    match crate::parse::parse_table_counted(table, text, None, Some(&counts)) {
+        Ok(t) => mismatch(
+            &t.chains
+                .iter()
+                .map(|c| (&*c.name, c.rules.len()))
+                .collect::<Vec<_>>(),
+            k,
+        ),
+        Err(e) => Some(format!("the listing does not parse: {e}")),
+    }
+}
+
 /// Puts the kernel's counters on a parsed table, by (chain, position). Chains whose
 /// counters did not move stay shared with the previous poll.
 pub fn apply(t: &mut FirewallTable, k: &Counters) -> Result<(), String> {
@@ -225,6 +241,19 @@ impl KernelSource {
 
     pub fn info(&self) -> &crate::model::SourceInfo {
         &self.info
+    }
+
+    /// Waits for the listing source's version probe (see [`LiveSource::settle_version`]).
+    pub async fn settle_version(&mut self) {
+        self.live.settle_version().await;
+        self.follow_live_info();
+    }
+
+    /// The version and back end as the listing source learned them from iptables.
+    fn follow_live_info(&mut self) {
+        let live = self.live.info();
+        self.info.version.clone_from(&live.version);
+        self.info.backend.clone_from(&live.backend);
     }
 
     pub fn tables(&self) -> &[String] {
@@ -386,6 +415,7 @@ impl KernelSource {
                 .await;
             self.live.set_tables(vec![table.to_string()]);
             let raw = self.live.poll().await;
+            self.follow_live_info();
             let mut listings = raw.listings;
             let wanted: Vec<Option<Backend>> = listings
                 .iter()
@@ -414,7 +444,11 @@ impl KernelSource {
                 match read {
                     Ok(Read { counters, stamp }) if Some(stamp) == before => {
                         let shape = listing_shape(&l.stdout);
-                        match mismatch(&shape, &counters) {
+                        // more lines than rules: comments with line breaks, read as
+                        // the parser reads them with the kernel's rule counts
+                        let why = mismatch(&shape, &counters)
+                            .and_then(|_| parsed_mismatch(table, l.stdout.as_str(), &counters));
+                        match why {
                             Some(why) if self.auto => {
                                 self.fallback.push((table.to_string(), *b));
                                 l.stderr.push_str(&format!(

@@ -18,6 +18,7 @@ const NFTA_GEN_ID: u16 = 1;
 const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_NAME: u16 = 3;
 const NFTA_CHAIN_HOOK: u16 = 4;
+const NFTA_CHAIN_USE: u16 = 6;
 const NFTA_CHAIN_COUNTERS: u16 = 8;
 const NFTA_COUNTER_BYTES: u16 = 1;
 const NFTA_COUNTER_PACKETS: u16 = 2;
@@ -38,6 +39,9 @@ pub struct ChainInfo {
     pub name: String,
     /// A base chain (built-in: it has a hook); its policy counters.
     pub policy: Option<Counter>,
+    /// How many references the kernel holds to the chain: jumps and gotos of rules and
+    /// of verdict map elements (None: not told).
+    pub uses: Option<u32>,
 }
 
 /// One rule: its counter (zero without a counter expression) and the chain it jumps
@@ -46,6 +50,8 @@ pub struct ChainInfo {
 pub struct RuleInfo {
     pub counter: Counter,
     pub jump: Option<String>,
+    /// A counter comes before the jump: every packet that takes it moves the counter.
+    pub jump_counted: bool,
 }
 
 /// A netlink socket of the NETLINK_NETFILTER family, bound to the network namespace
@@ -275,6 +281,9 @@ fn chain_info(m: &[u8]) -> ChainInfo {
         name: String::from_utf8_lossy(attr(m, NFTA_CHAIN_NAME).map_or(&[][..], cstr)).into_owned(),
         policy: attr(m, NFTA_CHAIN_HOOK)
             .map(|_| attr(m, NFTA_CHAIN_COUNTERS).map_or_else(Counter::default, counter)),
+        uses: attr(m, NFTA_CHAIN_USE)
+            .and_then(|p| p.get(..4))
+            .map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]])),
     }
 }
 
@@ -307,6 +316,7 @@ fn rule_info(m: &[u8]) -> RuleInfo {
                 if matches!(code, Some(NFT_JUMP | NFT_GOTO)) {
                     r.jump = attr(verdict, NFTA_VERDICT_CHAIN)
                         .map(|c| String::from_utf8_lossy(cstr(c)).into_owned());
+                    r.jump_counted = counted;
                 }
             }
             _ => {}

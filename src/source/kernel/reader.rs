@@ -42,7 +42,7 @@ impl From<io::Error> for ReadError {
 }
 
 /// A read: the counters and the stamp of the rule set they come from (nft: generation
-/// id; legacy: hash of the entries without counters).
+/// id; legacy: a number that changes whenever the entries without counters do).
 pub struct Read {
     pub counters: Arc<Counters>,
     pub stamp: u64,
@@ -54,8 +54,11 @@ struct NftState {
     generation: u32,
     names: Vec<String>,
     base: Vec<usize>,
-    /// Per chain: (rule index, chain index) of each jump or goto.
+    /// Per chain: (rule index, chain index) of each jump or goto behind a counter.
     jumps: Vec<Vec<(usize, usize)>>,
+    /// Chains packets can enter without moving a counter iptop reads (a jump without a
+    /// counter, a verdict map): read on every poll, like the base chains.
+    always: Vec<usize>,
     /// Chains a moving jump led into on the last poll.
     entered_last: Vec<usize>,
     counters: Counters,
@@ -65,7 +68,9 @@ struct NftState {
 /// What is remembered of a legacy table between polls.
 #[derive(Default)]
 struct LegacyState {
-    hash: u64,
+    /// The entries of the last read, counters zeroed, and the stamp given to them.
+    entries: Vec<u8>,
+    stamp: u64,
     names: Arc<HashMap<String, usize>>,
     /// The counters of the last read: a chain that did not move keeps its `Arc`.
     chains: Vec<KernelChain>,
@@ -82,6 +87,24 @@ pub struct Reader {
     pub full_every: u32,
     rules: Vec<RuleInfo>,
     legacy_table: LegacyTable,
+    /// The last legacy stamp given out: each new rule set gets the next one.
+    legacy_stamps: u64,
+}
+
+impl LegacyState {
+    /// Takes the entries of a read (counters zeroed): true, with a stamp never given
+    /// before, when they differ in any byte from the last read's. Compared whole: a
+    /// hash of them can be steered by a rule's own comment into keeping its value.
+    fn update(&mut self, entries: &[u8], stamps: &mut u64) -> bool {
+        if self.stamp != 0 && self.entries == entries {
+            return false;
+        }
+        *stamps += 1;
+        self.stamp = *stamps;
+        self.entries.clear();
+        self.entries.extend_from_slice(entries);
+        true
+    }
 }
 
 impl Reader {
@@ -118,6 +141,7 @@ impl Reader {
             full_every: 20,
             rules: Vec::new(),
             legacy_table: LegacyTable::default(),
+            legacy_stamps: 0,
         }
     }
 
@@ -161,11 +185,11 @@ impl Reader {
             Ok(s) => s,
             Err(m) => return Err(io::Error::other(m.clone()).into()),
         };
-        let hash = sock.read(table, &mut self.legacy_table)?;
+        sock.read(table, &mut self.legacy_table)?;
         let lt = &self.legacy_table;
         let st = self.legacy_state.entry(table.to_string()).or_default();
-        if st.hash != hash || st.chains.len() != lt.chains.len() {
-            st.hash = hash;
+        if st.update(sock.entries(), &mut self.legacy_stamps) || st.chains.len() != lt.chains.len()
+        {
             st.names = Arc::new(
                 lt.chains
                     .iter()
@@ -197,7 +221,7 @@ impl Reader {
                 names: st.names.clone(),
                 chains,
             }),
-            stamp: hash,
+            stamp: st.stamp,
         })
     }
 
@@ -234,8 +258,9 @@ impl Reader {
                     self.rules
                         .iter()
                         .enumerate()
+                        .filter(|(_, r)| r.jump_counted)
                         .filter_map(|(i, r)| Some((i, *index.get(r.jump.as_deref()?)?)))
-                        .collect(),
+                        .collect::<Vec<_>>(),
                 );
                 counters.push(KernelChain {
                     policy: c.policy,
@@ -248,6 +273,18 @@ impl Reader {
                 .filter(|(_, c)| c.policy.is_some())
                 .map(|(i, _)| i)
                 .collect();
+            // a chain the kernel holds more references to than the counted jumps into
+            // it is entered some other way: a jump without a counter, a verdict map
+            let mut counted = vec![0u32; chains.len()];
+            for &(_, target) in jumps.iter().flatten() {
+                counted[target] += 1;
+            }
+            st.always = chains
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| c.policy.is_none() && c.uses != Some(counted[*i]))
+                .map(|(i, _)| i)
+                .collect();
             st.names = names;
             st.jumps = jumps;
             st.entered_last.clear();
@@ -257,15 +294,15 @@ impl Reader {
             };
             st.polls_since_full = 0;
         } else {
-            // Packets reach a user chain only through a jump whose counter moves: read
-            // the base chains, then every chain such a jump leads into, this poll or
-            // the last (a packet may count on the jump before the read and in the chain
-            // after it).
+            // Packets reach a user chain through a jump whose counter moves, or some way
+            // no counter tells ([`NftState::always`]): read the base chains and those,
+            // then every chain a moving jump leads into, this poll or the last (a packet
+            // may count on the jump before the read and in the chain after it).
             st.polls_since_full += 1;
             let n = st.names.len();
             let mut queued = vec![false; n];
             let mut queue: Vec<usize> = Vec::new();
-            for &i in st.base.iter().chain(&st.entered_last) {
+            for &i in st.base.iter().chain(&st.always).chain(&st.entered_last) {
                 if !queued[i] {
                     queued[i] = true;
                     queue.push(i);
@@ -327,5 +364,122 @@ impl Reader {
     pub fn forget(&mut self, table: &str) {
         self.nft_state.remove(table);
         self.legacy_state.remove(table);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::legacy::walk_v4;
+    use super::*;
+
+    /// An x_tables entry (IPv4): `match_area` bytes of matches, then the target.
+    fn entry(out: &mut Vec<u8>, matches: &[u8], target: &str, data: &[u8], packets: u64) {
+        let toff = 112 + matches.len();
+        let tlen = (32 + data.len()).next_multiple_of(8);
+        let mut e = vec![0u8; toff + tlen];
+        e[88..90].copy_from_slice(&(toff as u16).to_ne_bytes());
+        e[90..92].copy_from_slice(&((toff + tlen) as u16).to_ne_bytes());
+        e[96..104].copy_from_slice(&packets.to_ne_bytes());
+        e[112..toff].copy_from_slice(matches);
+        e[toff..toff + 2].copy_from_slice(&(tlen as u16).to_ne_bytes());
+        e[toff + 2..toff + 2 + target.len()].copy_from_slice(target.as_bytes());
+        e[toff + 32..toff + 32 + data.len()].copy_from_slice(data);
+        out.extend_from_slice(&e);
+    }
+
+    /// User chain C with one rule whose matches (a comment, say) are `matches`.
+    fn table(matches: &[u8; 64]) -> Vec<u8> {
+        let mut b = Vec::new();
+        entry(&mut b, &[], "ERROR", &[b'C'; 1], 0);
+        entry(&mut b, matches, "", &[0; 4], 7);
+        entry(&mut b, &[], "", &[0; 4], 0);
+        entry(&mut b, &[], "ERROR", b"ERROR", 0);
+        b
+    }
+
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn word(c: &[u8]) -> u64 {
+        u64::from_ne_bytes(c.try_into().expect("8 bytes"))
+    }
+
+    /// The four lanes of the old change hash after `chunks` chunks of 32 bytes.
+    fn old_lanes(b: &[u8], chunks: usize) -> [u64; 4] {
+        let mut h = [1u64, 2, 3, 4];
+        for c in b.chunks_exact(32).take(chunks) {
+            for (i, h) in h.iter_mut().enumerate() {
+                *h = (h.rotate_left(5) ^ word(&c[i * 8..i * 8 + 8])).wrapping_mul(K);
+            }
+        }
+        h
+    }
+
+    /// The change hash iptop used before: FxHash-style lanes per entry, chained.
+    fn old_hash(entries: &[u8]) -> u64 {
+        let hash_bytes = |b: &[u8]| {
+            let h = old_lanes(b, usize::MAX);
+            let mut x = h[0] ^ h[1].rotate_left(16) ^ h[2].rotate_left(32) ^ h[3].rotate_left(48);
+            for &v in b.chunks_exact(32).remainder() {
+                x = (x.rotate_left(5) ^ u64::from(v)).wrapping_mul(K);
+            }
+            (x.rotate_left(5) ^ b.len() as u64).wrapping_mul(K)
+        };
+        let mut hash = entries.len() as u64;
+        let mut o = 0;
+        while o < entries.len() {
+            let next = u16::from_ne_bytes([entries[o + 90], entries[o + 91]]) as usize;
+            hash = hash_bytes(&entries[o..o + next])
+                ^ hash.rotate_left(7).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            o += next;
+        }
+        hash
+    }
+
+    /// A replaced rule whose comment carries one solved 8-byte word keeps the old hash;
+    /// the entries compared whole still tell the change.
+    #[test]
+    fn a_replacement_steered_to_the_old_hash_is_seen() {
+        let old_rule = *b"ok, an innocent comment ........................................";
+        let mut new_rule = old_rule;
+        // the new rule's text: a changed word at offset 120 of its entry (lane 3 of
+        // chunk 3); the word of the same lane in the next chunk (offset 152) solved
+        new_rule[8..16].copy_from_slice(b"DROP ALL");
+        let (a, b) = (table(&old_rule), table(&new_rule));
+        // the rule entry follows the chain's head entry
+        let rule_at = u16::from_ne_bytes([a[90], a[91]]) as usize;
+        let lane = |t: &[u8]| old_lanes(&t[rule_at..], 4)[3];
+        let w = word(&a[rule_at + 152..rule_at + 160])
+            ^ lane(&a).rotate_left(5)
+            ^ lane(&b).rotate_left(5);
+        new_rule[40..48].copy_from_slice(&w.to_ne_bytes());
+        let b = table(&new_rule);
+
+        let read = |mut t: Vec<u8>| {
+            let mut lt = LegacyTable::default();
+            walk_v4(&mut t, &mut lt).expect("well formed");
+            assert_eq!(lt.chains.len(), 1);
+            assert_eq!(lt.chains[0].rules, 0..1, "one rule");
+            assert_eq!(lt.counters[0].packets, 7);
+            t
+        };
+        let (a, b) = (read(a), read(b));
+        assert_ne!(a, b, "the rule changed");
+        assert_eq!(old_hash(&a), old_hash(&b), "the old hash did not see it");
+
+        let mut st = LegacyState::default();
+        let mut stamps = 0;
+        assert!(st.update(&a, &mut stamps), "the first read is new");
+        let first = st.stamp;
+        assert!(!st.update(&a, &mut stamps), "the same entries: no re-list");
+        assert_eq!(st.stamp, first);
+        assert!(
+            st.update(&b, &mut stamps),
+            "the replaced rule triggers a re-list"
+        );
+        assert_ne!(st.stamp, first);
+        // a state forgotten and made again never gives out an old stamp
+        let mut again = LegacyState::default();
+        again.update(&a, &mut stamps);
+        assert!(again.stamp != first && again.stamp != st.stamp);
     }
 }

@@ -97,9 +97,8 @@ pub struct LiveView {
     search_cache: Option<search::Cache>,
     /// The export key's window when no baseline is set (`--export-window`).
     pub export_window: Duration,
-    /// The path view is on (key `v`, [`super::pathview`]), scrolled this far; its lines
-    /// are drawn again after a poll or a key.
-    pub path_view: bool,
+    /// The path view ([`Screen::Path`](super::mode::Screen), key `v`, [`super::pathview`])
+    /// is scrolled this far; its lines are drawn again after a poll or a key.
     pub path_offset: usize,
     pub path_lines: Option<Arc<PathLines>>,
 }
@@ -152,7 +151,6 @@ impl LiveView {
             once: false,
             search_cache: None,
             export_window: window::DEFAULT,
-            path_view: false,
             path_offset: 0,
             path_lines: None,
         }

@@ -20,7 +20,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
                         format!("{} ", f.severity.as_str()),
                         theme.severity(f.severity),
                     ),
-                    Span::styled(f.id, theme.chain_row()),
+                    Span::styled(f.id.as_str(), theme.chain_row()),
                 ]),
                 Line::from(f.message.clone()),
             ];

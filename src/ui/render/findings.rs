@@ -20,7 +20,7 @@ pub(super) fn draw_findings(frame: &mut Frame, area: Rect, app: &mut LiveView, t
     let id_w = app
         .findings
         .iter()
-        .map(|f| f.finding.id.width())
+        .map(|f| f.finding.id.as_str().width())
         .max()
         .unwrap_or(10);
     let places: Vec<String> = app.findings.iter().map(|f| place(app, f)).collect();
@@ -43,7 +43,7 @@ pub(super) fn draw_findings(frame: &mut Frame, area: Rect, app: &mut LiveView, t
                     pad_right(f.severity.as_str(), 8),
                     theme.severity(f.severity),
                 )),
-                Cell::from(f.id),
+                Cell::from(f.id.as_str()),
                 Cell::from(truncate(p, place_w)),
                 Cell::from(truncate(&f.message, msg_w)),
             ])

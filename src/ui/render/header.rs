@@ -102,10 +102,8 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
         Screen::Hot => tags.push("hot: by rate now, then last moved".into()),
         Screen::Findings => tags.push("findings of the last poll: Enter shows the rule".into()),
         Screen::Services => tags.push("kube-proxy Services (nat)".into()),
+        Screen::Path => tags.push("path: every table, hook by hook (v: back)".into()),
         Screen::Tree => {}
-    }
-    if app.path_view {
-        tags.push("path: every table, hook by hook (v: back)".into());
     }
     if app.moved_only {
         tags.push("only moved".into());

@@ -144,7 +144,7 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
     let tall = area.height >= 8;
     // the path and Services views are tables of their own: no row of the tree to detail
     let detail_h = match app.show_detail {
-        _ if app.path_view || app.mode.screen() == Screen::Services => 0,
+        _ if matches!(app.mode.screen(), Screen::Path | Screen::Services) => 0,
         Some(true) if area.height >= 14 => 8,
         None if area.height >= 30 => 8,
         _ => 0,
@@ -161,15 +161,12 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
     if tall {
         draw_tabs(frame, tabs, app, theme);
     }
-    if app.path_view {
-        crate::ui::pathview::draw(frame, main, app, theme);
-    } else {
-        match app.mode.screen() {
-            Screen::Tree => draw_tree(frame, main, app, theme),
-            Screen::Hot => draw_hot(frame, main, app, theme),
-            Screen::Findings => draw_findings(frame, main, app, theme),
-            Screen::Services => draw_services(frame, main, app, theme),
-        }
+    match app.mode.screen() {
+        Screen::Tree => draw_tree(frame, main, app, theme),
+        Screen::Hot => draw_hot(frame, main, app, theme),
+        Screen::Findings => draw_findings(frame, main, app, theme),
+        Screen::Services => draw_services(frame, main, app, theme),
+        Screen::Path => crate::ui::pathview::draw(frame, main, app, theme),
     }
     if detail_h > 0 {
         draw_detail(frame, detail, app, theme);
