@@ -160,115 +160,172 @@ fn read(path: &Path, owners: Option<&[u32]>) -> Result<Option<String>, String> {
     Ok(Some(text))
 }
 
+/// A config file: every key optional, an unknown key an error (the names are [`KEYS`]).
+/// Choices clap knows (theme, color, export format) deserialize into clap's own enums;
+/// the others are checked by the same parsers the flags use.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default, deserialize_with = "interval")]
+    interval: Option<std::time::Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    timeout: Option<std::time::Duration>,
+    #[serde(default, deserialize_with = "tables")]
+    tables: Option<Vec<String>>,
+    theme: Option<ThemeName>,
+    color: Option<ColorWhen>,
+    ascii: Option<bool>,
+    /// The columns shown, as the mask of those hidden.
+    #[serde(default, deserialize_with = "columns")]
+    columns: Option<u16>,
+    #[serde(default, deserialize_with = "non_empty")]
+    export_dir: Option<String>,
+    export_format: Option<Format>,
+    docker_host: Option<String>,
+}
+
+/// A string or a list of strings.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn checked<'de, D, T>(
+    d: D,
+    check: impl FnOnce(String) -> Result<T, String>,
+) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize as _;
+    let s = String::deserialize(d)?;
+    check(s).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn interval<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    checked(d, |s| crate::cli::parse_interval(&s))
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    checked(d, |s| crate::cli::parse_duration(&s))
+}
+
+fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    checked(d, |s| {
+        if s.is_empty() {
+            Err("must not be empty".to_string())
+        } else {
+            Ok(s)
+        }
+    })
+}
+
+fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    use serde::Deserialize as _;
+    Ok(
+        match OneOrMany::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("must be a string or a list of strings"))?
+        {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        },
+    )
+}
+
+fn tables<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let list = list(d)?;
+    for t in &list {
+        if !TABLES.contains(&t.as_str()) {
+            return Err(serde::de::Error::custom(format!(
+                "`{t}` is not a table (one of {})",
+                TABLES.join(", ")
+            )));
+        }
+    }
+    Ok(Some(list))
+}
+
+fn columns<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    let mut shown = 1u16; // the tree column always
+    for name in &list(d)? {
+        let i = column_index(name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{name}` is not a column (one of {})",
+                COLUMN_NAMES.map(|(n, _)| n).join(", ")
+            ))
+        })?;
+        shown |= 1 << i;
+    }
+    Ok(Some(!shown & ((1 << ALL.len()) - 1)))
+}
+
 /// Applies a config file's keys to what the command line left at its defaults. The
-/// error is one line: the file, then the key and what is wrong with it.
+/// error is one line: the file, the line, the key and what is wrong with it.
 pub fn apply(cli: &mut Cli, path: &Path, text: &str) -> Result<(), String> {
-    let at = |key: &str, e: String| format!("config file {}: {key}: {e}", path.display());
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        let line = e
-            .span()
-            .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
-        let msg = e.message().lines().next().unwrap_or("not TOML").to_string();
-        match line {
-            Some(l) => format!("config file {} line {l}: {msg}", path.display()),
-            None => format!("config file {}: {msg}", path.display()),
+    let file: ConfigFile = toml::from_str(text).map_err(|e: toml::de::Error| {
+        let msg = e.message().lines().next().unwrap_or("not TOML");
+        let Some(span) = e.span() else {
+            return format!("config file {}: {msg}", path.display());
+        };
+        let before = text.get(..span.start).unwrap_or(text);
+        let line = before.matches('\n').count() + 1;
+        // the key the error is about: the one its line starts with
+        let start = before.rfind('\n').map_or(0, |i| i + 1);
+        let key = text[start..]
+            .split(['=', '\n'])
+            .next()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        match key {
+            Some(k) => format!("config file {} line {line}: {k}: {msg}", path.display()),
+            None => format!("config file {} line {line}: {msg}", path.display()),
         }
     })?;
-    for (key, value) in &table {
-        let given = |id: &str| cli.was_given(id);
-        match key.as_str() {
-            "interval" | "timeout" => {
-                let s = string(value).map_err(|e| at(key, e))?;
-                let d = if key == "interval" {
-                    crate::cli::parse_interval(s)
-                } else {
-                    crate::cli::parse_duration(s)
-                }
-                .map_err(|e| at(key, e))?;
-                if key == "interval" && !given("interval") {
-                    cli.interval = d;
-                } else if key == "timeout" && !given("timeout") {
-                    cli.timeout = d;
-                }
-            }
-            "tables" => {
-                let list = strings(value).map_err(|e| at(key, e))?;
-                for t in &list {
-                    if !TABLES.contains(&t.as_str()) {
-                        return Err(at(
-                            key,
-                            format!("`{t}` is not a table (one of {})", TABLES.join(", ")),
-                        ));
-                    }
-                }
-                if !given("tables") {
-                    cli.tables = list;
-                }
-            }
-            "theme" => {
-                let v: ThemeName =
-                    choice(value, &["default", "colorblind"]).map_err(|e| at(key, e))?;
-                if !given("theme") {
-                    cli.theme = v;
-                }
-            }
-            "color" => {
-                let v: ColorWhen =
-                    choice(value, &["auto", "always", "never"]).map_err(|e| at(key, e))?;
-                if !given("color") {
-                    cli.color = v;
-                }
-            }
-            "ascii" => {
-                let v = value
-                    .as_bool()
-                    .ok_or_else(|| at(key, "must be true or false".into()))?;
-                if !given("ascii") {
-                    cli.ascii = v;
-                }
-            }
-            "columns" => {
-                let list = strings(value).map_err(|e| at(key, e))?;
-                let mut shown = 1u16; // the tree column always
-                for name in &list {
-                    let i = column_index(name).ok_or_else(|| {
-                        at(
-                            key,
-                            format!(
-                                "`{name}` is not a column (one of {})",
-                                COLUMN_NAMES.map(|(n, _)| n).join(", ")
-                            ),
-                        )
-                    })?;
-                    shown |= 1 << i;
-                }
-                cli.hidden_columns = !shown & ((1 << ALL.len()) - 1);
-            }
-            "export_dir" => {
-                let s = string(value).map_err(|e| at(key, e))?;
-                if s.is_empty() {
-                    return Err(at(key, "must not be empty".into()));
-                }
-                if !given("export_dir") {
-                    cli.export_dir = Some(PathBuf::from(s));
-                }
-            }
-            "export_format" => {
-                let v: Format = choice(value, &["text", "json", "svg"]).map_err(|e| at(key, e))?;
-                if !given("format") {
-                    cli.export_format = Some(v);
-                }
-            }
-            "docker_host" => {
-                let s = string(value).map_err(|e| at(key, e))?;
-                if !given("docker_host") {
-                    cli.docker_host = Some(s.to_string());
-                }
-            }
-            _ => {
-                return Err(at(key, format!("unknown key (known: {})", KEYS.join(", "))));
-            }
-        }
+    let given = |id: &str| cli.was_given(id);
+    let interval = file.interval.filter(|_| !given("interval"));
+    let timeout = file.timeout.filter(|_| !given("timeout"));
+    let tables = file.tables.filter(|_| !given("tables"));
+    let theme = file.theme.filter(|_| !given("theme"));
+    let color = file.color.filter(|_| !given("color"));
+    let ascii = file.ascii.filter(|_| !given("ascii"));
+    let export_dir = file.export_dir.filter(|_| !given("export_dir"));
+    let export_format = file.export_format.filter(|_| !given("format"));
+    let docker_host = file.docker_host.filter(|_| !given("docker_host"));
+    if let Some(v) = interval {
+        cli.interval = v;
+    }
+    if let Some(v) = timeout {
+        cli.timeout = v;
+    }
+    if let Some(v) = tables {
+        cli.tables = v;
+    }
+    if let Some(v) = theme {
+        cli.theme = v;
+    }
+    if let Some(v) = color {
+        cli.color = v;
+    }
+    if let Some(v) = ascii {
+        cli.ascii = v;
+    }
+    if let Some(v) = file.columns {
+        cli.hidden_columns = v;
+    }
+    if let Some(v) = export_dir {
+        cli.export_dir = Some(PathBuf::from(v));
+    }
+    if let Some(v) = export_format {
+        cli.export_format = Some(v);
+    }
+    if let Some(v) = docker_host {
+        cli.docker_host = Some(v);
     }
     Ok(())
 }
@@ -295,25 +352,6 @@ fn column_index(name: &str) -> Option<usize> {
         .find(|(n, _)| n.eq_ignore_ascii_case(name))?
         .1;
     ALL.iter().position(|x| *x == c)
-}
-
-fn string(v: &toml::Value) -> Result<&str, String> {
-    v.as_str()
-        .ok_or_else(|| format!("must be a string, not {}", v.type_str()))
-}
-
-fn strings(v: &toml::Value) -> Result<Vec<String>, String> {
-    match v {
-        toml::Value::String(s) => Ok(vec![s.clone()]),
-        toml::Value::Array(a) => a.iter().map(|x| string(x).map(str::to_string)).collect(),
-        v => Err(format!("must be a list of strings, not {}", v.type_str())),
-    }
-}
-
-fn choice<T: serde::de::DeserializeOwned>(v: &toml::Value, names: &[&str]) -> Result<T, String> {
-    let s = string(v)?;
-    T::deserialize(toml::Value::String(s.to_string()))
-        .map_err(|_| format!("`{s}` is not one of {}", names.join(", ")))
 }
 
 #[cfg(test)]
