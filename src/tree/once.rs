@@ -509,4 +509,54 @@ Chain B (1 references)
             ]
         );
     }
+
+    #[test]
+    fn a_shared_chain_is_expanded_under_the_caller_that_carried_most() {
+        // ufw-skip-to-policy-input has 7 callers; the tcp 445 one (4000 packets) is 4th
+        let path = format!(
+            "{}/tests/fixtures/iptables/ufw.nft.filter-vnxL.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let t = parse_table(
+            "filter",
+            &std::fs::read_to_string(path).expect("fixture"),
+            None,
+        )
+        .expect("parse");
+        let roots = crate::tree::roots(&t, &[]);
+        let weight = |c: usize, r: usize| (0, t.chains[c].counter(r).packets);
+        let (rows, _) = build_by(&t, &roots, &weight, 10_000);
+        let skip = t.chain_index("ufw-skip-to-policy-input").expect("chain");
+        let after = t.chain_index("ufw-after-input").expect("chain");
+        let under = rows
+            .iter()
+            .position(|r| matches!(r.kind, RowKind::Rule { chain, .. } if chain == skip))
+            .map(|i| rows[rows[i].parent.expect("parent") as usize].kind);
+        assert_eq!(
+            under,
+            Some(RowKind::Rule {
+                chain: after,
+                rule: 3
+            })
+        );
+        // in the window first: a caller that moved wins over a heavier one that did not
+        let weight = |c: usize, r: usize| {
+            (
+                u64::from(r == 1 && c == after),
+                t.chains[c].counter(r).packets,
+            )
+        };
+        let (rows, _) = build_by(&t, &roots, &weight, 10_000);
+        let under = rows
+            .iter()
+            .position(|r| matches!(r.kind, RowKind::Rule { chain, .. } if chain == skip))
+            .map(|i| rows[rows[i].parent.expect("parent") as usize].kind);
+        assert_eq!(
+            under,
+            Some(RowKind::Rule {
+                chain: after,
+                rule: 1
+            })
+        );
+    }
 }
