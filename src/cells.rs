@@ -411,8 +411,9 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
                     c.bytes = "?".into();
                 }
             }
+            // no count to scope by its callers: the reason comes first, unshortened
             if fell == Fell::Inconsistent {
-                c.label = format!("{}: {INCONSISTENT_SHORT}", c.label);
+                c.label = format!("{FELL_THROUGH}: {INCONSISTENT_SHORT}");
             }
             // over a window of abbreviated counters, the Δ is approximate too
             if let Some(td) = view.shown.filter(|td| td.known(chain)) {
