@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::diff::{Delta, TableDelta};
 use crate::format;
-use crate::model::{ChainKind, FirewallTable, protocol_name};
+use crate::model::{ChainKind, Counter, Fell, FirewallTable, protocol_name};
 use crate::tree::{Fold, RowKind, TreeRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -169,7 +169,7 @@ pub fn movement(table: &FirewallTable, row: &TreeRow, deltas: Option<&TableDelta
     };
     match row.kind {
         RowKind::Verdict { chain } if td.known(chain) => {
-            match crate::flow::fell_through_window(table, td, chain) {
+            match crate::flow::as_delta(crate::flow::fell_through_window(table, td, chain)) {
                 Some(d) => Movement::Delta(d),
                 None if table.chains[chain].is_builtin() => Movement::None,
                 None => Movement::Unknown,
@@ -252,13 +252,36 @@ pub fn label(table: &FirewallTable, row: &TreeRow) -> String {
         RowKind::Ref { .. } => row.note.as_deref().unwrap_or_default().to_string(),
         RowKind::Verdict { chain } => match table.chains[chain].policy() {
             Some(p) => format!("policy {p}"),
-            None => FELL_THROUGH.to_string(),
+            // a chain with several callers: its end totals all of them
+            None => match table.callers().of(chain).len() {
+                n if n > 1 => format!("{FELL_THROUGH} (all {n} callers)"),
+                _ => FELL_THROUGH.to_string(),
+            },
         },
     }
 }
 
 /// The label of a user chain's verdict row.
 pub const FELL_THROUGH: &str = "fell through";
+
+/// What a user chain's verdict row says when the counters contradict its rules (the
+/// live view's short form; the text export says [`INCONSISTENT`]).
+pub const INCONSISTENT_SHORT: &str = "counters inconsistent";
+
+/// The same, in full.
+pub const INCONSISTENT: &str = "inconsistent counters (chain rewritten or zeroed?)";
+
+/// A count computed from abbreviated counters: `≈632`, or when the rounding could
+/// account for all of it, `≈632±1000` (the true count lies between zero and the sum).
+fn approx(shown: String, error: u64, fell: Fell, f: fn(u64) -> String) -> String {
+    if fell.error() == Counter::default() {
+        shown
+    } else if fell.within_rounding() {
+        format!("≈{shown}±{}", f(error))
+    } else {
+        format!("≈{shown}")
+    }
+}
 
 /// The verdict a row stands for, to colour it by: a rule's target, a chain's policy, or
 /// `RETURN` for what fell through a user chain (it goes back to the caller).
@@ -375,16 +398,32 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
             c.destination = s.destination.clone();
             c.matches = s.extra.clone();
         }
-        RowKind::Verdict { chain } => match crate::flow::fell_through_total(table, chain) {
-            Some(k) => {
-                c.pkts = format::count(k.packets);
-                c.bytes = format::bytes(k.bytes);
+        RowKind::Verdict { chain } => {
+            let fell = crate::flow::fell_through_total(table, chain);
+            match fell.counted() {
+                Some(k) => {
+                    let e = fell.error();
+                    c.pkts = approx(format::count(k.packets), e.packets, fell, format::count);
+                    c.bytes = approx(format::bytes(k.bytes), e.bytes, fell, format::bytes);
+                }
+                None => {
+                    c.pkts = "?".into();
+                    c.bytes = "?".into();
+                }
             }
-            None => {
-                c.pkts = "?".into();
-                c.bytes = "?".into();
+            // no count to scope by its callers: the reason comes first, unshortened
+            if fell == Fell::Inconsistent {
+                c.label = format!("{FELL_THROUGH}: {INCONSISTENT_SHORT}");
             }
-        },
+            // over a window of abbreviated counters, the Δ is approximate too
+            if let Some(td) = view.shown.filter(|td| td.known(chain)) {
+                let w = crate::flow::fell_through_window(table, td, chain);
+                if w.error() != Counter::default() && m.delta().is_some() {
+                    c.dpkts.insert(0, '≈');
+                    c.dbytes.insert(0, '≈');
+                }
+            }
+        }
         RowKind::Ref { .. } => {}
     }
     if !table.has_counters {

@@ -70,7 +70,7 @@ pub struct TableDelta {
     unknown: Vec<u32>,
     /// What fell through each chain over the window (see `flow`), computed when
     /// first asked for; forgotten by every method that changes a delta.
-    fell: OnceLock<Arc<Vec<Option<Delta>>>>,
+    fell: OnceLock<Arc<Vec<crate::model::Fell>>>,
 }
 
 /// Deltas are equal when they say the same; the cache follows from them.
@@ -97,7 +97,7 @@ impl TableDelta {
     }
 
     /// The cache of what fell through each chain over the window (filled by `flow`).
-    pub fn fell_cache(&self) -> &OnceLock<Arc<Vec<Option<Delta>>>> {
+    pub fn fell_cache(&self) -> &OnceLock<Arc<Vec<crate::model::Fell>>> {
         &self.fell
     }
 

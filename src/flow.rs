@@ -11,7 +11,10 @@
 //! result (`None`: never a guessed number). Bytes the same way.
 
 use crate::diff::Delta;
-use crate::model::FirewallTable;
+use crate::model::{Counter, Fell, FirewallTable, rounding_error};
+
+mod ends;
+pub use ends::{matches_everything, unreachable_end};
 
 /// What a rule's target does to the packets it matches, seen from its chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +52,14 @@ pub fn effect(table: &FirewallTable, chain: usize, rule: usize) -> Effect {
     }
 }
 
-/// Packets and bytes, summed with checks; `None` once anything is unknown.
+/// Packets and bytes, summed with checks, with the ± bound of the sum (abbreviated
+/// counters' rounding, added up whatever the sign).
 #[derive(Debug, Clone, Copy)]
 struct Sum {
     packets: i128,
     bytes: i128,
+    err_packets: i128,
+    err_bytes: i128,
     reset: bool,
 }
 
@@ -61,13 +67,17 @@ impl Sum {
     const ZERO: Sum = Sum {
         packets: 0,
         bytes: 0,
+        err_packets: 0,
+        err_bytes: 0,
         reset: false,
     };
 
-    fn of(d: &Delta) -> Sum {
+    fn of(d: &Delta, err: Counter) -> Sum {
         Sum {
             packets: i128::from(d.packets),
             bytes: i128::from(d.bytes),
+            err_packets: i128::from(err.packets),
+            err_bytes: i128::from(err.bytes),
             reset: d.reset,
         }
     }
@@ -76,73 +86,148 @@ impl Sum {
         Sum {
             packets: self.packets + sign * o.packets,
             bytes: self.bytes + sign * o.bytes,
+            err_packets: self.err_packets + o.err_packets,
+            err_bytes: self.err_bytes + o.err_bytes,
             reset: self.reset || o.reset,
         }
     }
 
-    /// As counters: `None` when negative (counters that contradict each other, e.g.
-    /// read at different moments).
-    fn delta(self) -> Option<Delta> {
-        Some(Delta {
-            packets: u64::try_from(self.packets).ok()?,
-            bytes: u64::try_from(self.bytes).ok()?,
-            reset: self.reset,
-        })
+    /// Zero, or so close that the rounding could account for all of it.
+    fn is_zero(self) -> bool {
+        self.packets.abs() <= self.err_packets && self.bytes.abs() <= self.err_bytes
     }
 
-    fn is_zero(self) -> bool {
-        self.packets == 0 && self.bytes == 0
+    /// What reached a chain's end: inconsistent when below zero beyond the rounding
+    /// (more left than entered), else counted (below zero within the rounding: zero).
+    fn fell(self) -> Fell {
+        if self.packets + self.err_packets < 0 || self.bytes + self.err_bytes < 0 {
+            return Fell::Inconsistent;
+        }
+        let clamp = |v: i128| u64::try_from(v.max(0)).unwrap_or(u64::MAX);
+        Fell::Counted {
+            packets: clamp(self.packets),
+            bytes: clamp(self.bytes),
+            error: Counter {
+                packets: clamp(self.err_packets),
+                bytes: clamp(self.err_bytes),
+            },
+            reset: self.reset,
+        }
+    }
+}
+
+/// The counts `flow` reads: `count(chain, rule)` (a rule's counters or their delta;
+/// `None`: unknown), with the ± bound of each when the listing abbreviated them.
+struct Counts<'a> {
+    table: &'a FirewallTable,
+    count: &'a dyn Fn(usize, usize) -> Option<Delta>,
+    /// 0: exact counters; else each count is within `error_scale` times the rounding of
+    /// the counter the table holds (1 for the counters, 2 for a delta of two of them).
+    error_scale: u64,
+}
+
+impl Counts<'_> {
+    fn error(&self, k: Counter) -> Counter {
+        if self.error_scale == 0 {
+            return Counter::default();
+        }
+        Counter {
+            packets: self.error_scale.saturating_mul(rounding_error(k.packets)),
+            bytes: self.error_scale.saturating_mul(rounding_error(k.bytes)),
+        }
+    }
+
+    fn sum(&self, c: usize, r: usize) -> Option<Sum> {
+        let d = (self.count)(c, r)?;
+        Some(Sum::of(&d, self.error(self.table.chains[c].counter(r))))
     }
 }
 
 /// Per chain, what reached its end: for a built-in chain `policy(chain)`, for a user
 /// chain the packets and bytes computed from `count(chain, rule)` (a rule's counters or
-/// their delta; `None`: unknown). `None` where it cannot be determined. Linear in the
-/// rules.
+/// their delta; `None`: unknown). With `error_scale` above 0 the listing abbreviated its
+/// counters and each count is within that many times the rounding of the table's counter
+/// (see [`rounding_error`]): the results carry the bound. Linear in the rules.
 pub fn fell_through(
     table: &FirewallTable,
     count: &dyn Fn(usize, usize) -> Option<Delta>,
     policy: &dyn Fn(usize) -> Option<Delta>,
-) -> Vec<Option<Delta>> {
+    error_scale: u64,
+) -> Vec<Fell> {
+    let counts = Counts {
+        table,
+        count,
+        error_scale,
+    };
     let senders = senders(table, count);
     let jumps = all_jumps(table, count);
-    let kept = kept(table, count, &senders, &jumps);
+    let kept = kept(table, &counts, &senders, &jumps);
     let callers = table.callers();
     (0..table.chains.len())
         .map(|c| {
             let chain = &table.chains[c];
             if chain.is_builtin() {
-                return policy(c);
+                return policy(c).map_or(Fell::Unknown, |d| {
+                    let k = Counter {
+                        packets: chain.packets,
+                        bytes: chain.bytes,
+                    };
+                    Sum::of(&d, counts.error(k)).fell()
+                });
             }
-            let mut s = Sum::ZERO;
-            for &(ci, ri) in callers.of(c) {
-                s = s.add(Sum::of(&count(ci as usize, ri as usize)?), 1);
+            let sum = user_chain_end(table, &counts, &kept, &senders, &jumps, callers, c);
+            if !unreachable_end(table, c) {
+                return sum.map_or(Fell::Unknown, Sum::fell);
             }
-            for (ri, r) in chain.rules.iter().enumerate() {
-                match effect(table, c, ri) {
-                    Effect::Continue => {}
-                    Effect::Verdict | Effect::Return => s = s.add(Sum::of(&count(c, ri)?), -1),
-                    Effect::Jump if r.spec.goto => s = s.add(Sum::of(&count(c, ri)?), -1),
-                    Effect::Jump => {}
-                    Effect::Unknown => {
-                        if !Sum::of(&count(c, ri)?).is_zero() {
-                            return None;
-                        }
-                    }
-                }
+            // nothing can reach the end: the counters may only agree, or say that the
+            // chain's rules are not the ones that counted what entered it
+            match sum {
+                Some(s) if !s.is_zero() => Fell::Inconsistent,
+                _ => Fell::Unreachable,
             }
-            for j in jumps.of(c) {
-                // jumped to and gone to: what came back cannot be told apart
-                if j.goto && j.jump {
-                    return None;
-                }
-                if j.jump {
-                    s = s.add(share(&kept, &senders, j, c)?, -1);
-                }
-            }
-            s.delta()
         })
         .collect()
+}
+
+/// What entered user chain `c` minus what left it by a rule that ends it, minus what its
+/// sub-chains kept; `None` when the counters do not tell.
+fn user_chain_end(
+    table: &FirewallTable,
+    counts: &Counts,
+    kept: &[Option<Sum>],
+    senders: &[Senders],
+    jumps: &AllJumps,
+    callers: &crate::model::Callers,
+    c: usize,
+) -> Option<Sum> {
+    let chain = &table.chains[c];
+    let mut s = Sum::ZERO;
+    for &(ci, ri) in callers.of(c) {
+        s = s.add(counts.sum(ci as usize, ri as usize)?, 1);
+    }
+    for (ri, r) in chain.rules.iter().enumerate() {
+        match effect(table, c, ri) {
+            Effect::Continue => {}
+            Effect::Verdict | Effect::Return => s = s.add(counts.sum(c, ri)?, -1),
+            Effect::Jump if r.spec.goto => s = s.add(counts.sum(c, ri)?, -1),
+            Effect::Jump => {}
+            Effect::Unknown => {
+                if !counts.sum(c, ri)?.is_zero() {
+                    return None;
+                }
+            }
+        }
+    }
+    for j in jumps.of(c) {
+        // jumped to and gone to: what came back cannot be told apart
+        if j.goto && j.jump {
+            return None;
+        }
+        if j.jump {
+            s = s.add(share(kept, senders, j, c)?, -1);
+        }
+    }
+    Some(s)
 }
 
 /// The jumps of one chain to one target.
@@ -264,7 +349,7 @@ fn share(kept: &[Option<Sum>], senders: &[Senders], j: &Jumps, from: usize) -> O
 /// thousands deep).
 fn kept(
     table: &FirewallTable,
-    count: &dyn Fn(usize, usize) -> Option<Delta>,
+    counts: &Counts,
     senders: &[Senders],
     jumps: &AllJumps,
 ) -> Vec<Option<Sum>> {
@@ -312,7 +397,7 @@ fn kept(
             kept[c] = if on_cycle[c] {
                 None
             } else {
-                kept_by(table, &kept, senders, jumps.of(c), count, c)
+                kept_by(table, &kept, senders, jumps.of(c), counts, c)
             };
         }
     }
@@ -325,16 +410,16 @@ fn kept_by(
     kept: &[Option<Sum>],
     senders: &[Senders],
     jumps: &[Jumps],
-    count: &dyn Fn(usize, usize) -> Option<Delta>,
+    counts: &Counts,
     c: usize,
 ) -> Option<Sum> {
     let mut s = Sum::ZERO;
     for ri in 0..table.chains[c].rules.len() {
         match effect(table, c, ri) {
-            Effect::Verdict => s = s.add(Sum::of(&count(c, ri)?), 1),
+            Effect::Verdict => s = s.add(counts.sum(c, ri)?, 1),
             Effect::Continue | Effect::Return | Effect::Jump => {}
             Effect::Unknown => {
-                if !Sum::of(&count(c, ri)?).is_zero() {
+                if !counts.sum(c, ri)?.is_zero() {
                     return None;
                 }
             }
@@ -347,27 +432,12 @@ fn kept_by(
 }
 
 /// What reached the end of chain `chain` by the table's counters: the policy's for a
-/// built-in chain, computed for a user chain; `None` where it cannot be told. Computed
-/// once per table.
-pub fn fell_through_total(table: &FirewallTable, chain: usize) -> Option<Delta> {
-    let all = table.fell_cache().get_or_init(|| {
-        std::sync::Arc::new(
-            fell_through_counters(table)
-                .into_iter()
-                .map(|d| {
-                    d.map(|d| crate::model::Counter {
-                        packets: d.packets,
-                        bytes: d.bytes,
-                    })
-                })
-                .collect(),
-        )
-    });
-    all.get(chain).copied().flatten().map(|k| Delta {
-        packets: k.packets,
-        bytes: k.bytes,
-        reset: false,
-    })
+/// built-in chain, computed for a user chain. Computed once per table.
+pub fn fell_through_total(table: &FirewallTable, chain: usize) -> Fell {
+    let all = table
+        .fell_cache()
+        .get_or_init(|| std::sync::Arc::new(fell_through_counters(table)));
+    all.get(chain).copied().unwrap_or_default()
 }
 
 /// What reached the end of chain `chain` of `table` over the window of `td` (laid out
@@ -376,16 +446,26 @@ pub fn fell_through_window(
     table: &FirewallTable,
     td: &crate::diff::TableDelta,
     chain: usize,
-) -> Option<Delta> {
+) -> Fell {
     let all = td
         .fell_cache()
         .get_or_init(|| std::sync::Arc::new(fell_through_deltas(table, td)));
-    all.get(chain).copied().flatten()
+    all.get(chain).copied().unwrap_or_default()
+}
+
+/// A [`Fell`] as a delta (none past an unconditional end), when the counters give one.
+pub fn as_delta(f: Fell) -> Option<Delta> {
+    let reset = matches!(f, Fell::Counted { reset: true, .. });
+    f.counted().map(|k| Delta {
+        packets: k.packets,
+        bytes: k.bytes,
+        reset,
+    })
 }
 
 /// [`fell_through`] over a table's own counters.
-pub fn fell_through_counters(table: &FirewallTable) -> Vec<Option<Delta>> {
-    let as_delta = |k: crate::model::Counter| Delta {
+pub fn fell_through_counters(table: &FirewallTable) -> Vec<Fell> {
+    let as_delta = |k: Counter| Delta {
         packets: k.packets,
         bytes: k.bytes,
         reset: false,
@@ -395,22 +475,24 @@ pub fn fell_through_counters(table: &FirewallTable) -> Vec<Option<Delta>> {
         &|c, r| Some(as_delta(table.chains[c].counter(r))),
         &|c| {
             let ch = &table.chains[c];
-            Some(as_delta(crate::model::Counter {
+            Some(as_delta(Counter {
                 packets: ch.packets,
                 bytes: ch.bytes,
             }))
         },
+        u64::from(!table.exact),
     )
 }
 
-/// [`fell_through`] over the deltas of a window.
-pub fn fell_through_deltas(
-    table: &FirewallTable,
-    td: &crate::diff::TableDelta,
-) -> Vec<Option<Delta>> {
-    fell_through(table, &|c, r| td.rule(c, r).copied(), &|c| {
-        td.policy(c).copied()
-    })
+/// [`fell_through`] over the deltas of a window (of abbreviated counters: each delta is
+/// within twice the rounding of the later counter, which is the larger).
+pub fn fell_through_deltas(table: &FirewallTable, td: &crate::diff::TableDelta) -> Vec<Fell> {
+    fell_through(
+        table,
+        &|c, r| td.rule(c, r).copied(),
+        &|c| td.policy(c).copied(),
+        if table.exact { 0 } else { 2 },
+    )
 }
 
 #[cfg(test)]

@@ -9,10 +9,12 @@ use std::time::{Duration, SystemTime};
 
 mod callers;
 pub mod comments;
+mod fell;
 mod hash;
 mod one_table;
 pub mod text;
 pub use callers::Callers;
+pub use fell::{Fell, rounding_error};
 pub use hash::{FxBuild, FxHasher, IdBuild, IdHasher, IdMap, StableHasher, hash_str, mix};
 pub use one_table::{TableId, TableSnapshot};
 
@@ -327,7 +329,7 @@ pub struct FirewallTable {
     callers: OnceLock<Arc<Callers>>,
     /// What fell through each chain, by its counters (see `flow`), computed when first
     /// asked for; forgotten with `callers`.
-    fell: OnceLock<Arc<Vec<Option<Counter>>>>,
+    fell: OnceLock<Arc<Vec<Fell>>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -362,7 +364,7 @@ impl FirewallTable {
     }
 
     /// The cache of what fell through each chain (filled by `flow`).
-    pub fn fell_cache(&self) -> &OnceLock<Arc<Vec<Option<Counter>>>> {
+    pub fn fell_cache(&self) -> &OnceLock<Arc<Vec<Fell>>> {
         &self.fell
     }
 

@@ -430,8 +430,5 @@ mod tests {
         let text = render_listing(&t, true);
         let back = parse_table("nat", &text, None).expect("parse");
         assert_eq!(back, t);
-        // every jump lands on a chain; nothing is unreachable
-        let roots = crate::tree::roots(&t, &[]);
-        assert_eq!(roots.len(), 4, "only the built-ins are roots");
     }
 }

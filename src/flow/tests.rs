@@ -33,7 +33,13 @@ fn listing(chains: &[ChainSpec]) -> FirewallTable {
 
 fn fell(t: &FirewallTable, chain: &str) -> Option<(u64, u64)> {
     let all = fell_through_counters(t);
-    all[t.chain_index(chain).expect("chain")].map(|d| (d.packets, d.bytes))
+    let f = all[t.chain_index(chain).expect("chain")];
+    assert_eq!(f.error(), Counter::default(), "exact counters");
+    f.counted().map(|d| (d.packets, d.bytes))
+}
+
+fn fell_of(t: &FirewallTable, chain: &str) -> Fell {
+    fell_through_counters(t)[t.chain_index(chain).expect("chain")]
 }
 
 #[test]
@@ -50,7 +56,9 @@ fn entered_minus_verdicts_minus_returns() {
     // a built-in chain's end is its policy
     assert_eq!(fell(&t, "FORWARD"), Some((7, 700)));
     assert_eq!(
-        fell_through_total(&t, t.chain_index("A").expect("A")).map(|d| d.packets),
+        fell_through_total(&t, t.chain_index("A").expect("A"))
+            .counted()
+            .map(|d| d.packets),
         Some(5)
     );
 }
@@ -154,6 +162,7 @@ fn unknown_targets_deltas_and_contradictions_give_none() {
         ("A", None, &[(3, "ACCEPT")]),
     ]);
     assert_eq!(fell(&t, "A"), None);
+    assert_eq!(fell_of(&t, "A"), Fell::Inconsistent);
     // over a window, a caller whose delta is unknown leaves the chain unknown
     let a = t.chain_index("A").expect("A");
     let fwd = t.chain_index("FORWARD").expect("FORWARD");
@@ -168,11 +177,15 @@ fn unknown_targets_deltas_and_contradictions_give_none() {
         &t,
         &|c, r| if (c, r) == (fwd, 0) { None } else { d(1) },
         &|_| d(0),
+        0,
     );
-    assert_eq!(got[a], None);
-    let got = fell_through(&t, &|c, _| if c == fwd { d(9) } else { d(4) }, &|_| d(2));
-    assert_eq!(got[a].map(|d| (d.packets, d.bytes)), Some((5, 50)));
-    assert_eq!(got[fwd].map(|d| d.packets), Some(2));
+    assert_eq!(got[a], Fell::Unknown);
+    let got = fell_through(&t, &|c, _| if c == fwd { d(9) } else { d(4) }, &|_| d(2), 0);
+    assert_eq!(
+        got[a].counted().map(|d| (d.packets, d.bytes)),
+        Some((5, 50))
+    );
+    assert_eq!(got[fwd].counted().map(|d| d.packets), Some(2));
 }
 
 #[test]
@@ -200,11 +213,109 @@ fn cycles_are_unknown_and_deep_nesting_is_fine() {
                 into * 100
             ));
         }
-        s.push_str("1 100 DROP 0 -- * * 0.0.0.0/0 0.0.0.0/0\n");
+        s.push_str("1 100 DROP 6 -- * * 0.0.0.0/0 0.0.0.0/0 tcp dpt:1\n");
     }
     let t = parse_table("filter", &s, None).expect("deep");
     // 10000 enter C0; its own DROP and the 4999 below it keep 5000, the rest falls through
     let all = fell_through_counters(&t);
     let c0 = t.chain_index("C0").expect("C0");
-    assert_eq!(all[c0].map(|d| d.packets), Some(10_000 - 5000));
+    assert_eq!(all[c0].counted().map(|d| d.packets), Some(10_000 - 5000));
+}
+
+fn ufw(variant: &str) -> FirewallTable {
+    let path = format!(
+        "{}/tests/fixtures/iptables/ufw.nft.filter-{variant}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    parse_table(
+        "filter",
+        &std::fs::read_to_string(path).expect("fixture"),
+        None,
+    )
+    .expect("parse")
+}
+
+#[test]
+fn abbreviated_counters_give_an_approximate_count_with_its_bound() {
+    // ufw-user-input: 230K enter, 800 and 225K accepted: ≈4200, ± 500 for each K
+    let t = ufw("vnL");
+    assert!(!t.exact);
+    let f = fell_of(&t, "ufw-user-input");
+    assert_eq!(f.counted().map(|k| k.packets), Some(4200));
+    // bytes: 14M − 48000 − 14M is below zero, within the rounding (± 500500 twice)
+    assert_eq!(f.counted().map(|k| k.bytes), Some(0));
+    assert_eq!(
+        f.error(),
+        Counter {
+            packets: 1000,
+            bytes: 1_001_000
+        }
+    );
+    assert!(!fell_of(&t, "ufw-user-input").within_rounding());
+    // the same listing with -x: exact
+    let x = ufw("vnxL");
+    assert_eq!(fell(&x, "ufw-user-input"), Some((4656, 252_000)));
+    // counters below 100000 are printed exactly even without -x
+    assert_eq!(fell_of(&t, "ufw-logging-deny").error(), Counter::default());
+    assert_eq!(rounding_error(227_000), 500);
+    assert_eq!(rounding_error(14_000_000), 500_500);
+    assert_eq!(rounding_error(99_999), 0);
+}
+
+#[test]
+fn a_count_the_rounding_could_make_is_within_rounding() {
+    // ufw-not-local without its final DROP: 227K − (222K + 3372 + 996) = 632, ± 1000
+    let text = "Chain INPUT (policy DROP 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n 227K 15M L 0 -- * * 0.0.0.0/0 0.0.0.0/0\n\nChain L (1 references)\n pkts bytes target prot opt in out source destination\n 222K 14M RETURN 0 -- * * 0.0.0.0/0 0.0.0.0/0 ADDRTYPE match dst-type LOCAL\n 3372 300K RETURN 0 -- * * 0.0.0.0/0 0.0.0.0/0 ADDRTYPE match dst-type MULTICAST\n 996 80000 RETURN 0 -- * * 0.0.0.0/0 0.0.0.0/0 ADDRTYPE match dst-type BROADCAST\n";
+    let t = parse_table("filter", text, None).expect("parse");
+    let f = fell_of(&t, "L");
+    assert_eq!(f.counted().map(|k| k.packets), Some(632));
+    assert_eq!(f.error().packets, 1000);
+    assert!(f.within_rounding());
+    // below zero within the rounding is zero, not a contradiction
+    let t = parse_table("filter", &text.replace("227K", "226K"), None).expect("parse");
+    let f = fell_of(&t, "L");
+    assert_eq!(f.counted().map(|k| k.packets), Some(0));
+    assert!(f.within_rounding());
+}
+
+#[test]
+fn counters_past_an_unconditional_end_are_inconsistent() {
+    // ufw-skip-to-policy-input ends in DROP matching everything; 4970 went in, 12 dropped
+    let t = ufw("vnxL");
+    assert_eq!(fell_of(&t, "ufw-skip-to-policy-input"), Fell::Inconsistent);
+    // negative: more left than entered
+    let t = listing(&[
+        ("FORWARD", Some(("ACCEPT", 0)), &[(1, "A")]),
+        ("A", None, &[(3, "ACCEPT")]),
+    ]);
+    assert_eq!(fell_of(&t, "A"), Fell::Inconsistent);
+}
+
+#[test]
+fn nothing_falls_through_an_unconditional_terminal_rule() {
+    // ufw-not-local ends in DROP matching everything: its 632 are rounding
+    let t = ufw("vnL");
+    assert_eq!(fell_of(&t, "ufw-not-local"), Fell::Unreachable);
+    let x = ufw("vnxL");
+    assert_eq!(fell_of(&x, "ufw-not-local"), Fell::Unreachable);
+    let end = |text: &str| {
+        let s = format!(
+            "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n pkts bytes target prot opt in out source destination\n 0 0 A 0 -- * * 0.0.0.0/0 0.0.0.0/0\n\nChain A (1 references)\n pkts bytes target prot opt in out source destination\n 0 0 {text}\n\nChain B (1 references)\n pkts bytes target prot opt in out source destination\n"
+        );
+        let t = parse_table("filter", &s, None).expect("parse");
+        unreachable_end(&t, t.chain_index("A").expect("A"))
+    };
+    assert!(end("RETURN all -- * * 0.0.0.0/0 0.0.0.0/0"));
+    assert!(end(
+        "REJECT 0 -- * * ::/0 ::/0 /* deny */ reject-with icmp-port-unreachable"
+    ));
+    assert!(end("DNAT 0 -- * * 0.0.0.0/0 0.0.0.0/0 to:10.0.0.1:80"));
+    assert!(end("B 0 -- * * 0.0.0.0/0 0.0.0.0/0 [goto]"));
+    assert!(!end("B 0 -- * * 0.0.0.0/0 0.0.0.0/0"), "a jump comes back");
+    assert!(!end("DROP 6 -- * * 0.0.0.0/0 0.0.0.0/0 tcp dpt:22"));
+    assert!(!end("DROP 0 -- eth0 * 0.0.0.0/0 0.0.0.0/0"));
+    assert!(!end("DROP 0 -f * * 0.0.0.0/0 0.0.0.0/0"));
+    assert!(!end("DROP 0 -- * * 10.0.0.0/8 0.0.0.0/0"));
+    assert!(!end("ACCEPT 0 -- * * 0.0.0.0/0 0.0.0.0/0 ctstate RELATED"));
+    assert!(!end("LOG 0 -- * * 0.0.0.0/0 0.0.0.0/0"));
 }

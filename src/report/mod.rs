@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::diff::{Delta, Deltas};
 use crate::explain::{findings, notes};
 use crate::format;
-use crate::model::{ChainKind, Snapshot, SourceInfo};
+use crate::model::{ChainKind, Counter, Fell, Snapshot, SourceInfo};
 
 /// Everything an export needs.
 #[derive(Clone, Copy)]
@@ -130,6 +130,16 @@ pub struct ChainReport {
     /// from elsewhere).
     pub fell_through_packets: Option<u64>,
     pub fell_through_bytes: Option<u64>,
+    /// False when computed from abbreviated counters (`332K`): then within ±
+    /// `fell_through_error_packets` (and bytes) of the true count.
+    pub fell_through_exact: bool,
+    pub fell_through_error_packets: Option<u64>,
+    pub fell_through_error_bytes: Option<u64>,
+    /// Why the count is what it is, when that needs saying: `inconsistent` (the
+    /// counters contradict the rules: null counts), `unreachable` (a rule that matches
+    /// everything ends the chain: 0, and no fell-through row), `within_rounding` (the
+    /// rounding of abbreviated counters could account for all of it). Null otherwise.
+    pub fell_through_note: Option<&'static str>,
     /// The same over the window (null without one, or where not determinable).
     pub delta_fell_through_packets: Option<u64>,
     pub delta_fell_through_bytes: Option<u64>,
@@ -311,7 +321,7 @@ pub fn build(input: &Input) -> Report {
                     let fell = crate::flow::fell_through_total(t, ci);
                     let dfell = td
                         .filter(|td| td.known(ci))
-                        .and_then(|td| crate::flow::fell_through_window(t, td, ci));
+                        .and_then(|td| crate::flow::fell_through_window(t, td, ci).counted());
                     ChainReport {
                         name: c.name.to_string(),
                         builtin: c.is_builtin(),
@@ -324,8 +334,17 @@ pub fn build(input: &Input) -> Report {
                             ChainKind::User { references } => references,
                             ChainKind::Builtin { .. } => None,
                         },
-                        fell_through_packets: fell.map(|d| d.packets),
-                        fell_through_bytes: fell.map(|d| d.bytes),
+                        fell_through_packets: fell.counted().map(|d| d.packets),
+                        fell_through_bytes: fell.counted().map(|d| d.bytes),
+                        fell_through_exact: fell.error() == Counter::default(),
+                        fell_through_error_packets: Some(fell.error().packets).filter(|&e| e > 0),
+                        fell_through_error_bytes: Some(fell.error().bytes).filter(|&e| e > 0),
+                        fell_through_note: match fell {
+                            Fell::Inconsistent => Some("inconsistent"),
+                            Fell::Unreachable => Some("unreachable"),
+                            f if f.within_rounding() => Some("within_rounding"),
+                            _ => None,
+                        },
                         delta_fell_through_packets: dfell.map(|d| d.packets),
                         delta_fell_through_bytes: dfell.map(|d| d.bytes),
                         about: notes::about(&t.name, &c.name).map(AboutReport::from),

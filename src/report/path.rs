@@ -78,8 +78,8 @@ pub fn hooks(input: &Input) -> Vec<Hook> {
             .filter_map(|n| t.chain_index(n))
             .collect();
         let td = input.deltas.and_then(|d| d.table(ti));
-        let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
-        let (rows, cut) = tree::once::build(t, &roots, &moved, text::MAX_ROWS);
+        let weight = |c: usize, r: usize| text::jump_weight(t, td, c, r);
+        let (rows, cut) = tree::once::build_by(t, &roots, &weight, text::MAX_ROWS);
         let label = table_label(&snap.tables, t);
         per_table.push(split(rows, &label));
         cut_of.push(cut);
@@ -386,8 +386,8 @@ fn path_row(
             };
             row.target = c.policy().map(str::to_string);
             let k = crate::flow::fell_through_total(t, chain);
-            row.packets = k.map(|d| d.packets);
-            row.bytes = k.map(|d| d.bytes);
+            row.packets = k.counted().map(|d| d.packets);
+            row.bytes = k.counted().map(|d| d.bytes);
         }
         RowKind::Ref { chain, rule } => {
             row.kind = "reference";

@@ -10,10 +10,9 @@ use unicode_width::UnicodeWidthStr;
 
 use super::Input;
 use crate::cells::{self, ALL, Cells, Column};
-use crate::diff::Delta;
 use crate::explain::{findings, notes};
 use crate::format;
-use crate::model::FirewallTable;
+use crate::model::{Counter, Fell, FirewallTable};
 use crate::tree::{self, RowKind};
 
 /// A row's cells, whether it is a line of its own without columns (a reference to where
@@ -110,9 +109,9 @@ pub(super) fn preamble(input: &Input) -> String {
 pub(super) fn table_lines(input: &Input, ti: usize, roots: &[usize]) -> (Vec<Line>, bool) {
     let t = &input.snapshot.tables[ti];
     let td = input.deltas.and_then(|d| d.table(ti));
-    // a shared chain is expanded under the first jump that moved
-    let moved = |c: usize, r: usize| td.and_then(|td| td.rule(c, r)).is_some_and(Delta::moved);
-    let (rows, cut) = tree::once::build(t, roots, &moved, MAX_ROWS);
+    // a shared chain is expanded under the jump that carried the most
+    let weight = |c: usize, r: usize| jump_weight(t, td, c, r);
+    let (rows, cut) = tree::once::build_by(t, roots, &weight, MAX_ROWS);
     let rows = if input.moved_only {
         let keep = tree::moved_mask(&rows, |r| cells::movement(t, r, td).moved());
         tree::keep(&rows, &keep)
@@ -120,6 +119,17 @@ pub(super) fn table_lines(input: &Input, ti: usize, roots: &[usize]) -> (Vec<Lin
         rows
     };
     (lines_of(input, ti, &rows), cut)
+}
+
+/// What the jump rule `r` of chain `c` carried: packets in the window, then in total.
+pub(super) fn jump_weight(
+    t: &FirewallTable,
+    td: Option<&crate::diff::TableDelta>,
+    c: usize,
+    r: usize,
+) -> (u64, u64) {
+    let window = td.and_then(|td| td.rule(c, r)).map_or(0, |d| d.packets);
+    (window, t.chains[c].counter(r).packets)
 }
 
 /// The lines of these rows of table `ti`.
@@ -142,8 +152,10 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
                 RowKind::Verdict { chain } if !t.chains[chain].is_builtin() => {
                     let m = cells::movement(t, r, td);
                     let still = !matches!(m, cells::Movement::Delta(d) if d.moved() || d.reset);
-                    match crate::flow::fell_through_total(t, chain) {
-                        Some(d) if !d.moved() && still => Some("nothing"),
+                    let fell = crate::flow::fell_through_total(t, chain);
+                    match fell.counted() {
+                        _ if fell == Fell::Inconsistent => Some(cells::INCONSISTENT),
+                        Some(d) if d == Counter::default() && still => Some("nothing"),
                         None if still || m == cells::Movement::Unknown => Some("unknown"),
                         _ => None,
                     }
@@ -151,7 +163,7 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
                 _ => None,
             };
             if let Some(b) = brief {
-                cells.label = format!("{}: {b}", cells::FELL_THROUGH);
+                cells.label = format!("{}: {b}", cells::label(t, r));
             }
             let nothing = brief.is_some();
             // escaped before the columns are measured

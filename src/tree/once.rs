@@ -1,7 +1,8 @@
 //! The tree for exports: each chain expanded once, so that the output is about the size
 //! of the listing whatever the shape of the jumps. A chain jumped to from several rules
-//! is expanded under the first of them (in tree order) that moved in the window, else
-//! under the first; every other jump to it gets one reference row naming that place.
+//! is expanded under the one that carried the most (exports: packets in the window, then
+//! in total; the first in tree order on a tie); every other jump to it gets one
+//! reference row naming that place.
 //! The same spanning tree gives search a path to any rule without expanding the rest.
 
 use std::sync::Arc;
@@ -23,12 +24,13 @@ pub struct Spanning {
 }
 
 impl Spanning {
-    /// `moved(chain, rule)`: the jump moved in the window (preferred as the place to
-    /// expand its target). Linear in the rules of the chains the roots reach.
+    /// `weight(chain, rule)`: what the jump carried (in the window, then in total); a
+    /// chain is expanded under its heaviest jump that the roots reach, the first of them
+    /// in tree order on a tie. Linear in the rules of the chains the roots reach.
     pub fn new(
         table: &FirewallTable,
         roots: &[usize],
-        moved: &dyn Fn(usize, usize) -> bool,
+        weight: &dyn Fn(usize, usize) -> (u64, u64),
     ) -> Self {
         let n = table.chains.len();
         let mut sp = Spanning {
@@ -45,9 +47,10 @@ impl Spanning {
                 claimed_order.push(r);
             }
         }
-        // First along jumps that moved, then along all of them: a chain is claimed by the
-        // first jump (depth first, in rule order) that reaches it.
-        for only_moved in [true, false] {
+        let best = heaviest_jumps(table, roots, weight);
+        // First along each chain's heaviest jumps, then along all of them: a chain is
+        // claimed by the first jump (depth first, in rule order) that reaches it.
+        for only_best in [true, false] {
             let mut visited = vec![false; n];
             let mut stack: Vec<(usize, usize)> = Vec::new();
             for &r in roots {
@@ -67,7 +70,7 @@ impl Spanning {
                         continue;
                     };
                     let here = Some((c as u32, ri as u32));
-                    if !sp.reached[t] && (!only_moved || moved(c, ri)) {
+                    if !sp.reached[t] && (!only_best || weight(c, ri) == best[t]) {
                         sp.reached[t] = true;
                         sp.parent[t] = here;
                         claimed_order.push(t);
@@ -119,15 +122,62 @@ impl Spanning {
     }
 }
 
+/// Per chain, the weight of its heaviest jump from a chain the roots reach.
+fn heaviest_jumps(
+    table: &FirewallTable,
+    roots: &[usize],
+    weight: &dyn Fn(usize, usize) -> (u64, u64),
+) -> Vec<(u64, u64)> {
+    let n = table.chains.len();
+    let mut reached = vec![false; n];
+    let mut stack: Vec<usize> = roots.iter().copied().filter(|&r| r < n).collect();
+    for &r in &stack {
+        reached[r] = true;
+    }
+    while let Some(c) = stack.pop() {
+        for r in table.chains[c].rules.iter() {
+            if let Some(t) = table.jump_target(r)
+                && !std::mem::replace(&mut reached[t], true)
+            {
+                stack.push(t);
+            }
+        }
+    }
+    let callers = table.callers();
+    (0..n)
+        .map(|t| {
+            callers
+                .of(t)
+                .iter()
+                .filter(|&&(c, _)| reached[c as usize])
+                .map(|&(c, r)| weight(c as usize, r as usize))
+                .max()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// The rows of the tree that shows each chain once (see the module doc); stops after
-/// `max_rows` rows and says so.
+/// `max_rows` rows and says so. `moved(chain, rule)`: the jump moved in the window (its
+/// target is expanded under the first jump that moved).
 pub fn build(
     table: &FirewallTable,
     roots: &[usize],
     moved: &dyn Fn(usize, usize) -> bool,
     max_rows: usize,
 ) -> (Vec<TreeRow>, bool) {
-    let sp = Spanning::new(table, roots, moved);
+    build_by(table, roots, &|c, r| (u64::from(moved(c, r)), 0), max_rows)
+}
+
+/// [`build`] with each shared chain expanded under the jump that carried the most:
+/// `weight(chain, rule)` is (packets in the window, packets in total).
+pub fn build_by(
+    table: &FirewallTable,
+    roots: &[usize],
+    weight: &dyn Fn(usize, usize) -> (u64, u64),
+    max_rows: usize,
+) -> (Vec<TreeRow>, bool) {
+    let sp = Spanning::new(table, roots, weight);
     struct Frame {
         chain: usize,
         next: usize,
@@ -135,6 +185,8 @@ pub fn build(
         parent_row: u32,
         parent_id: NodeId,
         guides: u64,
+        /// A rule matches everything and ends the chain: no row for its end.
+        no_end: bool,
     }
     let mut rows: Vec<TreeRow> = Vec::new();
     let mut on_path = vec![false; table.chains.len()];
@@ -165,6 +217,7 @@ pub fn build(
         on_path[root] = true;
         let mut stack = vec![Frame {
             chain: root,
+            no_end: crate::flow::fell_through_total(table, root) == crate::model::Fell::Unreachable,
             next: 0,
             depth: 1,
             parent_row: rows.len() as u32 - 1,
@@ -177,13 +230,15 @@ pub fn build(
                 return (rows, true);
             }
             if top.next >= chain.rules.len() {
-                rows.push(verdict_row(
-                    top.chain,
-                    top.parent_id,
-                    top.depth,
-                    top.parent_row,
-                    top.guides,
-                ));
+                if !top.no_end {
+                    rows.push(verdict_row(
+                        top.chain,
+                        top.parent_id,
+                        top.depth,
+                        top.parent_row,
+                        top.guides,
+                    ));
+                }
                 on_path[top.chain] = false;
                 stack.pop();
                 continue;
@@ -192,7 +247,8 @@ pub fn build(
             top.next += 1;
             let rule = &chain.rules[ri];
             let id = top.parent_id.child(rule.key);
-            let last = false;
+            // the last row under the chain when no row for its end follows
+            let last = top.no_end && top.next == chain.rules.len();
             let jump = table.jump_target(rule);
             // expand here, or point to where it is expanded
             let (fold, here) = match jump {
@@ -224,6 +280,8 @@ pub fn build(
                 on_path[t] = true;
                 stack.push(Frame {
                     chain: t,
+                    no_end: crate::flow::fell_through_total(table, t)
+                        == crate::model::Fell::Unreachable,
                     next: 0,
                     depth: depth.saturating_add(1),
                     parent_row: row_ix,
@@ -367,10 +425,11 @@ mod tests {
         let roots = super::super::roots(&t, &[]);
         let (rows, cut) = build(&t, &roots, &|_, _| false, 1_000_000);
         assert!(!cut);
-        // a row per rule, per root and per chain's end, and one reference per second jump
+        // a row per rule, per root and per chain's end (but the 40 that end in an
+        // unconditional RETURN), and one reference per second jump
         assert_eq!(
             rows.len(),
-            t.rule_count() + roots.len() + t.chains.len() + 39
+            t.rule_count() + roots.len() + t.chains.len() - 40 + 39
         );
         let notes: Vec<&str> = rows.iter().filter_map(|r| r.note.as_deref()).collect();
         for want in [
@@ -405,17 +464,15 @@ mod tests {
                 "├─ C0",
                 "│  └─ C0 → see C0",
                 "└─ policy ACCEPT",
+                // no row for the end of a chain ending in an unconditional RETURN
                 "C2",
-                "├─ RETURN",
-                "└─ fell through",
+                "└─ RETURN",
                 "C0",
                 "├─ C1 tcp dpt:0",
                 "│  ├─ C2 tcp dpt:0",
                 "│  │  └─ C2 → see C2",
-                "│  ├─ RETURN",
-                "│  └─ fell through",
-                "├─ RETURN",
-                "└─ fell through",
+                "│  └─ RETURN",
+                "└─ RETURN",
             ]
         );
         // a jump back up the path is a cycle, as in the live view
@@ -450,6 +507,56 @@ Chain B (1 references)
                 Fold::Leaf,
                 Fold::Leaf
             ]
+        );
+    }
+
+    #[test]
+    fn a_shared_chain_is_expanded_under_the_caller_that_carried_most() {
+        // ufw-skip-to-policy-input has 7 callers; the tcp 445 one (4000 packets) is 4th
+        let path = format!(
+            "{}/tests/fixtures/iptables/ufw.nft.filter-vnxL.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let t = parse_table(
+            "filter",
+            &std::fs::read_to_string(path).expect("fixture"),
+            None,
+        )
+        .expect("parse");
+        let roots = crate::tree::roots(&t, &[]);
+        let weight = |c: usize, r: usize| (0, t.chains[c].counter(r).packets);
+        let (rows, _) = build_by(&t, &roots, &weight, 10_000);
+        let skip = t.chain_index("ufw-skip-to-policy-input").expect("chain");
+        let after = t.chain_index("ufw-after-input").expect("chain");
+        let under = rows
+            .iter()
+            .position(|r| matches!(r.kind, RowKind::Rule { chain, .. } if chain == skip))
+            .map(|i| rows[rows[i].parent.expect("parent") as usize].kind);
+        assert_eq!(
+            under,
+            Some(RowKind::Rule {
+                chain: after,
+                rule: 3
+            })
+        );
+        // in the window first: a caller that moved wins over a heavier one that did not
+        let weight = |c: usize, r: usize| {
+            (
+                u64::from(r == 1 && c == after),
+                t.chains[c].counter(r).packets,
+            )
+        };
+        let (rows, _) = build_by(&t, &roots, &weight, 10_000);
+        let under = rows
+            .iter()
+            .position(|r| matches!(r.kind, RowKind::Rule { chain, .. } if chain == skip))
+            .map(|i| rows[rows[i].parent.expect("parent") as usize].kind);
+        assert_eq!(
+            under,
+            Some(RowKind::Rule {
+                chain: after,
+                rule: 1
+            })
         );
     }
 }

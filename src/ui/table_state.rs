@@ -176,7 +176,9 @@ impl TableData {
                     .moved(poll, at, rate as f32);
             }
             // the chain's end: its policy, or what fell through it
-            if let Some(delta) = crate::flow::fell_through_window(cur, d, ci).filter(Delta::moved) {
+            if let Some(delta) = crate::flow::as_delta(crate::flow::fell_through_window(cur, d, ci))
+                .filter(Delta::moved)
+            {
                 let rate = if secs > 0.0 {
                     delta.packets as f64 / secs
                 } else {

@@ -11,6 +11,7 @@ mod backends;
 mod bounded;
 mod churn;
 mod cli;
+mod derived_numbers;
 mod docker;
 mod e2e_lab;
 mod explain;

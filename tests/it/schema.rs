@@ -118,6 +118,25 @@ fn the_schema_refuses_what_v1_must_keep() {
         breaks(rule(&mut bad));
         assert!(!v.is_valid(&bad), "the schema accepts {what}");
     }
+    // a chain's fell-through fields: present, typed, the note one of its words
+    let chain_breakages: [(&str, Breaks); 3] = [
+        ("a chain without fell_through_exact", |c| {
+            c.as_object_mut()
+                .expect("chain")
+                .remove("fell_through_exact");
+        }),
+        ("fell_through_exact as text", |c| {
+            c["fell_through_exact"] = "yes".into();
+        }),
+        ("an unknown fell_through_note", |c| {
+            c["fell_through_note"] = "guessed".into();
+        }),
+    ];
+    for (what, breaks) in chain_breakages {
+        let mut bad = good.clone();
+        breaks(&mut bad["tables"][0]["chains"][0]);
+        assert!(!v.is_valid(&bad), "the schema accepts {what}");
+    }
     // new fields are fine: v1 grows
     let mut grown = good.clone();
     rule(&mut grown)["something_new"] = true.into();

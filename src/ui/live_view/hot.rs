@@ -105,7 +105,7 @@ impl LiveView {
             secs > 0.0
                 && view
                     .rate
-                    .and_then(|d| crate::flow::fell_through_window(t, d, c))
+                    .and_then(|d| crate::flow::as_delta(crate::flow::fell_through_window(t, d, c)))
                     .is_some_and(|d| d.packets > 0)
         };
         let end_lately = |c: usize| end_now(c) || v.verdict_moved_recently(t, c);

@@ -224,18 +224,38 @@ fn verdict_lines(
         what,
         theme.target(cells::verdict_of(t, row).unwrap_or_default(), false),
     )));
-    lines.push(Line::from(match crate::flow::fell_through_total(t, chain) {
-        Some(k) => format!(
-            "{} packets, {} ({} bytes) · {}",
-            k.packets,
-            format::bytes(k.bytes),
-            k.bytes,
+    let fell = crate::flow::fell_through_total(t, chain);
+    let about = if fell.within_rounding() {
+        "≈ (abbreviated counters: the rounding could account for all of it, ± "
+    } else if fell.error() != crate::model::Counter::default() {
+        "≈ (abbreviated counters, ± "
+    } else {
+        ""
+    };
+    let approx = if about.is_empty() {
+        String::new()
+    } else {
+        format!("{about}{} packets) ", fell.error().packets)
+    };
+    lines.push(Line::from(match fell {
+        crate::model::Fell::Inconsistent => format!(
+            "{}: more left than entered, or packets past a rule that matches everything",
+            cells::INCONSISTENT
+        ),
+        crate::model::Fell::Unreachable => {
+            "nothing reaches it: a rule matches everything and ends the chain".to_string()
+        }
+        crate::model::Fell::Counted { .. } => format!(
+            "{approx}{} packets, {} ({} bytes) · {}",
+            fell.counted().unwrap_or_default().packets,
+            format::bytes(fell.counted().unwrap_or_default().bytes),
+            fell.counted().unwrap_or_default().bytes,
             match m.delta() {
                 Some(d) => format!("Δ {} packets, {}", format::count(d.packets), format::bytes(d.bytes)),
                 None if m == cells::Movement::Unknown => "Δ unknown".to_string(),
                 None => "no Δ yet".to_string(),
             }
         ),
-        None => "unknown: a chain it jumps to is also called from elsewhere, and the counters do not say whose packets it kept".to_string(),
+        crate::model::Fell::Unknown => "unknown: a chain it jumps to is also called from elsewhere, and the counters do not say whose packets it kept".to_string(),
     }));
 }

@@ -53,8 +53,9 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme:
                     (
                         c.policy().unwrap_or("RETURN").to_string(),
                         label,
-                        view.shown
-                            .and_then(|d| crate::flow::fell_through_window(t, d, h.chain)),
+                        view.shown.and_then(|d| {
+                            crate::flow::as_delta(crate::flow::fell_through_window(t, d, h.chain))
+                        }),
                         false,
                     )
                 }
