@@ -19,7 +19,6 @@ use nix::sys::stat::{Mode, SFlag};
 use crate::cells::{ALL, Column};
 use crate::cli::{Cli, ColorWhen, Format, ThemeName};
 use crate::error::AppError;
-use crate::model::TABLES;
 
 /// Keys a config file may hold.
 pub const KEYS: [&str; 10] = [
@@ -194,12 +193,7 @@ pub fn apply(cli: &mut Cli, path: &Path, text: &str) -> Result<(), String> {
             "tables" => {
                 let list = strings(value).map_err(|e| at(key, e))?;
                 for t in &list {
-                    if !TABLES.contains(&t.as_str()) {
-                        return Err(at(
-                            key,
-                            format!("`{t}` is not a table (one of {})", TABLES.join(", ")),
-                        ));
-                    }
+                    crate::cli::parse_table_arg(t).map_err(|e| at(key, e))?;
                 }
                 if !given("tables") {
                     cli.tables = list;

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 mod callers;
 pub mod comments;
 mod hash;
+pub mod native;
 mod one_table;
 pub mod text;
 pub use callers::Callers;
@@ -123,6 +124,8 @@ pub struct Rule {
     pub key: u64,
     /// Index of the user chain the rule jumps (or goes) to; set by [`FirewallTable::link`].
     pub jump: Option<u32>,
+    /// A rule of a native nftables table: its handle, text and counter.
+    pub native: Option<Arc<native::NativeRule>>,
 }
 
 /// A rule's packet and byte counters (kept apart from the rule, which rarely changes).
@@ -139,6 +142,7 @@ impl PartialEq for Rule {
             && self.occurrence == o.occurrence
             && self.key == o.key
             && self.spec == o.spec
+            && self.native == o.native
     }
 }
 
@@ -169,6 +173,8 @@ pub struct Chain {
     /// poll reuses a rule's parse when its text is unchanged, and compares it here with
     /// one sequential read (see [`crate::parse::parse_table`]).
     pub text: Arc<RuleTexts>,
+    /// A chain of a native nftables table: base-chain settings, handle.
+    pub native: Option<Arc<native::NativeChain>>,
 }
 
 /// Where a chain's lines (header to last rule, without the final `\n`) were in the
@@ -195,6 +201,7 @@ impl PartialEq for Chain {
             && self.bytes == o.bytes
             && self.rules == o.rules
             && self.counters == o.counters
+            && self.native == o.native
     }
 }
 
@@ -306,6 +313,8 @@ pub struct FirewallTable {
     pub name: String,
     /// The back end the listing came from (None: not known, e.g. a pasted listing).
     pub backend: Option<Backend>,
+    /// A native nftables table's family (`ip`, `inet`, ...); None for an iptables table.
+    pub family: Option<String>,
     pub chains: Vec<Arc<Chain>>,
     /// False when some counter was abbreviated (`332K`): the listing lacked `-x`.
     pub exact: bool,
@@ -336,6 +345,7 @@ impl PartialEq for FirewallTable {
     fn eq(&self, o: &FirewallTable) -> bool {
         self.name == o.name
             && self.backend == o.backend
+            && self.family == o.family
             && self.chains == o.chains
             && self.exact == o.exact
             && self.has_counters == o.has_counters
@@ -592,14 +602,23 @@ impl Snapshot {
 
     /// The first table called `name` (with both back ends holding it, the nft one).
     pub fn table(&self, name: &str) -> Option<&FirewallTable> {
-        self.tables.iter().find(|t| t.name == name)
+        self.tables
+            .iter()
+            .find(|t| t.name == name && t.family.is_none())
     }
 
-    /// The table called `name` from `backend`.
+    /// The iptables table called `name` from `backend`.
     pub fn table_of(&self, name: &str, backend: Option<Backend>) -> Option<&FirewallTable> {
         self.tables
             .iter()
-            .find(|t| t.name == name && t.backend == backend)
+            .find(|t| t.name == name && t.backend == backend && t.family.is_none())
+    }
+
+    /// The table that is `t` in another poll: the same name, back end and family.
+    pub fn same_table(&self, t: &FirewallTable) -> Option<&FirewallTable> {
+        self.tables
+            .iter()
+            .find(|o| o.name == t.name && o.backend == t.backend && o.family == t.family)
     }
 
     /// The back ends of the tables in this snapshot, in order, each once.
