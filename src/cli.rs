@@ -457,6 +457,18 @@ mod tests {
         assert_eq!(c.tables(), ["filter"]);
         let c = Cli::parse_from(["iptop", "-t", "nat", "-t", "filter", "-t", "nat"]);
         assert_eq!(c.tables(), ["nat", "filter"]);
-        assert!(Cli::try_parse_from(["iptop", "-t", "bogus"]).is_err());
+        // any other name is a native nftables table's, with its family if given
+        let c = Cli::parse_from(["iptop", "-t", "docker-bridges", "-t", "inet filter"]);
+        assert!(c.tables().is_empty());
+        let n = c.native_tables();
+        assert!(n.wants("ip", "docker-bridges") && n.wants("inet", "filter"));
+        assert!(!n.wants("ip", "filter"));
+        assert_eq!(
+            Cli::parse_from(["iptop"]).native_tables(),
+            NativeTables::All
+        );
+        for bad in ["fil tre", "bogus;rm", "inet ", ""] {
+            assert!(Cli::try_parse_from(["iptop", "-t", bad]).is_err(), "{bad}");
+        }
     }
 }

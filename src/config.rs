@@ -368,7 +368,7 @@ mod tests {
         for (text, key) in [
             ("interval = \"soon\"", "interval"),
             ("interval = 3", "interval"),
-            ("tables = [\"filtre\"]", "tables"),
+            ("tables = [\"fil tre\"]", "tables"),
             ("theme = \"pink\"", "theme"),
             ("columns = [\"nope\"]", "columns"),
             ("ascii = \"yes\"", "ascii"),

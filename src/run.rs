@@ -173,28 +173,42 @@ struct OncePolls {
     native: Option<NativePolls>,
 }
 
-/// The native tables asked for, and whether the reason they cannot be read was said.
+/// The native tables asked for, and why they cannot be read (said once, after the
+/// output, so that a run that fails says only why).
 struct NativePolls {
     reader: crate::source::native::NativeReader,
     wanted: crate::cli::NativeTables,
-    said: bool,
+    warning: Option<String>,
 }
 
 impl NativePolls {
-    /// Adds the native tables asked for to `snap`; a failure is said once on stderr and
-    /// leaves the iptables tables as they are.
-    async fn add_to(&mut self, snap: &mut Snapshot) {
+    /// Adds the native tables asked for to `snap`; a failure leaves the iptables
+    /// tables as they are. A table named with `-t` that is nowhere is an error.
+    async fn add_to(&mut self, snap: &mut Snapshot) -> Result<(), AppError> {
         match self.reader.read().await {
-            Ok(tables) => snap.tables.extend(tables.into_iter().filter(|t| {
-                self.wanted
-                    .wants(t.family.as_deref().unwrap_or_default(), &t.name)
-            })),
-            Err(e) if !self.said => {
-                self.said = true;
-                crate::sanitize::eprint_line(&format!("iptop: warning: {e}"));
+            Ok(tables) => {
+                if let crate::cli::NativeTables::Named(names) = &self.wanted {
+                    let probe = |n: &str| crate::cli::NativeTables::Named(vec![n.to_string()]);
+                    if let Some(n) = names.iter().find(|n| {
+                        !tables.iter().any(|t| {
+                            probe(n).wants(t.family.as_deref().unwrap_or_default(), &t.name)
+                        })
+                    }) {
+                        return Err(AppError::Runtime(format!(
+                            "table `{n}` is neither an iptables table nor a native nftables table here (nft list tables lists them)"
+                        )));
+                    }
+                }
+                snap.tables.extend(tables.into_iter().filter(|t| {
+                    self.wanted
+                        .wants(t.family.as_deref().unwrap_or_default(), &t.name)
+                }));
             }
-            Err(_) => {}
+            Err(e) => {
+                self.warning.get_or_insert_with(|| e.to_string());
+            }
         }
+        Ok(())
     }
 }
 
@@ -216,7 +230,7 @@ impl OncePolls {
             snap.at = polled.at;
         }
         if let Some(n) = &mut self.native {
-            n.add_to(&mut snap).await;
+            n.add_to(&mut snap).await?;
         }
         Ok(Some((polled.discontinuity, snap)))
     }
@@ -249,7 +263,7 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         (_, Some(reader)) => Some(NativePolls {
             reader,
             wanted,
-            said: false,
+            warning: None,
         }),
         (_, None) => None,
     };
@@ -323,6 +337,9 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         }
         crate::cli::View::Path => ui::export::render_path(cli.format.into(), &input),
     };
+    if let Some(w) = poller.native.as_ref().and_then(|n| n.warning.as_ref()) {
+        crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
+    }
     // the same for the snapshots: the process ends right after the output
     std::mem::forget(snap);
     std::mem::forget(deltas);

@@ -75,7 +75,7 @@ impl NativeReader {
     async fn run(&self, args: &[&str]) -> Result<String, NativeError> {
         let nft = self.nft.as_ref().ok_or(NativeError::NoNft)?;
         let args: Vec<String> = args.iter().map(ToString::to_string).collect();
-        let netns = self.netns.as_ref().map(|f| f.as_raw_fd());
+        let netns = self.netns.as_ref().map(AsRawFd::as_raw_fd);
         let mut child = spawn::spawn(nft, &args, netns, MAX_OUTPUT as u64 + 1).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 NativeError::NoNft
@@ -119,18 +119,14 @@ impl NativeReader {
 /// The JSON without the numbers of its counters (`"packets": 12`, `"bytes": 720`): the
 /// same while only counters moved.
 fn without_numbers(json: &str) -> String {
+    const KEYS: [&str; 2] = ["\"packets\": ", "\"bytes\": "];
     let mut out = String::with_capacity(json.len());
     let mut rest = json;
-    while let Some(i) = rest
-        .find("\"packets\": ")
-        .or_else(|| rest.find("\"bytes\": "))
+    while let Some((at, len)) = KEYS
+        .iter()
+        .filter_map(|k| rest.find(k).map(|at| (at, k.len())))
+        .min()
     {
-        let j = ["\"packets\": ", "\"bytes\": "]
-            .iter()
-            .filter_map(|k| rest.find(k).map(|at| (at, k.len())))
-            .min()
-            .unwrap_or((i, 0));
-        let (at, len) = j;
         out.push_str(&rest[..at + len]);
         rest = rest[at + len..].trim_start_matches(|c: char| c.is_ascii_digit());
     }
