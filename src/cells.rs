@@ -430,5 +430,36 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
         c.pkts.clear();
         c.bytes.clear();
     }
+    if table.family.is_some() {
+        native_cells(table, row, &mut c);
+    }
     c
+}
+
+/// What a native nftables table's counters can say: a rule without a `counter`
+/// statement has no numbers at all (never 0), a base chain has no policy counters, and
+/// what fell through a chain is not known from counters that may be missing.
+fn native_cells(table: &FirewallTable, row: &TreeRow, c: &mut Cells) {
+    let none = |c: &mut Cells, what: &str| {
+        c.pkts = what.into();
+        c.bytes.clear();
+        c.dpkts = "-".into();
+        c.dbytes = "-".into();
+        c.rate = "-".into();
+        c.pps = 0.0;
+        c.moved = false;
+        c.reset = false;
+    };
+    match row.kind {
+        RowKind::Rule { chain, rule } => {
+            let r = &table.chains[chain].rules[rule];
+            if r.native.as_ref().is_some_and(|n| !n.has_counter) {
+                none(c, "no counter");
+            }
+            c.prot.clear();
+        }
+        RowKind::Chain { chain } if table.chains[chain].is_builtin() => none(c, "-"),
+        RowKind::Verdict { .. } => none(c, "?"),
+        _ => {}
+    }
 }

@@ -102,8 +102,11 @@ pub struct Cli {
     #[arg(long, help_heading = "Output")]
     pub force: bool,
 
-    /// FirewallTable to show; repeat for several. [default: filter]
-    #[arg(short = 't', long = "table", value_name = "TABLE", value_parser = clap::builder::PossibleValuesParser::new(TABLES), help_heading = "What to show")]
+    /// Table to show; repeat for several: an iptables table (filter, nat, mangle, raw,
+    /// security) or a native nftables table by name (`docker-bridges`), with its family
+    /// where the name alone is ambiguous (`'inet filter'`). [default: filter, and with
+    /// --once every native nftables table]
+    #[arg(short = 't', long = "table", value_name = "TABLE", value_parser = parse_table_arg, help_heading = "What to show")]
     pub tables: Vec<String>,
 
     /// Start the tree from this chain instead of the built-in chains; repeatable.
@@ -264,7 +267,26 @@ impl Cli {
         self.given.iter().any(|g| g == id)
     }
 
-    /// The tables asked for, `filter` when none (nat and filter for `--view services`).
+    /// The native nftables tables asked for: every one when no `-t` was given (the tree
+    /// view), else those named (`docker-bridges`, `inet filter`).
+    pub fn native_tables(&self) -> NativeTables {
+        if self.tables.is_empty() {
+            return match self.view {
+                View::Tree => NativeTables::All,
+                _ => NativeTables::Named(Vec::new()),
+            };
+        }
+        NativeTables::Named(
+            self.tables
+                .iter()
+                .filter(|t| !TABLES.contains(&t.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The iptables tables asked for, `filter` when none (nat and filter for `--view
+    /// services`); empty when only native tables were named.
     pub fn tables(&self) -> Vec<String> {
         if self.tables.is_empty() && self.view == View::Services {
             vec!["nat".to_string(), "filter".to_string()]
@@ -278,12 +300,66 @@ impl Cli {
         } else {
             let mut v: Vec<String> = Vec::new();
             for t in &self.tables {
-                if !v.contains(t) {
+                if TABLES.contains(&t.as_str()) && !v.contains(t) {
                     v.push(t.clone());
                 }
             }
             v
         }
+    }
+}
+
+/// Which native nftables tables to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NativeTables {
+    All,
+    /// By name, or `FAMILY NAME`.
+    Named(Vec<String>),
+}
+
+impl NativeTables {
+    /// Is the table `name` of `family` asked for?
+    pub fn wants(&self, family: &str, name: &str) -> bool {
+        match self {
+            NativeTables::All => true,
+            NativeTables::Named(v) => v.iter().any(|t| match t.split_once(' ') {
+                Some((f, n)) => f == family && n == name,
+                None => t == name,
+            }),
+        }
+    }
+}
+
+/// `-t`: an iptables table, or a native table's `[FAMILY ]NAME`.
+pub fn parse_table_arg(s: &str) -> Result<String, String> {
+    if TABLES.contains(&s) {
+        return Ok(s.to_string());
+    }
+    let (family, name) = match s.split_once(' ') {
+        Some((f, n)) => (Some(f), n),
+        None => (None, s),
+    };
+    let families = crate::model::native::FAMILIES;
+    if let Some(f) = family
+        && !families.contains(&f)
+    {
+        return Err(format!(
+            "`{f}` is not an nftables family (one of {})",
+            families.join(", ")
+        ));
+    }
+    let ok = !name.is_empty()
+        && name.len() <= 256
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a table: one of {}, or a native nftables table's name (`docker-bridges`, `'inet filter'`)",
+            TABLES.join(", ")
+        ))
     }
 }
 
@@ -381,6 +457,18 @@ mod tests {
         assert_eq!(c.tables(), ["filter"]);
         let c = Cli::parse_from(["iptop", "-t", "nat", "-t", "filter", "-t", "nat"]);
         assert_eq!(c.tables(), ["nat", "filter"]);
-        assert!(Cli::try_parse_from(["iptop", "-t", "bogus"]).is_err());
+        // any other name is a native nftables table's, with its family if given
+        let c = Cli::parse_from(["iptop", "-t", "docker-bridges", "-t", "inet filter"]);
+        assert!(c.tables().is_empty());
+        let n = c.native_tables();
+        assert!(n.wants("ip", "docker-bridges") && n.wants("inet", "filter"));
+        assert!(!n.wants("ip", "filter"));
+        assert_eq!(
+            Cli::parse_from(["iptop"]).native_tables(),
+            NativeTables::All
+        );
+        for bad in ["fil tre", "bogus;rm", "inet ", ""] {
+            assert!(Cli::try_parse_from(["iptop", "-t", bad]).is_err(), "{bad}");
+        }
     }
 }

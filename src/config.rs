@@ -19,7 +19,6 @@ use nix::sys::stat::{Mode, SFlag};
 use crate::cells::{ALL, Column};
 use crate::cli::{Cli, ColorWhen, Format, ThemeName};
 use crate::error::AppError;
-use crate::model::TABLES;
 
 /// Keys a config file may hold.
 pub const KEYS: [&str; 10] = [
@@ -241,12 +240,7 @@ fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
 fn tables<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     let list = list(d)?;
     for t in &list {
-        if !TABLES.contains(&t.as_str()) {
-            return Err(serde::de::Error::custom(format!(
-                "`{t}` is not a table (one of {})",
-                TABLES.join(", ")
-            )));
-        }
+        crate::cli::parse_table_arg(t).map_err(serde::de::Error::custom)?;
     }
     Ok(Some(list))
 }
@@ -412,7 +406,7 @@ mod tests {
         for (text, key) in [
             ("interval = \"soon\"", "interval"),
             ("interval = 3", "interval"),
-            ("tables = [\"filtre\"]", "tables"),
+            ("tables = [\"fil tre\"]", "tables"),
             ("theme = \"pink\"", "theme"),
             ("columns = [\"nope\"]", "columns"),
             ("ascii = \"yes\"", "ascii"),

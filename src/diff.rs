@@ -385,7 +385,7 @@ pub fn diff(prev: &Snapshot, cur: &Snapshot) -> Deltas {
         tables: cur
             .tables
             .iter()
-            .map(|t| prev.table_of(&t.name, t.backend).map(|p| diff_table(p, t)))
+            .map(|t| prev.same_table(t).map(|p| diff_table(p, t)))
             .collect(),
     }
 }

@@ -11,12 +11,15 @@ mod callers;
 pub mod comments;
 mod fell;
 mod hash;
+pub mod native;
 mod one_table;
+mod source_info;
 pub mod text;
 pub use callers::Callers;
 pub use fell::{Fell, rounding_error};
 pub use hash::{FxBuild, FxHasher, IdBuild, IdHasher, IdMap, StableHasher, hash_str, mix};
 pub use one_table::{TableId, TableSnapshot};
+pub use source_info::{SourceInfo, SourceKind};
 
 /// The tables iptables knows, in the order the UI offers them.
 pub const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];
@@ -125,6 +128,8 @@ pub struct Rule {
     pub key: u64,
     /// Index of the user chain the rule jumps (or goes) to; set by [`FirewallTable::link`].
     pub jump: Option<u32>,
+    /// A rule of a native nftables table: its handle, text and counter.
+    pub native: Option<Arc<native::NativeRule>>,
 }
 
 /// A rule's packet and byte counters (kept apart from the rule, which rarely changes).
@@ -141,6 +146,7 @@ impl PartialEq for Rule {
             && self.occurrence == o.occurrence
             && self.key == o.key
             && self.spec == o.spec
+            && self.native == o.native
     }
 }
 
@@ -171,6 +177,8 @@ pub struct Chain {
     /// poll reuses a rule's parse when its text is unchanged, and compares it here with
     /// one sequential read (see [`crate::parse::parse_table`]).
     pub text: Arc<RuleTexts>,
+    /// A chain of a native nftables table: base-chain settings, handle.
+    pub native: Option<Arc<native::NativeChain>>,
 }
 
 /// Where a chain's lines (header to last rule, without the final `\n`) were in the
@@ -197,6 +205,7 @@ impl PartialEq for Chain {
             && self.bytes == o.bytes
             && self.rules == o.rules
             && self.counters == o.counters
+            && self.native == o.native
     }
 }
 
@@ -308,6 +317,8 @@ pub struct FirewallTable {
     pub name: String,
     /// The back end the listing came from (None: not known, e.g. a pasted listing).
     pub backend: Option<Backend>,
+    /// A native nftables table's family (`ip`, `inet`, ...); None for an iptables table.
+    pub family: Option<String>,
     pub chains: Vec<Arc<Chain>>,
     /// False when some counter was abbreviated (`332K`): the listing lacked `-x`.
     pub exact: bool,
@@ -338,6 +349,7 @@ impl PartialEq for FirewallTable {
     fn eq(&self, o: &FirewallTable) -> bool {
         self.name == o.name
             && self.backend == o.backend
+            && self.family == o.family
             && self.chains == o.chains
             && self.exact == o.exact
             && self.has_counters == o.has_counters
@@ -488,98 +500,6 @@ impl FirewallTable {
     }
 }
 
-/// What kind of source polls come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SourceKind {
-    /// `iptables` (and the kernel) on this host or in a namespace.
-    #[default]
-    Live,
-    /// A recording or a pasted listing (`--replay`).
-    Replay,
-    /// The built-in recording (`--demo`).
-    Demo,
-}
-
-impl SourceKind {
-    /// The word headers, recordings and JSON use: `live`, `replay`, `demo`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Live => "live",
-            SourceKind::Replay => "replay",
-            SourceKind::Demo => "demo",
-        }
-    }
-
-    /// The kind [`as_str`](Self::as_str) names; None for another word.
-    pub fn from_name(name: &str) -> Option<SourceKind> {
-        [SourceKind::Live, SourceKind::Replay, SourceKind::Demo]
-            .into_iter()
-            .find(|k| k.as_str() == name)
-    }
-}
-
-/// Where a snapshot came from, for headers and exports.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SourceInfo {
-    pub kind: SourceKind,
-    pub host: String,
-    /// The namespace given with `--netns`, as given.
-    pub netns: Option<String>,
-    /// `nft`, `legacy`, or empty when unknown.
-    pub backend: String,
-    /// The binary run (`iptables`, `ip6tables-legacy`, ...), empty for replays of dumps.
-    pub binary: String,
-    /// What `<binary> --version` said.
-    pub version: String,
-    /// `ipv4` or `ipv6`.
-    pub family: String,
-    /// The file replayed.
-    pub file: Option<String>,
-    /// Where the counters come from when not from the listing: `kernel`.
-    pub counters: String,
-    /// With `counters` set, the tables whose counters came from the listing all the same
-    /// (`filter·legacy`: its chains did not match the kernel's).
-    pub listed_counters: Vec<String>,
-}
-
-impl SourceInfo {
-    /// One line for headers: `live on node1 · netns swarm-host · nft · ipv6`.
-    pub fn describe(&self) -> String {
-        let mut s = self.kind.as_str().to_string();
-        if let Some(f) = &self.file {
-            s.push(' ');
-            s.push_str(f);
-        }
-        if !self.host.is_empty() {
-            s.push_str(" on ");
-            s.push_str(&self.host);
-        }
-        if let Some(ns) = &self.netns {
-            s.push_str(" · netns ");
-            s.push_str(ns);
-        }
-        if !self.backend.is_empty() {
-            s.push_str(" · ");
-            s.push_str(&self.backend);
-        }
-        if !self.family.is_empty() && self.family != "ipv4" {
-            s.push_str(" · ");
-            s.push_str(&self.family);
-        }
-        if !self.counters.is_empty() {
-            s.push_str(" · counters from the ");
-            s.push_str(&self.counters);
-            if !self.listed_counters.is_empty() {
-                s.push_str(&format!(
-                    " ({} from the listing)",
-                    self.listed_counters.join(", ")
-                ));
-            }
-        }
-        s
-    }
-}
-
 /// The polled tables at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -623,14 +543,23 @@ impl Snapshot {
 
     /// The first table called `name` (with both back ends holding it, the nft one).
     pub fn table(&self, name: &str) -> Option<&FirewallTable> {
-        self.tables.iter().find(|t| t.name == name)
+        self.tables
+            .iter()
+            .find(|t| t.name == name && t.family.is_none())
     }
 
-    /// The table called `name` from `backend`.
+    /// The iptables table called `name` from `backend`.
     pub fn table_of(&self, name: &str, backend: Option<Backend>) -> Option<&FirewallTable> {
         self.tables
             .iter()
-            .find(|t| t.name == name && t.backend == backend)
+            .find(|t| t.name == name && t.backend == backend && t.family.is_none())
+    }
+
+    /// The table that is `t` in another poll: the same name, back end and family.
+    pub fn same_table(&self, t: &FirewallTable) -> Option<&FirewallTable> {
+        self.tables
+            .iter()
+            .find(|o| o.name == t.name && o.backend == t.backend && o.family == t.family)
     }
 
     /// The back ends of the tables in this snapshot, in order, each once.

@@ -165,10 +165,51 @@ pub fn check_chains(cli: &Cli, snap: &Snapshot) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `--once`'s polls: the shared [`PollLoop`], asked for the shown tables together.
+/// `--once`'s polls: the shared [`PollLoop`], asked for the shown tables together, and
+/// the native nftables tables read beside each poll.
 struct OncePolls {
     polls: PollLoop,
     tables: Vec<String>,
+    native: Option<NativePolls>,
+}
+
+/// The native tables asked for, and why they cannot be read (said once, after the
+/// output, so that a run that fails says only why).
+struct NativePolls {
+    reader: crate::source::native::NativeReader,
+    wanted: crate::cli::NativeTables,
+    warning: Option<String>,
+}
+
+impl NativePolls {
+    /// Adds the native tables asked for to `snap`; a failure leaves the iptables
+    /// tables as they are. A table named with `-t` that is nowhere is an error.
+    async fn add_to(&mut self, snap: &mut Snapshot) -> Result<(), AppError> {
+        match self.reader.read().await {
+            Ok(tables) => {
+                if let crate::cli::NativeTables::Named(names) = &self.wanted {
+                    let probe = |n: &str| crate::cli::NativeTables::Named(vec![n.to_string()]);
+                    if let Some(n) = names.iter().find(|n| {
+                        !tables.iter().any(|t| {
+                            probe(n).wants(t.family.as_deref().unwrap_or_default(), &t.name)
+                        })
+                    }) {
+                        return Err(AppError::Runtime(format!(
+                            "table `{n}` is neither an iptables table nor a native nftables table here (nft list tables lists them)"
+                        )));
+                    }
+                }
+                snap.tables.extend(tables.into_iter().filter(|t| {
+                    self.wanted
+                        .wants(t.family.as_deref().unwrap_or_default(), &t.name)
+                }));
+            }
+            Err(e) => {
+                self.warning.get_or_insert_with(|| e.to_string());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl OncePolls {
@@ -182,7 +223,15 @@ impl OncePolls {
                 "cannot write the recording: {e}"
             )));
         }
-        let snap = polled.snapshot_of(&self.tables)?;
+        let mut snap = polled.snapshot_of(&self.tables)?;
+        if self.tables.is_empty() {
+            // only native tables: the poll's moment is this one
+            snap.taken_at = std::time::SystemTime::now();
+            snap.at = polled.at;
+        }
+        if let Some(n) = &mut self.native {
+            n.add_to(&mut snap).await?;
+        }
         Ok(Some((polled.discontinuity, snap)))
     }
 
@@ -208,9 +257,20 @@ pub async fn run_once(cli: &Cli) -> Result<(), AppError> {
 
 async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(), AppError> {
     let tables = shown_tables(&source, cli);
+    let wanted = cli.native_tables();
+    let native = match (&wanted, source.native_reader(cli.timeout)) {
+        (crate::cli::NativeTables::Named(v), _) if v.is_empty() => None,
+        (_, Some(reader)) => Some(NativePolls {
+            reader,
+            wanted,
+            warning: None,
+        }),
+        (_, None) => None,
+    };
     let mut poller = OncePolls {
         polls: PollLoop::new(source, recorder),
         tables,
+        native,
     };
     let (names, warning) = docker_names(cli, poller.source().is_replay()).await;
     if let Some(w) = warning {
@@ -277,6 +337,9 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         }
         crate::cli::View::Path => ui::export::render_path(cli.format.into(), &input),
     };
+    if let Some(w) = poller.native.as_ref().and_then(|n| n.warning.as_ref()) {
+        crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
+    }
     // the same for the snapshots: the process ends right after the output
     std::mem::forget(snap);
     std::mem::forget(deltas);
@@ -359,6 +422,11 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     }
     if cli.view == crate::cli::View::Services {
         check_services_options(&cli)?;
+    }
+    if cli.tables().is_empty() && (!cli.once || cli.view != crate::cli::View::Tree) {
+        return Err(AppError::Usage(
+            "native nftables tables are shown by --once in the tree view, so far: add an iptables table (-t filter) or --once".into(),
+        ));
     }
     if cli.view == crate::cli::View::Path && !cli.chains.is_empty() {
         return Err(AppError::Usage(

@@ -72,6 +72,7 @@ fn chain(name: &str, builtin: Option<&str>) -> Chain {
         rules: Default::default(),
         counters: Vec::new(),
         text: Default::default(),
+        native: None,
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod columns;
 mod fields;
+pub mod nft;
 mod records;
 mod table;
 #[cfg(test)]

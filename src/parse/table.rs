@@ -375,6 +375,7 @@ fn parse_records(
                         occurrence: 0,
                         key: 0,
                         jump: None,
+                        native: None,
                     });
                 }
             }
@@ -484,6 +485,7 @@ fn parse_records(
                     rules: Arc::default(),
                     counters: Vec::with_capacity(pc.map_or(0, |c| c.rules.len())),
                     text: Arc::default(),
+                    native: None,
                 },
                 layout: None,
                 prev: pc,

@@ -110,6 +110,12 @@ pub struct TableReport {
     pub backend: Option<String>,
     /// False when the counters were abbreviated (a listing without -x).
     pub exact: bool,
+    /// `iptables` (a table of iptables, either back end) or `nftables` (a native
+    /// nftables table, read with `nft`).
+    pub kind: &'static str,
+    /// A native table's family: `ip`, `ip6`, `inet`, `arp`, `bridge`, `netdev`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
     pub chains: Vec<ChainReport>,
 }
 
@@ -145,14 +151,26 @@ pub struct ChainReport {
     pub delta_fell_through_bytes: Option<u64>,
     /// What the chain is for and who writes it; null when iptop has no note on it.
     pub about: Option<AboutReport>,
+    /// A native base chain's type (`filter`, `nat`, `route`), hook and priority.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub chain_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// Not a chain of the kernel's: a verdict map (`@name`, or a rule's anonymous
+    /// `vmap {…} #handle`), whose rules are its elements.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub vmap: bool,
     pub rules: Vec<RuleReport>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct RuleReport {
     pub num: u32,
-    pub packets: u64,
-    pub bytes: u64,
+    /// Null for a native rule without a `counter` statement: it counts nothing.
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
     pub delta_packets: Option<u64>,
     pub delta_bytes: Option<u64>,
     /// Packets per second over the window.
@@ -185,6 +203,15 @@ pub struct RuleReport {
     /// A note on this very rule (a few well-known ones); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub about: Option<AboutReport>,
+    /// A native rule's handle (0 for a verdict map's element).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u64>,
+    /// A native rule as `nft` prints it (its counters' numbers left out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A native rule's jump, goto and verdict-map targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jumps_to: Option<Vec<String>>,
 }
 
 /// Rates in JSON: three decimals are more than a counter over a window can tell.
@@ -262,6 +289,7 @@ pub fn build(input: &Input) -> Report {
                             let d = td.and_then(|td| td.rule(ci, ri));
                             let unknown = td.is_some_and(|td| td.is_unknown(ci, ri));
                             let new = td.is_some() && d.is_none() && !unknown;
+                            let counted = r.native.as_ref().is_none_or(|n| n.has_counter);
                             let d = match (deltas, d) {
                                 (Some(_), Some(d)) => Some(*d),
                                 // a copy that cannot be told from its copies: no delta
@@ -273,11 +301,12 @@ pub fn build(input: &Input) -> Report {
                                     reset: false,
                                 }),
                                 (None, _) => None,
-                            };
+                            }
+                            .filter(|_| counted);
                             RuleReport {
                                 num: r.num,
-                                packets: k.packets,
-                                bytes: k.bytes,
+                                packets: counted.then_some(k.packets),
+                                bytes: counted.then_some(k.bytes),
                                 delta_packets: d.map(|d| d.packets),
                                 delta_bytes: d.map(|d| d.bytes),
                                 rate_pps: d
@@ -305,6 +334,9 @@ pub fn build(input: &Input) -> Report {
                                 about: notes::shipped()
                                     .about_rule(&t.name, &c.name, &r.spec, src.netns.as_deref())
                                     .map(AboutReport::from),
+                                handle: r.native.as_ref().map(|n| n.handle),
+                                text: r.native.as_ref().map(|n| n.text.to_string()),
+                                jumps_to: r.native.as_ref().map(|n| n.jumps_to.clone()),
                             }
                         })
                         .collect();
@@ -318,8 +350,16 @@ pub fn build(input: &Input) -> Report {
                     } else {
                         rules
                     };
-                    let fell = crate::flow::fell_through_total(t, ci);
+                    let native = c.native.as_deref();
+                    let base = native.and_then(|n| n.base.as_ref());
+                    // counters that may be missing do not tell what fell through
+                    let fell = if native.is_none() {
+                        crate::flow::fell_through_total(t, ci)
+                    } else {
+                        Fell::Unknown
+                    };
                     let dfell = td
+                        .filter(|_| native.is_none())
                         .filter(|td| td.known(ci))
                         .and_then(|td| crate::flow::fell_through_window(t, td, ci).counted());
                     ChainReport {
@@ -348,6 +388,10 @@ pub fn build(input: &Input) -> Report {
                         delta_fell_through_packets: dfell.map(|d| d.packets),
                         delta_fell_through_bytes: dfell.map(|d| d.bytes),
                         about: notes::about(&t.name, &c.name).map(AboutReport::from),
+                        chain_type: base.map(|b| b.kind.clone()),
+                        hook: base.map(|b| b.hook.clone()),
+                        priority: base.map(|b| b.priority),
+                        vmap: native.is_some_and(|n| n.vmap),
                         rules,
                     }
                 })
@@ -364,6 +408,12 @@ pub fn build(input: &Input) -> Report {
                 name: t.name.clone(),
                 backend: t.backend.map(|b| b.to_string()),
                 exact: t.exact,
+                kind: if t.family.is_some() {
+                    "nftables"
+                } else {
+                    "iptables"
+                },
+                family: t.family.clone(),
                 chains,
             }
         })

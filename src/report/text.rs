@@ -35,7 +35,10 @@ pub fn render(input: &Input) -> String {
     for (ti, t) in snap.tables.iter().enumerate() {
         let roots = tree::roots(t, input.roots);
         let (cells, cut) = table_lines(input, ti, &roots);
-        let mut title = format!("table {}", crate::sanitize::text(&t.name));
+        let mut title = match &t.family {
+            Some(f) => format!("table {f} {} · nftables", crate::sanitize::text(&t.name)),
+            None => format!("table {}", crate::sanitize::text(&t.name)),
+        };
         if let Some(b) = t.backend {
             title.push_str(&format!(" · {b}"));
         }
@@ -149,6 +152,12 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
             // the end of a user chain that nothing reached, or whose count the counters
             // do not give, in a few words
             let brief = match r.kind {
+                // counters that may be missing do not tell what fell through
+                RowKind::Verdict { chain }
+                    if t.family.is_some() && !t.chains[chain].is_builtin() =>
+                {
+                    Some("unknown")
+                }
                 RowKind::Verdict { chain } if !t.chains[chain].is_builtin() => {
                     let m = cells::movement(t, r, td);
                     let still = !matches!(m, cells::Movement::Delta(d) if d.moved() || d.reset);

@@ -5,6 +5,7 @@
 
 pub mod kernel;
 pub mod live;
+pub mod native;
 pub mod open;
 pub mod poll_loop;
 pub mod recording;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::RawPoll;
 use super::kernel::KernelSource;
 use super::live::{LiveConfig, LiveSource};
+use super::native::NativeReader;
 use super::replay::{ReplayError, ReplaySource};
 use crate::error::AppError;
 use crate::model::SourceInfo;
@@ -122,6 +123,17 @@ impl Source {
             Source::Kernel(k) => k.set_tables(tables),
             Source::Replay(_) => {}
         }
+    }
+
+    /// A reader of the native nftables tables in the live source's namespace (None for
+    /// a replay: a recording holds iptables listings only, so far).
+    pub fn native_reader(&self, timeout: std::time::Duration) -> Option<NativeReader> {
+        let live = match self {
+            Source::Live(l) => l,
+            Source::Kernel(k) => k.live(),
+            Source::Replay(_) => return None,
+        };
+        Some(NativeReader::new(live.netns_fd(), timeout))
     }
 
     pub fn is_replay(&self) -> bool {

@@ -109,7 +109,7 @@ fn iptop_only_ever_lists() {
 #[test]
 fn usage_errors_exit_2() {
     for args in [
-        &["-t", "bogus", "--once"][..],
+        &["-t", "bo gus", "--once"][..],
         &["--window", "2s"][..],
         &["--once", "--window", "soon"][..],
         &["--once", "--interval", "1ms"][..],

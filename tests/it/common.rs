@@ -46,6 +46,8 @@ pub struct Lab {
     restore: String,
     /// Another rule file for the host (`LAB_RULES`), e.g. tests/lab/docker28.rules.
     rules: Option<PathBuf>,
+    /// The lab script under tests/lab (lab.sh, nft-docker29.sh).
+    script: &'static str,
 }
 
 impl Lab {
@@ -63,6 +65,22 @@ impl Lab {
             prefix,
             restore: restore.to_string(),
             rules: rules.map(|r| root().join("tests/lab").join(r)),
+            script: "lab.sh",
+        };
+        lab.script(&["up"]);
+        lab
+    }
+
+    /// The nftables lab: a Docker 29 host with Docker's `ip docker-bridges` table
+    /// (tests/lab/nft-docker29.sh), its web server published on 192.168.62.6:8080.
+    pub fn up_nft() -> Lab {
+        require_root();
+        let n = LABS.fetch_add(1, Ordering::SeqCst);
+        let lab = Lab {
+            prefix: format!("nft{}x{n}-", std::process::id()),
+            restore: String::new(),
+            rules: None,
+            script: "nft-docker29.sh",
         };
         lab.script(&["up"]);
         lab
@@ -74,7 +92,7 @@ impl Lab {
 
     fn script(&self, args: &[&str]) {
         let mut cmd = Command::new("bash");
-        cmd.arg(root().join("tests/lab/lab.sh"))
+        cmd.arg(root().join("tests/lab").join(self.script))
             .args(args)
             .env("LAB_PREFIX", &self.prefix)
             .env("LAB_IPTABLES", &self.restore);

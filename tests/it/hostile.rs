@@ -304,6 +304,7 @@ fn random_table(rng: &mut Rng, chains: usize) -> FirewallTable {
             rules: Default::default(),
             counters: Vec::new(),
             text: Default::default(),
+            native: None,
         };
         let n = rng.below(8) as usize;
         let mut rules = Vec::new();

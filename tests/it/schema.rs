@@ -6,13 +6,13 @@
 use crate::common::{Lab, iptop, root, run_ok};
 use serde_json::Value;
 
-fn validator() -> jsonschema::Validator {
+pub(crate) fn validator() -> jsonschema::Validator {
     let text = std::fs::read_to_string(root().join("assets/iptop-v1.schema.json")).expect("schema");
     let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
     jsonschema::validator_for(&schema).expect("schema compiles")
 }
 
-fn check(v: &jsonschema::Validator, doc: &Value, what: &str) {
+pub(crate) fn check(v: &jsonschema::Validator, doc: &Value, what: &str) {
     let errors: Vec<String> = v
         .iter_errors(doc)
         .take(5)

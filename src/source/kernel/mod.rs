@@ -243,6 +243,11 @@ impl KernelSource {
         &self.info
     }
 
+    /// The live source that lists the rule texts.
+    pub fn live(&self) -> &LiveSource {
+        &self.live
+    }
+
     /// Waits for the listing source's version probe (see [`LiveSource::settle_version`]).
     pub async fn settle_version(&mut self) {
         self.live.settle_version().await;

@@ -1,0 +1,141 @@
+//! Native nftables tables on a real Docker 29 nftables host (tests/lab/nft-docker29.sh):
+//! Docker's `ip docker-bridges` table in `--once` text and JSON, with real traffic
+//! through its verdict maps, DNAT and accept rules.
+
+use serde_json::Value;
+
+use crate::common::Lab;
+
+/// The row of the text export whose MATCH column ends with `text`.
+fn row<'a>(out: &'a str, text: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.trim_end().ends_with(text))
+        .unwrap_or_else(|| panic!("no row for {text} in:\n{out}"))
+}
+
+/// The first number of a row (its ΔPKTS column).
+fn delta(row: &str) -> u64 {
+    row.split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no delta in {row}"))
+}
+
+const DNAT: &str =
+    "iifname != \"bridge1\" tcp dport 8080 counter dnat to 192.0.2.2:80 comment \"DNAT\"";
+const ACCEPT: &str = "ip daddr 192.0.2.2 tcp dport 80 counter accept";
+
+#[test]
+#[ignore = "needs root: network namespaces, nft"]
+fn docker29_text_moves_and_follows_vmaps() {
+    let lab = Lab::up_nft();
+    // an iptables rule beside Docker's native table, made by iptables-nft
+    lab.host_cmd(&[
+        "iptables-nft",
+        "-A",
+        "INPUT",
+        "-p",
+        "tcp",
+        "--dport",
+        "9",
+        "-j",
+        "ACCEPT",
+    ]);
+    let out = lab.once_during(&["--once", "--window", "3s"], || lab.curl(5));
+    assert!(delta(row(&out, DNAT)) >= 5, "{out}");
+    assert!(delta(row(&out, ACCEPT)) >= 5, "{out}");
+    // Docker's vmap rules count nothing: no numbers, never 0
+    let vmap = row(&out, "oifname vmap @filter-forward-in-jumps");
+    assert!(vmap.contains("no counter"), "{vmap}");
+    // filter-forward-in__bridge1 hangs under filter-FORWARD, through the map's element
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |p: &dyn Fn(&str) -> bool| lines.iter().position(|l| p(l)).expect("row");
+    let fwd = at(&|l| l.starts_with("filter-FORWARD (policy accept)"));
+    let map = at(&|l| l.contains("├─ @filter-forward-in-jumps"));
+    let branch = at(&|l| l.contains("\"bridge1\" → filter-forward-in__bridge1"));
+    let accept = at(&|l| l.trim_end().ends_with(ACCEPT));
+    assert!(fwd < map && map < branch && branch < accept, "{out}");
+    assert!(
+        lines[branch].starts_with("│  ├─ filter-forward-in__bridge1"),
+        "{}",
+        lines[branch]
+    );
+    assert!(
+        lines[accept].starts_with("│  │  ├─ accept"),
+        "{}",
+        lines[accept]
+    );
+    // the iptables rule keeps its own table, as iptables shows it
+    assert!(out.contains("table filter · nft"), "{out}");
+    assert!(out.contains("tcp dpt:9"), "{out}");
+    assert!(out.contains("table ip docker-bridges · nftables"), "{out}");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces, nft"]
+fn docker29_json_moves_and_says_null() {
+    let lab = Lab::up_nft();
+    let out = lab.once_during(
+        &[
+            "--once",
+            "--window",
+            "3s",
+            "--format",
+            "json",
+            "-t",
+            "docker-bridges",
+        ],
+        || lab.curl(5),
+    );
+    let v: Value = serde_json::from_str(&out).expect("json");
+    crate::schema::check(&crate::schema::validator(), &v, "the nftables lab's JSON");
+    let tables = v["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 1, "only the table asked for");
+    let t = &tables[0];
+    assert_eq!(
+        (t["kind"].as_str(), t["family"].as_str()),
+        (Some("nftables"), Some("ip"))
+    );
+    let chain = |name: &str| {
+        t["chains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("chain {name}"))
+    };
+    let rule = |c: &str, text: &str| {
+        chain(c)["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["text"] == text)
+            .unwrap_or_else(|| panic!("rule {text} in {c}"))
+            .clone()
+    };
+    let dnat = rule("nat-prerouting-and-output", DNAT);
+    assert!(dnat["delta_packets"].as_u64().unwrap() >= 5, "{dnat}");
+    assert!(dnat["handle"].as_u64().unwrap() > 0);
+    let acc = rule("filter-forward-in__bridge1", ACCEPT);
+    assert!(acc["delta_packets"].as_u64().unwrap() >= 5, "{acc}");
+    let fwd = chain("filter-FORWARD");
+    assert_eq!(
+        (
+            fwd["type"].as_str(),
+            fwd["hook"].as_str(),
+            fwd["priority"].as_i64()
+        ),
+        (Some("filter"), Some("forward"), Some(0))
+    );
+    assert_eq!(chain("raw-PREROUTING")["priority"], -300);
+    for r in fwd["rules"].as_array().unwrap() {
+        assert!(
+            r["packets"].is_null() && r["delta_packets"].is_null(),
+            "{r}"
+        );
+    }
+    let vmap = rule("filter-FORWARD", "oifname vmap @filter-forward-in-jumps");
+    assert_eq!(
+        vmap["jumps_to"],
+        serde_json::json!(["filter-forward-in__docker0", "filter-forward-in__bridge1"])
+    );
+}
