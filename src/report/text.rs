@@ -22,6 +22,17 @@ pub type Line = (Cells, bool, Option<String>);
 
 /// Rows beyond this are cut (a safety net: each chain is shown once).
 pub const MAX_ROWS: usize = 2_000_000;
+/// The columns of a native nftables table: counters and the rule as nft prints it.
+const NATIVE: [Column; 7] = [
+    Column::Tree,
+    Column::DPkts,
+    Column::DBytes,
+    Column::Rate,
+    Column::Pkts,
+    Column::Bytes,
+    Column::Match,
+];
+
 /// Columns are padded to at most this width...
 const MAX_PAD: usize = 48;
 /// ...and the tree column to at most this.
@@ -50,14 +61,33 @@ pub fn render(input: &Input) -> String {
         }
         sections.push((title, cells, cut));
     }
-    let widths = widths(&ALL, sections.iter().flat_map(|(_, cells, _)| cells));
-    for (title, cells, cut) in &sections {
+    // iptables' columns line up across iptables tables, a native table's across native
+    // ones: nft rules have no prot/opt/in/out/source/destination columns, only their text
+    let native = |ti: usize| snap.tables[ti].family.is_some();
+    let cols_of = |ti: usize| -> &[Column] { if native(ti) { &NATIVE } else { &ALL } };
+    let width_of = |n: bool| {
+        let cols: &[Column] = if n { &NATIVE } else { &ALL };
+        let lines = sections
+            .iter()
+            .enumerate()
+            .filter(|(ti, _)| native(*ti) == n)
+            .flat_map(|(_, (_, cells, _))| cells);
+        widths(cols, lines)
+    };
+    let (ipt_widths, native_widths) = (width_of(false), width_of(true));
+    for (ti, (title, cells, cut)) in sections.iter().enumerate() {
+        let cols = cols_of(ti);
+        let widths = if native(ti) {
+            &native_widths
+        } else {
+            &ipt_widths
+        };
         out.push('\n');
         out.push_str(title);
         out.push('\n');
-        push_titles(&mut out, &ALL, &widths);
+        push_titles(&mut out, cols, widths);
         for line in cells {
-            push_row(&mut out, &ALL, line, &widths);
+            push_row(&mut out, cols, line, widths);
         }
         if *cut {
             let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
