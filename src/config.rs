@@ -425,9 +425,10 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("config.toml");
-        assert_eq!(read(&p, Some(&[0])), Ok(None), "missing is silent");
-        std::fs::write(&p, "interval = \"2s\"\n").expect("write");
+        // the temporary directory is the test user's: the owner it may have
         let me = nix::unistd::geteuid().as_raw();
+        assert_eq!(read(&p, Some(&[me])), Ok(None), "missing is silent");
+        std::fs::write(&p, "interval = \"2s\"\n").expect("write");
         assert!(read(&p, Some(&[me])).expect("own").is_some());
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).expect("chmod");
         let e = read(&p, Some(&[me])).unwrap_err();
