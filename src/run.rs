@@ -423,9 +423,9 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     if cli.view == crate::cli::View::Services {
         check_services_options(&cli)?;
     }
-    if cli.tables().is_empty() && (!cli.once || cli.view != crate::cli::View::Tree) {
+    if cli.tables().is_empty() && (!cli.once || cli.view == crate::cli::View::Services) {
         return Err(AppError::Usage(
-            "native nftables tables are shown by --once in the tree view, so far: add an iptables table (-t filter) or --once".into(),
+            "native nftables tables are shown by --once in the tree and path views, so far: add an iptables table (-t filter) or --once".into(),
         ));
     }
     if cli.view == crate::cli::View::Path && !cli.chains.is_empty() {

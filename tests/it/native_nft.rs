@@ -139,3 +139,107 @@ fn docker29_json_moves_and_says_null() {
         serde_json::json!(["filter-forward-in__docker0", "filter-forward-in__bridge1"])
     );
 }
+
+/// The path view on the lab: every base chain of every table on its hook by priority,
+/// Docker's raw-PREROUTING (raw, −300) before its nat-PREROUTING (dstnat, −100), and
+/// iptables' nat PREROUTING marked as sharing dstnat's priority with Docker's chain.
+#[test]
+#[ignore = "needs root: network namespaces, nft"]
+fn docker29_path_view_orders_by_priority() {
+    let lab = Lab::up_nft();
+    // an iptables-nft nat table beside Docker's native one
+    lab.host_cmd(&[
+        "iptables-nft",
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        "9",
+        "-j",
+        "ACCEPT",
+    ]);
+    let out = lab.once_during(&["--once", "--view", "path", "--window", "3s"], || {
+        lab.curl(5);
+    });
+    let pre = out
+        .lines()
+        .find(|l| l.starts_with("hook PREROUTING"))
+        .unwrap_or_else(|| panic!("no PREROUTING hook in:\n{out}"));
+    assert!(
+        pre.contains("raw = ip docker-bridges raw-PREROUTING (-300, same priority)"),
+        "{pre}"
+    );
+    assert!(
+        pre.contains("nat = ip docker-bridges nat-PREROUTING (-100, same priority)"),
+        "{pre}"
+    );
+    let at = |s: &str| out.find(s).unwrap_or_else(|| panic!("no {s} in:\n{out}"));
+    let raw = at("ip docker-bridges raw-PREROUTING (policy accept)");
+    let nat = at("nat PREROUTING (policy ACCEPT)");
+    let native_nat = at("ip docker-bridges nat-PREROUTING (policy accept)");
+    assert!(raw < nat && nat < native_nat, "{out}");
+    let nat_row = out[nat..].lines().next().unwrap();
+    assert!(
+        nat_row.contains("same priority (-100) as ip docker-bridges nat-PREROUTING"),
+        "{nat_row}"
+    );
+    // the DNAT rule moved on the path, the vmap rules count nothing
+    assert!(delta(row(&out, DNAT)) >= 5, "{out}");
+    assert!(
+        row(&out, "oifname vmap @filter-forward-in-jumps").contains("no counter"),
+        "{out}"
+    );
+
+    let out = lab.once_during(
+        &[
+            "--once", "--view", "path", "--window", "2s", "--format", "json",
+        ],
+        || lab.curl(2),
+    );
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let hook = v["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hook"] == "PREROUTING")
+        .expect("PREROUTING");
+    let chains: Vec<(String, i64, bool)> = hook["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                format!(
+                    "{} {}",
+                    c["table"].as_str().unwrap(),
+                    c["chain"].as_str().unwrap()
+                ),
+                c["priority"].as_i64().unwrap(),
+                c["same_priority"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = chains.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "raw PREROUTING",
+            "ip docker-bridges raw-PREROUTING",
+            "mangle PREROUTING",
+            "nat PREROUTING",
+            "ip docker-bridges nat-PREROUTING"
+        ]
+    );
+    assert!(chains[3].2 && chains[4].2 && !chains[2].2, "{chains:?}");
+    let vmap = v["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|h| h["rows"].as_array().unwrap())
+        .find(|r| r["text"] == "oifname vmap @filter-forward-in-jumps")
+        .expect("vmap row");
+    assert!(vmap["packets"].is_null(), "{vmap}");
+}
