@@ -423,9 +423,11 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     if cli.view == crate::cli::View::Services {
         check_services_options(&cli)?;
     }
-    if cli.tables().is_empty() && (!cli.once || cli.view == crate::cli::View::Services) {
+    if cli.tables().is_empty()
+        && (cli.stream || cli.listen.is_some() || cli.view == crate::cli::View::Services)
+    {
         return Err(AppError::Usage(
-            "native nftables tables are shown by --once in the tree and path views, so far: add an iptables table (-t filter) or --once".into(),
+            "native nftables tables are shown by --once and the live view (tree and path), so far: add an iptables table (-t filter)".into(),
         ));
     }
     if cli.view == crate::cli::View::Path && !cli.chains.is_empty() {
@@ -525,7 +527,24 @@ async fn live(cli: Cli) -> Result<(), AppError> {
     let mut recorder = open_recorder(&cli)?;
     let mut source = Source::open(source_config(&cli).await?).await?;
     start_recording(&cli, &mut recorder, &mut source).await?;
-    let table = shown_tables(&source, &cli)[0].clone();
+    // only native tables named: the iptables listing polled is filter's
+    let table = shown_tables(&source, &cli)
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "filter".to_string());
+    let wanted = cli.native_tables();
+    let start_native = match &wanted {
+        crate::cli::NativeTables::Named(v) if cli.tables().is_empty() => v.first().cloned(),
+        _ => None,
+    };
+    let native = match &wanted {
+        crate::cli::NativeTables::Named(v) if v.is_empty() => None,
+        _ => source.native_reader(cli.timeout).map(|r| {
+            let wants: ui::poller::WantsTable =
+                Box::new(move |f: &str, n: &str| wanted.wants(f, n));
+            (r, wants)
+        }),
+    };
     let replay = source.is_replay();
     let mut polls = PollLoop::new(source, recorder);
     // A poll before the screen is taken: when every poll would fail the same way (not
@@ -572,6 +591,8 @@ async fn live(cli: Cli) -> Result<(), AppError> {
             crate::ui::mode::Screen::Tree
         },
         theme: ui::theme::Theme::from_options(crate::look::use_color(cli.color, true), &cli.look()),
+        native,
+        start_native,
     })
     .await
 }
