@@ -54,43 +54,31 @@ pub struct PollerConfig {
     pub native: Option<NativeFeed>,
 }
 
-/// Is the native table `(family, name)` asked for (`-t`)?
-pub type WantsTable = Box<dyn Fn(&str, &str) -> bool + Send>;
+pub use crate::source::native::{NativeFeed, WantsTable};
 
-/// The native nftables tables the live view shows: read with `nft -j list ruleset`
-/// on every poll (as `--once` reads them), each sent as `FAMILY NAME`.
-pub struct NativeFeed {
-    pub reader: crate::source::native::NativeReader,
-    /// Is the table `(family, name)` asked for (`-t`)?
-    pub wants: WantsTable,
-}
-
-impl NativeFeed {
-    /// The native tables asked for, each as a poll result of its own (with the
-    /// iptables poll's times), or why none can be read.
-    async fn read(
-        &mut self,
-        like: Option<&crate::model::Snapshot>,
-    ) -> Result<Vec<(String, TableResult)>, String> {
-        let tables = self.reader.read().await.map_err(|e| e.to_string())?;
-        let now = std::time::SystemTime::now();
-        Ok(tables
-            .into_iter()
-            .filter(|t| (self.wants)(t.family.as_deref().unwrap_or_default(), &t.name))
-            .map(|t| {
-                let key = format!("{} {}", t.family.as_deref().unwrap_or_default(), t.name);
-                let snap = crate::model::Snapshot {
-                    taken_at: like.map_or(now, |s| s.taken_at),
-                    at: like.map_or(Duration::ZERO, |s| s.at),
-                    took: like.map_or(Duration::ZERO, |s| s.took),
-                    tables: vec![t],
-                    warnings: Vec::new(),
-                    seq: like.map_or(0, |s| s.seq),
-                };
-                (key, Ok(std::sync::Arc::new(snap)))
-            })
-            .collect())
-    }
+/// The native tables asked for, each as a poll result of its own (with the iptables
+/// poll's times), or why none can be read.
+async fn read_native(
+    feed: &mut NativeFeed,
+    like: Option<&crate::model::Snapshot>,
+) -> Result<Vec<(String, TableResult)>, String> {
+    let tables = feed.read_tables().await?;
+    let now = std::time::SystemTime::now();
+    Ok(tables
+        .into_iter()
+        .map(|t| {
+            let key = format!("{} {}", t.family.as_deref().unwrap_or_default(), t.name);
+            let snap = crate::model::Snapshot {
+                taken_at: like.map_or(now, |s| s.taken_at),
+                at: like.map_or(Duration::ZERO, |s| s.at),
+                took: like.map_or(Duration::ZERO, |s| s.took),
+                tables: vec![t],
+                warnings: Vec::new(),
+                seq: like.map_or(0, |s| s.seq),
+            };
+            (key, Ok(std::sync::Arc::new(snap)))
+        })
+        .collect())
 }
 
 /// A poll may take at most this share of the interval before the interval is stretched.
@@ -218,7 +206,7 @@ async fn run(
                 let mut results = polled.results;
                 if let Some(n) = &mut native {
                     let like = results.iter().find_map(|(_, r)| r.as_ref().ok()).cloned();
-                    match n.read(like.as_deref()).await {
+                    match read_native(n, like.as_deref()).await {
                         Ok(more) => results.extend(more),
                         Err(e) if !native_said => {
                             native_said = true;

@@ -372,3 +372,37 @@ fn native_tab_120x40() {
     );
     insta::assert_snapshot!(s);
 }
+
+/// `--stream` on the lab: each NDJSON document carries Docker's native table beside
+/// the iptables one; the published port's accept rule counts the requests made between
+/// the first and the last document, its vmap rule is null.
+#[test]
+#[ignore = "needs root: network namespaces, nft"]
+fn docker29_stream_carries_native_tables() {
+    let lab = Lab::up_nft();
+    let out = lab.once_during(&["--stream", "--count", "4", "--interval", "1s"], || {
+        lab.curl(5);
+    });
+    let docs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(docs.len(), 4, "{out}");
+    let rule = |d: &Value, text: &str| -> Value {
+        d["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["name"] == "docker-bridges" && t["kind"] == "nftables")
+            .flat_map(|t| t["chains"].as_array().unwrap())
+            .flat_map(|c| c["rules"].as_array().unwrap())
+            .find(|r| r["text"] == text)
+            .unwrap_or_else(|| panic!("no rule {text} in {d}"))
+            .clone()
+    };
+    let first = rule(&docs[0], ACCEPT)["packets"].as_u64().unwrap();
+    let last = rule(&docs[3], ACCEPT)["packets"].as_u64().unwrap();
+    assert!(last >= first + 5, "{first} → {last}");
+    let vmap = rule(&docs[3], "oifname vmap @filter-forward-in-jumps");
+    assert!(vmap["packets"].is_null(), "{vmap}");
+}
