@@ -162,6 +162,18 @@ impl Cells {
     }
 }
 
+/// A rule of a native table without a `counter` statement (a verdict map's element
+/// included): it has no numbers at all, so it can neither have moved nor not.
+pub fn uncounted(table: &FirewallTable, row: &TreeRow) -> bool {
+    match row.kind {
+        RowKind::Rule { chain, rule } => table.chains[chain].rules[rule]
+            .native
+            .as_ref()
+            .is_some_and(|n| !n.has_counter),
+        _ => false,
+    }
+}
+
 /// The movement of a row of `table` over the window (`deltas` None: no window yet).
 pub fn movement(table: &FirewallTable, row: &TreeRow, deltas: Option<&TableDelta>) -> Movement {
     let Some(td) = deltas else {

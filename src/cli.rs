@@ -268,11 +268,11 @@ impl Cli {
     }
 
     /// The native nftables tables asked for: every one when no `-t` was given (the tree
-    /// view), else those named (`docker-bridges`, `inet filter`).
+    /// and path views), else those named (`docker-bridges`, `inet filter`).
     pub fn native_tables(&self) -> NativeTables {
         if self.tables.is_empty() {
             return match self.view {
-                View::Tree => NativeTables::All,
+                View::Tree | View::Path => NativeTables::All,
                 _ => NativeTables::Named(Vec::new()),
             };
         }

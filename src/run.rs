@@ -423,9 +423,11 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
     if cli.view == crate::cli::View::Services {
         check_services_options(&cli)?;
     }
-    if cli.tables().is_empty() && (!cli.once || cli.view != crate::cli::View::Tree) {
+    if cli.tables().is_empty()
+        && (cli.stream || cli.listen.is_some() || cli.view == crate::cli::View::Services)
+    {
         return Err(AppError::Usage(
-            "native nftables tables are shown by --once in the tree view, so far: add an iptables table (-t filter) or --once".into(),
+            "--stream, --listen and --view services show native nftables tables beside an iptables table, so far: add one (-t filter)".into(),
         ));
     }
     if cli.view == crate::cli::View::Path && !cli.chains.is_empty() {
@@ -463,6 +465,20 @@ async fn open_polls(cli: &Cli) -> Result<(PollLoop, Vec<String>), AppError> {
     Ok((PollLoop::new(source, recorder), tables))
 }
 
+/// The native nftables tables the poll loop reads beside iptables' (every one unless
+/// `-t` named some; none when `-t` named only iptables tables, or from a replay).
+fn native_feed(cli: &Cli, source: &Source) -> Option<crate::source::native::NativeFeed> {
+    let wanted = cli.native_tables();
+    if matches!(&wanted, crate::cli::NativeTables::Named(v) if v.is_empty()) {
+        return None;
+    }
+    let reader = source.native_reader(cli.timeout)?;
+    Some(crate::source::native::NativeFeed {
+        reader,
+        wants: Box::new(move |f: &str, n: &str| wanted.wants(f, n)),
+    })
+}
+
 /// `--stream`.
 async fn stream(cli: &Cli) -> Result<(), AppError> {
     let dest = match &cli.output {
@@ -471,6 +487,7 @@ async fn stream(cli: &Cli) -> Result<(), AppError> {
         None => crate::output::Dest::Stdout,
     };
     let (polls, tables) = open_polls(cli).await?;
+    let native = native_feed(cli, polls.source());
     let out = dest.open_stream(cli.force).map_err(|e| {
         AppError::Runtime(match &cli.output {
             Some(p) => format!("cannot write {}: {e}", p.display()),
@@ -490,6 +507,7 @@ async fn stream(cli: &Cli) -> Result<(), AppError> {
         moved_only: cli.moved_only,
         names,
         out,
+        native,
     })
     .await
 }
@@ -501,7 +519,8 @@ async fn listen(cli: &Cli, addr: std::net::SocketAddr) -> Result<(), AppError> {
         .await
         .map_err(|e| AppError::Runtime(format!("cannot listen on {addr}: {e}")))?;
     let (polls, tables) = open_polls(cli).await?;
-    crate::metrics::run(listener, polls, tables, cli.interval).await
+    let native = native_feed(cli, polls.source());
+    crate::metrics::run(listener, polls, tables, native, cli.interval).await
 }
 
 /// Options `--view services` cannot honour, as a usage error.
@@ -525,7 +544,17 @@ async fn live(cli: Cli) -> Result<(), AppError> {
     let mut recorder = open_recorder(&cli)?;
     let mut source = Source::open(source_config(&cli).await?).await?;
     start_recording(&cli, &mut recorder, &mut source).await?;
-    let table = shown_tables(&source, &cli)[0].clone();
+    // only native tables named: the iptables listing polled is filter's
+    let table = shown_tables(&source, &cli)
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "filter".to_string());
+    let wanted = cli.native_tables();
+    let start_native = match &wanted {
+        crate::cli::NativeTables::Named(v) if cli.tables().is_empty() => v.first().cloned(),
+        _ => None,
+    };
+    let native = native_feed(&cli, &source).map(|f| (f.reader, f.wants));
     let replay = source.is_replay();
     let mut polls = PollLoop::new(source, recorder);
     // A poll before the screen is taken: when every poll would fail the same way (not
@@ -572,6 +601,8 @@ async fn live(cli: Cli) -> Result<(), AppError> {
             crate::ui::mode::Screen::Tree
         },
         theme: ui::theme::Theme::from_options(crate::look::use_color(cli.color, true), &cli.look()),
+        native,
+        start_native,
     })
     .await
 }

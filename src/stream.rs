@@ -73,6 +73,7 @@ impl Stops {
 pub async fn poll_loop(
     polls: &mut PollLoop,
     tables: &[String],
+    native: &mut Option<crate::source::native::NativeFeed>,
     interval: Duration,
     stops: &mut Stops,
     mut on_poll: impl AsyncFnMut(&Polled<'_>) -> Result<Next, AppError>,
@@ -80,6 +81,8 @@ pub async fn poll_loop(
 ) -> Result<(), AppError> {
     let mut last: Option<Snapshot> = None;
     let mut good = 0u64;
+    // why native tables cannot be read: said once
+    let mut native_said = false;
     let mut next = tokio::time::Instant::now();
     loop {
         let raw = tokio::select! {
@@ -97,8 +100,19 @@ pub async fn poll_loop(
             )));
         }
         match polled.snapshot_of(tables) {
-            Ok(snap) => {
+            Ok(mut snap) => {
                 good += 1;
+                // native nftables tables, read beside the iptables poll (as --once does)
+                if let Some(n) = native.as_mut() {
+                    match n.read_tables().await {
+                        Ok(t) => snap.tables.extend(t),
+                        Err(e) if !native_said => {
+                            native_said = true;
+                            crate::sanitize::eprint_line(&format!("iptop: warning: {e}"));
+                        }
+                        Err(_) => {}
+                    }
+                }
                 let deltas = last
                     .as_ref()
                     .filter(|_| !polled.discontinuity)
@@ -151,6 +165,8 @@ pub struct StreamSetup {
     pub moved_only: bool,
     pub names: Option<crate::docker::Names>,
     pub out: Box<dyn Write + Send>,
+    /// Native nftables tables, read on every poll.
+    pub native: Option<crate::source::native::NativeFeed>,
 }
 
 /// `--stream`.
@@ -164,6 +180,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
         moved_only,
         names,
         out,
+        mut native,
     } = setup;
     let mut stops = Stops::catch()?;
     let (lines, written_out) = writer(out)?;
@@ -171,6 +188,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
     let result = poll_loop(
         &mut polls,
         &tables,
+        &mut native,
         interval,
         &mut stops,
         async |p: &Polled<'_>| {

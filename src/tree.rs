@@ -386,7 +386,20 @@ pub fn keep(full: &[TreeRow], keep: &[bool]) -> Vec<TreeRow> {
 /// a path only if every jump on the way moved too: a chain jumped to from several places
 /// shows its totals under each, and a path whose jump did not move carried none of them.
 pub fn moved_on_path(rows: &[TreeRow], moved: impl Fn(&TreeRow) -> bool) -> Vec<bool> {
+    moved_through(rows, moved, |_| false)
+}
+
+/// [`moved_on_path`], where a jump that has no counter at all (`uncounted`: a native
+/// rule without `counter`, a verdict map's element) cannot tell whether it carried
+/// anything: it does not close the path below it, and is not itself a moved row.
+pub fn moved_through(
+    rows: &[TreeRow],
+    moved: impl Fn(&TreeRow) -> bool,
+    uncounted: impl Fn(&TreeRow) -> bool,
+) -> Vec<bool> {
     let mut eff = vec![false; rows.len()];
+    // the path is open through the row: it moved, or it cannot tell
+    let mut open = vec![false; rows.len()];
     for (i, r) in rows.iter().enumerate() {
         if !matches!(r.kind, RowKind::Rule { .. } | RowKind::Verdict { .. }) {
             continue;
@@ -395,12 +408,17 @@ pub fn moved_on_path(rows: &[TreeRow], moved: impl Fn(&TreeRow) -> bool) -> Vec<
             Some(p) => match rows[p as usize].kind {
                 RowKind::Chain { .. } => true,
                 RowKind::Rule { .. } | RowKind::Ref { .. } | RowKind::Verdict { .. } => {
-                    eff[p as usize]
+                    open[p as usize]
                 }
             },
             None => true,
         };
-        eff[i] = parent_ok && moved(r);
+        if uncounted(r) {
+            open[i] = parent_ok;
+        } else {
+            eff[i] = parent_ok && moved(r);
+            open[i] = eff[i];
+        }
     }
     eff
 }
@@ -409,7 +427,16 @@ pub fn moved_on_path(rows: &[TreeRow], moved: impl Fn(&TreeRow) -> bool) -> Vec<
 /// and root chains whose own counters (the policy's) moved; a reference row stays with
 /// its jump.
 pub fn moved_mask(rows: &[TreeRow], moved: impl Fn(&TreeRow) -> bool) -> Vec<bool> {
-    let eff = moved_on_path(rows, &moved);
+    moved_mask_through(rows, moved, |_| false)
+}
+
+/// [`moved_mask`] with jumps that have no counter left open (see [`moved_through`]).
+pub fn moved_mask_through(
+    rows: &[TreeRow],
+    moved: impl Fn(&TreeRow) -> bool,
+    uncounted: impl Fn(&TreeRow) -> bool,
+) -> Vec<bool> {
+    let eff = moved_through(rows, &moved, uncounted);
     let mut keep = vec![false; rows.len()];
     for i in 0..rows.len() {
         if eff[i] || (matches!(rows[i].kind, RowKind::Chain { .. }) && moved(&rows[i])) {

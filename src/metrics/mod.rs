@@ -135,8 +135,13 @@ impl Collector for Metrics {
                     for c in &t.chains {
                         let chain = label_value(&c.name);
                         for (ri, r) in c.rules.iter().enumerate() {
+                            let native = r.native.as_deref();
+                            // a rule without a counter has no series: 0 would be a lie
+                            if native.is_some_and(|n| !n.has_counter) {
+                                continue;
+                            }
                             let k = c.counter(ri);
-                            let labels = [
+                            let mut labels = vec![
                                 ("table", t.name.clone()),
                                 ("chain", chain.clone()),
                                 ("rule", r.num.to_string()),
@@ -150,6 +155,10 @@ impl Collector for Metrics {
                                 ("match", label_value(&match_text(&r.spec.extra))),
                                 ("backend", backend.clone()),
                             ];
+                            if let (Some(f), Some(n)) = (&t.family, native) {
+                                labels.push(("family", label_value(f)));
+                                labels.push(("handle", n.handle.to_string()));
+                            }
                             let v = if bytes { k.bytes } else { k.packets };
                             ConstCounter::new(v).encode(m.encode_family(&labels)?)?;
                         }
@@ -172,7 +181,10 @@ impl Collector for Metrics {
                 for t in &snap.tables {
                     let backend = backend_of(t);
                     for c in &t.chains {
-                        if let ChainKind::Builtin { policy } = &c.kind {
+                        // nftables keeps no policy counter
+                        if let ChainKind::Builtin { policy } = &c.kind
+                            && t.family.is_none()
+                        {
                             let labels = [
                                 ("table", t.name.clone()),
                                 ("chain", label_value(&c.name)),
@@ -289,6 +301,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     mut polls: PollLoop,
     tables: Vec<String>,
+    mut native: Option<crate::source::native::NativeFeed>,
     interval: Duration,
 ) -> Result<(), AppError> {
     let state = Arc::new(RwLock::new(State {
@@ -313,6 +326,7 @@ pub async fn run(
     let result = crate::stream::poll_loop(
         &mut polls,
         &tables,
+        &mut native,
         interval,
         &mut stops,
         async |p: &crate::stream::Polled<'_>| {
@@ -391,6 +405,46 @@ num   pkts bytes target     prot opt in     out     source               destina
         assert!(
             String::from_utf8_lossy(&after)
                 .contains(r#"iptop_poll_failures_total{reason="timeout"} 1"#)
+        );
+    }
+
+    /// Docker 29's native table (the lab's captured ruleset): its counted rules are
+    /// series with `family` and `handle`; its vmap rules (no counter) and base chains
+    /// (no policy counter) have none.
+    #[test]
+    fn native_rules_with_counters_only() {
+        let json = include_str!("../../tests/fixtures/nft/docker29-lab.json");
+        let text = include_str!("../../tests/fixtures/nft/docker29-lab.txt");
+        let tables = crate::parse::nft::parse_ruleset(json, Some(text)).expect("fixture");
+        let snap = Snapshot {
+            taken_at: SystemTime::now(),
+            at: Duration::ZERO,
+            took: Duration::from_millis(3),
+            tables,
+            warnings: Vec::new(),
+            seq: 1,
+        };
+        let state = Arc::new(RwLock::new(State::default()));
+        state
+            .write()
+            .expect("lock")
+            .polled(snap, Duration::from_millis(3));
+        let text = String::from_utf8(Exposition::new(state).text().to_vec()).expect("utf-8");
+        let accept = text
+            .lines()
+            .find(|l| {
+                l.starts_with("iptop_rule_packets_total{table=\"docker-bridges\",chain=\"filter-forward-in__bridge1\"")
+                    && l.contains("tcp dport 80 counter accept")
+            })
+            .unwrap_or_else(|| panic!("no accept series:\n{text}"));
+        assert!(accept.contains(r#"family="ip",handle="35"} 6"#), "{accept}");
+        assert!(
+            !text.contains("vmap"),
+            "a counterless rule has a series:\n{text}"
+        );
+        assert!(
+            !text.contains(r#"iptop_chain_policy_packets_total{table="docker-bridges""#),
+            "{text}"
         );
     }
 }

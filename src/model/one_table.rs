@@ -15,6 +15,9 @@ pub struct TableId {
     pub name: &'static str,
     /// The back end, when both hold the table; None when one does (or it is not known).
     pub backend: Option<Backend>,
+    /// A native nftables table: its number among the native tables the view has seen
+    /// (their names are the view's); `name` is then empty.
+    pub native: Option<u32>,
 }
 
 impl TableId {
@@ -22,6 +25,7 @@ impl TableId {
         TableId {
             name,
             backend: None,
+            native: None,
         }
     }
 
@@ -123,6 +127,7 @@ mod tests {
         let id = TableId {
             name: "filter",
             backend: Some(Backend::Legacy),
+            native: None,
         };
         assert_eq!(id.label(), "filter·legacy");
     }

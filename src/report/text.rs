@@ -146,7 +146,11 @@ pub(super) fn table_lines(input: &Input, ti: usize, roots: &[usize]) -> (Vec<Lin
     let weight = |c: usize, r: usize| jump_weight(t, td, c, r);
     let (rows, cut) = tree::once::build_by(t, roots, &weight, MAX_ROWS);
     let rows = if input.moved_only {
-        let keep = tree::moved_mask(&rows, |r| cells::movement(t, r, td).moved());
+        let keep = tree::moved_mask_through(
+            &rows,
+            |r| cells::movement(t, r, td).moved(),
+            |r| cells::uncounted(t, r),
+        );
         tree::keep(&rows, &keep)
     } else {
         rows

@@ -116,6 +116,27 @@ impl NativeReader {
     }
 }
 
+/// Is the native table `(family, name)` asked for (`-t`)?
+pub type WantsTable = Box<dyn Fn(&str, &str) -> bool + Send>;
+
+/// The native nftables tables a poll loop shows beside the iptables ones (the live
+/// view, `--stream`, `--listen`): read on every poll, only those asked for.
+pub struct NativeFeed {
+    pub reader: NativeReader,
+    pub wants: WantsTable,
+}
+
+impl NativeFeed {
+    /// The native tables asked for, now; or why none can be read.
+    pub async fn read_tables(&mut self) -> Result<Vec<FirewallTable>, String> {
+        let tables = self.reader.read().await.map_err(|e| e.to_string())?;
+        Ok(tables
+            .into_iter()
+            .filter(|t| (self.wants)(t.family.as_deref().unwrap_or_default(), &t.name))
+            .collect())
+    }
+}
+
 /// The JSON without the numbers of its counters (`"packets": 12`, `"bytes": 720`): the
 /// same while only counters moved.
 fn without_numbers(json: &str) -> String {

@@ -102,6 +102,7 @@ pub fn layout_shown(
                 None => continue,
             },
             _ if !shown(c) => continue,
+            Column::Pkts if stats.uncounted => "no counter".len() as u16,
             _ => number_width(c),
         };
         if used + 1 + w <= width {
@@ -129,6 +130,9 @@ pub struct ColumnStats {
     pub out_iface: Option<u16>,
     pub source: Option<u16>,
     pub destination: Option<u16>,
+    /// Some rule has no counter (a native rule without `counter`): its PKTS cell says
+    /// `no counter`, whole.
+    pub uncounted: bool,
 }
 
 impl ColumnStats {
@@ -145,6 +149,7 @@ impl ColumnStats {
         let mut s = ColumnStats::default();
         for c in &t.chains {
             for r in c.rules.iter() {
+                s.uncounted |= r.native.as_ref().is_some_and(|n| !n.has_counter);
                 let p = &r.spec;
                 grow(
                     &mut s.prot,
@@ -230,6 +235,7 @@ mod tests {
             out_iface: Some(12),
             source: Some(13),
             destination: Some(11),
+            uncounted: false,
         };
         let names = |w: u16| -> Vec<Column> {
             layout_columns(w, 34, &stats)

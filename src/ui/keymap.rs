@@ -154,8 +154,8 @@ pub const KEYMAP: &[Binding] = &[
             (Key::TableDigit, Does::SelectTable),
         ],
         help: Some((
-            "Tab Shift-Tab  1-5",
-            "table: filter nat mangle raw security",
+            "Tab Shift-Tab  1-9",
+            "table: filter nat mangle raw security, 6-9 native",
         )),
         hint: None,
         modes: BROWSE,
@@ -311,7 +311,7 @@ pub fn action(key: KeyEvent, searching: bool) -> Option<Action> {
         entries().find(|(k, _)| match k {
             Key::Code(c) => *c == key.code,
             Key::Ctrl(_) => false,
-            Key::TableDigit => matches!(key.code, KeyCode::Char('1'..='5')),
+            Key::TableDigit => matches!(key.code, KeyCode::Char('1'..='9')),
             Key::Typed => !held && matches!(key.code, KeyCode::Char(_)),
         })
     })?;
@@ -434,7 +434,7 @@ mod tests {
             KeyCode::Backspace | KeyCode::Esc => Action::Back,
             KeyCode::Tab => Action::NextTable,
             KeyCode::BackTab => Action::PrevTable,
-            KeyCode::Char(c @ '1'..='5') => Action::SelectTable(c as usize - '1' as usize),
+            KeyCode::Char(c @ '1'..='9') => Action::SelectTable(c as usize - '1' as usize),
             KeyCode::Char('/') => Action::SearchStart,
             KeyCode::Char('n') => Action::SearchNext,
             KeyCode::Char('N') => Action::SearchPrev,

@@ -66,6 +66,10 @@ pub struct LiveSetup {
     pub screen: mode::Screen,
     /// Colours, palette, tree lines and columns (`--color`, `--theme`, `--ascii`, config).
     pub theme: Theme,
+    /// Native nftables tables: read on every poll, and which of them are asked for.
+    pub native: Option<(crate::source::native::NativeReader, poller::WantsTable)>,
+    /// `-t` named a native table: shown once it is first read.
+    pub start_native: Option<String>,
 }
 
 pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
@@ -83,11 +87,14 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
         export_window,
         screen,
         theme,
+        native,
+        start_native,
     } = setup;
     let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
     app.step_mode = step;
     app.names = names.map(Arc::new);
     app.export_window = export_window;
+    app.start_native = start_native;
     app.mode = mode::Mode::showing(screen);
     let mut poller = poller::spawn(
         polls,
@@ -98,6 +105,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
             interval,
             step,
             all_tables: screen == mode::Screen::Path,
+            native: native.map(|(reader, wants)| poller::NativeFeed { reader, wants }),
         },
     );
     let (mut terminal, guard) = terminal::TerminalGuard::start()?;

@@ -47,10 +47,14 @@ impl LiveView {
         let mut elapsed = self.table_data().window;
         let mut start = None;
         let mut note = String::new();
-        for name in path::TABLES {
-            let Some(i) = self.tab_of(name) else {
-                continue;
-            };
+        // iptables' tables, then the native tables' tabs (read on every poll)
+        let natives = (0..self.tabs.len()).filter(|&i| self.tabs[i].native.is_some());
+        let tabs: Vec<usize> = path::TABLES
+            .iter()
+            .filter_map(|name| self.tab_of(name))
+            .chain(natives)
+            .collect();
+        for i in tabs {
             let v = &self.tables[i];
             let Some(t) = v.snap.as_ref().and_then(|s| s.tables.first()) else {
                 continue;

@@ -26,7 +26,8 @@ pub enum PollMsg {
     Stretched(Option<Duration>),
     /// A replay played its last poll.
     Ended,
-    /// Writing the recording failed; recording stops.
+    /// Writing the recording failed (recording stops), or native tables cannot be
+    /// read: said on the status line.
     RecordError(String),
     /// The replay moved into a session recorded from another source (sent before the
     /// session's first poll).
@@ -49,6 +50,35 @@ pub struct PollerConfig {
     pub step: bool,
     /// List every table from the start (the path view is on).
     pub all_tables: bool,
+    /// Native nftables tables, read on every poll beside the iptables listing.
+    pub native: Option<NativeFeed>,
+}
+
+pub use crate::source::native::{NativeFeed, WantsTable};
+
+/// The native tables asked for, each as a poll result of its own (with the iptables
+/// poll's times), or why none can be read.
+async fn read_native(
+    feed: &mut NativeFeed,
+    like: Option<&crate::model::Snapshot>,
+) -> Result<Vec<(String, TableResult)>, String> {
+    let tables = feed.read_tables().await?;
+    let now = std::time::SystemTime::now();
+    Ok(tables
+        .into_iter()
+        .map(|t| {
+            let key = format!("{} {}", t.family.as_deref().unwrap_or_default(), t.name);
+            let snap = crate::model::Snapshot {
+                taken_at: like.map_or(now, |s| s.taken_at),
+                at: like.map_or(Duration::ZERO, |s| s.at),
+                took: like.map_or(Duration::ZERO, |s| s.took),
+                tables: vec![t],
+                warnings: Vec::new(),
+                seq: like.map_or(0, |s| s.seq),
+            };
+            (key, Ok(std::sync::Arc::new(snap)))
+        })
+        .collect())
 }
 
 /// A poll may take at most this share of the interval before the interval is stretched.
@@ -73,6 +103,9 @@ async fn run(
 ) {
     let mut table = cfg.table;
     let also = cfg.also;
+    let mut native = cfg.native;
+    // said once: why native tables cannot be read
+    let mut native_said = false;
     let mut all = cfg.all_tables;
     // the path view needs every table; else the one on screen and the recorded ones
     let polled = |table: &String, all: bool| {
@@ -170,7 +203,18 @@ async fn run(
                     let _ = messages.send(PollMsg::RecordError(format!("recording stopped: {e}"))).await;
                 }
                 let discontinuity = polled.discontinuity;
-                let results = polled.results;
+                let mut results = polled.results;
+                if let Some(n) = &mut native {
+                    let like = results.iter().find_map(|(_, r)| r.as_ref().ok()).cloned();
+                    match read_native(n, like.as_deref()).await {
+                        Ok(more) => results.extend(more),
+                        Err(e) if !native_said => {
+                            native_said = true;
+                            let _ = messages.send(PollMsg::RecordError(e)).await;
+                        }
+                        Err(_) => {}
+                    }
+                }
                 let took = started.elapsed();
                 if messages.send(PollMsg::Polled { results, discontinuity, took }).await.is_err() {
                     return;

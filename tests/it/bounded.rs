@@ -343,6 +343,7 @@ fn the_export_key_leaves_the_view_answering() {
                 interval: Duration::from_secs(1),
                 step: true,
                 all_tables: false,
+                native: None,
             },
         );
         let key = |c: char| Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));

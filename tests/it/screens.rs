@@ -48,7 +48,7 @@ fn demo_with_a_trap() -> String {
     .into_owned()
 }
 
-fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
+pub(crate) fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     term.draw(|f| render::draw(f, app, &Theme::default()))
         .expect("draw");
@@ -287,6 +287,7 @@ fn the_loop_runs_on_a_test_backend() {
                 interval: Duration::from_secs(1),
                 step: true,
                 all_tables: false,
+                native: None,
             },
         );
         use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};

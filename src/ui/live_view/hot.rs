@@ -121,11 +121,15 @@ impl LiveView {
             for (k, r) in rows.iter().enumerate() {
                 root_of[k] = r.parent.map_or(k, |p| root_of[p as usize]);
             }
-            let on_path = tree::moved_on_path(&rows, |r| match r.kind {
-                RowKind::Rule { chain, rule } => moved(chain, rule),
-                RowKind::Verdict { chain } => end_moved(chain),
-                _ => false,
-            });
+            let on_path = tree::moved_through(
+                &rows,
+                |r| match r.kind {
+                    RowKind::Rule { chain, rule } => moved(chain, rule),
+                    RowKind::Verdict { chain } => end_moved(chain),
+                    _ => false,
+                },
+                |r| crate::cells::uncounted(t, r),
+            );
             for (i, r) in rows.iter().enumerate() {
                 let (chain, rule) = match r.kind {
                     RowKind::Rule { chain, rule } => (chain, Some(rule)),

@@ -13,7 +13,7 @@ pub use super::history::{HEAT_POLLS, HISTORY, History};
 pub use super::mode::{Mode, Screen};
 pub use super::table_state::TableData;
 use super::table_state::{Drill, ExpandMode};
-use crate::cells::{Movement, movement};
+use crate::cells::{Movement, movement, uncounted};
 use crate::diff::{Delta, TableDelta};
 use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES, TableId, TableSnapshot};
 use crate::tree::{self, ExpandQuery, Fold, NodeId, RowKind, TreeRow};
@@ -101,6 +101,11 @@ pub struct LiveView {
     /// is scrolled this far; its lines are drawn again after a poll or a key.
     pub path_offset: usize,
     pub path_lines: Option<Arc<PathLines>>,
+    /// The native nftables tables seen so far, `(family, name)`: [`TableId::native`]
+    /// indexes it.
+    pub native_names: Vec<(String, String)>,
+    /// `-t` named a native table: its tab is shown once the table is first read.
+    pub start_native: Option<String>,
 }
 
 impl LiveView {
@@ -153,6 +158,8 @@ impl LiveView {
             export_window: window::DEFAULT,
             path_offset: 0,
             path_lines: None,
+            native_names: Vec::new(),
+            start_native: None,
         }
     }
 
@@ -245,17 +252,31 @@ impl LiveView {
         let (rows, cut) = if self.moved_only && !self.once {
             let shown = self.table_data().shown_deltas().shown;
             // only jumps that moved can lead to rules that moved on their path
+            // (a jump without a counter cannot tell: it stays open)
             let moved = |q: ExpandQuery| {
-                q.jump
-                    .is_none_or(|(c, r)| shown.and_then(|d| d.rule(c, r)).is_some_and(Delta::moved))
+                q.jump.is_none_or(|(c, r)| {
+                    shown.and_then(|d| d.rule(c, r)).is_some_and(Delta::moved)
+                        || t.chains[c].rules[r]
+                            .native
+                            .as_ref()
+                            .is_some_and(|n| !n.has_counter)
+                })
             };
             let (full, cut) = tree::build(t, &self.roots(t), &moved, MAX_ROWS);
-            let keep = tree::moved_mask(&full, |r| movement(t, r, shown).moved());
+            let keep = tree::moved_mask_through(
+                &full,
+                |r| movement(t, r, shown).moved(),
+                |r| uncounted(t, r),
+            );
             (tree::keep(&full, &keep), cut)
         } else if self.moved_only {
             let view = self.table_data().shown_deltas();
             let full = self.full_rows(t);
-            let keep = tree::moved_mask(&full, |r| movement(t, r, view.shown).moved());
+            let keep = tree::moved_mask_through(
+                &full,
+                |r| movement(t, r, view.shown).moved(),
+                |r| uncounted(t, r),
+            );
             (tree::keep(&full, &keep), false)
         } else if self.once {
             (self.full_rows(t), false)
@@ -272,7 +293,9 @@ impl LiveView {
             {
                 let shown = v.shown_deltas().shown;
                 live[i] = live[p]
-                    && (v.heat(t, &rows[p]).is_some() || movement(t, &rows[p], shown).moved());
+                    && (v.heat(t, &rows[p]).is_some()
+                        || movement(t, &rows[p], shown).moved()
+                        || uncounted(t, &rows[p]));
             }
         }
         self.live_path = live;
@@ -653,6 +676,7 @@ impl LiveView {
 
 mod findings;
 mod hot;
+mod native;
 mod search;
 mod services;
 mod tabs;

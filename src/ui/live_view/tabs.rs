@@ -19,9 +19,17 @@ impl LiveView {
         self.tabs[self.current].name
     }
 
-    /// A tab's label: `filter`, or `filter·legacy` when both back ends hold it.
+    /// A tab's label: `filter`, or `filter·legacy` when both back ends hold it; a
+    /// native table's name (`docker-bridges`), with its family where the name alone is
+    /// ambiguous (`inet filter`).
     pub fn tab_label(&self, tab: usize) -> String {
-        self.tabs.get(tab).map(TableId::label).unwrap_or_default()
+        match self.tabs.get(tab) {
+            Some(TableId {
+                native: Some(k), ..
+            }) => self.native_label(*k as usize),
+            Some(id) => id.label(),
+            None => String::new(),
+        }
     }
 
     /// The tab that shows table `name` (the first, when both back ends hold it).
@@ -39,9 +47,13 @@ impl LiveView {
         start..start + len
     }
 
-    /// A good poll of `table` arrived (with both back ends holding it, a table of each).
+    /// A good poll of `table` arrived (with both back ends holding it, a table of each;
+    /// `FAMILY NAME` for a native nftables table).
     pub fn on_snapshot(&mut self, table: &str, snap: Arc<Snapshot>, discontinuity: bool) {
         let Some(name) = TABLES.iter().copied().find(|t| *t == table) else {
+            if let Some((family, name)) = table.split_once(' ') {
+                self.on_native(family, name, snap, discontinuity);
+            }
             return;
         };
         self.last_poll = Some((snap.taken_at, snap.took));
@@ -54,6 +66,7 @@ impl LiveView {
                 .map(|p| TableId {
                     name,
                     backend: p.table().backend,
+                    native: None,
                 })
                 .collect()
         };
@@ -129,8 +142,13 @@ impl LiveView {
     }
 
     /// Digit `n`: the `n`th table; again on a table both back ends hold: its next one.
+    /// The native tables come after iptables' five, in the order they were first seen.
     pub(super) fn select_table(&mut self, n: usize) {
         let Some(name) = TABLES.get(n) else {
+            let k = (n - TABLES.len()) as u32;
+            if let Some(i) = self.tabs.iter().position(|t| t.native == Some(k)) {
+                self.switch_table(i);
+            }
             return;
         };
         let range = self.tabs_of(name);
@@ -150,7 +168,8 @@ impl LiveView {
             return;
         }
         let name = self.tabs[i].name;
-        let polled = self.table_name() != name;
+        // native tables are read on every poll: the iptables table polled stays
+        let polled = self.table_name() != name && self.tabs[i].native.is_none();
         self.current = i;
         self.hot_selected = 0;
         if polled {

@@ -64,7 +64,17 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
                 format!("chain {}", clean(&c.name)),
                 theme.chain_row(),
             )));
+            let base = c.native.as_ref().and_then(|n| n.base.as_ref());
             match &c.kind {
+                ChainKind::Builtin { policy } if let Some(b) = base => {
+                    lines.push(Line::from(format!(
+                        "base chain: type {} hook {} priority {}; policy {} (nftables counts no policy)",
+                        clean(&b.kind),
+                        clean(&b.hook),
+                        b.priority,
+                        clean(policy)
+                    )));
+                }
                 ChainKind::Builtin { policy } => lines.push(Line::from(format!(
                     "built-in, policy {}: {} packets, {} fell through to it; {}",
                     clean(policy),
@@ -108,14 +118,18 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
                     format!("{}{} ", clean(target), if s.goto { " [goto]" } else { "" }),
                     theme.target(&s.target, row.jump.is_some()),
                 ),
-                Span::raw(format!(
-                    "prot {}  in {}  out {}  {} → {}",
-                    clean(&crate::model::protocol_name(&s.prot)),
-                    clean(&s.in_iface),
-                    clean(&s.out_iface),
-                    clean(&s.source),
-                    clean(&s.destination)
-                )),
+                Span::raw(match &r.native {
+                    // a native rule: its text (below) says what it matches
+                    Some(n) => format!("nft rule, handle {}", n.handle),
+                    None => format!(
+                        "prot {}  in {}  out {}  {} → {}",
+                        clean(&crate::model::protocol_name(&s.prot)),
+                        clean(&s.in_iface),
+                        clean(&s.out_iface),
+                        clean(&s.source),
+                        clean(&s.destination)
+                    ),
+                }),
             ]));
             if !s.extra.is_empty() {
                 lines.push(Line::from(clean(&s.extra).into_owned()));
@@ -123,8 +137,14 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             if let Some(d) = app.names.as_ref().and_then(|n| n.describe(s)) {
                 lines.push(Line::from(clean(&d).into_owned()));
             }
+            let native = c.rules[rule].native.as_deref();
             let k = c.counter(rule);
-            lines.push(Line::from(format!(
+            if native.is_some_and(|n| !n.has_counter) {
+                lines.push(Line::from(
+                    "no counter: the rule has no `counter` statement, so nothing counts its packets (not 0: unknown); `counter` in the rule would show them",
+                ));
+            } else {
+                lines.push(Line::from(format!(
                 "{} packets, {} ({} bytes) · {}",
                 k.packets,
                 format::bytes(k.bytes),
@@ -137,6 +157,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
                     _ => delta_words(m.delta().copied()),
                 }
             )));
+            }
             let note = crate::explain::notes::shipped()
                 .about_rule(&t.name, &c.name, s, app.source.netns.as_deref())
                 .or_else(|| {
@@ -176,11 +197,16 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         let data: Vec<u64> = rates.iter().map(|r| (*r * 10.0).round() as u64).collect();
         let max = rates.iter().copied().fold(0.0, f32::max);
         let now = view.pps(t, row).unwrap_or(0.0);
-        let title = format!(
-            " pkt/s now {} · max {} ",
-            format::rate(now),
-            format::rate(f64::from(max))
-        );
+        let uncounted = crate::cells::uncounted(t, row);
+        let title = if uncounted {
+            " no counter ".to_string()
+        } else {
+            format!(
+                " pkt/s now {} · max {} ",
+                format::rate(now),
+                format::rate(f64::from(max))
+            )
+        };
         let block = Block::default()
             .borders(Borders::LEFT)
             .border_style(theme.dim())

@@ -9,6 +9,13 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     // the path view shows every table: it is named, not the tab's table
     let what = if app.mode.shows_path() {
         "path".into()
+    } else if let Some(k) = id.native {
+        let (family, name) = app
+            .native_names
+            .get(k as usize)
+            .cloned()
+            .unwrap_or_default();
+        format!("{} {} · nftables", clean(&family), clean(&name))
     } else {
         clean(&id.label()).into_owned()
     };
@@ -79,16 +86,19 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
 pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let mut spans = Vec::new();
     for (i, t) in app.tabs.iter().enumerate() {
-        // the digit once per table; both back ends' tabs of a table side by side
-        let first = i == 0 || app.tabs[i - 1].name != t.name;
-        let n = TABLES
-            .iter()
-            .position(|n| *n == t.name)
-            .map_or(0, |n| n + 1);
-        let label = if first {
-            format!(" {n} {} ", t.label())
-        } else {
-            format!(" {} ", t.label())
+        // the digit once per table; both back ends' tabs of a table side by side;
+        // native tables after iptables' five (6, 7, ... up to 9)
+        let first = i == 0 || app.tabs[i - 1].name != t.name || t.native.is_some();
+        let n = match t.native {
+            Some(k) => TABLES.len() + k as usize + 1,
+            None => TABLES
+                .iter()
+                .position(|n| *n == t.name)
+                .map_or(0, |n| n + 1),
+        };
+        let label = match (first, n) {
+            (true, 1..=9) => format!(" {n} {} ", app.tab_label(i)),
+            _ => format!(" {} ", app.tab_label(i)),
         };
         spans.push(Span::styled(label, theme.tab(i == app.current)));
     }

@@ -122,11 +122,11 @@ pub(super) fn waiting(frame: &mut Frame, area: Rect, app: &LiveView, theme: &The
         ]),
         None if app.replay && app.ended => Line::from(format!(
             " the replay has no listing of table {}",
-            app.table_name()
+            app.tab_label(app.current)
         )),
         None => Line::from(format!(
             " waiting for the first poll of table {}…",
-            app.table_name()
+            app.tab_label(app.current)
         )),
     };
     frame.render_widget(Paragraph::new(text), area);
