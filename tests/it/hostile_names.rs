@@ -406,18 +406,29 @@ fn marks_selectors_and_tags_are_escaped_in_text_json_and_metrics() {
             || panic!("no address in {line:?}"),
             |r| format!("http://{r}"),
         );
-    let scrape = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.0,
-            "curl",
-            "-sS",
-            "--max-time",
-            "10",
-            &url,
-        ])
-        .output();
+    // scraped once the first poll is in (a loaded machine may take a while to poll)
+    let started = std::time::Instant::now();
+    let scrape = loop {
+        let scrape = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns.0,
+                "curl",
+                "-sS",
+                "--max-time",
+                "10",
+                &url,
+            ])
+            .output();
+        let polled = scrape
+            .as_ref()
+            .is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).contains("\niptop_polls_total 0\n"));
+        if polled || started.elapsed() > std::time::Duration::from_secs(20) {
+            break scrape;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     let _ = child.kill();
     let _ = child.wait();
     let scrape = scrape.expect("curl");
