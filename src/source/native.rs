@@ -32,7 +32,7 @@ impl std::fmt::Display for NativeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             NativeError::NoNft => f.write_str(
-                "native nftables tables cannot be shown: the `nft` program is not installed (Debian and Ubuntu package nftables, Fedora nftables)",
+                "native nftables tables cannot be shown: `nft` is not on PATH (it lives in /usr/sbin; Debian, Ubuntu and Fedora package it as nftables)",
             ),
             NativeError::Failed(why) => {
                 write!(f, "native nftables tables cannot be shown: {why}")

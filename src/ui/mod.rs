@@ -235,7 +235,7 @@ fn on_poll(app: &mut LiveView, msg: PollMsg) {
         }
         PollMsg::Stretched(d) => app.effective_interval = d,
         PollMsg::Ended => app.ended = true,
-        PollMsg::RecordError(e) => app.message = Some(e),
+        PollMsg::RecordError(e) => app.notify(e),
         PollMsg::Source(info) => app.source = info,
     }
 }

@@ -250,6 +250,25 @@ fn failed_poll_keeps_the_last_snapshot() {
 }
 
 #[test]
+fn a_failed_poll_outranks_a_background_notice() {
+    let mut app = demo_app(2);
+    app.notify("native nftables tables cannot be shown: the `nft` program is not installed".into());
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("cannot be shown"), "the notice is said:\n{s}");
+    app.on_error(
+        "filter",
+        iptop::source::PollError::Damaged {
+            table: "filter".into(),
+            detail: "listing table filter took longer than 2s; iptables was killed".into(),
+        },
+    );
+    let s = screen(&mut app, 120, 40);
+    let status = s.lines().last().unwrap_or("");
+    assert!(status.contains("took longer than 2s"), "{s}");
+    assert!(!s.contains("cannot be shown"), "{s}");
+}
+
+#[test]
 fn tiny_terminals_draw_without_panicking() {
     for (w, h) in [(20, 5), (1, 1), (5, 2), (40, 3), (200, 2), (10, 60)] {
         let mut app = demo_app(2);

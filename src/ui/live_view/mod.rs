@@ -65,6 +65,9 @@ pub struct LiveView {
     pub services_scroll: usize,
     /// A message for the status line (export path, errors of keys).
     pub message: Option<String>,
+    /// What the poller says once in the background (a recording stopped, native tables
+    /// unreadable): shown below a poll's error, which matters more, until a key.
+    pub(crate) notice: Option<String>,
     /// Rows of the tree as shown (after drill, filter).
     pub rows: Vec<TreeRow>,
     /// Rows cut at [`MAX_ROWS`].
@@ -158,6 +161,7 @@ impl LiveView {
             export_window: window::DEFAULT,
             path_offset: 0,
             path_lines: None,
+            notice: None,
             native_names: Vec::new(),
             start_native: None,
         }
@@ -415,8 +419,14 @@ impl LiveView {
         self.rebuild();
     }
 
+    /// Says `text` on the status line unless a poll's error or a key's answer is there.
+    pub fn notify(&mut self, text: String) {
+        self.notice = Some(text);
+    }
+
     pub fn apply(&mut self, action: Action) {
         self.message = None;
+        self.notice = None;
         if self.intercept(action) {
             return;
         }

@@ -47,6 +47,8 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             fit(format!(" ⚠ {since}{}", clean(&e.to_string()))),
             theme.error(),
         ))
+    } else if let Some(n) = &app.notice {
+        Line::from(Span::styled(fit(format!(" {}", clean(n))), theme.warn()))
     } else if let Some(w) = v.snap.as_ref().and_then(|s| s.warnings.first()) {
         Line::from(Span::styled(fit(format!(" {}", clean(w))), theme.warn()))
     } else {
