@@ -1,5 +1,8 @@
 //! What each column shows for a tree row: one definition for the screen and the text
-//! export, so both read the same.
+//! export, so both read the same. The columns themselves are described in [`columns`].
+
+mod columns;
+pub use columns::{COLUMNS, Cells, Column, ColumnDef, ColumnSet, Fit, Kind, Width};
 
 use std::time::Duration;
 
@@ -7,67 +10,6 @@ use crate::diff::{Delta, TableDelta};
 use crate::format;
 use crate::model::{ChainKind, Counter, Fell, FirewallTable, protocol_name};
 use crate::tree::{Fold, RowKind, TreeRow};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Column {
-    Tree,
-    DPkts,
-    DBytes,
-    Rate,
-    Pkts,
-    Bytes,
-    Prot,
-    Opt,
-    In,
-    Out,
-    Source,
-    Destination,
-    Match,
-}
-
-impl Column {
-    pub fn title(self) -> &'static str {
-        match self {
-            Column::Tree => "CHAIN / RULE",
-            Column::DPkts => "ΔPKTS",
-            Column::DBytes => "ΔBYTES",
-            Column::Rate => "PKT/S",
-            Column::Pkts => "PKTS",
-            Column::Bytes => "BYTES",
-            Column::Prot => "PROT",
-            Column::Opt => "OPT",
-            Column::In => "IN",
-            Column::Out => "OUT",
-            Column::Source => "SOURCE",
-            Column::Destination => "DEST",
-            Column::Match => "MATCH",
-        }
-    }
-
-    pub fn right_aligned(self) -> bool {
-        matches!(
-            self,
-            Column::DPkts | Column::DBytes | Column::Rate | Column::Pkts | Column::Bytes
-        )
-    }
-}
-
-/// Every column, in the order the text export prints them.
-pub const ALL: [Column; 13] = [
-    Column::Tree,
-    Column::DPkts,
-    Column::DBytes,
-    Column::Rate,
-    Column::Pkts,
-    Column::Bytes,
-    Column::Prot,
-    Column::Opt,
-    Column::In,
-    Column::Out,
-    Column::Source,
-    Column::Destination,
-    Column::Match,
-];
 
 /// How a row's counters moved over the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,71 +35,6 @@ impl Movement {
         match self {
             Movement::Delta(d) => Some(d),
             _ => None,
-        }
-    }
-}
-
-/// The text of every column for one row.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Cells {
-    /// Tree drawing in front of the label (`│  ├─ `).
-    pub prefix: String,
-    /// Chain name with policy, or the rule's target.
-    pub label: String,
-    pub dpkts: String,
-    pub dbytes: String,
-    pub rate: String,
-    pub pkts: String,
-    pub bytes: String,
-    pub prot: String,
-    pub opt: String,
-    pub in_iface: String,
-    pub out_iface: String,
-    pub source: String,
-    pub destination: String,
-    pub matches: String,
-    /// Packets per second over the window.
-    pub pps: f64,
-    /// The Δ columns show movement (for a user chain at the root: what entered it).
-    pub moved: bool,
-    /// The Δ columns show a reset (counters went down).
-    pub reset: bool,
-}
-
-impl Cells {
-    /// Every text shown as [`crate::sanitize::text`] shows it: what a screen or a text
-    /// export writes, and measures.
-    pub fn sanitize(&mut self) {
-        for s in [
-            &mut self.prefix,
-            &mut self.label,
-            &mut self.prot,
-            &mut self.opt,
-            &mut self.in_iface,
-            &mut self.out_iface,
-            &mut self.source,
-            &mut self.destination,
-            &mut self.matches,
-        ] {
-            crate::sanitize::in_place(s);
-        }
-    }
-
-    pub fn get(&self, c: Column) -> &str {
-        match c {
-            Column::Tree => &self.label,
-            Column::DPkts => &self.dpkts,
-            Column::DBytes => &self.dbytes,
-            Column::Rate => &self.rate,
-            Column::Pkts => &self.pkts,
-            Column::Bytes => &self.bytes,
-            Column::Prot => &self.prot,
-            Column::Opt => &self.opt,
-            Column::In => &self.in_iface,
-            Column::Out => &self.out_iface,
-            Column::Source => &self.source,
-            Column::Destination => &self.destination,
-            Column::Match => &self.matches,
         }
     }
 }

@@ -188,9 +188,10 @@ pub struct Cli {
     #[arg(long, help_heading = "Other")]
     pub man: bool,
 
-    /// Columns the config file leaves out (bit i: [`crate::cells::ALL`]`[i]`).
+    /// The columns the config file lists (bit i: `crate::cells::COLUMNS[i]`); None: the
+    /// defaults.
     #[arg(skip)]
-    pub hidden_columns: u16,
+    pub columns: Option<u32>,
 
     /// The live view's export format from the config file (`export_format`), unless
     /// --format is given.
@@ -258,7 +259,7 @@ impl Cli {
             color: self.color,
             theme: self.theme,
             ascii: self.ascii,
-            hidden: self.hidden_columns,
+            columns: self.columns,
         }
     }
 

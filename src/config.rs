@@ -16,7 +16,7 @@ use clap::{CommandFactory, FromArgMatches};
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag};
 
-use crate::cells::{ALL, Column};
+use crate::cells::ColumnSet;
 use crate::cli::{Cli, ColorWhen, Format, ThemeName};
 use crate::error::AppError;
 
@@ -174,9 +174,9 @@ struct ConfigFile {
     theme: Option<ThemeName>,
     color: Option<ColorWhen>,
     ascii: Option<bool>,
-    /// The columns shown, as the mask of those hidden.
+    /// The columns shown (bit i: `crate::cells::COLUMNS[i]`).
     #[serde(default, deserialize_with = "columns")]
-    columns: Option<u16>,
+    columns: Option<u32>,
     #[serde(default, deserialize_with = "non_empty")]
     export_dir: Option<String>,
     export_format: Option<Format>,
@@ -245,18 +245,10 @@ fn tables<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>,
     Ok(Some(list))
 }
 
-fn columns<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
-    let mut shown = 1u16; // the tree column always
-    for name in &list(d)? {
-        let i = column_index(name).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "`{name}` is not a column (one of {})",
-                COLUMN_NAMES.map(|(n, _)| n).join(", ")
-            ))
-        })?;
-        shown |= 1 << i;
-    }
-    Ok(Some(!shown & ((1 << ALL.len()) - 1)))
+fn columns<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    ColumnSet::mask_of(&list(d)?)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// Applies a config file's keys to what the command line left at its defaults. The
@@ -310,7 +302,7 @@ pub fn apply(cli: &mut Cli, path: &Path, text: &str) -> Result<(), String> {
         cli.ascii = v;
     }
     if let Some(v) = file.columns {
-        cli.hidden_columns = v;
+        cli.columns = Some(v);
     }
     if let Some(v) = export_dir {
         cli.export_dir = Some(PathBuf::from(v));
@@ -322,30 +314,6 @@ pub fn apply(cli: &mut Cli, path: &Path, text: &str) -> Result<(), String> {
         cli.docker_host = Some(v);
     }
     Ok(())
-}
-
-/// Config names of the columns, as [`ALL`] orders them.
-const COLUMN_NAMES: [(&str, Column); 12] = [
-    ("dpkts", Column::DPkts),
-    ("dbytes", Column::DBytes),
-    ("rate", Column::Rate),
-    ("pkts", Column::Pkts),
-    ("bytes", Column::Bytes),
-    ("prot", Column::Prot),
-    ("opt", Column::Opt),
-    ("in", Column::In),
-    ("out", Column::Out),
-    ("source", Column::Source),
-    ("dest", Column::Destination),
-    ("match", Column::Match),
-];
-
-fn column_index(name: &str) -> Option<usize> {
-    let c = COLUMN_NAMES
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))?
-        .1;
-    ALL.iter().position(|x| *x == c)
 }
 
 #[cfg(test)]
@@ -381,9 +349,9 @@ mod tests {
         assert_eq!(c.export_format, Some(Format::Json));
         assert_eq!(c.export_dir.as_deref(), Some(Path::new("/var/tmp")));
         assert_eq!(c.docker_host.as_deref(), Some("unix:///x.sock"));
-        let pkts = ALL.iter().position(|x| *x == Column::Pkts).expect("pkts");
-        assert!(c.hidden_columns & (1 << pkts) != 0);
-        assert!(c.hidden_columns & 1 == 0, "the tree stays");
+        let shown = ColumnSet::from_mask(c.columns);
+        assert!(!shown.contains(crate::cells::Column::Pkts));
+        assert!(shown.contains(crate::cells::Column::Tree), "the tree stays");
         let c = with(
             &[
                 "-i", "1s", "-t", "raw", "--color", "always", "--format", "svg",

@@ -26,8 +26,9 @@ pub struct Look {
     pub color: ColorWhen,
     pub theme: ThemeName,
     pub ascii: bool,
-    /// Columns left out, by [`crate::cells::ALL`] index.
-    pub hidden: u16,
+    /// The columns the config file lists (bit i: `crate::cells::COLUMNS[i]`); None: the
+    /// defaults.
+    pub columns: Option<u32>,
 }
 
 /// Whether to colour output to a terminal-or-not `is_tty`: `always` and `never` say so;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::text::{self, Line};
 pub use super::text::{push_row, push_titles, widths};
 use super::{Input, SourceReport};
-use crate::cells::{self, ALL, Column, Movement};
+use crate::cells::{self, Column, Movement};
 use crate::diff::Delta;
 use crate::model::{FirewallTable, builtin_chains};
 use crate::tree::{self, RowKind, TreeRow};
@@ -287,7 +287,8 @@ pub fn render_text(input: &Input) -> String {
         let (title, lines, _) = hook_lines(input, h, true);
         sections.push((title, lines, h.cut));
     }
-    let widths = text::widths(&ALL, sections.iter().flat_map(|(_, l, _)| l));
+    let all = text::columns(false);
+    let widths = text::widths(&all, sections.iter().flat_map(|(_, l, _)| l));
     for (title, lines, cut) in &sections {
         out.push('\n');
         out.push_str(title);
@@ -295,9 +296,9 @@ pub fn render_text(input: &Input) -> String {
         if lines.is_empty() {
             continue;
         }
-        text::push_titles(&mut out, &ALL, &widths);
+        text::push_titles(&mut out, &all, &widths);
         for l in lines {
-            text::push_row(&mut out, &ALL, l, &widths);
+            text::push_row(&mut out, &all, l, &widths);
         }
         if *cut {
             let _ = writeln!(out, "… tree cut after {} rows", text::MAX_ROWS);

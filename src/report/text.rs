@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use unicode_width::UnicodeWidthStr;
 
 use super::Input;
-use crate::cells::{self, ALL, Cells, Column};
+use crate::cells::{self, Cells, Column, ColumnSet};
 use crate::explain::{findings, notes};
 use crate::format;
 use crate::model::{Counter, Fell, FirewallTable};
@@ -22,16 +22,16 @@ pub type Line = (Cells, bool, Option<String>);
 
 /// Rows beyond this are cut (a safety net: each chain is shown once).
 pub const MAX_ROWS: usize = 2_000_000;
-/// The columns of a native nftables table: counters and the rule as nft prints it.
-const NATIVE: [Column; 7] = [
-    Column::Tree,
-    Column::DPkts,
-    Column::DBytes,
-    Column::Rate,
-    Column::Pkts,
-    Column::Bytes,
-    Column::Match,
-];
+
+/// The columns of the export: those on by default, and of a native nftables table only
+/// those it has (counters and the rule as nft prints it).
+pub fn columns(native: bool) -> Vec<Column> {
+    ColumnSet::default()
+        .columns()
+        .into_iter()
+        .filter(|c| !native || c.def().native)
+        .collect()
+}
 
 /// Columns are padded to at most this width...
 const MAX_PAD: usize = 48;
@@ -64,9 +64,10 @@ pub fn render(input: &Input) -> String {
     // iptables' columns line up across iptables tables, a native table's across native
     // ones: nft rules have no prot/opt/in/out/source/destination columns, only their text
     let native = |ti: usize| snap.tables[ti].family.is_some();
-    let cols_of = |ti: usize| -> &[Column] { if native(ti) { &NATIVE } else { &ALL } };
+    let (ipt_cols, native_cols) = (columns(false), columns(true));
+    let cols_of = |ti: usize| -> &[Column] { if native(ti) { &native_cols } else { &ipt_cols } };
     let width_of = |n: bool| {
-        let cols: &[Column] = if n { &NATIVE } else { &ALL };
+        let cols: &[Column] = if n { &native_cols } else { &ipt_cols };
         let lines = sections
             .iter()
             .enumerate()

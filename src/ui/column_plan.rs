@@ -4,58 +4,52 @@
 
 use unicode_width::UnicodeWidthStr;
 
-use crate::cells::{self, Column};
+use crate::cells::{COLUMNS, Column, ColumnSet, Fit, Width};
 use crate::model::FirewallTable;
 use crate::tree::{Fold, RowKind, TreeRow};
 
-/// Widths of the numeric columns: fixed, so numbers never shift between polls.
-fn number_width(c: Column) -> u16 {
-    match c {
-        Column::DPkts => 7,
-        Column::Pkts | Column::Rate => 6,
-        Column::DBytes | Column::Bytes => 11,
-        _ => 0,
-    }
-}
-
-/// Which columns fit in `width`, and how wide each is, in display order.
-/// Columns that say nothing in this table (every rule `*` or `0.0.0.0/0`) are left out.
-/// What tells two rules of a chain apart comes first: Δpkts, the interfaces (whole, as
-/// wide as their longest name) and a little of the match text; on a narrow terminal the
-/// tree gives up room for them, and the interfaces are cut before they go. Then the
-/// rate, more match text, totals, addresses, protocol, Δbytes and bytes; the match text
-/// takes what is left.
+/// Which columns fit in `width`, and how wide each is, in display order, with every
+/// column on by default.
 pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(Column, u16)> {
-    layout_shown(width, tree_width, stats, 0)
+    layout_shown(width, tree_width, stats, ColumnSet::default())
 }
 
-/// [`layout_columns`] without the columns `hidden` leaves out (bit i: [`cells::ALL`]`[i]`,
-/// from `columns` in the config file).
+/// Which of the `shown` columns fit in `width`, and how wide each is, in display order,
+/// as [`COLUMNS`] says: columns that say nothing in this table (every rule `*` or
+/// `0.0.0.0/0`) are left out. What tells two rules of a chain apart comes first
+/// ([`Fit::Keep`]: Δpkts, the interfaces, whole, and a little of the match text); on a
+/// narrow terminal the tree gives up room for them, and the interfaces are cut before
+/// they go. Then the others by rank ([`Fit::IfRoom`]: the rate, more match text, totals,
+/// addresses, protocol, Δbytes and bytes); the match text takes what is left.
 pub fn layout_shown(
     width: u16,
     tree_width: u16,
     stats: &ColumnStats,
-    hidden: u16,
+    shown: ColumnSet,
 ) -> Vec<(Column, u16)> {
-    const MATCH_MIN: u16 = 8;
-    const MATCH_WANT: u16 = 24;
-    let shown = |c: Column| {
-        cells::ALL
-            .iter()
-            .position(|x| *x == c)
-            .is_none_or(|i| hidden & (1 << i) == 0)
+    // the width a shown column wants, None: it is hidden or says nothing here
+    let want = |c: Column| -> Option<u16> {
+        if !shown.contains(c) {
+            return None;
+        }
+        match c.def().width {
+            Width::Tree => None,
+            Width::Fixed(w) => Some(w),
+            Width::Count(_) if stats.uncounted => Some("no counter".len() as u16),
+            Width::Count(w) => Some(w),
+            Width::Text { .. } => stats.width(c),
+            Width::Rest { min, .. } => Some(min),
+        }
     };
-    let text = |c: Column| stats.width(c).filter(|_| shown(c));
-    let essential: Vec<(Column, u16)> = [
-        shown(Column::DPkts).then(|| (Column::DPkts, number_width(Column::DPkts))),
-        text(Column::In).map(|w| (Column::In, w)),
-        text(Column::Out).map(|w| (Column::Out, w)),
-        shown(Column::Match).then_some((Column::Match, MATCH_MIN)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let need: u16 = essential.iter().map(|(_, w)| w + 1).sum();
+    let mut essential: Vec<(u8, Column, u16)> = COLUMNS
+        .iter()
+        .filter_map(|d| match d.fit {
+            Fit::Keep(rank) if d.column != Column::Tree => Some((rank, d.column, want(d.column)?)),
+            _ => None,
+        })
+        .collect();
+    essential.sort_by_key(|(rank, _, _)| *rank);
+    let need: u16 = essential.iter().map(|(_, _, w)| w + 1).sum();
     let mut tree_w = tree_width.clamp(12, 48).min(width);
     if tree_w + need > width {
         tree_w = width
@@ -65,71 +59,71 @@ pub fn layout_shown(
     }
     let mut used = tree_w;
     let mut chosen: Vec<(Column, u16)> = vec![(Column::Tree, tree_w)];
-    for (c, w) in essential {
+    for (_, c, w) in essential {
+        let cut = matches!(c.def().width, Width::Text { cut: true, .. });
         if used + 1 + w <= width {
             used += 1 + w;
             chosen.push((c, w));
-        } else if matches!(c, Column::In | Column::Out) && width >= used + 1 + 4 {
+        } else if cut && width >= used + 1 + 4 {
             // cut rather than drop: `!docker_g…` still differs from `docker_gw…`
             let w = (width - used - 1).min(w);
             used += 1 + w;
             chosen.push((c, w));
         }
     }
-    let optional = [
-        Column::Rate,
-        Column::Match,
-        Column::Pkts,
-        Column::Destination,
-        Column::Source,
-        Column::Prot,
-        Column::DBytes,
-        Column::Bytes,
-    ];
-    for c in optional {
-        if c == Column::Match {
-            // more of the match text before the totals and addresses
-            if let Some(m) = chosen.iter_mut().find(|(c, _)| *c == Column::Match) {
-                let more = (MATCH_WANT - m.1).min(width.saturating_sub(used));
+    // then by rank: a column while there is room, or the match text growing to its want
+    let mut steps: Vec<(u8, Column, bool)> = COLUMNS
+        .iter()
+        .flat_map(|d| {
+            let add = match d.fit {
+                Fit::IfRoom(rank) => Some((rank, d.column, false)),
+                _ => None,
+            };
+            let grow = match d.width {
+                Width::Rest { grow, .. } => Some((grow, d.column, true)),
+                _ => None,
+            };
+            add.into_iter().chain(grow)
+        })
+        .collect();
+    steps.sort_by_key(|(rank, _, _)| *rank);
+    for (_, c, grow) in steps {
+        if grow {
+            let Width::Rest { want, .. } = c.def().width else {
+                continue;
+            };
+            if let Some(m) = chosen.iter_mut().find(|(x, _)| *x == c) {
+                let more = want.saturating_sub(m.1).min(width.saturating_sub(used));
                 m.1 += more;
                 used += more;
             }
             continue;
         }
-        let w = match c {
-            Column::Prot | Column::Source | Column::Destination => match text(c) {
-                Some(w) => w,
-                None => continue,
-            },
-            _ if !shown(c) => continue,
-            Column::Pkts if stats.uncounted => "no counter".len() as u16,
-            _ => number_width(c),
-        };
+        let Some(w) = want(c) else { continue };
         if used + 1 + w <= width {
             used += 1 + w;
             chosen.push((c, w));
         }
     }
     // the match text takes what is left
-    if let Some(m) = chosen.iter_mut().find(|(c, _)| *c == Column::Match) {
+    if let Some(m) = chosen
+        .iter_mut()
+        .find(|(c, _)| matches!(c.def().width, Width::Rest { .. }))
+    {
         m.1 += width.saturating_sub(used);
     }
-    let order = |c: &Column| cells::ALL.iter().position(|x| x == c).unwrap_or(99);
-    chosen.sort_by_key(|(c, _)| order(c));
+    chosen.sort_by_key(|(c, _)| c.index());
     chosen
 }
 
 /// The tree column gives up room down to this on a narrow terminal.
 const TREE_MIN: u16 = 24;
 
-/// Widths of a table's text columns over all its rules (None: the column says nothing).
+/// Widths of a table's text columns ([`Width::Text`]) over all its rules (None: the
+/// column says nothing).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ColumnStats {
-    pub prot: Option<u16>,
-    pub in_iface: Option<u16>,
-    pub out_iface: Option<u16>,
-    pub source: Option<u16>,
-    pub destination: Option<u16>,
+    widths: [Option<u16>; COLUMNS.len()],
     /// Some rule has no counter (a native rule without `counter`): its PKTS cell says
     /// `no counter`, whole.
     pub uncounted: bool,
@@ -137,46 +131,52 @@ pub struct ColumnStats {
 
 impl ColumnStats {
     pub fn of(t: &FirewallTable) -> ColumnStats {
-        fn grow(slot: &mut Option<u16>, v: &str, any: &[&str], cap: u16, title: u16) {
-            if any.contains(&v) || v.is_empty() {
-                return;
-            }
-            let w = (crate::sanitize::text(v).width() as u16)
-                .min(cap)
-                .max(title);
-            *slot = Some(slot.map_or(w, |s| s.max(w)));
-        }
         let mut s = ColumnStats::default();
+        let text: Vec<_> = COLUMNS
+            .iter()
+            .filter_map(|d| match d.width {
+                Width::Text {
+                    min,
+                    cap,
+                    empty,
+                    of,
+                    ..
+                } => Some((d.column.index(), min, cap, empty, of)),
+                _ => None,
+            })
+            .collect();
         for c in &t.chains {
             for r in c.rules.iter() {
                 s.uncounted |= r.native.as_ref().is_some_and(|n| !n.has_counter);
-                let p = &r.spec;
-                grow(
-                    &mut s.prot,
-                    &crate::model::protocol_name(&p.prot),
-                    &["all", "0"],
-                    9,
-                    4,
-                );
-                // interface names are at most 15 characters, and `!`
-                grow(&mut s.in_iface, &p.in_iface, &["*", "any"], 16, 3);
-                grow(&mut s.out_iface, &p.out_iface, &["*", "any"], 16, 3);
-                let anyaddr = ["0.0.0.0/0", "::/0", "anywhere"];
-                grow(&mut s.source, &p.source, &anyaddr, 20, 6);
-                grow(&mut s.destination, &p.destination, &anyaddr, 20, 4);
+                for &(i, min, cap, empty, of) in &text {
+                    let v = of(r);
+                    if empty.contains(&v.as_ref()) || v.is_empty() {
+                        continue;
+                    }
+                    let w = (crate::sanitize::text(&v).width() as u16).min(cap).max(min);
+                    let slot = &mut s.widths[i];
+                    *slot = Some(slot.map_or(w, |s| s.max(w)));
+                }
             }
         }
         s
     }
 
-    fn width(&self, c: Column) -> Option<u16> {
-        match c {
-            Column::Prot => self.prot,
-            Column::In => self.in_iface,
-            Column::Out => self.out_iface,
-            Column::Source => self.source,
-            Column::Destination => self.destination,
-            _ => None,
+    /// The width of text column `c`, None: it says nothing in this table.
+    pub fn width(&self, c: Column) -> Option<u16> {
+        self.widths[c.index()]
+    }
+
+    /// Sets text column `c`'s width (a test's table).
+    pub fn set(&mut self, c: Column, w: Option<u16>) {
+        self.widths[c.index()] = w;
+    }
+
+    /// Widens text column `c` to `w` if it says something (names shown instead of
+    /// bridges and addresses need their room).
+    pub fn grow(&mut self, c: Column, w: u16) {
+        if let Some(x) = &mut self.widths[c.index()] {
+            *x = (*x).max(w);
         }
     }
 }
@@ -229,14 +229,16 @@ mod tests {
 
     #[test]
     fn columns_drop_from_the_right_order() {
-        let stats = ColumnStats {
-            prot: Some(4),
-            in_iface: Some(12),
-            out_iface: Some(12),
-            source: Some(13),
-            destination: Some(11),
-            uncounted: false,
-        };
+        let mut stats = ColumnStats::default();
+        for (c, w) in [
+            (Column::Prot, 4),
+            (Column::In, 12),
+            (Column::Out, 12),
+            (Column::Source, 13),
+            (Column::Destination, 11),
+        ] {
+            stats.set(c, Some(w));
+        }
         let names = |w: u16| -> Vec<Column> {
             layout_columns(w, 34, &stats)
                 .into_iter()

@@ -59,7 +59,7 @@ fn path_svg(input: &Input) -> String {
     let mut out: Vec<Vec<path_picture::Piece>> = vec![vec![(caption, theme.dim())], vec![]];
     out.extend(path_picture::styled_lines(
         input,
-        &crate::cells::ALL,
+        &crate::report::text::columns(false),
         true,
         &theme,
     ));

@@ -10,8 +10,8 @@ pub struct Theme {
     pub colorblind: bool,
     /// Tree lines in ASCII (`--ascii`).
     pub ascii: bool,
-    /// Columns left out (`columns` in the config file), by [`crate::cells::ALL`] index.
-    pub hidden: u16,
+    /// The tree's columns (`columns` in the config file).
+    pub columns: crate::cells::ColumnSet,
 }
 
 /// Okabe-Ito's blue and orange (256-colour palette): told apart with any colour vision.
@@ -34,16 +34,8 @@ impl Theme {
             color,
             colorblind: look.theme == crate::look::ThemeName::Colorblind,
             ascii: look.ascii,
-            hidden: look.hidden,
+            columns: crate::cells::ColumnSet::from_mask(look.columns),
         }
-    }
-
-    /// Whether column `c` is shown (the config file can leave some out).
-    pub fn shows(&self, c: crate::cells::Column) -> bool {
-        crate::cells::ALL
-            .iter()
-            .position(|x| *x == c)
-            .is_none_or(|i| self.hidden & (1 << i) == 0)
     }
 
     /// The symbol after a verdict in the colour-blind theme: ✓ accepts, ✗ drops.

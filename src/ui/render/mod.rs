@@ -48,7 +48,7 @@ use super::keymap;
 use super::live_view::LiveView;
 use super::mode::Screen;
 use super::theme::Theme;
-use crate::cells::{self, Column, Movement};
+use crate::cells::{self, Column, Kind, Movement};
 use crate::format;
 use crate::model::{ChainKind, FirewallTable, TABLES};
 use crate::tree::{Fold, RowKind, TreeRow};

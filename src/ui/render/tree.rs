@@ -29,17 +29,12 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
     if let Some(n) = &app.names {
         // the names shown instead of bridges and addresses need their room
         let (iface, addr) = n.widest();
-        let grow = |w: &mut Option<u16>, name: usize, cap: usize| {
-            if let Some(w) = w {
-                *w = (*w).max(name.min(cap) as u16);
-            }
-        };
-        grow(&mut stats.in_iface, iface + 1, 16);
-        grow(&mut stats.out_iface, iface + 1, 16);
-        grow(&mut stats.source, addr, 20);
-        grow(&mut stats.destination, addr, 20);
+        stats.grow(Column::In, (iface + 1).min(16) as u16);
+        stats.grow(Column::Out, (iface + 1).min(16) as u16);
+        stats.grow(Column::Source, addr.min(20) as u16);
+        stats.grow(Column::Destination, addr.min(20) as u16);
     }
-    let cols = layout_shown(area.width, app.tree_width, &stats, theme.hidden);
+    let cols = layout_shown(area.width, app.tree_width, &stats, theme.columns);
     let buf = frame.buffer_mut();
     // The rows are written straight into the buffer, cell by cell, as a ratatui FirewallTable with
     // these columns (spacing 1) would write them: the row's style, then each cell's
@@ -173,9 +168,9 @@ pub(super) fn tree_row(
     };
     let mut x = x0;
     for &(col, w) in cols {
-        match col {
-            Column::Tree => tree_cell(buf, x, y, t, r, &c, target, w, theme),
-            Column::DPkts | Column::DBytes => {
+        match col.def().kind {
+            Kind::Tree => tree_cell(buf, x, y, t, r, &c, target, w, theme),
+            Kind::Delta => {
                 let style = if !live {
                     theme.dim()
                 } else if c.reset {
@@ -189,16 +184,15 @@ pub(super) fn tree_row(
                 };
                 put_right(buf, x, y, w, c.get(col), style);
             }
-            Column::Rate => {
+            Kind::Rate => {
                 let style = if c.pps > 0.0 && live {
                     theme.moved(false)
                 } else {
                     theme.dim()
                 };
-                put_right(buf, x, y, w, &c.rate, style);
+                put_right(buf, x, y, w, c.get(col), style);
             }
-            Column::Pkts | Column::Bytes => put_right(buf, x, y, w, c.get(col), Style::default()),
-            Column::Match => {
+            Kind::Match => {
                 // what it matches first, its comments dim after it (and cut first)
                 let n = put(buf, x, y, w, &truncate(&main, w as usize), Style::default());
                 if !comments.is_empty() && n + 2 < w {
@@ -214,7 +208,10 @@ pub(super) fn tree_row(
                     );
                 }
             }
-            _ => {
+            Kind::Plain if col.right_aligned() => {
+                put_right(buf, x, y, w, c.get(col), Style::default());
+            }
+            Kind::Plain => {
                 let text = c.get(col);
                 if text.width() <= w as usize {
                     put(buf, x, y, w, text, Style::default());
