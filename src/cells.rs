@@ -286,6 +286,11 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
             c.source = s.source.clone();
             c.destination = s.destination.clone();
             c.matches = s.extra.clone();
+            // a verdict map's element has none of its own (0)
+            c.handle = match r.native.as_ref().filter(|n| n.handle != 0) {
+                Some(n) => n.handle.to_string(),
+                None => "-".into(),
+            };
         }
         RowKind::Verdict { chain } => {
             let fell = crate::flow::fell_through_total(table, chain);

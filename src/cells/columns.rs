@@ -24,6 +24,7 @@ pub enum Column {
     Source,
     Destination,
     Match,
+    Handle,
 }
 
 /// How the live tree sizes a column.
@@ -102,7 +103,7 @@ const ANY_IFACE: &[&str] = &["*", "any"];
 const ANY_ADDR: &[&str] = &["0.0.0.0/0", "::/0", "anywhere"];
 
 /// Every column, in the order they are shown ([`Column`]'s order).
-pub const COLUMNS: [ColumnDef; 13] = [
+pub const COLUMNS: [ColumnDef; 14] = [
     ColumnDef {
         column: Column::Tree,
         title: "CHAIN / RULE",
@@ -294,6 +295,27 @@ pub const COLUMNS: [ColumnDef; 13] = [
         native: true,
         cell: |c| &c.matches,
     },
+    ColumnDef {
+        column: Column::Handle,
+        title: "HANDLE",
+        key: "handle",
+        right: true,
+        width: Width::Text {
+            min: 6,
+            cap: 20,
+            empty: &[],
+            of: |r| match r.native.as_ref().filter(|n| n.handle != 0) {
+                Some(n) => Cow::Owned(n.handle.to_string()),
+                None => Cow::Borrowed("-"),
+            },
+            cut: false,
+        },
+        fit: Fit::IfRoom(15),
+        kind: Kind::Plain,
+        default_on: false,
+        native: true,
+        cell: |c| &c.handle,
+    },
 ];
 
 impl Column {
@@ -397,6 +419,8 @@ pub struct Cells {
     pub source: String,
     pub destination: String,
     pub matches: String,
+    /// The rule's handle in the kernel (a native nftables rule), else `-`.
+    pub handle: String,
     /// Packets per second over the window.
     pub pps: f64,
     /// The Δ columns show movement (for a user chain at the root: what entered it).
@@ -449,5 +473,9 @@ mod tests {
         assert!(s.contains(Column::Rate) && s.contains(Column::Tree));
         assert!(!s.contains(Column::Match));
         assert!(ColumnSet::mask_of(&["nope"]).unwrap_err().contains("match"));
+        // off by default, on when listed
+        assert!(!ColumnSet::default().contains(Column::Handle));
+        let s = ColumnSet::from_mask(Some(ColumnSet::mask_of(&["handle"]).expect("a key")));
+        assert!(s.contains(Column::Handle));
     }
 }

@@ -319,9 +319,10 @@ fn docker29_live_view_tab() {
 /// in which the published port's accept rule (handle 35) counted 5 more requests.
 /// Every chain open, the vmap rule selected: its row and the detail pane say `no
 /// counter`, never 0; deltas and rates only where there is a counter.
-#[test]
-fn native_tab_120x40() {
-    use iptop::ui::live_view::{Action, LiveView};
+/// The live view on the lab's `docker-bridges` table: two polls 1 s apart in which the
+/// published port's accept rule (handle 35) counted 5 more requests.
+fn docker_bridges_app() -> iptop::ui::live_view::LiveView {
+    use iptop::ui::live_view::LiveView;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -356,6 +357,63 @@ fn native_tab_120x40() {
     app.start_native = Some("docker-bridges".into());
     app.on_snapshot("ip docker-bridges", snap(json, 0, 1), false);
     app.on_snapshot("ip docker-bridges", snap(&later, 1, 2), false);
+    app
+}
+
+/// The HANDLE column is off by default; listed in the config file's `columns`, the live
+/// tree shows each native rule's kernel handle (the accept rule's 35).
+#[test]
+fn handle_column_when_the_config_lists_it() {
+    use iptop::ui::live_view::Action;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    let mut app = docker_bridges_app();
+    app.apply(Action::ExpandAll);
+    let draw = |app: &mut iptop::ui::live_view::LiveView, theme: &iptop::ui::theme::Theme| {
+        let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
+        term.draw(|f| iptop::ui::render::draw(f, app, theme))
+            .expect("draw");
+        let buf = term.backend().buffer().clone();
+        (0..40)
+            .map(|y| (0..120).map(|x| buf[(x, y)].symbol()).collect::<String>())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let plain = draw(&mut app, &iptop::ui::theme::Theme::default());
+    assert!(!plain.contains("HANDLE"), "{plain}");
+    let mut cli = <iptop::cli::Cli as clap::Parser>::parse_from(["iptop"]);
+    iptop::config::apply(
+        &mut cli,
+        std::path::Path::new("c.toml"),
+        "columns = [\"dpkts\", \"handle\", \"match\"]\n",
+    )
+    .expect("config");
+    let theme = iptop::ui::theme::Theme::from_options(false, &cli.look());
+    let s = draw(&mut app, &theme);
+    let titles = s
+        .lines()
+        .find(|l| l.contains("CHAIN / RULE"))
+        .expect("titles");
+    assert!(titles.contains("HANDLE"), "{s}");
+    assert!(
+        !titles.contains("PKT/S") && !titles.contains("BYTES"),
+        "{titles}"
+    );
+    let accept = s
+        .lines()
+        .find(|l| l.contains("ip daddr 192.0.2.2 tcp dport 80"))
+        .expect("accept row");
+    assert!(
+        accept.split_whitespace().any(|w| w == "35"),
+        "the accept rule's handle: {accept}"
+    );
+}
+
+#[test]
+fn native_tab_120x40() {
+    use iptop::ui::live_view::Action;
+    let mut app = docker_bridges_app();
     assert_eq!(app.tab_label(app.current), "docker-bridges");
     app.apply(Action::ExpandAll);
     // the vmap rule: row 1 (after filter-FORWARD)
