@@ -75,6 +75,27 @@ pub enum Command {
     Step,
 }
 
+/// What an action asks of the world outside the state machine: commands for the poller,
+/// effects for the UI loop, in the order they were asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub commands: Vec<Command>,
+    pub effects: Vec<Effect>,
+}
+
+impl Outcome {
+    /// Nothing asked.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty() && self.effects.is_empty()
+    }
+
+    /// `later`'s requests after these.
+    pub fn extend(&mut self, later: Outcome) {
+        self.commands.extend(later.commands);
+        self.effects.extend(later.effects);
+    }
+}
+
 /// What the UI loop must do itself after an action (off the state machine: it takes
 /// time or touches files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

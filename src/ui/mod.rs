@@ -37,7 +37,7 @@ use crate::error::AppError;
 use crate::model::{Snapshot, SourceInfo};
 use crate::report;
 use crate::source::{PollLoop, RawPoll};
-use action::Effect;
+use action::{Effect, Outcome};
 use live_view::LiveView;
 use poller::{PollMsg, PollerConfig, PollerHandle};
 use theme::Theme;
@@ -157,6 +157,7 @@ where
         if app.quit {
             return Ok(());
         }
+        let mut asked = Outcome::default();
         tokio::select! {
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => {
@@ -166,13 +167,13 @@ where
                             panic!("IPTOP_TEST_PANIC: panicking on request");
                         }
                         if let Some(a) = keymap::action(k, app.mode.is_searching()) {
-                            app.apply(a);
+                            asked = app.apply(a);
                         }
                     }
                 }
                 Some(Ok(Event::Mouse(m))) => {
                     if let Some(a) = keymap::mouse(m) {
-                        app.apply(a);
+                        asked = app.apply(a);
                     }
                 }
                 Some(Ok(_)) => {} // resize: the next draw uses the new size
@@ -198,10 +199,11 @@ where
             },
             _ = &mut shutdown => return Ok(()),
         }
-        for cmd in std::mem::take(&mut app.commands) {
+        asked.extend(app.take_outcome());
+        for cmd in asked.commands {
             let _ = poller.commands.send(cmd);
         }
-        for effect in std::mem::take(&mut app.effects) {
+        for effect in asked.effects {
             match effect {
                 Effect::Export if exporting.is_some() => {
                     app.message = Some("an export is still being written".into());

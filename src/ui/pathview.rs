@@ -34,7 +34,7 @@ impl LiveView {
         self.path_offset = 0;
         self.path_lines = None;
         self.mode = if on { Mode::Path } else { Mode::Tree };
-        self.commands.push(Command::AllTables(on));
+        self.pending.commands.push(Command::AllTables(on));
     }
 
     /// Every table's last snapshot in one, and the deltas on screen for each: what the

@@ -219,8 +219,8 @@ fn unwritable_and_full_directories_fail_cleanly() {
     );
 
     // the live view says so and goes on
-    app.apply(Action::Export);
-    assert_eq!(app.effects.len(), 1);
+    let asked = app.apply(Action::Export);
+    assert_eq!(asked.effects.len(), 1);
 
     // the command line too: exit 1, one line
     let out = iptop()

@@ -359,10 +359,11 @@ fn tokio_stream_from(
 #[test]
 fn path_view_120x40() {
     let mut app = demo_app(3);
-    app.apply(Action::TogglePath);
+    let asked = app.apply(Action::TogglePath);
     // the poller is asked for every table
     assert!(
-        app.commands
+        asked
+            .commands
             .contains(&iptop::ui::action::Command::AllTables(true))
     );
     let s = screen(&mut app, 120, 40);

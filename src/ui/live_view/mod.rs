@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-pub use super::action::{Action, Command, Effect, INTERVALS_MS};
+pub use super::action::{Action, Command, Effect, INTERVALS_MS, Outcome};
 pub use super::baseline::Baseline;
 use super::column_plan::{ColumnStats, tree_width};
 pub use super::history::{HEAT_POLLS, HISTORY, History};
@@ -83,10 +83,8 @@ pub struct LiveView {
     /// Height of the table area at the last draw.
     pub viewport: usize,
     pub quit: bool,
-    /// For the poller.
-    pub commands: Vec<Command>,
-    /// For the UI loop.
-    pub effects: Vec<Effect>,
+    /// What the actions so far asked of the poller and the UI loop, until taken.
+    pub(super) pending: Outcome,
     /// Stretched interval in use, when polls are slow.
     pub effective_interval: Option<Duration>,
     /// The replay reached its end.
@@ -150,8 +148,7 @@ impl LiveView {
             live_path: Vec::new(),
             viewport: 20,
             quit: false,
-            commands: Vec::new(),
-            effects: Vec::new(),
+            pending: Outcome::default(),
             effective_interval: None,
             ended: false,
             last_poll: None,
@@ -424,7 +421,18 @@ impl LiveView {
         self.notice = Some(text);
     }
 
-    pub fn apply(&mut self, action: Action) {
+    /// Applies a key's action; returns what it asks of the poller and the UI loop.
+    pub fn apply(&mut self, action: Action) -> Outcome {
+        self.act(action);
+        self.take_outcome()
+    }
+
+    /// What was asked outside [`LiveView::apply`] (a poll that switched tabs), taken.
+    pub fn take_outcome(&mut self) -> Outcome {
+        std::mem::take(&mut self.pending)
+    }
+
+    fn act(&mut self, action: Action) {
         self.message = None;
         self.notice = None;
         if self.intercept(action) {
@@ -559,7 +567,7 @@ impl LiveView {
             Action::SelectTable(i) => self.select_table(i),
             Action::TogglePause => {
                 self.paused = !self.paused;
-                self.commands.push(Command::Pause(self.paused));
+                self.pending.commands.push(Command::Pause(self.paused));
             }
             Action::IntervalShorter | Action::IntervalLonger => {
                 if self.replay {
@@ -582,7 +590,9 @@ impl LiveView {
                         .unwrap_or(INTERVALS_MS[INTERVALS_MS.len() - 1])
                 };
                 self.interval = Duration::from_millis(next);
-                self.commands.push(Command::SetInterval(self.interval));
+                self.pending
+                    .commands
+                    .push(Command::SetInterval(self.interval));
             }
             Action::Baseline => {
                 let v = self.table_data_mut();
@@ -621,12 +631,12 @@ impl LiveView {
             }
             Action::Step => {
                 if self.step_mode {
-                    self.commands.push(Command::Step);
+                    self.pending.commands.push(Command::Step);
                 } else {
                     self.message = Some("`.` steps a replay started with --step".into());
                 }
             }
-            Action::Export => self.effects.push(Effect::Export),
+            Action::Export => self.pending.effects.push(Effect::Export),
             _ => {}
         }
     }

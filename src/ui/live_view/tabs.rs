@@ -173,7 +173,9 @@ impl LiveView {
         self.current = i;
         self.hot_selected = 0;
         if polled {
-            self.commands.push(Command::SetTable(name.to_string()));
+            self.pending
+                .commands
+                .push(Command::SetTable(name.to_string()));
         }
         self.rebuild();
     }

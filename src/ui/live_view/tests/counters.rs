@@ -80,10 +80,10 @@ fn counters_going_down_show_a_reset() {
 #[test]
 fn tables_errors_and_commands() {
     let mut app = app_with(&table());
-    app.apply(Action::NextTable);
+    let asked = app.apply(Action::NextTable);
     assert_eq!(app.table_name(), "nat");
     assert!(app.rows.is_empty(), "nothing polled for nat yet");
-    assert_eq!(app.commands, [Command::SetTable("nat".into())]);
+    assert_eq!(asked.commands, [Command::SetTable("nat".into())]);
     app.apply(Action::SelectTable(0));
     assert_eq!(app.table_name(), "filter");
     assert!(!app.rows.is_empty());
@@ -103,13 +103,12 @@ fn tables_errors_and_commands() {
     app.on_snapshot("filter", snap(&table(), 1), false);
     assert!(app.table_data().error.is_none());
 
-    app.commands.clear();
-    app.apply(Action::IntervalLonger);
-    app.apply(Action::IntervalShorter);
-    app.apply(Action::IntervalShorter);
-    app.apply(Action::TogglePause);
+    let mut asked = app.apply(Action::IntervalLonger);
+    asked.extend(app.apply(Action::IntervalShorter));
+    asked.extend(app.apply(Action::IntervalShorter));
+    asked.extend(app.apply(Action::TogglePause));
     assert_eq!(
-        app.commands,
+        asked.commands,
         [
             Command::SetInterval(Duration::from_secs(2)),
             Command::SetInterval(Duration::from_secs(1)),
