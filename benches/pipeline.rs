@@ -195,7 +195,7 @@ fn main() {
             app.on_snapshot("nat", snapshot(p2.clone(), 1), false);
             measure(&format!("findings {n} (per poll)"), &filter, || {
                 app.evaluate_findings();
-                black_box(app.findings.len());
+                black_box(app.findings().len());
             });
         }
 

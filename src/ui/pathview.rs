@@ -27,12 +27,20 @@ pub struct PathSnapshot {
     pub start: Option<std::time::SystemTime>,
 }
 
+/// The path view's state: how far it is scrolled, and its lines, drawn again after a
+/// poll or a key.
+#[derive(Debug, Default)]
+pub struct PathState {
+    pub(super) offset: usize,
+    pub(super) lines: Option<Arc<super::live_view::PathLines>>,
+}
+
 impl LiveView {
     /// Turns the path view on or off.
     pub fn toggle_path(&mut self) {
         let on = !self.mode.shows_path();
-        self.path_offset = 0;
-        self.path_lines = None;
+        self.path.offset = 0;
+        self.path.lines = None;
         self.mode = if on { Mode::Path } else { Mode::Tree };
         self.pending.commands.push(Command::AllTables(on));
     }
@@ -109,14 +117,14 @@ impl LiveView {
 
     /// A key in the path view; false: not one of its own (the common keys apply).
     pub(crate) fn apply_path(&mut self, action: Action) -> bool {
-        self.path_lines = None;
+        self.path.lines = None;
         let page = self.viewport.max(1) as isize;
         match action {
             Action::Up | Action::ScrollUp(_) => self.scroll_path(-1),
             Action::Down | Action::ScrollDown(_) => self.scroll_path(1),
             Action::PageUp => self.scroll_path(-page),
             Action::PageDown => self.scroll_path(page),
-            Action::Top => self.path_offset = 0,
+            Action::Top => self.path.offset = 0,
             Action::Bottom => self.scroll_path(isize::MAX / 2),
             Action::TogglePath | Action::Back => self.toggle_path(),
             // only the rules that moved, with their chain paths, hook by hook
@@ -139,15 +147,15 @@ impl LiveView {
 
     /// Moves the path view by `by` lines (negative: up).
     pub fn scroll_path(&mut self, by: isize) {
-        let n = self.path_lines.as_ref().map_or(0, |l| l.len());
+        let n = self.path.lines.as_ref().map_or(0, |l| l.len());
         let max = n.saturating_sub(self.viewport.max(1));
-        self.path_offset = self.path_offset.saturating_add_signed(by).min(max);
+        self.path.offset = self.path.offset.saturating_add_signed(by).min(max);
     }
 }
 
 /// Draws the path view into `area` (the tree's place).
 pub fn draw(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
-    if app.path_lines.is_none() {
+    if app.path.lines.is_none() {
         let lines = app.path_snapshot(false).map(|p| {
             let input = crate::report::Input {
                 snapshot: &p.snap,
@@ -162,14 +170,14 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
             // nothing folds here: a hook that opened and closed with every poll would jump
             path_picture::styled_lines(&input, &path::LIVE_COLUMNS, false, theme)
         });
-        app.path_lines = Some(Arc::new(lines.unwrap_or_default()));
+        app.path.lines = Some(Arc::new(lines.unwrap_or_default()));
     }
-    let lines: Arc<Vec<Vec<Piece>>> = app.path_lines.clone().unwrap_or_default();
+    let lines: Arc<Vec<Vec<Piece>>> = app.path.lines.clone().unwrap_or_default();
     app.viewport = (area.height as usize).max(1);
     if lines.is_empty() {
         frame.render_widget(Paragraph::new(" waiting for the tables…"), area);
         return;
     }
-    let first = app.path_offset.min(lines.len().saturating_sub(1));
+    let first = app.path.offset.min(lines.len().saturating_sub(1));
     path_picture::draw_lines(frame.buffer_mut(), area, &lines, first);
 }

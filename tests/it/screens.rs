@@ -138,7 +138,7 @@ fn findings_pane_and_enter_on_a_finding() {
 #[test]
 fn no_finding_without_a_trap() {
     let mut app = demo_app(3);
-    assert!(app.findings.is_empty(), "{:?}", app.findings);
+    assert!(app.findings().is_empty(), "{:?}", app.findings());
     app.apply(Action::ToggleFindings);
     let s = screen(&mut app, 120, 40);
     assert!(s.contains("no finding on the last poll"), "{s}");
@@ -208,7 +208,11 @@ fn two_backends_two_tabs() {
     let s = screen(&mut app, 120, 40);
     assert!(s.contains(" 1 filter·nft  filter·legacy  2 nat"), "{s}");
     assert!(s.contains("DOCKER-INGRESS"), "{s}");
-    assert!(app.findings.iter().any(|f| f.finding.id == "both-backends"));
+    assert!(
+        app.findings()
+            .iter()
+            .any(|f| f.finding.id == "both-backends")
+    );
     // 1 again: the legacy half, its own tree
     app.apply(Action::SelectTable(0));
     let s = screen(&mut app, 120, 40);

@@ -16,7 +16,25 @@ pub struct LiveFinding {
     pub tab: usize,
 }
 
+/// The findings pane's state: the findings of the last poll, worst first, and the one
+/// selected.
+#[derive(Debug, Default)]
+pub(super) struct FindingsState {
+    pub(super) list: Vec<LiveFinding>,
+    pub(super) selected: usize,
+}
+
 impl LiveView {
+    /// The findings of the last poll, worst first.
+    pub fn findings(&self) -> &[LiveFinding] {
+        &self.findings.list
+    }
+
+    /// The finding selected in the pane.
+    pub fn findings_selected(&self) -> usize {
+        self.findings.selected
+    }
+
     /// Evaluates the findings over the tables of the last poll (the tabs whose snapshot
     /// is the newest; a table whose poll failed keeps its last good snapshot, so it is
     /// left out, as are tables not listed on this poll).
@@ -27,7 +45,7 @@ impl LiveView {
             .filter_map(|v| v.snap.as_ref().map(|s| s.seq))
             .max()
         else {
-            self.findings.clear();
+            self.findings.list.clear();
             return;
         };
         let tabs: Vec<usize> = (0..self.tables.len())
@@ -57,29 +75,30 @@ impl LiveView {
                 self.tables[i].deltas = td;
             }
         }
-        self.findings = found
+        self.findings.list = found
             .into_iter()
             .filter_map(|f| {
                 let tab = *tabs.get(f.at.table)?;
                 Some(LiveFinding { finding: f, tab })
             })
             .collect();
-        self.findings_selected = self
-            .findings_selected
-            .min(self.findings.len().saturating_sub(1));
+        self.findings.selected = self
+            .findings
+            .selected
+            .min(self.findings.list.len().saturating_sub(1));
     }
 
     /// The worst severity among the findings, if any.
     pub fn worst_finding(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.finding.severity).max()
+        self.findings.list.iter().map(|f| f.finding.severity).max()
     }
 
     /// Keys while the findings pane is shown.
     pub(super) fn apply_findings(&mut self, action: super::Action) {
         use super::Action;
-        let n = self.findings.len();
+        let n = self.findings.list.len();
         let last = n.saturating_sub(1);
-        let s = &mut self.findings_selected;
+        let s = &mut self.findings.selected;
         match action {
             Action::Up => *s = s.saturating_sub(1),
             Action::Down => *s = (*s + 1).min(last),
@@ -89,7 +108,7 @@ impl LiveView {
             Action::PageDown => *s = (*s + self.viewport).min(last),
             Action::ScrollUp(k) => *s = s.saturating_sub(k),
             Action::ScrollDown(k) => *s = (*s + k).min(last),
-            Action::Drill | Action::Expand => self.jump_to_finding(self.findings_selected),
+            Action::Drill | Action::Expand => self.jump_to_finding(self.findings.selected),
             Action::ToggleFindings | Action::Back => self.mode = Mode::Tree,
             _ => self.apply_common(action),
         }
@@ -98,7 +117,7 @@ impl LiveView {
     /// Shows finding `i`'s rule (or chain) in the tree: its tab, out of any drill, the
     /// path to it opened, the row selected.
     pub fn jump_to_finding(&mut self, i: usize) {
-        let Some(f) = self.findings.get(i).cloned() else {
+        let Some(f) = self.findings.list.get(i).cloned() else {
             return;
         };
         let Some(chain) = f.finding.at.chain else {

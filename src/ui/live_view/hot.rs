@@ -32,27 +32,42 @@ pub struct HotRow {
     pub at: usize,
 }
 
+/// The hot view's state: its selection, and its rows for the tree's current rows.
+#[derive(Debug, Default)]
+pub(super) struct HotState {
+    pub(super) selected: usize,
+    /// Built on demand.
+    pub(super) cache: Option<Arc<Vec<HotRow>>>,
+    /// The rule selected before the rows were rebuilt.
+    pub(super) pick: Option<u64>,
+}
+
 /// Chains of a hot row's path kept next to the rule's own (after the root).
 const NEAR_CHAINS: usize = 6;
 
 impl LiveView {
+    /// The row selected in the hot view (past its end: the last).
+    pub fn hot_selected(&self) -> usize {
+        self.hot.selected
+    }
+
     /// Keys while the hot view is shown.
     pub(super) fn apply_hot(&mut self, action: Action) {
         match action {
-            Action::Up => self.hot_selected = self.hot_selected.saturating_sub(1),
-            Action::Down => self.hot_selected += 1,
-            Action::Top => self.hot_selected = 0,
-            Action::Bottom => self.hot_selected = usize::MAX / 2,
+            Action::Up => self.hot.selected = self.hot.selected.saturating_sub(1),
+            Action::Down => self.hot.selected += 1,
+            Action::Top => self.hot.selected = 0,
+            Action::Bottom => self.hot.selected = usize::MAX / 2,
             Action::PageUp => {
-                self.hot_selected = self.hot_selected.saturating_sub(self.viewport);
+                self.hot.selected = self.hot.selected.saturating_sub(self.viewport);
             }
-            Action::PageDown => self.hot_selected += self.viewport,
-            Action::ScrollUp(n) => self.hot_selected = self.hot_selected.saturating_sub(n),
-            Action::ScrollDown(n) => self.hot_selected += n,
+            Action::PageDown => self.hot.selected += self.viewport,
+            Action::ScrollUp(n) => self.hot.selected = self.hot.selected.saturating_sub(n),
+            Action::ScrollDown(n) => self.hot.selected += n,
             Action::Drill | Action::Expand => {
                 // jump to the rule in the tree
                 let rows = self.hot_rows();
-                if let Some(h) = rows.get(self.hot_selected.min(rows.len().saturating_sub(1))) {
+                if let Some(h) = rows.get(self.hot.selected.min(rows.len().saturating_sub(1))) {
                     let path = Self::id_path(&h.tree, h.at);
                     let open = self.ancestors_to_open(&h.tree, h.at);
                     self.mode = Mode::Tree;
@@ -63,21 +78,21 @@ impl LiveView {
             _ => self.apply_common(action),
         }
         let n = self.hot_rows().len();
-        self.hot_selected = self.hot_selected.min(n.saturating_sub(1));
+        self.hot.selected = self.hot.selected.min(n.saturating_sub(1));
     }
 
     /// The hot view's rows. Built once per poll (or change of view), not per frame.
     pub fn hot_rows(&mut self) -> Arc<Vec<HotRow>> {
-        if let Some(rows) = &self.hot_cache {
+        if let Some(rows) = &self.hot.cache {
             return rows.clone();
         }
         let rows = Arc::new(self.build_hot_rows());
-        if let Some(k) = self.hot_pick.take()
+        if let Some(k) = self.hot.pick.take()
             && let Some(i) = rows.iter().position(|h| h.key == k)
         {
-            self.hot_selected = i;
+            self.hot.selected = i;
         }
-        self.hot_cache = Some(rows.clone());
+        self.hot.cache = Some(rows.clone());
         rows
     }
 

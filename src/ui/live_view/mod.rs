@@ -52,17 +52,13 @@ pub struct LiveView {
     pub moved_only: bool,
     /// Tree, hot view, search prompt or help: what has the keyboard.
     pub mode: Mode,
-    pub hot_selected: usize,
-    /// The hot view's rows for the current rows of the tree (built on demand).
-    hot_cache: Option<Arc<Vec<HotRow>>>,
-    /// The rule selected in the hot view before its rows were rebuilt.
-    hot_pick: Option<u64>,
+    /// The hot view's selection and rows.
+    hot: hot::HotState,
     pub search: Search,
-    /// The findings of the last poll, worst first.
-    pub findings: Vec<LiveFinding>,
-    pub findings_selected: usize,
-    /// The Services view's first line shown.
-    pub services_scroll: usize,
+    /// The findings of the last poll and the one selected.
+    findings: findings::FindingsState,
+    /// The Services view's scroll.
+    services: services::ServicesState,
     /// A message for the status line (export path, errors of keys).
     pub message: Option<String>,
     /// What the poller says once in the background (a recording stopped, native tables
@@ -98,10 +94,8 @@ pub struct LiveView {
     search_cache: Option<search::Cache>,
     /// The export key's window when no baseline is set (`--export-window`).
     pub export_window: Duration,
-    /// The path view ([`Screen::Path`](super::mode::Screen), key `v`, [`super::pathview`])
-    /// is scrolled this far; its lines are drawn again after a poll or a key.
-    pub path_offset: usize,
-    pub path_lines: Option<Arc<PathLines>>,
+    /// The path view ([`Screen::Path`](super::mode::Screen), key `v`): its scroll and lines.
+    pub(super) path: super::pathview::PathState,
     /// The native nftables tables seen so far, `(family, name)`: [`TableId::native`]
     /// indexes it.
     pub native_names: Vec<(String, String)>,
@@ -133,13 +127,10 @@ impl LiveView {
             detail_shown: false,
             moved_only: false,
             mode: Mode::Tree,
-            hot_selected: 0,
-            hot_cache: None,
-            hot_pick: None,
+            hot: hot::HotState::default(),
             search: Search::default(),
-            findings: Vec::new(),
-            findings_selected: 0,
-            services_scroll: 0,
+            findings: findings::FindingsState::default(),
+            services: services::ServicesState::default(),
             message: None,
             rows: Vec::new(),
             rows_cut: false,
@@ -156,8 +147,7 @@ impl LiveView {
             once: false,
             search_cache: None,
             export_window: window::DEFAULT,
-            path_offset: 0,
-            path_lines: None,
+            path: Default::default(),
             notice: None,
             native_names: Vec::new(),
             start_native: None,
@@ -242,8 +232,8 @@ impl LiveView {
     /// Rebuilds the visible rows and puts the selection back on its node.
     pub fn rebuild(&mut self) {
         // the hot view follows: rebuilt when next shown, its selection kept on its rule
-        if let Some(hot) = self.hot_cache.take() {
-            self.hot_pick = hot.get(self.hot_selected).map(|h| h.key);
+        if let Some(hot) = self.hot.cache.take() {
+            self.hot.pick = hot.get(self.hot.selected).map(|h| h.key);
         }
         let Some(snap) = self.table_data().snap.clone() else {
             self.rows.clear();
@@ -618,7 +608,7 @@ impl LiveView {
             }
             Action::ToggleHot => {
                 self.mode = Mode::Hot;
-                self.hot_selected = 0;
+                self.hot.selected = 0;
             }
             Action::ToggleFindings => self.mode = Mode::Findings,
             Action::ToggleServices => {
@@ -627,7 +617,7 @@ impl LiveView {
                     self.switch_table(nat);
                 }
                 self.mode = Mode::Services;
-                self.services_scroll = 0;
+                self.services.scroll = 0;
             }
             Action::Step => {
                 if self.step_mode {

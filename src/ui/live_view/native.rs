@@ -62,7 +62,7 @@ impl LiveView {
         let Some(part) = TableSnapshot::split(snap, name).into_iter().next() else {
             return;
         };
-        self.path_lines = None;
+        self.path.lines = None;
         self.forget_search_tree(i, &part);
         self.tables[i].remember(part.snapshot().clone(), discontinuity, self.export_window);
         self.tables[i].update(part, discontinuity);

@@ -9,10 +9,26 @@ use crate::diff::Deltas;
 use crate::model::Snapshot;
 use crate::report;
 
+/// The Services view's state: its first line shown.
+#[derive(Debug, Default)]
+pub(super) struct ServicesState {
+    pub(super) scroll: usize,
+}
+
 impl LiveView {
+    /// The Services view's first line shown.
+    pub fn services_scroll(&self) -> usize {
+        self.services.scroll
+    }
+
+    /// Keeps the Services view's scroll within `max` (its lines less a screen).
+    pub fn clamp_services_scroll(&mut self, max: usize) {
+        self.services.scroll = self.services.scroll.min(max);
+    }
+
     /// Keys while the Services view is shown: scrolling, and back.
     pub(super) fn apply_services(&mut self, action: Action) {
-        let s = &mut self.services_scroll;
+        let s = &mut self.services.scroll;
         match action {
             Action::Up => *s = s.saturating_sub(1),
             Action::Down => *s += 1,

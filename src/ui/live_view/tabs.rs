@@ -75,7 +75,7 @@ impl LiveView {
             self.regroup(name, &ids, &parts);
         }
         let range = self.tabs_of(name);
-        self.path_lines = None;
+        self.path.lines = None;
         for (i, part) in range.zip(parts) {
             self.forget_search_tree(i, &part);
             self.tables[i].remember(part.snapshot().clone(), discontinuity, self.export_window);
@@ -171,7 +171,7 @@ impl LiveView {
         // native tables are read on every poll: the iptables table polled stays
         let polled = self.table_name() != name && self.tabs[i].native.is_none();
         self.current = i;
-        self.hot_selected = 0;
+        self.hot.selected = 0;
         if polled {
             self.pending
                 .commands

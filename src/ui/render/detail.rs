@@ -12,7 +12,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     frame.render_widget(block, area);
     if app.mode.screen() == Screen::Findings {
         // the selected finding in full (its line in the pane is cut to the width)
-        if let Some(f) = app.findings.get(app.findings_selected) {
+        if let Some(f) = app.findings().get(app.findings_selected()) {
             let f = &f.finding;
             let lines = vec![
                 Line::from(vec![

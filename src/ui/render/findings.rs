@@ -6,7 +6,7 @@ use super::*;
 pub(super) fn draw_findings(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
     let viewport = area.height.saturating_sub(1) as usize;
     app.viewport = viewport.max(1);
-    if app.findings.is_empty() {
+    if app.findings().is_empty() {
         let text = if app.tables.iter().all(|v| v.snap.is_none()) {
             " waiting for the first poll…".to_string()
         } else {
@@ -15,15 +15,15 @@ pub(super) fn draw_findings(frame: &mut Frame, area: Rect, app: &mut LiveView, t
         frame.render_widget(Paragraph::new(text), area);
         return;
     }
-    let sel = app.findings_selected.min(app.findings.len() - 1);
+    let sel = app.findings_selected().min(app.findings().len() - 1);
     let offset = sel.saturating_sub(viewport.saturating_sub(1));
     let id_w = app
-        .findings
+        .findings()
         .iter()
         .map(|f| f.finding.id.as_str().width())
         .max()
         .unwrap_or(10);
-    let places: Vec<String> = app.findings.iter().map(|f| place(app, f)).collect();
+    let places: Vec<String> = app.findings().iter().map(|f| place(app, f)).collect();
     let place_w = places
         .iter()
         .map(|p| p.width())
@@ -33,7 +33,7 @@ pub(super) fn draw_findings(frame: &mut Frame, area: Rect, app: &mut LiveView, t
     let widths = [8u16, id_w as u16, place_w as u16];
     let used: u16 = widths.iter().map(|w| w + 1).sum();
     let msg_w = area.width.saturating_sub(used) as usize;
-    let rows: Vec<TRow> = app.findings[offset..(offset + viewport).min(app.findings.len())]
+    let rows: Vec<TRow> = app.findings()[offset..(offset + viewport).min(app.findings().len())]
         .iter()
         .zip(&places[offset..])
         .map(|(f, p)| {

@@ -54,7 +54,7 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     }
     let mut marks: Vec<Span> = Vec::new();
     if let Some(worst) = app.worst_finding() {
-        let n = app.findings.len();
+        let n = app.findings().len();
         marks.push(Span::styled(
             format!(" ! {n} finding{} ", if n == 1 { "" } else { "s" }),
             theme.severity(worst),

@@ -22,7 +22,7 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme:
         );
         return;
     }
-    let sel = app.hot_selected.min(hot.len() - 1);
+    let sel = app.hot_selected().min(hot.len() - 1);
     let offset = sel.saturating_sub(viewport.saturating_sub(1));
     let view = app.table_data().shown_deltas();
     let path_w = (area.width as usize * 2 / 5).clamp(10, 60);

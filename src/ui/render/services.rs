@@ -16,10 +16,10 @@ pub(super) fn draw_services(frame: &mut Frame, area: Rect, app: &mut LiveView, t
     };
     let lines: Vec<&str> = text.lines().collect();
     let max = lines.len().saturating_sub(area.height as usize);
-    app.services_scroll = app.services_scroll.min(max);
+    app.clamp_services_scroll(max);
     let shown: Vec<Line> = lines
         .iter()
-        .skip(app.services_scroll)
+        .skip(app.services_scroll())
         .take(area.height as usize)
         .map(|l| {
             if l.starts_with("SERVICE ") {

@@ -238,7 +238,7 @@ fn hot_view_keeps_what_moved_lately_and_its_selection() {
     let hot = app.hot_rows();
     assert_eq!(hot.len(), 4);
     assert_eq!((hot[0].pps, hot[0].idle_for), (4.0, None));
-    let sel = app.hot_selected;
+    let sel = app.hot_selected();
     assert_eq!(key(&mut app, sel), picked);
     // after HISTORY quiet polls the first two are gone
     for s in 6..(6 + HISTORY as u64) {
