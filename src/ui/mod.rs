@@ -91,7 +91,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
         start_native,
     } = setup;
     let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
-    app.step_mode = step;
+    app.set_step_mode(step);
     app.names = names.map(Arc::new);
     app.export_window = export_window;
     app.start_native = start_native;
@@ -235,8 +235,8 @@ fn on_poll(app: &mut LiveView, msg: PollMsg) {
             }
             app.evaluate_findings();
         }
-        PollMsg::Stretched(d) => app.effective_interval = d,
-        PollMsg::Ended => app.ended = true,
+        PollMsg::Stretched(d) => app.on_stretched(d),
+        PollMsg::Ended => app.on_ended(),
         PollMsg::RecordError(e) => app.notify(e),
         PollMsg::Source(info) => app.source = info,
     }

@@ -300,7 +300,7 @@ fn the_loop_runs_on_a_test_backend() {
             .expect("demo")
             .with_kind(iptop::model::SourceKind::Demo);
         let mut app = LiveView::new(src.info().clone(), "filter", vec![], Duration::from_secs(1));
-        app.step_mode = true;
+        app.set_step_mode(true);
         let mut p = poller::spawn(
             iptop::source::PollLoop::new(Source::Replay(Box::new(src)), None),
             poller::PollerConfig {

@@ -4,7 +4,7 @@
 //! tested without one.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 pub use super::action::{Action, Command, Effect, INTERVALS_MS, Outcome};
 pub use super::baseline::Baseline;
@@ -19,6 +19,7 @@ use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES, TableId
 use crate::tree::{self, ExpandQuery, Fold, NodeId, RowKind, TreeRow};
 pub use findings::LiveFinding;
 pub use hot::HotRow;
+pub use playback::Playback;
 pub use search::Search;
 
 /// Rows beyond this are not built (a chain jumped to from thousands of rules, all expanded).
@@ -40,11 +41,8 @@ pub struct LiveView {
     pub current: usize,
     /// Chains given with `-c`: roots instead of the built-ins.
     pub root_chains: Vec<String>,
-    pub interval: Duration,
-    /// The interval the user chose (the poller may stretch it).
-    pub paused: bool,
-    pub step_mode: bool,
-    pub replay: bool,
+    /// The poll schedule: interval, pause, step, replay.
+    playback: Playback,
     /// Detail pane chosen with `d`; None: shown when the terminal is tall enough.
     pub show_detail: Option<bool>,
     /// Whether the last draw showed the detail pane.
@@ -81,11 +79,6 @@ pub struct LiveView {
     pub quit: bool,
     /// What the actions so far asked of the poller and the UI loop, until taken.
     pub(super) pending: Outcome,
-    /// Stretched interval in use, when polls are slow.
-    pub effective_interval: Option<Duration>,
-    /// The replay reached its end.
-    pub ended: bool,
-    pub last_poll: Option<(SystemTime, Duration)>,
     /// A picture for an export: this caption replaces the key hints, and no row is
     /// highlighted as selected.
     pub caption: Option<String>,
@@ -119,10 +112,7 @@ impl LiveView {
             tables: vec![TableData::default(); TABLES.len()],
             current,
             root_chains,
-            interval,
-            paused: false,
-            step_mode: false,
-            replay,
+            playback: Playback::new(interval, replay),
             show_detail: None,
             detail_shown: false,
             moved_only: false,
@@ -140,9 +130,6 @@ impl LiveView {
             viewport: 20,
             quit: false,
             pending: Outcome::default(),
-            effective_interval: None,
-            ended: false,
-            last_poll: None,
             caption: None,
             once: false,
             search_cache: None,
@@ -556,15 +543,17 @@ impl LiveView {
             }
             Action::SelectTable(i) => self.select_table(i),
             Action::TogglePause => {
-                self.paused = !self.paused;
-                self.pending.commands.push(Command::Pause(self.paused));
+                self.playback.paused = !self.playback.paused;
+                self.pending
+                    .commands
+                    .push(Command::Pause(self.playback.paused));
             }
             Action::IntervalShorter | Action::IntervalLonger => {
-                if self.replay {
+                if self.playback.replay {
                     self.message = Some("a replay plays at its recorded pace".into());
                     return;
                 }
-                let cur = self.interval.as_millis() as u64;
+                let cur = self.playback.interval.as_millis() as u64;
                 let next = if action == Action::IntervalShorter {
                     INTERVALS_MS
                         .iter()
@@ -579,10 +568,10 @@ impl LiveView {
                         .copied()
                         .unwrap_or(INTERVALS_MS[INTERVALS_MS.len() - 1])
                 };
-                self.interval = Duration::from_millis(next);
+                self.playback.interval = Duration::from_millis(next);
                 self.pending
                     .commands
-                    .push(Command::SetInterval(self.interval));
+                    .push(Command::SetInterval(self.playback.interval));
             }
             Action::Baseline => {
                 let v = self.table_data_mut();
@@ -620,7 +609,7 @@ impl LiveView {
                 self.services.scroll = 0;
             }
             Action::Step => {
-                if self.step_mode {
+                if self.playback.step_mode {
                     self.pending.commands.push(Command::Step);
                 } else {
                     self.message = Some("`.` steps a replay started with --step".into());
@@ -687,6 +676,7 @@ impl LiveView {
 mod findings;
 mod hot;
 mod native;
+mod playback;
 mod search;
 mod services;
 mod tabs;

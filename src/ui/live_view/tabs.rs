@@ -56,7 +56,7 @@ impl LiveView {
             }
             return;
         };
-        self.last_poll = Some((snap.taken_at, snap.took));
+        self.playback.last_poll = Some((snap.taken_at, snap.took));
         let parts = TableSnapshot::split(snap, name);
         let ids: Vec<TableId> = if parts.len() == 1 {
             vec![TableId::new(name)]

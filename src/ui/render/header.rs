@@ -37,11 +37,14 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         }
     }
     let mut right = String::new();
-    if app.replay {
+    if app.playback().replay {
         right.push_str("recorded pace");
     } else {
-        right.push_str(&format!("every {}", format::duration(app.interval)));
-        if let Some(s) = app.effective_interval {
+        right.push_str(&format!(
+            "every {}",
+            format::duration(app.playback().interval)
+        ));
+        if let Some(s) = app.playback().effective_interval {
             right.push_str(&format!(" (slow polls: {})", format::duration(s)));
         }
     }
@@ -60,13 +63,13 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             theme.severity(worst),
         ));
     }
-    if app.paused {
+    if app.playback().paused {
         marks.push(Span::styled(" PAUSED ", theme.warn()));
     }
     if v.error.is_some() && v.snap.is_some() {
         marks.push(Span::styled(" STALE ", theme.error()));
     }
-    if app.ended {
+    if app.playback().ended {
         marks.push(Span::styled(" END OF REPLAY ", theme.warn()));
     }
     let width = area.width as usize;

@@ -13,7 +13,7 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme:
     let viewport = area.height.saturating_sub(1) as usize;
     app.viewport = viewport.max(1);
     if hot.is_empty() {
-        let span = format::duration(app.interval * HISTORY as u32);
+        let span = format::duration(app.playback().interval * HISTORY as u32);
         frame.render_widget(
             Paragraph::new(format!(
                 " no rule moved in the last {HISTORY} polls (~{span}); o or Esc: back to the tree"

@@ -120,7 +120,7 @@ pub(super) fn waiting(frame: &mut Frame, area: Rect, app: &LiveView, theme: &The
             Span::styled(" no listing of this table: ", theme.error()),
             Span::raw(format!(" {}", clean(&e.to_string()))),
         ]),
-        None if app.replay && app.ended => Line::from(format!(
+        None if app.playback().replay && app.playback().ended => Line::from(format!(
             " the replay has no listing of table {}",
             app.tab_label(app.current)
         )),
