@@ -98,7 +98,7 @@ fn swarm_frames(filter: &str) {
             ..Theme::default()
         };
         measure(
-            &format!("frame swarm filter {w}x{h} ({} rows)", app.rows.len()),
+            &format!("frame swarm filter {w}x{h} ({} rows)", app.rows().len()),
             filter,
             || {
                 term.draw(|f| iptop::ui::render::draw(f, &mut app, &theme))
@@ -227,14 +227,14 @@ fn main() {
             app.on_snapshot("nat", snapshot(p1.clone(), 0), false);
             app.on_snapshot("nat", snapshot(p2.clone(), 1), false);
             app.apply(Action::ExpandAll);
-            app.select_row(app.rows.len() / 2);
+            app.select_row(app.rows().len() / 2);
             let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
             let theme = Theme {
                 color: true,
                 ..Theme::default()
             };
             measure(
-                &format!("frame {n} {w}x{h} ({} rows)", app.rows.len()),
+                &format!("frame {n} {w}x{h} ({} rows)", app.rows().len()),
                 &filter,
                 || {
                     term.draw(|f| iptop::ui::render::draw(f, &mut app, &theme))

@@ -303,14 +303,14 @@ pub fn picture(input: &Input) -> String {
         );
         // header, tabs, column titles, the rows, the caption
         const MAX_ROWS: usize = 4000;
-        if app.rows.len() > MAX_ROWS {
+        if app.rows().len() > MAX_ROWS {
             let c = app.caption.take().unwrap_or_default();
             app.caption = Some(format!(
                 "{c} · the first {MAX_ROWS} of {} rows",
-                app.rows.len()
+                app.rows().len()
             ));
         }
-        let rows = app.rows.len().clamp(1, MAX_ROWS) as u16;
+        let rows = app.rows().len().clamp(1, MAX_ROWS) as u16;
         let height = rows + 4;
         // a test backend cannot fail
         let Ok(mut term) = Terminal::new(TestBackend::new(WIDTH, height));

@@ -27,14 +27,6 @@ pub struct PathSnapshot {
     pub start: Option<std::time::SystemTime>,
 }
 
-/// The path view's state: how far it is scrolled, and its lines, drawn again after a
-/// poll or a key.
-#[derive(Debug, Default)]
-pub struct PathState {
-    pub(super) offset: usize,
-    pub(super) lines: Option<Arc<super::live_view::PathLines>>,
-}
-
 impl LiveView {
     /// Turns the path view on or off.
     pub fn toggle_path(&mut self) {

@@ -62,18 +62,8 @@ pub struct LiveView {
     /// What the poller says once in the background (a recording stopped, native tables
     /// unreadable): shown below a poll's error, which matters more, until a key.
     pub(crate) notice: Option<String>,
-    /// Rows of the tree as shown (after drill, filter).
-    pub rows: Vec<TreeRow>,
-    /// Rows cut at [`MAX_ROWS`].
-    pub rows_cut: bool,
-    /// Width the tree column needs for the current rows.
-    pub tree_width: u16,
-    /// Index of the selected row in `rows` (its path is kept in the table's view).
-    sel: usize,
-    /// Per row: every jump above it moved in the last few polls, so its movement came
-    /// (at least partly) along this path. Under a jump that did not move, a shared
-    /// chain's counters are shown without highlight.
-    pub live_path: Vec<bool>,
+    /// The tree's rows as shown, and the one selected.
+    tree: tree_screen::TreeState,
     /// Height of the table area at the last draw.
     pub viewport: usize,
     pub quit: bool,
@@ -88,7 +78,7 @@ pub struct LiveView {
     /// The export key's window when no baseline is set (`--export-window`).
     pub export_window: Duration,
     /// The path view ([`Screen::Path`](super::mode::Screen), key `v`): its scroll and lines.
-    pub(super) path: super::pathview::PathState,
+    pub(super) path: path_screen::PathState,
     /// The native nftables tables seen so far, `(family, name)`: [`TableId::native`]
     /// indexes it.
     pub native_names: Vec<(String, String)>,
@@ -122,11 +112,7 @@ impl LiveView {
             findings: findings::FindingsState::default(),
             services: services::ServicesState::default(),
             message: None,
-            rows: Vec::new(),
-            rows_cut: false,
-            tree_width: 24,
-            sel: 0,
-            live_path: Vec::new(),
+            tree: tree_screen::TreeState::default(),
             viewport: 20,
             quit: false,
             pending: Outcome::default(),
@@ -223,7 +209,7 @@ impl LiveView {
             self.hot.pick = hot.get(self.hot.selected).map(|h| h.key);
         }
         let Some(snap) = self.table_data().snap.clone() else {
-            self.rows.clear();
+            self.tree.rows.clear();
             return;
         };
         let t = snap.table();
@@ -262,7 +248,7 @@ impl LiveView {
             let v = self.table_data();
             tree::build(t, &self.roots(t), &|q| v.is_expanded(q), MAX_ROWS)
         };
-        self.tree_width = tree_width(t, &rows);
+        self.tree.tree_width = tree_width(t, &rows);
         let v = self.table_data();
         let mut live = vec![true; rows.len()];
         for i in 0..rows.len() {
@@ -276,9 +262,9 @@ impl LiveView {
                         || uncounted(t, &rows[p]));
             }
         }
-        self.live_path = live;
-        self.rows = rows;
-        self.rows_cut = cut;
+        self.tree.live_path = live;
+        self.tree.rows = rows;
+        self.tree.rows_cut = cut;
         self.restore_selection();
     }
 
@@ -302,7 +288,7 @@ impl LiveView {
         let depth_of: std::collections::HashMap<NodeId, usize, IdBuild> =
             path.iter().enumerate().map(|(k, id)| (*id, k)).collect();
         let mut best: Option<(usize, usize)> = None;
-        for (i, r) in self.rows.iter().enumerate() {
+        for (i, r) in self.tree.rows.iter().enumerate() {
             if let Some(&k) = depth_of.get(&r.id)
                 && best.is_none_or(|(bk, _)| k > bk)
             {
@@ -316,11 +302,11 @@ impl LiveView {
     }
 
     pub fn selected_index(&self) -> usize {
-        self.sel.min(self.rows.len().saturating_sub(1))
+        self.tree.sel.min(self.tree.rows.len().saturating_sub(1))
     }
 
     pub fn selected_row(&self) -> Option<&TreeRow> {
-        self.rows.get(self.selected_index())
+        self.tree.rows.get(self.selected_index())
     }
 
     /// Ids from the root to row `i`.
@@ -341,13 +327,13 @@ impl LiveView {
     }
 
     fn select(&mut self, i: usize) {
-        if self.rows.is_empty() {
+        if self.tree.rows.is_empty() {
             return;
         }
-        let i = i.min(self.rows.len() - 1);
-        let path = Self::id_path(&self.rows, i);
+        let i = i.min(self.tree.rows.len() - 1);
+        let path = Self::id_path(&self.tree.rows, i);
         let vp = self.viewport.max(1);
-        self.sel = i;
+        self.tree.sel = i;
         let v = self.table_data_mut();
         v.selected = path;
         if i < v.offset {
@@ -359,7 +345,7 @@ impl LiveView {
 
     /// First row shown at the top of the table area.
     pub fn offset(&self) -> usize {
-        let max = self.rows.len().saturating_sub(self.viewport.max(1));
+        let max = self.tree.rows.len().saturating_sub(self.viewport.max(1));
         self.table_data().offset.min(max)
     }
 
@@ -382,7 +368,7 @@ impl LiveView {
     }
 
     fn set_fold(&mut self, i: usize, open: bool) {
-        let Some(row) = self.rows.get(i) else {
+        let Some(row) = self.tree.rows.get(i) else {
             return;
         };
         if !matches!(row.fold, Fold::Collapsed | Fold::Expanded) {
@@ -457,7 +443,7 @@ impl LiveView {
             Action::PageUp => self.select(sel.saturating_sub(self.viewport.max(1))),
             Action::PageDown => self.select(sel + self.viewport.max(1)),
             Action::Top => self.select(0),
-            Action::Bottom => self.select(self.rows.len().saturating_sub(1)),
+            Action::Bottom => self.select(self.tree.rows.len().saturating_sub(1)),
             Action::ScrollUp(n) => {
                 let o = self.offset().saturating_sub(n);
                 self.table_data_mut().offset = o;
@@ -467,24 +453,24 @@ impl LiveView {
                 }
             }
             Action::ScrollDown(n) => {
-                let max = self.rows.len().saturating_sub(self.viewport.max(1));
+                let max = self.tree.rows.len().saturating_sub(self.viewport.max(1));
                 let o = (self.offset() + n).min(max);
                 self.table_data_mut().offset = o;
                 if sel < o {
                     self.select(o);
                 }
             }
-            Action::Expand => match self.rows.get(sel).map(|r| r.fold) {
+            Action::Expand => match self.tree.rows.get(sel).map(|r| r.fold) {
                 Some(Fold::Collapsed) => self.set_fold(sel, true),
                 Some(Fold::Expanded) => self.select(sel + 1),
                 _ => {}
             },
-            Action::Collapse => match self.rows.get(sel).map(|r| (r.fold, r.parent)) {
+            Action::Collapse => match self.tree.rows.get(sel).map(|r| (r.fold, r.parent)) {
                 Some((Fold::Expanded, _)) => self.set_fold(sel, false),
                 Some((_, Some(p))) => self.select(p as usize),
                 _ => {}
             },
-            Action::Toggle => match self.rows.get(sel).map(|r| r.fold) {
+            Action::Toggle => match self.tree.rows.get(sel).map(|r| r.fold) {
                 Some(Fold::Collapsed) => self.set_fold(sel, true),
                 Some(Fold::Expanded) => self.set_fold(sel, false),
                 _ => {}
@@ -624,7 +610,7 @@ impl LiveView {
         let Some(t) = self.table_data().table().cloned() else {
             return;
         };
-        let Some(row) = self.rows.get(sel) else {
+        let Some(row) = self.tree.rows.get(sel) else {
             return;
         };
         let Some(target) = row.jump else {
@@ -639,8 +625,8 @@ impl LiveView {
         let mut chain_path = Vec::new();
         let mut j = Some(sel);
         while let Some(k) = j {
-            chain_path.push(self.rows[k].chain());
-            j = self.rows[k].parent.map(|p| p as usize);
+            chain_path.push(self.tree.rows[k].chain());
+            j = self.tree.rows[k].parent.map(|p| p as usize);
         }
         chain_path.reverse();
         for c in chain_path {
@@ -676,10 +662,12 @@ impl LiveView {
 mod findings;
 mod hot;
 mod native;
+mod path_screen;
 mod playback;
 mod search;
 mod services;
 mod tabs;
 #[cfg(test)]
 mod tests;
+mod tree_screen;
 pub mod window;

@@ -98,7 +98,7 @@ impl LiveView {
         }
         // The selection in that tree: its own node, or (under another jump to a shared
         // chain) the same rule.
-        let cur = self.rows.get(sel);
+        let cur = self.tree.rows.get(sel);
         let start = cur
             .and_then(|c| {
                 rows.iter()
@@ -165,7 +165,7 @@ impl LiveView {
         if !self.moved_only
             && open.iter().all(|q| v.is_expanded(*q))
             && let Some(last) = path.last()
-            && let Some(i) = self.rows.iter().position(|r| r.id == *last)
+            && let Some(i) = self.tree.rows.iter().position(|r| r.id == *last)
         {
             self.select(i);
             return;

@@ -13,7 +13,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
     app.viewport = viewport.max(1);
     app.ensure_visible();
     let offset = app.offset();
-    let end = (offset + viewport).min(app.rows.len());
+    let end = (offset + viewport).min(app.rows().len());
     if offset >= end {
         frame.render_widget(
             Paragraph::new(if app.moved_only {
@@ -34,7 +34,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
         stats.grow(Column::Source, addr.min(20) as u16);
         stats.grow(Column::Destination, addr.min(20) as u16);
     }
-    let cols = layout_shown(area.width, app.tree_width, &stats, theme.columns);
+    let cols = layout_shown(area.width, app.tree_width(), &stats, theme.columns);
     let buf = frame.buffer_mut();
     // The rows are written straight into the buffer, cell by cell, as a ratatui FirewallTable with
     // these columns (spacing 1) would write them: the row's style, then each cell's
@@ -62,9 +62,9 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
         .then(|| app.selected_index())
         .filter(|s| (offset..end).contains(s));
     let view = app.table_data().shown_deltas();
-    for (k, r) in app.rows[offset..end].iter().enumerate() {
+    for (k, r) in app.rows()[offset..end].iter().enumerate() {
         let y = area.y + 1 + k as u16;
-        let live = app.live_path.get(offset + k).copied().unwrap_or(true);
+        let live = app.live_path().get(offset + k).copied().unwrap_or(true);
         if let Some(age) = app.table_data().heat(t, r).filter(|_| live) {
             buf.set_style(row_area(y), theme.heat(age));
         }

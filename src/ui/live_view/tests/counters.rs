@@ -82,11 +82,11 @@ fn tables_errors_and_commands() {
     let mut app = app_with(&table());
     let asked = app.apply(Action::NextTable);
     assert_eq!(app.table_name(), "nat");
-    assert!(app.rows.is_empty(), "nothing polled for nat yet");
+    assert!(app.rows().is_empty(), "nothing polled for nat yet");
     assert_eq!(asked.commands, [Command::SetTable("nat".into())]);
     app.apply(Action::SelectTable(0));
     assert_eq!(app.table_name(), "filter");
-    assert!(!app.rows.is_empty());
+    assert!(!app.rows().is_empty());
     app.apply(Action::PrevTable);
     assert_eq!(app.table_name(), "security");
     app.apply(Action::SelectTable(0));
@@ -98,7 +98,7 @@ fn tables_errors_and_commands() {
             after: std::time::Duration::from_secs(5),
         },
     );
-    assert!(!app.rows.is_empty(), "the last good snapshot stays");
+    assert!(!app.rows().is_empty(), "the last good snapshot stays");
     assert!(app.table_data().error.is_some());
     app.on_snapshot("filter", snap(&table(), 1), false);
     assert!(app.table_data().error.is_none());
@@ -277,8 +277,8 @@ fn scrolling_keeps_the_selection_in_view() {
     let mut app = app_with(&table());
     app.viewport = 5;
     app.apply(Action::Bottom);
-    assert_eq!(app.selected_index(), app.rows.len() - 1);
-    assert_eq!(app.offset(), app.rows.len() - 5);
+    assert_eq!(app.selected_index(), app.rows().len() - 1);
+    assert_eq!(app.offset(), app.rows().len() - 5);
     app.apply(Action::ScrollUp(100));
     assert_eq!(app.offset(), 0);
     assert!(app.selected_index() < 5);

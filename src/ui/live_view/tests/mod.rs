@@ -88,7 +88,7 @@ fn app_with(t: &FirewallTable) -> LiveView {
 /// The visible rows as `prefix + label`.
 fn labels(app: &LiveView) -> Vec<String> {
     let t = app.table_data().table().expect("table");
-    app.rows
+    app.rows()
         .iter()
         .map(|r| format!("{}{}", r.prefix(), crate::cells::label(t, r)))
         .collect()
@@ -109,7 +109,7 @@ fn selected_label(app: &LiveView) -> String {
 
 fn select(app: &mut LiveView, label: &str) {
     app.apply(Action::Top);
-    for _ in 0..app.rows.len() {
+    for _ in 0..app.rows().len() {
         if selected_label(app) == label {
             return;
         }
@@ -143,20 +143,20 @@ fn opens_with_the_whole_swarm_path() {
 #[test]
 fn collapse_expand_and_parent() {
     let mut app = app_with(&table());
-    let all = app.rows.len();
+    let all = app.rows().len();
     select(&mut app, "DOCKER-INGRESS");
     app.apply(Action::Collapse);
     // its three rules (no row for its end: it ends in an unconditional RETURN)
-    assert_eq!(app.rows.len(), all - 3);
+    assert_eq!(app.rows().len(), all - 3);
     assert_eq!(selected_label(&app), "DOCKER-INGRESS");
     app.apply(Action::Expand);
-    assert_eq!(app.rows.len(), all);
+    assert_eq!(app.rows().len(), all);
     app.apply(Action::Expand); // already open: into it
     assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
     app.apply(Action::Collapse); // a leaf: to the parent
     assert_eq!(selected_label(&app), "DOCKER-INGRESS");
     app.apply(Action::Toggle);
-    assert_eq!(app.rows.len(), all - 3);
+    assert_eq!(app.rows().len(), all - 3);
     app.apply(Action::CollapseAll);
     assert_eq!(
         labels(&app),
@@ -168,7 +168,7 @@ fn collapse_expand_and_parent() {
     );
     app.apply(Action::ExpandAll);
     // ... and the two jumps into the empty DOCKER open onto what fell through it
-    assert_eq!(app.rows.len(), all + 2);
+    assert_eq!(app.rows().len(), all + 2);
 }
 
 #[test]
@@ -335,7 +335,7 @@ fn search_sees_rules_added_since_the_last_search() {
     // it sits in a shared chain: found under the first jump, every level opened
     let r = app.selected_row().expect("row").clone();
     assert_eq!(r.depth, 3);
-    let parent = &app.rows[r.parent.expect("parent") as usize];
+    let parent = &app.rows()[r.parent.expect("parent") as usize];
     let tb = app.table_data().table().expect("t");
     let RowKind::Rule { chain, rule } = parent.kind else {
         panic!("{parent:?}");
