@@ -196,18 +196,24 @@ fn groups_by_id_and_drops_its_own_table() {
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].events.len(), 4);
     assert!(got[0].summary.starts_with("tcp 192.168.61.100"));
-    let mut steps: Vec<Step> = steps(&got[0].events).into_iter().map(|(_, s)| s).collect();
-    steps[1].dnat = true;
-    steps[1].rule = Some(1);
-    steps[3].rule = Some(1);
+    let mut first: Vec<Step> = super::steps(&got[0].events)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    first[1].dnat = true;
+    first[1].rule = Some(1);
+    first[3].rule = Some(1);
     assert_eq!(
-        decide(&steps),
+        decide(&first),
         (
             "accept".to_string(),
             "accept by filter DOCKER-INGRESS rule 1".to_string()
         )
     );
-    let second: Vec<Step> = steps(&got[1].events).into_iter().map(|(_, s)| s).collect();
+    let second: Vec<Step> = super::steps(&got[1].events)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
     assert_eq!(
         decide(&second),
         (
@@ -215,7 +221,7 @@ fn groups_by_id_and_drops_its_own_table() {
             "drop by filter FORWARD policy".to_string()
         )
     );
-    assert_eq!(decide(&steps[..2]).1, "DNAT in nat DOCKER-INGRESS rule 1");
+    assert_eq!(decide(&first[..2]).1, "DNAT in nat DOCKER-INGRESS rule 1");
 }
 
 #[test]
