@@ -35,6 +35,7 @@ fn traced(lab: &Lab, expr: &str, window: &str, traffic: impl FnOnce()) -> Value 
         traffic,
     );
     let doc: Value = serde_json::from_str(&out).expect("JSON");
+    crate::schema::check(&crate::schema::validator(), &doc, "--once --trace");
     doc["trace"].clone()
 }
 
@@ -278,6 +279,7 @@ fn the_trace_table_lives_only_while_iptop_runs() {
         .find(|l| l.contains(r#""type":"trace""#))
         .unwrap_or_else(|| panic!("no trace line in {text}"));
     let v: Value = serde_json::from_str(line).expect("NDJSON");
+    crate::schema::check(&crate::schema::validator(), &v, "a --stream trace line");
     assert!(
         v["summary"]
             .as_str()
