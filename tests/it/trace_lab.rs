@@ -194,12 +194,12 @@ fn the_trace_table_lives_only_while_iptop_runs() {
     let before = ruleset(&lab);
     // a run without --trace writes nothing
     lab.once_during(&["--once", "--window", "1s", "--format", "json"], || {
-        lab.curl(2)
+        lab.curl(2);
     });
     assert_eq!(ruleset(&lab), before);
     // a live --stream trace, killed with SIGKILL
     let expr = r#"ip saddr 192.168.61.0/24 tcp dport 80-90 iifname "eth*""#;
-    let mut child = iptop()
+    let child = iptop()
         .args([
             "--netns",
             &lab.host(),
