@@ -336,7 +336,8 @@ impl NativeTables {
     /// Is the table `name` of `family` asked for?
     pub fn wants(&self, family: &str, name: &str) -> bool {
         match self {
-            NativeTables::All => true,
+            // iptop's own trace table (`--trace`) is not the firewall's
+            NativeTables::All => !(family == "inet" && name == "iptop-trace"),
             NativeTables::Named(v) => v.iter().any(|t| match t.split_once(' ') {
                 Some((f, n)) => f == family && n == name,
                 None => t == name,

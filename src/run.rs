@@ -584,7 +584,9 @@ async fn live(cli: Cli) -> Result<(), AppError> {
     };
     // asked once, before the screen: a Docker that does not answer costs one timeout
     let names = docker_names(&cli, replay).await.0;
+    let trace = trace::start(&cli, polls.source()).await?;
     ui::run(ui::LiveSetup {
+        trace,
         signals,
         polls,
         first,

@@ -186,6 +186,15 @@ pub const KEYMAP: &[Binding] = &[
         modes: BROWSE,
     },
     Binding {
+        keys: &[ch('T', Action::ToggleTrace)],
+        help: Some((
+            "T",
+            "trace pane (--trace EXPR): the traced packets' verdicts; Enter: a packet's path",
+        )),
+        hint: None,
+        modes: BROWSE,
+    },
+    Binding {
         keys: &[ch('!', Action::ToggleFindings)],
         help: Some((
             "!",
@@ -441,6 +450,7 @@ mod tests {
             KeyCode::Char('f') => Action::ToggleMovedOnly,
             KeyCode::Char('o') => Action::ToggleHot,
             KeyCode::Char('!') => Action::ToggleFindings,
+            KeyCode::Char('T') => Action::ToggleTrace,
             KeyCode::Char('K') => Action::ToggleServices,
             KeyCode::Char('v') => Action::TogglePath,
             KeyCode::Char('p') => Action::TogglePause,

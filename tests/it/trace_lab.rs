@@ -361,3 +361,32 @@ fn a_bad_expression_is_nfts_error_and_exit_2() {
     }
     assert_eq!(ruleset(&lab), before);
 }
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn the_live_views_trace_pane_lists_the_requests_and_shows_a_path() {
+    let lab = Lab::up("iptables-nft-restore");
+    let cmd = format!(
+        "{} --netns {} --trace 'tcp dport 80'",
+        env!("CARGO_BIN_EXE_iptop"),
+        lab.host()
+    );
+    let tmux = crate::common::Tmux::start(&cmd, 160, 40);
+    tmux.wait_for(10, "the first poll", |s| s.contains("DOCKER-INGRESS"));
+    // iptop's own table is not a tab of the firewall's
+    let s = tmux.wait_for(5, "the tabs", |s| s.contains("1 filter"));
+    assert!(!s.contains("iptop-trace"), "{s}");
+    lab.curl(2);
+    tmux.keys(&["T"]);
+    let s = tmux.wait_for(10, "the traced requests", |s| {
+        s.contains("[syn]  → accept by filter DOCKER-INGRESS rule 1")
+    });
+    assert!(s.contains("trace tcp dport 80:"), "{s}");
+    assert!(s.contains("tcp 192.168.61.100:"), "{s}");
+    tmux.keys(&["g", "Enter"]);
+    let s = tmux.wait_for(5, "a packet's path", |s| {
+        s.contains("nat DOCKER-INGRESS rule 1") && s.contains("DNAT, accept")
+    });
+    assert!(s.contains("filter DOCKER-INGRESS rule 1"), "{s}");
+    tmux.keys(&["q"]);
+}

@@ -61,6 +61,7 @@ pub struct LiveView {
     /// The findings of the last poll, worst first.
     pub findings: Vec<LiveFinding>,
     pub findings_selected: usize,
+    pub trace: trace::TracePane,
     /// The Services view's first line shown.
     pub services_scroll: usize,
     /// A message for the status line (export path, errors of keys).
@@ -141,6 +142,7 @@ impl LiveView {
             search: Search::default(),
             findings: Vec::new(),
             findings_selected: 0,
+            trace: trace::TracePane::default(),
             services_scroll: 0,
             message: None,
             rows: Vec::new(),
@@ -462,6 +464,7 @@ impl LiveView {
         match self.mode {
             Mode::Hot => return self.apply_hot(action),
             Mode::Findings => return self.apply_findings(action),
+            Mode::Trace => return self.apply_trace(action),
             Mode::Services => return self.apply_services(action),
             _ => {}
         }
@@ -611,6 +614,7 @@ impl LiveView {
                 self.hot_selected = 0;
             }
             Action::ToggleFindings => self.mode = Mode::Findings,
+            Action::ToggleTrace => self.mode = Mode::Trace,
             Action::ToggleServices => {
                 // kube-proxy's Services are in nat: polled while they are shown
                 if let Some(nat) = self.tab_of("nat") {
@@ -692,4 +696,5 @@ mod services;
 mod tabs;
 #[cfg(test)]
 mod tests;
+mod trace;
 pub mod window;
