@@ -189,7 +189,7 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[ch('T', Action::ToggleTrace)],
         help: Some((
             "T",
-            "trace pane (--trace EXPR): the traced packets' verdicts; Enter: a packet's path",
+            "trace pane (--trace EXPR): packets, verdicts; Enter: path",
         )),
         hint: None,
         modes: BROWSE,
