@@ -159,6 +159,21 @@ pub struct Cli {
     #[arg(long, help_heading = "Docker")]
     pub list_netns: bool,
 
+    /// Trace the packets that match this nft expression (`tcp dport 80`, `ip saddr
+    /// 192.168.61.100`, `udp dport 53`): the exact path of each through every nf_tables
+    /// table (iptables-nft's and native ones), rule by rule, with the verdict that ended
+    /// it. The one thing iptop ever adds to the kernel: the table `inet iptop-trace`,
+    /// owned by iptop's netlink socket so the kernel removes it when iptop exits or
+    /// dies, with one rule `EXPR limit rate N/second meta nftrace set 1` in each of two
+    /// chains (prerouting and output, priority -350). Needs `nft` to compile EXPR; not
+    /// for iptables-legacy or replays.
+    #[arg(long, value_name = "EXPR", conflicts_with_all = ["replay", "demo", "listen"], help_heading = "Tracing")]
+    pub trace: Option<String>,
+
+    /// With --trace: at most this many packets are marked per second.
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "trace", value_parser = clap::value_parser!(u32).range(1..=10000), help_heading = "Tracing")]
+    pub trace_rate: u32,
+
     /// Kill an iptables child that runs longer than this; the poll is reported failed.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, help_heading = "Polling")]
     pub timeout: Duration,
@@ -322,7 +337,8 @@ impl NativeTables {
     /// Is the table `name` of `family` asked for?
     pub fn wants(&self, family: &str, name: &str) -> bool {
         match self {
-            NativeTables::All => true,
+            // iptop's own trace table (`--trace`) is not the firewall's
+            NativeTables::All => !(family == "inet" && name == "iptop-trace"),
             NativeTables::Named(v) => v.iter().any(|t| match t.split_once(' ') {
                 Some((f, n)) => f == family && n == name,
                 None => t == name,

@@ -1,5 +1,7 @@
 //! Wires the options to a source and an output: `--once` here, the TUI in [`crate::ui`].
 
+mod trace;
+
 use std::io::Write;
 use std::time::Duration;
 
@@ -284,6 +286,7 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
     // the header of the session this poll (and the one compared with it) belongs to
     let info = poller.source().info().clone();
     check_chains(cli, &first)?;
+    let mut tracer = trace::start(cli, poller.source()).await?;
     let (snap, deltas, window_start) = match cli.window {
         None => (first, None, None),
         Some(w) => {
@@ -307,6 +310,9 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
                     .map(|(_, s)| s)
                     .ok_or_else(|| AppError::Runtime("the source ended".into()))?
             };
+            if let Some(t) = &tracer {
+                t.settle().await;
+            }
             let d = diff::diff(&first, &second);
             let start = first.taken_at;
             (second, Some(d), Some(start))
@@ -337,6 +343,7 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         }
         crate::cli::View::Path => ui::export::render_path(cli.format.into(), &input),
     };
+    let out = trace::add(cli, tracer.as_mut(), out);
     if let Some(w) = poller.native.as_ref().and_then(|n| n.warning.as_ref()) {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
@@ -420,6 +427,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             "--window needs --once (the live view shows deltas on every poll)".into(),
         ));
     }
+    trace::check(&cli)?;
     if cli.view == crate::cli::View::Services {
         check_services_options(&cli)?;
     }
@@ -498,6 +506,7 @@ async fn stream(cli: &Cli) -> Result<(), AppError> {
     if let Some(w) = warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
+    let trace = trace::start(cli, polls.source()).await?;
     crate::stream::run(crate::stream::StreamSetup {
         polls,
         tables,
@@ -508,6 +517,7 @@ async fn stream(cli: &Cli) -> Result<(), AppError> {
         names,
         out,
         native,
+        trace,
     })
     .await
 }
@@ -574,7 +584,9 @@ async fn live(cli: Cli) -> Result<(), AppError> {
     };
     // asked once, before the screen: a Docker that does not answer costs one timeout
     let names = docker_names(&cli, replay).await.0;
+    let trace = trace::start(&cli, polls.source()).await?;
     ui::run(ui::LiveSetup {
+        trace,
         signals,
         polls,
         first,

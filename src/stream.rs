@@ -167,6 +167,8 @@ pub struct StreamSetup {
     pub out: Box<dyn Write + Send>,
     /// Native nftables tables, read on every poll.
     pub native: Option<crate::source::native::NativeFeed>,
+    /// `--trace`: one line per traced packet (`"type":"trace"`) between the polls'.
+    pub trace: Option<crate::source::trace::Tracer>,
 }
 
 /// `--stream`.
@@ -181,9 +183,20 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
         names,
         out,
         mut native,
+        trace,
     } = setup;
     let mut stops = Stops::catch()?;
     let (lines, written_out) = writer(out)?;
+    let traced = trace.map(|mut t| {
+        let lines = lines.clone();
+        tokio::spawn(async move {
+            while let Some(p) = t.packets.recv().await {
+                if lines.send(report::trace::stream_line(&p)).await.is_err() {
+                    break;
+                }
+            }
+        })
+    });
     let mut written = 0u64;
     let result = poll_loop(
         &mut polls,
@@ -229,6 +242,11 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
         |e| crate::sanitize::eprint_line(&format!("iptop: poll failed: {e}")),
     )
     .await;
+    // the trace ends here: its table goes with its socket
+    if let Some(t) = traced {
+        t.abort();
+        let _ = t.await;
+    }
     if stops.caught() {
         // what the reader has not taken is left: the writer thread ends with the process
         return Ok(());

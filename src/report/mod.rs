@@ -5,6 +5,7 @@
 pub mod path;
 pub mod services;
 pub mod text;
+pub mod trace;
 
 use std::time::SystemTime;
 

@@ -12,6 +12,7 @@ pub mod recording;
 pub mod replay;
 pub mod spawn;
 pub mod text;
+pub mod trace;
 pub mod version;
 
 pub use open::{CountersFrom, DEMO, Source, SourceConfig};

@@ -88,6 +88,15 @@ impl Source {
         }
     }
 
+    /// The namespace of `--netns` (None: iptop's own, or a replay).
+    pub fn netns_fd(&self) -> Option<std::sync::Arc<std::os::fd::OwnedFd>> {
+        match self {
+            Source::Live(l) => l.netns_fd(),
+            Source::Kernel(k) => k.live().netns_fd(),
+            Source::Replay(_) => None,
+        }
+    }
+
     pub fn info(&self) -> &SourceInfo {
         match self {
             Source::Live(l) => l.info(),

@@ -41,6 +41,8 @@ pub enum Action {
     ToggleHot,
     /// `!`: the findings pane; Enter on a finding shows its rule in the tree.
     ToggleFindings,
+    /// The trace pane (`T`, with `--trace`).
+    ToggleTrace,
     /// `K`: kube-proxy's Services with their endpoints' shares.
     ToggleServices,
     /// `v`: the path view (every table's built-in chains in netfilter's order).

@@ -186,6 +186,15 @@ pub const KEYMAP: &[Binding] = &[
         modes: BROWSE,
     },
     Binding {
+        keys: &[ch('T', Action::ToggleTrace)],
+        help: Some((
+            "T",
+            "trace pane (--trace EXPR): packets, verdicts; Enter: path",
+        )),
+        hint: None,
+        modes: BROWSE,
+    },
+    Binding {
         keys: &[ch('!', Action::ToggleFindings)],
         help: Some((
             "!",
@@ -441,6 +450,7 @@ mod tests {
             KeyCode::Char('f') => Action::ToggleMovedOnly,
             KeyCode::Char('o') => Action::ToggleHot,
             KeyCode::Char('!') => Action::ToggleFindings,
+            KeyCode::Char('T') => Action::ToggleTrace,
             KeyCode::Char('K') => Action::ToggleServices,
             KeyCode::Char('v') => Action::TogglePath,
             KeyCode::Char('p') => Action::TogglePause,
@@ -507,7 +517,7 @@ mod tests {
             help.last(),
             Some(&("q  Ctrl-c", "quit (q here: close this help)"))
         );
-        assert_eq!(help.len(), 24);
+        assert_eq!(help.len(), 25);
         let hints: Vec<&str> = hints().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             hints,

@@ -70,6 +70,8 @@ pub struct LiveSetup {
     pub native: Option<(crate::source::native::NativeReader, poller::WantsTable)>,
     /// `-t` named a native table: shown once it is first read.
     pub start_native: Option<String>,
+    /// `--trace EXPR`, running: its packets fill the trace pane (`T`).
+    pub trace: Option<crate::source::trace::Tracer>,
 }
 
 pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
@@ -89,12 +91,14 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
         theme,
         native,
         start_native,
+        trace,
     } = setup;
     let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
     app.set_step_mode(step);
     app.names = names.map(Arc::new);
     app.export_window = export_window;
     app.start_native = start_native;
+    app.trace.expr = trace.as_ref().map(|t| t.spec.expr.clone());
     app.mode = mode::Mode::showing(screen);
     let mut poller = poller::spawn(
         polls,
@@ -106,6 +110,7 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
             step,
             all_tables: screen == mode::Screen::Path,
             native: native.map(|(reader, wants)| poller::NativeFeed { reader, wants }),
+            trace,
         },
     );
     let (mut terminal, guard) = terminal::TerminalGuard::start()?;
@@ -239,6 +244,7 @@ fn on_poll(app: &mut LiveView, msg: PollMsg) {
         PollMsg::Ended => app.on_ended(),
         PollMsg::RecordError(e) => app.notify(e),
         PollMsg::Source(info) => app.source = info,
+        PollMsg::Traced(p, seen, lost) => app.trace.push(*p, seen, lost),
     }
 }
 

@@ -15,6 +15,8 @@ pub enum Screen {
     Services,
     /// The path view (`v`, `--view path`): every table's built-in chains hook by hook.
     Path,
+    /// The trace pane (`T`, `--trace`): the traced packets and their paths.
+    Trace,
 }
 
 /// The live view's mode.
@@ -31,6 +33,8 @@ pub enum Mode {
     Services,
     /// The path view (`v`).
     Path,
+    /// The trace pane (`T`).
+    Trace,
     /// Typing a search query over the tree (`/`).
     Search,
     /// The help overlay (`?`), over what the main area showed; any key closes it.
@@ -46,6 +50,7 @@ impl Mode {
             Mode::Findings => Screen::Findings,
             Mode::Services => Screen::Services,
             Mode::Path => Screen::Path,
+            Mode::Trace => Screen::Trace,
             Mode::Help { over } => over,
         }
     }
@@ -58,6 +63,7 @@ impl Mode {
             Screen::Findings => Mode::Findings,
             Screen::Services => Mode::Services,
             Screen::Path => Mode::Path,
+            Screen::Trace => Mode::Trace,
         }
     }
 

@@ -32,6 +32,9 @@ pub enum PollMsg {
     /// The replay moved into a session recorded from another source (sent before the
     /// session's first poll).
     Source(crate::model::SourceInfo),
+    /// A traced packet (`--trace`), with the trace's counts of packets seen and of
+    /// losses so far.
+    Traced(Box<crate::source::trace::TracedPacket>, u64, u64),
 }
 
 pub struct PollerHandle {
@@ -52,6 +55,8 @@ pub struct PollerConfig {
     pub all_tables: bool,
     /// Native nftables tables, read on every poll beside the iptables listing.
     pub native: Option<NativeFeed>,
+    /// `--trace`: its packets are sent as [`PollMsg::Traced`] (it ends with the poller).
+    pub trace: Option<crate::source::trace::Tracer>,
 }
 
 pub use crate::source::native::{NativeFeed, WantsTable};
@@ -88,6 +93,18 @@ const BUSY_SHARE: u32 = 4;
 pub fn spawn(polls: PollLoop, cfg: PollerConfig) -> PollerHandle {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (msg_tx, msg_rx) = mpsc::channel(16);
+    let mut cfg = cfg;
+    if let Some(mut t) = cfg.trace.take() {
+        let tx = msg_tx.clone();
+        tokio::spawn(async move {
+            while let Some(p) = t.packets.recv().await {
+                let msg = PollMsg::Traced(Box::new(p), t.seen(), t.lost());
+                if tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
     tokio::spawn(run(polls, cfg, cmd_rx, msg_tx));
     PollerHandle {
         commands: cmd_tx,

@@ -344,6 +344,7 @@ fn the_export_key_leaves_the_view_answering() {
                 step: true,
                 all_tables: false,
                 native: None,
+                trace: None,
             },
         );
         let key = |c: char| Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));

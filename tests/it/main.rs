@@ -40,6 +40,7 @@ mod service_limits;
 mod services;
 mod stream;
 mod terminal;
+mod trace_lab;
 mod tui_tmux;
 mod verdicts_lab;
 mod widths;

@@ -311,6 +311,7 @@ fn the_loop_runs_on_a_test_backend() {
                 step: true,
                 all_tables: false,
                 native: None,
+                trace: None,
             },
         );
         use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};

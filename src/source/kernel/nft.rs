@@ -22,7 +22,11 @@ const NFTA_CHAIN_USE: u16 = 6;
 const NFTA_CHAIN_COUNTERS: u16 = 8;
 const NFTA_COUNTER_BYTES: u16 = 1;
 const NFTA_COUNTER_PACKETS: u16 = 2;
+const NFTA_RULE_HANDLE: u16 = 3;
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
+const NFTA_NAT_TYPE: u16 = 1;
+const NFT_NAT_DNAT: u32 = 1;
+const NFTA_TARGET_NAME: u16 = 1;
 const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_EXPR_NAME: u16 = 1;
 const NFTA_EXPR_DATA: u16 = 2;
@@ -52,6 +56,10 @@ pub struct RuleInfo {
     pub jump: Option<String>,
     /// A counter comes before the jump: every packet that takes it moves the counter.
     pub jump_counted: bool,
+    /// The rule's kernel handle (what trace events name a rule by).
+    pub handle: Option<u64>,
+    /// Its target is DNAT (iptables-nft's `DNAT` target or nft's `dnat to`).
+    pub dnat: bool,
 }
 
 /// A netlink socket of the NETLINK_NETFILTER family, bound to the network namespace
@@ -287,10 +295,15 @@ fn chain_info(m: &[u8]) -> ChainInfo {
     }
 }
 
-/// The counter and the jump of a rule: only `counter` and `immediate` expressions are
-/// looked into.
+/// The counter, the jump, the handle and whether it is a DNAT: only `counter`,
+/// `immediate`, `nat` and `target` expressions are looked into.
 fn rule_info(m: &[u8]) -> RuleInfo {
-    let mut r = RuleInfo::default();
+    let mut r = RuleInfo {
+        handle: attr(m, NFTA_RULE_HANDLE)
+            .and_then(|p| p.get(..8))
+            .map(|p| u64::from_be_bytes(p.try_into().unwrap_or_default())),
+        ..RuleInfo::default()
+    };
     let mut counted = false;
     let Some(exprs) = attr(m, NFTA_RULE_EXPRESSIONS) else {
         return r;
@@ -318,6 +331,14 @@ fn rule_info(m: &[u8]) -> RuleInfo {
                         .map(|c| String::from_utf8_lossy(cstr(c)).into_owned());
                     r.jump_counted = counted;
                 }
+            }
+            b"nat" => {
+                r.dnat |= attr(data, NFTA_NAT_TYPE)
+                    .and_then(|p| p.get(..4))
+                    .is_some_and(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]) == NFT_NAT_DNAT);
+            }
+            b"target" => {
+                r.dnat |= attr(data, NFTA_TARGET_NAME).map(cstr) == Some(&b"DNAT"[..]);
             }
             _ => {}
         }

@@ -1,4 +1,5 @@
-//! Every request iptop makes of the kernel, and the one place their bytes are built.
+//! Every request the read-only sources make of the kernel, and the one place their
+//! bytes are built.
 //!
 //! nftables: only `NFT_MSG_GETGEN`, `NFT_MSG_GETCHAIN` and `NFT_MSG_GETRULE`, as plain
 //! requests or dumps, never with `NLM_F_ACK` or a create/replace flag. x_tables: only
@@ -6,6 +7,12 @@
 //! iptop never calls `setsockopt` on these sockets. [`allowed`] and
 //! [`allowed_sockopt`] are checked on every request right before it is sent, so a
 //! request outside the list is refused even if a later change builds one.
+//!
+//! The one write iptop can make, the trace table of `--trace`, is not built here and
+//! does not go through these sockets: it lives in `source::trace::table`, on a socket of
+//! its own opened only when `--trace` is given. The sockets of the counter sources (and
+//! the trace's own reads of rule handles, `NftSocket::rules`) still refuse everything but
+//! the reads above.
 
 /// nfnetlink subsystem of nftables.
 pub const NFNL_SUBSYS_NFTABLES: u16 = 10;

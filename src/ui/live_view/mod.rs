@@ -57,6 +57,7 @@ pub struct LiveView {
     findings: findings::FindingsState,
     /// The Services view's scroll.
     services: services::ServicesState,
+    pub trace: trace::TracePane,
     /// A message for the status line (export path, errors of keys).
     pub message: Option<String>,
     /// What the poller says once in the background (a recording stopped, native tables
@@ -111,6 +112,7 @@ impl LiveView {
             search: Search::default(),
             findings: findings::FindingsState::default(),
             services: services::ServicesState::default(),
+            trace: trace::TracePane::default(),
             message: None,
             tree: tree_screen::TreeState::default(),
             viewport: 20,
@@ -433,6 +435,7 @@ impl LiveView {
         match self.mode {
             Mode::Hot => return self.apply_hot(action),
             Mode::Findings => return self.apply_findings(action),
+            Mode::Trace => return self.apply_trace(action),
             Mode::Services => return self.apply_services(action),
             _ => {}
         }
@@ -586,6 +589,7 @@ impl LiveView {
                 self.hot.selected = 0;
             }
             Action::ToggleFindings => self.mode = Mode::Findings,
+            Action::ToggleTrace => self.mode = Mode::Trace,
             Action::ToggleServices => {
                 // kube-proxy's Services are in nat: polled while they are shown
                 if let Some(nat) = self.tab_of("nat") {
@@ -669,5 +673,6 @@ mod services;
 mod tabs;
 #[cfg(test)]
 mod tests;
+mod trace;
 mod tree_screen;
 pub mod window;

@@ -118,6 +118,7 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
         Screen::Findings => tags.push("findings of the last poll: Enter shows the rule".into()),
         Screen::Services => tags.push("kube-proxy Services (nat)".into()),
         Screen::Path => tags.push("path: every table, hook by hook (v: back)".into()),
+        Screen::Trace => tags.push("trace: Enter shows a packet's path (T: back)".into()),
         Screen::Tree => {}
     }
     if app.moved_only {

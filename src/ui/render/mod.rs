@@ -27,6 +27,7 @@ mod header;
 mod hot;
 mod overlay;
 mod services;
+mod trace;
 mod tree;
 
 use std::time::Duration;
@@ -167,6 +168,7 @@ pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
         Screen::Findings => draw_findings(frame, main, app, theme),
         Screen::Services => draw_services(frame, main, app, theme),
         Screen::Path => crate::ui::pathview::draw(frame, main, app, theme),
+        Screen::Trace => trace::draw_trace(frame, main, app, theme),
     }
     if detail_h > 0 {
         draw_detail(frame, detail, app, theme);
