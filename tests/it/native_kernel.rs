@@ -188,3 +188,32 @@ fn without_nft_chains_and_counters_show_by_handle() {
             .any(|r| r["packets"].is_null())
     );
 }
+
+#[test]
+#[ignore = "needs root: network namespaces, nft"]
+fn a_rule_with_two_counters_shows_the_last() {
+    let lab = Lab::up_nft();
+    // the first counter takes every forwarded packet, the second none of the lab's
+    lab.host_cmd(&[
+        "/usr/sbin/nft",
+        "insert",
+        "rule",
+        "ip",
+        "docker-bridges",
+        "filter-FORWARD",
+        "counter",
+        "ip",
+        "daddr",
+        "198.51.100.1",
+        "counter",
+    ]);
+    let out = lab.once_during(&["--once", "--window", "3s", "--format", "json"], || {
+        lab.curl(5);
+    });
+    let doc: Value = serde_json::from_str(&out).expect("JSON");
+    let r = rule(&doc, "counter ip daddr 198.51.100.1 counter");
+    assert_eq!(r["packets"], 0, "{r}");
+    // the first counter did move: the rule is counted, by its last counter
+    let ok = rule(&doc, ACCEPT);
+    assert!(ok["delta_packets"].as_u64().expect("a delta") >= 5, "{ok}");
+}
