@@ -8,7 +8,7 @@ use std::io;
 use std::sync::Arc;
 
 use crate::model::native::{BaseChain, NativeChain, NativeRule, is_iptables_table};
-use crate::model::{ChainKind, Counter, FirewallTable, Rule, RuleSpec};
+use crate::model::{ChainKind, FirewallTable, Rule, RuleSpec};
 use crate::parse::nft::listing::{self, Listing, VmapRef};
 use crate::parse::nft::{new_chain, vmap_chain};
 use crate::source::kernel::nft::NftSocket;
@@ -31,7 +31,7 @@ impl From<io::Error> for Failed {
 
 /// Checks that the last dump's messages came from `generation` (each carries its low
 /// 16 bits); a dump without messages says nothing.
-fn same_generation(sock: &mut NftSocket, generation: u32) -> Result<(), Failed> {
+pub(super) fn same_generation(sock: &mut NftSocket, generation: u32) -> Result<(), Failed> {
     match sock.dump_gen.take() {
         Some(g) if g != generation as u16 => Err(Failed::Changed),
         _ => Ok(()),
@@ -138,9 +138,9 @@ pub fn list(
 }
 
 /// The message of an error that stands for [`Failed::Changed`] inside a dump.
-const CHANGED: &str = "the rule set changed while it was read";
+pub(super) const CHANGED: &str = "the rule set changed while it was read";
 
-fn changed(e: io::Error) -> Failed {
+pub(super) fn changed(e: io::Error) -> Failed {
     if e.kind() == io::ErrorKind::Other && e.to_string() == CHANGED {
         Failed::Changed
     } else {
@@ -227,81 +227,4 @@ fn rule_of(
         ..Rule::default()
     };
     (rule, stand_in)
-}
-
-/// Puts the kernel's counters now on `tables` (listed from the same `generation`), by
-/// handle: every chain's rules dumped in order, each handle checked against the
-/// listed rule at its place. A chain whose counters did not move stays shared.
-pub fn counters(
-    sock: &mut NftSocket,
-    generation: u32,
-    tables: &mut [FirewallTable],
-) -> Result<(), Failed> {
-    let mut buf: Vec<Counter> = Vec::new();
-    let mut multi: Vec<(usize, Vec<Counter>)> = Vec::new();
-    for t in tables.iter_mut() {
-        let fam = family_number(t.family.as_deref().unwrap_or_default()).unwrap_or(0);
-        for ci in 0..t.chains.len() {
-            let c = &t.chains[ci];
-            let Some(native) = c.native.clone() else {
-                continue;
-            };
-            if native.vmap {
-                continue;
-            }
-            let policy = match &native.base {
-                Some(_) => match sock.chain_full(fam, &t.name, &c.name)? {
-                    Some(k) => k.base.map(|b| b.counter),
-                    None => return Err(Failed::Changed),
-                },
-                None => None,
-            };
-            buf.clear();
-            multi.clear();
-            let rules = &c.rules;
-            sock.dump_gen = None;
-            sock.chain_rules(fam, &t.name, &c.name, |r| {
-                let i = buf.len();
-                let listed = rules.get(i).and_then(|x| x.native.as_deref());
-                match listed {
-                    Some(n) if n.handle == r.handle && n.has_counter != r.counters.is_empty() => {}
-                    _ => return Err(io::Error::other(CHANGED)),
-                }
-                buf.push(r.counters.last().copied().unwrap_or_default());
-                if r.counters.len() > 1 {
-                    multi.push((i, r.counters.clone()));
-                }
-                Ok(())
-            })
-            .map_err(changed)?;
-            same_generation(sock, generation)?;
-            if buf.len() != rules.len() {
-                return Err(Failed::Changed);
-            }
-            let policy_moved = policy.is_some_and(|p| (p.packets, p.bytes) != (c.packets, c.bytes));
-            let multi_moved = multi.iter().any(|(i, all)| {
-                c.rules[*i]
-                    .native
-                    .as_ref()
-                    .is_some_and(|n| n.counters != *all)
-            });
-            if policy_moved || multi_moved || c.counters[..] != buf[..] {
-                let m = t.chain_mut(ci);
-                m.counters.clone_from(&buf);
-                if let Some(p) = policy {
-                    m.packets = p.packets;
-                    m.bytes = p.bytes;
-                }
-                if multi_moved {
-                    let rules = Arc::make_mut(&mut m.rules);
-                    for (i, all) in multi.drain(..) {
-                        if let Some(n) = rules[i].native.as_mut() {
-                            Arc::make_mut(n).counters = all;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }

@@ -10,6 +10,7 @@
 //! handle, and [`NativeReader::take_notice`] says what is missing.
 
 mod build;
+mod counters;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -51,8 +52,15 @@ impl std::fmt::Display for NativeError {
 /// The netlink socket and the tables last read with it.
 struct Kernel {
     sock: NftSocket,
-    /// The generation the tables were listed at, and the tables of the last read.
-    listed: Option<(u32, Vec<FirewallTable>)>,
+    listed: Option<Listed>,
+}
+
+/// The tables of the last read, and what is known of them since they were listed.
+struct Listed {
+    generation: u32,
+    tables: Vec<FirewallTable>,
+    plans: Vec<counters::Plan>,
+    polls_since_full: u32,
 }
 
 pub struct NativeReader {
@@ -137,17 +145,27 @@ impl NativeReader {
                 .with_kernel(|k| -> Result<Step, Failed> {
                     let generation = k.sock.generation()?;
                     match &mut k.listed {
-                        Some((g, tables)) if *g == generation => {
-                            let mut now = tables.clone();
+                        Some(l) if l.generation == generation => {
+                            let mut now = l.tables.clone();
                             for t in &mut now {
                                 t.same_rules_as_prev = true;
                             }
-                            match build::counters(&mut k.sock, generation, &mut now) {
+                            let full = l.polls_since_full + 1 >= counters::FULL_EVERY;
+                            let r = counters::read(
+                                &mut k.sock,
+                                generation,
+                                &mut now,
+                                &mut l.plans,
+                                full,
+                            );
+                            match r {
                                 Ok(()) => {
-                                    for (t, prev) in now.iter().zip(tables.iter()) {
+                                    l.polls_since_full =
+                                        if full { 0 } else { l.polls_since_full + 1 };
+                                    for (t, prev) in now.iter().zip(l.tables.iter()) {
                                         t.share_callers(prev);
                                     }
-                                    tables.clone_from(&now);
+                                    l.tables.clone_from(&now);
                                     Ok(Step::Tables(now))
                                 }
                                 Err(e) => {
@@ -181,7 +199,13 @@ impl NativeReader {
                     if k.sock.generation()? != generation {
                         return Err(Failed::Changed);
                     }
-                    k.listed = Some((generation, tables.clone()));
+                    let bare = listing.is_none();
+                    k.listed = Some(Listed {
+                        generation,
+                        plans: tables.iter().map(|t| counters::Plan::of(t, bare)).collect(),
+                        tables: tables.clone(),
+                        polls_since_full: 0,
+                    });
                     Ok(tables)
                 })
                 .await?;
