@@ -92,6 +92,10 @@ pub(super) fn native_forward_drop(out: &mut Vec<Finding>, snap: &Snapshot) {
     }
 }
 
+/// A hook's base chains ((priority, name) each), whether iptables holds one of them,
+/// and the first native one's place.
+type HookChains = (&'static str, Vec<(i64, String)>, bool, Option<Place>);
+
 /// The hooks iptables' tables use, in packet order.
 const HOOKS: [&str; 5] = ["prerouting", "input", "forward", "output", "postrouting"];
 
@@ -122,7 +126,7 @@ fn iptables_hook(table: &str, chain: &str) -> Option<(&'static str, i64)> {
 pub(super) fn iptables_and_native(out: &mut Vec<Finding>, snap: &Snapshot) {
     // per hook: (priority, name) of every base chain, an iptables one among them, and
     // the first native one's place
-    let mut hooks: Vec<(&str, Vec<(i64, String)>, bool, Option<Place>)> = HOOKS
+    let mut hooks: Vec<HookChains> = HOOKS
         .iter()
         .map(|h| (*h, Vec::new(), false, None))
         .collect();

@@ -256,7 +256,7 @@ mod tests {
         out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
         out.extend_from_slice(&kind.to_ne_bytes());
         out.extend_from_slice(payload);
-        while out.len() % 4 != 0 {
+        while !out.len().is_multiple_of(4) {
             out.push(0);
         }
     }
@@ -269,10 +269,10 @@ mod tests {
         out
     }
 
-    fn expr(name: &str, data: Vec<u8>) -> Vec<u8> {
+    fn expr(name: &str, data: &[u8]) -> Vec<u8> {
         nested(NFTA_LIST_ELEM, |e| {
             put(e, NFTA_EXPR_NAME, format!("{name}\0").as_bytes());
-            put(e, NFTA_EXPR_DATA | 0x8000, &data);
+            put(e, NFTA_EXPR_DATA | 0x8000, data);
         })
     }
 
@@ -280,7 +280,7 @@ mod tests {
         let mut d = Vec::new();
         put(&mut d, 1, &bytes.to_be_bytes());
         put(&mut d, 2, &packets.to_be_bytes());
-        expr("counter", d)
+        expr("counter", &d)
     }
 
     fn verdict_expr(code: i32, chain: Option<&str>) -> Vec<u8> {
@@ -295,7 +295,7 @@ mod tests {
             }));
         });
         d.extend(data);
-        expr("immediate", d)
+        expr("immediate", &d)
     }
 
     fn rule_msg(chain: &str, handle: u64, exprs: &[Vec<u8>]) -> Vec<u8> {
@@ -318,7 +318,7 @@ mod tests {
             42,
             &[
                 counter_expr(3, 180),
-                expr("payload", vec![]),
+                expr("payload", &[]),
                 counter_expr(2, 120),
                 verdict_expr(-3, Some("filter-forward-in__bridge1")),
             ],
