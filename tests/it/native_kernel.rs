@@ -217,3 +217,24 @@ fn a_rule_with_two_counters_shows_the_last() {
     let ok = rule(&doc, ACCEPT);
     assert!(ok["delta_packets"].as_u64().expect("a delta") >= 5, "{ok}");
 }
+
+#[test]
+#[ignore = "needs root: network namespaces, iptables"]
+fn no_nft_child_where_iptables_nft_holds_every_table() {
+    let lab = Lab::up("iptables-nft-restore");
+    let dir = tempfile::tempdir().expect("tempdir");
+    logging_nft(dir.path());
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", dir.path().display());
+    let out = run_with_path(&lab, &path, &["--once", "--format", "json"], || {});
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(
+        doc["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .all(|t| t["kind"] != "nftables"),
+        "{doc}"
+    );
+    // nothing native to print: nft never ran
+    assert!(!dir.path().join("nft.log").exists());
+}

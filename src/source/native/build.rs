@@ -38,6 +38,15 @@ pub(super) fn same_generation(sock: &mut NftSocket, generation: u32) -> Result<(
     }
 }
 
+/// Whether the namespace holds a native table with a chain (none: nothing for nft to
+/// print, iptables-nft's tables aside).
+pub fn any_native(sock: &mut NftSocket) -> io::Result<bool> {
+    Ok(sock
+        .all_chains()?
+        .iter()
+        .any(|c| c.family.is_some_and(|f| !is_iptables_table(f, &c.table))))
+}
+
 /// The text of a rule when nft is not there to print it.
 pub fn no_text(handle: u64) -> String {
     format!("rule handle {handle} (install nft to see its text)")

@@ -184,7 +184,13 @@ impl NativeReader {
                 Err(Failed::Changed) => continue,
                 Err(Failed::Io(e)) => return Err(io(e)),
             };
+            // a host of iptables-nft tables only: no nft child at each of its changes
+            let any = self
+                .with_kernel(|k| build::any_native(&mut k.sock))
+                .await?
+                .map_err(io)?;
             let listing = match &self.nft {
+                _ if !any => None,
                 Some(_) => Some(crate::parse::nft::listing::parse_listing(
                     &self.run(&["-a", "list", "ruleset"]).await?,
                 )),
