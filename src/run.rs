@@ -205,6 +205,9 @@ impl NativePolls {
                     self.wanted
                         .wants(t.family.as_deref().unwrap_or_default(), &t.name)
                 }));
+                if let Some(n) = self.reader.take_notice() {
+                    self.warning.get_or_insert(n);
+                }
             }
             Err(e) => {
                 self.warning.get_or_insert_with(|| e.to_string());

@@ -105,7 +105,12 @@ pub async fn poll_loop(
                 // native nftables tables, read beside the iptables poll (as --once does)
                 if let Some(n) = native.as_mut() {
                     match n.read_tables().await {
-                        Ok(t) => snap.tables.extend(t),
+                        Ok(t) => {
+                            snap.tables.extend(t);
+                            if let Some(notice) = n.take_notice() {
+                                crate::sanitize::eprint_line(&format!("iptop: warning: {notice}"));
+                            }
+                        }
                         Err(e) if !native_said => {
                             native_said = true;
                             crate::sanitize::eprint_line(&format!("iptop: warning: {e}"));

@@ -11,6 +11,9 @@
 //! | `both-backends` | a table holds rules in iptables-nft and in iptables-legacy |
 //! | `early-drop` | a DROP or REJECT in raw or mangle moved |
 //! | `kube-no-endpoints` | kube-proxy's "has no endpoints" REJECT moved |
+//! | `native-forward-drop` | a native base chain on the forward hook drops by policy or by an unconditional rule while Docker or kube-proxy forward traffic |
+//! | `iptables-and-native` | iptables' and native base chains on one hook (info: their order) |
+//! | `counterless-rules` | rules of a native table without a `counter` (info) |
 //!
 //! For the live view: call [`evaluate`] with each poll's snapshot and the deltas it
 //! shows; every [`Finding`] carries its [`Place`] (table, chain and rule positions in
@@ -35,6 +38,9 @@ pub enum FindingId {
     BothBackends,
     EarlyDrop,
     KubeNoEndpoints,
+    NativeForwardDrop,
+    IptablesAndNative,
+    CounterlessRules,
 }
 
 impl FindingId {
@@ -47,6 +53,9 @@ impl FindingId {
             FindingId::BothBackends => "both-backends",
             FindingId::EarlyDrop => "early-drop",
             FindingId::KubeNoEndpoints => "kube-no-endpoints",
+            FindingId::NativeForwardDrop => "native-forward-drop",
+            FindingId::IptablesAndNative => "iptables-and-native",
+            FindingId::CounterlessRules => "counterless-rules",
         }
     }
 }
@@ -70,9 +79,12 @@ pub const UNREFERENCED_CHAIN: FindingId = FindingId::UnreferencedChain;
 pub const BOTH_BACKENDS: FindingId = FindingId::BothBackends;
 pub const EARLY_DROP: FindingId = FindingId::EarlyDrop;
 pub const KUBE_NO_ENDPOINTS: FindingId = FindingId::KubeNoEndpoints;
+pub const NATIVE_FORWARD_DROP: FindingId = FindingId::NativeForwardDrop;
+pub const IPTABLES_AND_NATIVE: FindingId = FindingId::IptablesAndNative;
+pub const COUNTERLESS_RULES: FindingId = FindingId::CounterlessRules;
 
 /// Every finding id, in the order of the table above.
-pub const IDS: [FindingId; 7] = [
+pub const IDS: [FindingId; 10] = [
     POLICY_DROP,
     DOCKER_USER_DPORT,
     PUBLISHED_PORT_BYPASSES_INPUT,
@@ -80,6 +92,9 @@ pub const IDS: [FindingId; 7] = [
     BOTH_BACKENDS,
     EARLY_DROP,
     KUBE_NO_ENDPOINTS,
+    NATIVE_FORWARD_DROP,
+    IPTABLES_AND_NATIVE,
+    COUNTERLESS_RULES,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -153,6 +168,9 @@ pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
     }
     published_port_bypasses_input(&mut out, snap);
     both_backends(&mut out, snap);
+    native::native_forward_drop(&mut out, snap);
+    native::iptables_and_native(&mut out, snap);
+    native::counterless_rules(&mut out, snap);
     out.sort_by(|a, b| {
         b.severity.cmp(&a.severity).then_with(|| {
             (a.at.table, a.at.chain, a.at.rule).cmp(&(b.at.table, b.at.chain, b.at.rule))
@@ -537,6 +555,9 @@ fn kube_no_endpoints(f: &mut Found, td: Option<&TableDelta>, over: &dyn Fn(u64) 
         }
     }
 }
+
+#[path = "findings/native.rs"]
+mod native;
 
 #[cfg(test)]
 #[path = "findings/tests.rs"]

@@ -40,7 +40,10 @@ struct ChainEntry {
 #[serde(deny_unknown_fields)]
 struct RuleEntry {
     table: String,
-    chain: String,
+    /// The chain by its exact name, or every chain whose name starts with
+    /// `chain_prefix` (Docker's per-bridge chains): one of the two.
+    chain: Option<String>,
+    chain_prefix: Option<String>,
     target: String,
     contains: String,
     netns: Option<String>,
@@ -68,6 +71,14 @@ impl Notes {
             if e.name.is_some() == e.prefix.is_some() {
                 return Err(format!(
                     "a [[chain]] entry needs exactly one of name and prefix (by {}: {})",
+                    e.note.by, e.note.about
+                ));
+            }
+        }
+        for e in &notes.rule {
+            if e.chain.is_some() == e.chain_prefix.is_some() {
+                return Err(format!(
+                    "a [[rule]] entry needs exactly one of chain and chain_prefix (by {}: {})",
                     e.note.by, e.note.about
                 ));
             }
@@ -119,7 +130,11 @@ impl Notes {
             .iter()
             .find(|e| {
                 e.table == table
-                    && e.chain == chain
+                    && match (&e.chain, &e.chain_prefix) {
+                        (Some(c), _) => c == chain,
+                        (None, Some(p)) => chain.starts_with(p.as_str()),
+                        (None, None) => false,
+                    }
                     && e.target == spec.target
                     && spec.extra.contains(e.contains.as_str())
                     && e.netns.as_deref().is_none_or(|want| {
@@ -281,7 +296,80 @@ mod tests {
     }
 
     #[test]
+    fn native_tables_have_notes() {
+        let n = shipped();
+        let by = |t: &str, c: &str| n.about(t, c).map(|x| x.by.clone());
+        let docker = Some("Docker 29 (nftables)".to_string());
+        for c in [
+            "filter-FORWARD",
+            "filter-forward-in__bridge1",
+            "filter-forward-out__docker0",
+            "nat-prerouting-and-output",
+            "raw-PREROUTING",
+            "nat-postrouting-out__br-1a2b",
+        ] {
+            assert_eq!(by("docker-bridges", c), docker, "{c}");
+        }
+        assert!(
+            n.about("kube-proxy", "service-LAUZTJTB-ns4/svc4/tcp/p80")
+                .is_some_and(|x| x.about.contains("numgen random mod N"))
+        );
+        assert!(
+            n.about(
+                "kube-proxy",
+                "endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80"
+            )
+            .is_some()
+        );
+        assert!(
+            n.about("kube-proxy", "services")
+                .is_some_and(|x| x.about.contains("no counters"))
+        );
+        assert_eq!(
+            by("firewalld", "filter_FORWARD").as_deref(),
+            Some("firewalld")
+        );
+        assert_eq!(by("filter", "forward").as_deref(), Some("nftables.service"));
+        // iptables' own FORWARD keeps its note
+        assert_ne!(by("filter", "FORWARD").as_deref(), Some("nftables.service"));
+        let spec = |target: &str, extra: &str| RuleSpec {
+            target: target.into(),
+            extra: extra.into(),
+            ..Default::default()
+        };
+        let unpublished = spec("drop", "counter drop comment \"UNPUBLISHED PORT DROP\"");
+        assert!(
+            n.about_rule(
+                "docker-bridges",
+                "filter-forward-in__bridge1",
+                &unpublished,
+                None
+            )
+            .is_some()
+        );
+        assert!(
+            n.about_rule(
+                "docker-bridges",
+                "filter-forward-out__bridge1",
+                &unpublished,
+                None
+            )
+            .is_none()
+        );
+        let direct = spec(
+            "drop",
+            "ip daddr 192.0.2.2 iifname != \"bridge1\" counter drop comment \"DROP DIRECT ACCESS\"",
+        );
+        assert!(
+            n.about_rule("docker-bridges", "raw-PREROUTING", &direct, None)
+                .is_some()
+        );
+    }
+
+    #[test]
     fn bad_files_say_why() {
+        let both = "[[rule]]\ntable = \"t\"\nchain = \"a\"\nchain_prefix = \"b\"\ntarget = \"x\"\ncontains = \"y\"\nby = \"x\"\nabout = \"y\"\n";
+        assert!(Notes::parse(both).is_err());
         assert!(Notes::parse("[[chain]]\nby = \"x\"\nabout = \"y\"\n").is_err());
         assert!(
             Notes::parse("[[chain]]\nname = \"A\"\nprefix = \"B\"\nby = \"x\"\nabout = \"y\"\n")

@@ -40,6 +40,12 @@ pub struct NativeRule {
     /// The chains the rule jumps or goes to: one for `jump`/`goto`, one per element of
     /// a verdict map (named or anonymous), in element order.
     pub jumps_to: Vec<String>,
+    /// Every counter of a rule that has more than one, in order (the last is the rule's
+    /// own); empty otherwise.
+    pub counters: Vec<super::Counter>,
+    /// The rule matches on something: an expression besides its counters, `log` and its
+    /// verdict. An unconditional rule takes every packet that reaches it.
+    pub conditional: bool,
 }
 
 /// The netfilter families nftables knows, as `nft` spells them.

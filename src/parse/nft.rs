@@ -17,8 +17,11 @@ use serde_json::Value;
 use crate::model::native::{BaseChain, NativeChain, NativeRule, is_iptables_table};
 use crate::model::{Chain, ChainKind, Counter, FirewallTable, Rule, RuleSpec};
 
-/// (family, table, handle) → the rule's text.
-type Texts = HashMap<(String, String, u64), String>;
+pub mod listing;
+
+use listing::{ACTIONS, Element, Verdict};
+
+use listing::Texts;
 
 /// The native tables of a ruleset: `json` from `nft -j list ruleset`, `text` from
 /// `nft -a list ruleset` of the same moment (None: the rules' text is made from the
@@ -29,7 +32,9 @@ pub fn parse_ruleset(json: &str, text: Option<&str>) -> Result<Vec<FirewallTable
         .get("nftables")
         .and_then(Value::as_array)
         .ok_or("nft -j: no `nftables` array")?;
-    let texts = text.map(rule_texts).unwrap_or_default();
+    let texts = text
+        .map(|t| listing::parse_listing(t).texts)
+        .unwrap_or_default();
     let mut tables: Vec<Builder> = Vec::new();
     let mut at: HashMap<(String, String), usize> = HashMap::new();
     let key = |o: &Value, name: &str| -> Option<(String, String)> {
@@ -76,44 +81,20 @@ fn str_of(o: &Value, k: &str) -> Option<String> {
     o.get(k).and_then(Value::as_str).map(str::to_string)
 }
 
-/// One element of a verdict map: its key as shown, and its verdict.
-#[derive(Debug, Clone)]
-struct Element {
-    key: String,
-    verdict: Verdict,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Verdict {
-    /// `accept`, `drop`, ... or the chain jumped to.
-    target: String,
-    chain: bool,
-    goto: bool,
-}
-
-impl Verdict {
-    fn of(v: &Value) -> Option<Verdict> {
-        let (k, body) = v.as_object()?.iter().next()?;
-        match k.as_str() {
-            "jump" | "goto" => Some(Verdict {
-                target: str_of(body, "target")?,
-                chain: true,
-                goto: k == "goto",
-            }),
-            "accept" | "drop" | "continue" | "return" | "queue" => Some(Verdict {
-                target: k.clone(),
-                ..Verdict::default()
-            }),
-            _ => None,
-        }
-    }
-
-    fn shown(&self) -> String {
-        match (self.chain, self.goto) {
-            (true, true) => format!("goto {}", self.target),
-            (true, false) => self.target.clone(),
-            (false, _) => self.target.clone(),
-        }
+/// A verdict of libnftables' JSON: `{"jump": {"target": "x"}}`, `{"accept": null}`.
+fn verdict_of(v: &Value) -> Option<Verdict> {
+    let (k, body) = v.as_object()?.iter().next()?;
+    match k.as_str() {
+        "jump" | "goto" => Some(Verdict {
+            target: str_of(body, "target")?,
+            chain: true,
+            goto: k == "goto",
+        }),
+        "accept" | "drop" | "continue" | "return" | "queue" => Some(Verdict {
+            target: k.clone(),
+            ..Verdict::default()
+        }),
+        _ => None,
     }
 }
 
@@ -125,7 +106,7 @@ fn elements(elem: &Value) -> Vec<Element> {
     list.iter()
         .filter_map(|e| {
             let pair = e.as_array()?;
-            let verdict = Verdict::of(pair.get(1)?)?;
+            let verdict = verdict_of(pair.get(1)?)?;
             Some(Element {
                 key: key_text(pair.first()?),
                 verdict,
@@ -144,24 +125,6 @@ fn key_text(k: &Value) -> String {
         other => other.to_string(),
     }
 }
-
-/// The statements that say what a rule does, for its label (the last one wins, as the
-/// verdict is last in a rule).
-const ACTIONS: [&str; 13] = [
-    "accept",
-    "drop",
-    "return",
-    "continue",
-    "queue",
-    "reject",
-    "dnat",
-    "snat",
-    "masquerade",
-    "redirect",
-    "notrack",
-    "log",
-    "tproxy",
-];
 
 struct Builder {
     table: FirewallTable,
@@ -218,21 +181,27 @@ impl Builder {
         let mut counter = None;
         let mut spec = RuleSpec::default();
         let mut jumps_to = Vec::new();
+        let mut counters = Vec::new();
+        let mut conditional = false;
         let exprs = o.get("expr").and_then(Value::as_array);
         for e in exprs.into_iter().flatten() {
             let Some((k, body)) = e.as_object().and_then(|m| m.iter().next()) else {
                 continue;
             };
             match k.as_str() {
-                "counter" => {
-                    // several counters: the last, as iptables shows
-                    counter = Some(Counter {
+                // an anonymous counter; a named one (`counter name x`) is an object of
+                // the table, not counted here
+                "counter" if body.is_object() => {
+                    // several counters: the last, as iptables shows; all in `counters`
+                    let c = Counter {
                         packets: body.get("packets").and_then(Value::as_u64).unwrap_or(0),
                         bytes: body.get("bytes").and_then(Value::as_u64).unwrap_or(0),
-                    });
+                    };
+                    counters.push(c);
+                    counter = Some(c);
                 }
                 "jump" | "goto" => {
-                    if let Some(v) = Verdict::of(e) {
+                    if let Some(v) = verdict_of(e) {
                         spec.target = v.target.clone();
                         spec.goto = v.goto;
                         jumps_to.push(v.target);
@@ -259,15 +228,20 @@ impl Builder {
                             .filter(|e| e.verdict.chain)
                             .map(|e| e.verdict.target.clone()),
                     );
+                    conditional = true;
                     self.vmap_chain(&name, &elems);
                     spec.target = name;
                     spec.goto = false;
                 }
                 k if ACTIONS.contains(&k) => {
+                    conditional |= !matches!(
+                        k,
+                        "accept" | "drop" | "return" | "continue" | "queue" | "reject" | "log"
+                    );
                     spec.target = k.to_string();
                     spec.goto = false;
                 }
-                _ => {}
+                _ => conditional = true,
             }
         }
         let text = texts
@@ -289,6 +263,12 @@ impl Builder {
                 text: text.into(),
                 has_counter: counter.is_some(),
                 jumps_to,
+                counters: if counters.len() > 1 {
+                    counters
+                } else {
+                    Vec::new()
+                },
+                conditional,
             })),
             ..Rule::default()
         });
@@ -300,38 +280,8 @@ impl Builder {
         if self.vmap_at.contains_key(name) {
             return;
         }
-        let native = NativeChain {
-            vmap: true,
-            ..NativeChain::default()
-        };
-        let mut c = new_chain(name, ChainKind::User { references: None }, native);
-        let rules = Arc::make_mut(&mut c.rules);
-        for (i, e) in elems.iter().enumerate() {
-            let text = format!("{} → {}", e.key, e.verdict.shown());
-            rules.push(Rule {
-                num: i as u32 + 1,
-                spec: Arc::new(RuleSpec {
-                    target: e.verdict.target.clone(),
-                    goto: e.verdict.goto,
-                    extra: text.clone(),
-                    ..RuleSpec::default()
-                }),
-                native: Some(Arc::new(NativeRule {
-                    handle: 0,
-                    text: text.into(),
-                    has_counter: false,
-                    jumps_to: if e.verdict.chain {
-                        vec![e.verdict.target.clone()]
-                    } else {
-                        Vec::new()
-                    },
-                })),
-                ..Rule::default()
-            });
-            c.counters.push(Counter::default());
-        }
         self.vmap_at.insert(name.to_string(), self.vmaps.len());
-        self.vmaps.push(c);
+        self.vmaps.push(vmap_chain(name, elems));
     }
 
     fn finish(mut self) -> FirewallTable {
@@ -346,7 +296,8 @@ impl Builder {
     }
 }
 
-fn new_chain(name: &str, kind: ChainKind, native: NativeChain) -> Chain {
+/// A chain of a native table, without rules.
+pub fn new_chain(name: &str, kind: ChainKind, native: NativeChain) -> Chain {
     Chain {
         name: Arc::from(name),
         kind,
@@ -359,64 +310,41 @@ fn new_chain(name: &str, kind: ChainKind, native: NativeChain) -> Chain {
     }
 }
 
-/// Each rule's text from `nft -a list ruleset`, by (family, table, handle): without
-/// `# handle N` and without its counters' numbers (`counter` stays), so that the text
-/// stays the same while the counters move.
-fn rule_texts(listing: &str) -> Texts {
-    let mut out = Texts::new();
-    let mut table: Option<(String, String)> = None;
-    let mut in_chain = false;
-    for line in listing.lines() {
-        let l = line.trim();
-        if let Some(rest) = l.strip_prefix("table ") {
-            let mut w = rest.split_whitespace();
-            table = match (w.next(), w.next()) {
-                (Some(f), Some(n)) => Some((f.to_string(), n.to_string())),
-                _ => None,
-            };
-            in_chain = false;
-            continue;
-        }
-        if l.starts_with("chain ") && l.contains('{') {
-            in_chain = true;
-            continue;
-        }
-        if l == "}" {
-            in_chain = false;
-            continue;
-        }
-        let (Some((f, t)), true) = (&table, in_chain) else {
-            continue;
-        };
-        let Some((rule, h)) = l.rsplit_once(" # handle ") else {
-            continue;
-        };
-        if let Ok(h) = h.trim().parse::<u64>() {
-            out.insert((f.clone(), t.clone(), h), without_counts(rule));
-        }
+/// The stand-in chain of a verdict map `name` (`@map`, or `vmap {…} #HANDLE`): its
+/// rules are the elements, each going where its verdict says; no counters.
+pub fn vmap_chain(name: &str, elems: &[Element]) -> Chain {
+    let native = NativeChain {
+        vmap: true,
+        ..NativeChain::default()
+    };
+    let mut c = new_chain(name, ChainKind::User { references: None }, native);
+    let rules = Arc::make_mut(&mut c.rules);
+    for (i, e) in elems.iter().enumerate() {
+        let text = format!("{} → {}", e.key, e.verdict.shown());
+        rules.push(Rule {
+            num: i as u32 + 1,
+            spec: Arc::new(RuleSpec {
+                target: e.verdict.target.clone(),
+                goto: e.verdict.goto,
+                extra: text.clone(),
+                ..RuleSpec::default()
+            }),
+            native: Some(Arc::new(NativeRule {
+                handle: 0,
+                text: text.into(),
+                has_counter: false,
+                jumps_to: if e.verdict.chain {
+                    vec![e.verdict.target.clone()]
+                } else {
+                    Vec::new()
+                },
+                ..NativeRule::default()
+            })),
+            ..Rule::default()
+        });
+        c.counters.push(Counter::default());
     }
-    out
-}
-
-/// `counter packets 3 bytes 180` → `counter`.
-fn without_counts(rule: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    let w: Vec<&str> = rule.split(' ').collect();
-    let mut i = 0;
-    while i < w.len() {
-        out.push(w[i]);
-        if w[i] == "counter"
-            && w.get(i + 1) == Some(&"packets")
-            && w.get(i + 3) == Some(&"bytes")
-            && w.get(i + 2).is_some_and(|n| n.parse::<u64>().is_ok())
-            && w.get(i + 4).is_some_and(|n| n.parse::<u64>().is_ok())
-        {
-            i += 5;
-        } else {
-            i += 1;
-        }
-    }
-    out.join(" ")
+    c
 }
 
 #[cfg(test)]

@@ -224,7 +224,12 @@ async fn run(
                 if let Some(n) = &mut native {
                     let like = results.iter().find_map(|(_, r)| r.as_ref().ok()).cloned();
                     match read_native(n, like.as_deref()).await {
-                        Ok(more) => results.extend(more),
+                        Ok(more) => {
+                            results.extend(more);
+                            if let Some(notice) = n.take_notice() {
+                                let _ = messages.send(PollMsg::RecordError(notice)).await;
+                            }
+                        }
                         Err(e) if !native_said => {
                             native_said = true;
                             let _ = messages.send(PollMsg::RecordError(e)).await;

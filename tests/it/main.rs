@@ -29,6 +29,8 @@ mod kernel_source;
 mod kernel_truth;
 mod live_lab;
 mod metrics;
+mod native_findings;
+mod native_kernel;
 mod native_nft;
 mod output;
 mod parse_fixtures;

@@ -446,3 +446,171 @@ fn findings_come_most_severe_first() {
         assert!(!s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
     }
 }
+
+/// Native tables from compact nft JSON: `TABLE` lines start a table (`family name`),
+/// `CHAIN name hook prio policy` a base chain (`CHAIN name` a regular one), and each
+/// other line is a rule of the last chain: `counter`, `match`, `drop`, `accept`,
+/// `jump X` words, one expression each.
+fn native(spec: &str) -> Vec<FirewallTable> {
+    let mut items = Vec::new();
+    let (mut fam, mut table, mut chain) = (String::new(), String::new(), String::new());
+    let mut handle = 0;
+    for l in spec.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        handle += 1;
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w[0] {
+            "TABLE" => {
+                (fam, table) = (w[1].to_string(), w[2].to_string());
+                items.push(serde_json::json!({"table": {"family": fam, "name": table}}));
+            }
+            "CHAIN" => {
+                chain = w[1].to_string();
+                let mut c = serde_json::json!({"family": fam, "table": table, "name": chain, "handle": handle});
+                if w.len() == 5 {
+                    c["type"] = "filter".into();
+                    c["hook"] = w[2].into();
+                    c["prio"] = w[3].parse::<i64>().unwrap().into();
+                    c["policy"] = w[4].into();
+                }
+                items.push(serde_json::json!({ "chain": c }));
+            }
+            _ => {
+                let mut expr = Vec::new();
+                let mut i = 0;
+                while i < w.len() {
+                    expr.push(match w[i] {
+                        "counter" => serde_json::json!({"counter": {"packets": 0, "bytes": 0}}),
+                        "match" => serde_json::json!({"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "eth0"}}),
+                        "jump" => {
+                            i += 1;
+                            serde_json::json!({"jump": {"target": w[i]}})
+                        }
+                        v => serde_json::json!({ v: null }),
+                    });
+                    i += 1;
+                }
+                items.push(serde_json::json!({"rule": {"family": fam, "table": table, "chain": chain, "handle": handle, "expr": expr}}));
+            }
+        }
+    }
+    let json = serde_json::json!({ "nftables": items }).to_string();
+    crate::parse::nft::parse_ruleset(&json, None).expect("native tables")
+}
+
+/// A snapshot of the iptables tables `ipt` and the native tables of `nft`.
+fn mixed(ipt: &[(&str, &str)], nft: &str) -> Vec<Finding> {
+    let mut s = snapshot(
+        &ipt.iter().map(|(n, t)| (*n, None, *t)).collect::<Vec<_>>(),
+        0,
+    );
+    s.tables.extend(native(nft));
+    evaluate(&s, None)
+}
+
+const DOCKER_NFT: &str = "
+    TABLE ip docker-bridges
+    CHAIN filter-FORWARD forward 0 accept
+    match jump filter-forward-in
+    CHAIN filter-forward-in
+    match counter accept
+";
+
+const EMPTY_FILTER: &str = "
+    Chain INPUT ACCEPT 0
+    Chain FORWARD ACCEPT 0
+    Chain OUTPUT ACCEPT 0
+";
+
+fn only(f: &[Finding], id: FindingId) -> Vec<&Finding> {
+    f.iter().filter(|x| x.id == id).collect()
+}
+
+#[test]
+fn native_forward_drop_by_policy_beside_docker() {
+    let inet = "TABLE inet filter\nCHAIN forward forward 0 drop\nmatch counter accept\n";
+    let f = mixed(&[], &format!("{DOCKER_NFT}{inet}"));
+    let hit = only(&f, NATIVE_FORWARD_DROP);
+    assert_eq!(hit.len(), 1, "{f:?}");
+    assert_eq!(hit[0].table, "filter");
+    assert_eq!(hit[0].chain.as_deref(), Some("forward"));
+    assert!(
+        hit[0].message.contains("drops by policy"),
+        "{}",
+        hit[0].message
+    );
+    assert!(hit[0].message.contains("Docker"), "{}", hit[0].message);
+    // Docker's iptables rules count as well
+    let f = mixed(&[("filter", DOCKER_FILTER)], inet);
+    assert_eq!(only(&f, NATIVE_FORWARD_DROP).len(), 1, "{f:?}");
+}
+
+#[test]
+fn native_forward_drop_by_an_unconditional_rule() {
+    let inet =
+        "TABLE inet filter\nCHAIN forward forward 0 accept\nmatch counter accept\ncounter drop\n";
+    let f = mixed(&[], &format!("{DOCKER_NFT}{inet}"));
+    let hit = only(&f, NATIVE_FORWARD_DROP);
+    assert_eq!(hit.len(), 1, "{f:?}");
+    assert_eq!(hit[0].rule, Some(2));
+}
+
+#[test]
+fn no_native_forward_drop_without_docker_or_with_a_conditional_drop() {
+    // nobody forwards: a forward policy of drop is the admin's own business
+    let inet = "TABLE inet filter\nCHAIN forward forward 0 drop\n";
+    assert!(only(&mixed(&[], inet), NATIVE_FORWARD_DROP).is_empty());
+    // beside Docker: a drop that matches something, an accepting policy
+    let inet = "TABLE inet filter\nCHAIN forward forward 0 accept\nmatch counter drop\n";
+    let f = mixed(&[], &format!("{DOCKER_NFT}{inet}"));
+    assert!(only(&f, NATIVE_FORWARD_DROP).is_empty(), "{f:?}");
+}
+
+#[test]
+fn iptables_and_native_on_one_hook() {
+    let filter = "
+        Chain INPUT ACCEPT 0
+        Chain FORWARD ACCEPT 0
+        0 ACCEPT 6 * * 0.0.0.0/0 0.0.0.0/0 tcp dpt:22
+        Chain OUTPUT ACCEPT 0
+    ";
+    let inet = "TABLE inet filter\nCHAIN forward forward -10 accept\nmatch counter accept\n";
+    let f = mixed(&[("filter", filter)], inet);
+    let hit = only(&f, IPTABLES_AND_NATIVE);
+    assert_eq!(hit.len(), 1, "{f:?}");
+    assert_eq!(hit[0].severity, Severity::Info);
+    assert!(
+        hit[0]
+            .message
+            .contains("inet filter forward (-10) → iptables filter FORWARD (0)"),
+        "{}",
+        hit[0].message
+    );
+}
+
+#[test]
+fn no_iptables_and_native_when_iptables_is_empty_there() {
+    // iptables-nft lists built-in chains of a table it never made: not in the kernel
+    let inet = "TABLE inet filter\nCHAIN forward forward 0 accept\nmatch counter accept\n";
+    let f = mixed(&[("filter", EMPTY_FILTER)], inet);
+    assert!(only(&f, IPTABLES_AND_NATIVE).is_empty(), "{f:?}");
+}
+
+#[test]
+fn counterless_rules_counted_per_table() {
+    let f = mixed(&[], DOCKER_NFT);
+    let hit = only(&f, COUNTERLESS_RULES);
+    assert_eq!(hit.len(), 1, "{f:?}");
+    assert!(
+        hit[0]
+            .message
+            .starts_with("1 of the 2 rules of ip docker-bridges have no counter"),
+        "{}",
+        hit[0].message
+    );
+    assert_eq!(
+        (hit[0].chain.as_deref(), hit[0].rule),
+        (Some("filter-FORWARD"), Some(1))
+    );
+    let counted = "TABLE inet filter\nCHAIN input input 0 accept\nmatch counter accept\n";
+    assert!(only(&mixed(&[], counted), COUNTERLESS_RULES).is_empty());
+}

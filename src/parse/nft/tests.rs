@@ -1,3 +1,4 @@
+use super::listing::without_counts;
 use super::*;
 
 const JSON: &str = include_str!("../../../tests/fixtures/nft/docker29-lab.json");

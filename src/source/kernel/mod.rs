@@ -9,6 +9,7 @@
 
 pub mod legacy;
 pub mod nft;
+pub mod nft_native;
 mod reader;
 pub mod request;
 

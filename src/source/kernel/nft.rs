@@ -90,20 +90,20 @@ pub fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-fn attr(b: &[u8], kind: u16) -> Option<&[u8]> {
+pub(super) fn attr(b: &[u8], kind: u16) -> Option<&[u8]> {
     attrs(b).find(|(k, _)| *k == kind).map(|(_, p)| p)
 }
 
-fn be64(p: &[u8]) -> u64 {
+pub(super) fn be64(p: &[u8]) -> u64 {
     p.get(..8)
         .map_or(0, |s| u64::from_be_bytes(s.try_into().unwrap_or_default()))
 }
 
-fn cstr(p: &[u8]) -> &[u8] {
+pub(super) fn cstr(p: &[u8]) -> &[u8] {
     &p[..memchr::memchr(0, p).unwrap_or(p.len())]
 }
 
-fn counter(p: &[u8]) -> Counter {
+pub(super) fn counter(p: &[u8]) -> Counter {
     Counter {
         packets: attr(p, NFTA_COUNTER_PACKETS).map_or(0, be64),
         bytes: attr(p, NFTA_COUNTER_BYTES).map_or(0, be64),
@@ -136,11 +136,22 @@ impl NftSocket {
     }
 
     /// Sends `req` and calls `each` with the payload (after nfgenmsg) of every reply.
-    fn request(
+    pub(super) fn request(
         &mut self,
         req: &NftRequest,
         family: u8,
         mut each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.request_family(req, family, |_, m| each(m))
+    }
+
+    /// [`Self::request`], telling `each` the family of every reply (nfgenmsg's): a dump
+    /// of every family answers with each.
+    pub(super) fn request_family(
+        &mut self,
+        req: &NftRequest,
+        family: u8,
+        mut each: impl FnMut(u8, &[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
@@ -216,7 +227,7 @@ impl NftSocket {
                         if dump {
                             self.dump_gen = Some(u16::from_be_bytes([msg[2], msg[3]]));
                         }
-                        each(&msg[4..])?;
+                        each(msg[0], &msg[4..])?;
                         if !dump {
                             return Ok(());
                         }

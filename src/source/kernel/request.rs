@@ -29,6 +29,9 @@ const NFTA_CHAIN_NAME: u16 = 3;
 const NFTA_RULE_TABLE: u16 = 1;
 const NFTA_RULE_CHAIN: u16 = 2;
 
+/// `NFPROTO_UNSPEC`: a dump of every family (native tables are of any family).
+pub const ALL_FAMILIES: u8 = 0;
+
 /// `NFPROTO_IPV4` / `NFPROTO_IPV6`: the families iptables-nft's tables live in.
 pub fn family(ipv6: bool) -> u8 {
     if ipv6 { 10 } else { 2 }
@@ -162,6 +165,10 @@ mod tests {
                 table: "nat",
                 chain: "KUBE-SERVICES",
             },
+            NftRequest::Rules {
+                table: "docker-bridges",
+                chain: "filter-FORWARD",
+            },
         ]
     }
 
@@ -169,7 +176,7 @@ mod tests {
     fn every_request_that_can_be_built_is_a_read() {
         let mut buf = Vec::new();
         for req in every_request() {
-            for fam in [family(false), family(true)] {
+            for fam in [family(false), family(true), ALL_FAMILIES, 1, 3, 5, 7] {
                 build(&req, fam, 7, &mut buf);
                 assert!(allowed(&buf), "{req:?} built a message outside the list");
                 let kind = u16::from_ne_bytes([buf[4], buf[5]]);

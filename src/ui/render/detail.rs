@@ -158,6 +158,18 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
                 }
             )));
             }
+            if let Some(n) = native.filter(|n| n.counters.len() > 1) {
+                let all: Vec<String> = n
+                    .counters
+                    .iter()
+                    .map(|k| format!("{} pkts {} bytes", k.packets, k.bytes))
+                    .collect();
+                lines.push(Line::from(format!(
+                    "{} counters in the rule (the last is shown): {}",
+                    n.counters.len(),
+                    all.join(" · ")
+                )));
+            }
             let note = crate::explain::notes::shipped()
                 .about_rule(&t.name, &c.name, s, app.source.netns.as_deref())
                 .or_else(|| {
