@@ -218,6 +218,9 @@ fn tool_command<'a>(mut words: impl Iterator<Item = &'a str>) -> bool {
     w.contains("tables") || w == "nft" || w == "ufw" || w == "firewall-cmd"
 }
 
+/// The built-in chains in the order of their hooks (and of `iptables -L`).
+const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+
 /// A chain header's name and whether it is a built-in chain's (`(policy ...)`).
 fn header(line: &str) -> Option<(&str, bool)> {
     let rest = line.strip_prefix("Chain ")?;
@@ -359,10 +362,15 @@ fn listings(
                     b.iter().all(|c| have.contains(c))
                 })
             };
+            // iptables lists a table's built-in chains in hook order, then its own
+            let hook = |c: &str| HOOKS.iter().position(|h| *h == c);
+            let backwards = builtins
+                .last()
+                .is_some_and(|l| hook(l).zip(hook(name)).is_some_and(|(a, b)| b <= a));
             let next_table = !starts.is_empty()
                 && (prompt_since_chain
                     || (builtin
-                        && (user_seen || builtins.contains(&name) || {
+                        && (user_seen || backwards || builtins.contains(&name) || {
                             let mut b = builtins.clone();
                             b.push(name);
                             !fits(&b)
