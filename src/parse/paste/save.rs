@@ -317,9 +317,6 @@ fn tokenize(line: &str) -> Vec<Tok> {
                     '\\' => {
                         if let Some(n) = chars.next() {
                             raw.push(n);
-                            if n != '"' && n != '\\' {
-                                val.push('\\');
-                            }
                             val.push(n);
                         }
                     }
@@ -636,7 +633,14 @@ fn render_match(name: &str, opts: &[Opt], implicit: bool) -> String {
                 let Some((_, _, label)) = MATCHES.iter().find(|(m, n, _)| *m == name && *n == o.name) else {
                     return verbatim();
                 };
-                let v = o.vals.join(" ");
+                let mut v = o.vals.join(" ");
+                if name == "icmp" {
+                    v = match v.split_once('/') {
+                        Some((t, c)) => format!("{t} code {c}"),
+                        None if v == "any" => "255".into(),
+                        None => v,
+                    };
+                }
                 out.push(match (o.neg, name) {
                     (false, _) => format!("{label} {v}").trim_end().to_string(),
                     (true, "mark") => format!("{label} ! {v}"),
@@ -673,8 +677,7 @@ fn tcp_flags(list: &str) -> u8 {
 
 /// A comment's text inside `/* */`: its line breaks and `*/` made visible.
 fn escape_comment(c: &str) -> String {
-    c.replace('\\', "\\\\")
-        .replace('\n', "\\n")
+    c.replace('\n', "\\n")
         .replace('\r', "\\r")
         .replace("*/", "*\\/")
 }
@@ -686,7 +689,7 @@ fn render_target(target: &str, opts: &[Opt]) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    if opts.is_empty() {
+    if opts.is_empty() && target != "LOG" {
         return String::new();
     }
     match target {
@@ -697,14 +700,20 @@ fn render_target(target: &str, opts: &[Opt]) -> String {
         "LOG" => {
             let mut level = "4".to_string();
             let mut prefix = None;
+            let mut flags = 0;
             for o in opts {
                 match o.name.as_str() {
                     "--log-level" => level = o.vals.join(" "),
                     "--log-prefix" => prefix = Some(o.vals.join(" ")),
+                    "--log-tcp-sequence" => flags |= 1,
+                    "--log-tcp-options" => flags |= 2,
+                    "--log-ip-options" => flags |= 4,
+                    "--log-uid" => flags |= 8,
+                    "--log-macdecode" => flags |= 0x20,
                     _ => return verbatim(),
                 }
             }
-            let mut out = format!("LOG flags 0 level {level}");
+            let mut out = format!("LOG flags {flags} level {level}");
             if let Some(p) = prefix {
                 out.push_str(&format!(" prefix \"{p}\""));
             }
