@@ -32,6 +32,7 @@ mod metrics;
 mod native_nft;
 mod output;
 mod parse_fixtures;
+mod pastes;
 mod processes;
 mod recordings;
 mod schema;
