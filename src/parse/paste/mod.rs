@@ -48,6 +48,8 @@ pub struct Paste {
     pub ipv6: bool,
     /// What was skipped or filled in, one line each, each kind once.
     pub warnings: Vec<String>,
+    /// The paste was a save dump or `iptables -S`: its listings were rendered.
+    pub from_dump: bool,
 }
 
 /// What a skipped line was.
@@ -94,6 +96,7 @@ pub fn normalize(text: &str) -> Result<Paste, ParseError> {
         }
         let dump = save::render(&lines, &keep, &mut skipped)?;
         paste.ipv6 |= dump.ipv6;
+        paste.from_dump = true;
         paste.tables = dump.tables;
         paste.warnings = dump.warnings;
     } else {
