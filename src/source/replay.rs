@@ -203,7 +203,11 @@ impl ReplaySource {
             offset: Duration::ZERO,
             info: SourceInfo {
                 kind: SourceKind::Replay,
-                family: if paste.ipv6 { "ipv6".into() } else { String::new() },
+                family: if paste.ipv6 {
+                    "ipv6".into()
+                } else {
+                    String::new()
+                },
                 ..Default::default()
             },
             plain: true,
@@ -354,7 +358,11 @@ fn pick(
         (Some(asked), _) => asked.to_string(),
         (None, Inferred::Is(t, _)) => t.to_string(),
         (None, Inferred::OneOf(c, why)) => {
-            let t = if c.contains(&"filter") { "filter" } else { c[0] };
+            let t = if c.contains(&"filter") {
+                "filter"
+            } else {
+                c[0]
+            };
             notes.push(format!(
                 "the listing does not say its table ({why}: {}); shown as {t} (give -t to choose)",
                 c.join(" or ")

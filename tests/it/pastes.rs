@@ -114,7 +114,10 @@ fn a_code_fence_and_the_prose_around_it_are_skipped() {
         ]
     );
     assert_eq!(chain(&v, "filter", "INPUT")["policy"], "DROP");
-    assert_eq!(counters(chain(&v, "filter", "fail2ban-ssh")), [(293, 27823)]);
+    assert_eq!(
+        counters(chain(&v, "filter", "fail2ban-ssh")),
+        [(293, 27823)]
+    );
     // ```console with a `$ ` prompt inside: the nat table, from its chains
     let v = json("console-nat-moby8830.md", &[]);
     assert_eq!(v["tables"][0]["name"], "nat");
@@ -157,7 +160,10 @@ fn two_tables_in_one_paste_and_t_picks_among_them() {
         );
         // the path view shows every table the paste holds
         let t = text(f, &["--view", "path"]);
-        assert!(t.contains("filter FORWARD") && t.contains("nat PREROUTING"), "{t}");
+        assert!(
+            t.contains("filter FORWARD") && t.contains("nat PREROUTING"),
+            "{t}"
+        );
     }
 }
 
@@ -171,7 +177,10 @@ fn an_iptables_save_dump_without_counters_reads_and_says_so() {
         "{w:?}"
     );
     let input = chain(&v, "filter", "INPUT");
-    assert_eq!((input["policy"].as_str(), input["packets"].as_u64()), (Some("DROP"), Some(3)));
+    assert_eq!(
+        (input["policy"].as_str(), input["packets"].as_u64()),
+        (Some("DROP"), Some(3))
+    );
     let extras: Vec<&str> = input["rules"]
         .as_array()
         .expect("rules")
@@ -200,10 +209,7 @@ fn an_iptables_save_c_dump_carries_its_rules_counters() {
         "/* cali:VE1J3S_1t9q8GAsm */ mark match 0x0/0x4000000"
     );
     let v = json("save-c-calico1129.txt", &[]);
-    assert_eq!(
-        counters(chain(&v, "filter", "INPUT")),
-        [(52110, 9_216_003)]
-    );
+    assert_eq!(counters(chain(&v, "filter", "INPUT")), [(52110, 9_216_003)]);
 }
 
 #[test]
@@ -225,7 +231,10 @@ fn iptables_s_reads_without_counters() {
 
 #[test]
 fn a_wrapped_paste_is_refused_with_how_to_paste_it() {
-    for (f, line) in [("wrapped-mailcow6977.txt", 4), ("wrapped80-tailscale.txt", 16)] {
+    for (f, line) in [
+        ("wrapped-mailcow6977.txt", 4),
+        ("wrapped80-tailscale.txt", 16),
+    ] {
         let out = iptop()
             .args(["--replay", &paste(f), "--once"])
             .output()
@@ -233,8 +242,9 @@ fn a_wrapped_paste_is_refused_with_how_to_paste_it() {
         assert!(!out.status.success(), "{f}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains(&format!("line {line}: the lines look wrapped at 80 columns"))
-                && err.contains("less -S"),
+            err.contains(&format!(
+                "line {line}: the lines look wrapped at 80 columns"
+            )) && err.contains("less -S"),
             "{f}: {err}"
         );
     }
@@ -250,13 +260,19 @@ fn an_ip6tables_paste_reports_ipv6() {
         assert_eq!(v["source"]["family"], "ipv6", "{f}");
         assert_eq!(v["tables"][0]["name"], table, "{f}");
         let t = text(f, &[]);
-        assert!(t.lines().next().is_some_and(|l| l.ends_with("· ipv6")), "{t}");
+        assert!(
+            t.lines().next().is_some_and(|l| l.ends_with("· ipv6")),
+            "{t}"
+        );
     }
     let v = json("ip6-torutils4.txt", &[]);
     assert_eq!(counters(chain(&v, "filter", "INPUT"))[4], (513, 159_000));
     let v = json("prompt-tailscale.txt", &[]);
     assert_ne!(v["source"]["family"], "ipv6");
 }
+
+/// A chain's name, policy counters and rule counters.
+type ChainCounters = (String, u64, u64, Vec<(u64, u64)>);
 
 /// A network namespace of the test's own, deleted when dropped (also on failure).
 struct Netns(String);
@@ -298,10 +314,8 @@ fn a_save_dump_replayed_equals_the_live_namespace() {
     let mut rules = 0;
     for table in ["filter", "nat"] {
         let live: Value = serde_json::from_slice(
-            &run_ok(iptop().args([
-                "--netns", &ns.0, "--once", "--format", "json", "-t", table,
-            ]))
-            .stdout,
+            &run_ok(iptop().args(["--netns", &ns.0, "--once", "--format", "json", "-t", table]))
+                .stdout,
         )
         .expect("live json");
         let replay: Value = serde_json::from_slice(
@@ -309,7 +323,7 @@ fn a_save_dump_replayed_equals_the_live_namespace() {
                 .stdout,
         )
         .expect("replay json");
-        let chains = |v: &Value| -> Vec<(String, u64, u64, Vec<(u64, u64)>)> {
+        let chains = |v: &Value| -> Vec<ChainCounters> {
             v["tables"][0]["chains"]
                 .as_array()
                 .expect("chains")

@@ -11,6 +11,7 @@
 //! A listing's lines are kept as they are (the parser reads tabs, CRLF ends, comments
 //! with line breaks); a save dump is rendered as `iptables -vnxL` prints it.
 
+mod matches;
 mod save;
 #[cfg(test)]
 mod tests;
@@ -161,7 +162,7 @@ fn fences(lines: &[&str], keep: &mut [bool], skipped: &mut Vec<(Skip, usize)>) {
         keep[i] = false;
         skipped.push((Skip::Fence, i + 1));
     }
-    if at.len() < 2 || at.len() % 2 != 0 {
+    if at.len() < 2 || !at.len().is_multiple_of(2) {
         return;
     }
     let mut inside = vec![false; lines.len()];
@@ -214,7 +215,10 @@ pub(crate) fn is_prompt(line: &str) -> bool {
 /// Whether these words run a firewall tool (`sudo iptables -nvL`, `ip6tables-save`).
 fn tool_command<'a>(mut words: impl Iterator<Item = &'a str>) -> bool {
     let mut w = words.next().unwrap_or("");
-    while matches!(w, "sudo" | "doas" | "time" | "env" | "~" | "/" | "~#" | "~$") {
+    while matches!(
+        w,
+        "sudo" | "doas" | "time" | "env" | "~" | "/" | "~#" | "~$"
+    ) {
         w = words.next().unwrap_or("");
     }
     let w = w.rsplit('/').next().unwrap_or(w);
@@ -399,13 +403,11 @@ fn listings(
             after_header = None;
             continue;
         }
-        if let Some(h) = after_header.take()
-            && lead.is_none()
-        {
+        if after_header.take().is_some() && lead.is_none() {
             if is_title(line) {
                 if !line.ends_with("destination") && line.split_whitespace().count() < 9 {
                     // a title cut short, its end on the next line
-                    let next = lines.get(i + 1).map(|l| bare(l)).unwrap_or("");
+                    let next = lines.get(i + 1).map_or("", |l| bare(l));
                     if !next.is_empty() && !is_title(next) && !rule_like(next, lead_of(line)) {
                         return Err(wrapped(i + 2, longest(keep)));
                     }
@@ -414,7 +416,6 @@ fn listings(
                 continue;
             }
             // not titles: the parser says so
-            let _ = h;
             continue;
         }
         let Some(lead) = lead else {
@@ -453,14 +454,12 @@ fn listings(
     let end_of_listing = match (last_rule, starts.last()) {
         (Some(r), Some(&s)) if r > s => {
             let last_header = (s..lines.len())
-                .filter(|&j| keep[j] && header(bare(lines[j])).is_some())
-                .next_back()
+                .rfind(|&j| keep[j] && header(bare(lines[j])).is_some())
                 .unwrap_or(s);
             if r > last_header { r } else { last_header }
         }
         (_, Some(&s)) => (s..lines.len())
-            .filter(|&j| keep[j] && header(bare(lines[j])).is_some())
-            .next_back()
+            .rfind(|&j| keep[j] && header(bare(lines[j])).is_some())
             .unwrap_or(s),
         (_, None) => lines.len(),
     };

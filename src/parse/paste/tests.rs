@@ -65,7 +65,9 @@ fn prompts_of_every_kind_are_skipped_and_named_once() {
     }
     // iptables' own `#` lines are not prompts
     assert!(!is_prompt("# Warning: iptables-legacy tables present"));
-    assert!(!is_prompt("    1    60 ACCEPT all -- * * 0.0.0.0/0 0.0.0.0/0"));
+    assert!(!is_prompt(
+        "    1    60 ACCEPT all -- * * 0.0.0.0/0 0.0.0.0/0"
+    ));
 }
 
 #[test]
@@ -85,7 +87,9 @@ fn fences_and_the_prose_around_them_are_skipped() {
 
 #[test]
 fn text_after_the_listing_is_skipped() {
-    let p = one(&format!("{LISTING}\nAny idea what is wrong? Thanks in advance.\n"));
+    let p = one(&format!(
+        "{LISTING}\nAny idea what is wrong? Thanks in advance.\n"
+    ));
     assert_eq!(p.tables[0].text.trim_end(), LISTING.trim_end());
     assert_eq!(
         p.warnings,
@@ -183,7 +187,10 @@ COMMIT
 #[test]
 fn a_save_dump_becomes_one_listing_per_table() {
     let p = one(&format!("$ sudo iptables-save -c\n{SAVE}"));
-    assert_eq!(p.warnings, ["skipped a shell prompt line in the paste (line 1)"]);
+    assert_eq!(
+        p.warnings,
+        ["skipped a shell prompt line in the paste (line 1)"]
+    );
     assert_eq!(p.tables.len(), 2);
     assert_eq!(p.tables[0].table.as_deref(), Some("filter"));
     assert_eq!(p.tables[1].table.as_deref(), Some("nat"));
@@ -245,7 +252,9 @@ fn a_save_dump_without_counters_says_so_once() {
     let p = one(&plain);
     assert_eq!(
         p.warnings,
-        ["no counters in this paste for its rules (iptables-save without -c, or iptables -S): they show 0"]
+        [
+            "no counters in this paste for its rules (iptables-save without -c, or iptables -S): they show 0"
+        ]
     );
 }
 
@@ -265,7 +274,10 @@ fn iptables_dash_s_reads_and_a_second_policy_starts_a_table() {
     let p = one("-P INPUT ACCEPT -c 5 300\n-A INPUT -i lo -c 2 120 -j ACCEPT\n");
     let t = parse_table("filter", &p.tables[0].text, None).expect("parses");
     let c = t.chain("INPUT").expect("INPUT");
-    assert_eq!((c.packets, c.counters[0].packets, c.counters[0].bytes), (5, 2, 120));
+    assert_eq!(
+        (c.packets, c.counters[0].packets, c.counters[0].bytes),
+        (5, 2, 120)
+    );
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
 
@@ -308,7 +320,14 @@ fn save_lines_that_make_no_sense_name_their_line() {
 fn rendered_dumps_equal_the_real_listings() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/iptables");
     let (mut same_text, mut rules) = (0, 0);
-    for set in ["edge.legacy", "edge.nft", "docker-swarm.legacy", "ipv6.legacy", "mixed.legacy", "ufw.nft"] {
+    for set in [
+        "edge.legacy",
+        "edge.nft",
+        "docker-swarm.legacy",
+        "ipv6.legacy",
+        "mixed.legacy",
+        "ufw.nft",
+    ] {
         let Ok(save) = std::fs::read_to_string(dir.join(format!("{set}.save-c.txt"))) else {
             continue;
         };
@@ -324,8 +343,15 @@ fn rendered_dumps_equal_the_real_listings() {
                 .unwrap_or_else(|e| panic!("{set} {name}: {e}\n{}", pasted.text));
             assert_eq!(ours.chains.len(), real.chains.len(), "{set} {name}");
             for c in &real.chains {
-                let o = ours.chain(&c.name).unwrap_or_else(|| panic!("{set} {name} {}", c.name));
-                assert_eq!((o.packets, o.bytes), (c.packets, c.bytes), "{set} {}", c.name);
+                let o = ours
+                    .chain(&c.name)
+                    .unwrap_or_else(|| panic!("{set} {name} {}", c.name));
+                assert_eq!(
+                    (o.packets, o.bytes),
+                    (c.packets, c.bytes),
+                    "{set} {}",
+                    c.name
+                );
                 assert_eq!(o.policy(), c.policy(), "{set} {}", c.name);
                 assert_eq!(o.counters, c.counters, "{set} {}", c.name);
                 assert_eq!(o.rules.len(), c.rules.len(), "{set} {}", c.name);
@@ -346,15 +372,35 @@ fn rendered_dumps_equal_the_real_listings() {
                     assert_eq!(a.target, b.target, "{set} {}", c.name);
                     assert_eq!(a.goto, b.goto, "{set} {}", c.name);
                     // iptables 1.8.9 prints other protocols by number
-                    let num = |p: &str| p.trim_start_matches('!').bytes().all(|b| b.is_ascii_digit());
+                    let num = |p: &str| {
+                        p.trim_start_matches('!')
+                            .bytes()
+                            .all(|b| b.is_ascii_digit())
+                    };
                     if num(&prot(&a.prot)) == num(&prot(&b.prot)) {
                         assert_eq!(prot(&a.prot), prot(&b.prot), "{set} {} {b:?}", c.name);
                     }
                     // `-i +` (any interface) is left out of a dump
-                    let any = |i: &str| if i == "+" { "*".to_string() } else { i.to_string() };
+                    let any = |i: &str| {
+                        if i == "+" {
+                            "*".to_string()
+                        } else {
+                            i.to_string()
+                        }
+                    };
                     assert_eq!(
-                        (any(&a.in_iface), any(&a.out_iface), &a.source, &a.destination),
-                        (any(&b.in_iface), any(&b.out_iface), &b.source, &b.destination),
+                        (
+                            any(&a.in_iface),
+                            any(&a.out_iface),
+                            &a.source,
+                            &a.destination
+                        ),
+                        (
+                            any(&b.in_iface),
+                            any(&b.out_iface),
+                            &b.source,
+                            &b.destination
+                        ),
                         "{set} {}",
                         c.name
                     );
