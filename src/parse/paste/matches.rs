@@ -1,7 +1,15 @@
 //! A save dump's match and target options → the text `iptables -L` prints for them
 //! ([`MATCHES`], [`TARGETS`], [`PORTS`]); anything else stays as the dump has it.
 
-use super::save::Opt;
+/// An option of a match or target: `[!] --name values...`.
+#[derive(Debug, Clone)]
+pub(super) struct Opt {
+    pub neg: bool,
+    pub name: String,
+    pub vals: Vec<String>,
+    /// The words as the dump has them.
+    pub raw: String,
+}
 
 /// Match options `iptables -L` prints as `LABEL VALUE`: (match, option, label).
 const MATCHES: &[(&str, &str, &str)] = &[

@@ -5,7 +5,7 @@
 //! any other match or target option is kept in save syntax, as the dump has it. A comment's line break or `*/` becomes a visible escape: the dump quotes
 //! comments, so nothing in one can print as another rule.
 
-use super::matches::{render_match, render_target};
+use super::matches::{Opt, render_match, render_target};
 use super::{Pasted, Skip};
 use crate::parse::ParseError;
 
@@ -341,16 +341,6 @@ fn tokenize(line: &str) -> Vec<Tok> {
         out.push(Tok { raw, val, quoted });
     }
     out
-}
-
-/// An option of a match or target: `[!] --name values...`.
-#[derive(Debug, Clone)]
-pub(super) struct Opt {
-    pub neg: bool,
-    pub name: String,
-    pub vals: Vec<String>,
-    /// The words as the dump has them.
-    pub raw: String,
 }
 
 #[derive(Debug, Clone, Default)]
