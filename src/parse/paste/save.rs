@@ -305,7 +305,7 @@ fn tokenize(line: &str) -> Vec<Tok> {
     let mut out = Vec::new();
     let mut chars = line.chars().peekable();
     loop {
-        while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t') {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
         }
         let Some(&c0) = chars.peek() else { break };
@@ -330,7 +330,7 @@ fn tokenize(line: &str) -> Vec<Tok> {
             }
         } else {
             while let Some(&c) = chars.peek() {
-                if c == ' ' || c == '\t' {
+                if c.is_whitespace() {
                     break;
                 }
                 raw.push(c);
@@ -537,6 +537,20 @@ fn host(a: &str) -> String {
         .to_string()
 }
 
+/// A column's value as one word: white space and control characters (a quoted value
+/// may hold any) become `?`, so that the column cannot shift the line or break it.
+fn word(v: &str) -> String {
+    v.chars()
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// One table as `iptables -vnxL` lists it.
 fn listing(t: &Table, ipv6: bool) -> Pasted {
     let any = if ipv6 { "::/0" } else { "0.0.0.0/0" };
@@ -553,11 +567,14 @@ fn listing(t: &Table, ipv6: bool) -> Pasted {
         }
         if c.policy == "-" {
             let refs = t.rules.iter().filter(|r| r.spec.target == c.name).count();
-            text.push_str(&format!("Chain {} ({refs} references)\n", c.name));
+            text.push_str(&format!("Chain {} ({refs} references)\n", word(&c.name)));
         } else {
             text.push_str(&format!(
                 "Chain {} (policy {} {} packets, {} bytes)\n",
-                c.name, c.policy, c.counters.0, c.counters.1
+                word(&c.name),
+                word(&c.policy),
+                c.counters.0,
+                c.counters.1
             ));
         }
         origin.push(c.line);
@@ -567,15 +584,11 @@ fn listing(t: &Table, ipv6: bool) -> Pasted {
             let s = &r.spec;
             let (p, b) = r.counters.unwrap_or((0, 0));
             let or = |v: &str, d: &str| {
-                if v.is_empty() {
-                    d.to_string()
-                } else {
-                    v.to_string()
-                }
+                if v.is_empty() { d.to_string() } else { word(v) }
             };
             let line = format!(
                 "{p:>8} {b:>10} {:<10} {:<4} {:<3} {:<6} {:<6} {:<20} {:<20} {}",
-                s.target,
+                word(&s.target),
                 or(&s.prot, "all"),
                 or(&s.opt, "--"),
                 or(&s.in_iface, "*"),

@@ -414,3 +414,14 @@ fn rendered_dumps_equal_the_real_listings() {
     eprintln!("{same_text} of {rules} rules with iptables' own match text");
     assert!(same_text * 10 >= rules * 7, "{same_text} of {rules}");
 }
+
+#[test]
+fn a_quoted_line_break_never_breaks_a_rendered_line() {
+    // an unclosed quote joins the dump's next lines into one rule: whatever the words
+    // hold, each rendered line is one of the dump's
+    let text = "*filter\n:INPUT ACCEPT [0:0]\n:T\"x - [0:0]\n[1:1] -A INPUT -p:x\" -j T\n[2:2] -A INPUT -s \"1.2.3.4 \n5\" -j \"A\nB\"\nCOMMIT\n";
+    let p = normalize(text).expect("read");
+    for t in &p.tables {
+        assert_eq!(t.origin.len(), t.text.lines().count(), "{}", t.text);
+    }
+}
