@@ -1,13 +1,17 @@
 //! Any bytes, read as a listing of the filter table: the parser must not panic, reading
 //! it with the kernel's rule counts of its own reading gives the same table (and other
 //! counts do not panic), and a table it accepts in the full column layout must come back
-//! from `render_listing` as a listing that parses to the same table.
+//! from `render_listing` as a listing that parses to the same table. The same bytes
+//! as a paste (`parse::paste::normalize`): no panic, every listing it makes maps its
+//! lines back to the paste's, and a save dump never reads as more rules than it has
+//! `-A` words (a comment cannot forge one).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
+    pasted(&text);
     let Ok(table) = iptop::parse::parse_table("filter", &text, None) else {
         return;
     };
@@ -63,3 +67,28 @@ fuzz_target!(|data: &[u8]| {
         Ok(_) => {}
     }
 });
+
+fn pasted(text: &str) {
+    let Ok(p) = iptop::parse::paste::normalize(text) else {
+        return;
+    };
+    for t in &p.tables {
+        assert_eq!(
+            t.origin.len(),
+            t.text.lines().count(),
+            "each line of a pasted listing maps to a line of the paste\n{text}"
+        );
+        assert!(t.text.is_empty() || t.text.ends_with('\n'));
+        let Ok(table) = iptop::parse::parse_table("filter", &t.text, None) else {
+            continue;
+        };
+        if p.from_dump {
+            let rules: usize = table.chains.iter().map(|c| c.rules.len()).sum();
+            assert!(
+                rules <= text.matches("-A").count(),
+                "a save dump read as more rules than it has\n{text}\n---\n{}",
+                t.text
+            );
+        }
+    }
+}

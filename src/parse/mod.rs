@@ -8,6 +8,7 @@
 mod columns;
 mod fields;
 pub mod nft;
+pub mod paste;
 mod records;
 mod table;
 #[cfg(test)]

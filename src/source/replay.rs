@@ -115,71 +115,87 @@ impl ReplaySource {
             }
             return Ok(src);
         }
-        // A plain dump: check it parses now, so a bad file is reported with its line.
-        let parsed = parse_table(table.unwrap_or("filter"), text, None).map_err(|e| {
-            ReplayError::Format {
-                path: name.to_string(),
-                line: e.line,
-                reason: e.reason,
-            }
+        // A plain dump: what a user pasted, read into one listing per table and each
+        // parsed now, so that a bad one is reported with its line in the file.
+        let paste = crate::parse::paste::normalize(text).map_err(|e| ReplayError::Format {
+            path: name.to_string(),
+            line: e.line,
+            reason: e.reason,
         })?;
-        let found = infer_table(&parsed);
-        let mut note = String::new();
-        let table = match (table, &found) {
-            (Some(asked), Inferred::Is(t, why)) if asked != *t => {
-                return Err(ReplayError::WrongTable {
-                    path: name.to_string(),
-                    asked: asked.to_string(),
-                    found: t.to_string(),
-                    why: why.clone(),
-                });
+        let several = paste.tables.len() > 1;
+        let mut notes: Vec<String> = paste.warnings.clone();
+        let mut found: Vec<(String, &crate::parse::paste::Pasted)> = Vec::new();
+        for p in &paste.tables {
+            let guess = p.table.as_deref().or(table).unwrap_or("filter");
+            let parsed = parse_table(guess, &p.text, None).map_err(|e| ReplayError::Format {
+                path: name.to_string(),
+                line: p.paste_line(e.line),
+                reason: e.reason,
+            })?;
+            let t = match (&p.table, table) {
+                // a save dump names its tables
+                (Some(t), Some(asked)) if t != asked && !several => {
+                    return Err(ReplayError::WrongTable {
+                        path: name.to_string(),
+                        asked: asked.to_string(),
+                        found: t.clone(),
+                        why: format!("its `*{t}` line"),
+                    });
+                }
+                (Some(t), _) => t.clone(),
+                (None, _) => pick(name, table, several, infer_table(&parsed), &mut notes)?,
+            };
+            if found.iter().any(|(f, _)| *f == t) {
+                notes.push(format!(
+                    "the paste holds a second listing of table {t} (its line {}): only the first is shown",
+                    p.paste_line(1)
+                ));
+                continue;
             }
-            (Some(asked), Inferred::OneOf(c, why)) if !c.contains(&asked) => {
-                return Err(ReplayError::WrongTable {
-                    path: name.to_string(),
-                    asked: asked.to_string(),
-                    found: c.join(" or "),
-                    why: why.clone(),
-                });
-            }
-            (Some(asked), _) => asked.to_string(),
-            (None, Inferred::Is(t, _)) => t.to_string(),
-            (None, Inferred::OneOf(c, why)) => {
-                let t = if c.contains(&"filter") {
-                    "filter"
-                } else {
-                    c[0]
-                };
-                note = format!(
-                    "the listing does not say its table ({why}: {}); shown as {t} (give -t to choose)\n",
-                    c.join(" or ")
-                );
-                t.to_string()
-            }
-        };
-        let mut stdout = text.to_string();
-        if !stdout.ends_with('\n') {
-            stdout.push('\n'); // pasted listings often lose the final newline
+            found.push((t, p));
+        }
+        if let Some(asked) = table
+            && several
+            && !found.iter().any(|(t, _)| t == asked)
+        {
+            return Err(ReplayError::NoSuchTable {
+                path: name.to_string(),
+                asked: asked.to_string(),
+                have: found
+                    .iter()
+                    .map(|(t, _)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let mut stderr = String::new();
+        for n in &notes {
+            stderr.push_str(n);
+            stderr.push('\n');
         }
         let taken_at = std::fs::metadata(name)
             .and_then(|m| m.modified())
             .unwrap_or(SystemTime::UNIX_EPOCH);
+        let listings = found
+            .into_iter()
+            .map(|(table, p)| RawListing {
+                table,
+                backend: None,
+                absent: false,
+                stdout: Arc::new(p.text.clone().into()),
+                stderr: stderr.clone(),
+                status: Some(0),
+                took: Duration::ZERO,
+                kernel: None,
+                failure: None,
+            })
+            .collect();
         Ok(ReplaySource {
             polls: vec![RawPoll {
                 seq: 1,
                 at: Duration::ZERO,
                 taken_at,
-                listings: vec![RawListing {
-                    table,
-                    backend: None,
-                    absent: false,
-                    stdout: Arc::new(stdout.into()),
-                    stderr: note,
-                    status: Some(0),
-                    took: Duration::ZERO,
-                    kernel: None,
-                    failure: None,
-                }],
+                listings,
                 discontinuity: false,
             }],
             next: 0,
@@ -187,6 +203,11 @@ impl ReplaySource {
             offset: Duration::ZERO,
             info: SourceInfo {
                 kind: SourceKind::Replay,
+                family: if paste.ipv6 {
+                    "ipv6".into()
+                } else {
+                    String::new()
+                },
                 ..Default::default()
             },
             plain: true,
@@ -303,6 +324,52 @@ pub enum Inferred {
     Is(&'static str, String),
     /// Any of these fit (filter first when it does); with what was looked at.
     OneOf(Vec<&'static str>, String),
+}
+
+/// The table of a pasted listing: the one its lines say, or `asked` (`-t`) where they
+/// allow it. With several tables in the paste, a listing that cannot be `asked` keeps
+/// its own (`-t` then picks among them).
+fn pick(
+    path: &str,
+    asked: Option<&str>,
+    several: bool,
+    inferred: Inferred,
+    notes: &mut Vec<String>,
+) -> Result<String, ReplayError> {
+    Ok(match (asked, inferred) {
+        (Some(asked), Inferred::Is(t, _)) if several && asked != t => t.to_string(),
+        (Some(asked), Inferred::OneOf(c, _)) if several && !c.contains(&asked) => c[0].to_string(),
+        (Some(asked), Inferred::Is(t, why)) if asked != t => {
+            return Err(ReplayError::WrongTable {
+                path: path.to_string(),
+                asked: asked.to_string(),
+                found: t.to_string(),
+                why,
+            });
+        }
+        (Some(asked), Inferred::OneOf(c, why)) if !c.contains(&asked) => {
+            return Err(ReplayError::WrongTable {
+                path: path.to_string(),
+                asked: asked.to_string(),
+                found: c.join(" or "),
+                why,
+            });
+        }
+        (Some(asked), _) => asked.to_string(),
+        (None, Inferred::Is(t, _)) => t.to_string(),
+        (None, Inferred::OneOf(c, why)) => {
+            let t = if c.contains(&"filter") {
+                "filter"
+            } else {
+                c[0]
+            };
+            notes.push(format!(
+                "the listing does not say its table ({why}: {}); shown as {t} (give -t to choose)",
+                c.join(" or ")
+            ));
+            t.to_string()
+        }
+    })
 }
 
 /// Targets that exist in one table only.

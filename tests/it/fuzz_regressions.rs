@@ -81,6 +81,12 @@ fn check(data: &[u8]) {
             }
         }
     }
+    // parse, as a paste: each listing's lines map back to the paste's
+    if let Ok(p) = iptop::parse::paste::normalize(&text) {
+        for t in &p.tables {
+            assert_eq!(t.origin.len(), t.text.lines().count(), "{}", t.text);
+        }
+    }
     // replay: no panic
     if let Ok(r) = ReplaySource::from_text("fuzz", &text, None) {
         let mut r = r.looping(true);

@@ -34,6 +34,7 @@ mod native_kernel;
 mod native_nft;
 mod output;
 mod parse_fixtures;
+mod pastes;
 mod processes;
 mod recordings;
 mod schema;
