@@ -31,7 +31,9 @@ for path in \
   ./usr/share/bash-completion/completions/iptop \
   ./usr/share/zsh/vendor-completions/_iptop \
   ./usr/share/fish/vendor_completions.d/iptop.fish \
-  ./usr/share/doc/iptop/copyright; do
+  ./usr/share/doc/iptop/copyright \
+  ./usr/share/doc/iptop/README.md \
+  ./usr/share/doc/iptop/docs/usage.md; do
   grep -q " $path\$" <<<"$contents" || { echo "$deb lacks $path:" >&2; echo "$contents" >&2; exit 1; }
 done
 if grep -q "man1" <<<"$contents"; then

@@ -35,7 +35,7 @@ pub struct Cli {
     pub window: Option<Duration>,
 
     /// Format of --once output and of the live view's export (key `s`): the text tree,
-    /// JSON (schema in the README) or an SVG picture of the coloured tree.
+    /// JSON (schema in docs/outputs.md) or an SVG picture of the coloured tree.
     #[arg(long, value_enum, default_value_t = Format::Text, help_heading = "Output")]
     pub format: Format,
 

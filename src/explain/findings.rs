@@ -27,8 +27,8 @@ use super::ports::{self, Ports};
 use crate::diff::{Delta, Deltas, TableDelta};
 use crate::model::{Backend, FirewallTable, Rule, Snapshot};
 
-/// A finding's stable id: the kebab-case string is what text, JSON, `/metrics` and the
-/// README name (see the table above).
+/// A finding's stable id: the kebab-case string is what text, JSON, `/metrics` and
+/// docs/docker-kubernetes.md name (see the table above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FindingId {
     PolicyDrop,

@@ -324,7 +324,7 @@ fn a_stream_whose_reader_stalls_still_ends_on_sigterm_and_sigint() {
         };
         let took = sent.elapsed();
         assert!(took < Duration::from_secs(2), "{sig}: ended after {took:?}");
-        // README: SIGINT, SIGTERM end the stream with exit 0, quietly
+        // docs/outputs.md: SIGINT, SIGTERM end the stream with exit 0, quietly
         assert!(status.success(), "{sig}: {status}");
         let mut err = String::new();
         child
