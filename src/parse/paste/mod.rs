@@ -477,7 +477,13 @@ fn listings(
                 j += 1;
             }
         }
-        for k in j..lines.len() {
+        // an indented line right after the rules reads as a bad rule, not as prose
+        let first = (j..lines.len()).find(|&k| keep[k] && !bare(lines[k]).is_empty());
+        let indented = first.is_some_and(|k| {
+            lines[k].starts_with([' ', '\t'])
+                && (j..k).all(|b| !keep[b] || !bare(lines[b]).is_empty())
+        });
+        for k in (j..lines.len()).filter(|_| !indented) {
             if keep[k] && !bare(lines[k]).is_empty() && !bare(lines[k]).starts_with('#') {
                 keep[k] = false;
                 skipped.push((Skip::Trailer, k + 1));
