@@ -218,15 +218,19 @@ fn stalled_clients(clients: usize, nofile: u64, rules: usize) -> String {
                     served.said.lock().expect("lock")
                 )
             });
-            assert!(t < Duration::from_secs(3), "a scrape took {t:?}");
+            // the bug this guards against is a scrape that never answers (the 5 s
+            // read timeout above); a loaded machine can take a second or two
+            assert!(t < Duration::from_secs(4), "a scrape took {t:?}");
             assert_eq!(value(&body, "iptop_last_poll_success"), Some(1.0), "{body}");
             assert!(!body.contains("iptop_poll_failures_total{"), "{body}");
             polls.push(value(&body, "iptop_polls_total").expect("polls"));
             took.push(t);
             std::thread::sleep(Duration::from_secs(1));
         }
+        // polls go on (every 500 ms, stretched on a loaded machine; a starved poller
+        // stops for good)
         assert!(
-            polls.windows(2).all(|w| w[1] > w[0]),
+            polls.windows(2).all(|w| w[1] >= w[0]) && polls[2] > polls[0],
             "polls stopped: {polls:?}"
         );
         // past the write deadline the stalled replies are given up
