@@ -47,8 +47,9 @@ pub enum Width {
         /// On a narrow terminal it is cut (to 4 at least) rather than dropped.
         cut: bool,
     },
-    /// The match text: `min` at least, `want` once the columns of rank below `grow` are
-    /// placed, then whatever room is left.
+    /// The match text: `min` before the columns that may be cut are (enough for a port
+    /// or `to:10.0.0.2:80`; no more than the widest match on screen), `want` once the
+    /// columns of rank below `grow` are placed, then whatever room is left.
     Rest { min: u16, want: u16, grow: u8 },
 }
 
@@ -284,8 +285,9 @@ pub const COLUMNS: [ColumnDef; 14] = [
         title: "MATCH",
         key: "match",
         right: false,
+        // `to:10.0.0.2:80`, `tcp dpt:65535`
         width: Width::Rest {
-            min: 8,
+            min: 14,
             want: 24,
             grow: 20,
         },

@@ -16,11 +16,14 @@ pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(
 
 /// Which of the `shown` columns fit in `width`, and how wide each is, in display order,
 /// as [`COLUMNS`] says: columns that say nothing in this table (every rule `*` or
-/// `0.0.0.0/0`) are left out. What tells two rules of a chain apart comes first
-/// ([`Fit::Keep`]: Δpkts, the interfaces, whole, and a little of the match text); on a
-/// narrow terminal the tree gives up room for them, and the interfaces are cut before
-/// they go. Then the others by rank ([`Fit::IfRoom`]: the rate, more match text, totals,
-/// addresses, protocol, Δbytes and bytes); the match text takes what is left.
+/// `0.0.0.0/0`) are left out, and those that say nothing in the rows on screen
+/// ([`ColumnStats::seen_in`]) give way first: they come last, while there is room.
+/// What tells two rules of a chain apart comes first ([`Fit::Keep`]: Δpkts, the
+/// interfaces, and enough match text for a port); on a narrow terminal the interfaces
+/// are cut (to [`CUT_EASY`]), then the tree gives up room (to [`TREE_MIN`]), then the
+/// match text and the interfaces are cut further before any goes. Then the others by
+/// rank ([`Fit::IfRoom`]: the rate, more match text, totals, addresses, protocol,
+/// Δbytes and bytes); the match text takes what is left.
 pub fn layout_shown(
     width: u16,
     tree_width: u16,
@@ -38,59 +41,87 @@ pub fn layout_shown(
             Width::Count(_) if stats.uncounted => Some("no counter".len() as u16),
             Width::Count(w) => Some(w),
             Width::Text { .. } => stats.width(c),
-            Width::Rest { min, .. } => Some(min),
+            Width::Rest { min, .. } => Some(match &stats.on_screen {
+                // no more than the widest match on screen needs
+                Some(s) => min.min(s.match_w.max(MATCH_MIN)),
+                None => min,
+            }),
         }
+    };
+    // nothing on screen is in it: it gives way first
+    let quiet = |c: Column| {
+        stats.on_screen.as_ref().is_some_and(|s| !s.said[c.index()])
+            && matches!(c.def().width, Width::Text { .. } | Width::Rest { .. })
     };
     let mut essential: Vec<(u8, Column, u16)> = COLUMNS
         .iter()
         .filter_map(|d| match d.fit {
-            Fit::Keep(rank) if d.column != Column::Tree => Some((rank, d.column, want(d.column)?)),
+            Fit::Keep(rank) if d.column != Column::Tree && !quiet(d.column) => {
+                Some((rank, d.column, want(d.column)?))
+            }
             _ => None,
         })
         .collect();
     essential.sort_by_key(|(rank, _, _)| *rank);
-    let need: u16 = essential.iter().map(|(_, _, w)| w + 1).sum();
     let mut tree_w = tree_width.clamp(12, 48).min(width);
-    if tree_w + need > width {
-        tree_w = width
-            .saturating_sub(need)
-            .max(TREE_MIN.min(tree_w))
-            .min(tree_w);
+    let total = |tree_w: u16, e: &[(u8, Column, u16)]| -> u16 {
+        tree_w + e.iter().map(|(_, _, w)| w + 1).sum::<u16>()
+    };
+    let is_cut = |c: Column| matches!(c.def().width, Width::Text { cut: true, .. });
+    let is_match = |c: Column| matches!(c.def().width, Width::Rest { .. });
+    // give way, step by step, until they fit: the interfaces cut a little, the tree
+    // down to its least, the match text to its least, the interfaces to their least
+    let mut over = total(tree_w, &essential).saturating_sub(width);
+    shave(&mut essential, is_cut, CUT_EASY, &mut over);
+    let give = over.min(tree_w.saturating_sub(TREE_MIN));
+    tree_w -= give;
+    over -= give;
+    shave(&mut essential, is_match, MATCH_MIN, &mut over);
+    shave(&mut essential, is_cut, CUT_MIN, &mut over);
+    // then they go, the last first
+    while over > 0 {
+        let Some((_, _, w)) = essential.pop() else {
+            tree_w = width;
+            break;
+        };
+        over = over.saturating_sub(w + 1);
     }
-    let mut used = tree_w;
+    let mut used = total(tree_w, &essential);
     let mut chosen: Vec<(Column, u16)> = vec![(Column::Tree, tree_w)];
-    for (_, c, w) in essential {
-        let cut = matches!(c.def().width, Width::Text { cut: true, .. });
-        if used + 1 + w <= width {
-            used += 1 + w;
-            chosen.push((c, w));
-        } else if cut && width >= used + 1 + 4 {
-            // cut rather than drop: `!docker_g…` still differs from `docker_gw…`
-            let w = (width - used - 1).min(w);
-            used += 1 + w;
-            chosen.push((c, w));
-        }
-    }
-    // then by rank: a column while there is room, or the match text growing to its want
-    let mut steps: Vec<(u8, Column, bool)> = COLUMNS
+    chosen.extend(essential.iter().map(|&(_, c, w)| (c, w)));
+    // then by rank: a column while there is room, or the match text growing to its want;
+    // last the columns nothing on screen is in
+    let mut steps: Vec<(u16, Column, bool)> = COLUMNS
         .iter()
         .flat_map(|d| {
             let add = match d.fit {
-                Fit::IfRoom(rank) => Some((rank, d.column, false)),
+                Fit::IfRoom(rank) if !quiet(d.column) => Some((u16::from(rank), d.column, false)),
+                Fit::IfRoom(_) | Fit::Keep(_) if quiet(d.column) => {
+                    Some((QUIET + d.column.index() as u16, d.column, false))
+                }
                 _ => None,
             };
             let grow = match d.width {
-                Width::Rest { grow, .. } => Some((grow, d.column, true)),
+                Width::Rest { grow, .. } => Some((u16::from(grow), d.column, true)),
                 _ => None,
             };
-            add.into_iter().chain(grow)
+            // before the quiet columns, the match text as wide as it is on screen
+            let whole = match d.width {
+                Width::Rest { .. } if stats.on_screen.is_some() => Some((QUIET, d.column, true)),
+                _ => None,
+            };
+            add.into_iter().chain(grow).chain(whole)
         })
         .collect();
     steps.sort_by_key(|(rank, _, _)| *rank);
-    for (_, c, grow) in steps {
+    for (rank, c, grow) in steps {
         if grow {
             let Width::Rest { want, .. } = c.def().width else {
                 continue;
+            };
+            let want = match &stats.on_screen {
+                Some(s) if rank >= QUIET => s.match_all,
+                _ => want,
             };
             if let Some(m) = chosen.iter_mut().find(|(x, _)| *x == c) {
                 let more = want.saturating_sub(m.1).min(width.saturating_sub(used));
@@ -116,8 +147,33 @@ pub fn layout_shown(
     chosen
 }
 
+/// Takes `over` columns from the columns `which` picks, one at a time from the widest,
+/// none below `floor`.
+fn shave(e: &mut [(u8, Column, u16)], which: impl Fn(Column) -> bool, floor: u16, over: &mut u16) {
+    while *over > 0 {
+        let Some(x) = e
+            .iter_mut()
+            .filter(|(_, c, w)| which(*c) && *w > floor)
+            .max_by_key(|(rank, _, w)| (*w, std::cmp::Reverse(*rank)))
+        else {
+            return;
+        };
+        x.2 -= 1;
+        *over -= 1;
+    }
+}
+
 /// The tree column gives up room down to this on a narrow terminal.
 const TREE_MIN: u16 = 24;
+/// The interfaces are cut to this before the tree gives up room (`docker_gw…`,
+/// `!docker_g…` still tell bridges apart).
+const CUT_EASY: u16 = 10;
+/// ... and to this at the least, before they go.
+const CUT_MIN: u16 = 4;
+/// The match text is cut to this at the least, before it goes.
+const MATCH_MIN: u16 = 8;
+/// Columns nothing on screen is in come after every rank.
+const QUIET: u16 = 1000;
 
 /// Widths of a table's text columns ([`Width::Text`]) over all its rules (None: the
 /// column says nothing).
@@ -127,6 +183,19 @@ pub struct ColumnStats {
     /// Some rule has no counter (a native rule without `counter`): its PKTS cell says
     /// `no counter`, whole.
     pub uncounted: bool,
+    /// What the rows on screen say, once measured ([`ColumnStats::seen_in`]).
+    pub on_screen: Option<OnScreen>,
+}
+
+/// What the rows on screen say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnScreen {
+    /// Per column: some row on screen says something in it.
+    said: [bool; COLUMNS.len()],
+    /// The widest match text on screen (its comments apart).
+    match_w: u16,
+    /// ... with its comments.
+    match_all: u16,
 }
 
 impl ColumnStats {
@@ -160,6 +229,47 @@ impl ColumnStats {
             }
         }
         s
+    }
+
+    /// Notes which text columns the rows on screen (`rows` of `t`) say something in,
+    /// and how wide their match text is: the others give way first.
+    pub fn seen_in(&mut self, t: &FirewallTable, rows: &[TreeRow]) {
+        let mut s = OnScreen {
+            said: [false; COLUMNS.len()],
+            match_w: 0,
+            match_all: 0,
+        };
+        for r in rows {
+            let RowKind::Rule { chain, rule } = r.kind else {
+                continue;
+            };
+            let rule = &t.chains[chain].rules[rule];
+            for d in &COLUMNS {
+                match d.width {
+                    Width::Text { empty, of, .. } => {
+                        let v = of(rule);
+                        s.said[d.column.index()] |= !(v.is_empty() || empty.contains(&v.as_ref()));
+                    }
+                    Width::Rest { .. } => {
+                        // as the tree shows it: a NAT target's `to:` is in its label
+                        let text = super::fit::nat(&rule.spec)
+                            .map_or_else(|| rule.spec.extra.clone(), |(_, rest)| rest);
+                        let (main, comments) = super::fit::split_comments(&text);
+                        let w =
+                            crate::sanitize::text(if main.is_empty() { &comments } else { &main })
+                                .width();
+                        s.said[d.column.index()] |= !(main.is_empty() && comments.is_empty());
+                        let all = crate::sanitize::text(&main).width()
+                            + crate::sanitize::text(&comments).width()
+                            + 1;
+                        s.match_w = s.match_w.max(w.min(u16::MAX as usize) as u16);
+                        s.match_all = s.match_all.max(all.min(u16::MAX as usize) as u16);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.on_screen = Some(s);
     }
 
     /// The width of text column `c`, None: it says nothing in this table.
@@ -267,5 +377,44 @@ mod tests {
                 .sum();
             assert!(total <= w + 1, "{w}: {total}");
         }
+    }
+
+    #[test]
+    fn columns_nothing_on_screen_is_in_give_way_first() {
+        let mut stats = ColumnStats::default();
+        stats.set(Column::In, Some(16));
+        stats.set(Column::Out, Some(16));
+        let mut said = [false; COLUMNS.len()];
+        said[Column::Match.index()] = true;
+        // every interface on screen `*`: the match text has their room
+        stats.on_screen = Some(OnScreen {
+            said,
+            match_w: 25,
+            match_all: 25,
+        });
+        let cols = layout_columns(80, 32, &stats);
+        let names: Vec<Column> = cols.iter().map(|(c, _)| *c).collect();
+        assert!(!names.contains(&Column::In) && !names.contains(&Column::Out));
+        let m = cols
+            .iter()
+            .find(|(c, _)| *c == Column::Match)
+            .expect("match");
+        assert!(m.1 >= 25, "{cols:?}");
+        // with interfaces on screen they stay, cut, and the match keeps room for a port
+        said[Column::In.index()] = true;
+        said[Column::Out.index()] = true;
+        stats.on_screen = Some(OnScreen {
+            said,
+            match_w: 25,
+            match_all: 25,
+        });
+        let cols = layout_columns(80, 34, &stats);
+        let w = |c: Column| cols.iter().find(|(x, _)| *x == c).map(|(_, w)| *w);
+        assert_eq!(w(Column::Tree), Some(34), "{cols:?}");
+        assert!(w(Column::In) >= Some(CUT_EASY) && w(Column::Out) >= Some(CUT_EASY));
+        assert!(w(Column::Match) >= Some(14), "{cols:?}");
+        // a wide table shows the quiet columns again, once the match text is whole
+        let cols = layout_columns(250, 36, &stats);
+        assert!(cols.iter().any(|(c, _)| *c == Column::In));
     }
 }

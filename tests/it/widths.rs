@@ -94,6 +94,9 @@ fn swarm_filter() {
     let t = titles(&s[2]);
     assert!(t.contains(" IN ") && t.contains(" OUT "), "{}", s[2]);
     assert!(s[2].contains("docker0 "), "{}", s[2]);
+    // the tree whole, and the port of the walk-through readable
+    assert!(s[2].contains("DOCKER-ISOLATION-STAGE-2 ×2"), "{}", s[2]);
+    assert!(s[2].contains("tcp dpt:80"), "{}", s[2]);
 }
 
 #[test]
@@ -101,7 +104,10 @@ fn swarm_nat() {
     let s = check("swarm_nat", "iptables/docker-swarm.nft.nat-vnxL.txt", "nat");
     for screen in &s {
         assert!(screen.contains("DNAT → 172.18.0.2:80"), "{screen}");
+        assert!(screen.contains("tcp dpt:80"), "{screen}");
     }
+    // OUT says nothing on screen at 80: it gave way to the match text
+    assert!(!titles(&s[2]).contains(" OUT "), "{}", s[2]);
 }
 
 #[test]

@@ -34,6 +34,8 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
         stats.grow(Column::Source, addr.min(20) as u16);
         stats.grow(Column::Destination, addr.min(20) as u16);
     }
+    // columns nothing on screen is in give way first
+    stats.seen_in(t, &app.rows()[offset..end]);
     let cols = layout_shown(area.width, app.tree_width(), &stats, theme.columns);
     let buf = frame.buffer_mut();
     // The rows are written straight into the buffer, cell by cell, as a ratatui FirewallTable with
