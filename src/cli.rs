@@ -283,12 +283,12 @@ impl Cli {
         self.given.iter().any(|g| g == id)
     }
 
-    /// The native nftables tables asked for: every one when no `-t` was given (the tree
-    /// and path views), else those named (`docker-bridges`, `inet filter`).
+    /// The native nftables tables asked for: every one when no `-t` was given (the tree,
+    /// path and Services views), else those named (`docker-bridges`, `inet filter`).
     pub fn native_tables(&self) -> NativeTables {
         if self.tables.is_empty() {
             return match self.view {
-                View::Tree | View::Path => NativeTables::All,
+                View::Tree | View::Path | View::Services => NativeTables::All,
                 _ => NativeTables::Named(Vec::new()),
             };
         }

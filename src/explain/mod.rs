@@ -5,4 +5,5 @@
 pub mod findings;
 pub mod notes;
 pub mod ports;
+pub mod kube_nft;
 pub mod services;
