@@ -287,10 +287,9 @@ impl Cli {
     /// path and Services views), else those named (`docker-bridges`, `inet filter`).
     pub fn native_tables(&self) -> NativeTables {
         if self.tables.is_empty() {
-            return match self.view {
-                View::Tree | View::Path | View::Services => NativeTables::All,
-                _ => NativeTables::Named(Vec::new()),
-            };
+            // every view reads them: the tree and path views show them, Services reads
+            // kube-proxy's nftables table
+            return NativeTables::All;
         }
         NativeTables::Named(
             self.tables

@@ -229,7 +229,10 @@ fn modulus(text: &str) -> Option<u32> {
 
 /// `172.30.0.41 . tcp . 80` → (IP, proto, port); `tcp . 30090` → (None, proto, port).
 fn key_parts(key: &str) -> (Option<&str>, &str, Option<u16>) {
-    let p: Vec<&str> = key.split(" . ").map(str::trim).collect();
+    let p: Vec<&str> = key
+        .split(" . ")
+        .map(|w| w.trim().trim_matches('"'))
+        .collect();
     match p.as_slice() {
         [ip, proto, port] => (Some(*ip), *proto, port.parse().ok()),
         [proto, port] => (None, *proto, port.parse().ok()),

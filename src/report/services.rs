@@ -309,7 +309,7 @@ fn iptables_text(out: &mut String, svcs: &[Service]) {
         "INTENDED",
     ];
     let mut rows: Vec<[String; 8]> = Vec::new();
-    for s in &svcs {
+    for s in svcs {
         let mut head = [
             if s.local {
                 format!("{} (local)", s.label())
