@@ -3,7 +3,7 @@
 //! table ([`services`]). Pure functions over snapshots and deltas; no I/O.
 
 pub mod findings;
+pub mod kube_nft;
 pub mod notes;
 pub mod ports;
-pub mod kube_nft;
 pub mod services;

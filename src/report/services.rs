@@ -160,6 +160,8 @@ pub fn text(input: &Input) -> Result<String, String> {
     );
     let _ = write!(out, "taken {}", format::timestamp(input.snapshot.taken_at));
     match input.deltas {
+        // nftables mode only: nothing is counted, over a window or not
+        _ if grouped.iptables.is_none() => {}
         Some(d) => {
             let _ = write!(
                 out,
@@ -261,7 +263,11 @@ fn nft_text(out: &mut String, table: &str, svcs: &[NftService]) {
             continue;
         }
         for (i, e) in s.endpoints.iter().enumerate() {
-            let mut row = if i == 0 { head.clone() } else { vec![String::new(); 8] };
+            let mut row = if i == 0 {
+                head.clone()
+            } else {
+                vec![String::new(); 8]
+            };
             row[4] = if e.address.is_empty() {
                 e.chain.clone()
             } else {

@@ -27,13 +27,7 @@ impl Ns {
 
     fn services(&self, format: &str) -> String {
         let out = run_ok(iptop().args([
-            "--netns",
-            &self.0,
-            "--once",
-            "--view",
-            "services",
-            "--format",
-            format,
+            "--netns", &self.0, "--once", "--view", "services", "--format", format,
         ]));
         String::from_utf8(out.stdout).expect("UTF-8")
     }
@@ -50,9 +44,15 @@ impl Drop for Ns {
 fn kube_proxy_nftables_services_text_and_json() {
     let ns = Ns::with_kube_proxy();
     let out = ns.services("text");
-    assert!(out.contains("table ip kube-proxy (kube-proxy's nftables mode)"), "{out}");
+    assert!(
+        out.contains("table ip kube-proxy (kube-proxy's nftables mode)"),
+        "{out}"
+    );
     // no KUBE-SERVICES in nat: the iptables part is left out
-    assert!(!out.contains("no kube-proxy Services in this nat table"), "{out}");
+    assert!(
+        !out.contains("no kube-proxy Services in this nat table"),
+        "{out}"
+    );
     let row = |start: &str| -> String {
         out.lines()
             .find(|l| l.starts_with(start))
@@ -60,7 +60,13 @@ fn kube_proxy_nftables_services_text_and_json() {
             .to_string()
     };
     let web = row("shop/web:http");
-    for w in ["172.30.0.41", "tcp/80", "10.180.0.1:8080", "0 mod 3", "33.3%"] {
+    for w in [
+        "172.30.0.41",
+        "tcp/80",
+        "10.180.0.1:8080",
+        "0 mod 3",
+        "33.3%",
+    ] {
         assert!(web.contains(w), "{w} in {web}");
     }
     let api = row("shop/api:grpc");
@@ -68,11 +74,17 @@ fn kube_proxy_nftables_services_text_and_json() {
         assert!(api.contains(w), "{w} in {api}");
     }
     assert!(row("kube-system/kube-dns:dns").contains("100.0%"), "{out}");
-    assert!(row("172.30.0.46:80/tcp").contains("(no endpoints)"), "{out}");
-    assert!(out.contains("4 Services, 6 endpoints, 1 without endpoints"), "{out}");
+    assert!(
+        row("172.30.0.46:80/tcp").contains("(no endpoints)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("4 Services, 6 endpoints, 1 without endpoints"),
+        "{out}"
+    );
     // kube-proxy writes no counters: said, never printed as 0
     assert!(out.contains("cannot be counted"), "{out}");
-    assert!(out.contains("--trace 'ip daddr 172.30.0.41'"), "{out}");
+    assert!(out.contains("--trace 'ip daddr 172.30.0.10'"), "{out}");
     assert!(out.contains("conntrack"), "{out}");
     assert!(out.contains("not counted"), "{out}");
 
@@ -100,10 +112,16 @@ fn kube_proxy_nftables_services_text_and_json() {
     for (i, e) in eps.iter().enumerate() {
         assert!((e["intended_share"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
         assert_eq!(e["numgen"], serde_json::json!([i.to_string()]));
-        assert!(e["new_connections"].is_null() && e["share"].is_null(), "{e}");
+        assert!(
+            e["new_connections"].is_null() && e["share"].is_null(),
+            "{e}"
+        );
     }
     assert_eq!(list[2]["node_port"], 30090);
-    assert_eq!(list[2]["external_ips"], serde_json::json!(["192.168.99.33"]));
+    assert_eq!(
+        list[2]["external_ips"],
+        serde_json::json!(["192.168.99.33"])
+    );
     let notes = v["notes"].as_array().expect("notes");
     assert!(
         notes
