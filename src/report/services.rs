@@ -216,7 +216,7 @@ fn table_text(out: &mut String, titles: &[&str], mut rows: Vec<Vec<String>>, rig
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(&titles.iter().map(|t| t.to_string()).collect::<Vec<_>>());
+    line(&titles.iter().map(ToString::to_string).collect::<Vec<_>>());
     for r in &rows {
         line(r);
     }
