@@ -283,14 +283,13 @@ impl Cli {
         self.given.iter().any(|g| g == id)
     }
 
-    /// The native nftables tables asked for: every one when no `-t` was given (the tree
-    /// and path views), else those named (`docker-bridges`, `inet filter`).
+    /// The native nftables tables asked for: every one when no `-t` was given (the tree,
+    /// path and Services views), else those named (`docker-bridges`, `inet filter`).
     pub fn native_tables(&self) -> NativeTables {
         if self.tables.is_empty() {
-            return match self.view {
-                View::Tree | View::Path => NativeTables::All,
-                _ => NativeTables::Named(Vec::new()),
-            };
+            // every view reads them: the tree and path views show them, Services reads
+            // kube-proxy's nftables table
+            return NativeTables::All;
         }
         NativeTables::Named(
             self.tables

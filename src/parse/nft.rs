@@ -115,13 +115,23 @@ fn elements(elem: &Value) -> Vec<Element> {
         .collect()
 }
 
-/// A map key as a label: strings quoted, numbers bare, anything else (a prefix, a
-/// range, a concatenation) as compact JSON.
+/// A map key as a label: strings quoted, numbers bare, a concatenation as nft prints
+/// it (`172.30.0.41 . tcp . 80`), anything else (a prefix, a range) as compact JSON.
 fn key_text(k: &Value) -> String {
     match k {
         Value::String(s) => format!("\"{s}\""),
         Value::Number(n) => n.to_string(),
         Value::Object(o) if o.contains_key("elem") => key_text(&o["elem"]["val"]),
+        Value::Object(o) if o.get("concat").is_some_and(Value::is_array) => o["concat"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| match p {
+                Value::String(s) => s.clone(),
+                other => key_text(other),
+            })
+            .collect::<Vec<_>>()
+            .join(" . "),
         other => other.to_string(),
     }
 }

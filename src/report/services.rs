@@ -1,4 +1,6 @@
-//! `--view services`: kube-proxy's Services as text or JSON ([`crate::explain::services`]).
+//! `--view services`: kube-proxy's Services as text or JSON, from the nat table in
+//! iptables mode ([`crate::explain::services`]) and from the `ip kube-proxy` table in
+//! nftables mode ([`crate::explain::kube_nft`]).
 
 use std::fmt::Write as _;
 
@@ -6,6 +8,7 @@ use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
 
 use super::{Input, SourceReport};
+use crate::explain::kube_nft::{self, NftService};
 use crate::explain::services::{self, Service};
 use crate::format;
 use crate::model::FirewallTable;
@@ -23,6 +26,8 @@ pub struct ServicesReport {
     pub source: SourceReport,
     pub warnings: Vec<String>,
     pub services: Vec<ServiceReport>,
+    /// What the numbers cannot say: kube-proxy's nftables rules count nothing.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -40,6 +45,14 @@ pub struct ServiceReport {
     pub local: bool,
     pub new_connections: Option<u64>,
     pub endpoints: Vec<EndpointReport>,
+    /// `iptables` (the nat table's KUBE-SVC chains) or `nftables` (`ip kube-proxy`).
+    pub mode: &'static str,
+    /// The nftables table (`ip kube-proxy`); null in iptables mode.
+    pub table: Option<String>,
+    /// External and load-balancer IPs (nftables mode).
+    pub external_ips: Vec<String>,
+    /// Returning clients keep their endpoint (nftables mode).
+    pub affinity: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,8 +66,11 @@ pub struct EndpointReport {
     /// The share of new connections the cascade intends (1/n each).
     pub intended_share: f64,
     pub new_connections: Option<u64>,
-    /// Its share of the Service's new connections; null when there were none.
+    /// Its share of the Service's new connections; null when there were none or
+    /// they cannot be counted (nftables mode).
     pub share: Option<f64>,
+    /// nftables mode: the values of `numgen random mod N` that pick it.
+    pub numgen: Vec<String>,
 }
 
 /// The tables the Services are read from: the nat table holding KUBE-SERVICES (else the
@@ -64,10 +80,10 @@ fn tables<'a>(input: &Input<'a>) -> Result<(usize, Option<&'a FirewallTable>), S
     let nat = snap
         .tables
         .iter()
-        .position(|t| t.name == "nat" && t.chain("KUBE-SERVICES").is_some())
-        .or_else(|| snap.tables.iter().position(|t| t.name == "nat"))
+        .position(|t| t.family.is_none() && t.name == "nat" && t.chain("KUBE-SERVICES").is_some())
+        .or_else(|| snap.tables.iter().position(|t| t.family.is_none() && t.name == "nat"))
         .ok_or_else(|| {
-            "--view services reads kube-proxy's rules in the nat table, and there is none here (poll it with -t nat)".to_string()
+            "--view services reads kube-proxy's rules in the nat table (iptables mode) or the ip kube-proxy table (nftables mode), and there is neither here (poll nat with -t nat)".to_string()
         })?;
     let filter = snap
         .tables
@@ -76,10 +92,57 @@ fn tables<'a>(input: &Input<'a>) -> Result<(usize, Option<&'a FirewallTable>), S
     Ok((nat, filter))
 }
 
-fn group(input: &Input) -> Result<Vec<Service>, String> {
-    let (ni, filter) = tables(input)?;
-    let td = input.deltas.and_then(|d| d.table(ni));
-    Ok(services::group(&input.snapshot.tables[ni], td, filter))
+/// kube-proxy's nftables tables of the snapshot (`ip kube-proxy`, `ip6 kube-proxy`).
+fn nft_tables<'a>(input: &Input<'a>) -> Vec<&'a FirewallTable> {
+    input
+        .snapshot
+        .tables
+        .iter()
+        .filter(|t| kube_nft::is_kube_proxy(t))
+        .collect()
+}
+
+/// The Services of iptables mode, and of nftables mode by table (`ip kube-proxy`).
+/// The nat table's part is left out when it holds no KUBE-SERVICES beside a
+/// kube-proxy nftables table.
+struct Grouped {
+    iptables: Option<Vec<Service>>,
+    nft: Vec<(String, Vec<NftService>)>,
+}
+
+fn group(input: &Input) -> Result<Grouped, String> {
+    let nft: Vec<(String, Vec<NftService>)> = nft_tables(input)
+        .into_iter()
+        .map(|t| {
+            (
+                format!("{} {}", t.family.as_deref().unwrap_or_default(), t.name),
+                kube_nft::group(t),
+            )
+        })
+        .collect();
+    let iptables = match tables(input) {
+        Ok((ni, filter)) => {
+            let nat = &input.snapshot.tables[ni];
+            if nft.is_empty() || nat.chain("KUBE-SERVICES").is_some() {
+                let td = input.deltas.and_then(|d| d.table(ni));
+                Some(services::group(nat, td, filter))
+            } else {
+                None
+            }
+        }
+        Err(e) if nft.is_empty() => return Err(e),
+        Err(_) => None,
+    };
+    Ok(Grouped { iptables, nft })
+}
+
+/// The note for nftables mode, with a cluster IP of its Services as the example.
+fn not_counted(svcs: &[NftService]) -> String {
+    let ip = svcs
+        .iter()
+        .find_map(|s| s.cluster_ip.as_deref())
+        .unwrap_or("CLUSTER-IP");
+    kube_nft::NOT_COUNTED.replace("CLUSTER-IP", ip)
 }
 
 fn pct(v: Option<f64>) -> String {
@@ -87,7 +150,7 @@ fn pct(v: Option<f64>) -> String {
 }
 
 pub fn text(input: &Input) -> Result<String, String> {
-    let svcs = group(input)?;
+    let grouped = group(input)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -97,6 +160,8 @@ pub fn text(input: &Input) -> Result<String, String> {
     );
     let _ = write!(out, "taken {}", format::timestamp(input.snapshot.taken_at));
     match input.deltas {
+        // nftables mode only: nothing is counted, over a window or not
+        _ if grouped.iptables.is_none() => {}
         Some(d) => {
             let _ = write!(
                 out,
@@ -110,10 +175,134 @@ pub fn text(input: &Input) -> Result<String, String> {
     for w in &input.snapshot.warnings {
         let _ = writeln!(out, "warning: {}", crate::sanitize::text(w));
     }
-    out.push('\n');
+    if let Some(svcs) = &grouped.iptables {
+        out.push('\n');
+        iptables_text(&mut out, svcs);
+    }
+    for (table, svcs) in &grouped.nft {
+        out.push('\n');
+        nft_text(&mut out, table, svcs);
+    }
+    Ok(out)
+}
+
+/// A table's rows under its titles, padded; columns from `right_from` on to the right.
+fn table_text(out: &mut String, titles: &[&str], mut rows: Vec<Vec<String>>, right_from: usize) {
+    // names come from comments and chain names: escaped before they are measured
+    for v in rows.iter_mut().flatten() {
+        crate::sanitize::in_place(v);
+    }
+    let mut widths: Vec<usize> = titles.iter().map(|t| t.width()).collect();
+    for r in &rows {
+        for (w, v) in widths.iter_mut().zip(r) {
+            *w = (*w).max(v.width());
+        }
+    }
+    let mut line = |vals: &[String]| {
+        let mut l = String::new();
+        for (i, v) in vals.iter().enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            let pad = " ".repeat(widths[i].saturating_sub(v.width()));
+            if i >= right_from {
+                l.push_str(&pad);
+                l.push_str(v);
+            } else {
+                l.push_str(v);
+                l.push_str(&pad);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&titles.iter().map(ToString::to_string).collect::<Vec<_>>());
+    for r in &rows {
+        line(r);
+    }
+}
+
+/// kube-proxy's nftables mode: Services, endpoints and their `numgen` shares; no counts.
+fn nft_text(out: &mut String, table: &str, svcs: &[NftService]) {
+    let _ = writeln!(out, "table {table} (kube-proxy's nftables mode)");
+    if svcs.is_empty() {
+        out.push_str("no Services in it (no service-ips elements, no service- chains)\n");
+        return;
+    }
+    let titles = [
+        "SERVICE",
+        "CLUSTER IP",
+        "PORT",
+        "NODE PORT",
+        "ENDPOINT",
+        "NUMGEN",
+        "SHARE",
+        "NEW",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for s in svcs {
+        let mut head = vec![
+            if s.affinity {
+                format!("{} (affinity)", s.label())
+            } else {
+                s.label()
+            },
+            s.cluster_ip.clone().unwrap_or_default(),
+            s.port
+                .map(|p| format!("{}/{p}", s.protocol))
+                .unwrap_or_default(),
+            s.node_port.map(|p| p.to_string()).unwrap_or_default(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ];
+        if s.endpoints.is_empty() {
+            head[4] = "(no endpoints)".into();
+            rows.push(head);
+            continue;
+        }
+        for (i, e) in s.endpoints.iter().enumerate() {
+            let mut row = if i == 0 {
+                head.clone()
+            } else {
+                vec![String::new(); 8]
+            };
+            row[4] = if e.address.is_empty() {
+                e.chain.clone()
+            } else {
+                e.address.clone()
+            };
+            row[5] = match s.modulus {
+                Some(m) if !e.keys.is_empty() => format!("{} mod {m}", e.keys.join(",")),
+                _ => "?".into(),
+            };
+            row[6] = pct(Some(e.share));
+            row[7] = "not counted".into();
+            rows.push(row);
+        }
+        for ip in &s.external_ips {
+            let mut row = vec![String::new(); 8];
+            row[1] = format!("{ip} (external)");
+            rows.push(row);
+        }
+    }
+    table_text(out, &titles, rows, 5);
+    let endpoints: usize = svcs.iter().map(|s| s.endpoints.len()).sum();
+    let without = svcs.iter().filter(|s| s.endpoints.is_empty()).count();
+    let _ = writeln!(
+        out,
+        "\n{} Services, {endpoints} endpoints, {without} without endpoints. NUMGEN: the values of numgen random mod N that pick the endpoint; SHARE: the share of new connections that gives it.",
+        svcs.len()
+    );
+    let _ = writeln!(out, "note: {}", not_counted(svcs));
+}
+
+/// kube-proxy's iptables mode: the nat table's Services with their new connections.
+fn iptables_text(out: &mut String, svcs: &[Service]) {
     if svcs.is_empty() {
         out.push_str("no kube-proxy Services in this nat table (no KUBE-SVC chains)\n");
-        return Ok(out);
+        return;
     }
     let titles = [
         "SERVICE",
@@ -126,7 +315,7 @@ pub fn text(input: &Input) -> Result<String, String> {
         "INTENDED",
     ];
     let mut rows: Vec<[String; 8]> = Vec::new();
-    for s in &svcs {
+    for s in svcs {
         let mut head = [
             if s.local {
                 format!("{} (local)", s.label())
@@ -165,39 +354,7 @@ pub fn text(input: &Input) -> Result<String, String> {
             rows.push(row);
         }
     }
-    // names come from comments: escaped before they are measured
-    for v in rows.iter_mut().flatten() {
-        crate::sanitize::in_place(v);
-    }
-    let mut widths: Vec<usize> = titles.iter().map(|t| t.width()).collect();
-    for r in &rows {
-        for (w, v) in widths.iter_mut().zip(r) {
-            *w = (*w).max(v.width());
-        }
-    }
-    let right = |i: usize| i >= 5;
-    let mut line = |vals: &[String]| {
-        let mut l = String::new();
-        for (i, v) in vals.iter().enumerate() {
-            if i > 0 {
-                l.push_str("  ");
-            }
-            let pad = " ".repeat(widths[i].saturating_sub(v.width()));
-            if right(i) {
-                l.push_str(&pad);
-                l.push_str(v);
-            } else {
-                l.push_str(v);
-                l.push_str(&pad);
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&titles.map(String::from));
-    for r in &rows {
-        line(r);
-    }
+    table_text(out, &titles, rows.into_iter().map(Vec::from).collect(), 5);
     let endpoints: usize = svcs.iter().map(|s| s.endpoints.len()).sum();
     let without = svcs.iter().filter(|s| s.endpoints.is_empty()).count();
     let _ = writeln!(
@@ -205,12 +362,88 @@ pub fn text(input: &Input) -> Result<String, String> {
         "\n{} Services, {endpoints} endpoints, {without} without endpoints. nat counts the first packet of each connection; INTENDED is what the statistic cascade gives each endpoint.",
         svcs.len()
     );
-    Ok(out)
+}
+
+fn iptables_report(s: &Service) -> ServiceReport {
+    ServiceReport {
+        name: s.name.clone(),
+        label: s.label(),
+        chain: s.chain.clone(),
+        cluster_ip: s.cluster_ip.clone(),
+        protocol: s.protocol.clone(),
+        port: s.port,
+        node_port: s.node_port,
+        local: s.local,
+        new_connections: s.new_connections(),
+        endpoints: s
+            .endpoints
+            .iter()
+            .map(|e| EndpointReport {
+                address: e.address.clone(),
+                chain: e.chain.clone(),
+                rule: e.rule,
+                probability: e.probability,
+                intended_share: e.intended,
+                new_connections: e.new,
+                share: e.share,
+                numgen: Vec::new(),
+            })
+            .collect(),
+        mode: "iptables",
+        table: None,
+        external_ips: Vec::new(),
+        affinity: false,
+    }
+}
+
+/// A Service of nftables mode: its counts null (its rules have no counter).
+fn nft_report(table: &str, s: &NftService) -> ServiceReport {
+    ServiceReport {
+        name: s.name.clone(),
+        label: s.label(),
+        chain: s.chain.clone(),
+        cluster_ip: s.cluster_ip.clone(),
+        protocol: s.protocol.clone(),
+        port: s.port,
+        node_port: s.node_port,
+        local: false,
+        new_connections: None,
+        endpoints: s
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| EndpointReport {
+                address: e.address.clone(),
+                chain: e.chain.clone(),
+                rule: i as u32 + 1,
+                probability: None,
+                intended_share: e.share,
+                new_connections: None,
+                share: None,
+                numgen: e.keys.clone(),
+            })
+            .collect(),
+        mode: "nftables",
+        table: Some(table.to_string()),
+        external_ips: s.external_ips.clone(),
+        affinity: s.affinity,
+    }
 }
 
 pub fn json(input: &Input) -> Result<String, String> {
-    let svcs = group(input)?;
+    let grouped = group(input)?;
     let base = super::build_header(input);
+    let mut services: Vec<ServiceReport> = grouped
+        .iptables
+        .iter()
+        .flatten()
+        .map(iptables_report)
+        .collect();
+    let mut notes = Vec::new();
+    for (table, svcs) in &grouped.nft {
+        services.extend(svcs.iter().map(|s| nft_report(table, s)));
+        notes.push(format!("table {table}: {}", not_counted(svcs)));
+    }
     let report = ServicesReport {
         version: 1,
         view: "services",
@@ -224,33 +457,8 @@ pub fn json(input: &Input) -> Result<String, String> {
         },
         source: base.source,
         warnings: base.warnings,
-        services: svcs
-            .iter()
-            .map(|s| ServiceReport {
-                name: s.name.clone(),
-                label: s.label(),
-                chain: s.chain.clone(),
-                cluster_ip: s.cluster_ip.clone(),
-                protocol: s.protocol.clone(),
-                port: s.port,
-                node_port: s.node_port,
-                local: s.local,
-                new_connections: s.new_connections(),
-                endpoints: s
-                    .endpoints
-                    .iter()
-                    .map(|e| EndpointReport {
-                        address: e.address.clone(),
-                        chain: e.chain.clone(),
-                        rule: e.rule,
-                        probability: e.probability,
-                        intended_share: e.intended,
-                        new_connections: e.new,
-                        share: e.share,
-                    })
-                    .collect(),
-            })
-            .collect(),
+        services,
+        notes,
     };
     let mut s = crate::sanitize::json_pretty(&report).map_err(|e| e.to_string())?;
     s.push('\n');

@@ -27,6 +27,7 @@ mod hostile_names;
 mod hostile_text;
 mod kernel_source;
 mod kernel_truth;
+mod kube_nft;
 mod live_lab;
 mod metrics;
 mod native_findings;

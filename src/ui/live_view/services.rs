@@ -1,6 +1,7 @@
 //! kube-proxy's Services in the live view (`K`): the grouping of `--view services`
-//! ([`crate::explain::services`]) over the nat table's last poll, with the window the Δ
-//! columns show (the last poll, or since the baseline `z`).
+//! ([`crate::explain::services`], [`crate::explain::kube_nft`]) over the last poll of nat
+//! and of `ip kube-proxy`, with the window the Δ columns show (the last poll, or since
+//! the baseline `z`).
 
 use std::time::SystemTime;
 
@@ -44,9 +45,20 @@ impl LiveView {
     }
 
     /// The Services view's text, as `--view services` prints it (without its first
-    /// line: the header says where the rules come from). None until nat was polled.
+    /// line: the header says where the rules come from). None until nat or kube-proxy's
+    /// nftables table (`ip kube-proxy`, `ip6 kube-proxy`) was polled.
     pub fn services_text(&self) -> Option<String> {
-        let nat = self.tab_of("nat")?;
+        let nft: Vec<&Snapshot> = ["ip kube-proxy", "ip6 kube-proxy"]
+            .iter()
+            .filter_map(|n| self.tab_of(n))
+            .filter_map(|i| self.tables[i].snap.as_deref())
+            .collect();
+        let Some(nat) = self.tab_of("nat") else {
+            // nftables mode only: no counters, so no window either
+            nft.first()?;
+            let snap = Snapshot::combine(&nft);
+            return Some(self.services_of(&snap, None, None));
+        };
         let nv = &self.tables[nat];
         let nat_snap = nv.snap.as_deref()?;
         let mut parts: Vec<&Snapshot> = vec![nat_snap];
@@ -57,6 +69,7 @@ impl LiveView {
         {
             parts.push(fs);
         }
+        parts.extend(nft);
         let snap = Snapshot::combine(&parts);
         let view = nv.shown_deltas();
         let (elapsed, start): (_, Option<SystemTime>) = match &nv.baseline {
@@ -67,9 +80,19 @@ impl LiveView {
             elapsed,
             tables: vec![Some(d.clone())],
         });
+        Some(self.services_of(&snap, deltas.as_ref(), start))
+    }
+
+    /// `--view services`' text of `snap`, without its first line.
+    fn services_of(
+        &self,
+        snap: &Snapshot,
+        deltas: Option<&Deltas>,
+        start: Option<SystemTime>,
+    ) -> String {
         let input = report::Input {
-            snapshot: &snap,
-            deltas: deltas.as_ref(),
+            snapshot: snap,
+            deltas,
             window_start: start,
             source: &self.source,
             roots: &[],
@@ -78,9 +101,7 @@ impl LiveView {
             window_note: None,
         };
         let text = report::services::text(&input).unwrap_or_else(|e| e + "\n");
-        Some(
-            text.split_once('\n')
-                .map_or(text.clone(), |(_, rest)| rest.to_string()),
-        )
+        text.split_once('\n')
+            .map_or(text.clone(), |(_, rest)| rest.to_string())
     }
 }
