@@ -289,7 +289,12 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
     // the header of the session this poll (and the one compared with it) belongs to
     let info = poller.source().info().clone();
     check_chains(cli, &first)?;
-    let mut tracer = trace::start(cli, poller.source()).await?;
+    let mut tracer = trace::start(
+        cli,
+        poller.source(),
+        crate::source::trace::backends(&first.tables),
+    )
+    .await?;
     let (snap, deltas, window_start) = match cli.window {
         None => (first, None, None),
         Some(w) => {
@@ -509,7 +514,13 @@ async fn stream(cli: &Cli) -> Result<(), AppError> {
     if let Some(w) = warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
-    let trace = trace::start(cli, polls.source()).await?;
+    let mut polls = polls;
+    if cli.trace.is_some() {
+        // the version says which back end a plain iptables is; the first poll's tables
+        // are checked again by the stream
+        polls.source_mut().settle().await;
+    }
+    let trace = trace::start(cli, polls.source(), []).await?;
     crate::stream::run(crate::stream::StreamSetup {
         polls,
         tables,
@@ -587,9 +598,17 @@ async fn live(cli: Cli) -> Result<(), AppError> {
     };
     // asked once, before the screen: a Docker that does not answer costs one timeout
     let names = docker_names(&cli, replay).await.0;
-    let trace = trace::start(&cli, polls.source()).await?;
+    let listed: Vec<_> = first
+        .iter()
+        .flat_map(|r| &r.listings)
+        .filter(|l| !l.absent && l.failure.is_none())
+        .map(|l| l.backend)
+        .collect();
+    let trace = trace::start(&cli, polls.source(), listed).await?;
     ui::run(ui::LiveSetup {
         trace,
+        trace_rate: cli.trace_rate,
+        timeout: cli.timeout,
         signals,
         polls,
         first,

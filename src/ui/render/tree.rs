@@ -69,7 +69,19 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
             buf.set_style(row_area(y), theme.heat(age));
         }
         let names = app.names.as_deref();
-        tree_row(buf, area.x, y, t, r, &cols, &view, live, names, theme);
+        let traced = app.traced_row(t, r);
+        tree_row(
+            buf,
+            area.x,
+            y,
+            t,
+            r,
+            &cols,
+            &view,
+            (live, traced),
+            names,
+            theme,
+        );
         if selected == Some(offset + k) {
             buf.set_style(row_area(y), theme.selected());
         }
@@ -127,7 +139,7 @@ pub(super) fn tree_row(
     r: &TreeRow,
     cols: &[(Column, u16)],
     view: &cells::ShownDeltas,
-    live: bool,
+    (live, traced): (bool, bool),
     names: Option<&crate::docker::Names>,
     theme: &Theme,
 ) {
@@ -149,6 +161,10 @@ pub(super) fn tree_row(
         crate::sanitize::text(&comments).into_owned(),
     );
     c.sanitize();
+    if traced {
+        // on the last traced packet's path
+        c.label = format!("◆ {}", c.label);
+    }
     let m = cells::movement(t, r, view.shown);
     let (target, is_drop) = match r.kind {
         RowKind::Rule { .. } | RowKind::Verdict { .. } => {
