@@ -535,7 +535,7 @@ mod tests {
             help.last(),
             Some(&("q  Ctrl-c", "quit (q here: close this help)"))
         );
-        assert_eq!(help.len(), 25);
+        assert_eq!(help.len(), 26);
         let hints: Vec<&str> = hints().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             hints,

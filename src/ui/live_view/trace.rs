@@ -2,7 +2,7 @@
 //! summary, verdict and where), how many were seen; Enter shows one packet's path step
 //! by step. `t` opens a prompt for the expression: Enter starts or changes the trace (the
 //! poller ends the old one and makes the new one), Enter on an empty line stops it. The
-//! rows of the last traced packet's path are marked in the tree ([`LiveView::traced_row`]).
+//! rows of the last traced packet's path are marked in the tree ([`LiveView::traced_path`]).
 
 use std::collections::VecDeque;
 
@@ -140,12 +140,24 @@ impl LiveView {
         }
     }
 
-    /// Is `r` on the last traced packet's path: its rule matched, or (a verdict row) the
-    /// chain's policy or end decided?
-    pub fn traced_row(&self, t: &FirewallTable, r: &TreeRow) -> bool {
-        let Some(p) = self.trace.packets.back() else {
-            return false;
-        };
+    /// The traced path marked in `t`: the selected packet's in the trace pane (the
+    /// newest, unless one was picked) or, when it did not cross `t` (a connection's
+    /// later packets skip nat), the newest before it that did.
+    pub fn traced_path(&self, t: &FirewallTable) -> Option<&TracedPacket> {
+        let sel = self
+            .trace
+            .selected
+            .min(self.trace.packets.len().checked_sub(1)?);
+        self.trace.packets.range(..=sel).rev().find(|p| {
+            p.steps
+                .iter()
+                .any(|s| s.table == t.name && family_fits(t, &s.family))
+        })
+    }
+
+    /// Is `r` on path `p`: its rule matched, or (a verdict row) the chain's policy or
+    /// end decided?
+    pub fn traced_row(p: &TracedPacket, t: &FirewallTable, r: &TreeRow) -> bool {
         let (chain, num) = match r.kind {
             RowKind::Rule { chain, rule } => (chain, Some(rule + 1)),
             RowKind::Verdict { chain } => (chain, None),

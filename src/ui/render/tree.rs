@@ -62,6 +62,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
         .then(|| app.selected_index())
         .filter(|s| (offset..end).contains(s));
     let view = app.table_data().shown_deltas();
+    let traced = app.traced_path(t);
     for (k, r) in app.rows()[offset..end].iter().enumerate() {
         let y = area.y + 1 + k as u16;
         let live = app.live_path().get(offset + k).copied().unwrap_or(true);
@@ -69,7 +70,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
             buf.set_style(row_area(y), theme.heat(age));
         }
         let names = app.names.as_deref();
-        let traced = app.traced_row(t, r);
+        let on_path = traced.is_some_and(|p| LiveView::traced_row(p, t, r));
         tree_row(
             buf,
             area.x,
@@ -78,7 +79,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
             r,
             &cols,
             &view,
-            (live, traced),
+            (live, on_path),
             names,
             theme,
         );

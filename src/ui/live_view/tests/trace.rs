@@ -132,10 +132,11 @@ fn the_last_traced_path_is_marked() {
     let tb = app.table_data().table().expect("table").clone();
     let idx = |n: &str| tb.chains.iter().position(|c| &*c.name == n).expect(n);
     let (fwd, user) = (idx("FORWARD"), idx("DOCKER-USER"));
+    let p = app.traced_path(&tb).expect("a path through filter");
     let marked: Vec<RowKind> = app
         .rows()
         .iter()
-        .filter(|r| app.traced_row(&tb, r))
+        .filter(|r| LiveView::traced_row(p, &tb, r))
         .map(|r| r.kind)
         .collect();
     assert!(
@@ -157,5 +158,5 @@ fn the_last_traced_path_is_marked() {
     // another table's rows are not marked
     let mut nat = tb.clone();
     nat.name = "nat".into();
-    assert!(!app.rows().iter().any(|r| app.traced_row(&nat, r)));
+    assert!(app.traced_path(&nat).is_none());
 }
