@@ -584,26 +584,23 @@ async fn live(cli: Cli) -> Result<(), AppError> {
     // A poll before the screen is taken: when every poll would fail the same way (not
     // root, no iptables, a namespace iptables cannot enter), say so on one line, as
     // --once does, instead of a full screen that retries.
+    // the back ends of the first poll's tables: a trace refuses iptables-legacy's
+    let mut listed = Vec::new();
     let first = if replay {
         None
     } else {
         let raw = polls.source_mut().poll().await;
-        if let Some(raw) = &raw
-            && let Err(e) = crate::source::snapshot_from(raw, std::slice::from_ref(&table))
-            && e.is_fatal()
-        {
-            return Err(e.into());
+        if let Some(raw) = &raw {
+            match crate::source::snapshot_from(raw, std::slice::from_ref(&table)) {
+                Err(e) if e.is_fatal() => return Err(e.into()),
+                Err(_) => {}
+                Ok(s) => listed.extend(crate::source::trace::backends(&s.tables)),
+            }
         }
         raw
     };
     // asked once, before the screen: a Docker that does not answer costs one timeout
     let names = docker_names(&cli, replay).await.0;
-    let listed: Vec<_> = first
-        .iter()
-        .flat_map(|r| &r.listings)
-        .filter(|l| !l.absent && l.failure.is_none())
-        .map(|l| l.backend)
-        .collect();
     let trace = trace::start(&cli, polls.source(), listed).await?;
     ui::run(ui::LiveSetup {
         trace,
