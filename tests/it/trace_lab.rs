@@ -446,3 +446,29 @@ fn t_starts_and_stops_a_trace_from_the_live_view_and_marks_the_path() {
     assert_eq!(ruleset(&lab), before);
     tmux.keys(&["q"]);
 }
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn an_auto_detected_legacy_back_end_is_refused_by_stream() {
+    let lab = Lab::up("iptables-legacy-restore");
+    let before = ruleset(&lab);
+    let out = iptop()
+        .args([
+            "--netns",
+            &lab.host(),
+            "--stream",
+            "-t",
+            "filter",
+            "--trace",
+            "tcp dport 80",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("iptop");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("iptables-legacy"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(r#""type":"trace""#));
+    assert_eq!(ruleset(&lab), before);
+}

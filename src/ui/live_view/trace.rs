@@ -111,7 +111,8 @@ impl LiveView {
             return;
         }
         let listed = self.tables.iter().filter_map(|d| d.snap.as_ref());
-        let backends = crate::source::trace::backends(listed.map(crate::model::TableSnapshot::table));
+        let backends =
+            crate::source::trace::backends(listed.map(crate::model::TableSnapshot::table));
         if crate::source::trace::legacy_only(&self.source.backend, backends) {
             self.message = Some(crate::source::trace::LEGACY.replace("--trace", "a trace"));
             return;
