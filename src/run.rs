@@ -289,7 +289,12 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
     // the header of the session this poll (and the one compared with it) belongs to
     let info = poller.source().info().clone();
     check_chains(cli, &first)?;
-    let mut tracer = trace::start(cli, poller.source()).await?;
+    let mut tracer = trace::start(
+        cli,
+        poller.source(),
+        crate::source::trace::backends(&first.tables),
+    )
+    .await?;
     let (snap, deltas, window_start) = match cli.window {
         None => (first, None, None),
         Some(w) => {
@@ -509,7 +514,13 @@ async fn stream(cli: &Cli) -> Result<(), AppError> {
     if let Some(w) = warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
-    let trace = trace::start(cli, polls.source()).await?;
+    let mut polls = polls;
+    if cli.trace.is_some() {
+        // the version says which back end a plain iptables is; the first poll's tables
+        // are checked again by the stream
+        polls.source_mut().settle().await;
+    }
+    let trace = trace::start(cli, polls.source(), []).await?;
     crate::stream::run(crate::stream::StreamSetup {
         polls,
         tables,
@@ -573,23 +584,28 @@ async fn live(cli: Cli) -> Result<(), AppError> {
     // A poll before the screen is taken: when every poll would fail the same way (not
     // root, no iptables, a namespace iptables cannot enter), say so on one line, as
     // --once does, instead of a full screen that retries.
+    // the back ends of the first poll's tables: a trace refuses iptables-legacy's
+    let mut listed = Vec::new();
     let first = if replay {
         None
     } else {
         let raw = polls.source_mut().poll().await;
-        if let Some(raw) = &raw
-            && let Err(e) = crate::source::snapshot_from(raw, std::slice::from_ref(&table))
-            && e.is_fatal()
-        {
-            return Err(e.into());
+        if let Some(raw) = &raw {
+            match crate::source::snapshot_from(raw, std::slice::from_ref(&table)) {
+                Err(e) if e.is_fatal() => return Err(e.into()),
+                Err(_) => {}
+                Ok(s) => listed.extend(crate::source::trace::backends(&s.tables)),
+            }
         }
         raw
     };
     // asked once, before the screen: a Docker that does not answer costs one timeout
     let names = docker_names(&cli, replay).await.0;
-    let trace = trace::start(&cli, polls.source()).await?;
+    let trace = trace::start(&cli, polls.source(), listed).await?;
     ui::run(ui::LiveSetup {
         trace,
+        trace_rate: cli.trace_rate,
+        timeout: cli.timeout,
         signals,
         polls,
         first,

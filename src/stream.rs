@@ -192,6 +192,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
     } = setup;
     let mut stops = Stops::catch()?;
     let (lines, written_out) = writer(out)?;
+    let tracing = trace.is_some();
     let traced = trace.map(|mut t| {
         let lines = lines.clone();
         tokio::spawn(async move {
@@ -210,6 +211,16 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
         interval,
         &mut stops,
         async |p: &Polled<'_>| {
+            // the back end known from the first poll: legacy's rules are not traced
+            if written == 0
+                && tracing
+                && crate::source::trace::legacy_only(
+                    &p.source.backend,
+                    crate::source::trace::backends(&p.snapshot.tables),
+                )
+            {
+                return Err(AppError::Usage(crate::source::trace::LEGACY.into()));
+            }
             if written == 0
                 && let Some(c) = roots
                     .iter()

@@ -28,19 +28,22 @@ pub fn check(cli: &Cli) -> Result<(), AppError> {
 }
 
 fn legacy() -> AppError {
-    AppError::Usage(
-        "--trace uses nf_tables tracing, which does not see iptables-legacy's tables: trace on a host whose iptables is iptables-nft".into(),
-    )
+    AppError::Usage(crate::source::trace::LEGACY.into())
 }
 
 /// Starts the trace when `--trace` was given, in the source's namespace. Refuses a
-/// source whose tables are all iptables-legacy's.
-pub async fn start(cli: &Cli, source: &Source) -> Result<Option<Tracer>, AppError> {
+/// source whose tables are all iptables-legacy's: its header says so, or `listed`, the
+/// back ends of the tables a first poll listed (empty: not polled yet).
+pub async fn start(
+    cli: &Cli,
+    source: &Source,
+    listed: impl IntoIterator<Item = Option<crate::model::Backend>>,
+) -> Result<Option<Tracer>, AppError> {
     let Some(expr) = &cli.trace else {
         return Ok(None);
     };
     let backend = &source.info().backend;
-    if backend.split('+').all(|b| b == "legacy") && !backend.is_empty() {
+    if crate::source::trace::legacy_only(backend, listed) {
         return Err(legacy());
     }
     if backend.contains("legacy") {

@@ -43,6 +43,8 @@ pub enum Action {
     ToggleFindings,
     /// The trace pane (`T`, with `--trace`).
     ToggleTrace,
+    /// `t`: the prompt for the trace's expression.
+    TracePrompt,
     /// `K`: kube-proxy's Services with their endpoints' shares.
     ToggleServices,
     /// `v`: the path view (every table's built-in chains in netfilter's order).
@@ -75,6 +77,8 @@ pub enum Command {
     SetInterval(Duration),
     Pause(bool),
     Step,
+    /// `t`: start or change the trace (the expression), or stop it (None).
+    Trace(Option<String>),
 }
 
 /// What an action asks of the world outside the state machine: commands for the poller,

@@ -189,7 +189,16 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[ch('T', Action::ToggleTrace)],
         help: Some((
             "T",
-            "trace pane (--trace EXPR): packets, verdicts; Enter: path",
+            "trace pane (t or --trace EXPR): packets, verdicts; Enter: path",
+        )),
+        hint: None,
+        modes: BROWSE,
+    },
+    Binding {
+        keys: &[ch('t', Action::TracePrompt)],
+        help: Some((
+            "t",
+            "trace: type an nft expression (tcp dport 80); empty: stop",
         )),
         hint: None,
         modes: BROWSE,
@@ -352,6 +361,14 @@ pub fn hints_on(screen: super::mode::Screen) -> Vec<(&'static str, &'static str)
             ("p", "pause"),
             ("s", "export"),
         ],
+        super::mode::Screen::Trace => vec![
+            ("q", "quit"),
+            ("?", "help"),
+            ("T", "back"),
+            ("↑↓", "move"),
+            ("Enter", "path"),
+            ("t", "trace expr"),
+        ],
         _ => hints(),
     }
 }
@@ -451,6 +468,7 @@ mod tests {
             KeyCode::Char('o') => Action::ToggleHot,
             KeyCode::Char('!') => Action::ToggleFindings,
             KeyCode::Char('T') => Action::ToggleTrace,
+            KeyCode::Char('t') => Action::TracePrompt,
             KeyCode::Char('K') => Action::ToggleServices,
             KeyCode::Char('v') => Action::TogglePath,
             KeyCode::Char('p') => Action::TogglePause,
@@ -517,7 +535,7 @@ mod tests {
             help.last(),
             Some(&("q  Ctrl-c", "quit (q here: close this help)"))
         );
-        assert_eq!(help.len(), 25);
+        assert_eq!(help.len(), 26);
         let hints: Vec<&str> = hints().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             hints,

@@ -72,6 +72,9 @@ pub struct LiveSetup {
     pub start_native: Option<String>,
     /// `--trace EXPR`, running: its packets fill the trace pane (`T`).
     pub trace: Option<crate::source::trace::Tracer>,
+    /// `--trace-rate` and the timeout, for traces started with `t`.
+    pub trace_rate: u32,
+    pub timeout: std::time::Duration,
 }
 
 pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
@@ -92,6 +95,8 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
         native,
         start_native,
         trace,
+        trace_rate,
+        timeout,
     } = setup;
     let mut app = LiveView::new(polls.source().info().clone(), &table, roots, interval);
     app.set_step_mode(step);
@@ -111,6 +116,8 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
             all_tables: screen == mode::Screen::Path,
             native: native.map(|(reader, wants)| poller::NativeFeed { reader, wants }),
             trace,
+            trace_rate,
+            timeout,
         },
     );
     let (mut terminal, guard) = terminal::TerminalGuard::start()?;
@@ -171,7 +178,7 @@ where
                         if k.code == crossterm::event::KeyCode::Char('!') && panic_key {
                             panic!("IPTOP_TEST_PANIC: panicking on request");
                         }
-                        if let Some(a) = keymap::action(k, app.mode.is_searching()) {
+                        if let Some(a) = keymap::action(k, app.typing()) {
                             asked = app.apply(a);
                         }
                     }
@@ -245,6 +252,7 @@ fn on_poll(app: &mut LiveView, msg: PollMsg) {
         PollMsg::RecordError(e) => app.notify(e),
         PollMsg::Source(info) => app.source = info,
         PollMsg::Traced(p, seen, lost) => app.trace.push(*p, seen, lost),
+        PollMsg::Trace(r) => app.on_trace(r),
     }
 }
 

@@ -131,6 +131,7 @@ impl LiveView {
             | Action::IntervalLonger
             | Action::IntervalShorter
             | Action::Export
+            | Action::TracePrompt
             | Action::Step => return false,
             _ => {}
         }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::source::poll_loop::TableResult;
@@ -35,6 +36,9 @@ pub enum PollMsg {
     /// A traced packet (`--trace`), with the trace's counts of packets seen and of
     /// losses so far.
     Traced(Box<crate::source::trace::TracedPacket>, u64, u64),
+    /// A trace asked for with `t` runs (its expression), stopped (None), or could not
+    /// start (why).
+    Trace(Result<Option<String>, String>),
 }
 
 pub struct PollerHandle {
@@ -57,6 +61,9 @@ pub struct PollerConfig {
     pub native: Option<NativeFeed>,
     /// `--trace`: its packets are sent as [`PollMsg::Traced`] (it ends with the poller).
     pub trace: Option<crate::source::trace::Tracer>,
+    /// How traces started with `t` mark packets and how long `nft` may take.
+    pub trace_rate: u32,
+    pub timeout: Duration,
 }
 
 pub use crate::source::native::{NativeFeed, WantsTable};
@@ -93,18 +100,6 @@ const BUSY_SHARE: u32 = 4;
 pub fn spawn(polls: PollLoop, cfg: PollerConfig) -> PollerHandle {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (msg_tx, msg_rx) = mpsc::channel(16);
-    let mut cfg = cfg;
-    if let Some(mut t) = cfg.trace.take() {
-        let tx = msg_tx.clone();
-        tokio::spawn(async move {
-            while let Some(p) = t.packets.recv().await {
-                let msg = PollMsg::Traced(Box::new(p), t.seen(), t.lost());
-                if tx.send(msg).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
     tokio::spawn(run(polls, cfg, cmd_rx, msg_tx));
     PollerHandle {
         commands: cmd_tx,
@@ -112,15 +107,65 @@ pub fn spawn(polls: PollLoop, cfg: PollerConfig) -> PollerHandle {
     }
 }
 
+/// Sends a trace's packets as [`PollMsg::Traced`]; the task owns the tracer, so
+/// ending it ends the trace (the kernel deletes the table with its socket).
+fn forward(mut t: crate::source::trace::Tracer, tx: mpsc::Sender<PollMsg>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(p) = t.packets.recv().await {
+            let msg = PollMsg::Traced(Box::new(p), t.seen(), t.lost());
+            if tx.send(msg).await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
+/// Ends the running trace, if any, and waits until its tracer (and so its table) is gone.
+async fn stop_trace(running: &mut Option<JoinHandle<()>>) {
+    if let Some(h) = running.take() {
+        h.abort();
+        let _ = h.await;
+    }
+}
+
+/// The trace `expr` (None: none) in the source's namespace, the one before ended first.
+async fn set_trace(
+    expr: Option<String>,
+    (rate, timeout): (u32, Duration),
+    netns: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    running: &mut Option<JoinHandle<()>>,
+    messages: &mpsc::Sender<PollMsg>,
+) {
+    stop_trace(running).await;
+    let Some(expr) = expr else {
+        let _ = messages.send(PollMsg::Trace(Ok(None))).await;
+        return;
+    };
+    let spec = crate::source::trace::TraceSpec {
+        expr: expr.clone(),
+        rate,
+    };
+    let started = crate::source::trace::start(spec, netns, timeout).await;
+    let msg = match started {
+        Ok(t) => {
+            *running = Some(forward(t, messages.clone()));
+            Ok(Some(expr))
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let _ = messages.send(PollMsg::Trace(msg)).await;
+}
+
 async fn run(
     mut polls: PollLoop,
-    cfg: PollerConfig,
+    mut cfg: PollerConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
     messages: mpsc::Sender<PollMsg>,
 ) {
-    let mut table = cfg.table;
-    let also = cfg.also;
-    let mut native = cfg.native;
+    let mut tracing = cfg.trace.take().map(|t| forward(t, messages.clone()));
+    let mut table = cfg.table.clone();
+    let also = std::mem::take(&mut cfg.also);
+    let mut native = cfg.native.take();
     // said once: why native tables cannot be read
     let mut native_said = false;
     let mut all = cfg.all_tables;
@@ -139,7 +184,7 @@ async fn run(
         }
         v
     };
-    let mut first = cfg.first;
+    let mut first = cfg.first.take();
     let mut interval = cfg.interval;
     let mut stretched: Option<Duration> = None;
     let mut paused = false;
@@ -158,7 +203,10 @@ async fn run(
         let can_poll = !ended && !paused && (!cfg.step || steps > 0);
         tokio::select! {
             cmd = commands.recv() => {
-                let Some(cmd) = cmd else { return };
+                let Some(cmd) = cmd else {
+                    stop_trace(&mut tracing).await;
+                    return;
+                };
                 match cmd {
                     Command::SetTable(t) => {
                         table = t;
@@ -193,6 +241,11 @@ async fn run(
                         }
                     }
                     Command::Step => steps += 1,
+                    Command::Trace(expr) => {
+                        let how = (cfg.trace_rate, cfg.timeout);
+                        let netns = polls.source().netns_fd();
+                        set_trace(expr, how, netns, &mut tracing, &messages).await;
+                    }
                 }
             }
             _ = tokio::time::sleep_until(next_due), if can_poll => {
@@ -239,6 +292,7 @@ async fn run(
                 }
                 let took = started.elapsed();
                 if messages.send(PollMsg::Polled { results, discontinuity, took }).await.is_err() {
+                    stop_trace(&mut tracing).await;
                     return;
                 }
                 if cfg.step {

@@ -345,6 +345,8 @@ fn the_export_key_leaves_the_view_answering() {
                 all_tables: false,
                 native: None,
                 trace: None,
+                trace_rate: 10,
+                timeout: Duration::from_secs(5),
             },
         );
         let key = |c: char| Ok(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));

@@ -312,6 +312,8 @@ fn the_loop_runs_on_a_test_backend() {
                 all_tables: false,
                 native: None,
                 trace: None,
+                trace_rate: 10,
+                timeout: Duration::from_secs(5),
             },
         );
         use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};

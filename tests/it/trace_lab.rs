@@ -390,3 +390,85 @@ fn the_live_views_trace_pane_lists_the_requests_and_shows_a_path() {
     assert!(s.contains("filter DOCKER-INGRESS rule 1"), "{s}");
     tmux.keys(&["q"]);
 }
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn t_starts_and_stops_a_trace_from_the_live_view_and_marks_the_path() {
+    let lab = Lab::up("iptables-nft-restore");
+    let before = ruleset(&lab);
+    let tables =
+        || String::from_utf8_lossy(&lab.host_cmd(&["nft", "list", "tables"]).stdout).into_owned();
+    let cmd = format!("{} --netns {}", env!("CARGO_BIN_EXE_iptop"), lab.host());
+    let tmux = crate::common::Tmux::start(&cmd, 160, 40);
+    tmux.wait_for(10, "the first poll", |s| s.contains("DOCKER-INGRESS"));
+    // without --trace nothing is added
+    assert!(!tables().contains("iptop-trace"));
+    tmux.keys(&["t"]);
+    tmux.wait_for(5, "the prompt", |s| s.contains("Enter start (empty: stop)"));
+    tmux.keys(&["tcp dport 80", "Enter"]);
+    tmux.wait_for(10, "the trace started", |s| {
+        s.contains("tracing tcp dport 80")
+    });
+    assert!(tables().contains("table inet iptop-trace"), "{}", tables());
+    lab.curl(2);
+    tmux.keys(&["T"]);
+    let s = tmux.wait_for(10, "the traced requests", |s| {
+        s.contains("[syn]  → accept by filter DOCKER-INGRESS rule 1")
+    });
+    assert!(s.contains("trace tcp dport 80:"), "{s}");
+    assert!(s.contains("tcp 192.168.61.100:"), "{s}");
+    // the pane's hints list t
+    assert!(s.contains("t trace expr"), "{s}");
+    // back to the tree, table nat: the DNAT row of the last path is marked
+    tmux.keys(&["T", "2"]);
+    let s = tmux.wait_for(10, "the marked DNAT row", |s| {
+        s.lines().any(|l| l.contains("◆ DNAT"))
+    });
+    assert!(s.contains("DOCKER-INGRESS"), "{s}");
+    // t, the line cleared, Enter: the trace stops and its table is gone
+    tmux.keys(&["t"]);
+    tmux.wait_for(5, "the prompt prefilled", |s| {
+        s.contains("trace tcp dport 80█")
+    });
+    let back = vec!["BSpace"; "tcp dport 80".len()];
+    tmux.keys(&back);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(10, "the trace stopped", |s| s.contains("trace stopped"));
+    let mut gone = false;
+    for _ in 0..50 {
+        if !tables().contains("iptop-trace") {
+            gone = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gone, "{}", tables());
+    assert_eq!(ruleset(&lab), before);
+    tmux.keys(&["q"]);
+}
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn an_auto_detected_legacy_back_end_is_refused_by_stream() {
+    let lab = Lab::up("iptables-legacy-restore");
+    let before = ruleset(&lab);
+    let out = iptop()
+        .args([
+            "--netns",
+            &lab.host(),
+            "--stream",
+            "-t",
+            "filter",
+            "--trace",
+            "tcp dport 80",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("iptop");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("iptables-legacy"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(r#""type":"trace""#));
+    assert_eq!(ruleset(&lab), before);
+}

@@ -36,6 +36,43 @@ pub struct TraceSpec {
     pub rate: u32,
 }
 
+/// Why a trace is refused where iptables-legacy holds the rules.
+pub const LEGACY: &str = "--trace uses nf_tables tracing, which does not see iptables-legacy's tables: trace on a host whose iptables is iptables-nft";
+
+/// The iptables tables listed (their back ends) are all iptables-legacy's, which
+/// nf_tables tracing does not see; `source_backend` is the source's header (`legacy`
+/// when one back end is listed and it is legacy).
+pub fn legacy_only(
+    source_backend: &str,
+    tables: impl IntoIterator<Item = Option<crate::model::Backend>>,
+) -> bool {
+    if !source_backend.is_empty() && source_backend.split('+').all(|b| b == "legacy") {
+        return true;
+    }
+    let mut any = false;
+    for b in tables {
+        if b != Some(crate::model::Backend::Legacy) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// The back ends of a snapshot's tables as [`legacy_only`] reads
+/// them (a native table counts as nf_tables').
+pub fn backends<'a>(
+    tables: impl IntoIterator<Item = &'a crate::model::FirewallTable> + 'a,
+) -> impl Iterator<Item = Option<crate::model::Backend>> + 'a {
+    tables.into_iter().map(|t| {
+        if t.family.is_some() {
+            Some(crate::model::Backend::Nft)
+        } else {
+            t.backend
+        }
+    })
+}
+
 /// Counts shared with the event thread.
 #[derive(Debug, Default)]
 pub struct Stats {

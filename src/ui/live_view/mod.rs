@@ -400,6 +400,9 @@ impl LiveView {
     fn act(&mut self, action: Action) {
         self.message = None;
         self.notice = None;
+        if self.trace.prompt.is_some() && action != Action::Interrupt {
+            return self.apply_trace_prompt(action);
+        }
         if self.intercept(action) {
             return;
         }
@@ -590,6 +593,7 @@ impl LiveView {
             }
             Action::ToggleFindings => self.mode = Mode::Findings,
             Action::ToggleTrace => self.mode = Mode::Trace,
+            Action::TracePrompt => self.open_trace_prompt(),
             Action::ToggleServices => {
                 // kube-proxy's Services are in nat: polled while they are shown
                 if let Some(nat) = self.tab_of("nat") {

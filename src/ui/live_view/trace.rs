@@ -1,12 +1,20 @@
-//! The trace pane (`T`, with `--trace EXPR`): the last traced packets (time, summary,
-//! verdict and where), how many were seen; Enter shows one packet's path step by step.
+//! The trace pane (`T`, with `--trace EXPR` or `t`): the last traced packets (time,
+//! summary, verdict and where), how many were seen; Enter shows one packet's path step
+//! by step. `t` opens a prompt for the expression: Enter starts or changes the trace (the
+//! poller ends the old one and makes the new one), Enter on an empty line stops it. The
+//! rows of the last traced packet's path are marked in the tree ([`LiveView::traced_path`]).
 
 use std::collections::VecDeque;
 
 use super::LiveView;
+use crate::model::{FirewallTable, SourceKind};
 use crate::source::trace::TracedPacket;
-use crate::ui::action::Action;
+use crate::tree::{RowKind, TreeRow};
+use crate::ui::action::{Action, Command};
 use crate::ui::mode::Mode;
+
+/// The prompt takes at most this many characters.
+pub const PROMPT_MAX: usize = 400;
 
 /// The pane keeps this many packets.
 pub const KEEP: usize = 200;
@@ -22,6 +30,8 @@ pub struct TracePane {
     pub selected: usize,
     /// Showing the selected packet's path.
     pub open: bool,
+    /// The `t` prompt, open: the expression typed so far.
+    pub prompt: Option<String>,
 }
 
 impl TracePane {
@@ -39,9 +49,135 @@ impl TracePane {
         self.seen = seen;
         self.lost = lost;
     }
+
+    /// Another trace (or none): the packets of the one before go.
+    fn restart(&mut self, expr: Option<String>) {
+        *self = TracePane {
+            expr,
+            ..TracePane::default()
+        };
+    }
+}
+
+/// A step of family `family` can be in `t` (an iptables table is `ip` or `ip6`'s).
+fn family_fits(t: &FirewallTable, family: &str) -> bool {
+    match &t.family {
+        Some(f) => f == family,
+        None => matches!(family, "ip" | "ip6"),
+    }
 }
 
 impl LiveView {
+    /// A prompt has the keyboard (search or trace): keys type into it.
+    pub fn typing(&self) -> bool {
+        self.mode.is_searching() || self.trace.prompt.is_some()
+    }
+
+    /// `t`: the prompt, prefilled with the running expression.
+    pub(super) fn open_trace_prompt(&mut self) {
+        self.trace.prompt = Some(self.trace.expr.clone().unwrap_or_default());
+    }
+
+    /// A key while the `t` prompt is open (the search prompt's keys).
+    pub(super) fn apply_trace_prompt(&mut self, action: Action) {
+        let Some(text) = self.trace.prompt.as_mut() else {
+            return;
+        };
+        match action {
+            Action::SearchInput(c) if text.chars().count() < PROMPT_MAX => text.push(c),
+            Action::SearchBackspace => {
+                text.pop();
+            }
+            Action::SearchConfirm => {
+                let text = self.trace.prompt.take().unwrap_or_default();
+                self.ask_trace(text.trim());
+            }
+            Action::SearchCancel | Action::Back => self.trace.prompt = None,
+            _ => {}
+        }
+    }
+
+    /// Asks the poller for the trace `expr` (empty: stop the one running).
+    fn ask_trace(&mut self, expr: &str) {
+        if expr.is_empty() {
+            if self.trace.expr.is_some() {
+                self.pending.commands.push(Command::Trace(None));
+                self.message = Some("stopping the trace…".into());
+            }
+            return;
+        }
+        if self.source.kind != SourceKind::Live {
+            self.message = Some("a replay has no kernel to trace: trace on a live host".into());
+            return;
+        }
+        let listed = self.tables.iter().filter_map(|d| d.snap.as_ref());
+        let backends =
+            crate::source::trace::backends(listed.map(crate::model::TableSnapshot::table));
+        if crate::source::trace::legacy_only(&self.source.backend, backends) {
+            self.message = Some(crate::source::trace::LEGACY.replace("--trace", "a trace"));
+            return;
+        }
+        self.pending
+            .commands
+            .push(Command::Trace(Some(expr.to_string())));
+        self.message = Some(format!("starting the trace {expr}…"));
+    }
+
+    /// The poller's answer to [`Command::Trace`]: the trace running (or none), or why
+    /// it could not start (then none runs: the one before has ended).
+    pub fn on_trace(&mut self, r: Result<Option<String>, String>) {
+        match r {
+            Ok(expr) => {
+                self.message = Some(match &expr {
+                    Some(e) => format!("tracing {e} (T: the trace pane; t: change or stop)"),
+                    None => "trace stopped: its table is gone".into(),
+                });
+                self.trace.restart(expr);
+            }
+            Err(e) => {
+                self.trace.restart(None);
+                self.message = Some(e);
+            }
+        }
+    }
+
+    /// The traced path marked in `t`: the selected packet's in the trace pane (the
+    /// newest, unless one was picked) or, when it did not cross `t` (a connection's
+    /// later packets skip nat), the newest before it that did.
+    pub fn traced_path(&self, t: &FirewallTable) -> Option<&TracedPacket> {
+        let sel = self
+            .trace
+            .selected
+            .min(self.trace.packets.len().checked_sub(1)?);
+        self.trace.packets.range(..=sel).rev().find(|p| {
+            p.steps
+                .iter()
+                .any(|s| s.table == t.name && family_fits(t, &s.family))
+        })
+    }
+
+    /// Is `r` on path `p`: its rule matched, or (a verdict row) the chain's policy or
+    /// end decided?
+    pub fn traced_row(p: &TracedPacket, t: &FirewallTable, r: &TreeRow) -> bool {
+        let (chain, num) = match r.kind {
+            RowKind::Rule { chain, rule } => (chain, Some(rule + 1)),
+            RowKind::Verdict { chain } => (chain, None),
+            _ => return false,
+        };
+        let Some(name) = t.chains.get(chain).map(|c| &*c.name) else {
+            return false;
+        };
+        p.steps.iter().any(|s| {
+            s.chain == name
+                && s.table == t.name
+                && family_fits(t, &s.family)
+                && match num {
+                    Some(n) => s.rule == Some(n),
+                    None => s.rule.is_none() && matches!(s.kind, "policy" | "return"),
+                }
+        })
+    }
+
     pub(super) fn apply_trace(&mut self, action: Action) {
         let last = self.trace.packets.len().saturating_sub(1);
         let page = self.viewport;

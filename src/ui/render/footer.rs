@@ -12,6 +12,13 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     let fit = |s: String| truncate(&s, area.width as usize);
     let line = if let Some(c) = &app.caption {
         Line::from(Span::styled(fit(format!(" {}", clean(c))), theme.dim()))
+    } else if let Some(text) = &app.trace.prompt {
+        Line::from(vec![
+            Span::styled("trace ", theme.key()),
+            Span::raw(clean(text).into_owned()),
+            Span::styled("█", theme.dim()),
+            Span::styled("   Enter start (empty: stop) · Esc cancel", theme.dim()),
+        ])
     } else if app.mode.is_searching() {
         Line::from(vec![
             Span::styled("/", theme.key()),

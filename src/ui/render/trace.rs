@@ -7,7 +7,7 @@ pub(super) fn draw_trace(frame: &mut Frame, area: Rect, app: &mut LiveView, them
     app.viewport = viewport.max(1);
     let t = &app.trace;
     let Some(expr) = t.expr.as_deref().map(clean) else {
-        let text = " no trace running: start iptop with --trace EXPR (e.g. --trace 'tcp dport 80'); T or Esc: back";
+        let text = " no trace running: t and an nft expression starts one (e.g. tcp dport 80), as --trace EXPR does; T or Esc: back";
         frame.render_widget(Paragraph::new(text), area);
         return;
     };

@@ -64,6 +64,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
         .then(|| app.selected_index())
         .filter(|s| (offset..end).contains(s));
     let view = app.table_data().shown_deltas();
+    let traced = app.traced_path(t);
     for (k, r) in app.rows()[offset..end].iter().enumerate() {
         let y = area.y + 1 + k as u16;
         let live = app.live_path().get(offset + k).copied().unwrap_or(true);
@@ -71,7 +72,19 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
             buf.set_style(row_area(y), theme.heat(age));
         }
         let names = app.names.as_deref();
-        tree_row(buf, area.x, y, t, r, &cols, &view, live, names, theme);
+        let on_path = traced.is_some_and(|p| LiveView::traced_row(p, t, r));
+        tree_row(
+            buf,
+            area.x,
+            y,
+            t,
+            r,
+            &cols,
+            &view,
+            (live, on_path),
+            names,
+            theme,
+        );
         if selected == Some(offset + k) {
             buf.set_style(row_area(y), theme.selected());
         }
@@ -129,7 +142,7 @@ pub(super) fn tree_row(
     r: &TreeRow,
     cols: &[(Column, u16)],
     view: &cells::ShownDeltas,
-    live: bool,
+    (live, traced): (bool, bool),
     names: Option<&crate::docker::Names>,
     theme: &Theme,
 ) {
@@ -151,6 +164,10 @@ pub(super) fn tree_row(
         crate::sanitize::text(&comments).into_owned(),
     );
     c.sanitize();
+    if traced {
+        // on the last traced packet's path
+        c.label = format!("◆ {}", c.label);
+    }
     let m = cells::movement(t, r, view.shown);
     let (target, is_drop) = match r.kind {
         RowKind::Rule { .. } | RowKind::Verdict { .. } => {

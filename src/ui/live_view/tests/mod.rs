@@ -345,3 +345,4 @@ fn search_sees_rules_added_since_the_last_search() {
 }
 
 mod counters;
+mod trace;
