@@ -1,5 +1,5 @@
 //! What each column shows for a tree row: one definition for the screen and the text
-//! export, so both read the same. The columns themselves are described in [`columns`].
+//! export, so both read the same. The columns themselves are described in `columns.rs`.
 
 mod columns;
 pub use columns::{COLUMNS, Cells, Column, ColumnDef, ColumnSet, Fit, Kind, Width};

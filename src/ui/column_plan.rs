@@ -20,7 +20,7 @@ pub fn layout_columns(width: u16, tree_width: u16, stats: &ColumnStats) -> Vec<(
 /// ([`ColumnStats::seen_in`]) give way first: they come last, while there is room.
 /// What tells two rules of a chain apart comes first ([`Fit::Keep`]: Δpkts, the
 /// interfaces, and enough match text for a port); on a narrow terminal the interfaces
-/// are cut (to [`CUT_EASY`]), then the tree gives up room (to [`TREE_MIN`]), then the
+/// are cut (to `CUT_EASY`), then the tree gives up room (to `TREE_MIN`), then the
 /// match text and the interfaces are cut further before any goes. Then the others by
 /// rank ([`Fit::IfRoom`]: the rate, more match text, totals, addresses, protocol,
 /// Δbytes and bytes); the match text takes what is left.

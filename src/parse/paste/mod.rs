@@ -3,7 +3,7 @@
 //!
 //! A paste is an `iptables -vnL` listing, several of them (`iptables -vnL; iptables -t
 //! nat -vnL`), or an `iptables-save [-c]` / `ip6tables-save` dump or `iptables -S`
-//! output ([`save`]), with what people paste around it: shell prompt lines, a Markdown
+//! output (`save.rs`), with what people paste around it: shell prompt lines, a Markdown
 //! code fence, text after it. Those are skipped, each kind named once in
 //! [`Paste::warnings`]. A listing wrapped by a terminal or a web form is refused with
 //! how to paste it unwrapped (its lines would read as other rules, or not at all).
