@@ -110,22 +110,27 @@ pub(super) fn counter(p: &[u8]) -> Counter {
     }
 }
 
+/// Opens a NETLINK_NETFILTER socket in the calling thread's network namespace.
+pub fn netlink_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the fd is owned right after.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_NETFILTER,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 impl NftSocket {
     /// Opens a socket in the calling thread's network namespace.
     pub fn open() -> io::Result<NftSocket> {
-        // SAFETY: plain socket(2); the fd is owned right after.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_NETFILTER,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = netlink_socket()?;
         Ok(NftSocket {
             fd,
             seq: 0,

@@ -7,7 +7,7 @@
 //! requests are still checked by `source::kernel::request::allowed`.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::libc;
 
@@ -35,22 +35,7 @@ const NF_ACCEPT: u32 = 1;
 /// `NF_INET_PRE_ROUTING`, `NF_INET_LOCAL_OUT`.
 pub const CHAINS: [(&str, u32); 2] = [("prerouting", 0), ("output", 3)];
 
-/// Opens a NETLINK_NETFILTER socket in the calling thread's network namespace.
-pub fn netlink_socket() -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2); the fd is owned right after.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_NETFILTER,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
+pub use crate::source::kernel::nft::netlink_socket;
 
 /// Sets a receive timeout on `fd` (so a blocking read can look at a stop flag).
 pub fn recv_timeout(fd: &OwnedFd, ms: i64) -> io::Result<()> {
