@@ -288,6 +288,12 @@ pub fn build_by(
                     parent_id: id,
                     guides,
                 });
+            } else if let Some(action) = inline_action(table, t) {
+                // a one-rule MARK chain jumped from many places (KUBE-MARK-MASQ): what it
+                // does, on the jump's own row, instead of a row pointing to it
+                let row = &mut rows[row_ix as usize];
+                row.fold = Fold::Leaf;
+                row.note = Some(Arc::from(action));
             } else {
                 if rows.len() >= max_rows {
                     return (rows, true);
@@ -308,6 +314,28 @@ pub fn build_by(
         }
     }
     (rows, false)
+}
+
+/// What chain `t` does, when it is one rule that marks every packet and goes on (kube-proxy's
+/// `KUBE-MARK-MASQ`: `MARK or 0x4000`): said on each jump to it rather than pointed to.
+/// Only for iptables tables: a native rule's text says it already.
+pub fn inline_action(table: &FirewallTable, t: usize) -> Option<String> {
+    let chain = &table.chains[t];
+    if table.family.is_some() || chain.is_builtin() {
+        return None;
+    }
+    let [rule] = chain.rules.as_slice() else {
+        return None;
+    };
+    let s = &rule.spec;
+    (rule.jump.is_none()
+        && matches!(s.target.as_str(), "MARK" | "CONNMARK")
+        && crate::flow::matches_everything(s))
+    .then(|| {
+        crate::model::comments::without_comments(&s.extra)
+            .trim()
+            .to_string()
+    })
 }
 
 /// The key under which a reference row hangs below its jump.
