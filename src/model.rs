@@ -14,6 +14,7 @@ mod hash;
 pub mod native;
 mod one_table;
 mod source_info;
+pub mod suggest;
 pub mod text;
 pub use callers::Callers;
 pub use fell::{Fell, rounding_error};

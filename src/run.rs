@@ -156,11 +156,8 @@ fn polled_tables(cli: &Cli) -> Vec<String> {
 pub fn check_chains(cli: &Cli, snap: &Snapshot) -> Result<(), AppError> {
     for c in &cli.chains {
         if !snap.tables.iter().any(|t| t.chain(c).is_some()) {
-            let names: Vec<&str> = snap.tables.iter().map(|t| t.name.as_str()).collect();
-            return Err(AppError::Runtime(format!(
-                "chain `{c}` not found in table {} (iptables -t {} -L lists the chains)",
-                names.join(", "),
-                names.first().copied().unwrap_or("filter")
+            return Err(AppError::Runtime(crate::model::suggest::missing_chain(
+                snap, c,
             )));
         }
     }
@@ -550,7 +547,7 @@ async fn listen(cli: &Cli, addr: std::net::SocketAddr) -> Result<(), AppError> {
 /// Options `--view services` cannot honour, as a usage error.
 fn check_services_options(cli: &Cli) -> Result<(), AppError> {
     let why = if !cli.once {
-        "--view services needs --once (the live view shows the tree)"
+        "--view services needs --once (in the live view, K shows the Services)"
     } else if cli.format == crate::cli::Format::Svg {
         "--view services prints text or JSON, not SVG"
     } else if cli.moved_only || !cli.chains.is_empty() {

@@ -226,10 +226,9 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
                     .iter()
                     .find(|c| !p.snapshot.tables.iter().any(|t| t.chain(c).is_some()))
             {
-                return Err(AppError::Runtime(format!(
-                    "chain `{c}` not found in table {} (iptables -t {} -L lists the chains)",
-                    tables.join(", "),
-                    tables.first().map_or("filter", String::as_str)
+                return Err(AppError::Runtime(crate::model::suggest::missing_chain(
+                    &p.snapshot,
+                    c,
                 )));
             }
             let input = report::Input {

@@ -52,6 +52,9 @@ pub enum StartError {
         "`{0}` not found on PATH (it lives in /usr/sbin: run iptop with sudo; or install iptables, or try --demo / --replay FILE)"
     )]
     NotFound(String),
+    /// `--iptables PATH` that is no executable file.
+    #[error("`{0}` (--iptables) does not exist or is not an executable file")]
+    NoBinary(String),
     #[error(
         "network namespace `{name}` not found ({path} does not exist; `ip netns list` shows the names)"
     )]
@@ -278,7 +281,7 @@ impl LiveSource {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 if !is_executable(p) {
-                    return Err(StartError::NotFound(p.display().to_string()));
+                    return Err(StartError::NoBinary(p.display().to_string()));
                 }
                 vec![Lane {
                     backend: backend_of_name(&name),
@@ -548,7 +551,15 @@ impl LiveSource {
                     Failure::NotFound(binary_name.clone())
                 } else {
                     let detail = if self.netns.is_some() {
-                        format!("entering the network namespace or starting {binary_name}: {e}")
+                        // entering a namespace takes CAP_SYS_ADMIN: say what to do
+                        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                            " (entering a network namespace needs root: run iptop with sudo)"
+                        } else {
+                            ""
+                        };
+                        format!(
+                            "entering the network namespace or starting {binary_name}: {e}{hint}"
+                        )
                     } else {
                         format!("starting {binary_name}: {e}")
                     };

@@ -359,6 +359,21 @@ impl ExportJob {
             .replace(':', "");
         let base = format!("iptop-{}-{}", self.table, stamp.trim_end_matches('Z'));
         let ext = self.to.format.extension();
+        // a configured export_dir that does not exist yet is made, readable by its owner
+        // only (an export holds the whole rule set)
+        if !self.to.dir.as_os_str().is_empty() && !self.to.dir.exists() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.to.dir)
+                .map_err(|e| {
+                    format!(
+                        "cannot make the export directory {}: {e}",
+                        self.to.dir.display()
+                    )
+                })?;
+        }
         let mut last_err = String::new();
         for n in 1..100 {
             let name = if n == 1 {

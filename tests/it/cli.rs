@@ -376,3 +376,41 @@ fn completions_and_man_page() {
     );
     assert!(s.contains("netns"));
 }
+
+/// A mistyped `-c` names the closest chains; `--iptables` to a missing file says so
+/// rather than "not found on PATH"; the live `--view services` names the key.
+#[test]
+fn errors_that_say_what_to_do() {
+    let out = iptop()
+        .args(["--demo", "--once", "-c", "DOCKER-USR"])
+        .output()
+        .expect("iptop");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("did you mean `DOCKER-USER`?"), "{err}");
+    let out = iptop()
+        .args(["--demo", "--once", "-c", "docker-user"])
+        .output()
+        .expect("iptop");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did you mean `DOCKER-USER`?"),
+        "{out:?}"
+    );
+    let out = iptop()
+        .args(["--iptables", "/nonexistent/iptables", "--once"])
+        .output()
+        .expect("iptop");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("`/nonexistent/iptables` (--iptables) does not exist")
+            && !err.contains("PATH"),
+        "{err}"
+    );
+    let out = iptop()
+        .args(["--demo", "--view", "services"])
+        .output()
+        .expect("iptop");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("K shows the Services"), "{err}");
+}

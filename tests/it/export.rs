@@ -160,6 +160,37 @@ fn export_key_writes_new_files_only() {
     );
 }
 
+#[test]
+fn a_missing_export_dir_is_made_for_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let to = ExportTo {
+        dir: dir.path().join("exports/iptop"),
+        format: Format::Text,
+    };
+    let a = export(&demo_app(), &to).expect("export into a new directory");
+    assert!(a.starts_with(fs::canonicalize(dir.path()).unwrap().join("exports/iptop")));
+    for d in ["exports", "exports/iptop"] {
+        let mode = fs::metadata(dir.path().join(d))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{d}: {mode:o}");
+    }
+    // a file where the directory should be: named in the error
+    let file = dir.path().join("plain");
+    fs::write(&file, "x").unwrap();
+    let err = export(
+        &demo_app(),
+        &ExportTo {
+            dir: file.join("sub"),
+            format: Format::Text,
+        },
+    )
+    .expect_err("not a directory");
+    assert!(err.contains("plain/sub"), "{err}");
+}
+
 /// A tmpfs mounted with `opts`, unmounted when dropped.
 struct Mount(tempfile::TempDir);
 
