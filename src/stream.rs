@@ -227,7 +227,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
                     .find(|c| !p.snapshot.tables.iter().any(|t| t.chain(c).is_some()))
             {
                 return Err(AppError::Runtime(crate::model::suggest::missing_chain(
-                    &p.snapshot,
+                    p.snapshot,
                     c,
                 )));
             }
