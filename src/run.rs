@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::settings::{Mode, OutputSettings, Settings, SourceSettings, ViewSettings};
 use crate::source::live::LiveConfig;
 use crate::source::recording::Recorder;
+use crate::source::schedule::Schedule;
 use crate::source::{PollLoop, Source, SourceConfig};
 use crate::ui;
 
@@ -137,12 +138,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
         .map_err(|e| AppError::Runtime(format!("cannot start the runtime: {e}")))
 }
 
-/// The source, recording and poll loop of `--stream` and `--listen`, and the tables
-/// they show.
-async fn open_polls(s: &SourceSettings) -> Result<(PollLoop, Vec<String>), AppError> {
+/// The source, recording and poll schedule of `--once`, `--stream` and `--listen`:
+/// the tables they show, with the native nftables tables asked for.
+async fn open_schedule(s: &SourceSettings) -> Result<Schedule, AppError> {
     let (source, recorder) = open_source(s).await?;
     let tables = shown_tables(&source, s);
-    Ok((PollLoop::new(source, recorder), tables))
+    let native = native_feed(s, &source);
+    Ok(Schedule::new(
+        PollLoop::new(source, recorder),
+        tables,
+        native,
+        s.interval,
+    ))
 }
 
 /// The native nftables tables the poll loop reads beside iptables' (every one unless
@@ -170,34 +177,30 @@ async fn stream(
             .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", p.display())))?,
         None => crate::output::Dest::Stdout,
     };
-    let (mut polls, tables) = open_polls(s).await?;
-    let native = native_feed(s, polls.source());
+    let mut schedule = open_schedule(s).await?;
     let out = dest.open_stream(output.force).map_err(|e| {
         AppError::Runtime(match &output.file {
             Some(p) => format!("cannot write {}: {e}", p.display()),
             None => format!("cannot write to stdout: {e}"),
         })
     })?;
-    let (names, warning) = docker_names(s, polls.source().is_replay()).await;
+    let (names, warning) = docker_names(s, schedule.source().is_replay()).await;
     if let Some(w) = warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
     if s.trace.is_some() {
         // the version says which back end a plain iptables is; the first poll's tables
         // are checked again by the stream
-        polls.source_mut().settle().await;
+        schedule.source_mut().settle().await;
     }
-    let trace = trace::start(s.trace.as_ref(), s.timeout, polls.source(), []).await?;
+    let trace = trace::start(s.trace.as_ref(), s.timeout, schedule.source(), []).await?;
     crate::stream::run(crate::stream::StreamSetup {
-        polls,
-        tables,
-        interval: s.interval,
+        schedule,
         count,
         roots: output.roots.clone(),
         moved_only: output.moved_only,
         names,
         out,
-        native,
         trace,
     })
     .await
@@ -209,9 +212,7 @@ async fn listen(s: &SourceSettings, addr: std::net::SocketAddr) -> Result<(), Ap
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| AppError::Runtime(format!("cannot listen on {addr}: {e}")))?;
-    let (polls, tables) = open_polls(s).await?;
-    let native = native_feed(s, polls.source());
-    crate::metrics::run(listener, polls, tables, native, s.interval).await
+    crate::metrics::run(listener, open_schedule(s).await?).await
 }
 
 /// The live view: the source opened and recording started before the screen is taken.

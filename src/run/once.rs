@@ -4,15 +4,15 @@
 
 use std::time::Duration;
 
-use super::{docker_names, open_source, shown_tables, trace};
+use super::{docker_names, open_schedule, trace};
 use crate::choices::{Format, View};
 use crate::diff;
 use crate::error::AppError;
 use crate::model::Snapshot;
 use crate::report;
 use crate::settings::{NativeTables, OutputSettings, SourceSettings};
-use crate::source::recording::Recorder;
-use crate::source::{PollLoop, Source};
+use crate::source::Source;
+use crate::source::schedule::Schedule;
 use crate::ui;
 
 /// Checks that every `-c` chain exists in at least one of the tables.
@@ -30,33 +30,34 @@ pub fn check_chains(roots: &[String], snap: &Snapshot) -> Result<(), AppError> {
     Ok(())
 }
 
-/// `--once`'s polls: the shared [`PollLoop`], asked for the shown tables together, and
-/// the native nftables tables read beside each poll.
+/// `--once`'s polls: the [`Schedule`]'s, with the native tables checked: a table named
+/// with `-t` that is nowhere is an error; why native tables cannot be read is kept, to
+/// be said once after the output (so that a run that fails says only why).
 struct OncePolls {
-    polls: PollLoop,
-    tables: Vec<String>,
-    native: Option<NativePolls>,
-}
-
-/// The native tables asked for, and why they cannot be read (said once, after the
-/// output, so that a run that fails says only why).
-struct NativePolls {
-    reader: crate::source::native::NativeReader,
+    schedule: Schedule,
     wanted: NativeTables,
     warning: Option<String>,
 }
 
-impl NativePolls {
-    /// Adds the native tables asked for to `snap`; a failure leaves the iptables
-    /// tables as they are. A table named with `-t` that is nowhere is an error.
-    async fn add_to(&mut self, snap: &mut Snapshot) -> Result<(), AppError> {
-        match self.reader.read().await {
-            Ok(tables) => {
+impl OncePolls {
+    async fn next(&mut self) -> Result<Option<(bool, Snapshot)>, AppError> {
+        let tick = self
+            .schedule
+            .next()
+            .await
+            .map_err(|e| AppError::Runtime(e.to_string()))?;
+        let Some(tick) = tick else {
+            return Ok(None);
+        };
+        let snap = tick.snapshot?;
+        match tick.native {
+            Some(Ok(read)) => {
                 if let NativeTables::Named(names) = &self.wanted {
                     let probe = |n: &str| NativeTables::Named(vec![n.to_string()]);
                     if let Some(n) = names.iter().find(|n| {
-                        !tables.iter().any(|t| {
-                            probe(n).wants(t.family.as_deref().unwrap_or_default(), &t.name)
+                        !read.iter().any(|key| {
+                            let (f, t) = key.split_once(' ').unwrap_or(("", key));
+                            probe(n).wants(f, t)
                         })
                     }) {
                         return Err(AppError::Runtime(format!(
@@ -64,57 +65,30 @@ impl NativePolls {
                         )));
                     }
                 }
-                snap.tables.extend(tables.into_iter().filter(|t| {
-                    self.wanted
-                        .wants(t.family.as_deref().unwrap_or_default(), &t.name)
-                }));
-                if let Some(n) = self.reader.take_notice() {
-                    self.warning.get_or_insert(n);
-                }
             }
-            Err(e) => {
-                self.warning.get_or_insert_with(|| e.to_string());
+            Some(Err(e)) => {
+                self.warning.get_or_insert(e);
             }
+            None => {}
         }
-        Ok(())
-    }
-}
-
-impl OncePolls {
-    async fn next(&mut self) -> Result<Option<(bool, Snapshot)>, AppError> {
-        let Some(raw) = self.polls.next_raw(&self.tables).await else {
-            return Ok(None);
-        };
-        let polled = self.polls.parse(raw, &self.tables).await;
-        if let Some(e) = polled.record_error {
-            return Err(AppError::Runtime(format!(
-                "cannot write the recording: {e}"
-            )));
+        if let Some(n) = tick.native_notice {
+            self.warning.get_or_insert(n);
         }
-        let mut snap = polled.snapshot_of(&self.tables)?;
-        if self.tables.is_empty() {
-            // only native tables: the poll's moment is this one
-            snap.taken_at = std::time::SystemTime::now();
-            snap.at = polled.at;
-        }
-        if let Some(n) = &mut self.native {
-            n.add_to(&mut snap).await?;
-        }
-        Ok(Some((polled.discontinuity, snap)))
+        Ok(Some((tick.discontinuity, snap)))
     }
 
     fn source(&self) -> &Source {
-        self.polls.source()
+        self.schedule.source()
     }
 }
 
 /// `--once`: one snapshot, or two `--window` apart, printed and done.
 pub async fn run_once(s: &SourceSettings, output: &OutputSettings) -> Result<(), AppError> {
-    let (source, recorder) = open_source(s).await?;
+    let schedule = open_schedule(s).await?;
     // said even when the polls shown are whole (the recording is not), unless the
     // run fails: then its one line says why
-    let damage = source.damage().map(str::to_string);
-    let result = once(s, output, source, recorder).await;
+    let damage = schedule.source().damage().map(str::to_string);
+    let result = once(s, output, schedule).await;
     if let (Ok(()), Some(d)) = (&result, damage) {
         crate::sanitize::eprint_line(&format!("iptop: warning: {d}"));
     }
@@ -124,28 +98,19 @@ pub async fn run_once(s: &SourceSettings, output: &OutputSettings) -> Result<(),
 async fn once(
     s: &SourceSettings,
     output: &OutputSettings,
-    source: Source,
-    recorder: Option<Recorder>,
+    schedule: Schedule,
 ) -> Result<(), AppError> {
-    let tables = shown_tables(&source, s);
-    let native = match source.native_reader(s.timeout) {
-        Some(reader) if !s.native.none() => Some(NativePolls {
-            reader,
-            wanted: s.native.clone(),
-            warning: None,
-        }),
-        _ => None,
-    };
     let mut poller = OncePolls {
-        polls: PollLoop::new(source, recorder),
-        tables,
-        native,
+        schedule,
+        wanted: s.native.clone(),
+        warning: None,
     };
     let (names, warning) = docker_names(s, poller.source().is_replay()).await;
     if let Some(w) = warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
     let started = tokio::time::Instant::now();
+    poller.schedule.due_at(started);
     let (_, first) = poller
         .next()
         .await?
@@ -168,15 +133,13 @@ async fn once(
             } else {
                 // While recording, poll on the interval through the window so the
                 // recording has every step; otherwise just once at its end.
-                if poller.polls.is_recording() {
-                    let mut next = started + s.interval;
-                    while next < started + w {
-                        tokio::time::sleep_until(next).await;
+                let end = started + w;
+                if poller.schedule.is_recording() {
+                    while poller.schedule.due().is_some_and(|at| at < end) {
                         poller.next().await?;
-                        next += s.interval;
                     }
                 }
-                tokio::time::sleep_until(started + w).await;
+                poller.schedule.due_at(end);
                 poller
                     .next()
                     .await?
@@ -217,7 +180,7 @@ async fn once(
         View::Path => ui::export::render_path(output.format, &input),
     };
     let out = trace::add(output.format, tracer.as_mut(), out);
-    if let Some(w) = poller.native.as_ref().and_then(|n| n.warning.as_ref()) {
+    if let Some(w) = &poller.warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
     // the same for the snapshots: the process ends right after the output
