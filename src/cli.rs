@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+pub use crate::choices::{Format, View};
 pub use crate::look::{ColorWhen, ThemeName};
 use crate::model::TABLES;
 use crate::source::live::BackendChoice;
@@ -25,13 +26,14 @@ sudo iptop --once --window 2s       deltas over two seconds, as text\n  \
 iptop --demo                        a recorded Docker swarm host, no root needed\n  \
 iptop --replay listing.txt          a saved `iptables -vnL`"
 )]
+#[command(group = clap::ArgGroup::new("prints").args(["once", "stream"]).multiple(false))]
 pub struct Cli {
     /// Print one snapshot of the tree to stdout (or -o FILE) and exit, no TUI.
     #[arg(long, help_heading = "Output")]
     pub once: bool,
 
     /// With --once: take two samples this far apart and show deltas and rates (2s, 500ms).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Output")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "once", help_heading = "Output")]
     pub window: Option<Duration>,
 
     /// Format of --once output and of the live view's export (key `s`): the text tree,
@@ -43,17 +45,23 @@ pub struct Cli {
     /// table (each endpoint's share of new connections next to the share intended); or
     /// the path: the built-in chains of all tables hook by hook, in the order netfilter
     /// runs them (polls raw, mangle, nat, filter and security unless -t says otherwise).
-    #[arg(long, value_enum, default_value_t = View::Tree, help_heading = "Output")]
+    #[arg(long, value_enum, default_value_t = View::Tree, requires_if("services", "once"), help_heading = "Output")]
     pub view: View,
 
     /// Only rules whose counters moved in the window, with their chain path (needs --window
     /// with --once).
-    #[arg(long, help_heading = "Output")]
+    #[arg(long, requires = "prints", help_heading = "Output")]
     pub moved_only: bool,
 
     /// Write --once or --stream output to FILE instead of stdout: `-` is stdout, a device
     /// or FIFO is written into, a regular file is never overwritten without --force.
-    #[arg(short = 'o', long, value_name = "FILE", help_heading = "Output")]
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE",
+        requires = "prints",
+        help_heading = "Output"
+    )]
     pub output: Option<PathBuf>,
 
     /// No UI: print one JSON document (version 1) per poll, one per line (NDJSON), until
@@ -67,7 +75,7 @@ pub struct Cli {
 
     /// No UI: serve the counters of the last poll at http://ADDR/metrics in the
     /// Prometheus text format (e.g. `127.0.0.1:9899`, `[::]:9899`).
-    #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "replay", "demo"], help_heading = "Output")]
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["once", "replay", "demo", "output", "moved_only", "format"], help_heading = "Output")]
     pub listen: Option<std::net::SocketAddr>,
 
     /// Colours in --once text and the live view: auto (a terminal, and NO_COLOR unset,
@@ -99,7 +107,7 @@ pub struct Cli {
     pub export_window: Duration,
 
     /// Overwrite an existing --output file.
-    #[arg(long, help_heading = "Output")]
+    #[arg(long, requires = "output", help_heading = "Output")]
     pub force: bool,
 
     /// Table to show; repeat for several: an iptables table (filter, nat, mangle, raw,
@@ -218,31 +226,6 @@ pub struct Cli {
     pub given: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Text,
-    Json,
-    Svg,
-}
-
-impl From<Format> for crate::report::Format {
-    fn from(f: Format) -> crate::report::Format {
-        match f {
-            Format::Text => crate::report::Format::Text,
-            Format::Json => crate::report::Format::Json,
-            Format::Svg => crate::report::Format::Svg,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum View {
-    Tree,
-    Services,
-    Path,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {
     Auto,
@@ -268,81 +251,30 @@ impl From<BackendArg> for BackendChoice {
 }
 
 impl Cli {
-    /// The look options.
-    pub fn look(&self) -> crate::look::Look {
-        crate::look::Look {
-            color: self.color,
-            theme: self.theme,
-            ascii: self.ascii,
-            columns: self.columns,
-        }
+    /// The command line parsed, with the options given on it noted (see
+    /// [`Cli::was_given`]); a usage error of a combination gets its tip ([`with_tip`]).
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command()
+            .try_get_matches_from(args)
+            .map_err(with_tip)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.given = matches
+            .ids()
+            .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| id.as_str().to_string())
+            .collect();
+        Ok(cli)
     }
 
     /// Whether option `id` (its field name) was given on the command line.
     pub fn was_given(&self, id: &str) -> bool {
         self.given.iter().any(|g| g == id)
-    }
-
-    /// The native nftables tables asked for: every one when no `-t` was given (the tree,
-    /// path and Services views), else those named (`docker-bridges`, `inet filter`).
-    pub fn native_tables(&self) -> NativeTables {
-        if self.tables.is_empty() {
-            // every view reads them: the tree and path views show them, Services reads
-            // kube-proxy's nftables table
-            return NativeTables::All;
-        }
-        NativeTables::Named(
-            self.tables
-                .iter()
-                .filter(|t| !TABLES.contains(&t.as_str()))
-                .cloned()
-                .collect(),
-        )
-    }
-
-    /// The iptables tables asked for, `filter` when none (nat and filter for `--view
-    /// services`); empty when only native tables were named.
-    pub fn tables(&self) -> Vec<String> {
-        if self.tables.is_empty() && self.view == View::Services {
-            vec!["nat".to_string(), "filter".to_string()]
-        } else if self.tables.is_empty() && self.view == View::Path {
-            crate::report::path::TABLES
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        } else if self.tables.is_empty() {
-            vec!["filter".to_string()]
-        } else {
-            let mut v: Vec<String> = Vec::new();
-            for t in &self.tables {
-                if TABLES.contains(&t.as_str()) && !v.contains(t) {
-                    v.push(t.clone());
-                }
-            }
-            v
-        }
-    }
-}
-
-/// Which native nftables tables to show.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NativeTables {
-    All,
-    /// By name, or `FAMILY NAME`.
-    Named(Vec<String>),
-}
-
-impl NativeTables {
-    /// Is the table `name` of `family` asked for?
-    pub fn wants(&self, family: &str, name: &str) -> bool {
-        match self {
-            // iptop's own trace table (`--trace`) is not the firewall's
-            NativeTables::All => !(family == "inet" && name == "iptop-trace"),
-            NativeTables::Named(v) => v.iter().any(|t| match t.split_once(' ') {
-                Some((f, n)) => f == family && n == name,
-                None => t == name,
-            }),
-        }
     }
 }
 
@@ -401,49 +333,36 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Options that shape output need the mode that prints it: one usage line naming the
-/// missing flag.
-pub fn check_output_options(cli: &Cli) -> Result<(), String> {
-    let prints = cli.once || cli.stream;
-    if cli.listen.is_some() {
-        for (given, name) in [
-            (cli.output.is_some(), "-o"),
-            (cli.moved_only, "--moved-only"),
-            (cli.was_given("format"), "--format"),
-        ] {
-            if given {
-                return Err(format!(
-                    "{name} does not apply to --listen (it serves /metrics); use it with --once or --stream"
-                ));
-            }
+/// A tip for the usage errors of the combinations clap checks (an option that needs
+/// another, or two that conflict): what to use instead.
+pub fn with_tip(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let names = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.join(" "),
+        _ => String::new(),
+    };
+    let (arg, prior) = (names(ContextKind::InvalidArg), names(ContextKind::PriorArg));
+    let tip = match e.kind() {
+        ErrorKind::MissingRequiredArgument if arg.contains("--once|--stream") => {
+            "-o and --moved-only shape what --once and --stream print; the live view exports with the `s` key into --export-dir and filters with the `f` key"
         }
-    }
-    if !prints {
-        if cli.output.is_some() {
-            return Err(
-                "-o needs --once or --stream (the live view exports with the `s` key into --export-dir)"
-                    .into(),
-            );
+        ErrorKind::MissingRequiredArgument if arg.contains("--once") => {
+            "--window and --view services are for --once; the live view shows deltas on every poll, and K there shows the Services"
         }
-        if cli.moved_only && cli.listen.is_none() {
-            return Err(
-                "--moved-only needs --once or --stream (the live view filters with the `f` key)"
-                    .into(),
-            );
+        ErrorKind::MissingRequiredArgument if arg.contains("--output") => {
+            "--force allows overwriting the -o FILE"
         }
-    }
-    if cli.force && cli.output.is_none() {
-        return Err("--force needs -o FILE (it allows overwriting that file)".into());
-    }
-    if cli.stream && cli.was_given("format") && cli.format != Format::Json {
-        return Err(
-            "--stream prints JSON documents (NDJSON): use --format json or leave it out".into(),
-        );
-    }
-    if cli.stream && cli.view != View::Tree {
-        return Err("--view services needs --once".into());
-    }
-    Ok(())
+        ErrorKind::ArgumentConflict if prior.contains("--listen") || arg.contains("--listen") => {
+            "--listen serves /metrics; -o, --format and --moved-only shape what --once and --stream print"
+        }
+        _ => return e,
+    };
+    e.insert(
+        ContextKind::Suggested,
+        ContextValue::StyledStrs(vec![tip.into()]),
+    );
+    e
 }
 
 #[cfg(test)]
@@ -465,26 +384,5 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-1").is_err());
         assert!(parse_interval("10ms").is_err());
-    }
-
-    #[test]
-    fn tables_default_and_dedup() {
-        let c = Cli::parse_from(["iptop"]);
-        assert_eq!(c.tables(), ["filter"]);
-        let c = Cli::parse_from(["iptop", "-t", "nat", "-t", "filter", "-t", "nat"]);
-        assert_eq!(c.tables(), ["nat", "filter"]);
-        // any other name is a native nftables table's, with its family if given
-        let c = Cli::parse_from(["iptop", "-t", "docker-bridges", "-t", "inet filter"]);
-        assert!(c.tables().is_empty());
-        let n = c.native_tables();
-        assert!(n.wants("ip", "docker-bridges") && n.wants("inet", "filter"));
-        assert!(!n.wants("ip", "filter"));
-        assert_eq!(
-            Cli::parse_from(["iptop"]).native_tables(),
-            NativeTables::All
-        );
-        for bad in ["fil tre", "bogus;rm", "inet ", ""] {
-            assert!(Cli::try_parse_from(["iptop", "-t", bad]).is_err(), "{bad}");
-        }
     }
 }

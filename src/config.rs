@@ -11,8 +11,6 @@ use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches};
 use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag};
 
@@ -44,13 +42,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let matches = Cli::command().get_matches_from(args);
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    cli.given = matches
-        .ids()
-        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
-        .map(|id| id.as_str().to_string())
-        .collect();
+    let mut cli = Cli::parse_args(args).unwrap_or_else(|e| e.exit());
     if cli.man || cli.completions.is_some() {
         return Ok(cli);
     }
@@ -324,13 +316,7 @@ mod tests {
     fn with(args: &[&str], text: &str) -> Result<Cli, String> {
         let mut all = vec!["iptop"];
         all.extend_from_slice(args);
-        let matches = Cli::command().get_matches_from(&all);
-        let mut cli = Cli::from_arg_matches(&matches).expect("cli");
-        cli.given = matches
-            .ids()
-            .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
-            .map(|id| id.as_str().to_string())
-            .collect();
+        let mut cli = Cli::parse_args(&all).expect("cli");
         apply(&mut cli, Path::new("c.toml"), text)?;
         Ok(cli)
     }
@@ -342,7 +328,7 @@ mod tests {
                     export_dir = \"/var/tmp\"\nexport_format = \"json\"\ndocker_host = \"unix:///x.sock\"\n";
         let c = with(&[], text).expect("ok");
         assert_eq!(c.interval, std::time::Duration::from_secs(3));
-        assert_eq!(c.tables(), ["nat", "filter"]);
+        assert_eq!(c.tables, ["nat", "filter"]);
         assert_eq!(c.theme, ThemeName::Colorblind);
         assert_eq!(c.color, ColorWhen::Never);
         assert!(c.ascii);
@@ -360,7 +346,7 @@ mod tests {
         )
         .expect("ok");
         assert_eq!(c.interval, std::time::Duration::from_secs(1));
-        assert_eq!(c.tables(), ["raw"]);
+        assert_eq!(c.tables, ["raw"]);
         assert_eq!(c.color, ColorWhen::Always);
         assert_eq!(c.export_format, None);
         assert_eq!(c.format, Format::Svg);

@@ -11,6 +11,7 @@
 //! Imports point one way, from [`run`] down to [`model`] (see ARCHITECTURE.md).
 
 pub mod cells;
+pub mod choices;
 pub mod cli;
 pub mod config;
 pub mod diff;
@@ -29,6 +30,7 @@ pub mod parse;
 pub mod report;
 pub mod run;
 pub mod sanitize;
+pub mod settings;
 pub mod source;
 pub mod stream;
 #[cfg(any(test, feature = "synth"))]

@@ -1,7 +1,7 @@
 //! `--stream`: one JSON document (version 1) per poll, one per line (NDJSON), flushed
 //! line by line, until interrupted or `--count N`. Each document after the first
-//! carries the deltas since the poll before it. The schedule here (poll, wait for the
-//! interval or a signal) also drives `--listen` ([`crate::metrics`]).
+//! carries the deltas since the poll before it. The loop here (the polls of a
+//! [`Schedule`], each or a signal) also drives `--listen` ([`crate::metrics`]).
 //!
 //! The lines are written on a thread of their own: a reader that stops reading blocks
 //! that thread, never the runtime, so SIGTERM and SIGINT still end the stream at once.
@@ -13,7 +13,8 @@ use crate::diff::{self, Deltas};
 use crate::error::AppError;
 use crate::model::{Snapshot, SourceInfo};
 use crate::report;
-use crate::source::{PollError, PollLoop};
+use crate::source::PollError;
+use crate::source::schedule::Schedule;
 
 /// One poll, ready to report: the snapshot, and the deltas since the poll before.
 pub struct Polled<'a> {
@@ -65,16 +66,13 @@ impl Stops {
     }
 }
 
-/// Polls `polls` for `tables` every `interval` (a replay as fast as it reads) and calls
-/// `on_poll` for each good poll and `on_failure` for each failed one, until `on_poll`
-/// says stop, the replay ends, or SIGINT/SIGTERM (`stops`, also while `on_poll` waits).
-/// A first poll that fails the way every poll would (no iptables, not root) ends the
-/// loop with its error.
+/// Takes the polls of `schedule` and calls `on_poll` for each good poll and
+/// `on_failure` for each failed one, until `on_poll` says stop, the replay ends, or
+/// SIGINT/SIGTERM (`stops`, also while `on_poll` waits). A first poll that fails the way
+/// every poll would (no iptables, not root) ends the loop with its error. Why native
+/// tables cannot be read is said once, on stderr.
 pub async fn poll_loop(
-    polls: &mut PollLoop,
-    tables: &[String],
-    native: &mut Option<crate::source::native::NativeFeed>,
-    interval: Duration,
+    schedule: &mut Schedule,
     stops: &mut Stops,
     mut on_poll: impl AsyncFnMut(&Polled<'_>) -> Result<Next, AppError>,
     mut on_failure: impl FnMut(&PollError),
@@ -83,52 +81,38 @@ pub async fn poll_loop(
     let mut good = 0u64;
     // why native tables cannot be read: said once
     let mut native_said = false;
-    let mut next = tokio::time::Instant::now();
     loop {
-        let raw = tokio::select! {
-            r = polls.next_raw(tables) => r,
+        let tick = tokio::select! {
+            t = schedule.next() => t.map_err(|e| AppError::Runtime(e.to_string()))?,
             () = stops.wait() => return Ok(()),
         };
-        let Some(raw) = raw else {
+        let Some(tick) = tick else {
             return Ok(());
         };
-        let took = raw.took();
-        let polled = polls.parse(raw, tables).await;
-        if let Some(e) = polled.record_error {
-            return Err(AppError::Runtime(format!(
-                "cannot write the recording: {e}"
-            )));
-        }
-        match polled.snapshot_of(tables) {
-            Ok(mut snap) => {
+        match tick.snapshot {
+            Ok(snap) => {
                 good += 1;
                 // native nftables tables, read beside the iptables poll (as --once does)
-                if let Some(n) = native.as_mut() {
-                    match n.read_tables().await {
-                        Ok(t) => {
-                            snap.tables.extend(t);
-                            if let Some(notice) = n.take_notice() {
-                                crate::sanitize::eprint_line(&format!("iptop: warning: {notice}"));
-                            }
-                        }
-                        Err(e) if !native_said => {
-                            native_said = true;
-                            crate::sanitize::eprint_line(&format!("iptop: warning: {e}"));
-                        }
-                        Err(_) => {}
-                    }
+                if let Some(notice) = tick.native_notice {
+                    crate::sanitize::eprint_line(&format!("iptop: warning: {notice}"));
+                }
+                if let Some(Err(e)) = tick.native
+                    && !native_said
+                {
+                    native_said = true;
+                    crate::sanitize::eprint_line(&format!("iptop: warning: {e}"));
                 }
                 let deltas = last
                     .as_ref()
-                    .filter(|_| !polled.discontinuity)
+                    .filter(|_| !tick.discontinuity)
                     .map(|prev| (diff::diff(prev, &snap), prev.taken_at));
-                let info = polls.source().info().clone();
+                let info = schedule.source().info().clone();
                 let p = Polled {
                     snapshot: &snap,
                     deltas: deltas.as_ref().map(|(d, _)| d),
                     window_start: deltas.as_ref().map(|(_, t)| *t),
                     source: &info,
-                    took,
+                    took: tick.took,
                 };
                 let next = tokio::select! {
                     n = on_poll(&p) => n?,
@@ -142,27 +126,13 @@ pub async fn poll_loop(
             Err(e) if good == 0 && e.is_fatal() => return Err(e.into()),
             Err(e) => on_failure(&e),
         }
-        if polls.source().is_replay() {
-            continue;
-        }
-        next += interval;
-        let now = tokio::time::Instant::now();
-        if next < now {
-            // a poll slower than the interval: the next one starts now, none piles up
-            next = now;
-        }
-        tokio::select! {
-            () = tokio::time::sleep_until(next) => {}
-            () = stops.wait() => return Ok(()),
-        }
     }
 }
 
 /// What `--stream` runs on, set up from the options.
 pub struct StreamSetup {
-    pub polls: PollLoop,
-    pub tables: Vec<String>,
-    pub interval: Duration,
+    /// The polls, with the native nftables tables read on every poll.
+    pub schedule: Schedule,
     /// Stop after this many documents.
     pub count: Option<u64>,
     /// `-c`: every one must exist.
@@ -170,8 +140,6 @@ pub struct StreamSetup {
     pub moved_only: bool,
     pub names: Option<crate::docker::Names>,
     pub out: Box<dyn Write + Send>,
-    /// Native nftables tables, read on every poll.
-    pub native: Option<crate::source::native::NativeFeed>,
     /// `--trace`: one line per traced packet (`"type":"trace"`) between the polls'.
     pub trace: Option<crate::source::trace::Tracer>,
 }
@@ -179,15 +147,12 @@ pub struct StreamSetup {
 /// `--stream`.
 pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
     let StreamSetup {
-        mut polls,
-        tables,
-        interval,
+        mut schedule,
         count,
         roots,
         moved_only,
         names,
         out,
-        mut native,
         trace,
     } = setup;
     let mut stops = Stops::catch()?;
@@ -205,10 +170,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
     });
     let mut written = 0u64;
     let result = poll_loop(
-        &mut polls,
-        &tables,
-        &mut native,
-        interval,
+        &mut schedule,
         &mut stops,
         async |p: &Polled<'_>| {
             // the back end known from the first poll: legacy's rules are not traced
@@ -227,8 +189,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
                     .find(|c| !p.snapshot.tables.iter().any(|t| t.chain(c).is_some()))
             {
                 return Err(AppError::Runtime(crate::model::suggest::missing_chain(
-                    p.snapshot,
-                    c,
+                    p.snapshot, c,
                 )));
             }
             let input = report::Input {

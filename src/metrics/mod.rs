@@ -28,7 +28,8 @@ use prometheus_client::registry::Registry;
 
 use crate::error::AppError;
 use crate::model::{ChainKind, Snapshot};
-use crate::source::{PollError, PollLoop};
+use crate::source::PollError;
+use crate::source::schedule::Schedule;
 
 /// Label values longer than this are cut (a comment can be 256 bytes; a series name
 /// should stay readable).
@@ -299,20 +300,17 @@ impl Exposition {
 /// polls) and the poll loop set up by the options layer.
 pub async fn run(
     listener: tokio::net::TcpListener,
-    mut polls: PollLoop,
-    tables: Vec<String>,
-    mut native: Option<crate::source::native::NativeFeed>,
-    interval: Duration,
+    mut schedule: Schedule,
 ) -> Result<(), AppError> {
     let state = Arc::new(RwLock::new(State {
-        backend: polls.source().info().backend.clone(),
+        backend: schedule.source().info().backend.clone(),
         ..State::default()
     }));
     let exposition = Arc::new(Exposition::new(state.clone()));
     if let Ok(local) = listener.local_addr() {
         eprintln!(
             "iptop: serving http://{local}/metrics (every {})",
-            crate::format::duration(interval)
+            crate::format::duration(schedule.interval())
         );
     }
     let server = tokio::spawn(http::serve(listener, exposition, http::connection_cap()));
@@ -324,10 +322,7 @@ pub async fn run(
     };
     let mut stops = crate::stream::Stops::catch()?;
     let result = crate::stream::poll_loop(
-        &mut polls,
-        &tables,
-        &mut native,
-        interval,
+        &mut schedule,
         &mut stops,
         async |p: &crate::stream::Polled<'_>| {
             let snap = p.snapshot.clone();

@@ -445,24 +445,9 @@ pub fn build(input: &Input) -> Report {
     }
 }
 
-/// The formats an export is written in. The SVG picture is drawn by the live view's
-/// render code (`crate::ui::export`); the others here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-    Svg,
-}
-
-impl Format {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Text => "txt",
-            Format::Json => "json",
-            Format::Svg => "svg",
-        }
-    }
-}
+/// The formats an export is written in (the options' own `--format`). The SVG picture is
+/// drawn by the live view's render code (`crate::ui::export`); the others here.
+pub use crate::choices::Format;
 
 /// The export as text or JSON; None for a format drawn elsewhere (SVG).
 pub fn render(format: Format, input: &Input) -> Option<String> {

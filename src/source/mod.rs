@@ -10,6 +10,7 @@ pub mod open;
 pub mod poll_loop;
 pub mod recording;
 pub mod replay;
+pub mod schedule;
 pub mod spawn;
 pub mod text;
 pub mod trace;

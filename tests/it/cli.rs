@@ -412,5 +412,5 @@ fn errors_that_say_what_to_do() {
         .output()
         .expect("iptop");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("K shows the Services"), "{err}");
+    assert!(err.contains("K there shows the Services"), "{err}");
 }

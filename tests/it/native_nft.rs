@@ -389,7 +389,11 @@ fn handle_column_when_the_config_lists_it() {
         "columns = [\"dpkts\", \"handle\", \"match\"]\n",
     )
     .expect("config");
-    let theme = iptop::ui::theme::Theme::from_options(false, &cli.look());
+    let look = iptop::settings::Settings::new(cli)
+        .expect("settings")
+        .output
+        .look;
+    let theme = iptop::ui::theme::Theme::from_options(false, &look);
     let s = draw(&mut app, &theme);
     let titles = s
         .lines()

@@ -101,17 +101,20 @@ fn output_options_without_once_or_stream_are_usage_errors() {
         .args(["--demo", "-o", "x.json"])
         .output()
         .expect("iptop");
-    assert_usage(&out, "-o needs --once or --stream");
+    assert_usage(&out, "<--once|--stream>");
+    assert_usage(&out, "the live view exports with the `s` key");
     let out = iptop()
         .args(["--demo", "--moved-only"])
         .output()
         .expect("iptop");
-    assert_usage(&out, "--moved-only needs --once or --stream");
+    assert_usage(&out, "<--once|--stream>");
+    assert_usage(&out, "--moved-only");
     let out = iptop()
         .args(["--demo", "--once", "--force"])
         .output()
         .expect("iptop");
-    assert_usage(&out, "--force needs -o");
+    assert_usage(&out, "--output <FILE>");
+    assert_usage(&out, "--force allows overwriting");
     let out = iptop().args(["--count", "3"]).output().expect("iptop");
     assert_usage(&out, "--stream");
     let out = iptop()
@@ -123,7 +126,9 @@ fn output_options_without_once_or_stream_are_usage_errors() {
         .args(["--listen", "127.0.0.1:1", "--format", "json"])
         .output()
         .expect("iptop");
-    assert_usage(&out, "--format does not apply to --listen");
+    assert_usage(&out, "cannot be used with");
+    assert_usage(&out, "'--format <FORMAT>'");
+    assert_usage(&out, "--listen serves /metrics");
 }
 
 #[test]
