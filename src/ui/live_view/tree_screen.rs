@@ -2,8 +2,8 @@
 //! filter, only what is open), the one selected, and what the renderer reads of them.
 
 use super::LiveView;
-use crate::ui::table_state::Drill;
 use crate::tree::TreeRow;
+use crate::ui::table_state::Drill;
 
 /// The tree screen's state: its rows as shown and the one selected.
 #[derive(Debug)]
