@@ -213,8 +213,8 @@ impl Expand for Once<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::{Fold, RowKind};
     use crate::parse::parse_table;
+    use crate::tree::{Fold, RowKind};
 
     fn label(t: &FirewallTable, r: &TreeRow) -> String {
         match r.kind {
