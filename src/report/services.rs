@@ -216,8 +216,8 @@ fn service_rows<'a>(
     endpoints: impl ExactSizeIterator<Item = (&'a str, &'a str, [String; 3])>,
 ) {
     let blank = || vec![String::new(); HEAD + 4];
-    let mut first = blank();
-    first[..HEAD].clone_from_slice(&head);
+    let mut first = Vec::from(head);
+    first.resize(HEAD + 4, String::new());
     if endpoints.len() == 0 {
         first[HEAD] = "(no endpoints)".into();
         rows.push(first);
