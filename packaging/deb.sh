@@ -33,7 +33,8 @@ for path in \
   ./usr/share/fish/vendor_completions.d/iptop.fish \
   ./usr/share/doc/iptop/copyright \
   ./usr/share/doc/iptop/README.md \
-  ./usr/share/doc/iptop/docs/usage.md; do
+  ./usr/share/doc/iptop/docs/usage.md \
+  ./lib/systemd/system/iptop-metrics.service; do
   grep -q " $path\$" <<<"$contents" || { echo "$deb lacks $path:" >&2; echo "$contents" >&2; exit 1; }
 done
 if grep -q "man1" <<<"$contents"; then
@@ -43,4 +44,14 @@ first=$(dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/man/man8/iptop.8.gz
 [[ $first == ".TH iptop 8 "* ]] || { echo "the man page starts with: $first" >&2; exit 1; }
 dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/share/bash-completion/completions/iptop | grep -q -- "--listen" \
   || { echo "the bash completion does not know --listen" >&2; exit 1; }
+# the unit is shipped disabled: nothing under /etc enables it
+if grep -q "/etc/systemd" <<<"$contents"; then
+  echo "$deb enables a unit" >&2; exit 1
+fi
+if command -v systemd-analyze >/dev/null 2>&1; then
+  unit=$(mktemp -d)
+  sed "s|/usr/bin/iptop|$PWD/$bin|" assets/iptop-metrics.service > "$unit/iptop-metrics.service"
+  systemd-analyze verify --man=no "$unit/iptop-metrics.service" >&2
+  rm -rf "$unit"
+fi
 echo "$deb"

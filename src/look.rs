@@ -61,6 +61,15 @@ pub fn ascii_char(c: char) -> char {
         '↻' => '@',
         '…' => '~',
         '×' => 'x',
+        'Δ' => 'D',
+        '·' => '-',
+        '›' | '→' | '≥' => '>',
+        '≈' => '~',
+        '−' => '-',
+        '±' => '+',
+        '↺' => '^',
+        '✓' => '+',
+        '✗' => 'x',
         c => c,
     }
 }
@@ -70,13 +79,28 @@ pub fn ascii(s: &str) -> String {
     s.chars().map(ascii_char).collect()
 }
 
+/// [`ascii`], then every other character outside ASCII (a rule comment's, a Docker
+/// name's) as `?`, one per column it takes, so that the text is ASCII and stays aligned.
+pub fn ascii_only(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().map(ascii_char) {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            out.extend(std::iter::repeat_n('?', w));
+        }
+    }
+    out
+}
+
 /// The `--once` text as the look options say: ASCII tree lines, and colours when asked
 /// (`--color always`) or when it goes to a terminal (`auto`; `to_stdout`: the text goes
 /// to stdout, not a file).
 pub fn once_text(look: &Look, to_stdout: bool, out: String) -> String {
-    let out = if look.ascii { ascii(&out) } else { out };
+    let out = if look.ascii { ascii_only(&out) } else { out };
     if use_color(look.color, to_stdout && stdout_is_tty()) {
-        colorize_text(&out, look.theme)
+        colorize_text(&out, look.theme, look.ascii)
     } else {
         out
     }
@@ -88,7 +112,7 @@ const BOLD: &str = "\x1b[1m";
 /// Colours the `--once` text export: table titles and column headers bold, each row's
 /// target in its verdict's colour (DROP and REJECT also bold, and underlined in the
 /// colour-blind theme), findings by severity. Columns stay aligned: escapes take no room.
-pub fn colorize_text(text: &str, theme: ThemeName) -> String {
+pub fn colorize_text(text: &str, theme: ThemeName, ascii: bool) -> String {
     let cb = theme == ThemeName::Colorblind;
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     let mut in_findings = false;
@@ -155,12 +179,41 @@ pub fn colorize_text(text: &str, theme: ThemeName) -> String {
                 _ => None,
             }
         };
+        // the colour-blind theme marks verdicts as the live view does (✓ accepts, ✗
+        // drops), on the tree's last stroke so that the columns stay where they are
+        let verdict = match word {
+            "policy" => body[word_end..].split_whitespace().next().unwrap_or(""),
+            w => w,
+        };
+        let mark = match verdict {
+            _ if !cb || start == 0 => None,
+            "ACCEPT" => Some(if ascii { '+' } else { '✓' }),
+            "DROP" | "REJECT" => Some(if ascii { 'x' } else { '✗' }),
+            _ => None,
+        };
+        let marked;
+        let prefix = match (
+            mark,
+            body[..start].strip_suffix(if ascii { "- " } else { "─ " }),
+        ) {
+            (Some(m), Some(p)) => {
+                marked = format!("{p}{m} ");
+                marked.as_str()
+            }
+            _ => &body[..start],
+        };
+        let code = code.or(mark.map(|_| ""));
         match code {
             Some(c) => {
                 if start > 0 {
-                    out.push_str(&format!("\x1b[2m{}{RESET}", &body[..start]));
+                    out.push_str(&format!("\x1b[2m{prefix}{RESET}"));
                 }
-                out.push_str(&format!("{c}{word}{RESET}{}{nl}", &body[word_end..]));
+                if c.is_empty() {
+                    out.push_str(&body[start..]);
+                    out.push_str(nl);
+                } else {
+                    out.push_str(&format!("{c}{word}{RESET}{}{nl}", &body[word_end..]));
+                }
             }
             None => out.push_str(line),
         }
@@ -174,11 +227,44 @@ mod tests {
 
     #[test]
     fn ascii_keeps_widths() {
-        let s = "│  ├─ DROP ×2 … └─▾▸↻";
+        let s = "│  ├─ DROP ×2 … └─▾▸↻ ΔPKTS · › → ≈1±2 ↺3 ≥ −1";
         let a = ascii(s);
-        assert_eq!(a, "|  |- DROP x2 ~ `-v>@");
+        assert_eq!(a, "|  |- DROP x2 ~ `-v>@ DPKTS - > > ~1+2 ^3 > -1");
         assert_eq!(a.chars().count(), s.chars().count());
         assert!(a.is_ascii());
+        // outside text: one `?` per column
+        let o = ascii_only("/* 防火墙 é */ ✓");
+        assert_eq!(o, "/* ?????? ? */ +");
+    }
+
+    #[test]
+    fn colorblind_marks_verdicts_in_place() {
+        let text = "├─ ACCEPT  1\n│  └─ DROP  2\n└─ policy DROP  3\n└─ RETURN  4\n";
+        let plain = |s: String| {
+            let mut o = String::new();
+            let mut esc = false;
+            for c in s.chars() {
+                match (esc, c) {
+                    (_, '\x1b') => esc = true,
+                    (true, 'm') => esc = false,
+                    (true, _) => {}
+                    (false, c) => o.push(c),
+                }
+            }
+            o
+        };
+        let cb = plain(colorize_text(text, ThemeName::Colorblind, false));
+        assert_eq!(
+            cb,
+            "├✓ ACCEPT  1\n│  └✗ DROP  2\n└✗ policy DROP  3\n└─ RETURN  4\n"
+        );
+        let cb = plain(colorize_text(&ascii(text), ThemeName::Colorblind, true));
+        assert_eq!(
+            cb,
+            "|+ ACCEPT  1\n|  `x DROP  2\n`x policy DROP  3\n`- RETURN  4\n"
+        );
+        // the default theme leaves the drawing alone
+        assert_eq!(plain(colorize_text(text, ThemeName::Default, false)), text);
     }
 
     #[test]
@@ -191,14 +277,14 @@ mod tests {
     #[test]
     fn colours_verdicts_and_keeps_the_text() {
         let t = "table filter\nCHAIN / RULE  PKTS\nFORWARD (policy DROP)  1\n├─ ACCEPT  3\n└─ DROP  4\n";
-        let c = colorize_text(t, ThemeName::Default);
+        let c = colorize_text(t, ThemeName::Default, false);
         assert!(c.contains("\x1b[32mACCEPT"), "{c:?}");
         assert!(c.contains("\x1b[1;31mDROP"), "{c:?}");
         let plain = regex::Regex::new("\x1b\\[[0-9;]*m")
             .expect("re")
             .replace_all(&c, "");
         assert_eq!(plain, t);
-        let cb = colorize_text(t, ThemeName::Colorblind);
+        let cb = colorize_text(t, ThemeName::Colorblind, false);
         assert!(cb.contains("\x1b[1;4;38;5;208mDROP"), "{cb:?}");
     }
 }

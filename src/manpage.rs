@@ -1,6 +1,6 @@
 //! `iptop --man`: the man page, in section 8 with the other firewall tools, made from
-//! the same option definitions as `--help`, with sections on files, environment and
-//! exit status.
+//! the same option definitions as `--help`, with sections on the live view's keys (from
+//! the key table the help overlay reads), files, environment and exit status.
 
 use clap::CommandFactory;
 
@@ -47,11 +47,32 @@ pub fn render() -> std::io::Result<String> {
     let mut page = lines.join("\n");
     page.push('\n');
     // before VERSION, which clap_mangen writes last
+    let more = format!("{}{MORE}", keys());
     match page.find(".SH VERSION") {
-        Some(i) => page.insert_str(i, MORE),
-        None => page.push_str(MORE),
+        Some(i) => page.insert_str(i, &more),
+        None => page.push_str(&more),
     }
     Ok(page)
+}
+
+/// The KEYS section: the help overlay's lines, from the one key table.
+fn keys() -> String {
+    let mut out = String::from(".SH KEYS\nIn the live view (\\fB?\\fR shows them too):\n");
+    for (keys, what) in crate::ui::keymap::help_lines() {
+        out.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", roff(keys), roff(what)));
+    }
+    out
+}
+
+/// Text as roff shows it: backslashes and minus signs escaped, no line starting with a
+/// control character.
+fn roff(s: &str) -> String {
+    let s = s.replace('\\', "\\e").replace('-', "\\-");
+    if s.starts_with('.') || s.starts_with('\'') {
+        format!("\\&{s}")
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -62,5 +83,16 @@ mod tests {
         assert!(page.starts_with(".TH iptop 8 "), "{}", &page[..80]);
         assert!(page.contains(".SH FILES") && page.contains("config.toml"));
         assert!(page.contains("\\-\\-listen"));
+    }
+
+    #[test]
+    fn keys_from_the_key_table() {
+        let page = super::render().expect("render");
+        let keys =
+            &page[page.find(".SH KEYS").expect("KEYS")..page.find(".SH FILES").expect("FILES")];
+        for (k, _) in crate::ui::keymap::help_lines() {
+            assert!(keys.contains(&super::roff(k)), "{k} missing");
+        }
+        assert!(keys.matches(".TP").count() >= 20, "{keys}");
     }
 }

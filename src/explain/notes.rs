@@ -169,7 +169,39 @@ mod tests {
             assert!(!e.note.about.is_empty() && !e.note.by.is_empty());
             assert!(!e.note.about.contains('\n'), "one line: {}", e.note.about);
             assert!(e.note.about.len() < 220, "one line: {}", e.note.about);
+            // the line reads `by: about`: `Calico: Calico: ...` says the label twice
+            let by = e.note.by.to_lowercase();
+            let about = e.note.about.to_lowercase();
+            assert!(
+                !about.starts_with(&format!("{by}:")) && !about.starts_with(&format!("{by} (")),
+                "label said twice: {}",
+                e.note.line()
+            );
         }
+    }
+
+    #[test]
+    fn ufw_logging_chains_have_their_own_note() {
+        // before.rules' note belongs to ufw-before-input, not to the logging chain that
+        // comes first in a listing
+        assert!(
+            about("filter", "ufw-before-input")
+                .unwrap()
+                .about
+                .contains("before.rules")
+        );
+        assert!(
+            !about("filter", "ufw-before-logging-input")
+                .unwrap()
+                .about
+                .contains("before.rules")
+        );
+        assert!(
+            about("filter", "ufw-after-logging-input")
+                .unwrap()
+                .about
+                .contains("UFW BLOCK")
+        );
     }
 
     #[test]

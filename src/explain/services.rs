@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::ports;
 use crate::diff::TableDelta;
 use crate::model::comments::without_comments;
-use crate::model::{Chain, FirewallTable};
+use crate::model::{Chain, FirewallTable, Rule};
 
 /// A Service's endpoint, as `--view services` lists it (its JSON too: the field names
 /// in the JSON are serde's renames).
@@ -150,8 +150,20 @@ fn is_service_chain(name: &str) -> bool {
 fn name_from_comment(extra: &str) -> Option<String> {
     let c = ports::comment(extra)?;
     let name = c.split_whitespace().next()?;
-    // kube-proxy's names hold a namespace: `ns/name` or `ns/name:port`
+    // kube-proxy's names hold a namespace: `ns/name` or `ns/name:port`; a port without a
+    // name leaves `ns/name:`
+    let name = name.strip_suffix(':').unwrap_or(name);
     name.contains('/').then(|| name.to_string())
+}
+
+/// What a KUBE-NODEPORTS rule that leads to the service says: its node port, name and
+/// protocol.
+fn node_port(s: &mut Service, r: &Rule) {
+    s.node_port = s.node_port.or(ports::dports(&r.spec.extra).single());
+    s.name = s.name.take().or_else(|| name_from_comment(&r.spec.extra));
+    if s.protocol.is_empty() {
+        s.protocol = ports::protocol(&r.spec).into_owned();
+    }
 }
 
 fn service(nat: &FirewallTable, ci: usize, deltas: Option<&TableDelta>) -> Service {
@@ -177,16 +189,14 @@ fn service(nat: &FirewallTable, ci: usize, deltas: Option<&TableDelta>) -> Servi
                 s.protocol = ports::protocol(&r.spec).into_owned();
             }
             s.name = s.name.or_else(|| name_from_comment(&r.spec.extra));
+        } else if caller.name.as_ref() == "KUBE-NODEPORTS" {
+            // older kube-proxy (no KUBE-EXT chains): the node port jumps straight to the service chain
+            node_port(&mut s, r);
         } else if caller.name.starts_with("KUBE-EXT-") || caller.name.starts_with("KUBE-XLB-") {
             for &(nc, nr) in nat.callers().of(cc as usize) {
                 let n = &nat.chains[nc as usize];
                 if n.name.as_ref() == "KUBE-NODEPORTS" {
-                    let r = &n.rules[nr as usize];
-                    s.node_port = s.node_port.or(ports::dports(&r.spec.extra).single());
-                    s.name = s.name.or_else(|| name_from_comment(&r.spec.extra));
-                    if s.protocol.is_empty() {
-                        s.protocol = ports::protocol(&r.spec).into_owned();
-                    }
+                    node_port(&mut s, &n.rules[nr as usize]);
                 }
             }
         }

@@ -53,6 +53,15 @@ fn target_options_only(target: &str, text: &str) -> bool {
             w.iter().all(|w| matches!(*w, "random" | "random-fully"))
         }
         ("REDIRECT", ["redir", "ports", _, rest @ ..]) => rest.iter().all(|w| *w == "random"),
+        // `MARK or 0x4000`, `MARK set 0x1`, `MARK xset 0x4000/0x4000`, `CONNMARK set 0x1`
+        (
+            "MARK" | "CONNMARK",
+            [
+                t,
+                "or" | "and" | "xor" | "set" | "xset" | "save" | "restore",
+                ..,
+            ],
+        ) => *t == target,
         _ => false,
     }
 }

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::text::{self, Line};
-pub use super::text::{push_row, push_titles, widths};
+pub use super::text::{Notes, push_row, push_titles, widths};
 use super::{Input, SourceReport};
 use crate::cells::{self, Column, Movement};
 use crate::diff::Delta;
@@ -289,6 +289,7 @@ pub fn render_text(input: &Input) -> String {
     }
     let all = text::columns(false);
     let widths = text::widths(&all, sections.iter().flat_map(|(_, l, _)| l));
+    let mut notes = text::Notes::default();
     for (title, lines, cut) in &sections {
         out.push('\n');
         out.push_str(title);
@@ -298,11 +299,12 @@ pub fn render_text(input: &Input) -> String {
         }
         text::push_titles(&mut out, &all, &widths);
         for l in lines {
-            text::push_row(&mut out, &all, l, &widths);
+            text::push_row(&mut out, &all, l, &widths, &mut notes);
         }
         if *cut {
             let _ = writeln!(out, "… tree cut after {} rows", text::MAX_ROWS);
         }
+        notes.push_new(&mut out);
     }
     text::push_findings(&mut out, input);
     out

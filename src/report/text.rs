@@ -76,6 +76,7 @@ pub fn render(input: &Input) -> String {
         widths(cols, lines)
     };
     let (ipt_widths, native_widths) = (width_of(false), width_of(true));
+    let mut notes = Notes::default();
     for (ti, (title, cells, cut)) in sections.iter().enumerate() {
         let cols = cols_of(ti);
         let widths = if native(ti) {
@@ -88,11 +89,12 @@ pub fn render(input: &Input) -> String {
         out.push('\n');
         push_titles(&mut out, cols, widths);
         for line in cells {
-            push_row(&mut out, cols, line, widths);
+            push_row(&mut out, cols, line, widths, &mut notes);
         }
         if *cut {
             let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
         }
+        notes.push_new(&mut out);
     }
     push_findings(&mut out, input);
     out
@@ -184,6 +186,10 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
             if let Some(n) = input.names {
                 n.decorate(&mut cells);
             }
+            // a jump to a one-rule MARK chain says what it does (`tree::once::inline_action`)
+            if let (RowKind::Rule { .. }, Some(action)) = (r.kind, &r.note) {
+                cells.label = format!("{} → {action}", cells.label);
+            }
             // the end of a user chain that nothing reached, or whose count the counters
             // do not give, in a few words
             let brief = match r.kind {
@@ -242,8 +248,49 @@ pub fn push_titles(out: &mut String, cols: &[Column], widths: &[usize]) {
     push_line(out, cols, |col| [col.title(), ""], widths, None);
 }
 
-/// One row: its columns lined up, or for a reference only where the chain is shown.
-pub fn push_row(out: &mut String, cols: &[Column], (c, is_ref, note): &Line, widths: &[usize]) {
+/// The notes of an export: a row that has one ends in its number (`[1]`), and the notes
+/// are listed once, under the table (or hook) where they were first referenced, so that
+/// no row carries a paragraph and a note shared by many chains is printed once.
+#[derive(Debug, Default)]
+pub struct Notes {
+    list: Vec<String>,
+    listed: usize,
+}
+
+impl Notes {
+    /// The number of this note, given one the first time it is seen.
+    fn number(&mut self, note: &str) -> usize {
+        match self.list.iter().position(|n| n == note) {
+            Some(i) => i + 1,
+            None => {
+                self.list.push(note.to_string());
+                self.list.len()
+            }
+        }
+    }
+
+    /// Lists the notes numbered since the last call, under a `notes` line.
+    pub fn push_new(&mut self, out: &mut String) {
+        if self.listed == self.list.len() {
+            return;
+        }
+        out.push_str("notes\n");
+        for (i, n) in self.list.iter().enumerate().skip(self.listed) {
+            let _ = writeln!(out, "  [{}] {n}", i + 1);
+        }
+        self.listed = self.list.len();
+    }
+}
+
+/// One row: its columns lined up, or for a reference only where the chain is shown. A
+/// note on the row is numbered in `notes` and the row ends in its number.
+pub fn push_row(
+    out: &mut String,
+    cols: &[Column],
+    (c, is_ref, note): &Line,
+    widths: &[usize],
+    notes: &mut Notes,
+) {
     if *is_ref {
         // only where the chain is shown: no columns to line up
         let _ = writeln!(out, "{}{}", c.prefix, c.label);
@@ -257,7 +304,7 @@ pub fn push_row(out: &mut String, cols: &[Column], (c, is_ref, note): &Line, wid
             _ => [c.get(col), ""],
         },
         widths,
-        note.as_deref(),
+        note.as_deref().map(|n| notes.number(n)),
     );
 }
 
@@ -344,7 +391,7 @@ fn push_line<'a>(
     cols: &[Column],
     value: impl Fn(Column) -> [&'a str; 2],
     widths: &[usize],
-    note: Option<&str>,
+    note: Option<usize>,
 ) {
     let start = out.len();
     for (i, col) in cols.iter().enumerate() {
@@ -366,8 +413,7 @@ fn push_line<'a>(
     let kept = out[start..].trim_end().len();
     out.truncate(start + kept);
     if let Some(n) = note {
-        out.push_str("  # ");
-        out.push_str(n);
+        let _ = write!(out, "  [{n}]");
     }
     out.push('\n');
 }

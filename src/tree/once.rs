@@ -200,6 +200,10 @@ impl Expand for Once<'_> {
         let here = q.jump.map(|(c, r)| (c as u32, r as u32));
         if self.sp.parent[target] == here && !shown {
             Open::Here
+        } else if let Some(action) = inline_action(self.table, target) {
+            // a one-rule MARK chain jumped from many places (KUBE-MARK-MASQ): what it
+            // does, on the jump's own row, instead of a row pointing to it
+            Open::Inline(action)
         } else {
             let name = &self.table.chains[target].name;
             Open::Elsewhere(format!(
@@ -208,6 +212,28 @@ impl Expand for Once<'_> {
             ))
         }
     }
+}
+
+/// What chain `t` does, when it is one rule that marks every packet and goes on (kube-proxy's
+/// `KUBE-MARK-MASQ`: `MARK or 0x4000`): said on each jump to it rather than pointed to.
+/// Only for iptables tables: a native rule's text says it already.
+pub fn inline_action(table: &FirewallTable, t: usize) -> Option<String> {
+    let chain = &table.chains[t];
+    if table.family.is_some() || chain.is_builtin() {
+        return None;
+    }
+    let [rule] = chain.rules.as_slice() else {
+        return None;
+    };
+    let s = &rule.spec;
+    (rule.jump.is_none()
+        && matches!(s.target.as_str(), "MARK" | "CONNMARK")
+        && crate::flow::matches_everything(s))
+    .then(|| {
+        crate::model::comments::without_comments(&s.extra)
+            .trim()
+            .to_string()
+    })
 }
 
 #[cfg(test)]

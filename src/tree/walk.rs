@@ -18,6 +18,8 @@ pub enum Open {
     Here,
     /// Its chain is shown elsewhere: one reference row under it says where.
     Elsewhere(String),
+    /// Its chain is not shown under it: the jump's own row says what it does (a leaf).
+    Inline(String),
 }
 
 /// A walk's expand policy.
@@ -160,10 +162,14 @@ pub fn walk(
                 None => None,
             };
             let fold = match (&open, jump) {
-                (_, None) => Fold::Leaf,
+                (_, None) | (Some(Open::Inline(_)), _) => Fold::Leaf,
                 (None, Some(_)) => Fold::Cycle,
                 (Some(Open::Closed), _) => Fold::Collapsed,
-                (Some(_), _) => Fold::Expanded,
+                (Some(Open::Here | Open::Elsewhere(_)), _) => Fold::Expanded,
+            };
+            let note = match &open {
+                Some(Open::Inline(action)) => Some(Arc::from(action.as_str())),
+                _ => None,
             };
             let (depth, guides, row) = (top.depth, top.guides, rows.len() as u32);
             rows.push(TreeRow {
@@ -175,7 +181,7 @@ pub fn walk(
                 jump,
                 last,
                 guides,
-                note: None,
+                note,
             });
             let Some(t) = jump else {
                 continue;
@@ -210,7 +216,7 @@ pub fn walk(
                         note: Some(Arc::from(note)),
                     });
                 }
-                Some(Open::Closed) | None => {}
+                Some(Open::Closed | Open::Inline(_)) | None => {}
             }
         }
     }

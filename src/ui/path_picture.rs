@@ -36,7 +36,14 @@ pub fn styled_lines(input: &Input, cols: &[Column], fold: bool, theme: &Theme) -
         for (line, (verdict, jump)) in lines.iter().zip(looks) {
             let (c, free, _) = line;
             let mut row = String::new();
-            path::push_row(&mut row, cols, &(c.clone(), *free, None), &widths);
+            let mut notes = path::Notes::default();
+            path::push_row(
+                &mut row,
+                cols,
+                &(c.clone(), *free, None),
+                &widths,
+                &mut notes,
+            );
             let row = row.trim_end().to_string();
             let label_style = if c.prefix.is_empty() {
                 theme.chain_row()

@@ -170,6 +170,11 @@ fn color_never_and_no_color_have_no_escape_byte() {
         !cb.contains("\x1b[32m"),
         "no green in the colour-blind theme"
     );
+    // and verdicts marked as in the live view, on the tree's last stroke
+    assert!(cb.contains("├✓ \x1b[0m\x1b[38;5;33mACCEPT"), "{cb}");
+    assert!(cb.contains("└✗ \x1b[0mpolicy DROP"), "{cb}");
+    // without colour, no mark
+    assert!(!String::from_utf8_lossy(&never.stdout).contains('✓'));
 }
 
 #[test]
@@ -180,6 +185,51 @@ fn ascii_tree_lines() {
     assert!(text.contains("`- "), "{text}");
     for c in ['│', '├', '└', '─'] {
         assert!(!text.contains(c), "{c} in {text}");
+    }
+}
+
+/// `--ascii` text is ASCII through and through: the tree, the headers (`Δ`, `·`), the
+/// pointers (`→ see A › B`), outside text (a comment in Chinese, a right-to-left
+/// override), in every view and with the colour-blind marks.
+#[test]
+fn ascii_once_is_pure_ascii() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let paste = dir.path().join("unicode.txt");
+    std::fs::write(
+        &paste,
+        "Chain INPUT (policy DROP 3 packets, 180 bytes)\n pkts bytes target     prot opt in     out     source               destination\n    5   300 ACCEPT     tcp  --  *      *       0.0.0.0/0            0.0.0.0/0            /* 防火墙 ≈ \u{202e}evil */ tcp dpt:22\n",
+    )
+    .unwrap();
+    let runs: [&[&str]; 6] = [
+        &["--demo", "--once", "--window", "1s"],
+        &["--demo", "--once", "--view", "path"],
+        &["--demo", "--once", "--view", "services"],
+        &[
+            "--demo",
+            "--once",
+            "--color",
+            "always",
+            "--theme",
+            "colorblind",
+        ],
+        &["--replay", paste.to_str().unwrap(), "--once"],
+        &[
+            "--replay",
+            "tests/fixtures/pastes/kube-nodeport-qifangsu.txt",
+            "--once",
+        ],
+    ];
+    for args in runs {
+        let out = run_ok(
+            iptop()
+                .current_dir(crate::common::root())
+                .args(args)
+                .arg("--ascii"),
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.len() > 100, "{args:?}: {text}");
+        let bad: Vec<char> = text.chars().filter(|c| !c.is_ascii()).collect();
+        assert!(bad.is_empty(), "{args:?}: {bad:?} in {text}");
     }
 }
 

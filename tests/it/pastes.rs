@@ -346,3 +346,71 @@ fn a_save_dump_replayed_equals_the_live_namespace() {
     }
     assert!(rules >= 20, "{rules}");
 }
+
+/// A kube-proxy node's nat table as text: KUBE-MARK-MASQ (one MARK rule, 11 jumps) is said
+/// on each jump (`→ MARK or 0x4000`) instead of a `→ see` row under each; chain notes are
+/// listed once under the table, each row naming its note by number.
+#[test]
+fn kube_nat_text_without_mark_noise_and_notes_under_the_table() {
+    let out = run_ok(iptop().current_dir(root()).args([
+        "--replay",
+        "tests/fixtures/pastes/kube-nodeport-qifangsu.txt",
+        "--once",
+        "-t",
+        "nat",
+    ]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("KUBE-MARK-MASQ → see"), "{text}");
+    // 11 references: one shows the chain's MARK rule, the other 10 say what it does
+    assert_eq!(
+        text.matches("KUBE-MARK-MASQ ×11 → MARK or 0x4000").count(),
+        10,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("├─ MARK ").count() + text.matches("└─ MARK ").count(),
+        2,
+        "{text}"
+    );
+    // other shared chains still point to where they are shown
+    assert!(
+        text.contains("KUBE-SVC-R2VK7O5AFVLRAXSH → see OUTPUT › KUBE-SERVICES › rule 4"),
+        "{text}"
+    );
+    // notes: no paragraph on a row, each listed once under the table
+    assert!(!text.contains("  # "), "{text}");
+    let notes: Vec<&str> = text.lines().skip_while(|l| *l != "notes").skip(1).collect();
+    assert!(notes.len() >= 5, "{text}");
+    for (i, n) in notes.iter().enumerate() {
+        let mark = format!("[{}]", i + 1);
+        assert!(n.trim_start().starts_with(&mark), "{n}");
+        assert_eq!(
+            text.matches(&format!("  {mark}\n")).count(),
+            1,
+            "{mark} once on a row: {text}"
+        );
+    }
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("kube-proxy: Sets mark 0x4000")),
+        "{text}"
+    );
+    for n in &notes {
+        let (_, body) = n.split_once("] ").unwrap();
+        assert_eq!(text.matches(body).count(), 1, "said once: {body}");
+    }
+}
+
+/// A Calico node's dump: its note says `Calico` once.
+#[test]
+fn calico_note_says_its_label_once() {
+    let out = run_ok(iptop().current_dir(root()).args([
+        "--replay",
+        "tests/fixtures/pastes/save-c-calico1129.txt",
+        "--once",
+    ]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("] Calico: Network policy for pods"), "{text}");
+    assert!(!text.contains("Calico: Calico"), "{text}");
+}

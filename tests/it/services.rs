@@ -293,3 +293,33 @@ fn services_view_says_what_it_cannot_do() {
     ]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("no kube-proxy Services"));
 }
+
+#[test]
+fn a_node_port_that_jumps_straight_to_the_service_chain() {
+    // kube-proxy before 1.24: `KUBE-NODEPORTS ... tcp dpt:30080 -> KUBE-SVC-...` with no
+    // KUBE-EXT chain between (a real node's nat table, tests/fixtures/pastes/README.md)
+    let v = services(&[
+        "--replay",
+        "tests/fixtures/pastes/kube-nodeport-qifangsu.txt",
+        "--once",
+        "--view",
+        "services",
+        "--format",
+        "json",
+    ]);
+    let list = v["services"].as_array().unwrap();
+    let nginx = list
+        .iter()
+        .find(|s| s["name"] == "default/nginx-svc")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(nginx["node_port"], 30080, "{nginx}");
+    assert_eq!(nginx["cluster_ip"], "10.108.205.52", "{nginx}");
+    assert_eq!(nginx["port"], 80, "{nginx}");
+    assert_eq!(endpoints(nginx)[0].0, "10.244.1.3:80", "{nginx}");
+    // the others have no node port
+    let dns = list
+        .iter()
+        .find(|s| s["name"] == "kube-system/kube-dns:dns")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert!(dns["node_port"].is_null(), "{dns}");
+}
