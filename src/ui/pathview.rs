@@ -109,7 +109,21 @@ impl LiveView {
 
     /// A key in the path view; false: not one of its own (the common keys apply).
     pub(crate) fn apply_path(&mut self, action: Action) -> bool {
-        self.path.lines.take();
+        // scrolling moves over the lines drawn; any other key may change them
+        let scrolls = matches!(
+            action,
+            Action::Up
+                | Action::Down
+                | Action::ScrollUp(_)
+                | Action::ScrollDown(_)
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Top
+                | Action::Bottom
+        );
+        if !scrolls {
+            self.path.lines.take();
+        }
         let page = self.viewport().max(1) as isize;
         match action {
             Action::Up | Action::ScrollUp(_) => self.scroll_path(-1),

@@ -388,6 +388,18 @@ fn path_view_120x40() {
     assert!(!moved.contains("filter INPUT"), "{moved}");
     assert!(moved.contains("nat PREROUTING"), "{moved}");
     app.apply(Action::ToggleMovedOnly);
+    // the keys scroll it: a line down, a page, back to the top
+    let first_line = |s: &str| s.lines().nth(2).unwrap_or_default().to_string();
+    let top = screen(&mut app, 120, 12);
+    app.apply(Action::Down);
+    let down = screen(&mut app, 120, 12);
+    assert_eq!(
+        first_line(&down),
+        top.lines().nth(3).unwrap_or_default(),
+        "Down scrolls a line:\n{top}\n{down}"
+    );
+    app.apply(Action::Top);
+    assert_eq!(first_line(&screen(&mut app, 120, 12)), first_line(&top));
     app.apply(Action::Back);
     assert!(app.screen() != iptop::ui::mode::Screen::Path);
 }
