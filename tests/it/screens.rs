@@ -50,8 +50,11 @@ fn demo_with_a_trap() -> String {
 
 pub(crate) fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-    term.draw(|f| render::draw(f, app, &Theme::default()))
-        .expect("draw");
+    term.draw(|f| {
+        app.layout(f.area());
+        render::draw(f, app, &Theme::default());
+    })
+    .expect("draw");
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
     for y in 0..h {
@@ -89,7 +92,7 @@ fn swarm_nat_120x40() {
 #[test]
 fn drilled_into_docker_ingress() {
     let mut app = demo_app(3);
-    app.viewport = 30;
+    app.set_viewport(30);
     app.apply(Action::SearchStart);
     for c in "DOCKER-INGRESS".chars() {
         app.apply(Action::SearchInput(c));
@@ -151,7 +154,7 @@ fn no_finding_without_a_trap() {
 #[test]
 fn help_names_the_selected_chains_note() {
     let mut app = demo_app(2);
-    app.viewport = 30;
+    app.set_viewport(30);
     app.apply(Action::SearchStart);
     for c in "DOCKER-INGRESS".chars() {
         app.apply(Action::SearchInput(c));
@@ -224,7 +227,7 @@ fn two_backends_two_tabs() {
     app.apply(Action::NextTable);
     assert_eq!(app.table_name(), "nat");
     app.apply(Action::PrevTable);
-    assert_eq!(app.tab_label(app.current), "filter·legacy");
+    assert_eq!(app.tab_label(app.current()), "filter·legacy");
     assert_eq!(app.selected_index(), 1);
 }
 
@@ -385,6 +388,18 @@ fn path_view_120x40() {
     assert!(!moved.contains("filter INPUT"), "{moved}");
     assert!(moved.contains("nat PREROUTING"), "{moved}");
     app.apply(Action::ToggleMovedOnly);
+    // the keys scroll it: a line down, a page, back to the top
+    let first_line = |s: &str| s.lines().nth(2).unwrap_or_default().to_string();
+    let top = screen(&mut app, 120, 12);
+    app.apply(Action::Down);
+    let down = screen(&mut app, 120, 12);
+    assert_eq!(
+        first_line(&down),
+        top.lines().nth(3).unwrap_or_default(),
+        "Down scrolls a line:\n{top}\n{down}"
+    );
+    app.apply(Action::Top);
+    assert_eq!(first_line(&screen(&mut app, 120, 12)), first_line(&top));
     app.apply(Action::Back);
-    assert!(!app.mode.shows_path());
+    assert!(app.screen() != iptop::ui::mode::Screen::Path);
 }

@@ -5,7 +5,7 @@ use super::*;
 /// The note on the chain of the selected row (the chain itself, or the chain a rule
 /// sits in, or the one it jumps to): `(chain, who writes it, what it is for)`.
 fn chain_note(app: &LiveView) -> Option<(String, crate::explain::notes::Note)> {
-    if app.mode.screen() != Screen::Tree {
+    if app.screen() != Screen::Tree {
         return None;
     }
     let t = app.table_data().table()?;
