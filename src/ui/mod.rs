@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod column_plan;
 pub mod export;
 pub mod fit;
+pub mod help;
 pub mod history;
 pub mod keymap;
 pub mod live_view;

@@ -22,8 +22,9 @@ pub enum Screen {
 /// What is drawn over the screen and has the keyboard first (at most one at a time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
-    /// The help (`?`), over what the main area shows; any key closes it.
-    Help,
+    /// The help (`?`), over what the main area shows, scrolled down by this many lines:
+    /// the arrows and page keys scroll it, any other key closes it.
+    Help(u16),
     /// Typing a search query over the tree (`/`).
     Search,
     /// The trace prompt (`t`): the expression typed so far.

@@ -91,13 +91,23 @@ impl LiveView {
         })
     }
 
-    /// Keys taken before the mode's own: Ctrl-c quits from anywhere, any key closes the
-    /// help (`q` too: the program stays), the path view's keys. True: taken.
+    /// Keys taken before the mode's own: Ctrl-c quits from anywhere, the arrows and page
+    /// keys scroll the help and any other key closes it (`q` too: the program stays), the
+    /// path view's keys. True: taken.
     pub(crate) fn intercept(&mut self, action: Action) -> bool {
-        if self.overlay == Some(Overlay::Help) {
-            // any key closes the help
+        if let Some(Overlay::Help(s)) = self.overlay {
+            // a page: the screen's height less the box's borders
+            let page = self.viewport().max(1) as u16;
+            let s = match action {
+                Action::Down | Action::ScrollDown(_) => Some(s.saturating_add(1)),
+                Action::Up | Action::ScrollUp(_) => Some(s.saturating_sub(1)),
+                Action::PageDown => Some(s.saturating_add(page)),
+                Action::PageUp => Some(s.saturating_sub(page)),
+                Action::Top => Some(0),
+                _ => None,
+            };
             self.quit |= action == Action::Interrupt;
-            self.overlay = None;
+            self.overlay = s.map(Overlay::Help);
             return true;
         }
         if action == Action::Interrupt {
@@ -135,7 +145,7 @@ impl LiveView {
             Action::TogglePath | Action::Back => self.toggle_path(),
             // only the rules that moved, with their chain paths, hook by hook
             Action::ToggleMovedOnly => self.moved_only = !self.moved_only,
-            Action::ToggleHelp => self.overlay = Some(Overlay::Help),
+            Action::ToggleHelp => self.overlay = Some(Overlay::Help(0)),
             Action::Quit
             | Action::Baseline
             | Action::ClearBaseline

@@ -112,6 +112,29 @@ fn help_overlay() {
     insta::assert_snapshot!(screen(&mut app, 120, 40));
 }
 
+/// At 80x24 the help does not fit: its descriptions wrap under themselves and the arrows
+/// scroll it down to its last rows (quit, the chain's note); any other key closes it.
+#[test]
+fn help_overlay_80x24_wraps_and_scrolls() {
+    let mut app = demo_app(2);
+    app.apply(Action::ToggleHelp);
+    let top = screen(&mut app, 80, 24);
+    assert!(top.contains("more ┘"), "{top}");
+    insta::assert_snapshot!("help_80x24_top", top);
+    for _ in 0..3 {
+        app.apply(Action::PageDown);
+    }
+    let end = screen(&mut app, 80, 24);
+    assert!(end.contains("quit (q here: close this help)"), "{end}");
+    assert!(end.contains("end ┘"), "{end}");
+    insta::assert_snapshot!("help_80x24_end", end);
+    // scrolled past the end, one key up moves at once
+    app.apply(Action::Up);
+    assert!(screen(&mut app, 80, 24).contains("1 more ┘"));
+    app.apply(Action::Export);
+    assert!(!app.shows_help(), "any other key closes it");
+}
+
 #[test]
 fn findings_badge_in_the_header() {
     let mut app = app_of(&demo_with_a_trap(), "filter", 3);

@@ -83,6 +83,15 @@ impl LiveView {
         if area.height == 0 || area.width == 0 {
             return;
         }
+        if let Some(Overlay::Help(s)) = self.overlay {
+            // scrolled no further than its last line
+            let note = self.selected_chain_note();
+            let (lines, _) = crate::ui::help::lines(area.width, note.as_ref());
+            // the drawing ends a help without a note in a blank line
+            let n = lines.len() + usize::from(note.is_none());
+            let s = crate::ui::help::clamp_scroll(s, n, area.height);
+            self.overlay = Some(Overlay::Help(s));
+        }
         self.frame.detail_shown = self.detail_height(area) > 0;
         let h = self.regions(area).main.height as usize;
         // a list's first line is its column titles
@@ -137,9 +146,35 @@ impl LiveView {
         self.overlay.as_ref()
     }
 
+    /// The note on the chain of the selected row (the chain itself, or the chain a rule
+    /// sits in, or the one it jumps to), for the help: `(chain, note)`.
+    pub fn selected_chain_note(&self) -> Option<(String, crate::explain::notes::Note)> {
+        if self.screen != Screen::Tree {
+            return None;
+        }
+        let t = self.table_data().table()?;
+        let row = self.selected_row()?;
+        let mut chains = vec![row.chain()];
+        if let Some(j) = row.jump {
+            chains.insert(0, j);
+        }
+        chains.into_iter().find_map(|c| {
+            let name = &t.chains[c].name;
+            crate::explain::notes::about(&t.name, name).map(|n| (name.to_string(), n.clone()))
+        })
+    }
+
+    /// How far the help is scrolled (the drawing keeps it within the lines).
+    pub fn help_scroll(&self) -> u16 {
+        match self.overlay {
+            Some(Overlay::Help(s)) => s,
+            _ => 0,
+        }
+    }
+
     /// The help is shown.
     pub fn shows_help(&self) -> bool {
-        self.overlay == Some(Overlay::Help)
+        matches!(self.overlay, Some(Overlay::Help(_)))
     }
 
     /// The search prompt has the keyboard.

@@ -579,7 +579,7 @@ impl LiveView {
                 self.rebuild();
             }
             Action::ToggleDetail => self.frame.show_detail = Some(!self.frame.detail_shown),
-            Action::ToggleHelp => self.overlay = Some(Overlay::Help),
+            Action::ToggleHelp => self.overlay = Some(Overlay::Help(0)),
             Action::ToggleHot => {
                 self.screen = Screen::Hot;
                 self.hot.selected = 0;
