@@ -99,6 +99,10 @@ impl TableData {
         self.error = None;
         self.polls += 1;
         self.window_start = self.snap.as_ref().map(|s| s.taken_at);
+        if discontinuity {
+            // a replay that starts over: what moved in the last round is not recent
+            self.history.clear();
+        }
         let cur = snap.table();
         let (deltas, window) = match &self.snap {
             Some(prev) if !discontinuity => (

@@ -72,6 +72,20 @@ impl LiveView {
             return;
         };
         self.playback.last_poll = Some((snap.taken_at, snap.took));
+        if discontinuity {
+            // the demo and a looping replay start over: say so (each table of the poll
+            // says the same)
+            self.notify(format!(
+                "the {} started again from its beginning: the hot view and Δ start afresh",
+                if self.source.kind == crate::model::SourceKind::Demo {
+                    "demo recording"
+                } else {
+                    "recording"
+                }
+            ));
+            self.hot.cache = None;
+            self.hot.selected = 0;
+        }
         let parts = TableSnapshot::split(snap, name);
         let ids: Vec<TableId> = if parts.len() == 1 {
             vec![TableId::new(name)]

@@ -119,7 +119,9 @@ fn tables_errors_and_commands() {
     app.apply(Action::ToggleHelp);
     assert!(app.shows_help());
     app.apply(Action::Down);
-    assert!(!app.shows_help(), "any key closes the help");
+    assert!(app.shows_help(), "the arrows scroll the help");
+    app.apply(Action::ToggleDetail);
+    assert!(!app.shows_help(), "any other key closes the help");
     app.apply(Action::ToggleHelp);
     app.apply(Action::Quit);
     assert!(
@@ -486,4 +488,27 @@ fn baseline_stays_on_identical_rules_when_a_copy_is_inserted_above_them() {
     // without the baseline, the last poll's deltas are known again
     app.apply(Action::ClearBaseline);
     assert_eq!(sums_of(&app, "DOCKER-USER", COPY), [d(0), d(0), d(1)]);
+}
+
+/// A replay that starts over (the demo loops): the view says so, and the hot view forgets
+/// what moved in the last round.
+#[test]
+fn a_replay_starting_over_is_said_and_the_hot_view_starts_afresh() {
+    let t0 = table();
+    let mut app = app_with(&t0);
+    let mut t1 = t0.clone();
+    bump(&mut t1, "DOCKER-INGRESS", "dpt:80", 10);
+    bump(&mut t1, "FORWARD", "DOCKER-INGRESS", 10);
+    app.on_snapshot("filter", snap(&t1, 1), false);
+    app.apply(Action::ToggleHot);
+    assert!(!app.hot_rows().is_empty(), "the rule moved");
+    assert!(app.notice().is_none());
+    // the recording's first poll again
+    app.on_snapshot("filter", snap(&t0, 2), true);
+    assert!(
+        app.notice().is_some_and(|n| n.contains("started again")),
+        "{:?}",
+        app.notice()
+    );
+    assert!(app.hot_rows().is_empty(), "nothing moved since");
 }
