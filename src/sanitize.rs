@@ -107,6 +107,13 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
+        // eight printable ASCII bytes at a time (an export is tens of MB of them)
+        if let Some(w) = b.get(i..i + 8)
+            && plain_ascii(u64::from_le_bytes(w.try_into().unwrap_or_default()))
+        {
+            i += 8;
+            continue;
+        }
         let x = b[i];
         if x < 0x80 {
             if (x < 0x20 || x == 0x7f) && !(lines && x == b'\n') {
@@ -137,6 +144,17 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
         };
     }
     None
+}
+
+/// Whether the eight bytes in `w` are all printable ASCII (0x20..0x7e): none below a
+/// space (the borrow of the subtraction sets the top bit), none at DEL or above (adding
+/// one sets it; a carry only starts at a byte that already has it).
+fn plain_ascii(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let del_or_above = (w | w.wrapping_add(ONES)) & HIGH;
+    below_space | del_or_above == 0
 }
 
 fn push_escape(out: &mut String, c: char) {
@@ -317,6 +335,14 @@ impl JsonEscapes {
         w: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
+        // printable ASCII (most of an export) is written as it is; what a mark after it
+        // would draw over is ASCII
+        if !fragment.is_empty()
+            && fragment.bytes().all(|b| (0x20..0x7f).contains(&b))
+        {
+            self.0.over_ascii = true;
+            return w.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if self.0.escapes(c) {
@@ -462,6 +488,23 @@ mod tests {
         assert_eq!(buf[(0, 0)].symbol(), "?");
         assert_eq!(buf[(1, 0)].symbol(), "?");
         assert_eq!(buf[(2, 0)].symbol(), "é");
+    }
+
+    #[test]
+    fn eight_bytes_at_a_time_find_what_one_at_a_time_finds() {
+        for bad in [0u8, 0x09, 0x0a, 0x1f, 0x7f, 0x80, 0xc2, 0xff] {
+            for at in 0..8 {
+                let mut w = *b"abcdefgh";
+                w[at] = bad;
+                assert!(!plain_ascii(u64::from_le_bytes(w)), "{bad:#x} at {at}");
+            }
+        }
+        assert!(plain_ascii(u64::from_le_bytes(*b" ~AZaz09")));
+        let s = format!("{}\u{1b}x{}\u{202e}", "a".repeat(21), "b".repeat(9));
+        assert_eq!(first_unsafe(&s, false), Some(21));
+        assert_eq!(first_unsafe(&s[22..], false), Some(10));
+        assert_eq!(first_unsafe(&"x\n".repeat(9), true), None);
+        assert_eq!(first_unsafe(&"x\n".repeat(9), false), Some(1));
     }
 
     #[test]
