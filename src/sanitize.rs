@@ -293,14 +293,43 @@ pub fn write_panic(
 /// invisible characters and marks over ASCII (as [`text`] picks them), as `\uXXXX` (or a
 /// surrogate pair). The JSON keeps the true text (a parser reads back the same string);
 /// only the file holds no raw such character.
-pub struct JsonFormatter(serde_json::ser::PrettyFormatter<'static>, JsonEscapes);
+#[derive(Default)]
+pub struct JsonFormatter(Pretty, JsonEscapes);
 
-impl Default for JsonFormatter {
-    fn default() -> Self {
-        JsonFormatter(
-            serde_json::ser::PrettyFormatter::new(),
-            JsonEscapes::default(),
-        )
+/// serde_json's `PrettyFormatter` (two spaces an indent), with each line break and its
+/// indent written in one piece.
+#[derive(Default)]
+struct Pretty {
+    level: usize,
+    has_value: bool,
+}
+
+impl Pretty {
+    /// `,` (unless first), a line break and the indent of the current level.
+    fn line<W: ?Sized + std::io::Write>(&self, w: &mut W, comma: bool) -> std::io::Result<()> {
+        const BREAK: &[u8] = b",\n                                                                ";
+        let from = usize::from(!comma);
+        match BREAK.get(from..2 + 2 * self.level) {
+            Some(s) => w.write_all(s),
+            None => {
+                w.write_all(&BREAK[from..2])?;
+                (0..self.level).try_for_each(|_| w.write_all(b"  "))
+            }
+        }
+    }
+
+    fn begin<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b)
+    }
+
+    fn end<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.line(w, false)?;
+        }
+        w.write_all(b)
     }
 }
 
@@ -377,41 +406,43 @@ impl serde_json::ser::Formatter for JsonFormatter {
         self.1.write_string_fragment(w, fragment)
     }
 
-    // pretty printing: the rest as PrettyFormatter does it
+    // pretty printing: the rest as serde_json's PrettyFormatter does it
     fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_array(w)
+        self.0.begin(w, b"[")
     }
     fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array(w)
+        self.0.end(w, b"]")
     }
     fn begin_array_value<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        self.0.begin_array_value(w, first)
+        self.0.line(w, !first)
     }
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array_value(w)
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.0.has_value = true;
+        Ok(())
     }
     fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object(w)
+        self.0.begin(w, b"{")
     }
     fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object(w)
+        self.0.end(w, b"}")
     }
     fn begin_object_key<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        self.0.begin_object_key(w, first)
+        self.0.line(w, !first)
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object_value(w)
+        w.write_all(b": ")
     }
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object_value(w)
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.0.has_value = true;
+        Ok(())
     }
 }
 
@@ -505,6 +536,16 @@ mod tests {
         assert_eq!(first_unsafe(&s[22..], false), Some(10));
         assert_eq!(first_unsafe(&"x\n".repeat(9), true), None);
         assert_eq!(first_unsafe(&"x\n".repeat(9), false), Some(1));
+    }
+
+    #[test]
+    fn the_pretty_layout_is_serde_jsons() {
+        let mut deep = serde_json::json!({"x": [1, {}, [], {"y": null}]});
+        for _ in 0..40 {
+            deep = serde_json::json!({"a": [deep.clone(), "s"], "b": {}, "c": []});
+        }
+        let theirs = serde_json::to_string_pretty(&deep).expect("json");
+        assert_eq!(json_pretty(&deep).expect("json"), theirs);
     }
 
     #[test]
