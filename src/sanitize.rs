@@ -366,9 +366,7 @@ impl JsonEscapes {
     ) -> std::io::Result<()> {
         // printable ASCII (most of an export) is written as it is; what a mark after it
         // would draw over is ASCII
-        if !fragment.is_empty()
-            && fragment.bytes().all(|b| (0x20..0x7f).contains(&b))
-        {
+        if !fragment.is_empty() && fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             self.0.over_ascii = true;
             return w.write_all(fragment.as_bytes());
         }

@@ -18,7 +18,7 @@ use crate::tree::{self, RowKind};
 /// A row's cells, whether it is a line of its own without columns (a reference to where
 /// a chain is shown, or the end of a chain that nothing reached), and the note on the
 /// chain it shows (once per chain).
-pub type Line = (Cells, bool, Option<String>);
+pub type Line<'a> = (Cells<'a>, bool, Option<String>);
 
 /// Rows beyond this are cut (a safety net: each chain is shown once).
 pub const MAX_ROWS: usize = 2_000_000;
@@ -140,7 +140,11 @@ pub(super) fn preamble(input: &Input) -> String {
 
 /// The lines of table `ti` of the export, from `roots`, each chain expanded once (after
 /// --moved-only). Returns whether the tree was cut.
-pub(super) fn table_lines(input: &Input, ti: usize, roots: &[usize]) -> (Vec<Line>, bool) {
+pub(super) fn table_lines<'a>(
+    input: &Input<'a>,
+    ti: usize,
+    roots: &[usize],
+) -> (Vec<Line<'a>>, bool) {
     let t = &input.snapshot.tables[ti];
     let td = input.deltas.and_then(|d| d.table(ti));
     // a shared chain is expanded under the jump that carried the most
@@ -171,7 +175,7 @@ pub(super) fn jump_weight(
 }
 
 /// The lines of these rows of table `ti`.
-pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<Line> {
+pub(super) fn lines_of<'a>(input: &Input<'a>, ti: usize, rows: &[tree::TreeRow]) -> Vec<Line<'a>> {
     let t = &input.snapshot.tables[ti];
     let td = input.deltas.and_then(|d| d.table(ti));
     let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
@@ -207,7 +211,7 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
                 _ => None,
             };
             if let Some(b) = brief {
-                cells.label = format!("{}: {b}", cells::label(t, r));
+                cells.label = format!("{}: {b}", cells::label(t, r)).into();
             }
             let nothing = brief.is_some();
             // escaped before the columns are measured
@@ -223,7 +227,10 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
 }
 
 /// Column widths for these lines (titles included), each bounded.
-pub fn widths<'a>(cols: &[Column], lines: impl Iterator<Item = &'a Line>) -> Vec<usize> {
+pub fn widths<'a, 'b: 'a>(
+    cols: &[Column],
+    lines: impl Iterator<Item = &'a Line<'b>>,
+) -> Vec<usize> {
     let mut widths: Vec<usize> = cols.iter().map(|c| c.title().width()).collect();
     for (c, _, _) in lines.filter(|(_, is_ref, _)| !is_ref) {
         for (i, col) in cols.iter().enumerate() {
@@ -253,7 +260,7 @@ pub fn push_row(out: &mut String, cols: &[Column], (c, is_ref, note): &Line, wid
         out,
         cols,
         |col| match col {
-            Column::Tree => [c.prefix.as_str(), c.label.as_str()],
+            Column::Tree => [c.prefix.as_str(), &c.label],
             _ => [c.get(col), ""],
         },
         widths,
