@@ -235,8 +235,8 @@ pub fn widths<'a, 'b: 'a>(
     for (c, _, _) in lines.filter(|(_, is_ref, _)| !is_ref) {
         for (i, col) in cols.iter().enumerate() {
             let w = match col {
-                Column::Tree => (c.prefix.width() + c.label.width()).min(MAX_TREE_PAD),
-                _ => c.get(*col).width().min(MAX_PAD),
+                Column::Tree => (width(&c.prefix) + width(&c.label)).min(MAX_TREE_PAD),
+                _ => width(c.get(*col)).min(MAX_PAD),
             };
             widths[i] = widths[i].max(w);
         }
@@ -346,6 +346,31 @@ fn note_rows(t: &FirewallTable, rows: &[tree::TreeRow]) -> Vec<Option<String>> {
 
 /// One line of columns, each value given in two parts (the tree's prefix and label) so
 /// that nothing is built to be measured; trailing blanks cut.
+/// The columns `s` takes: its length when it is ASCII (almost every cell), its count of
+/// characters when it is tree drawing.
+fn width(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else if s
+        .chars()
+        .all(|c| matches!(c, '│' | '├' | '└' | '─' | '…' | ' '..='~'))
+    {
+        s.chars().count()
+    } else {
+        s.width()
+    }
+}
+
+fn push_spaces(out: &mut String, n: usize) {
+    const SPACES: &str = "                                                                ";
+    let mut n = n;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
+    }
+}
+
 fn push_line<'a>(
     out: &mut String,
     cols: &[Column],
@@ -359,15 +384,15 @@ fn push_line<'a>(
             out.push_str("  ");
         }
         let [a, b] = value(*col);
-        let pad = widths[i].saturating_sub(a.width() + b.width());
+        let pad = widths[i].saturating_sub(width(a) + width(b));
         if col.right_aligned() {
-            out.extend(std::iter::repeat_n(' ', pad));
+            push_spaces(out, pad);
             out.push_str(a);
             out.push_str(b);
         } else {
             out.push_str(a);
             out.push_str(b);
-            out.extend(std::iter::repeat_n(' ', pad));
+            push_spaces(out, pad);
         }
     }
     let kept = out[start..].trim_end().len();
