@@ -410,6 +410,13 @@ impl FirewallTable {
         Arc::make_mut(&mut self.chains[i])
     }
 
+    /// Chain `i` to change its counters only (a copy of it if another table shares it):
+    /// its rules, the jumps and the listing stay; what fell through is computed again.
+    pub fn counters_mut(&mut self, i: usize) -> &mut Chain {
+        self.fell = OnceLock::new();
+        Arc::make_mut(&mut self.chains[i])
+    }
+
     /// Adds a chain without indexing it; [`FirewallTable::reindex`] or [`FirewallTable::share_index`]
     /// must follow.
     pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
