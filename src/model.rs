@@ -341,6 +341,9 @@ pub struct FirewallTable {
     /// What fell through each chain, by its counters (see `flow`), computed when first
     /// asked for; forgotten with `callers`.
     fell: OnceLock<Arc<Vec<Fell>>>,
+    /// What fell through each chain over a window in which nothing moved: it follows
+    /// from the rules alone, so it is kept as long as `callers` is (and shared with it).
+    fell_still: OnceLock<Arc<Vec<Fell>>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -385,7 +388,16 @@ impl FirewallTable {
     pub fn share_callers(&self, prev: &FirewallTable) {
         if let Some(c) = prev.callers.get() {
             let _ = self.callers.set(c.clone());
+            if let Some(f) = prev.fell_still.get().filter(|_| self.exact == prev.exact) {
+                let _ = self.fell_still.set(f.clone());
+            }
         }
+    }
+
+    /// The cache of what fell through each chain over a window in which nothing moved
+    /// (filled by `flow`).
+    pub fn fell_still_cache(&self) -> &OnceLock<Arc<Vec<Fell>>> {
+        &self.fell_still
     }
 
     /// Adds a chain; returns false (and adds nothing) if the name is taken.
@@ -395,6 +407,7 @@ impl FirewallTable {
         }
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
+        self.fell_still = OnceLock::new();
         Arc::make_mut(&mut self.index).insert(chain.name.clone(), self.chains.len());
         self.listing = None;
         self.chains.push(Arc::new(chain));
@@ -407,6 +420,7 @@ impl FirewallTable {
         self.listing = None;
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
+        self.fell_still = OnceLock::new();
         Arc::make_mut(&mut self.chains[i])
     }
 
@@ -422,6 +436,7 @@ impl FirewallTable {
     pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
+        self.fell_still = OnceLock::new();
         self.chains.push(chain);
     }
 
@@ -472,6 +487,7 @@ impl FirewallTable {
     pub fn link(&mut self) {
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
+        self.fell_still = OnceLock::new();
         let jumps: Vec<Vec<Option<u32>>> = self
             .chains
             .iter()
