@@ -4,6 +4,7 @@
 mod columns;
 pub use columns::{COLUMNS, Cells, Column, ColumnDef, ColumnSet, Fit, Kind, Width};
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::diff::{Delta, TableDelta};
@@ -106,45 +107,50 @@ pub fn entered(
 /// The label of a row without tree drawing: `FORWARD (policy DROP)`, `DOCKER (2 references)`,
 /// `DOCKER-USER`, `EDGE-EMPTY [goto]`, `A ↻ cycle`, `(no target)`.
 pub fn label(table: &FirewallTable, row: &TreeRow) -> String {
+    label_of(table, row).into_owned()
+}
+
+/// [`label`], borrowed from the table when it is a rule's target as it is.
+fn label_of<'a>(table: &'a FirewallTable, row: &TreeRow) -> Cow<'a, str> {
     match row.kind {
         RowKind::Chain { chain } => {
             let c = &table.chains[chain];
             match &c.kind {
-                ChainKind::Builtin { policy } => format!("{} (policy {policy})", c.name),
+                ChainKind::Builtin { policy } => format!("{} (policy {policy})", c.name).into(),
                 ChainKind::User {
                     references: Some(n),
-                } => format!("{} ({n} references)", c.name),
-                ChainKind::User { references: None } => c.name.to_string(),
+                } => format!("{} ({n} references)", c.name).into(),
+                ChainKind::User { references: None } => Cow::Borrowed(&c.name),
             }
         }
         RowKind::Rule { chain, rule } => {
             let spec = &table.chains[chain].rules[rule].spec;
             let mut s = if spec.target.is_empty() {
-                "(no target)".to_string()
+                Cow::Borrowed("(no target)")
             } else {
-                spec.target.clone()
+                Cow::Borrowed(spec.target.as_str())
             };
             if spec.goto {
-                s.push_str(" [goto]");
+                s.to_mut().push_str(" [goto]");
             }
             // a chain with several callers shows their totals under each of them
             if let Some(n) = row.jump.map(|t| table.callers().of(t).len())
                 && n > 1
             {
-                s.push_str(&format!(" ×{n}"));
+                s.to_mut().push_str(&format!(" ×{n}"));
             }
             if row.fold == Fold::Cycle {
-                s.push_str(" ↻ cycle");
+                s.to_mut().push_str(" ↻ cycle");
             }
             s
         }
-        RowKind::Ref { .. } => row.note.as_deref().unwrap_or_default().to_string(),
+        RowKind::Ref { .. } => row.note.as_deref().unwrap_or_default().to_string().into(),
         RowKind::Verdict { chain } => match table.chains[chain].policy() {
-            Some(p) => format!("policy {p}"),
+            Some(p) => format!("policy {p}").into(),
             // a chain with several callers: its end totals all of them
             None => match table.callers().of(chain).len() {
-                n if n > 1 => format!("{FELL_THROUGH} (all {n} callers)"),
-                _ => FELL_THROUGH.to_string(),
+                n if n > 1 => format!("{FELL_THROUGH} (all {n} callers)").into(),
+                _ => Cow::Borrowed(FELL_THROUGH),
             },
         },
     }
@@ -223,12 +229,12 @@ impl<'a> ShownDeltas<'a> {
 }
 
 /// All cells of a row.
-pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells {
+pub fn cells<'a>(table: &'a FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells<'a> {
     if let RowKind::Ref { .. } = row.kind {
         // no counters of its own: only where the chain is shown
         return Cells {
             prefix: row.prefix(),
-            label: label(table, row),
+            label: label_of(table, row),
             ..Default::default()
         };
     }
@@ -236,7 +242,7 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
     let pps = view.pps(table, row);
     let mut c = Cells {
         prefix: row.prefix(),
-        label: label(table, row),
+        label: label_of(table, row),
         dpkts: delta_text(&m, |d| format::count(d.packets)),
         dbytes: delta_text(&m, |d| format::bytes(d.bytes)),
         rate: pps.map_or_else(|| "-".into(), format::rate),
@@ -279,13 +285,13 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
             let s = &r.spec;
             c.pkts = format::count(k.packets);
             c.bytes = format::bytes(k.bytes);
-            c.prot = protocol_name(&s.prot).into_owned();
-            c.opt = s.opt.clone();
-            c.in_iface = s.in_iface.clone();
-            c.out_iface = s.out_iface.clone();
-            c.source = s.source.clone();
-            c.destination = s.destination.clone();
-            c.matches = s.extra.clone();
+            c.prot = protocol_name(&s.prot);
+            c.opt = Cow::Borrowed(&s.opt);
+            c.in_iface = Cow::Borrowed(&s.in_iface);
+            c.out_iface = Cow::Borrowed(&s.out_iface);
+            c.source = Cow::Borrowed(&s.source);
+            c.destination = Cow::Borrowed(&s.destination);
+            c.matches = Cow::Borrowed(&s.extra);
             // a verdict map's element has none of its own (0)
             c.handle = match r.native.as_ref().filter(|n| n.handle != 0) {
                 Some(n) => n.handle.to_string(),
@@ -307,7 +313,7 @@ pub fn cells(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells 
             }
             // no count to scope by its callers: the reason comes first, unshortened
             if fell == Fell::Inconsistent {
-                c.label = format!("{FELL_THROUGH}: {INCONSISTENT_SHORT}");
+                c.label = format!("{FELL_THROUGH}: {INCONSISTENT_SHORT}").into();
             }
             // over a window of abbreviated counters, the Δ is approximate too
             if let Some(td) = view.shown.filter(|td| td.known(chain)) {
@@ -350,7 +356,7 @@ fn native_cells(table: &FirewallTable, row: &TreeRow, c: &mut Cells) {
             if r.native.as_ref().is_some_and(|n| !n.has_counter) {
                 none(c, "no counter");
             }
-            c.prot.clear();
+            c.prot = Cow::Borrowed("");
         }
         RowKind::Chain { chain } if table.chains[chain].is_builtin() => none(c, "-"),
         RowKind::Verdict { .. } => none(c, "?"),

@@ -210,6 +210,16 @@ impl TableDelta {
         self.policies.get_mut(chain)?.as_mut()
     }
 
+    /// Nothing moved in the window and nothing came: every chain known, every delta
+    /// there and zero. What fell through such a window follows from the rules alone.
+    pub fn is_still(&self) -> bool {
+        let zero = |d: &Option<Delta>| d.is_none_or(|d| d == Delta::default());
+        self.unknown.is_empty()
+            && self.chains.iter().all(Option::is_some)
+            && self.policies.iter().all(zero)
+            && self.rules.iter().all(|d| d.is_some() && zero(d))
+    }
+
     pub fn rule(&self, chain: usize, rule: usize) -> Option<&Delta> {
         self.rules_of(chain).get(rule)?.as_ref()
     }

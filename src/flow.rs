@@ -447,9 +447,18 @@ pub fn fell_through_window(
     td: &crate::diff::TableDelta,
     chain: usize,
 ) -> Fell {
-    let all = td
-        .fell_cache()
-        .get_or_init(|| std::sync::Arc::new(fell_through_deltas(table, td)));
+    let all = td.fell_cache().get_or_init(|| {
+        // a window in which nothing moved gives what the last such window gave, while
+        // the rules are the same (with exact counters: rounding errors follow the counts)
+        if table.exact && td.is_still() {
+            table
+                .fell_still_cache()
+                .get_or_init(|| std::sync::Arc::new(fell_through_deltas(table, td)))
+                .clone()
+        } else {
+            std::sync::Arc::new(fell_through_deltas(table, td))
+        }
+    });
     all.get(chain).copied().unwrap_or_default()
 }
 

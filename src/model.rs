@@ -342,6 +342,9 @@ pub struct FirewallTable {
     /// What fell through each chain, by its counters (see `flow`), computed when first
     /// asked for; forgotten with `callers`.
     fell: OnceLock<Arc<Vec<Fell>>>,
+    /// What fell through each chain over a window in which nothing moved: it follows
+    /// from the rules alone, so it is kept as long as `callers` is (and shared with it).
+    fell_still: OnceLock<Arc<Vec<Fell>>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -386,7 +389,16 @@ impl FirewallTable {
     pub fn share_callers(&self, prev: &FirewallTable) {
         if let Some(c) = prev.callers.get() {
             let _ = self.callers.set(c.clone());
+            if let Some(f) = prev.fell_still.get().filter(|_| self.exact == prev.exact) {
+                let _ = self.fell_still.set(f.clone());
+            }
         }
+    }
+
+    /// The cache of what fell through each chain over a window in which nothing moved
+    /// (filled by `flow`).
+    pub fn fell_still_cache(&self) -> &OnceLock<Arc<Vec<Fell>>> {
+        &self.fell_still
     }
 
     /// Adds a chain; returns false (and adds nothing) if the name is taken.
@@ -396,6 +408,7 @@ impl FirewallTable {
         }
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
+        self.fell_still = OnceLock::new();
         Arc::make_mut(&mut self.index).insert(chain.name.clone(), self.chains.len());
         self.listing = None;
         self.chains.push(Arc::new(chain));
@@ -408,6 +421,14 @@ impl FirewallTable {
         self.listing = None;
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
+        self.fell_still = OnceLock::new();
+        Arc::make_mut(&mut self.chains[i])
+    }
+
+    /// Chain `i` to change its counters only (a copy of it if another table shares it):
+    /// its rules, the jumps and the listing stay; what fell through is computed again.
+    pub fn counters_mut(&mut self, i: usize) -> &mut Chain {
+        self.fell = OnceLock::new();
         Arc::make_mut(&mut self.chains[i])
     }
 
@@ -416,6 +437,7 @@ impl FirewallTable {
     pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
+        self.fell_still = OnceLock::new();
         self.chains.push(chain);
     }
 
@@ -466,6 +488,7 @@ impl FirewallTable {
     pub fn link(&mut self) {
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
+        self.fell_still = OnceLock::new();
         let jumps: Vec<Vec<Option<u32>>> = self
             .chains
             .iter()

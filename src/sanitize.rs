@@ -107,6 +107,13 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
+        // eight printable ASCII bytes at a time (an export is tens of MB of them)
+        if let Some(w) = b.get(i..i + 8)
+            && plain_ascii(u64::from_le_bytes(w.try_into().unwrap_or_default()))
+        {
+            i += 8;
+            continue;
+        }
         let x = b[i];
         if x < 0x80 {
             if (x < 0x20 || x == 0x7f) && !(lines && x == b'\n') {
@@ -137,6 +144,17 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
         };
     }
     None
+}
+
+/// Whether the eight bytes in `w` are all printable ASCII (0x20..0x7e): none below a
+/// space (the borrow of the subtraction sets the top bit), none at DEL or above (adding
+/// one sets it; a carry only starts at a byte that already has it).
+fn plain_ascii(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let del_or_above = (w | w.wrapping_add(ONES)) & HIGH;
+    below_space | del_or_above == 0
 }
 
 fn push_escape(out: &mut String, c: char) {
@@ -275,14 +293,43 @@ pub fn write_panic(
 /// invisible characters and marks over ASCII (as [`text`] picks them), as `\uXXXX` (or a
 /// surrogate pair). The JSON keeps the true text (a parser reads back the same string);
 /// only the file holds no raw such character.
-pub struct JsonFormatter(serde_json::ser::PrettyFormatter<'static>, JsonEscapes);
+#[derive(Default)]
+pub struct JsonFormatter(Pretty, JsonEscapes);
 
-impl Default for JsonFormatter {
-    fn default() -> Self {
-        JsonFormatter(
-            serde_json::ser::PrettyFormatter::new(),
-            JsonEscapes::default(),
-        )
+/// serde_json's `PrettyFormatter` (two spaces an indent), with each line break and its
+/// indent written in one piece.
+#[derive(Default)]
+struct Pretty {
+    level: usize,
+    has_value: bool,
+}
+
+impl Pretty {
+    /// `,` (unless first), a line break and the indent of the current level.
+    fn line<W: ?Sized + std::io::Write>(&self, w: &mut W, comma: bool) -> std::io::Result<()> {
+        const BREAK: &[u8] = b",\n                                                                ";
+        let from = usize::from(!comma);
+        match BREAK.get(from..2 + 2 * self.level) {
+            Some(s) => w.write_all(s),
+            None => {
+                w.write_all(&BREAK[from..2])?;
+                (0..self.level).try_for_each(|_| w.write_all(b"  "))
+            }
+        }
+    }
+
+    fn begin<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b)
+    }
+
+    fn end<W: ?Sized + std::io::Write>(&mut self, w: &mut W, b: &[u8]) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value {
+            self.line(w, false)?;
+        }
+        w.write_all(b)
     }
 }
 
@@ -317,6 +364,12 @@ impl JsonEscapes {
         w: &mut W,
         fragment: &str,
     ) -> std::io::Result<()> {
+        // printable ASCII (most of an export) is written as it is; what a mark after it
+        // would draw over is ASCII
+        if !fragment.is_empty() && fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            self.0.over_ascii = true;
+            return w.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             if self.0.escapes(c) {
@@ -351,41 +404,43 @@ impl serde_json::ser::Formatter for JsonFormatter {
         self.1.write_string_fragment(w, fragment)
     }
 
-    // pretty printing: the rest as PrettyFormatter does it
+    // pretty printing: the rest as serde_json's PrettyFormatter does it
     fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_array(w)
+        self.0.begin(w, b"[")
     }
     fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array(w)
+        self.0.end(w, b"]")
     }
     fn begin_array_value<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        self.0.begin_array_value(w, first)
+        self.0.line(w, !first)
     }
-    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_array_value(w)
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.0.has_value = true;
+        Ok(())
     }
     fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object(w)
+        self.0.begin(w, b"{")
     }
     fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object(w)
+        self.0.end(w, b"}")
     }
     fn begin_object_key<W: ?Sized + std::io::Write>(
         &mut self,
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        self.0.begin_object_key(w, first)
+        self.0.line(w, !first)
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.begin_object_value(w)
+        w.write_all(b": ")
     }
-    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        self.0.end_object_value(w)
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.0.has_value = true;
+        Ok(())
     }
 }
 
@@ -462,6 +517,33 @@ mod tests {
         assert_eq!(buf[(0, 0)].symbol(), "?");
         assert_eq!(buf[(1, 0)].symbol(), "?");
         assert_eq!(buf[(2, 0)].symbol(), "é");
+    }
+
+    #[test]
+    fn eight_bytes_at_a_time_find_what_one_at_a_time_finds() {
+        for bad in [0u8, 0x09, 0x0a, 0x1f, 0x7f, 0x80, 0xc2, 0xff] {
+            for at in 0..8 {
+                let mut w = *b"abcdefgh";
+                w[at] = bad;
+                assert!(!plain_ascii(u64::from_le_bytes(w)), "{bad:#x} at {at}");
+            }
+        }
+        assert!(plain_ascii(u64::from_le_bytes(*b" ~AZaz09")));
+        let s = format!("{}\u{1b}x{}\u{202e}", "a".repeat(21), "b".repeat(9));
+        assert_eq!(first_unsafe(&s, false), Some(21));
+        assert_eq!(first_unsafe(&s[22..], false), Some(10));
+        assert_eq!(first_unsafe(&"x\n".repeat(9), true), None);
+        assert_eq!(first_unsafe(&"x\n".repeat(9), false), Some(1));
+    }
+
+    #[test]
+    fn the_pretty_layout_is_serde_jsons() {
+        let mut deep = serde_json::json!({"x": [1, {}, [], {"y": null}]});
+        for _ in 0..40 {
+            deep = serde_json::json!({"a": [deep.clone(), "s"], "b": {}, "c": []});
+        }
+        let theirs = serde_json::to_string_pretty(&deep).expect("json");
+        assert_eq!(json_pretty(&deep).expect("json"), theirs);
     }
 
     #[test]

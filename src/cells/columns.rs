@@ -97,7 +97,7 @@ pub struct ColumnDef {
     /// address columns: only their text).
     pub native: bool,
     /// Its text in a row's cells.
-    pub cell: fn(&Cells) -> &str,
+    pub cell: for<'c> fn(&'c Cells<'_>) -> &'c str,
 }
 
 const ANY_IFACE: &[&str] = &["*", "any"];
@@ -404,23 +404,24 @@ impl ColumnSet {
 
 /// The text of every column for one row.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Cells {
+pub struct Cells<'a> {
     /// Tree drawing in front of the label (`│  ├─ `).
     pub prefix: String,
     /// Chain name with policy, or the rule's target.
-    pub label: String,
+    pub label: Cow<'a, str>,
     pub dpkts: String,
     pub dbytes: String,
     pub rate: String,
     pub pkts: String,
     pub bytes: String,
-    pub prot: String,
-    pub opt: String,
-    pub in_iface: String,
-    pub out_iface: String,
-    pub source: String,
-    pub destination: String,
-    pub matches: String,
+    // a rule's text columns, borrowed from the table while they are shown as they are
+    pub prot: Cow<'a, str>,
+    pub opt: Cow<'a, str>,
+    pub in_iface: Cow<'a, str>,
+    pub out_iface: Cow<'a, str>,
+    pub source: Cow<'a, str>,
+    pub destination: Cow<'a, str>,
+    pub matches: Cow<'a, str>,
     /// The rule's handle in the kernel (a native nftables rule), else `-`.
     pub handle: String,
     /// Packets per second over the window.
@@ -431,12 +432,12 @@ pub struct Cells {
     pub reset: bool,
 }
 
-impl Cells {
+impl Cells<'_> {
     /// Every text shown as [`crate::sanitize::text`] shows it: what a screen or a text
     /// export writes, and measures.
     pub fn sanitize(&mut self) {
+        crate::sanitize::in_place(&mut self.prefix);
         for s in [
-            &mut self.prefix,
             &mut self.label,
             &mut self.prot,
             &mut self.opt,
@@ -446,7 +447,13 @@ impl Cells {
             &mut self.destination,
             &mut self.matches,
         ] {
-            crate::sanitize::in_place(s);
+            let escaped = match crate::sanitize::text(s) {
+                Cow::Owned(t) => Some(t),
+                Cow::Borrowed(_) => None,
+            };
+            if let Some(t) = escaped {
+                *s = Cow::Owned(t);
+            }
         }
     }
 

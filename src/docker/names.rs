@@ -185,7 +185,7 @@ impl Names {
         .zip(names)
         {
             if let Some(n) = n {
-                edit(v, &n);
+                edit(v.to_mut(), &n);
             }
         }
         if c.label.starts_with("DNAT")
@@ -194,7 +194,7 @@ impl Names {
         {
             let n = n.to_string();
             // the match keeps its text: the name goes after it
-            c.matches.push_str(&format!(" ({n})"));
+            c.matches.to_mut().push_str(&format!(" ({n})"));
         }
     }
 
@@ -306,11 +306,7 @@ mod tests {
         };
         n.substitute(&mut c);
         assert_eq!(
-            (
-                c.in_iface.as_str(),
-                c.out_iface.as_str(),
-                c.destination.as_str()
-            ),
+            (&*c.in_iface, &*c.out_iface, &*c.destination),
             ("!dock-net", "bridge", "dock-web")
         );
         assert_eq!(

@@ -319,3 +319,45 @@ fn nothing_falls_through_an_unconditional_terminal_rule() {
     assert!(!end("ACCEPT 0 -- * * 0.0.0.0/0 0.0.0.0/0 ctstate RELATED"));
     assert!(!end("LOG 0 -- * * 0.0.0.0/0 0.0.0.0/0"));
 }
+
+#[test]
+fn a_still_window_is_computed_once_while_the_rules_stay() {
+    let spec: &[ChainSpec] = &[
+        ("FORWARD", Some(("DROP", 7)), &[(10, "A"), (4, "ACCEPT")]),
+        ("A", None, &[(3, "ACCEPT"), (1, "RETURN")]),
+    ];
+    let (t0, t1) = (listing(spec), listing(spec));
+    let a = t1.chain_index("A").expect("A");
+    let still = crate::diff::diff_table(&t0, &t1);
+    assert!(still.is_still());
+    assert_eq!(
+        fell_through_window(&t1, &still, a)
+            .counted()
+            .map(|d| d.packets),
+        Some(0)
+    );
+    let cached = t1.fell_still_cache().get().expect("kept").clone();
+    // the next still window takes it; a window in which A moved does not
+    let t2 = t1.clone();
+    let again = crate::diff::diff_table(&t1, &t2);
+    assert_eq!(
+        fell_through_window(&t2, &again, a),
+        fell_through_window(&t1, &still, a)
+    );
+    assert!(std::sync::Arc::ptr_eq(
+        again.fell_cache().get().expect("filled"),
+        &cached
+    ));
+    let t3 = listing(&[
+        ("FORWARD", Some(("DROP", 7)), &[(15, "A"), (4, "ACCEPT")]),
+        ("A", None, &[(4, "ACCEPT"), (1, "RETURN")]),
+    ]);
+    let moved = crate::diff::diff_table(&t2, &t3);
+    assert!(!moved.is_still());
+    assert_eq!(
+        fell_through_window(&t3, &moved, a)
+            .counted()
+            .map(|d| d.packets),
+        Some(4)
+    );
+}

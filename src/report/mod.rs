@@ -7,6 +7,7 @@ pub mod services;
 pub mod text;
 pub mod trace;
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -35,8 +36,10 @@ pub struct Input<'a> {
     pub window_note: Option<&'a str>,
 }
 
+/// The strings of tables, chains and rules are borrowed from the snapshot: an export of
+/// a 50k-rule table copies none of them.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub struct Report<'a> {
     pub version: u32,
     pub taken_at: String,
     /// Only rules that moved in the window are listed (`--moved-only`).
@@ -49,7 +52,7 @@ pub struct Report {
     pub window: Option<String>,
     pub source: SourceReport,
     pub warnings: Vec<String>,
-    pub tables: Vec<TableReport>,
+    pub tables: Vec<TableReport<'a>>,
     /// Rules of thumb that point at traps ([`crate::explain::findings`]).
     pub findings: Vec<FindingReport>,
 }
@@ -71,16 +74,16 @@ pub struct FindingReport {
 
 /// What a chain or rule is for and who writes it ([`crate::explain::notes`]).
 #[derive(Debug, Serialize)]
-pub struct AboutReport {
-    pub by: String,
-    pub text: String,
+pub struct AboutReport<'a> {
+    pub by: &'a str,
+    pub text: &'a str,
 }
 
-impl From<&crate::explain::notes::Note> for AboutReport {
-    fn from(n: &crate::explain::notes::Note) -> Self {
+impl<'a> From<&'a crate::explain::notes::Note> for AboutReport<'a> {
+    fn from(n: &'a crate::explain::notes::Note) -> Self {
         AboutReport {
-            by: n.by.clone(),
-            text: n.about.clone(),
+            by: &n.by,
+            text: &n.about,
         }
     }
 }
@@ -104,8 +107,8 @@ pub struct SourceReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct TableReport {
-    pub name: String,
+pub struct TableReport<'a> {
+    pub name: &'a str,
     /// `nft` or `legacy`: the back end that holds these rules (null when not known, as
     /// for a pasted listing). A table held by both appears once for each.
     pub backend: Option<String>,
@@ -116,15 +119,15 @@ pub struct TableReport {
     pub kind: &'static str,
     /// A native table's family: `ip`, `ip6`, `inet`, `arp`, `bridge`, `netdev`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub family: Option<String>,
-    pub chains: Vec<ChainReport>,
+    pub family: Option<&'a str>,
+    pub chains: Vec<ChainReport<'a>>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct ChainReport {
-    pub name: String,
+pub struct ChainReport<'a> {
+    pub name: &'a str,
     pub builtin: bool,
-    pub policy: Option<String>,
+    pub policy: Option<&'a str>,
     /// Policy counters (built-in chains only; 0 for user chains).
     pub packets: u64,
     pub bytes: u64,
@@ -151,23 +154,23 @@ pub struct ChainReport {
     pub delta_fell_through_packets: Option<u64>,
     pub delta_fell_through_bytes: Option<u64>,
     /// What the chain is for and who writes it; null when iptop has no note on it.
-    pub about: Option<AboutReport>,
+    pub about: Option<AboutReport<'a>>,
     /// A native base chain's type (`filter`, `nat`, `route`), hook and priority.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub chain_type: Option<String>,
+    pub chain_type: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hook: Option<String>,
+    pub hook: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
     /// Not a chain of the kernel's: a verdict map (`@name`, or a rule's anonymous
     /// `vmap {…} #handle`), whose rules are its elements.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub vmap: bool,
-    pub rules: Vec<RuleReport>,
+    pub rules: Vec<RuleReport<'a>>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct RuleReport {
+pub struct RuleReport<'a> {
     pub num: u32,
     /// Null for a native rule without a `counter` statement: it counts nothing.
     pub packets: Option<u64>,
@@ -180,39 +183,39 @@ pub struct RuleReport {
     pub reset: bool,
     /// The rule did not exist when the window started.
     pub new: bool,
-    pub target: Option<String>,
+    pub target: Option<&'a str>,
     /// True when the target is a user chain of this table.
     pub jump: bool,
     pub goto: bool,
-    pub prot: String,
+    pub prot: &'a str,
     /// The protocol's name (`tcp` for `6`, `all` for `0`; `!tcp` for a negated one).
-    pub protocol: String,
-    pub opt: String,
+    pub protocol: Cow<'a, str>,
+    pub opt: &'a str,
     #[serde(rename = "in")]
-    pub in_iface: String,
+    pub in_iface: &'a str,
     #[serde(rename = "out")]
-    pub out_iface: String,
-    pub source: String,
-    pub destination: String,
-    pub extra: String,
+    pub out_iface: &'a str,
+    pub source: &'a str,
+    pub destination: &'a str,
+    pub extra: &'a str,
     /// The rule's `-m comment` text (without `/* */`), or null.
-    pub comment: Option<String>,
+    pub comment: Option<&'a str>,
     /// Docker's names for the rule's interfaces, addresses and DNAT target (`in`, `out`,
     /// `source`, `destination`, `dnat`); absent when none is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub names: Option<crate::docker::RuleNames>,
     /// A note on this very rule (a few well-known ones); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub about: Option<AboutReport>,
+    pub about: Option<AboutReport<'a>>,
     /// A native rule's handle (0 for a verdict map's element).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handle: Option<u64>,
     /// A native rule as `nft` prints it (its counters' numbers left out).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
+    pub text: Option<&'a str>,
     /// A native rule's jump, goto and verdict-map targets.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub jumps_to: Option<Vec<String>>,
+    pub jumps_to: Option<&'a [String]>,
 }
 
 /// Rates in JSON: three decimals are more than a counter over a window can tell.
@@ -264,7 +267,7 @@ pub fn build_header(input: &Input) -> Header {
     }
 }
 
-pub fn build(input: &Input) -> Report {
+pub fn build<'a>(input: &Input<'a>) -> Report<'a> {
     let snap = input.snapshot;
     let deltas = input.deltas;
     let secs = deltas.map_or(0.0, |d| d.elapsed.as_secs_f64());
@@ -281,7 +284,7 @@ pub fn build(input: &Input) -> Report {
                 .enumerate()
                 .map(|(ci, c)| {
                     let pol: Option<Delta> = td.and_then(|td| td.policy(ci)).copied();
-                    let rules: Vec<RuleReport> = c
+                    let rules: Vec<RuleReport<'a>> = c
                         .rules
                         .iter()
                         .enumerate()
@@ -315,19 +318,18 @@ pub fn build(input: &Input) -> Report {
                                     .map(|d| round3(d.packets as f64 / secs)),
                                 reset: d.is_some_and(|d| d.reset),
                                 new,
-                                target: non_empty(&r.spec.target),
+                                target: Some(r.spec.target.as_str()).filter(|s| !s.is_empty()),
                                 jump: t.jump_target(r).is_some(),
                                 goto: r.spec.goto,
-                                prot: r.spec.prot.clone(),
-                                protocol: crate::model::protocol_name(&r.spec.prot).into_owned(),
-                                opt: r.spec.opt.clone(),
-                                in_iface: r.spec.in_iface.clone(),
-                                out_iface: r.spec.out_iface.clone(),
-                                source: r.spec.source.clone(),
-                                destination: r.spec.destination.clone(),
-                                extra: r.spec.extra.clone(),
-                                comment: crate::explain::ports::comment(&r.spec.extra)
-                                    .map(str::to_string),
+                                prot: &r.spec.prot,
+                                protocol: crate::model::protocol_name(&r.spec.prot),
+                                opt: &r.spec.opt,
+                                in_iface: &r.spec.in_iface,
+                                out_iface: &r.spec.out_iface,
+                                source: &r.spec.source,
+                                destination: &r.spec.destination,
+                                extra: &r.spec.extra,
+                                comment: crate::explain::ports::comment(&r.spec.extra),
                                 names: input
                                     .names
                                     .map(|n| n.rule(&r.spec))
@@ -336,12 +338,12 @@ pub fn build(input: &Input) -> Report {
                                     .about_rule(&t.name, &c.name, &r.spec, src.netns.as_deref())
                                     .map(AboutReport::from),
                                 handle: r.native.as_ref().map(|n| n.handle),
-                                text: r.native.as_ref().map(|n| n.text.to_string()),
-                                jumps_to: r.native.as_ref().map(|n| n.jumps_to.clone()),
+                                text: r.native.as_ref().map(|n| &*n.text),
+                                jumps_to: r.native.as_ref().map(|n| &n.jumps_to[..]),
                             }
                         })
                         .collect();
-                    let rules: Vec<RuleReport> = if input.moved_only {
+                    let rules: Vec<RuleReport<'a>> = if input.moved_only {
                         rules
                             .into_iter()
                             .filter(|r: &RuleReport| {
@@ -364,9 +366,9 @@ pub fn build(input: &Input) -> Report {
                         .filter(|td| td.known(ci))
                         .and_then(|td| crate::flow::fell_through_window(t, td, ci).counted());
                     ChainReport {
-                        name: c.name.to_string(),
+                        name: &c.name,
                         builtin: c.is_builtin(),
-                        policy: c.policy().map(str::to_string),
+                        policy: c.policy(),
                         packets: c.packets,
                         bytes: c.bytes,
                         delta_packets: pol.map(|d| d.packets),
@@ -389,8 +391,8 @@ pub fn build(input: &Input) -> Report {
                         delta_fell_through_packets: dfell.map(|d| d.packets),
                         delta_fell_through_bytes: dfell.map(|d| d.bytes),
                         about: notes::about(&t.name, &c.name).map(AboutReport::from),
-                        chain_type: base.map(|b| b.kind.clone()),
-                        hook: base.map(|b| b.hook.clone()),
+                        chain_type: base.map(|b| b.kind.as_str()),
+                        hook: base.map(|b| b.hook.as_str()),
                         priority: base.map(|b| b.priority),
                         vmap: native.is_some_and(|n| n.vmap),
                         rules,
@@ -398,7 +400,7 @@ pub fn build(input: &Input) -> Report {
                 })
                 // moved-only: a chain stays when a rule in it, its policy or what fell
                 // through it moved
-                .filter(|c: &ChainReport| {
+                .filter(|c: &ChainReport<'a>| {
                     !input.moved_only
                         || !c.rules.is_empty()
                         || c.delta_packets.unwrap_or(0) > 0
@@ -406,7 +408,7 @@ pub fn build(input: &Input) -> Report {
                 })
                 .collect();
             TableReport {
-                name: t.name.clone(),
+                name: &t.name,
                 backend: t.backend.map(|b| b.to_string()),
                 exact: t.exact,
                 kind: if t.family.is_some() {
@@ -414,7 +416,7 @@ pub fn build(input: &Input) -> Report {
                 } else {
                     "iptables"
                 },
-                family: t.family.clone(),
+                family: t.family.as_deref(),
                 chains,
             }
         })
@@ -464,7 +466,7 @@ pub fn json(input: &Input) -> String {
 
 /// A built report as pretty JSON, ending in a newline. C1, DEL and invisible characters
 /// are written as \uXXXX: the strings stay the true text.
-pub fn json_of(r: &Report) -> String {
+pub fn json_of(r: &Report<'_>) -> String {
     let mut s =
         crate::sanitize::json_pretty(r).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     s.push('\n');

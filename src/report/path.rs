@@ -315,7 +315,11 @@ pub type Look = (String, bool);
 
 /// A hook's title line and its rows (none when it is folded: `fold` and nothing moved),
 /// with their looks.
-pub fn hook_lines(input: &Input, h: &Hook, fold: bool) -> (String, Vec<Line>, Vec<Look>) {
+pub fn hook_lines<'a>(
+    input: &Input<'a>,
+    h: &Hook,
+    fold: bool,
+) -> (String, Vec<Line<'a>>, Vec<Look>) {
     let snap = input.snapshot;
     let mut title = format!("hook {}", h.name);
     if h.chains.is_empty() {
@@ -349,7 +353,7 @@ pub fn hook_lines(input: &Input, h: &Hook, fold: bool) -> (String, Vec<Line>, Ve
             let mut note = note;
             if cells.prefix.is_empty() {
                 // a built-in chain names its table: `nat PREROUTING (policy ACCEPT)`
-                cells.label = format!("{label} {}", cells.label);
+                cells.label = format!("{label} {}", cells.label).into();
                 if hc.same_priority {
                     let same = format!(
                         "same priority ({}) as {}: their order is registration order, which the kernel does not show",

@@ -18,7 +18,7 @@ use crate::tree::{self, RowKind};
 /// A row's cells, whether it is a line of its own without columns (a reference to where
 /// a chain is shown, or the end of a chain that nothing reached), and the note on the
 /// chain it shows (once per chain).
-pub type Line = (Cells, bool, Option<String>);
+pub type Line<'a> = (Cells<'a>, bool, Option<String>);
 
 /// Rows beyond this are cut (a safety net: each chain is shown once).
 pub const MAX_ROWS: usize = 2_000_000;
@@ -142,7 +142,11 @@ pub(super) fn preamble(input: &Input) -> String {
 
 /// The lines of table `ti` of the export, from `roots`, each chain expanded once (after
 /// --moved-only). Returns whether the tree was cut.
-pub(super) fn table_lines(input: &Input, ti: usize, roots: &[usize]) -> (Vec<Line>, bool) {
+pub(super) fn table_lines<'a>(
+    input: &Input<'a>,
+    ti: usize,
+    roots: &[usize],
+) -> (Vec<Line<'a>>, bool) {
     let t = &input.snapshot.tables[ti];
     let td = input.deltas.and_then(|d| d.table(ti));
     // a shared chain is expanded under the jump that carried the most
@@ -173,7 +177,7 @@ pub(super) fn jump_weight(
 }
 
 /// The lines of these rows of table `ti`.
-pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<Line> {
+pub(super) fn lines_of<'a>(input: &Input<'a>, ti: usize, rows: &[tree::TreeRow]) -> Vec<Line<'a>> {
     let t = &input.snapshot.tables[ti];
     let td = input.deltas.and_then(|d| d.table(ti));
     let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
@@ -188,7 +192,7 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
             }
             // a jump to a one-rule MARK chain says what it does (`tree::once::inline_action`)
             if let (RowKind::Rule { .. }, Some(action)) = (r.kind, &r.note) {
-                cells.label = format!("{} → {action}", cells.label);
+                cells.label = format!("{} → {action}", cells.label).into();
             }
             // the end of a user chain that nothing reached, or whose count the counters
             // do not give, in a few words
@@ -213,7 +217,7 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
                 _ => None,
             };
             if let Some(b) = brief {
-                cells.label = format!("{}: {b}", cells::label(t, r));
+                cells.label = format!("{}: {b}", cells::label(t, r)).into();
             }
             let nothing = brief.is_some();
             // escaped before the columns are measured
@@ -229,13 +233,16 @@ pub(super) fn lines_of(input: &Input, ti: usize, rows: &[tree::TreeRow]) -> Vec<
 }
 
 /// Column widths for these lines (titles included), each bounded.
-pub fn widths<'a>(cols: &[Column], lines: impl Iterator<Item = &'a Line>) -> Vec<usize> {
+pub fn widths<'a, 'b: 'a>(
+    cols: &[Column],
+    lines: impl Iterator<Item = &'a Line<'b>>,
+) -> Vec<usize> {
     let mut widths: Vec<usize> = cols.iter().map(|c| c.title().width()).collect();
     for (c, _, _) in lines.filter(|(_, is_ref, _)| !is_ref) {
         for (i, col) in cols.iter().enumerate() {
             let w = match col {
-                Column::Tree => (c.prefix.width() + c.label.width()).min(MAX_TREE_PAD),
-                _ => c.get(*col).width().min(MAX_PAD),
+                Column::Tree => (width(&c.prefix) + width(&c.label)).min(MAX_TREE_PAD),
+                _ => width(c.get(*col)).min(MAX_PAD),
             };
             widths[i] = widths[i].max(w);
         }
@@ -300,7 +307,7 @@ pub fn push_row(
         out,
         cols,
         |col| match col {
-            Column::Tree => [c.prefix.as_str(), c.label.as_str()],
+            Column::Tree => [c.prefix.as_str(), &c.label],
             _ => [c.get(col), ""],
         },
         widths,
@@ -386,6 +393,31 @@ fn note_rows(t: &FirewallTable, rows: &[tree::TreeRow]) -> Vec<Option<String>> {
 
 /// One line of columns, each value given in two parts (the tree's prefix and label) so
 /// that nothing is built to be measured; trailing blanks cut.
+/// The columns `s` takes: its length when it is ASCII (almost every cell), its count of
+/// characters when it is tree drawing.
+fn width(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else if s
+        .chars()
+        .all(|c| matches!(c, '│' | '├' | '└' | '─' | '…' | ' '..='~'))
+    {
+        s.chars().count()
+    } else {
+        s.width()
+    }
+}
+
+fn push_spaces(out: &mut String, n: usize) {
+    const SPACES: &str = "                                                                ";
+    let mut n = n;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
+    }
+}
+
 fn push_line<'a>(
     out: &mut String,
     cols: &[Column],
@@ -399,15 +431,15 @@ fn push_line<'a>(
             out.push_str("  ");
         }
         let [a, b] = value(*col);
-        let pad = widths[i].saturating_sub(a.width() + b.width());
+        let pad = widths[i].saturating_sub(width(a) + width(b));
         if col.right_aligned() {
-            out.extend(std::iter::repeat_n(' ', pad));
+            push_spaces(out, pad);
             out.push_str(a);
             out.push_str(b);
         } else {
             out.push_str(a);
             out.push_str(b);
-            out.extend(std::iter::repeat_n(' ', pad));
+            push_spaces(out, pad);
         }
     }
     let kept = out[start..].trim_end().len();

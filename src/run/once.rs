@@ -186,7 +186,12 @@ async fn once(
     std::mem::forget(poller);
     // no raw control, bidi or invisible character from the rules' text, whatever the
     // format and wherever it goes (colours are added after)
-    let out = crate::sanitize::lines(&out).into_owned();
+    // (no copy of a clean output: tens of MB at 50k rules)
+    let escaped = match crate::sanitize::lines(&out) {
+        std::borrow::Cow::Owned(s) => Some(s),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    let out = escaped.unwrap_or(out);
     let out = match output.format {
         Format::Text => {
             let to_stdout = output.file.as_deref().is_none_or(|p| p.as_os_str() == "-");

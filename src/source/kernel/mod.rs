@@ -159,7 +159,7 @@ pub fn apply(t: &mut FirewallTable, k: &Counters) -> Result<(), String> {
             .policy
             .is_some_and(|p| (p.packets, p.bytes) != (c.packets, c.bytes));
         if policy_moved || c.counters[..] != kc.rules[..] {
-            let m = Arc::make_mut(&mut t.chains[i]);
+            let m = t.counters_mut(i);
             m.counters.clear();
             m.counters.extend_from_slice(&kc.rules);
             if let Some(p) = kc.policy {
@@ -501,5 +501,54 @@ impl KernelSource {
             l.kernel = None;
         }
         last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Counter;
+
+    const LISTING: &str = "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
+num   pkts bytes target     prot opt in     out     source               destination
+1       10   600 SUB        0    --  *      *       0.0.0.0/0            0.0.0.0/0
+
+Chain SUB (1 references)
+num   pkts bytes target     prot opt in     out     source               destination
+1        4   240 DROP       6    --  *      *       0.0.0.0/0            0.0.0.0/0
+";
+
+    fn counters(jump: u64, drop: u64) -> Counters {
+        let k = |p: u64| Counter {
+            packets: p,
+            bytes: p * 60,
+        };
+        Counters {
+            names: Arc::new([("INPUT".to_string(), 0), ("SUB".to_string(), 1)].into()),
+            chains: vec![
+                KernelChain {
+                    policy: Some(Counter::default()),
+                    rules: Arc::new(vec![k(jump)]),
+                },
+                KernelChain {
+                    policy: None,
+                    rules: Arc::new(vec![k(drop)]),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn counters_put_on_a_reused_table_forget_what_fell_through_only_when_they_move() {
+        let mut t = crate::parse::parse_table("filter", LISTING, None).expect("parses");
+        apply(&mut t, &counters(10, 4)).expect("fits");
+        // what flow computed from these counters (the next poll starts from a copy)
+        let _ = t.fell_cache().set(Arc::new(Vec::new()));
+        let mut next = t.clone();
+        apply(&mut next, &counters(10, 4)).expect("fits");
+        assert!(next.fell_cache().get().is_some(), "nothing moved: kept");
+        apply(&mut next, &counters(30, 5)).expect("fits");
+        assert!(next.fell_cache().get().is_none(), "moved: computed again");
+        assert_eq!(next.chains[1].counters[0].packets, 5);
     }
 }

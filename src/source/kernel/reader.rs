@@ -279,10 +279,22 @@ impl Reader {
             for &(_, target) in jumps.iter().flatten() {
                 counted[target] += 1;
             }
+            let sizes: Vec<u32> = counters.iter().map(|k| k.rules.len() as u32).collect();
+            let own = own_rules_in_use(&chains, &sizes);
             st.always = chains
                 .iter()
                 .enumerate()
-                .filter(|(i, c)| c.policy.is_none() && c.uses != Some(counted[*i]))
+                .filter(|(i, c)| {
+                    c.policy.is_none()
+                        && !match own {
+                            Some(true) => c.uses == Some(counted[*i] + sizes[*i]),
+                            Some(false) => c.uses == Some(counted[*i]),
+                            None => {
+                                c.uses == Some(counted[*i])
+                                    || c.uses == Some(counted[*i] + sizes[*i])
+                            }
+                        }
+                })
                 .map(|(i, _)| i)
                 .collect();
             st.names = names;
@@ -365,6 +377,17 @@ impl Reader {
         self.nft_state.remove(table);
         self.legacy_state.remove(table);
     }
+}
+
+/// Whether a chain's use count counts its own rules besides the jumps into it (Linux
+/// 6.5 and the stable kernels it was backported to do), told by the base chains: nothing
+/// jumps to them, so theirs is their rule count or zero. None: no base chain has rules.
+fn own_rules_in_use(chains: &[super::nft::ChainInfo], sizes: &[u32]) -> Option<bool> {
+    chains
+        .iter()
+        .zip(sizes)
+        .find(|(c, n)| c.policy.is_some() && **n > 0 && c.uses.is_some())
+        .map(|(c, n)| c.uses == Some(*n))
 }
 
 #[cfg(test)]

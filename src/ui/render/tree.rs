@@ -153,8 +153,8 @@ pub(super) fn tree_row(
         && let Some((label, rest)) = crate::ui::fit::nat(&t.chains[chain].rules[rule].spec)
     {
         // `DNAT → 172.18.0.2:80`: where it sends packets, whole, in the tree column
-        c.label = label;
-        c.matches = rest;
+        c.label = label.into();
+        c.matches = rest.into();
     }
     // comments apart before escaping: a line break tells where a comment ends
     let (main, comments) = crate::ui::fit::split_comments(&c.matches);
@@ -165,7 +165,7 @@ pub(super) fn tree_row(
     c.sanitize();
     if traced {
         // on the last traced packet's path
-        c.label = format!("◆ {}", c.label);
+        c.label = format!("◆ {}", c.label).into();
     }
     let m = cells::movement(t, r, view.shown);
     let (target, is_drop) = match r.kind {
