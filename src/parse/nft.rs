@@ -18,6 +18,7 @@ use crate::model::native::{BaseChain, NativeChain, NativeRule, is_iptables_table
 use crate::model::{Chain, ChainKind, Counter, FirewallTable, Rule, RuleSpec};
 
 pub mod listing;
+pub mod text;
 
 use listing::{ACTIONS, Element, Verdict};
 

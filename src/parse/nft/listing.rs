@@ -212,6 +212,8 @@ pub struct Label {
     /// The last action (`accept`, `dnat`, ...), the chain of a jump or goto, or empty.
     pub target: String,
     pub goto: bool,
+    /// `target` is a chain (a `jump` or `goto`).
+    pub chain: bool,
     pub vmap: Option<VmapRef>,
 }
 
@@ -245,8 +247,9 @@ pub fn label(text: &str) -> Label {
     while i < w.len() {
         match w[i] {
             "jump" | "goto" if i + 1 < w.len() => {
-                l.target = w[i + 1].to_string();
+                l.target = w[i + 1].trim_matches('"').to_string();
                 l.goto = w[i] == "goto";
+                l.chain = true;
                 i += 1;
             }
             "vmap" if i + 1 < w.len() => {
@@ -256,11 +259,13 @@ pub fn label(text: &str) -> Label {
                     None => VmapRef::Anonymous(elements(group(m))),
                 });
                 l.goto = false;
+                l.chain = false;
                 i += 1;
             }
             a if ACTIONS.contains(&a) => {
                 l.target = a.to_string();
                 l.goto = false;
+                l.chain = false;
             }
             _ => {}
         }
