@@ -77,7 +77,10 @@ pub fn shown_tables(source: &Source, cli: &Cli) -> Vec<String> {
         if cli.view == crate::cli::View::Path {
             return have;
         }
-        if have.iter().any(|t| t == "filter") || have.is_empty() {
+        if have.is_empty() && source.native_reader(std::time::Duration::ZERO).is_some() {
+            // a pasted `nft list ruleset`: native tables only
+            Vec::new()
+        } else if have.iter().any(|t| t == "filter") || have.is_empty() {
             vec!["filter".to_string()]
         } else {
             vec![have[0].clone()]
@@ -114,6 +117,7 @@ pub async fn start_recording(
         r.start_session(source.info()).map_err(|e| {
             AppError::Runtime(format!("cannot write the recording {}: {e}", p.display()))
         })?;
+        source.record_native(r.native());
     }
     Ok(())
 }
