@@ -251,7 +251,7 @@ fn on_poll(app: &mut LiveView, msg: PollMsg) {
         PollMsg::Ended => app.on_ended(),
         PollMsg::RecordError(e) => app.notify(e),
         PollMsg::Source(info) => app.source = info,
-        PollMsg::Traced(p, seen, lost) => app.trace.push(*p, seen, lost),
+        PollMsg::Traced(p, seen, lost) => app.on_traced(*p, seen, lost),
         PollMsg::Trace(r) => app.on_trace(r),
     }
 }
