@@ -341,6 +341,9 @@ pub struct FirewallTable {
     /// What fell through each chain, by its counters (see `flow`), computed when first
     /// asked for; forgotten with `callers`.
     fell: OnceLock<Arc<Vec<Fell>>>,
+    /// A native table's rules without counters: the traced packets that matched them
+    /// (`--trace`); None without a trace or when none did.
+    pub traced: Option<Arc<native::Traced>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -367,6 +370,12 @@ impl FirewallTable {
             has_counters: true,
             ..Default::default()
         }
+    }
+
+    /// Traced packets that matched rule `rule` of chain `chain` (a rule without counter
+    /// of a native table, `--trace`).
+    pub fn traced(&self, chain: usize, rule: usize) -> Option<u64> {
+        self.traced.as_ref()?.get(&(chain, rule)).copied()
     }
 
     /// The jumps into each chain (built on first use, then kept with the table).

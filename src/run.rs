@@ -299,7 +299,7 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         crate::source::trace::backends(&first.tables),
     )
     .await?;
-    let (snap, deltas, window_start) = match cli.window {
+    let (mut snap, deltas, window_start) = match cli.window {
         None => (first, None, None),
         Some(w) => {
             let second = if poller.source().is_replay() {
@@ -330,6 +330,11 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
             (second, Some(d), Some(start))
         }
     };
+    // the window's traced packets: on the rules without counter too
+    let traced = tracer.as_mut().map(|t| t.drain());
+    if let Some(p) = &traced {
+        crate::source::trace::counted::mark(&mut snap.tables, p.iter());
+    }
     let input = report::Input {
         snapshot: &snap,
         deltas: deltas.as_ref(),
@@ -355,7 +360,7 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         }
         crate::cli::View::Path => ui::export::render_path(cli.format.into(), &input),
     };
-    let out = trace::add(cli, tracer.as_mut(), out);
+    let out = trace::add(cli, tracer.as_ref(), traced.as_deref(), out);
     if let Some(w) = poller.native.as_ref().and_then(|n| n.warning.as_ref()) {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }

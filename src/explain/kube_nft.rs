@@ -32,6 +32,9 @@ pub struct NftEndpoint {
     pub keys: Vec<String>,
     /// Its share of new connections: its keys over `numgen`'s modulus.
     pub share: f64,
+    /// The packets `--trace` saw DNAT'd to it (its chain's `dnat` rule); None without a
+    /// trace or when none was.
+    pub traced: Option<u64>,
 }
 
 /// One Service port as kube-proxy's nftables mode writes it.
@@ -143,6 +146,17 @@ fn dnat_of(t: &FirewallTable, chain: &str) -> Option<String> {
     })
 }
 
+/// The traced packets that matched the `dnat` rule of endpoint chain `chain`.
+fn traced_of(t: &FirewallTable, chain: &str) -> Option<u64> {
+    let ci = t.chain_index(chain)?;
+    let ri = t.chains[ci].rules.iter().position(|r| {
+        r.native
+            .as_ref()
+            .is_some_and(|n| n.text.contains("dnat to "))
+    })?;
+    t.traced(ci, ri)
+}
+
 fn service_of(t: &FirewallTable, chain: &str) -> NftService {
     let (name, protocol) = name_of(chain).unzip();
     let mut s = NftService {
@@ -202,6 +216,7 @@ fn service_of(t: &FirewallTable, chain: &str) -> NftService {
                 chain: ch.clone(),
                 keys,
                 share: 0.0,
+                traced: traced_of(t, ch),
             });
         }
     }

@@ -213,6 +213,9 @@ pub struct RuleReport {
     /// A native rule's jump, goto and verdict-map targets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jumps_to: Option<Vec<String>>,
+    /// A native rule without counter: the packets `--trace` saw match it in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traced_packets: Option<u64>,
 }
 
 /// Rates in JSON: three decimals are more than a counter over a window can tell.
@@ -338,6 +341,7 @@ pub fn build(input: &Input) -> Report {
                                 handle: r.native.as_ref().map(|n| n.handle),
                                 text: r.native.as_ref().map(|n| n.text.to_string()),
                                 jumps_to: r.native.as_ref().map(|n| n.jumps_to.clone()),
+                                traced_packets: t.traced(ci, ri),
                             }
                         })
                         .collect();

@@ -71,6 +71,9 @@ pub struct EndpointReport {
     pub share: Option<f64>,
     /// nftables mode: the values of `numgen random mod N` that pick it.
     pub numgen: Vec<String>,
+    /// nftables mode with `--trace`: the traced packets DNAT'd to it in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traced_packets: Option<u64>,
 }
 
 /// The tables the Services are read from: the nat table holding KUBE-SERVICES (else the
@@ -278,7 +281,10 @@ fn nft_text(out: &mut String, table: &str, svcs: &[NftService]) {
                 _ => "?".into(),
             };
             row[6] = pct(Some(e.share));
-            row[7] = "not counted".into();
+            row[7] = match e.traced {
+                Some(n) => format!("traced {n}"),
+                None => "not counted".into(),
+            };
             rows.push(row);
         }
         for ip in &s.external_ips {
@@ -296,6 +302,13 @@ fn nft_text(out: &mut String, table: &str, svcs: &[NftService]) {
         svcs.len()
     );
     let _ = writeln!(out, "note: {}", not_counted(svcs));
+    if svcs
+        .iter()
+        .flat_map(|s| &s.endpoints)
+        .any(|e| e.traced.is_some())
+    {
+        out.push_str("traced N: the packets --trace saw DNAT'd to the endpoint in the window (those its expression matched, at most --trace-rate a second).\n");
+    }
 }
 
 /// kube-proxy's iptables mode: the nat table's Services with their new connections.
@@ -387,6 +400,7 @@ fn iptables_report(s: &Service) -> ServiceReport {
                 new_connections: e.new,
                 share: e.share,
                 numgen: Vec::new(),
+                traced_packets: None,
             })
             .collect(),
         mode: "iptables",
@@ -421,6 +435,7 @@ fn nft_report(table: &str, s: &NftService) -> ServiceReport {
                 new_connections: None,
                 share: None,
                 numgen: e.keys.clone(),
+                traced_packets: e.traced,
             })
             .collect(),
         mode: "nftables",

@@ -59,6 +59,14 @@ impl LiveView {
         discontinuity: bool,
     ) {
         let i = self.native_tab(family, name);
+        // what the pane's traced packets did where no counter counts
+        let snap = if self.trace.packets.is_empty() {
+            snap
+        } else {
+            let mut s = (*snap).clone();
+            crate::source::trace::counted::mark(&mut s.tables, self.trace.packets.iter());
+            Arc::new(s)
+        };
         let Some(part) = TableSnapshot::split(snap, name).into_iter().next() else {
             return;
         };
