@@ -40,8 +40,8 @@ pub struct NftEndpoint {
 /// One Service port as kube-proxy's nftables mode writes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NftService {
-    /// `ns/name:port` from the chain's name; None for a Service known only from
-    /// `no-endpoint-services` (whose name is in an element comment iptop does not keep).
+    /// `ns/name:port` from the chain's name, or for a Service without endpoints from its
+    /// `no-endpoint-services` element's comment; None when neither says.
     pub name: Option<String>,
     /// The `service-…` chain; None for a Service without endpoints.
     pub chain: Option<String>,
@@ -112,6 +112,17 @@ fn service_chain_of(target: &str) -> Option<String> {
 
 /// A map element's key and target: (`172.30.0.41 . tcp . 80`, `goto service-…`'s chain).
 fn elements_of<'a>(t: &'a FirewallTable, map: &str) -> Vec<(&'a str, &'a str)> {
+    elements_with_comments(t, map)
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect()
+}
+
+/// [`elements_of`] with each element's comment (`comment "ns/name:port"`), if any.
+fn elements_with_comments<'a>(
+    t: &'a FirewallTable,
+    map: &str,
+) -> Vec<(&'a str, &'a str, Option<&'a str>)> {
     let Some(c) = t.chain(&format!("@{map}")) else {
         return Vec::new();
     };
@@ -120,7 +131,11 @@ fn elements_of<'a>(t: &'a FirewallTable, map: &str) -> Vec<(&'a str, &'a str)> {
         .filter_map(|r| {
             let n = r.native.as_ref()?;
             let key = n.text.split_once(" → ").map_or("", |(k, _)| k);
-            Some((key, r.spec.target.as_str()))
+            let (key, comment) = match key.split_once(" comment \"") {
+                Some((k, c)) => (k, c.strip_suffix('"')),
+                None => (key, None),
+            };
+            Some((key, r.spec.target.as_str(), comment))
         })
         .collect()
 }
@@ -304,7 +319,7 @@ pub fn group(t: &FirewallTable) -> Vec<NftService> {
     for c in rest {
         out.push(service_of(t, c));
     }
-    for (key, _) in elements_of(t, "no-endpoint-services") {
+    for (key, _, comment) in elements_with_comments(t, "no-endpoint-services") {
         let (ip, proto, port) = key_parts(key);
         let Some(ip) = ip else { continue };
         if out
@@ -317,7 +332,8 @@ pub fn group(t: &FirewallTable) -> Vec<NftService> {
             continue;
         }
         out.push(NftService {
-            name: None,
+            // kube-proxy names it in the element's comment (`ns/name:port`)
+            name: comment.map(str::to_string),
             chain: None,
             cluster_ip: Some(ip.to_string()),
             external_ips: Vec::new(),

@@ -191,3 +191,27 @@ fn a_recording_replays_native_tables_with_their_counters() {
     let last: Value = serde_json::from_str(last).expect("json");
     assert_eq!(dnat_packets(&last), dnat_packets(&live));
 }
+
+#[test]
+fn the_svg_of_a_native_table_holds_its_chains_and_no_counter() {
+    for args in [
+        &["--format", "svg"][..],
+        &["--format", "svg", "-t", "docker-bridges"],
+    ] {
+        let svg = String::from_utf8(replay(DOCKER29, args).stdout).unwrap();
+        assert!(
+            svg.starts_with("<svg") || svg.starts_with("<?xml"),
+            "{args:?}"
+        );
+        for chain in [
+            "filter-FORWARD",
+            "filter-forward-in__bridge1",
+            "nat-prerouting-and-output",
+            "raw-PREROUTING",
+        ] {
+            assert!(svg.contains(chain), "{args:?}: no {chain}");
+        }
+        // the vmap rules have no counter: said, not 0
+        assert!(svg.contains("no counter"), "{args:?}");
+    }
+}

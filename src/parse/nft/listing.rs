@@ -13,6 +13,8 @@ pub type Texts = HashMap<(String, String, u64), String>;
 pub struct Element {
     pub key: String,
     pub verdict: Verdict,
+    /// The element's `comment` (kube-proxy names a Service without endpoints there).
+    pub comment: Option<String>,
 }
 
 /// A verdict: `accept`, `drop`, ... or a chain jumped or gone to.
@@ -168,6 +170,10 @@ pub fn elements(inner: &str) -> Vec<Element> {
         .into_iter()
         .filter_map(|p| {
             let (key, verdict) = p.trim().rsplit_once(" : ")?;
+            let comment = key.split_once(" comment \"").map(|(_, c)| {
+                let end = c.find('"').unwrap_or(c.len());
+                c[..end].to_string()
+            });
             let key = [" counter ", " timeout ", " expires ", " comment "]
                 .iter()
                 .filter_map(|w| key.find(w))
@@ -176,6 +182,7 @@ pub fn elements(inner: &str) -> Vec<Element> {
             Some(Element {
                 key: key.trim().to_string(),
                 verdict: Verdict::parse(verdict)?,
+                comment,
             })
         })
         .collect()
