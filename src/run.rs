@@ -331,9 +331,9 @@ async fn once(cli: &Cli, source: Source, recorder: Option<Recorder>) -> Result<(
         }
     };
     // the window's traced packets: on the rules without counter too
-    let traced = tracer.as_mut().map(|t| t.drain());
+    let traced = tracer.as_mut().map(crate::source::trace::Tracer::drain);
     if let Some(p) = &traced {
-        crate::source::trace::counted::mark(&mut snap.tables, p.iter());
+        crate::source::trace::counted::mark(&mut snap.tables, &p.iter());
     }
     let input = report::Input {
         snapshot: &snap,

@@ -185,8 +185,7 @@ fn a_recording_replays_native_tables_with_their_counters() {
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text
         .lines()
-        .filter(|l| l.contains("docker-bridges"))
-        .last()
+        .rfind(|l| l.contains("docker-bridges"))
         .expect("a snapshot with the native table");
     let last: Value = serde_json::from_str(last).expect("json");
     assert_eq!(dnat_packets(&last), dnat_packets(&live));

@@ -472,7 +472,7 @@ pub fn render(tables: &[FirewallTable]) -> String {
     for t in tables {
         let Some(family) = &t.family else { continue };
         let _ = writeln!(s, "table {} {} {{", one_line(family), name_out(&t.name));
-        for c in t.chains.iter() {
+        for c in &t.chains {
             let Some(n) = &c.native else { continue };
             if !n.vmap || !c.name.starts_with('@') {
                 continue;
@@ -499,7 +499,7 @@ pub fn render(tables: &[FirewallTable]) -> String {
                 elems.join(", ")
             );
         }
-        for c in t.chains.iter() {
+        for c in &t.chains {
             let Some(n) = &c.native else { continue };
             if n.vmap {
                 continue;

@@ -11,7 +11,7 @@ use crate::model::native::Traced;
 
 /// Sets each native table's [`FirewallTable::traced`] from `packets` (None where no
 /// traced packet matched a rule without counter).
-pub fn mark<'a, I>(tables: &mut [FirewallTable], packets: I)
+pub fn mark<'a, I>(tables: &mut [FirewallTable], packets: &I)
 where
     I: IntoIterator<Item = &'a TracedPacket> + Clone,
 {
@@ -84,7 +84,7 @@ mod tests {
                 step(ep, 2, None),
             ],
         };
-        mark(&mut t, &[p.clone(), p]);
+        mark(&mut t, &[p.clone(), p].iter());
         let k = &t[0];
         let c = |n: &str| k.chain_index(n).expect(n);
         assert_eq!(k.traced(c(ep), 1), Some(2));
@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(k.traced(c(&map), 1), Some(2));
         assert_eq!(k.traced(c(&map), 0), None);
         // no packet: nothing marked
-        mark(&mut t, &[] as &[TracedPacket]);
+        mark(&mut t, &[].iter());
         assert!(t[0].traced.is_none());
     }
 }

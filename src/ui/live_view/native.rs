@@ -64,7 +64,7 @@ impl LiveView {
             snap
         } else {
             let mut s = (*snap).clone();
-            crate::source::trace::counted::mark(&mut s.tables, self.trace.packets.iter());
+            crate::source::trace::counted::mark(&mut s.tables, &self.trace.packets.iter());
             Arc::new(s)
         };
         let Some(part) = TableSnapshot::split(snap, name).into_iter().next() else {
