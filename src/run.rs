@@ -578,13 +578,16 @@ async fn live(cli: Cli) -> Result<(), AppError> {
     let mut source = Source::open(source_config(&cli).await?).await?;
     start_recording(&cli, &mut recorder, &mut source).await?;
     // only native tables named: the iptables listing polled is filter's
-    let table = shown_tables(&source, &cli)
+    let shown = shown_tables(&source, &cli);
+    let table = shown
         .first()
         .cloned()
         .unwrap_or_else(|| "filter".to_string());
     let wanted = cli.native_tables();
     let start_native = match &wanted {
         crate::cli::NativeTables::Named(v) if cli.tables().is_empty() => v.first().cloned(),
+        // a replay of native tables only (a pasted nft ruleset): the first of them
+        _ if shown.is_empty() => Some(crate::ui::live_view::FIRST_NATIVE.to_string()),
         _ => None,
     };
     let native = native_feed(&cli, &source).map(|f| (f.reader, f.wants));

@@ -214,3 +214,19 @@ fn the_svg_of_a_native_table_holds_its_chains_and_no_counter() {
         assert!(svg.contains("no counter"), "{args:?}");
     }
 }
+
+#[test]
+fn the_live_view_of_a_pasted_ruleset_opens_on_its_first_native_table() {
+    let cmd = format!(
+        "cd {} && {} --replay {DOCKER29}",
+        crate::common::root().display(),
+        env!("CARGO_BIN_EXE_iptop")
+    );
+    let tmux = crate::common::Tmux::start(&cmd, 160, 40);
+    let s = tmux.wait_for(10, "the native table", |s| {
+        s.contains("filter-forward-in__bridge1")
+    });
+    assert!(s.contains("iptop · ip docker-bridges · nftables"), "{s}");
+    assert!(s.contains("no counter"), "{s}");
+    tmux.keys(&["q"]);
+}

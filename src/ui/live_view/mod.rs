@@ -670,6 +670,7 @@ impl LiveView {
 mod findings;
 mod hot;
 mod native;
+pub use native::FIRST_NATIVE;
 mod path_screen;
 mod playback;
 mod search;

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use super::{LiveView, TableData};
 use crate::model::{Snapshot, TABLES, TableId, TableSnapshot};
 
+/// `start_native` for "the first native table read" (a replay of native tables only).
+pub const FIRST_NATIVE: &str = "";
+
 impl LiveView {
     /// Native table `k`'s label: its name, or `FAMILY NAME` when another table (native
     /// or iptables') has that name.
@@ -78,7 +81,7 @@ impl LiveView {
         let wanted = self
             .start_native
             .as_deref()
-            .is_some_and(|w| w == name || w == format!("{family} {name}"));
+            .is_some_and(|w| w == FIRST_NATIVE || w == name || w == format!("{family} {name}"));
         if wanted {
             self.start_native = None;
             self.switch_table(i);
