@@ -354,7 +354,11 @@ fn native_cells(table: &FirewallTable, row: &TreeRow, c: &mut Cells) {
         RowKind::Rule { chain, rule } => {
             let r = &table.chains[chain].rules[rule];
             if r.native.as_ref().is_some_and(|n| !n.has_counter) {
-                none(c, "no counter");
+                // what a trace saw where nothing counts
+                match table.traced(chain, rule) {
+                    Some(n) => none(c, &format!("traced {n}")),
+                    None => none(c, "no counter"),
+                }
             }
             c.prot = Cow::Borrowed("");
         }

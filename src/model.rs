@@ -345,6 +345,9 @@ pub struct FirewallTable {
     /// What fell through each chain over a window in which nothing moved: it follows
     /// from the rules alone, so it is kept as long as `callers` is (and shared with it).
     fell_still: OnceLock<Arc<Vec<Fell>>>,
+    /// A native table's rules without counters: the traced packets that matched them
+    /// (`--trace`); None without a trace or when none did.
+    pub traced: Option<Arc<native::Traced>>,
 }
 
 /// Tables are equal when their listings say the same; the index and the
@@ -371,6 +374,12 @@ impl FirewallTable {
             has_counters: true,
             ..Default::default()
         }
+    }
+
+    /// Traced packets that matched rule `rule` of chain `chain` (a rule without counter
+    /// of a native table, `--trace`).
+    pub fn traced(&self, chain: usize, rule: usize) -> Option<u64> {
+        self.traced.as_ref()?.get(&(chain, rule)).copied()
     }
 
     /// The jumps into each chain (built on first use, then kept with the table).

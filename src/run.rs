@@ -58,7 +58,10 @@ pub fn shown_tables(source: &Source, s: &SourceSettings) -> Vec<String> {
         if s.view == View::Path {
             return have;
         }
-        if have.iter().any(|t| t == "filter") || have.is_empty() {
+        if have.is_empty() && source.native_reader(std::time::Duration::ZERO).is_some() {
+            // a pasted `nft list ruleset`: native tables only
+            Vec::new()
+        } else if have.iter().any(|t| t == "filter") || have.is_empty() {
             vec!["filter".to_string()]
         } else {
             vec![have[0].clone()]
@@ -90,6 +93,7 @@ pub async fn open_source(s: &SourceSettings) -> Result<(Source, Option<Recorder>
         r.start_session(source.info()).map_err(|e| {
             AppError::Runtime(format!("cannot write the recording {}: {e}", p.display()))
         })?;
+        source.record_native(r.native());
     }
     Ok((source, recorder))
 }
@@ -225,10 +229,17 @@ async fn live(
     let signals = ui::terminal::Signals::catch();
     let (source, recorder) = open_source(s).await?;
     // only native tables named: the iptables listing polled is filter's
-    let table = shown_tables(&source, s)
+    let shown = shown_tables(&source, s);
+    let table = shown
         .first()
         .cloned()
         .unwrap_or_else(|| "filter".to_string());
+    // a replay of native tables only (a pasted nft ruleset): the first of them
+    let start_native = view.start_native.clone().or_else(|| {
+        shown
+            .is_empty()
+            .then(|| crate::ui::live_view::FIRST_NATIVE.to_string())
+    });
     let native = native_feed(s, &source).map(|f| (f.reader, f.wants));
     let replay = source.is_replay();
     let mut polls = PollLoop::new(source, recorder);
@@ -277,7 +288,7 @@ async fn live(
             &output.look,
         ),
         native,
-        start_native: view.start_native,
+        start_native,
     })
     .await
 }

@@ -32,13 +32,16 @@ pub struct NftEndpoint {
     pub keys: Vec<String>,
     /// Its share of new connections: its keys over `numgen`'s modulus.
     pub share: f64,
+    /// The packets `--trace` saw DNAT'd to it (its chain's `dnat` rule); None without a
+    /// trace or when none was.
+    pub traced: Option<u64>,
 }
 
 /// One Service port as kube-proxy's nftables mode writes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NftService {
-    /// `ns/name:port` from the chain's name; None for a Service known only from
-    /// `no-endpoint-services` (whose name is in an element comment iptop does not keep).
+    /// `ns/name:port` from the chain's name, or for a Service without endpoints from its
+    /// `no-endpoint-services` element's comment; None when neither says.
     pub name: Option<String>,
     /// The `service-…` chain; None for a Service without endpoints.
     pub chain: Option<String>,
@@ -109,6 +112,17 @@ fn service_chain_of(target: &str) -> Option<String> {
 
 /// A map element's key and target: (`172.30.0.41 . tcp . 80`, `goto service-…`'s chain).
 fn elements_of<'a>(t: &'a FirewallTable, map: &str) -> Vec<(&'a str, &'a str)> {
+    elements_with_comments(t, map)
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect()
+}
+
+/// [`elements_of`] with each element's comment (`comment "ns/name:port"`), if any.
+fn elements_with_comments<'a>(
+    t: &'a FirewallTable,
+    map: &str,
+) -> Vec<(&'a str, &'a str, Option<&'a str>)> {
     let Some(c) = t.chain(&format!("@{map}")) else {
         return Vec::new();
     };
@@ -117,7 +131,11 @@ fn elements_of<'a>(t: &'a FirewallTable, map: &str) -> Vec<(&'a str, &'a str)> {
         .filter_map(|r| {
             let n = r.native.as_ref()?;
             let key = n.text.split_once(" → ").map_or("", |(k, _)| k);
-            Some((key, r.spec.target.as_str()))
+            let (key, comment) = match key.split_once(" comment \"") {
+                Some((k, c)) => (k, c.strip_suffix('"')),
+                None => (key, None),
+            };
+            Some((key, r.spec.target.as_str(), comment))
         })
         .collect()
 }
@@ -141,6 +159,17 @@ fn dnat_of(t: &FirewallTable, chain: &str) -> Option<String> {
         let (_, rest) = text.split_once("dnat to ")?;
         rest.split_whitespace().next().map(str::to_string)
     })
+}
+
+/// The traced packets that matched the `dnat` rule of endpoint chain `chain`.
+fn traced_of(t: &FirewallTable, chain: &str) -> Option<u64> {
+    let ci = t.chain_index(chain)?;
+    let ri = t.chains[ci].rules.iter().position(|r| {
+        r.native
+            .as_ref()
+            .is_some_and(|n| n.text.contains("dnat to "))
+    })?;
+    t.traced(ci, ri)
 }
 
 fn service_of(t: &FirewallTable, chain: &str) -> NftService {
@@ -202,6 +231,7 @@ fn service_of(t: &FirewallTable, chain: &str) -> NftService {
                 chain: ch.clone(),
                 keys,
                 share: 0.0,
+                traced: traced_of(t, ch),
             });
         }
     }
@@ -289,7 +319,7 @@ pub fn group(t: &FirewallTable) -> Vec<NftService> {
     for c in rest {
         out.push(service_of(t, c));
     }
-    for (key, _) in elements_of(t, "no-endpoint-services") {
+    for (key, _, comment) in elements_with_comments(t, "no-endpoint-services") {
         let (ip, proto, port) = key_parts(key);
         let Some(ip) = ip else { continue };
         if out
@@ -302,7 +332,8 @@ pub fn group(t: &FirewallTable) -> Vec<NftService> {
             continue;
         }
         out.push(NftService {
-            name: None,
+            // kube-proxy names it in the element's comment (`ns/name:port`)
+            name: comment.map(str::to_string),
             chain: None,
             cluster_ip: Some(ip.to_string()),
             external_ips: Vec::new(),

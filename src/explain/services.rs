@@ -43,6 +43,9 @@ pub struct Endpoint {
     /// nftables mode: the values of `numgen random mod N` that pick it; empty in
     /// iptables mode.
     pub numgen: Vec<String>,
+    /// nftables mode with `--trace`: the traced packets DNAT'd to it in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traced_packets: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -274,6 +277,7 @@ fn endpoint(
         new,
         share: None,
         numgen: Vec::new(),
+        traced_packets: None,
     }
 }
 

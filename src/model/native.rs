@@ -48,6 +48,10 @@ pub struct NativeRule {
     pub conditional: bool,
 }
 
+/// Packets a trace (`--trace`) saw match each rule of a native table that has no
+/// counter, by (chain, rule) index: what the traced packets did where nothing counts.
+pub type Traced = std::collections::HashMap<(usize, usize), u64>;
+
 /// The netfilter families nftables knows, as `nft` spells them.
 pub const FAMILIES: [&str; 6] = ["ip", "ip6", "inet", "arp", "bridge", "netdev"];
 

@@ -18,6 +18,7 @@ use crate::model::native::{BaseChain, NativeChain, NativeRule, is_iptables_table
 use crate::model::{Chain, ChainKind, Counter, FirewallTable, Rule, RuleSpec};
 
 pub mod listing;
+pub mod text;
 
 use listing::{ACTIONS, Element, Verdict};
 
@@ -107,9 +108,15 @@ fn elements(elem: &Value) -> Vec<Element> {
         .filter_map(|e| {
             let pair = e.as_array()?;
             let verdict = verdict_of(pair.get(1)?)?;
+            let key = pair.first()?;
             Some(Element {
-                key: key_text(pair.first()?),
+                key: key_text(key),
                 verdict,
+                comment: key
+                    .get("elem")
+                    .and_then(|e| e.get("comment"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             })
         })
         .collect()
@@ -330,7 +337,15 @@ pub fn vmap_chain(name: &str, elems: &[Element]) -> Chain {
     let mut c = new_chain(name, ChainKind::User { references: None }, native);
     let rules = Arc::make_mut(&mut c.rules);
     for (i, e) in elems.iter().enumerate() {
-        let text = format!("{} → {}", e.key, e.verdict.shown());
+        let text = match &e.comment {
+            Some(c) => format!(
+                "{} comment \"{}\" → {}",
+                e.key,
+                c.replace('"', "'"),
+                e.verdict.shown()
+            ),
+            None => format!("{} → {}", e.key, e.verdict.shown()),
+        };
         rules.push(Rule {
             num: i as u32 + 1,
             spec: Arc::new(RuleSpec {

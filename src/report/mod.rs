@@ -216,6 +216,9 @@ pub struct RuleReport<'a> {
     /// A native rule's jump, goto and verdict-map targets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jumps_to: Option<&'a [String]>,
+    /// A native rule without counter: the packets `--trace` saw match it in the window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traced_packets: Option<u64>,
 }
 
 /// Rates in JSON: three decimals are more than a counter over a window can tell.
@@ -340,6 +343,7 @@ pub fn build<'a>(input: &Input<'a>) -> Report<'a> {
                                 handle: r.native.as_ref().map(|n| n.handle),
                                 text: r.native.as_ref().map(|n| &*n.text),
                                 jumps_to: r.native.as_ref().map(|n| &n.jumps_to[..]),
+                                traced_packets: t.traced(ci, ri),
                             }
                         })
                         .collect();

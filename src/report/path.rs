@@ -313,6 +313,23 @@ pub fn render_text(input: &Input) -> String {
 /// How a row is coloured: the verdict it stands for, and whether it jumps.
 pub type Look = (String, bool);
 
+/// The rows a hook's chain shows: all, or with `moved_only` those that moved and the
+/// way to them. One line of [`hook_lines`] each, in its order.
+pub fn chain_rows(input: &Input, hc: &HookChain) -> Vec<TreeRow> {
+    let t = &input.snapshot.tables[hc.table];
+    let td = input.deltas.and_then(|d| d.table(hc.table));
+    if input.moved_only {
+        let keep = tree::moved_mask_through(
+            &hc.rows,
+            |r| cells::movement(t, r, td).moved(),
+            |r| cells::uncounted(t, r),
+        );
+        tree::keep(&hc.rows, &keep)
+    } else {
+        hc.rows.clone()
+    }
+}
+
 /// A hook's title line and its rows (none when it is folded: `fold` and nothing moved),
 /// with their looks.
 pub fn hook_lines<'a>(
@@ -336,17 +353,7 @@ pub fn hook_lines<'a>(
     let mut looks = Vec::new();
     for hc in &h.chains {
         let t = &snap.tables[hc.table];
-        let td = input.deltas.and_then(|d| d.table(hc.table));
-        let rows = if input.moved_only {
-            let keep = tree::moved_mask_through(
-                &hc.rows,
-                |r| cells::movement(t, r, td).moved(),
-                |r| cells::uncounted(t, r),
-            );
-            tree::keep(&hc.rows, &keep)
-        } else {
-            hc.rows.clone()
-        };
+        let rows = chain_rows(input, hc);
         let label = table_label(&snap.tables, t);
         for (r, (mut cells, free, note)) in rows.iter().zip(text::lines_of(input, hc.table, &rows))
         {

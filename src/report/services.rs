@@ -292,7 +292,11 @@ fn nft_text(out: &mut String, table: &str, svcs: &[NftService]) {
                 Some(m) if !e.keys.is_empty() => format!("{} mod {m}", e.keys.join(",")),
                 _ => "?".into(),
             };
-            let numbers = [numgen, pct(Some(e.share)), "not counted".into()];
+            let traced = match e.traced {
+                Some(n) => format!("traced {n}"),
+                None => "not counted".into(),
+            };
+            let numbers = [numgen, pct(Some(e.share)), traced];
             (e.address.as_str(), e.chain.as_str(), numbers)
         });
         service_rows(&mut rows, h, endpoints);
@@ -313,6 +317,13 @@ fn nft_text(out: &mut String, table: &str, svcs: &[NftService]) {
         "NUMGEN: the values of numgen random mod N that pick the endpoint; SHARE: the share of new connections that gives it.",
     );
     let _ = writeln!(out, "note: {}", not_counted(svcs));
+    if svcs
+        .iter()
+        .flat_map(|s| &s.endpoints)
+        .any(|e| e.traced.is_some())
+    {
+        out.push_str("traced N: the packets --trace saw DNAT'd to the endpoint in the window (those its expression matched, at most --trace-rate a second).\n");
+    }
 }
 
 /// kube-proxy's iptables mode: the nat table's Services with their new connections.
@@ -405,6 +416,7 @@ fn nft_report(table: &str, s: &NftService) -> ServiceReport {
                 new: None,
                 share: None,
                 numgen: e.keys.clone(),
+                traced_packets: e.traced,
             })
             .collect(),
         mode: "nftables",

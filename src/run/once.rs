@@ -122,7 +122,7 @@ async fn once(
         crate::source::trace::backends(&first.tables),
     )
     .await?;
-    let (snap, deltas, window_start) = match s.window {
+    let (mut snap, deltas, window_start) = match s.window {
         None => (first, None, None),
         Some(w) => {
             let second = if poller.source().is_replay() {
@@ -151,6 +151,11 @@ async fn once(
             (second, Some(d), Some(start))
         }
     };
+    // the window's traced packets: on the rules without counter too
+    let traced = tracer.as_mut().map(crate::source::trace::Tracer::drain);
+    if let Some(p) = &traced {
+        crate::source::trace::counted::mark(&mut snap.tables, &p.iter());
+    }
     let input = report::Input {
         snapshot: &snap,
         deltas: deltas.as_ref(),
@@ -176,7 +181,7 @@ async fn once(
         }
         View::Path => ui::export::render_path(output.format, &input),
     };
-    let out = trace::add(output.format, tracer.as_mut(), out);
+    let out = trace::add(output.format, tracer.as_ref(), traced.as_deref(), out);
     if let Some(w) = &poller.warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }

@@ -40,17 +40,21 @@ pub async fn start(
         .map(Some)
 }
 
-/// `out` in `format` with the traced packets of the window added (text: a section after
-/// the report; JSON: the `trace` object).
-pub fn add(format: Format, tracer: Option<&mut Tracer>, out: String) -> String {
-    let Some(t) = tracer else {
+/// `out` in `format` with the traced packets of the window (drained from `tracer`) added
+/// (text: a section after the report; JSON: the `trace` object).
+pub fn add(
+    format: Format,
+    tracer: Option<&Tracer>,
+    packets: Option<&[crate::source::trace::TracedPacket]>,
+    out: String,
+) -> String {
+    let (Some(t), Some(packets)) = (tracer, packets) else {
         return out;
     };
-    let packets = t.drain();
     let r = crate::report::trace::TraceReport {
         expr: &t.spec.expr,
         rate: t.spec.rate,
-        packets: &packets,
+        packets,
         seen: t.seen(),
         lost: t.lost(),
     };

@@ -91,6 +91,8 @@ pub struct LiveSource {
     info: SourceInfo,
     /// The binaries' `--version`, asked in the background (see [`VersionProbe`]).
     versions: Option<VersionProbe>,
+    /// `--record`: where the native tables read beside its polls go.
+    native_record: Option<super::recording::NativeRecorder>,
 }
 
 /// `iptables`, `ip6tables-nft`, ... for a back end (None: the plain name) and family.
@@ -341,6 +343,7 @@ impl LiveSource {
             started: Instant::now(),
             seq: 0,
             versions: None,
+            native_record: None,
         };
         src.describe_backend();
         Ok(src)
@@ -376,6 +379,14 @@ impl LiveSource {
     /// The namespace opened for `--netns`.
     pub fn netns_fd(&self) -> Option<Arc<OwnedFd>> {
         self.netns.clone()
+    }
+
+    pub fn set_native_recorder(&mut self, rec: super::recording::NativeRecorder) {
+        self.native_record = Some(rec);
+    }
+
+    pub fn native_recorder(&self) -> Option<super::recording::NativeRecorder> {
+        self.native_record.clone()
     }
 
     /// Names the namespace in the header and exports as the user gave it

@@ -134,15 +134,32 @@ impl Source {
         }
     }
 
-    /// A reader of the native nftables tables in the live source's namespace (None for
-    /// a replay: a recording holds iptables listings only, so far).
+    /// A reader of the native nftables tables in the live source's namespace, written
+    /// into the recording when there is one; of a replay, its recorded or pasted native
+    /// tables (None when it holds none).
     pub fn native_reader(&self, timeout: std::time::Duration) -> Option<NativeReader> {
         let live = match self {
             Source::Live(l) => l,
             Source::Kernel(k) => k.live(),
+            Source::Replay(r) if r.has_native() => {
+                return Some(NativeReader::replaying(r.native_slot()));
+            }
             Source::Replay(_) => return None,
         };
-        Some(NativeReader::new(live.netns_fd(), timeout))
+        let mut reader = NativeReader::new(live.netns_fd(), timeout);
+        if let Some(rec) = live.native_recorder() {
+            reader.record_to(rec);
+        }
+        Some(reader)
+    }
+
+    /// Native tables read from now on go into this recording too (`--record`).
+    pub fn record_native(&mut self, rec: super::recording::NativeRecorder) {
+        match self {
+            Source::Live(l) => l.set_native_recorder(rec),
+            Source::Kernel(k) => k.live_mut().set_native_recorder(rec),
+            Source::Replay(_) => {}
+        }
     }
 
     pub fn is_replay(&self) -> bool {

@@ -2,7 +2,7 @@
 //! and stderr, in a text file a human can read and `grep`:
 //!
 //! ```text
-//! # iptop recording 2
+//! # iptop recording 3
 //! @source kind live
 //! @source version iptables v1.8.9 (nf_tables)
 //! @poll 1 t=0.000 at=2026-11-26T12:00:00.123456Z
@@ -12,6 +12,10 @@
 //! @listing nat status=0 took=0.003
 //! ...
 //! @end 312
+//! @native
+//! table ip docker-bridges {
+//! ...
+//! @end 40
 //! ```
 //!
 //! Directives start with `@`; a listing line that itself starts with `@` or `#` is
@@ -24,13 +28,13 @@
 //! the table (a table held by both appears twice in one poll); `absent` marks a legacy table
 //! that does not exist, so was not listed.
 //!
+//! `@native` after a poll's `@end` holds the native nftables tables read beside that
+//! poll, as `nft -a list ruleset` prints them with their counters (see
+//! [`crate::parse::nft::text`]), closed by its own `@end N`; version 3 adds it.
+//!
 //! Version 1 (no `@end`, `#` lines not escaped) is still read; a cut in it cannot be
 //! told from the end of a poll.
 
-use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{self, Write};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -39,138 +43,16 @@ use crate::model::SourceInfo;
 
 /// How every recording starts, up to its version.
 pub const MAGIC_PREFIX: &str = "# iptop recording ";
-/// The version written: 2 ends each poll with `@end N` and escapes `#` lines.
-pub const MAGIC: &str = "# iptop recording 2";
+/// The version written: 2 ends each poll with `@end N` and escapes `#` lines; 3 adds
+/// `@native`.
+pub const MAGIC: &str = "# iptop recording 3";
 /// The newest version read.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
-/// Appends polls to a recording file, which it holds locked (one recorder per file).
-pub struct Recorder {
-    file: File,
-}
-
-impl Recorder {
-    /// Opens (creating or appending; see [`crate::files::open_recording`] for what is
-    /// refused) and locks the file, without writing to it yet: a file iptop may not
-    /// record into is refused before anything runs.
-    pub fn open(path: &Path) -> io::Result<Recorder> {
-        Ok(Recorder {
-            file: crate::files::open_recording(path, MAGIC_PREFIX)?,
-        })
-    }
-
-    /// Starts a session: its header, with the source's description.
-    pub fn start_session(&mut self, info: &SourceInfo) -> io::Result<()> {
-        let mut head = String::new();
-        if !crate::files::ends_in_newline(&self.file)? {
-            // the last session was cut mid-line: its broken line stays its own
-            head.push('\n');
-        }
-        head.push_str(&header(info));
-        self.file.write_all(head.as_bytes())
-    }
-
-    pub fn write_poll(&mut self, poll: &RawPoll) -> io::Result<()> {
-        self.file.write_all(encode_poll(poll).as_bytes())?;
-        self.file.flush()
-    }
-}
-
-pub fn header(info: &SourceInfo) -> String {
-    let mut s = format!("{MAGIC}\n");
-    let fields = [
-        ("kind", Some(info.kind.as_str())),
-        ("host", Some(info.host.as_str())),
-        ("netns", info.netns.as_deref()),
-        ("backend", Some(info.backend.as_str())),
-        ("binary", Some(info.binary.as_str())),
-        ("family", Some(info.family.as_str())),
-        ("version", Some(info.version.as_str())),
-    ];
-    for (k, v) in fields {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            let _ = writeln!(s, "@source {k} {}", one_line(v));
-        }
-    }
-    s
-}
-
-fn one_line(s: &str) -> String {
-    s.replace(['\n', '\r'], " ")
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_micros(t).to_string()
-}
-
-pub fn encode_poll(poll: &RawPoll) -> String {
-    let size: usize = poll.listings.iter().map(|l| l.stdout.len() + 64).sum();
-    let mut s = String::with_capacity(size + 64);
-    // every line written ends in exactly one newline: `lines` counts them for `@end`
-    let mut lines = 1;
-    let _ = writeln!(
-        s,
-        "@poll {} t={:.3} at={}",
-        poll.seq,
-        poll.at.as_secs_f64(),
-        rfc3339(poll.taken_at)
-    );
-    for l in &poll.listings {
-        let _ = write!(s, "@listing {}", l.table);
-        if let Some(b) = l.backend {
-            let _ = write!(s, " backend={b}");
-        }
-        if l.absent {
-            s.push_str(" absent");
-        }
-        match (&l.failure, l.status) {
-            (Some(f), _) => {
-                let _ = write!(s, " failure={}", encode_failure(f));
-            }
-            (None, Some(st)) => {
-                let _ = write!(s, " status={st}");
-            }
-            (None, None) => {}
-        }
-        let _ = writeln!(s, " took={:.6}", l.took.as_secs_f64());
-        lines += 1;
-        for line in l.stderr.lines() {
-            let _ = writeln!(s, "@stderr {line}");
-            lines += 1;
-        }
-        let body = l.stdout.strip_suffix('\n');
-        for line in body.unwrap_or(&l.stdout).split('\n') {
-            if l.stdout.is_empty() {
-                break;
-            }
-            if line.starts_with(['@', '#']) {
-                s.push('@');
-            }
-            s.push_str(line);
-            s.push('\n');
-            lines += 1;
-        }
-        if body.is_none() && !l.stdout.is_empty() {
-            s.push_str("@cut\n");
-            lines += 1;
-        }
-    }
-    let _ = writeln!(s, "@end {lines}");
-    s
-}
-
-fn encode_failure(f: &Failure) -> String {
-    match f {
-        Failure::NotFound(b) => format!("notfound:{b}"),
-        Failure::Spawn(_) => "spawn".into(),
-        Failure::Timeout(d) => format!("timeout:{:.3}", d.as_secs_f64()),
-        Failure::Signal(s) => format!("signal:{s}"),
-        Failure::TooLarge(n) => format!("toolarge:{n}"),
-        Failure::Denied(_) => "denied".into(),
-        Failure::Damaged(_) => "damaged".into(),
-        Failure::Kernel(_) => "kernel".into(),
-    }
-}
+mod native;
+mod write;
+pub use native::NativeRecorder;
+pub use write::{Recorder, encode_poll, header};
 
 fn decode_failure(s: &str, stderr: &str) -> Option<Failure> {
     let (kind, arg) = s.split_once(':').unwrap_or((s, ""));
@@ -201,6 +83,8 @@ pub struct Recording {
     pub polls: Vec<RawPoll>,
     /// For each poll, the index of its session in `sessions`.
     pub session_of: Vec<usize>,
+    /// For each poll, its native tables' text (`@native`), if it has one.
+    pub native: Vec<Option<Arc<str>>>,
     /// For each listing of each poll, the file line where its text starts.
     pub listing_lines: Vec<Vec<usize>>,
     /// Polls the file holds only part of; they stay in `polls` (with whatever part was
@@ -351,6 +235,8 @@ struct Reader {
     rec: Recording,
     version: u32,
     listing: Option<RawListing>,
+    /// The text of an open `@native` block.
+    native: Option<String>,
     cut: bool,
     open: Option<OpenPoll>,
     /// The rest of a session whose last line broke.
@@ -364,6 +250,9 @@ struct Reader {
 
 impl Reader {
     fn close_listing(&mut self) {
+        if let (Some(n), Some(slot)) = (self.native.take(), self.rec.native.last_mut()) {
+            *slot = Some(n.into());
+        }
         if let Some(mut l) = self.listing.take() {
             if self.cut {
                 if l.stdout.ends_with('\n') {
@@ -465,6 +354,7 @@ impl Reader {
         });
         self.rec.session_of.push(self.rec.sessions.len() - 1);
         self.rec.listing_lines.push(Vec::new());
+        self.rec.native.push(None);
     }
 
     fn line(&mut self, line: &str, lineno: usize) -> Result<(), FormatError> {
@@ -476,6 +366,13 @@ impl Reader {
             o.lines += 1;
         }
         // a listing line starting with `@` or `#`, escaped
+        if let Some(n) = &mut self.native
+            && (!line.starts_with('@') || line.starts_with("@@") || line.starts_with("@#"))
+        {
+            n.push_str(line.strip_prefix('@').unwrap_or(line));
+            n.push('\n');
+            return Ok(());
+        }
         if line.starts_with("@@") || line.starts_with("@#") {
             let escaped = &line[1..];
             let l = self
@@ -600,6 +497,20 @@ impl Reader {
                         ),
                     );
                 }
+            }
+            "native" => {
+                self.close_listing();
+                let (index, seq) = match self.rec.polls.last() {
+                    Some(p) if self.open.is_none() => (self.rec.polls.len() - 1, p.seq),
+                    _ => return Err(err("`@native` not right after a poll's `@end`".into())),
+                };
+                self.open = Some(OpenPoll {
+                    index,
+                    seq,
+                    line: lineno,
+                    lines: 1,
+                });
+                self.native = Some(String::new());
             }
             "listing" => {
                 self.close_listing();

@@ -56,7 +56,15 @@ pub struct ReplaySource {
     /// with its own session's source, not the last one's.
     sessions: Vec<SourceInfo>,
     session_of: Vec<usize>,
+    /// Each poll's native tables' text (a recording's `@native`, a pasted ruleset).
+    native: Vec<Option<Arc<str>>>,
+    /// The native text of the poll last returned, for the native reader.
+    native_now: NativeSlot,
 }
+
+/// The native tables' text of the poll a replay returned last (None: it has none),
+/// shared with [`super::native::NativeReader::replaying`].
+pub type NativeSlot = Arc<std::sync::Mutex<Option<Arc<str>>>>;
 
 impl ReplaySource {
     /// Reads a file: a recording, or a plain listing (of table `table` when given with
@@ -77,6 +85,8 @@ impl ReplaySource {
     /// Parses a recording or plain listing held in memory; `name` is used in errors.
     /// `table`: the table asked for with `-t`, if any.
     pub fn from_text(name: &str, text: &str, table: Option<&str>) -> Result<Self, ReplayError> {
+        // a native table named with -t is looked for among the native tables
+        let table = table.filter(|t| crate::model::TABLES.contains(t));
         let ferr = |e: FormatError| ReplayError::Format {
             path: name.to_string(),
             line: e.line,
@@ -102,6 +112,8 @@ impl ReplaySource {
                     .map(|d| format!("{name}: line {}: {}", d.line, d.reason)),
                 sessions: rec.sessions,
                 session_of: rec.session_of,
+                native: rec.native,
+                native_now: NativeSlot::default(),
             };
             src.enter_session_of(0);
             if let Some(t) = table
@@ -115,9 +127,17 @@ impl ReplaySource {
             }
             return Ok(src);
         }
+        // A pasted `nft list ruleset`: its tables are native ones; what is left of the
+        // paste (an iptables listing beside it, if any) is read as below.
+        let (text, native) = split_ruleset(text);
+        if let Some(n) = &native
+            && !has_listing(&text)
+        {
+            return Ok(Self::plain_of(Vec::new(), name, false, Some(n.clone())));
+        }
         // A plain dump: what a user pasted, read into one listing per table and each
         // parsed now, so that a bad one is reported with its line in the file.
-        let paste = crate::parse::paste::normalize(text).map_err(|e| ReplayError::Format {
+        let paste = crate::parse::paste::normalize(&text).map_err(|e| ReplayError::Format {
             path: name.to_string(),
             line: e.line,
             reason: e.reason,
@@ -173,9 +193,6 @@ impl ReplaySource {
             stderr.push_str(n);
             stderr.push('\n');
         }
-        let taken_at = std::fs::metadata(name)
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH);
         let listings = found
             .into_iter()
             .map(|(table, p)| RawListing {
@@ -190,7 +207,20 @@ impl ReplaySource {
                 failure: None,
             })
             .collect();
-        Ok(ReplaySource {
+        Ok(Self::plain_of(listings, name, paste.ipv6, native))
+    }
+
+    /// A paste's one poll: its listings and its native tables' text.
+    fn plain_of(
+        listings: Vec<RawListing>,
+        name: &str,
+        ipv6: bool,
+        native: Option<Arc<str>>,
+    ) -> ReplaySource {
+        let taken_at = std::fs::metadata(name)
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        ReplaySource {
             polls: vec![RawPoll {
                 seq: 1,
                 at: Duration::ZERO,
@@ -203,18 +233,34 @@ impl ReplaySource {
             offset: Duration::ZERO,
             info: SourceInfo {
                 kind: SourceKind::Replay,
-                family: if paste.ipv6 {
-                    "ipv6".into()
-                } else {
-                    String::new()
-                },
+                family: if ipv6 { "ipv6".into() } else { String::new() },
                 ..Default::default()
             },
             plain: true,
             damage: None,
             sessions: Vec::new(),
             session_of: Vec::new(),
-        })
+            native: vec![native],
+            native_now: NativeSlot::default(),
+        }
+    }
+
+    /// Where the native tables of each poll returned go (see [`NativeSlot`]).
+    pub fn native_slot(&self) -> NativeSlot {
+        self.native_now.clone()
+    }
+
+    /// Whether any poll holds native tables.
+    pub fn has_native(&self) -> bool {
+        self.native.iter().any(Option::is_some)
+    }
+
+    fn set_native(&self, i: usize) {
+        let n = self.native.get(i).cloned().flatten();
+        *self
+            .native_now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = n;
     }
 
     pub fn looping(mut self, on: bool) -> Self {
@@ -307,14 +353,58 @@ impl ReplaySource {
             p.discontinuity = true;
             self.next = 1;
             self.enter_session_of(0);
+            self.set_native(0);
             return Some(p);
         }
         let mut p = self.polls[self.next].clone();
         p.at += self.offset;
         self.enter_session_of(self.next);
+        self.set_native(self.next);
         self.next += 1;
         Some(p)
     }
+}
+
+/// A paste's nft ruleset (its `table FAMILY NAME { ... }` blocks) taken out of it: the
+/// rest of the paste, and the ruleset's text if it has one.
+fn split_ruleset(text: &str) -> (std::borrow::Cow<'_, str>, Option<Arc<str>>) {
+    if !crate::parse::nft::text::is_ruleset(text) {
+        return (text.into(), None);
+    }
+    let (mut rest, mut nft) = (String::new(), String::new());
+    let mut depth = 0i32;
+    for line in text.lines() {
+        let l = line.trim();
+        if depth == 0 && !crate::parse::nft::text::is_ruleset(l) {
+            rest.push_str(line);
+            rest.push('\n');
+            continue;
+        }
+        let mut quoted = false;
+        for c in l.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                '{' if !quoted => depth += 1,
+                '}' if !quoted => depth -= 1,
+                _ => {}
+            }
+        }
+        depth = depth.max(0);
+        nft.push_str(line);
+        nft.push('\n');
+    }
+    (rest.into(), Some(nft.into()))
+}
+
+/// Does what is left of a paste hold an iptables listing or dump?
+fn has_listing(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim_start();
+        l.starts_with("Chain ")
+            || l.starts_with("-A ")
+            || l.starts_with("-P ")
+            || l.starts_with('*')
+    })
 }
 
 /// What a pasted listing's own lines say about its table.

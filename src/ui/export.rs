@@ -62,6 +62,7 @@ fn path_svg(input: &Input) -> String {
         &crate::report::text::columns(false),
         true,
         &theme,
+        None,
     ));
     let width = out
         .iter()

@@ -7,19 +7,52 @@ use ratatui::style::Style;
 
 use super::theme::Theme;
 use crate::cells::Column;
+use crate::model::FirewallTable;
 use crate::report::Input;
 use crate::report::path::{self, Look, hook_lines, hooks};
 use crate::report::text::Line;
+use crate::tree::TreeRow;
+
+/// Is a row (of a table, among its chain's rows) on the last traced path?
+pub type Traced<'a> = dyn Fn(&FirewallTable, &[TreeRow], &TreeRow) -> bool + 'a;
 
 /// A run of text in one style.
 pub type Piece = (String, Style);
 
 /// The path view's lines in the live view's colours: hook titles, column titles and rows
 /// (their tree drawing dim, labels in the colour of their verdict, moved rows lit).
-pub fn styled_lines(input: &Input, cols: &[Column], fold: bool, theme: &Theme) -> Vec<Vec<Piece>> {
+/// `traced`: is a row (of a table, among its chain's rows) on the last traced path? Its
+/// label is marked `◆` as in the tree.
+pub fn styled_lines(
+    input: &Input,
+    cols: &[Column],
+    fold: bool,
+    theme: &Theme,
+    traced: Option<&Traced>,
+) -> Vec<Vec<Piece>> {
     let hooks = hooks(input);
-    let sections: Vec<(String, Vec<Line>, Vec<Look>)> =
+    let mut sections: Vec<(String, Vec<Line>, Vec<Look>)> =
         hooks.iter().map(|h| hook_lines(input, h, fold)).collect();
+    if let Some(on_path) = traced {
+        for (h, (_, lines, _)) in hooks.iter().zip(&mut sections) {
+            if lines.is_empty() {
+                continue;
+            }
+            let mut line = lines.iter_mut();
+            for hc in &h.chains {
+                let t = &input.snapshot.tables[hc.table];
+                let rows = path::chain_rows(input, hc);
+                for r in &rows {
+                    let Some((cells, _, _)) = line.next() else {
+                        break;
+                    };
+                    if on_path(t, &rows, r) {
+                        cells.label = format!("◆ {}", cells.label).into();
+                    }
+                }
+            }
+        }
+    }
     let widths = path::widths(cols, sections.iter().flat_map(|(_, l, _)| l));
     let mut out: Vec<Vec<Piece>> = Vec::new();
     for (title, lines, looks) in &sections {

@@ -183,7 +183,13 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
                 window_note: None,
             };
             // nothing folds here: a hook that opened and closed with every poll would jump
-            path_picture::styled_lines(&input, &path::LIVE_COLUMNS, false, theme)
+            let traced = |t: &crate::model::FirewallTable,
+                          rows: &[crate::tree::TreeRow],
+                          r: &crate::tree::TreeRow| {
+                app.traced_path(t)
+                    .is_some_and(|p| LiveView::traced_row(p, t, rows, r))
+            };
+            path_picture::styled_lines(&input, &path::LIVE_COLUMNS, false, theme, Some(&traced))
         });
         Arc::new(lines.unwrap_or_default())
     });

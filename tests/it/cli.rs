@@ -266,7 +266,7 @@ fn record_then_replay() {
     );
     assert!(out.status.success(), "{}", stderr_of(&out));
     let text = fs::read_to_string(&rec).expect("recording");
-    assert!(text.starts_with("# iptop recording 2\n"));
+    assert!(text.starts_with("# iptop recording 3\n"));
     let polls = text.lines().filter(|l| l.starts_with("@poll ")).count();
     assert!(
         (4..=6).contains(&polls),

@@ -33,6 +33,7 @@ mod metrics;
 mod native_findings;
 mod native_kernel;
 mod native_nft;
+mod native_replay;
 mod output;
 mod parse_fixtures;
 mod pastes;

@@ -472,3 +472,36 @@ fn an_auto_detected_legacy_back_end_is_refused_by_stream() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(r#""type":"trace""#));
     assert_eq!(ruleset(&lab), before);
 }
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn the_live_view_refuses_a_trace_where_iptables_legacy_holds_the_rules() {
+    let lab = Lab::up("iptables-legacy-restore");
+    let before = ruleset(&lab);
+    let tables =
+        || String::from_utf8_lossy(&lab.host_cmd(&["nft", "list", "tables"]).stdout).into_owned();
+    // --trace given: refused before the screen is taken
+    let cmd = format!(
+        "{} --netns {} --trace 'tcp dport 80'; echo exit=$?; sleep 30",
+        env!("CARGO_BIN_EXE_iptop"),
+        lab.host()
+    );
+    let tmux = crate::common::Tmux::start(&cmd, 160, 40);
+    let s = tmux.wait_for(10, "the refusal", |s| s.contains("exit="));
+    assert!(s.contains("iptables-legacy"), "{s}");
+    assert!(s.contains("exit=2"), "{s}");
+    drop(tmux);
+    // `t` in the live view: the status line says why, nothing is added
+    let cmd = format!("{} --netns {}", env!("CARGO_BIN_EXE_iptop"), lab.host());
+    let tmux = crate::common::Tmux::start(&cmd, 160, 40);
+    tmux.wait_for(10, "the first poll", |s| s.contains("DOCKER-INGRESS"));
+    tmux.keys(&["t"]);
+    tmux.wait_for(5, "the prompt", |s| s.contains("Enter start (empty: stop)"));
+    tmux.keys(&["tcp dport 80", "Enter"]);
+    let s = tmux.wait_for(10, "the refusal", |s| s.contains("iptables-legacy"));
+    assert!(s.contains("a trace uses nf_tables tracing"), "{s}");
+    thread::sleep(Duration::from_millis(500));
+    assert!(!tables().contains("iptop-trace"), "{}", tables());
+    assert_eq!(ruleset(&lab), before);
+    tmux.keys(&["q"]);
+}

@@ -22,14 +22,15 @@ fn by_name<'a>(svcs: &'a [NftService], name: &str) -> &'a NftService {
 fn services_from_the_fixture() {
     let svcs = group(&table(Some(TEXT)));
     let labels: Vec<String> = svcs.iter().map(NftService::label).collect();
-    // service-ips' order (as nft lists the map), then the Service without endpoints
+    // service-ips' order (as nft lists the map), then the Service without endpoints,
+    // named by its no-endpoint-services element's comment
     assert_eq!(
         labels,
         [
             "kube-system/kube-dns:dns",
             "shop/web:http",
             "shop/api:grpc",
-            "172.30.0.46:80/tcp"
+            "shop/batch:http"
         ]
     );
     let web = by_name(&svcs, "shop/web:http");
@@ -46,6 +47,9 @@ fn services_from_the_fixture() {
     let batch = &svcs[3];
     assert!(batch.endpoints.is_empty() && batch.chain.is_none());
     assert_eq!(batch.cluster_ip.as_deref(), Some("172.30.0.46"));
+    // the name from the text alone (a paste) too
+    let pasted = crate::parse::nft::text::parse(TEXT).remove(0);
+    assert_eq!(group(&pasted)[3].name.as_deref(), Some("shop/batch:http"));
 }
 
 #[test]

@@ -13,6 +13,8 @@ pub type Texts = HashMap<(String, String, u64), String>;
 pub struct Element {
     pub key: String,
     pub verdict: Verdict,
+    /// The element's `comment` (kube-proxy names a Service without endpoints there).
+    pub comment: Option<String>,
 }
 
 /// A verdict: `accept`, `drop`, ... or a chain jumped or gone to.
@@ -168,6 +170,10 @@ pub fn elements(inner: &str) -> Vec<Element> {
         .into_iter()
         .filter_map(|p| {
             let (key, verdict) = p.trim().rsplit_once(" : ")?;
+            let comment = key.split_once(" comment \"").map(|(_, c)| {
+                let end = c.find('"').unwrap_or(c.len());
+                c[..end].to_string()
+            });
             let key = [" counter ", " timeout ", " expires ", " comment "]
                 .iter()
                 .filter_map(|w| key.find(w))
@@ -176,6 +182,7 @@ pub fn elements(inner: &str) -> Vec<Element> {
             Some(Element {
                 key: key.trim().to_string(),
                 verdict: Verdict::parse(verdict)?,
+                comment,
             })
         })
         .collect()
@@ -212,6 +219,8 @@ pub struct Label {
     /// The last action (`accept`, `dnat`, ...), the chain of a jump or goto, or empty.
     pub target: String,
     pub goto: bool,
+    /// `target` is a chain (a `jump` or `goto`).
+    pub chain: bool,
     pub vmap: Option<VmapRef>,
 }
 
@@ -245,8 +254,9 @@ pub fn label(text: &str) -> Label {
     while i < w.len() {
         match w[i] {
             "jump" | "goto" if i + 1 < w.len() => {
-                l.target = w[i + 1].to_string();
+                l.target = w[i + 1].trim_matches('"').to_string();
                 l.goto = w[i] == "goto";
+                l.chain = true;
                 i += 1;
             }
             "vmap" if i + 1 < w.len() => {
@@ -256,11 +266,13 @@ pub fn label(text: &str) -> Label {
                     None => VmapRef::Anonymous(elements(group(m))),
                 });
                 l.goto = false;
+                l.chain = false;
                 i += 1;
             }
             a if ACTIONS.contains(&a) => {
                 l.target = a.to_string();
                 l.goto = false;
+                l.chain = false;
             }
             _ => {}
         }

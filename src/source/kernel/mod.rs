@@ -249,6 +249,10 @@ impl KernelSource {
         &self.live
     }
 
+    pub fn live_mut(&mut self) -> &mut LiveSource {
+        &mut self.live
+    }
+
     /// Waits for the listing source's version probe (see [`LiveSource::settle_version`]).
     pub async fn settle_version(&mut self) {
         self.live.settle_version().await;

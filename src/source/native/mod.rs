@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use super::kernel::nft::NftSocket;
 use super::live::find_binary;
+use super::recording::NativeRecorder;
+use super::replay::NativeSlot;
 use super::spawn;
 use crate::model::FirewallTable;
 use build::Failed;
@@ -72,6 +74,16 @@ pub struct NativeReader {
     /// Said once by the caller: what cannot be shown.
     notice: Option<String>,
     noticed: bool,
+    /// A replay: the tables are those of the poll it returned last, read from their text.
+    replay: Option<Replayed>,
+    /// `--record`: each read's tables go into the recording too.
+    record: Option<NativeRecorder>,
+}
+
+/// A replay's native tables: where their text comes from, and the last text read.
+struct Replayed {
+    slot: NativeSlot,
+    last: Option<(Arc<str>, Vec<FirewallTable>)>,
 }
 
 /// What a step of a read run off the runtime came to.
@@ -91,7 +103,22 @@ impl NativeReader {
             kernel: None,
             notice: None,
             noticed: false,
+            replay: None,
+            record: None,
         }
+    }
+
+    /// A reader of a replay's native tables: those of the poll it returned last.
+    pub fn replaying(slot: NativeSlot) -> NativeReader {
+        NativeReader {
+            replay: Some(Replayed { slot, last: None }),
+            ..NativeReader::new(None, Duration::ZERO)
+        }
+    }
+
+    /// Writes each read's tables into a recording too.
+    pub fn record_to(&mut self, rec: NativeRecorder) {
+        self.record = Some(rec);
     }
 
     /// What cannot be shown (no `nft`): once.
@@ -136,8 +163,40 @@ impl NativeReader {
         Ok(out)
     }
 
-    /// Every native table of the namespace now, with its counters.
+    /// Every native table of the namespace now, with its counters (of a replay: those
+    /// of the poll it returned last). With `--record`, written into the recording.
     pub async fn read(&mut self) -> Result<Vec<FirewallTable>, NativeError> {
+        if let Some(r) = &mut self.replay {
+            let now = r
+                .slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let Some(text) = now else {
+                return Ok(Vec::new());
+            };
+            if let Some((t, tables)) = &r.last
+                && Arc::ptr_eq(t, &text)
+            {
+                return Ok(tables.clone());
+            }
+            let tables = crate::parse::nft::text::parse(&text);
+            r.last = Some((text, tables.clone()));
+            return Ok(tables);
+        }
+        let read = self.read_kernel().await;
+        if let (Ok(tables), Some(rec)) = (&read, &self.record)
+            && let Err(e) = rec.write(tables)
+        {
+            self.record = None;
+            self.notice.get_or_insert_with(|| {
+                format!("cannot write the native nftables tables into the recording: {e}")
+            });
+        }
+        read
+    }
+
+    async fn read_kernel(&mut self) -> Result<Vec<FirewallTable>, NativeError> {
         let io =
             |e: std::io::Error| NativeError::Failed(format!("reading nftables over netlink: {e}"));
         for _ in 0..ATTEMPTS {

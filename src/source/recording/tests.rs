@@ -227,3 +227,26 @@ fn errors_name_the_line() {
     let e = parse_recording("# iptop recording 1\n").unwrap_err();
     assert!(e.reason.contains("no `@poll`"));
 }
+
+#[test]
+fn native_blocks_go_with_their_poll() {
+    let info = SourceInfo::default();
+    let nft =
+        "table inet t {\n\tchain c {\n\t\t# policy counter packets 1 bytes 2\n@end 1\n\t}\n}\n";
+    let text = header(&info)
+        + &encode_poll(&poll(1, 0, "x\n"))
+        + &native::encode_native(nft)
+        + &encode_poll(&poll(2, 1000, "x\n"));
+    let rec = parse_recording(&text).expect("parse");
+    assert!(rec.damaged.is_empty(), "{:?}", rec.damaged);
+    assert_eq!(rec.native.len(), 2);
+    assert_eq!(rec.native[0].as_deref(), Some(nft));
+    assert_eq!(rec.native[1], None);
+    // a block whose `@end` does not add up damages its poll
+    let bad = (header(&info) + &encode_poll(&poll(1, 0, "x\n")) + &native::encode_native(nft))
+        .replace("@end 7\n", "@end 9\n");
+    assert_eq!(parse_recording(&bad).expect("parse").damaged.len(), 1);
+    // a block before any poll is refused
+    let e = parse_recording(&(header(&info) + "@native\n@end 1\n")).unwrap_err();
+    assert!(e.reason.contains("@native"), "{}", e.reason);
+}

@@ -10,6 +10,7 @@
 //! mapped to rule positions by reading the chains (`source::kernel::nft`, reads only).
 
 pub mod compile;
+pub mod counted;
 pub mod events;
 pub mod table;
 

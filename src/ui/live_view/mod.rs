@@ -620,6 +620,7 @@ mod findings;
 mod hot;
 mod layout;
 mod native;
+pub use native::FIRST_NATIVE;
 mod path_screen;
 mod playback;
 mod search;

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use super::{LiveView, TableData};
 use crate::model::{Snapshot, TABLES, TableId, TableSnapshot};
 
+/// `start_native` for "the first native table read" (a replay of native tables only).
+pub const FIRST_NATIVE: &str = "";
+
 /// The native nftables tables seen so far, and the one `-t` named.
 #[derive(Debug, Default)]
 pub(super) struct NativeTabs {
@@ -81,6 +84,14 @@ impl LiveView {
         discontinuity: bool,
     ) {
         let i = self.native_tab(family, name);
+        // what the pane's traced packets did where no counter counts
+        let snap = if self.trace.packets.is_empty() {
+            snap
+        } else {
+            let mut s = (*snap).clone();
+            crate::source::trace::counted::mark(&mut s.tables, &self.trace.packets.iter());
+            Arc::new(s)
+        };
         let Some(part) = TableSnapshot::split(snap, name).into_iter().next() else {
             return;
         };
@@ -93,7 +104,7 @@ impl LiveView {
             .native
             .start
             .as_deref()
-            .is_some_and(|w| w == name || w == format!("{family} {name}"));
+            .is_some_and(|w| w == FIRST_NATIVE || w == name || w == format!("{family} {name}"));
         if wanted {
             self.native.start = None;
             self.switch_table(i);

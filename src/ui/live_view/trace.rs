@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use super::LiveView;
 use crate::model::{FirewallTable, SourceKind};
-use crate::source::trace::TracedPacket;
+use crate::source::trace::{Step, TracedPacket};
 use crate::tree::{RowKind, TreeRow};
 use crate::ui::action::{Action, Command};
 use crate::ui::mode::{Overlay, Screen};
@@ -57,6 +57,43 @@ impl TracePane {
     }
 }
 
+/// The row `r` hangs under.
+fn parent_of<'a>(rows: &'a [TreeRow], r: &TreeRow) -> Option<&'a TreeRow> {
+    rows.get(r.parent? as usize)
+}
+
+/// The rule a chain's row is shown under (its chain's name and position): the jump
+/// above it, or through a verdict map's element, the map's rule. None for a root.
+fn caller_of<'a>(t: &'a FirewallTable, rows: &[TreeRow], r: &TreeRow) -> Option<(&'a str, usize)> {
+    let mut up = parent_of(rows, r)?;
+    loop {
+        let RowKind::Rule { chain, rule } = up.kind else {
+            return None;
+        };
+        let c = t.chains.get(chain)?;
+        if c.native.as_ref().is_some_and(|n| n.vmap) {
+            up = parent_of(rows, up)?;
+            continue;
+        }
+        return Some((&c.name, rule + 1));
+    }
+}
+
+/// The step that jumped (or went) to step `i`'s chain last before it: its chain and
+/// rule position.
+fn step_caller(p: &TracedPacket, i: usize) -> Option<(&str, Option<usize>)> {
+    let s = &p.steps[i];
+    p.steps[..i]
+        .iter()
+        .rev()
+        .find(|j| {
+            j.target.as_deref() == Some(s.chain.as_str())
+                && j.table == s.table
+                && j.family == s.family
+        })
+        .map(|j| (j.chain.as_str(), j.rule))
+}
+
 /// A step of family `family` can be in `t` (an iptables table is `ip` or `ip6`'s).
 fn family_fits(t: &FirewallTable, family: &str) -> bool {
     match &t.family {
@@ -76,9 +113,11 @@ impl LiveView {
         self.trace.expr = expr;
     }
 
-    /// A traced packet arrived, with how many were seen and how often events were lost.
+    /// A traced packet arrived, with how many were seen and how often events were lost:
+    /// into the pane, and the path view drawn again with its marks.
     pub fn on_traced(&mut self, p: TracedPacket, seen: u64, lost: u64) {
         self.trace.push(p, seen, lost);
+        self.path.lines.take();
     }
 
     /// The `t` prompt, open: the expression typed so far.
@@ -174,24 +213,54 @@ impl LiveView {
         })
     }
 
-    /// Is `r` on path `p`: its rule matched, or (a verdict row) the chain's policy or
-    /// end decided?
-    pub fn traced_row(p: &TracedPacket, t: &FirewallTable, r: &TreeRow) -> bool {
+    /// Is `r` (a row of `rows`) on path `p`: its rule matched, or (a verdict row) the
+    /// chain's policy or end decided? A chain shown under several callers is on the path
+    /// only under the caller the packet jumped from (the step before the jump names it);
+    /// a verdict map's element, where its map's rule sent the packet.
+    pub fn traced_row(p: &TracedPacket, t: &FirewallTable, rows: &[TreeRow], r: &TreeRow) -> bool {
         let (chain, num) = match r.kind {
             RowKind::Rule { chain, rule } => (chain, Some(rule + 1)),
             RowKind::Verdict { chain } => (chain, None),
             _ => return false,
         };
-        let Some(name) = t.chains.get(chain).map(|c| &*c.name) else {
+        let Some(c) = t.chains.get(chain) else {
             return false;
         };
-        p.steps.iter().any(|s| {
-            s.chain == name
-                && s.table == t.name
-                && family_fits(t, &s.family)
+        let here = |s: &Step| s.table == t.name && family_fits(t, &s.family);
+        if c.native.as_ref().is_some_and(|n| n.vmap) {
+            // an element: its map's rule on the path, and the packet sent where it goes
+            let (Some(num), Some(parent)) = (num, parent_of(rows, r)) else {
+                return false;
+            };
+            let RowKind::Rule {
+                chain: pc,
+                rule: pr,
+            } = parent.kind
+            else {
+                return false;
+            };
+            let target = c.rules.get(num - 1).map(|x| x.spec.target.as_str());
+            let map_rule = t.chains.get(pc).map(|x| &*x.name);
+            return Self::traced_row(p, t, rows, parent)
+                && p.steps.iter().any(|s| {
+                    here(s)
+                        && Some(s.chain.as_str()) == map_rule
+                        && s.rule == Some(pr + 1)
+                        && s.target.as_deref() == target
+                });
+        }
+        let caller = caller_of(t, rows, r);
+        p.steps.iter().enumerate().any(|(i, s)| {
+            s.chain == *c.name
+                && here(s)
                 && match num {
                     Some(n) => s.rule == Some(n),
                     None => s.rule.is_none() && matches!(s.kind, "policy" | "return"),
+                }
+                && match (caller, step_caller(p, i)) {
+                    (Some(row), Some(step)) => row.0 == step.0 && Some(row.1) == step.1,
+                    // a root, or a jump the trace did not report: as the rule says
+                    _ => true,
                 }
         })
     }

@@ -71,7 +71,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
             buf.set_style(row_area(y), theme.heat(age));
         }
         let names = app.names.as_deref();
-        let on_path = traced.is_some_and(|p| LiveView::traced_row(p, t, r));
+        let on_path = traced.is_some_and(|p| LiveView::traced_row(p, t, app.rows(), r));
         tree_row(
             buf,
             area.x,

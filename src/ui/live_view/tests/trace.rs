@@ -136,7 +136,7 @@ fn the_last_traced_path_is_marked() {
     let marked: Vec<RowKind> = app
         .rows()
         .iter()
-        .filter(|r| LiveView::traced_row(p, &tb, r))
+        .filter(|r| LiveView::traced_row(p, &tb, app.rows(), r))
         .map(|r| r.kind)
         .collect();
     assert!(
@@ -159,4 +159,182 @@ fn the_last_traced_path_is_marked() {
     let mut nat = tb.clone();
     nat.name = "nat".into();
     assert!(app.traced_path(&nat).is_none());
+}
+
+/// A step of Docker 29's `ip docker-bridges` table.
+fn native_step(chain: &str, rule: Option<usize>, verdict: &str, target: Option<&str>) -> Step {
+    Step {
+        family: "ip".into(),
+        table: "docker-bridges".into(),
+        chain: chain.into(),
+        handle: None,
+        rule,
+        verdict: verdict.into(),
+        target: target.map(str::to_string),
+        kind: if rule.is_some() { "rule" } else { "policy" },
+        dnat: false,
+    }
+}
+
+/// The marked rows of every base chain's tree, all expanded, as `chain rule` (the rule
+/// position, 0 for a verdict row) under `caller` (the rule the rows hang under).
+fn marked_native(p: &TracedPacket) -> Vec<String> {
+    let text = include_str!("../../../../tests/fixtures/nft/docker29-lab.txt");
+    let t = crate::parse::nft::text::parse(text).remove(0);
+    let roots: Vec<usize> = (0..t.chains.len())
+        .filter(|&c| {
+            t.chains[c]
+                .native
+                .as_ref()
+                .is_some_and(|n| n.base.is_some())
+        })
+        .collect();
+    let (rows, _) = crate::tree::build(&t, &roots, &|_| true, 10_000);
+    let name = |r: &TreeRow| match r.kind {
+        RowKind::Rule { chain, rule } => format!("{} {}", t.chains[chain].name, rule + 1),
+        RowKind::Verdict { chain } => format!("{} 0", t.chains[chain].name),
+        RowKind::Chain { chain } | RowKind::Ref { chain, .. } => t.chains[chain].name.to_string(),
+    };
+    rows.iter()
+        .filter(|r| LiveView::traced_row(p, &t, &rows, r))
+        .map(|r| {
+            let up = r
+                .parent
+                .map(|i| name(&rows[i as usize]))
+                .unwrap_or_default();
+            format!("{} under {up}", name(r))
+        })
+        .collect()
+}
+
+#[test]
+fn a_shared_chain_is_marked_under_the_caller_the_packet_came_from() {
+    // a request to the published port from outside: PREROUTING's jump, then the DNAT
+    let p = TracedPacket {
+        id: 7,
+        time: None,
+        summary: "tcp".into(),
+        verdict: "accept".into(),
+        place: String::new(),
+        steps: vec![
+            native_step(
+                "nat-PREROUTING",
+                Some(1),
+                "jump",
+                Some("nat-prerouting-and-output"),
+            ),
+            native_step("nat-prerouting-and-output", Some(1), "accept", None),
+            native_step(
+                "filter-FORWARD",
+                Some(1),
+                "jump",
+                Some("filter-forward-in__bridge1"),
+            ),
+            native_step("filter-forward-in__bridge1", Some(3), "accept", None),
+        ],
+    };
+    let marked = marked_native(&p);
+    // nat-prerouting-and-output is shown under nat-OUTPUT's jump too: not marked there
+    assert!(
+        marked.contains(&"nat-prerouting-and-output 1 under nat-PREROUTING 1".to_string()),
+        "{marked:?}"
+    );
+    assert!(
+        !marked.iter().any(|m| m.contains("under nat-OUTPUT")),
+        "{marked:?}"
+    );
+    // through the verdict map: its rule, the element the packet took, the chain's rule
+    for want in [
+        "filter-FORWARD 1 under filter-FORWARD",
+        "@filter-forward-in-jumps 2 under filter-FORWARD 1",
+        "filter-forward-in__bridge1 3 under @filter-forward-in-jumps 2",
+    ] {
+        assert!(marked.contains(&want.to_string()), "{want}: {marked:?}");
+    }
+    // the other element (docker0) is not on the path
+    assert!(!marked.iter().any(|m| m.contains("docker0")), "{marked:?}");
+
+    // from the host itself: the same chain, marked under nat-OUTPUT only
+    let mut from_host = p.clone();
+    from_host.steps[0].chain = "nat-OUTPUT".into();
+    let marked = marked_native(&from_host);
+    assert!(
+        marked.contains(&"nat-prerouting-and-output 1 under nat-OUTPUT 1".to_string()),
+        "{marked:?}"
+    );
+    assert!(
+        !marked.iter().any(|m| m.contains("under nat-PREROUTING")),
+        "{marked:?}"
+    );
+}
+
+#[test]
+fn the_path_view_marks_the_traced_rows() {
+    let text = include_str!("../../../../tests/fixtures/nft/docker29-lab.txt");
+    let tables = crate::parse::nft::text::parse(text);
+    let snap = Snapshot {
+        taken_at: SystemTime::UNIX_EPOCH,
+        at: Duration::ZERO,
+        took: Duration::ZERO,
+        tables,
+        warnings: vec![],
+        seq: 1,
+    };
+    let source = SourceInfo::default();
+    let input = crate::report::Input {
+        snapshot: &snap,
+        deltas: None,
+        window_start: None,
+        source: &source,
+        roots: &[],
+        moved_only: false,
+        names: None,
+        window_note: None,
+    };
+    let p = TracedPacket {
+        id: 7,
+        time: None,
+        summary: "tcp".into(),
+        verdict: "accept".into(),
+        place: String::new(),
+        steps: vec![
+            native_step(
+                "nat-PREROUTING",
+                Some(1),
+                "jump",
+                Some("nat-prerouting-and-output"),
+            ),
+            native_step("nat-prerouting-and-output", Some(1), "accept", None),
+        ],
+    };
+    let traced = |t: &FirewallTable, rows: &[TreeRow], r: &TreeRow| {
+        t.name == "docker-bridges" && LiveView::traced_row(&p, t, rows, r)
+    };
+    let theme = crate::ui::theme::Theme::default();
+    let lines: Vec<String> = crate::ui::path_picture::styled_lines(
+        &input,
+        &crate::report::path::LIVE_COLUMNS,
+        false,
+        &theme,
+        Some(&traced),
+    )
+    .iter()
+    .map(|l| l.iter().map(|(t, _)| t.as_str()).collect())
+    .collect();
+    let marked: Vec<&String> = lines.iter().filter(|l| l.contains('◆')).collect();
+    assert_eq!(marked.len(), 2, "{lines:#?}");
+    assert!(
+        marked[0].contains("◆ nat-prerouting-and-output"),
+        "{marked:?}"
+    );
+    assert!(marked[1].contains("◆ dnat"), "{marked:?}");
+    // without a trace, nothing is marked
+    let plain = crate::ui::path_picture::styled_lines(
+        &input,
+        &crate::report::path::LIVE_COLUMNS,
+        false,
+        &theme,
+        None,
+    );
+    assert!(!plain.iter().flatten().any(|(t, _)| t.contains('◆')));
 }
