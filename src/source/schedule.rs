@@ -399,3 +399,51 @@ fn add(snap: &mut Snapshot, tables: Vec<FirewallTable>) -> Vec<String> {
     snap.tables.extend(tables);
     names
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::replay::ReplaySource;
+
+    const LISTING: &str = "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)\n    pkts      bytes target     prot opt in     out     source               destination\n       3      180 ACCEPT     all  --  lo     *       0.0.0.0/0            0.0.0.0/0\n";
+
+    fn replay() -> Schedule {
+        let r = ReplaySource::from_text("paste", LISTING, Some("filter")).expect("a listing");
+        let polls = PollLoop::new(Source::Replay(Box::new(r)), None);
+        Schedule::new(polls, vec!["filter".into()], None, Duration::from_secs(1))
+    }
+
+    /// Does `s` have a poll due within a moment?
+    async fn due_soon(s: &Schedule) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), s.ready())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn steps_one_poll_each_and_ends() {
+        let mut s = replay().stepping(true).recorded_pace();
+        assert!(due_soon(&s).await, "the first poll is free");
+        let each = s.next_each().await.expect("one poll");
+        assert!(each.results.iter().any(|(t, r)| t == "filter" && r.is_ok()));
+        assert!(!due_soon(&s).await, "no poll before a step");
+        s.step();
+        assert!(due_soon(&s).await);
+        assert!(s.next_each().await.is_none(), "a listing plays once");
+        s.step();
+        assert!(!due_soon(&s).await, "nothing after the end");
+        assert!(s.next().await.expect("no recording").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_the_polls() {
+        let mut s = replay();
+        s.pause(true);
+        assert!(!due_soon(&s).await);
+        s.pause(false);
+        assert!(due_soon(&s).await);
+        let tick = s.next().await.expect("no recording").expect("one poll");
+        assert!(tick.snapshot.is_ok());
+        assert_eq!(s.stretched(), None);
+    }
+}
