@@ -101,8 +101,11 @@ fn swarm_frames(filter: &str) {
             &format!("frame swarm filter {w}x{h} ({} rows)", app.rows().len()),
             filter,
             || {
-                term.draw(|f| iptop::ui::render::draw(f, &mut app, &theme))
-                    .expect("draw");
+                term.draw(|f| {
+                    app.layout(f.area());
+                    iptop::ui::render::draw(f, &app, &theme);
+                })
+                .expect("draw");
             },
         );
     }
@@ -237,8 +240,11 @@ fn main() {
                 &format!("frame {n} {w}x{h} ({} rows)", app.rows().len()),
                 &filter,
                 || {
-                    term.draw(|f| iptop::ui::render::draw(f, &mut app, &theme))
-                        .expect("draw");
+                    term.draw(|f| {
+                        app.layout(f.area());
+                        iptop::ui::render::draw(f, &app, &theme);
+                    })
+                    .expect("draw");
                 },
             );
         }

@@ -84,8 +84,11 @@ fn main() {
         let s2 = cpu(UsageWho::RUSAGE_SELF);
         app.on_snapshot(&table, Arc::new(snap), false);
         let s3 = cpu(UsageWho::RUSAGE_SELF);
-        term.draw(|f| iptop::ui::render::draw(f, &mut app, &theme))
-            .expect("draw");
+        term.draw(|f| {
+            app.layout(f.area());
+            iptop::ui::render::draw(f, &app, &theme);
+        })
+        .expect("draw");
         drop(raw);
         let (c1, s4) = (cpu(UsageWho::RUSAGE_CHILDREN), cpu(UsageWho::RUSAGE_SELF));
         std::thread::sleep(every.saturating_sub(started.elapsed()));

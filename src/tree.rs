@@ -4,10 +4,13 @@
 //! the path is a cycle, cut and marked. Chains no root reaches are listed after the roots.
 //!
 //! Rows carry a [`NodeId`] made of the rule identities along their path, so collapse
-//! state and selection survive refreshes and rule churn. Exports use [`once::build`]
-//! instead: every chain expanded once, other jumps to it pointing there.
+//! state and selection survive refreshes and rule churn. One walk ([`walk`]) builds the
+//! rows, with an expand policy: [`build`] opens what the live view opened; exports and
+//! search use [`once::build`] instead: every chain expanded once, other jumps to it
+//! pointing there.
 
 pub mod once;
+pub mod walk;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -199,135 +202,28 @@ pub fn build(
     expanded: &dyn Fn(ExpandQuery) -> bool,
     max_rows: usize,
 ) -> (Vec<TreeRow>, bool) {
-    struct Frame {
-        chain: usize,
-        next: usize,
-        depth: u16,
-        parent_row: u32,
-        parent_id: NodeId,
-        guides: u64,
-        /// A rule matches everything and ends the chain: no row for its end.
-        no_end: bool,
-    }
-    let mut rows: Vec<TreeRow> = Vec::new();
-    let mut on_path = vec![false; table.chains.len()];
-    let mut stack: Vec<Frame> = Vec::new();
+    walk::walk(table, roots, &WhatIsOpen(expanded), max_rows)
+}
 
-    for (ri, &root) in roots.iter().enumerate() {
-        let chain = &table.chains[root];
-        let id = NodeId::root(&chain.name);
-        let fold = if expanded(ExpandQuery {
-            id,
-            depth: 0,
-            rules: chain.rules.len(),
-            jump: None,
-        }) {
-            Fold::Expanded
+/// The live view's expand policy: what the user opened (every root in the order given).
+struct WhatIsOpen<'a>(&'a dyn Fn(ExpandQuery) -> bool);
+
+impl walk::Expand for WhatIsOpen<'_> {
+    fn roots_once(&self) -> bool {
+        false
+    }
+
+    fn root(&self, q: ExpandQuery) -> bool {
+        (self.0)(q)
+    }
+
+    fn jump(&self, q: ExpandQuery, _target: usize, _shown: bool) -> walk::Open {
+        if (self.0)(q) {
+            walk::Open::Here
         } else {
-            Fold::Collapsed
-        };
-        if rows.len() >= max_rows {
-            return (rows, true);
-        }
-        let row_ix = rows.len() as u32;
-        rows.push(TreeRow {
-            kind: RowKind::Chain { chain: root },
-            id,
-            depth: 0,
-            parent: None,
-            fold,
-            jump: None,
-            last: ri + 1 == roots.len(),
-            guides: 0,
-            note: None,
-        });
-        if fold != Fold::Expanded {
-            continue;
-        }
-        on_path[root] = true;
-        stack.push(Frame {
-            chain: root,
-            no_end: crate::flow::fell_through_total(table, root) == crate::model::Fell::Unreachable,
-            next: 0,
-            depth: 1,
-            parent_row: row_ix,
-            parent_id: id,
-            guides: 0,
-        });
-        while let Some(top) = stack.last_mut() {
-            let chain = &table.chains[top.chain];
-            if rows.len() >= max_rows {
-                return (rows, true);
-            }
-            if top.next >= chain.rules.len() {
-                if !top.no_end {
-                    rows.push(verdict_row(
-                        top.chain,
-                        top.parent_id,
-                        top.depth,
-                        top.parent_row,
-                        top.guides,
-                    ));
-                }
-                on_path[top.chain] = false;
-                stack.pop();
-                continue;
-            }
-            let ri = top.next;
-            top.next += 1;
-            let rule = &chain.rules[ri];
-            let id = top.parent_id.child(rule.key);
-            // the last row under the chain when no row for its end follows
-            let last = top.no_end && top.next == chain.rules.len();
-            let jump = table.jump_target(rule);
-            let fold = match jump {
-                Some(t) if on_path[t] => Fold::Cycle,
-                Some(t)
-                    if expanded(ExpandQuery {
-                        id,
-                        depth: top.depth,
-                        rules: table.chains[t].rules.len(),
-                        jump: Some((top.chain, ri)),
-                    }) =>
-                {
-                    Fold::Expanded
-                }
-                Some(_) => Fold::Collapsed,
-                None => Fold::Leaf,
-            };
-            let depth = top.depth;
-            let guides = top.guides;
-            let row_ix = rows.len() as u32;
-            rows.push(TreeRow {
-                kind: RowKind::Rule {
-                    chain: top.chain,
-                    rule: ri,
-                },
-                id,
-                depth,
-                parent: Some(top.parent_row),
-                fold,
-                jump,
-                last,
-                guides,
-                note: None,
-            });
-            if let (Fold::Expanded, Some(t)) = (fold, jump) {
-                on_path[t] = true;
-                stack.push(Frame {
-                    chain: t,
-                    no_end: crate::flow::fell_through_total(table, t)
-                        == crate::model::Fell::Unreachable,
-                    next: 0,
-                    depth: depth.saturating_add(1),
-                    parent_row: row_ix,
-                    parent_id: id,
-                    guides: with_level(guides, depth, !last),
-                });
-            }
+            walk::Open::Closed
         }
     }
-    (rows, false)
 }
 
 /// The row that ends chain `chain`: its policy or what fell through it.

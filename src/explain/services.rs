@@ -8,28 +8,41 @@
 //! the second 0.5 and the last takes the rest: 1/n each. nat sees only the first packet
 //! of a connection, so a jump rule's packet count is its count of new connections.
 
+use serde::Serialize;
+
 use super::ports;
 use crate::diff::TableDelta;
 use crate::model::comments::without_comments;
 use crate::model::{Chain, FirewallTable, Rule};
 
-#[derive(Debug, Clone, PartialEq)]
+/// A Service's endpoint, as `--view services` lists it (its JSON too: the field names
+/// in the JSON are serde's renames).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Endpoint {
     /// Where the endpoint's DNAT sends (`10.244.1.112:9090`); empty if its chain has none.
     pub address: String,
-    /// The KUBE-SEP chain.
+    /// The KUBE-SEP chain (nftables mode: the `endpoint-…` chain).
     pub chain: String,
     /// The number of the rule in the Service's chain that picks this endpoint.
     pub rule: u32,
-    /// The `statistic` probability of that rule; None for the last, which takes the rest.
+    /// The `statistic` probability of that rule; None for the last, which takes the rest
+    /// (and in nftables mode).
     pub probability: Option<f64>,
-    /// The share of new connections the cascade intends for it (1/n when kube-proxy wrote it).
+    /// The share of new connections the cascade intends for it (1/n when kube-proxy wrote
+    /// it; nftables mode: its `numgen` values over the modulus).
+    #[serde(rename = "intended_share")]
     pub intended: f64,
     /// New connections sent to it (over the window, or since the rules were loaded);
-    /// None when a counter cannot be told apart from its copies.
+    /// None when a counter cannot be told apart from its copies (or, in nftables mode,
+    /// there is no counter).
+    #[serde(rename = "new_connections")]
     pub new: Option<u64>,
-    /// Its share of the Service's new connections; None when there were none.
+    /// Its share of the Service's new connections; None when there were none or they
+    /// cannot be counted (nftables mode).
     pub share: Option<f64>,
+    /// nftables mode: the values of `numgen random mod N` that pick it; empty in
+    /// iptables mode.
+    pub numgen: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -260,6 +273,7 @@ fn endpoint(
         intended,
         new,
         share: None,
+        numgen: Vec::new(),
     }
 }
 

@@ -9,7 +9,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::{Input, SourceReport};
 use crate::explain::kube_nft::{self, NftService};
-use crate::explain::services::{self, Service};
+use crate::explain::services::{self, Endpoint, Service};
 use crate::format;
 use crate::model::FirewallTable;
 
@@ -44,7 +44,7 @@ pub struct ServiceReport {
     /// Only this node's endpoints (a KUBE-SVL chain).
     pub local: bool,
     pub new_connections: Option<u64>,
-    pub endpoints: Vec<EndpointReport>,
+    pub endpoints: Vec<Endpoint>,
     /// `iptables` (the nat table's KUBE-SVC chains) or `nftables` (`ip kube-proxy`).
     pub mode: &'static str,
     /// The nftables table (`ip kube-proxy`); null in iptables mode.
@@ -53,24 +53,6 @@ pub struct ServiceReport {
     pub external_ips: Vec<String>,
     /// Returning clients keep their endpoint (nftables mode).
     pub affinity: bool,
-}
-
-#[derive(Debug, Serialize)]
-pub struct EndpointReport {
-    pub address: String,
-    pub chain: String,
-    /// The number of the rule in the Service's chain that picks it.
-    pub rule: u32,
-    /// The `statistic` probability of that rule; null for the last, which takes the rest.
-    pub probability: Option<f64>,
-    /// The share of new connections the cascade intends (1/n each).
-    pub intended_share: f64,
-    pub new_connections: Option<u64>,
-    /// Its share of the Service's new connections; null when there were none or
-    /// they cannot be counted (nftables mode).
-    pub share: Option<f64>,
-    /// nftables mode: the values of `numgen random mod N` that pick it.
-    pub numgen: Vec<String>,
 }
 
 /// The tables the Services are read from: the nat table holding KUBE-SERVICES (else the
@@ -222,6 +204,61 @@ fn table_text(out: &mut String, titles: &[&str], mut rows: Vec<Vec<String>>, rig
     }
 }
 
+/// The columns of a Services table before the endpoint's: service, cluster IP, port,
+/// node port; then the endpoint and three columns of its numbers.
+const HEAD: usize = 4;
+
+/// One Service's rows: `head` on its first endpoint's row (or alone, with `(no
+/// endpoints)`), each endpoint's address (else its chain) and its three numbers.
+fn service_rows<'a>(
+    rows: &mut Vec<Vec<String>>,
+    head: [String; HEAD],
+    endpoints: impl ExactSizeIterator<Item = (&'a str, &'a str, [String; 3])>,
+) {
+    let blank = || vec![String::new(); HEAD + 4];
+    let mut first = Vec::from(head);
+    first.resize(HEAD + 4, String::new());
+    if endpoints.len() == 0 {
+        first[HEAD] = "(no endpoints)".into();
+        rows.push(first);
+        return;
+    }
+    for (i, (address, chain, numbers)) in endpoints.enumerate() {
+        let mut row = if i == 0 { first.clone() } else { blank() };
+        row[HEAD] = if address.is_empty() { chain } else { address }.to_string();
+        row[HEAD + 1..].clone_from_slice(&numbers);
+        rows.push(row);
+    }
+}
+
+/// A Service's head columns: its label (and `mark`), cluster IP, port, node port.
+fn head(
+    label: String,
+    mark: Option<&str>,
+    cluster_ip: &Option<String>,
+    protocol: &str,
+    port: Option<u16>,
+    node_port: Option<u16>,
+) -> [String; HEAD] {
+    [
+        match mark {
+            Some(m) => format!("{label} ({m})"),
+            None => label,
+        },
+        cluster_ip.clone().unwrap_or_default(),
+        port.map(|p| format!("{protocol}/{p}")).unwrap_or_default(),
+        node_port.map(|p| p.to_string()).unwrap_or_default(),
+    ]
+}
+
+/// The line under a Services table: how many Services and endpoints, and `tail`.
+fn summary(out: &mut String, services: usize, endpoints: usize, without: usize, tail: &str) {
+    let _ = writeln!(
+        out,
+        "\n{services} Services, {endpoints} endpoints, {without} without endpoints. {tail}"
+    );
+}
+
 /// kube-proxy's nftables mode: Services, endpoints and their `numgen` shares; no counts.
 fn nft_text(out: &mut String, table: &str, svcs: &[NftService]) {
     let _ = writeln!(out, "table {table} (kube-proxy's nftables mode)");
@@ -241,48 +278,26 @@ fn nft_text(out: &mut String, table: &str, svcs: &[NftService]) {
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     for s in svcs {
-        let mut head = vec![
-            if s.affinity {
-                format!("{} (affinity)", s.label())
-            } else {
-                s.label()
-            },
-            s.cluster_ip.clone().unwrap_or_default(),
-            s.port
-                .map(|p| format!("{}/{p}", s.protocol))
-                .unwrap_or_default(),
-            s.node_port.map(|p| p.to_string()).unwrap_or_default(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ];
-        if s.endpoints.is_empty() {
-            head[4] = "(no endpoints)".into();
-            rows.push(head);
-            continue;
-        }
-        for (i, e) in s.endpoints.iter().enumerate() {
-            let mut row = if i == 0 {
-                head.clone()
-            } else {
-                vec![String::new(); 8]
-            };
-            row[4] = if e.address.is_empty() {
-                e.chain.clone()
-            } else {
-                e.address.clone()
-            };
-            row[5] = match s.modulus {
+        let mark = s.affinity.then_some("affinity");
+        let h = head(
+            s.label(),
+            mark,
+            &s.cluster_ip,
+            &s.protocol,
+            s.port,
+            s.node_port,
+        );
+        let endpoints = s.endpoints.iter().map(|e| {
+            let numgen = match s.modulus {
                 Some(m) if !e.keys.is_empty() => format!("{} mod {m}", e.keys.join(",")),
                 _ => "?".into(),
             };
-            row[6] = pct(Some(e.share));
-            row[7] = "not counted".into();
-            rows.push(row);
-        }
+            let numbers = [numgen, pct(Some(e.share)), "not counted".into()];
+            (e.address.as_str(), e.chain.as_str(), numbers)
+        });
+        service_rows(&mut rows, h, endpoints);
         for ip in &s.external_ips {
-            let mut row = vec![String::new(); 8];
+            let mut row = vec![String::new(); HEAD + 4];
             row[1] = format!("{ip} (external)");
             rows.push(row);
         }
@@ -290,10 +305,12 @@ fn nft_text(out: &mut String, table: &str, svcs: &[NftService]) {
     table_text(out, &titles, rows, 5);
     let endpoints: usize = svcs.iter().map(|s| s.endpoints.len()).sum();
     let without = svcs.iter().filter(|s| s.endpoints.is_empty()).count();
-    let _ = writeln!(
+    summary(
         out,
-        "\n{} Services, {endpoints} endpoints, {without} without endpoints. NUMGEN: the values of numgen random mod N that pick the endpoint; SHARE: the share of new connections that gives it.",
-        svcs.len()
+        svcs.len(),
+        endpoints,
+        without,
+        "NUMGEN: the values of numgen random mod N that pick the endpoint; SHARE: the share of new connections that gives it.",
     );
     let _ = writeln!(out, "note: {}", not_counted(svcs));
 }
@@ -314,53 +331,33 @@ fn iptables_text(out: &mut String, svcs: &[Service]) {
         "SHARE",
         "INTENDED",
     ];
-    let mut rows: Vec<[String; 8]> = Vec::new();
+    let mut rows: Vec<Vec<String>> = Vec::new();
     for s in svcs {
-        let mut head = [
-            if s.local {
-                format!("{} (local)", s.label())
-            } else {
-                s.label()
-            },
-            s.cluster_ip.clone().unwrap_or_default(),
-            s.port
-                .map(|p| format!("{}/{p}", s.protocol))
-                .unwrap_or_default(),
-            s.node_port.map(|p| p.to_string()).unwrap_or_default(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ];
-        if s.endpoints.is_empty() {
-            head[4] = "(no endpoints)".into();
-            rows.push(head);
-            continue;
-        }
-        for (i, e) in s.endpoints.iter().enumerate() {
-            let mut row = if i == 0 {
-                head.clone()
-            } else {
-                Default::default()
-            };
-            row[4] = if e.address.is_empty() {
-                e.chain.clone()
-            } else {
-                e.address.clone()
-            };
-            row[5] = e.new.map_or_else(|| "?".into(), format::count);
-            row[6] = pct(e.share);
-            row[7] = pct(Some(e.intended));
-            rows.push(row);
-        }
+        let mark = s.local.then_some("local");
+        let h = head(
+            s.label(),
+            mark,
+            &s.cluster_ip,
+            &s.protocol,
+            s.port,
+            s.node_port,
+        );
+        let endpoints = s.endpoints.iter().map(|e| {
+            let new = e.new.map_or_else(|| "?".into(), format::count);
+            let numbers = [new, pct(e.share), pct(Some(e.intended))];
+            (e.address.as_str(), e.chain.as_str(), numbers)
+        });
+        service_rows(&mut rows, h, endpoints);
     }
-    table_text(out, &titles, rows.into_iter().map(Vec::from).collect(), 5);
+    table_text(out, &titles, rows, 5);
     let endpoints: usize = svcs.iter().map(|s| s.endpoints.len()).sum();
     let without = svcs.iter().filter(|s| s.endpoints.is_empty()).count();
-    let _ = writeln!(
+    summary(
         out,
-        "\n{} Services, {endpoints} endpoints, {without} without endpoints. nat counts the first packet of each connection; INTENDED is what the statistic cascade gives each endpoint.",
-        svcs.len()
+        svcs.len(),
+        endpoints,
+        without,
+        "nat counts the first packet of each connection; INTENDED is what the statistic cascade gives each endpoint.",
     );
 }
 
@@ -375,20 +372,7 @@ fn iptables_report(s: &Service) -> ServiceReport {
         node_port: s.node_port,
         local: s.local,
         new_connections: s.new_connections(),
-        endpoints: s
-            .endpoints
-            .iter()
-            .map(|e| EndpointReport {
-                address: e.address.clone(),
-                chain: e.chain.clone(),
-                rule: e.rule,
-                probability: e.probability,
-                intended_share: e.intended,
-                new_connections: e.new,
-                share: e.share,
-                numgen: Vec::new(),
-            })
-            .collect(),
+        endpoints: s.endpoints.clone(),
         mode: "iptables",
         table: None,
         external_ips: Vec::new(),
@@ -412,13 +396,13 @@ fn nft_report(table: &str, s: &NftService) -> ServiceReport {
             .endpoints
             .iter()
             .enumerate()
-            .map(|(i, e)| EndpointReport {
+            .map(|(i, e)| Endpoint {
                 address: e.address.clone(),
                 chain: e.chain.clone(),
                 rule: i as u32 + 1,
                 probability: None,
-                intended_share: e.share,
-                new_connections: None,
+                intended: e.share,
+                new: None,
                 share: None,
                 numgen: e.keys.clone(),
             })

@@ -5,9 +5,8 @@
 //! reference row naming that place.
 //! The same spanning tree gives search a path to any rule without expanding the rest.
 
-use std::sync::Arc;
-
-use super::{Fold, NodeId, RowKind, TreeRow, verdict_row, with_level};
+use super::walk::{Expand, Open, walk};
+use super::{ExpandQuery, TreeRow};
 use crate::model::FirewallTable;
 
 /// Which jump each chain is expanded under.
@@ -178,142 +177,41 @@ pub fn build_by(
     max_rows: usize,
 ) -> (Vec<TreeRow>, bool) {
     let sp = Spanning::new(table, roots, weight);
-    struct Frame {
-        chain: usize,
-        next: usize,
-        depth: u16,
-        parent_row: u32,
-        parent_id: NodeId,
-        guides: u64,
-        /// A rule matches everything and ends the chain: no row for its end.
-        no_end: bool,
+    walk(table, roots, &Once { table, sp: &sp }, max_rows)
+}
+
+/// The exports' expand policy: each chain under the jump the spanning tree picked, the
+/// other jumps to it pointing there.
+struct Once<'a> {
+    table: &'a FirewallTable,
+    sp: &'a Spanning,
+}
+
+impl Expand for Once<'_> {
+    fn roots_once(&self) -> bool {
+        true
     }
-    let mut rows: Vec<TreeRow> = Vec::new();
-    let mut on_path = vec![false; table.chains.len()];
-    let mut shown = vec![false; table.chains.len()];
-    let roots: Vec<usize> = roots
-        .iter()
-        .copied()
-        .filter(|&r| r < table.chains.len() && !std::mem::replace(&mut shown[r], true))
-        .collect();
-    for (k, &root) in roots.iter().enumerate() {
-        if rows.len() >= max_rows {
-            return (rows, true);
-        }
-        let chain = &table.chains[root];
-        let id = NodeId::root(&chain.name);
-        let fold = Fold::Expanded;
-        rows.push(TreeRow {
-            kind: RowKind::Chain { chain: root },
-            id,
-            depth: 0,
-            parent: None,
-            fold,
-            jump: None,
-            last: k + 1 == roots.len(),
-            guides: 0,
-            note: None,
-        });
-        on_path[root] = true;
-        let mut stack = vec![Frame {
-            chain: root,
-            no_end: crate::flow::fell_through_total(table, root) == crate::model::Fell::Unreachable,
-            next: 0,
-            depth: 1,
-            parent_row: rows.len() as u32 - 1,
-            parent_id: id,
-            guides: 0,
-        }];
-        while let Some(top) = stack.last_mut() {
-            let chain = &table.chains[top.chain];
-            if rows.len() >= max_rows {
-                return (rows, true);
-            }
-            if top.next >= chain.rules.len() {
-                if !top.no_end {
-                    rows.push(verdict_row(
-                        top.chain,
-                        top.parent_id,
-                        top.depth,
-                        top.parent_row,
-                        top.guides,
-                    ));
-                }
-                on_path[top.chain] = false;
-                stack.pop();
-                continue;
-            }
-            let (c, ri) = (top.chain, top.next);
-            top.next += 1;
-            let rule = &chain.rules[ri];
-            let id = top.parent_id.child(rule.key);
-            // the last row under the chain when no row for its end follows
-            let last = top.no_end && top.next == chain.rules.len();
-            let jump = table.jump_target(rule);
-            // expand here, or point to where it is expanded
-            let (fold, here) = match jump {
-                Some(t) if on_path[t] => (Fold::Cycle, false),
-                Some(t) => (
-                    Fold::Expanded,
-                    sp.parent[t] == Some((c as u32, ri as u32)) && !shown[t],
-                ),
-                None => (Fold::Leaf, false),
-            };
-            let (depth, guides, row_ix) = (top.depth, top.guides, rows.len() as u32);
-            rows.push(TreeRow {
-                kind: RowKind::Rule { chain: c, rule: ri },
-                id,
-                depth,
-                parent: Some(top.parent_row),
-                fold,
-                jump,
-                last,
-                guides,
-                note: None,
-            });
-            let (Fold::Expanded, Some(t)) = (fold, jump) else {
-                continue;
-            };
-            let guides = with_level(guides, depth, !last);
-            if here {
-                shown[t] = true;
-                on_path[t] = true;
-                stack.push(Frame {
-                    chain: t,
-                    no_end: crate::flow::fell_through_total(table, t)
-                        == crate::model::Fell::Unreachable,
-                    next: 0,
-                    depth: depth.saturating_add(1),
-                    parent_row: row_ix,
-                    parent_id: id,
-                    guides,
-                });
-            } else if let Some(action) = inline_action(table, t) {
-                // a one-rule MARK chain jumped from many places (KUBE-MARK-MASQ): what it
-                // does, on the jump's own row, instead of a row pointing to it
-                let row = &mut rows[row_ix as usize];
-                row.fold = Fold::Leaf;
-                row.note = Some(Arc::from(action));
-            } else {
-                if rows.len() >= max_rows {
-                    return (rows, true);
-                }
-                let note = format!("{} → see {}", table.chains[t].name, sp.place(table, t));
-                rows.push(TreeRow {
-                    kind: RowKind::Ref { chain: c, rule: ri },
-                    id: id.child(REF_KEY),
-                    depth: depth.saturating_add(1),
-                    parent: Some(row_ix),
-                    fold: Fold::Leaf,
-                    jump: Some(t),
-                    last: true,
-                    guides,
-                    note: Some(Arc::from(note)),
-                });
-            }
+
+    fn root(&self, _q: ExpandQuery) -> bool {
+        true
+    }
+
+    fn jump(&self, q: ExpandQuery, target: usize, shown: bool) -> Open {
+        let here = q.jump.map(|(c, r)| (c as u32, r as u32));
+        if self.sp.parent[target] == here && !shown {
+            Open::Here
+        } else if let Some(action) = inline_action(self.table, target) {
+            // a one-rule MARK chain jumped from many places (KUBE-MARK-MASQ): what it
+            // does, on the jump's own row, instead of a row pointing to it
+            Open::Inline(action)
+        } else {
+            let name = &self.table.chains[target].name;
+            Open::Elsewhere(format!(
+                "{name} → see {}",
+                self.sp.place(self.table, target)
+            ))
         }
     }
-    (rows, false)
 }
 
 /// What chain `t` does, when it is one rule that marks every packet and goes on (kube-proxy's
@@ -338,13 +236,11 @@ pub fn inline_action(table: &FirewallTable, t: usize) -> Option<String> {
     })
 }
 
-/// The key under which a reference row hangs below its jump.
-const REF_KEY: u64 = 0x7e_f0_7e_f0;
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse::parse_table;
+    use crate::tree::{Fold, RowKind};
 
     fn label(t: &FirewallTable, r: &TreeRow) -> String {
         match r.kind {

@@ -304,17 +304,19 @@ pub fn picture(input: &Input) -> String {
         // header, tabs, column titles, the rows, the caption
         const MAX_ROWS: usize = 4000;
         if app.rows().len() > MAX_ROWS {
-            let c = app.caption.take().unwrap_or_default();
-            app.caption = Some(format!(
-                "{c} · the first {MAX_ROWS} of {} rows",
-                app.rows().len()
-            ));
+            let c = app.caption().unwrap_or_default();
+            let c = format!("{c} · the first {MAX_ROWS} of {} rows", app.rows().len());
+            app.set_caption(c);
         }
         let rows = app.rows().len().clamp(1, MAX_ROWS) as u16;
         let height = rows + 4;
         // a test backend cannot fail
         let Ok(mut term) = Terminal::new(TestBackend::new(WIDTH, height));
-        if term.draw(|f| render::draw(f, &mut app, &theme)).is_ok() {
+        let drawn = term.draw(|f| {
+            app.layout(f.area());
+            render::draw(f, &app, &theme);
+        });
+        if drawn.is_ok() {
             pieces.push(term.backend().buffer().clone());
         }
     }

@@ -8,6 +8,7 @@ pub mod baseline;
 pub mod column_plan;
 pub mod export;
 pub mod fit;
+pub mod help;
 pub mod history;
 pub mod keymap;
 pub mod live_view;
@@ -102,9 +103,9 @@ pub async fn run(setup: LiveSetup) -> Result<(), AppError> {
     app.set_step_mode(step);
     app.names = names.map(Arc::new);
     app.export_window = export_window;
-    app.start_native = start_native;
-    app.trace.expr = trace.as_ref().map(|t| t.spec.expr.clone());
-    app.mode = mode::Mode::showing(screen);
+    app.set_start_native(start_native);
+    app.set_trace_expr(trace.as_ref().map(|t| t.spec.expr.clone()));
+    app.start_on(screen);
     let mut poller = poller::spawn(
         polls,
         PollerConfig {
@@ -164,7 +165,10 @@ where
     let mut exporting: Option<tokio::task::JoinHandle<Result<PathBuf, String>>> = None;
     loop {
         terminal
-            .draw(|f| render::draw(f, app, &theme))
+            .draw(|f| {
+                app.layout(f.area());
+                render::draw(f, app, &theme);
+            })
             .map_err(|e| AppError::Runtime(format!("cannot draw: {e}")))?;
         if app.quit {
             return Ok(());
@@ -251,7 +255,7 @@ fn on_poll(app: &mut LiveView, msg: PollMsg) {
         PollMsg::Ended => app.on_ended(),
         PollMsg::RecordError(e) => app.notify(e),
         PollMsg::Source(info) => app.source = info,
-        PollMsg::Traced(p, seen, lost) => app.trace.push(*p, seen, lost),
+        PollMsg::Traced(p, seen, lost) => app.on_traced(*p, seen, lost),
         PollMsg::Trace(r) => app.on_trace(r),
     }
 }
@@ -296,7 +300,7 @@ impl ExportJob {
             .as_ref()
             .map(|s| s.snapshot().clone())
             .ok_or("nothing to export yet")?;
-        if app.mode.shows_path()
+        if app.screen() == mode::Screen::Path
             && let Some(p) = app.path_snapshot(true)
         {
             return Ok(ExportJob {
@@ -316,7 +320,7 @@ impl ExportJob {
         // the view on screen: its drill root, moved-only or hot view, over a stated window
         let w = v.export_window(app.export_window);
         let mut note = w.note;
-        if app.mode.shows_hot() {
+        if app.screen() == mode::Screen::Hot {
             note.push_str("; the hot view: rules that moved, with their chain paths");
         }
         Ok(ExportJob {
@@ -327,8 +331,8 @@ impl ExportJob {
             source: app.source.clone(),
             roots: app
                 .drilled()
-                .map_or_else(|| app.root_chains.clone(), |c| vec![c]),
-            moved_only: app.moved_only || app.mode.shows_hot(),
+                .map_or_else(|| app.root_chains().to_vec(), |c| vec![c]),
+            moved_only: app.moved_only || (app.screen() == mode::Screen::Hot),
             names: app.names.clone(),
             table: app.table_id().label().replace('·', "-"),
             path: false,

@@ -11,8 +11,8 @@ use ratatui::widgets::Paragraph;
 
 use super::action::{Action, Command};
 use super::live_view::LiveView;
-use super::mode::{Mode, Screen};
-use super::path_picture::{self, Piece};
+use super::mode::{Overlay, Screen};
+use super::path_picture;
 use super::theme::Theme;
 use crate::diff::Deltas;
 use crate::model::Snapshot;
@@ -30,10 +30,10 @@ pub struct PathSnapshot {
 impl LiveView {
     /// Turns the path view on or off.
     pub fn toggle_path(&mut self) {
-        let on = !self.mode.shows_path();
+        let on = self.screen != Screen::Path;
         self.path.offset = 0;
-        self.path.lines = None;
-        self.mode = if on { Mode::Path } else { Mode::Tree };
+        self.path.lines.take();
+        self.screen = if on { Screen::Path } else { Screen::Tree };
         self.pending.commands.push(Command::AllTables(on));
     }
 
@@ -48,21 +48,21 @@ impl LiveView {
         let mut start = None;
         let mut note = String::new();
         // iptables' tables, then the native tables' tabs (read on every poll)
-        let natives = (0..self.tabs.len()).filter(|&i| self.tabs[i].native.is_some());
+        let natives = (0..self.tabs().len()).filter(|&i| self.tabs()[i].native.is_some());
         let tabs: Vec<usize> = path::TABLES
             .iter()
             .filter_map(|name| self.tab_of(name))
             .chain(natives)
             .collect();
         for i in tabs {
-            let v = &self.tables[i];
+            let v = &self.tables()[i];
             let Some(t) = v.snap.as_ref().and_then(|s| s.tables.first()) else {
                 continue;
             };
             tables.push(t.clone());
             if export {
                 let w = v.export_window(self.export_window);
-                if i == self.current || note.is_empty() {
+                if i == self.current() || note.is_empty() {
                     note = w.note;
                     start = w.start;
                     if let Some(d) = &w.deltas {
@@ -91,26 +91,50 @@ impl LiveView {
         })
     }
 
-    /// Keys taken before the mode's own: Ctrl-c quits from anywhere, any key closes the
-    /// help (`q` too: the program stays), the path view's keys. True: taken.
+    /// Keys taken before the mode's own: Ctrl-c quits from anywhere, the arrows and page
+    /// keys scroll the help and any other key closes it (`q` too: the program stays), the
+    /// path view's keys. True: taken.
     pub(crate) fn intercept(&mut self, action: Action) -> bool {
-        if let Mode::Help { over } = self.mode {
-            // any key closes the help
+        if let Some(Overlay::Help(s)) = self.overlay {
+            // a page: the screen's height less the box's borders
+            let page = self.viewport().max(1) as u16;
+            let s = match action {
+                Action::Down | Action::ScrollDown(_) => Some(s.saturating_add(1)),
+                Action::Up | Action::ScrollUp(_) => Some(s.saturating_sub(1)),
+                Action::PageDown => Some(s.saturating_add(page)),
+                Action::PageUp => Some(s.saturating_sub(page)),
+                Action::Top => Some(0),
+                _ => None,
+            };
             self.quit |= action == Action::Interrupt;
-            self.mode = Mode::showing(over);
+            self.overlay = s.map(Overlay::Help);
             return true;
         }
         if action == Action::Interrupt {
             self.quit = true;
             return true;
         }
-        self.mode == Mode::Path && self.apply_path(action)
+        self.screen == Screen::Path && self.apply_path(action)
     }
 
     /// A key in the path view; false: not one of its own (the common keys apply).
     pub(crate) fn apply_path(&mut self, action: Action) -> bool {
-        self.path.lines = None;
-        let page = self.viewport.max(1) as isize;
+        // scrolling moves over the lines drawn; any other key may change them
+        let scrolls = matches!(
+            action,
+            Action::Up
+                | Action::Down
+                | Action::ScrollUp(_)
+                | Action::ScrollDown(_)
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Top
+                | Action::Bottom
+        );
+        if !scrolls {
+            self.path.lines.take();
+        }
+        let page = self.viewport().max(1) as isize;
         match action {
             Action::Up | Action::ScrollUp(_) => self.scroll_path(-1),
             Action::Down | Action::ScrollDown(_) => self.scroll_path(1),
@@ -121,9 +145,7 @@ impl LiveView {
             Action::TogglePath | Action::Back => self.toggle_path(),
             // only the rules that moved, with their chain paths, hook by hook
             Action::ToggleMovedOnly => self.moved_only = !self.moved_only,
-            Action::ToggleHelp => {
-                self.mode = Mode::Help { over: Screen::Path };
-            }
+            Action::ToggleHelp => self.overlay = Some(Overlay::Help(0)),
             Action::Quit
             | Action::Baseline
             | Action::ClearBaseline
@@ -140,15 +162,15 @@ impl LiveView {
 
     /// Moves the path view by `by` lines (negative: up).
     pub fn scroll_path(&mut self, by: isize) {
-        let n = self.path.lines.as_ref().map_or(0, |l| l.len());
-        let max = n.saturating_sub(self.viewport.max(1));
+        let n = self.path.lines.get().map_or(0, |l| l.len());
+        let max = n.saturating_sub(self.viewport().max(1));
         self.path.offset = self.path.offset.saturating_add_signed(by).min(max);
     }
 }
 
 /// Draws the path view into `area` (the tree's place).
-pub fn draw(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
-    if app.path.lines.is_none() {
+pub fn draw(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
+    let lines = app.path.lines.get_or_init(|| {
         let lines = app.path_snapshot(false).map(|p| {
             let input = crate::report::Input {
                 snapshot: &p.snap,
@@ -163,14 +185,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
             // nothing folds here: a hook that opened and closed with every poll would jump
             path_picture::styled_lines(&input, &path::LIVE_COLUMNS, false, theme)
         });
-        app.path.lines = Some(Arc::new(lines.unwrap_or_default()));
-    }
-    let lines: Arc<Vec<Vec<Piece>>> = app.path.lines.clone().unwrap_or_default();
-    app.viewport = (area.height as usize).max(1);
+        Arc::new(lines.unwrap_or_default())
+    });
     if lines.is_empty() {
         frame.render_widget(Paragraph::new(" waiting for the tables…"), area);
         return;
     }
     let first = app.path.offset.min(lines.len().saturating_sub(1));
-    path_picture::draw_lines(frame.buffer_mut(), area, &lines, first);
+    path_picture::draw_lines(frame.buffer_mut(), area, lines, first);
 }

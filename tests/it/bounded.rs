@@ -212,7 +212,7 @@ fn live_view(listing: &str) -> LiveView {
         ..Default::default()
     };
     let mut app = LiveView::new(source, "filter", vec![], Duration::from_secs(1));
-    app.viewport = 40;
+    app.set_viewport(40);
     app.on_snapshot("filter", snap, false);
     app
 }

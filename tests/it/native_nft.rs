@@ -181,10 +181,19 @@ fn docker29_path_view_orders_by_priority() {
     let nat = at("nat PREROUTING (policy ACCEPT)");
     let native_nat = at("ip docker-bridges nat-PREROUTING (policy accept)");
     assert!(raw < nat && nat < native_nat, "{out}");
+    // the row names its note, listed under the hook
     let nat_row = out[nat..].lines().next().unwrap();
+    let Some((_, n)) = nat_row.rsplit_once("  [") else {
+        panic!("no note on {nat_row}");
+    };
+    let mark = format!("  [{n} ");
+    let note = out[nat..]
+        .lines()
+        .find(|l| l.starts_with(&mark))
+        .unwrap_or_else(|| panic!("no note {mark} under the hook:\n{out}"));
     assert!(
-        nat_row.contains("same priority (-100) as ip docker-bridges nat-PREROUTING"),
-        "{nat_row}"
+        note.contains("same priority (-100) as ip docker-bridges nat-PREROUTING"),
+        "{note}"
     );
     // the DNAT rule moved on the path, the vmap rules count nothing
     assert!(delta(row(&out, DNAT)) >= 5, "{out}");
@@ -354,7 +363,7 @@ fn docker_bridges_app() -> iptop::ui::live_view::LiveView {
         ..Default::default()
     };
     let mut app = LiveView::new(source, "filter", vec![], Duration::from_secs(1));
-    app.start_native = Some("docker-bridges".into());
+    app.set_start_native(Some("docker-bridges".into()));
     app.on_snapshot("ip docker-bridges", snap(json, 0, 1), false);
     app.on_snapshot("ip docker-bridges", snap(&later, 1, 2), false);
     app
@@ -372,8 +381,11 @@ fn handle_column_when_the_config_lists_it() {
     app.apply(Action::ExpandAll);
     let draw = |app: &mut iptop::ui::live_view::LiveView, theme: &iptop::ui::theme::Theme| {
         let mut term = Terminal::new(TestBackend::new(120, 40)).expect("terminal");
-        term.draw(|f| iptop::ui::render::draw(f, app, theme))
-            .expect("draw");
+        term.draw(|f| {
+            app.layout(f.area());
+            iptop::ui::render::draw(f, app, theme);
+        })
+        .expect("draw");
         let buf = term.backend().buffer().clone();
         (0..40)
             .map(|y| (0..120).map(|x| buf[(x, y)].symbol()).collect::<String>())
@@ -418,7 +430,7 @@ fn handle_column_when_the_config_lists_it() {
 fn native_tab_120x40() {
     use iptop::ui::live_view::Action;
     let mut app = docker_bridges_app();
-    assert_eq!(app.tab_label(app.current), "docker-bridges");
+    assert_eq!(app.tab_label(app.current()), "docker-bridges");
     app.apply(Action::ExpandAll);
     // the vmap rule: row 1 (after filter-FORWARD)
     app.apply(Action::Down);

@@ -50,8 +50,11 @@ fn demo_with_a_trap() -> String {
 
 pub(crate) fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
-    term.draw(|f| render::draw(f, app, &Theme::default()))
-        .expect("draw");
+    term.draw(|f| {
+        app.layout(f.area());
+        render::draw(f, app, &Theme::default());
+    })
+    .expect("draw");
     let buf = term.backend().buffer().clone();
     let mut out = String::new();
     for y in 0..h {
@@ -89,7 +92,7 @@ fn swarm_nat_120x40() {
 #[test]
 fn drilled_into_docker_ingress() {
     let mut app = demo_app(3);
-    app.viewport = 30;
+    app.set_viewport(30);
     app.apply(Action::SearchStart);
     for c in "DOCKER-INGRESS".chars() {
         app.apply(Action::SearchInput(c));
@@ -107,6 +110,29 @@ fn help_overlay() {
     let mut app = demo_app(2);
     app.apply(Action::ToggleHelp);
     insta::assert_snapshot!(screen(&mut app, 120, 40));
+}
+
+/// At 80x24 the help does not fit: its descriptions wrap under themselves and the arrows
+/// scroll it down to its last rows (quit, the chain's note); any other key closes it.
+#[test]
+fn help_overlay_80x24_wraps_and_scrolls() {
+    let mut app = demo_app(2);
+    app.apply(Action::ToggleHelp);
+    let top = screen(&mut app, 80, 24);
+    assert!(top.contains("more ┘"), "{top}");
+    insta::assert_snapshot!("help_80x24_top", top);
+    for _ in 0..3 {
+        app.apply(Action::PageDown);
+    }
+    let end = screen(&mut app, 80, 24);
+    assert!(end.contains("quit (q here: close this help)"), "{end}");
+    assert!(end.contains("end ┘"), "{end}");
+    insta::assert_snapshot!("help_80x24_end", end);
+    // scrolled past the end, one key up moves at once
+    app.apply(Action::Up);
+    assert!(screen(&mut app, 80, 24).contains("1 more ┘"));
+    app.apply(Action::Export);
+    assert!(!app.shows_help(), "any other key closes it");
 }
 
 #[test]
@@ -151,7 +177,7 @@ fn no_finding_without_a_trap() {
 #[test]
 fn help_names_the_selected_chains_note() {
     let mut app = demo_app(2);
-    app.viewport = 30;
+    app.set_viewport(30);
     app.apply(Action::SearchStart);
     for c in "DOCKER-INGRESS".chars() {
         app.apply(Action::SearchInput(c));
@@ -224,7 +250,7 @@ fn two_backends_two_tabs() {
     app.apply(Action::NextTable);
     assert_eq!(app.table_name(), "nat");
     app.apply(Action::PrevTable);
-    assert_eq!(app.tab_label(app.current), "filter·legacy");
+    assert_eq!(app.tab_label(app.current()), "filter·legacy");
     assert_eq!(app.selected_index(), 1);
 }
 
@@ -385,6 +411,18 @@ fn path_view_120x40() {
     assert!(!moved.contains("filter INPUT"), "{moved}");
     assert!(moved.contains("nat PREROUTING"), "{moved}");
     app.apply(Action::ToggleMovedOnly);
+    // the keys scroll it: a line down, a page, back to the top
+    let first_line = |s: &str| s.lines().nth(2).unwrap_or_default().to_string();
+    let top = screen(&mut app, 120, 12);
+    app.apply(Action::Down);
+    let down = screen(&mut app, 120, 12);
+    assert_eq!(
+        first_line(&down),
+        top.lines().nth(3).unwrap_or_default(),
+        "Down scrolls a line:\n{top}\n{down}"
+    );
+    app.apply(Action::Top);
+    assert_eq!(first_line(&screen(&mut app, 120, 12)), first_line(&top));
     app.apply(Action::Back);
-    assert!(!app.mode.shows_path());
+    assert!(app.screen() != iptop::ui::mode::Screen::Path);
 }

@@ -33,6 +33,7 @@ fn app_of(file: &str, table: &str) -> LiveView {
 fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
     term.draw(|f| {
+        app.layout(f.area());
         render::draw(
             f,
             app,

@@ -2,7 +2,7 @@
 //! on every poll over the tables that poll listed, a pane listing them (`!`), and Enter
 //! on one showing its rule in the tree (its table's tab, the path to it opened).
 
-use super::{LiveView, MAX_ROWS, Mode};
+use super::{LiveView, MAX_ROWS, Screen};
 use crate::diff::Deltas;
 use crate::explain::findings::{self, Finding, Severity};
 use crate::model::Snapshot;
@@ -104,12 +104,12 @@ impl LiveView {
             Action::Down => *s = (*s + 1).min(last),
             Action::Top => *s = 0,
             Action::Bottom => *s = last,
-            Action::PageUp => *s = s.saturating_sub(self.viewport),
-            Action::PageDown => *s = (*s + self.viewport).min(last),
+            Action::PageUp => *s = s.saturating_sub(self.frame.viewport),
+            Action::PageDown => *s = (*s + self.frame.viewport).min(last),
             Action::ScrollUp(k) => *s = s.saturating_sub(k),
             Action::ScrollDown(k) => *s = (*s + k).min(last),
             Action::Drill | Action::Expand => self.jump_to_finding(self.findings.selected),
-            Action::ToggleFindings | Action::Back => self.mode = Mode::Tree,
+            Action::ToggleFindings | Action::Back => self.screen = Screen::Tree,
             _ => self.apply_common(action),
         }
     }
@@ -122,11 +122,11 @@ impl LiveView {
         };
         let Some(chain) = f.finding.at.chain else {
             self.switch_table(f.tab);
-            self.mode = Mode::Tree;
+            self.screen = Screen::Tree;
             return;
         };
         self.switch_table(f.tab);
-        self.mode = Mode::Tree;
+        self.screen = Screen::Tree;
         let v = self.table_data_mut();
         if !v.drill.is_empty() {
             v.drill.clear();

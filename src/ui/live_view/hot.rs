@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Action, LiveView, MAX_ROWS, Mode};
+use super::{Action, LiveView, MAX_ROWS, Screen};
 use crate::model::{FirewallTable, hash_str, mix};
 use crate::tree::{self, RowKind, TreeRow};
 
@@ -59,9 +59,9 @@ impl LiveView {
             Action::Top => self.hot.selected = 0,
             Action::Bottom => self.hot.selected = usize::MAX / 2,
             Action::PageUp => {
-                self.hot.selected = self.hot.selected.saturating_sub(self.viewport);
+                self.hot.selected = self.hot.selected.saturating_sub(self.frame.viewport);
             }
-            Action::PageDown => self.hot.selected += self.viewport,
+            Action::PageDown => self.hot.selected += self.frame.viewport,
             Action::ScrollUp(n) => self.hot.selected = self.hot.selected.saturating_sub(n),
             Action::ScrollDown(n) => self.hot.selected += n,
             Action::Drill | Action::Expand => {
@@ -70,15 +70,23 @@ impl LiveView {
                 if let Some(h) = rows.get(self.hot.selected.min(rows.len().saturating_sub(1))) {
                     let path = Self::id_path(&h.tree, h.at);
                     let open = self.ancestors_to_open(&h.tree, h.at);
-                    self.mode = Mode::Tree;
+                    self.screen = Screen::Tree;
                     self.reveal(&path, &open);
                 }
             }
-            Action::ToggleHot | Action::Back => self.mode = Mode::Tree,
+            Action::ToggleHot | Action::Back => self.screen = Screen::Tree,
             _ => self.apply_common(action),
         }
         let n = self.hot_rows().len();
         self.hot.selected = self.hot.selected.min(n.saturating_sub(1));
+    }
+
+    /// The hot view's rows as the last layout built them (built here if it did not).
+    pub fn hot_shown(&self) -> Arc<Vec<HotRow>> {
+        match &self.hot.cache {
+            Some(rows) => rows.clone(),
+            None => Arc::new(self.build_hot_rows()),
+        }
     }
 
     /// The hot view's rows. Built once per poll (or change of view), not per frame.

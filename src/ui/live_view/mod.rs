@@ -10,17 +10,19 @@ pub use super::action::{Action, Command, Effect, INTERVALS_MS, Outcome};
 pub use super::baseline::Baseline;
 use super::column_plan::{ColumnStats, tree_width};
 pub use super::history::{HEAT_POLLS, HISTORY, History};
-pub use super::mode::{Mode, Screen};
+pub use super::mode::{Overlay, Screen};
+use super::table_state::ExpandMode;
 pub use super::table_state::TableData;
-use super::table_state::{Drill, ExpandMode};
 use crate::cells::{Movement, movement, uncounted};
 use crate::diff::{Delta, TableDelta};
 use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES, TableId, TableSnapshot};
 use crate::tree::{self, ExpandQuery, Fold, NodeId, RowKind, TreeRow};
 pub use findings::LiveFinding;
 pub use hot::HotRow;
+pub use layout::Regions;
 pub use playback::Playback;
 pub use search::Search;
+pub use trace::TracePane;
 
 /// Rows beyond this are not built (a chain jumped to from thousands of rules, all expanded).
 pub const MAX_ROWS: usize = 1_000_000;
@@ -28,63 +30,60 @@ pub const MAX_ROWS: usize = 1_000_000;
 /// The path view's lines, each runs of styled text.
 pub type PathLines = Vec<Vec<(String, ratatui::style::Style)>>;
 
-/// The live view.
+/// The live view. What the UI loop sets and reads each turn is public; each screen's
+/// state is its own (a module each below) and read through accessors.
 pub struct LiveView {
     pub source: SourceInfo,
     /// Names from Docker for bridges and container addresses (asked once at start).
     pub names: Option<std::sync::Arc<crate::docker::Names>>,
-    /// Per tab: the table it shows ([`TableId`]: name and, when both hold it, back end).
-    pub tabs: Vec<TableId>,
-    /// Per tab: what is known of its table.
-    pub tables: Vec<TableData>,
-    /// The tab on screen: index into `tabs` and `tables`.
-    pub current: usize,
-    /// Chains given with `-c`: roots instead of the built-ins.
-    pub root_chains: Vec<String>,
-    /// The poll schedule: interval, pause, step, replay.
-    playback: Playback,
-    /// Detail pane chosen with `d`; None: shown when the terminal is tall enough.
-    pub show_detail: Option<bool>,
-    /// Whether the last draw showed the detail pane.
-    pub detail_shown: bool,
+    /// Only the rules that moved (and the paths to them), `f`.
     pub moved_only: bool,
-    /// Tree, hot view, search prompt or help: what has the keyboard.
-    pub mode: Mode,
-    /// The hot view's selection and rows.
-    hot: hot::HotState,
-    pub search: Search,
-    /// The findings of the last poll and the one selected.
-    findings: findings::FindingsState,
-    /// The Services view's scroll.
-    services: services::ServicesState,
-    pub trace: trace::TracePane,
     /// A message for the status line (export path, errors of keys).
     pub message: Option<String>,
-    /// What the poller says once in the background (a recording stopped, native tables
-    /// unreadable): shown below a poll's error, which matters more, until a key.
-    pub(crate) notice: Option<String>,
-    /// The tree's rows as shown, and the one selected.
-    tree: tree_screen::TreeState,
-    /// Height of the table area at the last draw.
-    pub viewport: usize,
     pub quit: bool,
-    /// What the actions so far asked of the poller and the UI loop, until taken.
-    pub(super) pending: Outcome,
-    /// A picture for an export: this caption replaces the key hints, and no row is
-    /// highlighted as selected.
-    pub caption: Option<String>,
-    /// Each chain expanded once, its other jumps pointing there (an export's picture).
-    once: bool,
-    search_cache: Option<search::Cache>,
     /// The export key's window when no baseline is set (`--export-window`).
     pub export_window: Duration,
+    /// Per tab: the table it shows ([`TableId`]: name and, when both hold it, back end).
+    tabs: Vec<TableId>,
+    /// Per tab: what is known of its table.
+    tables: Vec<TableData>,
+    /// The tab on screen: index into `tabs` and `tables`.
+    current: usize,
+    /// Chains given with `-c`: roots instead of the built-ins.
+    root_chains: Vec<String>,
+    /// The poll schedule: interval, pause, step, replay.
+    playback: Playback,
+    /// What fills the main area.
+    pub(super) screen: Screen,
+    /// What is drawn over it and has the keyboard first: the help, a prompt.
+    pub(super) overlay: Option<Overlay>,
+    /// The frame as the last layout found it: the detail pane, the list's height.
+    frame: layout::FrameState,
+    /// The hot view's selection and rows.
+    hot: hot::HotState,
+    search: Search,
+    search_cache: Option<search::Cache>,
+    /// The findings of the last poll and the one selected.
+    findings: findings::FindingsState,
+    /// The Services view's scroll and text.
+    services: services::ServicesState,
+    /// The traced packets (`T`).
+    trace: trace::TracePane,
+    /// What the poller says once in the background (a recording stopped, native tables
+    /// unreadable): shown below a poll's error, which matters more, until a key.
+    notice: Option<String>,
+    /// The tree's rows as shown, and the one selected.
+    tree: tree_screen::TreeState,
+    /// What the actions so far asked of the poller and the UI loop, until taken.
+    pub(super) pending: Outcome,
+    /// A picture for an export: this caption replaces the key hints, no row is
+    /// highlighted as selected, and each chain is expanded once, its other jumps
+    /// pointing there.
+    caption: Option<String>,
     /// The path view ([`Screen::Path`](super::mode::Screen), key `v`): its scroll and lines.
     pub(super) path: path_screen::PathState,
-    /// The native nftables tables seen so far, `(family, name)`: [`TableId::native`]
-    /// indexes it.
-    pub native_names: Vec<(String, String)>,
-    /// `-t` named a native table: its tab is shown once the table is first read.
-    pub start_native: Option<String>,
+    /// The native nftables tables seen so far, and the one `-t` named.
+    native: native::NativeTabs,
 }
 
 impl LiveView {
@@ -99,33 +98,30 @@ impl LiveView {
         LiveView {
             source,
             names: None,
+            moved_only: false,
+            message: None,
+            quit: false,
+            export_window: window::DEFAULT,
             tabs: TABLES.iter().map(|t| TableId::new(t)).collect(),
             tables: vec![TableData::default(); TABLES.len()],
             current,
             root_chains,
             playback: Playback::new(interval, replay),
-            show_detail: None,
-            detail_shown: false,
-            moved_only: false,
-            mode: Mode::Tree,
+            screen: Screen::Tree,
+            overlay: None,
+            frame: layout::FrameState::default(),
             hot: hot::HotState::default(),
             search: Search::default(),
+            search_cache: None,
             findings: findings::FindingsState::default(),
             services: services::ServicesState::default(),
             trace: trace::TracePane::default(),
-            message: None,
+            notice: None,
             tree: tree_screen::TreeState::default(),
-            viewport: 20,
-            quit: false,
             pending: Outcome::default(),
             caption: None,
-            once: false,
-            search_cache: None,
-            export_window: window::DEFAULT,
             path: Default::default(),
-            notice: None,
-            native_names: Vec::new(),
-            start_native: None,
+            native: native::NativeTabs::default(),
         }
     }
 
@@ -156,10 +152,9 @@ impl LiveView {
         v.deltas = deltas;
         v.window = window;
         v.mode = ExpandMode::All;
-        app.show_detail = Some(false);
+        app.frame.show_detail = Some(false);
         app.moved_only = moved_only;
         app.caption = Some(caption);
-        app.once = true;
         app.rebuild();
         app
     }
@@ -170,6 +165,21 @@ impl LiveView {
 
     fn table_data_mut(&mut self) -> &mut TableData {
         &mut self.tables[self.current]
+    }
+
+    /// An export's picture: its caption, shown instead of the key hints.
+    pub fn caption(&self) -> Option<&str> {
+        self.caption.as_deref()
+    }
+
+    /// Replaces an export picture's caption.
+    pub fn set_caption(&mut self, caption: String) {
+        self.caption = Some(caption);
+    }
+
+    /// An export's picture: each chain expanded once, its other jumps pointing there.
+    fn once(&self) -> bool {
+        self.caption.is_some()
     }
 
     /// The roots of the current view: the drilled chain, the `-c` chains, or the built-ins.
@@ -195,7 +205,7 @@ impl LiveView {
 
     /// Rows with every node open (filter, hot view, export).
     fn full_rows(&self, t: &FirewallTable) -> Vec<TreeRow> {
-        if self.once {
+        if self.once() {
             let shown = self.table_data().shown_deltas().shown;
             let moved =
                 |c: usize, r: usize| shown.and_then(|d| d.rule(c, r)).is_some_and(Delta::moved);
@@ -215,7 +225,7 @@ impl LiveView {
             return;
         };
         let t = snap.table();
-        let (rows, cut) = if self.moved_only && !self.once {
+        let (rows, cut) = if self.moved_only && !self.once() {
             let shown = self.table_data().shown_deltas().shown;
             // only jumps that moved can lead to rules that moved on their path
             // (a jump without a counter cannot tell: it stays open)
@@ -244,7 +254,7 @@ impl LiveView {
                 |r| uncounted(t, r),
             );
             (tree::keep(&full, &keep), false)
-        } else if self.once {
+        } else if self.once() {
             (self.full_rows(t), false)
         } else {
             let v = self.table_data();
@@ -273,7 +283,7 @@ impl LiveView {
     /// Scrolls so that the selection is inside the viewport (after a resize).
     pub fn ensure_visible(&mut self) {
         let sel = self.selected_index();
-        let vp = self.viewport.max(1);
+        let vp = self.frame.viewport.max(1);
         let mut o = self.offset();
         if sel < o {
             o = sel;
@@ -334,7 +344,7 @@ impl LiveView {
         }
         let i = i.min(self.tree.rows.len() - 1);
         let path = Self::id_path(&self.tree.rows, i);
-        let vp = self.viewport.max(1);
+        let vp = self.frame.viewport.max(1);
         self.tree.sel = i;
         let v = self.table_data_mut();
         v.selected = path;
@@ -347,7 +357,11 @@ impl LiveView {
 
     /// First row shown at the top of the table area.
     pub fn offset(&self) -> usize {
-        let max = self.tree.rows.len().saturating_sub(self.viewport.max(1));
+        let max = self
+            .tree
+            .rows
+            .len()
+            .saturating_sub(self.frame.viewport.max(1));
         self.table_data().offset.min(max)
     }
 
@@ -386,6 +400,11 @@ impl LiveView {
         self.notice = Some(text);
     }
 
+    /// What the poller said in the background, until a key.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
     /// Applies a key's action; returns what it asks of the poller and the UI loop.
     pub fn apply(&mut self, action: Action) -> Outcome {
         self.act(action);
@@ -400,66 +419,44 @@ impl LiveView {
     fn act(&mut self, action: Action) {
         self.message = None;
         self.notice = None;
-        if self.trace.prompt.is_some() && action != Action::Interrupt {
+        if matches!(self.overlay, Some(Overlay::TracePrompt(_))) && action != Action::Interrupt {
             return self.apply_trace_prompt(action);
         }
         if self.intercept(action) {
             return;
         }
-        if self.mode == Mode::Search {
-            match action {
-                Action::SearchInput(c) => {
-                    self.search.query.push(c);
-                    self.search_from(self.selected_index(), true, true);
-                }
-                Action::SearchBackspace => {
-                    self.search.query.pop();
-                    let s = self.search.before.clone();
-                    self.table_data_mut().selected = s;
-                    self.restore_selection();
-                    self.search.found = None;
-                    if !self.search.query.is_empty() {
-                        self.search_from(self.selected_index(), true, true);
-                    }
-                }
-                Action::SearchConfirm => self.mode = Mode::Tree,
-                Action::SearchCancel | Action::Back => {
-                    self.mode = Mode::Tree;
-                    self.search.query.clear();
-                    let (s, o) = (self.search.before.clone(), self.search.before_offset);
-                    self.table_data_mut().selected = s;
-                    self.table_data_mut().offset = o;
-                    self.restore_selection();
-                }
-                _ => {}
-            }
-            return;
+        if self.overlay == Some(Overlay::Search) {
+            return self.apply_search(action);
         }
-        match self.mode {
-            Mode::Hot => return self.apply_hot(action),
-            Mode::Findings => return self.apply_findings(action),
-            Mode::Trace => return self.apply_trace(action),
-            Mode::Services => return self.apply_services(action),
-            _ => {}
+        match self.screen {
+            Screen::Hot => return self.apply_hot(action),
+            Screen::Findings => return self.apply_findings(action),
+            Screen::Trace => return self.apply_trace(action),
+            Screen::Services => return self.apply_services(action),
+            Screen::Tree | Screen::Path => {}
         }
         let sel = self.selected_index();
         match action {
             Action::Up => self.select(sel.saturating_sub(1)),
             Action::Down => self.select(sel + 1),
-            Action::PageUp => self.select(sel.saturating_sub(self.viewport.max(1))),
-            Action::PageDown => self.select(sel + self.viewport.max(1)),
+            Action::PageUp => self.select(sel.saturating_sub(self.frame.viewport.max(1))),
+            Action::PageDown => self.select(sel + self.frame.viewport.max(1)),
             Action::Top => self.select(0),
             Action::Bottom => self.select(self.tree.rows.len().saturating_sub(1)),
             Action::ScrollUp(n) => {
                 let o = self.offset().saturating_sub(n);
                 self.table_data_mut().offset = o;
-                let vp = self.viewport.max(1);
+                let vp = self.frame.viewport.max(1);
                 if sel >= o + vp {
                     self.select(o + vp - 1);
                 }
             }
             Action::ScrollDown(n) => {
-                let max = self.tree.rows.len().saturating_sub(self.viewport.max(1));
+                let max = self
+                    .tree
+                    .rows
+                    .len()
+                    .saturating_sub(self.frame.viewport.max(1));
                 let o = (self.offset() + n).min(max);
                 self.table_data_mut().offset = o;
                 if sel < o {
@@ -512,7 +509,7 @@ impl LiveView {
                     before_offset: self.table_data().offset,
                     found: None,
                 };
-                self.mode = Mode::Search;
+                self.overlay = Some(Overlay::Search);
             }
             Action::SearchNext => self.search_from(sel, true, false),
             Action::SearchPrev => self.search_from(sel, false, false),
@@ -581,25 +578,21 @@ impl LiveView {
                 v.baseline_deltas = None;
                 self.rebuild();
             }
-            Action::ToggleDetail => self.show_detail = Some(!self.detail_shown),
-            Action::ToggleHelp => {
-                self.mode = Mode::Help {
-                    over: self.mode.screen(),
-                };
-            }
+            Action::ToggleDetail => self.frame.show_detail = Some(!self.frame.detail_shown),
+            Action::ToggleHelp => self.overlay = Some(Overlay::Help(0)),
             Action::ToggleHot => {
-                self.mode = Mode::Hot;
+                self.screen = Screen::Hot;
                 self.hot.selected = 0;
             }
-            Action::ToggleFindings => self.mode = Mode::Findings,
-            Action::ToggleTrace => self.mode = Mode::Trace,
+            Action::ToggleFindings => self.screen = Screen::Findings,
+            Action::ToggleTrace => self.screen = Screen::Trace,
             Action::TracePrompt => self.open_trace_prompt(),
             Action::ToggleServices => {
                 // kube-proxy's Services are in nat: polled while they are shown
                 if let Some(nat) = self.tab_of("nat") {
                     self.switch_table(nat);
                 }
-                self.mode = Mode::Services;
+                self.screen = Screen::Services;
                 self.services.scroll = 0;
             }
             Action::Step => {
@@ -614,50 +607,6 @@ impl LiveView {
         }
     }
 
-    fn drill(&mut self, sel: usize) {
-        let Some(t) = self.table_data().table().cloned() else {
-            return;
-        };
-        let Some(row) = self.tree.rows.get(sel) else {
-            return;
-        };
-        let Some(target) = row.jump else {
-            self.message = Some("Enter drills into a jump to a user chain".into());
-            return;
-        };
-        // the chains on the path to this row, then the target
-        let mut crumbs: Vec<String> = match self.table_data().drill.last() {
-            Some(d) => d.crumbs.clone(),
-            None => Vec::new(),
-        };
-        let mut chain_path = Vec::new();
-        let mut j = Some(sel);
-        while let Some(k) = j {
-            chain_path.push(self.tree.rows[k].chain());
-            j = self.tree.rows[k].parent.map(|p| p as usize);
-        }
-        chain_path.reverse();
-        for c in chain_path {
-            let name = &t.chains[c].name;
-            if crumbs.last().map(String::as_str) != Some(&**name) {
-                crumbs.push(name.to_string());
-            }
-        }
-        crumbs.push(t.chains[target].name.to_string());
-        let back_to = self.table_data().selected.clone();
-        let back_offset = self.table_data().offset;
-        let v = self.table_data_mut();
-        v.drill.push(Drill {
-            chain: t.chains[target].name.to_string(),
-            crumbs,
-            back_to,
-            back_offset,
-        });
-        v.selected.clear();
-        v.offset = 0;
-        self.rebuild();
-    }
-
     /// The movement of a row in the current view.
     pub fn movement(&self, row: &TreeRow) -> Movement {
         let Some(t) = self.table_data().table() else {
@@ -669,6 +618,7 @@ impl LiveView {
 
 mod findings;
 mod hot;
+mod layout;
 mod native;
 mod path_screen;
 mod playback;

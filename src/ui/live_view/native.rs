@@ -8,15 +8,35 @@ use std::sync::Arc;
 use super::{LiveView, TableData};
 use crate::model::{Snapshot, TABLES, TableId, TableSnapshot};
 
+/// The native nftables tables seen so far, and the one `-t` named.
+#[derive(Debug, Default)]
+pub(super) struct NativeTabs {
+    /// `(family, name)` in the order first seen: [`TableId::native`] indexes it.
+    names: Vec<(String, String)>,
+    /// `-t` named a native table: its tab is shown once the table is first read.
+    start: Option<String>,
+}
+
 impl LiveView {
+    /// `-t` named a native table (`docker-bridges`, `inet filter`): its tab is shown
+    /// once the table is first read.
+    pub fn set_start_native(&mut self, table: Option<String>) {
+        self.native.start = table;
+    }
+
+    /// Native table `k`'s family and name.
+    pub fn native_name(&self, k: usize) -> Option<&(String, String)> {
+        self.native.names.get(k)
+    }
+
     /// Native table `k`'s label: its name, or `FAMILY NAME` when another table (native
     /// or iptables') has that name.
     pub fn native_label(&self, k: usize) -> String {
-        let Some((family, name)) = self.native_names.get(k) else {
+        let Some((family, name)) = self.native.names.get(k) else {
             return String::new();
         };
         let twice = TABLES.contains(&name.as_str())
-            || self.native_names.iter().filter(|(_, n)| n == name).count() > 1;
+            || self.native.names.iter().filter(|(_, n)| n == name).count() > 1;
         if twice {
             format!("{family} {name}")
         } else {
@@ -27,15 +47,17 @@ impl LiveView {
     /// The tab of native table `family name`, made (after the last tab) when it is new.
     fn native_tab(&mut self, family: &str, name: &str) -> usize {
         let k = match self
-            .native_names
+            .native
+            .names
             .iter()
             .position(|(f, n)| f == family && n == name)
         {
             Some(k) => k,
             None => {
-                self.native_names
+                self.native
+                    .names
                     .push((family.to_string(), name.to_string()));
-                self.native_names.len() - 1
+                self.native.names.len() - 1
             }
         } as u32;
         if let Some(i) = self.tabs.iter().position(|t| t.native == Some(k)) {
@@ -62,17 +84,18 @@ impl LiveView {
         let Some(part) = TableSnapshot::split(snap, name).into_iter().next() else {
             return;
         };
-        self.path.lines = None;
+        self.path.lines.take();
         self.forget_search_tree(i, &part);
         self.tables[i].remember(part.snapshot().clone(), discontinuity, self.export_window);
         self.tables[i].update(part, discontinuity);
         // `-t docker-bridges` (or `-t 'inet filter'`): shown once it is first read
         let wanted = self
-            .start_native
+            .native
+            .start
             .as_deref()
             .is_some_and(|w| w == name || w == format!("{family} {name}"));
         if wanted {
-            self.start_native = None;
+            self.native.start = None;
             self.switch_table(i);
         }
         if i == self.current {

@@ -1,6 +1,7 @@
 //! The path view's state (key `v`, drawn by `ui/pathview.rs`): how far it is scrolled,
 //! and its lines, drawn again after a poll or a key.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use super::PathLines;
@@ -9,5 +10,6 @@ use super::PathLines;
 #[derive(Debug, Default)]
 pub struct PathState {
     pub(in crate::ui) offset: usize,
-    pub(in crate::ui) lines: Option<Arc<PathLines>>,
+    /// Drawn once after a poll or a key (the first frame fills it), then reused.
+    pub(in crate::ui) lines: OnceCell<Arc<PathLines>>,
 }

@@ -69,6 +69,43 @@ fn matches(t: &FirewallTable, row: &TreeRow, q: &str) -> bool {
 }
 
 impl LiveView {
+    /// The search: its query and where it landed.
+    pub fn search(&self) -> &Search {
+        &self.search
+    }
+
+    /// Keys while the search prompt is open: typing refines the match, Enter keeps it,
+    /// Esc goes back to where the search began.
+    pub(super) fn apply_search(&mut self, action: super::Action) {
+        use super::Action;
+        match action {
+            Action::SearchInput(c) => {
+                self.search.query.push(c);
+                self.search_from(self.selected_index(), true, true);
+            }
+            Action::SearchBackspace => {
+                self.search.query.pop();
+                let s = self.search.before.clone();
+                self.table_data_mut().selected = s;
+                self.restore_selection();
+                self.search.found = None;
+                if !self.search.query.is_empty() {
+                    self.search_from(self.selected_index(), true, true);
+                }
+            }
+            Action::SearchConfirm => self.overlay = None,
+            Action::SearchCancel | Action::Back => {
+                self.overlay = None;
+                self.search.query.clear();
+                let (s, o) = (self.search.before.clone(), self.search.before_offset);
+                self.table_data_mut().selected = s;
+                self.table_data_mut().offset = o;
+                self.restore_selection();
+            }
+            _ => {}
+        }
+    }
+
     /// Moves to the next (or previous) match of the query, opening what hides it.
     /// `inclusive`: the current row may match (typing refines a match).
     pub(super) fn search_from(&mut self, sel: usize, forward: bool, inclusive: bool) {

@@ -5,15 +5,17 @@
 
 use std::time::SystemTime;
 
-use super::{Action, LiveView, Mode};
+use super::{Action, LiveView, Screen};
 use crate::diff::Deltas;
 use crate::model::Snapshot;
 use crate::report;
 
-/// The Services view's state: its first line shown.
+/// The Services view's state: its first line shown, and its text for the frame.
 #[derive(Debug, Default)]
 pub(super) struct ServicesState {
     pub(super) scroll: usize,
+    /// The text of the frame being drawn (made by the layout).
+    text: Option<String>,
 }
 
 impl LiveView {
@@ -22,9 +24,21 @@ impl LiveView {
         self.services.scroll
     }
 
-    /// Keeps the Services view's scroll within `max` (its lines less a screen).
-    pub fn clamp_services_scroll(&mut self, max: usize) {
-        self.services.scroll = self.services.scroll.min(max);
+    /// The Services view's text as the layout of this frame made it (None: nothing
+    /// polled to show yet).
+    pub fn services_shown(&self) -> Option<&str> {
+        self.services.text.as_deref()
+    }
+
+    /// Makes the Services view's text for a frame whose main area is `height` lines,
+    /// its scroll kept within it (its lines less a screen).
+    pub(super) fn fit_services(&mut self, height: usize) {
+        let text = self.services_text();
+        if let Some(t) = &text {
+            let max = t.lines().count().saturating_sub(height);
+            self.services.scroll = self.services.scroll.min(max);
+        }
+        self.services.text = text;
     }
 
     /// Keys while the Services view is shown: scrolling, and back.
@@ -35,11 +49,11 @@ impl LiveView {
             Action::Down => *s += 1,
             Action::Top => *s = 0,
             Action::Bottom => *s = usize::MAX / 2,
-            Action::PageUp => *s = s.saturating_sub(self.viewport),
-            Action::PageDown => *s += self.viewport,
+            Action::PageUp => *s = s.saturating_sub(self.frame.viewport),
+            Action::PageDown => *s += self.frame.viewport,
             Action::ScrollUp(k) => *s = s.saturating_sub(k),
             Action::ScrollDown(k) => *s += k,
-            Action::ToggleServices | Action::Back => self.mode = Mode::Tree,
+            Action::ToggleServices | Action::Back => self.screen = Screen::Tree,
             _ => self.apply_common(action),
         }
     }

@@ -9,6 +9,21 @@ use super::{Command, LiveView, TableData};
 use crate::model::{Snapshot, TABLES, TableId, TableSnapshot};
 
 impl LiveView {
+    /// Per tab: the table it shows.
+    pub fn tabs(&self) -> &[TableId] {
+        &self.tabs
+    }
+
+    /// Per tab: what is known of its table.
+    pub fn tables(&self) -> &[TableData] {
+        &self.tables
+    }
+
+    /// The tab on screen: index into [`LiveView::tabs`] and [`LiveView::tables`].
+    pub fn current(&self) -> usize {
+        self.current
+    }
+
     /// The table on screen.
     pub fn table_id(&self) -> TableId {
         self.tabs[self.current]
@@ -75,7 +90,7 @@ impl LiveView {
             self.regroup(name, &ids, &parts);
         }
         let range = self.tabs_of(name);
-        self.path.lines = None;
+        self.path.lines.take();
         for (i, part) in range.zip(parts) {
             self.forget_search_tree(i, &part);
             self.tables[i].remember(part.snapshot().clone(), discontinuity, self.export_window);

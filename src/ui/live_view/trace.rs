@@ -11,7 +11,7 @@ use crate::model::{FirewallTable, SourceKind};
 use crate::source::trace::TracedPacket;
 use crate::tree::{RowKind, TreeRow};
 use crate::ui::action::{Action, Command};
-use crate::ui::mode::Mode;
+use crate::ui::mode::{Overlay, Screen};
 
 /// The prompt takes at most this many characters.
 pub const PROMPT_MAX: usize = 400;
@@ -30,8 +30,6 @@ pub struct TracePane {
     pub selected: usize,
     /// Showing the selected packet's path.
     pub open: bool,
-    /// The `t` prompt, open: the expression typed so far.
-    pub prompt: Option<String>,
 }
 
 impl TracePane {
@@ -68,19 +66,38 @@ fn family_fits(t: &FirewallTable, family: &str) -> bool {
 }
 
 impl LiveView {
-    /// A prompt has the keyboard (search or trace): keys type into it.
-    pub fn typing(&self) -> bool {
-        self.mode.is_searching() || self.trace.prompt.is_some()
+    /// The trace pane: the traced packets, the one selected.
+    pub fn trace(&self) -> &TracePane {
+        &self.trace
+    }
+
+    /// The trace `--trace EXPR` started before the view (None: none runs).
+    pub fn set_trace_expr(&mut self, expr: Option<String>) {
+        self.trace.expr = expr;
+    }
+
+    /// A traced packet arrived, with how many were seen and how often events were lost.
+    pub fn on_traced(&mut self, p: TracedPacket, seen: u64, lost: u64) {
+        self.trace.push(p, seen, lost);
+    }
+
+    /// The `t` prompt, open: the expression typed so far.
+    pub fn trace_prompt(&self) -> Option<&str> {
+        match &self.overlay {
+            Some(Overlay::TracePrompt(text)) => Some(text),
+            _ => None,
+        }
     }
 
     /// `t`: the prompt, prefilled with the running expression.
     pub(super) fn open_trace_prompt(&mut self) {
-        self.trace.prompt = Some(self.trace.expr.clone().unwrap_or_default());
+        let text = self.trace.expr.clone().unwrap_or_default();
+        self.overlay = Some(Overlay::TracePrompt(text));
     }
 
     /// A key while the `t` prompt is open (the search prompt's keys).
     pub(super) fn apply_trace_prompt(&mut self, action: Action) {
-        let Some(text) = self.trace.prompt.as_mut() else {
+        let Some(Overlay::TracePrompt(text)) = self.overlay.as_mut() else {
             return;
         };
         match action {
@@ -89,10 +106,11 @@ impl LiveView {
                 text.pop();
             }
             Action::SearchConfirm => {
-                let text = self.trace.prompt.take().unwrap_or_default();
+                let text = std::mem::take(text);
+                self.overlay = None;
                 self.ask_trace(text.trim());
             }
-            Action::SearchCancel | Action::Back => self.trace.prompt = None,
+            Action::SearchCancel | Action::Back => self.overlay = None,
             _ => {}
         }
     }
@@ -180,7 +198,7 @@ impl LiveView {
 
     pub(super) fn apply_trace(&mut self, action: Action) {
         let last = self.trace.packets.len().saturating_sub(1);
-        let page = self.viewport;
+        let page = self.frame.viewport;
         let t = &mut self.trace;
         let s = &mut t.selected;
         match action {
@@ -194,7 +212,7 @@ impl LiveView {
             Action::ScrollDown(k) => *s = (*s + k).min(last),
             Action::Drill | Action::Expand => t.open = !t.open,
             Action::Back if t.open => t.open = false,
-            Action::ToggleTrace | Action::Back => self.mode = Mode::Tree,
+            Action::ToggleTrace | Action::Back => self.screen = Screen::Tree,
             _ => self.apply_common(action),
         }
     }

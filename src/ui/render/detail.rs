@@ -10,7 +10,7 @@ pub(super) fn draw_detail(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         .border_style(theme.dim());
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if app.mode.screen() == Screen::Findings {
+    if app.screen() == Screen::Findings {
         // the selected finding in full (its line in the pane is cut to the width)
         if let Some(f) = app.findings().get(app.findings_selected()) {
             let f = &f.finding;

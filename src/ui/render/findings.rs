@@ -3,11 +3,10 @@
 
 use super::*;
 
-pub(super) fn draw_findings(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
+pub(super) fn draw_findings(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let viewport = area.height.saturating_sub(1) as usize;
-    app.viewport = viewport.max(1);
     if app.findings().is_empty() {
-        let text = if app.tables.iter().all(|v| v.snap.is_none()) {
+        let text = if app.tables().iter().all(|v| v.snap.is_none()) {
             " waiting for the first poll…".to_string()
         } else {
             " no finding on the last poll: none of the known traps matched; ! or Esc: back to the tree".to_string()

@@ -10,23 +10,23 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     let v = app.table_data();
     // a message wider than the line ends in `…` (the findings pane and `--once` have it whole)
     let fit = |s: String| truncate(&s, area.width as usize);
-    let line = if let Some(c) = &app.caption {
+    let line = if let Some(c) = app.caption() {
         Line::from(Span::styled(fit(format!(" {}", clean(c))), theme.dim()))
-    } else if let Some(text) = &app.trace.prompt {
+    } else if let Some(Overlay::TracePrompt(text)) = app.overlay() {
         Line::from(vec![
             Span::styled("trace ", theme.key()),
             Span::raw(clean(text).into_owned()),
             Span::styled("█", theme.dim()),
             Span::styled("   Enter start (empty: stop) · Esc cancel", theme.dim()),
         ])
-    } else if app.mode.is_searching() {
+    } else if app.searching() {
         Line::from(vec![
             Span::styled("/", theme.key()),
-            Span::raw(clean(&app.search.query).into_owned()),
+            Span::raw(clean(&app.search().query).into_owned()),
             Span::styled("█", theme.dim()),
             Span::styled(
-                match app.search.found {
-                    _ if app.search.query.is_empty() => String::new(),
+                match app.search().found {
+                    _ if app.search().query.is_empty() => String::new(),
                     Some((0, _)) => "   no match".to_string(),
                     Some((i, n)) => format!("   {i}/{n}"),
                     None => String::new(),
@@ -54,12 +54,12 @@ pub(super) fn draw_status(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
             fit(format!(" ⚠ {since}{}", clean(&e.to_string()))),
             theme.error(),
         ))
-    } else if let Some(n) = &app.notice {
+    } else if let Some(n) = app.notice() {
         Line::from(Span::styled(fit(format!(" {}", clean(n))), theme.warn()))
     } else if let Some(w) = v.snap.as_ref().and_then(|s| s.warnings.first()) {
         Line::from(Span::styled(fit(format!(" {}", clean(w))), theme.warn()))
     } else {
-        let hints = keymap::hints_on(app.mode.screen());
+        let hints = keymap::hints_on(app.screen());
         // whole hints only: a narrow terminal drops the last ones rather than cut one
         let mut spans = vec![Span::raw(" ")];
         let mut used = 1;

@@ -7,14 +7,10 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     let v = app.table_data();
     let id = app.table_id();
     // the path view shows every table: it is named, not the tab's table
-    let what = if app.mode.shows_path() {
+    let what = if app.screen() == Screen::Path {
         "path".into()
     } else if let Some(k) = id.native {
-        let (family, name) = app
-            .native_names
-            .get(k as usize)
-            .cloned()
-            .unwrap_or_default();
+        let (family, name) = app.native_name(k as usize).cloned().unwrap_or_default();
         format!("{} {} · nftables", clean(&family), clean(&name))
     } else {
         clean(&id.label()).into_owned()
@@ -23,9 +19,9 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     // auto: the back end(s) this table's rules are in (the tab shows one of two)
     if app.source.backend.is_empty() {
         let mut b: Vec<&str> = app
-            .tabs
+            .tabs()
             .iter()
-            .zip(&app.tables)
+            .zip(app.tables())
             .filter(|(t, _)| t.name == id.name)
             .filter_map(|(_, d)| d.table().and_then(|t| t.backend))
             .map(crate::model::Backend::as_str)
@@ -88,10 +84,10 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
 
 pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let mut spans = Vec::new();
-    for (i, t) in app.tabs.iter().enumerate() {
+    for (i, t) in app.tabs().iter().enumerate() {
         // the digit once per table; both back ends' tabs of a table side by side;
         // native tables after iptables' five (6, 7, ... up to 9)
-        let first = i == 0 || app.tabs[i - 1].name != t.name || t.native.is_some();
+        let first = i == 0 || app.tabs()[i - 1].name != t.name || t.native.is_some();
         let n = match t.native {
             Some(k) => TABLES.len() + k as usize + 1,
             None => TABLES
@@ -103,17 +99,17 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
             (true, 1..=9) => format!(" {n} {} ", app.tab_label(i)),
             _ => format!(" {} ", app.tab_label(i)),
         };
-        spans.push(Span::styled(label, theme.tab(i == app.current)));
+        spans.push(Span::styled(label, theme.tab(i == app.current())));
     }
     let v = app.table_data();
     let mut tags: Vec<String> = Vec::new();
     let crumb = app.breadcrumb().map(|c| clean(&c).into_owned());
     if let Some(c) = &crumb {
         tags.push(c.clone());
-    } else if !app.root_chains.is_empty() {
-        tags.push(format!("from {}", clean(&app.root_chains.join(", "))));
+    } else if !app.root_chains().is_empty() {
+        tags.push(format!("from {}", clean(&app.root_chains().join(", "))));
     }
-    match app.mode.screen() {
+    match app.screen() {
         Screen::Hot => tags.push("hot: by rate now, then last moved".into()),
         Screen::Findings => tags.push("findings of the last poll: Enter shows the rule".into()),
         Screen::Services => tags.push("kube-proxy Services (nat)".into()),
@@ -132,11 +128,11 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
             .unwrap_or_default();
         tags.push(format!("Δ since baseline ({} ago)", format::duration(secs)));
     }
-    if !app.search.query.is_empty() && !app.mode.is_searching() {
-        tags.push(match app.search.found {
-            Some((0, _)) => format!("search “{}”: no match", clean(&app.search.query)),
-            Some((i, n)) => format!("search “{}” {i}/{n} (n/N)", clean(&app.search.query)),
-            None => format!("search “{}” (n/N)", clean(&app.search.query)),
+    if !app.search().query.is_empty() && !app.searching() {
+        tags.push(match app.search().found {
+            Some((0, _)) => format!("search “{}”: no match", clean(&app.search().query)),
+            Some((i, n)) => format!("search “{}” {i}/{n} (n/N)", clean(&app.search().query)),
+            None => format!("search “{}” (n/N)", clean(&app.search().query)),
         });
     }
     if let Some(c) = &crumb {

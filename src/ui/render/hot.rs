@@ -3,15 +3,14 @@
 use super::*;
 use crate::sanitize::text as clean;
 
-pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
+pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let Some(snap) = app.table_data().snap.clone() else {
         waiting(frame, area, app, theme);
         return;
     };
     let t = snap.table();
-    let hot = app.hot_rows();
+    let hot = app.hot_shown();
     let viewport = area.height.saturating_sub(1) as usize;
-    app.viewport = viewport.max(1);
     if hot.is_empty() {
         let span = format::duration(app.playback().interval * HISTORY as u32);
         frame.render_widget(

@@ -17,8 +17,9 @@
 //!   overlay.rs  the help (`?`) with the selected chain's note, drawn over everything
 //! ```
 //!
-//! Only the visible rows of the tree are built; nothing here changes what the live view
-//! knows, except the few facts of the last draw it keeps (viewport, detail shown).
+//! Only the visible rows of the tree are built. Drawing takes `&LiveView`: what depends
+//! on the frame's size (detail pane, list height, scroll) is fitted before by
+//! `LiveView::layout`, which the UI loop calls with the frame's area.
 
 mod detail;
 mod findings;
@@ -47,7 +48,7 @@ use super::column_plan::layout_shown;
 use super::history::HISTORY;
 use super::keymap;
 use super::live_view::LiveView;
-use super::mode::Screen;
+use super::mode::{Overlay, Screen};
 use super::theme::Theme;
 use crate::cells::{self, Column, Kind, Movement};
 use crate::format;
@@ -123,11 +124,11 @@ pub(super) fn waiting(frame: &mut Frame, area: Rect, app: &LiveView, theme: &The
         ]),
         None if app.playback().replay && app.playback().ended => Line::from(format!(
             " the replay has no listing of table {}",
-            app.tab_label(app.current)
+            app.tab_label(app.current())
         )),
         None => Line::from(format!(
             " waiting for the first poll of table {}…",
-            app.tab_label(app.current)
+            app.tab_label(app.current())
         )),
     };
     frame.render_widget(Paragraph::new(text), area);
@@ -137,44 +138,32 @@ pub(super) fn pad_right(s: &str, width: usize) -> String {
     format!("{s}{}", " ".repeat(width.saturating_sub(s.width())))
 }
 
-pub fn draw(frame: &mut Frame, app: &mut LiveView, theme: &Theme) {
+/// Draws a frame of the view. It only reads the view: what depends on the frame's size
+/// (the detail pane, the list's height, the scroll) was fitted by
+/// [`LiveView::layout`] for this frame's area first.
+pub fn draw(frame: &mut Frame, app: &LiveView, theme: &Theme) {
     let area = frame.area();
     if area.height == 0 || area.width == 0 {
         return;
     }
-    let tall = area.height >= 8;
-    // the path and Services views are tables of their own: no row of the tree to detail
-    let detail_h = match app.show_detail {
-        _ if matches!(app.mode.screen(), Screen::Path | Screen::Services) => 0,
-        Some(true) if area.height >= 14 => 8,
-        None if area.height >= 30 => 8,
-        _ => 0,
-    };
-    app.detail_shown = detail_h > 0;
-    let [header, tabs, main, detail, status] = area.layout(&Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(if tall { 1 } else { 0 }),
-        Constraint::Fill(1),
-        Constraint::Length(detail_h),
-        Constraint::Length(if area.height >= 3 { 1 } else { 0 }),
-    ]));
-    draw_header(frame, header, app, theme);
-    if tall {
-        draw_tabs(frame, tabs, app, theme);
+    let r = app.regions(area);
+    draw_header(frame, r.header, app, theme);
+    if r.tabs.height > 0 {
+        draw_tabs(frame, r.tabs, app, theme);
     }
-    match app.mode.screen() {
-        Screen::Tree => draw_tree(frame, main, app, theme),
-        Screen::Hot => draw_hot(frame, main, app, theme),
-        Screen::Findings => draw_findings(frame, main, app, theme),
-        Screen::Services => draw_services(frame, main, app, theme),
-        Screen::Path => crate::ui::pathview::draw(frame, main, app, theme),
-        Screen::Trace => trace::draw_trace(frame, main, app, theme),
+    match app.screen() {
+        Screen::Tree => draw_tree(frame, r.main, app, theme),
+        Screen::Hot => draw_hot(frame, r.main, app, theme),
+        Screen::Findings => draw_findings(frame, r.main, app, theme),
+        Screen::Services => draw_services(frame, r.main, app, theme),
+        Screen::Path => crate::ui::pathview::draw(frame, r.main, app, theme),
+        Screen::Trace => trace::draw_trace(frame, r.main, app, theme),
     }
-    if detail_h > 0 {
-        draw_detail(frame, detail, app, theme);
+    if r.detail.height > 0 {
+        draw_detail(frame, r.detail, app, theme);
     }
-    draw_status(frame, status, app, theme);
-    if app.mode.shows_help() {
+    draw_status(frame, r.status, app, theme);
+    if app.shows_help() {
         draw_help(frame, area, app, theme);
     }
     crate::sanitize::scrub(frame.buffer_mut());

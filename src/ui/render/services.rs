@@ -3,9 +3,9 @@
 
 use super::*;
 
-pub(super) fn draw_services(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
-    app.viewport = area.height.max(1) as usize;
-    let Some(text) = app.services_text() else {
+pub(super) fn draw_services(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
+    // the text of this frame, and its scroll kept within it, are the layout's
+    let Some(text) = app.services_shown() else {
         frame.render_widget(
             Paragraph::new(
                 " waiting for a poll of table nat (kube-proxy writes its Services there)…",
@@ -15,8 +15,6 @@ pub(super) fn draw_services(frame: &mut Frame, area: Rect, app: &mut LiveView, t
         return;
     };
     let lines: Vec<&str> = text.lines().collect();
-    let max = lines.len().saturating_sub(area.height as usize);
-    app.clamp_services_scroll(max);
     let shown: Vec<Line> = lines
         .iter()
         .skip(app.services_scroll())

@@ -2,10 +2,9 @@
 
 use super::*;
 
-pub(super) fn draw_trace(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
+pub(super) fn draw_trace(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let viewport = area.height.saturating_sub(1) as usize;
-    app.viewport = viewport.max(1);
-    let t = &app.trace;
+    let t = app.trace();
     let Some(expr) = t.expr.as_deref().map(clean) else {
         let text = " no trace running: t and an nft expression starts one (e.g. tcp dport 80), as --trace EXPR does; T or Esc: back";
         frame.render_widget(Paragraph::new(text), area);

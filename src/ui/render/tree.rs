@@ -3,15 +3,14 @@
 use super::*;
 use crate::sanitize::text as clean;
 
-pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme: &Theme) {
+pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let Some(snap) = app.table_data().snap.clone() else {
         waiting(frame, area, app, theme);
         return;
     };
     let t = snap.table();
+    // the selection was scrolled into view by the layout of this frame
     let viewport = area.height.saturating_sub(1) as usize;
-    app.viewport = viewport.max(1);
-    app.ensure_visible();
     let offset = app.offset();
     let end = (offset + viewport).min(app.rows().len());
     if offset >= end {
@@ -59,7 +58,7 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &mut LiveView, theme
         x = x.saturating_add(w + 1);
     }
     let selected = app
-        .caption
+        .caption()
         .is_none()
         .then(|| app.selected_index())
         .filter(|s| (offset..end).contains(s));

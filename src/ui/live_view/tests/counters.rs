@@ -117,13 +117,13 @@ fn tables_errors_and_commands() {
         ]
     );
     app.apply(Action::ToggleHelp);
-    assert!(app.mode.shows_help());
+    assert!(app.shows_help());
     app.apply(Action::Down);
-    assert!(!app.mode.shows_help(), "any key closes the help");
+    assert!(!app.shows_help(), "any key closes the help");
     app.apply(Action::ToggleHelp);
     app.apply(Action::Quit);
     assert!(
-        !app.mode.shows_help() && !app.quit,
+        !app.shows_help() && !app.quit,
         "q closes the help, not iptop"
     );
     app.apply(Action::ToggleHelp);
@@ -192,7 +192,8 @@ fn hot_view_sorts_by_rate_and_jumps_to_the_rule() {
         app.apply(Action::Down);
     }
     app.apply(Action::Drill);
-    assert_eq!(app.mode, Mode::Tree);
+    assert_eq!(app.screen(), Screen::Tree);
+    assert_eq!(app.overlay(), None);
     assert_eq!(selected_label(&app), "ACCEPT tcp dpt:80");
 }
 
@@ -275,7 +276,7 @@ fn moved_only_ignores_paths_that_did_not_move() {
 #[test]
 fn scrolling_keeps_the_selection_in_view() {
     let mut app = app_with(&table());
-    app.viewport = 5;
+    app.set_viewport(5);
     app.apply(Action::Bottom);
     assert_eq!(app.selected_index(), app.rows().len() - 1);
     assert_eq!(app.offset(), app.rows().len() - 5);

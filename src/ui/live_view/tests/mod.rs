@@ -80,7 +80,7 @@ fn app_with(t: &FirewallTable) -> LiveView {
         ..Default::default()
     };
     let mut app = LiveView::new(source, "filter", vec![], Duration::from_secs(1));
-    app.viewport = 30;
+    app.set_viewport(30);
     app.on_snapshot("filter", snap(t, 0), false);
     app
 }

@@ -17,7 +17,7 @@ fn the_prompt_starts_changes_and_stops_a_trace() {
     assert!(!app.typing());
     app.apply(Action::TracePrompt);
     assert!(app.typing());
-    assert_eq!(app.trace.prompt.as_deref(), Some(""));
+    assert_eq!(app.trace_prompt(), Some(""));
     // keys type: `q` does not quit, `T` does not switch panes
     typed(&mut app, "tcp dport 8Tq");
     assert!(!app.quit);
@@ -38,7 +38,7 @@ fn the_prompt_starts_changes_and_stops_a_trace() {
 
     // prefilled with the running expression; Esc leaves it running
     app.apply(Action::TracePrompt);
-    assert_eq!(app.trace.prompt.as_deref(), Some("tcp dport 80"));
+    assert_eq!(app.trace_prompt(), Some("tcp dport 80"));
     typed(&mut app, " ip saddr 10.0.0.1");
     assert!(app.apply(Action::SearchCancel).commands.is_empty());
     assert!(!app.typing());
