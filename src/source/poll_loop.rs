@@ -1,7 +1,7 @@
-//! The one poll → record → parse step that `--once` and the live view's poller share:
+//! The one poll → record → parse step under the poll schedule (`schedule.rs`):
 //! [`PollLoop`] owns the source and the recorder, keeps the last good snapshot of each
 //! table, and parses each listed table on its own (reusing the rules of its last good
-//! snapshot whose text did not change). Scheduling stays with the caller.
+//! snapshot whose text did not change). When to poll is the schedule's.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,15 +1,17 @@
-//! The poller task: owns the source, polls on the interval (or at a replay's recorded
-//! pace), records, parses off the UI's way, and sends whole snapshots or errors over a
-//! channel. The UI never waits for it: keys are answered while a poll is in flight.
+//! The poller task: runs the live view's poll [`Schedule`] (`source/schedule.rs`) off
+//! the UI's way and translates between the two: [`Command`]s from the UI become the
+//! schedule's pauses, steps, tables and interval; each poll goes back as a
+//! [`PollMsg`] (whole snapshots or errors). It also forwards a trace's packets. The UI
+//! never waits for it: keys are answered while a poll is in flight.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::source::poll_loop::TableResult;
-use crate::source::{PollLoop, RawPoll, Source};
+use crate::source::schedule::{Each, Schedule};
+use crate::source::{PollLoop, RawPoll};
 
 use super::action::Command;
 
@@ -67,31 +69,6 @@ pub struct PollerConfig {
 }
 
 pub use crate::source::native::{NativeFeed, WantsTable};
-
-/// The native tables asked for, each as a poll result of its own (with the iptables
-/// poll's times), or why none can be read.
-async fn read_native(
-    feed: &mut NativeFeed,
-    like: Option<&crate::model::Snapshot>,
-) -> Result<Vec<(String, TableResult)>, String> {
-    let tables = feed.read_tables().await?;
-    let now = std::time::SystemTime::now();
-    Ok(tables
-        .into_iter()
-        .map(|t| {
-            let key = format!("{} {}", t.family.as_deref().unwrap_or_default(), t.name);
-            let snap = crate::model::Snapshot {
-                taken_at: like.map_or(now, |s| s.taken_at),
-                at: like.map_or(Duration::ZERO, |s| s.at),
-                took: like.map_or(Duration::ZERO, |s| s.took),
-                tables: vec![t],
-                warnings: Vec::new(),
-                seq: like.map_or(0, |s| s.seq),
-            };
-            (key, Ok(std::sync::Arc::new(snap)))
-        })
-        .collect())
-}
 
 /// A poll may take at most this share of the interval before the interval is stretched.
 const BUSY_SHARE: u32 = 4;
@@ -156,8 +133,25 @@ async fn set_trace(
     let _ = messages.send(PollMsg::Trace(msg)).await;
 }
 
+/// The tables to poll: the one on screen, the recorded ones, and every table while the
+/// path view is on.
+fn polled(table: &str, also: &[String], all: bool) -> Vec<String> {
+    let mut v = vec![table.to_string()];
+    let more = also.iter().map(String::as_str).chain(
+        all.then_some(crate::report::path::TABLES)
+            .into_iter()
+            .flatten(),
+    );
+    for t in more {
+        if !v.iter().any(|x| x == t) {
+            v.push(t.to_string());
+        }
+    }
+    v
+}
+
 async fn run(
-    mut polls: PollLoop,
+    polls: PollLoop,
     mut cfg: PollerConfig,
     mut commands: mpsc::UnboundedReceiver<Command>,
     messages: mpsc::Sender<PollMsg>,
@@ -165,42 +159,20 @@ async fn run(
     let mut tracing = cfg.trace.take().map(|t| forward(t, messages.clone()));
     let mut table = cfg.table.clone();
     let also = std::mem::take(&mut cfg.also);
-    let mut native = cfg.native.take();
+    let mut all = cfg.all_tables;
+    let tables = polled(&table, &also, all);
+    let mut schedule = Schedule::new(polls, tables.clone(), cfg.native.take(), cfg.interval)
+        .with_first(cfg.first.take())
+        .stepping(cfg.step)
+        .recorded_pace()
+        .stretching(BUSY_SHARE);
+    schedule.source_mut().set_tables(tables);
     // said once: why native tables cannot be read
     let mut native_said = false;
-    let mut all = cfg.all_tables;
-    // the path view needs every table; else the one on screen and the recorded ones
-    let polled = |table: &String, all: bool| {
-        let mut v = vec![table.clone()];
-        let more = also.iter().map(String::as_str).chain(
-            all.then_some(crate::report::path::TABLES)
-                .into_iter()
-                .flatten(),
-        );
-        for t in more {
-            if !v.iter().any(|x| x == t) {
-                v.push(t.to_string());
-            }
-        }
-        v
-    };
-    let mut first = cfg.first.take();
-    let mut interval = cfg.interval;
     let mut stretched: Option<Duration> = None;
-    let mut paused = false;
-    let mut steps = if cfg.step { 1 } else { 0 };
-    let replay = polls.source().is_replay();
-    // Replays follow the recorded times: poll i is due at start + (at_i - at_0).
-    let mut replay_origin: Option<(Instant, Duration)> = None;
-    let mut paused_since: Option<Instant> = None;
-    let mut ended = false;
-    let mut next_due = Instant::now();
-    let mut shown_source = polls.source().info().clone();
-
-    polls.source_mut().set_tables(polled(&table, all));
+    let mut shown_source = schedule.source().info().clone();
 
     loop {
-        let can_poll = !ended && !paused && (!cfg.step || steps > 0);
         tokio::select! {
             cmd = commands.recv() => {
                 let Some(cmd) = cmd else {
@@ -210,116 +182,69 @@ async fn run(
                 match cmd {
                     Command::SetTable(t) => {
                         table = t;
-                        if !replay {
-                            polls.source_mut().set_tables(polled(&table, all));
-                            next_due = Instant::now();
-                        }
+                        schedule.set_tables(polled(&table, &also, all));
                     }
                     Command::AllTables(on) => {
                         all = on;
-                        if !replay {
-                            polls.source_mut().set_tables(polled(&table, all));
-                            next_due = Instant::now();
-                        }
+                        schedule.set_tables(polled(&table, &also, all));
                     }
                     Command::SetInterval(d) => {
-                        interval = d;
+                        schedule.set_interval(d);
                         stretched = None;
                         let _ = messages.send(PollMsg::Stretched(None)).await;
-                        next_due = next_due.min(Instant::now() + d);
                     }
-                    Command::Pause(p) => {
-                        paused = p;
-                        if p {
-                            paused_since = Some(Instant::now());
-                        } else if let (Some(since), Some((origin, at0))) = (paused_since.take(), replay_origin) {
-                            // a replay resumes where it stopped
-                            replay_origin = Some((origin + since.elapsed(), at0));
-                        }
-                        if !p && !replay {
-                            next_due = Instant::now();
-                        }
-                    }
-                    Command::Step => steps += 1,
+                    Command::Pause(p) => schedule.pause(p),
+                    Command::Step => schedule.step(),
                     Command::Trace(expr) => {
                         let how = (cfg.trace_rate, cfg.timeout);
-                        let netns = polls.source().netns_fd();
+                        let netns = schedule.source().netns_fd();
                         set_trace(expr, how, netns, &mut tracing, &messages).await;
                     }
                 }
             }
-            _ = tokio::time::sleep_until(next_due), if can_poll => {
-                let started = Instant::now();
-                let polled_now = match first.take() {
-                    Some(raw) => Some(raw),
-                    None => polls.next_raw(&[]).await,
-                };
-                let Some(raw) = polled_now else {
-                    ended = true;
+            () = schedule.ready() => {
+                let Some(each) = schedule.next_each().await else {
                     let _ = messages.send(PollMsg::Ended).await;
                     continue;
                 };
-                if cfg.step {
-                    steps -= 1;
-                }
                 // a replay's sessions, or the kernel source's counters changing hands
-                if polls.source().info() != &shown_source {
-                    shown_source = polls.source().info().clone();
+                if schedule.source().info() != &shown_source {
+                    shown_source = schedule.source().info().clone();
                     let _ = messages.send(PollMsg::Source(shown_source.clone())).await;
                 }
-                let at = raw.at;
-                let polled = polls.parse(raw, &[]).await;
-                if let Some(e) = polled.record_error {
-                    let _ = messages.send(PollMsg::RecordError(format!("recording stopped: {e}"))).await;
-                }
-                let discontinuity = polled.discontinuity;
-                let mut results = polled.results;
-                if let Some(n) = &mut native {
-                    let like = results.iter().find_map(|(_, r)| r.as_ref().ok()).cloned();
-                    match read_native(n, like.as_deref()).await {
-                        Ok(more) => {
-                            results.extend(more);
-                            if let Some(notice) = n.take_notice() {
-                                let _ = messages.send(PollMsg::RecordError(notice)).await;
-                            }
-                        }
-                        Err(e) if !native_said => {
-                            native_said = true;
-                            let _ = messages.send(PollMsg::RecordError(e)).await;
-                        }
-                        Err(_) => {}
-                    }
-                }
-                let took = started.elapsed();
-                if messages.send(PollMsg::Polled { results, discontinuity, took }).await.is_err() {
+                if !send_poll(each, &mut native_said, &messages).await {
                     stop_trace(&mut tracing).await;
                     return;
                 }
-                if cfg.step {
-                    next_due = Instant::now();
-                } else if replay {
-                    if discontinuity {
-                        replay_origin = Some((started, at));
-                    }
-                    let (origin, at0) = *replay_origin.get_or_insert((started, at));
-                    next_due = match polls.source() {
-                        Source::Replay(r) => match r.peek_at() {
-                            Some(next_at) => origin + next_at.saturating_sub(at0),
-                            None => Instant::now(),
-                        },
-                        _ => started + interval,
-                    };
-                } else {
-                    // Never load a busy host: a poll may use at most a quarter of the interval.
-                    let want = interval.max(took * BUSY_SHARE);
-                    let now_stretched = (want > interval).then_some(want);
-                    if now_stretched.map(|d| d.as_millis() / 100) != stretched.map(|d| d.as_millis() / 100) {
-                        stretched = now_stretched;
-                        let _ = messages.send(PollMsg::Stretched(stretched)).await;
-                    }
-                    next_due = started + want;
+                let now = schedule.stretched();
+                if now.map(|d| d.as_millis() / 100) != stretched.map(|d| d.as_millis() / 100) {
+                    stretched = now;
+                    let _ = messages.send(PollMsg::Stretched(stretched)).await;
                 }
             }
         }
     }
+}
+
+/// Sends one poll: a recording that stopped, what cannot be shown of the native tables
+/// (why none can be read: once), then the tables. False: the UI is gone.
+async fn send_poll(each: Each, native_said: &mut bool, messages: &mpsc::Sender<PollMsg>) -> bool {
+    if let Some(e) = each.record_error {
+        let msg = PollMsg::RecordError(format!("recording stopped: {e}"));
+        let _ = messages.send(msg).await;
+    }
+    if let Some(notice) = each.native_notice {
+        let _ = messages.send(PollMsg::RecordError(notice)).await;
+    }
+    if let Some(e) = each.native_error
+        && !std::mem::replace(native_said, true)
+    {
+        let _ = messages.send(PollMsg::RecordError(e)).await;
+    }
+    let msg = PollMsg::Polled {
+        results: each.results,
+        discontinuity: each.discontinuity,
+        took: each.took,
+    };
+    messages.send(msg).await.is_ok()
 }
