@@ -33,7 +33,7 @@ pub struct TracePane {
 }
 
 impl TracePane {
-    /// Takes one packet (the oldest goes past [`KEEP`]); the newest is at the end.
+    /// Takes one packet (the oldest goes past `KEEP`); the newest is at the end.
     pub fn push(&mut self, p: TracedPacket, seen: u64, lost: u64) {
         let follow = self.selected + 1 >= self.packets.len();
         if self.packets.len() >= KEEP {
