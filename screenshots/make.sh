@@ -5,6 +5,8 @@
 #
 #   screenshots/make.sh          (needs tmux, python3, chromium; no root)
 #   screenshots/make.sh findings (only the findings shot)
+#   screenshots/make.sh nftables (only the Docker 29 nftables shot: needs root, builds
+#                                 and removes tests/lab/nft-docker29.sh's namespaces)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -26,6 +28,16 @@ shot() { # name: capture the pane, write name.svg and name.png
 }
 
 WHICH=${1:-all}
+if [ "$WHICH" = nftables ]; then
+  export LAB_PREFIX=iptop-shot-
+  LAB="$ROOT/tests/lab/nft-docker29.sh"
+  trap 'T kill-server 2>/dev/null || true; bash "$LAB" down >/dev/null 2>&1; rm -rf "$HERE/.chromium-$$"' EXIT
+  bash "$LAB" up >/dev/null
+  T new-session -d -s main -x 120 -y 40 "TERM=xterm-256color $IPTOP --netns ${LAB_PREFIX}host -t docker-bridges"
+  for _ in 1 2 3 4 5; do bash "$LAB" curl 3 >/dev/null; sleep 1; done
+  shot nftables                              # requests through the verdict maps and the DNAT
+  exit 0
+fi
 if [ "$WHICH" = all ]; then
 T new-session -d -s main -x 120 -y 40 "TERM=xterm-256color $IPTOP --demo"
 # The recording: requests from the first second, blocked cross-bridge connects at 8-13 s.
