@@ -261,6 +261,18 @@ fn hot_view() {
     insta::assert_snapshot!(screen(&mut app, 120, 40));
 }
 
+/// At 80x24 the hot view keeps each rule's match (two ACCEPTs of DOCKER-INGRESS told
+/// apart) and gives up PEAK and the far end of the chain path first.
+#[test]
+fn hot_view_80x24() {
+    let mut app = demo_app(3);
+    app.apply(Action::ToggleHot);
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("ACCEPT         tcp dpt:80"), "{s}");
+    assert!(s.contains("state RELATED"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
 #[test]
 fn failed_poll_keeps_the_last_snapshot() {
     let mut app = demo_app(2);

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::sanitize::text as clean;
+use crate::ui::live_view::HotRow;
 
 pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
     let Some(snap) = app.table_data().snap.clone() else {
@@ -24,12 +25,13 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Th
     let sel = app.hot_selected().min(hot.len() - 1);
     let offset = sel.saturating_sub(viewport.saturating_sub(1));
     let view = app.table_data().shown_deltas();
-    let path_w = (area.width as usize * 2 / 5).clamp(10, 60);
-    // PKT/S, PEAK, ΔPKTS, MOVED, CHAIN PATH, TARGET; the rule text takes the rest
-    let widths = [7, 7, 7, 9, path_w as u16, 16];
-    let used: u16 = widths.iter().map(|w| w + 1).sum();
-    let rule_w = area.width.saturating_sub(used) as usize;
-    let rows: Vec<TRow> = hot[offset..(offset + viewport).min(hot.len())]
+    let shown_rows = &hot[offset..(offset + viewport).min(hot.len())];
+    let (path_w, target_w, rule_w) = hot_widths(area.width, t, shown_rows);
+    // PKT/S, PEAK (given up under 100 columns), ΔPKTS, MOVED, CHAIN PATH, TARGET; the
+    // rule text takes the rest
+    let peak_w = if area.width >= 100 { 7 } else { 0 };
+    let widths = [7, peak_w, 7, 9, path_w as u16, target_w as u16];
+    let rows: Vec<TRow> = shown_rows
         .iter()
         .map(|h| {
             // a rule, or the chain's end: its policy or what fell through it
@@ -82,7 +84,7 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Th
                     path_w,
                 )),
                 Cell::from(Span::styled(
-                    truncate(&clean(&target), 16),
+                    truncate(&clean(&target), target_w),
                     theme.target(&target, is_jump),
                 )),
                 Cell::from(truncate(&clean(&summary), rule_w)),
@@ -101,3 +103,39 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Th
     .style(theme.title_row());
     draw_list(frame, area, rows, header, &widths, sel - offset, theme);
 }
+
+/// The hot view's CHAIN PATH, TARGET and RULE widths for the rows on screen, sized by
+/// what they hold: TARGET as wide as its longest (up to 28), the rule's match kept at
+/// least [`RULE_MIN`] columns wide (what tells two ACCEPTs of one chain apart), and the
+/// chain path the rest (cut from the left, the chains nearest the rule kept).
+fn hot_widths(width: u16, t: &FirewallTable, rows: &[HotRow]) -> (usize, usize, usize) {
+    // the number columns (PEAK only from 100 columns) and the spaces between the columns
+    let peak = if width >= 100 { 7 } else { 0 };
+    let avail = usize::from(width).saturating_sub(7 + peak + 7 + 9 + 6);
+    let target = rows
+        .iter()
+        .map(|h| match h.rule {
+            Some(r) => t.chains[h.chain].rules[r].spec.target.width(),
+            None => t.chains[h.chain].policy().unwrap_or("RETURN").width(),
+        })
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 28);
+    let path = rows
+        .iter()
+        .map(|h| {
+            h.path
+                .iter()
+                .map(|p| p.width() + 3)
+                .sum::<usize>()
+                .saturating_sub(3)
+        })
+        .max()
+        .unwrap_or(10);
+    let path_w = path.min(avail.saturating_sub(target + RULE_MIN)).max(10);
+    let rule_w = avail.saturating_sub(path_w + target);
+    (path_w, target, rule_w)
+}
+
+/// The hot view keeps this much of a rule's match before it gives the chain path room.
+const RULE_MIN: usize = 24;
