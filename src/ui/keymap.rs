@@ -207,7 +207,7 @@ pub const KEYMAP: &[Binding] = &[
         keys: &[ch('!', Action::ToggleFindings)],
         help: Some((
             "!",
-            "findings: known traps on the last poll; Enter: show the rule",
+            "findings: known traps seen in the last 10 s; Enter: show the rule",
         )),
         hint: Some((6, "!", "findings")),
         modes: BROWSE,

@@ -150,7 +150,7 @@ fn findings_pane_and_enter_on_a_finding() {
     app.apply(Action::ToggleFindings);
     let s = screen(&mut app, 120, 40);
     assert!(
-        s.contains("warning  docker-user-dport filter DOCKER-USER › 1"),
+        s.contains("warning  docker-user-dport     now filter DOCKER-USER › 1"),
         "{s}"
     );
     insta::assert_snapshot!(s);
@@ -167,7 +167,7 @@ fn no_finding_without_a_trap() {
     assert!(app.findings().is_empty(), "{:?}", app.findings());
     app.apply(Action::ToggleFindings);
     let s = screen(&mut app, 120, 40);
-    assert!(s.contains("no finding on the last poll"), "{s}");
+    assert!(s.contains("no finding in the last 10s"), "{s}");
     assert!(
         !s.lines().next().unwrap_or_default().contains("finding"),
         "{s}"

@@ -1,6 +1,11 @@
 //! Findings in the live view: the rules of thumb of [`crate::explain::findings`] evaluated
-//! on every poll over the tables that poll listed, a pane listing them (`!`), and Enter
-//! on one showing its rule in the tree (its table's tab, the path to it opened).
+//! on every poll over the tables that poll listed and kept over a window (the export
+//! window, 10 s unless `--export-window` says otherwise), so that the header's badge and
+//! the pane (`!`) agree and a trap that fired a few polls ago is still listed, with when
+//! it was last seen; Enter on one shows its rule in the tree (its table's tab, the path
+//! to it opened).
+
+use std::time::{Duration, SystemTime};
 
 use super::{LiveView, MAX_ROWS, Screen};
 use crate::diff::Deltas;
@@ -8,15 +13,19 @@ use crate::explain::findings::{self, Finding, Severity};
 use crate::model::Snapshot;
 use crate::tree::{self, RowKind};
 
-/// A finding of the last poll, with the tab its table is shown in.
+/// A finding of the window, with the tab its table is shown in.
 #[derive(Debug, Clone)]
 pub struct LiveFinding {
     pub finding: Finding,
     /// Index into [`LiveView::tables`].
     pub tab: usize,
+    /// The poll (its time) that last found it.
+    pub seen: SystemTime,
+    /// How long before the last poll that was: zero when the last poll found it.
+    pub ago: Duration,
 }
 
-/// The findings pane's state: the findings of the last poll, worst first, and the one
+/// The findings pane's state: the findings of the window, worst first, and the one
 /// selected.
 #[derive(Debug, Default)]
 pub(super) struct FindingsState {
@@ -24,8 +33,20 @@ pub(super) struct FindingsState {
     pub(super) selected: usize,
 }
 
+/// The same finding, found again: the same rule of thumb at the same place.
+fn same(a: &LiveFinding, b: &LiveFinding) -> bool {
+    let (x, y) = (&a.finding, &b.finding);
+    a.tab == b.tab
+        && x.id == y.id
+        && x.table == y.table
+        && x.backend == y.backend
+        && x.chain == y.chain
+        && x.rule == y.rule
+}
+
 impl LiveView {
-    /// The findings of the last poll, worst first.
+    /// The findings of the window (the last poll's and those seen within the export
+    /// window before it), worst first.
     pub fn findings(&self) -> &[LiveFinding] {
         &self.findings.list
     }
@@ -75,13 +96,40 @@ impl LiveView {
                 self.tables[i].deltas = td;
             }
         }
-        self.findings.list = found
+        let now = snap.taken_at;
+        let found: Vec<LiveFinding> = found
             .into_iter()
             .filter_map(|f| {
                 let tab = *tabs.get(f.at.table)?;
-                Some(LiveFinding { finding: f, tab })
+                Some(LiveFinding {
+                    finding: f,
+                    tab,
+                    seen: now,
+                    ago: Duration::ZERO,
+                })
             })
             .collect();
+        // kept over the window: found again, it is refreshed; not seen for longer than
+        // the window (or, the clock gone back, a replay starting over), it goes
+        let window = self.export_window;
+        let mut list = std::mem::take(&mut self.findings.list);
+        list.retain(|old| {
+            now.duration_since(old.seen)
+                .is_ok_and(|d| d <= window && !found.iter().any(|f| same(f, old)))
+        });
+        list.extend(found);
+        for f in &mut list {
+            f.ago = now.duration_since(f.seen).unwrap_or_default();
+        }
+        // worst first, then the freshest, then where
+        list.sort_by(|a, b| {
+            b.finding
+                .severity
+                .cmp(&a.finding.severity)
+                .then(a.ago.cmp(&b.ago))
+                .then(a.tab.cmp(&b.tab))
+        });
+        self.findings.list = list;
         self.findings.selected = self
             .findings
             .selected

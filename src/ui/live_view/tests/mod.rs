@@ -345,4 +345,5 @@ fn search_sees_rules_added_since_the_last_search() {
 }
 
 mod counters;
+mod findings;
 mod trace;
