@@ -9,7 +9,7 @@ pub enum Screen {
     Tree,
     /// The hot view (`o`): the rules that moved lately, by rate.
     Hot,
-    /// The findings pane (`!`): rules of thumb that matched on the last poll.
+    /// The findings pane (`!`): rules of thumb that matched within the export window.
     Findings,
     /// kube-proxy's Services (`K`): endpoints and their shares of new connections.
     Services,
