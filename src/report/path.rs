@@ -319,12 +319,7 @@ pub fn chain_rows(input: &Input, hc: &HookChain) -> Vec<TreeRow> {
     let t = &input.snapshot.tables[hc.table];
     let td = input.deltas.and_then(|d| d.table(hc.table));
     if input.moved_only {
-        let keep = tree::moved_mask_through(
-            &hc.rows,
-            |r| cells::movement(t, r, td).moved(),
-            |r| cells::uncounted(t, r),
-        );
-        tree::keep(&hc.rows, &keep)
+        text::moved_rows(t, td, &hc.rows)
     } else {
         hc.rows.clone()
     }
@@ -489,16 +484,7 @@ pub fn render_json(input: &Input) -> String {
                 let t = &snap.tables[hc.table];
                 let td = input.deltas.and_then(|d| d.table(hc.table));
                 let label = table_label(&snap.tables, t);
-                let shown = if input.moved_only {
-                    let keep = tree::moved_mask_through(
-                        &hc.rows,
-                        |r| cells::movement(t, r, td).moved(),
-                        |r| cells::uncounted(t, r),
-                    );
-                    tree::keep(&hc.rows, &keep)
-                } else {
-                    hc.rows.clone()
-                };
+                let shown = chain_rows(input, hc);
                 rows.extend(shown.iter().map(|r| path_row(t, &label, r, td)));
             }
             HookReport {

@@ -153,16 +153,25 @@ pub(super) fn table_lines<'a>(
     let weight = |c: usize, r: usize| jump_weight(t, td, c, r);
     let (rows, cut) = tree::once::build_by(t, roots, &weight, MAX_ROWS);
     let rows = if input.moved_only {
-        let keep = tree::moved_mask_through(
-            &rows,
-            |r| cells::movement(t, r, td).moved(),
-            |r| cells::uncounted(t, r),
-        );
-        tree::keep(&rows, &keep)
+        moved_rows(t, td, &rows)
     } else {
         rows
     };
     (lines_of(input, ti, &rows), cut)
+}
+
+/// `--moved-only`: the rows that moved in the window and the way to them.
+pub(super) fn moved_rows(
+    t: &FirewallTable,
+    td: Option<&crate::diff::TableDelta>,
+    rows: &[tree::TreeRow],
+) -> Vec<tree::TreeRow> {
+    let keep = tree::moved_mask_through(
+        rows,
+        |r| cells::movement(t, r, td).moved(),
+        |r| cells::uncounted(t, r),
+    );
+    tree::keep(rows, &keep)
 }
 
 /// What the jump rule `r` of chain `c` carried: packets in the window, then in total.

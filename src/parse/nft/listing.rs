@@ -126,7 +126,7 @@ pub fn parse_listing(listing: &str) -> Listing {
 
 /// The text of a `{ ... }` group at the start of `s` (without its braces), braces and
 /// quotes inside it kept whole; all of `s` when it does not close.
-fn group(s: &str) -> &str {
+pub(super) fn group(s: &str) -> &str {
     let s = s.trim_start();
     let Some(inner) = s.strip_prefix('{') else {
         return "";

@@ -103,7 +103,8 @@ pub fn parse(text: &str) -> Vec<FirewallTable> {
             body.push(' ');
             if depth_change(body) < 0 {
                 if let (Some(t), Some(at)) = (&mut table, body.find("elements = {")) {
-                    let elems = listing::elements(group_of(&body[at + "elements = ".len()..]));
+                    let elems =
+                        listing::elements(listing::group(&body[at + "elements = ".len()..]));
                     t.maps.insert(std::mem::take(name), elems);
                 }
                 map = None;
@@ -193,30 +194,6 @@ pub fn parse(text: &str) -> Vec<FirewallTable> {
         .filter(|t| !is_iptables_table(&t.family, &t.name))
         .map(build)
         .collect()
-}
-
-/// The `{ ... }` group at the start of `s`, without its braces.
-fn group_of(s: &str) -> &str {
-    let s = s.trim_start();
-    let Some(inner) = s.strip_prefix('{') else {
-        return "";
-    };
-    let mut depth = 1;
-    let mut quoted = false;
-    for (i, c) in inner.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '{' if !quoted => depth += 1,
-            '}' if !quoted => {
-                depth -= 1;
-                if depth == 0 {
-                    return &inner[..i];
-                }
-            }
-            _ => {}
-        }
-    }
-    inner
 }
 
 /// `... # handle 12` → 12.
