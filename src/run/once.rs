@@ -106,6 +106,9 @@ async fn once(
     if let Some(w) = warning {
         crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
     }
+    if s.window.is_none() {
+        poller.schedule.source_mut().once();
+    }
     let started = tokio::time::Instant::now();
     poller.schedule.due_at(started);
     let (_, first) = poller
