@@ -169,6 +169,22 @@ async fn once(
         names: names.as_ref(),
         window_note: None,
     };
+    let to_stdout = output.file.as_deref().is_none_or(|p| p.as_os_str() == "-");
+    if to_stdout && tracer.is_none() && output.view == View::Tree && output.format == Format::Json {
+        // written as it is made: tens of MB at 50k rules never held whole, and no escaping
+        // after it (every string of it went through the JSON escapes)
+        let r = report::build(&input);
+        if let Some(w) = &poller.warning {
+            crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
+        }
+        let written = json_to_stdout(&r);
+        // let go with the process, not freed piece by piece
+        std::mem::forget(r);
+        std::mem::forget(snap);
+        std::mem::forget(deltas);
+        std::mem::forget(poller);
+        return written;
+    }
     let out = match output.view {
         // the report is let go with the process, not freed piece by piece (a fifth of
         // the CPU of a 50k-rule export)
@@ -201,10 +217,7 @@ async fn once(
     };
     let out = escaped.unwrap_or(out);
     let out = match output.format {
-        Format::Text => {
-            let to_stdout = output.file.as_deref().is_none_or(|p| p.as_os_str() == "-");
-            crate::look::once_text(&output.look, to_stdout, out)
-        }
+        Format::Text => crate::look::once_text(&output.look, to_stdout, out),
         _ => out,
     };
     match &output.file {
@@ -212,6 +225,23 @@ async fn once(
         None => crate::output::write_stdout(out.as_bytes()),
     }
     .map_err(AppError::Runtime)
+}
+
+/// The JSON report to stdout, as [`report::json_of`] makes it, through a buffer; a
+/// reader that went away (`iptop --once | head`) is fine.
+fn json_to_stdout(r: &report::Report<'_>) -> Result<(), AppError> {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = crate::sanitize::json_pretty_to(&mut w, r)
+        .map_err(std::io::Error::from)
+        .and_then(|()| w.write_all(b"\n"))
+        .and_then(|()| w.flush());
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(AppError::Runtime(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The recorded poll whose time is closest to `first.at + window`.
