@@ -31,6 +31,7 @@
 use std::collections::HashMap;
 
 use super::nft::ChainInfo;
+use crate::model::FxBuild;
 
 /// What x_tables tells of a table without its entries (`IPT_SO_GET_INFO`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,13 +53,33 @@ struct Listed<'a> {
     rules: usize,
 }
 
-/// The listing's chains and, per rule line, its target: each line read as what it looks
-/// like. Err: a line no genuine listing holds here (a `#` line, an empty line that is not
-/// between two chains, a header not followed by the column titles, a rule line before
-/// any chain).
-fn read(text: &str) -> Result<(Vec<Listed<'_>>, Vec<&str>), String> {
+/// The fourth word of a rule line: `num pkts bytes target`. A rule without a target
+/// puts its protocol there, which at most counts a jump the kernel does not hold (the
+/// check fails).
+fn target(line: &str) -> &str {
+    let b = line.as_bytes();
+    let mut i = 0;
+    for word in 0..4 {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if word == 3 {
+            return &line[start..i];
+        }
+    }
+    ""
+}
+
+/// The listing's chains, each line read as what it looks like; `rule` is called with
+/// each rule line. Err: a line no genuine listing holds here (a `#` line, an empty line
+/// that is not between two chains, a header not followed by the column titles, a rule
+/// line before any chain).
+fn read<'a>(text: &'a str, mut rule: impl FnMut(&'a str)) -> Result<Vec<Listed<'a>>, String> {
     let mut chains: Vec<Listed> = Vec::new();
-    let mut targets = Vec::new();
     let mut title: Option<&str> = None;
     let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
     let mut after_blank = false;
@@ -91,31 +112,33 @@ fn read(text: &str) -> Result<(Vec<Listed<'_>>, Vec<&str>), String> {
         } else {
             let c = chains.last_mut().ok_or("a line before the first chain")?;
             c.rules += 1;
-            // num pkts bytes target: a rule without a target puts its protocol here,
-            // which at most counts a jump the kernel does not hold (the check fails)
-            targets.push(line.split_ascii_whitespace().nth(3).unwrap_or(""));
+            rule(line);
         }
     }
     if after_blank {
         return Err("the listing ends in an empty line".into());
     }
-    Ok((chains, targets))
+    Ok(chains)
 }
 
 /// Where an nftables listing and the chains' use counts disagree (None: the listing holds
 /// only lines iptables printed for the kernel's rules).
 pub fn nft_mismatch(text: &str, kernel: &[ChainInfo]) -> Option<String> {
-    let (listed, targets) = match read(text) {
-        Ok(r) => r,
-        Err(e) => return Some(e),
-    };
-    let index: HashMap<&str, usize> = kernel
+    let index: HashMap<&str, usize, FxBuild> = kernel
         .iter()
         .enumerate()
         .map(|(i, c)| (c.name.as_str(), i))
         .collect();
     // per kernel chain: the rule lines under its header and those that target it
     let mut counted = vec![(None::<usize>, 0u64); kernel.len()];
+    let listed = match read(text, |line| {
+        if let Some(&i) = index.get(target(line)) {
+            counted[i].1 += 1;
+        }
+    }) {
+        Ok(r) => r,
+        Err(e) => return Some(e),
+    };
     for c in &listed {
         let Some(&i) = index.get(c.name) else {
             // iptables-nft lists the built-in chains of a table it never made
@@ -126,11 +149,6 @@ pub fn nft_mismatch(text: &str, kernel: &[ChainInfo]) -> Option<String> {
         };
         if counted[i].0.replace(c.rules).is_some() {
             return Some(format!("chain {} is listed twice", c.name));
-        }
-    }
-    for t in targets {
-        if let Some(&i) = index.get(t) {
-            counted[i].1 += 1;
         }
     }
     for (c, (rules, jumps)) in kernel.iter().zip(counted) {
@@ -151,7 +169,7 @@ pub fn nft_mismatch(text: &str, kernel: &[ChainInfo]) -> Option<String> {
 /// Where an x_tables listing and the table's info disagree (None: the listing holds only
 /// lines iptables printed for the kernel's entries).
 pub fn legacy_mismatch(text: &str, info: &TableInfo) -> Option<String> {
-    let (listed, _) = match read(text) {
+    let listed = match read(text, |_| {}) {
         Ok(r) => r,
         Err(e) => return Some(e),
     };
