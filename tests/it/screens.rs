@@ -22,10 +22,21 @@ fn demo_app(polls: usize) -> LiveView {
 /// The live view fed `polls` polls of the recording `text` (filter and nat), findings
 /// evaluated after each poll as the UI loop does.
 fn app_of(text: &str, table: &str, polls: usize) -> LiveView {
+    app_named(text, table, polls, None)
+}
+
+/// [`app_of`] with names from Docker, known from the start as the live view has them.
+fn app_named(
+    text: &str,
+    table: &str,
+    polls: usize,
+    names: Option<iptop::docker::Names>,
+) -> LiveView {
     let mut r = ReplaySource::from_text("demo", text, None)
         .expect("demo")
         .with_kind(iptop::model::SourceKind::Demo);
     let mut app = LiveView::new(r.info().clone(), table, vec![], Duration::from_secs(1));
+    app.names = names.map(Arc::new);
     for _ in 0..polls {
         let raw = r.next_poll().expect("poll");
         for t in ["filter", "nat"] {
@@ -437,4 +448,52 @@ fn path_view_120x40() {
     assert_eq!(first_line(&screen(&mut app, 120, 12)), first_line(&top));
     app.apply(Action::Back);
     assert!(app.screen() != iptop::ui::mode::Screen::Path);
+}
+
+/// Names from Docker beside the interface and the address, as text output puts them
+/// (`docker0 (bridge)`, `!docker0 (bridge)`), the container behind the DNAT target in
+/// the nat tree, and the detail pane keeping the negation.
+#[test]
+fn docker_names_beside_the_values() {
+    let names = iptop::docker::Names::from_api(
+        &serde_json::json!([
+            {"Name": "bridge", "Id": "9f1c0e3e2b4d", "Driver": "bridge",
+             "Options": {"com.docker.network.bridge.name": "docker0"},
+             "IPAM": {"Config": [{"Subnet": "172.17.0.0/16"}]}},
+            {"Name": "docker_gwbridge", "Id": "5a6f7081920a", "Driver": "bridge",
+             "Options": {"com.docker.network.bridge.name": "docker_gwbridge"},
+             "IPAM": {"Config": [{"Subnet": "172.18.0.0/16"}]}}
+        ]),
+        &serde_json::json!([
+            {"Names": ["/sbox\u{1b}"], "NetworkSettings": {"Networks": {"docker_gwbridge": {"IPAddress": "172.18.0.2"}}}}
+        ]),
+    );
+    let mut app = app_named(DEMO, "nat", 3, Some(names));
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("DNAT → 172.18.0.2:80 (sbox\\x1b)"), "{s}");
+    assert!(s.contains("docker0 (bridge)"), "{s}");
+    assert!(!s.contains('\u{1b}'), "hostile names are escaped:\n{s}");
+    // at 80 columns the port and the target stay readable
+    let narrow = screen(&mut app, 80, 24);
+    assert!(narrow.contains("DNAT → 172.18.0.2:80"), "{narrow}");
+    assert!(narrow.contains("tcp dpt:80"), "{narrow}");
+    // filter's `docker0 !docker0` ACCEPT: the detail says `out !docker0 (bridge)`
+    app.apply(Action::SelectTable(0));
+    app.set_viewport(30);
+    app.apply(Action::SearchStart);
+    for ch in "!docker0".chars() {
+        app.apply(Action::SearchInput(ch));
+    }
+    app.apply(Action::SearchConfirm);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("!docker0 (bridge)"), "{s}");
+    assert!(
+        s.contains("Docker: in docker0 (bridge) · out !docker0 (bridge)")
+            || s.contains("Docker: out !docker0 (bridge)"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("out !bridge") && !s.contains(" !bridge "),
+        "{s}"
+    );
 }
