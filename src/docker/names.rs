@@ -201,12 +201,12 @@ impl Names {
             .find_map(|w| w.strip_prefix("to:"))
             .map(str::to_string);
         let parts: Vec<String> = [
-            ("in", Some(spec.in_iface.to_string()), &r.in_iface),
-            ("out", Some(spec.out_iface.to_string()), &r.out_iface),
-            ("source", Some(spec.source.to_string()), &r.source),
+            ("in", Some(spec.in_iface.clone()), &r.in_iface),
+            ("out", Some(spec.out_iface.clone()), &r.out_iface),
+            ("source", Some(spec.source.clone()), &r.source),
             (
                 "destination",
-                Some(spec.destination.to_string()),
+                Some(spec.destination.clone()),
                 &r.destination,
             ),
             ("DNAT to", to, &r.dnat),

@@ -189,7 +189,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
                 app.traced_path(t)
                     .is_some_and(|p| LiveView::traced_row(p, t, rows, r))
             };
-            path_picture::styled_lines(&input, &path::LIVE_COLUMNS, false, theme, Some(&traced))
+            // fitted to the screen: the match text stays readable at 80 columns
+            path_picture::styled_lines_within(
+                &input,
+                &path::LIVE_COLUMNS,
+                false,
+                theme,
+                Some(&traced),
+                Some(area.width),
+            )
         });
         Arc::new(lines.unwrap_or_default())
     });
