@@ -535,3 +535,37 @@ fn path_view_80x24_docker28_lab() {
     assert_eq!(dnat.split_whitespace().nth(3), Some("4"), "its Δ: {dnat}");
     insta::assert_snapshot!(s);
 }
+
+/// `s` in the path view: nat polled only since `v`, filter before too; the export
+/// counts both over the same polls and says so.
+#[test]
+fn path_export_counts_every_table_over_the_same_polls() {
+    let mut r = ReplaySource::from_text("demo", DEMO, None)
+        .expect("demo")
+        .with_kind(iptop::model::SourceKind::Demo);
+    let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    let mut feed = |app: &mut LiveView, tables: &[&str]| {
+        let raw = r.next_poll().expect("poll");
+        for t in tables {
+            let s = snapshot_from(&raw, &[t.to_string()]).expect("snapshot");
+            app.on_snapshot(t, Arc::new(s), raw.discontinuity);
+        }
+    };
+    for _ in 0..5 {
+        feed(&mut app, &["filter"]);
+    }
+    app.apply(Action::TogglePath);
+    for _ in 0..3 {
+        feed(&mut app, &["filter", "nat"]);
+    }
+    let p = app.path_snapshot(true).expect("the path view's export");
+    let d = p.deltas.expect("deltas");
+    // two seconds: from the first poll both tables have to the last
+    assert_eq!(d.elapsed.as_secs(), 2, "{:?}", d.elapsed);
+    assert!(
+        p.note.contains("every table over the same polls"),
+        "{}",
+        p.note
+    );
+    assert_eq!(p.said, "Δ over the last 2s");
+}
