@@ -85,7 +85,7 @@ pub fn named(value: &str, name: &str, width: usize) -> String {
 }
 
 /// Cuts `s` to `width` columns, ending with `…` when it had to cut.
-fn truncate_right(s: &str, width: usize) -> String {
+pub fn truncate_right(s: &str, width: usize) -> String {
     if s.width() <= width {
         return s.to_string();
     }

@@ -227,7 +227,7 @@ fn fitted_lines(
     plan: &[(Column, usize)],
     theme: &Theme,
 ) -> Vec<Vec<Piece>> {
-    use super::render::truncate;
+    use super::fit::truncate_right as truncate;
     use unicode_width::UnicodeWidthStr;
     let cell = |text: &str, col: Column, w: usize| {
         let t = truncate(text, w);
