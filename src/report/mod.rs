@@ -8,33 +8,16 @@ pub mod text;
 pub mod trace;
 
 use std::borrow::Cow;
-use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::diff::{Delta, Deltas};
+use crate::diff::Delta;
 use crate::explain::{findings, notes};
 use crate::format;
-use crate::model::{ChainKind, Counter, Fell, Snapshot, SourceInfo};
+use crate::model::{ChainKind, Counter, Fell};
 
-/// Everything an export needs.
-#[derive(Clone, Copy)]
-pub struct Input<'a> {
-    pub snapshot: &'a Snapshot,
-    /// Deltas over the window, if there was one.
-    pub deltas: Option<&'a Deltas>,
-    /// When the window started.
-    pub window_start: Option<SystemTime>,
-    pub source: &'a SourceInfo,
-    /// Chains to start the tree from (`-c`); empty: the built-ins.
-    pub roots: &'a [String],
-    /// Only rules whose counters moved in the window, with their chain path.
-    pub moved_only: bool,
-    /// Names from Docker for bridges and container addresses, when it answered.
-    pub names: Option<&'a crate::docker::Names>,
-    /// What the window is, when it is not two samples (`since the baseline (z)`).
-    pub window_note: Option<&'a str>,
-}
+/// Everything an export needs: what the exports derive from ([`crate::derive`]).
+pub use crate::derive::Input;
 
 /// The strings of tables, chains and rules are borrowed from the snapshot: an export of
 /// a 50k-rule table copies none of them.
@@ -239,26 +222,22 @@ pub struct Header {
     pub warnings: Vec<String>,
 }
 
-pub fn build_header(input: &Input) -> Header {
-    let snap = input.snapshot;
-    let deltas = input.deltas;
-    let src = input.source;
+/// The fields every export starts with, of a derived header.
+pub fn build_header(h: &crate::derive::Header) -> Header {
+    let src = h.source;
     Header {
-        taken_at: format::timestamp(snap.taken_at),
-        window_ms: deltas.map(|d| d.elapsed.as_millis() as u64),
-        window_start: input
+        taken_at: format::timestamp(h.taken_at),
+        window_ms: h.window.map(|d| d.as_millis() as u64),
+        window_start: h
             .window_start
-            .filter(|_| deltas.is_some())
+            .filter(|_| h.window.is_some())
             .map(format::timestamp),
         source: SourceReport {
             kind: src.kind.as_str().to_string(),
             host: non_empty(&src.host),
             netns: src.netns.clone(),
             // auto: the back ends the tables came from
-            backend: non_empty(&src.backend).or_else(|| {
-                let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
-                (!b.is_empty()).then(|| b.join("+"))
-            }),
+            backend: non_empty(&src.backend).or_else(|| non_empty(&h.backends)),
             binary: non_empty(&src.binary),
             version: non_empty(&src.version),
             family: non_empty(&src.family),
@@ -266,7 +245,7 @@ pub fn build_header(input: &Input) -> Header {
             counters: non_empty(&src.counters),
             counters_from_listing: src.listed_counters.clone(),
         },
-        warnings: snap.warnings.clone(),
+        warnings: h.warnings.to_vec(),
     }
 }
 
@@ -425,7 +404,7 @@ pub fn build<'a>(input: &Input<'a>) -> Report<'a> {
             }
         })
         .collect();
-    let h = build_header(input);
+    let h = build_header(&crate::derive::header(input));
     Report {
         version: 1,
         taken_at: h.taken_at,

@@ -1,5 +1,8 @@
-//! The path view drawn in colour: the lines of [`crate::report::path`] in the live view's
-//! colours, for the live view (key `v`) and the SVG picture of `--view path`.
+//! The path view drawn in colour: the path view's model ([`crate::derive::path`]) as
+//! [`crate::report::path`] lines it up, in the live view's colours, for the live view
+//! (key `v`) and the SVG picture of `--view path`.
+
+use std::borrow::Cow;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -7,10 +10,10 @@ use ratatui::style::Style;
 
 use super::theme::Theme;
 use crate::cells::Column;
+use crate::derive::Row;
+use crate::derive::path::PathModel;
 use crate::model::FirewallTable;
-use crate::report::Input;
-use crate::report::path::{self, Look, hook_lines, hooks};
-use crate::report::text::Line;
+use crate::report::path;
 use crate::tree::TreeRow;
 
 /// Is a row (of a table, among its chain's rows) on the last traced path?
@@ -24,38 +27,46 @@ pub type Piece = (String, Style);
 /// `traced`: is a row (of a table, among its chain's rows) on the last traced path? Its
 /// label is marked `◆` as in the tree.
 pub fn styled_lines(
-    input: &Input,
+    model: &PathModel,
     cols: &[Column],
     fold: bool,
     theme: &Theme,
     traced: Option<&Traced>,
 ) -> Vec<Vec<Piece>> {
-    let hooks = hooks(input);
-    let mut sections: Vec<(String, Vec<Line>, Vec<Look>)> =
-        hooks.iter().map(|h| hook_lines(input, h, fold)).collect();
-    if let Some(on_path) = traced {
-        for (h, (_, lines, _)) in hooks.iter().zip(&mut sections) {
-            if lines.is_empty() {
-                continue;
-            }
-            let mut line = lines.iter_mut();
-            for hc in &h.chains {
-                let t = &input.snapshot.tables[hc.table];
-                let rows = path::chain_rows(input, hc);
-                for r in &rows {
-                    let Some((cells, _, _)) = line.next() else {
-                        break;
-                    };
-                    if on_path(t, &rows, r) {
-                        cells.label = format!("◆ {}", cells.label).into();
-                    }
-                }
-            }
-        }
-    }
-    let widths = path::widths(cols, sections.iter().flat_map(|(_, l, _)| l));
+    // per hook: its title and its rows, a row on the traced path marked
+    let sections: Vec<(String, Vec<Cow<Row>>)> = model
+        .hooks
+        .iter()
+        .map(|h| {
+            let shown = if path::folded(h, fold) {
+                &[][..]
+            } else {
+                &h.chains[..]
+            };
+            let rows = shown
+                .iter()
+                .flat_map(|hc| {
+                    let t = &model.tables[hc.table];
+                    hc.rows.iter().zip(&hc.lines).map(move |(r, line)| {
+                        if traced.is_some_and(|on_path| on_path(t, &hc.rows, r)) {
+                            let mut marked = line.clone();
+                            marked.relabel(|l| format!("◆ {l}"));
+                            Cow::Owned(marked)
+                        } else {
+                            Cow::Borrowed(line)
+                        }
+                    })
+                })
+                .collect();
+            (path::hook_title(h, fold), rows)
+        })
+        .collect();
+    let widths = path::widths(
+        cols,
+        sections.iter().flat_map(|(_, l)| l.iter().map(|r| &**r)),
+    );
     let mut out: Vec<Vec<Piece>> = Vec::new();
-    for (title, lines, looks) in &sections {
+    for (title, lines) in &sections {
         if !out.is_empty() {
             out.push(vec![]);
         }
@@ -66,22 +77,15 @@ pub fn styled_lines(
         let mut titles = String::new();
         path::push_titles(&mut titles, cols, &widths);
         out.push(vec![(titles.trim_end().to_string(), theme.dim())]);
-        for (line, (verdict, jump)) in lines.iter().zip(looks) {
-            let (c, free, _) = line;
+        for line in lines {
+            let c = line.cells();
             let mut row = String::new();
-            let mut notes = path::Notes::default();
-            path::push_row(
-                &mut row,
-                cols,
-                &(c.clone(), *free, None),
-                &widths,
-                &mut notes,
-            );
+            path::push_cells(&mut row, cols, c, line.free, &widths, None);
             let row = row.trim_end().to_string();
             let label_style = if c.prefix.is_empty() {
                 theme.chain_row()
             } else {
-                theme.target(verdict, *jump)
+                theme.target(line.verdict, line.jump)
             };
             let head = (c.prefix.len() + c.label.len()).min(row.len());
             // by checked byte index: the label is outside text (a chain name)
@@ -89,7 +93,7 @@ pub fn styled_lines(
             let (prefix, label) = tree_part
                 .split_at_checked(c.prefix.len().min(tree_part.len()))
                 .unwrap_or(("", tree_part));
-            let drop = matches!(verdict.as_str(), "DROP" | "REJECT");
+            let drop = matches!(line.verdict, "DROP" | "REJECT");
             let rest_style = if c.moved {
                 theme.moved(drop)
             } else {

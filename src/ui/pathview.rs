@@ -189,7 +189,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
                 app.traced_path(t)
                     .is_some_and(|p| LiveView::traced_row(p, t, rows, r))
             };
-            path_picture::styled_lines(&input, &path::LIVE_COLUMNS, false, theme, Some(&traced))
+            let model = crate::derive::path::path(&input, crate::derive::Want::PICTURE);
+            path_picture::styled_lines(&model, &path::LIVE_COLUMNS, false, theme, Some(&traced))
         });
         Arc::new(lines.unwrap_or_default())
     });
