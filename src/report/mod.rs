@@ -237,10 +237,13 @@ pub fn build_header(h: &crate::derive::Header) -> Header {
             host: non_empty(&src.host),
             netns: src.netns.clone(),
             // auto: the back ends the tables came from
-            backend: non_empty(&src.backend).or_else(|| non_empty(&h.backends)),
+            backend: src
+                .backend
+                .map(|b| b.to_string())
+                .or_else(|| non_empty(&h.backends)),
             binary: non_empty(&src.binary),
             version: non_empty(&src.version),
-            family: non_empty(&src.family),
+            family: src.family.map(|f| f.as_str().to_string()),
             file: src.file.clone(),
             counters: non_empty(&src.counters),
             counters_from_listing: src.listed_counters.clone(),
