@@ -10,6 +10,7 @@
 //! derived here and read nothing else of the counters.
 
 pub mod path;
+pub mod table;
 
 use std::time::{Duration, SystemTime};
 
@@ -45,26 +46,31 @@ pub const MAX_ROWS: usize = 2_000_000;
 /// cells, a picture no findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Want {
-    /// Each row's cells (the text columns), escaped.
-    pub cells: bool,
+    /// Each row as text shows it: cells (escaped), note, verdict ([`Row`]).
+    pub rows: bool,
+    /// Each row's numbers ([`Counts`]).
+    pub counts: bool,
     /// The findings ([`crate::explain::findings`]).
     pub findings: bool,
 }
 
 impl Want {
-    /// The text export: cells and findings.
+    /// The text export: rows and findings.
     pub const TEXT: Want = Want {
-        cells: true,
+        rows: true,
+        counts: false,
         findings: true,
     };
     /// JSON: the numbers alone.
     pub const JSON: Want = Want {
-        cells: false,
+        rows: false,
+        counts: true,
         findings: false,
     };
-    /// A picture (the SVG, the live view's path view): cells.
+    /// A picture (the SVG, the live view's path view): rows.
     pub const PICTURE: Want = Want {
-        cells: true,
+        rows: true,
+        counts: false,
         findings: false,
     };
 }
@@ -98,13 +104,9 @@ pub fn header<'a>(input: &Input<'a>) -> Header<'a> {
     }
 }
 
-/// The findings of `input`, when `want` shows them.
-pub fn findings_of(input: &Input, want: Want) -> Vec<findings::Finding> {
-    if want.findings {
-        findings::evaluate(input.snapshot, input.deltas)
-    } else {
-        Vec::new()
-    }
+/// The findings of `input` ([`crate::explain::findings`]), once per snapshot.
+pub fn findings(input: &Input) -> Vec<findings::Finding> {
+    findings::evaluate(input.snapshot, input.deltas)
 }
 
 /// One table with its deltas and what fell through each of its chains, computed once.
@@ -174,13 +176,11 @@ impl<'a> TableFacts<'a> {
     }
 }
 
-/// One row of a table's tree as every format shows it.
+/// One row of a table's tree as text shows it.
 #[derive(Debug, Clone)]
 pub struct Row<'a> {
-    pub facts: RowFacts,
-    /// The text columns, escaped; None where the format wants none (boxed: most of a
-    /// row's size, and JSON has a row per rule).
-    cells: Option<Box<Cells<'a>>>,
+    /// The text columns, escaped.
+    pub cells: Cells<'a>,
     /// A line of its own without columns: a reference to where a chain is shown, or the
     /// end of a chain that nothing reached.
     pub free: bool,
@@ -190,56 +190,20 @@ pub struct Row<'a> {
     pub verdict: &'a str,
     /// A rule that jumps to a user chain.
     pub jump: bool,
+}
+
+/// One row's numbers, as JSON writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
     /// Its packets and bytes; None where not determinable or where nothing counts.
     pub count: Option<Counter>,
     /// Their delta over the window (a rule new in it: from zero).
     pub delta: Option<Delta>,
 }
 
-/// Cells of a row whose format wants none.
-static NO_CELLS: Cells<'static> = Cells {
-    prefix: String::new(),
-    label: std::borrow::Cow::Borrowed(""),
-    dpkts: String::new(),
-    dbytes: String::new(),
-    rate: String::new(),
-    pkts: String::new(),
-    bytes: String::new(),
-    prot: std::borrow::Cow::Borrowed(""),
-    opt: std::borrow::Cow::Borrowed(""),
-    in_iface: std::borrow::Cow::Borrowed(""),
-    out_iface: std::borrow::Cow::Borrowed(""),
-    source: std::borrow::Cow::Borrowed(""),
-    destination: std::borrow::Cow::Borrowed(""),
-    matches: std::borrow::Cow::Borrowed(""),
-    handle: String::new(),
-    pps: 0.0,
-    moved: false,
-    reset: false,
-};
-
-impl<'a> Row<'a> {
-    /// The text columns, escaped (empty where the format wants none).
-    pub fn cells(&self) -> &Cells<'a> {
-        self.cells.as_deref().unwrap_or(&NO_CELLS)
-    }
-
-    /// Its label, to add to (nothing where the format wants no cells).
-    pub fn relabel(&mut self, f: impl FnOnce(&str) -> String) {
-        if let Some(c) = &mut self.cells {
-            c.label = f(&c.label).into();
-        }
-    }
-}
-
 /// The rows of one table's tree from `roots` (after `--moved-only`), and whether the
 /// tree was cut.
-pub fn table_rows<'a>(
-    input: &Input<'a>,
-    ti: usize,
-    roots: &[usize],
-    want: Want,
-) -> (Vec<Row<'a>>, bool) {
+pub fn table_rows<'a>(input: &Input<'a>, ti: usize, roots: &[usize]) -> (Vec<Row<'a>>, bool) {
     let tf = TableFacts::of(input, ti);
     let (rows, facts, cut) = tf.tree(roots);
     let (rows, facts) = if input.moved_only {
@@ -247,43 +211,40 @@ pub fn table_rows<'a>(
     } else {
         (rows, facts)
     };
-    (derive_rows(input, &tf, &rows, &facts, want), cut)
+    (derive_rows(input, &tf, &rows, &facts), cut)
 }
 
-/// Each of these rows of a table with its facts, as every format shows it.
+/// Each of these rows of a table with its facts, as text shows it.
 pub fn derive_rows<'a>(
     input: &Input<'a>,
     tf: &TableFacts<'a>,
     rows: &[TreeRow],
     facts: &[RowFacts],
-    want: Want,
 ) -> Vec<Row<'a>> {
     let t = tf.table;
-    let noted = if want.cells {
-        note_rows(t, rows)
-    } else {
-        vec![None; rows.len()]
-    };
     rows.iter()
         .zip(facts)
-        .zip(noted)
+        .zip(note_rows(t, rows))
         .map(|((r, f), note)| {
-            let (cells, brief) = if want.cells {
-                let (c, brief) = shown_cells(input, tf, r, f);
-                (Some(Box::new(c)), brief)
-            } else {
-                (None, false)
-            };
+            let (cells, brief) = shown_cells(input, tf, r, f);
             Row {
-                facts: *f,
                 cells,
                 free: brief || matches!(r.kind, RowKind::Ref { .. }),
                 note: note.map(|n| crate::sanitize::text(&n).into_owned()),
                 verdict: cells::verdict_of(t, r).unwrap_or_default(),
                 jump: matches!(r.kind, RowKind::Rule { .. }) && r.jump.is_some(),
-                count: count(t, r, f),
-                delta: delta(t, r, f),
             }
+        })
+        .collect()
+}
+
+/// Each of these rows' numbers.
+pub fn derive_counts(tf: &TableFacts, rows: &[TreeRow], facts: &[RowFacts]) -> Vec<Counts> {
+    rows.iter()
+        .zip(facts)
+        .map(|(r, f)| Counts {
+            count: count(tf.table, r, f),
+            delta: delta(tf.table, r, f),
         })
         .collect()
 }

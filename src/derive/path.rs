@@ -5,7 +5,9 @@
 //! one hook at the same priority are marked (their order is registration order, which
 //! the kernel does not show).
 
-use super::{Header, Input, Row, TableFacts, Want, derive_rows, findings_of, header};
+use super::{
+    Counts, Header, Input, Row, TableFacts, Want, derive_counts, derive_rows, findings, header,
+};
 use crate::cells::RowFacts;
 use crate::explain::findings::Finding;
 use crate::model::{FirewallTable, builtin_chains};
@@ -84,8 +86,10 @@ pub struct HookChain<'a> {
     pub same_priority: bool,
     /// The rows shown (with `moved_only`, those that moved and the way to them)...
     pub rows: Vec<TreeRow>,
-    /// ...and each as every format shows it.
+    /// ...each as text shows it (empty unless asked, [`Want::rows`])...
     pub lines: Vec<Row<'a>>,
+    /// ...and each one's numbers (empty unless asked, [`Want::counts`]).
+    pub counts: Vec<Counts>,
 }
 
 /// The fixed priority of iptables table `table` on `hook` (netfilter's
@@ -227,9 +231,7 @@ pub fn path<'a>(input: &Input<'a>, want: Want) -> PathModel<'a> {
                 hook_chain(input, &facts[s.table], s, priority, same_priority, want)
             })
             .collect();
-        if want.cells {
-            name_heads(&mut chains);
-        }
+        name_heads(&mut chains);
         hooks.push(Hook {
             name,
             chains,
@@ -242,7 +244,10 @@ pub fn path<'a>(input: &Input<'a>, want: Want) -> PathModel<'a> {
         tables: &snap.tables,
         moved_only: input.moved_only,
         hooks,
-        findings: findings_of(input, want),
+        findings: match want.findings {
+            true => findings(input),
+            false => Vec::new(),
+        },
     }
 }
 
@@ -297,7 +302,14 @@ fn hook_chain<'a>(
     } else {
         (s.rows, s.facts)
     };
-    let lines = derive_rows(input, tf, &rows, &facts, want);
+    let lines = match want.rows {
+        true => derive_rows(input, tf, &rows, &facts),
+        false => Vec::new(),
+    };
+    let counts = match want.counts {
+        true => derive_counts(tf, &rows, &facts),
+        false => Vec::new(),
+    };
     HookChain {
         table: s.table,
         chain: s.chain,
@@ -307,6 +319,7 @@ fn hook_chain<'a>(
         same_priority,
         rows,
         lines,
+        counts,
     }
 }
 
@@ -328,7 +341,7 @@ fn name_heads(chains: &mut [HookChain]) {
             if r.depth != 0 {
                 continue;
             }
-            line.relabel(|l| format!("{} {l}", hc.label));
+            line.cells.label = format!("{} {}", hc.label, line.cells.label).into();
             if hc.same_priority {
                 let same = format!(
                     "same priority ({}) as {}: their order is registration order, which the kernel does not show",

@@ -11,9 +11,9 @@ use serde::Serialize;
 use super::SourceReport;
 pub use super::text::{Notes, push_cells, push_titles, widths};
 use crate::cells::Column;
-use crate::derive::Row;
 pub use crate::derive::path::TABLES;
 use crate::derive::path::{Hook, HookChain, PathModel};
+use crate::derive::{Counts, Row};
 use crate::model::FirewallTable;
 use crate::tree::{RowKind, TreeRow};
 
@@ -201,8 +201,8 @@ pub fn render_json(model: &PathModel) -> String {
                     let t = &model.tables[hc.table];
                     hc.rows
                         .iter()
-                        .zip(&hc.lines)
-                        .map(move |(r, line)| path_row(t, hc, r, line))
+                        .zip(&hc.counts)
+                        .map(move |(r, counts)| path_row(t, hc, r, counts))
                 })
                 .collect(),
         })
@@ -224,7 +224,7 @@ pub fn render_json(model: &PathModel) -> String {
     s
 }
 
-fn path_row(t: &FirewallTable, hc: &HookChain, r: &TreeRow, line: &Row) -> PathRow {
+fn path_row(t: &FirewallTable, hc: &HookChain, r: &TreeRow, line: &Counts) -> PathRow {
     let mut row = PathRow {
         depth: r.depth,
         kind: "rule",

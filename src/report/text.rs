@@ -11,7 +11,7 @@ use unicode_width::UnicodeWidthStr;
 use super::Input;
 use crate::cells::{Cells, Column, ColumnSet};
 pub use crate::derive::MAX_ROWS;
-use crate::derive::{Header, Row, Want};
+use crate::derive::{Header, Row};
 use crate::explain::findings::Finding;
 use crate::format;
 use crate::tree;
@@ -38,7 +38,7 @@ pub fn render(input: &Input) -> String {
     let mut sections: Vec<(String, Vec<Row>, bool)> = Vec::new();
     for (ti, t) in snap.tables.iter().enumerate() {
         let roots = tree::roots(t, input.roots);
-        let (cells, cut) = crate::derive::table_rows(input, ti, &roots, Want::TEXT);
+        let (cells, cut) = crate::derive::table_rows(input, ti, &roots);
         let mut title = match &t.family {
             Some(f) => format!("table {f} {} · nftables", crate::sanitize::text(&t.name)),
             None => format!("table {}", crate::sanitize::text(&t.name)),
@@ -89,7 +89,7 @@ pub fn render(input: &Input) -> String {
         }
         notes.push_new(&mut out);
     }
-    push_findings(&mut out, &crate::derive::findings_of(input, Want::TEXT));
+    push_findings(&mut out, &crate::derive::findings(input));
     out
 }
 
@@ -135,7 +135,7 @@ pub(super) fn preamble(h: &Header) -> String {
 /// Column widths for these lines (titles included), each bounded.
 pub fn widths<'a, 'b: 'a>(cols: &[Column], lines: impl Iterator<Item = &'a Row<'b>>) -> Vec<usize> {
     let mut widths: Vec<usize> = cols.iter().map(|c| c.title().width()).collect();
-    for c in lines.filter(|r| !r.free).map(Row::cells) {
+    for c in lines.filter(|r| !r.free).map(|r| &r.cells) {
         for (i, col) in cols.iter().enumerate() {
             let w = match col {
                 Column::Tree => (width(&c.prefix) + width(&c.label)).min(MAX_TREE_PAD),
@@ -190,7 +190,7 @@ impl Notes {
 /// note on the row is numbered in `notes` and the row ends in its number.
 pub fn push_row(out: &mut String, cols: &[Column], row: &Row, widths: &[usize], notes: &mut Notes) {
     let note = row.note.as_deref().map(|n| notes.number(n));
-    push_cells(out, cols, row.cells(), row.free, widths, note);
+    push_cells(out, cols, &row.cells, row.free, widths, note);
 }
 
 /// A row's cells with their columns lined up (`free`: only its label, where the chain is

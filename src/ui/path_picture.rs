@@ -50,7 +50,7 @@ pub fn styled_lines(
                     hc.rows.iter().zip(&hc.lines).map(move |(r, line)| {
                         if traced.is_some_and(|on_path| on_path(t, &hc.rows, r)) {
                             let mut marked = line.clone();
-                            marked.relabel(|l| format!("◆ {l}"));
+                            marked.cells.label = format!("◆ {}", marked.cells.label).into();
                             Cow::Owned(marked)
                         } else {
                             Cow::Borrowed(line)
@@ -78,7 +78,7 @@ pub fn styled_lines(
         path::push_titles(&mut titles, cols, &widths);
         out.push(vec![(titles.trim_end().to_string(), theme.dim())]);
         for line in lines {
-            let c = line.cells();
+            let c = &line.cells;
             let mut row = String::new();
             path::push_cells(&mut row, cols, c, line.free, &widths, None);
             let row = row.trim_end().to_string();

@@ -61,7 +61,7 @@ pub(crate) fn input_of<'a>(snap: &'a Snapshot, source: &'a SourceInfo) -> Input<
 fn native_base_chains_by_priority() {
     let snap = docker29();
     let source = SourceInfo::default();
-    let model = path(&input_of(&snap, &source), Want::TEXT);
+    let model = path(&input_of(&snap, &source), Want::JSON);
     let on = |name: &str| -> Vec<(String, i64, bool)> {
         let h = model.hooks.iter().find(|h| h.name == name).expect(name);
         h.chains
@@ -94,7 +94,7 @@ fn native_base_chains_by_priority() {
     let vmap = fwd.chains[0]
         .rows
         .iter()
-        .zip(&fwd.chains[0].lines)
+        .zip(&fwd.chains[0].counts)
         .find(|(r, _)| match r.kind {
             RowKind::Rule { chain, rule } => t.chains[chain].rules[rule]
                 .native
