@@ -38,6 +38,7 @@ mod output;
 mod parse_fixtures;
 mod pastes;
 mod processes;
+mod readme;
 mod recordings;
 mod schema;
 mod screens;
