@@ -39,6 +39,7 @@ mod parse_fixtures;
 mod pastes;
 mod processes;
 mod readme;
+mod readme_lab;
 mod recordings;
 mod schema;
 mod screens;
