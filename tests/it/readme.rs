@@ -29,6 +29,8 @@ pub struct DocCommand {
     pub line: usize,
     /// The command, without its comment.
     pub text: String,
+    /// What the page shows it printing: the lines after a `$ ` line of a `text` block.
+    pub shown: Vec<String>,
 }
 
 impl DocCommand {
@@ -143,8 +145,12 @@ pub fn commands_in(file: &str, text: &str, inline: bool) -> Vec<DocCommand> {
             file: file.to_string(),
             line,
             text: cmd.trim().to_string(),
+            shown: Vec::new(),
         });
     };
+    // the `$ ` examples' output: (index of the command, the lines after it)
+    let mut shown: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut in_example = false;
     // the prose with every fenced block blanked (lines kept), for the inline spans
     let mut prose = String::new();
     let mut fence: Option<String> = None;
@@ -156,6 +162,7 @@ pub fn commands_in(file: &str, text: &str, inline: bool) -> Vec<DocCommand> {
                 None => Some(rest.trim().to_string()),
                 Some(_) => None,
             };
+            in_example = false;
             prose.push('\n');
             continue;
         }
@@ -175,6 +182,10 @@ pub fn commands_in(file: &str, text: &str, inline: bool) -> Vec<DocCommand> {
             Some("text") => {
                 if let Some(cmd) = t.strip_prefix("$ ") {
                     push(n, cmd);
+                    shown.push((n, Vec::new()));
+                    in_example = true;
+                } else if let Some((_, lines)) = shown.last_mut().filter(|_| in_example) {
+                    lines.push(line.to_string());
                 }
             }
             Some(_) => {}
@@ -195,6 +206,11 @@ pub fn commands_in(file: &str, text: &str, inline: bool) -> Vec<DocCommand> {
             }
         }
         start += para.len() + 2;
+    }
+    for (line, lines) in shown {
+        if let Some(c) = out.iter_mut().find(|c| c.line == line) {
+            c.shown = lines;
+        }
     }
     out.sort_by_key(|c| c.line);
     out

@@ -308,6 +308,7 @@ fn run_iptop(labs: &Labs, n: usize, c: &DocCommand, args: &[String], pipe: Optio
                 assert!(status.success(), "{at}: {status}\n{}", read(&err));
                 let all = files();
                 assert!(all.contains(&want), "{at}\n{all}\n{}", read(&err));
+                same_layout(&at, &c.shown, &all);
             }
             Mode::Stream => {
                 let child = spawn(&line, &out, &err);
@@ -353,6 +354,25 @@ fn run_iptop(labs: &Labs, n: usize, c: &DocCommand, args: &[String], pipe: Optio
         }
     }
     eprintln!("ran ({mode:?}): {}", c.at());
+}
+
+/// The page's example output has the layout of the real one: its `table` and `hook`
+/// lines are the real output's (without the `nothing moved (folded)` a window with
+/// other traffic may not show).
+fn same_layout(at: &str, shown: &[String], real: &str) {
+    let key = |l: &str| -> Option<String> {
+        let l = l.trim_end();
+        (l.starts_with("table ") || l.starts_with("hook "))
+            .then(|| l.trim_end_matches(" · nothing moved (folded)").to_string())
+    };
+    let real: Vec<String> = real.lines().filter_map(key).collect();
+    for l in shown.iter().filter_map(|l| key(l)) {
+        assert!(
+            real.contains(&l),
+            "{at}: the page shows `{l}`, the real output has:\n{}",
+            real.join("\n")
+        );
+    }
 }
 
 /// Sets its flag when dropped.
