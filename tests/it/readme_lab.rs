@@ -312,7 +312,7 @@ fn run_iptop(labs: &Labs, n: usize, c: &DocCommand, args: &[String], pipe: Optio
             }
             Mode::Stream => {
                 let child = spawn(&line, &out, &err);
-                let got = until(30, &at, &files, |s| s.contains(&want));
+                let got = until(30, &at, files, |s| s.contains(&want));
                 stop_traffic.store(true, Ordering::Relaxed);
                 stop(child);
                 assert!(!got.is_empty());
