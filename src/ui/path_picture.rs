@@ -1,5 +1,8 @@
-//! The path view drawn in colour: the lines of [`crate::report::path`] in the live view's
-//! colours, for the live view (key `v`) and the SVG picture of `--view path`.
+//! The path view drawn in colour: the path view's model ([`crate::derive::path`]) as
+//! [`crate::report::path`] lines it up, in the live view's colours, for the live view
+//! (key `v`) and the SVG picture of `--view path`.
+
+use std::borrow::Cow;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -7,10 +10,10 @@ use ratatui::style::Style;
 
 use super::theme::Theme;
 use crate::cells::Column;
+use crate::derive::Row;
+use crate::derive::path::PathModel;
 use crate::model::FirewallTable;
-use crate::report::Input;
-use crate::report::path::{self, Look, hook_lines, hooks};
-use crate::report::text::Line;
+use crate::report::path;
 use crate::tree::TreeRow;
 
 /// Is a row (of a table, among its chain's rows) on the last traced path?
@@ -24,13 +27,13 @@ pub type Piece = (String, Style);
 /// `traced`: is a row (of a table, among its chain's rows) on the last traced path? Its
 /// label is marked `◆` as in the tree.
 pub fn styled_lines(
-    input: &Input,
+    model: &PathModel,
     cols: &[Column],
     fold: bool,
     theme: &Theme,
     traced: Option<&Traced>,
 ) -> Vec<Vec<Piece>> {
-    styled_lines_within(input, cols, fold, theme, traced, None)
+    styled_lines_within(model, cols, fold, theme, traced, None)
 }
 
 /// [`styled_lines`] in `width` screen columns (None: as wide as they are): when the
@@ -39,46 +42,57 @@ pub fn styled_lines(
 /// `0.0.0.0/0`) go first, then the totals and the rate, the interfaces are cut, the
 /// tree gives up room, and the match text keeps a port and a DNAT's `to:` whole.
 pub fn styled_lines_within(
-    input: &Input,
+    model: &PathModel,
     cols: &[Column],
     fold: bool,
     theme: &Theme,
     traced: Option<&Traced>,
     width: Option<u16>,
 ) -> Vec<Vec<Piece>> {
-    let hooks = hooks(input);
-    let mut sections: Vec<(String, Vec<Line>, Vec<Look>)> =
-        hooks.iter().map(|h| hook_lines(input, h, fold)).collect();
-    if let Some(on_path) = traced {
-        for (h, (_, lines, _)) in hooks.iter().zip(&mut sections) {
-            if lines.is_empty() {
-                continue;
-            }
-            let mut line = lines.iter_mut();
-            for hc in &h.chains {
-                let t = &input.snapshot.tables[hc.table];
-                let rows = path::chain_rows(input, hc);
-                for r in &rows {
-                    let Some((cells, _, _)) = line.next() else {
-                        break;
-                    };
-                    if on_path(t, &rows, r) {
-                        cells.label = format!("◆ {}", cells.label).into();
-                    }
-                }
-            }
-        }
-    }
-    let widths = path::widths(cols, sections.iter().flat_map(|(_, l, _)| l));
+    // per hook: its title and its rows, a row on the traced path marked
+    let sections: Vec<(String, Vec<Cow<Row>>)> = model
+        .hooks
+        .iter()
+        .map(|h| {
+            let shown = if path::folded(h, fold) {
+                &[][..]
+            } else {
+                &h.chains[..]
+            };
+            let rows = shown
+                .iter()
+                .flat_map(|hc| {
+                    let t = &model.tables[hc.table];
+                    hc.rows.iter().zip(&hc.lines).map(move |(r, line)| {
+                        if traced.is_some_and(|on_path| on_path(t, &hc.rows, r)) {
+                            let mut marked = line.clone();
+                            marked.cells.label = format!("◆ {}", marked.cells.label).into();
+                            Cow::Owned(marked)
+                        } else {
+                            Cow::Borrowed(line)
+                        }
+                    })
+                })
+                .collect();
+            (path::hook_title(h, fold), rows)
+        })
+        .collect();
+    let widths = path::widths(
+        cols,
+        sections.iter().flat_map(|(_, l)| l.iter().map(|r| &**r)),
+    );
     let fitted = width.and_then(|w| {
-        let lines: Vec<&Line> = sections.iter().flat_map(|(_, l, _)| l).collect();
+        let lines: Vec<&Row> = sections
+            .iter()
+            .flat_map(|(_, l)| l.iter().map(|r| &**r))
+            .collect();
         plan(cols, &widths, &lines, w as usize)
     });
     if let Some(fitted) = fitted {
         return fitted_lines(&sections, &fitted, theme);
     }
     let mut out: Vec<Vec<Piece>> = Vec::new();
-    for (title, lines, looks) in &sections {
+    for (title, lines) in &sections {
         if !out.is_empty() {
             out.push(vec![]);
         }
@@ -89,22 +103,15 @@ pub fn styled_lines_within(
         let mut titles = String::new();
         path::push_titles(&mut titles, cols, &widths);
         out.push(vec![(titles.trim_end().to_string(), theme.dim())]);
-        for (line, (verdict, jump)) in lines.iter().zip(looks) {
-            let (c, free, _) = line;
+        for line in lines {
+            let c = &line.cells;
             let mut row = String::new();
-            let mut notes = path::Notes::default();
-            path::push_row(
-                &mut row,
-                cols,
-                &(c.clone(), *free, None),
-                &widths,
-                &mut notes,
-            );
+            path::push_cells(&mut row, cols, c, line.free, &widths, None);
             let row = row.trim_end().to_string();
             let label_style = if c.prefix.is_empty() {
                 theme.chain_row()
             } else {
-                theme.target(verdict, *jump)
+                theme.target(line.verdict, line.jump)
             };
             let head = (c.prefix.len() + c.label.len()).min(row.len());
             // by checked byte index: the label is outside text (a chain name)
@@ -112,7 +119,7 @@ pub fn styled_lines_within(
             let (prefix, label) = tree_part
                 .split_at_checked(c.prefix.len().min(tree_part.len()))
                 .unwrap_or(("", tree_part));
-            let drop = matches!(verdict.as_str(), "DROP" | "REJECT");
+            let drop = matches!(line.verdict, "DROP" | "REJECT");
             let rest_style = if c.moved {
                 theme.moved(drop)
             } else {
@@ -146,7 +153,7 @@ const MATCH_MIN: usize = 14;
 fn plan(
     cols: &[Column],
     widths: &[usize],
-    lines: &[&Line],
+    lines: &[&Row],
     width: usize,
 ) -> Option<Vec<(Column, usize)>> {
     let natural = widths.iter().sum::<usize>() + 2 * cols.len().saturating_sub(1);
@@ -159,7 +166,7 @@ fn plan(
             Column::In | Column::Out | Column::Source | Column::Destination | Column::Match
         ) || lines
             .iter()
-            .any(|(c, free, _)| !free && !SAYS_NOTHING.contains(&c.get(col).trim()))
+            .any(|r| !r.free && !SAYS_NOTHING.contains(&r.cells.get(col).trim()))
     };
     let mut plan: Vec<(Column, usize)> = cols
         .iter()
@@ -223,7 +230,7 @@ fn plan(
 
 /// The sections' lines in the planned columns, each cell cut to its width.
 fn fitted_lines(
-    sections: &[(String, Vec<Line>, Vec<Look>)],
+    sections: &[(String, Vec<Cow<Row>>)],
     plan: &[(Column, usize)],
     theme: &Theme,
 ) -> Vec<Vec<Piece>> {
@@ -239,7 +246,7 @@ fn fitted_lines(
         }
     };
     let mut out: Vec<Vec<Piece>> = Vec::new();
-    for (title, lines, looks) in sections {
+    for (title, lines) in sections {
         if !out.is_empty() {
             out.push(vec![]);
         }
@@ -249,13 +256,14 @@ fn fitted_lines(
         }
         let titles: Vec<String> = plan.iter().map(|&(c, w)| cell(c.title(), c, w)).collect();
         out.push(vec![(titles.join(" ").trim_end().to_string(), theme.dim())]);
-        for ((c, free, _), (verdict, jump)) in lines.iter().zip(looks) {
+        for line in lines {
+            let c = &line.cells;
             let label_style = if c.prefix.is_empty() {
                 theme.chain_row()
             } else {
-                theme.target(verdict, *jump)
+                theme.target(line.verdict, line.jump)
             };
-            if *free {
+            if line.free {
                 // a reference to where a chain is shown: the whole line, no columns
                 out.push(vec![
                     (c.prefix.clone(), theme.guide()),
@@ -280,7 +288,7 @@ fn fitted_lines(
                 }
                 rest.push_str(&cell(c.get(col), col, w));
             }
-            let drop = matches!(verdict.as_str(), "DROP" | "REJECT");
+            let drop = matches!(line.verdict, "DROP" | "REJECT");
             let rest_style = if c.moved {
                 theme.moved(drop)
             } else {

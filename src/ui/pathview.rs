@@ -214,9 +214,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
                 app.traced_path(t)
                     .is_some_and(|p| LiveView::traced_row(p, t, rows, r))
             };
+            let model = crate::derive::path::path(&input, crate::derive::Want::PICTURE);
             // fitted to the screen: the match text stays readable at 80 columns
             path_picture::styled_lines_within(
-                &input,
+                &model,
                 &path::LIVE_COLUMNS,
                 false,
                 theme,

@@ -17,7 +17,7 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     };
     let mut left = format!(" iptop · {what} · {}", clean(&app.source.describe()));
     // auto: the back end(s) this table's rules are in (the tab shows one of two)
-    if app.source.backend.is_empty() {
+    if app.source.backend.is_none() {
         let mut b: Vec<&str> = app
             .tabs()
             .iter()
