@@ -54,12 +54,31 @@ pub fn uncounted(table: &FirewallTable, row: &TreeRow) -> bool {
 
 /// The movement of a row of `table` over the window (`deltas` None: no window yet).
 pub fn movement(table: &FirewallTable, row: &TreeRow, deltas: Option<&TableDelta>) -> Movement {
+    let window = match (row.kind, deltas) {
+        (RowKind::Verdict { .. }, Some(td)) => Some(crate::flow::window_ends(table, td)),
+        _ => None,
+    };
+    movement_in(table, row, deltas, window)
+}
+
+/// [`movement`], with what fell through each chain over the window given
+/// ([`crate::flow::window_ends`]).
+fn movement_in(
+    table: &FirewallTable,
+    row: &TreeRow,
+    deltas: Option<&TableDelta>,
+    window: Option<&[Fell]>,
+) -> Movement {
     let Some(td) = deltas else {
         return Movement::NoWindow;
     };
     match row.kind {
         RowKind::Verdict { chain } if td.known(chain) => {
-            match crate::flow::as_delta(crate::flow::fell_through_window(table, td, chain)) {
+            let fell = window
+                .and_then(|w| w.get(chain))
+                .copied()
+                .unwrap_or_default();
+            match crate::flow::as_delta(fell) {
                 Some(d) => Movement::Delta(d),
                 None if table.chains[chain].is_builtin() => Movement::None,
                 None => Movement::Unknown,
@@ -77,6 +96,73 @@ pub fn movement(table: &FirewallTable, row: &TreeRow, deltas: Option<&TableDelta
             None if td.is_unknown(chain, rule) => Movement::Unknown,
             None => Movement::New,
         },
+    }
+}
+
+/// What fell through each chain of a table (by chain index), computed once per table by
+/// [`crate::flow`]: by the counters, over the window of the Δ columns and over the one
+/// the rate covers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ends<'a> {
+    pub total: &'a [Fell],
+    pub shown: Option<&'a [Fell]>,
+    pub rate: Option<&'a [Fell]>,
+}
+
+impl<'a> Ends<'a> {
+    /// Every chain's, for the deltas of `view`.
+    pub fn of(table: &'a FirewallTable, view: &ShownDeltas<'a>) -> Ends<'a> {
+        Ends {
+            total: crate::flow::ends(table),
+            shown: view.shown.map(|td| crate::flow::window_ends(table, td)),
+            rate: view.rate.map(|td| crate::flow::window_ends(table, td)),
+        }
+    }
+}
+
+/// What a row's cells show, derived before them: how it moved, its rate, and for the end
+/// of a chain what fell through it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RowFacts {
+    /// Over the window of the Δ columns.
+    pub movement: Movement,
+    /// Packets per second over the rate's window.
+    pub pps: Option<f64>,
+    /// A verdict row: what fell through its chain by the counters.
+    pub fell: Fell,
+    /// A verdict row: what fell through over the window is within a rounding (of
+    /// abbreviated counters), not exact.
+    pub approx_window: bool,
+}
+
+/// The facts of row `row` of `table` over the deltas of `view`, from what fell through
+/// each chain (`ends`, computed once per table).
+pub fn facts(table: &FirewallTable, row: &TreeRow, view: &ShownDeltas, ends: &Ends) -> RowFacts {
+    let movement = movement_in(table, row, view.shown, ends.shown);
+    let secs = view.rate_window.as_secs_f64();
+    let pps = match movement_in(table, row, view.rate, ends.rate) {
+        Movement::Delta(d) if secs > 0.0 => Some(d.packets as f64 / secs),
+        _ => None,
+    };
+    let (fell, approx_window) = match row.kind {
+        RowKind::Verdict { chain } => {
+            let window = view
+                .shown
+                .filter(|td| td.known(chain))
+                .and(ends.shown)
+                .and_then(|w| w.get(chain));
+            (
+                ends.total.get(chain).copied().unwrap_or_default(),
+                window.is_some_and(|w| w.error() != Counter::default()),
+            )
+        }
+        _ => (Fell::Unknown, false),
+    };
+    RowFacts {
+        movement,
+        pps,
+        fell,
+        approx_window,
     }
 }
 
@@ -228,8 +314,23 @@ impl<'a> ShownDeltas<'a> {
     }
 }
 
-/// All cells of a row.
+/// All cells of a row (its facts derived here: for one row of the live view).
 pub fn cells<'a>(table: &'a FirewallTable, row: &TreeRow, view: &ShownDeltas) -> Cells<'a> {
+    // only the end of a chain reads what fell through
+    let ends = match row.kind {
+        RowKind::Verdict { .. } => Ends::of(table, view),
+        _ => Ends::default(),
+    };
+    cells_of(table, row, view, &facts(table, row, view, &ends))
+}
+
+/// All cells of a row whose facts are derived.
+pub fn cells_of<'a>(
+    table: &'a FirewallTable,
+    row: &TreeRow,
+    view: &ShownDeltas,
+    facts: &RowFacts,
+) -> Cells<'a> {
     if let RowKind::Ref { .. } = row.kind {
         // no counters of its own: only where the chain is shown
         return Cells {
@@ -238,8 +339,8 @@ pub fn cells<'a>(table: &'a FirewallTable, row: &TreeRow, view: &ShownDeltas) ->
             ..Default::default()
         };
     }
-    let m = movement(table, row, view.shown);
-    let pps = view.pps(table, row);
+    let m = facts.movement;
+    let pps = facts.pps;
     let mut c = Cells {
         prefix: row.prefix(),
         label: label_of(table, row),
@@ -298,8 +399,8 @@ pub fn cells<'a>(table: &'a FirewallTable, row: &TreeRow, view: &ShownDeltas) ->
                 None => "-".into(),
             };
         }
-        RowKind::Verdict { chain } => {
-            let fell = crate::flow::fell_through_total(table, chain);
+        RowKind::Verdict { .. } => {
+            let fell = facts.fell;
             match fell.counted() {
                 Some(k) => {
                     let e = fell.error();
@@ -316,12 +417,9 @@ pub fn cells<'a>(table: &'a FirewallTable, row: &TreeRow, view: &ShownDeltas) ->
                 c.label = format!("{FELL_THROUGH}: {INCONSISTENT_SHORT}").into();
             }
             // over a window of abbreviated counters, the Δ is approximate too
-            if let Some(td) = view.shown.filter(|td| td.known(chain)) {
-                let w = crate::flow::fell_through_window(table, td, chain);
-                if w.error() != Counter::default() && m.delta().is_some() {
-                    c.dpkts.insert(0, '≈');
-                    c.dbytes.insert(0, '≈');
-                }
+            if facts.approx_window && m.delta().is_some() {
+                c.dpkts.insert(0, '≈');
+                c.dbytes.insert(0, '≈');
             }
         }
         RowKind::Ref { .. } => {}

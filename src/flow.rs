@@ -434,10 +434,15 @@ fn kept_by(
 /// What reached the end of chain `chain` by the table's counters: the policy's for a
 /// built-in chain, computed for a user chain. Computed once per table.
 pub fn fell_through_total(table: &FirewallTable, chain: usize) -> Fell {
-    let all = table
+    ends(table).get(chain).copied().unwrap_or_default()
+}
+
+/// What reached the end of every chain of `table` by its counters ([`fell_through_total`]
+/// of each, by chain index), computed once per table.
+pub fn ends(table: &FirewallTable) -> &[Fell] {
+    table
         .fell_cache()
-        .get_or_init(|| std::sync::Arc::new(fell_through_counters(table)));
-    all.get(chain).copied().unwrap_or_default()
+        .get_or_init(|| std::sync::Arc::new(fell_through_counters(table)))
 }
 
 /// What reached the end of chain `chain` of `table` over the window of `td` (laid out
@@ -447,7 +452,15 @@ pub fn fell_through_window(
     td: &crate::diff::TableDelta,
     chain: usize,
 ) -> Fell {
-    let all = td.fell_cache().get_or_init(|| {
+    window_ends(table, td)
+        .get(chain)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// [`fell_through_window`] of every chain (by chain index), computed once per window.
+pub fn window_ends<'a>(table: &FirewallTable, td: &'a crate::diff::TableDelta) -> &'a [Fell] {
+    td.fell_cache().get_or_init(|| {
         // a window in which nothing moved gives what the last such window gave, while
         // the rules are the same (with exact counters: rounding errors follow the counts)
         if table.exact && td.is_still() {
@@ -458,8 +471,7 @@ pub fn fell_through_window(
         } else {
             std::sync::Arc::new(fell_through_deltas(table, td))
         }
-    });
-    all.get(chain).copied().unwrap_or_default()
+    })
 }
 
 /// A [`Fell`] as a delta (none past an unconditional end), when the counters give one.

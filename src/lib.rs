@@ -14,6 +14,7 @@ pub mod cells;
 pub mod choices;
 pub mod cli;
 pub mod config;
+pub mod derive;
 pub mod diff;
 pub mod docker;
 pub mod error;

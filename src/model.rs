@@ -20,7 +20,7 @@ pub use callers::Callers;
 pub use fell::{Fell, rounding_error};
 pub use hash::{FxBuild, FxHasher, IdBuild, IdHasher, IdMap, StableHasher, hash_str, mix};
 pub use one_table::{TableId, TableSnapshot};
-pub use source_info::{SourceInfo, SourceKind};
+pub use source_info::{IpFamily, SourceInfo, SourceKind};
 
 /// The tables iptables knows, in the order the UI offers them.
 pub const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];

@@ -177,7 +177,7 @@ pub async fn run(setup: StreamSetup) -> Result<(), AppError> {
             if written == 0
                 && tracing
                 && crate::source::trace::legacy_only(
-                    &p.source.backend,
+                    p.source.backend,
                     crate::source::trace::backends(&p.snapshot.tables),
                 )
             {

@@ -293,6 +293,15 @@ pub fn moved_through(
     moved: impl Fn(&TreeRow) -> bool,
     uncounted: impl Fn(&TreeRow) -> bool,
 ) -> Vec<bool> {
+    moved_through_at(rows, |i| moved(&rows[i]), |i| uncounted(&rows[i]))
+}
+
+/// [`moved_through`], asking about rows by their index.
+pub fn moved_through_at(
+    rows: &[TreeRow],
+    moved: impl Fn(usize) -> bool,
+    uncounted: impl Fn(usize) -> bool,
+) -> Vec<bool> {
     let mut eff = vec![false; rows.len()];
     // the path is open through the row: it moved, or it cannot tell
     let mut open = vec![false; rows.len()];
@@ -309,10 +318,10 @@ pub fn moved_through(
             },
             None => true,
         };
-        if uncounted(r) {
+        if uncounted(i) {
             open[i] = parent_ok;
         } else {
-            eff[i] = parent_ok && moved(r);
+            eff[i] = parent_ok && moved(i);
             open[i] = eff[i];
         }
     }
@@ -332,10 +341,19 @@ pub fn moved_mask_through(
     moved: impl Fn(&TreeRow) -> bool,
     uncounted: impl Fn(&TreeRow) -> bool,
 ) -> Vec<bool> {
-    let eff = moved_through(rows, &moved, uncounted);
+    moved_mask_at(rows, |i| moved(&rows[i]), |i| uncounted(&rows[i]))
+}
+
+/// [`moved_mask_through`], asking about rows by their index.
+pub fn moved_mask_at(
+    rows: &[TreeRow],
+    moved: impl Fn(usize) -> bool,
+    uncounted: impl Fn(usize) -> bool,
+) -> Vec<bool> {
+    let eff = moved_through_at(rows, &moved, uncounted);
     let mut keep = vec![false; rows.len()];
     for i in 0..rows.len() {
-        if eff[i] || (matches!(rows[i].kind, RowKind::Chain { .. }) && moved(&rows[i])) {
+        if eff[i] || (matches!(rows[i].kind, RowKind::Chain { .. }) && moved(i)) {
             let mut j = Some(i);
             while let Some(k) = j {
                 if keep[k] {

@@ -41,7 +41,7 @@ pub struct State {
     /// The last good snapshot.
     pub snapshot: Option<Arc<Snapshot>>,
     /// The source's back end when it names one (`--backend nft|legacy`).
-    pub backend: String,
+    pub backend: Option<crate::model::Backend>,
     pub polls: u64,
     /// Failed polls by reason (`timeout`, `locked`, ...).
     pub failures: BTreeMap<String, u64>,
@@ -115,8 +115,9 @@ impl Collector for Metrics {
         if let Some(snap) = &st.snapshot {
             let backend_of = |t: &crate::model::FirewallTable| match t.backend {
                 Some(b) => b.to_string(),
-                None if !st.backend.is_empty() => st.backend.clone(),
-                None => "unknown".to_string(),
+                None => st
+                    .backend
+                    .map_or_else(|| "unknown".to_string(), |b| b.to_string()),
             };
             for (name, help, bytes) in [
                 (
@@ -303,7 +304,7 @@ pub async fn run(
     mut schedule: Schedule,
 ) -> Result<(), AppError> {
     let state = Arc::new(RwLock::new(State {
-        backend: schedule.source().info().backend.clone(),
+        backend: schedule.source().info().backend,
         ..State::default()
     }));
     let exposition = Arc::new(Exposition::new(state.clone()));

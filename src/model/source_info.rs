@@ -1,6 +1,8 @@
 //! Where a snapshot came from: the source's kind and what it said of itself, for
 //! headers, recordings and exports.
 
+use super::Backend;
+
 /// What kind of source polls come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SourceKind {
@@ -31,6 +33,30 @@ impl SourceKind {
     }
 }
 
+/// The address family of the tables iptables lists: `iptables` or `ip6tables`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFamily {
+    Ipv4,
+    Ipv6,
+}
+
+impl IpFamily {
+    /// The word headers, recordings and JSON use: `ipv4`, `ipv6`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::Ipv4 => "ipv4",
+            IpFamily::Ipv6 => "ipv6",
+        }
+    }
+
+    /// The family [`as_str`](Self::as_str) names; None for another word.
+    pub fn from_name(name: &str) -> Option<IpFamily> {
+        [IpFamily::Ipv4, IpFamily::Ipv6]
+            .into_iter()
+            .find(|f| f.as_str() == name)
+    }
+}
+
 /// Where a snapshot came from, for headers and exports.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SourceInfo {
@@ -38,14 +64,15 @@ pub struct SourceInfo {
     pub host: String,
     /// The namespace given with `--netns`, as given.
     pub netns: Option<String>,
-    /// `nft`, `legacy`, or empty when unknown.
-    pub backend: String,
+    /// The back end listed, when one is (None: unknown, or both listed and each table
+    /// says its own).
+    pub backend: Option<Backend>,
     /// The binary run (`iptables`, `ip6tables-legacy`, ...), empty for replays of dumps.
     pub binary: String,
     /// What `<binary> --version` said.
     pub version: String,
-    /// `ipv4` or `ipv6`.
-    pub family: String,
+    /// The family listed; None when unknown (a pasted listing).
+    pub family: Option<IpFamily>,
     /// The file replayed.
     pub file: Option<String>,
     /// Where the counters come from when not from the listing: `kernel`.
@@ -71,13 +98,13 @@ impl SourceInfo {
             s.push_str(" · netns ");
             s.push_str(ns);
         }
-        if !self.backend.is_empty() {
+        if let Some(b) = self.backend {
             s.push_str(" · ");
-            s.push_str(&self.backend);
+            s.push_str(b.as_str());
         }
-        if !self.family.is_empty() && self.family != "ipv4" {
+        if let Some(f @ IpFamily::Ipv6) = self.family {
             s.push_str(" · ");
-            s.push_str(&self.family);
+            s.push_str(f.as_str());
         }
         if !self.counters.is_empty() {
             s.push_str(" · counters from the ");

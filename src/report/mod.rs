@@ -8,33 +8,15 @@ pub mod text;
 pub mod trace;
 
 use std::borrow::Cow;
-use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::diff::{Delta, Deltas};
-use crate::explain::{findings, notes};
+use crate::derive::table::{ChainFacts, RuleFacts};
 use crate::format;
-use crate::model::{ChainKind, Counter, Fell, Snapshot, SourceInfo};
+use crate::model::{ChainKind, Counter, Fell, FirewallTable};
 
-/// Everything an export needs.
-#[derive(Clone, Copy)]
-pub struct Input<'a> {
-    pub snapshot: &'a Snapshot,
-    /// Deltas over the window, if there was one.
-    pub deltas: Option<&'a Deltas>,
-    /// When the window started.
-    pub window_start: Option<SystemTime>,
-    pub source: &'a SourceInfo,
-    /// Chains to start the tree from (`-c`); empty: the built-ins.
-    pub roots: &'a [String],
-    /// Only rules whose counters moved in the window, with their chain path.
-    pub moved_only: bool,
-    /// Names from Docker for bridges and container addresses, when it answered.
-    pub names: Option<&'a crate::docker::Names>,
-    /// What the window is, when it is not two samples (`since the baseline (z)`).
-    pub window_note: Option<&'a str>,
-}
+/// Everything an export needs: what the exports derive from ([`crate::derive`]).
+pub use crate::derive::Input;
 
 /// The strings of tables, chains and rules are borrowed from the snapshot: an export of
 /// a 50k-rule table copies none of them.
@@ -239,193 +221,60 @@ pub struct Header {
     pub warnings: Vec<String>,
 }
 
-pub fn build_header(input: &Input) -> Header {
-    let snap = input.snapshot;
-    let deltas = input.deltas;
-    let src = input.source;
+/// The fields every export starts with, of a derived header.
+pub fn build_header(h: &crate::derive::Header) -> Header {
+    let src = h.source;
     Header {
-        taken_at: format::timestamp(snap.taken_at),
-        window_ms: deltas.map(|d| d.elapsed.as_millis() as u64),
-        window_start: input
+        taken_at: format::timestamp(h.taken_at),
+        window_ms: h.window.map(|d| d.as_millis() as u64),
+        window_start: h
             .window_start
-            .filter(|_| deltas.is_some())
+            .filter(|_| h.window.is_some())
             .map(format::timestamp),
         source: SourceReport {
             kind: src.kind.as_str().to_string(),
             host: non_empty(&src.host),
             netns: src.netns.clone(),
             // auto: the back ends the tables came from
-            backend: non_empty(&src.backend).or_else(|| {
-                let b: Vec<&str> = snap.backends().iter().map(|b| b.as_str()).collect();
-                (!b.is_empty()).then(|| b.join("+"))
-            }),
+            backend: src
+                .backend
+                .map(|b| b.to_string())
+                .or_else(|| non_empty(&h.backends)),
             binary: non_empty(&src.binary),
             version: non_empty(&src.version),
-            family: non_empty(&src.family),
+            family: src.family.map(|f| f.as_str().to_string()),
             file: src.file.clone(),
             counters: non_empty(&src.counters),
             counters_from_listing: src.listed_counters.clone(),
         },
-        warnings: snap.warnings.clone(),
+        warnings: h.warnings.to_vec(),
     }
 }
 
+/// The `--once` report of `input`: its tables as [`crate::derive::table`] derives them.
 pub fn build<'a>(input: &Input<'a>) -> Report<'a> {
-    let snap = input.snapshot;
-    let deltas = input.deltas;
-    let secs = deltas.map_or(0.0, |d| d.elapsed.as_secs_f64());
-    let src = input.source;
-    let tables = snap
+    let tables = input
+        .snapshot
         .tables
         .iter()
         .enumerate()
-        .map(|(ti, t)| {
-            let td = deltas.and_then(|d| d.table(ti));
-            let chains = t
-                .chains
-                .iter()
-                .enumerate()
-                .map(|(ci, c)| {
-                    let pol: Option<Delta> = td.and_then(|td| td.policy(ci)).copied();
-                    let rules: Vec<RuleReport<'a>> = c
-                        .rules
-                        .iter()
-                        .enumerate()
-                        .map(|(ri, r)| {
-                            let k = c.counter(ri);
-                            let d = td.and_then(|td| td.rule(ci, ri));
-                            let unknown = td.is_some_and(|td| td.is_unknown(ci, ri));
-                            let new = td.is_some() && d.is_none() && !unknown;
-                            let counted = r.native.as_ref().is_none_or(|n| n.has_counter);
-                            let d = match (deltas, d) {
-                                (Some(_), Some(d)) => Some(*d),
-                                // a copy that cannot be told from its copies: no delta
-                                (Some(_), None) if unknown => None,
-                                // a rule new in the window moved from zero
-                                (Some(_), None) => Some(Delta {
-                                    packets: k.packets,
-                                    bytes: k.bytes,
-                                    reset: false,
-                                }),
-                                (None, _) => None,
-                            }
-                            .filter(|_| counted);
-                            RuleReport {
-                                num: r.num,
-                                packets: counted.then_some(k.packets),
-                                bytes: counted.then_some(k.bytes),
-                                delta_packets: d.map(|d| d.packets),
-                                delta_bytes: d.map(|d| d.bytes),
-                                rate_pps: d
-                                    .filter(|_| secs > 0.0)
-                                    .map(|d| round3(d.packets as f64 / secs)),
-                                reset: d.is_some_and(|d| d.reset),
-                                new,
-                                target: Some(r.spec.target.as_str()).filter(|s| !s.is_empty()),
-                                jump: t.jump_target(r).is_some(),
-                                goto: r.spec.goto,
-                                prot: &r.spec.prot,
-                                protocol: crate::model::protocol_name(&r.spec.prot),
-                                opt: &r.spec.opt,
-                                in_iface: &r.spec.in_iface,
-                                out_iface: &r.spec.out_iface,
-                                source: &r.spec.source,
-                                destination: &r.spec.destination,
-                                extra: &r.spec.extra,
-                                comment: crate::explain::ports::comment(&r.spec.extra),
-                                names: input
-                                    .names
-                                    .map(|n| n.rule(&r.spec))
-                                    .filter(|n| !n.is_empty()),
-                                about: notes::shipped()
-                                    .about_rule(&t.name, &c.name, &r.spec, src.netns.as_deref())
-                                    .map(AboutReport::from),
-                                handle: r.native.as_ref().map(|n| n.handle),
-                                text: r.native.as_ref().map(|n| &*n.text),
-                                jumps_to: r.native.as_ref().map(|n| &n.jumps_to[..]),
-                                traced_packets: t.traced(ci, ri),
-                            }
-                        })
-                        .collect();
-                    let rules: Vec<RuleReport<'a>> = if input.moved_only {
-                        rules
-                            .into_iter()
-                            .filter(|r: &RuleReport| {
-                                r.delta_packets.unwrap_or(0) > 0 || r.delta_bytes.unwrap_or(0) > 0
-                            })
-                            .collect()
-                    } else {
-                        rules
-                    };
-                    let native = c.native.as_deref();
-                    let base = native.and_then(|n| n.base.as_ref());
-                    // counters that may be missing do not tell what fell through
-                    let fell = if native.is_none() {
-                        crate::flow::fell_through_total(t, ci)
-                    } else {
-                        Fell::Unknown
-                    };
-                    let dfell = td
-                        .filter(|_| native.is_none())
-                        .filter(|td| td.known(ci))
-                        .and_then(|td| crate::flow::fell_through_window(t, td, ci).counted());
-                    ChainReport {
-                        name: &c.name,
-                        builtin: c.is_builtin(),
-                        policy: c.policy(),
-                        packets: c.packets,
-                        bytes: c.bytes,
-                        delta_packets: pol.map(|d| d.packets),
-                        delta_bytes: pol.map(|d| d.bytes),
-                        references: match c.kind {
-                            ChainKind::User { references } => references,
-                            ChainKind::Builtin { .. } => None,
-                        },
-                        fell_through_packets: fell.counted().map(|d| d.packets),
-                        fell_through_bytes: fell.counted().map(|d| d.bytes),
-                        fell_through_exact: fell.error() == Counter::default(),
-                        fell_through_error_packets: Some(fell.error().packets).filter(|&e| e > 0),
-                        fell_through_error_bytes: Some(fell.error().bytes).filter(|&e| e > 0),
-                        fell_through_note: match fell {
-                            Fell::Inconsistent => Some("inconsistent"),
-                            Fell::Unreachable => Some("unreachable"),
-                            f if f.within_rounding() => Some("within_rounding"),
-                            _ => None,
-                        },
-                        delta_fell_through_packets: dfell.map(|d| d.packets),
-                        delta_fell_through_bytes: dfell.map(|d| d.bytes),
-                        about: notes::about(&t.name, &c.name).map(AboutReport::from),
-                        chain_type: base.map(|b| b.kind.as_str()),
-                        hook: base.map(|b| b.hook.as_str()),
-                        priority: base.map(|b| b.priority),
-                        vmap: native.is_some_and(|n| n.vmap),
-                        rules,
-                    }
-                })
-                // moved-only: a chain stays when a rule in it, its policy or what fell
-                // through it moved
-                .filter(|c: &ChainReport<'a>| {
-                    !input.moved_only
-                        || !c.rules.is_empty()
-                        || c.delta_packets.unwrap_or(0) > 0
-                        || c.delta_fell_through_packets.unwrap_or(0) > 0
-                })
-                .collect();
-            TableReport {
-                name: &t.name,
-                backend: t.backend.map(|b| b.to_string()),
-                exact: t.exact,
-                kind: if t.family.is_some() {
-                    "nftables"
-                } else {
-                    "iptables"
-                },
-                family: t.family.as_deref(),
-                chains,
-            }
+        .map(|(ti, t)| TableReport {
+            name: &t.name,
+            backend: t.backend.map(|b| b.to_string()),
+            exact: t.exact,
+            kind: if t.family.is_some() {
+                "nftables"
+            } else {
+                "iptables"
+            },
+            family: t.family.as_deref(),
+            chains: crate::derive::table::chains(input, ti)
+                .into_iter()
+                .map(|c| chain_report(t, c))
+                .collect(),
         })
         .collect();
-    let h = build_header(input);
+    let h = build_header(&crate::derive::header(input));
     Report {
         version: 1,
         taken_at: h.taken_at,
@@ -436,7 +285,7 @@ pub fn build<'a>(input: &Input<'a>) -> Report<'a> {
         source: h.source,
         warnings: h.warnings,
         tables,
-        findings: findings::evaluate(snap, deltas)
+        findings: crate::derive::findings(input)
             .into_iter()
             .map(|f| FindingReport {
                 id: f.id.as_str(),
@@ -448,6 +297,82 @@ pub fn build<'a>(input: &Input<'a>) -> Report<'a> {
                 message: f.message,
             })
             .collect(),
+    }
+}
+
+fn chain_report(t: &FirewallTable, c: ChainFacts) -> ChainReport<'_> {
+    let ch = &t.chains[c.chain];
+    let native = ch.native.as_deref();
+    let base = native.and_then(|n| n.base.as_ref());
+    let fell = c.fell;
+    ChainReport {
+        name: &ch.name,
+        builtin: ch.is_builtin(),
+        policy: ch.policy(),
+        packets: ch.packets,
+        bytes: ch.bytes,
+        delta_packets: c.policy_delta.map(|d| d.packets),
+        delta_bytes: c.policy_delta.map(|d| d.bytes),
+        references: match ch.kind {
+            ChainKind::User { references } => references,
+            ChainKind::Builtin { .. } => None,
+        },
+        fell_through_packets: fell.counted().map(|d| d.packets),
+        fell_through_bytes: fell.counted().map(|d| d.bytes),
+        fell_through_exact: fell.error() == Counter::default(),
+        fell_through_error_packets: Some(fell.error().packets).filter(|&e| e > 0),
+        fell_through_error_bytes: Some(fell.error().bytes).filter(|&e| e > 0),
+        fell_through_note: match fell {
+            Fell::Inconsistent => Some("inconsistent"),
+            Fell::Unreachable => Some("unreachable"),
+            f if f.within_rounding() => Some("within_rounding"),
+            _ => None,
+        },
+        delta_fell_through_packets: c.fell_window.map(|d| d.packets),
+        delta_fell_through_bytes: c.fell_window.map(|d| d.bytes),
+        about: c.about.map(AboutReport::from),
+        chain_type: base.map(|b| b.kind.as_str()),
+        hook: base.map(|b| b.hook.as_str()),
+        priority: base.map(|b| b.priority),
+        vmap: native.is_some_and(|n| n.vmap),
+        rules: c
+            .rules
+            .into_iter()
+            .map(|r| rule_report(t, c.chain, r))
+            .collect(),
+    }
+}
+
+fn rule_report(t: &FirewallTable, ci: usize, f: RuleFacts) -> RuleReport<'_> {
+    let r = &t.chains[ci].rules[f.rule];
+    let d = f.delta;
+    RuleReport {
+        num: r.num,
+        packets: f.counted.then_some(f.count.packets),
+        bytes: f.counted.then_some(f.count.bytes),
+        delta_packets: d.map(|d| d.packets),
+        delta_bytes: d.map(|d| d.bytes),
+        rate_pps: f.rate_pps.map(round3),
+        reset: d.is_some_and(|d| d.reset),
+        new: f.new,
+        target: Some(r.spec.target.as_str()).filter(|s| !s.is_empty()),
+        jump: t.jump_target(r).is_some(),
+        goto: r.spec.goto,
+        prot: &r.spec.prot,
+        protocol: crate::model::protocol_name(&r.spec.prot),
+        opt: &r.spec.opt,
+        in_iface: &r.spec.in_iface,
+        out_iface: &r.spec.out_iface,
+        source: &r.spec.source,
+        destination: &r.spec.destination,
+        extra: &r.spec.extra,
+        comment: crate::explain::ports::comment(&r.spec.extra),
+        names: f.names,
+        about: f.about.map(AboutReport::from),
+        handle: r.native.as_ref().map(|n| n.handle),
+        text: r.native.as_ref().map(|n| &*n.text),
+        jumps_to: r.native.as_ref().map(|n| &n.jumps_to[..]),
+        traced_packets: t.traced(ci, f.rule),
     }
 }
 

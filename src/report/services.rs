@@ -428,7 +428,7 @@ fn nft_report(table: &str, s: &NftService) -> ServiceReport {
 
 pub fn json(input: &Input) -> Result<String, String> {
     let grouped = group(input)?;
-    let base = super::build_header(input);
+    let base = super::build_header(&crate::derive::header(input));
     let mut services: Vec<ServiceReport> = grouped
         .iptables
         .iter()

@@ -9,19 +9,12 @@ use std::fmt::Write as _;
 use unicode_width::UnicodeWidthStr;
 
 use super::Input;
-use crate::cells::{self, Cells, Column, ColumnSet};
-use crate::explain::{findings, notes};
+use crate::cells::{Cells, Column, ColumnSet};
+pub use crate::derive::MAX_ROWS;
+use crate::derive::{Header, Row};
+use crate::explain::findings::Finding;
 use crate::format;
-use crate::model::{Counter, Fell, FirewallTable};
-use crate::tree::{self, RowKind};
-
-/// A row's cells, whether it is a line of its own without columns (a reference to where
-/// a chain is shown, or the end of a chain that nothing reached), and the note on the
-/// chain it shows (once per chain).
-pub type Line<'a> = (Cells<'a>, bool, Option<String>);
-
-/// Rows beyond this are cut (a safety net: each chain is shown once).
-pub const MAX_ROWS: usize = 2_000_000;
+use crate::tree;
 
 /// The columns of the export: those on by default, and of a native nftables table only
 /// those it has (counters and the rule as nft prints it).
@@ -40,12 +33,12 @@ const MAX_TREE_PAD: usize = 64;
 
 pub fn render(input: &Input) -> String {
     let snap = input.snapshot;
-    let mut out = preamble(input);
+    let mut out = preamble(&crate::derive::header(input));
     // Build every table's rows first so that columns line up across tables.
-    let mut sections: Vec<(String, Vec<Line>, bool)> = Vec::new();
+    let mut sections: Vec<(String, Vec<Row>, bool)> = Vec::new();
     for (ti, t) in snap.tables.iter().enumerate() {
         let roots = tree::roots(t, input.roots);
-        let (cells, cut) = table_lines(input, ti, &roots);
+        let (cells, cut) = crate::derive::table_rows(input, ti, &roots);
         let mut title = match &t.family {
             Some(f) => format!("table {f} {} · nftables", crate::sanitize::text(&t.name)),
             None => format!("table {}", crate::sanitize::text(&t.name)),
@@ -96,158 +89,53 @@ pub fn render(input: &Input) -> String {
         }
         notes.push_new(&mut out);
     }
-    push_findings(&mut out, input);
+    push_findings(&mut out, &crate::derive::findings(input));
     out
 }
 
 /// The first lines of a text export: version and source, when it was taken and the
 /// window its deltas cover, warnings.
-pub(super) fn preamble(input: &Input) -> String {
-    let snap = input.snapshot;
+pub(super) fn preamble(h: &Header) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
         "iptop {} · {}",
         env!("CARGO_PKG_VERSION"),
-        crate::sanitize::text(&input.source.describe())
+        crate::sanitize::text(&h.source.describe())
     );
-    if !input.source.version.is_empty() {
-        let _ = write!(out, " · {}", crate::sanitize::text(&input.source.version));
+    if !h.source.version.is_empty() {
+        let _ = write!(out, " · {}", crate::sanitize::text(&h.source.version));
     }
     out.push('\n');
-    let _ = write!(out, "taken {}", format::timestamp(snap.taken_at));
-    match (input.deltas, input.window_start) {
+    let _ = write!(out, "taken {}", format::timestamp(h.taken_at));
+    match (h.window, h.window_start) {
         (Some(d), Some(start)) => {
             let _ = write!(
                 out,
                 " · window {} from {}",
-                format::duration(d.elapsed),
+                format::duration(d),
                 format::timestamp(start)
             );
         }
         (Some(d), None) => {
-            let _ = write!(out, " · window {}", format::duration(d.elapsed));
+            let _ = write!(out, " · window {}", format::duration(d));
         }
         (None, _) => out.push_str(" · no window (use --window 2s for deltas)"),
     }
-    if let Some(w) = input.window_note {
+    if let Some(w) = h.window_note {
         let _ = write!(out, " ({w})");
     }
     out.push('\n');
-    for w in &snap.warnings {
+    for w in h.warnings {
         let _ = writeln!(out, "warning: {}", crate::sanitize::text(w));
     }
     out
 }
 
-/// The lines of table `ti` of the export, from `roots`, each chain expanded once (after
-/// --moved-only). Returns whether the tree was cut.
-pub(super) fn table_lines<'a>(
-    input: &Input<'a>,
-    ti: usize,
-    roots: &[usize],
-) -> (Vec<Line<'a>>, bool) {
-    let t = &input.snapshot.tables[ti];
-    let td = input.deltas.and_then(|d| d.table(ti));
-    // a shared chain is expanded under the jump that carried the most
-    let weight = |c: usize, r: usize| jump_weight(t, td, c, r);
-    let (rows, cut) = tree::once::build_by(t, roots, &weight, MAX_ROWS);
-    let rows = if input.moved_only {
-        moved_rows(t, td, &rows)
-    } else {
-        rows
-    };
-    (lines_of(input, ti, &rows), cut)
-}
-
-/// `--moved-only`: the rows that moved in the window and the way to them.
-pub(super) fn moved_rows(
-    t: &FirewallTable,
-    td: Option<&crate::diff::TableDelta>,
-    rows: &[tree::TreeRow],
-) -> Vec<tree::TreeRow> {
-    let keep = tree::moved_mask_through(
-        rows,
-        |r| cells::movement(t, r, td).moved(),
-        |r| cells::uncounted(t, r),
-    );
-    tree::keep(rows, &keep)
-}
-
-/// What the jump rule `r` of chain `c` carried: packets in the window, then in total.
-pub(super) fn jump_weight(
-    t: &FirewallTable,
-    td: Option<&crate::diff::TableDelta>,
-    c: usize,
-    r: usize,
-) -> (u64, u64) {
-    let window = td.and_then(|td| td.rule(c, r)).map_or(0, |d| d.packets);
-    (window, t.chains[c].counter(r).packets)
-}
-
-/// The lines of these rows of table `ti`.
-pub(super) fn lines_of<'a>(input: &Input<'a>, ti: usize, rows: &[tree::TreeRow]) -> Vec<Line<'a>> {
-    let t = &input.snapshot.tables[ti];
-    let td = input.deltas.and_then(|d| d.table(ti));
-    let elapsed = input.deltas.map(|d| d.elapsed).unwrap_or_default();
-    let view = cells::ShownDeltas::window(td, elapsed);
-    let noted = note_rows(t, rows);
-    rows.iter()
-        .zip(noted)
-        .map(|(r, note)| {
-            let mut cells = cells::cells(t, r, &view);
-            if let Some(n) = input.names {
-                n.decorate(&mut cells);
-            }
-            // a jump to a one-rule MARK chain says what it does (`tree::once::inline_action`)
-            if let (RowKind::Rule { .. }, Some(action)) = (r.kind, &r.note) {
-                cells.label = format!("{} → {action}", cells.label).into();
-            }
-            // the end of a user chain that nothing reached, or whose count the counters
-            // do not give, in a few words
-            let brief = match r.kind {
-                // counters that may be missing do not tell what fell through
-                RowKind::Verdict { chain }
-                    if t.family.is_some() && !t.chains[chain].is_builtin() =>
-                {
-                    Some("unknown")
-                }
-                RowKind::Verdict { chain } if !t.chains[chain].is_builtin() => {
-                    let m = cells::movement(t, r, td);
-                    let still = !matches!(m, cells::Movement::Delta(d) if d.moved() || d.reset);
-                    let fell = crate::flow::fell_through_total(t, chain);
-                    match fell.counted() {
-                        _ if fell == Fell::Inconsistent => Some(cells::INCONSISTENT),
-                        Some(d) if d == Counter::default() && still => Some("nothing"),
-                        None if still || m == cells::Movement::Unknown => Some("unknown"),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            if let Some(b) = brief {
-                cells.label = format!("{}: {b}", cells::label(t, r)).into();
-            }
-            let nothing = brief.is_some();
-            // escaped before the columns are measured
-            cells.sanitize();
-            let note = note.map(|n| crate::sanitize::text(&n).into_owned());
-            (
-                cells,
-                nothing || matches!(r.kind, RowKind::Ref { .. }),
-                note,
-            )
-        })
-        .collect()
-}
-
 /// Column widths for these lines (titles included), each bounded.
-pub fn widths<'a, 'b: 'a>(
-    cols: &[Column],
-    lines: impl Iterator<Item = &'a Line<'b>>,
-) -> Vec<usize> {
+pub fn widths<'a, 'b: 'a>(cols: &[Column], lines: impl Iterator<Item = &'a Row<'b>>) -> Vec<usize> {
     let mut widths: Vec<usize> = cols.iter().map(|c| c.title().width()).collect();
-    for (c, _, _) in lines.filter(|(_, is_ref, _)| !is_ref) {
+    for c in lines.filter(|r| !r.free).map(|r| &r.cells) {
         for (i, col) in cols.iter().enumerate() {
             let w = match col {
                 Column::Tree => (width(&c.prefix) + width(&c.label)).min(MAX_TREE_PAD),
@@ -275,7 +163,7 @@ pub struct Notes {
 
 impl Notes {
     /// The number of this note, given one the first time it is seen.
-    fn number(&mut self, note: &str) -> usize {
+    pub fn number(&mut self, note: &str) -> usize {
         match self.list.iter().position(|n| n == note) {
             Some(i) => i + 1,
             None => {
@@ -300,14 +188,22 @@ impl Notes {
 
 /// One row: its columns lined up, or for a reference only where the chain is shown. A
 /// note on the row is numbered in `notes` and the row ends in its number.
-pub fn push_row(
+pub fn push_row(out: &mut String, cols: &[Column], row: &Row, widths: &[usize], notes: &mut Notes) {
+    let note = row.note.as_deref().map(|n| notes.number(n));
+    push_cells(out, cols, &row.cells, row.free, widths, note);
+}
+
+/// A row's cells with their columns lined up (`free`: only its label, where the chain is
+/// shown or what fell through), ending in the number of its note.
+pub fn push_cells(
     out: &mut String,
     cols: &[Column],
-    (c, is_ref, note): &Line,
+    c: &Cells,
+    free: bool,
     widths: &[usize],
-    notes: &mut Notes,
+    note: Option<usize>,
 ) {
-    if *is_ref {
+    if free {
         // only where the chain is shown: no columns to line up
         let _ = writeln!(out, "{}{}", c.prefix, c.label);
         return;
@@ -320,18 +216,17 @@ pub fn push_row(
             _ => [c.get(col), ""],
         },
         widths,
-        note.as_deref().map(|n| notes.number(n)),
+        note,
     );
 }
 
 /// The findings, at the end of the export.
-pub(super) fn push_findings(out: &mut String, input: &Input) {
-    let found = findings::evaluate(input.snapshot, input.deltas);
+pub(super) fn push_findings(out: &mut String, found: &[Finding]) {
     if found.is_empty() {
         return;
     }
     out.push_str("\nfindings\n");
-    for f in &found {
+    for f in found {
         let mut place = f.table.clone();
         if let Some(b) = f.backend {
             place.push_str(&format!(" · {b}"));
@@ -351,53 +246,6 @@ pub(super) fn push_findings(out: &mut String, input: &Input) {
             crate::sanitize::text(&f.message)
         );
     }
-}
-
-/// The note to print after each row: on the row where a chain's rules are shown (a root,
-/// or the jump they are expanded under), else its first jump; once per chain, and a note
-/// that many chains share (`KUBE-SEP-*`) only at the first of them. The
-/// built-in chains are left out: a ticket needs no note on what FORWARD is.
-fn note_rows(t: &FirewallTable, rows: &[tree::TreeRow]) -> Vec<Option<String>> {
-    let mut at: Vec<Option<usize>> = vec![None; t.chains.len()];
-    let mut first: Vec<Option<usize>> = vec![None; t.chains.len()];
-    for (i, r) in rows.iter().enumerate() {
-        let (chain, expanded) = match (r.kind, r.jump) {
-            (RowKind::Chain { chain }, _) => (chain, true),
-            (RowKind::Rule { .. }, Some(j)) => {
-                // a Ref row right under the jump: the chain is shown elsewhere
-                let elsewhere = rows.get(i + 1).is_some_and(|n| {
-                    matches!(n.kind, RowKind::Ref { .. }) && n.parent == Some(i as u32)
-                });
-                (j, !elsewhere && r.fold == tree::Fold::Expanded)
-            }
-            _ => continue,
-        };
-        first[chain].get_or_insert(i);
-        if expanded {
-            at[chain].get_or_insert(i);
-        }
-    }
-    let mut out = vec![None; rows.len()];
-    // a note shared by many chains (one per kube-proxy endpoint) is printed once
-    let mut said = std::collections::HashSet::new();
-    let mut places: Vec<(usize, usize)> = at
-        .into_iter()
-        .zip(first)
-        .enumerate()
-        .filter_map(|(c, (a, f))| Some((a.or(f)?, c)))
-        .collect();
-    places.sort_unstable();
-    for (i, c) in places {
-        if let Some(n) = notes::about(&t.name, &t.chains[c].name)
-            && n.by != "kernel"
-        {
-            let line = n.line();
-            if said.insert(line.clone()) {
-                out[i] = Some(line);
-            }
-        }
-    }
-    out
 }
 
 /// One line of columns, each value given in two parts (the tree's prefix and label) so

@@ -26,14 +26,9 @@ pub async fn start(
     let Some(spec) = spec else {
         return Ok(None);
     };
-    let backend = &source.info().backend;
+    let backend = source.info().backend;
     if crate::source::trace::legacy_only(backend, listed) {
         return Err(legacy());
-    }
-    if backend.contains("legacy") {
-        crate::sanitize::eprint_line(
-            "iptop: warning: --trace does not see the iptables-legacy tables (only nf_tables ones)",
-        );
     }
     crate::source::trace::start(spec.clone(), source.netns_fd(), timeout)
         .await

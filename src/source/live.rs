@@ -16,7 +16,7 @@ use super::text::lossy_string;
 use super::version::VersionProbe;
 use super::{Failure, RawListing, RawPoll};
 use crate::model::text::ListingText;
-use crate::model::{Backend, SourceInfo};
+use crate::model::{Backend, IpFamily, SourceInfo};
 
 /// Largest listing iptop reads: 50k kube-proxy rules are about 10 MB.
 pub const MAX_OUTPUT: usize = 256 << 20;
@@ -325,14 +325,18 @@ impl LiveSource {
                 kind: crate::model::SourceKind::Live,
                 host: hostname(),
                 netns: cfg.netns.clone(),
-                backend: String::new(),
+                backend: None,
                 binary: lanes
                     .iter()
                     .map(|l| l.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
                 version: String::new(),
-                family: if cfg.ipv6 { "ipv6" } else { "ipv4" }.into(),
+                family: Some(if cfg.ipv6 {
+                    IpFamily::Ipv6
+                } else {
+                    IpFamily::Ipv4
+                }),
                 file: None,
                 counters: String::new(),
                 listed_counters: Vec::new(),
@@ -352,14 +356,10 @@ impl LiveSource {
     /// The header's back end: the one listed; empty while auto lists both (each table
     /// then says its own).
     fn describe_backend(&mut self) {
-        let known: Vec<&str> = self
-            .lanes
-            .iter()
-            .filter_map(|l| l.backend.map(Backend::as_str))
-            .collect();
+        let known: Vec<Backend> = self.lanes.iter().filter_map(|l| l.backend).collect();
         self.info.backend = match known.as_slice() {
-            [one] if self.lanes.len() == 1 => (*one).to_string(),
-            _ => String::new(),
+            [one] if self.lanes.len() == 1 => Some(*one),
+            _ => None,
         };
     }
 

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{Failure, RawListing, RawPoll};
-use crate::model::SourceInfo;
+use crate::model::{Backend, SourceInfo};
 
 /// How every recording starts, up to its version.
 pub const MAGIC_PREFIX: &str = "# iptop recording ";
@@ -424,9 +424,10 @@ impl Reader {
                     }
                     "host" => info.host = v,
                     "netns" => info.netns = Some(v),
-                    "backend" => info.backend = v,
+                    // an older or later word: not known
+                    "backend" => info.backend = Backend::parse(&v),
                     "binary" => info.binary = v,
-                    "family" => info.family = v,
+                    "family" => info.family = crate::model::IpFamily::from_name(&v),
                     "version" => info.version = v,
                     _ => {} // later versions may add fields
                 }

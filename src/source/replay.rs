@@ -233,7 +233,7 @@ impl ReplaySource {
             offset: Duration::ZERO,
             info: SourceInfo {
                 kind: SourceKind::Replay,
-                family: if ipv6 { "ipv6".into() } else { String::new() },
+                family: ipv6.then_some(crate::model::IpFamily::Ipv6),
                 ..Default::default()
             },
             plain: true,

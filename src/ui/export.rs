@@ -15,6 +15,8 @@ use super::live_view::LiveView;
 use super::path_picture;
 use super::render;
 use super::theme::Theme;
+use crate::derive::path::PathModel;
+use crate::derive::{self, Want};
 use crate::format;
 use crate::model::Snapshot;
 use crate::report::{self, Format, Input};
@@ -24,41 +26,48 @@ pub fn render(format: Format, input: &Input) -> String {
     report::render(format, input).unwrap_or_else(|| picture(input))
 }
 
-/// The path view (`--view path`) in `format`.
+/// The path view (`--view path`) in `format`: derived once, then written out.
 pub fn render_path(format: Format, input: &Input) -> String {
+    let want = match format {
+        Format::Text => Want::TEXT,
+        Format::Json => Want::JSON,
+        Format::Svg => Want::PICTURE,
+    };
+    let model = derive::path::path(input, want);
     match format {
-        Format::Text => crate::report::path::render_text(input),
-        Format::Json => crate::report::path::render_json(input),
-        Format::Svg => path_svg(input),
+        Format::Text => report::path::render_text(&model),
+        Format::Json => report::path::render_json(&model),
+        Format::Svg => path_svg(&model),
     }
 }
 
 /// The path view as a picture: the text's lines in the live view's colours.
-fn path_svg(input: &Input) -> String {
+fn path_svg(model: &PathModel) -> String {
     use unicode_width::UnicodeWidthStr;
     let theme = Theme {
         color: true,
         ..Theme::default()
     };
-    let caption = match (input.deltas, input.window_start) {
+    let h = &model.header;
+    let caption = match (h.window, h.window_start) {
         (Some(d), Some(start)) => format!(
             "iptop path view · window {} from {} to {}",
-            crate::format::duration(d.elapsed),
-            crate::format::timestamp(start),
-            crate::format::timestamp(input.snapshot.taken_at)
+            format::duration(d),
+            format::timestamp(start),
+            format::timestamp(h.taken_at)
         ),
         _ => format!(
             "iptop path view · {} · no window",
-            crate::format::timestamp(input.snapshot.taken_at)
+            format::timestamp(h.taken_at)
         ),
     };
-    let caption = match input.window_note {
+    let caption = match h.window_note {
         Some(n) => format!("{caption} ({n})"),
         None => caption,
     };
     let mut out: Vec<Vec<path_picture::Piece>> = vec![vec![(caption, theme.dim())], vec![]];
     out.extend(path_picture::styled_lines(
-        input,
+        model,
         &crate::report::text::columns(false),
         true,
         &theme,

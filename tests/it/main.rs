@@ -38,6 +38,8 @@ mod output;
 mod parse_fixtures;
 mod pastes;
 mod processes;
+mod readme;
+mod readme_lab;
 mod recordings;
 mod schema;
 mod screens;

@@ -285,7 +285,7 @@ impl KernelSource {
     fn follow_live_info(&mut self) {
         let live = self.live.info();
         self.info.version.clone_from(&live.version);
-        self.info.backend.clone_from(&live.backend);
+        self.info.backend = live.backend;
     }
 
     pub fn tables(&self) -> &[String] {

@@ -186,6 +186,29 @@ fn each_poll_keeps_its_sessions_header() {
 }
 
 #[test]
+fn the_source_header_keeps_its_back_end_and_family() {
+    let info = SourceInfo {
+        kind: crate::model::SourceKind::Live,
+        backend: Some(crate::model::Backend::Legacy),
+        family: Some(crate::model::IpFamily::Ipv6),
+        ..Default::default()
+    };
+    let text = header(&info) + &encode_poll(&poll(1, 0, "x\n"));
+    assert!(text.contains("@source backend legacy\n@"), "{text}");
+    assert!(text.contains("@source family ipv6\n"), "{text}");
+    let rec = parse_recording(&text).expect("parse");
+    assert_eq!(rec.sessions, [info]);
+    // a word this version does not know: not known, and the recording still plays
+    let odd = text
+        .replace("backend legacy", "backend nft+legacy")
+        .replace("family ipv6", "family ipx");
+    let rec = parse_recording(&odd).expect("parse");
+    assert_eq!(rec.sessions[0].backend, None);
+    assert_eq!(rec.sessions[0].family, None);
+    assert_eq!(rec.polls.len(), 1);
+}
+
+#[test]
 fn version_1_still_reads() {
     let v1 = "# iptop recording 1\n@poll 1 t=0.000 at=2026-01-01T00:00:00Z\n@listing filter status=4 took=0\n@poll 2 t=1.000\n@listing filter status=4 took=0\n";
     let rec = parse_recording(v1).expect("v1");

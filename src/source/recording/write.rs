@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use super::native::{self, NativeRecorder};
 use super::{MAGIC, MAGIC_PREFIX};
-use crate::model::SourceInfo;
+use crate::model::{Backend, IpFamily, SourceInfo};
 use crate::source::{Failure, RawPoll};
 
 /// Appends polls to a recording file, which it holds locked (one recorder per file).
@@ -60,9 +60,9 @@ pub fn header(info: &SourceInfo) -> String {
         ("kind", Some(info.kind.as_str())),
         ("host", Some(info.host.as_str())),
         ("netns", info.netns.as_deref()),
-        ("backend", Some(info.backend.as_str())),
+        ("backend", info.backend.map(Backend::as_str)),
         ("binary", Some(info.binary.as_str())),
-        ("family", Some(info.family.as_str())),
+        ("family", info.family.map(IpFamily::as_str)),
         ("version", Some(info.version.as_str())),
     ];
     for (k, v) in fields {

@@ -44,10 +44,10 @@ pub const LEGACY: &str = "--trace uses nf_tables tracing, which does not see ipt
 /// nf_tables tracing does not see; `source_backend` is the source's header (`legacy`
 /// when one back end is listed and it is legacy).
 pub fn legacy_only(
-    source_backend: &str,
+    source_backend: Option<crate::model::Backend>,
     tables: impl IntoIterator<Item = Option<crate::model::Backend>>,
 ) -> bool {
-    if !source_backend.is_empty() && source_backend.split('+').all(|b| b == "legacy") {
+    if source_backend == Some(crate::model::Backend::Legacy) {
         return true;
     }
     let mut any = false;

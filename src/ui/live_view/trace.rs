@@ -170,7 +170,7 @@ impl LiveView {
         let listed = self.tables.iter().filter_map(|d| d.snap.as_ref());
         let backends =
             crate::source::trace::backends(listed.map(crate::model::TableSnapshot::table));
-        if crate::source::trace::legacy_only(&self.source.backend, backends) {
+        if crate::source::trace::legacy_only(self.source.backend, backends) {
             self.message = Some(crate::source::trace::LEGACY.replace("--trace", "a trace"));
             return;
         }

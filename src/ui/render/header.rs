@@ -17,7 +17,7 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
     };
     let mut left = format!(" iptop · {what} · {}", clean(&app.source.describe()));
     // auto: the back end(s) this table's rules are in (the tab shows one of two)
-    if app.source.backend.is_empty() {
+    if app.source.backend.is_none() {
         let mut b: Vec<&str> = app
             .tabs()
             .iter()
@@ -111,7 +111,10 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     }
     match app.screen() {
         Screen::Hot => tags.push("hot: by rate now, then last moved".into()),
-        Screen::Findings => tags.push("findings of the last poll: Enter shows the rule".into()),
+        Screen::Findings => tags.push(format!(
+            "findings of the last {}: Enter shows the rule",
+            crate::format::duration(app.export_window)
+        )),
         Screen::Services => tags.push("kube-proxy Services (nat)".into()),
         Screen::Path => tags.push("path: every table, hook by hook (v: back)".into()),
         Screen::Trace => tags.push("trace: Enter shows a packet's path (T: back)".into()),

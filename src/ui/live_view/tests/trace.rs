@@ -311,8 +311,9 @@ fn the_path_view_marks_the_traced_rows() {
         t.name == "docker-bridges" && LiveView::traced_row(&p, t, rows, r)
     };
     let theme = crate::ui::theme::Theme::default();
+    let model = crate::derive::path::path(&input, crate::derive::Want::PICTURE);
     let lines: Vec<String> = crate::ui::path_picture::styled_lines(
-        &input,
+        &model,
         &crate::report::path::LIVE_COLUMNS,
         false,
         &theme,
@@ -330,7 +331,7 @@ fn the_path_view_marks_the_traced_rows() {
     assert!(marked[1].contains("◆ dnat"), "{marked:?}");
     // without a trace, nothing is marked
     let plain = crate::ui::path_picture::styled_lines(
-        &input,
+        &model,
         &crate::report::path::LIVE_COLUMNS,
         false,
         &theme,
