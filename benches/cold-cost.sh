@@ -69,6 +69,7 @@ live() { # args of iptop; prints "CPU-seconds distinct-poll-times"
   t1=$(proc_cpu "$pid")
   tmux -L "$SOCK" capture-pane -p -t m | head -1 | grep -o 'every [^·]*' >&2 || true
   tmux -L "$SOCK" kill-server
+  sleep 1
   awk -v t="$(( t1 - t0 ))" -v hz="$TICK" -v n="$(echo "$seen" | tr ' ' '\n' | grep . | sort -u | wc -l)" \
     'BEGIN { printf "%.3f %d\n", t / hz, n }'
 }
