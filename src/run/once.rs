@@ -84,9 +84,11 @@ impl OncePolls {
 /// the process). One arena for every thread (the parse runs on another, and a thread's
 /// own arena grew by one `mprotect` every page or so: 10,000 calls), grown 16 MiB at a
 /// time, and no memory handed back before the exit. Called before any other thread
-/// allocates.
+/// allocates. glibc's settings: another C library keeps its own.
 fn heap_for_once() {
+    #[cfg(target_env = "gnu")]
     use nix::libc;
+    #[cfg(target_env = "gnu")]
     // SAFETY: mallopt only changes malloc's settings.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);

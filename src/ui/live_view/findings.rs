@@ -31,6 +31,18 @@ pub struct LiveFinding {
 pub(super) struct FindingsState {
     pub(super) list: Vec<LiveFinding>,
     pub(super) selected: usize,
+    /// What the last poll found when nothing moved in it and its rules were those of the
+    /// poll before: the same tabs, rules and counters find the same again, so a run of
+    /// quiet polls is judged once (at 50k rules an evaluation is milliseconds a poll).
+    pub(super) still: Option<Still>,
+}
+
+/// The findings of a quiet poll, with what they were judged on.
+#[derive(Debug)]
+pub(super) struct Still {
+    pub(super) seq: u64,
+    tabs: Vec<usize>,
+    found: Vec<Finding>,
 }
 
 /// The same finding, found again: the same rule of thumb at the same place.
@@ -75,6 +87,38 @@ impl LiveView {
                 v.error.is_none() && v.snap.as_ref().is_some_and(|s| s.seq == seq)
             })
             .collect();
+        // quiet: every table's rules as on the poll before and nothing moved since it
+        let quiet = !tabs.is_empty()
+            && tabs.iter().all(|&i| {
+                let v = &self.tables[i];
+                v.table().is_some_and(|t| t.same_rules_as_prev)
+                    && v.deltas
+                        .as_ref()
+                        .is_some_and(crate::diff::TableDelta::is_still)
+            });
+        let again = match self.findings.still.take() {
+            Some(st) if quiet && st.seq + 1 == seq && st.tabs == tabs => Some(st.found),
+            _ => None,
+        };
+        let (found, now) = match again {
+            Some(found) => {
+                let now = self.tables[tabs[0]].snap.as_ref().map(|s| s.taken_at);
+                (found, now.unwrap_or(SystemTime::UNIX_EPOCH))
+            }
+            None => self.judge(&tabs),
+        };
+        if quiet {
+            self.findings.still = Some(Still {
+                seq,
+                tabs: tabs.clone(),
+                found: found.clone(),
+            });
+        }
+        self.keep_over_window(&tabs, found, now);
+    }
+
+    /// The findings of the tables of `tabs` (one poll's), and the poll's time.
+    fn judge(&mut self, tabs: &[usize]) -> (Vec<Finding>, SystemTime) {
         let parts: Vec<&Snapshot> = tabs
             .iter()
             .filter_map(|&i| self.tables[i].snap.as_deref())
@@ -96,7 +140,12 @@ impl LiveView {
                 self.tables[i].deltas = td;
             }
         }
-        let now = snap.taken_at;
+        (found, snap.taken_at)
+    }
+
+    /// Adds what this poll found to the findings of the window; those not seen for
+    /// longer than the window go.
+    fn keep_over_window(&mut self, tabs: &[usize], found: Vec<Finding>, now: SystemTime) {
         let found: Vec<LiveFinding> = found
             .into_iter()
             .filter_map(|f| {

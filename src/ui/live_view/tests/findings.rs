@@ -44,3 +44,59 @@ fn a_finding_stays_for_the_window_then_goes() {
     assert!(app.findings().is_empty(), "{:?}", ids(&app));
     assert!(app.worst_finding().is_none());
 }
+
+/// A run of quiet polls (same rules, nothing moved) is judged once and finds what a
+/// fresh judgement finds: the rules' own findings refreshed each poll, a drop of a few
+/// polls ago kept with its age; a poll in which something moved is judged again.
+#[test]
+fn quiet_polls_are_judged_once_and_find_the_same() {
+    use crate::explain::findings::UNREFERENCED_CHAIN;
+    let text = format!(
+        "{SWARM}\nChain ORPHAN (0 references)\n    pkts      bytes target     prot opt in     out     source               destination\n       0        0 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0\n"
+    );
+    let mut t0 = parse_table("filter", &text, None).expect("fixture");
+    let mut cached = app_with(&t0);
+    let mut fresh = app_with(&t0);
+    policy_dropped(&mut t0, 3);
+    let quiet = {
+        let mut t = t0.clone();
+        t.same_rules_as_prev = true;
+        t
+    };
+    let ids = |app: &LiveView| -> Vec<_> {
+        app.findings()
+            .iter()
+            .map(|f| (f.finding.id, f.ago))
+            .collect()
+    };
+    for (secs, t) in [(1, &t0), (2, &quiet), (3, &quiet), (4, &quiet)] {
+        for app in [&mut cached, &mut fresh] {
+            app.on_snapshot("filter", snap(t, secs), false);
+        }
+        cached.evaluate_findings();
+        fresh.findings.still = None;
+        fresh.evaluate_findings();
+        assert_eq!(ids(&cached), ids(&fresh), "poll {secs}");
+    }
+    assert!(cached.findings.still.as_ref().is_some_and(|s| s.seq == 4));
+    assert_eq!(
+        ids(&cached),
+        [
+            (UNREFERENCED_CHAIN, Duration::ZERO),
+            (POLICY_DROP, Duration::from_secs(3))
+        ]
+    );
+    // dropped again: judged afresh
+    let mut t5 = quiet.clone();
+    policy_dropped(&mut t5, 1);
+    cached.on_snapshot("filter", snap(&t5, 5), false);
+    cached.evaluate_findings();
+    assert!(cached.findings.still.is_none());
+    assert_eq!(
+        ids(&cached),
+        [
+            (POLICY_DROP, Duration::ZERO),
+            (UNREFERENCED_CHAIN, Duration::ZERO)
+        ]
+    );
+}
