@@ -2,6 +2,7 @@
 # The cold path and the live view at scale, side by side with the iptables child in one run:
 #
 #   sudo benches/cold-cost.sh [N]        (default 50000; SECS=20 RUNS=3 PORT=9899)
+#   BACKENDS=legacy ...                  (one back end only)
 #   BEFORE=/path/to/old/iptop sudo benches/cold-cost.sh   (the --once rows and the live
 #                                          view of another build too, in the same run)
 #
@@ -74,7 +75,7 @@ live() { # args of iptop; prints "CPU-seconds distinct-poll-times"
     'BEGIN { printf "%.3f %d\n", t / hz, n }'
 }
 
-for b in nft legacy; do
+for b in ${BACKENDS:-nft legacy}; do
   ns="iptop-cold-$N-$b"
   ip netns del "$ns" 2>/dev/null || true
   bash "$GEN" "$N" "$b" "$ns" >/dev/null
