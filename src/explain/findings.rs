@@ -16,14 +16,15 @@
 //! | `counterless-rules` | rules of a native table without a `counter` (info) |
 //!
 //! For the live view: call [`evaluate`] with each poll's snapshot and the deltas it
-//! shows; every [`Finding`] carries its [`Place`] (table, chain and rule positions in
+//! shows (or [`Facts::of`] once and [`evaluate_facts`]: each rule's match text is read
+//! once, into [`ports::Matched`]); every [`Finding`] carries its [`Place`] (table, chain and rule positions in
 //! that snapshot) to jump to. Rules about published ports need the nat table next to
 //! filter in the same snapshot; the others need only the table they are about.
 
 use std::collections::HashMap;
 
 use super::notes;
-use super::ports::{self, Ports};
+use super::ports::{Matched, Ports};
 use crate::diff::{Delta, Deltas, TableDelta};
 use crate::model::{Backend, FirewallTable, Rule, Snapshot};
 
@@ -143,9 +144,55 @@ pub struct Finding {
     pub at: Place,
 }
 
+/// What the rules of thumb read of a snapshot, read once: each rule's match text
+/// ([`Matched`]) and how many rules jump to each user chain.
+pub struct Facts<'a> {
+    pub snap: &'a Snapshot,
+    /// Per table, per chain, per rule.
+    rules: Vec<Vec<Vec<Matched<'a>>>>,
+    /// Per table, per chain: the rules that jump to it (0 for a built-in chain).
+    refs: Vec<Vec<usize>>,
+}
+
+impl<'a> Facts<'a> {
+    pub fn of(snap: &'a Snapshot) -> Facts<'a> {
+        let mut rules = Vec::with_capacity(snap.tables.len());
+        let mut refs = Vec::with_capacity(snap.tables.len());
+        for t in &snap.tables {
+            let mut table = Vec::with_capacity(t.chains.len());
+            let mut jumps = Vec::with_capacity(t.chains.len());
+            for (ci, c) in t.chains.iter().enumerate() {
+                let mut chain = Vec::with_capacity(c.rules.len());
+                for r in c.rules.iter() {
+                    chain.push(Matched::of(&r.spec));
+                }
+                table.push(chain);
+                jumps.push(match c.references() {
+                    _ if c.is_builtin() => 0,
+                    Some(n) => n as usize,
+                    None => t.callers().of(ci).len(),
+                });
+            }
+            rules.push(table);
+            refs.push(jumps);
+        }
+        Facts { snap, rules, refs }
+    }
+
+    fn rule(&self, ti: usize, ci: usize, ri: usize) -> &Matched<'a> {
+        &self.rules[ti][ci][ri]
+    }
+}
+
 /// Everything found in `snap`; rules of thumb about movement need `deltas` (the window
 /// the snapshot ends). Ordered by severity, then by place.
 pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
+    evaluate_facts(&Facts::of(snap), deltas)
+}
+
+/// [`evaluate`] over a snapshot's facts read once.
+pub fn evaluate_facts(facts: &Facts, deltas: Option<&Deltas>) -> Vec<Finding> {
+    let snap = facts.snap;
     let mut out = Vec::new();
     let secs = deltas.map_or(0.0, |d| d.elapsed.as_secs_f64());
     let over = |n: u64| window_words(n, secs);
@@ -155,10 +202,11 @@ pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
             out: &mut out,
             t,
             ti,
+            facts,
         };
         policy_drop(&mut f, td, &over);
         if t.name == "filter" {
-            docker_user_dport(&mut f, snap);
+            docker_user_dport(&mut f);
         }
         unreferenced_chain(&mut f);
         if t.name == "raw" || t.name == "mangle" {
@@ -166,7 +214,7 @@ pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
         }
         kube_no_endpoints(&mut f, td, &over);
     }
-    published_port_bypasses_input(&mut out, snap);
+    published_port_bypasses_input(&mut out, facts);
     both_backends(&mut out, snap);
     native::native_forward_drop(&mut out, snap);
     native::iptables_and_native(&mut out, snap);
@@ -196,6 +244,7 @@ struct Found<'a> {
     out: &'a mut Vec<Finding>,
     t: &'a FirewallTable,
     ti: usize,
+    facts: &'a Facts<'a>,
 }
 
 impl Found<'_> {
@@ -254,13 +303,14 @@ struct Published<'a> {
     chain: usize,
     rule: usize,
     spec: &'a Rule,
-    ports: Ports,
+    matched: &'a Matched<'a>,
+    ports: &'a Ports,
     to: String,
 }
 
-fn published(snap: &Snapshot) -> Vec<Published<'_>> {
+fn published<'a>(facts: &'a Facts) -> Vec<Published<'a>> {
     let mut out = Vec::new();
-    for (ti, t) in snap.tables.iter().enumerate() {
+    for (ti, t) in facts.snap.tables.iter().enumerate() {
         if t.name != "nat" {
             continue;
         }
@@ -269,14 +319,14 @@ fn published(snap: &Snapshot) -> Vec<Published<'_>> {
                 if r.spec.target != "DNAT" {
                     continue;
                 }
-                let p = ports::dports(&r.spec.extra);
-                if p.is_empty() {
+                let m = facts.rule(ti, ci, ri);
+                if m.dports.is_empty() {
                     continue;
                 }
-                let to = ports::dnat_to(&r.spec.extra)
+                let to = (m.to.as_ref())
                     .map(|(a, p)| match p {
                         Some(p) => format!("{a}:{p}"),
-                        None => a,
+                        None => a.clone(),
                     })
                     .unwrap_or_default();
                 out.push(Published {
@@ -284,7 +334,8 @@ fn published(snap: &Snapshot) -> Vec<Published<'_>> {
                     chain: ci,
                     rule: ri,
                     spec: r,
-                    ports: p,
+                    matched: m,
+                    ports: &m.dports,
                     to,
                 });
             }
@@ -293,18 +344,18 @@ fn published(snap: &Snapshot) -> Vec<Published<'_>> {
     out
 }
 
-fn docker_user_dport(f: &mut Found, snap: &Snapshot) {
+fn docker_user_dport(f: &mut Found) {
     let Some(ci) = f.t.chain_index("DOCKER-USER") else {
         return;
     };
-    let pubs = published(snap);
+    let pubs = published(f.facts);
     let c = &f.t.chains[ci];
     for (ri, r) in c.rules.iter().enumerate() {
-        let extra = &r.spec.extra;
-        if !ports::matches_dport(extra) || extra.contains("ctorigdstport") {
+        let m = f.facts.rule(f.ti, ci, ri);
+        if !m.any_dport || r.spec.extra.contains("ctorigdstport") {
             continue;
         }
-        let p = ports::dports(extra);
+        let p = &m.dports;
         let shown = if p.is_empty() {
             "a destination port".to_string()
         } else {
@@ -316,7 +367,7 @@ fn docker_user_dport(f: &mut Found, snap: &Snapshot) {
         );
         if let Some(x) = pubs
             .iter()
-            .find(|x| x.ports.overlaps(&p) && ports::same_protocol(&x.spec.spec, &r.spec))
+            .find(|x| x.ports.overlaps(p) && x.matched.same_protocol(m))
         {
             msg.push_str(&format!(
                 " (here port {} is published to {})",
@@ -346,8 +397,9 @@ fn reached_from(t: &FirewallTable, start: usize) -> Vec<bool> {
     seen
 }
 
-fn published_port_bypasses_input(out: &mut Vec<Finding>, snap: &Snapshot) {
-    let pubs = published(snap);
+fn published_port_bypasses_input(out: &mut Vec<Finding>, facts: &Facts) {
+    let snap = facts.snap;
+    let pubs = published(facts);
     if pubs.is_empty() {
         return;
     }
@@ -365,10 +417,11 @@ fn published_port_bypasses_input(out: &mut Vec<Finding>, snap: &Snapshot) {
                 .enumerate()
                 .filter(|(ci, _)| reached[*ci])
                 .flat_map(|(ci, c)| c.rules.iter().enumerate().map(move |(ri, r)| (ci, ri, r)))
-                .filter(|(_, _, r)| {
+                .filter(|&(ci, ri, r)| {
+                    let m = facts.rule(ti, ci, ri);
                     target.contains(&r.spec.target.as_str())
-                        && ports::same_protocol(&r.spec, &p.spec.spec)
-                        && ports::dports(&r.spec.extra).overlaps(&p.ports)
+                        && m.same_protocol(p.matched)
+                        && m.dports.overlaps(p.ports)
                 })
                 .collect::<Vec<_>>()
         };
@@ -439,11 +492,7 @@ fn unreferenced_chain(f: &mut Found) {
         if c.is_builtin() {
             continue;
         }
-        let refs = match c.references() {
-            Some(n) => n as usize,
-            None => f.t.callers().of(ci).len(),
-        };
-        if refs > 0 || notes.meant_unreferenced(&f.t.name, &c.name) {
+        if f.facts.refs[f.ti][ci] > 0 || notes.meant_unreferenced(&f.t.name, &c.name) {
             continue;
         }
         let note = notes.about(&f.t.name, &c.name);
@@ -540,9 +589,8 @@ fn kube_no_endpoints(f: &mut Found, td: Option<&TableDelta>, over: &dyn Fn(u64) 
             if !matches!(r.spec.target.as_str(), "REJECT" | "DROP") {
                 continue;
             }
-            let Some(svc) =
-                ports::comment(&r.spec.extra).and_then(|c| c.strip_suffix(" has no endpoints"))
-            else {
+            let comment = f.facts.rule(f.ti, ci, ri).comment;
+            let Some(svc) = comment.and_then(|c| c.strip_suffix(" has no endpoints")) else {
                 continue;
             };
             if let Some(n) = moved(td.rule(ci, ri)) {

@@ -4,8 +4,47 @@
 
 use std::borrow::Cow;
 
-use crate::model::comments::without_comments;
+use crate::model::comments::{first_comment, without_comments};
 use crate::model::{RuleSpec, protocol_name};
+
+/// What one rule's match text says, read once: its comment, protocol, destination
+/// ports and DNAT target, the ports and target read from the text outside its comments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched<'a> {
+    /// The text of the first `/* comment */` ([`comment`]).
+    pub comment: Option<&'a str>,
+    /// The protocol by name ([`protocol`]).
+    pub protocol: Cow<'a, str>,
+    /// The destination ports it matches ([`dports`]).
+    pub dports: Ports,
+    /// Whether it matches destination ports at all, negated or not ([`matches_dport`]).
+    pub any_dport: bool,
+    /// Where a DNAT sends to ([`dnat_to`]).
+    pub to: Option<(String, Option<u16>)>,
+}
+
+impl<'a> Matched<'a> {
+    /// Reads `spec`'s match text once.
+    pub fn of(spec: &'a RuleSpec) -> Matched<'a> {
+        let extra = spec.extra.as_str();
+        let comment = first_comment(extra);
+        let protocol = protocol_name(&spec.prot);
+        let plain = without_comments(extra);
+        Matched {
+            comment,
+            protocol,
+            dports: dports_in(&plain),
+            any_dport: matches_dport_in(&plain),
+            to: dnat_to_in(&plain),
+        }
+    }
+
+    /// Whether two rules' protocols can match the same packet.
+    pub fn same_protocol(&self, o: &Matched) -> bool {
+        let (a, b) = (&self.protocol, &o.protocol);
+        a == "all" || b == "all" || a == b
+    }
+}
 
 /// Inclusive port ranges.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,7 +98,11 @@ fn range(s: &str) -> Option<(u16, u16)> {
 /// The destination ports a rule's text matches (`dpt:`, `dpts:`, `multiport dports`),
 /// ignoring negated ones (`dpt:!22` matches every other port).
 pub fn dports(extra: &str) -> Ports {
-    let extra = without_comments(extra);
+    dports_in(&without_comments(extra))
+}
+
+/// [`dports`] of a text without comments.
+fn dports_in(extra: &str) -> Ports {
     let mut out = Vec::new();
     let mut words = extra.split_whitespace().peekable();
     while let Some(w) = words.next() {
@@ -80,7 +123,11 @@ pub fn dports(extra: &str) -> Ports {
 
 /// Whether the text matches destination ports at all, negated or not.
 pub fn matches_dport(extra: &str) -> bool {
-    without_comments(extra)
+    matches_dport_in(&without_comments(extra))
+}
+
+fn matches_dport_in(extra: &str) -> bool {
+    extra
         .split_whitespace()
         .any(|w| w.starts_with("dpt:") || w.starts_with("dpts:") || w == "dports" || w == "ports")
 }
@@ -90,16 +137,13 @@ pub fn protocol(spec: &RuleSpec) -> Cow<'_, str> {
     protocol_name(&spec.prot)
 }
 
-/// Whether two rules' protocols can match the same packet.
-pub fn same_protocol(a: &RuleSpec, b: &RuleSpec) -> bool {
-    let (a, b) = (protocol(a), protocol(b));
-    a == "all" || b == "all" || a == b
-}
-
 /// The address and port a DNAT rule sends to: `to:172.17.0.2:80` → ("172.17.0.2", Some(80)).
 /// IPv6 targets are written `to:[fd00::2]:80`.
 pub fn dnat_to(extra: &str) -> Option<(String, Option<u16>)> {
-    let extra = without_comments(extra);
+    dnat_to_in(&without_comments(extra))
+}
+
+fn dnat_to_in(extra: &str) -> Option<(String, Option<u16>)> {
     let v = extra
         .split_whitespace()
         .find_map(|w| w.strip_prefix("to:"))?;
@@ -122,7 +166,7 @@ fn first_port(p: &str) -> Option<u16> {
 
 /// The text of the first `/* comment */` in a rule's options.
 pub fn comment(extra: &str) -> Option<&str> {
-    crate::model::comments::first_comment(extra)
+    first_comment(extra)
 }
 
 #[cfg(test)]
