@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::model::comments::{first_comment, without_comments};
+use crate::model::comments::{first_comment, words};
 use crate::model::{RuleSpec, protocol_name};
 
 /// What one rule's match text says, read once: its comment, protocol, destination
@@ -29,13 +29,12 @@ impl<'a> Matched<'a> {
         let extra = spec.extra.as_str();
         let comment = first_comment(extra);
         let protocol = protocol_name(&spec.prot);
-        let plain = without_comments(extra);
         Matched {
             comment,
             protocol,
-            dports: dports_in(&plain),
-            any_dport: matches_dport_in(&plain),
-            to: dnat_to_in(&plain),
+            dports: dports(extra),
+            any_dport: matches_dport(extra),
+            to: dnat_to(extra),
         }
     }
 
@@ -98,13 +97,8 @@ fn range(s: &str) -> Option<(u16, u16)> {
 /// The destination ports a rule's text matches (`dpt:`, `dpts:`, `multiport dports`),
 /// ignoring negated ones (`dpt:!22` matches every other port).
 pub fn dports(extra: &str) -> Ports {
-    dports_in(&without_comments(extra))
-}
-
-/// [`dports`] of a text without comments.
-fn dports_in(extra: &str) -> Ports {
     let mut out = Vec::new();
-    let mut words = extra.split_whitespace().peekable();
+    let mut words = words(extra).peekable();
     while let Some(w) = words.next() {
         if let Some(v) = w.strip_prefix("dpt:").or_else(|| w.strip_prefix("dpts:")) {
             if let Some(r) = range(v) {
@@ -123,12 +117,7 @@ fn dports_in(extra: &str) -> Ports {
 
 /// Whether the text matches destination ports at all, negated or not.
 pub fn matches_dport(extra: &str) -> bool {
-    matches_dport_in(&without_comments(extra))
-}
-
-fn matches_dport_in(extra: &str) -> bool {
-    extra
-        .split_whitespace()
+    words(extra)
         .any(|w| w.starts_with("dpt:") || w.starts_with("dpts:") || w == "dports" || w == "ports")
 }
 
@@ -140,13 +129,7 @@ pub fn protocol(spec: &RuleSpec) -> Cow<'_, str> {
 /// The address and port a DNAT rule sends to: `to:172.17.0.2:80` → ("172.17.0.2", Some(80)).
 /// IPv6 targets are written `to:[fd00::2]:80`.
 pub fn dnat_to(extra: &str) -> Option<(String, Option<u16>)> {
-    dnat_to_in(&without_comments(extra))
-}
-
-fn dnat_to_in(extra: &str) -> Option<(String, Option<u16>)> {
-    let v = extra
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("to:"))?;
+    let v = words(extra).find_map(|w| w.strip_prefix("to:"))?;
     if let Some(rest) = v.strip_prefix('[') {
         let (addr, after) = rest.split_once(']')?;
         let port = after.strip_prefix(':').and_then(first_port);
