@@ -84,6 +84,11 @@ perl -ne '
   # DOCKER-USER RETURN is now rule 2
   $du = 1 if /^Chain DOCKER-USER /; $du = 0 if /^Chain (?!DOCKER-USER)/;
   s/^1(\s+\d+\s+\d+ RETURN)/2$1/ if $du;
+' | perl -ne '
+  # each poll ends in `@end N`, its count of lines from its `@poll` on: two more now
+  $n = 0 if /^\@poll /;
+  if (/^\@end /) { print "\@end $n\n"; next }
+  $n++; print;
 ' > "$TRAP"
 T new-session -d -s main -x 120 -y 40 -c "$TRAPDIR" "TERM=xterm-256color $IPTOP --replay docker-host.rec"
 sleep 3

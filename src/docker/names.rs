@@ -76,7 +76,8 @@ impl Names {
                         .filter(|id| id.chars().nth(11).is_some())
                         .map(|id| format!("br-{}", id.chars().take(12).collect::<String>()))
                 });
-            if let Some(b) = bridge {
+            // `docker_gwbridge` is the network `docker_gwbridge`: nothing to add
+            if let Some(b) = bridge.filter(|b| b != name) {
                 n.ifaces.insert(b, name.to_string());
             }
             for cfg in net["IPAM"]["Config"].as_array().into_iter().flatten() {
@@ -156,15 +157,6 @@ impl Names {
         }
     }
 
-    /// Shows names instead of the values where Docker knows them (`!dock-net`,
-    /// `dock-web`): the live view's columns are narrow, and the detail pane shows both.
-    pub fn substitute(&self, c: &mut Cells) {
-        self.each_named(c, |v, n| {
-            let neg = if v.starts_with('!') { "!" } else { "" };
-            *v = format!("{neg}{n}");
-        });
-    }
-
     /// `edit(value, name)` on each of a row's interfaces and addresses Docker names, and on
     /// a DNAT rule's match text with the name of where it sends packets.
     fn each_named(&self, c: &mut Cells, edit: impl Fn(&mut String, &str)) {
@@ -198,18 +190,35 @@ impl Names {
         }
     }
 
-    /// One line for a rule's detail: `in bridge · destination dock-web · DNAT to dock-web`.
+    /// One line for a rule's detail, each value with its name, negation kept: `in
+    /// !docker0 (bridge) · destination 172.17.0.2 (dock-web) · DNAT to 172.17.0.2:80
+    /// (dock-web)`.
     pub fn describe(&self, spec: &RuleSpec) -> Option<String> {
         let r = self.rule(spec);
+        // the `to:` as the rule says it (a port range, an IPv6 address in brackets)
+        let to = crate::model::comments::without_comments(&spec.extra)
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("to:"))
+            .map(str::to_string);
         let parts: Vec<String> = [
-            ("in", &r.in_iface),
-            ("out", &r.out_iface),
-            ("source", &r.source),
-            ("destination", &r.destination),
-            ("DNAT to", &r.dnat),
+            ("in", Some(spec.in_iface.clone()), &r.in_iface),
+            ("out", Some(spec.out_iface.clone()), &r.out_iface),
+            ("source", Some(spec.source.clone()), &r.source),
+            (
+                "destination",
+                Some(spec.destination.clone()),
+                &r.destination,
+            ),
+            ("DNAT to", to, &r.dnat),
         ]
         .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .filter_map(|(k, value, name)| {
+            let name = name.as_ref()?;
+            Some(match value {
+                Some(v) => format!("{k} {v} ({name})"),
+                None => format!("{k} {name}"),
+            })
+        })
         .collect();
         (!parts.is_empty()).then(|| format!("Docker: {}", parts.join(" · ")))
     }
@@ -304,14 +313,19 @@ mod tests {
             destination: "172.17.0.2".into(),
             ..Default::default()
         };
-        n.substitute(&mut c);
+        n.decorate(&mut c);
         assert_eq!(
             (&*c.in_iface, &*c.out_iface, &*c.destination),
-            ("!dock-net", "bridge", "dock-web")
+            (
+                "!br-2c73d6d858ba (dock-net)",
+                "docker0 (bridge)",
+                "172.17.0.2 (dock-web)"
+            )
         );
+        // the detail keeps the negation: `in !docker0`, not `in bridge`
         assert_eq!(
             n.describe(&spec).as_deref(),
-            Some("Docker: in bridge · DNAT to dock-web")
+            Some("Docker: in !docker0 (bridge) · DNAT to 172.17.0.2:80 (dock-web)")
         );
     }
 

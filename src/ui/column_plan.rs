@@ -291,8 +291,13 @@ impl ColumnStats {
     }
 }
 
-/// Columns the tree needs: guides, fold marker and label, without building the labels.
-pub fn tree_width(t: &FirewallTable, rows: &[TreeRow]) -> u16 {
+/// Columns the tree needs: guides, fold marker and label (a DNAT's with the container
+/// Docker `names` for its target), without building the labels.
+pub fn tree_width(
+    t: &FirewallTable,
+    rows: &[TreeRow],
+    names: Option<&crate::docker::Names>,
+) -> u16 {
     use unicode_width::UnicodeWidthStr;
     let w = rows
         .iter()
@@ -308,7 +313,7 @@ pub fn tree_width(t: &FirewallTable, rows: &[TreeRow]) -> u16 {
                 RowKind::Rule { chain, rule } => {
                     let spec = &t.chains[chain].rules[rule].spec;
                     // a NAT target is shown with where it sends packets
-                    let target = super::fit::nat(spec)
+                    let target = super::fit::nat_named(spec, names)
                         .map_or(crate::sanitize::text(&spec.target).width(), |(l, _)| {
                             crate::sanitize::text(&l).width()
                         });

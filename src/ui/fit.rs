@@ -56,6 +56,55 @@ pub fn nat(spec: &RuleSpec) -> Option<(String, String)> {
     Some((label, rest.join(" ")))
 }
 
+/// [`nat`] with the name of the container a DNAT sends packets to, as text output puts
+/// it after the `to:` (`DNAT → 172.18.0.2:80 (web)`), where Docker knows it.
+pub fn nat_named(
+    spec: &RuleSpec,
+    names: Option<&crate::docker::Names>,
+) -> Option<(String, String)> {
+    let (mut label, rest) = nat(spec)?;
+    if let Some(n) = names.and_then(|n| n.rule(spec).dnat) {
+        label.push_str(&format!(" ({n})"));
+    }
+    Some((label, rest))
+}
+
+/// An interface or address with the name Docker knows for it, in `width` columns: whole
+/// (`!docker0 (bridge)`); else the value cut before its name (`br-ecda2b… (shop)`), so
+/// that a user network's bridge still says which network it is; else the whole cut.
+pub fn named(value: &str, name: &str, width: usize) -> String {
+    let whole = format!("{value} ({name})");
+    if whole.width() <= width {
+        return whole;
+    }
+    let room = width.saturating_sub(name.width() + 3);
+    if room >= 5 {
+        return format!("{} ({name})", truncate_right(value, room));
+    }
+    truncate_right(&whole, width)
+}
+
+/// Cuts `s` to `width` columns, ending with `…` when it had to cut.
+pub fn truncate_right(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw + 1 > width {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
 /// The match text split into what it matches and its comments (`/* … */`), so that the
 /// comments can be drawn dim after it and cut first.
 pub fn split_comments(extra: &str) -> (String, String) {
@@ -116,6 +165,14 @@ pub fn path_from_right(parts: &[String], width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_value_keeps_its_name_while_it_can() {
+        assert_eq!(named("!docker0", "bridge", 30), "!docker0 (bridge)");
+        assert_eq!(named("!br-ecda2bcd6b36", "shop", 17), "!br-ecda2… (shop)");
+        assert_eq!(named("docker0", "bridge", 10), "docker0 (…");
+        assert_eq!(named("docker0", "bridge", 0), "");
+    }
 
     fn spec(target: &str, extra: &str) -> RuleSpec {
         RuleSpec {

@@ -163,6 +163,8 @@ where
     let panic_key = std::env::var_os("IPTOP_TEST_PANIC").is_some();
     // an export being written off the UI task: keys, polls and signals go on meanwhile
     let mut exporting: Option<tokio::task::JoinHandle<Result<PathBuf, String>>> = None;
+    // what the status line says of the export being written: `Δ over the last 10s`
+    let mut export_said = String::new();
     loop {
         terminal
             .draw(|f| {
@@ -208,7 +210,7 @@ where
             } => {
                 exporting = None;
                 app.message = Some(match done {
-                    Ok(Ok(p)) => format!("exported to {}", p.display()),
+                    Ok(Ok(p)) => format!("exported {export_said} to {}", p.display()),
                     Ok(Err(e)) => format!("export failed: {e}"),
                     Err(e) => format!("export failed: {e}"),
                 });
@@ -227,6 +229,7 @@ where
                 Effect::Export => match ExportJob::new(app, export_to) {
                     Ok(job) => {
                         app.message = Some("exporting…".into());
+                        export_said = job.said.clone();
                         exporting = Some(tokio::task::spawn_blocking(move || job.run()));
                     }
                     Err(e) => app.message = Some(format!("export failed: {e}")),
@@ -281,6 +284,8 @@ pub struct ExportJob {
     start: Option<SystemTime>,
     /// Which window the deltas cover, for the file.
     note: String,
+    /// ... and for the status line: `Δ over the last 10s`.
+    pub said: String,
     source: SourceInfo,
     roots: Vec<String>,
     moved_only: bool,
@@ -308,6 +313,7 @@ impl ExportJob {
                 deltas: p.deltas,
                 start: p.start,
                 note: format!("{}; the path view", p.note),
+                said: p.said,
                 source: app.source.clone(),
                 roots: Vec::new(),
                 moved_only: app.moved_only,
@@ -320,6 +326,7 @@ impl ExportJob {
         // the view on screen: its drill root, moved-only or hot view, over a stated window
         let w = v.export_window(app.export_window);
         let mut note = w.note;
+        let said = w.said;
         if app.screen() == mode::Screen::Hot {
             note.push_str("; the hot view: rules that moved, with their chain paths");
         }
@@ -328,6 +335,7 @@ impl ExportJob {
             deltas: w.deltas,
             start: w.start,
             note,
+            said,
             source: app.source.clone(),
             roots: app
                 .drilled()

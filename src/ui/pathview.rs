@@ -25,6 +25,8 @@ pub struct PathSnapshot {
     /// For an export: what window the deltas cover, and when it started.
     pub note: String,
     pub start: Option<std::time::SystemTime>,
+    /// For the status line: `Δ over the last 10s`.
+    pub said: String,
 }
 
 impl LiveView {
@@ -47,6 +49,7 @@ impl LiveView {
         let mut elapsed = self.table_data().window;
         let mut start = None;
         let mut note = String::new();
+        let mut said = String::new();
         // iptables' tables, then the native tables' tabs (read on every poll)
         let natives = (0..self.tabs().len()).filter(|&i| self.tabs()[i].native.is_some());
         let tabs: Vec<usize> = path::TABLES
@@ -54,6 +57,16 @@ impl LiveView {
             .filter_map(|name| self.tab_of(name))
             .chain(natives)
             .collect();
+        // an export counts every table over the same polls: from the latest of their
+        // first kept polls (a table polled only since the path view opened has fewer)
+        let firsts: Vec<std::time::Duration> = tabs
+            .iter()
+            .filter(|&&i| self.tables()[i].snap.is_some())
+            .filter_map(|&i| self.tables()[i].window_first_at())
+            .collect();
+        let since = firsts.iter().max().copied();
+        let cut_short = firsts.iter().any(|&at| Some(at) < since);
+        let mut notes: Vec<(String, String)> = Vec::new();
         for i in tabs {
             let v = &self.tables()[i];
             let Some(t) = v.snap.as_ref().and_then(|s| s.tables.first()) else {
@@ -61,9 +74,11 @@ impl LiveView {
             };
             tables.push(t.clone());
             if export {
-                let w = v.export_window(self.export_window);
+                let w = v.export_window_since(self.export_window, since);
+                notes.push((self.tab_label(i), w.note.clone()));
                 if i == self.current() || note.is_empty() {
                     note = w.note;
+                    said = w.said;
                     start = w.start;
                     if let Some(d) = &w.deltas {
                         elapsed = d.elapsed;
@@ -73,6 +88,15 @@ impl LiveView {
             } else {
                 deltas.push(v.shown_deltas().shown.cloned());
             }
+        }
+        if notes.iter().any(|(_, n)| *n != note) {
+            // a baseline on some tables: each table's own window
+            let each: Vec<String> = notes.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+            note = each.join("; ");
+        } else if cut_short {
+            note.push_str(
+                ", every table over the same polls (the path view polls every table since it opened)",
+            );
         }
         let snap = Snapshot {
             tables,
@@ -88,6 +112,7 @@ impl LiveView {
             deltas,
             note,
             start,
+            said,
         })
     }
 
@@ -190,7 +215,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Theme) {
                     .is_some_and(|p| LiveView::traced_row(p, t, rows, r))
             };
             let model = crate::derive::path::path(&input, crate::derive::Want::PICTURE);
-            path_picture::styled_lines(&model, &path::LIVE_COLUMNS, false, theme, Some(&traced))
+            // fitted to the screen: the match text stays readable at 80 columns
+            path_picture::styled_lines_within(
+                &model,
+                &path::LIVE_COLUMNS,
+                false,
+                theme,
+                Some(&traced),
+                Some(area.width),
+            )
         });
         Arc::new(lines.unwrap_or_default())
     });

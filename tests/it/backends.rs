@@ -217,7 +217,9 @@ fn both_back_ends_have_a_tab_each_in_the_live_view() {
     tmux.wait_for(5, "back to legacy", |s| s.contains("iptop · filter·legacy"));
     // `s` on the legacy tab: the file says which back end it holds
     tmux.keys(&["s"]);
-    tmux.wait_for(10, "the export", |s| s.contains("exported to"));
+    tmux.wait_for(10, "the export", |s| {
+        s.contains("exported ") && s.contains(" to /")
+    });
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .expect("dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())

@@ -32,13 +32,14 @@ fn export_key_covers_the_last_seconds_of_polls() {
     // three polls later the last poll's Δ is 0 again
     thread::sleep(Duration::from_secs(3));
     tmux.keys(&["s"]);
-    let s = tmux.wait_for(10, "the export", |s| s.contains("exported to "));
+    // the status line names the window and the file
+    let s = tmux.wait_for(10, "the export", |s| s.contains("exported Δ over the last"));
     let line = s
         .lines()
-        .find(|l| l.contains("exported to "))
+        .find(|l| l.contains("exported Δ over the last"))
         .expect("status");
     let path = line
-        .split("exported to ")
+        .split(" to ")
         .nth(1)
         .expect("path")
         .split_whitespace()

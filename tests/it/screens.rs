@@ -22,13 +22,27 @@ fn demo_app(polls: usize) -> LiveView {
 /// The live view fed `polls` polls of the recording `text` (filter and nat), findings
 /// evaluated after each poll as the UI loop does.
 fn app_of(text: &str, table: &str, polls: usize) -> LiveView {
+    app_named(text, table, polls, None)
+}
+
+/// [`app_of`] with names from Docker, known from the start as the live view has them.
+fn app_named(
+    text: &str,
+    table: &str,
+    polls: usize,
+    names: Option<iptop::docker::Names>,
+) -> LiveView {
     let mut r = ReplaySource::from_text("demo", text, None)
         .expect("demo")
         .with_kind(iptop::model::SourceKind::Demo);
     let mut app = LiveView::new(r.info().clone(), table, vec![], Duration::from_secs(1));
+    app.names = names.map(Arc::new);
     for _ in 0..polls {
         let raw = r.next_poll().expect("poll");
-        for t in ["filter", "nat"] {
+        for t in ["filter", "nat", "mangle", "raw"] {
+            if !raw.listings.iter().any(|l| l.table == t) {
+                continue;
+            }
             let s = snapshot_from(&raw, &[t.into()]).expect("snapshot");
             app.on_snapshot(t, Arc::new(s), raw.discontinuity);
         }
@@ -41,11 +55,31 @@ fn app_of(text: &str, table: &str, polls: usize) -> LiveView {
 /// where the container's port is seen: the `docker-user-dport` trap.
 fn demo_with_a_trap() -> String {
     let re = regex::Regex::new(r"(Chain DOCKER-USER \(1 references\)\nnum .*\n)1 ").expect("re");
-    re.replace_all(
+    let text = re.replace_all(
         DEMO,
         "${1}1           0        0 DROP       6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:8080\n2 ",
-    )
-    .into_owned()
+    );
+    recount_ends(&text)
+}
+
+/// A recording edited by hand, each poll's `@end N` set again to its count of lines (from
+/// its `@poll` line on).
+fn recount_ends(text: &str) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for line in text.lines() {
+        if line.starts_with("@poll ") {
+            n = 0;
+        }
+        if line.starts_with("@end ") {
+            out.push_str(&format!("@end {n}\n"));
+            continue;
+        }
+        n += 1;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 pub(crate) fn screen(app: &mut LiveView, w: u16, h: u16) -> String {
@@ -140,7 +174,8 @@ fn findings_badge_in_the_header() {
     let mut app = app_of(&demo_with_a_trap(), "filter", 3);
     let s = screen(&mut app, 120, 40);
     let header = s.lines().next().expect("header");
-    assert!(header.ends_with("! 1 finding"), "{header}");
+    // the trap, and the demo's own policy drop
+    assert!(header.ends_with("! 2 findings"), "{header}");
     insta::assert_snapshot!(s);
 }
 
@@ -161,16 +196,34 @@ fn findings_pane_and_enter_on_a_finding() {
     assert!(s.contains("tcp dpt:8080"), "{s}");
 }
 
+/// The demo's recording has real packets dropped by FORWARD's policy every few seconds:
+/// `!` lists `policy-drop`; before any Δ (one poll) there is no finding.
 #[test]
-fn no_finding_without_a_trap() {
-    let mut app = demo_app(3);
+fn the_demo_shows_a_policy_drop() {
+    let mut app = demo_app(1);
     assert!(app.findings().is_empty(), "{:?}", app.findings());
     app.apply(Action::ToggleFindings);
     let s = screen(&mut app, 120, 40);
     assert!(s.contains("no finding in the last 10s"), "{s}");
+    let mut app = demo_app(3);
+    let header = screen(&mut app, 120, 40);
     assert!(
-        !s.lines().next().unwrap_or_default().contains("finding"),
-        "{s}"
+        header
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with("! 1 finding"),
+        "{header}"
+    );
+    app.apply(Action::ToggleFindings);
+    let s = screen(&mut app, 120, 40);
+    let line = s
+        .lines()
+        .find(|l| l.contains("policy-drop"))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(
+        line.contains("filter") && line.contains("FORWARD"),
+        "{line}"
     );
 }
 
@@ -268,7 +321,11 @@ fn hot_view_80x24() {
     let mut app = demo_app(3);
     app.apply(Action::ToggleHot);
     let s = screen(&mut app, 80, 24);
-    assert!(s.contains("ACCEPT         tcp dpt:80"), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("ACCEPT") && l.trim_end().ends_with("tcp dpt:80")),
+        "{s}"
+    );
     assert!(s.contains("state RELATED"), "{s}");
     insta::assert_snapshot!(s);
 }
@@ -437,4 +494,121 @@ fn path_view_120x40() {
     assert_eq!(first_line(&screen(&mut app, 120, 12)), first_line(&top));
     app.apply(Action::Back);
     assert!(app.screen() != iptop::ui::mode::Screen::Path);
+}
+
+/// Names from Docker beside the interface and the address, as text output puts them
+/// (`docker0 (bridge)`, `!docker0 (bridge)`), the container behind the DNAT target in
+/// the nat tree, and the detail pane keeping the negation.
+#[test]
+fn docker_names_beside_the_values() {
+    let names = iptop::docker::Names::from_api(
+        &serde_json::json!([
+            {"Name": "bridge", "Id": "9f1c0e3e2b4d", "Driver": "bridge",
+             "Options": {"com.docker.network.bridge.name": "docker0"},
+             "IPAM": {"Config": [{"Subnet": "172.17.0.0/16"}]}},
+            {"Name": "docker_gwbridge", "Id": "5a6f7081920a", "Driver": "bridge",
+             "Options": {"com.docker.network.bridge.name": "docker_gwbridge"},
+             "IPAM": {"Config": [{"Subnet": "172.18.0.0/16"}]}}
+        ]),
+        &serde_json::json!([
+            {"Names": ["/sbox\u{1b}"], "NetworkSettings": {"Networks": {"docker_gwbridge": {"IPAddress": "172.18.0.2"}}}}
+        ]),
+    );
+    let mut app = app_named(DEMO, "nat", 3, Some(names));
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("DNAT → 172.18.0.2:80 (sbox\\x1b)"), "{s}");
+    assert!(s.contains("docker0 (bridge)"), "{s}");
+    assert!(!s.contains('\u{1b}'), "hostile names are escaped:\n{s}");
+    // at 80 columns the port and the target stay readable
+    let narrow = screen(&mut app, 80, 24);
+    assert!(narrow.contains("DNAT → 172.18.0.2:80"), "{narrow}");
+    assert!(narrow.contains("tcp dpt:80"), "{narrow}");
+    // filter's `docker0 !docker0` ACCEPT: the detail says `out !docker0 (bridge)`
+    app.apply(Action::SelectTable(0));
+    app.set_viewport(30);
+    app.apply(Action::SearchStart);
+    for ch in "!docker0".chars() {
+        app.apply(Action::SearchInput(ch));
+    }
+    app.apply(Action::SearchConfirm);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("!docker0 (bridge)"), "{s}");
+    assert!(
+        s.contains("Docker: in docker0 (bridge) · out !docker0 (bridge)")
+            || s.contains("Docker: out !docker0 (bridge)"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("out !bridge") && !s.contains(" !bridge "),
+        "{s}"
+    );
+}
+
+/// The path view at 80x24 keeps MATCH: the columns that say nothing give way, the tree
+/// gives up room, and the port and the DNAT's target stay readable.
+#[test]
+fn path_view_80x24() {
+    let mut app = demo_app(3);
+    app.apply(Action::TogglePath);
+    let s = screen(&mut app, 80, 24);
+    let dnat = s.lines().find(|l| l.contains("DNAT")).unwrap_or_default();
+    assert!(dnat.contains("tcp dpt:80 to:172.18.0.2:80"), "{s}");
+    assert!(s.contains("MATCH"), "{s}");
+    insta::assert_snapshot!(s);
+    // wider again: the lines are fitted to the new width
+    let wide = screen(&mut app, 120, 40);
+    assert!(wide.contains("PKT/S"), "{wide}");
+}
+
+/// The same on a recording of the lab with Docker Engine 28's rules (tests/lab/lab.sh
+/// with docker28.rules: DOCKER-FORWARD, DOCKER-CT, DOCKER-BRIDGE; raw and mangle too).
+#[test]
+fn path_view_80x24_docker28_lab() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/recordings/docker28-lab.rec"),
+    )
+    .expect("fixture");
+    // the second poll: four requests came in since the first
+    let mut app = app_of(&text, "filter", 2);
+    app.apply(Action::TogglePath);
+    let s = screen(&mut app, 80, 24);
+    let dnat = s.lines().find(|l| l.contains("DNAT")).unwrap_or_default();
+    assert!(dnat.contains("dpt:80 to:172.18.0.2:80"), "{s}");
+    assert_eq!(dnat.split_whitespace().nth(3), Some("4"), "its Δ: {dnat}");
+    insta::assert_snapshot!(s);
+}
+
+/// `s` in the path view: nat polled only since `v`, filter before too; the export
+/// counts both over the same polls and says so.
+#[test]
+fn path_export_counts_every_table_over_the_same_polls() {
+    let mut r = ReplaySource::from_text("demo", DEMO, None)
+        .expect("demo")
+        .with_kind(iptop::model::SourceKind::Demo);
+    let mut app = LiveView::new(r.info().clone(), "filter", vec![], Duration::from_secs(1));
+    let mut feed = |app: &mut LiveView, tables: &[&str]| {
+        let raw = r.next_poll().expect("poll");
+        for t in tables {
+            let s = snapshot_from(&raw, &[t.to_string()]).expect("snapshot");
+            app.on_snapshot(t, Arc::new(s), raw.discontinuity);
+        }
+    };
+    for _ in 0..5 {
+        feed(&mut app, &["filter"]);
+    }
+    app.apply(Action::TogglePath);
+    for _ in 0..3 {
+        feed(&mut app, &["filter", "nat"]);
+    }
+    let p = app.path_snapshot(true).expect("the path view's export");
+    let d = p.deltas.expect("deltas");
+    // two seconds: from the first poll both tables have to the last
+    assert_eq!(d.elapsed.as_secs(), 2, "{:?}", d.elapsed);
+    assert!(
+        p.note.contains("every table over the same polls"),
+        "{}",
+        p.note
+    );
+    assert!(p.said.starts_with("Δ over the last 2"), "{}", p.said);
 }

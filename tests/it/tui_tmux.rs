@@ -197,7 +197,9 @@ fn hostile_text_in_the_live_view_and_its_export() {
     let s = tmux.wait_for(5, "the detail pane", |s| s.contains("rule 2 of 3"));
     assert!(s.contains("pwned\\x07"), "{s}");
     tmux.keys(&["s"]);
-    let s = tmux.wait_for(10, "the export", |s| s.contains("exported to"));
+    let s = tmux.wait_for(10, "the export", |s| {
+        s.contains("exported ") && s.contains(" to /")
+    });
     let file = std::fs::read_dir(dir.path())
         .expect("dir")
         .next()
@@ -218,4 +220,71 @@ fn hostile_text_in_the_live_view_and_its_export() {
     tmux.keys(&["q"]);
     let s = tmux.wait_for(5, "iptop to exit", |s| s.contains("EXIT="));
     assert!(s.contains("EXIT=0"), "{s}");
+}
+
+/// The Δ of the first row of an exported text file whose text contains all of `needles`.
+fn file_delta(text: &str, needles: &[&str]) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| needles.iter().all(|n| l.contains(n)))
+        .unwrap_or_else(|| panic!("no row with {needles:?} in\n{text}"));
+    line.split_whitespace()
+        .find_map(|w| w.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no Δ in {line:?}"))
+}
+
+/// `s` in the path view counts every table over the same polls: nat is polled only
+/// since `v`, so filter's rows are counted from there too, and the file says so; the
+/// status line names the window.
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn path_view_export_counts_every_table_over_the_same_window() {
+    let lab = Lab::up("iptables-restore");
+    let dir = tempfile::tempdir().expect("tmp");
+    let cmd = format!(
+        "{} --netns {} --export-dir {} --format text",
+        env!("CARGO_BIN_EXE_iptop"),
+        lab.host(),
+        dir.path().display()
+    );
+    let tmux = Tmux::start(&cmd, 120, 40);
+    tmux.wait_for(10, "the first poll", |s| s.contains("DOCKER-INGRESS"));
+    // before the path view: filter is polled, nat is not
+    lab.curl(20);
+    thread::sleep(Duration::from_millis(1500));
+    tmux.keys(&["v"]);
+    tmux.wait_for(5, "the path view", |s| s.contains("nat PREROUTING"));
+    thread::sleep(Duration::from_millis(1500));
+    lab.curl(3);
+    thread::sleep(Duration::from_millis(2500));
+    tmux.keys(&["s"]);
+    let s = tmux.wait_for(10, "the export", |s| s.contains("exported Δ over the last"));
+    let line = s
+        .lines()
+        .find(|l| l.contains("exported Δ over the last"))
+        .expect("status");
+    assert!(line.contains(" to /"), "{line}");
+    let file = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .next()
+        .expect("a file")
+        .expect("entry")
+        .path();
+    let text = std::fs::read_to_string(&file).expect("the exported file");
+    assert!(
+        text.contains("every table over the same polls"),
+        "the file says the window is shared:\n{text}"
+    );
+    // the three requests since `v`: one DNAT'd packet each, in nat
+    let dnat = file_delta(&text, &["DNAT", "to:172.18.0.2:80"]);
+    assert_eq!(dnat, 3, "{text}");
+    // filter's rows over the same polls: the packets of those three connections, not
+    // of the twenty before `v`
+    let accept = file_delta(&text, &["ACCEPT", "tcp dpt:80"]);
+    assert!(
+        (3..=30).contains(&accept),
+        "filter's dpt:80 ACCEPT counted over nat's window: {accept}\n{text}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for(5, "exit", |s| s.contains("EXIT=0"));
 }

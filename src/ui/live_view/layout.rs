@@ -112,7 +112,13 @@ impl LiveView {
                 self.frame.viewport = h.max(1);
                 self.fit_services(h);
             }
-            Screen::Path => self.frame.viewport = h.max(1),
+            Screen::Path => {
+                self.frame.viewport = h.max(1);
+                if self.path.width != area.width {
+                    self.path.width = area.width;
+                    self.path.lines.take();
+                }
+            }
         }
     }
 

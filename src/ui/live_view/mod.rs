@@ -260,7 +260,7 @@ impl LiveView {
             let v = self.table_data();
             tree::build(t, &self.roots(t), &|q| v.is_expanded(q), MAX_ROWS)
         };
-        self.tree.tree_width = tree_width(t, &rows);
+        self.tree.tree_width = tree_width(t, &rows, self.names.as_deref());
         let v = self.table_data();
         let mut live = vec![true; rows.len()];
         for i in 0..rows.len() {

@@ -10,6 +10,8 @@ use super::PathLines;
 #[derive(Debug, Default)]
 pub struct PathState {
     pub(in crate::ui) offset: usize,
+    /// The screen's width the lines were fitted to (a new width draws them again).
+    pub(in crate::ui) width: u16,
     /// Drawn once after a poll or a key (the first frame fills it), then reused.
     pub(in crate::ui) lines: OnceCell<Arc<PathLines>>,
 }

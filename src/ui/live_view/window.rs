@@ -21,6 +21,8 @@ pub struct ExportWindow {
     pub start: Option<SystemTime>,
     /// For the file: `since the baseline (z)`, `the last 10s of polls`.
     pub note: String,
+    /// For the status line: `Δ over the last 10s`, `Δ since the baseline (z)`.
+    pub said: String,
 }
 
 impl TableData {
@@ -46,11 +48,27 @@ impl TableData {
     /// The deltas for an export of the view: since the baseline, else from the oldest
     /// kept poll (at most `window` ago, or as far back as polls go) to the newest.
     pub fn export_window(&self, window: Duration) -> ExportWindow {
+        self.export_window_since(window, None)
+    }
+
+    /// The oldest poll kept for the export window (none with a baseline: it starts the
+    /// window), by its offset from the start of the source.
+    pub fn window_first_at(&self) -> Option<Duration> {
+        if self.baseline.is_some() {
+            return None;
+        }
+        self.recent.front().map(|s| s.at)
+    }
+
+    /// [`TableData::export_window`] from the first kept poll at or after `since` (the
+    /// path view: every table over the same polls).
+    pub fn export_window_since(&self, window: Duration, since: Option<Duration>) -> ExportWindow {
         let Some(snap) = &self.snap else {
             return ExportWindow {
                 deltas: None,
                 start: None,
                 note: String::new(),
+                said: "without Δ (one poll so far)".into(),
             };
         };
         if let Some(b) = &self.baseline {
@@ -61,11 +79,13 @@ impl TableData {
                 }),
                 start: Some(b.since),
                 note: "since the baseline (z)".into(),
+                said: "Δ since the baseline (z)".into(),
             };
         }
         let first = self
             .recent
-            .front()
+            .iter()
+            .find(|f| since.is_none_or(|at| f.at >= at))
             .filter(|f| !Arc::ptr_eq(f, snap.snapshot()));
         let deltas = match (first.and_then(|f| f.tables.first()), snap.tables.first()) {
             (Some(p), Some(c)) => Some(Deltas {
@@ -83,10 +103,15 @@ impl TableData {
             Some(_) => format!("the last {} of polls", format::duration(window)),
             None => "one poll: no window yet".into(),
         };
+        let said = match &deltas {
+            Some(d) => format!("Δ over the last {}", format::duration(d.elapsed)),
+            None => "without Δ (one poll so far)".into(),
+        };
         ExportWindow {
             deltas,
             start: first.map(|f| f.taken_at),
             note,
+            said,
         }
     }
 }

@@ -111,7 +111,10 @@ pub(super) fn draw_tabs(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     }
     match app.screen() {
         Screen::Hot => tags.push("hot: by rate now, then last moved".into()),
-        Screen::Findings => tags.push("findings of the last poll: Enter shows the rule".into()),
+        Screen::Findings => tags.push(format!(
+            "findings of the last {}: Enter shows the rule",
+            crate::format::duration(app.export_window)
+        )),
         Screen::Services => tags.push("kube-proxy Services (nat)".into()),
         Screen::Path => tags.push("path: every table, hook by hook (v: back)".into()),
         Screen::Trace => tags.push("trace: Enter shows a packet's path (T: back)".into()),

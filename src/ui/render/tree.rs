@@ -26,12 +26,19 @@ pub(super) fn draw_tree(frame: &mut Frame, area: Rect, app: &LiveView, theme: &T
     }
     let mut stats = app.table_data().col_stats.clone();
     if let Some(n) = &app.names {
-        // the names shown instead of bridges and addresses need their room
+        // the names shown beside bridges and addresses (`docker0 (bridge)`) need their
+        // room: at most the widest value and the widest name
         let (iface, addr) = n.widest();
-        stats.grow(Column::In, (iface + 1).min(16) as u16);
-        stats.grow(Column::Out, (iface + 1).min(16) as u16);
-        stats.grow(Column::Source, addr.min(20) as u16);
-        stats.grow(Column::Destination, addr.min(20) as u16);
+        for (c, name, cap) in [
+            (Column::In, iface, 22),
+            (Column::Out, iface, 22),
+            (Column::Source, addr, 30),
+            (Column::Destination, addr, 30),
+        ] {
+            if let Some(w) = stats.width(c) {
+                stats.grow(c, (w as usize + 3 + name).min(cap) as u16);
+            }
+        }
     }
     // columns nothing on screen is in give way first
     stats.seen_in(t, &app.rows()[offset..end]);
@@ -146,13 +153,28 @@ pub(super) fn tree_row(
     theme: &Theme,
 ) {
     let mut c = cells::cells(t, r, view);
-    if let Some(n) = names {
-        n.substitute(&mut c);
-    }
+    // the names beside the values, as text output puts them: `!docker0 (bridge)`
+    let named = |col: Column| -> Option<String> {
+        let n = names?;
+        let name = match col {
+            Column::In => n.iface(&c.in_iface),
+            Column::Out => n.iface(&c.out_iface),
+            Column::Source => n.addr(&c.source),
+            Column::Destination => n.addr(&c.destination),
+            _ => None,
+        };
+        name.map(|n| clean(n).into_owned())
+    };
+    let named: Vec<(Column, String)> =
+        [Column::In, Column::Out, Column::Source, Column::Destination]
+            .into_iter()
+            .filter_map(|col| Some((col, named(col)?)))
+            .collect();
     if let RowKind::Rule { chain, rule } = r.kind
-        && let Some((label, rest)) = crate::ui::fit::nat(&t.chains[chain].rules[rule].spec)
+        && let Some((label, rest)) =
+            crate::ui::fit::nat_named(&t.chains[chain].rules[rule].spec, names)
     {
-        // `DNAT → 172.18.0.2:80`: where it sends packets, whole, in the tree column
+        // `DNAT → 172.18.0.2:80 (web)`: where it sends packets, whole, in the tree column
         c.label = label.into();
         c.matches = rest.into();
     }
@@ -231,7 +253,10 @@ pub(super) fn tree_row(
             }
             Kind::Plain => {
                 let text = c.get(col);
-                if text.width() <= w as usize {
+                if let Some((_, name)) = named.iter().find(|(n, _)| *n == col) {
+                    let text = crate::ui::fit::named(text, name, w as usize);
+                    put(buf, x, y, w, &text, Style::default());
+                } else if text.width() <= w as usize {
                     put(buf, x, y, w, text, Style::default());
                 } else {
                     put(buf, x, y, w, &truncate(text, w as usize), Style::default());
