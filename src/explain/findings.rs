@@ -17,7 +17,7 @@
 //!
 //! For the live view: call [`evaluate`] with each poll's snapshot and the deltas it
 //! shows (or [`Facts::of`] once and [`evaluate_facts`]: each rule's match text is read
-//! once, into [`ports::Matched`]); every [`Finding`] carries its [`Place`] (table, chain and rule positions in
+//! once, into [`Matched`]); every [`Finding`] carries its [`Place`] (table, chain and rule positions in
 //! that snapshot) to jump to. Rules about published ports need the nat table next to
 //! filter in the same snapshot; the others need only the table they are about.
 
