@@ -145,7 +145,8 @@ pub struct Finding {
 }
 
 /// What the rules of thumb read of a snapshot, read once: each rule's match text
-/// ([`Matched`]) and how many rules jump to each user chain.
+/// ([`Matched`]: whole in filter and for nat's DNATs, elsewhere a drop's comment) and how
+/// many rules jump to each user chain.
 pub struct Facts<'a> {
     pub snap: &'a Snapshot,
     /// Per table, per chain, per rule.
@@ -164,7 +165,16 @@ impl<'a> Facts<'a> {
             for (ci, c) in t.chains.iter().enumerate() {
                 let mut chain = Vec::with_capacity(c.rules.len());
                 for r in c.rules.iter() {
-                    chain.push(Matched::of(&r.spec));
+                    // ports are read in filter and of nat's DNATs, comments of drops
+                    chain.push(
+                        if t.name == "filter" || (t.name == "nat" && r.spec.target == "DNAT") {
+                            Matched::of(&r.spec)
+                        } else if matches!(r.spec.target.as_str(), "DROP" | "REJECT") {
+                            Matched::comment_only(&r.spec)
+                        } else {
+                            Matched::nothing()
+                        },
+                    );
                 }
                 table.push(chain);
                 jumps.push(match c.references() {

@@ -38,6 +38,25 @@ impl<'a> Matched<'a> {
         }
     }
 
+    /// Only the comment, for a rule whose ports, protocol and target nothing reads.
+    pub fn comment_only(spec: &'a RuleSpec) -> Matched<'a> {
+        Matched {
+            comment: first_comment(&spec.extra),
+            ..Matched::nothing()
+        }
+    }
+
+    /// Nothing read, for a rule whose text nothing reads.
+    pub fn nothing() -> Matched<'a> {
+        Matched {
+            comment: None,
+            protocol: Cow::Borrowed(""),
+            dports: Ports::default(),
+            any_dport: false,
+            to: None,
+        }
+    }
+
     /// Whether two rules' protocols can match the same packet.
     pub fn same_protocol(&self, o: &Matched) -> bool {
         let (a, b) = (&self.protocol, &o.protocol);
