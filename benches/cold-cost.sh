@@ -2,6 +2,8 @@
 # The cold path and the live view at scale, side by side with the iptables child in one run:
 #
 #   sudo benches/cold-cost.sh [N]        (default 50000; SECS=20 RUNS=3 PORT=9899)
+#   BEFORE=/path/to/old/iptop sudo benches/cold-cost.sh   (the --once rows and the live
+#                                          view of another build too, in the same run)
 #
 # Per back end (nft, legacy) it loads tests/fixtures/iptables/gen-scale.sh N into a
 # throw-away namespace and measures, in total CPU (user + system of the process and of
@@ -27,6 +29,7 @@ PORT=${PORT:-9899}
 cd "$ROOT"
 cargo build --release --quiet
 BIN="$ROOT/target/release/iptop"
+BEFORE=${BEFORE:-}
 TICK=$(getconf CLK_TCK)
 SOCK=iptop-cold-$$
 ns=
@@ -66,6 +69,7 @@ live() { # args of iptop; prints "CPU-seconds distinct-poll-times"
   t1=$(proc_cpu "$pid")
   tmux -L "$SOCK" capture-pane -p -t m | head -1 | grep -o 'every [^·]*' >&2 || true
   tmux -L "$SOCK" kill-server
+  sleep 1
   awk -v t="$(( t1 - t0 ))" -v hz="$TICK" -v n="$(echo "$seen" | tr ' ' '\n' | grep . | sort -u | wc -l)" \
     'BEGIN { printf "%.3f %d\n", t / hz, n }'
 }
@@ -76,16 +80,21 @@ for b in nft legacy; do
   bash "$GEN" "$N" "$b" "$ns" >/dev/null
   child=$(cpu ip netns exec "$ns" "iptables-$b" -w 2 -t nat -L -v -n -x --line-numbers)
   echo "$N $b: one iptables -L of nat: $child s CPU (median of $RUNS)"
-  for src in auto iptables; do
-    for fmt in json text; do
-      c=$(cpu "$BIN" --netns "$ns" --backend "$b" -t nat --once --format "$fmt" --color never --source "$src")
-      awk -v b="$b" -v f="$fmt" -v s="$src" -v c="$c" -v k="$child" 'BEGIN {
-        printf "  --once --format %s --source %s: %.3f s = %.2fx\n", f, s, c, c / k }'
+  for bin in ${BEFORE:+"$BEFORE"} "$BIN"; do
+    [ -n "$BEFORE" ] && echo "  $bin:"
+    for src in auto iptables; do
+      for fmt in json text; do
+        c=$(cpu "$bin" --netns "$ns" --backend "$b" -t nat --once --format "$fmt" --color never --source "$src")
+        awk -v b="$b" -v f="$fmt" -v s="$src" -v c="$c" -v k="$child" 'BEGIN {
+          printf "  --once --format %s --source %s: %.3f s = %.2fx\n", f, s, c, c / k }'
+      done
     done
   done
-  read -r c polls < <(live --netns "$ns" --backend "$b" -t nat -i 1s)
-  awk -v c="$c" -v k="$child" -v s="$SECS" -v p="$polls" 'BEGIN {
-    printf "  live view, 1 s: %.3f s CPU in %d s = %.3fx of one iptables -L a second; %d distinct poll times in the header\n", c, s, c / (k * s), p }'
+  for bin in ${BEFORE:+"$BEFORE"} "$BIN"; do
+    read -r c polls < <(BIN=$bin live --netns "$ns" --backend "$b" -t nat -i 1s)
+    awk -v c="$c" -v k="$child" -v s="$SECS" -v p="$polls" -v n="$bin" 'BEGIN {
+      printf "  live view, 1 s (%s): %.3f s CPU in %d s = %.3fx of one iptables -L a second; %d distinct poll times in the header\n", n, c, s, c / (k * s), p }'
+  done
   # --listen, scraped every second (the poll and one /metrics encoding a second)
   "$BIN" --netns "$ns" --backend "$b" -t nat -i 1s --listen "127.0.0.1:$PORT" 2>/dev/null &
   lpid=$!

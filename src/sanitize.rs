@@ -479,10 +479,20 @@ pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<
 /// `value` as pretty JSON through [`JsonFormatter`].
 pub fn json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(4096);
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, JsonFormatter::default());
-    value.serialize(&mut ser)?;
+    json_pretty_to(&mut out, value)?;
     // the formatter writes only what serde_json and valid UTF-8 fragments give it
     Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
+}
+
+/// [`json_pretty`] written into `w` as it is made (an export of tens of MB is never held
+/// whole). Every string goes through the escapes, so what is written needs no
+/// [`lines`] after it: its only control characters are the layout's line breaks.
+pub fn json_pretty_to<W: std::io::Write, T: serde::Serialize + ?Sized>(
+    w: W,
+    value: &T,
+) -> serde_json::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(w, JsonFormatter::default());
+    value.serialize(&mut ser)
 }
 
 #[cfg(test)]
@@ -584,6 +594,14 @@ mod tests {
         );
         let astral = serde_json::json!("\u{e0041}");
         assert_eq!(json_pretty(&astral).expect("json"), "\"\\udb40\\udc41\"");
+        // what json_pretty_to writes needs no escaping after it (`--once` streams it)
+        let marks = serde_json::json!({ "\u{336}k\u{202e}": ["\u{336}DROP", "a\n\u{301}", "é\u{301}", HOSTILE] });
+        for v in [&v, &marks, &astral] {
+            let mut out = Vec::new();
+            json_pretty_to(&mut out, v).expect("json");
+            let out = String::from_utf8(out).expect("utf-8");
+            assert!(matches!(lines(&out), Cow::Borrowed(_)), "{out}");
+        }
     }
 
     /// Variation selectors, tags and marks over ASCII: escaped in text, lines, JSON (both

@@ -125,6 +125,15 @@ impl Source {
         }
     }
 
+    /// Polled once and done (`--once` without a window): a kernel source shows the
+    /// listing with its own counters where the kernel's cheap counts say it holds only
+    /// what iptables printed for its rules ([`KernelSource::once`]).
+    pub fn once(&mut self) {
+        if let Source::Kernel(k) = self {
+            k.once();
+        }
+    }
+
     /// Lists these tables from the next poll on (live sources; a replay has its own).
     pub fn set_tables(&mut self, tables: Vec<String>) {
         match self {

@@ -105,7 +105,11 @@ fn same_counters_at(n: usize, backend: &str) {
     ns.restore(&format!("iptables-{backend}-restore"), &rules);
     let kernel = once_json(&ns, backend, "kernel", false);
     let listing = once_json(&ns, backend, "iptables", false);
+    // auto: the listing checked against the kernel's use counts or entry count, shown
+    // with its own counters (once_json checks that it says so)
+    let auto = once_json(&ns, backend, "auto", false);
     assert_eq!(rule_count(&kernel), n, "every rule is there");
+    assert!(auto == listing, "{n} rules, {backend}: auto differs");
     // not a trivial equality: the counters are spread over 0..10^13
     let moved = kernel["tables"][1]["chains"]
         .as_array()
@@ -158,7 +162,9 @@ fn same_counters_as_the_listing_ipv6() {
             .output();
         let kernel = once_json(&ns, backend, "kernel", true);
         let listing = once_json(&ns, backend, "iptables", true);
+        let auto = once_json(&ns, backend, "auto", true);
         assert!(rule_count(&kernel) > 10);
+        assert!(auto == listing, "ipv6 {backend}: auto differs");
         assert!(kernel == listing, "ipv6 {backend}: the counters differ");
     }
 }
@@ -257,6 +263,21 @@ fn a_listing_read_with_the_kernels_rule_counts() {
         let ns = Netns::new(&format!("nl{backend}"));
         let bin = format!("iptables-{backend}");
         ns.exec(&[&bin, "-A", "INPUT", "-j", "ACCEPT"]);
+        // without a comment's line: --once (auto) reads no rule count, and says its
+        // counters are the listing's; over a window, the kernel's
+        let json = |args: &[&str]| {
+            let out = run_ok(
+                iptop()
+                    .args(["--netns", &ns.0, "--backend", backend, "--format", "json"])
+                    .args(args),
+            );
+            serde_json::from_slice::<Value>(&out.stdout).expect("json")
+        };
+        let v = json(&["--once"]);
+        assert_eq!(v["source"]["counters"], Value::Null, "{backend}");
+        assert_eq!(v["tables"][0]["chains"][0]["rules"][0]["target"], "ACCEPT");
+        let v = json(&["--once", "--window", "200ms", "-i", "100ms"]);
+        assert_eq!(v["source"]["counters"], "kernel", "{backend}");
         ns.exec(&[
             &bin,
             "-A",

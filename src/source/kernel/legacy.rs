@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::libc;
 
+use super::quick::TableInfo;
 use super::request::{self, SockOpt};
 use crate::model::Counter;
 
@@ -122,21 +123,37 @@ impl LegacySocket {
     }
 
     /// Reads `table` (which must exist: asking for a missing one loads it) into `out`;
-    /// [`LegacySocket::entries`] then holds its entries without their counters.
-    pub fn read(&mut self, table: &str, out: &mut LegacyTable) -> io::Result<()> {
+    /// The table's info (`GET_INFO`: hooks, number of entries, size) without its
+    /// entries. The table must exist: asking for a missing one loads it.
+    pub fn info(&self, table: &str) -> io::Result<TableInfo> {
         if table.len() >= 32 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
+        let mut info = [0u8; INFO_LEN];
+        info[..table.len()].copy_from_slice(table.as_bytes());
+        self.get(SockOpt::Info, &mut info)?;
+        let u32_at = |o: usize| u32::from_ne_bytes(info[o..o + 4].try_into().unwrap_or_default());
+        Ok(TableInfo {
+            valid_hooks: u32_at(32),
+            hook_entry: std::array::from_fn(|h| u32_at(36 + 4 * h)),
+            underflow: std::array::from_fn(|h| u32_at(56 + 4 * h)),
+            num_entries: u32_at(76),
+            size: u32_at(80),
+        })
+    }
+
+    /// Reads `table` (which must exist: asking for a missing one loads it) into `out`;
+    /// [`LegacySocket::entries`] then holds its entries without their counters.
+    pub fn read(&mut self, table: &str, out: &mut LegacyTable) -> io::Result<()> {
         for _ in 0..5 {
-            let mut info = [0u8; INFO_LEN];
-            info[..table.len()].copy_from_slice(table.as_bytes());
-            self.get(SockOpt::Info, &mut info)?;
-            let u32_at =
-                |o: usize| u32::from_ne_bytes(info[o..o + 4].try_into().unwrap_or_default());
-            let valid_hooks = u32_at(32);
-            let hook_entry: Vec<u32> = (0..5).map(|h| u32_at(36 + 4 * h)).collect();
-            let underflow: Vec<u32> = (0..5).map(|h| u32_at(56 + 4 * h)).collect();
-            let size = u32_at(80) as usize;
+            let TableInfo {
+                valid_hooks,
+                hook_entry,
+                underflow,
+                size,
+                ..
+            } = self.info(table)?;
+            let size = size as usize;
             // the kernel fills all of it: no need to clear what the last read left
             self.buf.resize(ENTRIES_HEAD + size, 0);
             self.buf[..32].fill(0);

@@ -10,6 +10,7 @@
 pub mod legacy;
 pub mod nft;
 pub mod nft_native;
+pub mod quick;
 mod reader;
 pub mod request;
 
@@ -50,6 +51,17 @@ pub struct KernelSource {
     started: Instant,
     seq: u64,
     info: crate::model::SourceInfo,
+    /// One poll and done (`--once` without a window): see [`KernelSource::once`].
+    once: bool,
+}
+
+/// What is read of the kernel's rule set before a listing, to tell after it whether the
+/// rule set changed while it was listed.
+#[derive(Default)]
+struct Before {
+    generation: Option<u32>,
+    legacy_stamp: Option<u64>,
+    legacy_info: Option<quick::TableInfo>,
 }
 
 /// The failures of a kernel read, for the listing it belongs to.
@@ -237,11 +249,21 @@ impl KernelSource {
             started: Instant::now(),
             seq: 0,
             info,
+            once: false,
         })
     }
 
     pub fn info(&self) -> &crate::model::SourceInfo {
         &self.info
+    }
+
+    /// Polled once and done (`--once` without a window): the listing is checked against
+    /// what the kernel tells without copying a rule ([`quick`]) and, when it fits, shown
+    /// with its own counters; only a listing that does not fit reads the counters and
+    /// rule counts in full.
+    /// `--source kernel` reads its counters from the kernel all the same.
+    pub fn once(&mut self) {
+        self.once = self.auto;
     }
 
     /// The live source that lists the rule texts.
@@ -403,24 +425,67 @@ impl KernelSource {
         Some(out)
     }
 
+    /// Whether every listing of `table` the kernel can check fits what it tells without
+    /// copying a rule ([`quick`]), with the rule set unchanged since `before`: then the
+    /// listings are shown as they are, with their own counters.
+    async fn fits_quickly(
+        &mut self,
+        table: &str,
+        listings: &[RawListing],
+        wanted: &[Option<Backend>],
+        before: &Before,
+    ) -> bool {
+        if listings
+            .iter()
+            .zip(wanted)
+            .any(|(l, b)| b.is_none() && !l.absent)
+        {
+            return false;
+        }
+        let texts: Vec<(Backend, Arc<crate::model::text::ListingText>)> = listings
+            .iter()
+            .zip(wanted)
+            .filter_map(|(l, b)| Some((b.as_ref().copied()?, l.stdout.clone())))
+            .collect();
+        let (t, generation, info) = (table.to_string(), before.generation, before.legacy_info);
+        self.with_reader(move |r| {
+            texts.iter().all(|(b, text)| match b {
+                Backend::Nft => r.chain_uses(&t).is_ok_and(|(chains, after)| {
+                    Some(after) == generation
+                        && quick::nft_mismatch(text.as_str(), &chains).is_none()
+                }),
+                Backend::Legacy => r.legacy_info(&t).is_ok_and(|after| {
+                    Some(after) == info && quick::legacy_mismatch(text.as_str(), &after).is_none()
+                }),
+            })
+        })
+        .await
+    }
+
     /// Lists `table` again, with the stamps checked around the listing, and reads its
     /// counters in full.
     async fn relist(&mut self, table: &str) -> Vec<RawListing> {
         let mut last = Vec::new();
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
+            let quick = self.once && attempt == 0;
             let t = table.to_string();
             // never ask x_tables for a table that is not there: that would create it
             let legacy_exists = self.choice != BackendChoice::Nft
                 && legacy_tables(self.netns.as_deref(), self.ipv6)
                     .is_ok_and(|n| n.iter().any(|x| x == table));
-            let legacy_before = self
+            let before = self
                 .with_reader(move |r| {
                     r.forget(&t);
-                    let nft = r.generation().ok();
-                    let legacy = legacy_exists
-                        .then(|| r.read(&t, Backend::Legacy, true).ok().map(|x| x.stamp))
-                        .flatten();
-                    (nft, legacy)
+                    let mut b = Before {
+                        generation: r.generation().ok(),
+                        ..Before::default()
+                    };
+                    if legacy_exists && quick {
+                        b.legacy_info = r.legacy_info(&t).ok();
+                    } else if legacy_exists {
+                        b.legacy_stamp = r.read(&t, Backend::Legacy, true).ok().map(|x| x.stamp);
+                    }
+                    b
                 })
                 .await;
             self.live.set_tables(vec![table.to_string()]);
@@ -431,6 +496,9 @@ impl KernelSource {
                 .iter()
                 .map(|l| self.uses_kernel(table, l))
                 .collect();
+            if quick && self.fits_quickly(table, &listings, &wanted, &before).await {
+                return listings;
+            }
             let t = table.to_string();
             let w = wanted.clone();
             let reads = self
@@ -448,8 +516,8 @@ impl KernelSource {
                     continue;
                 };
                 let before = match b {
-                    Backend::Nft => legacy_before.0.map(u64::from),
-                    Backend::Legacy => legacy_before.1,
+                    Backend::Nft => before.generation.map(u64::from),
+                    Backend::Legacy => before.legacy_stamp,
                 };
                 match read {
                     Ok(Read { counters, stamp }) if Some(stamp) == before => {

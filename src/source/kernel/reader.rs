@@ -172,6 +172,26 @@ impl Reader {
         }
     }
 
+    /// The chains of an nftables table with their use counts, and the generation id
+    /// after them (one message a chain: no rule is read).
+    pub fn chain_uses(&mut self, table: &str) -> io::Result<(Vec<super::nft::ChainInfo>, u32)> {
+        let family = request::family(self.ipv6);
+        let sock = match &mut self.nft {
+            Ok(s) => s,
+            Err(m) => return Err(io::Error::other(m.clone())),
+        };
+        let chains = sock.chains(family, table)?;
+        Ok((chains, sock.generation()?))
+    }
+
+    /// An x_tables table's info, without its entries (the table must exist).
+    pub fn legacy_info(&mut self, table: &str) -> io::Result<super::quick::TableInfo> {
+        match &self.legacy {
+            Ok(s) => s.info(table),
+            Err(m) => Err(io::Error::other(m.clone())),
+        }
+    }
+
     /// Reads one table. `full`: every chain, whatever moved.
     pub fn read(&mut self, table: &str, backend: Backend, full: bool) -> Result<Read, ReadError> {
         match backend {
