@@ -21,8 +21,6 @@
 //! that snapshot) to jump to. Rules about published ports need the nat table next to
 //! filter in the same snapshot; the others need only the table they are about.
 
-use std::collections::HashMap;
-
 use super::notes;
 use super::ports::{Matched, Ports};
 use crate::diff::{Delta, Deltas, TableDelta};
@@ -144,54 +142,100 @@ pub struct Finding {
     pub at: Place,
 }
 
-/// What the rules of thumb read of a snapshot, read once: each rule's match text
-/// ([`Matched`]: whole in filter and for nat's DNATs, elsewhere a drop's comment) and how
-/// many rules jump to each user chain.
+/// What the rules of thumb read of a snapshot, read once: the match text ([`Matched`]) of
+/// only the rules a rule of thumb reads (filter rules matching destination ports, nat's
+/// DNATs publishing ports, DROPs and REJECTs with a comment), and how many rules jump to
+/// each user chain.
 pub struct Facts<'a> {
     pub snap: &'a Snapshot,
-    /// Per table, per chain, per rule.
-    rules: Vec<Vec<Vec<Matched<'a>>>>,
+    /// The rules read, in table, chain and rule order.
+    rules: Vec<Fact<'a>>,
+    /// Per table, per chain: where its rules start in `rules`, and one past the last
+    /// chain's.
+    starts: Vec<Vec<usize>>,
     /// Per table, per chain: the rules that jump to it (0 for a built-in chain).
     refs: Vec<Vec<usize>>,
 }
 
+/// One rule read: where it is, the rule, and its match text.
+struct Fact<'a> {
+    chain: usize,
+    rule: usize,
+    r: &'a Rule,
+    m: Matched<'a>,
+}
+
 impl<'a> Facts<'a> {
     pub fn of(snap: &'a Snapshot) -> Facts<'a> {
-        let mut rules = Vec::with_capacity(snap.tables.len());
+        let mut rules = Vec::new();
+        let mut starts = Vec::with_capacity(snap.tables.len());
         let mut refs = Vec::with_capacity(snap.tables.len());
         for t in &snap.tables {
-            let mut table = Vec::with_capacity(t.chains.len());
+            let filter = t.name == "filter";
+            let nat = t.name == "nat";
+            let mut at = Vec::with_capacity(t.chains.len() + 1);
             let mut jumps = Vec::with_capacity(t.chains.len());
             for (ci, c) in t.chains.iter().enumerate() {
-                let mut chain = Vec::with_capacity(c.rules.len());
-                for r in c.rules.iter() {
+                at.push(rules.len());
+                for (ri, r) in c.rules.iter().enumerate() {
+                    let spec = &r.spec;
+                    let drop = matches!(spec.target.as_str(), "DROP" | "REJECT");
                     // ports are read in filter and of nat's DNATs, comments of drops
-                    chain.push(
-                        if t.name == "filter" || (t.name == "nat" && r.spec.target == "DNAT") {
-                            Matched::of(&r.spec)
-                        } else if matches!(r.spec.target.as_str(), "DROP" | "REJECT") {
-                            Matched::comment_only(&r.spec)
-                        } else {
-                            Matched::nothing()
-                        },
-                    );
+                    let m = if filter && may_match_dport(&spec.extra) {
+                        let m = Matched::of_filter(spec);
+                        (m.any_dport || (drop && m.comment.is_some())).then_some(m)
+                    } else if nat && spec.target == "DNAT" && may_match_dport(&spec.extra) {
+                        Matched::of_dnat(spec)
+                    } else if drop {
+                        Matched::comment_only(spec)
+                    } else {
+                        None
+                    };
+                    if let Some(m) = m {
+                        rules.push(Fact {
+                            chain: ci,
+                            rule: ri,
+                            r,
+                            m,
+                        });
+                    }
                 }
-                table.push(chain);
                 jumps.push(match c.references() {
                     _ if c.is_builtin() => 0,
                     Some(n) => n as usize,
                     None => t.callers().of(ci).len(),
                 });
             }
-            rules.push(table);
+            at.push(rules.len());
+            starts.push(at);
             refs.push(jumps);
         }
-        Facts { snap, rules, refs }
+        Facts {
+            snap,
+            rules,
+            starts,
+            refs,
+        }
     }
 
-    fn rule(&self, ti: usize, ci: usize, ri: usize) -> &Matched<'a> {
-        &self.rules[ti][ci][ri]
+    /// The rules read of table `ti`, with their indexes in `rules`.
+    fn of_table(&self, ti: usize) -> impl Iterator<Item = (usize, &Fact<'a>)> {
+        let at = &self.starts[ti];
+        let (from, to) = (at[0], at[at.len() - 1]);
+        (from..to).map(move |i| (i, &self.rules[i]))
     }
+
+    /// The rules read of chain `ci` of table `ti`.
+    fn of_chain(&self, ti: usize, ci: usize) -> &[Fact<'a>] {
+        let at = &self.starts[ti];
+        &self.rules[at[ci]..at[ci + 1]]
+    }
+}
+
+/// Whether `extra` can match destination ports: without `dpt` or `ports` in it, it
+/// cannot (a cheaper test than reading its words).
+fn may_match_dport(extra: &str) -> bool {
+    extra.contains("dpt") || extra.contains("ports")
 }
 
 /// Everything found in `snap`; rules of thumb about movement need `deltas` (the window
@@ -324,31 +368,26 @@ fn published<'a>(facts: &'a Facts) -> Vec<Published<'a>> {
         if t.name != "nat" {
             continue;
         }
-        for (ci, c) in t.chains.iter().enumerate() {
-            for (ri, r) in c.rules.iter().enumerate() {
-                if r.spec.target != "DNAT" {
-                    continue;
-                }
-                let m = facts.rule(ti, ci, ri);
-                if m.dports.is_empty() {
-                    continue;
-                }
-                let to = (m.to.as_ref())
-                    .map(|(a, p)| match p {
-                        Some(p) => format!("{a}:{p}"),
-                        None => a.clone(),
-                    })
-                    .unwrap_or_default();
-                out.push(Published {
-                    table: ti,
-                    chain: ci,
-                    rule: ri,
-                    spec: r,
-                    matched: m,
-                    ports: &m.dports,
-                    to,
-                });
+        for (_, x) in facts.of_table(ti) {
+            let (r, m) = (x.r, &x.m);
+            if r.spec.target != "DNAT" || m.dports.is_empty() {
+                continue;
             }
+            let to = (m.to.as_ref())
+                .map(|(a, p)| match p {
+                    Some(p) => format!("{a}:{p}"),
+                    None => a.clone(),
+                })
+                .unwrap_or_default();
+            out.push(Published {
+                table: ti,
+                chain: x.chain,
+                rule: x.rule,
+                spec: r,
+                matched: m,
+                ports: &m.dports,
+                to,
+            });
         }
     }
     out
@@ -358,10 +397,10 @@ fn docker_user_dport(f: &mut Found) {
     let Some(ci) = f.t.chain_index("DOCKER-USER") else {
         return;
     };
-    let pubs = published(f.facts);
-    let c = &f.t.chains[ci];
-    for (ri, r) in c.rules.iter().enumerate() {
-        let m = f.facts.rule(f.ti, ci, ri);
+    let facts = f.facts;
+    let pubs = published(facts);
+    for x in facts.of_chain(f.ti, ci) {
+        let (ri, r, m) = (x.rule, x.r, &x.m);
         if !m.any_dport || r.spec.extra.contains("ctorigdstport") {
             continue;
         }
@@ -422,24 +461,22 @@ fn published_port_bypasses_input(out: &mut Vec<Finding>, facts: &Facts) {
         };
         let reached = reached_from(t, input);
         let verdict_on = |target: &[&str], p: &Published| {
-            t.chains
-                .iter()
-                .enumerate()
-                .filter(|(ci, _)| reached[*ci])
-                .flat_map(|(ci, c)| c.rules.iter().enumerate().map(move |(ri, r)| (ci, ri, r)))
-                .filter(|&(ci, ri, r)| {
-                    let m = facts.rule(ti, ci, ri);
-                    target.contains(&r.spec.target.as_str())
-                        && m.same_protocol(p.matched)
-                        && m.dports.overlaps(p.ports)
+            facts
+                .of_table(ti)
+                .filter(|(_, x)| {
+                    reached[x.chain]
+                        && target.contains(&x.r.spec.target.as_str())
+                        && x.m.same_protocol(p.matched)
+                        && x.m.dports.overlaps(p.ports)
                 })
+                .map(|(i, x)| (i, x.chain, x.rule, x.r))
                 .collect::<Vec<_>>()
         };
-        let mut told: HashMap<(usize, usize), ()> = HashMap::new();
+        let mut told = vec![false; facts.rules.len()];
         for p in &pubs {
             let drops = verdict_on(&["DROP", "REJECT"], p);
-            for &(ci, ri, r) in &drops {
-                if told.insert((ci, ri), ()).is_some() {
+            for &(i, ci, ri, r) in &drops {
+                if std::mem::replace(&mut told[i], true) {
                     continue;
                 }
                 let c = &t.chains[ci];
@@ -594,22 +631,27 @@ fn early_drop(f: &mut Found, td: Option<&TableDelta>, over: &dyn Fn(u64) -> Stri
 
 fn kube_no_endpoints(f: &mut Found, td: Option<&TableDelta>, over: &dyn Fn(u64) -> String) {
     let Some(td) = td else { return };
-    for (ci, c) in f.t.chains.iter().enumerate() {
-        for (ri, r) in c.rules.iter().enumerate() {
-            if !matches!(r.spec.target.as_str(), "REJECT" | "DROP") {
-                continue;
-            }
-            let comment = f.facts.rule(f.ti, ci, ri).comment;
-            let Some(svc) = comment.and_then(|c| c.strip_suffix(" has no endpoints")) else {
-                continue;
-            };
-            if let Some(n) = moved(td.rule(ci, ri)) {
-                let msg = format!(
-                    "Service {svc} has no ready endpoints: kube-proxy refused {} to it",
-                    over(n)
-                );
-                f.push(KUBE_NO_ENDPOINTS, Severity::Warning, ci, Some(ri), msg);
-            }
+    let facts = f.facts;
+    for (_, x) in facts.of_table(f.ti) {
+        if !matches!(x.r.spec.target.as_str(), "REJECT" | "DROP") {
+            continue;
+        }
+        let comment = x.m.comment;
+        let Some(svc) = comment.and_then(|c| c.strip_suffix(" has no endpoints")) else {
+            continue;
+        };
+        if let Some(n) = moved(td.rule(x.chain, x.rule)) {
+            let msg = format!(
+                "Service {svc} has no ready endpoints: kube-proxy refused {} to it",
+                over(n)
+            );
+            f.push(
+                KUBE_NO_ENDPOINTS,
+                Severity::Warning,
+                x.chain,
+                Some(x.rule),
+                msg,
+            );
         }
     }
 }

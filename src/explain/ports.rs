@@ -26,24 +26,48 @@ pub struct Matched<'a> {
 impl<'a> Matched<'a> {
     /// Reads `spec`'s match text once.
     pub fn of(spec: &'a RuleSpec) -> Matched<'a> {
-        let extra = spec.extra.as_str();
-        let comment = first_comment(extra);
-        let protocol = protocol_name(&spec.prot);
         Matched {
-            comment,
-            protocol,
-            dports: dports(extra),
-            any_dport: matches_dport(extra),
-            to: dnat_to(extra),
+            to: dnat_to(&spec.extra),
+            ..Matched::of_filter(spec)
         }
     }
 
-    /// Only the comment, for a rule whose ports, protocol and target nothing reads.
-    pub fn comment_only(spec: &'a RuleSpec) -> Matched<'a> {
+    /// All but where a DNAT sends to, for a filter rule.
+    pub fn of_filter(spec: &'a RuleSpec) -> Matched<'a> {
+        let extra = spec.extra.as_str();
+        let (dports, any_dport) = read_dports(extra);
         Matched {
-            comment: first_comment(&spec.extra),
-            ..Matched::nothing()
+            comment: first_comment(extra),
+            protocol: protocol_name(&spec.prot),
+            dports,
+            any_dport,
+            to: None,
         }
+    }
+
+    /// A DNAT rule's match text, if it publishes destination ports.
+    pub fn of_dnat(spec: &'a RuleSpec) -> Option<Matched<'a>> {
+        let extra = spec.extra.as_str();
+        let (dports, any_dport) = read_dports(extra);
+        if dports.is_empty() {
+            return None;
+        }
+        Some(Matched {
+            comment: first_comment(extra),
+            protocol: protocol_name(&spec.prot),
+            dports,
+            any_dport,
+            to: dnat_to(extra),
+        })
+    }
+
+    /// Only the comment, for a rule whose ports, protocol and target nothing reads; None
+    /// without a comment.
+    pub fn comment_only(spec: &'a RuleSpec) -> Option<Matched<'a>> {
+        Some(Matched {
+            comment: Some(first_comment(&spec.extra)?),
+            ..Matched::nothing()
+        })
     }
 
     /// Nothing read, for a rule whose text nothing reads.
@@ -116,14 +140,22 @@ fn range(s: &str) -> Option<(u16, u16)> {
 /// The destination ports a rule's text matches (`dpt:`, `dpts:`, `multiport dports`),
 /// ignoring negated ones (`dpt:!22` matches every other port).
 pub fn dports(extra: &str) -> Ports {
+    read_dports(extra).0
+}
+
+/// [`dports`] and [`matches_dport`] in one reading of the words.
+fn read_dports(extra: &str) -> (Ports, bool) {
     let mut out = Vec::new();
+    let mut any = false;
     let mut words = words(extra).peekable();
     while let Some(w) = words.next() {
         if let Some(v) = w.strip_prefix("dpt:").or_else(|| w.strip_prefix("dpts:")) {
+            any = true;
             if let Some(r) = range(v) {
                 out.push(r);
             }
         } else if w == "dports" || w == "ports" {
+            any = true;
             // multiport: `multiport dports 80,443,8000:8100` (`ports`: either side)
             if let Some(list) = words.peek().filter(|l| !l.starts_with('!')) {
                 out.extend(list.split(',').filter_map(range));
@@ -131,7 +163,7 @@ pub fn dports(extra: &str) -> Ports {
             }
         }
     }
-    Ports(out)
+    (Ports(out), any)
 }
 
 /// Whether the text matches destination ports at all, negated or not.
