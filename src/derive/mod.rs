@@ -104,9 +104,11 @@ pub fn header<'a>(input: &Input<'a>) -> Header<'a> {
     }
 }
 
-/// The findings of `input` ([`crate::explain::findings`]), once per snapshot.
+/// The findings of `input` ([`crate::explain::findings`]), once per snapshot, over each
+/// rule's match text read once ([`findings::Facts`]).
 pub fn findings(input: &Input) -> Vec<findings::Finding> {
-    findings::evaluate(input.snapshot, input.deltas)
+    let facts = findings::Facts::of(input.snapshot);
+    findings::evaluate_facts(&facts, input.deltas)
 }
 
 /// One table with its deltas and what fell through each of its chains, computed once.

@@ -16,14 +16,13 @@
 //! | `counterless-rules` | rules of a native table without a `counter` (info) |
 //!
 //! For the live view: call [`evaluate`] with each poll's snapshot and the deltas it
-//! shows; every [`Finding`] carries its [`Place`] (table, chain and rule positions in
+//! shows (or [`Facts::of`] once and [`evaluate_facts`]: each rule's match text is read
+//! once, into [`Matched`]); every [`Finding`] carries its [`Place`] (table, chain and rule positions in
 //! that snapshot) to jump to. Rules about published ports need the nat table next to
 //! filter in the same snapshot; the others need only the table they are about.
 
-use std::collections::HashMap;
-
 use super::notes;
-use super::ports::{self, Ports};
+use super::ports::{Matched, Ports};
 use crate::diff::{Delta, Deltas, TableDelta};
 use crate::model::{Backend, FirewallTable, Rule, Snapshot};
 
@@ -143,9 +142,111 @@ pub struct Finding {
     pub at: Place,
 }
 
+/// What the rules of thumb read of a snapshot, read once: the match text ([`Matched`]) of
+/// only the rules a rule of thumb reads (filter rules matching destination ports, nat's
+/// DNATs publishing ports, DROPs and REJECTs with a comment), and how many rules jump to
+/// each user chain.
+pub struct Facts<'a> {
+    pub snap: &'a Snapshot,
+    /// The rules read, in table, chain and rule order.
+    rules: Vec<Fact<'a>>,
+    /// Per table, per chain: where its rules start in `rules`, and one past the last
+    /// chain's.
+    starts: Vec<Vec<usize>>,
+    /// Per table, per chain: the rules that jump to it (0 for a built-in chain).
+    refs: Vec<Vec<usize>>,
+}
+
+/// One rule read: where it is, the rule, and its match text.
+struct Fact<'a> {
+    chain: usize,
+    rule: usize,
+    r: &'a Rule,
+    m: Matched<'a>,
+}
+
+impl<'a> Facts<'a> {
+    pub fn of(snap: &'a Snapshot) -> Facts<'a> {
+        let mut rules = Vec::new();
+        let mut starts = Vec::with_capacity(snap.tables.len());
+        let mut refs = Vec::with_capacity(snap.tables.len());
+        for t in &snap.tables {
+            let filter = t.name == "filter";
+            let nat = t.name == "nat";
+            let mut at = Vec::with_capacity(t.chains.len() + 1);
+            let mut jumps = Vec::with_capacity(t.chains.len());
+            for (ci, c) in t.chains.iter().enumerate() {
+                at.push(rules.len());
+                for (ri, r) in c.rules.iter().enumerate() {
+                    let spec = &r.spec;
+                    let drop = matches!(spec.target.as_str(), "DROP" | "REJECT");
+                    // ports are read in filter and of nat's DNATs, comments of drops
+                    let m = if filter && may_match_dport(&spec.extra) {
+                        let m = Matched::of_filter(spec);
+                        (m.any_dport || (drop && m.comment.is_some())).then_some(m)
+                    } else if nat && spec.target == "DNAT" && may_match_dport(&spec.extra) {
+                        Matched::of_dnat(spec)
+                    } else if drop {
+                        Matched::comment_only(spec)
+                    } else {
+                        None
+                    };
+                    if let Some(m) = m {
+                        rules.push(Fact {
+                            chain: ci,
+                            rule: ri,
+                            r,
+                            m,
+                        });
+                    }
+                }
+                jumps.push(match c.references() {
+                    _ if c.is_builtin() => 0,
+                    Some(n) => n as usize,
+                    None => t.callers().of(ci).len(),
+                });
+            }
+            at.push(rules.len());
+            starts.push(at);
+            refs.push(jumps);
+        }
+        Facts {
+            snap,
+            rules,
+            starts,
+            refs,
+        }
+    }
+
+    /// The rules read of table `ti`, with their indexes in `rules`.
+    fn of_table(&self, ti: usize) -> impl Iterator<Item = (usize, &Fact<'a>)> {
+        let at = &self.starts[ti];
+        let (from, to) = (at[0], at[at.len() - 1]);
+        (from..to).map(move |i| (i, &self.rules[i]))
+    }
+
+    /// The rules read of chain `ci` of table `ti`.
+    fn of_chain(&self, ti: usize, ci: usize) -> &[Fact<'a>] {
+        let at = &self.starts[ti];
+        &self.rules[at[ci]..at[ci + 1]]
+    }
+}
+
+/// Whether `extra` can match destination ports: without `dpt` or `ports` in it, it
+/// cannot (a cheaper test than reading its words).
+fn may_match_dport(extra: &str) -> bool {
+    extra.contains("dpt") || extra.contains("ports")
+}
+
 /// Everything found in `snap`; rules of thumb about movement need `deltas` (the window
 /// the snapshot ends). Ordered by severity, then by place.
 pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
+    evaluate_facts(&Facts::of(snap), deltas)
+}
+
+/// [`evaluate`] over a snapshot's facts read once.
+pub fn evaluate_facts(facts: &Facts, deltas: Option<&Deltas>) -> Vec<Finding> {
+    let snap = facts.snap;
     let mut out = Vec::new();
     let secs = deltas.map_or(0.0, |d| d.elapsed.as_secs_f64());
     let over = |n: u64| window_words(n, secs);
@@ -155,10 +256,11 @@ pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
             out: &mut out,
             t,
             ti,
+            facts,
         };
         policy_drop(&mut f, td, &over);
         if t.name == "filter" {
-            docker_user_dport(&mut f, snap);
+            docker_user_dport(&mut f);
         }
         unreferenced_chain(&mut f);
         if t.name == "raw" || t.name == "mangle" {
@@ -166,7 +268,7 @@ pub fn evaluate(snap: &Snapshot, deltas: Option<&Deltas>) -> Vec<Finding> {
         }
         kube_no_endpoints(&mut f, td, &over);
     }
-    published_port_bypasses_input(&mut out, snap);
+    published_port_bypasses_input(&mut out, facts);
     both_backends(&mut out, snap);
     native::native_forward_drop(&mut out, snap);
     native::iptables_and_native(&mut out, snap);
@@ -196,6 +298,7 @@ struct Found<'a> {
     out: &'a mut Vec<Finding>,
     t: &'a FirewallTable,
     ti: usize,
+    facts: &'a Facts<'a>,
 }
 
 impl Found<'_> {
@@ -254,57 +357,54 @@ struct Published<'a> {
     chain: usize,
     rule: usize,
     spec: &'a Rule,
-    ports: Ports,
+    matched: &'a Matched<'a>,
+    ports: &'a Ports,
     to: String,
 }
 
-fn published(snap: &Snapshot) -> Vec<Published<'_>> {
+fn published<'a>(facts: &'a Facts) -> Vec<Published<'a>> {
     let mut out = Vec::new();
-    for (ti, t) in snap.tables.iter().enumerate() {
+    for (ti, t) in facts.snap.tables.iter().enumerate() {
         if t.name != "nat" {
             continue;
         }
-        for (ci, c) in t.chains.iter().enumerate() {
-            for (ri, r) in c.rules.iter().enumerate() {
-                if r.spec.target != "DNAT" {
-                    continue;
-                }
-                let p = ports::dports(&r.spec.extra);
-                if p.is_empty() {
-                    continue;
-                }
-                let to = ports::dnat_to(&r.spec.extra)
-                    .map(|(a, p)| match p {
-                        Some(p) => format!("{a}:{p}"),
-                        None => a,
-                    })
-                    .unwrap_or_default();
-                out.push(Published {
-                    table: ti,
-                    chain: ci,
-                    rule: ri,
-                    spec: r,
-                    ports: p,
-                    to,
-                });
+        for (_, x) in facts.of_table(ti) {
+            let (r, m) = (x.r, &x.m);
+            if r.spec.target != "DNAT" || m.dports.is_empty() {
+                continue;
             }
+            let to = (m.to.as_ref())
+                .map(|(a, p)| match p {
+                    Some(p) => format!("{a}:{p}"),
+                    None => a.clone(),
+                })
+                .unwrap_or_default();
+            out.push(Published {
+                table: ti,
+                chain: x.chain,
+                rule: x.rule,
+                spec: r,
+                matched: m,
+                ports: &m.dports,
+                to,
+            });
         }
     }
     out
 }
 
-fn docker_user_dport(f: &mut Found, snap: &Snapshot) {
+fn docker_user_dport(f: &mut Found) {
     let Some(ci) = f.t.chain_index("DOCKER-USER") else {
         return;
     };
-    let pubs = published(snap);
-    let c = &f.t.chains[ci];
-    for (ri, r) in c.rules.iter().enumerate() {
-        let extra = &r.spec.extra;
-        if !ports::matches_dport(extra) || extra.contains("ctorigdstport") {
+    let facts = f.facts;
+    let pubs = published(facts);
+    for x in facts.of_chain(f.ti, ci) {
+        let (ri, r, m) = (x.rule, x.r, &x.m);
+        if !m.any_dport || r.spec.extra.contains("ctorigdstport") {
             continue;
         }
-        let p = ports::dports(extra);
+        let p = &m.dports;
         let shown = if p.is_empty() {
             "a destination port".to_string()
         } else {
@@ -316,7 +416,7 @@ fn docker_user_dport(f: &mut Found, snap: &Snapshot) {
         );
         if let Some(x) = pubs
             .iter()
-            .find(|x| x.ports.overlaps(&p) && ports::same_protocol(&x.spec.spec, &r.spec))
+            .find(|x| x.ports.overlaps(p) && x.matched.same_protocol(m))
         {
             msg.push_str(&format!(
                 " (here port {} is published to {})",
@@ -346,8 +446,9 @@ fn reached_from(t: &FirewallTable, start: usize) -> Vec<bool> {
     seen
 }
 
-fn published_port_bypasses_input(out: &mut Vec<Finding>, snap: &Snapshot) {
-    let pubs = published(snap);
+fn published_port_bypasses_input(out: &mut Vec<Finding>, facts: &Facts) {
+    let snap = facts.snap;
+    let pubs = published(facts);
     if pubs.is_empty() {
         return;
     }
@@ -360,23 +461,22 @@ fn published_port_bypasses_input(out: &mut Vec<Finding>, snap: &Snapshot) {
         };
         let reached = reached_from(t, input);
         let verdict_on = |target: &[&str], p: &Published| {
-            t.chains
-                .iter()
-                .enumerate()
-                .filter(|(ci, _)| reached[*ci])
-                .flat_map(|(ci, c)| c.rules.iter().enumerate().map(move |(ri, r)| (ci, ri, r)))
-                .filter(|(_, _, r)| {
-                    target.contains(&r.spec.target.as_str())
-                        && ports::same_protocol(&r.spec, &p.spec.spec)
-                        && ports::dports(&r.spec.extra).overlaps(&p.ports)
+            facts
+                .of_table(ti)
+                .filter(|(_, x)| {
+                    reached[x.chain]
+                        && target.contains(&x.r.spec.target.as_str())
+                        && x.m.same_protocol(p.matched)
+                        && x.m.dports.overlaps(p.ports)
                 })
+                .map(|(i, x)| (i, x.chain, x.rule, x.r))
                 .collect::<Vec<_>>()
         };
-        let mut told: HashMap<(usize, usize), ()> = HashMap::new();
+        let mut told = vec![false; facts.rules.len()];
         for p in &pubs {
             let drops = verdict_on(&["DROP", "REJECT"], p);
-            for &(ci, ri, r) in &drops {
-                if told.insert((ci, ri), ()).is_some() {
+            for &(i, ci, ri, r) in &drops {
+                if std::mem::replace(&mut told[i], true) {
                     continue;
                 }
                 let c = &t.chains[ci];
@@ -439,11 +539,7 @@ fn unreferenced_chain(f: &mut Found) {
         if c.is_builtin() {
             continue;
         }
-        let refs = match c.references() {
-            Some(n) => n as usize,
-            None => f.t.callers().of(ci).len(),
-        };
-        if refs > 0 || notes.meant_unreferenced(&f.t.name, &c.name) {
+        if f.facts.refs[f.ti][ci] > 0 || notes.meant_unreferenced(&f.t.name, &c.name) {
             continue;
         }
         let note = notes.about(&f.t.name, &c.name);
@@ -535,23 +631,27 @@ fn early_drop(f: &mut Found, td: Option<&TableDelta>, over: &dyn Fn(u64) -> Stri
 
 fn kube_no_endpoints(f: &mut Found, td: Option<&TableDelta>, over: &dyn Fn(u64) -> String) {
     let Some(td) = td else { return };
-    for (ci, c) in f.t.chains.iter().enumerate() {
-        for (ri, r) in c.rules.iter().enumerate() {
-            if !matches!(r.spec.target.as_str(), "REJECT" | "DROP") {
-                continue;
-            }
-            let Some(svc) =
-                ports::comment(&r.spec.extra).and_then(|c| c.strip_suffix(" has no endpoints"))
-            else {
-                continue;
-            };
-            if let Some(n) = moved(td.rule(ci, ri)) {
-                let msg = format!(
-                    "Service {svc} has no ready endpoints: kube-proxy refused {} to it",
-                    over(n)
-                );
-                f.push(KUBE_NO_ENDPOINTS, Severity::Warning, ci, Some(ri), msg);
-            }
+    let facts = f.facts;
+    for (_, x) in facts.of_table(f.ti) {
+        if !matches!(x.r.spec.target.as_str(), "REJECT" | "DROP") {
+            continue;
+        }
+        let comment = x.m.comment;
+        let Some(svc) = comment.and_then(|c| c.strip_suffix(" has no endpoints")) else {
+            continue;
+        };
+        if let Some(n) = moved(td.rule(x.chain, x.rule)) {
+            let msg = format!(
+                "Service {svc} has no ready endpoints: kube-proxy refused {} to it",
+                over(n)
+            );
+            f.push(
+                KUBE_NO_ENDPOINTS,
+                Severity::Warning,
+                x.chain,
+                Some(x.rule),
+                msg,
+            );
         }
     }
 }

@@ -4,8 +4,89 @@
 
 use std::borrow::Cow;
 
-use crate::model::comments::without_comments;
+use crate::model::comments::{first_comment, words};
 use crate::model::{RuleSpec, protocol_name};
+
+/// What one rule's match text says, read once: its comment, protocol, destination
+/// ports and DNAT target, the ports and target read from the text outside its comments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched<'a> {
+    /// The text of the first `/* comment */` ([`comment`]).
+    pub comment: Option<&'a str>,
+    /// The protocol by name ([`protocol`]).
+    pub protocol: Cow<'a, str>,
+    /// The destination ports it matches ([`dports`]).
+    pub dports: Ports,
+    /// Whether it matches destination ports at all, negated or not ([`matches_dport`]).
+    pub any_dport: bool,
+    /// Where a DNAT sends to ([`dnat_to`]).
+    pub to: Option<(String, Option<u16>)>,
+}
+
+impl<'a> Matched<'a> {
+    /// Reads `spec`'s match text once.
+    pub fn of(spec: &'a RuleSpec) -> Matched<'a> {
+        Matched {
+            to: dnat_to(&spec.extra),
+            ..Matched::of_filter(spec)
+        }
+    }
+
+    /// All but where a DNAT sends to, for a filter rule.
+    pub fn of_filter(spec: &'a RuleSpec) -> Matched<'a> {
+        let extra = spec.extra.as_str();
+        let (dports, any_dport) = read_dports(extra);
+        Matched {
+            comment: first_comment(extra),
+            protocol: protocol_name(&spec.prot),
+            dports,
+            any_dport,
+            to: None,
+        }
+    }
+
+    /// A DNAT rule's match text, if it publishes destination ports.
+    pub fn of_dnat(spec: &'a RuleSpec) -> Option<Matched<'a>> {
+        let extra = spec.extra.as_str();
+        let (dports, any_dport) = read_dports(extra);
+        if dports.is_empty() {
+            return None;
+        }
+        Some(Matched {
+            comment: first_comment(extra),
+            protocol: protocol_name(&spec.prot),
+            dports,
+            any_dport,
+            to: dnat_to(extra),
+        })
+    }
+
+    /// Only the comment, for a rule whose ports, protocol and target nothing reads; None
+    /// without a comment.
+    pub fn comment_only(spec: &'a RuleSpec) -> Option<Matched<'a>> {
+        Some(Matched {
+            comment: Some(first_comment(&spec.extra)?),
+            ..Matched::nothing()
+        })
+    }
+
+    /// Nothing read, for a rule whose text nothing reads.
+    pub fn nothing() -> Matched<'a> {
+        Matched {
+            comment: None,
+            protocol: Cow::Borrowed(""),
+            dports: Ports::default(),
+            any_dport: false,
+            to: None,
+        }
+    }
+
+    /// Whether two rules' protocols can match the same packet.
+    pub fn same_protocol(&self, o: &Matched) -> bool {
+        let (a, b) = (&self.protocol, &o.protocol);
+        a == "all" || b == "all" || a == b
+    }
+}
 
 /// Inclusive port ranges.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,15 +140,22 @@ fn range(s: &str) -> Option<(u16, u16)> {
 /// The destination ports a rule's text matches (`dpt:`, `dpts:`, `multiport dports`),
 /// ignoring negated ones (`dpt:!22` matches every other port).
 pub fn dports(extra: &str) -> Ports {
-    let extra = without_comments(extra);
+    read_dports(extra).0
+}
+
+/// [`dports`] and [`matches_dport`] in one reading of the words.
+fn read_dports(extra: &str) -> (Ports, bool) {
     let mut out = Vec::new();
-    let mut words = extra.split_whitespace().peekable();
+    let mut any = false;
+    let mut words = words(extra).peekable();
     while let Some(w) = words.next() {
         if let Some(v) = w.strip_prefix("dpt:").or_else(|| w.strip_prefix("dpts:")) {
+            any = true;
             if let Some(r) = range(v) {
                 out.push(r);
             }
         } else if w == "dports" || w == "ports" {
+            any = true;
             // multiport: `multiport dports 80,443,8000:8100` (`ports`: either side)
             if let Some(list) = words.peek().filter(|l| !l.starts_with('!')) {
                 out.extend(list.split(',').filter_map(range));
@@ -75,13 +163,12 @@ pub fn dports(extra: &str) -> Ports {
             }
         }
     }
-    Ports(out)
+    (Ports(out), any)
 }
 
 /// Whether the text matches destination ports at all, negated or not.
 pub fn matches_dport(extra: &str) -> bool {
-    without_comments(extra)
-        .split_whitespace()
+    words(extra)
         .any(|w| w.starts_with("dpt:") || w.starts_with("dpts:") || w == "dports" || w == "ports")
 }
 
@@ -90,19 +177,10 @@ pub fn protocol(spec: &RuleSpec) -> Cow<'_, str> {
     protocol_name(&spec.prot)
 }
 
-/// Whether two rules' protocols can match the same packet.
-pub fn same_protocol(a: &RuleSpec, b: &RuleSpec) -> bool {
-    let (a, b) = (protocol(a), protocol(b));
-    a == "all" || b == "all" || a == b
-}
-
 /// The address and port a DNAT rule sends to: `to:172.17.0.2:80` → ("172.17.0.2", Some(80)).
 /// IPv6 targets are written `to:[fd00::2]:80`.
 pub fn dnat_to(extra: &str) -> Option<(String, Option<u16>)> {
-    let extra = without_comments(extra);
-    let v = extra
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("to:"))?;
+    let v = words(extra).find_map(|w| w.strip_prefix("to:"))?;
     if let Some(rest) = v.strip_prefix('[') {
         let (addr, after) = rest.split_once(']')?;
         let port = after.strip_prefix(':').and_then(first_port);
@@ -122,7 +200,7 @@ fn first_port(p: &str) -> Option<u16> {
 
 /// The text of the first `/* comment */` in a rule's options.
 pub fn comment(extra: &str) -> Option<&str> {
-    crate::model::comments::first_comment(extra)
+    first_comment(extra)
 }
 
 #[cfg(test)]

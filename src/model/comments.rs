@@ -76,6 +76,27 @@ pub fn without_comments(extra: &str) -> Cow<'_, str> {
     Cow::Owned(out.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
+/// The words of the match text outside its comments: the words of
+/// [`without_comments`], without building that text.
+pub fn words(extra: &str) -> impl Iterator<Item = &str> {
+    let mut spans = comment_spans(extra);
+    let mut at = Some(0);
+    std::iter::from_fn(move || {
+        let from = at?;
+        match spans.next() {
+            Some((s, e)) => {
+                at = Some(e);
+                Some(&extra[from..s])
+            }
+            None => {
+                at = None;
+                Some(&extra[from..])
+            }
+        }
+    })
+    .flat_map(str::split_whitespace)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +123,16 @@ mod tests {
             "tcp dpt:80"
         );
         assert_eq!(without_comments("tcp  dpt:80"), "tcp  dpt:80");
+        for extra in [
+            "/* a */ tcp  dpt:80 /* b */",
+            "/* a */ x\ny",
+            "/* never closed dpt:1",
+            "/* a */ tcp dpt:80 /* b\nc */ udp",
+            "a/* b */c",
+        ] {
+            let plain = without_comments(extra);
+            assert!(words(extra).eq(plain.split_whitespace()), "{extra}");
+        }
     }
 
     #[test]
