@@ -9,6 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The Δ column of a text row: the first number after the label.
+pub fn text_delta(line: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|w| w.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no Δ in {line:?}"))
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

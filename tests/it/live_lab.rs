@@ -6,14 +6,7 @@
 use std::thread;
 use std::time::Duration;
 
-use crate::common::{Lab, Tmux};
-
-/// The Δ column of a text row: the first number after the label.
-fn text_delta(line: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|w| w.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no Δ in {line:?}"))
-}
+use crate::common::{Lab, Tmux, text_delta};
 
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]

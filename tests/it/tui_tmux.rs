@@ -228,9 +228,7 @@ fn file_delta(text: &str, needles: &[&str]) -> u64 {
         .lines()
         .find(|l| needles.iter().all(|n| l.contains(n)))
         .unwrap_or_else(|| panic!("no row with {needles:?} in\n{text}"));
-    line.split_whitespace()
-        .find_map(|w| w.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no Δ in {line:?}"))
+    crate::common::text_delta(line)
 }
 
 /// `s` in the path view counts every table over the same polls: nat is polled only

@@ -2,7 +2,7 @@
 //! real packets, `iptop --netns <host> --once --window 3s`. What FORWARD's policy drops,
 //! what falls through Docker 28's DOCKER-CT, and nat's DNAT before filter's FORWARD.
 
-use crate::common::Lab;
+use crate::common::{Lab, text_delta};
 use serde_json::Value;
 
 /// Runs iptop over a 3 s window while `traffic` runs, returns its stdout.
@@ -27,13 +27,6 @@ fn delta(v: &Value, field: &str) -> u64 {
     v[field]
         .as_u64()
         .unwrap_or_else(|| panic!("no {field} in {v}"))
-}
-
-/// The Δ column of a text row: the first number after the label.
-fn text_delta(line: &str) -> u64 {
-    line.split_whitespace()
-        .find_map(|w| w.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no Δ in {line:?}"))
 }
 
 #[test]
