@@ -378,10 +378,13 @@ fn same_packet_key(network: &[u8], transport: &[u8]) -> Vec<u8> {
 
 /// Groups events by trace id into packets. A packet is done when no event of its id
 /// came for [`QUIET`], or when its id starts again at iptop's own table (the kernel
-/// reuses ids: the id hashes the packet buffer's address).
+/// reuses ids: the id hashes the packet buffer's address). Packets leave in the order
+/// they came: one finished early waits for the older ones still gathering.
 #[derive(Default)]
 pub struct Assembler {
     pending: HashMap<u32, Pending>,
+    /// Finished, waiting for older packets still pending (with their `seq`).
+    ready: Vec<(u64, Gathered)>,
     /// Events of iptop's own trace table (dropped from the steps).
     pub own_table: (u8, String),
     seq: u64,
@@ -403,6 +406,7 @@ impl Assembler {
     pub fn new(family: u8, table: &str) -> Assembler {
         Assembler {
             pending: HashMap::new(),
+            ready: Vec::new(),
             own_table: (family, table.to_string()),
             seq: 0,
         }
@@ -412,7 +416,7 @@ impl Assembler {
         e.family == self.own_table.0 && e.table == self.own_table.1
     }
 
-    /// Takes one event; what it finished goes to `done`.
+    /// Takes one event; what it finished goes to `done` (in the order the packets came).
     pub fn push(&mut self, e: Event, now: Instant, done: &mut Vec<Gathered>) {
         let own = self.is_own(&e);
         // the first event of a chain carries the packet's headers: at iptop's own
@@ -429,7 +433,8 @@ impl Assembler {
             })
             && let Some(p) = self.pending.remove(&e.id)
         {
-            done.push(finish(e.id, p));
+            self.ready.push((p.seq, finish(e.id, p)));
+            self.release(done);
         }
         if self.pending.len() >= MAX_PENDING && !self.pending.contains_key(&e.id) {
             self.flush(now + QUIET * 2, done);
@@ -493,9 +498,23 @@ impl Assembler {
             }
         }
         for (id, p) in joined {
-            done.push(finish(id, p));
+            self.ready.push((p.seq, finish(id, p)));
         }
-        done.sort_by_key(|g| g.time);
+        self.release(done);
+    }
+
+    /// Moves to `done` the finished packets older than every one still pending, oldest
+    /// first.
+    fn release(&mut self, done: &mut Vec<Gathered>) {
+        let oldest = self
+            .pending
+            .values()
+            .map(|p| p.seq)
+            .min()
+            .unwrap_or(u64::MAX);
+        self.ready.sort_by_key(|(seq, _)| *seq);
+        let n = self.ready.partition_point(|(seq, _)| *seq < oldest);
+        done.extend(self.ready.drain(..n).map(|(_, g)| g));
     }
 }
 

@@ -239,3 +239,40 @@ fn a_quiet_packet_is_finished() {
     a.flush(t0 + QUIET, &mut done);
     assert_eq!(done.len(), 1);
 }
+
+/// iptop's own chain's event for a packet of id `id` with TCP flags `flags`.
+fn own_event(id: u32, flags: u8) -> Vec<u8> {
+    let (ip, mut tcp) = ipv4_tcp_syn();
+    tcp[13] = flags;
+    trace_msg(1, |m| {
+        put_str(m, 1, "iptop-trace");
+        put_str(m, 2, "prerouting");
+        put_u32(m, 4, 3);
+        put_u32(m, 6, id);
+        put(m, 8, &ip);
+        put(m, 9, &tcp);
+    })
+}
+
+#[test]
+fn packets_leave_in_the_order_they_came() {
+    let mut a = Assembler::new(1, "iptop-trace");
+    let t0 = Instant::now();
+    let mut done = Vec::new();
+    let mut push = |m: Vec<u8>, done: &mut Vec<Gathered>| a.push(decode(&m).unwrap(), t0, done);
+    // the SYN (id 1) still gathering while the ACK (id 2) is finished early: the
+    // request after it reuses id 2
+    push(own_event(1, 0x02), &mut done);
+    push(rule_event(1, "filter", "FORWARD", 6, 1, None), &mut done);
+    push(own_event(2, 0x10), &mut done);
+    push(rule_event(2, "filter", "FORWARD", 6, 1, None), &mut done);
+    push(own_event(2, 0x11), &mut done);
+    push(rule_event(2, "filter", "FORWARD", 6, 1, None), &mut done);
+    assert!(done.is_empty(), "the ACK waits for the SYN before it");
+    a.flush(t0 + QUIET, &mut done);
+    let order: Vec<&str> = done
+        .iter()
+        .map(|g| g.summary.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(order, ["[syn]", "[ack]", "[ack,fin]"], "{order:?}");
+}
