@@ -1,7 +1,7 @@
 //! The fields of one line: counters, a chain header, a rule's text columns.
 
 use super::columns::{Col, ColumnLayout, Tokens, is_opt, looks_like_address};
-use crate::model::{ChainKind, RuleSpec};
+use crate::model::{ChainKind, RuleSpec, Text};
 
 /// Parses a counter as printed by iptables: exact (`-x`) or abbreviated with a K/M/G/T
 /// suffix (`332K`, `1000000T`). Returns the value and whether it is exact.
@@ -199,15 +199,15 @@ pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, 
             .ok_or_else(|| format!("expected the `{}` column, found end of line", col.name()))?;
         ti += 1;
         match col {
-            Col::Target => spec.target = tok.to_string(),
-            Col::Prot => spec.prot = tok.to_string(),
+            Col::Target => spec.target = Text::from(tok),
+            Col::Prot => spec.prot = Text::from(tok),
             // counters: read by split_counters
             Col::Num | Col::Pkts | Col::Bytes => {}
             _ => unreachable_col(),
         }
     }
     if let Some(i) = opt_at {
-        spec.opt = toks.get(i).unwrap_or_default().to_string();
+        spec.opt = Text::from(toks.get(i).unwrap_or_default());
     }
     let mut end = if post_start == 0 {
         0
@@ -226,7 +226,7 @@ pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, 
             Col::Destination => &mut spec.destination,
             _ => unreachable_col(),
         };
-        *field = tok.to_string();
+        *field = Text::from(tok);
     }
     // only iptables' padding: a `\r` or other white space in a comment is its text
     let pad: &[char] = &[' ', '\t'];
@@ -235,7 +235,7 @@ pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, 
         spec.goto = true;
         extra = rest.trim_matches(pad);
     }
-    spec.extra = extra.to_string();
+    spec.extra = Text::from(extra);
     Ok(spec)
 }
 
