@@ -132,6 +132,15 @@ pub(super) fn parse_header(line: &str) -> Result<(&str, ChainKind, u64, u64, boo
 }
 
 /// The text columns of a rule line (its counters are read by [`split_counters`]).
+/// `s` without the spaces and tabs around it (ASCII: the cuts are character boundaries).
+fn trim_pad(s: &str) -> &str {
+    let pad = |c: &u8| *c == b' ' || *c == b'\t';
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !pad(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !pad(c)).map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
 pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, String> {
     let n_pre = layout.pre.len();
     let has_target_col = layout.pre.contains(&Col::Target);
@@ -229,11 +238,10 @@ pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, 
         *field = Text::from(tok);
     }
     // only iptables' padding: a `\r` or other white space in a comment is its text
-    let pad: &[char] = &[' ', '\t'];
-    let mut extra = line[end..].trim_matches(pad);
+    let mut extra = trim_pad(&line[end..]);
     if let Some(rest) = extra.strip_prefix("[goto]") {
         spec.goto = true;
-        extra = rest.trim_matches(pad);
+        extra = trim_pad(rest);
     }
     spec.extra = Text::from(extra);
     Ok(spec)
