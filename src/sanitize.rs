@@ -487,7 +487,7 @@ pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<
     Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
 }
 
-/// `value` as pretty JSON through [`JsonFormatter`].
+/// `value` as pretty JSON: serde_json's pretty layout with [`JsonFormatter`]'s escapes.
 pub fn json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(4096);
     json_pretty_to(&mut out, value)?;
