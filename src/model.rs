@@ -69,6 +69,10 @@ pub fn builtin_chains(table: &str) -> &'static [&'static str] {
     }
 }
 
+/// A column's text: up to 24 bytes kept inline (`tcp`, `*`, `0.0.0.0/0`, a chain name),
+/// so that most columns of a rule cost no allocation of their own. Hashes as `str` does.
+pub type Text = compact_str::CompactString;
+
 /// The text columns of a rule: everything but its counters and its number.
 ///
 /// Two rules with the same spec in the same chain are told apart by their order
@@ -76,17 +80,17 @@ pub fn builtin_chains(table: &str) -> &'static [&'static str] {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct RuleSpec {
     /// Jump or verdict; empty for a rule without `-j` (a counter-only rule).
-    pub target: String,
+    pub target: Text,
     /// The rule uses `-g` (`[goto]` in the listing) rather than `-j`.
     pub goto: bool,
-    pub prot: String,
-    pub opt: String,
-    pub in_iface: String,
-    pub out_iface: String,
-    pub source: String,
-    pub destination: String,
+    pub prot: Text,
+    pub opt: Text,
+    pub in_iface: Text,
+    pub out_iface: Text,
+    pub source: Text,
+    pub destination: Text,
     /// Match and target options (`tcp dpt:80`, `/* comment */`, `to:172.18.0.2:80`).
-    pub extra: String,
+    pub extra: Text,
 }
 
 impl RuleSpec {

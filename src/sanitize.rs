@@ -24,6 +24,8 @@ use std::fmt::Write as _;
 
 use serde_json::ser::Formatter as _;
 
+mod pretty;
+
 /// Characters shown as `⟨U+XXXX⟩`: bidi controls and invisible formatting characters.
 fn is_invisible(c: char) -> bool {
     matches!(
@@ -149,6 +151,15 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
 /// Whether the eight bytes in `w` are all printable ASCII (0x20..0x7e): none below a
 /// space (the borrow of the subtraction sets the top bit), none at DEL or above (adding
 /// one sets it; a carry only starts at a byte that already has it).
+/// Whether every byte of `b` is printable ASCII, eight at a time.
+fn all_plain(b: &[u8]) -> bool {
+    let mut words = b.chunks_exact(8);
+    words
+        .by_ref()
+        .all(|w| plain_ascii(u64::from_le_bytes(w.try_into().unwrap_or_default())))
+        && words.remainder().iter().all(|b| (0x20..0x7f).contains(b))
+}
+
 fn plain_ascii(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -366,7 +377,7 @@ impl JsonEscapes {
     ) -> std::io::Result<()> {
         // printable ASCII (most of an export) is written as it is; what a mark after it
         // would draw over is ASCII
-        if !fragment.is_empty() && fragment.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        if !fragment.is_empty() && all_plain(fragment.as_bytes()) {
             self.0.over_ascii = true;
             return w.write_all(fragment.as_bytes());
         }
@@ -476,7 +487,7 @@ pub fn json_line<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<
     Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()))
 }
 
-/// `value` as pretty JSON through [`JsonFormatter`].
+/// `value` as pretty JSON: serde_json's pretty layout with [`JsonFormatter`]'s escapes.
 pub fn json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(4096);
     json_pretty_to(&mut out, value)?;
@@ -491,8 +502,7 @@ pub fn json_pretty_to<W: std::io::Write, T: serde::Serialize + ?Sized>(
     w: W,
     value: &T,
 ) -> serde_json::Result<()> {
-    let mut ser = serde_json::Serializer::with_formatter(w, JsonFormatter::default());
-    value.serialize(&mut ser)
+    value.serialize(&mut pretty::Pretty::new(w))
 }
 
 #[cfg(test)]
@@ -500,7 +510,8 @@ mod tests {
     use super::*;
     use unicode_width::UnicodeWidthStr;
 
-    const HOSTILE: &str = "a\u{1b}]0;pwned\u{7}\u{1b}[2J\r\u{9b}1m\u{202e}z\u{200b}\u{7f}\tb\n";
+    pub(super) const HOSTILE: &str =
+        "a\u{1b}]0;pwned\u{7}\u{1b}[2J\r\u{9b}1m\u{202e}z\u{200b}\u{7f}\tb\n";
 
     #[test]
     fn escapes_are_visible_and_ascii_stays() {

@@ -54,7 +54,7 @@ fn spec(target: &str, prot: &str, src: &str, dst: &str, extra: String) -> RuleSp
         out_iface: "*".into(),
         source: src.into(),
         destination: dst.into(),
-        extra,
+        extra: extra.into(),
     }
 }
 

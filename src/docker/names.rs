@@ -199,7 +199,7 @@ impl Names {
         let to = crate::model::comments::without_comments(&spec.extra)
             .split_whitespace()
             .find_map(|w| w.strip_prefix("to:"))
-            .map(str::to_string);
+            .map(crate::model::Text::from);
         let parts: Vec<String> = [
             ("in", Some(spec.in_iface.clone()), &r.in_iface),
             ("out", Some(spec.out_iface.clone()), &r.out_iface),

@@ -26,14 +26,14 @@ impl Iterator for Spans<'_> {
 
     fn next(&mut self) -> Option<(usize, usize)> {
         let extra = self.extra;
-        let start = self.from + extra.get(self.from..)?.find("/* ")?;
+        let start = self.from + find3(extra.get(self.from..)?, b"/* ")?;
         let Some(mut end) = close(extra, start + 3) else {
             self.from = extra.len();
             return None;
         };
         // a line break before the next comment starts is this comment's text
         loop {
-            let next = extra[end..].find("/* ").map_or(extra.len(), |k| end + k);
+            let next = find3(&extra[end..], b"/* ").map_or(extra.len(), |k| end + k);
             let Some(nl) = extra[end..next].rfind('\n') else {
                 break;
             };
@@ -50,7 +50,15 @@ impl Iterator for Spans<'_> {
 /// The end of the first ` */` starting at or after `from` (after `/* `: an empty
 /// comment is `/*  */`).
 fn close(extra: &str, from: usize) -> Option<usize> {
-    extra[from..].find(" */").map(|k| from + k + 3)
+    find3(&extra[from..], b" */").map(|k| from + k + 3)
+}
+
+/// Where `pat` first starts in `hay`: its first byte found by `memchr`, the other two
+/// compared (a `str::find` builds a two-way searcher on every call, and this runs for
+/// every rule of a listing).
+fn find3(hay: &str, pat: &[u8; 3]) -> Option<usize> {
+    let b = hay.as_bytes();
+    memchr::memchr_iter(pat[0], b).find(|&i| b.get(i..i + 3) == Some(pat.as_slice()))
 }
 
 /// The text of the first comment, without its delimiters.
@@ -62,7 +70,7 @@ pub fn first_comment(extra: &str) -> Option<&str> {
 /// The match text without its comments (`tcp dpt:80`): where any were taken out, white
 /// space folded to single spaces; a text without comments as it is.
 pub fn without_comments(extra: &str) -> Cow<'_, str> {
-    if !extra.contains("/* ") {
+    if find3(extra, b"/* ").is_none() {
         return Cow::Borrowed(extra);
     }
     let mut out = String::with_capacity(extra.len());

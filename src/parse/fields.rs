@@ -1,7 +1,7 @@
 //! The fields of one line: counters, a chain header, a rule's text columns.
 
 use super::columns::{Col, ColumnLayout, Tokens, is_opt, looks_like_address};
-use crate::model::{ChainKind, RuleSpec};
+use crate::model::{ChainKind, RuleSpec, Text};
 
 /// Parses a counter as printed by iptables: exact (`-x`) or abbreviated with a K/M/G/T
 /// suffix (`332K`, `1000000T`). Returns the value and whether it is exact.
@@ -132,6 +132,15 @@ pub(super) fn parse_header(line: &str) -> Result<(&str, ChainKind, u64, u64, boo
 }
 
 /// The text columns of a rule line (its counters are read by [`split_counters`]).
+/// `s` without the spaces and tabs around it (ASCII: the cuts are character boundaries).
+fn trim_pad(s: &str) -> &str {
+    let pad = |c: &u8| *c == b' ' || *c == b'\t';
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !pad(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !pad(c)).map_or(start, |i| i + 1);
+    &s[start..end]
+}
+
 pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, String> {
     let n_pre = layout.pre.len();
     let has_target_col = layout.pre.contains(&Col::Target);
@@ -199,15 +208,15 @@ pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, 
             .ok_or_else(|| format!("expected the `{}` column, found end of line", col.name()))?;
         ti += 1;
         match col {
-            Col::Target => spec.target = tok.to_string(),
-            Col::Prot => spec.prot = tok.to_string(),
+            Col::Target => spec.target = Text::from(tok),
+            Col::Prot => spec.prot = Text::from(tok),
             // counters: read by split_counters
             Col::Num | Col::Pkts | Col::Bytes => {}
             _ => unreachable_col(),
         }
     }
     if let Some(i) = opt_at {
-        spec.opt = toks.get(i).unwrap_or_default().to_string();
+        spec.opt = Text::from(toks.get(i).unwrap_or_default());
     }
     let mut end = if post_start == 0 {
         0
@@ -226,16 +235,15 @@ pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, 
             Col::Destination => &mut spec.destination,
             _ => unreachable_col(),
         };
-        *field = tok.to_string();
+        *field = Text::from(tok);
     }
     // only iptables' padding: a `\r` or other white space in a comment is its text
-    let pad: &[char] = &[' ', '\t'];
-    let mut extra = line[end..].trim_matches(pad);
+    let mut extra = trim_pad(&line[end..]);
     if let Some(rest) = extra.strip_prefix("[goto]") {
         spec.goto = true;
-        extra = rest.trim_matches(pad);
+        extra = trim_pad(rest);
     }
-    spec.extra = extra.to_string();
+    spec.extra = Text::from(extra);
     Ok(spec)
 }
 

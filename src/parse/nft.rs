@@ -219,7 +219,7 @@ impl Builder {
                 }
                 "jump" | "goto" => {
                     if let Some(v) = verdict_of(e) {
-                        spec.target = v.target.clone();
+                        spec.target = v.target.as_str().into();
                         spec.goto = v.goto;
                         jumps_to.push(v.target);
                     }
@@ -247,7 +247,7 @@ impl Builder {
                     );
                     conditional = true;
                     self.vmap_chain(&name, &elems);
-                    spec.target = name;
+                    spec.target = name.into();
                     spec.goto = false;
                 }
                 k if ACTIONS.contains(&k) => {
@@ -255,7 +255,7 @@ impl Builder {
                         k,
                         "accept" | "drop" | "return" | "continue" | "queue" | "reject" | "log"
                     );
-                    spec.target = k.to_string();
+                    spec.target = k.into();
                     spec.goto = false;
                 }
                 _ => conditional = true,
@@ -269,7 +269,7 @@ impl Builder {
             ))
             .cloned()
             .unwrap_or_else(|| format!("{} (handle {handle})", spec.target));
-        spec.extra.clone_from(&text);
+        spec.extra = text.as_str().into();
         let c = self.table.chain_mut(ci);
         let num = c.rules.len() as u32 + 1;
         Arc::make_mut(&mut c.rules).push(Rule {
@@ -349,9 +349,9 @@ pub fn vmap_chain(name: &str, elems: &[Element]) -> Chain {
         rules.push(Rule {
             num: i as u32 + 1,
             spec: Arc::new(RuleSpec {
-                target: e.verdict.target.clone(),
+                target: e.verdict.target.as_str().into(),
                 goto: e.verdict.goto,
-                extra: text.clone(),
+                extra: text.as_str().into(),
                 ..RuleSpec::default()
             }),
             native: Some(Arc::new(NativeRule {

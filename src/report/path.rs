@@ -249,7 +249,7 @@ fn path_row(t: &FirewallTable, hc: &HookChain, r: &TreeRow, line: &Counts) -> Pa
             let r = &t.chains[chain].rules[rule];
             let spec = &r.spec;
             row.rule = Some(r.num);
-            row.target = (!spec.target.is_empty()).then(|| spec.target.clone());
+            row.target = (!spec.target.is_empty()).then(|| spec.target.to_string());
             row.text = spec.summary();
             if let Some(n) = &r.native {
                 row.text = n.text.to_string();

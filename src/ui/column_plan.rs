@@ -253,7 +253,7 @@ impl ColumnStats {
                     Width::Rest { .. } => {
                         // as the tree shows it: a NAT target's `to:` is in its label
                         let text = super::fit::nat(&rule.spec)
-                            .map_or_else(|| rule.spec.extra.clone(), |(_, rest)| rest);
+                            .map_or_else(|| rule.spec.extra.to_string(), |(_, rest)| rest);
                         let (main, comments) = super::fit::split_comments(&text);
                         let w =
                             crate::sanitize::text(if main.is_empty() { &comments } else { &main })

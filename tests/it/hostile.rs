@@ -339,10 +339,10 @@ fn random_table(rng: &mut Rng, chains: usize) -> FirewallTable {
             rules.push(Rule {
                 num: k as u32 + 1,
                 spec: Arc::new(RuleSpec {
-                    target,
+                    target: target.into(),
                     goto,
-                    prot: pick(rng, &["0", "6", "17", "!6", "tcp", "all", "58"]),
-                    opt: pick(rng, &["--", "--", "-f", "!f"]),
+                    prot: pick(rng, &["0", "6", "17", "!6", "tcp", "all", "58"]).into(),
+                    opt: pick(rng, &["--", "--", "-f", "!f"]).into(),
                     in_iface: pick(
                         rng,
                         &[
@@ -354,8 +354,10 @@ fn random_table(rng: &mut Rng, chains: usize) -> FirewallTable {
                             "eth+",
                             "+",
                         ],
-                    ),
-                    out_iface: pick(rng, &["*", "!docker_gwbridge", "br-0123456789ab", "wg0"]),
+                    )
+                    .into(),
+                    out_iface: pick(rng, &["*", "!docker_gwbridge", "br-0123456789ab", "wg0"])
+                        .into(),
                     source: pick(
                         rng,
                         &[
@@ -366,9 +368,11 @@ fn random_table(rng: &mut Rng, chains: usize) -> FirewallTable {
                             "::/0",
                             "2001:db8:abcd:1234:5678:9abc:def0:1234",
                         ],
-                    ),
-                    destination: pick(rng, &["0.0.0.0/0", "!127.0.0.0/8", "172.18.0.2", "::/0"]),
-                    extra,
+                    )
+                    .into(),
+                    destination: pick(rng, &["0.0.0.0/0", "!127.0.0.0/8", "172.18.0.2", "::/0"])
+                        .into(),
+                    extra: extra.into(),
                 }),
                 ..Default::default()
             });
@@ -441,7 +445,7 @@ fn reuse_equals_fresh_parse_under_random_churn() {
                         out_iface: "*".into(),
                         source: "0.0.0.0/0".into(),
                         destination: "0.0.0.0/0".into(),
-                        extra: format!("tcp dpt:{}", rng.below(65535)),
+                        extra: format!("tcp dpt:{}", rng.below(65535)).into(),
                         goto: false,
                     });
                     Arc::make_mut(&mut c.rules).insert(0, r);

@@ -345,7 +345,7 @@ fn build(t: TextTable) -> FirewallTable {
             let mut spec = RuleSpec::default();
             let mut jumps_to = Vec::new();
             let mut cond = conditional(&shown);
-            spec.target = l.target.clone();
+            spec.target = l.target.as_str().into();
             spec.goto = l.goto;
             if l.chain {
                 jumps_to.push(l.target.clone());
@@ -365,11 +365,11 @@ fn build(t: TextTable) -> FirewallTable {
                 if !vmaps.iter().any(|x| *x.name == *name) {
                     vmaps.push(vmap_chain(&name, &elems));
                 }
-                spec.target = name;
+                spec.target = name.into();
                 spec.goto = false;
                 cond = true;
             }
-            spec.extra.clone_from(&shown);
+            spec.extra = shown.as_str().into();
             chain
                 .counters
                 .push(counts.last().copied().unwrap_or_default());

@@ -171,13 +171,13 @@ fn rule_of(
     let mut jumps_to = Vec::new();
     let mut stand_in = None;
     match &r.verdict {
-        Some(Verdict::Plain(v)) => spec.target = (*v).to_string(),
+        Some(Verdict::Plain(v)) => spec.target = (*v).into(),
         Some(Verdict::Jump(c)) => {
-            spec.target.clone_from(c);
+            spec.target = c.as_str().into();
             jumps_to.push(c.clone());
         }
         Some(Verdict::Goto(c)) => {
-            spec.target.clone_from(c);
+            spec.target = c.as_str().into();
             spec.goto = true;
             jumps_to.push(c.clone());
         }
@@ -187,7 +187,7 @@ fn rule_of(
     if let Some(t) = text {
         let l = listing::label(t);
         if !l.target.is_empty() && l.vmap.is_none() {
-            spec.target = l.target;
+            spec.target = l.target.into();
             spec.goto = l.goto;
         }
         if let Some(v) = l.vmap {
@@ -211,13 +211,13 @@ fn rule_of(
                     .map(|e| e.verdict.target.clone()),
             );
             stand_in = Some(vmap_chain(&name, &elems));
-            spec.target = name;
+            spec.target = name.into();
             spec.goto = false;
             conditional = true;
         }
     }
     let text = text.map_or_else(|| no_text(r.handle), str::to_string);
-    spec.extra.clone_from(&text);
+    spec.extra = text.as_str().into();
     let rule = Rule {
         num: at as u32 + 1,
         spec: Arc::new(spec),

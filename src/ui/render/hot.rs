@@ -39,7 +39,7 @@ pub(super) fn draw_hot(frame: &mut Frame, area: Rect, app: &LiveView, theme: &Th
                 Some(r) => {
                     let rule = &t.chains[h.chain].rules[r];
                     (
-                        rule.spec.target.clone(),
+                        rule.spec.target.to_string(),
                         rule.spec.summary(),
                         view.shown.and_then(|d| d.rule(h.chain, r)).copied(),
                         t.jump_target(rule).is_some(),

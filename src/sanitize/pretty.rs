@@ -1,0 +1,666 @@
+//! Pretty JSON written straight from serde's data model: the layout and escapes of
+//! serde_json's pretty printer with [`super::JsonFormatter`], byte for byte, at a
+//! fraction of its cost per value. An export of 50k rules holds a few million short
+//! strings (most of them keys) and numbers: serde_json hands every key through its
+//! escaping loop and its formatter, one small write at a time; here a key is written with
+//! its line break and indent in one piece, and a string of printable ASCII without `"` or
+//! `\` is copied as it is. Any other string goes through serde_json with
+//! [`super::JsonFormatter`] (the escapes are made per string), numbers through serde_json's
+//! own formatters.
+
+use std::io::Write;
+
+use serde::ser::{self, Serialize};
+use serde_json::ser::Formatter as _;
+
+type Error = serde_json::Error;
+type Result<T = ()> = std::result::Result<T, Error>;
+
+/// A pretty JSON writer into `w`.
+pub struct Pretty<W> {
+    w: W,
+    level: usize,
+}
+
+impl<W: Write> Pretty<W> {
+    pub fn new(w: W) -> Self {
+        Pretty { w, level: 0 }
+    }
+
+    fn raw(&mut self, b: &[u8]) -> Result {
+        self.w.write_all(b).map_err(Error::io)
+    }
+
+    /// `,` (unless first), a line break and the indent of the current level.
+    fn line(&mut self, first: bool) -> Result {
+        const BREAK: &[u8] = b",\n                                                                ";
+        let from = usize::from(first);
+        match BREAK.get(from..2 + 2 * self.level) {
+            Some(s) => self.w.write_all(s),
+            None => self
+                .w
+                .write_all(&BREAK[from..2])
+                .and_then(|()| (0..self.level).try_for_each(|_| self.w.write_all(b"  "))),
+        }
+        .map_err(Error::io)
+    }
+
+    fn string(&mut self, s: &str) -> Result {
+        if plain(s.as_bytes()) {
+            self.raw(b"\"")?;
+            self.raw(s.as_bytes())?;
+            self.raw(b"\"")
+        } else {
+            let mut ser = serde_json::Serializer::with_formatter(
+                &mut self.w,
+                super::JsonFormatter::default(),
+            );
+            ser::Serializer::serialize_str(&mut ser, s)
+        }
+    }
+
+    fn open(&mut self, b: &[u8]) -> Result<Compound<'_, W>> {
+        self.level += 1;
+        self.raw(b)?;
+        Ok(Compound {
+            p: self,
+            first: true,
+            wrapped: false,
+        })
+    }
+}
+
+/// Printable ASCII without `"` or `\`: written as it is. Eight bytes at a time, the
+/// last eight (or a short string padded with spaces) in one word too.
+fn plain(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |w: u64| {
+        let has = |c: u8| {
+            let x = w ^ (ONES * u64::from(c));
+            x.wrapping_sub(ONES) & !x & HIGH != 0
+        };
+        super::plain_ascii(w) && !has(b'"') && !has(b'\\')
+    };
+    let load = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or_default());
+    if b.len() < 8 {
+        let mut pad = [b' '; 8];
+        pad[..b.len()].copy_from_slice(b);
+        return word(u64::from_le_bytes(pad));
+    }
+    let mut words = b.chunks_exact(8);
+    words.by_ref().all(|w| word(load(w)))
+        && (words.remainder().is_empty() || word(load(&b[b.len() - 8..])))
+}
+
+/// An array or object being written.
+pub struct Compound<'a, W> {
+    p: &'a mut Pretty<W>,
+    first: bool,
+    /// A variant's `{"name": ` around it: closed after it.
+    wrapped: bool,
+}
+
+impl<W: Write> Compound<'_, W> {
+    fn close(self, b: &[u8]) -> Result {
+        let p = self.p;
+        p.level -= 1;
+        if !self.first {
+            p.line(true)?;
+        }
+        p.raw(b)?;
+        if self.wrapped {
+            p.level -= 1;
+            p.line(true)?;
+            p.raw(b"}")?;
+        }
+        Ok(())
+    }
+
+    fn element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+        self.p.line(self.first)?;
+        self.first = false;
+        v.serialize(&mut *self.p)
+    }
+
+    /// A key with the line break and indent before it and `: ` after it, in one write
+    /// when it is short and plain (every field name).
+    fn key(&mut self, k: &str) -> Result {
+        let first = std::mem::replace(&mut self.first, false);
+        let indent = 2 * self.p.level;
+        let mut buf = [b' '; 128];
+        let n = 2 + indent + k.len() + 4;
+        if n <= buf.len() && plain(k.as_bytes()) {
+            buf[..2].copy_from_slice(b",\n");
+            let at = 2 + indent;
+            buf[at] = b'"';
+            buf[at + 1..at + 1 + k.len()].copy_from_slice(k.as_bytes());
+            buf[n - 3..n].copy_from_slice(b"\": ");
+            return self.p.raw(&buf[usize::from(first)..n]);
+        }
+        self.p.line(first)?;
+        self.p.string(k)?;
+        self.p.raw(b": ")
+    }
+}
+
+impl<'a, W: Write> ser::Serializer for &'a mut Pretty<W> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'a, W>;
+    type SerializeTuple = Compound<'a, W>;
+    type SerializeTupleStruct = Compound<'a, W>;
+    type SerializeTupleVariant = Compound<'a, W>;
+    type SerializeMap = Compound<'a, W>;
+    type SerializeStruct = Compound<'a, W>;
+    type SerializeStructVariant = Compound<'a, W>;
+
+    fn serialize_bool(self, v: bool) -> Result {
+        self.raw(if v { b"true" } else { b"false" })
+    }
+    fn serialize_i8(self, v: i8) -> Result {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i16(self, v: i16) -> Result {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i32(self, v: i32) -> Result {
+        self.serialize_i64(v.into())
+    }
+    fn serialize_i64(self, v: i64) -> Result {
+        self.raw(itoa::Buffer::new().format(v).as_bytes())
+    }
+    fn serialize_i128(self, v: i128) -> Result {
+        self.raw(itoa::Buffer::new().format(v).as_bytes())
+    }
+    fn serialize_u8(self, v: u8) -> Result {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u16(self, v: u16) -> Result {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u32(self, v: u32) -> Result {
+        self.serialize_u64(v.into())
+    }
+    fn serialize_u64(self, v: u64) -> Result {
+        self.raw(itoa::Buffer::new().format(v).as_bytes())
+    }
+    fn serialize_u128(self, v: u128) -> Result {
+        self.raw(itoa::Buffer::new().format(v).as_bytes())
+    }
+    fn serialize_f32(self, v: f32) -> Result {
+        if v.is_finite() {
+            let f = &mut serde_json::ser::CompactFormatter;
+            f.write_f32(&mut self.w, v).map_err(Error::io)
+        } else {
+            self.raw(b"null")
+        }
+    }
+    fn serialize_f64(self, v: f64) -> Result {
+        if v.is_finite() {
+            let f = &mut serde_json::ser::CompactFormatter;
+            f.write_f64(&mut self.w, v).map_err(Error::io)
+        } else {
+            self.raw(b"null")
+        }
+    }
+    fn serialize_char(self, v: char) -> Result {
+        self.string(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_str(self, v: &str) -> Result {
+        self.string(v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result {
+        let mut c = self.open(b"[")?;
+        for b in v {
+            c.element(b)?;
+        }
+        c.close(b"]")
+    }
+    fn serialize_none(self) -> Result {
+        self.raw(b"null")
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result {
+        v.serialize(self)
+    }
+    fn serialize_unit(self) -> Result {
+        self.raw(b"null")
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result {
+        self.raw(b"null")
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result {
+        self.string(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        v: &T,
+    ) -> Result {
+        let mut c = self.open(b"{")?;
+        c.key(variant)?;
+        v.serialize(&mut *c.p)?;
+        c.close(b"}")
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a, W>> {
+        self.open(b"[")
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Compound<'a, W>> {
+        self.open(b"[")
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Compound<'a, W>> {
+        self.open(b"[")
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a, W>> {
+        let mut outer = self.open(b"{")?;
+        outer.key(variant)?;
+        let p = outer.p;
+        p.level += 1;
+        p.raw(b"[")?;
+        Ok(Compound {
+            p,
+            first: true,
+            wrapped: true,
+        })
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a, W>> {
+        self.open(b"{")
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a, W>> {
+        self.open(b"{")
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a, W>> {
+        let mut outer = self.open(b"{")?;
+        outer.key(variant)?;
+        let p = outer.p;
+        p.level += 1;
+        p.raw(b"{")?;
+        Ok(Compound {
+            p,
+            first: true,
+            wrapped: true,
+        })
+    }
+}
+
+impl<W: Write> ser::SerializeSeq for Compound<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+        self.element(v)
+    }
+    fn end(self) -> Result {
+        self.close(b"]")
+    }
+}
+
+impl<W: Write> ser::SerializeTuple for Compound<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+        self.element(v)
+    }
+    fn end(self) -> Result {
+        self.close(b"]")
+    }
+}
+
+impl<W: Write> ser::SerializeTupleStruct for Compound<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+        self.element(v)
+    }
+    fn end(self) -> Result {
+        self.close(b"]")
+    }
+}
+
+impl<W: Write> ser::SerializeTupleVariant for Compound<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+        self.element(v)
+    }
+    fn end(self) -> Result {
+        self.close(b"]")
+    }
+}
+
+impl<W: Write> ser::SerializeMap for Compound<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result {
+        self.p.line(self.first)?;
+        self.first = false;
+        k.serialize(Key(&mut *self.p))?;
+        self.p.raw(b": ")
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+        v.serialize(&mut *self.p)
+    }
+    fn end(self) -> Result {
+        self.close(b"}")
+    }
+}
+
+impl<W: Write> ser::SerializeStruct for Compound<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, k: &'static str, v: &T) -> Result {
+        self.key(k)?;
+        v.serialize(&mut *self.p)
+    }
+    fn end(self) -> Result {
+        self.close(b"}")
+    }
+}
+
+impl<W: Write> ser::SerializeStructVariant for Compound<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, k: &'static str, v: &T) -> Result {
+        self.key(k)?;
+        v.serialize(&mut *self.p)
+    }
+    fn end(self) -> Result {
+        self.close(b"}")
+    }
+}
+
+/// A map's key: a string, or what serde_json writes as one (a number, a bool, a unit
+/// variant) in quotes.
+struct Key<'a, W>(&'a mut Pretty<W>);
+
+fn key_error() -> Error {
+    ser::Error::custom("key must be a string")
+}
+
+impl<W: Write> Key<'_, W> {
+    fn quoted(self, s: &str) -> Result {
+        self.0.raw(b"\"")?;
+        self.0.raw(s.as_bytes())?;
+        self.0.raw(b"\"")
+    }
+}
+
+impl<W: Write> ser::Serializer for Key<'_, W> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = ser::Impossible<(), Error>;
+    type SerializeTuple = ser::Impossible<(), Error>;
+    type SerializeTupleStruct = ser::Impossible<(), Error>;
+    type SerializeTupleVariant = ser::Impossible<(), Error>;
+    type SerializeMap = ser::Impossible<(), Error>;
+    type SerializeStruct = ser::Impossible<(), Error>;
+    type SerializeStructVariant = ser::Impossible<(), Error>;
+
+    fn serialize_str(self, v: &str) -> Result {
+        self.0.string(v)
+    }
+    fn serialize_char(self, v: char) -> Result {
+        self.0.string(v.encode_utf8(&mut [0; 4]))
+    }
+    fn serialize_bool(self, v: bool) -> Result {
+        self.quoted(if v { "true" } else { "false" })
+    }
+    fn serialize_i8(self, v: i8) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_i16(self, v: i16) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_i32(self, v: i32) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_i64(self, v: i64) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_i128(self, v: i128) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_u8(self, v: u8) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_u16(self, v: u16) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_u32(self, v: u32) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_u64(self, v: u64) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_u128(self, v: u128) -> Result {
+        self.quoted(itoa::Buffer::new().format(v))
+    }
+    fn serialize_f32(self, _: f32) -> Result {
+        Err(key_error())
+    }
+    fn serialize_f64(self, _: f64) -> Result {
+        Err(key_error())
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result {
+        Err(key_error())
+    }
+    fn serialize_none(self) -> Result {
+        Err(key_error())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result {
+        Err(key_error())
+    }
+    fn serialize_unit(self) -> Result {
+        Err(key_error())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Result {
+        Err(key_error())
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result {
+        self.0.string(variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result {
+        Err(key_error())
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq> {
+        Err(key_error())
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple> {
+        Err(key_error())
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct> {
+        Err(key_error())
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant> {
+        Err(key_error())
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap> {
+        Err(key_error())
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct> {
+        Err(key_error())
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant> {
+        Err(key_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Serialize;
+    use serde_json::{Value, json};
+
+    /// What serde_json's own serializer writes with [`super::super::JsonFormatter`]: the
+    /// reference.
+    fn reference<T: Serialize + ?Sized>(v: &T) -> String {
+        let mut out = Vec::new();
+        let f = super::super::JsonFormatter::default();
+        v.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))
+            .expect("json");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn ours<T: Serialize + ?Sized>(v: &T) -> String {
+        let mut out = Vec::new();
+        v.serialize(&mut super::Pretty::new(&mut out))
+            .expect("json");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[derive(Serialize)]
+    enum Kind {
+        Unit,
+        New(u32),
+        Pair(i8, &'static str),
+        Named { a: Option<f64>, b: Vec<u8> },
+        Empty {},
+    }
+
+    #[derive(Serialize)]
+    struct Unit;
+
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        #[serde(rename = "in")]
+        name: &'a str,
+        kinds: Vec<Kind>,
+        ints: BTreeMap<i32, bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        skipped: Option<u8>,
+        floats: [f64; 6],
+        c: char,
+        unit: Unit,
+        tuple: (u128, i128, f32),
+        empty: Vec<()>,
+        map: BTreeMap<String, Value>,
+        #[serde(flatten)]
+        flat: BTreeMap<&'static str, u8>,
+    }
+
+    #[test]
+    fn the_same_bytes_as_serde_json() {
+        let strings = [
+            "",
+            "plain ascii",
+            "exactly8",
+            "quote \" and \\ backslash",
+            "tab\there, line\nbreak, \r, \u{8}, \u{c}, \u{0}",
+            super::super::tests::HOSTILE,
+            "é\u{2066}x, ⚠ ✓ 中文, a\u{301}, \u{7f}\u{9b}",
+        ];
+        for s in strings {
+            assert_eq!(ours(s), reference(s), "{s:?}");
+        }
+        let doc = Doc {
+            name: super::super::tests::HOSTILE,
+            kinds: vec![
+                Kind::Unit,
+                Kind::New(7),
+                Kind::Pair(-3, "x\"y"),
+                Kind::Named {
+                    a: Some(f64::NAN),
+                    b: vec![1, 2],
+                },
+                Kind::Named { a: None, b: vec![] },
+                Kind::Empty {},
+            ],
+            ints: [(-1, true), (0, false), (i32::MAX, true)].into(),
+            skipped: None,
+            floats: [0.0, -0.5, 1e300, f64::INFINITY, 0.1 + 0.2, 123456.0],
+            c: '"',
+            unit: Unit,
+            tuple: (u128::MAX, i128::MIN, 1.5),
+            empty: vec![],
+            map: [
+                ("nested".to_string(), json!({"a": [1, {"b": []}], "c": {}})),
+                ("\u{1b}key".to_string(), json!(null)),
+            ]
+            .into(),
+            flat: [("x", 1u8)].into(),
+        };
+        assert_eq!(ours(&doc), reference(&doc));
+    }
+
+    #[test]
+    fn random_values_the_same_bytes_as_serde_json() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const PIECES: [&str; 8] = ["a", "\"", "\\", "\n", "\u{202e}", "é", "\u{7}", "0.0.0.0/0"];
+        fn value(next: &mut impl FnMut() -> u64, depth: u32) -> Value {
+            fn text(next: &mut impl FnMut() -> u64, n: u64) -> String {
+                (0..n).map(|_| PIECES[(next() % 8) as usize]).collect()
+            }
+            match next() % if depth > 4 { 5 } else { 7 } {
+                0 => Value::Null,
+                1 => Value::Bool(next().is_multiple_of(2)),
+                2 => json!(next() as i64),
+                3 => json!(f64::from_bits(next())),
+                4 => {
+                    let n = next() % 12;
+                    Value::String(text(next, n))
+                }
+                5 => Value::Array((0..next() % 4).map(|_| value(next, depth + 1)).collect()),
+                _ => Value::Object(
+                    (0..next() % 4)
+                        .map(|_| {
+                            let n = next() % 4;
+                            (text(next, n), value(next, depth + 1))
+                        })
+                        .collect(),
+                ),
+            }
+        }
+        for _ in 0..2000 {
+            let v = value(&mut next, 0);
+            assert_eq!(ours(&v), reference(&v), "{v:?}");
+        }
+    }
+}
