@@ -20,11 +20,62 @@ type Result<T = ()> = std::result::Result<T, Error>;
 pub struct Pretty<W> {
     w: W,
     level: usize,
+    /// Field and variant names (`&'static str`) written before, with the line break and
+    /// indent before them and `: ` after them: a report names the same few dozen fields
+    /// millions of times, each then one write.
+    names: Names,
+}
+
+/// A name's pieces by its address, length and level: `(address, length, level)` and
+/// where its bytes are in `bytes`.
+struct Names {
+    slots: Vec<((usize, usize, usize), (usize, usize))>,
+    bytes: Vec<u8>,
+}
+
+impl Names {
+    const SLOTS: usize = 256;
+
+    fn new() -> Self {
+        Names {
+            slots: vec![((0, 0, 0), (0, 0)); Self::SLOTS],
+            bytes: Vec::with_capacity(4096),
+        }
+    }
+
+    /// `,\n`, the indent of `level`, `"name": ` (None: the name is not plain).
+    fn piece(&mut self, name: &'static str, level: usize) -> Option<&[u8]> {
+        let id = (name.as_ptr() as usize, name.len(), level);
+        let mix = (id.0 ^ (id.1 << 20) ^ (id.2 << 40)) as u64;
+        let slot = (mix.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % Self::SLOTS;
+        if self.slots[slot].0 != id {
+            if !plain(name.as_bytes()) {
+                return None;
+            }
+            if self.bytes.len() > 1 << 16 {
+                self.bytes.clear();
+                self.slots.fill(((0, 0, 0), (0, 0)));
+            }
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(b",\n");
+            self.bytes.resize(self.bytes.len() + 2 * level, b' ');
+            self.bytes.push(b'"');
+            self.bytes.extend_from_slice(name.as_bytes());
+            self.bytes.extend_from_slice(b"\": ");
+            self.slots[slot] = (id, (start, self.bytes.len()));
+        }
+        let (start, end) = self.slots[slot].1;
+        Some(&self.bytes[start..end])
+    }
 }
 
 impl<W: Write> Pretty<W> {
     pub fn new(w: W) -> Self {
-        Pretty { w, level: 0 }
+        Pretty {
+            w,
+            level: 0,
+            names: Names::new(),
+        }
     }
 
     fn raw(&mut self, b: &[u8]) -> Result {
@@ -123,24 +174,20 @@ impl<W: Write> Compound<'_, W> {
         v.serialize(&mut *self.p)
     }
 
-    /// A key with the line break and indent before it and `: ` after it, in one write
-    /// when it is short and plain (every field name).
-    fn key(&mut self, k: &str) -> Result {
+    /// A name with the line break and indent before it and `: ` after it, in one write
+    /// when it is plain (every field name).
+    fn key(&mut self, k: &'static str) -> Result {
         let first = std::mem::replace(&mut self.first, false);
-        let indent = 2 * self.p.level;
-        let mut buf = [b' '; 128];
-        let n = 2 + indent + k.len() + 4;
-        if n <= buf.len() && plain(k.as_bytes()) {
-            buf[..2].copy_from_slice(b",\n");
-            let at = 2 + indent;
-            buf[at] = b'"';
-            buf[at + 1..at + 1 + k.len()].copy_from_slice(k.as_bytes());
-            buf[n - 3..n].copy_from_slice(b"\": ");
-            return self.p.raw(&buf[usize::from(first)..n]);
+        let p = &mut *self.p;
+        if let Some(piece) = p.names.piece(k, p.level) {
+            return p
+                .w
+                .write_all(&piece[usize::from(first)..])
+                .map_err(Error::io);
         }
-        self.p.line(first)?;
-        self.p.string(k)?;
-        self.p.raw(b": ")
+        p.line(first)?;
+        p.string(k)?;
+        p.raw(b": ")
     }
 }
 
