@@ -26,10 +26,12 @@ pub struct Pretty<W> {
     names: Names,
 }
 
-/// A name's pieces by its address, length and level: `(address, length, level)` and
-/// where its bytes are in `bytes`.
+/// A name by its address, length and level, and where its piece is in [`Names::bytes`].
+type Slot = ((usize, usize, usize), (usize, usize));
+
+/// Each name's piece, by its address, length and level.
 struct Names {
-    slots: Vec<((usize, usize, usize), (usize, usize))>,
+    slots: Vec<Slot>,
     bytes: Vec<u8>,
 }
 
