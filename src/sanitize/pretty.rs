@@ -20,11 +20,64 @@ type Result<T = ()> = std::result::Result<T, Error>;
 pub struct Pretty<W> {
     w: W,
     level: usize,
+    /// Field and variant names (`&'static str`) written before, with the line break and
+    /// indent before them and `: ` after them: a report names the same few dozen fields
+    /// millions of times, each then one write.
+    names: Names,
+}
+
+/// A name by its address, length and level, and where its piece is in [`Names::bytes`].
+type Slot = ((usize, usize, usize), (usize, usize));
+
+/// Each name's piece, by its address, length and level.
+struct Names {
+    slots: Vec<Slot>,
+    bytes: Vec<u8>,
+}
+
+impl Names {
+    const SLOTS: usize = 256;
+
+    fn new() -> Self {
+        Names {
+            slots: vec![((0, 0, 0), (0, 0)); Self::SLOTS],
+            bytes: Vec::with_capacity(4096),
+        }
+    }
+
+    /// `,\n`, the indent of `level`, `"name": ` (None: the name is not plain).
+    fn piece(&mut self, name: &'static str, level: usize) -> Option<&[u8]> {
+        let id = (name.as_ptr() as usize, name.len(), level);
+        let mix = (id.0 ^ (id.1 << 20) ^ (id.2 << 40)) as u64;
+        let slot = (mix.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % Self::SLOTS;
+        if self.slots[slot].0 != id {
+            if !plain(name.as_bytes()) {
+                return None;
+            }
+            if self.bytes.len() > 1 << 16 {
+                self.bytes.clear();
+                self.slots.fill(((0, 0, 0), (0, 0)));
+            }
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(b",\n");
+            self.bytes.resize(self.bytes.len() + 2 * level, b' ');
+            self.bytes.push(b'"');
+            self.bytes.extend_from_slice(name.as_bytes());
+            self.bytes.extend_from_slice(b"\": ");
+            self.slots[slot] = (id, (start, self.bytes.len()));
+        }
+        let (start, end) = self.slots[slot].1;
+        Some(&self.bytes[start..end])
+    }
 }
 
 impl<W: Write> Pretty<W> {
     pub fn new(w: W) -> Self {
-        Pretty { w, level: 0 }
+        Pretty {
+            w,
+            level: 0,
+            names: Names::new(),
+        }
     }
 
     fn raw(&mut self, b: &[u8]) -> Result {
@@ -123,24 +176,20 @@ impl<W: Write> Compound<'_, W> {
         v.serialize(&mut *self.p)
     }
 
-    /// A key with the line break and indent before it and `: ` after it, in one write
-    /// when it is short and plain (every field name).
-    fn key(&mut self, k: &str) -> Result {
+    /// A name with the line break and indent before it and `: ` after it, in one write
+    /// when it is plain (every field name).
+    fn key(&mut self, k: &'static str) -> Result {
         let first = std::mem::replace(&mut self.first, false);
-        let indent = 2 * self.p.level;
-        let mut buf = [b' '; 128];
-        let n = 2 + indent + k.len() + 4;
-        if n <= buf.len() && plain(k.as_bytes()) {
-            buf[..2].copy_from_slice(b",\n");
-            let at = 2 + indent;
-            buf[at] = b'"';
-            buf[at + 1..at + 1 + k.len()].copy_from_slice(k.as_bytes());
-            buf[n - 3..n].copy_from_slice(b"\": ");
-            return self.p.raw(&buf[usize::from(first)..n]);
+        let p = &mut *self.p;
+        if let Some(piece) = p.names.piece(k, p.level) {
+            return p
+                .w
+                .write_all(&piece[usize::from(first)..])
+                .map_err(Error::io);
         }
-        self.p.line(first)?;
-        self.p.string(k)?;
-        self.p.raw(b": ")
+        p.line(first)?;
+        p.string(k)?;
+        p.raw(b": ")
     }
 }
 
@@ -527,140 +576,5 @@ impl<W: Write> ser::Serializer for Key<'_, W> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use serde::Serialize;
-    use serde_json::{Value, json};
-
-    /// What serde_json's own serializer writes with [`super::super::JsonFormatter`]: the
-    /// reference.
-    fn reference<T: Serialize + ?Sized>(v: &T) -> String {
-        let mut out = Vec::new();
-        let f = super::super::JsonFormatter::default();
-        v.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))
-            .expect("json");
-        String::from_utf8(out).expect("utf-8")
-    }
-
-    fn ours<T: Serialize + ?Sized>(v: &T) -> String {
-        let mut out = Vec::new();
-        v.serialize(&mut super::Pretty::new(&mut out))
-            .expect("json");
-        String::from_utf8(out).expect("utf-8")
-    }
-
-    #[derive(Serialize)]
-    enum Kind {
-        Unit,
-        New(u32),
-        Pair(i8, &'static str),
-        Named { a: Option<f64>, b: Vec<u8> },
-        Empty {},
-    }
-
-    #[derive(Serialize)]
-    struct Unit;
-
-    #[derive(Serialize)]
-    struct Doc<'a> {
-        #[serde(rename = "in")]
-        name: &'a str,
-        kinds: Vec<Kind>,
-        ints: BTreeMap<i32, bool>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        skipped: Option<u8>,
-        floats: [f64; 6],
-        c: char,
-        unit: Unit,
-        tuple: (u128, i128, f32),
-        empty: Vec<()>,
-        map: BTreeMap<String, Value>,
-        #[serde(flatten)]
-        flat: BTreeMap<&'static str, u8>,
-    }
-
-    #[test]
-    fn the_same_bytes_as_serde_json() {
-        let strings = [
-            "",
-            "plain ascii",
-            "exactly8",
-            "quote \" and \\ backslash",
-            "tab\there, line\nbreak, \r, \u{8}, \u{c}, \u{0}",
-            super::super::tests::HOSTILE,
-            "é\u{2066}x, ⚠ ✓ 中文, a\u{301}, \u{7f}\u{9b}",
-        ];
-        for s in strings {
-            assert_eq!(ours(s), reference(s), "{s:?}");
-        }
-        let doc = Doc {
-            name: super::super::tests::HOSTILE,
-            kinds: vec![
-                Kind::Unit,
-                Kind::New(7),
-                Kind::Pair(-3, "x\"y"),
-                Kind::Named {
-                    a: Some(f64::NAN),
-                    b: vec![1, 2],
-                },
-                Kind::Named { a: None, b: vec![] },
-                Kind::Empty {},
-            ],
-            ints: [(-1, true), (0, false), (i32::MAX, true)].into(),
-            skipped: None,
-            floats: [0.0, -0.5, 1e300, f64::INFINITY, 0.1 + 0.2, 123456.0],
-            c: '"',
-            unit: Unit,
-            tuple: (u128::MAX, i128::MIN, 1.5),
-            empty: vec![],
-            map: [
-                ("nested".to_string(), json!({"a": [1, {"b": []}], "c": {}})),
-                ("\u{1b}key".to_string(), json!(null)),
-            ]
-            .into(),
-            flat: [("x", 1u8)].into(),
-        };
-        assert_eq!(ours(&doc), reference(&doc));
-    }
-
-    #[test]
-    fn random_values_the_same_bytes_as_serde_json() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
-        const PIECES: [&str; 8] = ["a", "\"", "\\", "\n", "\u{202e}", "é", "\u{7}", "0.0.0.0/0"];
-        fn value(next: &mut impl FnMut() -> u64, depth: u32) -> Value {
-            fn text(next: &mut impl FnMut() -> u64, n: u64) -> String {
-                (0..n).map(|_| PIECES[(next() % 8) as usize]).collect()
-            }
-            match next() % if depth > 4 { 5 } else { 7 } {
-                0 => Value::Null,
-                1 => Value::Bool(next().is_multiple_of(2)),
-                2 => json!(next() as i64),
-                3 => json!(f64::from_bits(next())),
-                4 => {
-                    let n = next() % 12;
-                    Value::String(text(next, n))
-                }
-                5 => Value::Array((0..next() % 4).map(|_| value(next, depth + 1)).collect()),
-                _ => Value::Object(
-                    (0..next() % 4)
-                        .map(|_| {
-                            let n = next() % 4;
-                            (text(next, n), value(next, depth + 1))
-                        })
-                        .collect(),
-                ),
-            }
-        }
-        for _ in 0..2000 {
-            let v = value(&mut next, 0);
-            assert_eq!(ours(&v), reference(&v), "{v:?}");
-        }
-    }
-}
+#[path = "pretty_tests.rs"]
+mod tests;
