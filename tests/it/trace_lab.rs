@@ -383,7 +383,20 @@ fn the_live_views_trace_pane_lists_the_requests_and_shows_a_path() {
     });
     assert!(s.contains("trace tcp dport 80:"), "{s}");
     assert!(s.contains("tcp 192.168.61.100:"), "{s}");
-    tmux.keys(&["g", "Enter"]);
+    // the first SYN listed (a connection's later packets skip nat): from the top, down
+    // as many rows as there are packets above it
+    let listed: Vec<&str> = s
+        .lines()
+        .filter(|l| l.contains("tcp 192.168.61.100:"))
+        .collect();
+    let syn = listed
+        .iter()
+        .position(|l| l.contains("[syn]"))
+        .unwrap_or_else(|| panic!("no SYN listed:\n{s}"));
+    let mut keys = vec!["g"];
+    keys.extend(std::iter::repeat_n("Down", syn));
+    keys.push("Enter");
+    tmux.keys(&keys);
     let s = tmux.wait_for(5, "a packet's path", |s| {
         s.contains("nat DOCKER-INGRESS rule 1") && s.contains("DNAT, accept")
     });

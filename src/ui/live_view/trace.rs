@@ -28,6 +28,9 @@ pub struct TracePane {
     pub seen: u64,
     pub lost: u64,
     pub selected: usize,
+    /// The user moved off the newest packet (up, or to the top): the selection stays on
+    /// the packet picked while new ones arrive, until the bottom is reached again.
+    pub pinned: bool,
     /// Showing the selected packet's path.
     pub open: bool,
 }
@@ -35,7 +38,7 @@ pub struct TracePane {
 impl TracePane {
     /// Takes one packet (the oldest goes past `KEEP`); the newest is at the end.
     pub fn push(&mut self, p: TracedPacket, seen: u64, lost: u64) {
-        let follow = self.selected + 1 >= self.packets.len();
+        let follow = !self.pinned && self.selected + 1 >= self.packets.len();
         if self.packets.len() >= KEEP {
             self.packets.pop_front();
             self.selected = self.selected.saturating_sub(1);
@@ -270,19 +273,28 @@ impl LiveView {
         let page = self.frame.viewport;
         let t = &mut self.trace;
         let s = &mut t.selected;
+        // moving up pins the packet picked; reaching the bottom follows the newest again
         match action {
-            Action::Up => *s = s.saturating_sub(1),
+            Action::Up => (*s, t.pinned) = (s.saturating_sub(1), true),
+            Action::Top => (*s, t.pinned) = (0, true),
+            Action::PageUp => (*s, t.pinned) = (s.saturating_sub(page), true),
+            Action::ScrollUp(k) => (*s, t.pinned) = (s.saturating_sub(k), true),
             Action::Down => *s = (*s + 1).min(last),
-            Action::Top => *s = 0,
             Action::Bottom => *s = last,
-            Action::PageUp => *s = s.saturating_sub(page),
             Action::PageDown => *s = (*s + page).min(last),
-            Action::ScrollUp(k) => *s = s.saturating_sub(k),
             Action::ScrollDown(k) => *s = (*s + k).min(last),
             Action::Drill | Action::Expand => t.open = !t.open,
             Action::Back if t.open => t.open = false,
             Action::ToggleTrace | Action::Back => self.screen = Screen::Tree,
             _ => self.apply_common(action),
+        }
+        let t = &mut self.trace;
+        if matches!(
+            action,
+            Action::Down | Action::Bottom | Action::PageDown | Action::ScrollDown(_)
+        ) && t.selected == last
+        {
+            t.pinned = false;
         }
     }
 }

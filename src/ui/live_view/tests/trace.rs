@@ -339,3 +339,43 @@ fn the_path_view_marks_the_traced_rows() {
     );
     assert!(!plain.iter().flatten().any(|(t, _)| t.contains('◆')));
 }
+
+#[test]
+fn a_packet_picked_stays_picked_while_new_ones_arrive() {
+    let mut app = app_with(&table());
+    app.on_trace(Ok(Some("tcp dport 80".into())));
+    let packet = |id: u32, summary: &str| TracedPacket {
+        id,
+        time: None,
+        summary: summary.into(),
+        verdict: "accept".into(),
+        place: String::new(),
+        steps: Vec::new(),
+    };
+    app.apply(Action::ToggleTrace);
+    // the newest is followed while nothing was picked
+    app.on_traced(packet(1, "syn"), 1, 0);
+    app.on_traced(packet(2, "ack"), 2, 0);
+    assert_eq!(app.trace().selected, 1);
+    // `g`: the oldest, kept while more arrive (even when it was the only one)
+    app.apply(Action::Top);
+    app.on_traced(packet(3, "ack"), 3, 0);
+    assert_eq!(app.trace().selected, 0);
+    app.apply(Action::Drill);
+    assert!(app.trace().open);
+    assert_eq!(app.trace().packets[app.trace().selected].summary, "syn");
+    app.apply(Action::Drill);
+    // down to the bottom: the newest is followed again
+    app.apply(Action::Bottom);
+    app.on_traced(packet(4, "fin"), 4, 0);
+    assert_eq!(app.trace().selected, 3);
+
+    // the only packet, then `g` and a second one: still the first
+    let mut app = app_with(&table());
+    app.on_trace(Ok(Some("tcp dport 80".into())));
+    app.apply(Action::ToggleTrace);
+    app.on_traced(packet(1, "syn"), 1, 0);
+    app.apply(Action::Top);
+    app.on_traced(packet(2, "ack"), 2, 0);
+    assert_eq!(app.trace().selected, 0);
+}
