@@ -153,18 +153,29 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     None
 }
 
+/// Whether every byte of `b` is printable ASCII, eight at a time.
+fn all_plain(b: &[u8]) -> bool {
+    all_words(b, plain_ascii)
+}
+
+/// Whether `word` holds for every eight bytes of `b` read as one little-endian word: the
+/// last eight overlap the word before them, a shorter `b` is padded with spaces (so
+/// `word` must hold for spaces).
+fn all_words(b: &[u8], word: impl Fn(u64) -> bool) -> bool {
+    let load = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or_default());
+    if b.len() < 8 {
+        let mut pad = [b' '; 8];
+        pad[..b.len()].copy_from_slice(b);
+        return word(u64::from_le_bytes(pad));
+    }
+    let mut words = b.chunks_exact(8);
+    words.by_ref().all(|w| word(load(w)))
+        && (words.remainder().is_empty() || word(load(&b[b.len() - 8..])))
+}
+
 /// Whether the eight bytes in `w` are all printable ASCII (0x20..0x7e): none below a
 /// space (the borrow of the subtraction sets the top bit), none at DEL or above (adding
 /// one sets it; a carry only starts at a byte that already has it).
-/// Whether every byte of `b` is printable ASCII, eight at a time.
-fn all_plain(b: &[u8]) -> bool {
-    let mut words = b.chunks_exact(8);
-    words
-        .by_ref()
-        .all(|w| plain_ascii(u64::from_le_bytes(w.try_into().unwrap_or_default())))
-        && words.remainder().iter().all(|b| (0x20..0x7f).contains(b))
-}
-
 fn plain_ascii(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;

@@ -112,6 +112,20 @@ impl<W: Write> Pretty<W> {
         }
     }
 
+    /// `{"variant": ` and an array or object (`b`) inside it, both closed with it.
+    fn variant(&mut self, variant: &'static str, b: &[u8]) -> Result<Compound<'_, W>> {
+        let mut outer = self.open(b"{")?;
+        outer.key(variant)?;
+        let p = outer.p;
+        p.level += 1;
+        p.raw(b)?;
+        Ok(Compound {
+            p,
+            first: true,
+            wrapped: true,
+        })
+    }
+
     fn open(&mut self, b: &[u8]) -> Result<Compound<'_, W>> {
         self.level += 1;
         self.raw(b)?;
@@ -123,27 +137,17 @@ impl<W: Write> Pretty<W> {
     }
 }
 
-/// Printable ASCII without `"` or `\`: written as it is. Eight bytes at a time, the
-/// last eight (or a short string padded with spaces) in one word too.
+/// Printable ASCII without `"` or `\`: written as it is. Eight bytes at a time.
 fn plain(b: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
-    let word = |w: u64| {
+    super::all_words(b, |w| {
         let has = |c: u8| {
             let x = w ^ (ONES * u64::from(c));
             x.wrapping_sub(ONES) & !x & HIGH != 0
         };
         super::plain_ascii(w) && !has(b'"') && !has(b'\\')
-    };
-    let load = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or_default());
-    if b.len() < 8 {
-        let mut pad = [b' '; 8];
-        pad[..b.len()].copy_from_slice(b);
-        return word(u64::from_le_bytes(pad));
-    }
-    let mut words = b.chunks_exact(8);
-    words.by_ref().all(|w| word(load(w)))
-        && (words.remainder().is_empty() || word(load(&b[b.len() - 8..])))
+    })
 }
 
 /// An array or object being written.
@@ -312,16 +316,7 @@ impl<'a, W: Write> ser::Serializer for &'a mut Pretty<W> {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound<'a, W>> {
-        let mut outer = self.open(b"{")?;
-        outer.key(variant)?;
-        let p = outer.p;
-        p.level += 1;
-        p.raw(b"[")?;
-        Ok(Compound {
-            p,
-            first: true,
-            wrapped: true,
-        })
+        self.variant(variant, b"[")
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a, W>> {
         self.open(b"{")
@@ -336,62 +331,46 @@ impl<'a, W: Write> ser::Serializer for &'a mut Pretty<W> {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound<'a, W>> {
-        let mut outer = self.open(b"{")?;
-        outer.key(variant)?;
-        let p = outer.p;
-        p.level += 1;
-        p.raw(b"{")?;
-        Ok(Compound {
-            p,
-            first: true,
-            wrapped: true,
-        })
+        self.variant(variant, b"{")
     }
 }
 
-impl<W: Write> ser::SerializeSeq for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
-        self.element(v)
-    }
-    fn end(self) -> Result {
-        self.close(b"]")
-    }
+/// The compounds whose parts are elements (`]` closes them) or named fields (`}`).
+macro_rules! compound {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl<W: Write> ser::$trait for Compound<'_, W> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
+                self.element(v)
+            }
+            fn end(self) -> Result {
+                self.close(b"]")
+            }
+        }
+    )*};
+    (named $($trait:ident),*) => {$(
+        impl<W: Write> ser::$trait for Compound<'_, W> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, k: &'static str, v: &T) -> Result {
+                self.key(k)?;
+                v.serialize(&mut *self.p)
+            }
+            fn end(self) -> Result {
+                self.close(b"}")
+            }
+        }
+    )*};
 }
 
-impl<W: Write> ser::SerializeTuple for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
-        self.element(v)
-    }
-    fn end(self) -> Result {
-        self.close(b"]")
-    }
-}
-
-impl<W: Write> ser::SerializeTupleStruct for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
-        self.element(v)
-    }
-    fn end(self) -> Result {
-        self.close(b"]")
-    }
-}
-
-impl<W: Write> ser::SerializeTupleVariant for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
-        self.element(v)
-    }
-    fn end(self) -> Result {
-        self.close(b"]")
-    }
-}
+compound!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+compound!(named SerializeStruct, SerializeStructVariant);
 
 impl<W: Write> ser::SerializeMap for Compound<'_, W> {
     type Ok = ();
@@ -403,30 +382,6 @@ impl<W: Write> ser::SerializeMap for Compound<'_, W> {
         self.p.raw(b": ")
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result {
-        v.serialize(&mut *self.p)
-    }
-    fn end(self) -> Result {
-        self.close(b"}")
-    }
-}
-
-impl<W: Write> ser::SerializeStruct for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, k: &'static str, v: &T) -> Result {
-        self.key(k)?;
-        v.serialize(&mut *self.p)
-    }
-    fn end(self) -> Result {
-        self.close(b"}")
-    }
-}
-
-impl<W: Write> ser::SerializeStructVariant for Compound<'_, W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, k: &'static str, v: &T) -> Result {
-        self.key(k)?;
         v.serialize(&mut *self.p)
     }
     fn end(self) -> Result {
