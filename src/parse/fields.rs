@@ -131,7 +131,6 @@ pub(super) fn parse_header(line: &str) -> Result<(&str, ChainKind, u64, u64, boo
     }
 }
 
-/// The text columns of a rule line (its counters are read by [`split_counters`]).
 /// `s` without the spaces and tabs around it (ASCII: the cuts are character boundaries).
 fn trim_pad(s: &str) -> &str {
     let pad = |c: &u8| *c == b' ' || *c == b'\t';
@@ -141,6 +140,7 @@ fn trim_pad(s: &str) -> &str {
     &s[start..end]
 }
 
+/// The text columns of a rule line (its counters are read by [`split_counters`]).
 pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, String> {
     let n_pre = layout.pre.len();
     let has_target_col = layout.pre.contains(&Col::Target);
