@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::diff::{Delta, TableDelta};
 use crate::format;
-use crate::model::{ChainKind, Counter, Fell, FirewallTable, protocol_name};
+use crate::model::{ChainKind, Counter, Fell, FirewallTable, Text, protocol_name};
 use crate::tree::{Fold, RowKind, TreeRow};
 
 /// How a row's counters moved over the window.
@@ -254,13 +254,13 @@ pub const INCONSISTENT: &str = "inconsistent counters (chain rewritten or zeroed
 
 /// A count computed from abbreviated counters: `≈632`, or when the rounding could
 /// account for all of it, `≈632±1000` (the true count lies between zero and the sum).
-fn approx(shown: String, error: u64, fell: Fell, f: fn(u64) -> String) -> String {
+fn approx(shown: Text, error: u64, fell: Fell, f: fn(u64) -> Text) -> Text {
     if fell.error() == Counter::default() {
         shown
     } else if fell.within_rounding() {
-        format!("≈{shown}±{}", f(error))
+        compact_str::format_compact!("≈{shown}±{}", f(error))
     } else {
-        format!("≈{shown}")
+        compact_str::format_compact!("≈{shown}")
     }
 }
 
@@ -274,12 +274,12 @@ pub fn verdict_of<'a>(table: &'a FirewallTable, row: &TreeRow) -> Option<&'a str
     }
 }
 
-fn delta_text(m: &Movement, f: impl Fn(&Delta) -> String) -> String {
+fn delta_text(m: &Movement, f: impl Fn(&Delta) -> Text) -> Text {
     match m {
         Movement::NoWindow | Movement::None => "-".into(),
         Movement::New => "new".into(),
         Movement::Unknown => "?".into(),
-        Movement::Delta(d) if d.reset => format!("↺{}", f(d)),
+        Movement::Delta(d) if d.reset => compact_str::format_compact!("↺{}", f(d)),
         Movement::Delta(d) => f(d),
     }
 }
@@ -395,7 +395,7 @@ pub fn cells_of<'a>(
             c.matches = Cow::Borrowed(&s.extra);
             // a verdict map's element has none of its own (0)
             c.handle = match r.native.as_ref().filter(|n| n.handle != 0) {
-                Some(n) => n.handle.to_string(),
+                Some(n) => Text::new(itoa::Buffer::new().format(n.handle)),
                 None => "-".into(),
             };
         }

@@ -101,13 +101,13 @@ impl TreeRow {
 
     /// The tree drawing in front of the row's label: `│  ├─ `, or for a deep row
     /// `…37   │     │  ├─ ` (its depth, then the levels just above it).
-    pub fn prefix(&self) -> String {
-        let mut s = String::new();
+    pub fn prefix(&self) -> crate::model::Text {
+        let mut s = crate::model::Text::const_new("");
         if self.depth == 0 {
             return s;
         }
         let from = if self.depth > DRAWN_DEPTH {
-            s.push_str(&format!("…{:<5}", self.depth));
+            let _ = std::fmt::Write::write_fmt(&mut s, format_args!("…{:<5}", self.depth));
             self.depth - NEAR_LEVELS
         } else {
             1

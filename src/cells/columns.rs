@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use crate::model::Rule;
+use crate::model::{Rule, Text};
 
 /// A column, by its place in [`COLUMNS`] (the order the text export prints them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -406,14 +406,14 @@ impl ColumnSet {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Cells<'a> {
     /// Tree drawing in front of the label (`│  ├─ `).
-    pub prefix: String,
+    pub prefix: Text,
     /// Chain name with policy, or the rule's target.
     pub label: Cow<'a, str>,
-    pub dpkts: String,
-    pub dbytes: String,
-    pub rate: String,
-    pub pkts: String,
-    pub bytes: String,
+    pub dpkts: Text,
+    pub dbytes: Text,
+    pub rate: Text,
+    pub pkts: Text,
+    pub bytes: Text,
     // a rule's text columns, borrowed from the table while they are shown as they are
     pub prot: Cow<'a, str>,
     pub opt: Cow<'a, str>,
@@ -423,7 +423,7 @@ pub struct Cells<'a> {
     pub destination: Cow<'a, str>,
     pub matches: Cow<'a, str>,
     /// The rule's handle in the kernel (a native nftables rule), else `-`.
-    pub handle: String,
+    pub handle: Text,
     /// Packets per second over the window.
     pub pps: f64,
     /// The Δ columns show movement (for a user chain at the root: what entered it).
@@ -436,7 +436,8 @@ impl Cells<'_> {
     /// Every text shown as [`crate::sanitize::text`] shows it: what a screen or a text
     /// export writes, and measures.
     pub fn sanitize(&mut self) {
-        crate::sanitize::in_place(&mut self.prefix);
+        // the prefix is tree drawing made here (box-drawing, spaces, a depth): nothing
+        // to escape
         for s in [
             &mut self.label,
             &mut self.prot,

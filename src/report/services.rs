@@ -354,7 +354,9 @@ fn iptables_text(out: &mut String, svcs: &[Service]) {
             s.node_port,
         );
         let endpoints = s.endpoints.iter().map(|e| {
-            let new = e.new.map_or_else(|| "?".into(), format::count);
+            let new = e
+                .new
+                .map_or_else(|| "?".into(), |n| format::count(n).into());
             let numbers = [new, pct(e.share), pct(Some(e.intended))];
             (e.address.as_str(), e.chain.as_str(), numbers)
         });

@@ -36,7 +36,7 @@ struct Names {
 }
 
 impl Names {
-    const SLOTS: usize = 256;
+    const SLOTS: usize = 1024;
 
     fn new() -> Self {
         Names {
@@ -49,7 +49,8 @@ impl Names {
     fn piece(&mut self, name: &'static str, level: usize) -> Option<&[u8]> {
         let id = (name.as_ptr() as usize, name.len(), level);
         let mix = (id.0 ^ (id.1 << 20) ^ (id.2 << 40)) as u64;
-        let slot = (mix.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % Self::SLOTS;
+        let slot = (mix.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::SLOTS.trailing_zeros()))
+            as usize;
         if self.slots[slot].0 != id {
             if !plain(name.as_bytes()) {
                 return None;

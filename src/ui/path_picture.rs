@@ -266,7 +266,7 @@ fn fitted_lines(
             if line.free {
                 // a reference to where a chain is shown: the whole line, no columns
                 out.push(vec![
-                    (c.prefix.clone(), theme.guide()),
+                    (c.prefix.to_string(), theme.guide()),
                     (c.label.to_string(), label_style),
                 ]);
                 continue;
