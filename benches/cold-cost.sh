@@ -16,9 +16,9 @@
 #   - the live view (tmux, 160x50, 1 s interval) for SECS seconds after an 8 s start: CPU
 #     a second as a ratio to one iptables -L a second, and the distinct poll times its
 #     header showed (read every half second);
-#   - `iptop --listen` scraped every second, next to a stand-in for iptables_exporter (a Go
-#     program that runs `iptables-save -c` on every collection and parses it): the same
-#     `iptables-save -c` every second, parsed by python3 (counters and chain of each rule).
+#   - `iptop --listen` next to iptables_exporter 0.4.0 (crates.io; `EXPORTER=path` to use
+#     another build), both collecting every second, every table, and scraped every second:
+#     CPU a second of each (the exporter's `iptables-save -c` children included).
 # Removes the namespaces (and the tmux server) on exit.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +31,12 @@ cd "$ROOT"
 cargo build --release --quiet
 BIN="$ROOT/target/release/iptop"
 BEFORE=${BEFORE:-}
+# iptables_exporter (crates.io), built once into target/bench-tools; its build script asks
+# git for the commit it is built from, so it is given this repository's
+EXPORTER=${EXPORTER:-$ROOT/target/bench-tools/bin/iptables_exporter}
+if [ ! -x "$EXPORTER" ]; then
+  GIT_DIR="$ROOT/.git" cargo install --quiet --locked iptables_exporter@0.4.0 --root "$ROOT/target/bench-tools"
+fi
 TICK=$(getconf CLK_TCK)
 SOCK=iptop-cold-$$
 ns=
@@ -96,36 +102,27 @@ for b in ${BACKENDS:-nft legacy}; do
     awk -v c="$c" -v k="$child" -v s="$SECS" -v p="$polls" -v n="$bin" 'BEGIN {
       printf "  live view, 1 s (%s): %.3f s CPU in %d s = %.3fx of one iptables -L a second; %d distinct poll times in the header\n", n, c, s, c / (k * s), p }'
   done
-  # --listen, scraped every second (the poll and one /metrics encoding a second)
-  "$BIN" --netns "$ns" --backend "$b" -t nat -i 1s --listen "127.0.0.1:$PORT" 2>/dev/null &
-  lpid=$!
-  sleep 8
-  t0=$(proc_cpu "$lpid")
-  for _ in $(seq 1 "$SECS"); do curl -s -o /dev/null "http://127.0.0.1:$PORT/metrics"; sleep 1; done
-  t1=$(proc_cpu "$lpid")
-  kill "$lpid"; wait "$lpid" 2>/dev/null || true
-  # the stand-in: iptables-save -c every second, each rule's counters and chain parsed
-  e=$(ip netns exec "$ns" python3 - "$b" "$SECS" <<'PY'
-import os, re, resource, subprocess, sys, time
-b, secs = sys.argv[1], int(sys.argv[2])
-rule = re.compile(r"^\[(\d+):(\d+)\] -A (\S+)")
-r0 = resource.getrusage(resource.RUSAGE_SELF); c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-for _ in range(secs):
-    t = time.monotonic()
-    out = subprocess.run([f"iptables-{b}-save", "-c"], capture_output=True, text=True).stdout
-    series = {}
-    for line in out.splitlines():
-        m = rule.match(line)
-        if m:
-            k = series.setdefault(m.group(3), [0, 0])
-            k[0] += int(m.group(1)); k[1] += int(m.group(2))
-    time.sleep(max(0.0, 1.0 - (time.monotonic() - t)))
-r1 = resource.getrusage(resource.RUSAGE_SELF); c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(f"{r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime + c1.ru_utime - c0.ru_utime + c1.ru_stime - c0.ru_stime:.3f}")
-PY
-)
-  awk -v i="$(( t1 - t0 ))" -v hz="$TICK" -v e="$e" -v s="$SECS" 'BEGIN {
-    printf "  --listen scraped every second: %.3f s CPU a second; iptables-save -c + parse every second: %.3f s a second; ratio %.3f\n", i / hz / s, e / s, (i / hz) / e }'
+  # --listen, then iptables_exporter, each collecting every second (filter and nat:
+  # scraped every second for SECS seconds after an 8 s start (the tables gen-scale.sh fills,
+  # those iptables-save lists)
+  ip -n "$ns" link set lo up
+  scraped() { # pid, then the command that scrapes it; prints its CPU ticks over SECS
+    local c0 c1
+    sleep 8
+    c0=$(proc_cpu "$1")
+    for _ in $(seq 1 "$SECS"); do "${@:2}"; sleep 1; done
+    c1=$(proc_cpu "$1")
+    kill "$1"; wait "$1" 2>/dev/null || true
+    echo $((c1 - c0))
+  }
+  "$BIN" --netns "$ns" --backend "$b" -t filter -t nat -i 1s --listen "127.0.0.1:$PORT" 2>/dev/null &
+  l=$(scraped $! curl -s -o /dev/null "http://127.0.0.1:$PORT/metrics")
+  target=iptables
+  [ "$b" = legacy ] && target=iptables-legacy
+  ip netns exec "$ns" "$EXPORTER" --collect-interval 1 -l 127.0.0.1 -p "$PORT" -t "$target" >/dev/null 2>&1 &
+  x=$(scraped $! ip netns exec "$ns" curl -s -o /dev/null "http://127.0.0.1:$PORT/metrics")
+  awk -v i="$l" -v x="$x" -v hz="$TICK" -v s="$SECS" 'BEGIN {
+    printf "  --listen: %.3f s CPU a second; iptables_exporter --collect-interval 1: %.3f s a second; ratio %.3f\n", i / hz / s, x / hz / s, i / x }'
   ip netns del "$ns"
   ns=
 done
