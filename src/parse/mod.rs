@@ -93,7 +93,7 @@ pub fn parse_table(
     text: &(impl Listing + ?Sized),
     previous: Option<&FirewallTable>,
 ) -> Result<FirewallTable, ParseError> {
-    parse_table_counted(name, text, previous, None)
+    parse_table_counted(name, text, previous, None, true)
 }
 
 /// [`parse_table`], with the kernel's rule count of each chain it knows: where a
@@ -105,8 +105,9 @@ pub fn parse_table_counted(
     text: &(impl Listing + ?Sized),
     previous: Option<&FirewallTable>,
     counts: Option<RuleCounts>,
+    reusable: bool,
 ) -> Result<FirewallTable, ParseError> {
-    let mut t = table::parse_lines(name, text.text(), previous, counts)?;
+    let mut t = table::parse_lines(name, text.text(), previous, counts, reusable)?;
     if let Some(keep) = text.keep() {
         t.listing = Some(keep);
     }

@@ -150,10 +150,11 @@ pub(super) fn parse_lines(
     text: &str,
     prev: Option<&FirewallTable>,
     counts: Option<RuleCounts>,
+    reusable: bool,
 ) -> Result<FirewallTable, ParseError> {
     let body = text.strip_suffix('\n').unwrap_or(text);
     let crlf = ends_in_cr(body);
-    let first = match parse_records(name, body, prev, None, crlf) {
+    let first = match parse_records(name, body, prev, None, crlf, reusable) {
         Ok(t) => {
             let Some(counts) = counts.filter(|c| !fits_counts(&t, *c)) else {
                 return Ok(t);
@@ -161,10 +162,12 @@ pub(super) fn parse_lines(
             // one rule a line reads more rules than the kernel holds: a comment's line
             // break printed one; the reading with the kernel's counts, if there is one
             return Ok(match partition_counted(body, crlf, Some(counts)) {
-                Ok(Some(records)) => match parse_records(name, body, prev, Some(records), crlf) {
-                    Ok(j) => j,
-                    Err(_) => t,
-                },
+                Ok(Some(records)) => {
+                    match parse_records(name, body, prev, Some(records), crlf, reusable) {
+                        Ok(j) => j,
+                        Err(_) => t,
+                    }
+                }
                 _ => t,
             });
         }
@@ -180,11 +183,10 @@ pub(super) fn parse_lines(
         Err(e) => Err(e),
         Ok(None) => Err(first),
         // the byte comparison with the previous listing assumes one rule a line
-        Ok(Some(records)) => {
-            parse_records(name, body, prev, Some(records), crlf).map_err(|s| match s {
+        Ok(Some(records)) => parse_records(name, body, prev, Some(records), crlf, reusable)
+            .map_err(|s| match s {
                 Stop::Error(e) | Stop::Numbering(e) => e,
-            })
-        }
+            }),
     }
 }
 
@@ -201,6 +203,7 @@ fn parse_records(
     prev: Option<&FirewallTable>,
     records: Option<Vec<Record>>,
     crlf: bool,
+    reusable: bool,
 ) -> Result<FirewallTable, Stop> {
     let joined = records.is_some();
     let mut table = FirewallTable::new(name);
@@ -339,6 +342,8 @@ fn parse_records(
             };
             let same = pc.filter(|p| p.text.is(idx, &tail));
             match (texts.as_mut(), same) {
+                // no parse follows to compare them with
+                _ if !reusable => {}
                 (Some(t), _) => t.push(&tail),
                 (None, Some(_)) => {}
                 (None, None) => {

@@ -365,3 +365,19 @@ fn reuse_gives_what_a_fresh_parse_gives() {
     // and back again
     same_as_fresh(base, &t);
 }
+
+#[test]
+fn a_parse_no_poll_follows_keeps_no_rule_texts_and_reads_the_same() {
+    let base = include_str!("../../tests/fixtures/iptables/docker-swarm.nft.filter-vnxL-lines.txt");
+    let kept = parse_table_counted("filter", base, None, None, true).expect("parse");
+    let last = parse_table_counted("filter", base, None, None, false).expect("parse");
+    assert_eq!(kept.chains, last.chains);
+    assert!(kept.chains.iter().any(|c| c.text.get(0).is_some()));
+    assert!(last.chains.iter().all(|c| c.text.get(0).is_none()));
+    // a parse after it has no text to reuse, and reads every rule again, the same
+    let again = parse_table("filter", base, Some(&last)).expect("parse");
+    assert_eq!(again.chains, kept.chains);
+    for (a, b) in again.chains.iter().zip(&last.chains) {
+        assert!(a.rules.is_empty() || !Arc::ptr_eq(&a.rules, &b.rules));
+    }
+}

@@ -93,6 +93,8 @@ pub struct LiveSource {
     versions: Option<VersionProbe>,
     /// `--record`: where the native tables read beside its polls go.
     native_record: Option<super::recording::NativeRecorder>,
+    /// One poll and done (`--once` without a window): see [`RawPoll::last`].
+    pub(super) last: bool,
 }
 
 /// `iptables`, `ip6tables-nft`, ... for a back end (None: the plain name) and family.
@@ -348,6 +350,7 @@ impl LiveSource {
             seq: 0,
             versions: None,
             native_record: None,
+            last: false,
         };
         src.describe_backend();
         Ok(src)
@@ -535,6 +538,7 @@ impl LiveSource {
             taken_at,
             listings,
             discontinuity: false,
+            last: self.last,
         }
     }
 

@@ -105,6 +105,9 @@ pub struct RawPoll {
     /// True for the first poll after a replay looped or a recording's new session:
     /// counters are not comparable with the poll before.
     pub discontinuity: bool,
+    /// No poll follows this one (`--once` without a window): its parse keeps nothing for
+    /// a next one to reuse.
+    pub last: bool,
 }
 
 impl RawPoll {
@@ -428,6 +431,7 @@ pub fn snapshot_reusing(
                         &l.stdout,
                         prev_t,
                         counts.as_ref().map(|f| f as crate::parse::RuleCounts),
+                        !raw.last,
                     )
                     .map_err(|error| PollError::Parse {
                         table: name.clone(),
@@ -507,6 +511,7 @@ mod tests {
 
     fn listing(stdout: &str, stderr: &str, status: i32) -> RawPoll {
         RawPoll {
+            last: false,
             seq: 1,
             at: Duration::ZERO,
             taken_at: SystemTime::UNIX_EPOCH,

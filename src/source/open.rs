@@ -127,10 +127,13 @@ impl Source {
 
     /// Polled once and done (`--once` without a window): a kernel source shows the
     /// listing with its own counters where the kernel's cheap counts say it holds only
-    /// what iptables printed for its rules ([`KernelSource::once`]).
+    /// what iptables printed for its rules ([`KernelSource::once`]); no source keeps the
+    /// rule texts a next poll would compare with ([`super::RawPoll::last`]).
     pub fn once(&mut self) {
-        if let Source::Kernel(k) = self {
-            k.once();
+        match self {
+            Source::Kernel(k) => k.once(),
+            Source::Live(l) => l.last = true,
+            Source::Replay(_) => {}
         }
     }
 

@@ -351,6 +351,7 @@ impl Reader {
             taken_at,
             listings: Vec::new(),
             discontinuity: std::mem::take(&mut self.new_session),
+            last: false,
         });
         self.rec.session_of.push(self.rec.sessions.len() - 1);
         self.rec.listing_lines.push(Vec::new());

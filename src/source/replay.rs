@@ -227,6 +227,7 @@ impl ReplaySource {
                 taken_at,
                 listings,
                 discontinuity: false,
+                last: false,
             }],
             next: 0,
             looping: false,

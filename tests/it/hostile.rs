@@ -17,6 +17,7 @@ const TITLE: &str = "num      pkts      bytes target     prot opt in     out    
 
 fn raw(stdout: &str, status: i32) -> RawPoll {
     RawPoll {
+        last: false,
         seq: 1,
         at: Duration::ZERO,
         taken_at: SystemTime::UNIX_EPOCH,

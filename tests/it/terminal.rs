@@ -95,6 +95,7 @@ fn the_live_view_refuses_to_start_without_a_terminal_on_stdout() {
 
 fn poll(seq: u64, secs: u64, stdout: &str) -> RawPoll {
     RawPoll {
+        last: false,
         seq,
         at: Duration::from_secs(secs),
         taken_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),

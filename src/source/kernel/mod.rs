@@ -133,7 +133,7 @@ pub fn mismatch(shape: &[(&str, usize)], k: &Counters) -> Option<String> {
 /// comments with line breaks, and the kernel disagree on the chains or rule counts.
 pub fn parsed_mismatch(table: &str, text: &str, k: &Counters) -> Option<String> {
     let counts = |c: &str| k.names.get(c).map(|&i| k.chains[i].rules.len());
-    match crate::parse::parse_table_counted(table, text, None, Some(&counts)) {
+    match crate::parse::parse_table_counted(table, text, None, Some(&counts), true) {
         Ok(t) => mismatch(
             &t.chains
                 .iter()
@@ -264,6 +264,7 @@ impl KernelSource {
     /// `--source kernel` reads its counters from the kernel all the same.
     pub fn once(&mut self) {
         self.once = self.auto;
+        self.live.last = true;
     }
 
     /// The live source that lists the rule texts.
@@ -364,6 +365,7 @@ impl KernelSource {
             taken_at,
             listings,
             discontinuity: false,
+            last: self.live.last,
         }
     }
 

@@ -4,6 +4,7 @@ use super::*;
 
 fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
     RawPoll {
+        last: false,
         seq,
         at: Duration::from_millis(at_ms),
         taken_at: SystemTime::UNIX_EPOCH
