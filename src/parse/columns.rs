@@ -97,10 +97,16 @@ pub(super) struct Tokens<'a> {
 
 impl<'a> Tokens<'a> {
     pub(super) fn new(line: &'a str, max: usize) -> Self {
+        Tokens::after(line, 0, 0, max)
+    }
+
+    /// The tokens of `line` from byte `at` on, numbered from `skip`: tokens `0..skip`
+    /// (read before, up to `at`) are left empty.
+    pub(super) fn after(line: &'a str, skip: usize, at: usize, max: usize) -> Self {
         let bytes = line.as_bytes();
-        let mut spans = [(0, 0); MAX_TOKENS];
-        let mut len = 0;
-        let mut i = 0;
+        let mut spans = [(at, at); MAX_TOKENS];
+        let mut len = skip.min(max).min(MAX_TOKENS);
+        let mut i = at;
         while len < max.min(MAX_TOKENS) {
             while i < bytes.len() && is_space(bytes[i]) {
                 i += 1;

@@ -140,12 +140,13 @@ fn trim_pad(s: &str) -> &str {
     &s[start..end]
 }
 
-/// The text columns of a rule line (its counters are read by [`split_counters`]).
-pub(super) fn parse_rule(line: &str, layout: &ColumnLayout) -> Result<RuleSpec, String> {
+/// The text columns of a rule line whose counters [`split_counters`] read up to byte
+/// `start` (the line is not read again before it).
+pub(super) fn parse_rule(line: &str, layout: &ColumnLayout, start: usize) -> Result<RuleSpec, String> {
     let n_pre = layout.pre.len();
     let has_target_col = layout.pre.contains(&Col::Target);
     let want = n_pre + 1 + layout.post.len();
-    let toks = Tokens::new(line, want);
+    let toks = Tokens::after(line, layout.counter_prefix, start, want);
 
     // Where is `opt`? Right after the pre columns, or one earlier when the target is
     // empty (a rule without -j prints blanks there).

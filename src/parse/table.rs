@@ -359,7 +359,7 @@ fn parse_records(
                 (Some(_), None) => {}
                 (Some(p), Some(v)) => v.push(p.clone()),
                 (None, v) => {
-                    let mut spec = parse_rule(first, layout).map_err(in_chain)?;
+                    let mut spec = parse_rule(first, layout, start).map_err(in_chain)?;
                     if crlf {
                         spec.extra.push_str(&rest.replace("\r\n", "\n"));
                     } else {

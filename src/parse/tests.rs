@@ -12,8 +12,8 @@ struct RuleLine {
 
 fn rule(line: &str, title: &str) -> RuleLine {
     let layout = parse_title(title).expect("title");
-    let (packets, bytes, exact, ..) = split_counters(line, &layout).expect("counters");
-    let spec = parse_rule(line, &layout).expect("rule");
+    let (packets, bytes, exact, start, _) = split_counters(line, &layout).expect("counters");
+    let spec = parse_rule(line, &layout, start).expect("rule");
     RuleLine {
         packets,
         bytes,
