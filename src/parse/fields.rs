@@ -142,7 +142,11 @@ fn trim_pad(s: &str) -> &str {
 
 /// The text columns of a rule line whose counters [`split_counters`] read up to byte
 /// `start` (the line is not read again before it).
-pub(super) fn parse_rule(line: &str, layout: &ColumnLayout, start: usize) -> Result<RuleSpec, String> {
+pub(super) fn parse_rule(
+    line: &str,
+    layout: &ColumnLayout,
+    start: usize,
+) -> Result<RuleSpec, String> {
     let n_pre = layout.pre.len();
     let has_target_col = layout.pre.contains(&Col::Target);
     let want = n_pre + 1 + layout.post.len();

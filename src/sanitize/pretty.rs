@@ -26,49 +26,83 @@ pub struct Pretty<W> {
     names: Names,
 }
 
-/// A name by its address, length and level, and where its piece is in [`Names::bytes`].
-type Slot = ((usize, usize, usize), (usize, usize));
+/// One name's piece: the name by its address, length and level, and the piece itself.
+#[derive(Clone, Copy)]
+struct Slot {
+    ptr: usize,
+    len: u32,
+    level: u32,
+    n: u8,
+    piece: [u8; PIECE],
+}
 
-/// Each name's piece, by its address, length and level.
+/// The longest piece kept (a longer one, of a long name deep down, is written in parts).
+const PIECE: usize = 54;
+
+/// Each name's piece, by its address, length and level, in one of [`Names::SLOTS`] slots
+/// chosen by a hash: the same name at the same level comes back to the same slot.
 struct Names {
-    slots: Vec<Slot>,
-    bytes: Vec<u8>,
+    slots: Box<[Slot; Names::SLOTS]>,
 }
 
 impl Names {
     const SLOTS: usize = 1024;
 
     fn new() -> Self {
+        let empty = Slot {
+            ptr: 0,
+            len: 0,
+            level: 0,
+            n: 0,
+            piece: [0; PIECE],
+        };
         Names {
-            slots: vec![((0, 0, 0), (0, 0)); Self::SLOTS],
-            bytes: Vec::with_capacity(4096),
+            slots: Box::new([empty; Self::SLOTS]),
         }
     }
 
-    /// `,\n`, the indent of `level`, `"name": ` (None: the name is not plain).
+    /// `,\n`, the indent of `level`, `"name": ` (None: the name is not plain, or its
+    /// piece too long).
+    #[inline]
     fn piece(&mut self, name: &'static str, level: usize) -> Option<&[u8]> {
-        let id = (name.as_ptr() as usize, name.len(), level);
-        let mix = (id.0 ^ (id.1 << 20) ^ (id.2 << 40)) as u64;
-        let slot = (mix.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::SLOTS.trailing_zeros()))
-            as usize;
-        if self.slots[slot].0 != id {
-            if !plain(name.as_bytes()) {
-                return None;
-            }
-            if self.bytes.len() > 1 << 16 {
-                self.bytes.clear();
-                self.slots.fill(((0, 0, 0), (0, 0)));
-            }
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(b",\n");
-            self.bytes.resize(self.bytes.len() + 2 * level, b' ');
-            self.bytes.push(b'"');
-            self.bytes.extend_from_slice(name.as_bytes());
-            self.bytes.extend_from_slice(b"\": ");
-            self.slots[slot] = (id, (start, self.bytes.len()));
+        let ptr = name.as_ptr() as usize;
+        let mix = (ptr as u64) ^ ((level as u64) << 52);
+        let i = (mix.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - Self::SLOTS.trailing_zeros()))
+            as usize
+            % Self::SLOTS;
+        let s = &self.slots[i];
+        if s.ptr == ptr && s.len as usize == name.len() && s.level as usize == level {
+            return Some(&self.slots[i].piece[..usize::from(self.slots[i].n)]);
         }
-        let (start, end) = self.slots[slot].1;
-        Some(&self.bytes[start..end])
+        self.fill(i, name, level)
+    }
+
+    /// Makes the piece of `name` at `level` in slot `i`.
+    #[cold]
+    fn fill(&mut self, i: usize, name: &'static str, level: usize) -> Option<&[u8]> {
+        let n = 2 + 2 * level + 1 + name.len() + 3;
+        if n > PIECE || !plain(name.as_bytes()) {
+            return None;
+        }
+        let s = &mut self.slots[i];
+        let mut at = 0;
+        for part in [
+            &b",\n"[..],
+            &[b' '; PIECE][..2 * level],
+            b"\"",
+            name.as_bytes(),
+            b"\": ",
+        ] {
+            s.piece[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        (s.ptr, s.len, s.level, s.n) = (
+            name.as_ptr() as usize,
+            name.len() as u32,
+            level as u32,
+            n as u8,
+        );
+        Some(&s.piece[..n])
     }
 }
 
