@@ -1,21 +1,87 @@
 //! Number formatting shared by the screen and the exports: compact, fixed-width friendly.
 
-use std::fmt::Write as _;
-
 use crate::model::Text;
+
+/// A short text built on the stack, then made inline (every number here is under 24
+/// bytes).
+struct Short {
+    b: [u8; 24],
+    n: usize,
+}
+
+impl Short {
+    fn new() -> Self {
+        Short { b: [0; 24], n: 0 }
+    }
+
+    fn push(&mut self, s: &str) -> &mut Self {
+        let end = (self.n + s.len()).min(self.b.len());
+        self.b[self.n..end].copy_from_slice(&s.as_bytes()[..end - self.n]);
+        self.n = end;
+        self
+    }
+
+    fn int(&mut self, v: u128) -> &mut Self {
+        self.push(itoa::Buffer::new().format(v))
+    }
+
+    /// `q` tenths as `12.3`.
+    fn tenths(&mut self, q: u128) -> &mut Self {
+        self.int(q / 10).push(".").int(q % 10)
+    }
+
+    fn text(&self) -> Text {
+        // only ASCII is pushed, whole
+        Text::new(std::str::from_utf8(&self.b[..self.n]).unwrap_or_default())
+    }
+}
+
+/// `m / 2^shift` times `scale`, rounded to a whole number, ties to even: what `format!`
+/// writes with `scale`'s decimals (`{:.1}` for 10) for a value that is exactly that.
+fn round_scaled(m: u128, shift: u32, scale: u128) -> u128 {
+    let t = m * scale;
+    if shift == 0 {
+        return t;
+    }
+    if shift > 64 {
+        // a float's whole number is below 2^53, times 10 below 2^57: under a half
+        return 0;
+    }
+    let (q, r, half) = (t >> shift, t & ((1 << shift) - 1), 1u128 << (shift - 1));
+    if r > half || (r == half && q & 1 == 1) {
+        q + 1
+    } else {
+        q
+    }
+}
+
+/// The exact value of a finite, non-negative `f64` below 2^64 as `m / 2^shift` (a whole
+/// number and a power of two: every such float is one).
+fn exact(v: f64) -> (u128, u32) {
+    let bits = v.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32;
+    let frac = u128::from(bits & ((1 << 52) - 1));
+    let (m, e) = if exp == 0 {
+        (frac, -1074)
+    } else {
+        (frac | 1 << 52, exp - 1075)
+    };
+    if e >= 0 {
+        (m << e, 0)
+    } else {
+        (m, e.unsigned_abs())
+    }
+}
 
 /// Bytes as `0 B`, `999 B`, `3.9 KiB`, `1.2 GiB`: what humansize's binary format with one
 /// decimal place writes (a whole number without decimals, else one decimal rounded to
 /// even), worked out in integers: the value is the `f64` of `n` over a power of 1024,
-/// which that division leaves exact. Inline (every result is under 24 bytes).
+/// which that division leaves exact.
 pub fn bytes(n: u64) -> Text {
     const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut s = Text::const_new("");
-    let mut digits = itoa::Buffer::new();
+    let mut s = Short::new();
     if n < 1024 {
-        s.push_str(digits.format(n));
-        s.push_str(" B");
-        return s;
+        return s.int(n.into()).push(" B").text();
     }
     // humansize divides the f64 of n: the same rounding of n above 2^53
     let m = n as f64 as u128;
@@ -24,28 +90,18 @@ pub fn bytes(n: u64) -> Text {
         k += 1;
     }
     let shift = 10 * k;
-    let mask = (1u128 << shift) - 1;
-    if m & mask == 0 {
-        s.push_str(digits.format(m >> shift));
+    if m & ((1 << shift) - 1) == 0 {
+        s.int(m >> shift);
     } else {
-        let tenths = m * 10;
-        let (mut q, r, half) = (tenths >> shift, tenths & mask, 1u128 << (shift - 1));
-        if r > half || (r == half && q & 1 == 1) {
-            q += 1;
-        }
-        s.push_str(digits.format(q / 10));
-        s.push('.');
-        s.push_str(digits.format(q % 10));
+        s.tenths(round_scaled(m, shift, 10));
     }
-    s.push(' ');
-    s.push_str(UNITS[k as usize]);
-    s
+    s.push(" ").push(UNITS[k as usize]).text()
 }
 
 /// A packet count: exact up to 99999, then `123.4K`, `1.5M`, `12.0G`, `3.1T`, ...
 pub fn count(n: u64) -> Text {
     if n < 100_000 {
-        return Text::new(itoa::Buffer::new().format(n));
+        return Short::new().int(n.into()).text();
     }
     let units = ["K", "M", "G", "T", "P", "E"];
     let mut v = n as f64;
@@ -57,27 +113,34 @@ pub fn count(n: u64) -> Text {
         }
         i += 1;
     }
-    let mut s = Text::const_new("");
-    let _ = write!(s, "{v:.1}{}", units[i]);
-    s
+    // `{v:.1}` of the float v is
+    let (m, shift) = exact(v);
+    Short::new()
+        .tenths(round_scaled(m, shift, 10))
+        .push(units[i])
+        .text()
 }
 
 /// A rate per second: `0`, `0.3`, `12.5`, `1.2K`.
 pub fn rate(r: f64) -> Text {
-    let mut s = Text::const_new("");
     if !r.is_finite() || r <= 0.0 {
-        s.push('0');
+        Text::const_new("0")
     } else if r < 100.0 {
-        let _ = write!(s, "{r:.1}");
-        if s.ends_with(".0") {
-            s.truncate(s.len() - 2);
+        // `{r:.1}` without a `.0`
+        let (m, shift) = exact(r);
+        let q = round_scaled(m, shift, 10);
+        let mut s = Short::new();
+        if q % 10 == 0 {
+            s.int(q / 10).text()
+        } else {
+            s.tenths(q).text()
         }
     } else if r < 100_000.0 {
-        let _ = write!(s, "{r:.0}");
+        let (m, shift) = exact(r);
+        Short::new().int(round_scaled(m, shift, 1)).text()
     } else {
-        return count(r as u64);
+        count(r as u64)
     }
-    s
 }
 
 /// Bytes per second: `0 B/s`, `4.1 KiB/s`.
@@ -158,16 +221,47 @@ mod tests {
             x ^= x << 17;
             x >> (i % 64)
         });
-        for n in (0..5000).chain(near).chain(ties).chain(random) {
-            assert_eq!(bytes(n), humansize::format_size(n, opts), "{n}");
-            if n < 100_000 {
-                assert_eq!(count(n), n.to_string(), "{n}");
+        let old_count = |n: u64| {
+            let mut v = n as f64;
+            let mut i = 0;
+            loop {
+                v /= 1000.0;
+                if v < 999.95 || i == 5 {
+                    break;
+                }
+                i += 1;
             }
+            format!("{v:.1}{}", ["K", "M", "G", "T", "P", "E"][i])
+        };
+        // around each unit's 999.95
+        let unit_ends = (1..6u32).flat_map(|k| {
+            let e = 999_950 * 10u64.pow(3 * k - 3) / 1000;
+            (0..200).map(move |d| (e * 1000).saturating_add(d * 7).saturating_sub(700))
+        });
+        for n in (0..5000)
+            .chain(near)
+            .chain(ties)
+            .chain(random)
+            .chain(unit_ends)
+        {
+            assert_eq!(bytes(n), humansize::format_size(n, opts), "{n}");
+            let old = if n < 100_000 {
+                n.to_string()
+            } else {
+                old_count(n)
+            };
+            assert_eq!(count(n), old, "{n}");
         }
-        for r in [
-            0.04, 0.05, 0.95, 1.0, 9.96, 99.94, 99.96, 100.0, 99_999.4, 1e12,
-        ] {
-            let old = if r < 100.0 {
+        let steps = (0..40_000).map(|i| f64::from(i) * 0.0125 + f64::from(i % 7) * 1e-9);
+        let big = (0..20_000).map(|i| 99.0 + f64::from(i) * 5.0001);
+        let edges = [
+            0.04, 0.05, 0.15, 0.25, 0.95, 1.0, 9.96, 99.94, 99.95, 99.96, 100.0, 100.5, 101.5,
+            99_999.4, 99_999.5, 1e12, 5e-324,
+        ];
+        for r in edges.into_iter().chain(steps).chain(big) {
+            let old = if r <= 0.0 {
+                "0".to_string()
+            } else if r < 100.0 {
                 let s = format!("{r:.1}");
                 s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
             } else if r < 100_000.0 {

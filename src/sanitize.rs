@@ -107,6 +107,10 @@ pub fn needs(s: &str) -> bool {
 /// the rest of the text costs a byte comparison each.
 fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     let b = s.as_bytes();
+    // most texts (a rule's columns) are short and printable ASCII: a word or a few
+    if all_plain(b) {
+        return None;
+    }
     let mut i = 0;
     while i < b.len() {
         // eight printable ASCII bytes at a time (an export is tens of MB of them)
