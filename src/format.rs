@@ -130,7 +130,7 @@ pub fn rate(r: f64) -> Text {
         let (m, shift) = exact(r);
         let q = round_scaled(m, shift, 10);
         let mut s = Short::new();
-        if q % 10 == 0 {
+        if q.is_multiple_of(10) {
             s.int(q / 10).text()
         } else {
             s.tenths(q).text()
