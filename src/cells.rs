@@ -202,10 +202,19 @@ fn label_of<'a>(table: &'a FirewallTable, row: &TreeRow) -> Cow<'a, str> {
         RowKind::Chain { chain } => {
             let c = &table.chains[chain];
             match &c.kind {
-                ChainKind::Builtin { policy } => format!("{} (policy {policy})", c.name).into(),
+                ChainKind::Builtin { policy } => {
+                    [&*c.name, " (policy ", policy, ")"].concat().into()
+                }
                 ChainKind::User {
                     references: Some(n),
-                } => format!("{} ({n} references)", c.name).into(),
+                } => [
+                    &*c.name,
+                    " (",
+                    itoa::Buffer::new().format(*n),
+                    " references)",
+                ]
+                .concat()
+                .into(),
                 ChainKind::User { references: None } => Cow::Borrowed(&c.name),
             }
         }
@@ -223,7 +232,9 @@ fn label_of<'a>(table: &'a FirewallTable, row: &TreeRow) -> Cow<'a, str> {
             if let Some(n) = row.jump.map(|t| table.callers().of(t).len())
                 && n > 1
             {
-                s.to_mut().push_str(&format!(" ×{n}"));
+                let s = s.to_mut();
+                s.push_str(" ×");
+                s.push_str(itoa::Buffer::new().format(n));
             }
             if row.fold == Fold::Cycle {
                 s.to_mut().push_str(" ↻ cycle");
@@ -232,7 +243,7 @@ fn label_of<'a>(table: &'a FirewallTable, row: &TreeRow) -> Cow<'a, str> {
         }
         RowKind::Ref { .. } => row.note.as_deref().unwrap_or_default().to_string().into(),
         RowKind::Verdict { chain } => match table.chains[chain].policy() {
-            Some(p) => format!("policy {p}").into(),
+            Some(p) => ["policy ", p].concat().into(),
             // a chain with several callers: its end totals all of them
             None => match table.callers().of(chain).len() {
                 n if n > 1 => format!("{FELL_THROUGH} (all {n} callers)").into(),

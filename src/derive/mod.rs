@@ -266,7 +266,7 @@ fn shown_cells<'a>(
     }
     // a jump to a one-rule MARK chain says what it does (`tree::once::inline_action`)
     if let (RowKind::Rule { .. }, Some(action)) = (r.kind, &r.note) {
-        cells.label = format!("{} → {action}", cells.label).into();
+        cells.label = [&*cells.label, " → ", action].concat().into();
     }
     // the end of a user chain that nothing reached, or whose count the counters do not
     // give, in a few words
@@ -288,7 +288,7 @@ fn shown_cells<'a>(
         _ => None,
     };
     if let Some(b) = brief {
-        cells.label = format!("{}: {b}", cells::label(t, r)).into();
+        cells.label = [&*cells::label(t, r), ": ", b].concat().into();
     }
     // escaped before the columns are measured
     cells.sanitize();
@@ -360,6 +360,8 @@ fn note_rows(t: &FirewallTable, rows: &[TreeRow]) -> Vec<Option<String>> {
     let mut out = vec![None; rows.len()];
     // a note shared by many chains (one per kube-proxy endpoint) is printed once
     let mut said = std::collections::HashSet::new();
+    // the line of each note met (by its address: the notes are loaded once), made once
+    let mut met = std::collections::HashSet::new();
     let mut places: Vec<(usize, usize)> = at
         .into_iter()
         .zip(first)
@@ -370,6 +372,7 @@ fn note_rows(t: &FirewallTable, rows: &[TreeRow]) -> Vec<Option<String>> {
     for (i, c) in places {
         if let Some(n) = notes::about(&t.name, &t.chains[c].name)
             && n.by != "kernel"
+            && met.insert(std::ptr::from_ref(n))
         {
             let line = n.line();
             if said.insert(line.clone()) {

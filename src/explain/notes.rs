@@ -20,7 +20,7 @@ pub struct Note {
 impl Note {
     /// `Docker: Your own rules ...`
     pub fn line(&self) -> String {
-        format!("{}: {}", self.by, self.about)
+        [&*self.by, ": ", &self.about].concat()
     }
 }
 

@@ -253,16 +253,26 @@ pub(super) fn push_findings(out: &mut String, found: &[Finding]) {
 /// The columns `s` takes: its length when it is ASCII (almost every cell), its count of
 /// characters when it is tree drawing.
 fn width(s: &str) -> usize {
-    if s.is_ascii() {
-        s.len()
-    } else if s
-        .chars()
-        .all(|c| matches!(c, '│' | '├' | '└' | '─' | '…' | ' '..='~'))
-    {
-        s.chars().count()
-    } else {
-        s.width()
+    let b = s.as_bytes();
+    if b.is_ascii() {
+        return b.len();
     }
+    // printable ASCII and tree drawing (box drawing, U+2500..U+257F, and `…`): one
+    // column a character, counted without decoding
+    let (mut i, mut n) = (0, 0);
+    while i < b.len() {
+        match b[i] {
+            b' '..=b'~' => i += 1,
+            0xE2 if matches!(b.get(i + 1), Some(0x94 | 0x95))
+                || b.get(i + 1..i + 3) == Some(&[0x80, 0xA6]) =>
+            {
+                i += 3;
+            }
+            _ => return s.width(),
+        }
+        n += 1;
+    }
+    n
 }
 
 fn push_spaces(out: &mut String, n: usize) {
@@ -299,7 +309,16 @@ fn push_line<'a>(
             push_spaces(out, pad);
         }
     }
-    let kept = out[start..].trim_end().len();
+    // the padding cut as bytes; any other white space at the end as `trim_end` does
+    let line = &out.as_bytes()[start..];
+    let mut end = line.len();
+    while end > 0 && line[end - 1] == b' ' {
+        end -= 1;
+    }
+    let kept = match line[..end].last() {
+        Some(c) if c.is_ascii_graphic() => end,
+        _ => out[start..start + end].trim_end().len(),
+    };
     out.truncate(start + kept);
     if let Some(n) = note {
         let _ = write!(out, "  [{n}]");
