@@ -104,7 +104,7 @@ pub fn needs(s: &str) -> bool {
 
 /// Where the first character to escape starts (`lines`: line ends stay). Decodes only
 /// where a lead byte can start an unsafe character, or a mark over an ASCII character:
-/// the rest of the text costs a byte comparison each.
+/// printable ASCII is passed over eight bytes at a time.
 fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     let b = s.as_bytes();
     // most texts (a rule's columns) are short and printable ASCII: a word or a few
@@ -113,12 +113,15 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     }
     let mut i = 0;
     while i < b.len() {
-        // eight printable ASCII bytes at a time (an export is tens of MB of them)
-        if let Some(w) = b.get(i..i + 8)
-            && plain_ascii(u64::from_le_bytes(w.try_into().unwrap_or_default()))
-        {
-            i += 8;
-            continue;
+        // eight bytes at a time to the first that is not printable ASCII (an export is
+        // tens of MB of them, a line break and some tree drawing a line)
+        if let Some(w) = b.get(i..i + 8) {
+            let bad = unplain(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+            if bad == 0 {
+                i += 8;
+                continue;
+            }
+            i += bad.trailing_zeros() as usize / 8;
         }
         let x = b[i];
         if x < 0x80 {
@@ -157,7 +160,15 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     None
 }
 
+/// Whether `s` is all printable ASCII, which [`text`] shows as it is (the quick check
+/// of short texts, before any other).
+#[inline]
+pub fn plain(s: &str) -> bool {
+    all_plain(s.as_bytes())
+}
+
 /// Whether every byte of `b` is printable ASCII, eight at a time.
+#[inline]
 fn all_plain(b: &[u8]) -> bool {
     all_words(b, plain_ascii)
 }
@@ -181,11 +192,19 @@ fn all_words(b: &[u8], word: impl Fn(u64) -> bool) -> bool {
 /// space (the borrow of the subtraction sets the top bit), none at DEL or above (adding
 /// one sets it; a carry only starts at a byte that already has it).
 fn plain_ascii(w: u64) -> bool {
+    unplain(w) == 0
+}
+
+/// The top bit of every byte of `w` (read little-endian) that is not printable ASCII, and
+/// maybe of bytes after one: the lowest bit set is exactly the first such byte (a borrow
+/// or carry only starts at a byte that is flagged itself).
+#[inline]
+fn unplain(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
     let del_or_above = (w | w.wrapping_add(ONES)) & HIGH;
-    below_space | del_or_above == 0
+    below_space | del_or_above
 }
 
 fn push_escape(out: &mut String, c: char) {

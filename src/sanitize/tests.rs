@@ -197,3 +197,64 @@ fn tree_lines_are_skipped_what_follows_them_is_not() {
     let s = "├─ a\u{336}";
     assert_eq!(first_unsafe(s, false), Some(s.find('\u{336}').unwrap()));
 }
+
+#[test]
+fn the_first_byte_flagged_in_a_word_is_the_first_not_printable() {
+    let palette = [
+        b' ', b'a', b'~', 0x00, 0x0a, 0x1f, 0x7f, 0x80, 0xc2, 0xe2, 0xff,
+    ];
+    for k in 0..palette.len().pow(4) {
+        let mut w = *b"abcdefgh";
+        for (j, at) in [0, 3, 4, 7].into_iter().enumerate() {
+            w[at] = palette[k / palette.len().pow(j as u32) % palette.len()];
+        }
+        let first = w.iter().position(|&c| !(b' '..=b'~').contains(&c));
+        let bad = unplain(u64::from_le_bytes(w));
+        let got = (bad != 0).then(|| bad.trailing_zeros() as usize / 8);
+        assert_eq!(got, first, "{w:x?}");
+    }
+}
+
+#[test]
+fn the_word_scan_finds_what_a_character_scan_finds() {
+    fn by_char(s: &str, lines: bool) -> Option<usize> {
+        let mut after_ascii = true;
+        for (i, c) in s.char_indices() {
+            let bad = if c.is_ascii() {
+                c.is_ascii_control() && !(lines && c == '\n')
+            } else {
+                is_unsafe(c) || (after_ascii && is_mark(c))
+            };
+            if bad {
+                return Some(i);
+            }
+            after_ascii = c.is_ascii();
+        }
+        None
+    }
+    let palette = [
+        "a", "b", " ", "~", "\n", "\t", "│", "├─", "…", "×", "é", "\u{202e}", "\u{336}", "\u{85}",
+        "\u{200b}", "\u{7f}",
+    ];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..20_000 {
+        let mut s = String::new();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let len = (x % 40) as usize;
+        for j in 0..len {
+            let pick = (x >> (j % 60)) as usize;
+            // mostly plain letters, as a listing is
+            let p = if pick % 5 == 0 {
+                pick / 5 % palette.len()
+            } else {
+                pick % 2
+            };
+            s.push_str(palette[p]);
+        }
+        for lines in [false, true] {
+            assert_eq!(first_unsafe(&s, lines), by_char(&s, lines), "{s:?} {lines}");
+        }
+    }
+}
