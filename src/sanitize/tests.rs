@@ -246,7 +246,7 @@ fn the_word_scan_finds_what_a_character_scan_finds() {
         for j in 0..len {
             let pick = (x >> (j % 60)) as usize;
             // mostly plain letters, as a listing is
-            let p = if pick % 5 == 0 {
+            let p = if pick.is_multiple_of(5) {
                 pick / 5 % palette.len()
             } else {
                 pick % 2
