@@ -288,7 +288,8 @@ impl Chain {
 
     /// Fills in `occurrence` and `key` of every rule from their specs.
     pub fn assign_keys(&mut self) {
-        let mut seen: HashMap<u64, u32> = HashMap::with_capacity(self.rules.len());
+        // the keys are hashes already
+        let mut seen: IdMap<u32> = IdMap::with_capacity_and_hasher(self.rules.len(), IdBuild);
         for r in Arc::make_mut(&mut self.rules).iter_mut() {
             let h = r.spec.stable_hash();
             let n = seen.entry(h).or_insert(0);

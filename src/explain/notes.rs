@@ -58,6 +58,10 @@ pub struct Notes {
     chain: Vec<ChainEntry>,
     #[serde(default)]
     rule: Vec<RuleEntry>,
+    /// The `[[chain]]` entries a chain name starting with each byte can match, in file
+    /// order (an empty prefix matches every name).
+    #[serde(skip)]
+    by_first: Vec<Vec<u16>>,
 }
 
 /// The notes file as shipped.
@@ -83,6 +87,15 @@ impl Notes {
                 ));
             }
         }
+        let mut notes = notes;
+        notes.by_first = vec![Vec::new(); 256];
+        for (i, e) in notes.chain.iter().enumerate() {
+            let i = u16::try_from(i).map_err(|_| "more than 65535 [[chain]] entries")?;
+            match e.name.as_deref().or(e.prefix.as_deref()).map(str::as_bytes) {
+                Some([b, ..]) => notes.by_first[usize::from(*b)].push(i),
+                _ => notes.by_first.iter_mut().for_each(|l| l.push(i)),
+            }
+        }
         Ok(notes)
     }
 
@@ -94,7 +107,9 @@ impl Notes {
     fn entry(&self, table: &str, chain: &str) -> Option<&ChainEntry> {
         // rank: exact before prefix, longer prefix before shorter, this table before any
         let mut best: Option<(usize, bool, &ChainEntry)> = None;
-        for e in &self.chain {
+        let first = chain.as_bytes().first().map_or(0, |b| usize::from(*b));
+        let candidates = self.by_first.get(first).map_or(&[][..], |l| &l[..]);
+        for e in candidates.iter().map(|&i| &self.chain[usize::from(i)]) {
             let for_table = match &e.table {
                 Some(t) if t != table => continue,
                 Some(_) => true,
@@ -178,6 +193,51 @@ mod tests {
                 e.note.line()
             );
         }
+    }
+
+    #[test]
+    fn the_first_byte_index_picks_what_a_scan_of_every_entry_picks() {
+        let n = Notes::parse(SOURCE).expect("assets/chains.toml");
+        let scan = |table: &str, chain: &str| {
+            let mut best: Option<(usize, bool, usize)> = None;
+            for (i, e) in n.chain.iter().enumerate() {
+                let for_table = match &e.table {
+                    Some(t) if t != table => continue,
+                    Some(_) => true,
+                    None => false,
+                };
+                let strength = match (&e.name, &e.prefix) {
+                    (Some(x), _) if x == chain => usize::MAX,
+                    (_, Some(p)) if chain.starts_with(p.as_str()) => p.len(),
+                    _ => continue,
+                };
+                if best.is_none_or(|(s, t, _)| (strength, for_table) > (s, t)) {
+                    best = Some((strength, for_table, i));
+                }
+            }
+            best.map(|(_, _, i)| std::ptr::from_ref(&n.chain[i]))
+        };
+        let names = n.chain.iter().flat_map(|e| {
+            let base = e.name.clone().or(e.prefix.clone()).unwrap_or_default();
+            [
+                base.clone(),
+                format!("{base}-X1"),
+                base.chars().skip(1).collect(),
+                String::new(),
+            ]
+        });
+        let mut compared = 0;
+        for name in names.chain(["INPUT".into(), "zz".into(), "é".into()]) {
+            for table in ["filter", "nat", "mangle", "raw"] {
+                assert_eq!(
+                    n.entry(table, &name).map(std::ptr::from_ref),
+                    scan(table, &name),
+                    "{table} {name}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 800, "{compared}");
     }
 
     #[test]
