@@ -81,7 +81,15 @@ fn target(line: &str) -> &str {
 fn read<'a>(text: &'a str, mut rule: impl FnMut(&'a str)) -> Result<Vec<Listed<'a>>, String> {
     let mut chains: Vec<Listed> = Vec::new();
     let mut title: Option<&str> = None;
-    let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    // `split('\n')`, with memchr's vector search (lines of 200 bytes, 10 MB of them)
+    let mut at = 0;
+    let mut lines = std::iter::from_fn(|| {
+        let rest = body.get(at..)?;
+        let end = memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len());
+        at += end + 1;
+        Some(&rest[..end])
+    });
     let mut after_blank = false;
     while let Some(line) = lines.next() {
         if let Some(rest) = line.strip_prefix("Chain ") {
