@@ -108,16 +108,12 @@ impl<'a> Tokens<'a> {
         let mut len = skip.min(max).min(MAX_TOKENS);
         let mut i = at;
         while len < max.min(MAX_TOKENS) {
-            while i < bytes.len() && is_space(bytes[i]) {
-                i += 1;
-            }
+            i = next(bytes, i, false);
             if i >= bytes.len() {
                 break;
             }
             let start = i;
-            while i < bytes.len() && !is_space(bytes[i]) {
-                i += 1;
-            }
+            i = next(bytes, i, true);
             spans[len] = (start, i);
             len += 1;
         }
@@ -154,6 +150,33 @@ pub(super) fn strip_cr(line: &str, crlf: bool) -> &str {
 
 pub(super) fn is_space(b: u8) -> bool {
     b == b' ' || b == b'\t'
+}
+
+/// The first byte from `i` on that is a space or tab (`space`), or that is not; the
+/// length of `b` if none. Eight bytes at a time: iptables pads its columns with runs of
+/// spaces, and a 50k-rule listing has half a million of them.
+fn next(b: &[u8], mut i: usize, space: bool) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // the top bit of every byte of `w` equal to `c`, of no other
+    let eq = |w: u64, c: u8| {
+        let x = w ^ (ONES * u64::from(c));
+        !(((x & LOW7) + LOW7) | x) & HIGH
+    };
+    while let Some(w) = b.get(i..i + 8) {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        let spaces = eq(w, b' ') | eq(w, b'\t');
+        let hit = if space { spaces } else { !spaces & HIGH };
+        if hit != 0 {
+            return i + hit.trailing_zeros() as usize / 8;
+        }
+        i += 8;
+    }
+    while i < b.len() && is_space(b[i]) != space {
+        i += 1;
+    }
+    i
 }
 
 pub(super) fn is_opt(tok: &str) -> bool {
@@ -223,4 +246,39 @@ pub(super) fn parse_title(line: &str) -> Option<ColumnLayout> {
         post,
         counter_prefix,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_word_search_finds_what_a_byte_search_finds() {
+        let by_byte = |b: &[u8], mut i: usize, space: bool| {
+            while i < b.len() && is_space(b[i]) != space {
+                i += 1;
+            }
+            i
+        };
+        let palette = [b' ', b'\t', b'a', b'0', 0x00, 0x09 ^ 0x80, 0xa0, b'!', 0xff];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 30) as usize;
+            let b: Vec<u8> = (0..len)
+                .map(|j| palette[(x >> (j % 60)) as usize % palette.len()])
+                .collect();
+            for i in 0..=len {
+                for space in [false, true] {
+                    assert_eq!(
+                        next(&b, i, space),
+                        by_byte(&b, i, space),
+                        "{b:x?} {i} {space}"
+                    );
+                }
+            }
+        }
+    }
 }
