@@ -248,28 +248,36 @@ pub(super) fn push_findings(out: &mut String, found: &[Finding]) {
     }
 }
 
-/// One line of columns, each value given in two parts (the tree's prefix and label) so
-/// that nothing is built to be measured; trailing blanks cut.
-/// The columns `s` takes: its length when it is ASCII (almost every cell), its count of
-/// characters when it is tree drawing.
+/// The columns `s` takes: its length when it is ASCII (almost every cell), else
+/// [`width_of_drawn`].
+#[inline]
 fn width(s: &str) -> usize {
-    let b = s.as_bytes();
-    if b.is_ascii() {
-        return b.len();
+    if s.is_ascii() {
+        s.len()
+    } else {
+        width_of_drawn(s)
     }
-    // printable ASCII and tree drawing (box drawing, U+2500..U+257F, and `…`): one
-    // column a character, counted without decoding
+}
+
+/// [`width`] of a text that is not all ASCII: printable ASCII, tree drawing (box
+/// drawing, U+2500..U+257F, and `…`) and the marks iptop writes into labels (`×2`,
+/// `→`, `↻`, `≈`, `±`, `↺`) are one column a character, counted without decoding;
+/// anything else is measured by unicode-width.
+fn width_of_drawn(s: &str) -> usize {
+    let b = s.as_bytes();
     let (mut i, mut n) = (0, 0);
     while i < b.len() {
-        match b[i] {
-            b' '..=b'~' => i += 1,
-            0xE2 if matches!(b.get(i + 1), Some(0x94 | 0x95))
-                || b.get(i + 1..i + 3) == Some(&[0x80, 0xA6]) =>
-            {
-                i += 3;
-            }
+        i += match (b[i], b.get(i + 1), b.get(i + 2)) {
+            (b' '..=b'~', ..) => 1,
+            // × ±
+            (0xC3, Some(0x97), _) | (0xC2, Some(0xB1), _) => 2,
+            // box drawing, …, → ↺ ↻, ≈
+            (0xE2, Some(0x94 | 0x95), _)
+            | (0xE2, Some(0x80), Some(0xA6))
+            | (0xE2, Some(0x86), Some(0x92 | 0xBA | 0xBB))
+            | (0xE2, Some(0x89), Some(0x88)) => 3,
             _ => return s.width(),
-        }
+        };
         n += 1;
     }
     n
@@ -285,6 +293,8 @@ fn push_spaces(out: &mut String, n: usize) {
     }
 }
 
+/// One line of columns, each value given in two parts (the tree's prefix and label) so
+/// that nothing is built to be measured; trailing blanks cut.
 fn push_line<'a>(
     out: &mut String,
     cols: &[Column],
@@ -324,4 +334,25 @@ fn push_line<'a>(
         let _ = write!(out, "  [{n}]");
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drawn_widths_are_unicode_widths() {
+        let parts = [
+            "a", " ", "~", "│", "├", "└", "─", "┌", "╴", "…", "×", "±", "→", "↺", "↻", "≈", "é",
+            "中", "\u{301}",
+        ];
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    let s = [a, b, c, "x"].concat();
+                    assert_eq!(width(&s), s.width(), "{s:?}");
+                }
+            }
+        }
+    }
 }
