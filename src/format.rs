@@ -14,25 +14,34 @@ impl Short {
         Short { b: [0; 24], n: 0 }
     }
 
+    /// Appends `s` whole (a part that would not fit is left out: none is that long).
     fn push(&mut self, s: &str) -> &mut Self {
-        let end = (self.n + s.len()).min(self.b.len());
-        self.b[self.n..end].copy_from_slice(&s.as_bytes()[..end - self.n]);
-        self.n = end;
+        if let Some(to) = self.b.get_mut(self.n..self.n + s.len()) {
+            to.copy_from_slice(s.as_bytes());
+            self.n += s.len();
+        }
         self
     }
 
+    /// `v`, which fits in 64 bits (every number written here is under 2^20 but a
+    /// count's): its digits come without a 128-bit division.
     fn int(&mut self, v: u128) -> &mut Self {
-        self.push(itoa::Buffer::new().format(v))
+        self.push(itoa::Buffer::new().format(u64::try_from(v).unwrap_or(u64::MAX)))
     }
 
     /// `q` tenths as `12.3`.
     fn tenths(&mut self, q: u128) -> &mut Self {
-        self.int(q / 10).push(".").int(q % 10)
+        let q = u64::try_from(q).unwrap_or(u64::MAX);
+        let digit = [b'0' + (q % 10) as u8];
+        self.int((q / 10).into())
+            .push(".")
+            .push(std::str::from_utf8(&digit).unwrap_or_default())
     }
 
     fn text(&self) -> Text {
-        // only ASCII is pushed, whole
-        Text::new(std::str::from_utf8(&self.b[..self.n]).unwrap_or_default())
+        // SAFETY: the bytes are whole `&str`s one after the other ([`Short::push`]),
+        // which is UTF-8.
+        Text::new(unsafe { std::str::from_utf8_unchecked(&self.b[..self.n]) })
     }
 }
 

@@ -102,22 +102,34 @@ impl TreeRow {
     /// The tree drawing in front of the row's label: `│  ├─ `, or for a deep row
     /// `…37   │     │  ├─ ` (its depth, then the levels just above it).
     pub fn prefix(&self) -> crate::model::Text {
-        let mut s = crate::model::Text::const_new("");
+        // at most 7 levels of 5 bytes and a 7-byte end (a deeper row: its depth and the 3
+        // nearest levels), made on the stack: inline in the text when 24 bytes or less
+        let mut buf = [0u8; 48];
+        let mut n = 0;
+        let mut push = |part: &str| {
+            buf[n..n + part.len()].copy_from_slice(part.as_bytes());
+            n += part.len();
+        };
         if self.depth == 0 {
-            return s;
+            return crate::model::Text::const_new("");
         }
         let from = if self.depth > DRAWN_DEPTH {
-            let _ = std::fmt::Write::write_fmt(&mut s, format_args!("…{:<5}", self.depth));
+            push("…");
+            let mut digits = itoa::Buffer::new();
+            let d = digits.format(self.depth);
+            push(d);
+            push(&"     "[d.len().min(5)..]);
             self.depth - NEAR_LEVELS
         } else {
             1
         };
         for k in from..self.depth {
             let bar = self.guides & (1 << (k % 64)) != 0;
-            s.push_str(if bar { "│  " } else { "   " });
+            push(if bar { "│  " } else { "   " });
         }
-        s.push_str(if self.last { "└─ " } else { "├─ " });
-        s
+        push(if self.last { "└─ " } else { "├─ " });
+        // SAFETY: the bytes are whole `&str`s one after the other, which is UTF-8.
+        crate::model::Text::new(unsafe { std::str::from_utf8_unchecked(&buf[..n]) })
     }
 
     /// Display width of [`TreeRow::prefix`], without building it.
