@@ -220,33 +220,47 @@ fn label_of<'a>(table: &'a FirewallTable, row: &TreeRow) -> Cow<'a, str> {
         }
         RowKind::Rule { chain, rule } => {
             let spec = &table.chains[chain].rules[rule].spec;
-            let mut s = if spec.target.is_empty() {
-                Cow::Borrowed("(no target)")
+            let target = if spec.target.is_empty() {
+                "(no target)"
             } else {
-                Cow::Borrowed(spec.target.as_str())
+                spec.target.as_str()
             };
-            if spec.goto {
-                s.to_mut().push_str(" [goto]");
-            }
             // a chain with several callers shows their totals under each of them
-            if let Some(n) = row.jump.map(|t| table.callers().of(t).len())
-                && n > 1
-            {
-                let s = s.to_mut();
+            let callers = row
+                .jump
+                .map(|t| table.callers().of(t).len())
+                .filter(|&n| n > 1);
+            let cycle = row.fold == Fold::Cycle;
+            if !spec.goto && callers.is_none() && !cycle {
+                return Cow::Borrowed(target);
+            }
+            let mut s = String::with_capacity(target.len() + 24);
+            s.push_str(target);
+            if spec.goto {
+                s.push_str(" [goto]");
+            }
+            if let Some(n) = callers {
                 s.push_str(" ×");
                 s.push_str(itoa::Buffer::new().format(n));
             }
-            if row.fold == Fold::Cycle {
-                s.to_mut().push_str(" ↻ cycle");
+            if cycle {
+                s.push_str(" ↻ cycle");
             }
-            s
+            Cow::Owned(s)
         }
         RowKind::Ref { .. } => row.note.as_deref().unwrap_or_default().to_string().into(),
         RowKind::Verdict { chain } => match table.chains[chain].policy() {
             Some(p) => ["policy ", p].concat().into(),
             // a chain with several callers: its end totals all of them
             None => match table.callers().of(chain).len() {
-                n if n > 1 => format!("{FELL_THROUGH} (all {n} callers)").into(),
+                n if n > 1 => [
+                    FELL_THROUGH,
+                    " (all ",
+                    itoa::Buffer::new().format(n),
+                    " callers)",
+                ]
+                .concat()
+                .into(),
                 _ => Cow::Borrowed(FELL_THROUGH),
             },
         },
@@ -259,6 +273,9 @@ pub const FELL_THROUGH: &str = "fell through";
 /// What a user chain's verdict row says when the counters contradict its rules (the
 /// live view's short form; the text export says [`INCONSISTENT`]).
 pub const INCONSISTENT_SHORT: &str = "counters inconsistent";
+
+/// [`FELL_THROUGH`]`: `[`INCONSISTENT_SHORT`], the label of such a row.
+const FELL_THROUGH_INCONSISTENT: &str = "fell through: counters inconsistent";
 
 /// The same, in full.
 pub const INCONSISTENT: &str = "inconsistent counters (chain rewritten or zeroed?)";
@@ -425,7 +442,7 @@ pub fn cells_of<'a>(
             }
             // no count to scope by its callers: the reason comes first, unshortened
             if fell == Fell::Inconsistent {
-                c.label = format!("{FELL_THROUGH}: {INCONSISTENT_SHORT}").into();
+                c.label = Cow::Borrowed(FELL_THROUGH_INCONSISTENT);
             }
             // over a window of abbreviated counters, the Δ is approximate too
             if facts.approx_window && m.delta().is_some() {
@@ -474,5 +491,18 @@ fn native_cells(table: &FirewallTable, row: &TreeRow, c: &mut Cells) {
         RowKind::Chain { chain } if table.chains[chain].is_builtin() => none(c, "-"),
         RowKind::Verdict { .. } => none(c, "?"),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inconsistent_label_is_its_parts() {
+        assert_eq!(
+            FELL_THROUGH_INCONSISTENT,
+            format!("{FELL_THROUGH}: {INCONSISTENT_SHORT}")
+        );
     }
 }
