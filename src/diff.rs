@@ -253,14 +253,13 @@ impl Deltas {
 
 /// For each rule of `cur`, what it was in `prev`.
 pub fn match_rules(prev: &Chain, cur: &Chain) -> Vec<Origin> {
-    // Common case: nothing changed in this chain (the very same rules, or equal keys).
+    // Common case: nothing changed in this chain (the very same rules, or equal keys of
+    // equal texts: a key is a hash, which a crafted comment could make collide)
     let same = Arc::ptr_eq(&prev.rules, &cur.rules)
         || (prev.rules.len() == cur.rules.len()
-            && prev
-                .rules
-                .iter()
-                .zip(cur.rules.iter())
-                .all(|(a, b)| a.key == b.key));
+            && prev.rules.iter().zip(cur.rules.iter()).all(|(a, b)| {
+                a.key == b.key && (Arc::ptr_eq(&a.spec, &b.spec) || a.spec == b.spec)
+            }));
     // ... unless a copy of a rule went down: then another copy may have taken its place
     if same && !(has_copies(cur) && copy_went_down(prev, cur)) {
         return (0..cur.rules.len()).map(Origin::Was).collect();
@@ -424,6 +423,22 @@ mod tests {
        5      300 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0
        7      700 DROP       0    --  *      *       0.0.0.0/0            0.0.0.0/0
 ";
+
+    #[test]
+    fn equal_keys_of_other_texts_are_not_the_same_rules() {
+        let prev = snap(0, BEFORE);
+        let mut cur = snap(1000, BEFORE);
+        let c = Arc::make_mut(&mut cur.tables[0].chains[0]);
+        // the first rule's text changed, its key made to collide with the old one's
+        let r = &mut Arc::make_mut(&mut c.rules)[0];
+        Arc::make_mut(&mut r.spec).extra = "tcp dpt:23".into();
+        let origins = match_rules(&prev.tables[0].chains[0], &cur.tables[0].chains[0]);
+        assert_eq!(origins[0], Origin::New);
+        assert_eq!(
+            origins[1..],
+            [Origin::Was(1), Origin::Was(2), Origin::Was(3)]
+        );
+    }
 
     #[test]
     fn insert_at_top_keeps_deltas_on_their_rules() {
