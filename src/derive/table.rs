@@ -42,7 +42,8 @@ pub struct RuleFacts {
     /// The rule did not exist when the window started.
     pub new: bool,
     /// Docker's names for its interfaces and addresses, when some are known.
-    pub names: Option<RuleNames>,
+    /// (Boxed: most rules have none, and a 50k-rule table's facts stay small.)
+    pub names: Option<Box<RuleNames>>,
     /// A note on this very rule.
     pub about: Option<&'static Note>,
 }
@@ -119,7 +120,8 @@ fn rules(input: &Input, t: &FirewallTable, ti: usize, ci: usize) -> Vec<RuleFact
                 names: input
                     .names
                     .map(|n| n.rule(&r.spec))
-                    .filter(|n| !n.is_empty()),
+                    .filter(|n| !n.is_empty())
+                    .map(Box::new),
                 about: notes::shipped().about_rule(
                     &t.name,
                     &c.name,

@@ -396,7 +396,7 @@ fn rule_report<'a>(t: &'a FirewallTable, ci: usize, f: &'a RuleFacts) -> RuleRep
         destination: &r.spec.destination,
         extra: &r.spec.extra,
         comment: crate::explain::ports::comment(&r.spec.extra),
-        names: f.names.as_ref(),
+        names: f.names.as_deref(),
         about: f.about.map(AboutReport::from),
         handle: r.native.as_ref().map(|n| n.handle),
         text: r.native.as_ref().map(|n| &*n.text),
