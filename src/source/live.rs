@@ -356,8 +356,7 @@ impl LiveSource {
         Ok(src)
     }
 
-    /// The header's back end: the one listed; empty while auto lists both (each table
-    /// then says its own).
+    /// The header's back end: the one listed; empty while auto lists both (each table its own).
     fn describe_backend(&mut self) {
         let known: Vec<Backend> = self.lanes.iter().filter_map(|l| l.backend).collect();
         self.info.backend = match known.as_slice() {
@@ -416,9 +415,8 @@ impl LiveSource {
         self.versions = Some(VersionProbe::start(paths, self.cfg.timeout));
     }
 
-    /// Asks each binary for its version and waits for the answers (at most the timeout).
-    /// Failure leaves the version and back end as they were: the polls will say what is
-    /// wrong.
+    /// Asks each binary for its version and waits (at most the timeout). Failure leaves
+    /// the version and back end as they were: the polls will say what is wrong.
     pub async fn probe_version(&mut self) {
         self.start_version_probe();
         self.settle_version().await;
