@@ -54,15 +54,27 @@ impl Baseline {
                     self.unknown.insert(k, ());
                     continue;
                 }
-                // a rule that appeared since the last poll moved from zero
-                let delta = deltas.get(ri).copied().flatten().unwrap_or_else(|| {
-                    let k = chain.counter(ri);
-                    Delta {
-                        packets: k.packets,
-                        bytes: k.bytes,
-                        reset: false,
+                let Some(delta) = deltas.get(ri).copied().flatten() else {
+                    // a rule that appeared since the last poll moved from zero; a sum under
+                    // its key was another rule's (one gone since, or one whose text a
+                    // crafted comment made hash alike), never this one's
+                    let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
+                    let k = mix(ch, rule.key);
+                    let c = chain.counter(ri);
+                    self.unknown.remove(&k);
+                    self.rules.remove(&k);
+                    if c.packets > 0 || c.bytes > 0 {
+                        self.rules.insert(
+                            k,
+                            Delta {
+                                packets: c.packets,
+                                bytes: c.bytes,
+                                reset: false,
+                            },
+                        );
                     }
-                });
+                    continue;
+                };
                 if delta.moved() || delta.reset {
                     let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
                     self.rules.entry(mix(ch, rule.key)).or_default().add(&delta);
@@ -167,4 +179,45 @@ fn keys_moved(prev: &Chain, cur: &Chain) -> bool {
                 .iter()
                 .zip(cur.rules.iter())
                 .all(|(a, b)| a.key == b.key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diff::diff_table;
+    use crate::parse::parse_table;
+
+    fn table(pkts: u64, matches: &str) -> FirewallTable {
+        let text = format!(
+            "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
+    pkts      bytes target     prot opt in     out     source               destination
+{pkts:>8} {:>10} ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            {matches}
+",
+            pkts * 60
+        );
+        parse_table("filter", &text, None).expect("parse")
+    }
+
+    #[test]
+    fn a_rule_new_under_an_old_key_starts_from_its_own_counters() {
+        let (t0, t1) = (table(100, "tcp dpt:22"), table(150, "tcp dpt:22"));
+        let snap = Snapshot {
+            taken_at: SystemTime::UNIX_EPOCH,
+            at: Duration::ZERO,
+            took: Duration::ZERO,
+            tables: vec![t0.clone()],
+            warnings: vec![],
+            seq: 1,
+        };
+        let mut b = Baseline::new(&snap);
+        b.add(Some(&t0), &t1, &diff_table(&t0, &t1));
+        let sum = |b: &Baseline, t: &FirewallTable| b.laid_out(t).rule(0, 0).map(|d| d.packets);
+        assert_eq!(sum(&b, &t1), Some(50));
+        // the rule replaced by another text whose key is the old one's (a hash collision)
+        let mut t2 = table(3, "tcp dpt:23");
+        let key = t1.chains[0].rules[0].key;
+        Arc::make_mut(&mut Arc::make_mut(&mut t2.chains[0]).rules)[0].key = key;
+        b.add(Some(&t1), &t2, &diff_table(&t1, &t2));
+        assert_eq!(sum(&b, &t2), Some(3));
+    }
 }
