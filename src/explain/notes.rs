@@ -105,26 +105,13 @@ impl Notes {
     }
 
     fn entry(&self, table: &str, chain: &str) -> Option<&ChainEntry> {
-        // rank: exact before prefix, longer prefix before shorter, this table before any
-        let mut best: Option<(usize, bool, &ChainEntry)> = None;
         let first = chain.as_bytes().first().map_or(0, |b| usize::from(*b));
         let candidates = self.by_first.get(first).map_or(&[][..], |l| &l[..]);
-        for e in candidates.iter().map(|&i| &self.chain[usize::from(i)]) {
-            let for_table = match &e.table {
-                Some(t) if t != table => continue,
-                Some(_) => true,
-                None => false,
-            };
-            let strength = match (&e.name, &e.prefix) {
-                (Some(n), _) if n == chain => usize::MAX,
-                (_, Some(p)) if chain.starts_with(p.as_str()) => p.len(),
-                _ => continue,
-            };
-            if best.is_none_or(|(s, t, _)| (strength, for_table) > (s, t)) {
-                best = Some((strength, for_table, e));
-            }
-        }
-        best.map(|(_, _, e)| e)
+        best_entry(
+            table,
+            chain,
+            candidates.iter().map(|&i| &self.chain[usize::from(i)]),
+        )
     }
 
     /// Whether the chain is meant to have no jump into it (a canary, a hint).
@@ -158,6 +145,32 @@ impl Notes {
             })
             .map(|e| &e.note)
     }
+}
+
+/// The most specific of `entries` for chain `chain` of table `table`: exact before
+/// prefix, longer prefix before shorter, this table before any; the first of equals.
+fn best_entry<'a>(
+    table: &str,
+    chain: &str,
+    entries: impl Iterator<Item = &'a ChainEntry>,
+) -> Option<&'a ChainEntry> {
+    let mut best: Option<(usize, bool, &ChainEntry)> = None;
+    for e in entries {
+        let for_table = match &e.table {
+            Some(t) if t != table => continue,
+            Some(_) => true,
+            None => false,
+        };
+        let strength = match (&e.name, &e.prefix) {
+            (Some(n), _) if n == chain => usize::MAX,
+            (_, Some(p)) if chain.starts_with(p.as_str()) => p.len(),
+            _ => continue,
+        };
+        if best.is_none_or(|(s, t, _)| (strength, for_table) > (s, t)) {
+            best = Some((strength, for_table, e));
+        }
+    }
+    best.map(|(_, _, e)| e)
 }
 
 /// The shipped notes, parsed once. A damaged file (a test catches that) gives no notes
@@ -198,24 +211,9 @@ mod tests {
     #[test]
     fn the_first_byte_index_picks_what_a_scan_of_every_entry_picks() {
         let n = Notes::parse(SOURCE).expect("assets/chains.toml");
+        // every entry, without the index
         let scan = |table: &str, chain: &str| {
-            let mut best: Option<(usize, bool, usize)> = None;
-            for (i, e) in n.chain.iter().enumerate() {
-                let for_table = match &e.table {
-                    Some(t) if t != table => continue,
-                    Some(_) => true,
-                    None => false,
-                };
-                let strength = match (&e.name, &e.prefix) {
-                    (Some(x), _) if x == chain => usize::MAX,
-                    (_, Some(p)) if chain.starts_with(p.as_str()) => p.len(),
-                    _ => continue,
-                };
-                if best.is_none_or(|(s, t, _)| (strength, for_table) > (s, t)) {
-                    best = Some((strength, for_table, i));
-                }
-            }
-            best.map(|(_, _, i)| std::ptr::from_ref(&n.chain[i]))
+            best_entry(table, chain, n.chain.iter()).map(std::ptr::from_ref)
         };
         let names = n.chain.iter().flat_map(|e| {
             let base = e.name.clone().or(e.prefix.clone()).unwrap_or_default();
