@@ -1,48 +1,14 @@
 //! Number formatting shared by the screen and the exports: compact, fixed-width friendly.
 
-use crate::model::Text;
+use crate::model::{Short, Text};
 
-/// A short text built on the stack, then made inline (every number here is under 24
-/// bytes).
-struct Short {
-    b: [u8; 24],
-    n: usize,
-}
-
-impl Short {
-    fn new() -> Self {
-        Short { b: [0; 24], n: 0 }
-    }
-
-    /// Appends `s` whole (a part that would not fit is left out: none is that long).
-    fn push(&mut self, s: &str) -> &mut Self {
-        if let Some(to) = self.b.get_mut(self.n..self.n + s.len()) {
-            to.copy_from_slice(s.as_bytes());
-            self.n += s.len();
-        }
-        self
-    }
-
-    /// `v`, which fits in 64 bits (every number written here is under 2^20 but a
-    /// count's): its digits come without a 128-bit division.
-    fn int(&mut self, v: u128) -> &mut Self {
-        self.push(itoa::Buffer::new().format(u64::try_from(v).unwrap_or(u64::MAX)))
-    }
-
-    /// `q` tenths as `12.3`.
-    fn tenths(&mut self, q: u128) -> &mut Self {
-        let q = u64::try_from(q).unwrap_or(u64::MAX);
-        let digit = [b'0' + (q % 10) as u8];
-        self.int((q / 10).into())
-            .push(".")
-            .push(std::str::from_utf8(&digit).unwrap_or_default())
-    }
-
-    fn text(&self) -> Text {
-        // SAFETY: the bytes are whole `&str`s one after the other ([`Short::push`]),
-        // which is UTF-8.
-        Text::new(unsafe { std::str::from_utf8_unchecked(&self.b[..self.n]) })
-    }
+/// `q` tenths as `12.3`.
+fn tenths(s: &mut Short, q: u128) -> &mut Short {
+    let q = u64::try_from(q).unwrap_or(u64::MAX);
+    let digit = [b'0' + (q % 10) as u8];
+    s.int((q / 10).into())
+        .push(".")
+        .push(std::str::from_utf8(&digit).unwrap_or_default())
 }
 
 /// `m / 2^shift` times `scale`, rounded to a whole number, ties to even: what `format!`
@@ -88,7 +54,7 @@ fn exact(v: f64) -> (u128, u32) {
 /// which that division leaves exact.
 pub fn bytes(n: u64) -> Text {
     const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut s = Short::new();
+    let mut s = Short::default();
     if n < 1024 {
         return s.int(n.into()).push(" B").text();
     }
@@ -102,7 +68,7 @@ pub fn bytes(n: u64) -> Text {
     if m & ((1 << shift) - 1) == 0 {
         s.int(m >> shift);
     } else {
-        s.tenths(round_scaled(m, shift, 10));
+        tenths(&mut s, round_scaled(m, shift, 10));
     }
     s.push(" ").push(UNITS[k as usize]).text()
 }
@@ -110,7 +76,7 @@ pub fn bytes(n: u64) -> Text {
 /// A packet count: exact up to 99999, then `123.4K`, `1.5M`, `12.0G`, `3.1T`, ...
 pub fn count(n: u64) -> Text {
     if n < 100_000 {
-        return Short::new().int(n.into()).text();
+        return Short::default().int(n.into()).text();
     }
     let units = ["K", "M", "G", "T", "P", "E"];
     let mut v = n as f64;
@@ -124,8 +90,8 @@ pub fn count(n: u64) -> Text {
     }
     // `{v:.1}` of the float v is
     let (m, shift) = exact(v);
-    Short::new()
-        .tenths(round_scaled(m, shift, 10))
+    let mut s = Short::default();
+    tenths(&mut s, round_scaled(m, shift, 10))
         .push(units[i])
         .text()
 }
@@ -138,15 +104,15 @@ pub fn rate(r: f64) -> Text {
         // `{r:.1}` without a `.0`
         let (m, shift) = exact(r);
         let q = round_scaled(m, shift, 10);
-        let mut s = Short::new();
+        let mut s = Short::default();
         if q.is_multiple_of(10) {
             s.int(q / 10).text()
         } else {
-            s.tenths(q).text()
+            tenths(&mut s, q).text()
         }
     } else if r < 100_000.0 {
         let (m, shift) = exact(r);
-        Short::new().int(round_scaled(m, shift, 1)).text()
+        Short::default().int(round_scaled(m, shift, 1)).text()
     } else {
         count(r as u64)
     }

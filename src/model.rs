@@ -13,6 +13,7 @@ mod fell;
 mod hash;
 pub mod native;
 mod one_table;
+mod short;
 mod source_info;
 pub mod suggest;
 pub mod text;
@@ -20,6 +21,7 @@ pub use callers::Callers;
 pub use fell::{Fell, rounding_error};
 pub use hash::{FxBuild, FxHasher, IdBuild, IdHasher, IdMap, StableHasher, hash_str, mix};
 pub use one_table::{TableId, TableSnapshot};
+pub use short::Short;
 pub use source_info::{IpFamily, SourceInfo, SourceKind};
 
 /// The tables iptables knows, in the order the UI offers them.

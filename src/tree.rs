@@ -103,33 +103,26 @@ impl TreeRow {
     /// `…37   │     │  ├─ ` (its depth, then the levels just above it).
     pub fn prefix(&self) -> crate::model::Text {
         // at most 7 levels of 5 bytes and a 7-byte end (a deeper row: its depth and the 3
-        // nearest levels), made on the stack: inline in the text when 24 bytes or less
-        let mut buf = [0u8; 48];
-        let mut n = 0;
-        let mut push = |part: &str| {
-            buf[n..n + part.len()].copy_from_slice(part.as_bytes());
-            n += part.len();
-        };
+        // nearest levels)
+        let mut s = crate::model::Short::default();
         if self.depth == 0 {
-            return crate::model::Text::const_new("");
+            return s.text();
         }
         let from = if self.depth > DRAWN_DEPTH {
-            push("…");
+            // `…{depth:<5}`
             let mut digits = itoa::Buffer::new();
             let d = digits.format(self.depth);
-            push(d);
-            push(&"     "[d.len().min(5)..]);
+            s.push("…").push(d).push(&"     "[d.len().min(5)..]);
             self.depth - NEAR_LEVELS
         } else {
             1
         };
         for k in from..self.depth {
             let bar = self.guides & (1 << (k % 64)) != 0;
-            push(if bar { "│  " } else { "   " });
+            s.push(if bar { "│  " } else { "   " });
         }
-        push(if self.last { "└─ " } else { "├─ " });
-        // SAFETY: the bytes are whole `&str`s one after the other, which is UTF-8.
-        crate::model::Text::new(unsafe { std::str::from_utf8_unchecked(&buf[..n]) })
+        s.push(if self.last { "└─ " } else { "├─ " });
+        s.text()
     }
 
     /// Display width of [`TreeRow::prefix`], without building it.
