@@ -107,10 +107,6 @@ pub fn needs(s: &str) -> bool {
 /// printable ASCII is passed over eight bytes at a time.
 fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
     let b = s.as_bytes();
-    // most texts (a rule's columns) are short and printable ASCII: a word or a few
-    if all_plain(b) {
-        return None;
-    }
     let mut i = 0;
     while i < b.len() {
         // eight bytes at a time to the first that is not printable ASCII (an export is
@@ -158,13 +154,6 @@ fn first_unsafe(s: &str, lines: bool) -> Option<usize> {
         };
     }
     None
-}
-
-/// Whether `s` is all printable ASCII, which [`text`] shows as it is (the quick check
-/// of short texts, before any other).
-#[inline]
-pub fn plain(s: &str) -> bool {
-    all_plain(s.as_bytes())
 }
 
 /// Whether every byte of `b` is printable ASCII, eight at a time.
@@ -222,7 +211,13 @@ fn push_escape(out: &mut String, c: char) {
 }
 
 /// `s` with every unsafe character shown as a visible escape.
+#[inline]
 pub fn text(s: &str) -> Cow<'_, str> {
+    // most texts (a rule's columns) are short and printable ASCII: a word or a few,
+    // checked where they are written out, before any call
+    if all_plain(s.as_bytes()) {
+        return Cow::Borrowed(s);
+    }
     escape_from(s, first_unsafe(s, false), false)
 }
 

@@ -448,9 +448,6 @@ impl Cells<'_> {
             &mut self.destination,
             &mut self.matches,
         ] {
-            if crate::sanitize::plain(s) {
-                continue;
-            }
             let escaped = match crate::sanitize::text(s) {
                 Cow::Owned(t) => Some(t),
                 Cow::Borrowed(_) => None,
