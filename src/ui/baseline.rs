@@ -54,26 +54,23 @@ impl Baseline {
                     self.unknown.insert(k, ());
                     continue;
                 }
-                let Some(delta) = deltas.get(ri).copied().flatten() else {
-                    // a rule that appeared since the last poll moved from zero; a sum under
-                    // its key was another rule's (one gone since, or one whose text a
-                    // crafted comment made hash alike), never this one's
-                    let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
-                    let k = mix(ch, rule.key);
-                    let c = chain.counter(ri);
-                    self.unknown.remove(&k);
-                    self.rules.remove(&k);
-                    if c.packets > 0 || c.bytes > 0 {
-                        self.rules.insert(
-                            k,
-                            Delta {
-                                packets: c.packets,
-                                bytes: c.bytes,
-                                reset: false,
-                            },
-                        );
+                let delta = match deltas.get(ri).copied().flatten() {
+                    Some(d) => d,
+                    None => {
+                        // a rule that appeared since the last poll moved from zero; a sum
+                        // under its key was another rule's (one gone since, or one whose
+                        // text a crafted comment made hash alike), never this one's
+                        let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
+                        let k = mix(ch, rule.key);
+                        self.rules.remove(&k);
+                        self.unknown.remove(&k);
+                        let c = chain.counter(ri);
+                        Delta {
+                            packets: c.packets,
+                            bytes: c.bytes,
+                            reset: false,
+                        }
                     }
-                    continue;
                 };
                 if delta.moved() || delta.reset {
                     let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
