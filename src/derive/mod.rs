@@ -203,9 +203,15 @@ pub struct Counts {
     pub delta: Option<Delta>,
 }
 
-/// The rows of one table's tree from `roots` (after `--moved-only`), and whether the
-/// tree was cut.
-pub fn table_rows<'a>(input: &Input<'a>, ti: usize, roots: &[usize]) -> (Vec<Row<'a>>, bool) {
+/// The rows of one table's tree from `roots` (after `--moved-only`), each handed to
+/// `each` as it is made (a text export lays out its cells then; none are kept), and
+/// whether the tree was cut.
+pub fn table_rows_each<'a>(
+    input: &Input<'a>,
+    ti: usize,
+    roots: &[usize],
+    each: impl FnMut(Row<'a>),
+) -> bool {
     let tf = TableFacts::of(input, ti);
     let (rows, facts, cut) = tf.tree(roots);
     let (rows, facts) = if input.moved_only {
@@ -213,7 +219,8 @@ pub fn table_rows<'a>(input: &Input<'a>, ti: usize, roots: &[usize]) -> (Vec<Row
     } else {
         (rows, facts)
     };
-    (derive_rows(input, &tf, &rows, &facts), cut)
+    derive_rows_each(input, &tf, &rows, &facts, each);
+    cut
 }
 
 /// Each of these rows of a table with its facts, as text shows it.
@@ -223,21 +230,30 @@ pub fn derive_rows<'a>(
     rows: &[TreeRow],
     facts: &[RowFacts],
 ) -> Vec<Row<'a>> {
+    let mut out = Vec::with_capacity(rows.len());
+    derive_rows_each(input, tf, rows, facts, |r| out.push(r));
+    out
+}
+
+/// [`derive_rows`], each row handed to `each` as it is made.
+fn derive_rows_each<'a>(
+    input: &Input<'a>,
+    tf: &TableFacts<'a>,
+    rows: &[TreeRow],
+    facts: &[RowFacts],
+    mut each: impl FnMut(Row<'a>),
+) {
     let t = tf.table;
-    rows.iter()
-        .zip(facts)
-        .zip(note_rows(t, rows))
-        .map(|((r, f), note)| {
-            let (cells, brief) = shown_cells(input, tf, r, f);
-            Row {
-                cells,
-                free: brief || matches!(r.kind, RowKind::Ref { .. }),
-                note: note.map(|n| crate::sanitize::text(&n).into_owned()),
-                verdict: cells::verdict_of(t, r).unwrap_or_default(),
-                jump: matches!(r.kind, RowKind::Rule { .. }) && r.jump.is_some(),
-            }
-        })
-        .collect()
+    for ((r, f), note) in rows.iter().zip(facts).zip(note_rows(t, rows)) {
+        let (cells, brief) = shown_cells(input, tf, r, f);
+        each(Row {
+            cells,
+            free: brief || matches!(r.kind, RowKind::Ref { .. }),
+            note: note.map(|n| crate::sanitize::text(&n).into_owned()),
+            verdict: cells::verdict_of(t, r).unwrap_or_default(),
+            jump: matches!(r.kind, RowKind::Rule { .. }) && r.jump.is_some(),
+        });
+    }
 }
 
 /// Each of these rows' numbers.

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::SourceReport;
-pub use super::text::{Notes, push_cells, push_titles, widths};
+pub use super::text::{Laid, Notes, push_cells, push_titles, widths};
 use crate::cells::Column;
 pub use crate::derive::path::TABLES;
 use crate::derive::path::{Hook, HookChain, PathModel};
@@ -66,27 +66,31 @@ pub fn render_text(model: &PathModel) -> String {
         .iter()
         .map(|h| (hook_title(h, true), hook_rows(h, true).collect(), h.cut))
         .collect();
-    let all = super::text::columns(false);
-    let widths = widths(
-        &all,
-        sections.iter().flat_map(|(_, l, _)| l.iter().copied()),
-    );
+    let mut laid = Laid::new(super::text::columns(false));
     let mut notes = Notes::default();
-    for (title, lines, cut) in &sections {
+    let sections: Vec<_> = sections
+        .into_iter()
+        .map(|(title, lines, cut)| {
+            let from = laid.len();
+            for l in lines {
+                laid.push(l, &mut notes);
+            }
+            (title, from..laid.len(), cut, notes.len())
+        })
+        .collect();
+    for (title, rows, cut, noted) in sections {
         out.push('\n');
-        out.push_str(title);
+        out.push_str(&title);
         out.push('\n');
-        if lines.is_empty() {
+        if rows.is_empty() {
             continue;
         }
-        push_titles(&mut out, &all, &widths);
-        for l in lines {
-            super::text::push_row(&mut out, &all, l, &widths, &mut notes);
-        }
-        if *cut {
+        laid.push_titles(&mut out);
+        laid.write(&mut out, rows);
+        if cut {
             let _ = writeln!(out, "… tree cut after {} rows", crate::derive::MAX_ROWS);
         }
-        notes.push_new(&mut out);
+        notes.push_new(&mut out, noted);
     }
     super::text::push_findings(&mut out, &model.findings);
     out

@@ -34,11 +34,18 @@ const MAX_TREE_PAD: usize = 64;
 pub fn render(input: &Input) -> String {
     let snap = input.snapshot;
     let mut out = preamble(&crate::derive::header(input));
-    // Build every table's rows first so that columns line up across tables.
-    let mut sections: Vec<(String, Vec<Row>, bool)> = Vec::new();
+    // iptables' columns line up across iptables tables, a native table's across native
+    // ones: nft rules have no prot/opt/in/out/source/destination columns, only their text
+    let (ipt, native) = (Laid::new(columns(false)), Laid::new(columns(true)));
+    let mut laid = [ipt, native];
+    let mut notes = Notes::default();
+    // every table's rows laid out first so that columns line up across tables
+    let mut sections = Vec::new();
     for (ti, t) in snap.tables.iter().enumerate() {
         let roots = tree::roots(t, input.roots);
-        let (cells, cut) = crate::derive::table_rows(input, ti, &roots);
+        let l = &mut laid[usize::from(t.family.is_some())];
+        let from = l.len();
+        let cut = crate::derive::table_rows_each(input, ti, &roots, |r| l.push(&r, &mut notes));
         let mut title = match &t.family {
             Some(f) => format!("table {f} {} · nftables", crate::sanitize::text(&t.name)),
             None => format!("table {}", crate::sanitize::text(&t.name)),
@@ -52,45 +59,146 @@ pub fn render(input: &Input) -> String {
         if !t.exact {
             title.push_str(" (abbreviated counters: listing without -x)");
         }
-        sections.push((title, cells, cut));
+        let to = l.len();
+        sections.push((title, t.family.is_some(), from..to, cut, notes.len()));
     }
-    // iptables' columns line up across iptables tables, a native table's across native
-    // ones: nft rules have no prot/opt/in/out/source/destination columns, only their text
-    let native = |ti: usize| snap.tables[ti].family.is_some();
-    let (ipt_cols, native_cols) = (columns(false), columns(true));
-    let cols_of = |ti: usize| -> &[Column] { if native(ti) { &native_cols } else { &ipt_cols } };
-    let width_of = |n: bool| {
-        let cols: &[Column] = if n { &native_cols } else { &ipt_cols };
-        let lines = sections
-            .iter()
-            .enumerate()
-            .filter(|(ti, _)| native(*ti) == n)
-            .flat_map(|(_, (_, cells, _))| cells);
-        widths(cols, lines)
-    };
-    let (ipt_widths, native_widths) = (width_of(false), width_of(true));
-    let mut notes = Notes::default();
-    for (ti, (title, cells, cut)) in sections.iter().enumerate() {
-        let cols = cols_of(ti);
-        let widths = if native(ti) {
-            &native_widths
-        } else {
-            &ipt_widths
-        };
+    out.reserve(laid.iter().map(Laid::bytes).sum());
+    for (title, native, rows, cut, noted) in sections {
         out.push('\n');
-        out.push_str(title);
+        out.push_str(&title);
         out.push('\n');
-        push_titles(&mut out, cols, widths);
-        for line in cells {
-            push_row(&mut out, cols, line, widths, &mut notes);
-        }
-        if *cut {
+        let l = &laid[usize::from(native)];
+        l.push_titles(&mut out);
+        l.write(&mut out, rows);
+        if cut {
             let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
         }
-        notes.push_new(&mut out);
+        notes.push_new(&mut out, noted);
     }
     push_findings(&mut out, &crate::derive::findings(input));
     out
+}
+
+/// Rows laid out for columns: each cell's text, as it will be written, in one buffer
+/// with its width, and the widths of the columns so far. Rows are added as they are
+/// made and written once every row is in, so that the columns line up without keeping
+/// any row's cells.
+#[derive(Debug)]
+pub struct Laid {
+    cols: Vec<Column>,
+    /// Each column's width: its title's, or its widest cell's, bounded.
+    widths: Vec<usize>,
+    text: String,
+    /// Where each cell ends in `text`, and its width.
+    cells: Vec<(u32, u32)>,
+    rows: Vec<LaidRow>,
+}
+
+#[derive(Debug)]
+struct LaidRow {
+    /// Where its cells end in `cells` (one for a free row: its prefix and label).
+    end: u32,
+    /// Only its label, where the chain is shown or what fell through.
+    free: bool,
+    /// The number of its note.
+    note: Option<u32>,
+}
+
+impl Laid {
+    pub fn new(cols: Vec<Column>) -> Self {
+        Laid {
+            widths: cols.iter().map(|c| c.title().width()).collect(),
+            cols,
+            text: String::new(),
+            cells: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Rows laid out so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// About the bytes these rows take written.
+    pub fn bytes(&self) -> usize {
+        self.text.len() + 2 * self.cells.len() + self.rows.len()
+    }
+
+    /// Adds a row, its note numbered in `notes`.
+    pub fn push(&mut self, row: &Row, notes: &mut Notes) {
+        let c = &row.cells;
+        let cell = |text: &mut String, [a, b]: [&str; 2]| {
+            text.push_str(a);
+            text.push_str(b);
+            (text.len() as u32, width(a) + width(b))
+        };
+        if row.free {
+            let (end, w) = cell(&mut self.text, parts(c, Column::Tree));
+            self.cells.push((end, w as u32));
+        } else {
+            for (i, col) in self.cols.iter().enumerate() {
+                let (end, w) = cell(&mut self.text, parts(c, *col));
+                self.widths[i] = self.widths[i].max(bounded(*col, w));
+                self.cells.push((end, w as u32));
+            }
+        }
+        self.rows.push(LaidRow {
+            end: self.cells.len() as u32,
+            free: row.free,
+            note: row.note.as_deref().map(|n| notes.number(n) as u32),
+        });
+    }
+
+    /// The column titles.
+    pub fn push_titles(&self, out: &mut String) {
+        push_titles(out, &self.cols, &self.widths);
+    }
+
+    /// These rows, their columns lined up.
+    pub fn write(&self, out: &mut String, rows: std::ops::Range<usize>) {
+        let (mut cell, mut at) = match rows.start.checked_sub(1) {
+            Some(p) => {
+                let c = self.rows[p].end as usize;
+                (c, self.cells[c - 1].0 as usize)
+            }
+            None => (0, 0),
+        };
+        for r in &self.rows[rows] {
+            let cells = &self.cells[cell..r.end as usize];
+            cell = r.end as usize;
+            if r.free {
+                let end = cells[0].0 as usize;
+                out.push_str(&self.text[at..end]);
+                out.push('\n');
+                at = end;
+                continue;
+            }
+            let start = at;
+            push_line(
+                out,
+                &self.cols,
+                |i, _| {
+                    let from = if i == 0 {
+                        start
+                    } else {
+                        cells[i - 1].0 as usize
+                    };
+                    (
+                        [&self.text[from..cells[i].0 as usize], ""],
+                        cells[i].1 as usize,
+                    )
+                },
+                &self.widths,
+                r.note.map(|n| n as usize),
+            );
+            at = cells[cells.len() - 1].0 as usize;
+        }
+    }
 }
 
 /// The first lines of a text export: version and source, when it was taken and the
@@ -137,19 +245,39 @@ pub fn widths<'a, 'b: 'a>(cols: &[Column], lines: impl Iterator<Item = &'a Row<'
     let mut widths: Vec<usize> = cols.iter().map(|c| c.title().width()).collect();
     for c in lines.filter(|r| !r.free).map(|r| &r.cells) {
         for (i, col) in cols.iter().enumerate() {
-            let w = match col {
-                Column::Tree => (width(&c.prefix) + width(&c.label)).min(MAX_TREE_PAD),
-                _ => width(c.get(*col)).min(MAX_PAD),
-            };
-            widths[i] = widths[i].max(w);
+            let [a, b] = parts(c, *col);
+            widths[i] = widths[i].max(bounded(*col, width(a) + width(b)));
         }
     }
     widths
 }
 
+/// A column's value in two parts (the tree's prefix and label, written together), so
+/// that nothing is built to be measured.
+fn parts<'a>(c: &'a Cells, col: Column) -> [&'a str; 2] {
+    match col {
+        Column::Tree => [c.prefix.as_str(), &c.label],
+        _ => [c.get(col), ""],
+    }
+}
+
+/// The width a cell claims for its column: longer ones push the rest of their own row.
+fn bounded(col: Column, w: usize) -> usize {
+    w.min(match col {
+        Column::Tree => MAX_TREE_PAD,
+        _ => MAX_PAD,
+    })
+}
+
 /// The column titles.
 pub fn push_titles(out: &mut String, cols: &[Column], widths: &[usize]) {
-    push_line(out, cols, |col| [col.title(), ""], widths, None);
+    push_line(
+        out,
+        cols,
+        |_, col| ([col.title(), ""], col.title().width()),
+        widths,
+        None,
+    );
 }
 
 /// The notes of an export: a row that has one ends in its number (`[1]`), and the notes
@@ -173,24 +301,28 @@ impl Notes {
         }
     }
 
-    /// Lists the notes numbered since the last call, under a `notes` line.
-    pub fn push_new(&mut self, out: &mut String) {
-        if self.listed == self.list.len() {
+    /// Notes numbered so far.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Lists the notes numbered since the last call up to the `upto`th, under a `notes`
+    /// line.
+    pub fn push_new(&mut self, out: &mut String, upto: usize) {
+        let upto = upto.min(self.list.len());
+        if self.listed >= upto {
             return;
         }
         out.push_str("notes\n");
-        for (i, n) in self.list.iter().enumerate().skip(self.listed) {
+        for (i, n) in self.list[..upto].iter().enumerate().skip(self.listed) {
             let _ = writeln!(out, "  [{}] {n}", i + 1);
         }
-        self.listed = self.list.len();
+        self.listed = upto;
     }
-}
-
-/// One row: its columns lined up, or for a reference only where the chain is shown. A
-/// note on the row is numbered in `notes` and the row ends in its number.
-pub fn push_row(out: &mut String, cols: &[Column], row: &Row, widths: &[usize], notes: &mut Notes) {
-    let note = row.note.as_deref().map(|n| notes.number(n));
-    push_cells(out, cols, &row.cells, row.free, widths, note);
 }
 
 /// A row's cells with their columns lined up (`free`: only its label, where the chain is
@@ -211,9 +343,9 @@ pub fn push_cells(
     push_line(
         out,
         cols,
-        |col| match col {
-            Column::Tree => [c.prefix.as_str(), &c.label],
-            _ => [c.get(col), ""],
+        |_, col| {
+            let [a, b] = parts(c, col);
+            ([a, b], width(a) + width(b))
         },
         widths,
         note,
@@ -293,12 +425,12 @@ fn push_spaces(out: &mut String, n: usize) {
     }
 }
 
-/// One line of columns, each value given in two parts (the tree's prefix and label) so
-/// that nothing is built to be measured; trailing blanks cut.
+/// One line of columns, each value given in two parts (the tree's prefix and label)
+/// with its width, so that nothing is built or measured again; trailing blanks cut.
 fn push_line<'a>(
     out: &mut String,
     cols: &[Column],
-    value: impl Fn(Column) -> [&'a str; 2],
+    value: impl Fn(usize, Column) -> ([&'a str; 2], usize),
     widths: &[usize],
     note: Option<usize>,
 ) {
@@ -307,8 +439,8 @@ fn push_line<'a>(
         if i > 0 {
             out.push_str("  ");
         }
-        let [a, b] = value(*col);
-        let pad = widths[i].saturating_sub(width(a) + width(b));
+        let ([a, b], w) = value(i, *col);
+        let pad = widths[i].saturating_sub(w);
         if col.right_aligned() {
             push_spaces(out, pad);
             out.push_str(a);
