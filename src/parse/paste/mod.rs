@@ -260,8 +260,19 @@ fn lead_of(title: &str) -> Lead {
 }
 
 fn is_title(line: &str) -> bool {
-    let w: Vec<&str> = line.split_whitespace().collect();
-    w.contains(&"target") && (w.contains(&"source") || w.contains(&"prot"))
+    // a rule line rarely holds the word at all: no words split then
+    if !line.contains("target") {
+        return false;
+    }
+    let (mut target, mut column) = (false, false);
+    for w in line.split_whitespace() {
+        match w {
+            "target" => target = true,
+            "source" | "prot" => column = true,
+            _ => {}
+        }
+    }
+    target && column
 }
 
 fn rule_like(line: &str, lead: Lead) -> bool {
