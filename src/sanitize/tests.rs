@@ -49,6 +49,29 @@ fn eight_bytes_at_a_time_find_what_one_at_a_time_finds() {
 }
 
 #[test]
+fn every_byte_of_a_short_text_is_read() {
+    // each length up to 17, each kind of byte at each place among plain ones
+    for n in 0..=17 {
+        for bad in [0u8, 0x09, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xff] {
+            for at in 0..n {
+                let mut b: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+                b[at] = bad;
+                let want = b.iter().all(|c| (0x20..0x7f).contains(c));
+                assert_eq!(all_plain(&b), want, "{bad:#x} at {at} of {n}");
+                // no byte of the word is `"` (none of `w ^ "…"` is zero)
+                let quote = all_words(&b, |w| {
+                    let x = w ^ 0x2222_2222_2222_2222;
+                    x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 == 0
+                });
+                assert_eq!(quote, !b.contains(&b'"'), "quote: {bad:#x} at {at} of {n}");
+            }
+            let plain: Vec<u8> = (0..n).map(|i| b' ' + (i % 95) as u8).collect();
+            assert!(all_plain(&plain), "{n}");
+        }
+    }
+}
+
+#[test]
 fn the_pretty_layout_is_serde_jsons() {
     let mut deep = serde_json::json!({"x": [1, {}, [], {"y": null}]});
     for _ in 0..40 {
