@@ -160,8 +160,9 @@ impl TableData {
             if !d.known(ci) {
                 continue;
             }
-            // Most rules of a big ruleset sit idle: they cost a glance at their delta.
-            let ch = hash_str(&chain.name);
+            // Most rules of a big ruleset sit idle: they cost a glance at their delta (the
+            // chain's name is hashed once one of them moved)
+            let mut ch = None;
             for (ri, delta) in d.rules_of(ci).iter().enumerate() {
                 let Some(delta) = delta.filter(Delta::moved) else {
                     continue;
@@ -169,6 +170,7 @@ impl TableData {
                 let Some(rule) = chain.rules.get(ri) else {
                     continue;
                 };
+                let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
                 let rate = if secs > 0.0 {
                     delta.packets as f64 / secs
                 } else {
