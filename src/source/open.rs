@@ -133,7 +133,7 @@ impl Source {
         match self {
             Source::Kernel(k) => k.once(),
             Source::Live(l) => l.last = true,
-            Source::Replay(_) => {}
+            Source::Replay(r) => r.once(),
         }
     }
 

@@ -246,6 +246,14 @@ impl ReplaySource {
         }
     }
 
+    /// Played for one poll and done (`--once` without a window): no poll keeps the rule
+    /// texts a next poll would compare with ([`RawPoll::last`]).
+    pub fn once(&mut self) {
+        for p in &mut self.polls {
+            p.last = true;
+        }
+    }
+
     /// Where the native tables of each poll returned go (see [`NativeSlot`]).
     pub fn native_slot(&self) -> NativeSlot {
         self.native_now.clone()
