@@ -33,8 +33,16 @@ impl Baseline {
         }
     }
 
-    /// Adds one poll's movement: `d` is the delta from `prev` to `cur`.
-    pub fn add(&mut self, prev: Option<&FirewallTable>, cur: &FirewallTable, d: &TableDelta) {
+    /// Adds one poll's movement: `d` is the delta from `prev` to `cur`. A rule whose key
+    /// another row of `cur` shares (`contested`, [`crate::ui::table_state::contested_keys`])
+    /// gets no sum: it would be both rules' movement.
+    pub fn add(
+        &mut self,
+        prev: Option<&FirewallTable>,
+        cur: &FirewallTable,
+        d: &TableDelta,
+        contested: &IdMap<()>,
+    ) {
         for (ci, chain) in cur.chains.iter().enumerate() {
             // only what moved costs a hash of its chain's name and a lookup
             let mut ch = None;
@@ -47,7 +55,12 @@ impl Baseline {
             }
             let deltas = d.rules_of(ci);
             for (ri, rule) in chain.rules.iter().enumerate() {
-                if d.is_unknown(ci, ri) {
+                let shared = !contested.is_empty()
+                    && contested.contains_key(&mix(
+                        *ch.get_or_insert_with(|| hash_str(&chain.name)),
+                        rule.key,
+                    ));
+                if shared || d.is_unknown(ci, ri) {
                     let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
                     let k = mix(ch, rule.key);
                     self.rules.remove(&k);
@@ -207,14 +220,59 @@ mod tests {
             seq: 1,
         };
         let mut b = Baseline::new(&snap);
-        b.add(Some(&t0), &t1, &diff_table(&t0, &t1));
+        b.add(Some(&t0), &t1, &diff_table(&t0, &t1), &IdMap::default());
         let sum = |b: &Baseline, t: &FirewallTable| b.laid_out(t).rule(0, 0).map(|d| d.packets);
         assert_eq!(sum(&b, &t1), Some(50));
         // the rule replaced by another text whose key is the old one's (a hash collision)
         let mut t2 = table(3, "tcp dpt:23");
         let key = t1.chains[0].rules[0].key;
         Arc::make_mut(&mut Arc::make_mut(&mut t2.chains[0]).rules)[0].key = key;
-        b.add(Some(&t1), &t2, &diff_table(&t1, &t2));
+        b.add(Some(&t1), &t2, &diff_table(&t1, &t2), &IdMap::default());
         assert_eq!(sum(&b, &t2), Some(3));
+    }
+
+    #[test]
+    fn two_rules_whose_keys_are_alike_get_no_sum_rather_than_both_movements() {
+        let two = |a: u64, b: u64| {
+            let text = format!(
+                "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
+    pkts      bytes target     prot opt in     out     source               destination
+{a:>8} {:>10} ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22
+{b:>8} {:>10} ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:23
+",
+                a * 60,
+                b * 60
+            );
+            let mut t = parse_table("filter", &text, None).expect("parse");
+            // the second rule's text made to hash as the first's (a crafted comment)
+            let rules = Arc::make_mut(&mut Arc::make_mut(&mut t.chains[0]).rules);
+            rules[1].key = rules[0].key;
+            t
+        };
+        let (t0, t1) = (two(100, 7), two(150, 7));
+        let snap = Snapshot {
+            taken_at: SystemTime::UNIX_EPOCH,
+            at: Duration::ZERO,
+            took: Duration::ZERO,
+            tables: vec![t0.clone()],
+            warnings: vec![],
+            seq: 1,
+        };
+        let contested = crate::ui::table_state::contested_keys(&t1);
+        assert_eq!(contested.len(), 1);
+        let mut b = Baseline::new(&snap);
+        b.add(Some(&t0), &t1, &diff_table(&t0, &t1), &contested);
+        let laid = b.laid_out(&t1);
+        // the idle rule does not show the other's 50 packets, nor does that one its own:
+        // the sums under one key cannot be told apart
+        for r in 0..2 {
+            assert!(laid.is_unknown(0, r), "rule {r}");
+            assert_eq!(laid.rule(0, r), None, "rule {r}");
+        }
+        // without the check, both showed the moving rule's sum
+        let mut naive = Baseline::new(&snap);
+        naive.add(Some(&t0), &t1, &diff_table(&t0, &t1), &IdMap::default());
+        let laid = naive.laid_out(&t1);
+        assert_eq!(laid.rule(0, 1).map(|d| d.packets), Some(50));
     }
 }

@@ -26,6 +26,9 @@ pub struct TableData {
     /// Baseline sums laid out like `snap` (kept in step with it).
     pub baseline_deltas: Option<TableDelta>,
     pub history: IdMap<History>,
+    /// The keys two rows of the table share ([`contested_keys`]): their baseline sums and
+    /// histories are unknown rather than each other's. Kept while the rules stay the same.
+    pub(super) contested: IdMap<()>,
     /// Widths of the text columns over the table's rules.
     pub col_stats: ColumnStats,
     /// The tree's default roots (built-ins and unreached chains), kept while the rules
@@ -104,6 +107,9 @@ impl TableData {
             self.history.clear();
         }
         let cur = snap.table();
+        if !(cur.same_rules_as_prev && self.snap.is_some()) {
+            self.contested = contested_keys(cur);
+        }
         let (deltas, window) = match &self.snap {
             Some(prev) if !discontinuity => (
                 Some(diff_table(prev.table(), cur)),
@@ -119,7 +125,7 @@ impl TableData {
             self.record_history(cur, d, window, snap.at);
             let prev = self.snap.as_ref().map(TableSnapshot::table);
             if let Some(b) = &mut self.baseline {
-                b.add(prev, cur, d);
+                b.add(prev, cur, d, &self.contested);
                 if same_rules
                     && let Some(sums) = &mut self.baseline_deltas
                     && sums.same_shape(d)
@@ -171,19 +177,24 @@ impl TableData {
                     continue;
                 };
                 let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
+                let key = mix(ch, rule.key);
+                if self.contested.contains_key(&key) {
+                    continue;
+                }
                 let rate = if secs > 0.0 {
                     delta.packets as f64 / secs
                 } else {
                     0.0
                 };
                 self.history
-                    .entry(mix(ch, rule.key))
+                    .entry(key)
                     .or_default()
                     .moved(poll, at, rate as f32);
             }
             // the chain's end: its policy, or what fell through it
             if let Some(delta) = crate::flow::as_delta(crate::flow::fell_through_window(cur, d, ci))
                 .filter(Delta::moved)
+                && !self.contested.contains_key(&verdict_key(cur, ci))
             {
                 let rate = if secs > 0.0 {
                     delta.packets as f64 / secs
@@ -234,6 +245,9 @@ impl TableData {
             RowKind::Verdict { chain } => verdict_key(table, chain),
             RowKind::Ref { .. } => return None,
         };
+        if self.contested.contains_key(&key) {
+            return None;
+        }
         let moved = self.history.get(&key)?.moved_at?;
         let age = self.polls.saturating_sub(moved);
         (age < HEAT_POLLS).then_some(age)
@@ -248,13 +262,18 @@ impl TableData {
 
     pub fn history_of(&self, table: &FirewallTable, chain: usize, rule: usize) -> Option<&History> {
         let ch = hash_str(&table.chains[chain].name);
+        let key = mix(ch, table.chains[chain].rules[rule].key);
         self.history
-            .get(&mix(ch, table.chains[chain].rules[rule].key))
+            .get(&key)
+            .filter(|_| !self.contested.contains_key(&key))
     }
 
     /// The history of chain `chain`'s end (its policy, or what fell through it).
     pub fn verdict_history(&self, table: &FirewallTable, chain: usize) -> Option<&History> {
-        self.history.get(&verdict_key(table, chain))
+        let key = verdict_key(table, chain);
+        self.history
+            .get(&key)
+            .filter(|_| !self.contested.contains_key(&key))
     }
 
     /// The end of chain `chain` moved within the last [`HISTORY`] polls.
@@ -263,6 +282,28 @@ impl TableData {
             .and_then(|h| h.moved_at)
             .is_some_and(|m| self.polls.saturating_sub(m) < HISTORY as u64)
     }
+}
+
+/// The keys that two rows of `t` share. A row's key (a chain's, its end's, a rule's) is
+/// made of 64-bit hashes of texts a rule's comment can shape, so two rows may come to
+/// share one; the baseline's sums and the rate histories are kept by key, and such rows
+/// get none rather than the sum of both.
+pub fn contested_keys(t: &FirewallTable) -> IdMap<()> {
+    let mut seen: IdMap<()> =
+        IdMap::with_capacity_and_hasher(t.rule_count() + 2 * t.chains.len(), IdBuild);
+    let mut shared = IdMap::default();
+    for (ci, c) in t.chains.iter().enumerate() {
+        let ch = hash_str(&c.name);
+        let rules = c.rules.iter().map(|r| mix(ch, r.key));
+        // a built-in chain's row is its end's (the policy)
+        let end = (!c.is_builtin()).then(|| verdict_key(t, ci));
+        for k in std::iter::once(mix(ch, 0)).chain(end).chain(rules) {
+            if seen.insert(k, ()).is_some() {
+                shared.insert(k, ());
+            }
+        }
+    }
+    shared
 }
 
 /// The history key of chain `chain`'s end: the chain's own (its policy) for a built-in

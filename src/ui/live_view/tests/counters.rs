@@ -512,3 +512,42 @@ fn a_replay_starting_over_is_said_and_the_hot_view_starts_afresh() {
     );
     assert!(app.hot_rows().is_empty(), "nothing moved since");
 }
+
+#[test]
+fn rules_whose_keys_are_alike_show_no_history_rather_than_each_others() {
+    let mut t0 = table();
+    let c = t0.chain_index("DOCKER-INGRESS").expect("chain");
+    let (moving, idle) = {
+        let rules = &t0.chains[c].rules;
+        let at = |what: &str| rules.iter().position(|r| r.spec.extra.contains(what));
+        (at("dpt:80").expect("dpt:80"), rules.len() - 1)
+    };
+    // the idle RETURN's text made to hash as the moving rule's (a crafted comment)
+    let key = t0.chains[c].rules[moving].key;
+    Arc::make_mut(&mut t0.chain_mut(c).rules)[idle].key = key;
+    let mut app = app_with(&t0);
+    let mut t1 = t0.clone();
+    bump(&mut t1, "DOCKER-INGRESS", "dpt:80", 5);
+    app.on_snapshot("filter", snap(&t1, 1), false);
+    let v = app.table_data();
+    let t = v.table().expect("t");
+    for r in [moving, idle] {
+        assert!(v.history_of(t, c, r).is_none(), "rule {r}");
+        let row = TreeRow {
+            kind: RowKind::Rule { chain: c, rule: r },
+            id: tree::NodeId(0),
+            depth: 1,
+            parent: None,
+            fold: Fold::Leaf,
+            jump: None,
+            last: false,
+            guides: 0,
+            note: None,
+        };
+        assert_eq!(v.heat(t, &row), None, "rule {r}");
+    }
+    // the deltas, by position, are each rule's own
+    let d = v.deltas.as_ref().expect("deltas");
+    assert_eq!(d.rule(c, moving).map(|d| d.packets), Some(5));
+    assert_eq!(d.rule(c, idle).map(|d| d.packets), Some(0));
+}
