@@ -89,15 +89,17 @@ pub struct Laid {
     /// Each column's width: its title's, or its widest cell's, bounded.
     widths: Vec<usize>,
     text: String,
-    /// Where each cell ends in `text`, and its width.
-    cells: Vec<(u32, u32)>,
+    /// Where each cell ends in `text`...
+    ends: Vec<usize>,
+    /// ...and its width, up to `u16::MAX` (only a narrower one is padded).
+    cell_widths: Vec<u16>,
     rows: Vec<LaidRow>,
 }
 
 #[derive(Debug)]
 struct LaidRow {
-    /// Where its cells end in `cells` (one for a free row: its prefix and label).
-    end: u32,
+    /// Where its cells end in `ends` (one for a free row: its prefix and label).
+    end: usize,
     /// Only its label, where the chain is shown or what fell through.
     free: bool,
     /// The number of its note.
@@ -110,7 +112,8 @@ impl Laid {
             widths: cols.iter().map(|c| c.title().width()).collect(),
             cols,
             text: String::new(),
-            cells: Vec::new(),
+            ends: Vec::new(),
+            cell_widths: Vec::new(),
             rows: Vec::new(),
         }
     }
@@ -126,29 +129,30 @@ impl Laid {
 
     /// About the bytes these rows take written.
     pub fn bytes(&self) -> usize {
-        self.text.len() + 2 * self.cells.len() + self.rows.len()
+        self.text.len() + 2 * self.ends.len() + self.rows.len()
     }
 
     /// Adds a row, its note numbered in `notes`.
     pub fn push(&mut self, row: &Row, notes: &mut Notes) {
         let c = &row.cells;
-        let cell = |text: &mut String, [a, b]: [&str; 2]| {
-            text.push_str(a);
-            text.push_str(b);
-            (text.len() as u32, width(a) + width(b))
+        let mut cell = |[a, b]: [&str; 2]| {
+            self.text.push_str(a);
+            self.text.push_str(b);
+            let w = width(a) + width(b);
+            self.ends.push(self.text.len());
+            self.cell_widths.push(w.min(usize::from(u16::MAX)) as u16);
+            w
         };
         if row.free {
-            let (end, w) = cell(&mut self.text, parts(c, Column::Tree));
-            self.cells.push((end, w as u32));
+            cell(parts(c, Column::Tree));
         } else {
             for (i, col) in self.cols.iter().enumerate() {
-                let (end, w) = cell(&mut self.text, parts(c, *col));
+                let w = cell(parts(c, *col));
                 self.widths[i] = self.widths[i].max(bounded(*col, w));
-                self.cells.push((end, w as u32));
             }
         }
         self.rows.push(LaidRow {
-            end: self.cells.len() as u32,
+            end: self.ends.len(),
             free: row.free,
             note: row.note.as_deref().map(|n| notes.number(n) as u32),
         });
@@ -161,42 +165,30 @@ impl Laid {
 
     /// These rows, their columns lined up.
     pub fn write(&self, out: &mut String, rows: std::ops::Range<usize>) {
-        let (mut cell, mut at) = match rows.start.checked_sub(1) {
-            Some(p) => {
-                let c = self.rows[p].end as usize;
-                (c, self.cells[c - 1].0 as usize)
-            }
-            None => (0, 0),
+        // the first row's cells start after the row before it
+        let mut cell = match rows.start.checked_sub(1) {
+            Some(p) => self.rows[p].end,
+            None => 0,
         };
         for r in &self.rows[rows] {
-            let cells = &self.cells[cell..r.end as usize];
-            cell = r.end as usize;
+            let (ends, widths) = (&self.ends[cell..r.end], &self.cell_widths[cell..r.end]);
+            let at = cell.checked_sub(1).map_or(0, |p| self.ends[p]);
+            cell = r.end;
             if r.free {
-                let end = cells[0].0 as usize;
-                out.push_str(&self.text[at..end]);
+                out.push_str(&self.text[at..ends[0]]);
                 out.push('\n');
-                at = end;
                 continue;
             }
-            let start = at;
             push_line(
                 out,
                 &self.cols,
                 |i, _| {
-                    let from = if i == 0 {
-                        start
-                    } else {
-                        cells[i - 1].0 as usize
-                    };
-                    (
-                        [&self.text[from..cells[i].0 as usize], ""],
-                        cells[i].1 as usize,
-                    )
+                    let from = if i == 0 { at } else { ends[i - 1] };
+                    ([&self.text[from..ends[i]], ""], usize::from(widths[i]))
                 },
                 &self.widths,
                 r.note.map(|n| n as usize),
             );
-            at = cells[cells.len() - 1].0 as usize;
         }
     }
 }
@@ -471,6 +463,74 @@ fn push_line<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn laid_rows_are_the_rows_written_one_by_one() {
+        let cols = columns(false);
+        let row = |prefix: &str, label: &str, src: &str, free: bool, note: Option<&str>| {
+            let mut cells = Cells {
+                prefix: prefix.into(),
+                label: label.to_string().into(),
+                source: src.to_string().into(),
+                ..Default::default()
+            };
+            cells.pkts = "12".into();
+            Row {
+                cells,
+                free,
+                note: note.map(str::to_string),
+                verdict: "",
+                jump: false,
+            }
+        };
+        let long = "x".repeat(70_000);
+        let sections = [
+            vec![
+                row("", "INPUT (policy ACCEPT)", "", false, Some("a note")),
+                row("├─ ", "ACCEPT", "10.0.0.0/8", false, None),
+                row("│  └─ ", "DOCKER → see FORWARD", "", true, Some("another")),
+            ],
+            vec![
+                row("", "FORWARD", "", false, Some("a note")),
+                row("└─ ", "DROP", &long, false, Some("a third")),
+                row("", "", "", false, None),
+            ],
+        ];
+        // written one by one, with the widths of every row
+        let mut want = String::new();
+        let widths = widths(&cols, sections.iter().flatten());
+        let mut notes = Notes::default();
+        for rows in &sections {
+            push_titles(&mut want, &cols, &widths);
+            for r in rows {
+                let n = r.note.as_deref().map(|n| notes.number(n));
+                push_cells(&mut want, &cols, &r.cells, r.free, &widths, n);
+            }
+            notes.push_new(&mut want, usize::MAX);
+        }
+        // laid out, then written
+        let mut laid = Laid::new(cols.clone());
+        let mut notes = Notes::default();
+        let ranges: Vec<_> = sections
+            .iter()
+            .map(|rows| {
+                let from = laid.len();
+                rows.iter().for_each(|r| laid.push(r, &mut notes));
+                (from..laid.len(), notes.len())
+            })
+            .collect();
+        let mut got = String::new();
+        for (rows, noted) in ranges {
+            laid.push_titles(&mut got);
+            laid.write(&mut got, rows);
+            notes.push_new(&mut got, noted);
+        }
+        assert_eq!(got, want);
+        assert!(
+            got.contains("  [3]\n") && got.contains("  [3] a third\n"),
+            "{got}"
+        );
+    }
 
     #[test]
     fn drawn_widths_are_unicode_widths() {
