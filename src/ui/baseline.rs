@@ -34,8 +34,8 @@ impl Baseline {
     }
 
     /// Adds one poll's movement: `d` is the delta from `prev` to `cur`. A rule whose key
-    /// another row of `cur` shares (`contested`, [`crate::ui::table_state::contested_keys`])
-    /// gets no sum: it would be both rules' movement.
+    /// another row of `cur` shares (`contested`: the live view finds them once per rule
+    /// set) gets no sum: it would be both rules' movement.
     pub fn add(
         &mut self,
         prev: Option<&FirewallTable>,
@@ -258,8 +258,8 @@ mod tests {
             warnings: vec![],
             seq: 1,
         };
-        let contested = crate::ui::table_state::contested_keys(&t1);
-        assert_eq!(contested.len(), 1);
+        let mut contested = IdMap::default();
+        contested.insert(mix(hash_str("INPUT"), t1.chains[0].rules[0].key), ());
         let mut b = Baseline::new(&snap);
         b.add(Some(&t0), &t1, &diff_table(&t0, &t1), &contested);
         let laid = b.laid_out(&t1);
