@@ -55,14 +55,11 @@ impl Baseline {
             }
             let deltas = d.rules_of(ci);
             for (ri, rule) in chain.rules.iter().enumerate() {
-                let shared = !contested.is_empty()
-                    && contested.contains_key(&mix(
-                        *ch.get_or_insert_with(|| hash_str(&chain.name)),
-                        rule.key,
-                    ));
-                if shared || d.is_unknown(ci, ri) {
-                    let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
-                    let k = mix(ch, rule.key);
+                // the rule's key: its chain's name hashed once one is needed
+                let mut key = || mix(*ch.get_or_insert_with(|| hash_str(&chain.name)), rule.key);
+                if (!contested.is_empty() && contested.contains_key(&key())) || d.is_unknown(ci, ri)
+                {
+                    let k = key();
                     self.rules.remove(&k);
                     self.unknown.insert(k, ());
                     continue;
@@ -73,8 +70,7 @@ impl Baseline {
                         // a rule that appeared since the last poll moved from zero; a sum
                         // under its key was another rule's (one gone since, or one whose
                         // text a crafted comment made hash alike), never this one's
-                        let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
-                        let k = mix(ch, rule.key);
+                        let k = key();
                         self.rules.remove(&k);
                         self.unknown.remove(&k);
                         let c = chain.counter(ri);
@@ -86,8 +82,7 @@ impl Baseline {
                     }
                 };
                 if delta.moved() || delta.reset {
-                    let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
-                    self.rules.entry(mix(ch, rule.key)).or_default().add(&delta);
+                    self.rules.entry(key()).or_default().add(&delta);
                 }
             }
             if let Some(p) = d.policy(ci).filter(|p| p.moved() || p.reset) {
@@ -197,34 +192,43 @@ mod tests {
     use crate::diff::diff_table;
     use crate::parse::parse_table;
 
-    fn table(pkts: u64, matches: &str) -> FirewallTable {
-        let text = format!(
+    /// Chain INPUT with an ACCEPT rule of each of these packet counts and match texts.
+    fn table(rules: &[(u64, &str)]) -> FirewallTable {
+        let mut text = String::from(
             "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
     pkts      bytes target     prot opt in     out     source               destination
-{pkts:>8} {:>10} ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            {matches}
 ",
-            pkts * 60
         );
+        for (pkts, matches) in rules {
+            text.push_str(&format!(
+                "{pkts:>8} {:>10} ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            {matches}\n",
+                pkts * 60
+            ));
+        }
         parse_table("filter", &text, None).expect("parse")
+    }
+
+    fn snap(t: &FirewallTable) -> Snapshot {
+        Snapshot {
+            taken_at: SystemTime::UNIX_EPOCH,
+            at: Duration::ZERO,
+            took: Duration::ZERO,
+            tables: vec![t.clone()],
+            warnings: vec![],
+            seq: 1,
+        }
     }
 
     #[test]
     fn a_rule_new_under_an_old_key_starts_from_its_own_counters() {
-        let (t0, t1) = (table(100, "tcp dpt:22"), table(150, "tcp dpt:22"));
-        let snap = Snapshot {
-            taken_at: SystemTime::UNIX_EPOCH,
-            at: Duration::ZERO,
-            took: Duration::ZERO,
-            tables: vec![t0.clone()],
-            warnings: vec![],
-            seq: 1,
-        };
+        let (t0, t1) = (table(&[(100, "tcp dpt:22")]), table(&[(150, "tcp dpt:22")]));
+        let snap = snap(&t0);
         let mut b = Baseline::new(&snap);
         b.add(Some(&t0), &t1, &diff_table(&t0, &t1), &IdMap::default());
         let sum = |b: &Baseline, t: &FirewallTable| b.laid_out(t).rule(0, 0).map(|d| d.packets);
         assert_eq!(sum(&b, &t1), Some(50));
         // the rule replaced by another text whose key is the old one's (a hash collision)
-        let mut t2 = table(3, "tcp dpt:23");
+        let mut t2 = table(&[(3, "tcp dpt:23")]);
         let key = t1.chains[0].rules[0].key;
         Arc::make_mut(&mut Arc::make_mut(&mut t2.chains[0]).rules)[0].key = key;
         b.add(Some(&t1), &t2, &diff_table(&t1, &t2), &IdMap::default());
@@ -234,30 +238,14 @@ mod tests {
     #[test]
     fn two_rules_whose_keys_are_alike_get_no_sum_rather_than_both_movements() {
         let two = |a: u64, b: u64| {
-            let text = format!(
-                "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
-    pkts      bytes target     prot opt in     out     source               destination
-{a:>8} {:>10} ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:22
-{b:>8} {:>10} ACCEPT     6    --  *      *       0.0.0.0/0            0.0.0.0/0            tcp dpt:23
-",
-                a * 60,
-                b * 60
-            );
-            let mut t = parse_table("filter", &text, None).expect("parse");
+            let mut t = table(&[(a, "tcp dpt:22"), (b, "tcp dpt:23")]);
             // the second rule's text made to hash as the first's (a crafted comment)
             let rules = Arc::make_mut(&mut Arc::make_mut(&mut t.chains[0]).rules);
             rules[1].key = rules[0].key;
             t
         };
         let (t0, t1) = (two(100, 7), two(150, 7));
-        let snap = Snapshot {
-            taken_at: SystemTime::UNIX_EPOCH,
-            at: Duration::ZERO,
-            took: Duration::ZERO,
-            tables: vec![t0.clone()],
-            warnings: vec![],
-            seq: 1,
-        };
+        let snap = snap(&t0);
         let mut contested = IdMap::default();
         contested.insert(mix(hash_str("INPUT"), t1.chains[0].rules[0].key), ());
         let mut b = Baseline::new(&snap);

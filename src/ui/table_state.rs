@@ -162,6 +162,19 @@ impl TableData {
     ) {
         let secs = window.as_secs_f64();
         let poll = self.polls;
+        // a key two rows share keeps no history (neither row's movement is its own)
+        let (history, contested) = (&mut self.history, &self.contested);
+        let mut record = |key: u64, delta: Delta| {
+            if contested.contains_key(&key) {
+                return;
+            }
+            let rate = if secs > 0.0 {
+                delta.packets as f64 / secs
+            } else {
+                0.0
+            };
+            history.entry(key).or_default().moved(poll, at, rate as f32);
+        };
         for (ci, chain) in cur.chains.iter().enumerate() {
             if !d.known(ci) {
                 continue;
@@ -177,34 +190,13 @@ impl TableData {
                     continue;
                 };
                 let ch = *ch.get_or_insert_with(|| hash_str(&chain.name));
-                let key = mix(ch, rule.key);
-                if self.contested.contains_key(&key) {
-                    continue;
-                }
-                let rate = if secs > 0.0 {
-                    delta.packets as f64 / secs
-                } else {
-                    0.0
-                };
-                self.history
-                    .entry(key)
-                    .or_default()
-                    .moved(poll, at, rate as f32);
+                record(mix(ch, rule.key), delta);
             }
             // the chain's end: its policy, or what fell through it
             if let Some(delta) = crate::flow::as_delta(crate::flow::fell_through_window(cur, d, ci))
                 .filter(Delta::moved)
-                && !self.contested.contains_key(&verdict_key(cur, ci))
             {
-                let rate = if secs > 0.0 {
-                    delta.packets as f64 / secs
-                } else {
-                    0.0
-                };
-                self.history
-                    .entry(verdict_key(cur, ci))
-                    .or_default()
-                    .moved(poll, at, rate as f32);
+                record(verdict_key(cur, ci), delta);
             }
         }
         // Forget rules idle for a whole history window, and rules that are gone.
@@ -245,10 +237,7 @@ impl TableData {
             RowKind::Verdict { chain } => verdict_key(table, chain),
             RowKind::Ref { .. } => return None,
         };
-        if self.contested.contains_key(&key) {
-            return None;
-        }
-        let moved = self.history.get(&key)?.moved_at?;
+        let moved = self.history_at(key)?.moved_at?;
         let age = self.polls.saturating_sub(moved);
         (age < HEAT_POLLS).then_some(age)
     }
@@ -262,15 +251,16 @@ impl TableData {
 
     pub fn history_of(&self, table: &FirewallTable, chain: usize, rule: usize) -> Option<&History> {
         let ch = hash_str(&table.chains[chain].name);
-        let key = mix(ch, table.chains[chain].rules[rule].key);
-        self.history
-            .get(&key)
-            .filter(|_| !self.contested.contains_key(&key))
+        self.history_at(mix(ch, table.chains[chain].rules[rule].key))
     }
 
     /// The history of chain `chain`'s end (its policy, or what fell through it).
     pub fn verdict_history(&self, table: &FirewallTable, chain: usize) -> Option<&History> {
-        let key = verdict_key(table, chain);
+        self.history_at(verdict_key(table, chain))
+    }
+
+    /// The history under `key`, unless two rows share the key ([`contested_keys`]).
+    fn history_at(&self, key: u64) -> Option<&History> {
         self.history
             .get(&key)
             .filter(|_| !self.contested.contains_key(&key))
@@ -292,11 +282,11 @@ pub fn contested_keys(t: &FirewallTable) -> IdMap<()> {
     let mut seen: IdMap<()> =
         IdMap::with_capacity_and_hasher(t.rule_count() + 2 * t.chains.len(), IdBuild);
     let mut shared = IdMap::default();
-    for (ci, c) in t.chains.iter().enumerate() {
+    for c in &t.chains {
         let ch = hash_str(&c.name);
         let rules = c.rules.iter().map(|r| mix(ch, r.key));
         // a built-in chain's row is its end's (the policy)
-        let end = (!c.is_builtin()).then(|| verdict_key(t, ci));
+        let end = (!c.is_builtin()).then(|| end_key(ch, false));
         for k in std::iter::once(mix(ch, 0)).chain(end).chain(rules) {
             if seen.insert(k, ()).is_some() {
                 shared.insert(k, ());
@@ -310,8 +300,12 @@ pub fn contested_keys(t: &FirewallTable) -> IdMap<()> {
 /// chain, else its fell-through row's.
 pub fn verdict_key(table: &FirewallTable, chain: usize) -> u64 {
     let c = &table.chains[chain];
-    let ch = hash_str(&c.name);
-    if c.is_builtin() {
+    end_key(hash_str(&c.name), c.is_builtin())
+}
+
+/// [`verdict_key`] of the chain whose name hashes to `ch`.
+fn end_key(ch: u64, builtin: bool) -> u64 {
+    if builtin {
         mix(ch, 0)
     } else {
         mix(ch, tree::VERDICT_KEY)

@@ -394,6 +394,21 @@ fn set_counter(t: &mut FirewallTable, chain: &str, what: &str, n: usize, packets
     };
 }
 
+/// A row of rule `rule` of chain `chain`, on its own.
+fn rule_row(chain: usize, rule: usize) -> TreeRow {
+    TreeRow {
+        kind: RowKind::Rule { chain, rule },
+        id: tree::NodeId(0),
+        depth: 1,
+        parent: None,
+        fold: Fold::Leaf,
+        jump: None,
+        last: false,
+        guides: 0,
+        note: None,
+    }
+}
+
 /// The baseline sums of the rules of `chain` whose match text is `what`, in order.
 fn sums_of(app: &LiveView, chain: &str, what: &str) -> Vec<Movement> {
     let v = app.table_data();
@@ -402,18 +417,11 @@ fn sums_of(app: &LiveView, chain: &str, what: &str) -> Vec<Movement> {
     (0..t.chains[c].rules.len())
         .filter(|&r| t.chains[c].rules[r].spec.extra == what)
         .map(|r| {
-            let row = TreeRow {
-                kind: RowKind::Rule { chain: c, rule: r },
-                id: tree::NodeId(0),
-                depth: 1,
-                parent: None,
-                fold: Fold::Leaf,
-                jump: None,
-                last: false,
-                guides: 0,
-                note: None,
-            };
-            movement(v.table().expect("table"), &row, v.shown_deltas().shown)
+            movement(
+                v.table().expect("table"),
+                &rule_row(c, r),
+                v.shown_deltas().shown,
+            )
         })
         .collect()
 }
@@ -533,18 +541,7 @@ fn rules_whose_keys_are_alike_show_no_history_rather_than_each_others() {
     let t = v.table().expect("t");
     for r in [moving, idle] {
         assert!(v.history_of(t, c, r).is_none(), "rule {r}");
-        let row = TreeRow {
-            kind: RowKind::Rule { chain: c, rule: r },
-            id: tree::NodeId(0),
-            depth: 1,
-            parent: None,
-            fold: Fold::Leaf,
-            jump: None,
-            last: false,
-            guides: 0,
-            note: None,
-        };
-        assert_eq!(v.heat(t, &row), None, "rule {r}");
+        assert_eq!(v.heat(t, &rule_row(c, r)), None, "rule {r}");
     }
     // the deltas, by position, are each rule's own
     let d = v.deltas.as_ref().expect("deltas");
