@@ -19,7 +19,7 @@ pub mod suggest;
 pub mod text;
 pub use callers::Callers;
 pub use fell::{Fell, rounding_error};
-pub use hash::{FxBuild, FxHasher, IdBuild, IdHasher, IdMap, StableHasher, hash_str, mix};
+pub use hash::{IdBuild, IdMap, KeyedHasher, NameBuild, StableHasher, hash_str, mix};
 pub use one_table::{TableId, TableSnapshot};
 pub use short::Short;
 pub use source_info::{IpFamily, SourceInfo, SourceKind};
@@ -338,7 +338,7 @@ pub struct FirewallTable {
     /// Lines iptables printed that are not rules (`# Warning: ...`).
     pub warnings: Vec<String>,
     /// Chain name -> position; shared with the previous poll while the chains are the same.
-    index: Arc<HashMap<Arc<str>, usize, FxBuild>>,
+    index: Arc<HashMap<Arc<str>, usize, NameBuild>>,
     /// The listing the table was parsed from, when kept (live polls).
     pub listing: Option<Arc<text::ListingText>>,
     /// Where each chain's lines are in `listing` (parallel to `chains` when it is kept).
@@ -459,7 +459,7 @@ impl FirewallTable {
 
     /// Indexes the chains; on a name listed twice, returns the position of the second.
     pub(crate) fn reindex(&mut self) -> Result<(), usize> {
-        let mut index = HashMap::with_capacity_and_hasher(self.chains.len(), FxBuild);
+        let mut index = HashMap::with_capacity_and_hasher(self.chains.len(), NameBuild);
         for (i, c) in self.chains.iter().enumerate() {
             if index.insert(c.name.clone(), i).is_some() {
                 return Err(i);

@@ -1,5 +1,5 @@
 //! The hashes of rule identities: stable between runs (FNV-1a) for keys that are shown or
-//! exported, and fast ones for the maps keyed by them.
+//! exported, and fast ones, keyed per run, for the maps keyed by them.
 
 use std::collections::HashMap;
 use std::hash::Hasher;
@@ -28,31 +28,48 @@ impl Hasher for StableHasher {
     }
 }
 
-/// FxHash (rustc's): a fast hasher for the chain index, whose keys are not hostile
-/// enough to need SipHash's protection (a listing has at most tens of thousands).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FxBuild;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FxHasher(u64);
-
-impl std::hash::BuildHasher for FxBuild {
-    type Hasher = FxHasher;
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
+/// The keys of this process's maps, random in every run, so that the bucket a chain
+/// name or a rule key lands in cannot be chosen by whoever writes the rules: a tenant
+/// names the Services that kube-proxy's chains and comments quote, and keys that share
+/// a bucket make every lookup walk past each other (tens of thousands of them a poll).
+fn keys() -> [u64; 2] {
+    static KEYS: std::sync::OnceLock<[u64; 2]> = std::sync::OnceLock::new();
+    *KEYS.get_or_init(|| {
+        use std::hash::BuildHasher;
+        // std's own randomly keyed SipHash, asked once for two words
+        let r = std::collections::hash_map::RandomState::new();
+        [r.hash_one(1u64), r.hash_one(2u64) | 1]
+    })
 }
 
-impl FxHasher {
+/// The high and low halves of a 128-bit product folded together: every bit of either
+/// factor reaches the low bits, which choose a map's bucket.
+#[inline]
+fn fold(x: u64, y: u64) -> u64 {
+    let p = u128::from(x) * u128::from(y);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// A map hasher keyed per run ([`keys`]): each word goes through a folded
+/// multiplication with the key (foldhash's step), so that which keys collide depends on
+/// a key nobody outside the process knows. As fast as FxHash for the chain index and the
+/// maps of rule keys, where `std`'s SipHash cost a third of an idle poll.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedHasher {
+    state: u64,
+    key: u64,
+}
+
+impl KeyedHasher {
     #[inline]
     fn add(&mut self, w: u64) {
-        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.state = fold(self.state ^ w, self.key);
     }
 }
 
-impl Hasher for FxHasher {
+impl Hasher for KeyedHasher {
     fn finish(&self) -> u64 {
-        self.0
+        self.state
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -62,8 +79,13 @@ impl Hasher for FxHasher {
                 c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
             ]));
         }
-        for &b in chunks.remainder() {
-            self.add(u64::from(b));
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            // the length in the top byte: "a\0" and "a" differ
+            w[7] = rest.len() as u8;
+            self.add(u64::from_le_bytes(w));
         }
     }
 
@@ -80,33 +102,32 @@ impl Hasher for FxHasher {
     }
 }
 
-/// Keys that are already hashes (rule keys, node ids) need no more hashing.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IdBuild;
+fn keyed() -> KeyedHasher {
+    let [state, key] = keys();
+    KeyedHasher { state, key }
+}
 
+/// The chain index (chain names) and other maps keyed by text.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct IdHasher(u64);
+pub struct NameBuild;
 
-impl std::hash::BuildHasher for IdBuild {
-    type Hasher = IdHasher;
-    fn build_hasher(&self) -> IdHasher {
-        IdHasher(0)
+impl std::hash::BuildHasher for NameBuild {
+    type Hasher = KeyedHasher;
+    fn build_hasher(&self) -> KeyedHasher {
+        keyed()
     }
 }
 
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// Maps keyed by a hash already (rule keys, node ids): one keyed word each. A rule key
+/// is a hash of text a comment can shape, so used as it is it would let the comment
+/// choose the bucket.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdBuild;
 
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-
-    fn write_u64(&mut self, v: u64) {
-        self.0 ^= v;
+impl std::hash::BuildHasher for IdBuild {
+    type Hasher = KeyedHasher;
+    fn build_hasher(&self) -> KeyedHasher {
+        keyed()
     }
 }
 
@@ -130,4 +151,64 @@ pub fn hash_str(s: &str) -> u64 {
     let mut h = StableHasher::default();
     h.write(s.as_bytes());
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    /// How many of 4096 hashes' low 12 bits (a 4096-bucket map's index) are distinct: a
+    /// random hash gives about 2590, keys that all choose one bucket give 1.
+    fn buckets(hashes: impl Iterator<Item = u64>) -> usize {
+        hashes.map(|h| h & 0xfff).collect::<HashSet<_>>().len()
+    }
+
+    #[test]
+    fn rule_keys_alike_in_their_low_bits_spread_over_the_buckets() {
+        // keys a comment was shaped for: their low 32 bits the same (a map that used a
+        // key as its own hash put all of them in one bucket)
+        let keys = (0..4096u64).map(|k| (k << 32) | 0x1234_5678);
+        let n = buckets(keys.map(|k| IdBuild.hash_one(k)));
+        assert!(n > 2000, "{n} buckets of 4096");
+    }
+
+    #[test]
+    fn chain_names_alike_but_for_their_last_bytes_spread_over_the_buckets() {
+        // names that differ only where a word's high byte is (FxHash, unkeyed, left the
+        // low bits of such words' hash alike whatever they held)
+        const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let names: Vec<String> = (0..4096usize)
+            .map(|i| {
+                let (a, b) = (char::from(ABC[i % 64]), char::from(ABC[i / 64]));
+                // 16 bytes: the two that differ are the high bytes of the second word
+                format!("KUBE-SVC-ABCDE{a}{b}")
+            })
+            .collect();
+        assert_eq!(names.iter().collect::<HashSet<_>>().len(), 4096);
+        let n = buckets(names.iter().map(|s| NameBuild.hash_one(s.as_str())));
+        assert!(n > 2000, "{n} buckets of 4096");
+    }
+
+    #[test]
+    fn the_hash_is_the_same_within_a_run_and_tells_texts_apart() {
+        assert_eq!(
+            NameBuild.hash_one("KUBE-SERVICES"),
+            NameBuild.hash_one("KUBE-SERVICES")
+        );
+        assert_eq!(IdBuild.hash_one(7u64), IdBuild.hash_one(7u64));
+        // the same bytes in other pieces, and a text with a trailing zero byte
+        let words = |parts: &[&[u8]]| {
+            let mut h = NameBuild.build_hasher();
+            for p in parts {
+                h.write(p);
+            }
+            h.finish()
+        };
+        assert_ne!(words(&[b"a"]), words(&[b"a\0"]));
+        assert_ne!(NameBuild.hash_one("ab"), NameBuild.hash_one("ba"));
+        assert_ne!(IdBuild.hash_one(1u64), IdBuild.hash_one(2u64));
+    }
 }
