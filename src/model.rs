@@ -320,6 +320,19 @@ impl Chain {
     }
 }
 
+/// The kernel's counters as put on a table: the kernel's chains by name as they were
+/// read, each listed chain's place among them, and the counters put on it (shared with
+/// the read, so that the next read tells by pointer which chains it changed).
+#[derive(Debug, Clone)]
+pub struct KernelCounters {
+    pub names: Arc<HashMap<String, usize>>,
+    /// How many chains the kernel held.
+    pub chains: usize,
+    /// Per listed chain: its kernel chain and the kernel's counters put on it (None: a
+    /// built-in chain the kernel does not hold, listed without rules).
+    pub put: Vec<Option<(usize, Arc<Vec<Counter>>)>>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct FirewallTable {
     pub name: String,
@@ -352,6 +365,9 @@ pub struct FirewallTable {
     /// What fell through each chain over a window in which nothing moved: it follows
     /// from the rules alone, so it is kept as long as `callers` is (and shared with it).
     fell_still: OnceLock<Arc<Vec<Fell>>>,
+    /// The kernel's counters this table holds, as they were put on it
+    /// (`source::kernel::apply`); let go by any other change of a chain.
+    kernel: Option<Arc<KernelCounters>>,
     /// A native table's rules without counters: the traced packets that matched them
     /// (`--trace`); None without a trace or when none did.
     pub traced: Option<Arc<native::Traced>>,
@@ -422,6 +438,7 @@ impl FirewallTable {
         if self.index.contains_key(&chain.name) {
             return false;
         }
+        self.kernel = None;
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
         self.fell_still = OnceLock::new();
@@ -431,9 +448,20 @@ impl FirewallTable {
         true
     }
 
+    /// The kernel's counters this table holds ([`KernelCounters`]).
+    pub fn kernel_counters(&self) -> Option<&Arc<KernelCounters>> {
+        self.kernel.as_ref()
+    }
+
+    /// Says which kernel counters the table now holds (after it took them).
+    pub fn set_kernel_counters(&mut self, k: Option<Arc<KernelCounters>>) {
+        self.kernel = k;
+    }
+
     /// Chain `i` to change (a copy of it if another table shares it). The table no
     /// longer says what its listing says: the listing is let go.
     pub fn chain_mut(&mut self, i: usize) -> &mut Chain {
+        self.kernel = None;
         self.listing = None;
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
@@ -444,6 +472,7 @@ impl FirewallTable {
     /// Chain `i` to change its counters only (a copy of it if another table shares it):
     /// its rules, the jumps and the listing stay; what fell through is computed again.
     pub fn counters_mut(&mut self, i: usize) -> &mut Chain {
+        self.kernel = None;
         self.fell = OnceLock::new();
         Arc::make_mut(&mut self.chains[i])
     }
@@ -451,6 +480,7 @@ impl FirewallTable {
     /// Adds a chain without indexing it; [`FirewallTable::reindex`] or [`FirewallTable::share_index`]
     /// must follow.
     pub(crate) fn push_unindexed(&mut self, chain: Arc<Chain>) {
+        self.kernel = None;
         self.callers = OnceLock::new();
         self.fell = OnceLock::new();
         self.fell_still = OnceLock::new();

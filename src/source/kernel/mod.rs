@@ -7,6 +7,7 @@
 //! Strictly read-only: [`request`] is the only place a request is built, and it can
 //! only build reads.
 
+mod apply;
 pub mod legacy;
 pub mod nft;
 pub mod nft_native;
@@ -19,6 +20,7 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+pub use apply::apply;
 pub use reader::{Counters, KernelChain, Reader};
 use reader::{Read, ReadError};
 
@@ -143,56 +145,6 @@ pub fn parsed_mismatch(table: &str, text: &str, k: &Counters) -> Option<String> 
         ),
         Err(e) => Some(format!("the listing does not parse: {e}")),
     }
-}
-
-/// Puts the kernel's counters on a parsed table, by (chain, position). Chains whose
-/// counters did not move stay shared with the previous poll.
-pub fn apply(t: &mut FirewallTable, k: &Counters) -> Result<(), String> {
-    let mut seen = 0;
-    for i in 0..t.chains.len() {
-        let c = &t.chains[i];
-        let Some(&ki) = k.names.get(&*c.name) else {
-            if c.rules.is_empty() && c.is_builtin() {
-                continue;
-            }
-            return Err(format!("chain {} is listed but not in the kernel", c.name));
-        };
-        seen += 1;
-        let kc = &k.chains[ki];
-        if kc.rules.len() != c.rules.len() {
-            return Err(format!(
-                "chain {}: the kernel holds {} rules, the listing shows {}",
-                c.name,
-                kc.rules.len(),
-                c.rules.len()
-            ));
-        }
-        let policy_moved = kc
-            .policy
-            .is_some_and(|p| (p.packets, p.bytes) != (c.packets, c.bytes));
-        if policy_moved || c.counters[..] != kc.rules[..] {
-            let m = t.counters_mut(i);
-            m.counters.clear();
-            m.counters.extend_from_slice(&kc.rules);
-            if let Some(p) = kc.policy {
-                m.packets = p.packets;
-                m.bytes = p.bytes;
-            }
-        }
-    }
-    if seen != k.chains.len() {
-        let extra = k
-            .names
-            .keys()
-            .find(|n| t.chain(n).is_none())
-            .cloned()
-            .unwrap_or_default();
-        return Err(format!(
-            "chain {extra} is in the kernel but not in the listing"
-        ));
-    }
-    t.exact = true;
-    Ok(())
 }
 
 /// The table to put this poll's counters on: the previous poll's, when it was parsed
