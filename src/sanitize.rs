@@ -165,6 +165,7 @@ fn all_plain(b: &[u8]) -> bool {
 /// Whether `word` holds for every eight bytes of `b` read as one little-endian word: the
 /// last eight overlap the word before them, a shorter `b` is padded with spaces (so
 /// `word` must hold for spaces).
+#[inline]
 fn all_words(b: &[u8], word: impl Fn(u64) -> bool) -> bool {
     let load = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap_or_default());
     if b.len() < 8 {
