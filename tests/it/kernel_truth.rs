@@ -2,7 +2,9 @@
 //! iptables in namespaces the tests make: a rule replaced between polls (legacy) shows
 //! its new text; a chain entered by a jump without a counter (nft) shows its counters
 //! moving on every poll; a comment whose line break prints a forged rule after a
-//! chain's last rule never shows as a rule, with the default source too.
+//! chain's last rule never shows as a rule, with the default source too; every chain
+//! shows the kernel's count after many polls, the chains that moved and those that did
+//! not (a poll takes only the moved ones).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -274,4 +276,117 @@ fn a_forged_rule_after_the_last_is_never_shown_nft() {
 #[ignore = "needs root: network namespaces"]
 fn a_forged_rule_after_the_last_is_never_shown_legacy() {
     forged_rule_is_never_shown("legacy", "iptables-legacy");
+}
+
+/// `iptables-save -c` of the filter table: per chain, its policy counter (built-in
+/// chains) and its rules' packets, in order.
+fn saved_packets(ns: &Ns, save: &str) -> Vec<(String, Option<u64>, Vec<u64>)> {
+    let out = run_ok(Command::new("ip").args(["netns", "exec", &ns.0, save, "-c", "-t", "filter"]));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let packets = |s: &str| {
+        s.trim_start_matches('[')
+            .split(':')
+            .next()
+            .and_then(|p| p.parse::<u64>().ok())
+            .expect("[packets:bytes]")
+    };
+    let mut chains: Vec<(String, Option<u64>, Vec<u64>)> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix(':') {
+            let mut w = rest.split_whitespace();
+            let name = w.next().expect("name").to_string();
+            let policy = (w.next() != Some("-")).then(|| packets(w.next().expect("counter")));
+            chains.push((name, policy, Vec::new()));
+        } else if let Some(rest) = line.strip_prefix('[') {
+            let chain = rest.split_whitespace().nth(2).expect("-A CHAIN");
+            let c = chains.iter_mut().find(|c| c.0 == chain).expect("chain");
+            c.2.push(packets(rest));
+        }
+    }
+    chains
+}
+
+/// With counters from the kernel, a read hands iptop only the chains whose counters
+/// moved; what a poll shows must still be the kernel's count of every chain: a chain
+/// that moves, one that never does, the built-in chain's policy, after many polls.
+fn every_chain_keeps_the_kernels_count(backend: &str, bin: &str, save: &str) {
+    let ns = Ns::new();
+    ns.ipt(bin, &["-N", "MOVES"]);
+    ns.ipt(bin, &["-N", "STILL"]);
+    ns.ipt(
+        bin,
+        &["-A", "INPUT", "-p", "tcp", "--dport", "7", "-j", "STILL"],
+    );
+    ns.ipt(bin, &["-A", "INPUT", "-p", "udp", "-j", "MOVES"]);
+    ns.ipt(bin, &["-A", "STILL", "-j", "ACCEPT"]);
+    ns.ipt(bin, &["-A", "MOVES", "-p", "udp", "--dport", "9"]);
+    ns.ipt(bin, &["-A", "MOVES", "-p", "udp", "--dport", "10"]);
+    let traffic = udp_to_lo(&ns);
+    let mut s = Stream::start(
+        &ns,
+        &["--backend", backend, "--source", "kernel", "-i", "150ms"],
+    );
+    let mut moved = Vec::new();
+    for _ in 0..10 {
+        let d = s.next();
+        assert_eq!(d["source"]["counters"], "kernel", "{d}");
+        assert_eq!(chain(&d, "STILL")["rules"][0]["packets"], 0, "{d}");
+        moved.push(
+            chain(&d, "MOVES")["rules"][0]["packets"]
+                .as_u64()
+                .expect("packets"),
+        );
+    }
+    assert!(
+        moved.windows(2).all(|w| w[1] >= w[0]) && moved[9] > moved[0],
+        "MOVES counts on: {moved:?}"
+    );
+    // the traffic stops; once two polls show the same, they show the kernel's counts
+    drop(traffic);
+    let mut last = s.next();
+    for _ in 0..20 {
+        let d = s.next();
+        if d["tables"][0]["chains"] == last["tables"][0]["chains"] {
+            break;
+        }
+        last = d;
+    }
+    let kernel = saved_packets(&ns, save);
+    for (name, policy, rules) in &kernel {
+        let Some(c) = last["tables"][0]["chains"]
+            .as_array()
+            .expect("chains")
+            .iter()
+            .find(|c| c["name"] == name.as_str())
+        else {
+            assert!(rules.is_empty(), "chain {name} not shown");
+            continue;
+        };
+        let shown: Vec<u64> = c["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .map(|r| r["packets"].as_u64().expect("packets"))
+            .collect();
+        assert_eq!(&shown, rules, "chain {name}: {c}");
+        if let Some(p) = policy {
+            assert_eq!(c["packets"].as_u64(), Some(*p), "policy of {name}: {c}");
+        }
+    }
+    assert!(
+        kernel.iter().any(|(n, _, r)| n == "MOVES" && r[0] > 0),
+        "traffic reached MOVES: {kernel:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn every_chain_keeps_the_kernels_count_nft() {
+    every_chain_keeps_the_kernels_count("nft", "iptables-nft", "iptables-nft-save");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn every_chain_keeps_the_kernels_count_legacy() {
+    every_chain_keeps_the_kernels_count("legacy", "iptables-legacy", "iptables-legacy-save");
 }
