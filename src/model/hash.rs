@@ -50,7 +50,7 @@ fn fold(x: u64, y: u64) -> u64 {
     (p as u64) ^ ((p >> 64) as u64)
 }
 
-/// A map hasher keyed per run ([`keys`]): each word goes through a folded
+/// A map hasher keyed per run (a random key drawn once): each word goes through a folded
 /// multiplication with the key (foldhash's step), so that which keys collide depends on
 /// a key nobody outside the process knows. About as fast as the FxHash step it replaced
 /// (one multiplication a word), several times faster than `std`'s SipHash.
