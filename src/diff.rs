@@ -341,9 +341,10 @@ fn push_matched(td: &mut TableDelta, policy: Option<Delta>, p: &Chain, c: &Chain
 pub fn diff_table(prev: &FirewallTable, cur: &FirewallTable) -> TableDelta {
     let mut td = TableDelta::with_capacity(cur.chains.len(), cur.rule_count());
     for (i, c) in cur.chains.iter().enumerate() {
-        // chains rarely move: try the same position before the index
+        // chains rarely move: try the same position before the index (the very same
+        // chain there, as after an idle poll, needs no name compared)
         let p = match prev.chains.get(i) {
-            Some(p) if p.name == c.name => p,
+            Some(p) if Arc::ptr_eq(p, c) || p.name == c.name => p,
             _ => match prev.chain_index(&c.name) {
                 Some(j) => &prev.chains[j],
                 None => {
