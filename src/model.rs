@@ -19,7 +19,7 @@ pub mod suggest;
 pub mod text;
 pub use callers::Callers;
 pub use fell::{Fell, rounding_error};
-pub use hash::{IdBuild, IdMap, KeyedHasher, NameBuild, StableHasher, hash_str, mix};
+pub use hash::{IdMap, KeyedBuild, KeyedHasher, StableHasher, hash_str, mix};
 pub use one_table::{TableId, TableSnapshot};
 pub use short::Short;
 pub use source_info::{IpFamily, SourceInfo, SourceKind};
@@ -291,7 +291,7 @@ impl Chain {
     /// Fills in `occurrence` and `key` of every rule from their specs.
     pub fn assign_keys(&mut self) {
         // the keys are hashes already
-        let mut seen: IdMap<u32> = IdMap::with_capacity_and_hasher(self.rules.len(), IdBuild);
+        let mut seen: IdMap<u32> = IdMap::with_capacity_and_hasher(self.rules.len(), KeyedBuild);
         for r in Arc::make_mut(&mut self.rules).iter_mut() {
             let h = r.spec.stable_hash();
             let n = seen.entry(h).or_insert(0);
@@ -351,7 +351,7 @@ pub struct FirewallTable {
     /// Lines iptables printed that are not rules (`# Warning: ...`).
     pub warnings: Vec<String>,
     /// Chain name -> position; shared with the previous poll while the chains are the same.
-    index: Arc<HashMap<Arc<str>, usize, NameBuild>>,
+    index: Arc<HashMap<Arc<str>, usize, KeyedBuild>>,
     /// The listing the table was parsed from, when kept (live polls).
     pub listing: Option<Arc<text::ListingText>>,
     /// Where each chain's lines are in `listing` (parallel to `chains` when it is kept).
@@ -489,7 +489,7 @@ impl FirewallTable {
 
     /// Indexes the chains; on a name listed twice, returns the position of the second.
     pub(crate) fn reindex(&mut self) -> Result<(), usize> {
-        let mut index = HashMap::with_capacity_and_hasher(self.chains.len(), NameBuild);
+        let mut index = HashMap::with_capacity_and_hasher(self.chains.len(), KeyedBuild);
         for (i, c) in self.chains.iter().enumerate() {
             if index.insert(c.name.clone(), i).is_some() {
                 return Err(i);

@@ -102,37 +102,23 @@ impl Hasher for KeyedHasher {
     }
 }
 
-fn keyed() -> KeyedHasher {
-    let [state, key] = keys();
-    KeyedHasher { state, key }
-}
-
-/// The chain index (chain names) and other maps keyed by text.
+/// The builder of [`KeyedHasher`]s, for every map keyed by what the rules' authors
+/// shape: the chain index (names) and the maps keyed by a hash already (rule keys, node
+/// ids). A rule key is a hash of text a comment can shape, so used as it is it would
+/// let the comment choose the bucket.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct NameBuild;
+pub struct KeyedBuild;
 
-impl std::hash::BuildHasher for NameBuild {
+impl std::hash::BuildHasher for KeyedBuild {
     type Hasher = KeyedHasher;
     fn build_hasher(&self) -> KeyedHasher {
-        keyed()
-    }
-}
-
-/// Maps keyed by a hash already (rule keys, node ids): one keyed word each. A rule key
-/// is a hash of text a comment can shape, so used as it is it would let the comment
-/// choose the bucket.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct IdBuild;
-
-impl std::hash::BuildHasher for IdBuild {
-    type Hasher = KeyedHasher;
-    fn build_hasher(&self) -> KeyedHasher {
-        keyed()
+        let [state, key] = keys();
+        KeyedHasher { state, key }
     }
 }
 
 /// A map keyed by a hash.
-pub type IdMap<V> = HashMap<u64, V, IdBuild>;
+pub type IdMap<V> = HashMap<u64, V, KeyedBuild>;
 
 /// Combines two hashes (order matters).
 pub fn mix(a: u64, b: u64) -> u64 {
@@ -171,7 +157,7 @@ mod tests {
         // keys a comment was shaped for: their low 32 bits the same (a map that used a
         // key as its own hash put all of them in one bucket)
         let keys = (0..4096u64).map(|k| (k << 32) | 0x1234_5678);
-        let n = buckets(keys.map(|k| IdBuild.hash_one(k)));
+        let n = buckets(keys.map(|k| KeyedBuild.hash_one(k)));
         assert!(n > 2000, "{n} buckets of 4096");
     }
 
@@ -188,27 +174,27 @@ mod tests {
             })
             .collect();
         assert_eq!(names.iter().collect::<HashSet<_>>().len(), 4096);
-        let n = buckets(names.iter().map(|s| NameBuild.hash_one(s.as_str())));
+        let n = buckets(names.iter().map(|s| KeyedBuild.hash_one(s.as_str())));
         assert!(n > 2000, "{n} buckets of 4096");
     }
 
     #[test]
     fn the_hash_is_the_same_within_a_run_and_tells_texts_apart() {
         assert_eq!(
-            NameBuild.hash_one("KUBE-SERVICES"),
-            NameBuild.hash_one("KUBE-SERVICES")
+            KeyedBuild.hash_one("KUBE-SERVICES"),
+            KeyedBuild.hash_one("KUBE-SERVICES")
         );
-        assert_eq!(IdBuild.hash_one(7u64), IdBuild.hash_one(7u64));
+        assert_eq!(KeyedBuild.hash_one(7u64), KeyedBuild.hash_one(7u64));
         // the same bytes in other pieces, and a text with a trailing zero byte
         let words = |parts: &[&[u8]]| {
-            let mut h = NameBuild.build_hasher();
+            let mut h = KeyedBuild.build_hasher();
             for p in parts {
                 h.write(p);
             }
             h.finish()
         };
         assert_ne!(words(&[b"a"]), words(&[b"a\0"]));
-        assert_ne!(NameBuild.hash_one("ab"), NameBuild.hash_one("ba"));
-        assert_ne!(IdBuild.hash_one(1u64), IdBuild.hash_one(2u64));
+        assert_ne!(KeyedBuild.hash_one("ab"), KeyedBuild.hash_one("ba"));
+        assert_ne!(KeyedBuild.hash_one(1u64), KeyedBuild.hash_one(2u64));
     }
 }

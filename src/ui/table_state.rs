@@ -10,7 +10,7 @@ use super::column_plan::ColumnStats;
 use super::history::{HEAT_POLLS, HISTORY, History};
 use crate::cells::ShownDeltas;
 use crate::diff::{Delta, TableDelta, diff_table};
-use crate::model::{FirewallTable, IdBuild, IdMap, TableSnapshot, hash_str, mix};
+use crate::model::{FirewallTable, IdMap, KeyedBuild, TableSnapshot, hash_str, mix};
 use crate::tree::{self, ExpandQuery, NodeId, RowKind, TreeRow};
 
 /// Everything known about one iptables table.
@@ -39,7 +39,7 @@ pub struct TableData {
     /// The last poll failed: why. The last good snapshot stays on screen.
     pub error: Option<crate::source::PollError>,
     /// Expansion differing from the default, per node.
-    pub(super) toggled: HashSet<NodeId, IdBuild>,
+    pub(super) toggled: HashSet<NodeId, KeyedBuild>,
     pub(super) mode: ExpandMode,
     pub(super) drill: Vec<Drill>,
     /// Ids from the root to the selected row.
@@ -280,7 +280,7 @@ impl TableData {
 /// get none rather than the sum of both.
 pub fn contested_keys(t: &FirewallTable) -> IdMap<()> {
     let mut seen: IdMap<()> =
-        IdMap::with_capacity_and_hasher(t.rule_count() + 2 * t.chains.len(), IdBuild);
+        IdMap::with_capacity_and_hasher(t.rule_count() + 2 * t.chains.len(), KeyedBuild);
     let mut shared = IdMap::default();
     for c in &t.chains {
         let ch = hash_str(&c.name);

@@ -31,7 +31,7 @@
 use std::collections::HashMap;
 
 use super::nft::ChainInfo;
-use crate::model::NameBuild;
+use crate::model::KeyedBuild;
 
 /// What x_tables tells of a table without its entries (`IPT_SO_GET_INFO`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -132,7 +132,7 @@ fn read<'a>(text: &'a str, mut rule: impl FnMut(&'a str)) -> Result<Vec<Listed<'
 /// Where an nftables listing and the chains' use counts disagree (None: the listing holds
 /// only lines iptables printed for the kernel's rules).
 pub fn nft_mismatch(text: &str, kernel: &[ChainInfo]) -> Option<String> {
-    let index: HashMap<&str, usize, NameBuild> = kernel
+    let index: HashMap<&str, usize, KeyedBuild> = kernel
         .iter()
         .enumerate()
         .map(|(i, c)| (c.name.as_str(), i))

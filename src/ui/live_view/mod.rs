@@ -15,7 +15,9 @@ use super::table_state::ExpandMode;
 pub use super::table_state::TableData;
 use crate::cells::{Movement, movement, uncounted};
 use crate::diff::{Delta, TableDelta};
-use crate::model::{FirewallTable, IdBuild, Snapshot, SourceInfo, TABLES, TableId, TableSnapshot};
+use crate::model::{
+    FirewallTable, KeyedBuild, Snapshot, SourceInfo, TABLES, TableId, TableSnapshot,
+};
 use crate::tree::{self, ExpandQuery, Fold, NodeId, RowKind, TreeRow};
 pub use findings::LiveFinding;
 pub use hot::HotRow;
@@ -297,7 +299,7 @@ impl LiveView {
     /// over the rows, however deep the path).
     fn restore_selection(&mut self) {
         let path = &self.table_data().selected;
-        let depth_of: std::collections::HashMap<NodeId, usize, IdBuild> =
+        let depth_of: std::collections::HashMap<NodeId, usize, KeyedBuild> =
             path.iter().enumerate().map(|(k, id)| (*id, k)).collect();
         let mut best: Option<(usize, usize)> = None;
         for (i, r) in self.tree.rows.iter().enumerate() {
