@@ -325,9 +325,8 @@ impl Chain {
 /// the read, so that the next read tells by pointer which chains it changed).
 #[derive(Debug, Clone)]
 pub struct KernelCounters {
+    /// Each kernel chain's place by its name: as many as the kernel held chains.
     pub names: Arc<HashMap<String, usize>>,
-    /// How many chains the kernel held.
-    pub chains: usize,
     /// Per listed chain: its kernel chain and the kernel's counters put on it (None: a
     /// built-in chain the kernel does not hold, listed without rules).
     pub put: Vec<Option<(usize, Arc<Vec<Counter>>)>>,

@@ -20,7 +20,7 @@ pub fn apply(t: &mut FirewallTable, k: &Counters) -> Result<(), String> {
         .kernel_counters()
         .filter(|h| {
             Arc::ptr_eq(&h.names, &k.names)
-                && h.chains == k.chains.len()
+                && h.names.len() == k.chains.len()
                 && h.put.len() == t.chains.len()
         })
         .cloned();
@@ -91,7 +91,6 @@ fn whole(t: &mut FirewallTable, k: &Counters) -> Result<Arc<KernelCounters>, Str
     }
     Ok(Arc::new(KernelCounters {
         names: k.names.clone(),
-        chains: k.chains.len(),
         put: put_on,
     }))
 }
@@ -119,7 +118,6 @@ fn since(
     Ok(match changed {
         Some(put) => Arc::new(KernelCounters {
             names: held.names.clone(),
-            chains: held.chains,
             put,
         }),
         None => held.clone(),
