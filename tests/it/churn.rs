@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::thread;
 use std::time::Duration;
 
-use crate::common::Lab;
+use crate::common::{Lab, saved_rule};
 use iptop::diff::{Delta, diff};
 use iptop::model::Backend;
 use iptop::source::kernel::KernelSource;
@@ -55,17 +55,11 @@ fn save(lab: &Lab, bin: &str) -> HashMap<String, Vec<(String, u64, u64)>> {
     let out = lab.host_cmd(&[bin, "-c", "-t", "filter"]);
     let mut m: HashMap<String, Vec<(String, u64, u64)>> = HashMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(rest) = line.strip_prefix('[') else {
-            continue;
-        };
-        let (ctr, rule) = rest.split_once("] ").expect("counters");
-        let (p, b) = ctr.split_once(':').expect("p:b");
-        let chain = rule.split_whitespace().nth(1).expect("chain").to_string();
-        m.entry(chain).or_default().push((
-            rule.to_string(),
-            p.parse().expect("p"),
-            b.parse().expect("b"),
-        ));
+        if let Some((chain, rule, p, b)) = saved_rule(line) {
+            m.entry(chain.to_string())
+                .or_default()
+                .push((rule.to_string(), p, b));
+        }
     }
     m
 }

@@ -36,6 +36,28 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// `[packets:bytes]` as `iptables-save -c` prints a counter.
+pub fn saved_counter(s: &str) -> (u64, u64) {
+    let inner = s
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .expect("[packets:bytes]");
+    let (p, b) = inner.split_once(':').expect("p:b");
+    (p.parse().expect("packets"), b.parse().expect("bytes"))
+}
+
+/// A rule line of `iptables-save -c` (`[p:b] -A CHAIN rest`): its chain, the line after
+/// its counters, its packets and bytes. None for any other line.
+pub fn saved_rule(line: &str) -> Option<(&str, &str, u64, u64)> {
+    if !line.starts_with('[') {
+        return None;
+    }
+    let (ctr, rule) = line.split_once(' ').expect("counters");
+    let chain = rule.split_whitespace().nth(1).expect("chain");
+    let (p, b) = saved_counter(ctr);
+    Some((chain, rule, p, b))
+}
+
 /// The lab needs root (network namespaces, iptables): a test that builds it is
 /// `#[ignore = "needs root: ..."]`; this catches one that is not, with a clear message.
 pub fn require_root() {

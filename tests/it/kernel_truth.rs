@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::common::hostile::{FAKE, Ns, assert_clean};
-use crate::common::{iptop, run_ok};
+use crate::common::{iptop, run_ok, saved_counter, saved_rule};
 use serde_json::Value;
 
 /// `iptop --stream` in `ns`: one JSON document per poll, read off its stdout.
@@ -283,24 +283,17 @@ fn a_forged_rule_after_the_last_is_never_shown_legacy() {
 fn saved_packets(ns: &Ns, save: &str) -> Vec<(String, Option<u64>, Vec<u64>)> {
     let out = run_ok(Command::new("ip").args(["netns", "exec", &ns.0, save, "-c", "-t", "filter"]));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let packets = |s: &str| {
-        s.trim_start_matches('[')
-            .split(':')
-            .next()
-            .and_then(|p| p.parse::<u64>().ok())
-            .expect("[packets:bytes]")
-    };
     let mut chains: Vec<(String, Option<u64>, Vec<u64>)> = Vec::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix(':') {
             let mut w = rest.split_whitespace();
             let name = w.next().expect("name").to_string();
-            let policy = (w.next() != Some("-")).then(|| packets(w.next().expect("counter")));
+            let policy =
+                (w.next() != Some("-")).then(|| saved_counter(w.next().expect("counter")).0);
             chains.push((name, policy, Vec::new()));
-        } else if let Some(rest) = line.strip_prefix('[') {
-            let chain = rest.split_whitespace().nth(2).expect("-A CHAIN");
+        } else if let Some((chain, _, packets, _)) = saved_rule(line) {
             let c = chains.iter_mut().find(|c| c.0 == chain).expect("chain");
-            c.2.push(packets(rest));
+            c.2.push(packets);
         }
     }
     chains
