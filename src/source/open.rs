@@ -178,6 +178,14 @@ impl Source {
         matches!(self, Source::Replay(_))
     }
 
+    /// A paste's tables as read when it was opened ([`ReplaySource::take_seeds`]).
+    pub fn take_seeds(&mut self) -> Vec<(String, crate::model::FirewallTable)> {
+        match self {
+            Source::Replay(r) => r.take_seeds(),
+            Source::Live(_) | Source::Kernel(_) => Vec::new(),
+        }
+    }
+
     /// The tables a replay holds (empty for a live source).
     pub fn replayed_tables(&self) -> Vec<String> {
         match self {

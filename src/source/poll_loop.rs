@@ -52,14 +52,33 @@ pub struct PollLoop {
     source: Source,
     recorder: Option<Recorder>,
     last_good: HashMap<String, Arc<Snapshot>>,
+    /// Tables whose entry in `last_good` is a paste as read when it was opened, not a
+    /// poll: the first poll's parse reuses it, and is not told its rules are the last
+    /// poll's.
+    seeded: Vec<String>,
 }
 
 impl PollLoop {
-    pub fn new(source: Source, recorder: Option<Recorder>) -> PollLoop {
+    pub fn new(mut source: Source, recorder: Option<Recorder>) -> PollLoop {
+        let mut last_good = HashMap::new();
+        let mut seeded = Vec::new();
+        for (name, table) in source.take_seeds() {
+            let seed = Snapshot {
+                taken_at: std::time::SystemTime::UNIX_EPOCH,
+                at: std::time::Duration::ZERO,
+                took: std::time::Duration::ZERO,
+                tables: vec![table],
+                warnings: Vec::new(),
+                seq: 0,
+            };
+            last_good.insert(name.clone(), Arc::new(seed));
+            seeded.push(name);
+        }
         PollLoop {
             source,
             recorder,
-            last_good: HashMap::new(),
+            last_good,
+            seeded,
         }
     }
 
@@ -117,10 +136,20 @@ impl PollLoop {
             .iter()
             .map(|t| self.last_good.get(t).cloned())
             .collect();
-        let results = tokio::task::spawn_blocking(move || parse_each(&raw, &tables, &prev))
+        let mut results = tokio::task::spawn_blocking(move || parse_each(&raw, &tables, &prev))
             .await
             .unwrap_or_default();
-        for (t, r) in &results {
+        for (t, r) in &mut results {
+            if let Some(i) = self.seeded.iter().position(|s| s == t) {
+                self.seeded.swap_remove(i);
+                self.last_good.remove(t.as_str());
+                // the seed was no poll: nothing the view kept is known to hold still
+                if let Some(s) = r.as_mut().ok().and_then(Arc::get_mut) {
+                    s.tables
+                        .iter_mut()
+                        .for_each(|x| x.same_rules_as_prev = false);
+                }
+            }
             if let Ok(s) = r {
                 self.last_good.insert(t.clone(), s.clone());
             }
@@ -148,4 +177,71 @@ pub fn parse_each(
             (t.clone(), r)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::replay::ReplaySource;
+
+    // a nat table's listing, read without -t: its table is known only from its chains
+    const NAT: &str = "Chain PREROUTING (policy ACCEPT 3 packets, 180 bytes)
+ pkts bytes target     prot opt in     out     source               destination
+    2   120 DOCKER     all  --  *      *       0.0.0.0/0            0.0.0.0/0            ADDRTYPE match dst-type LOCAL
+
+Chain INPUT (policy ACCEPT 0 packets, 0 bytes)
+ pkts bytes target     prot opt in     out     source               destination
+
+Chain OUTPUT (policy ACCEPT 5 packets, 300 bytes)
+ pkts bytes target     prot opt in     out     source               destination
+
+Chain POSTROUTING (policy ACCEPT 5 packets, 300 bytes)
+ pkts bytes target     prot opt in     out     source               destination
+    1    60 MASQUERADE  all  --  *      !docker0  172.17.0.0/16        0.0.0.0/0
+
+Chain DOCKER (1 references)
+ pkts bytes target     prot opt in     out     source               destination
+    1    60 DNAT       tcp  --  !docker0 *       0.0.0.0/0            0.0.0.0/0            tcp dpt:8080 to:172.17.0.2:80
+";
+
+    /// A table as what it holds: each chain's name, policy counters and rules' keys and
+    /// counters.
+    fn held(t: &crate::model::FirewallTable) -> Vec<(String, u64, Vec<u64>, Vec<u64>)> {
+        t.chains
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.packets,
+                    c.rules.iter().map(|r| r.key).collect(),
+                    c.counters.iter().map(|k| k.packets).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_paste_is_read_once_and_its_first_poll_is_not_a_still_one() {
+        let src = ReplaySource::from_text("paste", NAT, None).expect("a listing");
+        let mut polls = PollLoop::new(Source::Replay(Box::new(src)), None);
+        // the paste as read to check it, under the table its chains tell
+        let seed = polls.last_good.get("nat").cloned().expect("a seed");
+        let raw = polls.next_raw(&[]).await.expect("a poll");
+        let polled = polls.parse(raw, &["nat".to_string()]).await;
+        let s = polled.results[0].1.as_ref().expect("parsed");
+        let t = &s.tables[0];
+        // every chain taken whole from the seed, none read again
+        assert_eq!(t.chains.len(), seed.tables[0].chains.len());
+        for (a, b) in t.chains.iter().zip(&seed.tables[0].chains) {
+            assert!(Arc::ptr_eq(a, b), "{} read again", a.name);
+        }
+        let fresh = crate::parse::parse_table("nat", NAT, None).expect("parse");
+        assert_eq!(held(t), held(&fresh));
+        assert_eq!(t.name, "nat");
+        assert_eq!(t.rule_count(), 3);
+        // the seed was no poll the view saw
+        assert!(!t.same_rules_as_prev);
+        assert!(polls.seeded.is_empty());
+        assert!(Arc::ptr_eq(&polls.last_good["nat"], s));
+    }
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use super::recording::{self, FormatError, Recording};
 use super::{RawListing, RawPoll};
-use crate::model::{SourceInfo, SourceKind};
+use crate::model::text::ListingText;
+use crate::model::{FirewallTable, SourceInfo, SourceKind};
 use crate::parse::parse_table;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +61,10 @@ pub struct ReplaySource {
     native: Vec<Option<Arc<str>>>,
     /// The native text of the poll last returned, for the native reader.
     native_now: NativeSlot,
+    /// A paste's tables as read when it was opened (to check it), by table: the first
+    /// poll's parse reuses them ([`ReplaySource::take_seeds`]) instead of reading the
+    /// same text again.
+    seeds: Vec<(String, FirewallTable)>,
 }
 
 /// The native tables' text of the poll a replay returned last (None: it has none),
@@ -114,6 +119,7 @@ impl ReplaySource {
                 session_of: rec.session_of,
                 native: rec.native,
                 native_now: NativeSlot::default(),
+                seeds: Vec::new(),
             };
             src.enter_session_of(0);
             if let Some(t) = table
@@ -137,17 +143,18 @@ impl ReplaySource {
         }
         // A plain dump: what a user pasted, read into one listing per table and each
         // parsed now, so that a bad one is reported with its line in the file.
-        let paste = crate::parse::paste::normalize(&text).map_err(|e| ReplayError::Format {
+        let mut paste = crate::parse::paste::normalize(&text).map_err(|e| ReplayError::Format {
             path: name.to_string(),
             line: e.line,
             reason: e.reason,
         })?;
         let several = paste.tables.len() > 1;
         let mut notes: Vec<String> = paste.warnings.clone();
-        let mut found: Vec<(String, &crate::parse::paste::Pasted)> = Vec::new();
-        for p in &paste.tables {
+        let mut found: Vec<(String, Arc<ListingText>, FirewallTable)> = Vec::new();
+        for p in &mut paste.tables {
             let guess = p.table.as_deref().or(table).unwrap_or("filter");
-            let parsed = parse_table(guess, &p.text, None).map_err(|e| ReplayError::Format {
+            let text: Arc<ListingText> = Arc::new(std::mem::take(&mut p.text).into());
+            let parsed = parse_table(guess, &text, None).map_err(|e| ReplayError::Format {
                 path: name.to_string(),
                 line: p.paste_line(e.line),
                 reason: e.reason,
@@ -165,25 +172,25 @@ impl ReplaySource {
                 (Some(t), _) => t.clone(),
                 (None, _) => pick(name, table, several, infer_table(&parsed), &mut notes)?,
             };
-            if found.iter().any(|(f, _)| *f == t) {
+            if found.iter().any(|(f, ..)| *f == t) {
                 notes.push(format!(
                     "the paste holds a second listing of table {t} (its line {}): only the first is shown",
                     p.paste_line(1)
                 ));
                 continue;
             }
-            found.push((t, p));
+            found.push((t, text, parsed));
         }
         if let Some(asked) = table
             && several
-            && !found.iter().any(|(t, _)| t == asked)
+            && !found.iter().any(|(t, ..)| t == asked)
         {
             return Err(ReplayError::NoSuchTable {
                 path: name.to_string(),
                 asked: asked.to_string(),
                 have: found
                     .iter()
-                    .map(|(t, _)| t.as_str())
+                    .map(|(t, ..)| t.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             });
@@ -193,21 +200,36 @@ impl ReplaySource {
             stderr.push_str(n);
             stderr.push('\n');
         }
+        let mut seeds = Vec::with_capacity(found.len());
         let listings = found
             .into_iter()
-            .map(|(table, p)| RawListing {
-                table,
-                backend: None,
-                absent: false,
-                stdout: Arc::new(p.text.clone().into()),
-                stderr: stderr.clone(),
-                status: Some(0),
-                took: Duration::ZERO,
-                kernel: None,
-                failure: None,
+            .map(|(table, stdout, mut parsed)| {
+                // read under the name guessed before its chains told it
+                parsed.name.clone_from(&table);
+                seeds.push((table.clone(), parsed));
+                RawListing {
+                    table,
+                    backend: None,
+                    absent: false,
+                    stdout,
+                    stderr: stderr.clone(),
+                    status: Some(0),
+                    took: Duration::ZERO,
+                    kernel: None,
+                    failure: None,
+                }
             })
             .collect();
-        Ok(Self::plain_of(listings, name, paste.ipv6, native))
+        let mut src = Self::plain_of(listings, name, paste.ipv6, native);
+        src.seeds = seeds;
+        Ok(src)
+    }
+
+    /// The tables of a paste as read when it was opened (empty after the first call, and
+    /// for a recording): a parse of the same listing against one of them takes its
+    /// chains whole, without reading their lines again.
+    pub fn take_seeds(&mut self) -> Vec<(String, FirewallTable)> {
+        std::mem::take(&mut self.seeds)
     }
 
     /// A paste's one poll: its listings and its native tables' text.
@@ -243,6 +265,7 @@ impl ReplaySource {
             session_of: Vec::new(),
             native: vec![native],
             native_now: NativeSlot::default(),
+            seeds: Vec::new(),
         }
     }
 

@@ -190,8 +190,15 @@ fn is_content(line: &str) -> bool {
 /// ~]# iptables -nvL`, `user@host:~$ ...`, `$ ...`, `# iptables ...` (a `#` line only
 /// when its command is a firewall tool's, so that `# Warning: ...` stays).
 pub(crate) fn is_prompt(line: &str) -> bool {
+    let first = words(line).next().unwrap_or("");
+    // every prompt below starts with one of these (a listing's line never does)
+    if !first.starts_with('[')
+        && !first.contains('@')
+        && !matches!(first, "$" | "%" | ">" | "PS>" | "#")
+    {
+        return false;
+    }
     let line = line.trim();
-    let first = line.split_whitespace().next().unwrap_or("");
     let ends_prompt = line.ends_with(['#', '$', '>']);
     if first.starts_with('[')
         && (line.contains("]# ") || line.contains("]$ ") || (ends_prompt && line.contains(']')))
@@ -231,8 +238,65 @@ const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTI
 /// A chain header's name and whether it is a built-in chain's (`(policy ...)`).
 fn header(line: &str) -> Option<(&str, bool)> {
     let rest = line.strip_prefix("Chain ")?;
-    let name = rest.split_whitespace().next()?;
+    let name = words(rest).next()?;
     Some((name, rest.contains("(policy ")))
+}
+
+/// `s.split_whitespace()`, without decoding where the text is ASCII (a paste's lines,
+/// padded with runs of spaces).
+fn words(s: &str) -> Words<'_> {
+    Words { rest: s }
+}
+
+struct Words<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Words<'a> {
+    /// Where the first character of `rest` that is (`white`) or is not white space is.
+    #[inline]
+    fn upto(&self, white: bool) -> usize {
+        let b = self.rest.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let x = b[i];
+            // printable ASCII but the space first: one comparison
+            if x.wrapping_sub(0x21) < 0x5f {
+                if white {
+                    i += 1;
+                    continue;
+                }
+                return i;
+            }
+            if x < 0x80 {
+                if matches!(x, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') == white {
+                    return i;
+                }
+                i += 1;
+            } else {
+                let c = self.rest[i..].chars().next().unwrap_or(' ');
+                if c.is_whitespace() == white {
+                    return i;
+                }
+                i += c.len_utf8();
+            }
+        }
+        b.len()
+    }
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        self.rest = &self.rest[self.upto(false)..];
+        if self.rest.is_empty() {
+            return None;
+        }
+        let (word, rest) = self.rest.split_at(self.upto(true));
+        self.rest = rest;
+        Some(word)
+    }
 }
 
 /// Whether `t` counts as a counter (`123`, `14M`).
@@ -251,7 +315,7 @@ enum Lead {
 }
 
 fn lead_of(title: &str) -> Lead {
-    let w: Vec<&str> = title.split_whitespace().take(3).collect();
+    let w: Vec<&str> = words(title).take(3).collect();
     match w.as_slice() {
         ["num", "pkts", "bytes"] => Lead::Counters(3),
         ["pkts", "bytes", ..] => Lead::Counters(2),
@@ -265,7 +329,7 @@ fn is_title(line: &str) -> bool {
         return false;
     }
     let (mut target, mut column) = (false, false);
-    for w in line.split_whitespace() {
+    for w in words(line) {
         match w {
             "target" => target = true,
             "source" | "prot" => column = true,
@@ -276,10 +340,10 @@ fn is_title(line: &str) -> bool {
 }
 
 fn rule_like(line: &str, lead: Lead) -> bool {
-    let mut w = line.split_whitespace();
+    let mut w = words(line);
     match lead {
         Lead::Counters(n) => (0..n).all(|_| w.next().is_some_and(is_counter)) && w.next().is_some(),
-        Lead::Plain => line.split_whitespace().any(|t| {
+        Lead::Plain => words(line).any(|t| {
             matches!(t, "--" | "-f" | "!f") || t.contains("0.0.0.0/0") || t.contains("::/0")
         }),
     }
@@ -362,8 +426,9 @@ fn listings(
             continue;
         }
         let line = bare(lines[i]);
-        let in_comment = after_rule.is_some_and(|r| open_comment(lines[r]));
-        if !in_comment && is_prompt(line) {
+        // (looked at only where it decides: most lines are neither prompts nor odd)
+        let in_comment = || after_rule.is_some_and(|r| open_comment(lines[r]));
+        if is_prompt(line) && !in_comment() {
             keep[i] = false;
             skipped.push((Skip::Prompt, i + 1));
             prompt_since_chain = true;
@@ -442,7 +507,7 @@ fn listings(
         }
         // neither a rule nor a header: the comment's next line, a wrapped rule's end,
         // or text after the listing
-        if in_comment {
+        if in_comment() {
             continue;
         }
         if let Some(r) = after_rule {

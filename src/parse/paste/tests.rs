@@ -425,3 +425,38 @@ fn a_quoted_line_break_never_breaks_a_rendered_line() {
         assert_eq!(t.origin.len(), t.text.lines().count(), "{}", t.text);
     }
 }
+
+#[test]
+fn words_are_split_whitespace() {
+    // every ASCII character, and some that are white space outside ASCII (no-break
+    // space, U+0085, U+2003, U+3000) or not (U+200B), between words and at the ends
+    let mut pieces: Vec<String> = (0u8..128).map(|b| char::from(b).to_string()).collect();
+    pieces.extend(
+        [
+            "\u{a0}",
+            "\u{85}",
+            "\u{2003}",
+            "\u{3000}",
+            "\u{200b}",
+            "é",
+            "→",
+            "ab",
+            "0.0.0.0/0",
+        ]
+        .map(String::from),
+    );
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..20_000 {
+        let mut s = String::new();
+        for _ in 0..(seed % 9) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            s.push_str(&pieces[(seed % pieces.len() as u64) as usize]);
+        }
+        seed = seed.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(1);
+        let want: Vec<&str> = s.split_whitespace().collect();
+        let got: Vec<&str> = words(&s).collect();
+        assert_eq!(got, want, "{s:?}");
+    }
+}
