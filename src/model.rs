@@ -290,15 +290,7 @@ impl Chain {
 
     /// Fills in `occurrence` and `key` of every rule from their specs.
     pub fn assign_keys(&mut self) {
-        // the keys are hashes already
-        let mut seen: IdMap<u32> = IdMap::with_capacity_and_hasher(self.rules.len(), KeyedBuild);
-        for r in Arc::make_mut(&mut self.rules).iter_mut() {
-            let h = r.spec.stable_hash();
-            let n = seen.entry(h).or_insert(0);
-            r.occurrence = *n;
-            *n += 1;
-            r.key = mix(h, u64::from(r.occurrence));
-        }
+        hash::assign_keys(Arc::<Vec<Rule>>::make_mut(&mut self.rules));
     }
 
     pub fn is_builtin(&self) -> bool {

@@ -146,6 +146,43 @@ pub fn hash_str(s: &str) -> u64 {
     h.finish()
 }
 
+/// Each rule's identity within its chain: the hash of its text and how many rules before
+/// it have the same text ([`super::Rule::key`], [`super::Rule::occurrence`]).
+pub fn assign_keys(rules: &mut [super::Rule]) {
+    /// Chains up to this many rules (nearly all) count the texts seen in a list.
+    const FEW: usize = 16;
+    let key = |r: &mut super::Rule, h: u64, occurrence: u32| {
+        r.occurrence = occurrence;
+        r.key = mix(h, u64::from(occurrence));
+    };
+    if rules.len() <= FEW {
+        let mut seen = [(0u64, 0u32); FEW];
+        let mut k = 0;
+        for r in rules.iter_mut() {
+            let h = r.spec.stable_hash();
+            let n = match seen[..k].iter().position(|(x, _)| *x == h) {
+                Some(i) => i,
+                None => {
+                    seen[k] = (h, 0);
+                    k += 1;
+                    k - 1
+                }
+            };
+            key(r, h, seen[n].1);
+            seen[n].1 += 1;
+        }
+        return;
+    }
+    // the keys are hashes already
+    let mut seen: IdMap<u32> = IdMap::with_capacity_and_hasher(rules.len(), KeyedBuild);
+    for r in rules.iter_mut() {
+        let h = r.spec.stable_hash();
+        let n = seen.entry(h).or_insert(0);
+        key(r, h, *n);
+        *n += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -232,5 +269,36 @@ mod tests {
         assert_ne!(words(&[b"a"]), words(&[b"a\0"]));
         assert_ne!(KeyedBuild.hash_one("ab"), KeyedBuild.hash_one("ba"));
         assert_ne!(KeyedBuild.hash_one(1u64), KeyedBuild.hash_one(2u64));
+    }
+
+    #[test]
+    fn keys_count_the_same_texts_before_each_rule_in_short_and_long_chains() {
+        use crate::model::{Rule, RuleSpec};
+        use std::sync::Arc;
+        for n in [0usize, 1, 3, 16, 17, 40] {
+            // texts repeated in a pattern: a few alike, most not
+            let mut rules: Vec<Rule> = (0..n)
+                .map(|i| Rule {
+                    num: i as u32 + 1,
+                    spec: Arc::new(RuleSpec {
+                        target: ["ACCEPT", "DROP", "KUBE-MARK-MASQ"][i % 3].into(),
+                        extra: format!("rule {}", i % 5).into(),
+                        ..RuleSpec::default()
+                    }),
+                    occurrence: 9,
+                    key: 0,
+                    jump: None,
+                    native: None,
+                })
+                .collect();
+            assign_keys(&mut rules);
+            for (i, r) in rules.iter().enumerate() {
+                let before = rules[..i].iter().filter(|o| o.spec == r.spec).count();
+                assert_eq!(r.occurrence as usize, before, "rule {i} of {n}");
+                assert_eq!(r.key, mix(r.spec.stable_hash(), before as u64));
+            }
+            let keys: std::collections::HashSet<u64> = rules.iter().map(|r| r.key).collect();
+            assert_eq!(keys.len(), n, "keys of {n} rules");
+        }
     }
 }
