@@ -149,36 +149,31 @@ pub fn hash_str(s: &str) -> u64 {
 /// Each rule's identity within its chain: the hash of its text and how many rules before
 /// it have the same text ([`super::Rule::key`], [`super::Rule::occurrence`]).
 pub fn assign_keys(rules: &mut [super::Rule]) {
-    /// Chains up to this many rules (nearly all) count the texts seen in a list.
+    /// Chains up to this many rules (nearly all) count the texts seen in a list, longer
+    /// ones in a map (the keys are hashes already).
     const FEW: usize = 16;
-    let key = |r: &mut super::Rule, h: u64, occurrence: u32| {
-        r.occurrence = occurrence;
-        r.key = mix(h, u64::from(occurrence));
-    };
-    if rules.len() <= FEW {
-        let mut seen = [(0u64, 0u32); FEW];
-        let mut k = 0;
-        for r in rules.iter_mut() {
-            let h = r.spec.stable_hash();
-            let n = match seen[..k].iter().position(|(x, _)| *x == h) {
-                Some(i) => i,
-                None => {
-                    seen[k] = (h, 0);
-                    k += 1;
-                    k - 1
-                }
-            };
-            key(r, h, seen[n].1);
-            seen[n].1 += 1;
-        }
-        return;
-    }
-    // the keys are hashes already
-    let mut seen: IdMap<u32> = IdMap::with_capacity_and_hasher(rules.len(), KeyedBuild);
+    let mut few = [(0u64, 0u32); FEW];
+    let mut k = 0;
+    let mut many: Option<IdMap<u32>> =
+        (rules.len() > FEW).then(|| IdMap::with_capacity_and_hasher(rules.len(), KeyedBuild));
     for r in rules.iter_mut() {
         let h = r.spec.stable_hash();
-        let n = seen.entry(h).or_insert(0);
-        key(r, h, *n);
+        let n = match &mut many {
+            Some(m) => m.entry(h).or_insert(0),
+            None => {
+                let i = few[..k]
+                    .iter()
+                    .position(|(x, _)| *x == h)
+                    .unwrap_or_else(|| {
+                        few[k] = (h, 0);
+                        k += 1;
+                        k - 1
+                    });
+                &mut few[i].1
+            }
+        };
+        r.occurrence = *n;
+        r.key = mix(h, u64::from(*n));
         *n += 1;
     }
 }

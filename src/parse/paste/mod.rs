@@ -191,32 +191,30 @@ fn is_content(line: &str) -> bool {
 /// when its command is a firewall tool's, so that `# Warning: ...` stays).
 pub(crate) fn is_prompt(line: &str) -> bool {
     let first = words(line).next().unwrap_or("");
-    // every prompt below starts with one of these (a listing's line never does)
-    if !first.starts_with('[')
-        && !first.contains('@')
-        && !matches!(first, "$" | "%" | ">" | "PS>" | "#")
-    {
-        return false;
+    let (bracket, user) = (
+        first.starts_with('['),
+        first.contains('@') && !first.starts_with('@'),
+    );
+    if !bracket && !user {
+        // the first word alone tells (a listing's every line)
+        return match first {
+            "$" | "%" | ">" | "PS>" => true,
+            "#" => tool_command(words(line).skip(1)),
+            _ => false,
+        };
     }
     let line = line.trim();
     let ends_prompt = line.ends_with(['#', '$', '>']);
-    if first.starts_with('[')
+    if bracket
         && (line.contains("]# ") || line.contains("]$ ") || (ends_prompt && line.contains(']')))
     {
         return true;
     }
-    if first.contains('@') && !first.starts_with('@') {
-        return ends_prompt
-            || line.contains("# ")
-            || line.contains("$ ")
-            || line.contains("> ")
-            || tool_command(line.split_whitespace().skip(1));
-    }
-    match first {
-        "$" | "%" | ">" | "PS>" => true,
-        "#" => tool_command(line.split_whitespace().skip(1)),
-        _ => false,
-    }
+    user && (ends_prompt
+        || line.contains("# ")
+        || line.contains("$ ")
+        || line.contains("> ")
+        || tool_command(words(line).skip(1)))
 }
 
 /// Whether these words run a firewall tool (`sudo iptables -nvL`, `ip6tables-save`).
