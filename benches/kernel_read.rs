@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use iptop::model::Backend;
 use iptop::source::kernel::Reader;
-use iptop::source::live::{BackendChoice, LiveConfig, LiveSource, open_netns};
+use iptop::source::live::{BackendChoice, LiveConfig, LiveSource};
+use iptop::source::netns::open_netns;
 use nix::sys::resource::{UsageWho, getrusage};
 
 fn cpu(who: UsageWho) -> Duration {

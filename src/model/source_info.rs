@@ -80,6 +80,9 @@ pub struct SourceInfo {
     /// With `counters` set, the tables whose counters came from the listing all the same
     /// (`filter·legacy`: its chains did not match the kernel's).
     pub listed_counters: Vec<String>,
+    /// The legacy tables whose listing iptop wrote from the kernel's entries (no
+    /// iptables-legacy was run for them).
+    pub written: Vec<String>,
 }
 
 impl SourceInfo {
@@ -115,6 +118,12 @@ impl SourceInfo {
                     self.listed_counters.join(", ")
                 ));
             }
+        }
+        if !self.written.is_empty() {
+            s.push_str(&format!(
+                " · legacy rules from the kernel ({})",
+                self.written.join(", ")
+            ));
         }
         s
     }

@@ -86,6 +86,9 @@ pub struct SourceReport {
     /// With `counters`, the tables whose counters came from the listing all the same.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub counters_from_listing: Vec<String>,
+    /// The legacy tables whose listing iptop wrote from the kernel's entries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub written_from_kernel: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -275,6 +278,7 @@ pub fn build_header(h: &crate::derive::Header) -> Header {
             file: src.file.clone(),
             counters: non_empty(&src.counters),
             counters_from_listing: src.listed_counters.clone(),
+            written_from_kernel: src.written.clone(),
         },
         warnings: h.warnings.to_vec(),
     }

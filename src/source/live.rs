@@ -3,15 +3,14 @@
 //! never anything but listing options. With `--netns` only the child enters the
 //! namespace (setns between fork and exec); iptop itself stays where it is.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::Mode;
-
+use super::netns::open_netns;
 use super::spawn;
+pub use super::start::StartError;
 use super::text::lossy_string;
 use super::version::VersionProbe;
 use super::{Failure, RawListing, RawPoll};
@@ -45,31 +44,6 @@ pub struct LiveConfig {
     pub binary: Option<PathBuf>,
 }
 
-/// Why the live source cannot start at all.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(
-        "`{0}` not found on PATH (it lives in /usr/sbin: run iptop with sudo; or install iptables, or try --demo / --replay FILE)"
-    )]
-    NotFound(String),
-    /// `--iptables PATH` that is no executable file.
-    #[error("`{0}` (--iptables) does not exist or is not an executable file")]
-    NoBinary(String),
-    #[error(
-        "network namespace `{name}` not found ({path} does not exist; `ip netns list` shows the names)"
-    )]
-    NoNetns { name: String, path: String },
-    #[error("cannot open network namespace `{name}` ({path}): {err}{hint}")]
-    NetnsOpen {
-        name: String,
-        path: String,
-        err: nix::Error,
-        hint: &'static str,
-    },
-    #[error("`{0}` is not a network namespace")]
-    NotNetns(String),
-}
-
 /// One binary iptop runs for every table: `iptables-nft`, `iptables-legacy`, or the
 /// plain `iptables` whose back end its `--version` tells.
 #[derive(Debug, Clone)]
@@ -95,6 +69,9 @@ pub struct LiveSource {
     native_record: Option<super::recording::NativeRecorder>,
     /// One poll and done (`--once` without a window): see [`RawPoll::last`].
     pub(super) last: bool,
+    /// The legacy listing of the next poll's table, written from the kernel's entries
+    /// ([`super::kernel::legacy_text`]): taken instead of running iptables-legacy.
+    pub(super) written: Option<RawListing>,
 }
 
 /// `iptables`, `ip6tables-nft`, ... for a back end (None: the plain name) and family.
@@ -188,85 +165,6 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The namespace file for `--netns NAME|PATH`.
-pub fn netns_path(spec: &str) -> String {
-    if spec.contains('/') {
-        spec.to_string()
-    } else {
-        format!("/run/netns/{spec}")
-    }
-}
-
-/// Opens a namespace file and checks that it is a network namespace. Never blocks (a
-/// fifo is refused, not opened), and a namespace of another kind is named as such even
-/// where the kernel refuses to open it.
-pub fn open_netns(spec: &str) -> Result<OwnedFd, StartError> {
-    let path = netns_path(spec);
-    let not_netns = || StartError::NotNetns(path.clone());
-    if other_namespace_kind(Path::new(&path)) {
-        return Err(not_netns());
-    }
-    let open_err = |err: nix::Error| match err {
-        nix::Error::ENOENT => StartError::NoNetns {
-            name: spec.to_string(),
-            path: path.clone(),
-        },
-        err => StartError::NetnsOpen {
-            name: spec.to_string(),
-            path: path.clone(),
-            err,
-            hint: if matches!(err, nix::Error::EACCES | nix::Error::EPERM)
-                && !nix::unistd::geteuid().is_root()
-            {
-                " (run iptop as root)"
-            } else {
-                ""
-            },
-        },
-    };
-    // Namespace files are regular (empty) files: anything else is refused before it is
-    // opened, and O_NONBLOCK covers a fifo swapped in meanwhile.
-    let st = nix::sys::stat::stat(path.as_str()).map_err(open_err)?;
-    if st.st_mode & nix::libc::S_IFMT != nix::libc::S_IFREG {
-        return Err(not_netns());
-    }
-    let fd = open(
-        path.as_str(),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-        Mode::empty(),
-    )
-    .map_err(open_err)?;
-    // NS_GET_NSTYPE = _IO(0xb7, 0x3): which kind of namespace the file is.
-    const NS_GET_NSTYPE: nix::libc::c_ulong = 0xb703;
-    // SAFETY: the ioctl takes no argument and only reads the fd's namespace type.
-    let kind = unsafe { nix::libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
-    if kind != nix::libc::CLONE_NEWNET {
-        return Err(not_netns());
-    }
-    Ok(fd)
-}
-
-/// `/proc/PID/ns/pid` and its kin: procfs names a namespace file by its kind.
-fn other_namespace_kind(path: &Path) -> bool {
-    const OTHERS: [&str; 9] = [
-        "cgroup",
-        "ipc",
-        "mnt",
-        "pid",
-        "pid_for_children",
-        "time",
-        "time_for_children",
-        "user",
-        "uts",
-    ];
-    path.starts_with("/proc")
-        && path.parent().and_then(Path::file_name) == Some("ns".as_ref())
-        && path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| OTHERS.contains(&n))
-}
-
 impl LiveSource {
     pub fn new(cfg: LiveConfig) -> Result<Self, StartError> {
         let found = |backend: Option<Backend>| {
@@ -342,6 +240,7 @@ impl LiveSource {
                 file: None,
                 counters: String::new(),
                 listed_counters: Vec::new(),
+                written: Vec::new(),
             },
             cfg,
             lanes,
@@ -351,6 +250,7 @@ impl LiveSource {
             versions: None,
             native_record: None,
             last: false,
+            written: None,
         };
         src.describe_backend();
         Ok(src)
@@ -441,6 +341,17 @@ impl LiveSource {
         self.describe_backend();
     }
 
+    /// Whether a legacy listing may be written from the kernel's entries instead of
+    /// listed: iptables-legacy found on PATH (not a binary `--iptables` named), IPv4.
+    pub fn may_write_legacy(&self) -> bool {
+        self.cfg.binary.is_none()
+            && !self.cfg.ipv6
+            && self
+                .lanes
+                .iter()
+                .any(|l| l.backend == Some(Backend::Legacy))
+    }
+
     /// The arguments for listing one table; nothing else is ever passed.
     pub fn list_args(&self, table: &str) -> Vec<String> {
         // -w: iptables-legacy 1.8.9 without it blocks forever while another process holds
@@ -517,7 +428,13 @@ impl LiveSource {
                         }
                     }
                 }
-                let l = self.list_table(&table, li).await;
+                let l = match self.written.take() {
+                    Some(w) if w.table == table && self.lanes[li].backend == w.backend => w,
+                    other => {
+                        self.written = other;
+                        self.list_table(&table, li).await
+                    }
+                };
                 if matches!(l.failure, Some(Failure::NotFound(_)))
                     && self.lanes[li].on_path
                     && let Some(p) = find_binary(&self.lanes[li].name)
@@ -528,6 +445,8 @@ impl LiveSource {
                 listings.push(l);
             }
         }
+        // a written listing is for the poll it was made for only
+        self.written = None;
         // the versions were asked while the tables were listed, by the same deadline
         self.settle_version().await;
         RawPoll {
@@ -660,29 +579,6 @@ mod tests {
             backend_of_version("iptables v1.4.21"),
             Some(Backend::Legacy)
         );
-        assert_eq!(netns_path("swarm-host"), "/run/netns/swarm-host");
-        assert_eq!(netns_path("/proc/1/ns/net"), "/proc/1/ns/net");
-    }
-
-    #[test]
-    fn netns_errors() {
-        assert!(matches!(
-            open_netns("iptop-no-such-ns"),
-            Err(StartError::NoNetns { .. })
-        ));
-        assert!(matches!(
-            open_netns("/proc/self/ns/uts"),
-            Err(StartError::NotNetns(_))
-        ));
-        assert!(matches!(
-            open_netns("/etc/hostname"),
-            Err(StartError::NotNetns(_))
-        ));
-        assert!(open_netns("/proc/self/ns/net").is_ok());
-        assert!(matches!(
-            open_netns("/proc/1/ns/pid"),
-            Err(StartError::NotNetns(_))
-        ));
     }
 
     #[test]

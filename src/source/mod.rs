@@ -6,12 +6,14 @@
 pub mod kernel;
 pub mod live;
 pub mod native;
+pub mod netns;
 pub mod open;
 pub mod poll_loop;
 pub mod recording;
 pub mod replay;
 pub mod schedule;
 pub mod spawn;
+pub mod start;
 pub mod text;
 pub mod trace;
 pub mod version;
@@ -49,6 +51,9 @@ pub struct RawListing {
     /// Set when there is no usable exit status: the binary could not be started, was
     /// killed at the timeout, or printed more than iptop accepts.
     pub failure: Option<Failure>,
+    /// Written by iptop from the table's entries as x_tables handed them out, the way
+    /// iptables-legacy lists them ([`kernel::legacy_text`]): no iptables was run.
+    pub written: bool,
 }
 
 impl RawListing {
@@ -64,6 +69,7 @@ impl RawListing {
             took: Duration::ZERO,
             kernel: None,
             failure: None,
+            written: false,
         }
     }
 
@@ -525,6 +531,7 @@ mod tests {
                 took: Duration::from_millis(3),
                 kernel: None,
                 failure: None,
+                written: false,
             }],
             discontinuity: false,
         }

@@ -26,7 +26,8 @@
 //! boundary, or damaged in the middle, is told from a whole one. Appending to a file
 //! starts a new session with its own header. `backend=nft|legacy` says which back end listed
 //! the table (a table held by both appears twice in one poll); `absent` marks a legacy table
-//! that does not exist, so was not listed.
+//! that does not exist, so was not listed; `written` one that iptop wrote from the kernel's
+//! x_tables entries as iptables-legacy lists them (no iptables was run).
 //!
 //! `@native` after a poll's `@end` holds the native nftables tables read beside that
 //! poll, as `nft -a list ruleset` prints them with their counters (see
@@ -543,6 +544,8 @@ impl Reader {
                         );
                     } else if p == "absent" {
                         l.absent = true;
+                    } else if p == "written" {
+                        l.written = true;
                     }
                 }
                 if let Some(f) = failure {

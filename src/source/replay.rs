@@ -217,6 +217,7 @@ impl ReplaySource {
                     took: Duration::ZERO,
                     kernel: None,
                     failure: None,
+                    written: false,
                 }
             })
             .collect();

@@ -50,8 +50,8 @@ impl Drop for Netns {
     }
 }
 
-/// `--once` JSON of filter and nat, without what differs between the sources (the time
-/// and the `counters` note).
+/// `--once` JSON of filter and nat, without what differs between the sources (the time,
+/// the `counters` note, the tables written from the kernel's entries).
 fn once_json(ns: &Netns, backend: &str, source: &str, ipv6: bool) -> Value {
     let mut args = vec![
         "--netns",
@@ -74,6 +74,17 @@ fn once_json(ns: &Netns, backend: &str, source: &str, ipv6: bool) -> Value {
     let out = run_ok(iptop().args(&args));
     let mut v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let src = v["source"].as_object_mut().expect("source");
+    // a legacy IPv4 table is written from the kernel's entries unless iptables is asked
+    let written = src.remove("written_from_kernel");
+    let writes = backend == "legacy" && !ipv6 && source != "iptables";
+    assert_eq!(
+        written
+            .as_ref()
+            .and_then(Value::as_array)
+            .is_some_and(|w| w.iter().any(|t| t == "nat")),
+        writes,
+        "{written:?}"
+    );
     let counters = src.remove("counters");
     assert_eq!(
         counters.as_ref().and_then(Value::as_str),

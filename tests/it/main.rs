@@ -28,6 +28,7 @@ mod hostile_text;
 mod kernel_source;
 mod kernel_truth;
 mod kube_nft;
+mod legacy_written;
 mod live_lab;
 mod metrics;
 mod native_findings;

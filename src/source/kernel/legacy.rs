@@ -59,6 +59,9 @@ pub struct LegacySocket {
     fd: OwnedFd,
     ipv6: bool,
     buf: Vec<u8>,
+    /// Write the listing of the next read ([`super::legacy_text`]) into `text`.
+    pub want_text: bool,
+    pub text: Option<Result<String, super::legacy_text::Unsupported>>,
 }
 
 impl LegacySocket {
@@ -80,6 +83,8 @@ impl LegacySocket {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
             ipv6,
             buf: Vec::new(),
+            want_text: false,
+            text: None,
         })
     }
 
@@ -142,34 +147,69 @@ impl LegacySocket {
         })
     }
 
+    /// Reads `table` (which must exist) and writes its listing ([`super::legacy_text`])
+    /// without walking it into chains: for a listing that is read once.
+    pub fn read_text(
+        &mut self,
+        table: &str,
+    ) -> io::Result<Result<String, super::legacy_text::Unsupported>> {
+        if self.ipv6 {
+            return Ok(Err(super::legacy_text::Unsupported("IPv6".into())));
+        }
+        for _ in 0..5 {
+            let info = self.info(table)?;
+            if self.get_entries(table, info.size as usize)? {
+                return Ok(super::legacy_text::render(&self.buf[ENTRIES_HEAD..], &info));
+            }
+        }
+        Err(io::Error::other(
+            "the table kept changing while it was read",
+        ))
+    }
+
+    /// `GET_ENTRIES` of `size` bytes into `buf`; false when the table changed size
+    /// since its info was read (ask again).
+    fn get_entries(&mut self, table: &str, size: usize) -> io::Result<bool> {
+        // the kernel fills all of it: no need to clear what the last read left
+        self.buf.resize(ENTRIES_HEAD + size, 0);
+        self.buf[..32].fill(0);
+        self.buf[..table.len()].copy_from_slice(table.as_bytes());
+        self.buf[32..36].copy_from_slice(&(size as u32).to_ne_bytes());
+        let mut buf = std::mem::take(&mut self.buf);
+        let r = self.get(SockOpt::Entries, &mut buf);
+        self.buf = buf;
+        match r {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(false),
+            Err(e) => Err(e),
+            Ok(_) => Ok(true),
+        }
+    }
+
     /// Reads `table` (which must exist: asking for a missing one loads it) into `out`;
     /// [`LegacySocket::entries`] then holds its entries without their counters.
     pub fn read(&mut self, table: &str, out: &mut LegacyTable) -> io::Result<()> {
         for _ in 0..5 {
+            let info = self.info(table)?;
             let TableInfo {
                 valid_hooks,
                 hook_entry,
                 underflow,
                 size,
                 ..
-            } = self.info(table)?;
-            let size = size as usize;
-            // the kernel fills all of it: no need to clear what the last read left
-            self.buf.resize(ENTRIES_HEAD + size, 0);
-            self.buf[..32].fill(0);
-            self.buf[..table.len()].copy_from_slice(table.as_bytes());
-            self.buf[32..36].copy_from_slice(&(size as u32).to_ne_bytes());
-            let mut buf = std::mem::take(&mut self.buf);
-            let r = self.get(SockOpt::Entries, &mut buf);
-            self.buf = buf;
-            match r {
-                // the table changed size between the two calls
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
-                Err(e) => return Err(e),
-                Ok(_) => {}
+            } = info;
+            if !self.get_entries(table, size as usize)? {
+                continue; // the table changed size between the two calls
             }
             let layout = if self.ipv6 { V6 } else { V4 };
             let entries = &mut self.buf[ENTRIES_HEAD..];
+            if self.want_text {
+                // before the walk takes the counters out
+                self.text = Some(if self.ipv6 {
+                    Err(super::legacy_text::Unsupported("IPv6".into()))
+                } else {
+                    super::legacy_text::render(entries, &info)
+                });
+            }
             return walk(entries, layout, valid_hooks, &hook_entry, &underflow, out);
         }
         Err(io::Error::other(

@@ -9,6 +9,7 @@
 
 mod apply;
 pub mod legacy;
+pub mod legacy_text;
 pub mod nft;
 pub mod nft_native;
 pub mod quick;
@@ -64,6 +65,9 @@ struct Before {
     generation: Option<u32>,
     legacy_stamp: Option<u64>,
     legacy_info: Option<quick::TableInfo>,
+    /// The legacy listing written from the read that gave `legacy_stamp`, and how long
+    /// the read and the writing took.
+    legacy_text: Option<(String, std::time::Duration)>,
 }
 
 /// The failures of a kernel read, for the listing it belongs to.
@@ -311,6 +315,11 @@ impl KernelSource {
             self.info.counters.clear();
             self.info.listed_counters.clear();
         }
+        self.info.written = listings
+            .iter()
+            .filter(|l| l.written)
+            .map(|l| l.table.clone())
+            .collect();
         RawPoll {
             seq: self.seq,
             at,
@@ -396,9 +405,11 @@ impl KernelSource {
         {
             return false;
         }
+        // a written listing is the kernel's own: nothing to check
         let texts: Vec<(Backend, Arc<crate::model::text::ListingText>)> = listings
             .iter()
             .zip(wanted)
+            .filter(|(l, _)| !l.written)
             .filter_map(|(l, b)| Some((b.as_ref().copied()?, l.stdout.clone())))
             .collect();
         let (t, generation, info) = (table.to_string(), before.generation, before.legacy_info);
@@ -427,21 +438,43 @@ impl KernelSource {
             let legacy_exists = self.choice != BackendChoice::Nft
                 && legacy_tables(self.netns.as_deref(), self.ipv6)
                     .is_ok_and(|n| n.iter().any(|x| x == table));
-            let before = self
+            let write = legacy_exists && self.live.may_write_legacy();
+            let mut before = self
                 .with_reader(move |r| {
                     r.forget(&t);
                     let mut b = Before {
                         generation: r.generation().ok(),
                         ..Before::default()
                     };
-                    if legacy_exists && quick {
+                    let started = Instant::now();
+                    if write && quick {
+                        // one read and done: nothing kept for a next poll
+                        if let Ok(Ok(text)) = r.legacy_text(&t) {
+                            b.legacy_text = Some((text, started.elapsed()));
+                        }
+                    } else if write {
+                        // the listing written from the very read that gives the stamp
+                        if let Ok((read, text)) = r.read_legacy_text(&t) {
+                            b.legacy_stamp = Some(read.stamp);
+                            b.legacy_text = text.ok().map(|s| (s, started.elapsed()));
+                        }
+                    }
+                    if legacy_exists && quick && b.legacy_text.is_none() {
                         b.legacy_info = r.legacy_info(&t).ok();
-                    } else if legacy_exists {
+                    } else if legacy_exists && !quick && b.legacy_stamp.is_none() {
                         b.legacy_stamp = r.read(&t, Backend::Legacy, true).ok().map(|x| x.stamp);
                     }
                     b
                 })
                 .await;
+            self.live.written = before.legacy_text.take().map(|(text, took)| RawListing {
+                backend: Some(Backend::Legacy),
+                stdout: Arc::new(text.into()),
+                status: Some(0),
+                took,
+                written: true,
+                ..RawListing::empty(table)
+            });
             self.live.set_tables(vec![table.to_string()]);
             let raw = self.live.poll().await;
             self.follow_live_info();

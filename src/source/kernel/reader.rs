@@ -200,6 +200,42 @@ impl Reader {
         }
     }
 
+    /// Reads a legacy table like [`Reader::read`] and writes its listing from the same
+    /// entries ([`super::legacy_text`]): the text, or why iptables must list it.
+    pub fn read_legacy_text(
+        &mut self,
+        table: &str,
+    ) -> Result<(Read, Result<String, super::legacy_text::Unsupported>), ReadError> {
+        if let Ok(s) = &mut self.legacy {
+            s.want_text = true;
+        }
+        let read = self.read_legacy(table);
+        let text = match &mut self.legacy {
+            Ok(s) => {
+                s.want_text = false;
+                s.text.take()
+            }
+            Err(_) => None,
+        };
+        let text = text.unwrap_or_else(|| {
+            Err(super::legacy_text::Unsupported(
+                "no entries were read".into(),
+            ))
+        });
+        read.map(|r| (r, text))
+    }
+
+    /// A legacy table's listing written from one read of its entries, nothing kept.
+    pub fn legacy_text(
+        &mut self,
+        table: &str,
+    ) -> io::Result<Result<String, super::legacy_text::Unsupported>> {
+        match &mut self.legacy {
+            Ok(s) => s.read_text(table),
+            Err(m) => Err(io::Error::other(m.clone())),
+        }
+    }
+
     fn read_legacy(&mut self, table: &str) -> Result<Read, ReadError> {
         let sock = match &mut self.legacy {
             Ok(s) => s,

@@ -21,6 +21,7 @@ fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
                 took: Duration::from_micros(4321),
                 kernel: None,
                 failure: None,
+                written: true,
             },
             RawListing {
                 table: "nat".into(),
@@ -32,6 +33,7 @@ fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
                 took: Duration::from_secs(5),
                 kernel: None,
                 failure: Some(Failure::Timeout(Duration::from_secs(5))),
+                written: false,
             },
         ],
         discontinuity: false,

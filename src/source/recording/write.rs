@@ -101,6 +101,9 @@ pub fn encode_poll(poll: &RawPoll) -> String {
         if l.absent {
             s.push_str(" absent");
         }
+        if l.written {
+            s.push_str(" written");
+        }
         match (&l.failure, l.status) {
             (Some(f), _) => {
                 let _ = write!(s, " failure={}", encode_failure(f));

@@ -1,0 +1,168 @@
+use super::*;
+
+/// Builds x_tables IPv4 entries as libiptc lays them out.
+#[derive(Default)]
+struct Blob {
+    bytes: Vec<u8>,
+}
+
+impl Blob {
+    /// An entry: source address/len, counters, matches (name, revision, data), target.
+    fn entry(
+        &mut self,
+        src: [u8; 5],
+        counters: (u64, u64),
+        matches: &[(&str, u8, Vec<u8>)],
+        target: (&str, &[u8]),
+    ) -> usize {
+        let at = self.bytes.len();
+        let mut e = vec![0u8; ENTRY];
+        e[0..4].copy_from_slice(&src[..4]);
+        let mask = if src[4] == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(src[4]))
+        };
+        e[8..12].copy_from_slice(&mask.to_be_bytes());
+        e[96..104].copy_from_slice(&counters.0.to_ne_bytes());
+        e[104..112].copy_from_slice(&counters.1.to_ne_bytes());
+        let ext = |name: &str, rev: u8, data: &[u8]| {
+            let mut x = vec![0u8; EXT_HEAD];
+            let size = EXT_HEAD + data.len().div_ceil(8) * 8;
+            x[0..2].copy_from_slice(&(size as u16).to_ne_bytes());
+            x[2..2 + name.len()].copy_from_slice(name.as_bytes());
+            x[31] = rev;
+            x.extend_from_slice(data);
+            x.resize(size, 0);
+            x
+        };
+        for (n, r, d) in matches {
+            e.extend(ext(n, *r, d));
+        }
+        let toff = e.len();
+        e.extend(ext(target.0, 0, target.1));
+        let next = e.len();
+        e[88..90].copy_from_slice(&(toff as u16).to_ne_bytes());
+        e[90..92].copy_from_slice(&(next as u16).to_ne_bytes());
+        self.bytes.extend(e);
+        at
+    }
+
+    fn verdict(&mut self, v: i32) -> usize {
+        self.entry([0; 5], (0, 0), &[], ("", &v.to_ne_bytes()))
+    }
+
+    fn error(&mut self, name: &str) -> usize {
+        let mut d = vec![0u8; 32];
+        d[..name.len()].copy_from_slice(name.as_bytes());
+        self.entry([0; 5], (0, 0), &[], ("ERROR", &d))
+    }
+}
+
+fn comment(text: &str) -> (&'static str, u8, Vec<u8>) {
+    let mut d = vec![0u8; 256];
+    d[..text.len()].copy_from_slice(text.as_bytes());
+    ("comment", 0, d)
+}
+
+/// INPUT: a rule to SUB, a rule without a target, policy DROP; user chains SUB (one
+/// ACCEPT) and AAA (empty), AAA after SUB in the entries (listed by name).
+fn table() -> (Vec<u8>, TableInfo) {
+    let mut b = Blob::default();
+    // sizes: 440 (a comment), 152 (a verdict), 176 (an ERROR)
+    let sub_first: i32 = 440 + 152 + 152 + 176;
+    b.entry(
+        [10, 0, 0, 0, 8],
+        (5, 300),
+        &[comment("to sub")],
+        ("", &sub_first.to_ne_bytes()),
+    );
+    // no target: the verdict is the next entry's offset
+    b.entry([0; 5], (1, 60), &[], ("", &(440i32 + 152).to_ne_bytes()));
+    let policy = b.verdict(-1);
+    b.error("SUB");
+    assert_eq!(b.bytes.len(), sub_first as usize);
+    b.entry(
+        [192, 0, 2, 1, 32],
+        (2, 120),
+        &[],
+        ("", &(-2i32).to_ne_bytes()),
+    );
+    b.verdict(-5);
+    b.error("AAA");
+    b.verdict(-5);
+    b.error("ERROR");
+    let info = TableInfo {
+        valid_hooks: 1 << 1,
+        hook_entry: [0; 5],
+        underflow: [0, policy as u32, 0, 0, 0],
+        num_entries: 9,
+        size: b.bytes.len() as u32,
+    };
+    (b.bytes, info)
+}
+
+#[test]
+fn a_table_is_written_as_iptables_legacy_lists_it() {
+    let (bytes, info) = table();
+    let text = render(&bytes, &info).expect("renders");
+    let want = "Chain INPUT (policy DROP 0 packets, 0 bytes)
+num      pkts      bytes target     prot opt in     out     source               destination         
+1           5      300 SUB        0    --  *      *       10.0.0.0/8           0.0.0.0/0            /* to sub */
+2           1       60            0    --  *      *       0.0.0.0/0            0.0.0.0/0           
+
+Chain AAA (0 references)
+num      pkts      bytes target     prot opt in     out     source               destination         
+
+Chain SUB (1 references)
+num      pkts      bytes target     prot opt in     out     source               destination         
+1           2      120 ACCEPT     0    --  *      *       192.0.2.1            0.0.0.0/0           
+";
+    assert_eq!(text, want);
+}
+
+#[test]
+fn what_iptables_would_print_otherwise_is_left_to_it() {
+    let (mut bytes, info) = table();
+    // the comment match renamed to one not known here
+    let at = memchr::memmem::find(&bytes, b"comment").expect("comment");
+    bytes[at..at + 7].copy_from_slice(b"commenx");
+    let e = render(&bytes, &info).expect_err("unknown match");
+    assert!(e.0.contains("commenx"), "{e:?}");
+    // a line break in a comment
+    let (mut bytes, info) = table();
+    let at = memchr::memmem::find(&bytes, b"to sub").expect("text");
+    bytes[at + 2] = b'\n';
+    assert!(render(&bytes, &info).is_err());
+    // a table cut short: no end entry
+    let (bytes, info) = table();
+    assert!(render(&bytes[..bytes.len() - 176], &info).is_err());
+    // a jump to an offset no chain holds
+    let (mut bytes, info) = table();
+    let (toff, past) = (u16_at(&bytes, 88), bytes.len() as i32 + 8);
+    bytes[toff + 32..toff + 36].copy_from_slice(&past.to_ne_bytes());
+    assert!(render(&bytes, &info).is_err());
+}
+
+#[test]
+fn probabilities_are_written_as_printf_writes_them() {
+    use nix::libc;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut values: Vec<u32> = (0..=64).map(|i| (i as u32) << 25).collect();
+    // halves at the 12th digit (multiples of 2^-12), and random ones
+    values.extend((0..4096).map(|i| (i as u32) << 19));
+    for _ in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        values.push((x >> 33) as u32);
+    }
+    for v in values {
+        let p = f64::from(v) / f64::from(0x8000_0000u32);
+        let mut buf = [0u8; 64];
+        // SAFETY: the buffer is large enough for "%.11f" of a number below 2.
+        let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.11f".as_ptr(), p) };
+        let want = std::str::from_utf8(&buf[..n as usize]).expect("ascii");
+        assert_eq!(ext::fixed11(p), want, "{v}");
+    }
+}

@@ -1,0 +1,228 @@
+//! A legacy table's listing written from its x_tables entries (no iptables-legacy run)
+//! against iptables-legacy's own listing of the same rules, byte for byte, on real rule
+//! sets in namespaces the tests create: every rule part and extension iptop writes
+//! (`tests/fixtures/iptables/written.rules`), the Docker swarm and kube-proxy rules; and
+//! a rule set with extensions iptop does not write is left to iptables, whole. Then
+//! `--once` shows the same tables either way.
+
+use std::process::Command;
+
+use iptop::source::kernel::legacy::LegacySocket;
+use serde_json::Value;
+
+use crate::common::{iptop, require_root, root, run_ok};
+
+/// A namespace of our own, deleted when dropped (also when the test fails).
+struct Netns(String);
+
+impl Netns {
+    fn new(what: &str) -> Netns {
+        require_root();
+        let name = format!("iptw{}-{what}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        Netns(name)
+    }
+
+    fn load(&self, rules: &[u8]) {
+        use std::io::Write;
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", &self.0, "iptables-legacy-restore", "-c"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("restore");
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(rules)
+            .expect("write");
+        assert!(
+            c.wait().expect("wait").success(),
+            "iptables-legacy-restore failed"
+        );
+    }
+
+    /// iptables-legacy's listing, as iptop runs it.
+    fn listed(&self, table: &str) -> String {
+        let out = run_ok(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.0,
+            "iptables-legacy",
+            "-w",
+            "5",
+            "-t",
+            table,
+            "-L",
+            "-v",
+            "-n",
+            "-x",
+            "--line-numbers",
+        ]));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The listing written from the kernel's entries, or why not.
+    fn written(&self, table: &str) -> Result<String, String> {
+        let path = format!("/run/netns/{}", self.0);
+        let table = table.to_string();
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(&path).expect("netns");
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            let mut s = LegacySocket::open(false).expect("raw socket");
+            s.read_text(&table).expect("GET_ENTRIES").map_err(|e| e.0)
+        })
+        .join()
+        .expect("reader thread")
+    }
+
+    fn once(&self, table: &str, source: &str) -> Value {
+        let out = run_ok(iptop().args([
+            "--netns",
+            &self.0,
+            "--backend",
+            "legacy",
+            "--source",
+            source,
+            "--once",
+            "--format",
+            "json",
+            "-t",
+            table,
+        ]));
+        serde_json::from_slice(&out.stdout).expect("json")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("tests/fixtures/iptables").join(name)).expect("fixture")
+}
+
+/// Lines that differ, for the failure message.
+fn first_difference(a: &str, b: &str) -> String {
+    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
+        if x != y {
+            return format!("line {}:\n written: {x:?}\n listed:  {y:?}", i + 1);
+        }
+    }
+    format!(
+        "{} lines written, {} listed",
+        a.lines().count(),
+        b.lines().count()
+    )
+}
+
+/// Each table is written byte for byte as iptables-legacy lists it, and `--once` (which
+/// writes it) shows what `--source iptables` (which lists it) shows.
+fn same_as_iptables(ns: &Netns, tables: &[&str]) {
+    for t in tables {
+        let written = ns
+            .written(t)
+            .unwrap_or_else(|why| panic!("table {t} not written: {why}"));
+        let listed = ns.listed(t);
+        assert!(
+            written == listed,
+            "table {t}: {}",
+            first_difference(&written, &listed)
+        );
+        let auto = ns.once(t, "auto");
+        assert_eq!(
+            auto["source"]["written_from_kernel"],
+            serde_json::json!([t]),
+            "--once wrote table {t}"
+        );
+        assert_eq!(
+            auto["tables"],
+            ns.once(t, "iptables")["tables"],
+            "table {t}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn every_written_extension_is_written_as_iptables_legacy_lists_it() {
+    let ns = Netns::new("ext");
+    ns.load(&fixture("written.rules"));
+    same_as_iptables(&ns, &["filter", "nat"]);
+}
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn docker_swarm_and_kube_proxy_rules_are_written_as_iptables_legacy_lists_them() {
+    let ns = Netns::new("swarm");
+    ns.load(&fixture("docker-swarm.rules"));
+    same_as_iptables(&ns, &["filter", "nat"]);
+    let ns = Netns::new("kube");
+    let script = root().join("tests/fixtures/iptables/gen-scale.sh");
+    run_ok(
+        Command::new("bash")
+            .arg(&script)
+            .args(["2000", "legacy", &ns.0]),
+    );
+    same_as_iptables(&ns, &["nat"]);
+}
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn a_table_with_an_extension_not_written_here_is_listed_by_iptables() {
+    let ns = Netns::new("edge");
+    ns.load(b"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m limit --limit 5/sec -j ACCEPT\n-A INPUT -j ACCEPT\nCOMMIT\n");
+    let why = ns.written("filter").expect_err("limit is not written");
+    assert!(why.contains("limit"), "{why}");
+    let auto = ns.once("filter", "auto");
+    assert!(
+        auto["source"].get("written_from_kernel").is_none(),
+        "{}",
+        auto["source"]
+    );
+    assert_eq!(auto["tables"], ns.once("filter", "iptables")["tables"]);
+    let rules = &auto["tables"][0]["chains"][0]["rules"];
+    assert_eq!(rules.as_array().map(Vec::len), Some(2), "{rules}");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn the_edge_rules_are_written_as_iptables_lists_them_or_left_to_it() {
+    // tests/fixtures/iptables/edge.rules without its ipset sets (no ipset here)
+    let rules: Vec<u8> = String::from_utf8(fixture("edge.rules"))
+        .expect("utf-8")
+        .lines()
+        .filter(|l| {
+            !["-m set", "edge-v4", "edge-v6", "-j SET"]
+                .iter()
+                .any(|s| l.contains(s))
+        })
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    let ns = Netns::new("edge");
+    ns.load(&rules);
+    for t in ["raw", "mangle", "filter", "nat"] {
+        let auto = ns.once(t, "auto");
+        match ns.written(t) {
+            Ok(written) => {
+                let listed = ns.listed(t);
+                assert!(
+                    written == listed,
+                    "table {t}: {}",
+                    first_difference(&written, &listed)
+                );
+            }
+            Err(why) => {
+                assert!(!why.is_empty());
+                assert!(auto["source"].get("written_from_kernel").is_none(), "{t}");
+            }
+        }
+        assert_eq!(
+            auto["tables"],
+            ns.once(t, "iptables")["tables"],
+            "table {t}"
+        );
+    }
+}
