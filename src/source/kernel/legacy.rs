@@ -170,7 +170,11 @@ impl LegacySocket {
     /// `GET_ENTRIES` of `size` bytes into `buf`; false when the table changed size
     /// since its info was read (ask again).
     fn get_entries(&mut self, table: &str, size: usize) -> io::Result<bool> {
-        // the kernel fills all of it: no need to clear what the last read left
+        // the kernel fills all of it: no need to clear what the last read left, and a
+        // first buffer comes zeroed from the allocator (fresh pages, no memset)
+        if self.buf.capacity() < ENTRIES_HEAD + size {
+            self.buf = vec![0; ENTRIES_HEAD + size];
+        }
         self.buf.resize(ENTRIES_HEAD + size, 0);
         self.buf[..32].fill(0);
         self.buf[..table.len()].copy_from_slice(table.as_bytes());

@@ -30,12 +30,13 @@ const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTI
 /// The column titles under every chain header.
 const TITLES: &str = "num      pkts      bytes target     prot opt in     out     source               destination         \n";
 
-/// One entry's place in the table.
+/// One entry's place in the table, and its verdict (the standard target).
 #[derive(Clone, Copy)]
 struct Entry {
     off: usize,
     size: usize,
     target: usize,
+    verdict: Option<i32>,
 }
 
 /// A chain: where its entries are, its rules, its policy entry (built-in chains).
@@ -96,31 +97,9 @@ fn ext_at(e: &[u8], o: usize) -> Result<Ext<'_>, Unsupported> {
     })
 }
 
-/// The standard target's verdict, or None for another target.
-fn verdict(e: &[u8], t: usize) -> Result<Option<i32>, Unsupported> {
-    let x = ext_at(e, t)?;
-    Ok(x.name.is_empty().then(|| i32_at(x.data, 0)))
-}
-
 /// The listing of an IPv4 table from its entries (counters included) and its info.
 pub fn render(entries: &[u8], info: &TableInfo) -> Result<String, Unsupported> {
-    let mut list = Vec::new();
-    let mut o = 0;
-    while o < entries.len() {
-        let e = &entries[o..];
-        let size = u16_at(e, 90);
-        let target = u16_at(e, 88);
-        if size < ENTRY + EXT_HEAD || size > e.len() || target < ENTRY || target + EXT_HEAD > size {
-            return Err(unsupported("an entry's size is out of the table"));
-        }
-        list.push(Entry {
-            off: o,
-            size,
-            target,
-        });
-        o += size;
-    }
-    let mut chains = chains(entries, &list, info)?;
+    let (list, mut chains) = walk(entries, info)?;
     // jumps: named by the chain whose entries hold the offset, as libiptc finds them
     let mut by_head: Vec<usize> = (0..chains.len()).collect();
     by_head.sort_by_key(|&i| chains[i].head);
@@ -129,18 +108,19 @@ pub fn render(entries: &[u8], info: &TableInfo) -> Result<String, Unsupported> {
         let i = *by_head.get(at.checked_sub(1)?)?;
         (v <= chains[i].foot).then_some(i)
     };
-    let mut targets: Vec<Option<usize>> = vec![None; list.len()];
+    let mut targets: Vec<u32> = vec![u32::MAX; list.len()];
     for c in 0..chains.len() {
         for r in chains[c].rules.clone() {
-            let Entry { off, size, target } = list[r];
-            let e = &entries[off..off + size];
-            if let Some(v) = verdict(e, target)?
+            let Entry {
+                off, size, verdict, ..
+            } = list[r];
+            if let Some(v) = verdict
                 && v >= 0
                 && v as usize != off + size
             {
                 let j =
                     find(v as usize, &chains).ok_or_else(|| unsupported("a jump to no chain"))?;
-                targets[r] = Some(j);
+                targets[r] = j as u32;
                 chains[j].references += 1;
             }
         }
@@ -156,7 +136,7 @@ pub fn render(entries: &[u8], info: &TableInfo) -> Result<String, Unsupported> {
             (false, false) => ca.name.cmp(cb.name),
         }
     });
-    let mut out: Vec<u8> = Vec::with_capacity(entries.len() * 3 / 2);
+    let mut out: Vec<u8> = Vec::with_capacity(entries.len() * 3 / 4);
     for (n, &c) in order.iter().enumerate() {
         let ch = &chains[c];
         if n > 0 {
@@ -166,13 +146,12 @@ pub fn render(entries: &[u8], info: &TableInfo) -> Result<String, Unsupported> {
         out.extend_from_slice(ch.name);
         match ch.policy {
             Some(p) => {
-                let Entry { off, size, target } = list[p];
-                let e = &entries[off..off + size];
-                let name = match verdict(e, target)? {
+                let name = match list[p].verdict {
                     Some(-2) => "ACCEPT",
                     Some(-1) => "DROP",
                     _ => return Err(unsupported("a policy that is neither ACCEPT nor DROP")),
                 };
+                let e = &entries[list[p].off..];
                 let _ = writeln!(
                     out,
                     " (policy {name} {} packets, {} bytes)",
@@ -187,46 +166,58 @@ pub fn render(entries: &[u8], info: &TableInfo) -> Result<String, Unsupported> {
         out.extend_from_slice(TITLES.as_bytes());
         for (num, r) in ch.rules.clone().enumerate() {
             let name = match targets[r] {
-                Some(j) => chains[j].name,
-                None => &[],
+                u32::MAX => &[],
+                j => chains[j as usize].name,
             };
-            rule(
-                &mut out,
-                num + 1,
-                &entries[list[r].off..][..list[r].size],
-                list[r],
-                name,
-            )?;
+            let at = list[r];
+            rule(&mut out, num + 1, &entries[at.off..][..at.size], at, name)?;
         }
     }
     Ok(crate::model::text::lossy_string(out))
 }
 
-/// The chains in the order of the entries.
-fn chains<'a>(
+/// The entries and the chains they make, in one pass over the entries.
+fn walk<'a>(
     entries: &'a [u8],
-    list: &[Entry],
     info: &TableInfo,
-) -> Result<Vec<Chain<'a>>, Unsupported> {
+) -> Result<(Vec<Entry>, Vec<Chain<'a>>), Unsupported> {
+    let mut list: Vec<Entry> = Vec::with_capacity(entries.len() / 256);
     let mut chains: Vec<Chain> = Vec::new();
     // the chain being walked: for a built-in one its underflow
     let mut cur: Option<Option<usize>> = None;
-    for (i, &Entry { off, size, target }) in list.iter().enumerate() {
-        let e = &entries[off..off + size];
+    let mut off = 0;
+    while off < entries.len() {
+        let e = &entries[off..];
+        let size = u16_at(e, 90);
+        let target = u16_at(e, 88);
+        if size < ENTRY + EXT_HEAD || size > e.len() || target < ENTRY || target + EXT_HEAD > size
+        {
+            return Err(unsupported("an entry's size is out of the table"));
+        }
+        let e = &e[..size];
         let Ext {
             name: tname,
             data: tdata,
             ..
         } = ext_at(e, target)?;
+        let i = list.len();
+        list.push(Entry {
+            off,
+            size,
+            target,
+            verdict: tname.is_empty().then(|| i32_at(tdata, 0)),
+        });
+        off += size;
+        let at = list[i].off;
         if let Some(h) =
-            (0..5).find(|&h| info.valid_hooks & (1 << h) != 0 && info.hook_entry[h] as usize == off)
+            (0..5).find(|&h| info.valid_hooks & (1 << h) != 0 && info.hook_entry[h] as usize == at)
         {
             if cur.is_some() {
                 return Err(unsupported("a hook inside a chain"));
             }
             chains.push(Chain {
                 name: HOOKS[h].as_bytes(),
-                head: off,
+                head: at,
                 foot: info.underflow[h] as usize,
                 rules: i..i,
                 policy: None,
@@ -248,14 +239,14 @@ fn chains<'a>(
             let name = cstr(tdata);
             if name == b"ERROR" {
                 cur = None; // the end of the table
-                if i + 1 != list.len() {
+                if off != entries.len() {
                     return Err(unsupported("entries after the table's end"));
                 }
             } else {
                 chains.push(Chain {
                     name,
-                    head: off,
-                    foot: off,
+                    head: at,
+                    foot: at,
                     rules: i + 1..i + 1,
                     policy: None,
                     references: 0,
@@ -268,7 +259,7 @@ fn chains<'a>(
             return Err(unsupported("an entry before any chain"));
         };
         match cur {
-            Some(Some(u)) if u == off => {
+            Some(Some(u)) if u == at => {
                 c.policy = Some(i);
                 cur = None;
             }
@@ -285,7 +276,7 @@ fn chains<'a>(
     {
         return Err(unsupported("a chain name longer than iptables allows"));
     }
-    Ok(chains)
+    Ok((list, chains))
 }
 
 /// `s` padded with spaces to `width` bytes (printf's `%-Ns`).
