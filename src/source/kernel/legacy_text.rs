@@ -190,8 +190,7 @@ fn walk<'a>(
         let e = &entries[off..];
         let size = u16_at(e, 90);
         let target = u16_at(e, 88);
-        if size < ENTRY + EXT_HEAD || size > e.len() || target < ENTRY || target + EXT_HEAD > size
-        {
+        if size < ENTRY + EXT_HEAD || size > e.len() || target < ENTRY || target + EXT_HEAD > size {
             return Err(unsupported("an entry's size is out of the table"));
         }
         let e = &e[..size];

@@ -166,3 +166,36 @@ fn probabilities_are_written_as_printf_writes_them() {
         assert_eq!(ext::fixed11(p), want, "{v}");
     }
 }
+
+#[test]
+fn damaged_entries_are_refused_or_written_never_a_panic() {
+    let (bytes, info) = table();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut written, mut refused) = (0, 0);
+    for round in 0..20_000 {
+        let mut b = bytes.clone();
+        // a few bytes changed anywhere, now and then a table cut short
+        for _ in 0..=next() % 4 {
+            let at = (next() % b.len() as u64) as usize;
+            b[at] = next() as u8;
+        }
+        if round % 7 == 0 {
+            b.truncate((next() % b.len() as u64) as usize);
+        }
+        match render(&b, &info) {
+            Ok(_) => written += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    // most damage lands in counters, addresses or comments, which are written
+    assert!(
+        written > 1000 && refused > 1000,
+        "{written} written, {refused} refused"
+    );
+}

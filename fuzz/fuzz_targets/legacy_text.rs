@@ -1,0 +1,27 @@
+//! An x_tables table's entries as `GET_ENTRIES` would hand them over (the first 44 bytes
+//! are its info: valid hooks, hook entries, underflows), written as iptables-legacy
+//! lists them: never a panic, whatever the bytes; a listing written is one the parser
+//! reads without a panic.
+#![no_main]
+
+use iptop::source::kernel::legacy_text::render;
+use iptop::source::kernel::quick::TableInfo;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 44 {
+        return;
+    }
+    let (head, entries) = data.split_at(44);
+    let u = |i: usize| u32::from_ne_bytes(head[4 * i..4 * i + 4].try_into().unwrap_or_default());
+    let info = TableInfo {
+        valid_hooks: u(0) & 0x1f,
+        hook_entry: std::array::from_fn(|h| u(1 + h) % 4096),
+        underflow: std::array::from_fn(|h| u(6 + h) % 4096),
+        num_entries: 0,
+        size: entries.len() as u32,
+    };
+    if let Ok(text) = render(entries, &info) {
+        let _ = iptop::parse::parse_table("filter", &text, None);
+    }
+});
