@@ -36,6 +36,7 @@ seed_dirs() {
         parse_reusing) echo "$here/seeds/parse_reusing $here/seeds/listings" ;;
         replay) echo "$here/seeds/replay" ;;
         export) echo "$here/seeds/export" ;;
+        legacy_text) echo "$here/seeds/legacy_text" ;;
         *) echo "unknown target $1" >&2; exit 2 ;;
     esac
 }

@@ -4,7 +4,7 @@
 //! reads without a panic.
 #![no_main]
 
-use iptop::source::kernel::legacy_text::render;
+use iptop::source::kernel::legacy_text::{V4, V6, render};
 use iptop::source::kernel::quick::TableInfo;
 use libfuzzer_sys::fuzz_target;
 
@@ -15,13 +15,15 @@ fuzz_target!(|data: &[u8]| {
     let (head, entries) = data.split_at(44);
     let u = |i: usize| u32::from_ne_bytes(head[4 * i..4 * i + 4].try_into().unwrap_or_default());
     let info = TableInfo {
-        valid_hooks: u(0) & 0x1f,
-        hook_entry: std::array::from_fn(|h| u(1 + h) % 4096),
-        underflow: std::array::from_fn(|h| u(6 + h) % 4096),
+        valid_hooks: (u(0) >> 1) & 0x1f,
+        hook_entry: std::array::from_fn(|h| u(1 + h)),
+        underflow: std::array::from_fn(|h| u(6 + h)),
         num_entries: 0,
         size: entries.len() as u32,
     };
-    if let Ok(text) = render(entries, &info) {
+    // the first byte's low bit picks the family
+    let l = if head[0] & 1 == 0 { V4 } else { V6 };
+    if let Ok(text) = render(entries, &info, l) {
         let _ = iptop::parse::parse_table("filter", &text, None);
     }
 });

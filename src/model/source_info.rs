@@ -109,22 +109,63 @@ impl SourceInfo {
             s.push_str(" · ");
             s.push_str(f.as_str());
         }
-        if !self.counters.is_empty() {
-            s.push_str(" · counters from the ");
-            s.push_str(&self.counters);
-            if !self.listed_counters.is_empty() {
-                s.push_str(&format!(
-                    " ({} from the listing)",
-                    self.listed_counters.join(", ")
-                ));
+        // the legacy tables whose listing iptop wrote from the kernel's entries
+        let written = (!self.written.is_empty())
+            .then(|| format!("legacy rules ({})", self.written.join(", ")));
+        match (self.counters.is_empty(), written) {
+            (false, w) => {
+                s.push_str(" · counters ");
+                if let Some(w) = w {
+                    s.push_str("and ");
+                    s.push_str(&w);
+                    s.push(' ');
+                }
+                s.push_str("from the ");
+                s.push_str(&self.counters);
+                if !self.listed_counters.is_empty() {
+                    s.push_str(&format!(
+                        " ({} from the listing)",
+                        self.listed_counters.join(", ")
+                    ));
+                }
             }
-        }
-        if !self.written.is_empty() {
-            s.push_str(&format!(
-                " · legacy rules from the kernel ({})",
-                self.written.join(", ")
-            ));
+            (true, Some(w)) => {
+                s.push_str(" · ");
+                s.push_str(&w);
+                s.push_str(" from the kernel");
+            }
+            (true, None) => {}
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_header_says_what_came_from_the_kernel() {
+        let mut i = SourceInfo {
+            host: "h".into(),
+            ..SourceInfo::default()
+        };
+        assert_eq!(i.describe(), "live on h");
+        i.written = vec!["nat".into()];
+        assert_eq!(
+            i.describe(),
+            "live on h · legacy rules (nat) from the kernel"
+        );
+        i.counters = "kernel".into();
+        assert_eq!(
+            i.describe(),
+            "live on h · counters and legacy rules (nat) from the kernel"
+        );
+        i.written.clear();
+        i.listed_counters = vec!["filter·nft".into()];
+        assert_eq!(
+            i.describe(),
+            "live on h · counters from the kernel (filter·nft from the listing)"
+        );
     }
 }

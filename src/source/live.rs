@@ -342,10 +342,9 @@ impl LiveSource {
     }
 
     /// Whether a legacy listing may be written from the kernel's entries instead of
-    /// listed: iptables-legacy found on PATH (not a binary `--iptables` named), IPv4.
+    /// listed: iptables-legacy found on PATH (not a binary `--iptables` named).
     pub fn may_write_legacy(&self) -> bool {
         self.cfg.binary.is_none()
-            && !self.cfg.ipv6
             && self
                 .lanes
                 .iter()

@@ -153,18 +153,28 @@ impl LegacySocket {
         &mut self,
         table: &str,
     ) -> io::Result<Result<String, super::legacy_text::Unsupported>> {
-        if self.ipv6 {
-            return Ok(Err(super::legacy_text::Unsupported("IPv6".into())));
-        }
         for _ in 0..5 {
             let info = self.info(table)?;
             if self.get_entries(table, info.size as usize)? {
-                return Ok(super::legacy_text::render(&self.buf[ENTRIES_HEAD..], &info));
+                let l = self.text_layout();
+                return Ok(super::legacy_text::render(
+                    &self.buf[ENTRIES_HEAD..],
+                    &info,
+                    l,
+                ));
             }
         }
         Err(io::Error::other(
             "the table kept changing while it was read",
         ))
+    }
+
+    fn text_layout(&self) -> super::legacy_text::Layout {
+        if self.ipv6 {
+            super::legacy_text::V6
+        } else {
+            super::legacy_text::V4
+        }
     }
 
     /// `GET_ENTRIES` of `size` bytes into `buf`; false when the table changed size
@@ -205,14 +215,11 @@ impl LegacySocket {
                 continue; // the table changed size between the two calls
             }
             let layout = if self.ipv6 { V6 } else { V4 };
+            let text_layout = self.text_layout();
             let entries = &mut self.buf[ENTRIES_HEAD..];
             if self.want_text {
                 // before the walk takes the counters out
-                self.text = Some(if self.ipv6 {
-                    Err(super::legacy_text::Unsupported("IPv6".into()))
-                } else {
-                    super::legacy_text::render(entries, &info)
-                });
+                self.text = Some(super::legacy_text::render(entries, &info, text_layout));
             }
             return walk(entries, layout, valid_hooks, &hook_entry, &underflow, out);
         }

@@ -4,6 +4,7 @@
 //! table instead.
 
 use std::io::Write as _;
+use std::net::IpAddr;
 
 use super::{Unsupported, cstr, unsupported};
 
@@ -35,7 +36,13 @@ fn sized<'a>(d: &'a [u8], n: usize, what: &str) -> Result<&'a [u8], Unsupported>
 }
 
 /// A match's text (with its leading space).
-pub fn matched(out: &mut Vec<u8>, name: &[u8], rev: u8, d: &[u8]) -> Result<(), Unsupported> {
+pub fn matched(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    rev: u8,
+    d: &[u8],
+    v6: bool,
+) -> Result<(), Unsupported> {
     match (name, rev) {
         (b"comment", 0) => {
             let d = sized(d, 256, "comment")?;
@@ -191,13 +198,16 @@ pub fn matched(out: &mut Vec<u8>, name: &[u8], rev: u8, d: &[u8]) -> Result<(), 
                 i += 1;
             }
         }
-        (b"icmp", 0) => {
+        (b"icmp" | b"icmp6", 0) => {
+            if v6 != (name == b"icmp6") {
+                return Err(unsupported("icmp of the other family"));
+            }
             let d = sized(d, 8, "icmp")?;
             let (ty, lo, hi, inv) = (d[0], d[1], d[2], d[3]);
             if inv & !1 != 0 {
                 return Err(unsupported("icmp: unknown inversion flags"));
             }
-            out.extend_from_slice(b" icmp");
+            out.extend_from_slice(if v6 { b" ipv6-icmp" } else { b" icmp" });
             if ty == 0xff && lo == 0 && hi == 0xff {
                 // `any`: how iptables prints it depends on its version
                 return Err(unsupported("icmp: any type"));
@@ -223,9 +233,15 @@ pub fn matched(out: &mut Vec<u8>, name: &[u8], rev: u8, d: &[u8]) -> Result<(), 
 }
 
 /// A target's text (with its leading space), for a target with a name.
-pub fn target(out: &mut Vec<u8>, name: &[u8], rev: u8, d: &[u8]) -> Result<(), Unsupported> {
-    match (name, rev) {
-        (b"MARK", 2) => {
+pub fn target(
+    out: &mut Vec<u8>,
+    name: &[u8],
+    rev: u8,
+    d: &[u8],
+    v6: bool,
+) -> Result<(), Unsupported> {
+    match (name, rev, v6) {
+        (b"MARK", 2, _) => {
             let d = sized(d, 8, "MARK")?;
             let (m, mask) = (u32_ne(d, 0), u32_ne(d, 4));
             let _ = if m == 0 {
@@ -240,37 +256,61 @@ pub fn target(out: &mut Vec<u8>, name: &[u8], rev: u8, d: &[u8]) -> Result<(), U
                 write!(out, " MARK xset 0x{m:x}/0x{mask:x}")
             };
         }
-        (b"DNAT" | b"SNAT" | b"MASQUERADE", 0) => {
+        (b"DNAT" | b"SNAT" | b"MASQUERADE", 0, false) => {
             let d = sized(d, 24, "NAT")?;
             if u32_ne(d, 0) != 1 {
                 return Err(unsupported("NAT: not one range"));
             }
             let r = Range {
                 flags: u32_ne(d, 4),
-                min: ipv4(d, 8),
-                max: ipv4(d, 12),
+                min: IpAddr::V4(ipv4(d, 8)),
+                max: IpAddr::V4(ipv4(d, 12)),
                 min_port: u16_be(d, 16),
                 max_port: u16_be(d, 18),
                 base: 0,
             };
             nat(out, name, &r)?;
         }
-        (b"DNAT", 2) => {
-            let d = sized(d, 48, "DNAT")?;
+        // nf_nat_range2 (DNAT 2, both families) and nf_nat_range (IPv6: MASQUERADE 0,
+        // SNAT and DNAT 1): the addresses as 16 bytes
+        (b"DNAT", 2, _) | (b"MASQUERADE", 0, true) | (b"SNAT" | b"DNAT", 1, true) => {
+            let two = rev == 2;
+            let d = sized(d, if two { 48 } else { 40 }, "NAT")?;
+            let addr = |o: usize| -> IpAddr {
+                if v6 {
+                    let mut b = [0u8; 16];
+                    b.copy_from_slice(&d[o..o + 16]);
+                    IpAddr::V6(std::net::Ipv6Addr::from(b))
+                } else {
+                    IpAddr::V4(ipv4(d, o))
+                }
+            };
+            if !v6 && d[8..20].iter().chain(&d[24..36]).any(|&b| b != 0) {
+                return Err(unsupported("DNAT: an IPv6 range in an IPv4 rule"));
+            }
             let r = Range {
                 flags: u32_ne(d, 0),
-                min: ipv4(d, 4),
-                max: ipv4(d, 20),
+                min: addr(4),
+                max: addr(20),
                 min_port: u16_be(d, 36),
                 max_port: u16_be(d, 38),
-                base: u16_be(d, 40),
+                base: if two { u16_be(d, 40) } else { 0 },
             };
-            if d[8..20].iter().chain(&d[24..36]).any(|&b| b != 0) {
-                return Err(unsupported("DNAT: an IPv6 range"));
-            }
             nat(out, name, &r)?;
         }
-        (b"REJECT", 0) => {
+        (b"REJECT", 0, true) => {
+            let d = sized(d, 8, "REJECT")?;
+            let with = match u32_ne(d, 0) {
+                0 => "icmp6-no-route",
+                1 => "icmp6-adm-prohibited",
+                3 => "icmp6-addr-unreachable",
+                4 => "icmp6-port-unreachable",
+                6 => "tcp-reset",
+                _ => return Err(unsupported("REJECT: an unknown reply")),
+            };
+            let _ = write!(out, " reject-with {with}");
+        }
+        (b"REJECT", 0, false) => {
             let d = sized(d, 8, "REJECT")?;
             let with = match u32_ne(d, 0) {
                 0 => "icmp-net-unreachable",
@@ -298,8 +338,8 @@ pub fn target(out: &mut Vec<u8>, name: &[u8], rev: u8, d: &[u8]) -> Result<(), U
 /// A NAT range as `nf_nat_range2` holds it.
 struct Range {
     flags: u32,
-    min: std::net::Ipv4Addr,
-    max: std::net::Ipv4Addr,
+    min: IpAddr,
+    max: IpAddr,
     min_port: u16,
     max_port: u16,
     base: u16,
@@ -334,7 +374,21 @@ fn nat(out: &mut Vec<u8>, name: &[u8], r: &Range) -> Result<(), Unsupported> {
             }
         }
     } else {
-        let _ = write!(out, " to:{}", r.min);
+        let brackets = r.min.is_ipv6() && r.flags & PROTO != 0;
+        if r.min.is_ipv6() && r.max != r.min {
+            return Err(unsupported("NAT: an IPv6 address range"));
+        }
+        if let IpAddr::V6(a) = r.min
+            && a.segments()[..6] == [0; 6]
+            && a.segments()[6] != 0
+        {
+            return Err(unsupported("NAT: an IPv4-compatible IPv6 address"));
+        }
+        let _ = if brackets {
+            write!(out, " to:[{}]", r.min)
+        } else {
+            write!(out, " to:{}", r.min)
+        };
         if r.max != r.min {
             let _ = write!(out, "-{}", r.max);
         }

@@ -16,7 +16,7 @@ impl Blob {
         target: (&str, &[u8]),
     ) -> usize {
         let at = self.bytes.len();
-        let mut e = vec![0u8; ENTRY];
+        let mut e = vec![0u8; V4.entry];
         e[0..4].copy_from_slice(&src[..4]);
         let mask = if src[4] == 0 {
             0
@@ -105,7 +105,7 @@ fn table() -> (Vec<u8>, TableInfo) {
 #[test]
 fn a_table_is_written_as_iptables_legacy_lists_it() {
     let (bytes, info) = table();
-    let text = render(&bytes, &info).expect("renders");
+    let text = render(&bytes, &info, V4).expect("renders");
     let want = "Chain INPUT (policy DROP 0 packets, 0 bytes)
 num      pkts      bytes target     prot opt in     out     source               destination         
 1           5      300 SUB        0    --  *      *       10.0.0.0/8           0.0.0.0/0            /* to sub */
@@ -127,21 +127,21 @@ fn what_iptables_would_print_otherwise_is_left_to_it() {
     // the comment match renamed to one not known here
     let at = memchr::memmem::find(&bytes, b"comment").expect("comment");
     bytes[at..at + 7].copy_from_slice(b"commenx");
-    let e = render(&bytes, &info).expect_err("unknown match");
+    let e = render(&bytes, &info, V4).expect_err("unknown match");
     assert!(e.0.contains("commenx"), "{e:?}");
     // a line break in a comment
     let (mut bytes, info) = table();
     let at = memchr::memmem::find(&bytes, b"to sub").expect("text");
     bytes[at + 2] = b'\n';
-    assert!(render(&bytes, &info).is_err());
+    assert!(render(&bytes, &info, V4).is_err());
     // a table cut short: no end entry
     let (bytes, info) = table();
-    assert!(render(&bytes[..bytes.len() - 176], &info).is_err());
+    assert!(render(&bytes[..bytes.len() - 176], &info, V4).is_err());
     // a jump to an offset no chain holds
     let (mut bytes, info) = table();
     let (toff, past) = (u16_at(&bytes, 88), bytes.len() as i32 + 8);
     bytes[toff + 32..toff + 36].copy_from_slice(&past.to_ne_bytes());
-    assert!(render(&bytes, &info).is_err());
+    assert!(render(&bytes, &info, V4).is_err());
 }
 
 #[test]
@@ -188,7 +188,7 @@ fn damaged_entries_are_refused_or_written_never_a_panic() {
         if round % 7 == 0 {
             b.truncate((next() % b.len() as u64) as usize);
         }
-        match render(&b, &info) {
+        match render(&b, &info, V4) {
             Ok(_) => written += 1,
             Err(_) => refused += 1,
         }
