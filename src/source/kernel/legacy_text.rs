@@ -7,7 +7,7 @@
 //! Written byte for byte as iptables-legacy 1.8.9 writes it (chains in libiptc's order:
 //! the built-in ones by hook, then the user chains by name; a jump named by the chain
 //! whose entries hold its offset; references counted from the jumps) for the rule parts
-//! and extensions [`ext`] knows, at the revisions iptables 1.8 writes. Anything else (an
+//! and extensions `ext` knows, at the revisions iptables 1.8 writes. Anything else (an
 //! extension or revision not known, a verdict libiptc would refuse, a comment with
 //! a line break) is [`Unsupported`]: the caller runs iptables as before. A root test
 //! compares the text with iptables-legacy's own listing of the same rules.
