@@ -68,6 +68,8 @@ struct Before {
     /// The legacy listing written from the read that gave `legacy_stamp`, and how long
     /// the read and the writing took.
     legacy_text: Option<(String, std::time::Duration)>,
+    /// That read's counters: the written listing's own, read no second time.
+    legacy_read: Option<Read>,
 }
 
 /// The failures of a kernel read, for the listing it belongs to.
@@ -457,6 +459,7 @@ impl KernelSource {
                         if let Ok((read, text)) = r.read_legacy_text(&t) {
                             b.legacy_stamp = Some(read.stamp);
                             b.legacy_text = text.ok().map(|s| (s, started.elapsed()));
+                            b.legacy_read = b.legacy_text.is_some().then_some(read);
                         }
                     }
                     if legacy_exists && quick && b.legacy_text.is_none() {
@@ -487,14 +490,24 @@ impl KernelSource {
                 return listings;
             }
             let t = table.to_string();
-            let w = wanted.clone();
-            let reads = self
+            // a written listing's counters are those of the read it was written from
+            let w: Vec<Option<Backend>> = wanted
+                .iter()
+                .zip(&listings)
+                .map(|(b, l)| b.filter(|_| !l.written))
+                .collect();
+            let mut reads = self
                 .with_reader(move |r| {
                     w.iter()
                         .map(|b| b.map(|b| r.read(&t, b, true)))
                         .collect::<Vec<_>>()
                 })
                 .await;
+            for (read, l) in reads.iter_mut().zip(&listings) {
+                if l.written {
+                    *read = before.legacy_read.take().map(Ok);
+                }
+            }
             let mut stamps = Vec::with_capacity(listings.len());
             let mut settled = true;
             for ((l, b), read) in listings.iter_mut().zip(&wanted).zip(reads) {
