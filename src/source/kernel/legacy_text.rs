@@ -139,6 +139,15 @@ fn cstr(b: &[u8]) -> &[u8] {
     &b[..memchr::memchr(0, b).unwrap_or(b.len())]
 }
 
+/// A name that must end inside its field: iptables reads one that does not on into the
+/// bytes after it, which is left to iptables.
+fn name(b: &[u8]) -> Result<&[u8], Unsupported> {
+    match memchr::memchr(0, b) {
+        Some(n) => Ok(&b[..n]),
+        None => Err(unsupported("a name that fills its field")),
+    }
+}
+
 fn unsupported(why: impl Into<String>) -> Unsupported {
     Unsupported(why.into())
 }
@@ -158,7 +167,7 @@ fn ext_at(e: &[u8], o: usize) -> Result<Ext<'_>, Unsupported> {
         return Err(unsupported("an extension's size is out of its entry"));
     }
     Ok(Ext {
-        name: cstr(&e[o + 2..o + 31]),
+        name: name(&e[o + 2..o + 31])?,
         rev: e[o + 31],
         data: &e[o + EXT_HEAD..o + size],
         size,
@@ -316,7 +325,7 @@ fn walk<'a>(
             } else if cur.is_some() {
                 return Err(unsupported("a built-in chain without its policy"));
             }
-            let name = cstr(tdata);
+            let name = name(tdata)?;
             if name == b"ERROR" {
                 cur = None; // the end of the table
                 if off != entries.len() {
@@ -482,7 +491,7 @@ fn rule(
         if invflags & inv != 0 {
             out.push(b'!');
         }
-        match cstr(name) {
+        match self::name(name)? {
             b"" => out.push(b'*'),
             n => out.extend_from_slice(n),
         }

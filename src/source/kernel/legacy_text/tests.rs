@@ -137,6 +137,17 @@ fn what_iptables_would_print_otherwise_is_left_to_it() {
     // a table cut short: no end entry
     let (bytes, info) = table();
     assert!(render(&bytes[..bytes.len() - 176], &info, V4).is_err());
+    // an interface name that fills its 16 bytes: iptables would read on past it
+    let (mut bytes, info) = table();
+    bytes[16..32].fill(b'a');
+    let e = render(&bytes, &info, V4).expect_err("no NUL");
+    assert!(e.0.contains("fills its field"), "{e:?}");
+    bytes[31] = 0;
+    assert!(render(&bytes, &info, V4).is_ok(), "15 bytes and a NUL");
+    // a match name without its NUL
+    let (mut bytes, info) = table();
+    bytes[112 + 2..112 + 31].fill(b'x');
+    assert!(render(&bytes, &info, V4).is_err());
     // a jump to an offset no chain holds
     let (mut bytes, info) = table();
     let (toff, past) = (u16_at(&bytes, 88), bytes.len() as i32 + 8);
