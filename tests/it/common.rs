@@ -446,11 +446,32 @@ pub mod hostile {
         }
 
         pub fn ipt(&self, bin: &str, args: &[&str]) {
+            self.exec(&[&[bin], args].concat());
+        }
+
+        /// Runs a command inside the namespace; it must succeed.
+        pub fn exec(&self, args: &[&str]) -> std::process::Output {
             run_ok(
                 Command::new("ip")
-                    .args(["netns", "exec", &self.0, bin])
+                    .args(["netns", "exec", &self.0])
                     .args(args),
-            );
+            )
+        }
+
+        /// `BIN -c` (an iptables-restore) inside the namespace, the rules on its stdin.
+        pub fn restore(&self, bin: &str, rules: &[u8]) {
+            use std::io::Write;
+            let mut c = Command::new("ip")
+                .args(["netns", "exec", &self.0, bin, "-c"])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .expect("restore");
+            c.stdin
+                .take()
+                .expect("stdin")
+                .write_all(rules)
+                .expect("write");
+            assert!(c.wait().expect("wait").success(), "{bin} failed");
         }
     }
 

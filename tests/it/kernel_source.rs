@@ -5,54 +5,13 @@
 
 use std::process::Command;
 
-use crate::common::{iptop, require_root, root, run_ok};
+use crate::common::hostile::Ns;
+use crate::common::{iptop, root, run_ok};
 use serde_json::Value;
-
-/// A namespace of our own, deleted when dropped (also when the test fails).
-struct Netns(String);
-
-impl Netns {
-    fn new(what: &str) -> Netns {
-        require_root();
-        let name = format!("iptk{}-{what}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run_ok(Command::new("ip").args(["netns", "add", &name]));
-        Netns(name)
-    }
-
-    fn exec(&self, args: &[&str]) -> std::process::Output {
-        run_ok(
-            Command::new("ip")
-                .args(["netns", "exec", &self.0])
-                .args(args),
-        )
-    }
-
-    fn restore(&self, bin: &str, rules: &[u8]) {
-        use std::io::Write;
-        let mut c = Command::new("ip")
-            .args(["netns", "exec", &self.0, bin, "-c"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("restore");
-        c.stdin
-            .take()
-            .expect("stdin")
-            .write_all(rules)
-            .expect("write");
-        assert!(c.wait().expect("wait").success(), "{bin} failed");
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
 
 /// `--once` JSON of filter and nat, without what differs between the sources (the time,
 /// the `counters` note, the tables written from the kernel's entries).
-fn once_json(ns: &Netns, backend: &str, source: &str, ipv6: bool) -> Value {
+fn once_json(ns: &Ns, backend: &str, source: &str, ipv6: bool) -> Value {
     let mut args = vec![
         "--netns",
         &ns.0,
@@ -107,7 +66,7 @@ fn rule_count(v: &Value) -> usize {
 }
 
 fn same_counters_at(n: usize, backend: &str) {
-    let ns = Netns::new(&format!("{n}{backend}"));
+    let ns = Ns::new();
     let rules = run_ok(
         Command::new("bash")
             .arg(root().join("tests/fixtures/iptables/gen-scale.sh"))
@@ -163,7 +122,7 @@ fn same_counters_as_the_listing_50k() {
 fn same_counters_as_the_listing_ipv6() {
     let rules = std::fs::read(root().join("tests/fixtures/iptables/ipv6.rules")).expect("rules");
     for backend in ["nft", "legacy"] {
-        let ns = Netns::new(&format!("v6{backend}"));
+        let ns = Ns::new();
         ns.restore(&format!("ip6tables-{backend}-restore"), &rules);
         // ip6tables-nft 1.8.9 drops rule counters given to restore: let packets move some
         ns.exec(&["ip", "link", "set", "lo", "up"]);
@@ -210,7 +169,7 @@ fn listing_runs(dir: &std::path::Path) -> usize {
 #[ignore = "needs root: network namespaces, real iptables"]
 fn iptables_runs_only_when_the_rules_change() {
     for backend in ["nft", "legacy"] {
-        let ns = Netns::new(&format!("runs{backend}"));
+        let ns = Ns::new();
         let rules = std::fs::read(root().join("tests/fixtures/iptables/docker-swarm.rules"))
             .expect("rules");
         ns.restore(&format!("iptables-{backend}-restore"), &rules);
@@ -272,7 +231,7 @@ fn iptables_runs_only_when_the_rules_change() {
 #[ignore = "needs root: network namespaces, real iptables"]
 fn a_listing_read_with_the_kernels_rule_counts() {
     for backend in ["nft", "legacy"] {
-        let ns = Netns::new(&format!("nl{backend}"));
+        let ns = Ns::new();
         let bin = format!("iptables-{backend}");
         ns.exec(&[&bin, "-A", "INPUT", "-j", "ACCEPT"]);
         // without a comment's line: --once (auto) reads no rule count, and says its

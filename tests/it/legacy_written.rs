@@ -10,24 +10,19 @@ use std::process::Command;
 use iptop::source::kernel::legacy::LegacySocket;
 use serde_json::Value;
 
-use crate::common::{iptop, require_root, root, run_ok};
+use crate::common::hostile::Ns;
+use crate::common::{iptop, root, run_ok};
 
-/// A namespace of our own, deleted when dropped (also when the test fails); `.1`: IPv6.
-struct Netns(String, bool);
+/// A namespace of the test's own (deleted when dropped), its rules IPv6 or not.
+struct Netns(Ns, bool);
 
 impl Netns {
-    fn new(what: &str) -> Netns {
-        require_root();
-        let name = format!("iptw{}-{what}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run_ok(Command::new("ip").args(["netns", "add", &name]));
-        Netns(name, false)
+    fn new() -> Netns {
+        Netns(Ns::new(), false)
     }
 
-    fn v6(what: &str) -> Netns {
-        let mut ns = Netns::new(what);
-        ns.1 = true;
-        ns
+    fn v6() -> Netns {
+        Netns(Ns::new(), true)
     }
 
     fn bin(&self, what: &str) -> String {
@@ -35,21 +30,7 @@ impl Netns {
     }
 
     fn load(&self, rules: &[u8]) {
-        use std::io::Write;
-        let mut c = Command::new("ip")
-            .args(["netns", "exec", &self.0, &self.bin("-restore"), "-c"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .expect("restore");
-        c.stdin
-            .take()
-            .expect("stdin")
-            .write_all(rules)
-            .expect("write");
-        assert!(
-            c.wait().expect("wait").success(),
-            "iptables-legacy-restore failed"
-        );
+        self.0.restore(&self.bin("-restore"), rules);
     }
 
     /// iptables-legacy's listing, as iptop runs it.
@@ -57,7 +38,7 @@ impl Netns {
         let out = run_ok(Command::new("ip").args([
             "netns",
             "exec",
-            &self.0,
+            &self.0.0,
             &self.bin(""),
             "-w",
             "5",
@@ -74,7 +55,7 @@ impl Netns {
 
     /// The listing written from the kernel's entries, or why not.
     fn written(&self, table: &str) -> Result<String, String> {
-        let path = format!("/run/netns/{}", self.0);
+        let path = format!("/run/netns/{}", self.0.0);
         let (table, v6) = (table.to_string(), self.1);
         std::thread::spawn(move || {
             let f = std::fs::File::open(&path).expect("netns");
@@ -89,7 +70,7 @@ impl Netns {
     fn once(&self, table: &str, source: &str) -> Value {
         let mut args = vec![
             "--netns",
-            &self.0,
+            &self.0.0,
             "--backend",
             "legacy",
             "--source",
@@ -105,12 +86,6 @@ impl Netns {
         }
         let out = run_ok(iptop().args(&args));
         serde_json::from_slice(&out.stdout).expect("json")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
     }
 }
 
@@ -163,7 +138,7 @@ fn same_as_iptables(ns: &Netns, tables: &[&str]) {
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn every_written_extension_is_written_as_iptables_legacy_lists_it() {
-    let ns = Netns::new("ext");
+    let ns = Netns::new();
     ns.load(&fixture("written.rules"));
     same_as_iptables(&ns, &["filter", "nat"]);
 }
@@ -171,11 +146,11 @@ fn every_written_extension_is_written_as_iptables_legacy_lists_it() {
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn every_written_ipv6_extension_is_written_as_ip6tables_legacy_lists_it() {
-    let ns = Netns::v6("ext6");
+    let ns = Netns::v6();
     ns.load(&fixture("written6.rules"));
     same_as_iptables(&ns, &["filter", "nat"]);
     // the IPv6 fixture: `frag` (filter) and NETMAP (nat) are left to ip6tables
-    let ns = Netns::v6("fix6");
+    let ns = Netns::v6();
     ns.load(&fixture("ipv6.rules"));
     assert_eq!(same_or_left(&ns, &["filter", "nat"]), 0);
 }
@@ -183,15 +158,15 @@ fn every_written_ipv6_extension_is_written_as_ip6tables_legacy_lists_it() {
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn docker_swarm_and_kube_proxy_rules_are_written_as_iptables_legacy_lists_them() {
-    let ns = Netns::new("swarm");
+    let ns = Netns::new();
     ns.load(&fixture("docker-swarm.rules"));
     same_as_iptables(&ns, &["filter", "nat"]);
-    let ns = Netns::new("kube");
+    let ns = Netns::new();
     let script = root().join("tests/fixtures/iptables/gen-scale.sh");
     run_ok(
         Command::new("bash")
             .arg(&script)
-            .args(["2000", "legacy", &ns.0]),
+            .args(["2000", "legacy", &ns.0.0]),
     );
     same_as_iptables(&ns, &["nat"]);
 }
@@ -199,7 +174,7 @@ fn docker_swarm_and_kube_proxy_rules_are_written_as_iptables_legacy_lists_them()
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn a_table_with_an_extension_not_written_here_is_listed_by_iptables() {
-    let ns = Netns::new("edge");
+    let ns = Netns::new();
     ns.load(b"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m limit --limit 5/sec -j ACCEPT\n-A INPUT -j ACCEPT\nCOMMIT\n");
     let why = ns.written("filter").expect_err("limit is not written");
     assert!(why.contains("limit"), "{why}");
@@ -228,7 +203,7 @@ fn the_edge_rules_are_written_as_iptables_lists_them_or_left_to_it() {
         })
         .flat_map(|l| format!("{l}\n").into_bytes())
         .collect();
-    let ns = Netns::new("edge");
+    let ns = Netns::new();
     ns.load(&rules);
     same_or_left(&ns, &["raw", "mangle", "filter", "nat"]);
 }

@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::libc;
 
+use super::legacy_text::{Layout, V4, V6, u16_at};
 use super::quick::TableInfo;
 use super::request::{self, SockOpt};
 use crate::model::Counter;
@@ -18,25 +19,6 @@ const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTI
 const INFO_LEN: usize = 84;
 /// sizeof(struct ipt_get_entries) without the entries (name, size, padding to 8).
 const ENTRIES_HEAD: usize = 40;
-
-/// The offsets in an entry that differ between IPv4 and IPv6.
-#[derive(Clone, Copy)]
-struct Layout {
-    target_offset: usize,
-    next_offset: usize,
-    counters: usize,
-}
-
-const V4: Layout = Layout {
-    target_offset: 88,
-    next_offset: 90,
-    counters: 96,
-};
-const V6: Layout = Layout {
-    target_offset: 140,
-    next_offset: 142,
-    counters: 152,
-};
 
 /// One chain read from the kernel: where its name is in the entries, its policy
 /// counters (built-in chains) and its rules' range in the counters.
@@ -59,9 +41,6 @@ pub struct LegacySocket {
     fd: OwnedFd,
     ipv6: bool,
     buf: Vec<u8>,
-    /// Write the listing of the next read ([`super::legacy_text`]) into `text`.
-    pub want_text: bool,
-    pub text: Option<Result<String, super::legacy_text::Unsupported>>,
 }
 
 impl LegacySocket {
@@ -83,8 +62,6 @@ impl LegacySocket {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
             ipv6,
             buf: Vec::new(),
-            want_text: false,
-            text: None,
         })
     }
 
@@ -153,15 +130,22 @@ impl LegacySocket {
         &mut self,
         table: &str,
     ) -> io::Result<Result<String, super::legacy_text::Unsupported>> {
+        let info = self.read_entries(table)?;
+        let l = self.layout();
+        Ok(super::legacy_text::render(
+            &self.buf[ENTRIES_HEAD..],
+            &info,
+            l,
+        ))
+    }
+
+    /// `GET_INFO`, then `GET_ENTRIES` into `buf`, asked again while the table changes
+    /// size between the two: the info the entries belong to.
+    fn read_entries(&mut self, table: &str) -> io::Result<TableInfo> {
         for _ in 0..5 {
             let info = self.info(table)?;
             if self.get_entries(table, info.size as usize)? {
-                let l = self.text_layout();
-                return Ok(super::legacy_text::render(
-                    &self.buf[ENTRIES_HEAD..],
-                    &info,
-                    l,
-                ));
+                return Ok(info);
             }
         }
         Err(io::Error::other(
@@ -169,12 +153,9 @@ impl LegacySocket {
         ))
     }
 
-    fn text_layout(&self) -> super::legacy_text::Layout {
-        if self.ipv6 {
-            super::legacy_text::V6
-        } else {
-            super::legacy_text::V4
-        }
+    /// Where the parts of this family's entries are.
+    fn layout(&self) -> Layout {
+        if self.ipv6 { V6 } else { V4 }
     }
 
     /// `GET_ENTRIES` of `size` bytes into `buf`; false when the table changed size
@@ -200,38 +181,29 @@ impl LegacySocket {
     }
 
     /// Reads `table` (which must exist: asking for a missing one loads it) into `out`;
-    /// [`LegacySocket::entries`] then holds its entries without their counters.
-    pub fn read(&mut self, table: &str, out: &mut LegacyTable) -> io::Result<()> {
-        for _ in 0..5 {
-            let info = self.info(table)?;
-            let TableInfo {
-                valid_hooks,
-                hook_entry,
-                underflow,
-                size,
-                ..
-            } = info;
-            if !self.get_entries(table, size as usize)? {
-                continue; // the table changed size between the two calls
-            }
-            let layout = if self.ipv6 { V6 } else { V4 };
-            let text_layout = self.text_layout();
-            let entries = &mut self.buf[ENTRIES_HEAD..];
-            if self.want_text {
-                // before the walk takes the counters out
-                self.text = Some(super::legacy_text::render(entries, &info, text_layout));
-            }
-            return walk(entries, layout, valid_hooks, &hook_entry, &underflow, out);
-        }
-        Err(io::Error::other(
-            "the table kept changing while it was read",
-        ))
+    /// [`LegacySocket::entries`] then holds its entries without their counters. `text`:
+    /// also the listing written from these entries ([`super::legacy_text`]), or why not.
+    pub fn read(
+        &mut self,
+        table: &str,
+        out: &mut LegacyTable,
+        text: bool,
+    ) -> io::Result<Option<Result<String, super::legacy_text::Unsupported>>> {
+        let info = self.read_entries(table)?;
+        let layout = self.layout();
+        let entries = &mut self.buf[ENTRIES_HEAD..];
+        // before the walk takes the counters out
+        let written = text.then(|| super::legacy_text::render(entries, &info, layout));
+        walk(
+            entries,
+            layout,
+            info.valid_hooks,
+            &info.hook_entry,
+            &info.underflow,
+            out,
+        )?;
+        Ok(written)
     }
-}
-
-fn u16_at(b: &[u8], o: usize) -> usize {
-    b.get(o..o + 2)
-        .map_or(0, |s| u16::from_ne_bytes([s[0], s[1]]) as usize)
 }
 
 fn counter_at(b: &[u8], o: usize) -> Counter {

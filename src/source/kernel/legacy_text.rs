@@ -15,6 +15,7 @@
 mod ext;
 
 use std::io::Write as _;
+use std::net::IpAddr;
 
 use super::quick::TableInfo;
 
@@ -27,9 +28,9 @@ pub struct Unsupported(pub String);
 pub struct Layout {
     /// sizeof the entry, where its matches begin
     entry: usize,
-    target_offset: usize,
-    next_offset: usize,
-    counters: usize,
+    pub(super) target_offset: usize,
+    pub(super) next_offset: usize,
+    pub(super) counters: usize,
     proto: usize,
     flags: usize,
     invflags: usize,
@@ -119,7 +120,8 @@ struct Chain<'a> {
     references: u32,
 }
 
-fn u16_at(b: &[u8], o: usize) -> usize {
+/// The native-endian `u16` at `o`, 0 past the end.
+pub(super) fn u16_at(b: &[u8], o: usize) -> usize {
     b.get(o..o + 2)
         .map_or(0, |s| usize::from(u16::from_ne_bytes([s[0], s[1]])))
 }
@@ -396,8 +398,7 @@ fn address(out: &mut Vec<u8>, addr: &[u8], mask: &[u8]) -> Result<(), Unsupporte
     }
 }
 
-/// An address as `inet_ntop` writes it: dotted for 4 bytes; for 16, RFC 5952 (glibc's
-/// and Rust's agree but on the deprecated IPv4-compatible form, left to iptables).
+/// An address of 4 or 16 bytes as `inet_ntop` writes it ([`addr`]).
 fn ip(out: &mut Vec<u8>, a: &[u8]) -> Result<(), Unsupported> {
     if a.len() == 4 {
         dotted(out, a);
@@ -405,12 +406,22 @@ fn ip(out: &mut Vec<u8>, a: &[u8]) -> Result<(), Unsupported> {
     }
     let mut b = [0u8; 16];
     b.copy_from_slice(&a[..16]);
-    let v6 = std::net::Ipv6Addr::from(b);
-    let w = v6.segments();
-    if w[..6] == [0; 6] && w[6] != 0 {
-        return Err(unsupported("an IPv4-compatible IPv6 address"));
+    addr(out, IpAddr::V6(b.into()))
+}
+
+/// An address as `inet_ntop` writes it: dotted for IPv4; for IPv6, RFC 5952 (glibc's
+/// and Rust's agree but on the deprecated IPv4-compatible form, left to iptables).
+fn addr(out: &mut Vec<u8>, a: IpAddr) -> Result<(), Unsupported> {
+    match a {
+        IpAddr::V4(a) => dotted(out, &a.octets()),
+        IpAddr::V6(a) => {
+            let w = a.segments();
+            if w[..6] == [0; 6] && w[6] != 0 {
+                return Err(unsupported("an IPv4-compatible IPv6 address"));
+            }
+            let _ = write!(out, "{a}");
+        }
     }
-    let _ = write!(out, "{v6}");
     Ok(())
 }
 

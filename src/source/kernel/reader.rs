@@ -196,7 +196,7 @@ impl Reader {
     pub fn read(&mut self, table: &str, backend: Backend, full: bool) -> Result<Read, ReadError> {
         match backend {
             Backend::Nft => self.read_nft(table, full),
-            Backend::Legacy => self.read_legacy(table),
+            Backend::Legacy => self.read_legacy(table, false).map(|(read, _)| read),
         }
     }
 
@@ -206,23 +206,13 @@ impl Reader {
         &mut self,
         table: &str,
     ) -> Result<(Read, Result<String, super::legacy_text::Unsupported>), ReadError> {
-        if let Ok(s) = &mut self.legacy {
-            s.want_text = true;
-        }
-        let read = self.read_legacy(table);
-        let text = match &mut self.legacy {
-            Ok(s) => {
-                s.want_text = false;
-                s.text.take()
-            }
-            Err(_) => None,
-        };
+        let (read, text) = self.read_legacy(table, true)?;
         let text = text.unwrap_or_else(|| {
             Err(super::legacy_text::Unsupported(
-                "no entries were read".into(),
+                "no listing was written".into(),
             ))
         });
-        read.map(|r| (r, text))
+        Ok((read, text))
     }
 
     /// A legacy table's listing written from one read of its entries, nothing kept.
@@ -236,12 +226,23 @@ impl Reader {
         }
     }
 
-    fn read_legacy(&mut self, table: &str) -> Result<Read, ReadError> {
+    /// A legacy read; `text`: with the listing written from its entries.
+    fn read_legacy(
+        &mut self,
+        table: &str,
+        text: bool,
+    ) -> Result<
+        (
+            Read,
+            Option<Result<String, super::legacy_text::Unsupported>>,
+        ),
+        ReadError,
+    > {
         let sock = match &mut self.legacy {
             Ok(s) => s,
             Err(m) => return Err(io::Error::other(m.clone()).into()),
         };
-        sock.read(table, &mut self.legacy_table)?;
+        let written = sock.read(table, &mut self.legacy_table, text)?;
         let lt = &self.legacy_table;
         let st = self.legacy_state.entry(table.to_string()).or_default();
         if st.update(sock.entries(), &mut self.legacy_stamps) || st.chains.len() != lt.chains.len()
@@ -272,13 +273,14 @@ impl Reader {
             })
             .collect();
         st.chains.clone_from(&chains);
-        Ok(Read {
+        let read = Read {
             counters: Arc::new(Counters {
                 names: st.names.clone(),
                 chains,
             }),
             stamp: st.stamp,
-        })
+        };
+        Ok((read, written))
     }
 
     fn read_nft(&mut self, table: &str, full: bool) -> Result<Read, ReadError> {

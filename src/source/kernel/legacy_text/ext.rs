@@ -6,7 +6,7 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use super::{Unsupported, cstr, unsupported};
+use super::{Unsupported, addr, cstr, unsupported};
 
 fn u16_ne(d: &[u8], o: usize) -> u16 {
     u16::from_ne_bytes([d[o], d[o + 1]])
@@ -23,6 +23,37 @@ fn u32_ne(d: &[u8], o: usize) -> u32 {
 fn ipv4(d: &[u8], o: usize) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::new(d[o], d[o + 1], d[o + 2], d[o + 3])
 }
+
+/// An extension (or revision) not written here.
+fn unknown(kind: &str, name: &[u8], rev: u8) -> Unsupported {
+    unsupported(format!(
+        "{kind} {} revision {rev}",
+        String::from_utf8_lossy(name)
+    ))
+}
+
+/// REJECT's replies by `ipt_reject_with` / `ip6t_reject_with` (empty: not named by
+/// iptables 1.8, such as the deprecated echo reply).
+const REJECT4: [&str; 9] = [
+    "icmp-net-unreachable",
+    "icmp-host-unreachable",
+    "icmp-proto-unreachable",
+    "icmp-port-unreachable",
+    "",
+    "icmp-net-prohibited",
+    "icmp-host-prohibited",
+    "tcp-reset",
+    "icmp-admin-prohibited",
+];
+const REJECT6: [&str; 7] = [
+    "icmp6-no-route",
+    "icmp6-adm-prohibited",
+    "",
+    "icmp6-addr-unreachable",
+    "icmp6-port-unreachable",
+    "",
+    "tcp-reset",
+];
 
 fn sized<'a>(d: &'a [u8], n: usize, what: &str) -> Result<&'a [u8], Unsupported> {
     if d.len() == n {
@@ -222,12 +253,7 @@ pub fn matched(
                 let _ = write!(out, " codes {lo}-{hi}");
             }
         }
-        _ => {
-            return Err(unsupported(format!(
-                "match {} revision {rev}",
-                String::from_utf8_lossy(name)
-            )));
-        }
+        _ => return Err(unknown("match", name, rev)),
     }
     Ok(())
 }
@@ -298,39 +324,16 @@ pub fn target(
             };
             nat(out, name, &r)?;
         }
-        (b"REJECT", 0, true) => {
+        (b"REJECT", 0, _) => {
             let d = sized(d, 8, "REJECT")?;
-            let with = match u32_ne(d, 0) {
-                0 => "icmp6-no-route",
-                1 => "icmp6-adm-prohibited",
-                3 => "icmp6-addr-unreachable",
-                4 => "icmp6-port-unreachable",
-                6 => "tcp-reset",
-                _ => return Err(unsupported("REJECT: an unknown reply")),
-            };
+            let names: &[&str] = if v6 { &REJECT6 } else { &REJECT4 };
+            let with = names
+                .get(u32_ne(d, 0) as usize)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| unsupported("REJECT: an unknown reply"))?;
             let _ = write!(out, " reject-with {with}");
         }
-        (b"REJECT", 0, false) => {
-            let d = sized(d, 8, "REJECT")?;
-            let with = match u32_ne(d, 0) {
-                0 => "icmp-net-unreachable",
-                1 => "icmp-host-unreachable",
-                2 => "icmp-proto-unreachable",
-                3 => "icmp-port-unreachable",
-                5 => "icmp-net-prohibited",
-                6 => "icmp-host-prohibited",
-                7 => "tcp-reset",
-                8 => "icmp-admin-prohibited",
-                _ => return Err(unsupported("REJECT: an unknown reply")),
-            };
-            let _ = write!(out, " reject-with {with}");
-        }
-        _ => {
-            return Err(unsupported(format!(
-                "target {} revision {rev}",
-                String::from_utf8_lossy(name)
-            )));
-        }
+        _ => return Err(unknown("target", name, rev)),
     }
     Ok(())
 }
@@ -368,35 +371,26 @@ fn nat(out: &mut Vec<u8>, name: &[u8], r: &Range) -> Result<(), Unsupported> {
     }
     if masq {
         if r.flags & PROTO != 0 {
-            let _ = write!(out, " masq ports: {}", r.min_port);
-            if r.max_port != r.min_port {
-                let _ = write!(out, "-{}", r.max_port);
-            }
+            out.extend_from_slice(b" masq ports: ");
+            port_range(out, r.min_port, r.max_port);
         }
     } else {
         let brackets = r.min.is_ipv6() && r.flags & PROTO != 0;
         if r.min.is_ipv6() && r.max != r.min {
             return Err(unsupported("NAT: an IPv6 address range"));
         }
-        if let IpAddr::V6(a) = r.min
-            && a.segments()[..6] == [0; 6]
-            && a.segments()[6] != 0
-        {
-            return Err(unsupported("NAT: an IPv4-compatible IPv6 address"));
+        out.extend_from_slice(if brackets { b" to:[" } else { b" to:" });
+        addr(out, r.min)?;
+        if brackets {
+            out.push(b']');
         }
-        let _ = if brackets {
-            write!(out, " to:[{}]", r.min)
-        } else {
-            write!(out, " to:{}", r.min)
-        };
         if r.max != r.min {
-            let _ = write!(out, "-{}", r.max);
+            out.push(b'-');
+            addr(out, r.max)?;
         }
         if r.flags & PROTO != 0 {
-            let _ = write!(out, ":{}", r.min_port);
-            if r.max_port != r.min_port {
-                let _ = write!(out, "-{}", r.max_port);
-            }
+            out.push(b':');
+            port_range(out, r.min_port, r.max_port);
             if r.flags & OFFSET != 0 {
                 let _ = write!(out, "/{}", r.base);
             }
@@ -412,6 +406,14 @@ fn nat(out: &mut Vec<u8>, name: &[u8], r: &Range) -> Result<(), Unsupported> {
         out.extend_from_slice(b" persistent");
     }
     Ok(())
+}
+
+/// `p`, or `p-q` for a range (NAT's ports).
+fn port_range(out: &mut Vec<u8>, min: u16, max: u16) {
+    let _ = write!(out, "{min}");
+    if max != min {
+        let _ = write!(out, "-{max}");
+    }
 }
 
 /// ` spt:80`, ` dpts:1000:2000`, nothing for every port.
