@@ -86,7 +86,7 @@ pub fn render_text(model: &PathModel) -> String {
             continue;
         }
         laid.push_titles(&mut out);
-        laid.write(&mut out, rows);
+        laid.write(&mut out, rows, &mut |_| {});
         if cut {
             let _ = writeln!(out, "… tree cut after {} rows", crate::derive::MAX_ROWS);
         }

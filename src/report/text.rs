@@ -32,8 +32,20 @@ const MAX_PAD: usize = 48;
 const MAX_TREE_PAD: usize = 64;
 
 pub fn render(input: &Input) -> String {
+    let mut out = String::new();
+    render_with(input, &mut out, &mut |_| {});
+    out
+}
+
+/// Makes a buffer this large before it is handed on, when it is handed on.
+const CHUNK: usize = 1 << 16;
+
+/// [`render`] into `out`, handing it to `flush` whenever it holds [`CHUNK`] bytes or
+/// more and once at the end: always whole lines. `flush` may take them out (the export
+/// written as it is made) or leave them (the whole export in `out`).
+pub fn render_with(input: &Input, out: &mut String, flush: &mut dyn FnMut(&mut String)) {
     let snap = input.snapshot;
-    let mut out = preamble(&crate::derive::header(input));
+    out.push_str(&preamble(&crate::derive::header(input)));
     // iptables' columns line up across iptables tables, a native table's across native
     // ones: nft rules have no prot/opt/in/out/source/destination columns, only their text
     let (ipt, native) = (Laid::new(columns(false)), Laid::new(columns(true)));
@@ -62,21 +74,22 @@ pub fn render(input: &Input) -> String {
         let to = l.len();
         sections.push((title, t.family.is_some(), from..to, cut, notes.len()));
     }
-    out.reserve(laid.iter().map(Laid::bytes).sum());
+    // the whole export in one buffer, or a chunk at a time
+    out.reserve(laid.iter().map(Laid::bytes).sum::<usize>().min(CHUNK * 2));
     for (title, native, rows, cut, noted) in sections {
         out.push('\n');
         out.push_str(&title);
         out.push('\n');
         let l = &laid[usize::from(native)];
-        l.push_titles(&mut out);
-        l.write(&mut out, rows);
+        l.push_titles(out);
+        l.write(out, rows, flush);
         if cut {
             let _ = writeln!(out, "… tree cut after {MAX_ROWS} rows");
         }
-        notes.push_new(&mut out, noted);
+        notes.push_new(out, noted);
     }
-    push_findings(&mut out, &crate::derive::findings(input));
-    out
+    push_findings(out, &crate::derive::findings(input));
+    flush(out);
 }
 
 /// Rows laid out for columns: each cell's text, as it will be written, in one buffer
@@ -163,14 +176,23 @@ impl Laid {
         push_titles(out, &self.cols, &self.widths);
     }
 
-    /// These rows, their columns lined up.
-    pub fn write(&self, out: &mut String, rows: std::ops::Range<usize>) {
+    /// These rows, their columns lined up; `out` handed to `flush` whenever it holds
+    /// [`CHUNK`] bytes.
+    pub fn write(
+        &self,
+        out: &mut String,
+        rows: std::ops::Range<usize>,
+        flush: &mut dyn FnMut(&mut String),
+    ) {
         // the first row's cells start after the row before it
         let mut cell = match rows.start.checked_sub(1) {
             Some(p) => self.rows[p].end,
             None => 0,
         };
         for r in &self.rows[rows] {
+            if out.len() >= CHUNK {
+                flush(out);
+            }
             let (ends, widths) = (&self.ends[cell..r.end], &self.cell_widths[cell..r.end]);
             let at = cell.checked_sub(1).map_or(0, |p| self.ends[p]);
             cell = r.end;
@@ -522,7 +544,7 @@ mod tests {
         let mut got = String::new();
         for (rows, noted) in ranges {
             laid.push_titles(&mut got);
-            laid.write(&mut got, rows);
+            laid.write(&mut got, rows, &mut |_| {});
             notes.push_new(&mut got, noted);
         }
         assert_eq!(got, want);

@@ -204,6 +204,25 @@ async fn once(
         std::mem::forget(poller);
         return written;
     }
+    let plain =
+        !crate::look::use_color(output.look.color, to_stdout && crate::look::stdout_is_tty());
+    if to_stdout
+        && tracer.is_none()
+        && output.view == View::Tree
+        && output.format == Format::Text
+        && plain
+    {
+        // written as it is made, a chunk of whole lines at a time, escaped and (with
+        // --ascii) mapped as the whole text would be: tens of MB at 50k rules never held
+        if let Some(w) = &poller.warning {
+            crate::sanitize::eprint_line(&format!("iptop: warning: {w}"));
+        }
+        let written = text_to_stdout(&input, output.look.ascii);
+        std::mem::forget(snap);
+        std::mem::forget(deltas);
+        std::mem::forget(poller);
+        return written;
+    }
     let out = match output.view {
         // the report is let go with the process, not freed piece by piece (a fifth of
         // the CPU of a 50k-rule export)
@@ -244,6 +263,35 @@ async fn once(
         None => crate::output::write_stdout(out.as_bytes()),
     }
     .map_err(AppError::Runtime)
+}
+
+/// The text export to stdout as [`report::text::render_with`] makes it, each chunk
+/// escaped as [`crate::sanitize::lines`] escapes the whole (a chunk is whole lines,
+/// and the escapes start afresh on each line) and, with `ascii`, mapped as
+/// [`crate::look::ascii_only`] maps it; a reader that went away is fine.
+fn text_to_stdout(input: &report::Input, ascii: bool) -> Result<(), AppError> {
+    use std::io::Write;
+    let mut w = std::io::stdout().lock();
+    let mut failed: Option<std::io::Error> = None;
+    let mut out = String::new();
+    report::text::render_with(input, &mut out, &mut |chunk| {
+        if failed.is_none() {
+            let escaped = crate::sanitize::lines(chunk);
+            let r = if ascii {
+                w.write_all(crate::look::ascii_only(&escaped).as_bytes())
+            } else {
+                w.write_all(escaped.as_bytes())
+            };
+            failed = r.err();
+        }
+        chunk.clear();
+    });
+    match failed.map_or_else(|| w.flush(), Err) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(AppError::Runtime(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The JSON report to stdout, as [`report::json_of`] makes it, through a buffer; a
