@@ -555,6 +555,57 @@ mod tests {
     }
 
     #[test]
+    fn an_export_handed_out_in_chunks_is_the_whole_export() {
+        use crate::model::{Snapshot, SourceInfo};
+        use std::time::{Duration, SystemTime};
+        let mut t = crate::synth::kube_nat(3000, 7);
+        // hostile text in a rule: escaped the same in a chunk as in the whole
+        use std::sync::Arc;
+        let chain = Arc::make_mut(&mut t.chains[0]);
+        let rule = &mut Arc::make_mut(&mut chain.rules)[0];
+        Arc::make_mut(&mut rule.spec).extra = "/* a\u{202e}b\u{7}c\u{301} */".into();
+        let snap = Snapshot {
+            taken_at: SystemTime::UNIX_EPOCH,
+            at: Duration::ZERO,
+            took: Duration::ZERO,
+            tables: vec![t],
+            warnings: vec![],
+            seq: 1,
+        };
+        let source = SourceInfo::default();
+        let input = Input {
+            snapshot: &snap,
+            deltas: None,
+            window_start: None,
+            source: &source,
+            roots: &[],
+            moved_only: false,
+            names: None,
+            window_note: None,
+        };
+        let whole = render(&input);
+        let (mut chunks, mut out) = (Vec::new(), String::new());
+        render_with(&input, &mut out, &mut |c| chunks.push(std::mem::take(c)));
+        assert!(out.is_empty() && chunks.len() > 3, "{}", chunks.len());
+        assert!(chunks.iter().all(|c| c.ends_with('\n')));
+        assert_eq!(chunks.concat(), whole);
+        let escaped: String = chunks.iter().map(|c| crate::sanitize::lines(c)).collect();
+        assert_eq!(escaped, crate::sanitize::lines(&whole));
+        let line = escaped
+            .lines()
+            .find(|l| l.contains("/* a"))
+            .unwrap_or_default();
+        assert!(line.contains("a⟨U+202E⟩b\\x07c⟨U+0301⟩"), "{line}");
+        // text the cells did not escape (a title, a note) escaped a line at a time as whole
+        let raw = "a\u{301}\n\u{301}b\n\u{7}\u{202e}\u{301}\né\u{301}\n\u{301}\n".repeat(3);
+        let by_line: String = raw
+            .split_inclusive('\n')
+            .map(crate::sanitize::lines)
+            .collect();
+        assert_eq!(by_line, crate::sanitize::lines(&raw));
+    }
+
+    #[test]
     fn drawn_widths_are_unicode_widths() {
         let parts = [
             "a", " ", "~", "│", "├", "└", "─", "┌", "╴", "…", "×", "±", "→", "↺", "↻", "≈", "é",
