@@ -47,6 +47,7 @@ impl Spanning {
             }
         }
         let best = heaviest_jumps(table, roots, weight);
+        let callers = table.callers();
         // First along each chain's heaviest jumps, then along all of them: a chain is
         // claimed by the first jump (depth first, in rule order) that reaches it.
         for only_best in [true, false] {
@@ -58,18 +59,17 @@ impl Spanning {
                 }
                 visited[r] = true;
                 stack.push((r, 0));
+                // (chain, its next jump): along the jumps only, in rule order
                 while let Some(top) = stack.last_mut() {
-                    let (c, ri) = *top;
-                    let Some(rule) = table.chains[c].rules.get(ri) else {
+                    let (c, ji) = *top;
+                    let Some(&(ri, t)) = callers.jumps_from(c).get(ji) else {
                         stack.pop();
                         continue;
                     };
                     top.1 += 1;
-                    let Some(t) = table.jump_target(rule) else {
-                        continue;
-                    };
-                    let here = Some((c as u32, ri as u32));
-                    if !sp.reached[t] && (!only_best || weight(c, ri) == best[t]) {
+                    let t = t as usize;
+                    let here = Some((c as u32, ri));
+                    if !sp.reached[t] && (!only_best || weight(c, ri as usize) == best[t]) {
                         sp.reached[t] = true;
                         sp.parent[t] = here;
                         claimed_order.push(t);
@@ -133,16 +133,15 @@ fn heaviest_jumps(
     for &r in &stack {
         reached[r] = true;
     }
+    let callers = table.callers();
     while let Some(c) = stack.pop() {
-        for r in table.chains[c].rules.iter() {
-            if let Some(t) = table.jump_target(r)
-                && !std::mem::replace(&mut reached[t], true)
-            {
+        for &(_, t) in callers.jumps_from(c) {
+            let t = t as usize;
+            if !std::mem::replace(&mut reached[t], true) {
                 stack.push(t);
             }
         }
     }
-    let callers = table.callers();
     (0..n)
         .map(|t| {
             callers
