@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets of iptop one after the other.
 #
-#   fuzz/run.sh [RUNS] [TARGET...]      RUNS defaults to 1000000; targets to all five
+#   fuzz/run.sh [RUNS] [TARGET...]      RUNS defaults to 1000000; targets to all six
 #
 # Each target gets its corpus in fuzz/corpus/<target>/ (seeded from fuzz/seeds/ on every
 # run; libFuzzer keeps what it finds there), crashes in fuzz/artifacts/<target>/ and its
@@ -23,7 +23,7 @@ runs=${1:-1000000}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(parse parse_reusing replay export legacy_text)
+    targets=(parse parse_reusing replay export legacy_text nft_text)
 fi
 
 # cargo-fuzz passes nightly-only flags (-Zsanitizer=...); stable accepts them this way.
@@ -37,6 +37,7 @@ seed_dirs() {
         replay) echo "$here/seeds/replay" ;;
         export) echo "$here/seeds/export" ;;
         legacy_text) echo "$here/seeds/legacy_text" ;;
+        nft_text) echo "$here/seeds/nft_text" ;;
         *) echo "unknown target $1" >&2; exit 2 ;;
     esac
 }

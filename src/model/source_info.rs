@@ -80,8 +80,9 @@ pub struct SourceInfo {
     /// With `counters` set, the tables whose counters came from the listing all the same
     /// (`filter·legacy`: its chains did not match the kernel's).
     pub listed_counters: Vec<String>,
-    /// The legacy tables whose listing iptop wrote from the kernel's entries (no
-    /// iptables-legacy was run for them).
+    /// The tables whose listing iptop wrote from what the kernel holds (`nat·legacy`:
+    /// its x_tables entries; `nat·nft`: its nftables rules), running no iptables for
+    /// them.
     pub written: Vec<String>,
 }
 
@@ -109,9 +110,9 @@ impl SourceInfo {
             s.push_str(" · ");
             s.push_str(f.as_str());
         }
-        // the legacy tables whose listing iptop wrote from the kernel's entries
-        let written = (!self.written.is_empty())
-            .then(|| format!("legacy rules ({})", self.written.join(", ")));
+        // the tables whose listing iptop wrote from what the kernel holds
+        let written =
+            (!self.written.is_empty()).then(|| format!("rules ({})", self.written.join(", ")));
         match (self.counters.is_empty(), written) {
             (false, w) => {
                 s.push_str(" · counters ");
@@ -151,15 +152,15 @@ mod tests {
             ..SourceInfo::default()
         };
         assert_eq!(i.describe(), "live on h");
-        i.written = vec!["nat".into()];
+        i.written = vec!["nat·legacy".into()];
         assert_eq!(
             i.describe(),
-            "live on h · legacy rules (nat) from the kernel"
+            "live on h · rules (nat·legacy) from the kernel"
         );
         i.counters = "kernel".into();
         assert_eq!(
             i.describe(),
-            "live on h · counters and legacy rules (nat) from the kernel"
+            "live on h · counters and rules (nat·legacy) from the kernel"
         );
         i.written.clear();
         i.listed_counters = vec!["filter·nft".into()];

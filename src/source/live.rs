@@ -69,9 +69,10 @@ pub struct LiveSource {
     native_record: Option<super::recording::NativeRecorder>,
     /// One poll and done (`--once` without a window): see [`RawPoll::last`].
     pub(super) last: bool,
-    /// The legacy listing of the next poll's table, written from the kernel's entries
-    /// ([`super::kernel::legacy_text`]): taken instead of running iptables-legacy.
-    pub(super) written: Option<RawListing>,
+    /// The listings of the next poll's table written from what the kernel holds (a
+    /// legacy table's entries, an iptables-nft table's rules), taken in place of their
+    /// iptables child ([`super::kernel`]).
+    pub(super) written: Vec<RawListing>,
 }
 
 /// `iptables`, `ip6tables-nft`, ... for a back end (None: the plain name) and family.
@@ -250,7 +251,7 @@ impl LiveSource {
             versions: None,
             native_record: None,
             last: false,
-            written: None,
+            written: Vec::new(),
         };
         src.describe_backend();
         Ok(src)
@@ -341,14 +342,10 @@ impl LiveSource {
         self.describe_backend();
     }
 
-    /// Whether a legacy listing may be written from the kernel's entries instead of
-    /// listed: iptables-legacy found on PATH (not a binary `--iptables` named).
-    pub fn may_write_legacy(&self) -> bool {
-        self.cfg.binary.is_none()
-            && self
-                .lanes
-                .iter()
-                .any(|l| l.backend == Some(Backend::Legacy))
+    /// Whether a listing of `backend` may be written from what the kernel holds instead
+    /// of listed: its iptables found on PATH (not a binary `--iptables` named).
+    pub fn may_write(&self, backend: Backend) -> bool {
+        self.cfg.binary.is_none() && self.lanes.iter().any(|l| l.backend == Some(backend))
     }
 
     /// The arguments for listing one table; nothing else is ever passed.
@@ -427,12 +424,13 @@ impl LiveSource {
                         }
                     }
                 }
-                let l = match self.written.take() {
-                    Some(w) if w.table == table && self.lanes[li].backend == w.backend => w,
-                    other => {
-                        self.written = other;
-                        self.list_table(&table, li).await
-                    }
+                let mine = self
+                    .written
+                    .iter()
+                    .position(|w| w.table == table && self.lanes[li].backend == w.backend);
+                let l = match mine {
+                    Some(i) => self.written.swap_remove(i),
+                    None => self.list_table(&table, li).await,
                 };
                 if matches!(l.failure, Some(Failure::NotFound(_)))
                     && self.lanes[li].on_path
@@ -445,7 +443,7 @@ impl LiveSource {
             }
         }
         // a written listing is for the poll it was made for only
-        self.written = None;
+        self.written.clear();
         // the versions were asked while the tables were listed, by the same deadline
         self.settle_version().await;
         RawPoll {

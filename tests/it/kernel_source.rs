@@ -33,15 +33,17 @@ fn once_json(ns: &Ns, backend: &str, source: &str, ipv6: bool) -> Value {
     let out = run_ok(iptop().args(&args));
     let mut v: Value = serde_json::from_slice(&out.stdout).expect("json");
     let src = v["source"].as_object_mut().expect("source");
-    // a legacy table is written from the kernel's entries unless iptables is asked (the
-    // IPv6 fixture's tables hold `frag` and NETMAP, which are left to ip6tables)
+    // a table is written from what the kernel holds (x_tables entries, nftables rules)
+    // unless iptables is asked (the IPv6 fixture's tables hold `frag` and NETMAP, which
+    // are left to ip6tables)
     let written = src.remove("written_from_kernel");
-    let writes = backend == "legacy" && !ipv6 && source != "iptables";
+    let writes = !ipv6 && source != "iptables";
+    let nat = format!("nat·{backend}");
     assert_eq!(
         written
             .as_ref()
             .and_then(Value::as_array)
-            .is_some_and(|w| w.iter().any(|t| t == "nat")),
+            .is_some_and(|w| w.iter().any(|t| *t == *nat)),
         writes,
         "{written:?}"
     );

@@ -35,6 +35,7 @@ mod native_findings;
 mod native_kernel;
 mod native_nft;
 mod native_replay;
+mod nft_written;
 mod output;
 mod parse_fixtures;
 mod pastes;

@@ -27,27 +27,27 @@ pub struct Unsupported(pub String);
 #[derive(Clone, Copy)]
 pub struct Layout {
     /// sizeof the entry, where its matches begin
-    entry: usize,
+    pub(super) entry: usize,
     pub(super) target_offset: usize,
     pub(super) next_offset: usize,
     pub(super) counters: usize,
-    proto: usize,
-    flags: usize,
-    invflags: usize,
+    pub(super) proto: usize,
+    pub(super) flags: usize,
+    pub(super) invflags: usize,
     /// source, destination, their masks; the interfaces
-    src: usize,
-    dst: usize,
-    smsk: usize,
-    dmsk: usize,
-    iniface: usize,
-    outiface: usize,
+    pub(super) src: usize,
+    pub(super) dst: usize,
+    pub(super) smsk: usize,
+    pub(super) dmsk: usize,
+    pub(super) iniface: usize,
+    pub(super) outiface: usize,
     /// the address length, 4 or 16
-    addr: usize,
+    pub(super) addr: usize,
     /// the rule flags iptables prints (`-f`, goto), the inversions it prints
-    frag: u8,
-    goto: u8,
-    flags_known: u8,
-    inv_known: u8,
+    pub(super) frag: u8,
+    pub(super) goto: u8,
+    pub(super) flags_known: u8,
+    pub(super) inv_known: u8,
 }
 
 /// IPv4 (`struct ipt_entry`).

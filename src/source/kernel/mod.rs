@@ -12,6 +12,7 @@ pub mod legacy;
 pub mod legacy_text;
 pub mod nft;
 pub mod nft_native;
+pub mod nft_text;
 pub mod quick;
 mod reader;
 pub mod request;
@@ -70,6 +71,9 @@ struct Before {
     legacy_text: Option<(String, std::time::Duration)>,
     /// That read's counters: the written listing's own, read no second time.
     legacy_read: Option<Read>,
+    /// The nftables listing written from the table's chains and rules at `generation`,
+    /// and how long that took.
+    nft_text: Option<(String, std::time::Duration)>,
 }
 
 /// The failures of a kernel read, for the listing it belongs to.
@@ -320,7 +324,10 @@ impl KernelSource {
         self.info.written = listings
             .iter()
             .filter(|l| l.written)
-            .map(|l| l.table.clone())
+            .map(|l| match l.backend {
+                Some(b) => format!("{}·{b}", l.table),
+                None => l.table.clone(),
+            })
             .collect();
         RawPoll {
             seq: self.seq,
@@ -440,7 +447,9 @@ impl KernelSource {
             let legacy_exists = self.choice != BackendChoice::Nft
                 && legacy_tables(self.netns.as_deref(), self.ipv6)
                     .is_ok_and(|n| n.iter().any(|x| x == table));
-            let write = legacy_exists && self.live.may_write_legacy();
+            let write = legacy_exists && self.live.may_write(Backend::Legacy);
+            let write_nft =
+                self.choice != BackendChoice::Legacy && self.live.may_write(Backend::Nft);
             let mut before = self
                 .with_reader(move |r| {
                     r.forget(&t);
@@ -448,6 +457,13 @@ impl KernelSource {
                         generation: r.generation().ok(),
                         ..Before::default()
                     };
+                    let started = Instant::now();
+                    if write_nft
+                        && let Ok(Ok((text, generation))) = r.nft_text(&t)
+                        && Some(generation) == b.generation
+                    {
+                        b.nft_text = Some((text, started.elapsed()));
+                    }
                     let started = Instant::now();
                     if write && quick {
                         // one read and done: nothing kept for a next poll
@@ -470,14 +486,24 @@ impl KernelSource {
                     b
                 })
                 .await;
-            self.live.written = before.legacy_text.take().map(|(text, took)| RawListing {
-                backend: Some(Backend::Legacy),
-                stdout: Arc::new(text.into()),
-                status: Some(0),
-                took,
-                written: true,
-                ..RawListing::empty(table)
-            });
+            let written = [
+                (Backend::Legacy, before.legacy_text.take()),
+                (Backend::Nft, before.nft_text.take()),
+            ];
+            self.live.written = written
+                .into_iter()
+                .filter_map(|(b, w)| {
+                    let (text, took) = w?;
+                    Some(RawListing {
+                        backend: Some(b),
+                        stdout: Arc::new(text.into()),
+                        status: Some(0),
+                        took,
+                        written: true,
+                        ..RawListing::empty(table)
+                    })
+                })
+                .collect();
             self.live.set_tables(vec![table.to_string()]);
             let raw = self.live.poll().await;
             self.follow_live_info();
@@ -490,11 +516,13 @@ impl KernelSource {
                 return listings;
             }
             let t = table.to_string();
-            // a written listing's counters are those of the read it was written from
+            // a written legacy listing's counters are those of the read it was written
+            // from; an nftables one's are read as a listed one's, at its generation
+            let legacy_written = |l: &RawListing| l.written && l.backend == Some(Backend::Legacy);
             let w: Vec<Option<Backend>> = wanted
                 .iter()
                 .zip(&listings)
-                .map(|(b, l)| b.filter(|_| !l.written))
+                .map(|(b, l)| b.filter(|_| !legacy_written(l)))
                 .collect();
             let mut reads = self
                 .with_reader(move |r| {
@@ -504,7 +532,7 @@ impl KernelSource {
                 })
                 .await;
             for (read, l) in reads.iter_mut().zip(&listings) {
-                if l.written {
+                if legacy_written(l) {
                     *read = before.legacy_read.take().map(Ok);
                 }
             }

@@ -131,7 +131,7 @@ fn text(p: &[u8]) -> String {
 }
 
 /// A chain dump message of family `family`.
-fn chain_full(family: u8, m: &[u8]) -> ChainFull {
+pub(super) fn chain_full(family: u8, m: &[u8]) -> ChainFull {
     let base = attr(m, NFTA_CHAIN_HOOK).map(|h| BaseInfo {
         kind: attr(m, NFTA_CHAIN_TYPE).map_or_else(|| "filter".to_string(), text),
         hook: attr(h, NFTA_HOOK_HOOKNUM)

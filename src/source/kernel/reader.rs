@@ -226,6 +226,19 @@ impl Reader {
         }
     }
 
+    /// The listing of an nftables table iptables-nft made, written from its chains and
+    /// rules ([`super::nft_text`]), with the generation it was read at; or why
+    /// iptables-nft must list it.
+    pub fn nft_text(
+        &mut self,
+        table: &str,
+    ) -> io::Result<Result<(String, u32), super::legacy_text::Unsupported>> {
+        match &mut self.nft {
+            Ok(s) => super::nft_text::write(s, table, self.ipv6),
+            Err(m) => Err(io::Error::other(m.clone())),
+        }
+    }
+
     /// A legacy read; `text`: with the listing written from its entries.
     fn read_legacy(
         &mut self,
