@@ -104,7 +104,7 @@ fn rule(exprs: &[Vec<u8>]) -> Vec<u8> {
     let mut m = Vec::new();
     put(&mut m, 2, b"X\0");
     m.extend_from_slice(&nested(4, |l| {
-        exprs.iter().for_each(|e| l.extend_from_slice(e))
+        exprs.iter().for_each(|e| l.extend_from_slice(e));
     }));
     m
 }
