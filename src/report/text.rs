@@ -38,7 +38,7 @@ pub fn render(input: &Input) -> String {
 }
 
 /// Makes a buffer this large before it is handed on, when it is handed on.
-const CHUNK: usize = 1 << 16;
+pub const CHUNK: usize = 1 << 16;
 
 /// [`render`] into `out`, handing it to `flush` whenever it holds [`CHUNK`] bytes or
 /// more and once at the end: always whole lines. `flush` may take them out (the export

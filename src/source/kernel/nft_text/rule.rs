@@ -270,6 +270,7 @@ const IPT_INV_VIA_IN: u8 = 0x01;
 const IPT_INV_VIA_OUT: u8 = 0x02;
 const IPT_INV_SRCIP: u8 = 0x08;
 const IPT_INV_DSTIP: u8 = 0x10;
+const IPT_INV_FRAG: u8 = 0x20;
 const IPT_INV_PROTO: u8 = 0x40;
 /// `IP6T_F_PROTO`: an IPv6 rule names its protocol.
 const IP6T_F_PROTO: u8 = 0x01;
@@ -361,6 +362,18 @@ fn compare(
                 }
                 return Ok(());
             }
+            // `-f`: the fragment offset not zero (`! -f`: zero), mask and data as
+            // iptables-nft writes them
+            if a == 4 && *offset == 6 && *len == 2 {
+                if x.mask.as_deref() != Some(&[0x1f, 0xff][..]) || lo != [0, 0] {
+                    return Err(unsupported("a fragment test iptables-nft does not write"));
+                }
+                r.head[l.flags] |= l.frag;
+                if !inv {
+                    r.head[l.invflags] |= IPT_INV_FRAG;
+                }
+                return Ok(());
+            }
             let (at, mask_at, flag) = match *offset {
                 o if o == src => (l.src, l.smsk, IPT_INV_SRCIP),
                 o if o == dst => (l.dst, l.dmsk, IPT_INV_DSTIP),
@@ -390,19 +403,23 @@ fn compare(
 /// then option and flags or just the inversions; every port at first).
 fn port(
     r: &mut Rule,
-    ports: &mut Option<Ports>,
+    made: &mut Option<Ports>,
     l: Layout,
     x: &Reg,
     op: u32,
     lo: &[u8],
     hi: &[u8],
 ) -> Result<(), Unsupported> {
-    let Loaded::Payload { offset, len: 2, .. } = x.what else {
+    let Loaded::Payload { offset, len, .. } = x.what else {
         return Err(unsupported(
             "a transport header load iptables-nft does not write",
         ));
     };
-    if x.mask.is_some() || lo.len() != 2 || hi.len() != 2 || !matches!(offset, 0 | 2) {
+    // ports (2 bytes at 0 or 2, no mask), or TCP's flags (1 byte at 13, under a mask,
+    // equal or not)
+    let flags = offset == 13 && len == 1 && lo.len() == 1 && op <= 1;
+    let ports = len == 2 && x.mask.is_none() && lo.len() == 2 && hi.len() == 2;
+    if !(flags || ports && matches!(offset, 0 | 2)) {
         return Err(unsupported(
             "a transport header comparison iptables-nft does not write",
         ));
@@ -417,7 +434,10 @@ fn port(
         17 => false,
         _ => return Err(unsupported("ports of a protocol other than tcp or udp")),
     };
-    let at = match ports {
+    if flags && !tcp {
+        return Err(unsupported("TCP flags of another protocol"));
+    }
+    let at = match made {
         Some(p) if p.tcp == tcp => p.at,
         Some(_) => return Err(unsupported("ports of two protocols")),
         None => {
@@ -428,10 +448,23 @@ fn port(
             data.resize(if tcp { 12 } else { 9 }, 0);
             let at = r.matches.len() + EXT_HEAD;
             push_ext(&mut r.matches, if tcp { b"tcp" } else { b"udp" }, 0, &data)?;
-            *ports = Some(Ports { at, tcp });
+            *made = Some(Ports { at, tcp });
             at
         }
     };
+    if flags {
+        // xt_tcp: flg_mask at 9, flg_cmp at 10, the inversions at 11 (XT_TCP_INV_FLAGS)
+        r.matches[at + 9] = x
+            .mask
+            .as_deref()
+            .map_or(Some(0xff), |m| (m.len() == 1).then(|| m[0]))
+            .ok_or_else(|| unsupported("a TCP flags mask of another size"))?;
+        r.matches[at + 10] = lo[0];
+        if op == 1 {
+            r.matches[at + 11] |= 0x04;
+        }
+        return Ok(());
+    }
     let (a, b) = (
         u16::from_be_bytes([lo[0], lo[1]]),
         u16::from_be_bytes([hi[0], hi[1]]),

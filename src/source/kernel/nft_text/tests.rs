@@ -175,6 +175,61 @@ fn inversions_prefixes_masks_and_port_ranges_are_read_as_iptables_nft_reads_them
     );
 }
 
+fn masked(v: &[u8]) -> Vec<u8> {
+    expr("bitwise", |d| {
+        put(d, 1, &be(1));
+        put(d, 2, &be(1));
+        put(d, 3, &be(v.len() as u32));
+        d.extend_from_slice(&data(4, v));
+        d.extend_from_slice(&data(5, &vec![0; v.len()]));
+    })
+}
+
+#[test]
+fn tcp_flags_and_fragments_are_read_as_iptables_nft_reads_them() {
+    let syn = rule(&[
+        meta(16),
+        cmp(0, &[6]),
+        payload(2, 13, 1),
+        masked(&[0x17]),
+        cmp(0, &[0x02]),
+        counter(0, 0),
+        verdict(1, None),
+    ]);
+    let frag = rule(&[
+        payload(1, 6, 2),
+        masked(&[0x1f, 0xff]),
+        cmp(1, &[0, 0]),
+        counter(0, 0),
+        verdict(0, None),
+    ]);
+    let not_frag = rule(&[
+        payload(1, 6, 2),
+        masked(&[0x1f, 0xff]),
+        cmp(0, &[0, 0]),
+        counter(0, 0),
+        verdict(0, None),
+    ]);
+    let text = from_messages(
+        "filter",
+        &[("INPUT", vec![&syn[..], &frag[..], &not_frag[..]])],
+        false,
+    )
+    .expect("written");
+    let lines: Vec<&str> = text.lines().skip(2).take(3).collect();
+    assert!(lines[0].ends_with(" tcp flags:0x17/0x02"), "{text}");
+    assert!(lines[1].contains("DROP       0    -f  "), "{text}");
+    assert!(lines[2].contains("DROP       0    !f  "), "{text}");
+    // another mask is not a fragment test iptables-nft writes
+    let odd = rule(&[
+        payload(1, 6, 2),
+        masked(&[0xff, 0xff]),
+        cmp(1, &[0, 0]),
+        counter(0, 0),
+    ]);
+    assert!(from_messages("filter", &[("INPUT", vec![&odd[..]])], false).is_err());
+}
+
 #[test]
 fn what_iptables_nft_does_not_write_is_left_to_it() {
     let cases: [(&str, Vec<Vec<u8>>); 5] = [
