@@ -135,8 +135,9 @@ pub struct Cli {
     pub backend: BackendArg,
 
     /// Where the counters come from: the kernel (nftables netlink, x_tables getsockopt;
-    /// `iptables -L` runs only when the rules change), the `iptables -L` listing of every
-    /// poll, or auto: the kernel where it can be read here, else iptables.
+    /// the rules are read again only when they change, written by iptop from the kernel
+    /// where it knows every part of them, else listed by `iptables -L`), the `iptables -L`
+    /// listing of every poll, or auto: the kernel where it can be read here, else iptables.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto, help_heading = "Polling")]
     pub source: SourceArg,
 
