@@ -65,6 +65,8 @@ pub(super) fn unsupported(why: impl Into<String>) -> Unsupported {
     Unsupported(why.into())
 }
 
+/// A match or target as x_tables holds it (`struct xt_entry_match` / `xt_entry_target`:
+/// its size, name and revision, then its data padded to x_tables' alignment).
 pub(super) fn push_ext(
     out: &mut Vec<u8>,
     name: &[u8],
@@ -86,7 +88,8 @@ pub(super) fn push_ext(
     Ok(())
 }
 
-/// The standard target of `verdict`, or an ERROR target naming `error`.
+/// A rule's target: its extension, or the standard target holding `verdict` (an
+/// offset for a jump or the next entry, else a verdict).
 fn push_target(out: &mut Vec<u8>, t: &Target, verdict: i32) -> Result<(), Unsupported> {
     match t {
         Target::Ext { name, rev, data } => push_ext(out, name, *rev, data),
