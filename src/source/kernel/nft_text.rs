@@ -172,19 +172,20 @@ fn table_of(
             None => order.push((c.name.clone(), None)),
         }
     }
-    // each chain's rules, decoded
-    let mut rules: Vec<Vec<Rule>> = Vec::with_capacity(order.len());
+    // each chain's rules, decoded into the table's entries as they come
     let held: std::collections::HashSet<&str> = chains.iter().map(|c| c.name.as_str()).collect();
-    for (name, base) in &order {
-        let mut v = Vec::new();
+    let mut t = Entries::new(&order, l);
+    for (i, (name, base)) in order.iter().enumerate() {
+        if let Err(e) = t.begin(i) {
+            return Ok(Err(e));
+        }
         let mut bad = None;
         if base.is_none() || held.contains(name.as_str()) {
             let r = sock.request(&NftRequest::Rules { table, chain: name }, family, |m| {
-                if bad.is_none() {
-                    match decode(m, l) {
-                        Ok(r) => v.push(r),
-                        Err(e) => bad = Some(e),
-                    }
+                if bad.is_none()
+                    && let Err(e) = decode(m, l).and_then(|r| t.rule(&r))
+                {
+                    bad = Some(e);
                 }
                 Ok(())
             });
@@ -195,12 +196,11 @@ fn table_of(
                 r => r?,
             }
         }
-        if let Some(e) = bad {
+        if let Some(e) = bad.or_else(|| t.end(i).err()) {
             return Ok(Err(e));
         }
-        rules.push(v);
     }
-    Ok(lay_out(&order, &rules, l))
+    Ok(t.finish())
 }
 
 /// The listing of `table` from its chains' rule messages as a rule dump hands them over
@@ -214,138 +214,173 @@ pub fn from_messages(
     let l = if ipv6 { V6 } else { V4 };
     let builtin =
         builtins(table).ok_or_else(|| unsupported("a table iptables-nft does not make"))?;
-    let decoded = |msgs: &[&[u8]]| -> Result<Vec<Rule>, Unsupported> {
-        msgs.iter().map(|m| decode(m, l)).collect()
-    };
-    let (mut order, mut rules) = (Vec::new(), Vec::new());
+    let mut order = Vec::new();
     for &(hook, ..) in builtin {
         order.push((HOOKS[hook].to_string(), Some((hook, -2, [0, 0]))));
-        rules.push(match chains.iter().find(|c| c.0 == HOOKS[hook]) {
-            Some((_, msgs)) => decoded(msgs)?,
-            None => Vec::new(),
-        });
     }
-    for (name, msgs) in chains {
+    for (name, _) in chains {
         if !builtin.iter().any(|&(h, ..)| HOOKS[h] == *name) {
             order.push((name.to_string(), None));
-            rules.push(decoded(msgs)?);
         }
     }
-    lay_out(&order, &rules, l)
+    let mut t = Entries::new(&order, l);
+    for (i, (name, _)) in order.iter().enumerate() {
+        t.begin(i)?;
+        for m in chains.iter().filter(|c| c.0 == name).flat_map(|c| &c.1) {
+            t.rule(&decode(m, l)?)?;
+        }
+        t.end(i)?;
+    }
+    t.finish()
 }
 
-/// The table of entries: per chain its head (a user chain's ERROR entry), its rules and
-/// its end (policy or RETURN), then the closing ERROR entry; and its info.
-fn lay_out(
-    order: &[(String, Option<Builtin>)],
-    rules: &[Vec<Rule>],
+/// The table of entries as it is written: per chain its head (a user chain's ERROR
+/// entry), its rules as they are decoded, its end (policy or RETURN), then the closing
+/// ERROR entry; a jump's offset filled in once its chain's place is known. No rule is
+/// kept: at 50k rules, the entries (29 MB) are all there is.
+struct Entries<'a> {
+    order: &'a [(String, Option<Builtin>)],
     l: Layout,
-) -> Result<String, Unsupported> {
-    let std_size = l.entry + EXT_HEAD + XT_ALIGN;
-    let err_size = l.entry + EXT_HEAD + 32;
-    // where each chain's first rule (or end) is: the offset a jump to it names
-    let mut first = Vec::with_capacity(order.len());
-    let mut off = 0;
-    for ((_, base), rs) in order.iter().zip(rules) {
-        if base.is_none() {
-            off += err_size;
+    out: Vec<u8>,
+    info: TableInfo,
+    count: u32,
+    /// The user chains by name: their index in `order`.
+    user: std::collections::HashMap<&'a str, usize>,
+    /// Per chain of `order`: where its first rule (or its end) is, the offset a jump
+    /// to it names.
+    first: Vec<usize>,
+    /// Where each jump's verdict is, and the chain it names.
+    jumps: Vec<(usize, usize)>,
+}
+
+impl<'a> Entries<'a> {
+    fn new(order: &'a [(String, Option<Builtin>)], l: Layout) -> Self {
+        Entries {
+            order,
+            l,
+            out: Vec::new(),
+            info: TableInfo::default(),
+            count: 0,
+            user: order
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, b))| b.is_none())
+                .map(|(i, (n, _))| (n.as_str(), i))
+                .collect(),
+            first: vec![0; order.len()],
+            jumps: Vec::new(),
         }
-        first.push(off);
-        off += rs.iter().map(|r| r.size(l)).sum::<usize>() + std_size;
     }
-    let total = off + err_size;
-    // a jump is an `int` offset
-    if i32::try_from(total).is_err() {
-        return Err(unsupported("a table too large"));
+
+    /// One entry; where its target's data is.
+    fn entry(
+        &mut self,
+        head: Option<&[u8]>,
+        matches: &[u8],
+        t: &Target,
+        verdict: i32,
+    ) -> Result<usize, Unsupported> {
+        let (l, out) = (self.l, &mut self.out);
+        let start = out.len();
+        match head {
+            Some(h) => out.extend_from_slice(h),
+            None => out.resize(start + l.entry, 0),
+        }
+        out.extend_from_slice(matches);
+        let toff = out.len() - start;
+        push_target(out, t, verdict)?;
+        let next = out.len() - start;
+        if next > usize::from(u16::MAX) {
+            return Err(unsupported("a rule too large for an x_tables entry"));
+        }
+        out[start + l.target_offset..start + l.target_offset + 2]
+            .copy_from_slice(&(toff as u16).to_ne_bytes());
+        out[start + l.next_offset..start + l.next_offset + 2]
+            .copy_from_slice(&(next as u16).to_ne_bytes());
+        self.count += 1;
+        Ok(start + toff + EXT_HEAD)
     }
-    // the user chains by name, for the jumps
-    let user: std::collections::HashMap<&str, usize> = order
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, b))| b.is_none())
-        .map(|(i, (n, _))| (n.as_str(), i))
-        .collect();
-    let size = u32::try_from(total).map_err(|_| unsupported("a table too large"))?;
-    let mut info = TableInfo {
-        size,
-        ..TableInfo::default()
-    };
-    let mut out: Vec<u8> = Vec::with_capacity(total);
-    let mut entries = 0u32;
-    let mut entry =
-        |out: &mut Vec<u8>, head: Option<&[u8]>, matches: &[u8], t: &Target, verdict: i32| {
-            let start = out.len();
-            match head {
-                Some(h) => out.extend_from_slice(h),
-                None => out.resize(start + l.entry, 0),
-            }
-            out.extend_from_slice(matches);
-            let toff = out.len() - start;
-            push_target(out, t, verdict)?;
-            let next = out.len() - start;
-            if next > usize::from(u16::MAX) {
-                return Err(unsupported("a rule too large for an x_tables entry"));
-            }
-            out[start + l.target_offset..start + l.target_offset + 2]
-                .copy_from_slice(&(toff as u16).to_ne_bytes());
-            out[start + l.next_offset..start + l.next_offset + 2]
-                .copy_from_slice(&(next as u16).to_ne_bytes());
-            entries += 1;
-            Ok::<(), Unsupported>(())
+
+    /// An ERROR entry naming `name` (a user chain's head, or the table's end).
+    fn error(&mut self, name: &str) -> Result<(), Unsupported> {
+        if name.len() > 28 {
+            return Err(unsupported("a chain name longer than iptables allows"));
+        }
+        let mut n = vec![0u8; 32];
+        n[..name.len()].copy_from_slice(name.as_bytes());
+        let t = Target::Ext {
+            name: b"ERROR".to_vec(),
+            rev: 0,
+            data: n,
         };
-    for ((name, base), rs) in order.iter().zip(rules) {
-        if base.is_none() {
-            let mut n = [0u8; 32];
-            if name.len() > 28 {
-                return Err(unsupported("a chain name longer than iptables allows"));
+        self.entry(None, &[], &t, 0).map(drop)
+    }
+
+    /// The start of chain `i` of the order.
+    fn begin(&mut self, i: usize) -> Result<(), Unsupported> {
+        match self.order[i].1 {
+            None => self.error(&self.order[i].0)?,
+            Some((hook, ..)) => {
+                self.info.valid_hooks |= 1 << hook;
+                self.info.hook_entry[hook] = self.out.len() as u32;
             }
-            n[..name.len()].copy_from_slice(name.as_bytes());
-            let t = Target::Ext {
-                name: b"ERROR".to_vec(),
-                rev: 0,
-                data: n.to_vec(),
-            };
-            entry(&mut out, None, &[], &t, 0)?;
         }
-        if let Some((hook, ..)) = base {
-            info.valid_hooks |= 1 << hook;
-            info.hook_entry[*hook] = out.len() as u32;
+        self.first[i] = self.out.len();
+        Ok(())
+    }
+
+    /// A rule of the chain begun last.
+    fn rule(&mut self, r: &Rule) -> Result<(), Unsupported> {
+        let (verdict, jump) = match &r.target {
+            Target::Next => ((self.out.len() + r.size(self.l)) as i32, None),
+            Target::Verdict(v) => (*v, None),
+            Target::Jump(to) => {
+                let i = *self
+                    .user
+                    .get(to.as_str())
+                    .ok_or_else(|| unsupported("a jump to a chain that is not there"))?;
+                (0, Some(i))
+            }
+            Target::Ext { .. } => (0, None),
+        };
+        let at = self.entry(Some(&r.head), &r.matches, &r.target, verdict)?;
+        if let Some(i) = jump {
+            self.jumps.push((at, i));
         }
-        for r in rs {
-            let verdict = match &r.target {
-                Target::Next => (out.len() + r.size(l)) as i32,
-                Target::Verdict(v) => *v,
-                Target::Jump(to) => {
-                    let i = *user
-                        .get(to.as_str())
-                        .ok_or_else(|| unsupported("a jump to a chain that is not there"))?;
-                    first[i] as i32
-                }
-                Target::Ext { .. } => 0,
-            };
-            entry(&mut out, Some(&r.head), &r.matches, &r.target, verdict)?;
-        }
-        match base {
+        Ok(())
+    }
+
+    /// The end of chain `i`: its policy, or the RETURN of a user chain.
+    fn end(&mut self, i: usize) -> Result<(), Unsupported> {
+        match self.order[i].1 {
             Some((hook, policy, [packets, bytes])) => {
-                info.underflow[*hook] = out.len() as u32;
+                let l = self.l;
+                self.info.underflow[hook] = self.out.len() as u32;
                 let mut h = vec![0u8; l.entry];
                 h[l.counters..l.counters + 8].copy_from_slice(&packets.to_ne_bytes());
                 h[l.counters + 8..l.counters + 16].copy_from_slice(&bytes.to_ne_bytes());
-                entry(&mut out, Some(&h), &[], &Target::Verdict(*policy), *policy)?;
+                self.entry(Some(&h), &[], &Target::Verdict(policy), policy)?;
             }
-            None => entry(&mut out, None, &[], &Target::Verdict(-5), -5)?,
+            None => {
+                self.entry(None, &[], &Target::Verdict(-5), -5)?;
+            }
         }
+        Ok(())
     }
-    let mut n = [0u8; 32];
-    n[..5].copy_from_slice(b"ERROR");
-    let t = Target::Ext {
-        name: b"ERROR".to_vec(),
-        rev: 0,
-        data: n.to_vec(),
-    };
-    entry(&mut out, None, &[], &t, 0)?;
-    info.num_entries = entries;
-    legacy_text::render(&out, &info, l)
+
+    /// The table's end, its jumps filled in, and its listing.
+    fn finish(mut self) -> Result<String, Unsupported> {
+        self.error("ERROR")?;
+        // a jump is an `int` offset
+        let size = i32::try_from(self.out.len()).map_err(|_| unsupported("a table too large"))?;
+        for &(at, i) in &self.jumps {
+            let to = self.first[i] as i32;
+            self.out[at..at + 4].copy_from_slice(&to.to_ne_bytes());
+        }
+        self.info.size = size as u32;
+        self.info.num_entries = self.count;
+        legacy_text::render(&self.out, &self.info, self.l)
+    }
 }
 
 #[cfg(test)]
