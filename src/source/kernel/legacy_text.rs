@@ -97,15 +97,15 @@ pub const V6: Layout = Layout {
 const EXT_HEAD: usize = 32;
 const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
 /// The column titles under every chain header.
-const TITLES: &str = "num      pkts      bytes target     prot opt in     out     source               destination         \n";
+pub(super) const TITLES: &str = "num      pkts      bytes target     prot opt in     out     source               destination         \n";
 
 /// One entry's place in the table, and its verdict (the standard target).
 #[derive(Clone, Copy)]
-struct Entry {
-    off: usize,
-    size: usize,
-    target: usize,
-    verdict: Option<i32>,
+pub(super) struct Entry {
+    pub(super) off: usize,
+    pub(super) size: usize,
+    pub(super) target: usize,
+    pub(super) verdict: Option<i32>,
 }
 
 /// A chain: where its entries are, its rules, its policy entry (built-in chains).
@@ -448,8 +448,9 @@ fn right(out: &mut Vec<u8>, n: u64, width: usize) {
     out.push(b' ');
 }
 
-/// One rule's line.
-fn rule(
+/// One rule's line (`num`: its number in its chain; `e`: its entry, `at` where its
+/// parts are; `jump`: the chain a jump names).
+pub(super) fn rule(
     out: &mut Vec<u8>,
     num: usize,
     e: &[u8],

@@ -6,14 +6,16 @@
 //! iptables-nft lists a rule by turning its expressions back into the x_tables rule they
 //! stand for (`nft_rule_to_iptables_command_state`) and printing that as iptables-legacy
 //! prints its entries: the same rules loaded either way list byte for byte the same. So
-//! each rule is turned here into the x_tables entry iptables-nft would make of it, the
-//! chains into a table of entries (built-in chains by hook, each ending in its policy;
-//! user chains between their head and their RETURN; a jump as the offset of its chain),
-//! and [`legacy_text::render`] writes it. Only what iptables-nft 1.8 itself writes is
-//! read: the interfaces, protocol and addresses as `meta` and `payload` comparisons
-//! (address prefixes as shorter loads or a mask), TCP and UDP ports as `payload`
-//! comparisons and ranges, a mark as `meta mark` under a mask, every other match and
-//! target as its x_tables extension (`match`, `target`), the counter, the verdict. Any
+//! each rule is turned here into the x_tables entry iptables-nft would make of it and
+//! written as the legacy writer writes an entry's line (`legacy_text::rule`), under
+//! its chain; the chains then go in libiptc's order (built-in chains by hook, those the
+//! kernel does not hold listed empty as iptables-nft does; user chains by name, with
+//! the jumps to them counted). Only what iptables-nft 1.8 itself writes is read: the
+//! interfaces, protocol and addresses as `meta` and `payload` comparisons (address
+//! prefixes as shorter loads or a mask, `-f` as the fragment offset under its mask),
+//! TCP and UDP ports as `payload` comparisons and ranges, TCP flags under a mask, a mark
+//! as `meta mark` under a mask, every other match and target as its x_tables extension
+//! (`match`, `target`), the counter, the verdict. Any
 //! other expression, register use, table layout (a built-in chain at another hook or
 //! priority) or a rule set that changed while it was read is [`Unsupported`]: the caller
 //! runs iptables-nft as before. A root test compares the text with iptables-nft's own
@@ -23,10 +25,11 @@ use std::io;
 
 mod rule;
 
-use super::legacy_text::{self, Layout, Unsupported, V4, V6};
+use std::io::Write as _;
+
+use super::legacy_text::{self, Entry, Layout, Unsupported, V4, V6};
 use super::nft::NftSocket;
 use super::nft_native::{ChainFull, chain_full};
-use super::quick::TableInfo;
 use super::request::{self, NftRequest};
 use rule::{Rule, Target, decode};
 
@@ -174,7 +177,7 @@ fn table_of(
     }
     // each chain's rules, decoded into the table's entries as they come
     let held: std::collections::HashSet<&str> = chains.iter().map(|c| c.name.as_str()).collect();
-    let mut t = Entries::new(&order, l);
+    let mut t = Listing::new(&order, l);
     for (i, (name, base)) in order.iter().enumerate() {
         if let Err(e) = t.begin(i) {
             return Ok(Err(e));
@@ -196,11 +199,11 @@ fn table_of(
                 r => r?,
             }
         }
-        if let Some(e) = bad.or_else(|| t.end(i).err()) {
+        if let Some(e) = bad {
             return Ok(Err(e));
         }
     }
-    Ok(t.finish())
+    Ok(Ok(t.finish()))
 }
 
 /// The listing of `table` from its chains' rule messages as a rule dump hands them over
@@ -223,163 +226,141 @@ pub fn from_messages(
             order.push((name.to_string(), None));
         }
     }
-    let mut t = Entries::new(&order, l);
+    let mut t = Listing::new(&order, l);
     for (i, (name, _)) in order.iter().enumerate() {
         t.begin(i)?;
         for m in chains.iter().filter(|c| c.0 == name).flat_map(|c| &c.1) {
             t.rule(&decode(m, l)?)?;
         }
-        t.end(i)?;
     }
-    t.finish()
+    Ok(t.finish())
 }
 
-/// The table of entries as it is written: per chain its head (a user chain's ERROR
-/// entry), its rules as they are decoded, its end (policy or RETURN), then the closing
-/// ERROR entry; a jump's offset filled in once its chain's place is known. No rule is
-/// kept: at 50k rules, the entries (29 MB) are all there is.
-struct Entries<'a> {
+/// The listing as it is written: each rule, as its message is decoded, made into its
+/// x_tables entry (one buffer, reused) and written as its line under its chain; each
+/// chain's references counted from the jumps; the chains put together at the end in
+/// libiptc's order (built-in chains by hook, then user chains by name). No rule and no
+/// table of entries is kept: at 50k rules, the lines (10 MB) are all there is.
+struct Listing<'a> {
     order: &'a [(String, Option<Builtin>)],
     l: Layout,
-    out: Vec<u8>,
-    info: TableInfo,
-    count: u32,
+    /// Per chain of `order`: its rule lines, how many, and the jumps to it.
+    lines: Vec<Vec<u8>>,
+    rules: Vec<usize>,
+    references: Vec<u32>,
     /// The user chains by name: their index in `order`.
     user: std::collections::HashMap<&'a str, usize>,
-    /// Per chain of `order`: where its first rule (or its end) is, the offset a jump
-    /// to it names.
-    first: Vec<usize>,
-    /// Where each jump's verdict is, and the chain it names.
-    jumps: Vec<(usize, usize)>,
+    /// The chain begun last.
+    cur: usize,
+    /// One entry.
+    buf: Vec<u8>,
 }
 
-impl<'a> Entries<'a> {
+impl<'a> Listing<'a> {
     fn new(order: &'a [(String, Option<Builtin>)], l: Layout) -> Self {
-        Entries {
+        let n = order.len();
+        Listing {
             order,
             l,
-            out: Vec::new(),
-            info: TableInfo::default(),
-            count: 0,
+            lines: vec![Vec::new(); n],
+            rules: vec![0; n],
+            references: vec![0; n],
             user: order
                 .iter()
                 .enumerate()
                 .filter(|(_, (_, b))| b.is_none())
                 .map(|(i, (n, _))| (n.as_str(), i))
                 .collect(),
-            first: vec![0; order.len()],
-            jumps: Vec::new(),
+            cur: 0,
+            buf: Vec::new(),
         }
-    }
-
-    /// One entry; where its target's data is.
-    fn entry(
-        &mut self,
-        head: Option<&[u8]>,
-        matches: &[u8],
-        t: &Target,
-        verdict: i32,
-    ) -> Result<usize, Unsupported> {
-        let (l, out) = (self.l, &mut self.out);
-        let start = out.len();
-        match head {
-            Some(h) => out.extend_from_slice(h),
-            None => out.resize(start + l.entry, 0),
-        }
-        out.extend_from_slice(matches);
-        let toff = out.len() - start;
-        push_target(out, t, verdict)?;
-        let next = out.len() - start;
-        if next > usize::from(u16::MAX) {
-            return Err(unsupported("a rule too large for an x_tables entry"));
-        }
-        out[start + l.target_offset..start + l.target_offset + 2]
-            .copy_from_slice(&(toff as u16).to_ne_bytes());
-        out[start + l.next_offset..start + l.next_offset + 2]
-            .copy_from_slice(&(next as u16).to_ne_bytes());
-        self.count += 1;
-        Ok(start + toff + EXT_HEAD)
-    }
-
-    /// An ERROR entry naming `name` (a user chain's head, or the table's end).
-    fn error(&mut self, name: &str) -> Result<(), Unsupported> {
-        if name.len() > 28 {
-            return Err(unsupported("a chain name longer than iptables allows"));
-        }
-        let mut n = vec![0u8; 32];
-        n[..name.len()].copy_from_slice(name.as_bytes());
-        let t = Target::Ext {
-            name: b"ERROR".to_vec(),
-            rev: 0,
-            data: n,
-        };
-        self.entry(None, &[], &t, 0).map(drop)
     }
 
     /// The start of chain `i` of the order.
     fn begin(&mut self, i: usize) -> Result<(), Unsupported> {
-        match self.order[i].1 {
-            None => self.error(&self.order[i].0)?,
-            Some((hook, ..)) => {
-                self.info.valid_hooks |= 1 << hook;
-                self.info.hook_entry[hook] = self.out.len() as u32;
-            }
+        if self.order[i].1.is_none() && self.order[i].0.len() > 28 {
+            return Err(unsupported("a chain name longer than iptables allows"));
         }
-        self.first[i] = self.out.len();
+        self.cur = i;
         Ok(())
     }
 
-    /// A rule of the chain begun last.
+    /// A rule of the chain begun last: its entry, then its line.
     fn rule(&mut self, r: &Rule) -> Result<(), Unsupported> {
+        let l = self.l;
+        // the standard target: a verdict, or (jump, the next entry) an offset, whose
+        // chain is named here
         let (verdict, jump) = match &r.target {
-            Target::Next => ((self.out.len() + r.size(self.l)) as i32, None),
-            Target::Verdict(v) => (*v, None),
+            Target::Verdict(v) => (Some(*v), None),
             Target::Jump(to) => {
                 let i = *self
                     .user
                     .get(to.as_str())
                     .ok_or_else(|| unsupported("a jump to a chain that is not there"))?;
-                (0, Some(i))
+                (Some(0), Some(i))
             }
-            Target::Ext { .. } => (0, None),
+            Target::Next => (Some(0), None),
+            Target::Ext { .. } => (None, None),
         };
-        let at = self.entry(Some(&r.head), &r.matches, &r.target, verdict)?;
-        if let Some(i) = jump {
-            self.jumps.push((at, i));
+        let b = &mut self.buf;
+        b.clear();
+        b.extend_from_slice(&r.head);
+        b.extend_from_slice(&r.matches);
+        let target = b.len();
+        push_target(b, &r.target, verdict.unwrap_or(0))?;
+        let size = b.len();
+        if size > usize::from(u16::MAX) {
+            return Err(unsupported("a rule too large for an x_tables entry"));
         }
-        Ok(())
+        b[l.target_offset..l.target_offset + 2].copy_from_slice(&(target as u16).to_ne_bytes());
+        b[l.next_offset..l.next_offset + 2].copy_from_slice(&(size as u16).to_ne_bytes());
+        let name: &[u8] = match jump {
+            Some(i) => {
+                self.references[i] += 1;
+                self.order[i].0.as_bytes()
+            }
+            None => &[],
+        };
+        let c = self.cur;
+        self.rules[c] += 1;
+        let at = Entry {
+            off: 0,
+            size,
+            target,
+            verdict,
+        };
+        legacy_text::rule(&mut self.lines[c], self.rules[c], b, at, name, l)
     }
 
-    /// The end of chain `i`: its policy, or the RETURN of a user chain.
-    fn end(&mut self, i: usize) -> Result<(), Unsupported> {
-        match self.order[i].1 {
-            Some((hook, policy, [packets, bytes])) => {
-                let l = self.l;
-                self.info.underflow[hook] = self.out.len() as u32;
-                let mut h = vec![0u8; l.entry];
-                h[l.counters..l.counters + 8].copy_from_slice(&packets.to_ne_bytes());
-                h[l.counters + 8..l.counters + 16].copy_from_slice(&bytes.to_ne_bytes());
-                self.entry(Some(&h), &[], &Target::Verdict(policy), policy)?;
+    /// The chains in libiptc's order, each under its header.
+    fn finish(self) -> String {
+        let mut order: Vec<usize> = (0..self.order.len()).collect();
+        // built-in chains as given (by hook), then user chains by name
+        order.sort_by(|&a, &b| match (&self.order[a], &self.order[b]) {
+            ((_, Some(_)), (_, Some(_))) => std::cmp::Ordering::Equal,
+            ((_, Some(_)), _) => std::cmp::Ordering::Less,
+            (_, (_, Some(_))) => std::cmp::Ordering::Greater,
+            ((x, None), (y, None)) => x.as_bytes().cmp(y.as_bytes()),
+        });
+        let mut out: Vec<u8> =
+            Vec::with_capacity(self.lines.iter().map(Vec::len).sum::<usize>() + 256 * order.len());
+        for (n, &c) in order.iter().enumerate() {
+            if n > 0 {
+                out.push(b'\n');
             }
-            None => {
-                self.entry(None, &[], &Target::Verdict(-5), -5)?;
-            }
+            let (name, base) = &self.order[c];
+            let _ = match base {
+                Some((_, policy, [packets, bytes])) => writeln!(
+                    out,
+                    "Chain {name} (policy {} {packets} packets, {bytes} bytes)",
+                    if *policy == -1 { "DROP" } else { "ACCEPT" }
+                ),
+                None => writeln!(out, "Chain {name} ({} references)", self.references[c]),
+            };
+            out.extend_from_slice(legacy_text::TITLES.as_bytes());
+            out.extend_from_slice(&self.lines[c]);
         }
-        Ok(())
-    }
-
-    /// The table's end, its jumps filled in, and its listing.
-    fn finish(mut self) -> Result<String, Unsupported> {
-        self.error("ERROR")?;
-        // a jump is an `int` offset
-        let size = i32::try_from(self.out.len()).map_err(|_| unsupported("a table too large"))?;
-        for &(at, i) in &self.jumps {
-            let to = self.first[i] as i32;
-            self.out[at..at + 4].copy_from_slice(&to.to_ne_bytes());
-        }
-        self.info.size = size as u32;
-        self.info.num_entries = self.count;
-        legacy_text::render(&self.out, &self.info, self.l)
+        crate::model::text::lossy_string(out)
     }
 }
 

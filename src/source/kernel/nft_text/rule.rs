@@ -3,7 +3,7 @@
 
 use super::super::legacy_text::{Layout, Unsupported};
 use super::super::nft::{attr, attrs, be64, cstr};
-use super::{EXT_HEAD, XT_ALIGN, push_ext, unsupported};
+use super::{EXT_HEAD, push_ext, unsupported};
 
 const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_RULE_USERDATA: u16 = 7;
@@ -76,14 +76,6 @@ impl Rule {
             matches: Vec::new(),
             target: Target::Next,
         }
-    }
-
-    pub(super) fn size(&self, l: Layout) -> usize {
-        let t = match &self.target {
-            Target::Ext { data, .. } => EXT_HEAD + data.len().next_multiple_of(XT_ALIGN),
-            _ => EXT_HEAD + XT_ALIGN,
-        };
-        l.entry + self.matches.len() + t
     }
 }
 
