@@ -198,10 +198,13 @@ pub fn write(path: &Path, data: &[u8], force: bool) -> Result<(), String> {
 /// Writes to stdout; a reader that went away (`iptop --once | head`) is fine.
 pub fn write_stdout(data: &[u8]) -> Result<(), String> {
     let mut stdout = io::stdout().lock();
-    stdout
-        .write_all(data)
-        .and_then(|_| stdout.flush())
-        .or_else(ignore_broken_pipe)
+    stdout_written(stdout.write_all(data).and_then(|_| stdout.flush()))
+}
+
+/// What writing to stdout came to: a reader that went away (`iptop --once | head`) is
+/// fine; anything else is said.
+pub fn stdout_written(r: io::Result<()>) -> Result<(), String> {
+    r.or_else(ignore_broken_pipe)
         .map_err(|e| format!("cannot write to stdout: {e}"))
 }
 

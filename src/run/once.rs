@@ -286,12 +286,7 @@ fn text_to_stdout(input: &report::Input, ascii: bool) -> Result<(), AppError> {
         }
         chunk.clear();
     });
-    match failed.map_or_else(|| w.flush(), Err) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(AppError::Runtime(format!("cannot write to stdout: {e}")))
-        }
-        _ => Ok(()),
-    }
+    crate::output::stdout_written(failed.map_or_else(|| w.flush(), Err)).map_err(AppError::Runtime)
 }
 
 /// The JSON report to stdout, as [`report::json_of`] makes it, through a buffer; a
@@ -303,12 +298,7 @@ fn json_to_stdout(r: &report::Report<'_>) -> Result<(), AppError> {
         .map_err(std::io::Error::from)
         .and_then(|()| w.write_all(b"\n"))
         .and_then(|()| w.flush());
-    match written {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(AppError::Runtime(format!("cannot write to stdout: {e}")))
-        }
-        _ => Ok(()),
-    }
+    crate::output::stdout_written(written).map_err(AppError::Runtime)
 }
 
 /// The recorded poll whose time is closest to `first.at + window`.

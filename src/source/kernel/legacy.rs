@@ -9,12 +9,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use nix::libc;
 
 use super::legacy_text::{Layout, V4, V6, u16_at};
-use super::quick::TableInfo;
+use super::quick::{HOOKS, TableInfo};
 use super::request::{self, SockOpt};
 use crate::model::Counter;
 
-/// Hook order of the built-in chains (NF_INET_PRE_ROUTING .. NF_INET_POST_ROUTING).
-const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
 /// sizeof(struct ipt_getinfo) (the same for ip6t).
 const INFO_LEN: usize = 84;
 /// sizeof(struct ipt_get_entries) without the entries (name, size, padding to 8).

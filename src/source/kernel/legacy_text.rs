@@ -17,7 +17,7 @@ mod ext;
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use super::quick::TableInfo;
+use super::quick::{HOOKS, TableInfo};
 
 /// Why a table is not written here (iptables lists it instead).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +94,9 @@ pub const V6: Layout = Layout {
     inv_known: 0x5b,
 };
 /// sizeof(struct xt_entry_match) / xt_entry_target: size, name, revision.
-const EXT_HEAD: usize = 32;
-const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+pub(super) const EXT_HEAD: usize = 32;
 /// The column titles under every chain header.
-pub(super) const TITLES: &str = "num      pkts      bytes target     prot opt in     out     source               destination         \n";
+const TITLES: &str = "num      pkts      bytes target     prot opt in     out     source               destination         \n";
 
 /// One entry's place in the table, and its verdict (the standard target).
 #[derive(Clone, Copy)]
@@ -150,7 +149,7 @@ fn name(b: &[u8]) -> Result<&[u8], Unsupported> {
     }
 }
 
-fn unsupported(why: impl Into<String>) -> Unsupported {
+pub(super) fn unsupported(why: impl Into<String>) -> Unsupported {
     Unsupported(why.into())
 }
 
@@ -205,45 +204,22 @@ pub fn render(entries: &[u8], info: &TableInfo, l: Layout) -> Result<String, Uns
             }
         }
     }
-    let mut order: Vec<usize> = (0..chains.len()).collect();
-    // built-in chains by hook first (as found), then user chains by name
-    order.sort_by(|&a, &b| {
-        let (ca, cb) = (&chains[a], &chains[b]);
-        match (ca.policy.is_some(), cb.policy.is_some()) {
-            (true, true) => std::cmp::Ordering::Equal,
-            (true, false) => std::cmp::Ordering::Less,
-            (false, true) => std::cmp::Ordering::Greater,
-            (false, false) => ca.name.cmp(cb.name),
-        }
-    });
+    let order = chain_order(chains.iter().map(|c| (c.policy.is_some(), c.name)));
     let mut out: Vec<u8> = Vec::with_capacity(entries.len() * 3 / 4);
     for (n, &c) in order.iter().enumerate() {
         let ch = &chains[c];
-        if n > 0 {
-            out.push(b'\n');
-        }
-        out.extend_from_slice(b"Chain ");
-        out.extend_from_slice(ch.name);
-        match ch.policy {
+        let head = match ch.policy {
             Some(p) => {
-                let name = match list[p].verdict {
-                    Some(-2) => "ACCEPT",
-                    Some(-1) => "DROP",
-                    _ => return Err(unsupported("a policy that is neither ACCEPT nor DROP")),
-                };
                 let e = &entries[list[p].off..];
-                let _ = writeln!(
-                    out,
-                    " (policy {name} {} packets, {} bytes)",
+                Head::Policy(
+                    list[p].verdict,
                     u64_at(e, l.counters),
-                    u64_at(e, l.counters + 8)
-                );
+                    u64_at(e, l.counters + 8),
+                )
             }
-            None => {
-                let _ = writeln!(out, " ({} references)", ch.references);
-            }
-        }
-        out.extend_from_slice(TITLES.as_bytes());
+            None => Head::References(ch.references),
+        };
+        push_head(&mut out, n == 0, ch.name, head)?;
         for (num, r) in ch.rules.clone().enumerate() {
             let name = match targets[r] {
                 u32::MAX => &[],
@@ -261,6 +237,56 @@ pub fn render(entries: &[u8], info: &TableInfo, l: Layout) -> Result<String, Uns
         }
     }
     Ok(crate::model::text::lossy_string(out))
+}
+
+/// libiptc's order of a table's chains, given as (built-in, name): the built-in chains
+/// as they come (by hook), then the user chains by name.
+pub(super) fn chain_order<'n>(chains: impl Iterator<Item = (bool, &'n [u8])>) -> Vec<usize> {
+    let keys: Vec<(bool, &[u8])> = chains.collect();
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| match (keys[a], keys[b]) {
+        ((true, _), (true, _)) => std::cmp::Ordering::Equal,
+        ((true, _), _) => std::cmp::Ordering::Less,
+        (_, (true, _)) => std::cmp::Ordering::Greater,
+        ((false, x), (false, y)) => x.cmp(y),
+    });
+    order
+}
+
+/// What a chain's header says after its name.
+#[derive(Clone, Copy)]
+pub(super) enum Head {
+    /// A built-in chain: its policy's verdict (the standard target's), packets, bytes.
+    Policy(Option<i32>, u64, u64),
+    /// A user chain: the jumps to it.
+    References(u32),
+}
+
+/// A chain's header and the column titles, after a blank line unless it is the first.
+pub(super) fn push_head(
+    out: &mut Vec<u8>,
+    first: bool,
+    name: &[u8],
+    head: Head,
+) -> Result<(), Unsupported> {
+    if !first {
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"Chain ");
+    out.extend_from_slice(name);
+    let _ = match head {
+        Head::Policy(verdict, packets, bytes) => {
+            let policy = match verdict {
+                Some(-2) => "ACCEPT",
+                Some(-1) => "DROP",
+                _ => return Err(unsupported("a policy that is neither ACCEPT nor DROP")),
+            };
+            writeln!(out, " (policy {policy} {packets} packets, {bytes} bytes)")
+        }
+        Head::References(n) => writeln!(out, " ({n} references)"),
+    };
+    out.extend_from_slice(TITLES.as_bytes());
+    Ok(())
 }
 
 /// The entries and the chains they make, in one pass over the entries.

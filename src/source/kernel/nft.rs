@@ -15,25 +15,25 @@ const NLMSG_DONE: u16 = 3;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
 const NFTA_GEN_ID: u16 = 1;
-const NFTA_CHAIN_TABLE: u16 = 1;
-const NFTA_CHAIN_NAME: u16 = 3;
-const NFTA_CHAIN_HOOK: u16 = 4;
+pub(super) const NFTA_CHAIN_TABLE: u16 = 1;
+pub(super) const NFTA_CHAIN_NAME: u16 = 3;
+pub(super) const NFTA_CHAIN_HOOK: u16 = 4;
 const NFTA_CHAIN_USE: u16 = 6;
-const NFTA_CHAIN_COUNTERS: u16 = 8;
+pub(super) const NFTA_CHAIN_COUNTERS: u16 = 8;
 const NFTA_COUNTER_BYTES: u16 = 1;
 const NFTA_COUNTER_PACKETS: u16 = 2;
-const NFTA_RULE_HANDLE: u16 = 3;
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
+pub(super) const NFTA_RULE_HANDLE: u16 = 3;
+pub(super) const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_NAT_TYPE: u16 = 1;
 const NFT_NAT_DNAT: u32 = 1;
 const NFTA_TARGET_NAME: u16 = 1;
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_EXPR_NAME: u16 = 1;
-const NFTA_EXPR_DATA: u16 = 2;
-const NFTA_IMMEDIATE_DATA: u16 = 2;
-const NFTA_DATA_VERDICT: u16 = 2;
-const NFTA_VERDICT_CODE: u16 = 1;
-const NFTA_VERDICT_CHAIN: u16 = 2;
+pub(super) const NFTA_LIST_ELEM: u16 = 1;
+pub(super) const NFTA_EXPR_NAME: u16 = 1;
+pub(super) const NFTA_EXPR_DATA: u16 = 2;
+pub(super) const NFTA_IMMEDIATE_DATA: u16 = 2;
+pub(super) const NFTA_DATA_VERDICT: u16 = 2;
+pub(super) const NFTA_VERDICT_CODE: u16 = 1;
+pub(super) const NFTA_VERDICT_CHAIN: u16 = 2;
 const NFT_JUMP: i32 = -3;
 const NFT_GOTO: i32 = -4;
 
@@ -92,6 +92,12 @@ pub fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 
 pub(super) fn attr(b: &[u8], kind: u16) -> Option<&[u8]> {
     attrs(b).find(|(k, _)| *k == kind).map(|(_, p)| p)
+}
+
+/// A big-endian `u32` attribute's value (None: shorter than 4 bytes).
+pub(super) fn be32(p: &[u8]) -> Option<u32> {
+    p.get(..4)
+        .map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
 }
 
 pub(super) fn be64(p: &[u8]) -> u64 {

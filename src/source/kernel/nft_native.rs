@@ -6,30 +6,22 @@
 
 use std::io;
 
-use super::nft::{NftSocket, attr, attrs, be64, counter, cstr};
+use super::nft::{
+    NFTA_CHAIN_COUNTERS, NFTA_CHAIN_HOOK, NFTA_CHAIN_NAME, NFTA_CHAIN_TABLE, NFTA_DATA_VERDICT,
+    NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_IMMEDIATE_DATA, NFTA_LIST_ELEM, NFTA_RULE_EXPRESSIONS,
+    NFTA_RULE_HANDLE, NFTA_VERDICT_CHAIN, NFTA_VERDICT_CODE, NftSocket, attr, attrs, be32, be64,
+    counter, cstr,
+};
 use super::request::{ALL_FAMILIES, NftRequest};
 use crate::model::Counter;
 
-const NFTA_CHAIN_TABLE: u16 = 1;
 const NFTA_CHAIN_HANDLE: u16 = 2;
-const NFTA_CHAIN_NAME: u16 = 3;
-const NFTA_CHAIN_HOOK: u16 = 4;
 const NFTA_CHAIN_POLICY: u16 = 5;
 const NFTA_CHAIN_TYPE: u16 = 7;
-const NFTA_CHAIN_COUNTERS: u16 = 8;
 const NFTA_HOOK_HOOKNUM: u16 = 1;
 const NFTA_HOOK_PRIORITY: u16 = 2;
 const NFTA_RULE_CHAIN: u16 = 2;
-const NFTA_RULE_HANDLE: u16 = 3;
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_EXPR_NAME: u16 = 1;
-const NFTA_EXPR_DATA: u16 = 2;
 const NFTA_IMMEDIATE_DREG: u16 = 1;
-const NFTA_IMMEDIATE_DATA: u16 = 2;
-const NFTA_DATA_VERDICT: u16 = 2;
-const NFTA_VERDICT_CODE: u16 = 1;
-const NFTA_VERDICT_CHAIN: u16 = 2;
 
 /// A chain of any family, as the chain dump gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,11 +111,6 @@ fn hook_name(family: u8, n: u32) -> String {
     names
         .get(n as usize)
         .map_or_else(|| format!("hook {n}"), |s| (*s).to_string())
-}
-
-fn be32(p: &[u8]) -> Option<u32> {
-    p.get(..4)
-        .map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
 }
 
 fn text(p: &[u8]) -> String {

@@ -25,19 +25,15 @@ use std::io;
 
 mod rule;
 
-use std::io::Write as _;
-
-use super::legacy_text::{self, Entry, Layout, Unsupported, V4, V6};
+use super::legacy_text::{self, EXT_HEAD, Entry, Head, Layout, Unsupported, V4, V6, unsupported};
 use super::nft::NftSocket;
 use super::nft_native::{ChainFull, chain_full};
+use super::quick::HOOKS;
 use super::request::{self, NftRequest};
 use rule::{Rule, Target, decode};
 
 /// x_tables' alignment of a match's or target's data.
 pub(super) const XT_ALIGN: usize = 8;
-/// sizeof(struct xt_entry_match) / xt_entry_target.
-pub(super) const EXT_HEAD: usize = 32;
-const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
 
 /// The built-in chains of a table iptables-nft makes: (hook, nftables chain type,
 /// priority), as iptables-nft 1.8 registers them (and refuses to list a table whose
@@ -62,10 +58,6 @@ fn builtins(table: &str) -> Option<&'static [(usize, &'static str, i64)]> {
         "security" => &[(1, "filter", 50), (2, "filter", 50), (3, "filter", 50)],
         _ => return None,
     })
-}
-
-pub(super) fn unsupported(why: impl Into<String>) -> Unsupported {
-    Unsupported(why.into())
 }
 
 /// A match or target as x_tables holds it (`struct xt_entry_match` / `xt_entry_target`:
@@ -203,7 +195,7 @@ fn table_of(
             return Ok(Err(e));
         }
     }
-    Ok(Ok(t.finish()))
+    Ok(t.finish())
 }
 
 /// The listing of `table` from its chains' rule messages as a rule dump hands them over
@@ -233,7 +225,7 @@ pub fn from_messages(
             t.rule(&decode(m, l)?)?;
         }
     }
-    Ok(t.finish())
+    t.finish()
 }
 
 /// The listing as it is written: each rule, as its message is decoded, made into its
@@ -333,34 +325,24 @@ impl<'a> Listing<'a> {
     }
 
     /// The chains in libiptc's order, each under its header.
-    fn finish(self) -> String {
-        let mut order: Vec<usize> = (0..self.order.len()).collect();
-        // built-in chains as given (by hook), then user chains by name
-        order.sort_by(|&a, &b| match (&self.order[a], &self.order[b]) {
-            ((_, Some(_)), (_, Some(_))) => std::cmp::Ordering::Equal,
-            ((_, Some(_)), _) => std::cmp::Ordering::Less,
-            (_, (_, Some(_))) => std::cmp::Ordering::Greater,
-            ((x, None), (y, None)) => x.as_bytes().cmp(y.as_bytes()),
-        });
+    fn finish(self) -> Result<String, Unsupported> {
+        let order = legacy_text::chain_order(
+            self.order
+                .iter()
+                .map(|(name, base)| (base.is_some(), name.as_bytes())),
+        );
         let mut out: Vec<u8> =
             Vec::with_capacity(self.lines.iter().map(Vec::len).sum::<usize>() + 256 * order.len());
         for (n, &c) in order.iter().enumerate() {
-            if n > 0 {
-                out.push(b'\n');
-            }
             let (name, base) = &self.order[c];
-            let _ = match base {
-                Some((_, policy, [packets, bytes])) => writeln!(
-                    out,
-                    "Chain {name} (policy {} {packets} packets, {bytes} bytes)",
-                    if *policy == -1 { "DROP" } else { "ACCEPT" }
-                ),
-                None => writeln!(out, "Chain {name} ({} references)", self.references[c]),
+            let head = match *base {
+                Some((_, policy, [packets, bytes])) => Head::Policy(Some(policy), packets, bytes),
+                None => Head::References(self.references[c]),
             };
-            out.extend_from_slice(legacy_text::TITLES.as_bytes());
+            legacy_text::push_head(&mut out, n == 0, name.as_bytes(), head)?;
             out.extend_from_slice(&self.lines[c]);
         }
-        crate::model::text::lossy_string(out)
+        Ok(crate::model::text::lossy_string(out))
     }
 }
 

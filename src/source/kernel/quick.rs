@@ -43,8 +43,9 @@ pub struct TableInfo {
     pub size: u32,
 }
 
-/// Built-in chains by hook (NF_INET_PRE_ROUTING .. NF_INET_POST_ROUTING).
-const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
+/// Built-in chains by hook (NF_INET_PRE_ROUTING .. NF_INET_POST_ROUTING), as x_tables and
+/// iptables name them.
+pub(super) const HOOKS: [&str; 5] = ["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"];
 
 /// One chain of a listing read as iptables prints it.
 struct Listed<'a> {

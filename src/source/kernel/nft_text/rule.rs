@@ -1,23 +1,15 @@
 //! One rule's expressions turned into the x_tables entry iptables-nft lists it as
 //! (`nft_rule_to_iptables_command_state`): see the parent module.
 
-use super::super::legacy_text::{Layout, Unsupported};
-use super::super::nft::{attr, attrs, be64, cstr};
-use super::{EXT_HEAD, push_ext, unsupported};
+use super::super::legacy_text::{EXT_HEAD, Layout, Unsupported, unsupported};
+use super::super::nft::{
+    NFTA_DATA_VERDICT, NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_LIST_ELEM, NFTA_RULE_EXPRESSIONS,
+    NFTA_VERDICT_CHAIN, NFTA_VERDICT_CODE, attr, attrs, be32, be64, cstr,
+};
+use super::push_ext;
 
-const NFTA_RULE_EXPRESSIONS: u16 = 4;
 const NFTA_RULE_USERDATA: u16 = 7;
-const NFTA_LIST_ELEM: u16 = 1;
-const NFTA_EXPR_NAME: u16 = 1;
-const NFTA_EXPR_DATA: u16 = 2;
 const NFTA_DATA_VALUE: u16 = 1;
-const NFTA_DATA_VERDICT: u16 = 2;
-const NFTA_VERDICT_CODE: u16 = 1;
-const NFTA_VERDICT_CHAIN: u16 = 2;
-fn be32(p: &[u8]) -> Option<u32> {
-    p.get(..4)
-        .map(|p| u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
-}
 
 fn u32_of(d: &[u8], kind: u16) -> Option<u32> {
     attr(d, kind).and_then(be32)
@@ -178,7 +170,7 @@ pub(super) fn decode(m: &[u8], l: Layout) -> Result<Rule, Unsupported> {
                 // a range: op 6 here (not an nftables cmp op), inverted by `op`
                 compare(&mut r, &mut ports, l, &x, 6 + op, from, to)?;
             }
-            b"match" | b"target" => {
+            kind @ (b"match" | b"target") => {
                 let name = attr(d, 1).map_or(&[][..], cstr);
                 let rev = u32_of(d, 2).and_then(|v| u8::try_from(v).ok());
                 let (Some(rev), Some(info)) = (rev, attr(d, 3)) else {
@@ -187,7 +179,7 @@ pub(super) fn decode(m: &[u8], l: Layout) -> Result<Rule, Unsupported> {
                 if name.is_empty() {
                     return Err(unsupported("an extension without a name"));
                 }
-                if e_is(e, b"match") {
+                if kind == b"match" {
                     // ports compared before it would go into a second match
                     if ports.is_some() && (name == b"tcp" || name == b"udp") {
                         return Err(unsupported("ports compared beside a tcp or udp match"));
@@ -250,10 +242,6 @@ pub(super) fn decode(m: &[u8], l: Layout) -> Result<Rule, Unsupported> {
     Ok(r)
 }
 
-fn e_is(e: &[u8], name: &[u8]) -> bool {
-    attr(e, NFTA_EXPR_NAME).map(cstr) == Some(name)
-}
-
 const META_MARK: u32 = 3;
 const META_IIFNAME: u32 = 6;
 const META_OIFNAME: u32 = 7;
@@ -301,29 +289,20 @@ fn compare(
             if n == 0 || n > 16 || lo[..n - 1].contains(&0) {
                 return Err(unsupported("an interface name iptables cannot hold"));
             }
-            if lo[n - 1] == 0 {
-                r.head[at..at + n].copy_from_slice(lo);
-                r.head[at + 32..at + 32 + n].fill(0xff);
-            } else {
+            r.head[at..at + n].copy_from_slice(lo);
+            r.head[at + 32..at + 32 + n].fill(0xff);
+            if lo[n - 1] != 0 {
                 if n + 1 >= 16 {
                     return Err(unsupported("an interface prefix iptables cannot hold"));
                 }
-                r.head[at..at + n].copy_from_slice(lo);
                 r.head[at + n] = b'+';
-                r.head[at + 32..at + 32 + n].fill(0xff);
             }
             if inv {
                 r.head[l.invflags] |= flag;
             }
         }
         Loaded::Meta(META_L4PROTO) if !ranged && x.mask.is_none() && lo.len() == 1 => {
-            r.head[l.proto..l.proto + 2].copy_from_slice(&u16::from(lo[0]).to_ne_bytes());
-            if l.addr == 16 {
-                r.head[l.flags] |= IP6T_F_PROTO;
-            }
-            if inv {
-                r.head[l.invflags] |= IPT_INV_PROTO;
-            }
+            protocol(r, l, lo[0], inv);
         }
         Loaded::Meta(META_MARK) if !ranged && lo.len() == 4 => {
             // xt_mark_mtinfo1: mark, mask, invert
@@ -348,10 +327,7 @@ fn compare(
             // IPv4: saddr at 12, daddr at 16; IPv6: 8 and 24; the protocol at 9 (IPv4)
             let (src, dst) = if a == 4 { (12, 16) } else { (8, 24) };
             if a == 4 && *offset == 9 && *len == 1 && x.mask.is_none() {
-                r.head[l.proto..l.proto + 2].copy_from_slice(&u16::from(lo[0]).to_ne_bytes());
-                if inv {
-                    r.head[l.invflags] |= IPT_INV_PROTO;
-                }
+                protocol(r, l, lo[0], inv);
                 return Ok(());
             }
             // `-f`: the fragment offset not zero (`! -f`: zero), mask and data as
@@ -388,6 +364,17 @@ fn compare(
         _ => return Err(unsupported("a comparison iptables-nft does not write")),
     }
     Ok(())
+}
+
+/// The protocol the rule names (`-p`, `! -p`); an IPv6 rule says it names one.
+fn protocol(r: &mut Rule, l: Layout, p: u8, inv: bool) {
+    r.head[l.proto..l.proto + 2].copy_from_slice(&u16::from(p).to_ne_bytes());
+    if l.addr == 16 {
+        r.head[l.flags] |= IP6T_F_PROTO;
+    }
+    if inv {
+        r.head[l.invflags] |= IPT_INV_PROTO;
+    }
 }
 
 /// A TCP or UDP port comparison: into the rule's tcp or udp match, made at the first
