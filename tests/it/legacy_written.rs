@@ -7,105 +7,8 @@
 
 use std::process::Command;
 
-use iptop::source::kernel::legacy::LegacySocket;
-use serde_json::Value;
-
-use crate::common::hostile::Ns;
-use crate::common::{iptop, root, run_ok};
-
-/// A namespace of the test's own (deleted when dropped), its rules IPv6 or not.
-struct Netns(Ns, bool);
-
-impl Netns {
-    fn new() -> Netns {
-        Netns(Ns::new(), false)
-    }
-
-    fn v6() -> Netns {
-        Netns(Ns::new(), true)
-    }
-
-    fn bin(&self, what: &str) -> String {
-        format!("{}tables-legacy{what}", if self.1 { "ip6" } else { "ip" })
-    }
-
-    fn load(&self, rules: &[u8]) {
-        self.0.restore(&self.bin("-restore"), rules);
-    }
-
-    /// iptables-legacy's listing, as iptop runs it.
-    fn listed(&self, table: &str) -> String {
-        let out = run_ok(Command::new("ip").args([
-            "netns",
-            "exec",
-            &self.0.0,
-            &self.bin(""),
-            "-w",
-            "5",
-            "-t",
-            table,
-            "-L",
-            "-v",
-            "-n",
-            "-x",
-            "--line-numbers",
-        ]));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The listing written from the kernel's entries, or why not.
-    fn written(&self, table: &str) -> Result<String, String> {
-        let path = format!("/run/netns/{}", self.0.0);
-        let (table, v6) = (table.to_string(), self.1);
-        std::thread::spawn(move || {
-            let f = std::fs::File::open(&path).expect("netns");
-            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-            let mut s = LegacySocket::open(v6).expect("raw socket");
-            s.read_text(&table).expect("GET_ENTRIES").map_err(|e| e.0)
-        })
-        .join()
-        .expect("reader thread")
-    }
-
-    fn once(&self, table: &str, source: &str) -> Value {
-        let mut args = vec![
-            "--netns",
-            &self.0.0,
-            "--backend",
-            "legacy",
-            "--source",
-            source,
-            "--once",
-            "--format",
-            "json",
-            "-t",
-            table,
-        ];
-        if self.1 {
-            args.push("-6");
-        }
-        let out = run_ok(iptop().args(&args));
-        serde_json::from_slice(&out.stdout).expect("json")
-    }
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(root().join("tests/fixtures/iptables").join(name)).expect("fixture")
-}
-
-/// Lines that differ, for the failure message.
-fn first_difference(a: &str, b: &str) -> String {
-    for (i, (x, y)) in a.lines().zip(b.lines()).enumerate() {
-        if x != y {
-            return format!("line {}:\n written: {x:?}\n listed:  {y:?}", i + 1);
-        }
-    }
-    format!(
-        "{} lines written, {} listed",
-        a.lines().count(),
-        b.lines().count()
-    )
-}
+use crate::common::{root, run_ok};
+use crate::written::{Netns, first_difference, fixture, same_or_left};
 
 /// Each table is written byte for byte as iptables-legacy lists it, and `--once` (which
 /// writes it) shows what `--source iptables` (which lists it) shows.
@@ -138,7 +41,7 @@ fn same_as_iptables(ns: &Netns, tables: &[&str]) {
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn every_written_extension_is_written_as_iptables_legacy_lists_it() {
-    let ns = Netns::new();
+    let ns = Netns::new("legacy");
     ns.load(&fixture("written.rules"));
     same_as_iptables(&ns, &["filter", "nat"]);
 }
@@ -146,11 +49,11 @@ fn every_written_extension_is_written_as_iptables_legacy_lists_it() {
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn every_written_ipv6_extension_is_written_as_ip6tables_legacy_lists_it() {
-    let ns = Netns::v6();
+    let ns = Netns::v6("legacy");
     ns.load(&fixture("written6.rules"));
     same_as_iptables(&ns, &["filter", "nat"]);
     // the IPv6 fixture: `frag` (filter) and NETMAP (nat) are left to ip6tables
-    let ns = Netns::v6();
+    let ns = Netns::v6("legacy");
     ns.load(&fixture("ipv6.rules"));
     assert_eq!(same_or_left(&ns, &["filter", "nat"]), 0);
 }
@@ -158,10 +61,10 @@ fn every_written_ipv6_extension_is_written_as_ip6tables_legacy_lists_it() {
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn docker_swarm_and_kube_proxy_rules_are_written_as_iptables_legacy_lists_them() {
-    let ns = Netns::new();
+    let ns = Netns::new("legacy");
     ns.load(&fixture("docker-swarm.rules"));
     same_as_iptables(&ns, &["filter", "nat"]);
-    let ns = Netns::new();
+    let ns = Netns::new("legacy");
     let script = root().join("tests/fixtures/iptables/gen-scale.sh");
     run_ok(
         Command::new("bash")
@@ -174,7 +77,7 @@ fn docker_swarm_and_kube_proxy_rules_are_written_as_iptables_legacy_lists_them()
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn a_table_with_an_extension_not_written_here_is_listed_by_iptables() {
-    let ns = Netns::new();
+    let ns = Netns::new("legacy");
     ns.load(b"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m limit --limit 5/sec -j ACCEPT\n-A INPUT -j ACCEPT\nCOMMIT\n");
     let why = ns.written("filter").expect_err("limit is not written");
     assert!(why.contains("limit"), "{why}");
@@ -203,37 +106,7 @@ fn the_edge_rules_are_written_as_iptables_lists_them_or_left_to_it() {
         })
         .flat_map(|l| format!("{l}\n").into_bytes())
         .collect();
-    let ns = Netns::new();
+    let ns = Netns::new("legacy");
     ns.load(&rules);
     same_or_left(&ns, &["raw", "mangle", "filter", "nat"]);
-}
-
-/// Each table written byte for byte as iptables lists it, or left to iptables with a
-/// reason; `--once` shows the same tables either way. How many were written.
-fn same_or_left(ns: &Netns, tables: &[&str]) -> usize {
-    let mut written_tables = 0;
-    for t in tables {
-        let auto = ns.once(t, "auto");
-        match ns.written(t) {
-            Ok(written) => {
-                let listed = ns.listed(t);
-                assert!(
-                    written == listed,
-                    "table {t}: {}",
-                    first_difference(&written, &listed)
-                );
-                written_tables += 1;
-            }
-            Err(why) => {
-                assert!(!why.is_empty());
-                assert!(auto["source"].get("written_from_kernel").is_none(), "{t}");
-            }
-        }
-        assert_eq!(
-            auto["tables"],
-            ns.once(t, "iptables")["tables"],
-            "table {t}"
-        );
-    }
-    written_tables
 }

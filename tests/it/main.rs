@@ -53,3 +53,4 @@ mod trace_lab;
 mod tui_tmux;
 mod verdicts_lab;
 mod widths;
+mod written;
