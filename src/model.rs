@@ -22,7 +22,7 @@ pub use fell::{Fell, rounding_error};
 pub use hash::{IdMap, KeyedBuild, KeyedHasher, StableHasher, hash_str, mix};
 pub use one_table::{TableId, TableSnapshot};
 pub use short::Short;
-pub use source_info::{IpFamily, SourceInfo, SourceKind};
+pub use source_info::{IpFamily, SourceInfo, SourceKind, Spared};
 
 /// The tables iptables knows, in the order the UI offers them.
 pub const TABLES: [&str; 5] = ["filter", "nat", "mangle", "raw", "security"];
@@ -362,6 +362,8 @@ pub struct FirewallTable {
     /// A native table's rules without counters: the traced packets that matched them
     /// (`--trace`); None without a trace or when none did.
     pub traced: Option<Arc<native::Traced>>,
+    /// Counters read less often than polled (the live view, a big legacy table).
+    pub spared: Option<Spared>,
 }
 
 /// Tables are equal when their listings say the same; the index and the

@@ -57,6 +57,22 @@ impl IpFamily {
     }
 }
 
+/// A table whose counters the live view reads less often than it polls: an
+/// iptables-legacy table so big that one read of its entries (`GET_ENTRIES` copies the
+/// whole table) would cost more than its share of the interval. Its counters are read
+/// every `every` polls while its rules stand still (`IPT_SO_GET_INFO`, which copies no
+/// entry, says the same on every poll in between).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spared {
+    /// Counters are read every this many polls.
+    pub every: u32,
+    /// How long the last read of the whole table took.
+    pub took: std::time::Duration,
+    /// This poll read no counters: the table is the last read's, and nothing of it
+    /// (deltas, rates) is new.
+    pub held: bool,
+}
+
 /// Where a snapshot came from, for headers and exports.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SourceInfo {

@@ -54,6 +54,9 @@ pub struct RawListing {
     /// Written by iptop from the table's entries as x_tables handed them out, the way
     /// iptables-legacy lists them ([`kernel::legacy_text`]): no iptables was run.
     pub written: bool,
+    /// Its counters are read less often than polled ([`crate::model::Spared`]); with
+    /// `held`, `kernel` holds the last read's.
+    pub spared: Option<crate::model::Spared>,
 }
 
 impl RawListing {
@@ -70,6 +73,7 @@ impl RawListing {
             kernel: None,
             failure: None,
             written: false,
+            spared: None,
         }
     }
 
@@ -452,6 +456,7 @@ pub fn snapshot_reusing(
                 })?;
             }
             t.backend = l.backend;
+            t.spared = l.spared;
             // iptables-nft's "iptables-legacy tables present": moot when iptop lists the
             // legacy table of this name too
             let legacy_listed = listings
@@ -532,6 +537,7 @@ mod tests {
                 kernel: None,
                 failure: None,
                 written: false,
+                spared: None,
             }],
             discontinuity: false,
         }

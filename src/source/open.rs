@@ -174,6 +174,14 @@ impl Source {
         }
     }
 
+    /// The live view polls every `interval`: a kernel source reads a big legacy table's
+    /// counters less often ([`super::kernel::spare`]).
+    pub fn spare_reads(&mut self, interval: std::time::Duration) {
+        if let Source::Kernel(k) = self {
+            k.spare_reads(Some(interval));
+        }
+    }
+
     pub fn is_replay(&self) -> bool {
         matches!(self, Source::Replay(_))
     }

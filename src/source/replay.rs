@@ -217,7 +217,7 @@ impl ReplaySource {
                     took: Duration::ZERO,
                     kernel: None,
                     failure: None,
-                    written: false,
+                    ..RawListing::empty("")
                 }
             })
             .collect();

@@ -80,6 +80,8 @@ pub struct Schedule {
     /// A poll may take at most 1/share of the interval before the interval is stretched.
     busy_share: Option<u32>,
     stretched: Option<Duration>,
+    /// A big legacy table's counters may be read less often than polled.
+    sparing: bool,
 }
 
 impl Schedule {
@@ -106,6 +108,7 @@ impl Schedule {
             origin: None,
             busy_share: None,
             stretched: None,
+            sparing: false,
         }
     }
 
@@ -131,6 +134,14 @@ impl Schedule {
     /// slower one stretches it ([`Schedule::stretched`]).
     pub fn stretching(mut self, share: u32) -> Schedule {
         self.busy_share = Some(share);
+        self
+    }
+
+    /// The live view: a legacy table whose counters take more than their share of the
+    /// interval to read is read less often, and said so ([`crate::model::Spared`]).
+    pub fn sparing(mut self) -> Schedule {
+        self.sparing = true;
+        self.polls.source_mut().spare_reads(self.interval);
         self
     }
 
@@ -190,6 +201,9 @@ impl Schedule {
     pub fn set_interval(&mut self, interval: Duration) {
         self.interval = interval;
         self.stretched = None;
+        if self.sparing {
+            self.polls.source_mut().spare_reads(interval);
+        }
         let soon = Instant::now() + interval;
         self.next = self.next.map(|n| n.min(soon));
     }

@@ -165,7 +165,8 @@ async fn run(
         .with_first(cfg.first.take())
         .stepping(cfg.step)
         .recorded_pace()
-        .stretching(BUSY_SHARE);
+        .stretching(BUSY_SHARE)
+        .sparing();
     schedule.source_mut().set_tables(tables);
     // said once: why native tables cannot be read
     let mut native_said = false;

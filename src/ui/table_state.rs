@@ -38,6 +38,12 @@ pub struct TableData {
     pub polls: u64,
     /// The last poll failed: why. The last good snapshot stays on screen.
     pub error: Option<crate::source::PollError>,
+    /// The table's counters are read less often than polled (a big legacy table): how
+    /// often, as the last poll said.
+    pub spared: Option<crate::model::Spared>,
+    /// The last poll read no counters of it ([`crate::model::Spared::held`]): when it
+    /// was and how long it took. `snap`, the deltas and rates are the last read's.
+    pub held: Option<(SystemTime, Duration)>,
     /// Expansion differing from the default, per node.
     pub(super) toggled: HashSet<NodeId, KeyedBuild>,
     pub(super) mode: ExpandMode,
@@ -100,6 +106,14 @@ impl TableData {
     /// Takes a new good poll of this table.
     pub fn update(&mut self, snap: TableSnapshot, discontinuity: bool) {
         self.error = None;
+        self.spared = snap.table().spared;
+        if TableData::held_poll(&snap) && self.snap.is_some() && !discontinuity {
+            // nothing read: the last read's deltas and rates stand, measured between
+            // the two reads
+            self.held = Some((snap.taken_at, snap.took));
+            return;
+        }
+        self.held = None;
         self.polls += 1;
         self.window_start = self.snap.as_ref().map(|s| s.taken_at);
         if discontinuity {
@@ -151,6 +165,18 @@ impl TableData {
         if !baseline_patched {
             self.refresh_baseline_view();
         }
+    }
+
+    /// A poll that read none of this table's counters ([`crate::model::Spared::held`]).
+    pub fn held_poll(snap: &TableSnapshot) -> bool {
+        snap.table().spared.is_some_and(|s| s.held)
+    }
+
+    /// When the table was last looked at and how long that took: the last poll, read
+    /// or only checked.
+    pub fn polled(&self) -> Option<(SystemTime, Duration)> {
+        self.held
+            .or_else(|| self.snap.as_ref().map(|s| (s.taken_at, s.took)))
     }
 
     pub(super) fn record_history(

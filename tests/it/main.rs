@@ -47,6 +47,7 @@ mod schema;
 mod screens;
 mod service_limits;
 mod services;
+mod spared_reads;
 mod stream;
 mod terminal;
 mod trace_lab;

@@ -16,6 +16,8 @@ pub mod nft_text;
 pub mod quick;
 mod reader;
 pub mod request;
+mod shape;
+pub mod spare;
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -25,6 +27,7 @@ use std::time::{Instant, SystemTime};
 pub use apply::apply;
 pub use reader::{Counters, KernelChain, Reader};
 use reader::{Read, ReadError};
+pub use shape::{listing_shape, mismatch, parsed_mismatch};
 
 use super::live::{BackendChoice, LiveSource, legacy_tables};
 use super::{Failure, RawListing, RawPoll};
@@ -57,6 +60,8 @@ pub struct KernelSource {
     info: crate::model::SourceInfo,
     /// One poll and done (`--once` without a window): see [`KernelSource::once`].
     once: bool,
+    /// The live view: big legacy tables read less often than polled ([`spare`]).
+    spare: Option<spare::Spare>,
 }
 
 /// What is read of the kernel's rule set before a listing, to tell after it whether the
@@ -76,6 +81,18 @@ struct Before {
     nft_text: Option<(String, std::time::Duration)>,
 }
 
+/// One back end's part of a poll of a listed table: its counters read (with what
+/// `GET_INFO` said just before, for a spared legacy table), or a spared table's rules
+/// found standing still and nothing read; how long that took.
+enum Got {
+    Read(
+        Result<Read, ReadError>,
+        Option<quick::TableInfo>,
+        std::time::Duration,
+    ),
+    Held(std::time::Duration),
+}
+
 /// The failures of a kernel read, for the listing it belongs to.
 fn kernel_failure(l: &mut RawListing, e: &std::io::Error) {
     let detail = format!("reading the counters from the kernel: {e}");
@@ -85,76 +102,6 @@ fn kernel_failure(l: &mut RawListing, e: &std::io::Error) {
     } else {
         Failure::Kernel(detail)
     });
-}
-
-/// Chains and their rule counts as a `-L` listing shows them.
-pub fn listing_shape(text: &str) -> Vec<(&str, usize)> {
-    let mut out: Vec<(&str, usize)> = Vec::new();
-    let mut title = false;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("Chain ") {
-            out.push((rest.split(' ').next().unwrap_or(""), 0));
-            title = true;
-        } else if title {
-            title = false;
-        } else if !line.trim().is_empty()
-            && !line.starts_with('#')
-            && let Some(c) = out.last_mut()
-        {
-            c.1 += 1;
-        }
-    }
-    out
-}
-
-/// Where a listing and the kernel disagree on the chains or their rule counts.
-pub fn mismatch(shape: &[(&str, usize)], k: &Counters) -> Option<String> {
-    let mut seen = 0;
-    for (name, rules) in shape {
-        match k.names.get(*name) {
-            Some(&i) => {
-                seen += 1;
-                let n = k.chains[i].rules.len();
-                if n != *rules {
-                    return Some(format!(
-                        "chain {name}: the kernel holds {n} rules, the listing shows {rules}"
-                    ));
-                }
-            }
-            // iptables-nft shows the built-in chains of a table it never created
-            None if *rules == 0 => {}
-            None => return Some(format!("chain {name} is listed but not in the kernel")),
-        }
-    }
-    if seen != k.chains.len() {
-        let listed: Vec<&str> = shape.iter().map(|(n, _)| *n).collect();
-        let extra = k
-            .names
-            .keys()
-            .find(|n| !listed.contains(&n.as_str()))
-            .cloned()
-            .unwrap_or_default();
-        return Some(format!(
-            "chain {extra} is in the kernel but not in the listing"
-        ));
-    }
-    None
-}
-
-/// Where the listing, parsed with the kernel's rule counts choosing the reading of
-/// comments with line breaks, and the kernel disagree on the chains or rule counts.
-pub fn parsed_mismatch(table: &str, text: &str, k: &Counters) -> Option<String> {
-    let counts = |c: &str| k.names.get(c).map(|&i| k.chains[i].rules.len());
-    match crate::parse::parse_table_counted(table, text, None, Some(&counts), true) {
-        Ok(t) => mismatch(
-            &t.chains
-                .iter()
-                .map(|c| (&*c.name, c.rules.len()))
-                .collect::<Vec<_>>(),
-            k,
-        ),
-        Err(e) => Some(format!("the listing does not parse: {e}")),
-    }
 }
 
 /// The table to put this poll's counters on: the previous poll's, when it was parsed
@@ -212,6 +159,7 @@ impl KernelSource {
             seq: 0,
             info,
             once: false,
+            spare: None,
         })
     }
 
@@ -227,6 +175,15 @@ impl KernelSource {
     pub fn once(&mut self) {
         self.once = self.auto;
         self.live.last = true;
+    }
+
+    /// The live view polling every `interval`: a legacy table whose read takes more
+    /// than its share of it is read less often ([`spare`]); None: every poll.
+    pub fn spare_reads(&mut self, interval: Option<std::time::Duration>) {
+        match (&mut self.spare, interval) {
+            (Some(s), Some(i)) => s.set_interval(i),
+            (s, i) => *s = i.map(spare::Spare::new),
+        }
     }
 
     /// The live source that lists the rule texts.
@@ -364,18 +321,40 @@ impl KernelSource {
                 None => return None,
             }
         }
+        // per back end: read, or only check a spared legacy table (its info at the read)
+        let plans: Vec<(Backend, Option<quick::TableInfo>)> = keys
+            .iter()
+            .map(|&(b, stamp)| {
+                let hold = (b == Backend::Legacy)
+                    .then(|| self.spare.as_ref()?.may_hold(table, stamp))
+                    .flatten();
+                (b, hold)
+            })
+            .collect();
+        let sparing = self.spare.is_some();
         let t = table.to_string();
-        let keys2: Vec<Backend> = keys.iter().map(|k| k.0).collect();
-        let started = Instant::now();
         let reads = self
             .with_reader(move |r| {
-                keys2
+                plans
                     .iter()
-                    .map(|b| r.read(&t, *b, false))
+                    .map(|&(b, hold)| {
+                        let started = Instant::now();
+                        if let Some(was) = hold
+                            && r.legacy_info(&t).is_ok_and(|now| now == was)
+                        {
+                            return Got::Held(started.elapsed());
+                        }
+                        // what the next polls check the table against, asked before the
+                        // read: a change in between is seen by them
+                        let info = (sparing && b == Backend::Legacy)
+                            .then(|| r.legacy_info(&t).ok())
+                            .flatten();
+                        let read = r.read(&t, b, false);
+                        Got::Read(read, info, started.elapsed())
+                    })
                     .collect::<Vec<_>>()
             })
             .await;
-        let took = started.elapsed() / keys.len().max(1) as u32;
         let listed = self.listed.get(table)?;
         let mut out = listed.listings.clone();
         let mut reads = reads.into_iter();
@@ -383,15 +362,30 @@ impl KernelSource {
             if self.uses_kernel(table, l).is_none() {
                 continue;
             }
-            // this poll's cost is the read's, not the listing's of back then
-            l.took = took;
             let (_, stamp) = keys.iter().find(|k| Some(k.0) == l.backend)?;
             match reads.next()? {
-                Ok(Read { counters, stamp: s }) if Some(s) == *stamp => {
+                Got::Held(took) => {
+                    let (counters, spared) = self.spare.as_mut()?.held(table)?;
+                    l.took = took;
                     l.kernel = Some(counters);
+                    l.spared = Some(spared);
                 }
-                Ok(_) | Err(ReadError::Changed) => return None,
-                Err(ReadError::Io(e)) => kernel_failure(l, &e),
+                Got::Read(read, info, took) => {
+                    // this poll's cost is the read's, not the listing's of back then
+                    l.took = took;
+                    match read {
+                        Ok(Read { counters, stamp: s }) if Some(s) == *stamp => {
+                            if l.backend == Some(Backend::Legacy)
+                                && let Some(spare) = &mut self.spare
+                            {
+                                l.spared = spare.read(table, info, &counters, s, took);
+                            }
+                            l.kernel = Some(counters);
+                        }
+                        Ok(_) | Err(ReadError::Changed) => return None,
+                        Err(ReadError::Io(e)) => kernel_failure(l, &e),
+                    }
+                }
             }
         }
         Some(out)
@@ -439,6 +433,9 @@ impl KernelSource {
     /// Lists `table` again, with the stamps checked around the listing, and reads its
     /// counters in full.
     async fn relist(&mut self, table: &str) -> Vec<RawListing> {
+        if let Some(s) = &mut self.spare {
+            s.forget(table);
+        }
         let mut last = Vec::new();
         for attempt in 0..ATTEMPTS {
             let quick = self.once && attempt == 0;

@@ -22,6 +22,7 @@ fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
                 kernel: None,
                 failure: None,
                 written: true,
+                spared: None,
             },
             RawListing {
                 table: "nat".into(),
@@ -34,6 +35,7 @@ fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
                 kernel: None,
                 failure: Some(Failure::Timeout(Duration::from_secs(5))),
                 written: false,
+                spared: None,
             },
         ],
         discontinuity: false,

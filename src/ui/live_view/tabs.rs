@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{Command, LiveView, TableData};
-use crate::model::{Snapshot, TABLES, TableId, TableSnapshot};
+use crate::model::{FirewallTable, Snapshot, TABLES, TableId, TableSnapshot};
 
 impl LiveView {
     /// Per tab: the table it shows.
@@ -106,10 +106,17 @@ impl LiveView {
         let range = self.tabs_of(name);
         self.path.lines.take();
         for (i, part) in range.zip(parts) {
+            let held = TableData::held_poll(&part) && self.tables[i].snap.is_some();
+            let was_spared = self.tables[i].spared.is_some();
             self.forget_search_tree(i, &part);
-            self.tables[i].remember(part.snapshot().clone(), discontinuity, self.export_window);
+            if !held {
+                self.tables[i].remember(part.snapshot().clone(), discontinuity, self.export_window);
+            }
             self.tables[i].update(part, discontinuity);
-            if i == self.current {
+            if let (false, Some(s)) = (was_spared, self.tables[i].spared) {
+                self.notify(spared_notice(&self.tab_label(i), &self.tables[i], s));
+            }
+            if i == self.current && !held {
                 self.rebuild();
             }
         }
@@ -208,4 +215,15 @@ impl LiveView {
         }
         self.rebuild();
     }
+}
+
+/// Said once when a table's counters start being read less often than polled.
+fn spared_notice(label: &str, t: &TableData, s: crate::model::Spared) -> String {
+    let rules = t.table().map_or(0, FirewallTable::rule_count);
+    format!(
+        "{label}: counters read every {} polls while its rules stand still (one read of its \
+         {rules} rules takes {}); Δ and rates span the reads",
+        s.every,
+        crate::format::duration(s.took)
+    )
 }

@@ -43,11 +43,22 @@ pub(super) fn draw_header(frame: &mut Frame, area: Rect, app: &LiveView, theme: 
         if let Some(s) = app.playback().effective_interval {
             right.push_str(&format!(" (slow polls: {})", format::duration(s)));
         }
+        // a big legacy table: its counters read every few polls
+        if let Some(s) = v.spared {
+            let every = app
+                .playback()
+                .effective_interval
+                .unwrap_or(app.playback().interval);
+            right.push_str(&format!(
+                " · counters every {}",
+                format::duration(every * s.every)
+            ));
+        }
     }
-    if let Some(snap) = &v.snap {
-        let t = humantime::format_rfc3339_seconds(snap.taken_at).to_string();
+    if let Some((at, took)) = v.polled() {
+        let t = humantime::format_rfc3339_seconds(at).to_string();
         let clock = t.get(11..19).unwrap_or(&t).to_string();
-        right.push_str(&format!(" · {clock} took {} ", format::duration(snap.took)));
+        right.push_str(&format!(" · {clock} took {} ", format::duration(took)));
     } else {
         right.push(' ');
     }

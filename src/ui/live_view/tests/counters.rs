@@ -548,3 +548,63 @@ fn rules_whose_keys_are_alike_show_no_history_rather_than_each_others() {
     assert_eq!(d.rule(c, moving).map(|d| d.packets), Some(5));
     assert_eq!(d.rule(c, idle).map(|d| d.packets), Some(0));
 }
+
+#[test]
+fn a_poll_that_read_no_counters_keeps_the_last_reads_deltas_and_rates() {
+    let t0 = table();
+    let spared = |held| crate::model::Spared {
+        every: 2,
+        took: Duration::from_millis(70),
+        held,
+    };
+    let mut t1 = t0.clone();
+    t1.spared = Some(spared(false));
+    let mut app = app_with(&t1);
+    assert!(
+        app.notice().is_some_and(|n| n.contains("every 2 polls")),
+        "{:?}",
+        app.notice()
+    );
+    let mut t2 = t1.clone();
+    bump(&mut t2, "DOCKER-INGRESS", "dpt:80", 8);
+    app.on_snapshot("filter", snap(&t2, 2), false);
+    select(&mut app, "ACCEPT tcp dpt:80");
+    let row = app.selected_row().expect("row").clone();
+    let rate = |app: &LiveView| {
+        let t = app.table_data().table().expect("t").clone();
+        app.table_data().shown_deltas().pps(&t, &row)
+    };
+    // 8 packets between two reads 2 s apart
+    assert_eq!(app.movement(&row).delta().map(|d| d.packets), Some(8));
+    assert_eq!(rate(&app), Some(4.0));
+    // the next poll only checked the rules: the same counters, handed on as held
+    let mut t3 = t2.clone();
+    t3.spared = Some(spared(true));
+    app.on_snapshot("filter", snap(&t3, 3), false);
+    assert_eq!(
+        app.movement(&row).delta().map(|d| d.packets),
+        Some(8),
+        "not a poll in which nothing moved"
+    );
+    assert_eq!(rate(&app), Some(4.0));
+    let v = app.table_data();
+    assert_eq!(v.polls, 2, "a held poll is no read");
+    assert_eq!(v.window, Duration::from_secs(2));
+    assert_eq!(
+        v.polled().map(|p| p.0),
+        Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_003)),
+        "the header's clock is the poll's"
+    );
+    assert_eq!(
+        v.recent.back().map(|s| s.at),
+        Some(Duration::from_secs(2)),
+        "the export window keeps the reads only"
+    );
+    // the next read: measured from the last read
+    let mut t4 = t2.clone();
+    bump(&mut t4, "DOCKER-INGRESS", "dpt:80", 2);
+    app.on_snapshot("filter", snap(&t4, 4), false);
+    assert_eq!(app.movement(&row).delta().map(|d| d.packets), Some(2));
+    assert_eq!(rate(&app), Some(1.0));
+    assert!(app.table_data().held.is_none());
+}
