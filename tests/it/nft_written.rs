@@ -105,3 +105,55 @@ fn a_rule_iptables_nft_did_not_write_leaves_the_table_to_it() {
     let why = ns.written("filter").expect_err("ct is not written");
     assert!(why.contains("ct"), "{why}");
 }
+
+/// The counters read with the writing (`Reader::nft_text_read`, what a relist of the
+/// live view takes instead of reading the table again) are a full read's, and the next
+/// polls read selectively from them as from a full read, with real packets moving them.
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn the_counters_read_with_the_writing_are_a_full_reads() {
+    use iptop::model::Backend;
+    use iptop::source::kernel::Reader;
+    let ns = Netns::new("nft");
+    ns.load(&fixture("docker-swarm.rules"));
+    let ipt = |args: &[&str]| ns.0.ipt("iptables-nft", args);
+    ipt(&["-N", "KNOCK"]);
+    ipt(&["-I", "INPUT", "-p", "tcp", "--dport", "9", "-j", "KNOCK"]);
+    ipt(&["-A", "KNOCK", "-p", "tcp", "-j", "RETURN"]);
+    ns.0.exec(&["ip", "link", "set", "lo", "up"]);
+    let knock = |n: u32| {
+        let script = format!(
+            "for i in $(seq {n}); do (echo > /dev/tcp/127.0.0.1/9) 2>/dev/null; done; true"
+        );
+        ns.0.exec(&["bash", "-c", &script]);
+    };
+    knock(3);
+    let fd: std::os::fd::OwnedFd = std::fs::File::open(format!("/run/netns/{}", ns.0.0))
+        .expect("netns")
+        .into();
+    let mut written = Reader::open(Some(&fd), false);
+    let (text, read) = written
+        .nft_text_read("filter")
+        .expect("netlink")
+        .expect("written");
+    assert!(text.contains("Chain KNOCK"));
+    let full = || {
+        Reader::open(Some(&fd), false)
+            .read("filter", Backend::Nft, true)
+            .map_err(|e| format!("{e:?}"))
+            .expect("a full read")
+    };
+    let other = full();
+    assert_eq!(read.stamp, other.stamp, "the same generation");
+    assert_eq!(read.counters, other.counters);
+    let knock_chain = read.counters.names["KNOCK"];
+    assert_eq!(read.counters.chains[knock_chain].rules[0].packets, 3);
+    // packets, then a selective read from the state the writing left
+    knock(4);
+    let next = written
+        .read("filter", Backend::Nft, false)
+        .map_err(|e| format!("{e:?}"))
+        .expect("a selective read");
+    assert_eq!(next.counters, full().counters);
+    assert_eq!(next.counters.chains[knock_chain].rules[0].packets, 7);
+}

@@ -68,7 +68,7 @@ impl Netns {
             nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
             if nft {
                 let mut s = NftSocket::open().expect("netlink socket");
-                nft_text::write(&mut s, &table, v6)
+                nft_text::write(&mut s, &table, v6, None)
                     .expect("netlink")
                     .map(|(text, _)| text)
                     .map_err(|e| e.0)

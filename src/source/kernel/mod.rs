@@ -79,6 +79,8 @@ struct Before {
     /// The nftables listing written from the table's chains and rules at `generation`,
     /// and how long that took.
     nft_text: Option<(String, std::time::Duration)>,
+    /// That listing's counters, read from the same messages (not with `--once`).
+    nft_read: Option<Read>,
 }
 
 /// One back end's part of a poll of a listed table: its counters read (with what
@@ -455,11 +457,20 @@ impl KernelSource {
                         ..Before::default()
                     };
                     let started = Instant::now();
-                    if write_nft
-                        && let Ok(Ok((text, generation))) = r.nft_text(&t)
-                        && Some(generation) == b.generation
+                    if write_nft && quick {
+                        // one read and done: nothing kept for a next poll
+                        if let Ok(Ok((text, generation))) = r.nft_text(&t)
+                            && Some(generation) == b.generation
+                        {
+                            b.nft_text = Some((text, started.elapsed()));
+                        }
+                    } else if write_nft
+                        && let Ok(Ok((text, read))) = r.nft_text_read(&t)
+                        && Some(read.stamp) == b.generation.map(u64::from)
                     {
+                        // the counters of the very messages the listing was written from
                         b.nft_text = Some((text, started.elapsed()));
+                        b.nft_read = Some(read);
                     }
                     let started = Instant::now();
                     if write && quick {
@@ -513,13 +524,19 @@ impl KernelSource {
                 return listings;
             }
             let t = table.to_string();
-            // a written legacy listing's counters are those of the read it was written
-            // from; an nftables one's are read as a listed one's, at its generation
-            let legacy_written = |l: &RawListing| l.written && l.backend == Some(Backend::Legacy);
+            // a written listing's counters are those of the read it was written from
+            let from_writing = |l: &RawListing, before: &Before| {
+                l.written
+                    && match l.backend {
+                        Some(Backend::Legacy) => true,
+                        Some(Backend::Nft) => before.nft_read.is_some(),
+                        None => false,
+                    }
+            };
             let w: Vec<Option<Backend>> = wanted
                 .iter()
                 .zip(&listings)
-                .map(|(b, l)| b.filter(|_| !legacy_written(l)))
+                .map(|(b, l)| b.filter(|_| !from_writing(l, &before)))
                 .collect();
             let mut reads = self
                 .with_reader(move |r| {
@@ -529,8 +546,11 @@ impl KernelSource {
                 })
                 .await;
             for (read, l) in reads.iter_mut().zip(&listings) {
-                if legacy_written(l) {
-                    *read = before.legacy_read.take().map(Ok);
+                if from_writing(l, &before) {
+                    *read = match l.backend {
+                        Some(Backend::Legacy) => before.legacy_read.take().map(Ok),
+                        _ => before.nft_read.take().map(Ok),
+                    };
                 }
             }
             let mut stamps = Vec::with_capacity(listings.len());

@@ -306,7 +306,7 @@ impl NftSocket {
     }
 }
 
-fn chain_info(m: &[u8]) -> ChainInfo {
+pub(super) fn chain_info(m: &[u8]) -> ChainInfo {
     ChainInfo {
         name: String::from_utf8_lossy(attr(m, NFTA_CHAIN_NAME).map_or(&[][..], cstr)).into_owned(),
         policy: attr(m, NFTA_CHAIN_HOOK)
@@ -319,7 +319,7 @@ fn chain_info(m: &[u8]) -> ChainInfo {
 
 /// The counter, the jump, the handle and whether it is a DNAT: only `counter`,
 /// `immediate`, `nat` and `target` expressions are looked into.
-fn rule_info(m: &[u8]) -> RuleInfo {
+pub(super) fn rule_info(m: &[u8]) -> RuleInfo {
     let mut r = RuleInfo {
         handle: attr(m, NFTA_RULE_HANDLE)
             .and_then(|p| p.get(..8))

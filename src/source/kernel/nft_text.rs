@@ -26,7 +26,7 @@ use std::io;
 mod rule;
 
 use super::legacy_text::{self, EXT_HEAD, Entry, Head, Layout, Unsupported, V4, V6, unsupported};
-use super::nft::NftSocket;
+use super::nft::{ChainInfo, NftSocket, RuleInfo, chain_info, rule_info};
 use super::nft_native::{ChainFull, chain_full};
 use super::quick::HOOKS;
 use super::request::{self, NftRequest};
@@ -92,13 +92,25 @@ fn push_target(out: &mut Vec<u8>, t: &Target, verdict: i32) -> Result<(), Unsupp
     }
 }
 
+/// What a full read of the counters takes from the same messages the listing is
+/// written from, so that they are not asked for twice: each chain as the kernel dumps
+/// them, and each of its rules (counter, jump).
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub chains: Vec<ChainInfo>,
+    /// Per chain of `chains`, its rules in order.
+    pub rules: Vec<Vec<RuleInfo>>,
+}
+
 /// Writes the listing of `table` (IPv4 or IPv6 by `ipv6`): the text, or why iptables-nft
-/// must list it. Reads the generation id around the chains and rules: a rule set that
-/// changed in between is not written.
+/// must list it; with `seen`, also what a full read of its counters would read. Reads
+/// the generation id around the chains and rules: a rule set that changed in between is
+/// not written.
 pub fn write(
     sock: &mut NftSocket,
     table: &str,
     ipv6: bool,
+    mut seen: Option<&mut Seen>,
 ) -> io::Result<Result<(String, u32), Unsupported>> {
     let l = if ipv6 { V6 } else { V4 };
     let family = request::family(ipv6);
@@ -111,13 +123,16 @@ pub fn write(
         let c = chain_full(family, m);
         if c.table == table {
             chains.push(c);
+            if let Some(s) = seen.as_deref_mut() {
+                s.chains.push(chain_info(m));
+            }
         }
         Ok(())
     })?;
     if chains.is_empty() {
         return Ok(Err(unsupported("no such table")));
     }
-    let text = table_of(sock, table, family, &chains, builtin, l)?;
+    let text = table_of(sock, table, family, &chains, builtin, l, seen)?;
     if sock.generation()? != generation {
         return Ok(Err(unsupported("the rule set changed while it was read")));
     }
@@ -135,6 +150,7 @@ fn table_of(
     chains: &[ChainFull],
     builtin: &[(usize, &str, i64)],
     l: Layout,
+    mut seen: Option<&mut Seen>,
 ) -> io::Result<Result<String, Unsupported>> {
     // built-in chains by hook (those the kernel does not hold listed empty, as
     // iptables-nft does), then the user chains
@@ -168,15 +184,27 @@ fn table_of(
         }
     }
     // each chain's rules, decoded into the table's entries as they come
-    let held: std::collections::HashSet<&str> = chains.iter().map(|c| c.name.as_str()).collect();
+    let held: std::collections::HashMap<&str, usize> = chains
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+    if let Some(s) = seen.as_deref_mut() {
+        s.rules = vec![Vec::new(); chains.len()];
+    }
     let mut t = Listing::new(&order, l);
     for (i, (name, base)) in order.iter().enumerate() {
         if let Err(e) = t.begin(i) {
             return Ok(Err(e));
         }
         let mut bad = None;
-        if base.is_none() || held.contains(name.as_str()) {
+        let k = held.get(name.as_str()).copied();
+        if base.is_none() || k.is_some() {
+            let mut into = seen.as_deref_mut().zip(k).map(|(s, k)| &mut s.rules[k]);
             let r = sock.request(&NftRequest::Rules { table, chain: name }, family, |m| {
+                if let Some(v) = into.as_deref_mut() {
+                    v.push(rule_info(m));
+                }
                 if bad.is_none()
                     && let Err(e) = decode(m, l).and_then(|r| t.rule(&r))
                 {

@@ -234,9 +234,40 @@ impl Reader {
         table: &str,
     ) -> io::Result<Result<(String, u32), super::legacy_text::Unsupported>> {
         match &mut self.nft {
-            Ok(s) => super::nft_text::write(s, table, self.ipv6),
+            Ok(s) => super::nft_text::write(s, table, self.ipv6, None),
             Err(m) => Err(io::Error::other(m.clone())),
         }
+    }
+
+    /// [`Reader::nft_text`], and the full read of its counters from the same messages
+    /// (what [`Reader::read`] would read next, at the same generation), remembered as
+    /// `read` remembers a full read: the next polls read selectively from it.
+    pub fn nft_text_read(
+        &mut self,
+        table: &str,
+    ) -> io::Result<Result<(String, Read), super::legacy_text::Unsupported>> {
+        let sock = match &mut self.nft {
+            Ok(s) => s,
+            Err(m) => return Err(io::Error::other(m.clone())),
+        };
+        let mut seen = super::nft_text::Seen::default();
+        let (text, generation) =
+            match super::nft_text::write(sock, table, self.ipv6, Some(&mut seen))? {
+                Ok(w) => w,
+                Err(e) => return Ok(Err(e)),
+            };
+        let st = self.nft_state.entry(table.to_string()).or_default();
+        let mut read = Full::new(&seen.chains);
+        for rules in &seen.rules {
+            read.chain(rules);
+        }
+        read.install(st, &seen.chains);
+        st.generation = generation;
+        let read = Read {
+            counters: Arc::new(st.counters.clone()),
+            stamp: u64::from(generation),
+        };
+        Ok(Ok((text, read)))
     }
 
     /// A legacy read; `text`: with the listing written from its entries.
@@ -311,71 +342,16 @@ impl Reader {
             || st.polls_since_full + 1 >= self.full_every;
         if full {
             let chains = sock.chains(family, table)?;
-            let names: Vec<String> = chains.iter().map(|c| c.name.clone()).collect();
-            let index: HashMap<String, usize> = names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.clone(), i))
-                .collect();
-            let mut counters = Vec::with_capacity(chains.len());
-            let mut jumps = Vec::with_capacity(chains.len());
+            let mut read = Full::new(&chains);
             for c in &chains {
                 sock.dump_gen = None;
                 sock.rules(family, table, &c.name, &mut self.rules)?;
                 if !same(sock) {
                     return Err(ReadError::Changed);
                 }
-                jumps.push(
-                    self.rules
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| r.jump_counted)
-                        .filter_map(|(i, r)| Some((i, *index.get(r.jump.as_deref()?)?)))
-                        .collect::<Vec<_>>(),
-                );
-                counters.push(KernelChain {
-                    policy: c.policy,
-                    rules: Arc::new(self.rules.iter().map(|r| r.counter).collect()),
-                });
+                read.chain(&self.rules);
             }
-            st.base = chains
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.policy.is_some())
-                .map(|(i, _)| i)
-                .collect();
-            // a chain the kernel holds more references to than the counted jumps into
-            // it is entered some other way: a jump without a counter, a verdict map
-            let mut counted = vec![0u32; chains.len()];
-            for &(_, target) in jumps.iter().flatten() {
-                counted[target] += 1;
-            }
-            let sizes: Vec<u32> = counters.iter().map(|k| k.rules.len() as u32).collect();
-            let own = own_rules_in_use(&chains, &sizes);
-            st.always = chains
-                .iter()
-                .enumerate()
-                .filter(|(i, c)| {
-                    c.policy.is_none()
-                        && !match own {
-                            Some(true) => c.uses == Some(counted[*i] + sizes[*i]),
-                            Some(false) => c.uses == Some(counted[*i]),
-                            None => {
-                                c.uses == Some(counted[*i])
-                                    || c.uses == Some(counted[*i] + sizes[*i])
-                            }
-                        }
-                })
-                .map(|(i, _)| i)
-                .collect();
-            st.names = names;
-            st.jumps = jumps;
-            st.entered_last.clear();
-            st.counters = Counters {
-                names: Arc::new(index),
-                chains: counters,
-            };
-            st.polls_since_full = 0;
+            read.install(st, &chains);
         } else {
             // Packets reach a user chain through a jump whose counter moves, or some way
             // no counter tells ([`NftState::always`]): read the base chains and those,
@@ -447,6 +423,89 @@ impl Reader {
     pub fn forget(&mut self, table: &str) {
         self.nft_state.remove(table);
         self.legacy_state.remove(table);
+    }
+}
+
+/// A full read of an nft table put together chain by chain, in the kernel's order: each
+/// chain's counters and its counted jumps.
+struct Full {
+    index: HashMap<String, usize>,
+    counters: Vec<KernelChain>,
+    jumps: Vec<Vec<(usize, usize)>>,
+}
+
+impl Full {
+    fn new(chains: &[super::nft::ChainInfo]) -> Full {
+        Full {
+            index: chains
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.name.clone(), i))
+                .collect(),
+            counters: Vec::with_capacity(chains.len()),
+            jumps: Vec::with_capacity(chains.len()),
+        }
+    }
+
+    /// The next chain's rules (policy counters come with [`Full::install`]).
+    fn chain(&mut self, rules: &[super::nft::RuleInfo]) {
+        self.jumps.push(
+            rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.jump_counted)
+                .filter_map(|(i, r)| Some((i, *self.index.get(r.jump.as_deref()?)?)))
+                .collect(),
+        );
+        self.counters.push(KernelChain {
+            policy: None,
+            rules: Arc::new(rules.iter().map(|r| r.counter).collect()),
+        });
+    }
+
+    /// Makes `st` this read's: the base chains, the chains entered some way no counter
+    /// tells, the counters.
+    fn install(mut self, st: &mut NftState, chains: &[super::nft::ChainInfo]) {
+        for (k, c) in self.counters.iter_mut().zip(chains) {
+            k.policy = c.policy;
+        }
+        st.base = chains
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.policy.is_some())
+            .map(|(i, _)| i)
+            .collect();
+        // a chain the kernel holds more references to than the counted jumps into
+        // it is entered some other way: a jump without a counter, a verdict map
+        let mut counted = vec![0u32; chains.len()];
+        for &(_, target) in self.jumps.iter().flatten() {
+            counted[target] += 1;
+        }
+        let sizes: Vec<u32> = self.counters.iter().map(|k| k.rules.len() as u32).collect();
+        let own = own_rules_in_use(chains, &sizes);
+        st.always = chains
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| {
+                c.policy.is_none()
+                    && !match own {
+                        Some(true) => c.uses == Some(counted[*i] + sizes[*i]),
+                        Some(false) => c.uses == Some(counted[*i]),
+                        None => {
+                            c.uses == Some(counted[*i]) || c.uses == Some(counted[*i] + sizes[*i])
+                        }
+                    }
+            })
+            .map(|(i, _)| i)
+            .collect();
+        st.names = chains.iter().map(|c| c.name.clone()).collect();
+        st.jumps = self.jumps;
+        st.entered_last.clear();
+        st.counters = Counters {
+            names: Arc::new(self.index),
+            chains: self.counters,
+        };
+        st.polls_since_full = 0;
     }
 }
 
