@@ -66,7 +66,7 @@ impl IpFamily {
 pub struct Spared {
     /// Counters are read every this many polls.
     pub every: u32,
-    /// How long the last read of the whole table took.
+    /// What one read of the whole table takes (its reads' times, smoothed).
     pub took: std::time::Duration,
     /// This poll read no counters: the table is the last read's, and nothing of it
     /// (deltas, rates) is new.

@@ -58,6 +58,9 @@ struct Last {
 pub struct Spare {
     interval: Duration,
     last: HashMap<String, Last>,
+    /// Per table, what a read costs: the reads' times, each new one weighing a quarter
+    /// (a read slowed by a busy moment hardly changes how often the table is read).
+    cost: HashMap<String, Duration>,
 }
 
 impl Spare {
@@ -65,6 +68,7 @@ impl Spare {
         Spare {
             interval,
             last: HashMap::new(),
+            cost: HashMap::new(),
         }
     }
 
@@ -94,8 +98,8 @@ impl Spare {
         Some((last.counters.clone(), spared))
     }
 
-    /// `table` was read (`info`: `GET_INFO` just before, when it answered): how it is
-    /// read from now on (None: every poll).
+    /// `table` was read in `took` (`info`: `GET_INFO` just before, when it answered):
+    /// how it is read from now on (None: every poll).
     pub fn read(
         &mut self,
         table: &str,
@@ -104,6 +108,9 @@ impl Spare {
         stamp: u64,
         took: Duration,
     ) -> Option<crate::model::Spared> {
+        let cost = self.cost.entry(table.to_string()).or_insert(took);
+        *cost = (*cost * 3 + took) / 4;
+        let took = *cost;
         let n = every(took, self.interval);
         match info.filter(|_| n > 1) {
             Some(info) => {
@@ -127,7 +134,8 @@ impl Spare {
         })
     }
 
-    /// `table` is listed again: what was read of it belongs to another rule set.
+    /// `table` is listed again: what was read of it belongs to another rule set (what
+    /// a read costs stays).
     pub fn forget(&mut self, table: &str) {
         self.last.remove(table);
     }
@@ -194,5 +202,35 @@ mod tests {
         s.read("nat", Some(info), &k, 5, SEC);
         s.forget("nat");
         assert_eq!(s.may_hold("nat", Some(5)), None);
+    }
+
+    #[test]
+    fn one_slow_read_hardly_changes_how_often() {
+        let mut s = Spare::new(SEC);
+        let k = counters();
+        let mut read = |ms| {
+            s.read(
+                "nat",
+                Some(TableInfo::default()),
+                &k,
+                5,
+                Duration::from_millis(ms),
+            )
+            .map(|x| x.every)
+        };
+        assert_eq!(read(70), Some(2));
+        // a busy moment: 130 ms once weighs a quarter (85 ms)
+        assert_eq!(read(130), Some(2));
+        assert_eq!(read(70), Some(2));
+        // a table that grew: each slow read moves it further
+        for _ in 0..8 {
+            read(200);
+        }
+        assert_eq!(read(200), Some(4));
+        // and one that shrank comes back to every poll
+        for _ in 0..12 {
+            read(10);
+        }
+        assert_eq!(read(10), None);
     }
 }
