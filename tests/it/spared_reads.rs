@@ -39,21 +39,19 @@ fn knock(ns: &Ns, n: u32) {
     ns.exec(&["bash", "-c", &script]);
 }
 
-#[test]
-#[ignore = "needs root: network namespaces, real iptables"]
-fn a_spared_legacy_table_is_held_between_reads_and_read_at_once_when_its_rules_change() {
+/// A namespace whose INPUT counts the connections [`knock`] tries (its first rule).
+fn knocked() -> Ns {
     let ns = Ns::new();
     ns.exec(&["ip", "link", "set", "lo", "up"]);
     ns.ipt(
         BIN,
         &["-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "ACCEPT"],
     );
-    ns.ipt(
-        BIN,
-        &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP"],
-    );
-    let save = || ns.exec(&["iptables-legacy-save", "-t", "filter"]).stdout;
-    let rules_before = save();
+    ns
+}
+
+/// A runtime, and the kernel source of the filter table of `ns` (iptables-legacy).
+fn kernel_source(ns: &Ns) -> (tokio::runtime::Runtime, KernelSource) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -68,11 +66,23 @@ fn a_spared_legacy_table_is_held_between_reads_and_read_at_once_when_its_rules_c
     })
     .expect("source");
     let netns = live.netns_fd();
-    let mut k = match KernelSource::new(Box::new(live), netns, BackendChoice::Legacy, false, false)
-    {
-        Ok(k) => k,
+    match KernelSource::new(Box::new(live), netns, BackendChoice::Legacy, false, false) {
+        Ok(k) => (rt, k),
         Err((_, why)) => panic!("the kernel source cannot start: {why}"),
-    };
+    }
+}
+
+#[test]
+#[ignore = "needs root: network namespaces, real iptables"]
+fn a_spared_legacy_table_is_held_between_reads_and_read_at_once_when_its_rules_change() {
+    let ns = knocked();
+    ns.ipt(
+        BIN,
+        &["-A", "INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP"],
+    );
+    let save = || ns.exec(&["iptables-legacy-save", "-t", "filter"]).stdout;
+    let rules_before = save();
+    let (rt, mut k) = kernel_source(&ns);
     // an interval so short that any read is over its share: read every MOST polls
     k.spare_reads(Some(Duration::from_micros(20)));
     let mut poll = || rt.block_on(k.poll());
@@ -147,30 +157,8 @@ fn a_spared_legacy_table_is_held_between_reads_and_read_at_once_when_its_rules_c
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn without_sparing_every_poll_reads() {
-    let ns = Ns::new();
-    ns.exec(&["ip", "link", "set", "lo", "up"]);
-    ns.ipt(
-        BIN,
-        &["-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "ACCEPT"],
-    );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    let live = LiveSource::new(LiveConfig {
-        backend: BackendChoice::Legacy,
-        ipv6: false,
-        netns: Some(ns.0.clone()),
-        tables: vec!["filter".to_string()],
-        timeout: Duration::from_secs(5),
-        binary: None,
-    })
-    .expect("source");
-    let netns = live.netns_fd();
-    let Ok(mut k) = KernelSource::new(Box::new(live), netns, BackendChoice::Legacy, false, false)
-    else {
-        panic!("the kernel source cannot start");
-    };
+    let ns = knocked();
+    let (rt, mut k) = kernel_source(&ns);
     let mut last = rt.block_on(k.poll());
     for _ in 0..4 {
         knock(&ns, 1);
