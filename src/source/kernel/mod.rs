@@ -179,12 +179,13 @@ impl KernelSource {
         self.live.last = true;
     }
 
-    /// The live view polling every `interval`: a legacy table whose read takes more
-    /// than its share of it is read less often ([`spare`]); None: every poll.
-    pub fn spare_reads(&mut self, interval: Option<std::time::Duration>) {
+    /// The live view polling every `interval`: a legacy table whose reads take more
+    /// than 1/`share` of it ([`spare::SHARE`]) is read less often ([`spare`]); None:
+    /// every poll.
+    pub fn spare_reads(&mut self, interval: Option<std::time::Duration>, share: u32) {
         match (&mut self.spare, interval) {
             (Some(s), Some(i)) => s.set_interval(i),
-            (s, i) => *s = i.map(spare::Spare::new),
+            (s, i) => *s = i.map(|i| spare::Spare::new(i, share)),
         }
     }
 

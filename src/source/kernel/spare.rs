@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::quick::TableInfo;
 use super::reader::Counters;
@@ -28,10 +28,10 @@ pub const SHARE: u32 = 20;
 pub const MOST: u32 = 10;
 
 /// How often (every how many polls) a table whose read takes `took` is read at
-/// `interval`: as often as its reads stay within [`SHARE`] of the interval, every poll
-/// for most tables.
-pub fn every(took: Duration, interval: Duration) -> u32 {
-    let budget = interval / SHARE;
+/// `interval`: as often as its reads stay within 1/`share` of the interval ([`SHARE`]
+/// in the live view), every poll for most tables.
+pub fn every(took: Duration, interval: Duration, share: u32) -> u32 {
+    let budget = interval / share.max(1);
     if budget.is_zero() {
         return MOST;
     }
@@ -51,12 +51,17 @@ struct Last {
     took: Duration,
     /// Polls since the read.
     since: u32,
+    /// When it was read: a table not polled for a while (the view was on another
+    /// table, or paused) is read on its next poll, not held.
+    at: Instant,
 }
 
 /// The reads of the legacy tables of one kernel source, and the interval they share.
 #[derive(Default)]
 pub struct Spare {
     interval: Duration,
+    /// A table's reads may take 1/`share` of the interval.
+    share: u32,
     last: HashMap<String, Last>,
     /// Per table, what a read costs: the reads' times, each new one weighing a quarter
     /// (a read slowed by a busy moment hardly changes how often the table is read).
@@ -64,9 +69,11 @@ pub struct Spare {
 }
 
 impl Spare {
-    pub fn new(interval: Duration) -> Spare {
+    /// `share`: a table's reads may take 1/`share` of `interval` ([`SHARE`]).
+    pub fn new(interval: Duration, share: u32) -> Spare {
         Spare {
             interval,
+            share,
             last: HashMap::new(),
             cost: HashMap::new(),
         }
@@ -80,18 +87,19 @@ impl Spare {
     /// `GET_INFO` still says what it said at its last read: that answer.
     pub fn may_hold(&self, table: &str, stamp: Option<u64>) -> Option<TableInfo> {
         let last = self.last.get(table)?;
-        (Some(last.stamp) == stamp && last.since + 1 < every(last.took, self.interval))
+        let n = every(last.took, self.interval, self.share);
+        (Some(last.stamp) == stamp && last.since + 1 < n && last.at.elapsed() < self.interval * n)
             .then_some(last.info)
     }
 
     /// This poll read nothing of `table`: the last read's counters, and how the table
     /// is read.
     pub fn held(&mut self, table: &str) -> Option<(Arc<Counters>, crate::model::Spared)> {
-        let interval = self.interval;
+        let (interval, share) = (self.interval, self.share);
         let last = self.last.get_mut(table)?;
         last.since += 1;
         let spared = crate::model::Spared {
-            every: every(last.took, interval),
+            every: every(last.took, interval, share),
             took: last.took,
             held: true,
         };
@@ -111,7 +119,7 @@ impl Spare {
         let cost = self.cost.entry(table.to_string()).or_insert(took);
         *cost = (*cost * 3 + took) / 4;
         let took = *cost;
-        let n = every(took, self.interval);
+        let n = every(took, self.interval, self.share);
         match info.filter(|_| n > 1) {
             Some(info) => {
                 let last = Last {
@@ -120,6 +128,7 @@ impl Spare {
                     stamp,
                     took,
                     since: 0,
+                    at: Instant::now(),
                 };
                 self.last.insert(table.to_string(), last);
             }
@@ -149,14 +158,14 @@ mod tests {
 
     #[test]
     fn a_read_within_its_share_is_made_every_poll() {
-        assert_eq!(every(Duration::ZERO, SEC), 1);
-        assert_eq!(every(Duration::from_millis(50), SEC), 1);
-        assert_eq!(every(Duration::from_millis(51), SEC), 2);
-        assert_eq!(every(Duration::from_millis(70), SEC), 2);
-        assert_eq!(every(Duration::from_millis(70), 2 * SEC), 1);
-        assert_eq!(every(Duration::from_millis(120), SEC), 3);
-        assert_eq!(every(SEC, SEC), MOST);
-        assert_eq!(every(SEC, Duration::ZERO), MOST);
+        assert_eq!(every(Duration::ZERO, SEC, SHARE), 1);
+        assert_eq!(every(Duration::from_millis(50), SEC, SHARE), 1);
+        assert_eq!(every(Duration::from_millis(51), SEC, SHARE), 2);
+        assert_eq!(every(Duration::from_millis(70), SEC, SHARE), 2);
+        assert_eq!(every(Duration::from_millis(70), 2 * SEC, SHARE), 1);
+        assert_eq!(every(Duration::from_millis(120), SEC, SHARE), 3);
+        assert_eq!(every(SEC, SEC, SHARE), MOST);
+        assert_eq!(every(SEC, Duration::ZERO, SHARE), MOST);
     }
 
     fn counters() -> Arc<Counters> {
@@ -168,7 +177,7 @@ mod tests {
 
     #[test]
     fn a_slow_table_is_held_between_reads_of_the_same_rules() {
-        let mut s = Spare::new(SEC);
+        let mut s = Spare::new(SEC, SHARE);
         let info = TableInfo {
             num_entries: 7,
             ..TableInfo::default()
@@ -188,6 +197,13 @@ mod tests {
         );
         s.held("nat");
         assert_eq!(s.may_hold("nat", Some(5)), None, "third: read");
+        // polled again only long after the read (another table on screen, a pause)
+        s.set_interval(Duration::from_millis(1));
+        s.read("nat", Some(info), &k, 5, SEC);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(s.may_hold("nat", Some(5)), None, "read, not held");
+        s.set_interval(SEC);
+        s.read("nat", Some(info), &k, 5, Duration::from_millis(120));
         // a longer interval: every poll, nothing kept
         s.set_interval(10 * SEC);
         assert_eq!(
@@ -206,7 +222,7 @@ mod tests {
 
     #[test]
     fn one_slow_read_hardly_changes_how_often() {
-        let mut s = Spare::new(SEC);
+        let mut s = Spare::new(SEC, SHARE);
         let k = counters();
         let mut read = |ms| {
             s.read(
