@@ -1,10 +1,11 @@
 //! An x_tables table's entries as `GET_ENTRIES` would hand them over (the first 44 bytes
 //! are its info: valid hooks, hook entries, underflows), written as iptables-legacy
 //! lists them: never a panic, whatever the bytes; a listing written is one the parser
-//! reads without a panic.
+//! reads without a panic, and the table built from the same entries (`--once`) is that
+//! parse.
 #![no_main]
 
-use iptop::source::kernel::legacy_text::{V4, V6, render};
+use iptop::source::kernel::legacy_text::{V4, V6, render, table};
 use iptop::source::kernel::quick::TableInfo;
 use libfuzzer_sys::fuzz_target;
 
@@ -23,7 +24,14 @@ fuzz_target!(|data: &[u8]| {
     };
     // the first byte's low bit picks the family
     let l = if head[0] & 1 == 0 { V4 } else { V6 };
-    if let Ok(text) = render(entries, &info, l) {
-        let _ = iptop::parse::parse_table("filter", &text, None);
+    let built = table("filter", entries, &info, l);
+    match render(entries, &info, l) {
+        Ok(text) => {
+            let parsed = iptop::parse::parse_table_counted("filter", &text, None, None, false);
+            if let (Ok(p), Ok(b)) = (parsed, &built) {
+                assert!(*b == p, "the built table is not the parse of its listing");
+            }
+        }
+        Err(_) => assert!(built.is_err(), "built what could not be written"),
     }
 });

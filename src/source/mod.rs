@@ -57,6 +57,9 @@ pub struct RawListing {
     /// Its counters are read less often than polled ([`crate::model::Spared`]); with
     /// `held`, `kernel` holds the last read's.
     pub spared: Option<crate::model::Spared>,
+    /// The table itself, built straight from the kernel's entries for a poll no other
+    /// follows ([`kernel::legacy_text::table`]): no text was written, nothing to parse.
+    pub built: Option<Arc<crate::model::FirewallTable>>,
 }
 
 impl RawListing {
@@ -74,6 +77,7 @@ impl RawListing {
             failure: None,
             written: false,
             spared: None,
+            built: None,
         }
     }
 
@@ -428,9 +432,10 @@ pub fn snapshot_reusing(
                 });
             }
             let prev_t = prev.and_then(|p| p.table_of(name, l.backend));
-            let mut t = match kernel::reuse(prev_t, l) {
-                Some(t) => t,
-                None => {
+            let mut t = match (&l.built, kernel::reuse(prev_t, l)) {
+                (Some(built), _) => crate::model::FirewallTable::clone(built),
+                (None, Some(t)) => t,
+                (None, None) => {
                     // the kernel's rule counts choose the reading of crafted comments
                     let counts = l
                         .kernel
@@ -538,6 +543,7 @@ mod tests {
                 failure: None,
                 written: false,
                 spared: None,
+                built: None,
             }],
             discontinuity: false,
         }

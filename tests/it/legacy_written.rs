@@ -2,13 +2,14 @@
 //! against iptables-legacy's own listing of the same rules, byte for byte, on real rule
 //! sets in namespaces the tests create: every rule part and extension iptop writes
 //! (`tests/fixtures/iptables/written.rules`), the Docker swarm and kube-proxy rules; and
-//! a rule set with extensions iptop does not write is left to iptables, whole. Then
+//! a rule set with extensions iptop does not write is left to iptables, whole. The
+//! table `--once` builds from the entries is the parse of iptables-legacy's listing, and
 //! `--once` shows the same tables either way.
 
 use std::process::Command;
 
 use crate::common::{root, run_ok};
-use crate::written::{Netns, first_difference, fixture, same_or_left};
+use crate::written::{Netns, first_difference, fixture, same_as_parsed, same_or_left};
 
 /// Each table is written byte for byte as iptables-legacy lists it, and `--once` (which
 /// writes it) shows what `--source iptables` (which lists it) shows.
@@ -23,6 +24,8 @@ fn same_as_iptables(ns: &Netns, tables: &[&str]) {
             "table {t}: {}",
             first_difference(&written, &listed)
         );
+        // built from the entries (`--once`): iptables-legacy's listing, parsed
+        same_as_parsed(ns, t, &listed);
         let auto = ns.once(t, "auto");
         assert_eq!(
             auto["source"]["written_from_kernel"],

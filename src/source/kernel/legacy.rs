@@ -137,6 +137,22 @@ impl LegacySocket {
         ))
     }
 
+    /// Reads `table` (which must exist) and builds it straight from its entries
+    /// ([`super::legacy_text::table`]), no listing written: for a table read once.
+    pub fn read_table(
+        &mut self,
+        table: &str,
+    ) -> io::Result<Result<crate::model::FirewallTable, super::legacy_text::Unsupported>> {
+        let info = self.read_entries(table)?;
+        let l = self.layout();
+        Ok(super::legacy_text::table(
+            table,
+            &self.buf[ENTRIES_HEAD..],
+            &info,
+            l,
+        ))
+    }
+
     /// `GET_INFO`, then `GET_ENTRIES` into `buf`, asked again while the table changes
     /// size between the two: the info the entries belong to.
     fn read_entries(&mut self, table: &str) -> io::Result<TableInfo> {

@@ -13,6 +13,9 @@
 //! compares the text with iptables-legacy's own listing of the same rules.
 
 mod ext;
+mod table;
+
+pub use table::table;
 
 use std::io::Write as _;
 use std::net::IpAddr;
@@ -149,6 +152,17 @@ fn name(b: &[u8]) -> Result<&[u8], Unsupported> {
     }
 }
 
+/// A name a listing prints as one column: one word, or the columns after it would be
+/// misread (iptables' listing of it is left to iptables, as it is).
+fn word(n: &[u8]) -> Result<&[u8], Unsupported> {
+    if n.iter()
+        .any(|c| c.is_ascii_whitespace() || c.is_ascii_control())
+    {
+        return Err(unsupported("a name with a space or a control character"));
+    }
+    Ok(n)
+}
+
 pub(super) fn unsupported(why: impl Into<String>) -> Unsupported {
     Unsupported(why.into())
 }
@@ -179,31 +193,7 @@ fn ext_at(e: &[u8], o: usize) -> Result<Ext<'_>, Unsupported> {
 /// `V6` says which family's entries they are.
 pub fn render(entries: &[u8], info: &TableInfo, l: Layout) -> Result<String, Unsupported> {
     let (list, mut chains) = walk(entries, info, l)?;
-    // jumps: named by the chain whose entries hold the offset, as libiptc finds them
-    let mut by_head: Vec<usize> = (0..chains.len()).collect();
-    by_head.sort_by_key(|&i| chains[i].head);
-    let find = |v: usize, chains: &[Chain]| -> Option<usize> {
-        let at = by_head.partition_point(|&i| chains[i].head <= v);
-        let i = *by_head.get(at.checked_sub(1)?)?;
-        (v <= chains[i].foot).then_some(i)
-    };
-    let mut targets: Vec<u32> = vec![u32::MAX; list.len()];
-    for c in 0..chains.len() {
-        for r in chains[c].rules.clone() {
-            let Entry {
-                off, size, verdict, ..
-            } = list[r];
-            if let Some(v) = verdict
-                && v >= 0
-                && v as usize != off + size
-            {
-                let j =
-                    find(v as usize, &chains).ok_or_else(|| unsupported("a jump to no chain"))?;
-                targets[r] = j as u32;
-                chains[j].references += 1;
-            }
-        }
-    }
+    let targets = jumps(&list, &mut chains)?;
     let order = chain_order(chains.iter().map(|c| (c.policy.is_some(), c.name)));
     let mut out: Vec<u8> = Vec::with_capacity(entries.len() * 3 / 4);
     for (n, &c) in order.iter().enumerate() {
@@ -289,6 +279,36 @@ pub(super) fn push_head(
     Ok(())
 }
 
+/// Per entry, the chain its jump names (`u32::MAX`: none), found as libiptc finds it
+/// (the chain whose entries hold the offset); each chain's references counted.
+fn jumps(list: &[Entry], chains: &mut [Chain]) -> Result<Vec<u32>, Unsupported> {
+    let mut by_head: Vec<usize> = (0..chains.len()).collect();
+    by_head.sort_by_key(|&i| chains[i].head);
+    let find = |v: usize, chains: &[Chain]| -> Option<usize> {
+        let at = by_head.partition_point(|&i| chains[i].head <= v);
+        let i = *by_head.get(at.checked_sub(1)?)?;
+        (v <= chains[i].foot).then_some(i)
+    };
+    let mut targets: Vec<u32> = vec![u32::MAX; list.len()];
+    for c in 0..chains.len() {
+        for r in chains[c].rules.clone() {
+            let Entry {
+                off, size, verdict, ..
+            } = list[r];
+            if let Some(v) = verdict
+                && v >= 0
+                && v as usize != off + size
+            {
+                let j =
+                    find(v as usize, chains).ok_or_else(|| unsupported("a jump to no chain"))?;
+                targets[r] = j as u32;
+                chains[j].references += 1;
+            }
+        }
+    }
+    Ok(targets)
+}
+
 /// The entries and the chains they make, in one pass over the entries.
 fn walk<'a>(
     entries: &'a [u8],
@@ -353,7 +373,7 @@ fn walk<'a>(
             } else if cur.is_some() {
                 return Err(unsupported("a built-in chain without its policy"));
             }
-            let name = name(tdata)?;
+            let name = word(name(tdata)?)?;
             if name == b"ERROR" {
                 cur = None; // the end of the table
                 if off != entries.len() {
@@ -484,6 +504,30 @@ pub(super) fn rule(
     jump: &[u8],
     l: Layout,
 ) -> Result<(), Unsupported> {
+    rule_cols(out, num, e, at, jump, l, None)
+}
+
+/// Where the text columns of a rule's line are in it ([`rule_cols`]): byte ranges of
+/// `out`, each as the listing's parser reads its column (an inversion's `!` with it).
+#[derive(Default)]
+pub(super) struct Cols {
+    pub(super) target: (usize, usize),
+    pub(super) prot: (usize, usize),
+    pub(super) opt: (usize, usize),
+    pub(super) ifaces: [(usize, usize); 2],
+    pub(super) addrs: [(usize, usize); 2],
+}
+
+/// [`rule`], saying where its columns went in `out` when `cols` is given.
+fn rule_cols(
+    out: &mut Vec<u8>,
+    num: usize,
+    e: &[u8],
+    at: Entry,
+    jump: &[u8],
+    l: Layout,
+    mut cols: Option<&mut Cols>,
+) -> Result<(), Unsupported> {
     let invflags = e[l.invflags];
     let flags = e[l.flags];
     if invflags & !l.inv_known != 0 || flags & !l.flags_known != 0 {
@@ -513,39 +557,70 @@ pub(super) fn rule(
     out.push(b' ');
     right(out, u64_at(e, l.counters), 8);
     right(out, u64_at(e, l.counters + 8), 8);
+    let start = out.len();
     pad(out, target, 9);
+    if let Some(c) = cols.as_deref_mut() {
+        c.target = (start, start + target.len());
+    }
     out.push(b' ');
+    let start = out.len() + usize::from(invflags & 0x40 == 0);
     out.push(if invflags & 0x40 != 0 { b'!' } else { b' ' });
-    pad(out, b.format(u16_at(e, l.proto)).as_bytes(), 5);
+    // a protocol is a byte: a wider number (crafted entries) would run into `opt`
+    let proto = u16_at(e, l.proto);
+    if proto > 255 {
+        return Err(unsupported("a protocol number above 255"));
+    }
+    let proto = b.format(proto).as_bytes();
+    pad(out, proto, 5);
+    if let Some(c) = cols.as_deref_mut() {
+        c.prot = (
+            start,
+            start + usize::from(invflags & 0x40 != 0) + proto.len(),
+        );
+        c.opt = (out.len(), out.len() + 2);
+    }
     out.push(if invflags & 0x20 != 0 { b'!' } else { b'-' });
     out.push(if flags & l.frag != 0 { b'f' } else { b'-' });
     out.push(b' ');
     out.push(b' ');
-    for (name, inv) in [
+    for (k, (name, inv)) in [
         (&e[l.iniface..l.iniface + 16], 0x01),
         (&e[l.outiface..l.outiface + 16], 0x02),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let start = out.len();
         if invflags & inv != 0 {
             out.push(b'!');
         }
-        match self::name(name)? {
+        match word(self::name(name)?)? {
             b"" => out.push(b'*'),
             n => out.extend_from_slice(n),
         }
         let len = out.len() - start;
+        if let Some(c) = cols.as_deref_mut() {
+            c.ifaces[k] = (start, out.len());
+        }
         out.resize(out.len() + 6usize.saturating_sub(len), b' ');
         out.push(b' ');
     }
     let n = l.addr;
-    for (addr, mask, inv) in [
+    for (k, (addr, mask, inv)) in [
         (&e[l.src..l.src + n], &e[l.smsk..l.smsk + n], 0x08),
         (&e[l.dst..l.dst + n], &e[l.dmsk..l.dmsk + n], 0x10),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bang = out.len();
         out.push(if invflags & inv != 0 { b'!' } else { b' ' });
         let start = out.len();
         address(out, addr, mask)?;
         let len = out.len() - start;
+        if let Some(c) = cols.as_deref_mut() {
+            c.addrs[k] = (if invflags & inv != 0 { bang } else { start }, out.len());
+        }
         out.resize(out.len() + 19usize.saturating_sub(len), b' ');
         out.push(b' ');
     }

@@ -76,6 +76,9 @@ struct Before {
     legacy_text: Option<(String, std::time::Duration)>,
     /// That read's counters: the written listing's own, read no second time.
     legacy_read: Option<Read>,
+    /// `--once`: the table built from one read of its entries (no listing written), and
+    /// how long the read and the building took.
+    legacy_built: Option<(FirewallTable, std::time::Duration)>,
     /// The nftables listing written from the table's chains and rules at `generation`,
     /// and how long that took.
     nft_text: Option<(String, std::time::Duration)>,
@@ -475,9 +478,10 @@ impl KernelSource {
                     }
                     let started = Instant::now();
                     if write && quick {
-                        // one read and done: nothing kept for a next poll
-                        if let Ok(Ok(text)) = r.legacy_text(&t) {
-                            b.legacy_text = Some((text, started.elapsed()));
+                        // one read and done: the table built from it, no listing
+                        // written to be parsed back, nothing kept for a next poll
+                        if let Ok(Ok(built)) = r.legacy_table(&t) {
+                            b.legacy_built = Some((built, started.elapsed()));
                         }
                     } else if write {
                         // the listing written from the very read that gives the stamp
@@ -487,7 +491,7 @@ impl KernelSource {
                             b.legacy_read = b.legacy_text.is_some().then_some(read);
                         }
                     }
-                    if legacy_exists && quick && b.legacy_text.is_none() {
+                    if legacy_exists && quick && b.legacy_built.is_none() {
                         b.legacy_info = r.legacy_info(&t).ok();
                     } else if legacy_exists && !quick && b.legacy_stamp.is_none() {
                         b.legacy_stamp = r.read(&t, Backend::Legacy, true).ok().map(|x| x.stamp);
@@ -499,19 +503,26 @@ impl KernelSource {
                 (Backend::Legacy, before.legacy_text.take()),
                 (Backend::Nft, before.nft_text.take()),
             ];
+            let listing = |b: Backend, took| RawListing {
+                backend: Some(b),
+                status: Some(0),
+                took,
+                written: true,
+                ..RawListing::empty(table)
+            };
             self.live.written = written
                 .into_iter()
                 .filter_map(|(b, w)| {
                     let (text, took) = w?;
                     Some(RawListing {
-                        backend: Some(b),
                         stdout: Arc::new(text.into()),
-                        status: Some(0),
-                        took,
-                        written: true,
-                        ..RawListing::empty(table)
+                        ..listing(b, took)
                     })
                 })
+                .chain(before.legacy_built.take().map(|(t, took)| RawListing {
+                    built: Some(Arc::new(t)),
+                    ..listing(Backend::Legacy, took)
+                }))
                 .collect();
             self.live.set_tables(vec![table.to_string()]);
             let raw = self.live.poll().await;

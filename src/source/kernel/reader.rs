@@ -226,6 +226,18 @@ impl Reader {
         }
     }
 
+    /// A legacy table built from one read of its entries, nothing kept, no listing
+    /// written; or why iptables must list it.
+    pub fn legacy_table(
+        &mut self,
+        table: &str,
+    ) -> io::Result<Result<crate::model::FirewallTable, super::legacy_text::Unsupported>> {
+        match &mut self.legacy {
+            Ok(s) => s.read_table(table),
+            Err(m) => Err(io::Error::other(m.clone())),
+        }
+    }
+
     /// The listing of an nftables table iptables-nft made, written from its chains and
     /// rules ([`super::nft_text`]), with the generation it was read at; or why
     /// iptables-nft must list it.

@@ -23,6 +23,7 @@ fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
                 failure: None,
                 written: true,
                 spared: None,
+                built: None,
             },
             RawListing {
                 table: "nat".into(),
@@ -36,6 +37,7 @@ fn poll(seq: u64, at_ms: u64, stdout: &str) -> RawPoll {
                 failure: Some(Failure::Timeout(Duration::from_secs(5))),
                 written: false,
                 spared: None,
+                built: None,
             },
         ],
         discontinuity: false,

@@ -210,3 +210,36 @@ fn damaged_entries_are_refused_or_written_never_a_panic() {
         "{written} written, {refused} refused"
     );
 }
+
+/// The table built from the entries is the one the listing written from them parses
+/// into, column for column: plain rules, a rule without a target, every inversion, a
+/// goto, interface names, a long comment, a policy and references.
+#[test]
+fn a_table_built_from_the_entries_is_the_parse_of_its_listing() {
+    let (mut bytes, info) = table();
+    // the first rule: `! -p 6 ! -i eth0 -o br+ ! -s 10.0.0.0/8 ! -d 0.0.0.0/0 -f`, a goto
+    bytes[80] = 6;
+    bytes[82] = 0x01 | 0x02;
+    bytes[83] = 0x40 | 0x01 | 0x08 | 0x10 | 0x20;
+    bytes[16..20].copy_from_slice(b"eth0");
+    bytes[32..35].copy_from_slice(b"br+");
+    let text = render(&bytes, &info, V4).expect("renders");
+    assert!(text.contains("[goto]") && text.contains("!eth0"), "{text}");
+    let parsed =
+        crate::parse::parse_table_counted("filter", &text, None, None, false).expect("parses");
+    let built = super::table("filter", &bytes, &info, V4).expect("builds");
+    assert_eq!(built, parsed);
+    for (a, b) in built.chains.iter().zip(&parsed.chains) {
+        for (x, y) in a.rules.iter().zip(b.rules.iter()) {
+            assert_eq!(x.jump, y.jump, "{}", a.name);
+        }
+    }
+    assert_eq!(built.rule_count(), 3);
+    let spec = &built.chains[0].rules[0].spec;
+    assert_eq!(
+        (&*spec.prot, &*spec.opt, &*spec.in_iface, &*spec.source),
+        ("!6", "!f", "!eth0", "!10.0.0.0/8")
+    );
+    assert!(spec.goto && spec.extra == "/* to sub */", "{spec:?}");
+    assert_eq!(&*built.chains[0].rules[1].spec.target, "");
+}
