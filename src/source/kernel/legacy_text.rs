@@ -223,6 +223,7 @@ pub fn render(entries: &[u8], info: &TableInfo, l: Layout) -> Result<String, Uns
                 at,
                 name,
                 l,
+                None,
             )?;
         }
     }
@@ -494,20 +495,7 @@ fn right(out: &mut Vec<u8>, n: u64, width: usize) {
     out.push(b' ');
 }
 
-/// One rule's line (`num`: its number in its chain; `e`: its entry, `at` where its
-/// parts are; `jump`: the chain a jump names).
-pub(super) fn rule(
-    out: &mut Vec<u8>,
-    num: usize,
-    e: &[u8],
-    at: Entry,
-    jump: &[u8],
-    l: Layout,
-) -> Result<(), Unsupported> {
-    rule_cols(out, num, e, at, jump, l, None)
-}
-
-/// Where the text columns of a rule's line are in it ([`rule_cols`]): byte ranges of
+/// Where the text columns of a rule's line are in it ([`rule`]): byte ranges of
 /// `out`, each as the listing's parser reads its column (an inversion's `!` with it).
 #[derive(Default)]
 pub(super) struct Cols {
@@ -518,8 +506,10 @@ pub(super) struct Cols {
     pub(super) addrs: [(usize, usize); 2],
 }
 
-/// [`rule`], saying where its columns went in `out` when `cols` is given.
-fn rule_cols(
+/// One rule's line (`num`: its number in its chain; `e`: its entry, `at` where its
+/// parts are; `jump`: the chain a jump names), saying where its columns went in `out`
+/// when `cols` is given.
+pub(super) fn rule(
     out: &mut Vec<u8>,
     num: usize,
     e: &[u8],

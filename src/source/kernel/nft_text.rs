@@ -349,7 +349,7 @@ impl<'a> Listing<'a> {
             target,
             verdict,
         };
-        legacy_text::rule(&mut self.lines[c], self.rules[c], b, at, name, l)
+        legacy_text::rule(&mut self.lines[c], self.rules[c], b, at, name, l, None)
     }
 
     /// The chains in libiptc's order, each under its header.

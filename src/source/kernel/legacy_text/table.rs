@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use super::{
-    Chain, Cols, Layout, TableInfo, Unsupported, chain_order, jumps, rule_cols, u64_at,
-    unsupported, walk,
+    Chain, Cols, Layout, TableInfo, Unsupported, chain_order, jumps, rule, u64_at, unsupported,
+    walk,
 };
 use crate::model::{self, ChainKind, Counter, FirewallTable, Rule, RuleSpec, Text};
 
@@ -59,7 +59,7 @@ pub fn table(
             let e = &entries[at.off..][..at.size];
             let mut cols = Cols::default();
             line.clear();
-            rule_cols(&mut line, num + 1, e, at, jump, l, Some(&mut cols))?;
+            rule(&mut line, num + 1, e, at, jump, l, Some(&mut cols))?;
             counters.push(Counter {
                 packets: u64_at(e, l.counters),
                 bytes: u64_at(e, l.counters + 8),
@@ -92,7 +92,7 @@ pub fn table(
     Ok(t)
 }
 
-/// The text columns of one rule's line, where [`rule_cols`] put them.
+/// The text columns of one rule's line, where [`rule`] put them.
 fn spec(line: &[u8], c: &Cols) -> RuleSpec {
     let text = |(a, b): (usize, usize)| lossy(&line[a..b]);
     // after the destination: only iptables' padding trimmed (the line's `\n` too)
