@@ -73,6 +73,38 @@ pub struct NftSocket {
     pub dump_gen: Option<u16>,
 }
 
+/// The flag of a nested attribute's type.
+pub const NLA_F_NESTED: u16 = 0x8000;
+
+/// Appends attribute `kind` with `payload`, padded to 4 bytes. Only an encoder: what this
+/// socket sends is built by `request` and checked by it (`--trace` sends its own batch).
+pub fn put(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+    out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(payload);
+    while !out.len().is_multiple_of(4) {
+        out.push(0);
+    }
+}
+
+/// Appends a nested attribute whose content `f` writes.
+pub fn nest(out: &mut Vec<u8>, kind: u16, f: impl FnOnce(&mut Vec<u8>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    f(out);
+    let len = (out.len() - at) as u16;
+    out[at..at + 2].copy_from_slice(&len.to_ne_bytes());
+    out[at + 2..at + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
+}
+
+/// A nested attribute whose content `f` writes, on its own (tests build messages so).
+#[cfg(test)]
+pub(crate) fn nested(kind: u16, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::new();
+    nest(&mut out, kind, f);
+    out
+}
+
 /// Attributes in `b`: (type without flags, payload).
 pub fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {

@@ -239,22 +239,7 @@ impl NftSocket {
 mod tests {
     use super::*;
 
-    fn put(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
-        out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
-        out.extend_from_slice(&kind.to_ne_bytes());
-        out.extend_from_slice(payload);
-        while !out.len().is_multiple_of(4) {
-            out.push(0);
-        }
-    }
-
-    fn nested(kind: u16, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-        let mut inner = Vec::new();
-        f(&mut inner);
-        let mut out = Vec::new();
-        put(&mut out, kind | 0x8000, &inner);
-        out
-    }
+    use crate::source::kernel::nft::{nested, put};
 
     fn expr(name: &str, data: &[u8]) -> Vec<u8> {
         nested(NFTA_LIST_ELEM, |e| {

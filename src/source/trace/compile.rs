@@ -347,17 +347,8 @@ pub fn parse(out: &str) -> Result<Vec<Expr>, CompileError> {
     }
 }
 
-pub const NLA_F_NESTED: u16 = 0x8000;
-
-/// Appends attribute `kind` with `payload`, padded to 4 bytes.
-pub fn put(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
-    out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(payload);
-    while !out.len().is_multiple_of(4) {
-        out.push(0);
-    }
-}
+/// The netlink attribute encoders (the kernel reader's tests build messages with them).
+pub use crate::source::kernel::nft::{NLA_F_NESTED, nest, put};
 
 pub fn put_u32(out: &mut Vec<u8>, kind: u16, v: u32) {
     put(out, kind, &v.to_be_bytes());
@@ -367,16 +358,6 @@ pub fn put_str(out: &mut Vec<u8>, kind: u16, s: &str) {
     let mut b = s.as_bytes().to_vec();
     b.push(0);
     put(out, kind, &b);
-}
-
-/// Appends a nested attribute whose content `f` writes.
-pub fn nest(out: &mut Vec<u8>, kind: u16, f: impl FnOnce(&mut Vec<u8>)) {
-    let at = out.len();
-    out.extend_from_slice(&[0; 4]);
-    f(out);
-    let len = (out.len() - at) as u16;
-    out[at..at + 2].copy_from_slice(&len.to_ne_bytes());
-    out[at + 2..at + 4].copy_from_slice(&(kind | NLA_F_NESTED).to_ne_bytes());
 }
 
 fn data(out: &mut Vec<u8>, kind: u16, d: &[u8]) {

@@ -1,20 +1,6 @@
 use super::*;
 
-/// A netlink attribute: length, type, payload, padded to 4 bytes.
-fn put(out: &mut Vec<u8>, kind: u16, payload: &[u8]) {
-    out.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
-    out.extend_from_slice(&kind.to_ne_bytes());
-    out.extend_from_slice(payload);
-    out.resize(out.len().next_multiple_of(4), 0);
-}
-
-fn nested(kind: u16, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let mut inner = Vec::new();
-    f(&mut inner);
-    let mut out = Vec::new();
-    put(&mut out, kind | 0x8000, &inner);
-    out
-}
+use crate::source::kernel::nft::{nested, put};
 
 fn be(v: u32) -> [u8; 4] {
     v.to_be_bytes()
