@@ -458,6 +458,16 @@ pub mod hostile {
             )
         }
 
+        /// `n` connections tried to 127.0.0.1:9, where nothing listens (`lo` must be
+        /// up): one SYN each into INPUT as `tcp dpt:9` (the RST comes back from port 9,
+        /// to another port).
+        pub fn knock(&self, n: u32) {
+            let script = format!(
+                "for i in $(seq {n}); do (echo > /dev/tcp/127.0.0.1/9) 2>/dev/null; done; true"
+            );
+            self.exec(&["bash", "-c", &script]);
+        }
+
         /// `BIN -c` (an iptables-restore) inside the namespace, the rules on its stdin.
         pub fn restore(&self, bin: &str, rules: &[u8]) {
             use std::io::Write;

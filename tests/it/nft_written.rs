@@ -6,10 +6,9 @@
 //! same or left to iptables-nft); a rule iptables-nft did not write is left to it. Then
 //! `--once` shows the same tables either way.
 
-use std::process::Command;
-
-use crate::common::{root, run_ok};
-use crate::written::{Netns, fixture, same_or_left};
+use crate::written::{
+    Netns, all_written, edge_rules, fixture, limit_is_left_to_iptables, same_or_left,
+};
 
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
@@ -19,7 +18,7 @@ fn every_written_extension_is_written_as_iptables_nft_lists_it() {
     // protocol, mark) and the x_tables extensions
     let ns = Netns::new("nft");
     ns.load(&fixture("written.rules"));
-    assert_eq!(same_or_left(&ns, &["filter", "nat"]), 2);
+    all_written(&ns, &["filter", "nat"]);
 }
 
 #[test]
@@ -27,7 +26,7 @@ fn every_written_extension_is_written_as_iptables_nft_lists_it() {
 fn every_written_ipv6_extension_is_written_as_ip6tables_nft_lists_it() {
     let ns = Netns::v6("nft");
     ns.load(&fixture("written6.rules"));
-    assert_eq!(same_or_left(&ns, &["filter", "nat"]), 2);
+    all_written(&ns, &["filter", "nat"]);
     let ns = Netns::v6("nft");
     ns.load(&fixture("ipv6.rules"));
     same_or_left(&ns, &["filter", "nat"]);
@@ -38,33 +37,16 @@ fn every_written_ipv6_extension_is_written_as_ip6tables_nft_lists_it() {
 fn docker_swarm_and_kube_proxy_rules_are_written_as_iptables_nft_lists_them() {
     let ns = Netns::new("nft");
     ns.load(&fixture("docker-swarm.rules"));
-    assert_eq!(same_or_left(&ns, &["filter", "nat"]), 2);
-    let ns = Netns::new("nft");
-    let script = root().join("tests/fixtures/iptables/gen-scale.sh");
-    run_ok(
-        Command::new("bash")
-            .arg(&script)
-            .args(["2000", "nft", &ns.0.0]),
-    );
-    assert_eq!(same_or_left(&ns, &["nat"]), 1);
+    all_written(&ns, &["filter", "nat"]);
+    let ns = Netns::scale("nft", 2000);
+    all_written(&ns, &["nat"]);
 }
 
 #[test]
 #[ignore = "needs root: network namespaces, real iptables"]
 fn the_edge_rules_are_written_as_iptables_nft_lists_them_or_left_to_it() {
-    // tests/fixtures/iptables/edge.rules without its ipset sets (no ipset here)
-    let rules: Vec<u8> = String::from_utf8(fixture("edge.rules"))
-        .expect("utf-8")
-        .lines()
-        .filter(|l| {
-            !["-m set", "edge-v4", "edge-v6", "-j SET"]
-                .iter()
-                .any(|s| l.contains(s))
-        })
-        .flat_map(|l| format!("{l}\n").into_bytes())
-        .collect();
     let ns = Netns::new("nft");
-    ns.load(&rules);
+    ns.load(&edge_rules());
     same_or_left(&ns, &["raw", "mangle", "filter", "nat"]);
 }
 
@@ -72,19 +54,7 @@ fn the_edge_rules_are_written_as_iptables_nft_lists_them_or_left_to_it() {
 #[ignore = "needs root: network namespaces, real iptables"]
 fn a_rule_iptables_nft_did_not_write_leaves_the_table_to_it() {
     // an extension iptop does not write: iptables-nft lists the table
-    let ns = Netns::new("nft");
-    ns.load(b"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m limit --limit 5/sec -j ACCEPT\n-A INPUT -j ACCEPT\nCOMMIT\n");
-    let why = ns.written("filter").expect_err("limit is not written");
-    assert!(why.contains("limit"), "{why}");
-    let auto = ns.once("filter", "auto");
-    assert!(
-        auto["source"].get("written_from_kernel").is_none(),
-        "{}",
-        auto["source"]
-    );
-    assert_eq!(auto["tables"], ns.once("filter", "iptables")["tables"]);
-    let rules = &auto["tables"][0]["chains"][0]["rules"];
-    assert_eq!(rules.as_array().map(Vec::len), Some(2), "{rules}");
+    limit_is_left_to_iptables("nft");
     // a rule nft added to iptables-nft's own table, as iptables-nft never writes one:
     // not written either (iptables-nft itself refuses the table)
     let ns = Netns::new("nft");
@@ -121,13 +91,7 @@ fn the_counters_read_with_the_writing_are_a_full_reads() {
     ipt(&["-I", "INPUT", "-p", "tcp", "--dport", "9", "-j", "KNOCK"]);
     ipt(&["-A", "KNOCK", "-p", "tcp", "-j", "RETURN"]);
     ns.0.exec(&["ip", "link", "set", "lo", "up"]);
-    let knock = |n: u32| {
-        let script = format!(
-            "for i in $(seq {n}); do (echo > /dev/tcp/127.0.0.1/9) 2>/dev/null; done; true"
-        );
-        ns.0.exec(&["bash", "-c", &script]);
-    };
-    knock(3);
+    ns.0.knock(3);
     let fd: std::os::fd::OwnedFd = std::fs::File::open(format!("/run/netns/{}", ns.0.0))
         .expect("netns")
         .into();
@@ -149,7 +113,7 @@ fn the_counters_read_with_the_writing_are_a_full_reads() {
     let knock_chain = read.counters.names["KNOCK"];
     assert_eq!(read.counters.chains[knock_chain].rules[0].packets, 3);
     // packets, then a selective read from the state the writing left
-    knock(4);
+    ns.0.knock(4);
     let next = written
         .read("filter", Backend::Nft, false)
         .map_err(|e| format!("{e:?}"))

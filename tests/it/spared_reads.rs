@@ -31,15 +31,7 @@ fn legacy(raw: &RawPoll) -> &RawListing {
         .expect("the legacy listing")
 }
 
-/// `n` connections tried to 127.0.0.1:9, where nothing listens: one SYN each into
-/// INPUT's `tcp dpt:9` (the RST comes back from port 9, to another port).
-fn knock(ns: &Ns, n: u32) {
-    let script =
-        format!("for i in $(seq {n}); do (echo > /dev/tcp/127.0.0.1/9) 2>/dev/null; done; true");
-    ns.exec(&["bash", "-c", &script]);
-}
-
-/// A namespace whose INPUT counts the connections [`knock`] tries (its first rule).
+/// A namespace whose INPUT counts the connections `Ns::knock` tries (its first rule).
 fn knocked() -> Ns {
     let ns = Ns::new();
     ns.exec(&["ip", "link", "set", "lo", "up"]);
@@ -97,7 +89,7 @@ fn a_spared_legacy_table_is_held_between_reads_and_read_at_once_when_its_rules_c
     let seen = packets(&read, 0);
 
     // packets, then a poll between reads: nothing read, the last read's counters held
-    knock(&ns, 5);
+    ns.knock(5);
     let held = poll();
     let s = legacy(&held).spared.expect("spared");
     assert!(s.held, "no counters read");
@@ -130,7 +122,7 @@ fn a_spared_legacy_table_is_held_between_reads_and_read_at_once_when_its_rules_c
         BIN,
         &["-I", "INPUT", "-p", "udp", "--dport", "53", "-j", "ACCEPT"],
     );
-    knock(&ns, 2);
+    ns.knock(2);
     let changed = poll();
     assert!(
         legacy(&changed).spared.is_none_or(|s| !s.held),
@@ -162,7 +154,7 @@ fn without_sparing_every_poll_reads() {
     let (rt, mut k) = kernel_source(&ns);
     let mut last = rt.block_on(k.poll());
     for _ in 0..4 {
-        knock(&ns, 1);
+        ns.knock(1);
         let now = rt.block_on(k.poll());
         assert!(legacy(&now).spared.is_none());
         assert_eq!(

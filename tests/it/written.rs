@@ -34,6 +34,19 @@ impl Netns {
         )
     }
 
+    /// A namespace holding `gen-scale.sh`'s kube-proxy rules, `n` of them, loaded with
+    /// iptables of `backend`.
+    pub fn scale(backend: &'static str, n: usize) -> Netns {
+        let ns = Netns::new(backend);
+        let script = root().join("tests/fixtures/iptables/gen-scale.sh");
+        run_ok(
+            Command::new("bash")
+                .arg(&script)
+                .args([&n.to_string(), backend, &ns.0.0]),
+        );
+        ns
+    }
+
     pub fn load(&self, rules: &[u8]) {
         self.0.restore(&self.bin("-restore"), rules);
     }
@@ -118,6 +131,38 @@ impl Netns {
     }
 }
 
+/// `tests/fixtures/iptables/edge.rules` without its ipset sets (no ipset here).
+pub fn edge_rules() -> Vec<u8> {
+    String::from_utf8(fixture("edge.rules"))
+        .expect("utf-8")
+        .lines()
+        .filter(|l| {
+            !["-m set", "edge-v4", "edge-v6", "-j SET"]
+                .iter()
+                .any(|s| l.contains(s))
+        })
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect()
+}
+
+/// A filter table with `-m limit`, which iptop does not write: iptables of `backend`
+/// lists it, and `--once` shows it as `--source iptables` does.
+pub fn limit_is_left_to_iptables(backend: &'static str) {
+    let ns = Netns::new(backend);
+    ns.load(b"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m limit --limit 5/sec -j ACCEPT\n-A INPUT -j ACCEPT\nCOMMIT\n");
+    let why = ns.written("filter").expect_err("limit is not written");
+    assert!(why.contains("limit"), "{why}");
+    let auto = ns.once("filter", "auto");
+    assert!(
+        auto["source"].get("written_from_kernel").is_none(),
+        "{}",
+        auto["source"]
+    );
+    assert_eq!(auto["tables"], ns.once("filter", "iptables")["tables"]);
+    let rules = &auto["tables"][0]["chains"][0]["rules"];
+    assert_eq!(rules.as_array().map(Vec::len), Some(2), "{rules}");
+}
+
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(root().join("tests/fixtures/iptables").join(name)).expect("fixture")
 }
@@ -152,6 +197,16 @@ pub fn first_difference(a: &str, b: &str) -> String {
         a.lines().count(),
         b.lines().count()
     )
+}
+
+/// [`same_or_left`], every one of `tables` written (or why not, in the failure).
+pub fn all_written(ns: &Netns, tables: &[&str]) {
+    for t in tables {
+        if let Err(why) = ns.written(t) {
+            panic!("table {t} not written: {why}");
+        }
+    }
+    assert_eq!(same_or_left(ns, tables), tables.len());
 }
 
 /// Each table written byte for byte as iptables lists it (and `--once` says it wrote
