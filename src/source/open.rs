@@ -178,7 +178,7 @@ impl Source {
     /// counters less often ([`super::kernel::spare`]).
     pub fn spare_reads(&mut self, interval: std::time::Duration) {
         if let Source::Kernel(k) = self {
-            k.spare_reads(Some(interval), super::kernel::spare::SHARE);
+            k.spare_reads(interval, super::kernel::spare::SHARE);
         }
     }
 

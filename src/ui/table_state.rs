@@ -103,15 +103,16 @@ impl TableData {
         }
     }
 
-    /// Takes a new good poll of this table.
-    pub fn update(&mut self, snap: TableSnapshot, discontinuity: bool) {
+    /// Takes a new good poll of this table: false for a poll that read none of its
+    /// counters ([`crate::model::Spared::held`]), which changes nothing but `held`.
+    pub fn update(&mut self, snap: TableSnapshot, discontinuity: bool) -> bool {
         self.error = None;
         self.spared = snap.table().spared;
-        if TableData::held_poll(&snap) && self.snap.is_some() && !discontinuity {
+        if snap.table().spared.is_some_and(|s| s.held) && self.snap.is_some() && !discontinuity {
             // nothing read: the last read's deltas and rates stand, measured between
             // the two reads
             self.held = Some((snap.taken_at, snap.took));
-            return;
+            return false;
         }
         self.held = None;
         self.polls += 1;
@@ -165,11 +166,7 @@ impl TableData {
         if !baseline_patched {
             self.refresh_baseline_view();
         }
-    }
-
-    /// A poll that read none of this table's counters ([`crate::model::Spared::held`]).
-    pub fn held_poll(snap: &TableSnapshot) -> bool {
-        snap.table().spared.is_some_and(|s| s.held)
+        true
     }
 
     /// When the table was last looked at and how long that took: the last poll, read

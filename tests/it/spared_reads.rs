@@ -77,7 +77,7 @@ fn a_spared_legacy_table_is_held_between_reads_and_read_at_once_when_its_rules_c
     let (rt, mut k) = kernel_source(&ns);
     // reads that may take a millionth of the interval: any is over its share, so the
     // table is read every MOST polls, and held for up to 10 s (the test polls faster)
-    k.spare_reads(Some(Duration::from_secs(1)), 1_000_000);
+    k.spare_reads(Duration::from_secs(1), 1_000_000);
     let mut poll = || rt.block_on(k.poll());
 
     // the listing, then the first read of it: spared from now on

@@ -183,12 +183,11 @@ impl KernelSource {
     }
 
     /// The live view polling every `interval`: a legacy table whose reads take more
-    /// than 1/`share` of it ([`spare::SHARE`]) is read less often ([`spare`]); None:
-    /// every poll.
-    pub fn spare_reads(&mut self, interval: Option<std::time::Duration>, share: u32) {
-        match (&mut self.spare, interval) {
-            (Some(s), Some(i)) => s.set_interval(i),
-            (s, i) => *s = i.map(|i| spare::Spare::new(i, share)),
+    /// than 1/`share` of it ([`spare::SHARE`]) is read less often ([`spare`]).
+    pub fn spare_reads(&mut self, interval: std::time::Duration, share: u32) {
+        match &mut self.spare {
+            Some(s) => s.set_interval(interval),
+            None => self.spare = Some(spare::Spare::new(interval, share)),
         }
     }
 

@@ -215,17 +215,6 @@ impl Reader {
         Ok((read, text))
     }
 
-    /// A legacy table's listing written from one read of its entries, nothing kept.
-    pub fn legacy_text(
-        &mut self,
-        table: &str,
-    ) -> io::Result<Result<String, super::legacy_text::Unsupported>> {
-        match &mut self.legacy {
-            Ok(s) => s.read_text(table),
-            Err(m) => Err(io::Error::other(m.clone())),
-        }
-    }
-
     /// A legacy table built from one read of its entries, nothing kept, no listing
     /// written; or why iptables must list it.
     pub fn legacy_table(

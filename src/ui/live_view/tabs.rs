@@ -106,17 +106,18 @@ impl LiveView {
         let range = self.tabs_of(name);
         self.path.lines.take();
         for (i, part) in range.zip(parts) {
-            let held = TableData::held_poll(&part) && self.tables[i].snap.is_some();
             let was_spared = self.tables[i].spared.is_some();
             self.forget_search_tree(i, &part);
-            if !held {
-                self.tables[i].remember(part.snapshot().clone(), discontinuity, self.export_window);
+            let snap = part.snapshot().clone();
+            // a poll that read no counters (a spared table) changes nothing to redo
+            let read = self.tables[i].update(part, discontinuity);
+            if read {
+                self.tables[i].remember(snap, discontinuity, self.export_window);
             }
-            self.tables[i].update(part, discontinuity);
             if let (false, Some(s)) = (was_spared, self.tables[i].spared) {
                 self.notify(spared_notice(&self.tab_label(i), &self.tables[i], s));
             }
-            if i == self.current && !held {
+            if i == self.current && read {
                 self.rebuild();
             }
         }
