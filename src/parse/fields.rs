@@ -242,14 +242,21 @@ pub(super) fn parse_rule(
         };
         *field = Text::from(tok);
     }
-    // only iptables' padding: a `\r` or other white space in a comment is its text
-    let mut extra = trim_pad(&line[end..]);
-    if let Some(rest) = extra.strip_prefix("[goto]") {
-        spec.goto = true;
-        extra = trim_pad(rest);
-    }
+    let (goto, extra) = after_destination(&line[end..]);
+    spec.goto = goto;
     spec.extra = Text::from(extra);
     Ok(spec)
+}
+
+/// What a rule line holds after its destination column: whether it is a goto
+/// (`[goto]`), and its match and target text.
+pub fn after_destination(rest: &str) -> (bool, &str) {
+    // only iptables' padding: a `\r` or other white space in a comment is its text
+    let extra = trim_pad(rest);
+    match extra.strip_prefix("[goto]") {
+        Some(rest) => (true, trim_pad(rest)),
+        None => (false, extra),
+    }
 }
 
 // Layouts are built by `parse_title`, which keeps `Num/Pkts/Bytes/Target/Prot` before

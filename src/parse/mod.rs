@@ -20,7 +20,7 @@ use std::sync::Arc;
 use crate::model::FirewallTable;
 use crate::model::text::ListingText;
 
-pub use fields::parse_counter;
+pub use fields::{after_destination, parse_counter};
 
 /// How many rules a chain holds, where known from elsewhere (the kernel): it chooses
 /// the reading of a listing whose comments print lines that look like rules.

@@ -95,13 +95,10 @@ pub fn table(
 /// The text columns of one rule's line, where [`rule`] put them.
 fn spec(line: &[u8], c: &Cols) -> RuleSpec {
     let text = |(a, b): (usize, usize)| lossy(&line[a..b]);
-    // after the destination: only iptables' padding trimmed (the line's `\n` too)
+    // after the destination, as the parser reads it (without the line's `\n`)
     let body = line.strip_suffix(b"\n").unwrap_or(line);
-    let mut extra = trim_pad(&body[c.addrs[1].1..]);
-    let goto = extra.starts_with(b"[goto]");
-    if goto {
-        extra = trim_pad(&extra[6..]);
-    }
+    let rest = String::from_utf8_lossy(&body[c.addrs[1].1..]);
+    let (goto, extra) = crate::parse::after_destination(&rest);
     RuleSpec {
         target: text(c.target),
         goto,
@@ -111,7 +108,7 @@ fn spec(line: &[u8], c: &Cols) -> RuleSpec {
         out_iface: text(c.ifaces[1]),
         source: text(c.addrs[0]),
         destination: text(c.addrs[1]),
-        extra: lossy(extra),
+        extra: Text::from(extra),
     }
 }
 
@@ -121,12 +118,4 @@ fn lossy(b: &[u8]) -> Text {
         Ok(s) => Text::from(s),
         Err(_) => Text::from(String::from_utf8_lossy(b).as_ref()),
     }
-}
-
-/// `b` without the spaces and tabs around it.
-fn trim_pad(b: &[u8]) -> &[u8] {
-    let pad = |c: &u8| *c == b' ' || *c == b'\t';
-    let start = b.iter().position(|c| !pad(c)).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !pad(c)).map_or(start, |i| i + 1);
-    &b[start..end]
 }
